@@ -1,0 +1,379 @@
+//! The one verification step every incoming gift wrap passes before anything acts on it.
+//!
+//! Pure and synchronous: it takes the wrap and `now`, holds the replay and call-binding state,
+//! and returns either a [`VerifiedMessage`] or a [`RejectReason`]. The relay driver calls it;
+//! tests and the fuzz target call it directly.
+//!
+//! Checks, in order: wrap kind, wrap id and signature, wrap expiration (NIP-40), wrap
+//! decryption, inner form (seal or NIP-AC signed event), seal or inner signature, seal signer
+//! equals rumor author, rumor id, kind registered, schema, freshness of `created_at`,
+//! addressed to us, not a replay, call-id bound to the (caller, callee) pair.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nostr_sdk::nips::nip44;
+use nostr_sdk::{Event, EventId, JsonUtil, Keys, Kind, PublicKey, Timestamp, UnsignedEvent};
+use phantomcall_schemas::{CallId, CallKind, CallMessage, SchemaError};
+
+use crate::{DeliveryForm, VerifiedMessage};
+
+/// Why a wrap was dropped. Counted per reason and logged without payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// The outer event is not a kind 1059 gift wrap.
+    NotAGiftWrap,
+    /// The wrap's id or signature does not verify.
+    BadWrapSignature,
+    /// The wrap's NIP-40 expiration has passed.
+    WrapExpired,
+    /// The wrap does not decrypt with our key (not for us, or damaged).
+    UndecryptableWrap,
+    /// The decrypted wrap, seal or rumor is not a well-formed event.
+    MalformedJson,
+    /// The seal's signature (or id) does not verify: a forged seal.
+    ForgedSeal,
+    /// The seal does not decrypt.
+    UndecryptableSeal,
+    /// The seal was signed by someone other than the rumor's author.
+    SealSignerNotAuthor,
+    /// The rumor's id does not match its contents.
+    BadRumorId,
+    /// NIP-AC direct form: the inner signed event's id or signature does not verify.
+    BadInnerSignature,
+    /// The message kind is not in the registry.
+    UnregisteredKind,
+    /// The `v` tag names a protocol version we do not speak.
+    UnsupportedVersion,
+    /// Content or tags do not match the kind's schema.
+    SchemaInvalid,
+    /// `created_at` is outside the freshness window (too old or in the future).
+    Stale,
+    /// Neither sent to us nor sent by us (a wrap re-addressed to us).
+    NotAddressedToUs,
+    /// The same rumor was already accepted.
+    Replayed,
+    /// The call id belongs to a conversation between other parties.
+    ForeignCallId,
+}
+
+impl RejectReason {
+    /// Every reason, for counters and reports.
+    pub const ALL: [RejectReason; 17] = [
+        RejectReason::NotAGiftWrap,
+        RejectReason::BadWrapSignature,
+        RejectReason::WrapExpired,
+        RejectReason::UndecryptableWrap,
+        RejectReason::MalformedJson,
+        RejectReason::ForgedSeal,
+        RejectReason::UndecryptableSeal,
+        RejectReason::SealSignerNotAuthor,
+        RejectReason::BadRumorId,
+        RejectReason::BadInnerSignature,
+        RejectReason::UnregisteredKind,
+        RejectReason::UnsupportedVersion,
+        RejectReason::SchemaInvalid,
+        RejectReason::Stale,
+        RejectReason::NotAddressedToUs,
+        RejectReason::Replayed,
+        RejectReason::ForeignCallId,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|r| *r == self)
+            .expect("every reason is listed in ALL")
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Per-reason rejection counters, shared between the verifier and whoever reports them.
+#[derive(Debug, Default)]
+pub struct RejectionCounts {
+    counts: [AtomicU64; RejectReason::ALL.len()],
+}
+
+impl RejectionCounts {
+    fn bump(&self, reason: RejectReason) {
+        self.counts[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many wraps were dropped for `reason`.
+    pub fn get(&self, reason: RejectReason) -> u64 {
+        self.counts[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// All non-zero counters.
+    pub fn snapshot(&self) -> Vec<(RejectReason, u64)> {
+        RejectReason::ALL
+            .iter()
+            .map(|r| (*r, self.get(*r)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Total of all rejections.
+    pub fn total(&self) -> u64 {
+        RejectReason::ALL.iter().map(|r| self.get(*r)).sum()
+    }
+}
+
+/// Tuning of the verifier.
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    /// How far `created_at` may be from now, either way. DESIGN.md section 3: 60 s. Longer
+    /// admits replays for longer; shorter breaks on peers with a drifting clock.
+    pub freshness_window: Duration,
+    /// How long a call id stays bound to its pair after its last message. A day covers any
+    /// real call; the binding is what stops cross-conversation replay.
+    pub call_binding_ttl: Duration,
+    /// Upper bound on remembered call ids, so a flood cannot grow memory without limit.
+    pub max_call_bindings: usize,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        Self {
+            freshness_window: Duration::from_secs(60),
+            call_binding_ttl: Duration::from_secs(24 * 3600),
+            max_call_bindings: 65_536,
+        }
+    }
+}
+
+struct Binding {
+    pair: (PublicKey, PublicKey),
+    last_seen: Timestamp,
+}
+
+/// The receive-side verifier. One per identity.
+pub struct Verifier {
+    keys: Keys,
+    config: VerifierConfig,
+    /// Accepted rumor ids and their `created_at`; entries older than the freshness window are
+    /// pruned, since the freshness check alone rejects those.
+    seen: HashMap<EventId, Timestamp>,
+    bindings: HashMap<CallId, Binding>,
+    counts: Arc<RejectionCounts>,
+    last_prune: Timestamp,
+}
+
+/// The inner message once the wrap (and seal) are open.
+struct Opened {
+    sender: PublicKey,
+    rumor_id: EventId,
+    created_at: Timestamp,
+    json: serde_json::Value,
+    form: DeliveryForm,
+}
+
+impl Verifier {
+    /// A verifier for the identity `keys`.
+    pub fn new(keys: Keys, config: VerifierConfig) -> Self {
+        Self {
+            keys,
+            config,
+            seen: HashMap::new(),
+            bindings: HashMap::new(),
+            counts: Arc::new(RejectionCounts::default()),
+            last_prune: Timestamp::from(0),
+        }
+    }
+
+    /// The shared rejection counters.
+    pub fn counts(&self) -> Arc<RejectionCounts> {
+        Arc::clone(&self.counts)
+    }
+
+    /// Verify one gift wrap received at `now`. Rejections are counted and logged (reason only).
+    pub fn verify(
+        &mut self,
+        wrap: &Event,
+        now: Timestamp,
+    ) -> Result<VerifiedMessage, RejectReason> {
+        let result = self
+            .open(wrap, now)
+            .and_then(|opened| self.accept(opened, now));
+        if let Err(reason) = result {
+            self.counts.bump(reason);
+            tracing::debug!(%reason, "dropped incoming call message");
+        }
+        result
+    }
+
+    /// Verify the JSON text of a wrap as received from a relay.
+    pub fn verify_json(
+        &mut self,
+        wrap_json: &str,
+        now: Timestamp,
+    ) -> Result<VerifiedMessage, RejectReason> {
+        match Event::from_json(wrap_json) {
+            Ok(wrap) => self.verify(&wrap, now),
+            Err(_) => {
+                self.counts.bump(RejectReason::MalformedJson);
+                Err(RejectReason::MalformedJson)
+            }
+        }
+    }
+
+    fn open(&self, wrap: &Event, now: Timestamp) -> Result<Opened, RejectReason> {
+        if wrap.kind != Kind::GiftWrap {
+            return Err(RejectReason::NotAGiftWrap);
+        }
+        wrap.verify().map_err(|_| RejectReason::BadWrapSignature)?;
+        if wrap
+            .tags
+            .expiration()
+            .is_some_and(|expires| *expires <= now)
+        {
+            return Err(RejectReason::WrapExpired);
+        }
+        let inner = nip44::decrypt(self.keys.secret_key(), &wrap.pubkey, &wrap.content)
+            .map_err(|_| RejectReason::UndecryptableWrap)?;
+        let inner: Event = Event::from_json(&inner).map_err(|_| RejectReason::MalformedJson)?;
+        if inner.kind == Kind::Seal {
+            self.open_seal(&inner)
+        } else {
+            Self::open_direct(inner)
+        }
+    }
+
+    fn open_seal(&self, seal: &Event) -> Result<Opened, RejectReason> {
+        seal.verify().map_err(|_| RejectReason::ForgedSeal)?;
+        let rumor_text = nip44::decrypt(self.keys.secret_key(), &seal.pubkey, &seal.content)
+            .map_err(|_| RejectReason::UndecryptableSeal)?;
+        let json: serde_json::Value =
+            serde_json::from_str(&rumor_text).map_err(|_| RejectReason::MalformedJson)?;
+        let mut rumor: UnsignedEvent =
+            UnsignedEvent::from_json(&rumor_text).map_err(|_| RejectReason::MalformedJson)?;
+        if rumor.pubkey != seal.pubkey {
+            return Err(RejectReason::SealSignerNotAuthor);
+        }
+        rumor.verify_id().map_err(|_| RejectReason::BadRumorId)?;
+        Ok(Opened {
+            sender: seal.pubkey,
+            rumor_id: rumor.id(),
+            created_at: rumor.created_at,
+            json,
+            form: DeliveryForm::Sealed,
+        })
+    }
+
+    fn open_direct(inner: Event) -> Result<Opened, RejectReason> {
+        // Only call kinds may sit directly in a wrap; anything else is not ours to judge.
+        if CallKind::from_u16(inner.kind.as_u16()).is_none() {
+            return Err(RejectReason::UnregisteredKind);
+        }
+        inner
+            .verify()
+            .map_err(|_| RejectReason::BadInnerSignature)?;
+        let json =
+            serde_json::from_str(&inner.as_json()).map_err(|_| RejectReason::MalformedJson)?;
+        Ok(Opened {
+            sender: inner.pubkey,
+            rumor_id: inner.id,
+            created_at: inner.created_at,
+            json,
+            form: DeliveryForm::Direct,
+        })
+    }
+
+    fn accept(&mut self, opened: Opened, now: Timestamp) -> Result<VerifiedMessage, RejectReason> {
+        let message = CallMessage::from_rumor_json(&opened.json).map_err(|e| match e {
+            SchemaError::UnregisteredKind(_) => RejectReason::UnregisteredKind,
+            SchemaError::UnsupportedVersion { .. } => RejectReason::UnsupportedVersion,
+            _ => RejectReason::SchemaInvalid,
+        })?;
+        let age = now.as_secs().abs_diff(opened.created_at.as_secs());
+        if age > self.config.freshness_window.as_secs() {
+            return Err(RejectReason::Stale);
+        }
+        let me = self.keys.public_key();
+        let peer = PublicKey::from_hex(&message.peer).map_err(|_| RejectReason::SchemaInvalid)?;
+        let from_own_device = opened.sender == me;
+        if peer != me && !from_own_device {
+            return Err(RejectReason::NotAddressedToUs);
+        }
+        if self.seen.contains_key(&opened.rumor_id) {
+            return Err(RejectReason::Replayed);
+        }
+        self.bind_call(message.call_id, opened.sender, peer, now)?;
+        self.seen.insert(opened.rumor_id, opened.created_at);
+        self.prune(now);
+        Ok(VerifiedMessage {
+            sender: opened.sender,
+            message,
+            rumor_id: opened.rumor_id,
+            created_at: opened.created_at,
+            form: opened.form,
+            from_own_device,
+        })
+    }
+
+    /// A call id belongs to the unordered pair of parties that first used it.
+    fn bind_call(
+        &mut self,
+        call_id: CallId,
+        a: PublicKey,
+        b: PublicKey,
+        now: Timestamp,
+    ) -> Result<(), RejectReason> {
+        let pair = if a <= b { (a, b) } else { (b, a) };
+        match self.bindings.get_mut(&call_id) {
+            Some(binding) if binding.pair != pair => Err(RejectReason::ForeignCallId),
+            Some(binding) => {
+                binding.last_seen = now;
+                Ok(())
+            }
+            None => {
+                if self.bindings.len() >= self.config.max_call_bindings {
+                    self.evict_oldest_binding();
+                }
+                self.bindings.insert(
+                    call_id,
+                    Binding {
+                        pair,
+                        last_seen: now,
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn evict_oldest_binding(&mut self) {
+        if let Some(oldest) = self
+            .bindings
+            .iter()
+            .min_by_key(|(_, b)| b.last_seen)
+            .map(|(id, _)| *id)
+        {
+            self.bindings.remove(&oldest);
+        }
+    }
+
+    /// Forget state that can no longer matter. Runs at most once per freshness window so the
+    /// per-message cost stays constant.
+    fn prune(&mut self, now: Timestamp) {
+        let window = self.config.freshness_window.as_secs();
+        if now.as_secs() < self.last_prune.as_secs() + window {
+            return;
+        }
+        self.last_prune = now;
+        let horizon = now.as_secs().saturating_sub(2 * window);
+        self.seen.retain(|_, created| created.as_secs() >= horizon);
+        let ttl = self.config.call_binding_ttl.as_secs();
+        let binding_horizon = now.as_secs().saturating_sub(ttl);
+        self.bindings
+            .retain(|_, b| b.last_seen.as_secs() >= binding_horizon);
+    }
+}
