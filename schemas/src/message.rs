@@ -1,0 +1,234 @@
+//! Typed call messages: building rumor parts and parsing validated rumors.
+
+use serde_json::{json, Value};
+
+use crate::validate;
+use crate::{
+    CallId, CallKind, CallType, DeviceId, HandledOutcome, IceCandidate, PrivacyMode, SchemaError,
+    PROTOCOL_VERSION,
+};
+
+/// The kind-specific part of a call message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallBody {
+    /// Kind 25050: starts a call.
+    Offer {
+        /// SDP offer.
+        sdp: String,
+        /// Voice or video (`call-type` tag).
+        call_type: CallType,
+    },
+    /// Kind 25051: accepts a call.
+    Answer {
+        /// SDP answer.
+        sdp: String,
+    },
+    /// Kind 25052: ICE candidates. One candidate is sent as a JSON object (NIP-AC form),
+    /// several as a JSON array (at most [`crate::MAX_CANDIDATES_PER_MESSAGE`]; an empty
+    /// list does not validate).
+    IceCandidates(Vec<IceCandidate>),
+    /// Kind 25053: ends a call. `None` and `Some("")` are both sent as empty content and
+    /// parse back as `None`.
+    Hangup {
+        /// Optional reason.
+        reason: Option<String>,
+    },
+    /// Kind 25054: declines a call (e.g. `"busy"`, `"declined"`). Empty reason as for
+    /// [`CallBody::Hangup`].
+    Reject {
+        /// Optional reason.
+        reason: Option<String>,
+    },
+    /// Kind 25055: new SDP offer during the call (ICE restart, tracks added).
+    Renegotiate {
+        /// SDP offer.
+        sdp: String,
+    },
+    /// Kind 25060: asks the peer to switch to `mode`.
+    ModeSwitchRequest {
+        /// The mode asked for.
+        mode: PrivacyMode,
+    },
+    /// Kind 25061: answers a mode switch request.
+    ModeSwitchAck {
+        /// The mode that was asked for.
+        mode: PrivacyMode,
+        /// Whether the switch is accepted.
+        accepted: bool,
+    },
+    /// Kind 25062: the call was handled on another device of the same user.
+    HandledElsewhere {
+        /// Answered or rejected there.
+        outcome: HandledOutcome,
+    },
+}
+
+impl CallBody {
+    /// The kind of rumor that carries this body.
+    pub fn kind(&self) -> CallKind {
+        match self {
+            CallBody::Offer { .. } => CallKind::Offer,
+            CallBody::Answer { .. } => CallKind::Answer,
+            CallBody::IceCandidates(_) => CallKind::IceCandidates,
+            CallBody::Hangup { .. } => CallKind::Hangup,
+            CallBody::Reject { .. } => CallKind::Reject,
+            CallBody::Renegotiate { .. } => CallKind::Renegotiate,
+            CallBody::ModeSwitchRequest { .. } => CallKind::ModeSwitchRequest,
+            CallBody::ModeSwitchAck { .. } => CallKind::ModeSwitchAck,
+            CallBody::HandledElsewhere { .. } => CallKind::HandledElsewhere,
+        }
+    }
+}
+
+/// One call signaling message: the tags every kind shares plus the kind-specific body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallMessage {
+    /// The call (`call-id` tag).
+    pub call_id: CallId,
+    /// Hex pubkey from the `p` tag: the other party of the call.
+    pub peer: String,
+    /// Sender's privacy mode (`mode` tag); `None` only from non-PhantomCall NIP-AC clients.
+    pub mode: Option<PrivacyMode>,
+    /// Sending device (`device` tag); `None` from non-PhantomCall NIP-AC clients.
+    pub device: Option<DeviceId>,
+    /// Kind-specific content.
+    pub body: CallBody,
+}
+
+fn tag(name: &str, value: &str) -> Vec<String> {
+    vec![name.to_owned(), value.to_owned()]
+}
+
+impl CallMessage {
+    /// The kind of rumor that carries this message.
+    pub fn kind(&self) -> CallKind {
+        self.body.kind()
+    }
+
+    /// Kind, tags and content of the rumor to build. Tags are, in order: `p`, `call-id`,
+    /// `call-type` (offers), `v`, then `mode` and `device` when set. A single candidate is
+    /// sent as a JSON object (NIP-AC form), several as an array.
+    pub fn to_parts(&self) -> (u16, Vec<Vec<String>>, String) {
+        let mut tags = vec![
+            tag("p", &self.peer),
+            tag("call-id", &self.call_id.to_string()),
+        ];
+        if let CallBody::Offer { call_type, .. } = &self.body {
+            tags.push(tag("call-type", call_type.as_str()));
+        }
+        tags.push(tag("v", PROTOCOL_VERSION));
+        if let Some(mode) = self.mode {
+            tags.push(tag("mode", mode.as_str()));
+        }
+        if let Some(device) = &self.device {
+            tags.push(tag("device", device.as_str()));
+        }
+        let content = match &self.body {
+            CallBody::Offer { sdp, .. }
+            | CallBody::Answer { sdp }
+            | CallBody::Renegotiate { sdp } => sdp.clone(),
+            CallBody::IceCandidates(candidates) => match candidates.as_slice() {
+                [single] => json!(single).to_string(),
+                several => json!(several).to_string(),
+            },
+            CallBody::Hangup { reason } | CallBody::Reject { reason } => {
+                reason.clone().unwrap_or_default()
+            }
+            CallBody::ModeSwitchRequest { mode } => json!({ "mode": mode }).to_string(),
+            CallBody::ModeSwitchAck { mode, accepted } => {
+                json!({ "mode": mode, "accepted": accepted }).to_string()
+            }
+            CallBody::HandledElsewhere { outcome } => json!({ "outcome": outcome }).to_string(),
+        };
+        (self.kind().as_u16(), tags, content)
+    }
+
+    /// Validate a whole rumor JSON object against its kind's schema (and its JSON content
+    /// against the content schema), then parse it. An unknown kind gives
+    /// [`SchemaError::UnregisteredKind`].
+    pub fn from_rumor_json(rumor: &Value) -> Result<CallMessage, SchemaError> {
+        let (kind, content_json) = validate::check(rumor)?;
+        let unparsable = |field| SchemaError::Unparsable {
+            kind: kind.as_u16(),
+            field,
+        };
+        // The schema guarantees the shapes read below; a mismatch is reported, not panicked on.
+        let tags = rumor["tags"].as_array().ok_or(unparsable("tags"))?;
+        let tag_value = |name: &str| {
+            tags.iter()
+                .filter_map(Value::as_array)
+                .find(|t| t.first().and_then(Value::as_str) == Some(name))
+                .and_then(|t| t.get(1))
+                .and_then(Value::as_str)
+        };
+        let peer = tag_value("p").ok_or(unparsable("p tag"))?.to_owned();
+        let call_id = tag_value("call-id")
+            .and_then(|s| s.parse().ok())
+            .ok_or(unparsable("call-id tag"))?;
+        let mode = tag_value("mode")
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| unparsable("mode tag"))?;
+        let device = tag_value("device")
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| unparsable("device tag"))?;
+        let content = rumor["content"].as_str().ok_or(unparsable("content"))?;
+        let json = || content_json.as_ref().ok_or(unparsable("content"));
+        let json_str = |field: &'static str| {
+            json().and_then(|v| v[field].as_str().ok_or(unparsable("content")))
+        };
+        let optional_reason = || (!content.is_empty()).then(|| content.to_owned());
+
+        let body = match kind {
+            CallKind::Offer => CallBody::Offer {
+                sdp: content.to_owned(),
+                call_type: tag_value("call-type")
+                    .and_then(|s| s.parse().ok())
+                    .ok_or(unparsable("call-type tag"))?,
+            },
+            CallKind::Answer => CallBody::Answer {
+                sdp: content.to_owned(),
+            },
+            CallKind::IceCandidates => {
+                let candidates = match json()? {
+                    Value::Array(items) => items.iter().map(IceCandidate::from_validated).collect(),
+                    single => IceCandidate::from_validated(single).map(|c| vec![c]),
+                };
+                CallBody::IceCandidates(candidates.ok_or(unparsable("ice candidate"))?)
+            }
+            CallKind::Hangup => CallBody::Hangup {
+                reason: optional_reason(),
+            },
+            CallKind::Reject => CallBody::Reject {
+                reason: optional_reason(),
+            },
+            CallKind::Renegotiate => CallBody::Renegotiate {
+                sdp: content.to_owned(),
+            },
+            CallKind::ModeSwitchRequest => CallBody::ModeSwitchRequest {
+                mode: json_str("mode")?
+                    .parse()
+                    .map_err(|_| unparsable("content"))?,
+            },
+            CallKind::ModeSwitchAck => CallBody::ModeSwitchAck {
+                mode: json_str("mode")?
+                    .parse()
+                    .map_err(|_| unparsable("content"))?,
+                accepted: json()?["accepted"].as_bool().ok_or(unparsable("content"))?,
+            },
+            CallKind::HandledElsewhere => CallBody::HandledElsewhere {
+                outcome: json_str("outcome")?
+                    .parse()
+                    .map_err(|_| unparsable("content"))?,
+            },
+        };
+        Ok(CallMessage {
+            call_id,
+            peer,
+            mode,
+            device,
+            body,
+        })
+    }
+}

@@ -1,0 +1,234 @@
+//! Property-style round trip: every message built in Rust validates against its kind's
+//! schema and parses back to an equal value.
+
+mod common;
+
+use phantomcall_schemas::{
+    validate_rumor, CallBody, CallId, CallKind, CallMessage, CallType, DeviceId, HandledOutcome,
+    IceCandidate, PrivacyMode, MAX_CANDIDATES_PER_MESSAGE, MAX_CANDIDATE_LEN, MAX_REASON_LEN,
+    MAX_SDP_LEN,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use common::rumor;
+
+/// Small deterministic PRNG (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+    /// A string of `len` characters mixing ASCII, JSON-escaped and multi-byte characters.
+    fn text(&mut self, len: usize) -> String {
+        const CHARS: &[char] = &[
+            'a', 'Z', '0', ' ', ':', '=', '\r', '\n', '"', '\\', '/', '\t', '\u{0}', 'é', '€',
+            '📞', '\u{7f}', '{', ']',
+        ];
+        (0..len).map(|_| self.pick(CHARS)).collect()
+    }
+    fn hex64(&mut self) -> String {
+        (0..4).map(|_| format!("{:016x}", self.next())).collect()
+    }
+    fn call_id(&mut self) -> CallId {
+        let bytes = (u128::from(self.next()) << 64 | u128::from(self.next())).to_be_bytes();
+        CallId::from(Uuid::from_bytes(bytes))
+    }
+    fn device(&mut self) -> DeviceId {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let len = DeviceId::MIN_LEN + self.below(DeviceId::MAX_LEN - DeviceId::MIN_LEN + 1);
+        let id: String = (0..len).map(|_| char::from(self.pick(ALPHABET))).collect();
+        id.parse().expect("generated device id is valid")
+    }
+    fn mode(&mut self) -> PrivacyMode {
+        self.pick(&[
+            PrivacyMode::Fast,
+            PrivacyMode::Private,
+            PrivacyMode::Paranoid,
+        ])
+    }
+    fn sdp(&mut self) -> String {
+        let len = self.pick(&[0, 1, 100, 2000, MAX_SDP_LEN - 3]);
+        format!("v=0{}", self.text(len))
+    }
+    fn reason(&mut self) -> Option<String> {
+        // `Some("")` is sent like `None` and parses back as `None`: not generated.
+        let len = self.pick(&[0, 1, 12, MAX_REASON_LEN]);
+        (len > 0).then(|| self.text(len))
+    }
+    fn candidate(&mut self) -> IceCandidate {
+        let len = self.pick(&[0, 60, MAX_CANDIDATE_LEN]);
+        IceCandidate {
+            candidate: self.text(len),
+            sdp_mid: self.coin().then(|| self.text(self.0 as usize % 5)),
+            sdp_mline_index: self.coin().then(|| self.pick(&[0, 1, 7, u16::MAX])),
+        }
+    }
+    fn candidates(&mut self) -> Vec<IceCandidate> {
+        let n = self.pick(&[1, 1, 2, 3, 17, MAX_CANDIDATES_PER_MESSAGE]);
+        (0..n).map(|_| self.candidate()).collect()
+    }
+    fn body(&mut self, kind: CallKind) -> CallBody {
+        match kind {
+            CallKind::Offer => CallBody::Offer {
+                sdp: self.sdp(),
+                call_type: self.pick(&[CallType::Voice, CallType::Video]),
+            },
+            CallKind::Answer => CallBody::Answer { sdp: self.sdp() },
+            CallKind::IceCandidates => CallBody::IceCandidates(self.candidates()),
+            CallKind::Hangup => CallBody::Hangup {
+                reason: self.reason(),
+            },
+            CallKind::Reject => CallBody::Reject {
+                reason: self.reason(),
+            },
+            CallKind::Renegotiate => CallBody::Renegotiate { sdp: self.sdp() },
+            CallKind::ModeSwitchRequest => CallBody::ModeSwitchRequest { mode: self.mode() },
+            CallKind::ModeSwitchAck => CallBody::ModeSwitchAck {
+                mode: self.mode(),
+                accepted: self.coin(),
+            },
+            CallKind::HandledElsewhere => CallBody::HandledElsewhere {
+                outcome: self.pick(&[HandledOutcome::Answered, HandledOutcome::Rejected]),
+            },
+        }
+    }
+}
+
+/// to_parts -> rumor JSON -> validate -> from_rumor_json, asserting equality.
+fn assert_round_trip(message: &CallMessage, author: &str, created_at: u64) -> Value {
+    let (kind, tags, content) = message.to_parts();
+    assert_eq!(kind, message.kind().as_u16());
+    let rumor = rumor(author, created_at, kind, &tags, &content);
+    // Through text as well, as the rumor travels.
+    let rumor: Value = serde_json::from_str(&rumor.to_string()).unwrap();
+    assert_eq!(
+        validate_rumor(&rumor),
+        Ok(message.kind()),
+        "{message:?} does not validate"
+    );
+    assert_eq!(
+        CallMessage::from_rumor_json(&rumor).as_ref(),
+        Ok(message),
+        "round trip changed the message"
+    );
+    rumor
+}
+
+#[test]
+fn every_kind_with_and_without_mode_and_device_round_trips() {
+    let mut rng = Rng(0x5eed_0000_0000_0001);
+    let modes = [
+        None,
+        Some(PrivacyMode::Fast),
+        Some(PrivacyMode::Private),
+        Some(PrivacyMode::Paranoid),
+    ];
+    for kind in CallKind::ALL {
+        for mode in modes {
+            for with_device in [false, true] {
+                let message = CallMessage {
+                    call_id: CallId::new_random(),
+                    peer: rng.hex64(),
+                    mode,
+                    device: with_device.then(DeviceId::new_random),
+                    body: rng.body(kind),
+                };
+                let rumor = assert_round_trip(&message, &rng.hex64(), 1_767_225_600);
+                let names: Vec<&str> = rumor["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t[0].as_str().unwrap())
+                    .collect();
+                assert!(names.contains(&"v"), "v is always sent");
+                assert_eq!(names.contains(&"mode"), mode.is_some());
+                assert_eq!(names.contains(&"device"), with_device);
+                assert_eq!(names.contains(&"call-type"), kind == CallKind::Offer);
+            }
+        }
+    }
+}
+
+#[test]
+fn random_messages_of_every_kind_round_trip() {
+    let mut rng = Rng(0x0dd5_eed5_1234_5678);
+    for _ in 0..40 {
+        for kind in CallKind::ALL {
+            let message = CallMessage {
+                call_id: rng.call_id(),
+                peer: rng.hex64(),
+                mode: rng.coin().then(|| rng.mode()),
+                device: rng.coin().then(|| rng.device()),
+                body: rng.body(kind),
+            };
+            let author = rng.hex64();
+            let created_at = rng.next() >> 20;
+            assert_round_trip(&message, &author, created_at);
+        }
+    }
+}
+
+#[test]
+fn single_candidate_is_sent_as_an_object_and_a_batch_as_an_array() {
+    let mut rng = Rng(42);
+    for n in [1, 2, MAX_CANDIDATES_PER_MESSAGE] {
+        let candidates: Vec<IceCandidate> = (0..n).map(|_| rng.candidate()).collect();
+        let message = CallMessage {
+            call_id: CallId::new_random(),
+            peer: rng.hex64(),
+            mode: Some(PrivacyMode::Private),
+            device: Some(DeviceId::new_random()),
+            body: CallBody::IceCandidates(candidates),
+        };
+        let rumor = assert_round_trip(&message, &rng.hex64(), 1);
+        let content: Value = serde_json::from_str(rumor["content"].as_str().unwrap()).unwrap();
+        if n == 1 {
+            assert!(content.is_object(), "NIP-AC form for one candidate");
+            assert!(content.get("sdpMLineIndex").is_some() && content.get("sdpMid").is_some());
+        } else {
+            assert_eq!(content.as_array().map(Vec::len), Some(n));
+        }
+    }
+}
+
+#[test]
+fn empty_reasons_parse_as_none() {
+    for body in [
+        CallBody::Hangup {
+            reason: Some(String::new()),
+        },
+        CallBody::Reject {
+            reason: Some(String::new()),
+        },
+    ] {
+        let message = CallMessage {
+            call_id: CallId::new_random(),
+            peer: common::BOB.into(),
+            mode: None,
+            device: None,
+            body,
+        };
+        let (kind, tags, content) = message.to_parts();
+        assert_eq!(content, "");
+        let parsed = CallMessage::from_rumor_json(&rumor(common::ALICE, 1, kind, &tags, &content))
+            .expect("valid");
+        match parsed.body {
+            CallBody::Hangup { reason } | CallBody::Reject { reason } => assert_eq!(reason, None),
+            other => panic!("unexpected body {other:?}"),
+        }
+    }
+}
