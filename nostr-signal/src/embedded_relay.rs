@@ -63,9 +63,18 @@ impl EmbeddedRelay {
         self.addr
     }
 
-    /// Stop listening and close every connection.
-    pub fn shutdown(&self) {
-        self.relay.shutdown();
+    /// Stop listening and close every connection; returns once the port refuses connections.
+    pub async fn shutdown(&self) {
+        // The relay crate signals its accept loop with `Notify::notify_waiters`, which is lost
+        // if the loop has not reached its first wait yet: repeat until the port is closed.
+        for _ in 0..200 {
+            self.relay.shutdown();
+            if tokio::net::TcpStream::connect(self.addr).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tracing::warn!(addr = %self.addr, "embedded relay did not stop listening");
     }
 }
 
