@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use nostr_sdk::nips::nip44;
-use nostr_sdk::{Event, EventBuilder, JsonUtil, Keys, Kind, PublicKey, Tag, Timestamp, UnsignedEvent};
+use nostr_sdk::{
+    Event, EventBuilder, JsonUtil, Keys, Kind, PublicKey, Tag, Timestamp, UnsignedEvent,
+};
 use nostr_signal::{build_wrap, DeliveryForm, RejectReason, Verifier, VerifierConfig};
 use phantomcall_schemas::{CallId, CallMessage};
 
@@ -27,7 +29,13 @@ fn parties() -> Parties {
     }
 }
 
-fn rumor_from_parts(author: PublicKey, kind: u16, tags: Vec<Vec<String>>, content: String, at: Timestamp) -> UnsignedEvent {
+fn rumor_from_parts(
+    author: PublicKey,
+    kind: u16,
+    tags: Vec<Vec<String>>,
+    content: String,
+    at: Timestamp,
+) -> UnsignedEvent {
     let tags = tags.into_iter().map(|t| Tag::parse(t).unwrap());
     let mut rumor = UnsignedEvent::new(author, at, Kind::from(kind), tags, content);
     rumor.ensure_id();
@@ -40,13 +48,27 @@ fn rumor(author: PublicKey, message: &CallMessage, at: Timestamp) -> UnsignedEve
 }
 
 fn seal(signer: &Keys, recipient: &PublicKey, rumor_json: &str) -> Event {
-    let content = nip44::encrypt(signer.secret_key(), recipient, rumor_json, nip44::Version::V2).unwrap();
-    EventBuilder::new(Kind::Seal, content).sign_with_keys(signer).unwrap()
+    let content = nip44::encrypt(
+        signer.secret_key(),
+        recipient,
+        rumor_json,
+        nip44::Version::V2,
+    )
+    .unwrap();
+    EventBuilder::new(Kind::Seal, content)
+        .sign_with_keys(signer)
+        .unwrap()
 }
 
 fn wrap_inner_json(recipient: &PublicKey, inner_json: &str) -> Event {
     let ephemeral = Keys::generate();
-    let content = nip44::encrypt(ephemeral.secret_key(), recipient, inner_json, nip44::Version::V2).unwrap();
+    let content = nip44::encrypt(
+        ephemeral.secret_key(),
+        recipient,
+        inner_json,
+        nip44::Version::V2,
+    )
+    .unwrap();
     EventBuilder::new(Kind::GiftWrap, content)
         .tags([Tag::public_key(*recipient)])
         .sign_with_keys(&ephemeral)
@@ -66,14 +88,22 @@ fn assert_rejected(verifier: &mut Verifier, wrap: &Event, now: Timestamp, expect
     let before = verifier.counts().get(expected);
     let result = verifier.verify(wrap, now);
     assert_eq!(result.err(), Some(expected));
-    assert_eq!(verifier.counts().get(expected), before + 1, "rejection is counted");
+    assert_eq!(
+        verifier.counts().get(expected),
+        before + 1,
+        "rejection is counted"
+    );
 }
 
 #[test]
 fn a_well_formed_sealed_offer_is_accepted() {
     let p = parties();
     let offer = offer_to(&p.bob.public_key());
-    let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &rumor(p.alice.public_key(), &offer, p.now));
+    let wrap = sealed_wrap(
+        &p.alice,
+        &p.bob.public_key(),
+        &rumor(p.alice.public_key(), &offer, p.now),
+    );
     let got = verifier_for(&p.bob).verify(&wrap, p.now).unwrap();
     assert_eq!(got.message, offer);
     assert_eq!(got.sender, p.alice.public_key());
@@ -83,13 +113,27 @@ fn a_well_formed_sealed_offer_is_accepted() {
 fn rejects_forged_seal() {
     let p = parties();
     let offer = offer_to(&p.bob.public_key());
-    let real = seal(&p.alice, &p.bob.public_key(), &rumor(p.alice.public_key(), &offer, p.now).as_json());
+    let real = seal(
+        &p.alice,
+        &p.bob.public_key(),
+        &rumor(p.alice.public_key(), &offer, p.now).as_json(),
+    );
     // Keep Alice's pubkey and signature but change the content: the signature no longer holds.
-    let other = seal(&p.alice, &p.bob.public_key(), &rumor(p.alice.public_key(), &offer_to(&p.bob.public_key()), p.now).as_json());
+    let other = seal(
+        &p.alice,
+        &p.bob.public_key(),
+        &rumor(p.alice.public_key(), &offer_to(&p.bob.public_key()), p.now).as_json(),
+    );
     let mut forged: serde_json::Value = serde_json::from_str(&real.as_json()).unwrap();
-    forged["sig"] = serde_json::from_str::<serde_json::Value>(&other.as_json()).unwrap()["sig"].clone();
+    forged["sig"] =
+        serde_json::from_str::<serde_json::Value>(&other.as_json()).unwrap()["sig"].clone();
     let wrap = wrap_inner_json(&p.bob.public_key(), &forged.to_string());
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::ForgedSeal);
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &wrap,
+        p.now,
+        RejectReason::ForgedSeal,
+    );
 }
 
 #[test]
@@ -97,20 +141,36 @@ fn rejects_seal_signer_not_the_rumor_author() {
     let p = parties();
     // Mallory seals a rumor that claims to be written by Alice.
     let offer = offer_to(&p.bob.public_key());
-    let wrap = sealed_wrap(&p.mallory, &p.bob.public_key(), &rumor(p.alice.public_key(), &offer, p.now));
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::SealSignerNotAuthor);
+    let wrap = sealed_wrap(
+        &p.mallory,
+        &p.bob.public_key(),
+        &rumor(p.alice.public_key(), &offer, p.now),
+    );
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &wrap,
+        p.now,
+        RejectReason::SealSignerNotAuthor,
+    );
 }
 
 #[test]
 fn rejects_bad_inner_signature_in_direct_form() {
     let p = parties();
     let offer = offer_to(&p.bob.public_key());
-    let signed = rumor(p.alice.public_key(), &offer, p.now).sign_with_keys(&p.alice).unwrap();
+    let signed = rumor(p.alice.public_key(), &offer, p.now)
+        .sign_with_keys(&p.alice)
+        .unwrap();
     let mut tampered: serde_json::Value = serde_json::from_str(&signed.as_json()).unwrap();
     // Swap in a different SDP but keep id and signature.
     tampered["content"] = serde_json::Value::String(SAMPLE_SDP.replace("127.0.0.1", "10.9.8.7"));
     let wrap = wrap_inner_json(&p.bob.public_key(), &tampered.to_string());
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::BadInnerSignature);
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &wrap,
+        p.now,
+        RejectReason::BadInnerSignature,
+    );
 }
 
 #[test]
@@ -118,11 +178,19 @@ fn rejects_stale_created_at() {
     let p = parties();
     let offer = offer_to(&p.bob.public_key());
     let old = p.now - Duration::from_secs(120);
-    let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &rumor(p.alice.public_key(), &offer, old));
+    let wrap = sealed_wrap(
+        &p.alice,
+        &p.bob.public_key(),
+        &rumor(p.alice.public_key(), &offer, old),
+    );
     assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::Stale);
     // From the future beyond the window, too.
     let future = p.now + Duration::from_secs(120);
-    let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &rumor(p.alice.public_key(), &offer, future));
+    let wrap = sealed_wrap(
+        &p.alice,
+        &p.bob.public_key(),
+        &rumor(p.alice.public_key(), &offer, future),
+    );
     assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::Stale);
 }
 
@@ -132,10 +200,17 @@ fn rejects_replayed_message() {
     let offer = offer_to(&p.bob.public_key());
     let r = rumor(p.alice.public_key(), &offer, p.now);
     let mut verifier = verifier_for(&p.bob);
-    verifier.verify(&sealed_wrap(&p.alice, &p.bob.public_key(), &r), p.now).unwrap();
+    verifier
+        .verify(&sealed_wrap(&p.alice, &p.bob.public_key(), &r), p.now)
+        .unwrap();
     // The same rumor in a fresh seal and wrap (what a replaying relay or peer can produce).
     let again = sealed_wrap(&p.alice, &p.bob.public_key(), &r);
-    assert_rejected(&mut verifier, &again, p.now + Duration::from_secs(1), RejectReason::Replayed);
+    assert_rejected(
+        &mut verifier,
+        &again,
+        p.now + Duration::from_secs(1),
+        RejectReason::Replayed,
+    );
 }
 
 #[test]
@@ -145,12 +220,25 @@ fn rejects_foreign_call_id() {
     let mut verifier = verifier_for(&p.bob);
     let alices = one_of_each_kind(&p.bob.public_key(), call_id).remove(0);
     verifier
-        .verify(&sealed_wrap(&p.alice, &p.bob.public_key(), &rumor(p.alice.public_key(), &alices, p.now)), p.now)
+        .verify(
+            &sealed_wrap(
+                &p.alice,
+                &p.bob.public_key(),
+                &rumor(p.alice.public_key(), &alices, p.now),
+            ),
+            p.now,
+        )
         .unwrap();
     // Mallory reuses Alice's call id to inject a hangup into Bob's call with Alice.
-    let mut hangup = one_of_each_kind(&p.bob.public_key(), call_id).pop().unwrap();
+    let mut hangup = one_of_each_kind(&p.bob.public_key(), call_id)
+        .pop()
+        .unwrap();
     hangup.peer = p.bob.public_key().to_hex();
-    let wrap = sealed_wrap(&p.mallory, &p.bob.public_key(), &rumor(p.mallory.public_key(), &hangup, p.now));
+    let wrap = sealed_wrap(
+        &p.mallory,
+        &p.bob.public_key(),
+        &rumor(p.mallory.public_key(), &hangup, p.now),
+    );
     assert_rejected(&mut verifier, &wrap, p.now, RejectReason::ForeignCallId);
 }
 
@@ -162,7 +250,12 @@ fn rejects_unregistered_kind() {
     // A NIP-17 chat message (kind 14) is not a call message.
     let r = rumor_from_parts(p.alice.public_key(), 14, tags, "hello".into(), p.now);
     let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &r);
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::UnregisteredKind);
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &wrap,
+        p.now,
+        RejectReason::UnregisteredKind,
+    );
 }
 
 #[test]
@@ -170,9 +263,20 @@ fn rejects_schema_invalid_content() {
     let p = parties();
     let ice = one_of_each_kind(&p.bob.public_key(), CallId::new_random()).remove(2);
     let (kind, tags, _) = ice.to_parts();
-    let r = rumor_from_parts(p.alice.public_key(), kind, tags, "this is not JSON".into(), p.now);
+    let r = rumor_from_parts(
+        p.alice.public_key(),
+        kind,
+        tags,
+        "this is not JSON".into(),
+        p.now,
+    );
     let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &r);
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::SchemaInvalid);
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &wrap,
+        p.now,
+        RejectReason::SchemaInvalid,
+    );
 }
 
 #[test]
@@ -183,7 +287,12 @@ fn rejects_schema_invalid_tags() {
     tags.retain(|t| t[0] != "call-id");
     let r = rumor_from_parts(p.alice.public_key(), kind, tags, content, p.now);
     let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &r);
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::SchemaInvalid);
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &wrap,
+        p.now,
+        RejectReason::SchemaInvalid,
+    );
 }
 
 #[test]
@@ -196,7 +305,12 @@ fn rejects_unsupported_protocol_version() {
     }
     let r = rumor_from_parts(p.alice.public_key(), kind, tags, content, p.now);
     let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &r);
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::UnsupportedVersion);
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &wrap,
+        p.now,
+        RejectReason::UnsupportedVersion,
+    );
 }
 
 #[test]
@@ -212,16 +326,31 @@ fn rejects_malformed_json() {
     assert_rejected(&mut verifier, &wrap, p.now, RejectReason::MalformedJson);
     // The relay hands us text that is not an event.
     let before = verifier.counts().get(RejectReason::MalformedJson);
-    assert_eq!(verifier.verify_json("[\"EVENT\"", p.now).err(), Some(RejectReason::MalformedJson));
-    assert_eq!(verifier.counts().get(RejectReason::MalformedJson), before + 1);
+    assert_eq!(
+        verifier.verify_json("[\"EVENT\"", p.now).err(),
+        Some(RejectReason::MalformedJson)
+    );
+    assert_eq!(
+        verifier.counts().get(RejectReason::MalformedJson),
+        before + 1
+    );
 }
 
 #[test]
 fn rejects_wrap_for_someone_else() {
     let p = parties();
     let offer = offer_to(&p.mallory.public_key());
-    let wrap = sealed_wrap(&p.alice, &p.mallory.public_key(), &rumor(p.alice.public_key(), &offer, p.now));
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::UndecryptableWrap);
+    let wrap = sealed_wrap(
+        &p.alice,
+        &p.mallory.public_key(),
+        &rumor(p.alice.public_key(), &offer, p.now),
+    );
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &wrap,
+        p.now,
+        RejectReason::UndecryptableWrap,
+    );
 }
 
 #[test]
@@ -229,35 +358,72 @@ fn rejects_message_addressed_to_a_third_party() {
     let p = parties();
     // Mallory re-wraps to Bob a rumor of hers whose p tag names Alice.
     let offer = offer_to(&p.alice.public_key());
-    let wrap = sealed_wrap(&p.mallory, &p.bob.public_key(), &rumor(p.mallory.public_key(), &offer, p.now));
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::NotAddressedToUs);
+    let wrap = sealed_wrap(
+        &p.mallory,
+        &p.bob.public_key(),
+        &rumor(p.mallory.public_key(), &offer, p.now),
+    );
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &wrap,
+        p.now,
+        RejectReason::NotAddressedToUs,
+    );
 }
 
 #[tokio::test]
 async fn rejects_expired_wrap() {
     let p = parties();
     let offer = offer_to(&p.bob.public_key());
-    let wrap = build_wrap(&p.alice, &p.bob.public_key(), &offer, DeliveryForm::Sealed, p.now, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let wrap = build_wrap(
+        &p.alice,
+        &p.bob.public_key(),
+        &offer,
+        DeliveryForm::Sealed,
+        p.now,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let mut verifier = verifier_for(&p.bob);
-    assert_rejected(&mut verifier, &wrap, p.now + Duration::from_secs(6), RejectReason::WrapExpired);
+    assert_rejected(
+        &mut verifier,
+        &wrap,
+        p.now + Duration::from_secs(6),
+        RejectReason::WrapExpired,
+    );
 }
 
 #[test]
 fn rejects_wrap_with_bad_signature() {
     let p = parties();
     let offer = offer_to(&p.bob.public_key());
-    let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &rumor(p.alice.public_key(), &offer, p.now));
+    let wrap = sealed_wrap(
+        &p.alice,
+        &p.bob.public_key(),
+        &rumor(p.alice.public_key(), &offer, p.now),
+    );
     let mut json: serde_json::Value = serde_json::from_str(&wrap.as_json()).unwrap();
     json["created_at"] = serde_json::json!(wrap.created_at.as_secs() + 1);
     let tampered = Event::from_json(json.to_string()).unwrap();
-    assert_rejected(&mut verifier_for(&p.bob), &tampered, p.now, RejectReason::BadWrapSignature);
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &tampered,
+        p.now,
+        RejectReason::BadWrapSignature,
+    );
 }
 
 #[test]
 fn rejects_non_gift_wrap_event() {
     let p = parties();
-    let note = EventBuilder::text_note("hi").sign_with_keys(&p.alice).unwrap();
-    assert_rejected(&mut verifier_for(&p.bob), &note, p.now, RejectReason::NotAGiftWrap);
+    let note = EventBuilder::text_note("hi")
+        .sign_with_keys(&p.alice)
+        .unwrap();
+    assert_rejected(
+        &mut verifier_for(&p.bob),
+        &note,
+        p.now,
+        RejectReason::NotAGiftWrap,
+    );
 }

@@ -32,7 +32,9 @@ async fn relay_down_then_up_the_pool_reconnects_and_the_message_arrives() {
         })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let _relay_again = EmbeddedRelay::start(addr).await.expect("relay restarts on the same port");
+    let _relay_again = EmbeddedRelay::start(addr)
+        .await
+        .expect("relay restarts on the same port");
 
     let got = next_message(&mut bob_in, "offer sent while the relay was down").await;
     assert_eq!(got.message, offer);
@@ -79,7 +81,10 @@ async fn unreachable_relays_give_a_clear_error() {
         .await
         .err()
         .expect("no relay reachable");
-    assert!(matches!(err, nostr_signal::SignalError::NoRelayReachable { .. }), "{err}");
+    assert!(
+        matches!(err, nostr_signal::SignalError::NoRelayReachable { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("no relay reachable"));
 }
 
