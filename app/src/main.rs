@@ -1,1 +1,124 @@
-fn main() {}
+//! `phantomcall`: the PhantomCall command line (and, later, the desktop app).
+//!
+//! Headless commands: `keygen`, `whoami`, `relay`, `listen`, `send-test`, `demo`. Errors are
+//! printed for a person to read and end the process with a non-zero status; nothing here
+//! prints a secret unless the user asked for an export.
+
+mod commands;
+mod identity;
+mod relays;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Private calls between Nostr identities.
+#[derive(Parser)]
+#[command(name = "phantomcall", version, about)]
+struct Cli {
+    /// Encrypted identity file (NIP-49). Default: identity.ncryptsec in the config directory.
+    #[arg(long, global = true, env = "PHANTOMCALL_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new identity (or import one with --import) and save it encrypted.
+    Keygen {
+        /// Import an existing nsec, hex key or ncryptsec (read from the terminal, hidden).
+        #[arg(long)]
+        import: bool,
+        /// Replace an existing identity file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show your npub; optionally export the key.
+    Whoami {
+        /// Print the secret key as nsec (keep it secret!).
+        #[arg(long)]
+        export_nsec: bool,
+        /// Print the key encrypted with its password as ncryptsec (NIP-49).
+        #[arg(long)]
+        export_ncryptsec: bool,
+    },
+    /// Run the embedded Nostr relay (in memory) until Ctrl-C.
+    Relay {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7777")]
+        bind: SocketAddr,
+    },
+    /// Print verified incoming call messages; answers signaling tests from `send-test`.
+    Listen {
+        #[command(flatten)]
+        relays: relays::RelayArgs,
+        /// Do not answer `send-test` offers.
+        #[arg(long)]
+        no_test_replies: bool,
+    },
+    /// Send a test offer to NPUB and wait for its reply.
+    SendTest {
+        /// The peer: npub, nprofile or hex public key.
+        npub: String,
+        #[command(flatten)]
+        relays: relays::RelayArgs,
+        /// Seconds to wait for the reply.
+        #[arg(long, default_value_t = 15)]
+        timeout: u64,
+    },
+    /// Local demo: embedded relay, two fresh identities, every call message both ways.
+    Demo {
+        /// Print only the final JSON line.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PHANTOMCALL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let key_file = identity::key_file(cli.key_file);
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Keygen { import, force } => commands::keygen::run(&key_file, import, force),
+            Command::Whoami {
+                export_nsec,
+                export_ncryptsec,
+            } => commands::whoami::run(&key_file, export_nsec, export_ncryptsec),
+            Command::Relay { bind } => commands::relay::run(bind).await,
+            Command::Listen {
+                relays,
+                no_test_replies,
+            } => commands::listen::run(&key_file, relays, !no_test_replies).await,
+            Command::SendTest {
+                npub,
+                relays,
+                timeout,
+            } => commands::send_test::run(&key_file, &npub, relays, timeout).await,
+            Command::Demo { quiet } => commands::demo::run(quiet).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -24,7 +24,7 @@ mod wrap;
 
 pub use embedded_relay::EmbeddedRelay;
 pub use error::SignalError;
-pub use keys::{parse_public_key, Identity, KeyFile, KeyStrength};
+pub use keys::{encode_npub, parse_public_key, Identity, KeyFile, KeyStrength};
 pub use nostr_transport::{NostrTransport, NostrTransportConfig};
 pub use transport::{IncomingMessages, SendReport, SignalTransport, VerifiedMessage};
 pub use verify::{RejectReason, RejectionCounts, Verifier, VerifierConfig};

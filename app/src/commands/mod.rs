@@ -1,0 +1,8 @@
+//! One module per subcommand.
+
+pub mod demo;
+pub mod keygen;
+pub mod listen;
+pub mod relay;
+pub mod send_test;
+pub mod whoami;
