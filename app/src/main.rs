@@ -80,8 +80,11 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PHANTOMCALL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("PHANTOMCALL_LOG").unwrap_or_else(|_| {
+                // The relay crate logs every client that disconnects without a close
+                // frame as an ERROR; that is normal network life, not worth a user's eye.
+                tracing_subscriber::EnvFilter::new("warn,nostr_relay_builder=off")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

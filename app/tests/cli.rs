@@ -1,0 +1,175 @@
+//! The `phantomcall` command line, driven as a user would: real processes, a real relay.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_phantomcall");
+const PASSWORD: &str = "test password";
+
+fn phantomcall(key_file: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("PHANTOMCALL_PASSWORD", PASSWORD)
+        .env_remove("PHANTOMCALL_RELAYS")
+        .arg("--key-file")
+        .arg(key_file);
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("phantomcall runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn keygen(key_file: &std::path::Path) -> String {
+    let out = run(phantomcall(key_file).arg("keygen"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn keygen_whoami_and_wrong_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id.ncryptsec");
+    let npub = keygen(&key);
+    assert!(npub.starts_with("npub1"));
+    let on_disk = std::fs::read_to_string(&key).unwrap();
+    assert!(
+        on_disk.starts_with("ncryptsec1"),
+        "only the encrypted key is stored"
+    );
+
+    let out = run(phantomcall(&key).arg("whoami"));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&npub));
+
+    let out = run(phantomcall(&key)
+        .env("PHANTOMCALL_PASSWORD", "wrong")
+        .arg("whoami"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("wrong password"), "{}", stderr(&out));
+
+    let out = run(phantomcall(&key).arg("keygen"));
+    assert!(
+        !out.status.success(),
+        "keygen must not overwrite an identity"
+    );
+    assert!(stderr(&out).contains("already exists"));
+}
+
+#[test]
+fn readable_errors_for_bad_npub_and_unreachable_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id.ncryptsec");
+    keygen(&key);
+    let out =
+        run(phantomcall(&key).args(["send-test", "npub1nonsense", "--relay", "ws://127.0.0.1:9"]));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a valid public key"),
+        "{}",
+        stderr(&out)
+    );
+
+    let peer = keygen(&dir.path().join("peer.ncryptsec"));
+    // Port 9 (discard) is closed on loopback: nothing listens there.
+    let out = run(phantomcall(&key).args(["send-test", &peer, "--relay", "ws://127.0.0.1:9"]));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no relay reachable"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(phantomcall(&key).args(["send-test", &peer]));
+    assert!(stderr(&out).contains("no relay given"), "{}", stderr(&out));
+}
+
+#[test]
+fn send_test_gets_a_reply_from_listen_through_the_relay_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let relay_url = format!("ws://127.0.0.1:{port}");
+    let mut relay = Command::new(BIN)
+        .args(["relay", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(relay.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains(&relay_url), "relay prints its URL: {line}");
+    let _relay = Killed(relay);
+
+    let alice = dir.path().join("alice");
+    let bob = dir.path().join("bob");
+    keygen(&alice);
+    let bob_npub = keygen(&bob);
+    let mut listener = phantomcall(&bob)
+        .args(["listen", "--relay", &relay_url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the listener says it is listening.
+    let mut err = BufReader::new(listener.stderr.take().unwrap());
+    loop {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0, "listen exited early");
+        if l.contains("listening as") {
+            break;
+        }
+    }
+    let listener_stdout = listener.stdout.take().unwrap();
+    let _listener = Killed(listener);
+
+    let out = run(phantomcall(&alice).args([
+        "send-test",
+        &bob_npub,
+        "--relay",
+        &relay_url,
+        "--timeout",
+        "10",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("reply: reject signaling-test-ok"),
+        "{stdout}"
+    );
+
+    let mut printed = String::new();
+    BufReader::new(listener_stdout)
+        .read_line(&mut printed)
+        .unwrap();
+    assert!(
+        printed.starts_with("offer"),
+        "listen prints the offer: {printed}"
+    );
+}
+
+#[test]
+fn demo_prints_its_figures_as_json() {
+    let out = run(Command::new(BIN).args(["demo", "--quiet"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(json["round_trips"], 12);
+    assert_eq!(json["rejected"], 0);
+    assert!(json["rtt_ms_median"].as_f64().unwrap() > 0.0);
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what PhantomCall's build, demo and tests need on Debian 12, idempotently:
+# Debian packages (only those missing, so a second run does no apt work), and the
+# third-party relay binary the interop test talks to (built once, cached under ~/.cache).
+set -euo pipefail
+
+DEB_PACKAGES=(
+  pkg-config          # -sys crates find their C libraries
+  protobuf-compiler   # nostr-rs-relay's gRPC build step (interop test relay)
+  libssl-dev          # nostr-rs-relay
+)
+
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[ "${SKIP_TEST_TOOLS:-0}" = 1 ] && exit 0
+
+# A relay implementation nobody here wrote, for the interop test (nostr-signal/tests/interop.rs).
+TOOLS="${PHANTOMCALL_TOOLS:-$HOME/.cache/phantomcall/tools}"
+NOSTR_RS_RELAY_VERSION=0.8.12
+if ! "$TOOLS/bin/nostr-rs-relay" --version 2>/dev/null | grep -q "$NOSTR_RS_RELAY_VERSION"; then
+  echo "setup: building nostr-rs-relay $NOSTR_RS_RELAY_VERSION (once, about 10 minutes)…" >&2
+  # Not --locked: its lockfile pins a `time` crate that no longer compiles on Rust 1.95.
+  cargo install nostr-rs-relay --version "$NOSTR_RS_RELAY_VERSION" --root "$TOOLS" --quiet
+fi
