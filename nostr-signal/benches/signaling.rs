@@ -19,10 +19,14 @@ const ROUND_TRIPS: usize = 300;
 fn offer(peer: &nostr_sdk::PublicKey) -> CallMessage {
     let mut sdp = String::from("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n");
     for (mid, media) in ["audio", "video"].iter().enumerate() {
-        sdp.push_str(&format!("m={media} 9 UDP/TLS/RTP/SAVPF 96 97 98\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\n"));
+        sdp.push_str(&format!(
+            "m={media} 9 UDP/TLS/RTP/SAVPF 96 97 98\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\n"
+        ));
         sdp.push_str("a=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\r\n");
         for pt in 96..112 {
-            sdp.push_str(&format!("a=rtpmap:{pt} codec{pt}/90000\r\na=rtcp-fb:{pt} nack\r\n"));
+            sdp.push_str(&format!(
+                "a=rtpmap:{pt} codec{pt}/90000\r\na=rtcp-fb:{pt} nack\r\n"
+            ));
         }
     }
     CallMessage {
@@ -30,7 +34,10 @@ fn offer(peer: &nostr_sdk::PublicKey) -> CallMessage {
         peer: peer.to_hex(),
         mode: Some(PrivacyMode::Private),
         device: Some(DeviceId::new_random()),
-        body: CallBody::Offer { sdp, call_type: CallType::Video },
+        body: CallBody::Offer {
+            sdp,
+            call_type: CallType::Video,
+        },
     }
 }
 
@@ -57,9 +64,16 @@ async fn wrap_and_unwrap(form: DeliveryForm) {
     for _ in 0..WRAP_SAMPLES {
         let message = offer(&bob.public_key());
         let started = Instant::now();
-        let wrap = build_wrap(&alice, &bob.public_key(), &message, form, Timestamp::now(), Duration::from_secs(300))
-            .await
-            .expect("wrap");
+        let wrap = build_wrap(
+            &alice,
+            &bob.public_key(),
+            &message,
+            form,
+            Timestamp::now(),
+            Duration::from_secs(300),
+        )
+        .await
+        .expect("wrap");
         let wrapped = Instant::now();
         let got = verifier.verify(&wrap, Timestamp::now()).expect("verifies");
         let done = Instant::now();
@@ -77,8 +91,14 @@ async fn round_trips() {
     let relay = EmbeddedRelay::start_on_loopback().await.expect("relay");
     let config = NostrTransportConfig::new(vec![relay.url().clone()]);
     let (alice, bob) = (Identity::generate(), Identity::generate());
-    let alice_tx = NostrTransport::connect(alice.clone(), config.clone()).await.expect("alice");
-    let bob_tx = std::sync::Arc::new(NostrTransport::connect(bob.clone(), config).await.expect("bob"));
+    let alice_tx = NostrTransport::connect(alice.clone(), config.clone())
+        .await
+        .expect("alice");
+    let bob_tx = std::sync::Arc::new(
+        NostrTransport::connect(bob.clone(), config)
+            .await
+            .expect("bob"),
+    );
     // Bob answers every offer at once.
     let mut bob_in = bob_tx.incoming();
     let responder = {
@@ -90,7 +110,9 @@ async fn round_trips() {
                 }
                 let answer = CallMessage {
                     peer: m.sender.to_hex(),
-                    body: CallBody::Answer { sdp: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n".into() },
+                    body: CallBody::Answer {
+                        sdp: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n".into(),
+                    },
                     ..m.message
                 };
                 bob_tx.send(m.sender, &answer).await.expect("answer sent");
@@ -103,7 +125,10 @@ async fn round_trips() {
     for i in 0..ROUND_TRIPS + 5 {
         let message = offer(&bob.public_key());
         let started = Instant::now();
-        alice_tx.send(bob.public_key(), &message).await.expect("offer sent");
+        alice_tx
+            .send(bob.public_key(), &message)
+            .await
+            .expect("offer sent");
         loop {
             let m = alice_in.recv().await.expect("alice receives");
             if !m.from_own_device && m.message.call_id == message.call_id {
