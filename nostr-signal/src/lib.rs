@@ -28,7 +28,7 @@ pub use keys::{encode_npub, parse_public_key, Identity, KeyFile, KeyStrength};
 pub use nostr_transport::{NostrTransport, NostrTransportConfig};
 pub use transport::{IncomingMessages, SendReport, SignalTransport, VerifiedMessage};
 pub use verify::{RejectReason, RejectionCounts, Verifier, VerifierConfig};
-pub use wrap::{build_wrap, DeliveryForm, DEFAULT_WRAP_EXPIRATION};
+pub use wrap::{build_rumor, build_wrap, wrap_rumor, DeliveryForm, DEFAULT_WRAP_EXPIRATION};
 
 /// Re-export of the Nostr types that appear in this crate's API.
 pub use nostr_sdk::{EventId, PublicKey, RelayUrl, Timestamp};

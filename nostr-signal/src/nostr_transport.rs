@@ -22,8 +22,9 @@ use tokio::task::JoinHandle;
 
 use crate::logsafe::ShortKey;
 use crate::transport::IncomingMessages;
+use crate::wrap::{build_rumor, wrap_rumor};
 use crate::{
-    build_wrap, DeliveryForm, Identity, RejectionCounts, SendReport, SignalError, SignalTransport,
+    DeliveryForm, Identity, RejectionCounts, SendReport, SignalError, SignalTransport,
     VerifiedMessage, Verifier, VerifierConfig, DEFAULT_WRAP_EXPIRATION,
 };
 
@@ -203,28 +204,18 @@ impl NostrTransport {
         message: &CallMessage,
         form: DeliveryForm,
     ) -> Result<SendReport, SignalError> {
-        let created_at = Timestamp::now();
         let keys = self.identity.keys();
-        let to_peer = build_wrap(
-            keys,
-            &peer,
-            message,
-            form,
-            created_at,
-            self.config.wrap_expiration,
-        )
-        .await?;
-        let rumor_id = crate::wrap::build_rumor(keys.public_key(), message, created_at)?
-            .id
-            .expect("build_rumor sets the id");
+        let rumor = build_rumor(keys.public_key(), message, Timestamp::now())?;
+        let rumor_id = rumor.id.expect("build_rumor sets the id");
+        let expiration = self.config.wrap_expiration;
+        let to_peer = wrap_rumor(keys, &peer, rumor.clone(), form, expiration).await?;
         // Our other devices always get the sealed form: they are PhantomCall.
-        let to_self = build_wrap(
+        let to_self = wrap_rumor(
             keys,
             &keys.public_key(),
-            message,
+            rumor,
             DeliveryForm::Sealed,
-            created_at,
-            self.config.wrap_expiration,
+            expiration,
         )
         .await?;
         let peer_relays = self.peer_relays(&peer).await;

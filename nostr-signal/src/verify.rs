@@ -239,11 +239,13 @@ impl Verifier {
         }
         let inner = nip44::decrypt(self.keys.secret_key(), &wrap.pubkey, &wrap.content)
             .map_err(|_| RejectReason::UndecryptableWrap)?;
-        let inner: Event = Event::from_json(&inner).map_err(|_| RejectReason::MalformedJson)?;
+        let inner_text = inner;
+        let inner: Event =
+            Event::from_json(&inner_text).map_err(|_| RejectReason::MalformedJson)?;
         if inner.kind == Kind::Seal {
             self.open_seal(&inner)
         } else {
-            Self::open_direct(inner)
+            Self::open_direct(inner, &inner_text)
         }
     }
 
@@ -268,7 +270,7 @@ impl Verifier {
         })
     }
 
-    fn open_direct(inner: Event) -> Result<Opened, RejectReason> {
+    fn open_direct(inner: Event, inner_text: &str) -> Result<Opened, RejectReason> {
         // Only call kinds may sit directly in a wrap; anything else is not ours to judge.
         if CallKind::from_u16(inner.kind.as_u16()).is_none() {
             return Err(RejectReason::UnregisteredKind);
@@ -276,8 +278,8 @@ impl Verifier {
         inner
             .verify()
             .map_err(|_| RejectReason::BadInnerSignature)?;
-        let json =
-            serde_json::from_str(&inner.as_json()).map_err(|_| RejectReason::MalformedJson)?;
+        // Validate what was received, not a re-serialisation of it.
+        let json = serde_json::from_str(inner_text).map_err(|_| RejectReason::MalformedJson)?;
         Ok(Opened {
             sender: inner.pubkey,
             rumor_id: inner.id,

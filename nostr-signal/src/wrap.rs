@@ -50,8 +50,20 @@ pub async fn build_wrap(
     created_at: Timestamp,
     expiration: Duration,
 ) -> Result<Event, SignalError> {
-    let expires = Tag::expiration(created_at + expiration);
     let rumor = build_rumor(sender.public_key(), message, created_at)?;
+    wrap_rumor(sender, recipient, rumor, form, expiration).await
+}
+
+/// Wrap an already built rumor (see [`build_rumor`]); the expiration counts from the
+/// rumor's `created_at`. Lets one rumor go to several recipients without rebuilding it.
+pub async fn wrap_rumor(
+    sender: &Keys,
+    recipient: &PublicKey,
+    rumor: UnsignedEvent,
+    form: DeliveryForm,
+    expiration: Duration,
+) -> Result<Event, SignalError> {
+    let expires = Tag::expiration(rumor.created_at + expiration);
     match form {
         DeliveryForm::Sealed => EventBuilder::gift_wrap(sender, recipient, rumor, [expires])
             .await

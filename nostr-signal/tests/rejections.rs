@@ -20,6 +20,34 @@ struct Parties {
     now: Timestamp,
 }
 
+impl Parties {
+    /// A wrap to Bob, sealed by `seal_signer`, of a rumor by `author` written at `at`.
+    fn wrap_to_bob(
+        &self,
+        seal_signer: &Keys,
+        author: &Keys,
+        message: &CallMessage,
+        at: Timestamp,
+    ) -> Event {
+        sealed_wrap(
+            seal_signer,
+            &self.bob.public_key(),
+            &rumor(author.public_key(), message, at),
+        )
+    }
+
+    /// A wrap from Alice to Bob of a rumor built from raw parts.
+    fn raw_to_bob(&self, kind: u16, tags: Vec<Vec<String>>, content: String) -> Event {
+        let r = rumor_from_parts(self.alice.public_key(), kind, tags, content, self.now);
+        sealed_wrap(&self.alice, &self.bob.public_key(), &r)
+    }
+
+    /// A fresh verifier of Bob's rejects `wrap` now, for `expected`.
+    fn bob_rejects(&self, wrap: &Event, expected: RejectReason) {
+        assert_rejected(&mut verifier_for(&self.bob), wrap, self.now, expected);
+    }
+}
+
 fn parties() -> Parties {
     Parties {
         alice: Keys::generate(),
@@ -99,11 +127,7 @@ fn assert_rejected(verifier: &mut Verifier, wrap: &Event, now: Timestamp, expect
 fn a_well_formed_sealed_offer_is_accepted() {
     let p = parties();
     let offer = offer_to(&p.bob.public_key());
-    let wrap = sealed_wrap(
-        &p.alice,
-        &p.bob.public_key(),
-        &rumor(p.alice.public_key(), &offer, p.now),
-    );
+    let wrap = p.wrap_to_bob(&p.alice, &p.alice, &offer, p.now);
     let got = verifier_for(&p.bob).verify(&wrap, p.now).unwrap();
     assert_eq!(got.message, offer);
     assert_eq!(got.sender, p.alice.public_key());
@@ -128,12 +152,7 @@ fn rejects_forged_seal() {
     forged["sig"] =
         serde_json::from_str::<serde_json::Value>(&other.as_json()).unwrap()["sig"].clone();
     let wrap = wrap_inner_json(&p.bob.public_key(), &forged.to_string());
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &wrap,
-        p.now,
-        RejectReason::ForgedSeal,
-    );
+    p.bob_rejects(&wrap, RejectReason::ForgedSeal);
 }
 
 #[test]
@@ -141,17 +160,8 @@ fn rejects_seal_signer_not_the_rumor_author() {
     let p = parties();
     // Mallory seals a rumor that claims to be written by Alice.
     let offer = offer_to(&p.bob.public_key());
-    let wrap = sealed_wrap(
-        &p.mallory,
-        &p.bob.public_key(),
-        &rumor(p.alice.public_key(), &offer, p.now),
-    );
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &wrap,
-        p.now,
-        RejectReason::SealSignerNotAuthor,
-    );
+    let wrap = p.wrap_to_bob(&p.mallory, &p.alice, &offer, p.now);
+    p.bob_rejects(&wrap, RejectReason::SealSignerNotAuthor);
 }
 
 #[test]
@@ -165,12 +175,7 @@ fn rejects_bad_inner_signature_in_direct_form() {
     // Swap in a different SDP but keep id and signature.
     tampered["content"] = serde_json::Value::String(SAMPLE_SDP.replace("127.0.0.1", "10.9.8.7"));
     let wrap = wrap_inner_json(&p.bob.public_key(), &tampered.to_string());
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &wrap,
-        p.now,
-        RejectReason::BadInnerSignature,
-    );
+    p.bob_rejects(&wrap, RejectReason::BadInnerSignature);
 }
 
 #[test]
@@ -178,20 +183,12 @@ fn rejects_stale_created_at() {
     let p = parties();
     let offer = offer_to(&p.bob.public_key());
     let old = p.now - Duration::from_secs(120);
-    let wrap = sealed_wrap(
-        &p.alice,
-        &p.bob.public_key(),
-        &rumor(p.alice.public_key(), &offer, old),
-    );
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::Stale);
+    let wrap = p.wrap_to_bob(&p.alice, &p.alice, &offer, old);
+    p.bob_rejects(&wrap, RejectReason::Stale);
     // From the future beyond the window, too.
     let future = p.now + Duration::from_secs(120);
-    let wrap = sealed_wrap(
-        &p.alice,
-        &p.bob.public_key(),
-        &rumor(p.alice.public_key(), &offer, future),
-    );
-    assert_rejected(&mut verifier_for(&p.bob), &wrap, p.now, RejectReason::Stale);
+    let wrap = p.wrap_to_bob(&p.alice, &p.alice, &offer, future);
+    p.bob_rejects(&wrap, RejectReason::Stale);
 }
 
 #[test]
@@ -220,25 +217,14 @@ fn rejects_foreign_call_id() {
     let mut verifier = verifier_for(&p.bob);
     let alices = one_of_each_kind(&p.bob.public_key(), call_id).remove(0);
     verifier
-        .verify(
-            &sealed_wrap(
-                &p.alice,
-                &p.bob.public_key(),
-                &rumor(p.alice.public_key(), &alices, p.now),
-            ),
-            p.now,
-        )
+        .verify(&p.wrap_to_bob(&p.alice, &p.alice, &alices, p.now), p.now)
         .unwrap();
     // Mallory reuses Alice's call id to inject a hangup into Bob's call with Alice.
     let mut hangup = one_of_each_kind(&p.bob.public_key(), call_id)
         .pop()
         .unwrap();
     hangup.peer = p.bob.public_key().to_hex();
-    let wrap = sealed_wrap(
-        &p.mallory,
-        &p.bob.public_key(),
-        &rumor(p.mallory.public_key(), &hangup, p.now),
-    );
+    let wrap = p.wrap_to_bob(&p.mallory, &p.mallory, &hangup, p.now);
     assert_rejected(&mut verifier, &wrap, p.now, RejectReason::ForeignCallId);
 }
 
@@ -248,14 +234,8 @@ fn rejects_unregistered_kind() {
     let offer = offer_to(&p.bob.public_key());
     let (_, tags, _) = offer.to_parts();
     // A NIP-17 chat message (kind 14) is not a call message.
-    let r = rumor_from_parts(p.alice.public_key(), 14, tags, "hello".into(), p.now);
-    let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &r);
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &wrap,
-        p.now,
-        RejectReason::UnregisteredKind,
-    );
+    let wrap = p.raw_to_bob(14, tags, "hello".into());
+    p.bob_rejects(&wrap, RejectReason::UnregisteredKind);
 }
 
 #[test]
@@ -263,20 +243,8 @@ fn rejects_schema_invalid_content() {
     let p = parties();
     let ice = one_of_each_kind(&p.bob.public_key(), CallId::new_random()).remove(2);
     let (kind, tags, _) = ice.to_parts();
-    let r = rumor_from_parts(
-        p.alice.public_key(),
-        kind,
-        tags,
-        "this is not JSON".into(),
-        p.now,
-    );
-    let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &r);
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &wrap,
-        p.now,
-        RejectReason::SchemaInvalid,
-    );
+    let wrap = p.raw_to_bob(kind, tags, "this is not JSON".into());
+    p.bob_rejects(&wrap, RejectReason::SchemaInvalid);
 }
 
 #[test]
@@ -285,14 +253,8 @@ fn rejects_schema_invalid_tags() {
     let offer = offer_to(&p.bob.public_key());
     let (kind, mut tags, content) = offer.to_parts();
     tags.retain(|t| t[0] != "call-id");
-    let r = rumor_from_parts(p.alice.public_key(), kind, tags, content, p.now);
-    let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &r);
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &wrap,
-        p.now,
-        RejectReason::SchemaInvalid,
-    );
+    let wrap = p.raw_to_bob(kind, tags, content);
+    p.bob_rejects(&wrap, RejectReason::SchemaInvalid);
 }
 
 #[test]
@@ -303,14 +265,8 @@ fn rejects_unsupported_protocol_version() {
     for t in tags.iter_mut().filter(|t| t[0] == "v") {
         t[1] = "2".into();
     }
-    let r = rumor_from_parts(p.alice.public_key(), kind, tags, content, p.now);
-    let wrap = sealed_wrap(&p.alice, &p.bob.public_key(), &r);
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &wrap,
-        p.now,
-        RejectReason::UnsupportedVersion,
-    );
+    let wrap = p.raw_to_bob(kind, tags, content);
+    p.bob_rejects(&wrap, RejectReason::UnsupportedVersion);
 }
 
 #[test]
@@ -345,12 +301,7 @@ fn rejects_wrap_for_someone_else() {
         &p.mallory.public_key(),
         &rumor(p.alice.public_key(), &offer, p.now),
     );
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &wrap,
-        p.now,
-        RejectReason::UndecryptableWrap,
-    );
+    p.bob_rejects(&wrap, RejectReason::UndecryptableWrap);
 }
 
 #[test]
@@ -358,17 +309,8 @@ fn rejects_message_addressed_to_a_third_party() {
     let p = parties();
     // Mallory re-wraps to Bob a rumor of hers whose p tag names Alice.
     let offer = offer_to(&p.alice.public_key());
-    let wrap = sealed_wrap(
-        &p.mallory,
-        &p.bob.public_key(),
-        &rumor(p.mallory.public_key(), &offer, p.now),
-    );
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &wrap,
-        p.now,
-        RejectReason::NotAddressedToUs,
-    );
+    let wrap = p.wrap_to_bob(&p.mallory, &p.mallory, &offer, p.now);
+    p.bob_rejects(&wrap, RejectReason::NotAddressedToUs);
 }
 
 #[tokio::test]
@@ -398,20 +340,11 @@ async fn rejects_expired_wrap() {
 fn rejects_wrap_with_bad_signature() {
     let p = parties();
     let offer = offer_to(&p.bob.public_key());
-    let wrap = sealed_wrap(
-        &p.alice,
-        &p.bob.public_key(),
-        &rumor(p.alice.public_key(), &offer, p.now),
-    );
+    let wrap = p.wrap_to_bob(&p.alice, &p.alice, &offer, p.now);
     let mut json: serde_json::Value = serde_json::from_str(&wrap.as_json()).unwrap();
     json["created_at"] = serde_json::json!(wrap.created_at.as_secs() + 1);
     let tampered = Event::from_json(json.to_string()).unwrap();
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &tampered,
-        p.now,
-        RejectReason::BadWrapSignature,
-    );
+    p.bob_rejects(&tampered, RejectReason::BadWrapSignature);
 }
 
 #[test]
@@ -420,10 +353,5 @@ fn rejects_non_gift_wrap_event() {
     let note = EventBuilder::text_note("hi")
         .sign_with_keys(&p.alice)
         .unwrap();
-    assert_rejected(
-        &mut verifier_for(&p.bob),
-        &note,
-        p.now,
-        RejectReason::NotAGiftWrap,
-    );
+    p.bob_rejects(&note, RejectReason::NotAGiftWrap);
 }
