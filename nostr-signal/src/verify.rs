@@ -205,7 +205,13 @@ impl Verifier {
             .and_then(|opened| self.accept(opened, now));
         if let Err(reason) = result {
             self.counts.bump(reason);
-            tracing::debug!(%reason, "dropped incoming call message");
+            match reason {
+                // Interop trouble a user may want to see; never the payload, only the reason.
+                RejectReason::UnregisteredKind | RejectReason::UnsupportedVersion => {
+                    tracing::info!(%reason, "dropped incoming call message")
+                }
+                _ => tracing::debug!(%reason, "dropped incoming call message"),
+            }
         }
         result
     }

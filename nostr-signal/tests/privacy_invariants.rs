@@ -1,0 +1,140 @@
+//! DESIGN.md's signaling privacy invariants, each tested by name: relays see neither who
+//! calls whom nor what is said; logs carry no payload.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use nostr_sdk::{Client, Filter, JsonUtil, Keys, Kind, Timestamp};
+use nostr_signal::{
+    build_wrap, DeliveryForm, EmbeddedRelay, SignalTransport, Verifier, VerifierConfig,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_invariant_relay_sees_neither_caller_nor_call_content() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let (alice, alice_tx) = client(vec![relay.url().clone()]).await;
+    let (bob, bob_tx) = client(vec![relay.url().clone()]).await;
+    let mut bob_in = bob_tx.incoming();
+    let offer = offer_to(&bob.public_key());
+    for form in [DeliveryForm::Sealed, DeliveryForm::Direct] {
+        // A distinct message per form: the same rumor twice would be a replay.
+        let offer = phantomcall_schemas::CallMessage {
+            call_id: phantomcall_schemas::CallId::new_random(),
+            ..offer.clone()
+        };
+        alice_tx
+            .send_with_form(bob.public_key(), &offer, form)
+            .await
+            .unwrap();
+        next_message(&mut bob_in, "offer").await;
+    }
+    // Everything the relay stored, as any relay operator would see it.
+    let observer = Client::default();
+    observer.add_relay(relay.url().clone()).await.unwrap();
+    observer.connect().await;
+    let stored = observer
+        .fetch_events(Filter::new().kind(Kind::GiftWrap), Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert!(
+        stored.len() >= 4,
+        "wraps to bob and alice's own copies, both forms"
+    );
+    let content_secrets = [
+        offer.call_id.to_string(),
+        "fingerprint".to_string(),
+        "opus".to_string(),
+        "25050".to_string(),
+    ];
+    for wrap in stored.iter() {
+        let json = wrap.as_json();
+        // The recipient is visible (the p tag relays deliver by); the other party never is:
+        // a wrap to Bob does not name Alice, Alice's copy for her devices does not name Bob.
+        let recipient = *wrap.tags.public_keys().next().expect("p tag");
+        let other = if recipient == bob.public_key() {
+            alice.public_key()
+        } else {
+            bob.public_key()
+        };
+        assert!(
+            !json.contains(&other.to_hex()),
+            "relay can tell who the other party is"
+        );
+        for secret in &content_secrets {
+            assert!(
+                !json.contains(secret.as_str()),
+                "relay can read {secret:?} in a wrap"
+            );
+        }
+        assert_ne!(
+            wrap.pubkey,
+            alice.public_key(),
+            "wrap not signed by the caller"
+        );
+        let tag_names: Vec<String> = wrap.tags.iter().map(|t| t.kind().to_string()).collect();
+        assert!(
+            tag_names.iter().all(|t| t == "p" || t == "expiration"),
+            "only the recipient and expiration are visible: {tag_names:?}"
+        );
+    }
+}
+
+/// A writer that keeps everything the log subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn privacy_invariant_rejection_logs_carry_no_payload() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let alice = Keys::generate();
+    let bob = Keys::generate();
+    let offer = offer_to(&bob.public_key());
+    // A stale offer: rejected after full decryption, when the payload is in memory.
+    let stale = Timestamp::now() - Duration::from_secs(600);
+    let wrap = build_wrap(
+        &alice,
+        &bob.public_key(),
+        &offer,
+        DeliveryForm::Sealed,
+        stale,
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    let mut verifier = Verifier::new(bob.clone(), VerifierConfig::default());
+    tracing::subscriber::with_default(subscriber, || {
+        assert!(verifier.verify(&wrap, Timestamp::now()).is_err());
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("Stale"),
+        "the rejection is logged with its reason: {log}"
+    );
+    for secret in [
+        alice.public_key().to_hex(),
+        offer.call_id.to_string(),
+        "fingerprint".into(),
+        "127.0.0.1".into(),
+    ] {
+        assert!(!log.contains(&secret), "log leaks {secret:?}: {log}");
+    }
+}
