@@ -1,0 +1,225 @@
+//! One call's record, and the output sink every handler writes to.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use nostr_signal::logsafe::ShortCallId;
+use nostr_signal::PublicKey;
+use phantomcall_schemas::{
+    CallBody, CallId, CallMessage, CallType, DeviceId, IceCandidate, PrivacyMode,
+    MAX_CANDIDATES_PER_MESSAGE,
+};
+
+use super::types::{
+    CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason, InputKind, Output,
+    Reason,
+};
+
+/// Everything the engine remembers about one call, live or ended.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub id: CallId,
+    pub peer: PublicKey,
+    /// `peer` as lowercase hex, as it appears in `p` tags.
+    pub peer_hex: String,
+    pub direction: Direction,
+    pub call_type: CallType,
+    pub mode: PrivacyMode,
+    pub peer_mode: Option<PrivacyMode>,
+    pub state: CallState,
+    pub end_reason: Option<EndReason>,
+    /// When the current state times out (Dialing, Ringing, Connecting).
+    pub deadline: Option<Instant>,
+    pub ended_at: Option<Instant>,
+    /// Incoming: the caller's offer, kept until the user accepts.
+    pub remote_offer: Option<String>,
+    /// Outgoing: our offer was sent. Incoming: our answer was sent.
+    pub sdp_sent: bool,
+    /// Outgoing: the `device` tag of the answer taken.
+    pub answered_by: Option<Option<DeviceId>>,
+    /// The driver holds a peer connection for this call.
+    pub has_media: bool,
+    /// Incoming: the user (or glare) accepted it here.
+    pub accepted_here: bool,
+    /// Remote candidates that arrived before the remote description could be applied,
+    /// with the device that sent them.
+    pub remote_candidates: Vec<(Option<DeviceId>, IceCandidate)>,
+    /// Local candidates gathered before our offer or answer was sent.
+    pub local_candidates: Vec<IceCandidate>,
+}
+
+impl Call {
+    pub fn new(
+        id: CallId,
+        peer: PublicKey,
+        direction: Direction,
+        call_type: CallType,
+        mode: PrivacyMode,
+        state: CallState,
+    ) -> Self {
+        Self {
+            id,
+            peer,
+            peer_hex: peer.to_hex(),
+            direction,
+            call_type,
+            mode,
+            peer_mode: None,
+            state,
+            end_reason: None,
+            deadline: None,
+            ended_at: None,
+            remote_offer: None,
+            sdp_sent: false,
+            answered_by: None,
+            has_media: false,
+            accepted_here: false,
+            remote_candidates: Vec::new(),
+            local_candidates: Vec::new(),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.state != CallState::Ended
+    }
+
+    pub fn info(&self) -> CallInfo {
+        CallInfo {
+            call_id: self.id,
+            peer: self.peer,
+            direction: self.direction,
+            call_type: self.call_type,
+            mode: self.mode,
+            peer_mode: self.peer_mode,
+            state: self.state,
+            end_reason: self.end_reason,
+            answered_by: self.answered_by.clone(),
+        }
+    }
+
+    /// Marks the call ended without any output (a record kept only to classify late
+    /// messages).
+    pub fn set_ended(&mut self, reason: EndReason, now: Instant) {
+        self.state = CallState::Ended;
+        self.end_reason = Some(reason);
+        self.ended_at = Some(now);
+        self.deadline = None;
+        self.remote_offer = None;
+        self.remote_candidates = Vec::new();
+        self.local_candidates = Vec::new();
+    }
+}
+
+/// The output queue, the drop counters and what every outgoing message carries.
+#[derive(Debug)]
+pub(crate) struct Sink {
+    pub queue: VecDeque<Output>,
+    pub drops: BTreeMap<DropReason, u64>,
+    pub device: DeviceId,
+}
+
+impl Sink {
+    pub fn new(device: DeviceId) -> Self {
+        Self {
+            queue: VecDeque::new(),
+            drops: BTreeMap::new(),
+            device,
+        }
+    }
+
+    pub fn push(&mut self, output: Output) {
+        self.queue.push_back(output);
+    }
+
+    /// Sends `body` about `call` to its peer, with our mode and device tags.
+    pub fn send(&mut self, call: &Call, body: CallBody) {
+        let message = CallMessage {
+            call_id: call.id,
+            peer: call.peer_hex.clone(),
+            mode: Some(call.mode),
+            device: Some(self.device.clone()),
+            body,
+        };
+        self.push(Output::Send {
+            to: call.peer,
+            message,
+        });
+    }
+
+    /// Sends local candidates, split into messages of at most
+    /// [`MAX_CANDIDATES_PER_MESSAGE`].
+    pub fn send_candidates(&mut self, call: &Call, candidates: Vec<IceCandidate>) {
+        for chunk in candidates.chunks(MAX_CANDIDATES_PER_MESSAGE) {
+            self.send(call, CallBody::IceCandidates(chunk.to_vec()));
+        }
+    }
+
+    /// Emits the event for the state `call` is now in.
+    pub fn event(&mut self, call: &Call, reason: Reason) {
+        let missed = call.direction == Direction::Incoming
+            && !call.accepted_here
+            && matches!(
+                reason,
+                Reason::Ended(
+                    EndReason::RingTimeout
+                        | EndReason::RemoteHangup
+                        | EndReason::UnknownCaller
+                        | EndReason::LocalBusy
+                )
+            );
+        tracing::debug!(
+            call = %ShortCallId(&call.id),
+            direction = ?call.direction,
+            state = ?call.state,
+            reason = ?reason,
+            "call state"
+        );
+        self.push(Output::Event(CallEvent {
+            call_id: call.id,
+            peer: call.peer,
+            direction: call.direction,
+            call_type: call.call_type,
+            mode: call.mode,
+            state: call.state,
+            reason,
+            missed,
+        }));
+    }
+
+    /// Ends a live call: sends `notify` to the peer if given, stops media if the driver
+    /// has any for it, then emits the event.
+    pub fn end(
+        &mut self,
+        call: &mut Call,
+        reason: EndReason,
+        notify: Option<CallBody>,
+        now: Instant,
+    ) {
+        if let Some(body) = notify {
+            self.send(call, body);
+        }
+        if call.has_media {
+            self.push(Output::StopMedia { call_id: call.id });
+        }
+        call.set_ended(reason, now);
+        self.event(call, Reason::Ended(reason));
+    }
+
+    /// Records a dropped input: counted, logged without payload, reported.
+    pub fn drop_input(&mut self, call_id: Option<CallId>, input: InputKind, reason: DropReason) {
+        *self.drops.entry(reason).or_default() += 1;
+        let call = call_id.as_ref().map(|id| ShortCallId(id).to_string());
+        let local = !matches!(input, InputKind::Signal(_) | InputKind::UnparsableSdp(_));
+        if local && matches!(reason, DropReason::NotInThisState(_)) {
+            // A local input the state does not allow is a driver or UI bug: say so louder.
+            tracing::warn!(call, ?input, ?reason, "illegal transition dropped");
+        } else {
+            tracing::debug!(call, ?input, ?reason, "input dropped");
+        }
+        self.push(Output::Dropped(Dropped {
+            call_id,
+            input,
+            reason,
+        }));
+    }
+}

@@ -1,0 +1,71 @@
+//! Configuration of the call state machine and its tuning constants.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use nostr_signal::PublicKey;
+use phantomcall_schemas::{DeviceId, PrivacyMode};
+
+/// How long a call rings before it counts as missed (callee) or unanswered (caller).
+/// Longer gives people time to reach a device; shorter frees the line sooner. Issue #4 asks
+/// for 45 s; DESIGN.md section 3 says 60 s. The issue wins as default, the value is
+/// configurable ([`EngineConfig::ring_timeout`]).
+pub const DEFAULT_RING_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// How long media may take to come up: from dial until our offer is ready, and from
+/// answer or accept until the media path is connected. Long enough for TURN over TCP/TLS
+/// through Tor (Paranoid mode); short enough that a device which lost an answer race
+/// does not hold a dead call for long.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an ended call is remembered, so that late messages for it are dropped as
+/// `CallEnded` (and a late answer is told to hang up) instead of looking unknown. Matches
+/// the 5 minute NIP-40 expiration of the wraps: nothing older can still arrive.
+pub const ENDED_CALL_MEMORY: Duration = Duration::from_secs(5 * 60);
+
+/// Most calls remembered at once (live and ended). Offers from strangers or while busy
+/// each leave an ended record; past this bound the oldest ended records are forgotten
+/// early, so a flood of offers cannot grow memory.
+pub const MAX_REMEMBERED_CALLS: usize = 256;
+
+/// Most remote ICE candidates buffered for one call before it is answered (per call, all
+/// devices together). A real peer sends a few dozen at most; the bound stops a flood.
+pub const MAX_BUFFERED_CANDIDATES: usize = 128;
+
+/// Everything the state machine needs to know about the local side.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Our Nostr identity (the key every device of this user shares).
+    pub local_key: PublicKey,
+    /// This device's id: sent in the `device` tag of every message, and how the engine
+    /// recognises the copies of its own messages that the relays echo back.
+    pub device: DeviceId,
+    /// See [`DEFAULT_RING_TIMEOUT`].
+    pub ring_timeout: Duration,
+    /// See [`DEFAULT_CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// Whether calls from keys outside [`EngineConfig::contacts`] ring. Off by default:
+    /// such calls land as missed with [`crate::EndReason::UnknownCaller`] and nothing is
+    /// sent back (a stranger learns nothing, not even that this device is online).
+    pub allow_strangers: bool,
+    /// Keys whose calls ring.
+    pub contacts: HashSet<PublicKey>,
+    /// Mode recorded for an incoming offer that carries no `mode` tag (plain NIP-AC
+    /// clients). The privacy-mode policy applies it to our side of such a call.
+    pub default_mode: PrivacyMode,
+}
+
+impl EngineConfig {
+    /// Defaults: 45 s ring, 30 s connect, no contacts, strangers not allowed, Private.
+    pub fn new(local_key: PublicKey, device: DeviceId) -> Self {
+        Self {
+            local_key,
+            device,
+            ring_timeout: DEFAULT_RING_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            allow_strangers: false,
+            contacts: HashSet::new(),
+            default_mode: PrivacyMode::default(),
+        }
+    }
+}
