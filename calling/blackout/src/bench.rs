@@ -1,0 +1,171 @@
+//! The pipeline benchmark behind `cargo bench -p blackout` and `phantomcall blackout --bench`.
+//!
+//! A real photograph (the astronaut test photo, embedded) is cropped to the frame's aspect
+//! ratio, scaled to the frame size and packed in the frame's pixel format; the whole
+//! [`BlackoutFilter::filter`](crate::BlackoutFilter) call is timed: copy, colour conversion,
+//! downscale, inference, mask, composite, and the hand-over to and from the worker thread.
+//! The deadline is lifted so that every frame is measured to its end.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use crate::convert::pack_rgb;
+use crate::filter::{BlackoutFilter, FilterConfig, PrivacyFilter};
+use crate::filtered::FrameOrigin;
+use crate::frame::{PixelFormat, RawFrame};
+use crate::model::ModelChoice;
+
+static PHOTO_PNG: &[u8] = include_bytes!("../model/testdata/astronaut.png");
+
+/// One benchmark case.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchCase {
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Model.
+    pub model: ModelChoice,
+    /// Pixel format.
+    pub format: PixelFormat,
+}
+
+/// The standard cases: 640x480 and 1280x720, both models, RGB24; then 1280x720 YUYV and
+/// NV12 with the model chosen by aspect ratio (landscape).
+pub fn standard_cases() -> Vec<BenchCase> {
+    let mut cases = Vec::new();
+    for (width, height) in [(640, 480), (1280, 720)] {
+        for model in [ModelChoice::General, ModelChoice::Landscape] {
+            cases.push(BenchCase {
+                width,
+                height,
+                model,
+                format: PixelFormat::Rgb24,
+            });
+        }
+    }
+    for format in [PixelFormat::Yuyv, PixelFormat::Nv12] {
+        cases.push(BenchCase {
+            width: 1280,
+            height: 720,
+            model: ModelChoice::Auto,
+            format,
+        });
+    }
+    cases
+}
+
+/// Figures for one case.
+#[derive(Debug, Clone)]
+pub struct BenchRow {
+    /// The case.
+    pub case: BenchCase,
+    /// Frames timed.
+    pub frames: usize,
+    /// Frames per second over the timed frames.
+    pub fps: f64,
+    /// Median latency of one `filter()` call.
+    pub median: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+    /// Frames slower than the default 1/24 s deadline (they would have been sent black).
+    pub over_deadline: usize,
+    /// Frames that came out black instead of filtered (should be 0).
+    pub black: usize,
+}
+
+/// The test photo cropped to `width:height` and scaled to it, as RGB bytes.
+pub fn photo_rgb(width: u32, height: u32) -> Vec<u8> {
+    let img = image::load_from_memory(PHOTO_PNG)
+        .expect("embedded photo decodes")
+        .to_rgb8();
+    let (pw, ph) = img.dimensions();
+    // Largest crop of the photo's centre with the target aspect ratio.
+    let (cw, ch) = if u64::from(pw) * u64::from(height) > u64::from(ph) * u64::from(width) {
+        (
+            (u64::from(ph) * u64::from(width) / u64::from(height)) as u32,
+            ph,
+        )
+    } else {
+        (
+            pw,
+            (u64::from(pw) * u64::from(height) / u64::from(width)) as u32,
+        )
+    };
+    let crop = image::imageops::crop_imm(&img, (pw - cw) / 2, (ph - ch) / 2, cw, ch).to_image();
+    image::imageops::resize(&crop, width, height, image::imageops::FilterType::Triangle).into_raw()
+}
+
+/// Runs one case: `warmup` untimed frames, then `frames` timed ones.
+pub fn run_case(case: BenchCase, warmup: usize, frames: usize) -> BenchRow {
+    let rgb = photo_rgb(case.width, case.height);
+    let data = pack_rgb(&rgb, case.width, case.height, case.format);
+    let config = FilterConfig {
+        model_choice: case.model,
+        deadline: Duration::from_secs(30),
+        stall_limit: Duration::from_secs(60),
+        ..FilterConfig::default()
+    };
+    let mut filter = BlackoutFilter::new(config);
+    let frame = RawFrame::tight(&data, case.width, case.height, case.format)
+        .expect("packed frame has a valid layout");
+    for _ in 0..warmup {
+        std::hint::black_box(filter.filter(frame));
+    }
+    let mut times = Vec::with_capacity(frames);
+    let mut black = 0;
+    let all = Instant::now();
+    for _ in 0..frames {
+        let t = Instant::now();
+        let out = filter.filter(frame);
+        times.push(t.elapsed());
+        black += usize::from(out.origin() != FrameOrigin::Filtered);
+        drop(std::hint::black_box(out));
+    }
+    let total = all.elapsed();
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    BenchRow {
+        case,
+        frames,
+        fps: frames as f64 / total.as_secs_f64(),
+        median: at(0.5),
+        p99: at(0.99),
+        over_deadline: times
+            .iter()
+            .filter(|t| **t > crate::filter::DEFAULT_DEADLINE)
+            .count(),
+        black,
+    }
+}
+
+/// A Markdown table of the figures.
+pub fn table(rows: &[BenchRow]) -> String {
+    let mut s = String::from(
+        "| frame | format | model | fps | median ms | p99 ms | over 1/24 s | black |\n\
+         | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for r in rows {
+        let model = r.case.model.resolve(r.case.width, r.case.height);
+        let _ = writeln!(
+            s,
+            "| {}x{} | {} | {}{} | {:.1} | {:.2} | {:.2} | {}/{} | {} |",
+            r.case.width,
+            r.case.height,
+            r.case.format,
+            model,
+            if r.case.model == ModelChoice::Auto {
+                " (auto)"
+            } else {
+                ""
+            },
+            r.fps,
+            r.median.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3,
+            r.over_deadline,
+            r.frames,
+            r.black
+        );
+    }
+    s
+}
