@@ -71,7 +71,10 @@ fn alice_calls_bob_who_answers_then_alice_hangs_up() {
         net.history(bob, call).last(),
         Some(&ended(EndReason::RemoteHangup))
     );
-    assert!(!net.last_event(bob, call).missed, "an answered call is not missed");
+    assert!(
+        !net.last_event(bob, call).missed,
+        "an answered call is not missed"
+    );
     assert!(net.stopped_media(alice, call) && net.stopped_media(bob, call));
     assert_eq!(
         net.sent_kinds(alice, call),
@@ -139,10 +142,18 @@ fn candidates_wait_for_the_remote_description_then_flow_both_ways() {
     let bob_media: Vec<_> = net
         .outputs(bob)
         .iter()
-        .filter(|o| matches!(o, Output::CreateAnswer { .. } | Output::AddRemoteCandidates { .. }))
+        .filter(|o| {
+            matches!(
+                o,
+                Output::CreateAnswer { .. } | Output::AddRemoteCandidates { .. }
+            )
+        })
         .cloned()
         .collect();
-    assert!(matches!(bob_media[0], Output::CreateAnswer { .. }), "description first");
+    assert!(
+        matches!(bob_media[0], Output::CreateAnswer { .. }),
+        "description first"
+    );
     assert_eq!(
         bob_media[1],
         Output::AddRemoteCandidates {
@@ -162,7 +173,12 @@ fn candidates_wait_for_the_remote_description_then_flow_both_ways() {
     let alice_media: Vec<_> = net
         .outputs(alice)
         .iter()
-        .filter(|o| matches!(o, Output::ApplyAnswer { .. } | Output::AddRemoteCandidates { .. }))
+        .filter(|o| {
+            matches!(
+                o,
+                Output::ApplyAnswer { .. } | Output::AddRemoteCandidates { .. }
+            )
+        })
         .cloned()
         .collect();
     assert!(matches!(alice_media[0], Output::ApplyAnswer { .. }));

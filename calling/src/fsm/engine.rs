@@ -480,6 +480,9 @@ impl CallEngineCore {
                 CallBody::IceCandidates(_) => DropReason::CandidatesBeforeOffer,
                 _ => DropReason::UnknownCall,
             };
+            if own {
+                self.remember_handled_elsewhere(&message, now);
+            }
             self.sink.drop_input(Some(id), input, reason);
             return;
         };
@@ -510,6 +513,30 @@ impl CallEngineCore {
         } else {
             on_peer_message(&mut self.sink, &self.config, call, message, input, now);
         }
+    }
+
+    /// Our other device handled a call whose offer has not reached this device yet (the
+    /// relays reordered the two): remember the call as ended, so the offer that follows
+    /// does not ring here. No event: the call never rang here.
+    fn remember_handled_elsewhere(&mut self, message: &CallMessage, now: Instant) {
+        let Some(reason) = handled_elsewhere(&message.body) else {
+            return;
+        };
+        let Ok(peer) = PublicKey::from_hex(&message.peer) else {
+            return;
+        };
+        let mode = message.mode.unwrap_or(self.config.default_mode);
+        // The call type is unknown without the offer; the record only blocks the offer.
+        let mut call = Call::new(
+            message.call_id,
+            peer,
+            Direction::Incoming,
+            CallType::Voice,
+            mode,
+            CallState::Ended,
+        );
+        call.set_ended(reason, now);
+        self.calls.insert(message.call_id, call);
     }
 
     fn on_offer(&mut self, sender: PublicKey, message: CallMessage, now: Instant) {
@@ -802,6 +829,25 @@ fn on_peer_message(
     }
 }
 
+/// How a message from another device of ours ends a call that rings here, if it does.
+fn handled_elsewhere(body: &CallBody) -> Option<EndReason> {
+    match body {
+        CallBody::Answer { .. }
+        | CallBody::HandledElsewhere {
+            outcome: HandledOutcome::Answered,
+        } => Some(EndReason::AnsweredElsewhere),
+        CallBody::Reject { reason } if reason.as_deref() == Some(wire::REJECT_BUSY) => {
+            Some(EndReason::BusyElsewhere)
+        }
+        CallBody::Reject { .. }
+        | CallBody::HandledElsewhere {
+            outcome: HandledOutcome::Rejected,
+        } => Some(EndReason::DeclinedElsewhere),
+        CallBody::Hangup { .. } => Some(EndReason::EndedElsewhere),
+        _ => None,
+    }
+}
+
 /// A message another device of ours sent about a live call of this device.
 fn on_own_device_message(
     sink: &mut Sink,
@@ -817,22 +863,7 @@ fn on_own_device_message(
         sink.drop_input(Some(id), input, DropReason::NoActionNeeded);
         return;
     }
-    let handled = match message.body {
-        CallBody::Answer { .. }
-        | CallBody::HandledElsewhere {
-            outcome: HandledOutcome::Answered,
-        } => Some(EndReason::AnsweredElsewhere),
-        CallBody::Reject { reason } if reason.as_deref() == Some(wire::REJECT_BUSY) => {
-            Some(EndReason::BusyElsewhere)
-        }
-        CallBody::Reject { .. }
-        | CallBody::HandledElsewhere {
-            outcome: HandledOutcome::Rejected,
-        } => Some(EndReason::DeclinedElsewhere),
-        CallBody::Hangup { .. } => Some(EndReason::EndedElsewhere),
-        _ => None,
-    };
-    let Some(reason) = handled else {
+    let Some(reason) = handled_elsewhere(&message.body) else {
         sink.drop_input(Some(id), input, DropReason::NoActionNeeded);
         return;
     };

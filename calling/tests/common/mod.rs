@@ -24,7 +24,9 @@ pub type Dev = usize;
 
 /// A minimal SDP that passes the engine's structural check; `tag` tells them apart.
 pub fn sdp(tag: &str) -> String {
-    format!("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns={tag}\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n")
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns={tag}\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+    )
 }
 
 /// A relay candidate with a distinguishable port.
@@ -142,7 +144,13 @@ impl Net {
 
     /// `dev` dials the person of `to` and the network settles.
     pub fn dial(&mut self, dev: Dev, to: Dev, call_type: CallType) -> CallId {
-        self.dial_with(dev, to, call_type, PrivacyMode::Private, CallId::new_random())
+        self.dial_with(
+            dev,
+            to,
+            call_type,
+            PrivacyMode::Private,
+            CallId::new_random(),
+        )
     }
 
     pub fn dial_with(
@@ -362,7 +370,10 @@ impl Net {
     }
 
     pub fn end_reason(&self, dev: Dev, call: CallId) -> Option<EndReason> {
-        self.devices[dev].core.call(&call).and_then(|c| c.end_reason)
+        self.devices[dev]
+            .core
+            .call(&call)
+            .and_then(|c| c.end_reason)
     }
 
     /// Every message `dev` sent.
