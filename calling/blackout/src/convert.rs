@@ -42,9 +42,9 @@ pub fn pack_rgb(rgb: &[u8], width: u32, height: u32, format: PixelFormat) -> Vec
                     let i = (y * cw + c) * 4;
                     out[i..i + 4].copy_from_slice(&[
                         a[0],
-                        ((a[1] as u16 + b[1] as u16 + 1) / 2) as u8,
+                        (a[1] as u16 + b[1] as u16).div_ceil(2) as u8,
                         b[0],
-                        ((a[2] as u16 + b[2] as u16 + 1) / 2) as u8,
+                        (a[2] as u16 + b[2] as u16).div_ceil(2) as u8,
                     ]);
                 }
             }

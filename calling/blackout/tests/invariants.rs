@@ -324,7 +324,9 @@ fn invariant_2_fail_safe_bad_frames_give_an_error_and_black() {
     let mut filter = BlackoutFilter::new(relaxed());
     let rgb = vec![200u8; 64 * 48 * 3];
     let yuyv = vec![200u8; 63 * 48 * 2];
-    let cases: Vec<(&[u8], u32, u32, PixelFormat, Option<usize>)> = vec![
+    // (bytes, width, height, format, stride)
+    type Case<'a> = (&'a [u8], u32, u32, PixelFormat, Option<usize>);
+    let cases: Vec<Case> = vec![
         (&rgb, 0, 48, PixelFormat::Rgb24, None),
         (&rgb, 64, 0, PixelFormat::Rgb24, None),
         (&yuyv, 63, 48, PixelFormat::Yuyv, None),
