@@ -70,7 +70,11 @@ fn the_call_with_the_smaller_id_survives_on_both_sides() {
             assert_eq!(net.live_call(dev), Some(small));
             assert_eq!(net.state(dev, small), Some(CallState::Connected));
             assert_eq!(
-                net.devices[dev].core.calls().filter(|c| c.state != CallState::Ended).count(),
+                net.devices[dev]
+                    .core
+                    .calls()
+                    .filter(|c| c.state != CallState::Ended)
+                    .count(),
                 1,
                 "one call survives"
             );
