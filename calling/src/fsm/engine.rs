@@ -1,6 +1,7 @@
 //! [`CallEngineCore`]: the handlers behind [`CallEngineCore::handle`].
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 use std::time::Instant;
 
 use nostr_signal::PublicKey;
@@ -22,12 +23,27 @@ use super::wire;
 /// ended. Sans-IO: it never sends, sleeps or reads a clock; the driver feeds it
 /// [`Input`]s with the current time and carries out the [`Output`]s it queues. See the
 /// [module documentation](crate::fsm) for what each input does in each state.
-#[derive(Debug)]
+///
+/// Its `Debug` shows counts only: no key, call id or SDP.
 pub struct CallEngineCore {
     config: EngineConfig,
     local_hex: String,
     calls: BTreeMap<CallId, Call>,
     sink: Sink,
+}
+
+impl fmt::Debug for CallEngineCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallEngineCore")
+            .field(
+                "live_calls",
+                &self.calls.values().filter(|c| c.is_live()).count(),
+            )
+            .field("remembered_calls", &self.calls.len())
+            .field("queued_outputs", &self.sink.queue.len())
+            .field("drops", &self.sink.drops)
+            .finish()
+    }
 }
 
 /// The call `id` if it is live; otherwise records why the input is dropped.
@@ -187,7 +203,7 @@ impl CallEngineCore {
             };
             let (reason, notify) = match (call.direction, call.state) {
                 // Our offer never came: the peer knows nothing of this call.
-                (Direction::Outgoing, CallState::Dialing) => (EndReason::ConnectTimeout, None),
+                (_, CallState::Dialing) => (EndReason::ConnectTimeout, None),
                 (Direction::Outgoing, CallState::Ringing) => {
                     (EndReason::RingTimeout, Some(hangup(wire::HANGUP_TIMEOUT)))
                 }
@@ -201,9 +217,6 @@ impl CallEngineCore {
                 (_, CallState::Connected | CallState::Ended) => {
                     call.deadline = None;
                     continue;
-                }
-                (Direction::Incoming, CallState::Dialing) => {
-                    unreachable!("incoming calls never dial")
                 }
             };
             self.sink.end(call, reason, notify, now);
@@ -466,12 +479,12 @@ impl CallEngineCore {
                 .drop_input(Some(id), input, DropReason::UnparsableSdp);
             return;
         }
-        if let CallBody::Offer { .. } = message.body {
+        if let CallBody::Offer { sdp, call_type } = message.body {
             if own {
                 self.sink
                     .drop_input(Some(id), input, DropReason::OwnDeviceCall);
             } else {
-                self.on_offer(sender, message, now);
+                self.on_offer(sender, id, message.mode, sdp, call_type, now);
             }
             return;
         }
@@ -539,16 +552,15 @@ impl CallEngineCore {
         self.calls.insert(message.call_id, call);
     }
 
-    fn on_offer(&mut self, sender: PublicKey, message: CallMessage, now: Instant) {
-        let CallMessage {
-            call_id: id,
-            mode: peer_mode,
-            body,
-            ..
-        } = message;
-        let CallBody::Offer { sdp, call_type } = body else {
-            unreachable!("on_offer is only called with offers");
-        };
+    fn on_offer(
+        &mut self,
+        sender: PublicKey,
+        id: CallId,
+        peer_mode: Option<PrivacyMode>,
+        sdp: String,
+        call_type: CallType,
+        now: Instant,
+    ) {
         let input = InputKind::Signal(phantomcall_schemas::CallKind::Offer);
         if let Some(known) = self.calls.get(&id) {
             let reason = if known.is_live() {

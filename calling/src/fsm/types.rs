@@ -174,6 +174,8 @@ pub enum MediaError {
 
 /// One effect for the driver to carry out, in order. Poll with
 /// [`crate::CallEngineCore::poll_output`].
+///
+/// Its `Debug` (like [`Input`]'s) prints keys and SDP: for tests, never for logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Send `message` to `to` with `SignalTransport::send`, which also copies it to our
