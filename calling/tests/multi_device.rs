@@ -284,3 +284,35 @@ fn each_device_ignores_the_relays_echo_of_its_own_messages() {
     assert_eq!(net.devices[bob].core.dropped(DropReason::OwnEcho), 1);
     assert_eq!(net.state(bob, call), Some(CallState::Connecting));
 }
+
+#[test]
+fn a_hangup_from_a_device_whose_answer_lost_does_not_end_the_call() {
+    let mut net = Net::new();
+    let alice = net.person("alice", 1)[0];
+    let bobs = net.person("bob", 2);
+    let call = net.dial(alice, bobs[0], CallType::Voice);
+    net.hold = true;
+    net.accept(bobs[0], call);
+    net.accept(bobs[1], call);
+    // Bob's second device loses its connection: it never hears that its answer lost.
+    net.devices[bobs[1]].online = false;
+    net.hold = false;
+    net.release();
+    assert_eq!(net.state(bobs[1], call), Some(CallState::Connecting));
+    net.media_connected(&[alice, bobs[0]], call);
+    // Its connect timeout runs out and its hangup reaches Alice.
+    net.advance(calling::fsm::config::DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(
+        net.end_reason(bobs[1], call),
+        Some(EndReason::ConnectTimeout)
+    );
+    assert!(net
+        .drops(alice)
+        .iter()
+        .any(|d| d.reason == DropReason::HangupFromOtherDevice));
+    assert_eq!(net.state(alice, call), Some(CallState::Connected));
+    assert_eq!(net.state(bobs[0], call), Some(CallState::Connected));
+    // The device in the call can still hang up.
+    net.hangup(bobs[0], call);
+    assert_eq!(net.end_reason(alice, call), Some(EndReason::RemoteHangup));
+}

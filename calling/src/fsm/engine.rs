@@ -697,6 +697,15 @@ fn buffer_candidates(
         .extend(candidates.into_iter().map(|c| (device.clone(), c)));
 }
 
+/// True when `sender` is a device of the peer other than the one whose answer was
+/// taken. Only decidable when both carry a device tag.
+fn is_other_device(answered_by: Option<&Option<DeviceId>>, sender: Option<&DeviceId>) -> bool {
+    match (answered_by, sender) {
+        (Some(Some(winner)), Some(sender)) => winner != sender,
+        _ => false,
+    }
+}
+
 /// A message from the call's peer about a live call.
 fn on_peer_message(
     sink: &mut Sink,
@@ -771,7 +780,7 @@ fn on_peer_message(
             Direction::Outgoing,
             CallState::Connecting | CallState::Connected,
         ) => {
-            if call.answered_by.as_ref() == Some(&device) {
+            if !is_other_device(call.answered_by.as_ref(), device.as_ref()) {
                 sink.push(Output::AddRemoteCandidates {
                     call_id: id,
                     candidates,
@@ -791,6 +800,13 @@ fn on_peer_message(
             call_id: id,
             candidates,
         }),
+        (CallBody::Hangup { .. }, Direction::Outgoing, _)
+            if is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
+        {
+            // A device of the callee whose answer was not taken (say, its connect timeout
+            // ran out): the device in the call is still there.
+            sink.drop_input(Some(id), input, DropReason::HangupFromOtherDevice);
+        }
         (CallBody::Hangup { reason }, direction, state) => {
             let target = wire::answered_elsewhere_target(reason.as_deref());
             match (target, direction, state) {

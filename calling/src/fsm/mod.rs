@@ -92,8 +92,8 @@
 //! On the caller's side the first answer is taken and later ones are dropped
 //! (`DuplicateAnswer`); when both carry device ids, the device whose answer lost gets a
 //! hangup `"answered-elsewhere:<its device id>"`, which only it acts on (a device of the
-//! callee still ringing stops too). Candidates from devices whose answer was not taken are
-//! dropped.
+//! callee still ringing stops too). Candidates and hangups from devices whose answer was
+//! not taken are dropped (`CandidatesFromOtherDevice`, `HangupFromOtherDevice`).
 
 mod call;
 pub mod config;

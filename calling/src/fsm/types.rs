@@ -422,6 +422,9 @@ pub enum DropReason {
     GlareLost,
     /// A hangup the caller addressed to another of our devices (one whose answer lost).
     HangupForOtherDevice,
+    /// A hangup from a device of the peer whose answer was not taken; the device in the
+    /// call is still there.
+    HangupFromOtherDevice,
     /// An offer, answer or renegotiation whose SDP does not parse.
     UnparsableSdp,
     /// Too many candidates buffered for a call that is not answered yet.
