@@ -69,6 +69,18 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         timeout: u64,
     },
+    /// Time-limited TURN credentials (TURN REST, coturn `use-auth-secret`), printed as JSON.
+    TurnCredentials {
+        /// Who the credentials are for (appears in the username; no ':').
+        #[arg(long, default_value = "phantomcall")]
+        id: String,
+        /// Lifetime in seconds (default 6 hours).
+        #[arg(long, default_value_t = 6 * 3600)]
+        ttl: u64,
+        /// File holding the TURN server's shared secret (else PHANTOMCALL_TURN_SECRET, else asked).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+    },
     /// Local demo: embedded relay, two fresh identities, every call message both ways.
     Demo {
         /// Print only the final JSON line.
@@ -115,6 +127,11 @@ fn main() -> ExitCode {
                 timeout,
             } => commands::send_test::run(&key_file, &npub, relays, timeout).await,
             Command::Demo { quiet } => commands::demo::run(quiet).await,
+            Command::TurnCredentials {
+                id,
+                ttl,
+                secret_file,
+            } => commands::turn_credentials::run(&id, ttl, secret_file.as_deref()),
         }
     });
     match result {

@@ -173,3 +173,49 @@ fn demo_prints_its_figures_as_json() {
     assert_eq!(json["rejected"], 0);
     assert!(json["rtt_ms_median"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn turn_credentials_follow_the_turn_rest_convention() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("turn.secret");
+    std::fs::write(&secret, "north-wind-secret\n").unwrap();
+    let out = run(Command::new(BIN)
+        .args([
+            "turn-credentials",
+            "--id",
+            "alice",
+            "--ttl",
+            "600",
+            "--secret-file",
+        ])
+        .arg(&secret));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let username = json["username"].as_str().unwrap();
+    let (expiry, id) = username.split_once(':').unwrap();
+    assert_eq!(id, "alice");
+    assert_eq!(
+        expiry.parse::<u64>().unwrap(),
+        json["expires_at"].as_u64().unwrap()
+    );
+    // Same secret, same username: same password as the library computes.
+    let again = calling::turn::turn_rest_credentials(
+        b"north-wind-secret",
+        "alice",
+        std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(json["expires_at"].as_u64().unwrap() - 600),
+        std::time::Duration::from_secs(600),
+    )
+    .unwrap();
+    assert_eq!(json["password"], again.password);
+
+    let out = run(Command::new(BIN)
+        .args(["turn-credentials", "--id", "a:b"])
+        .env("PHANTOMCALL_TURN_SECRET", "s"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("must not contain ':'"),
+        "{}",
+        stderr(&out)
+    );
+}

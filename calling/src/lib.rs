@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod fsm;
+pub mod turn;
 
 pub use fsm::{
     CallEngineCore, CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason,

@@ -5,4 +5,5 @@ pub mod keygen;
 pub mod listen;
 pub mod relay;
 pub mod send_test;
+pub mod turn_credentials;
 pub mod whoami;
