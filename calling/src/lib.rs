@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod fsm;
+pub mod policy;
 pub mod turn;
 
 pub use fsm::{
