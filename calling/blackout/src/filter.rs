@@ -154,12 +154,14 @@ pub struct FilterConfig {
     pub model: ModelSource,
     /// Which embedded model (default: by aspect ratio, see [`ModelChoice::resolve`]).
     pub model_choice: ModelChoice,
-    /// Person probability at and above which a pixel is painted (0..=1; default 0.25).
+    /// Person probability at and above which a pixel is painted (0..=1, clamped; NaN counts
+    /// every pixel as person; default 0.25).
     pub threshold: f32,
-    /// Dilation radius as a fraction of the frame width (default 0.02: 26 px at 1280 wide).
+    /// Dilation radius as a fraction of the frame width (0..=0.5, clamped; default 0.02:
+    /// 26 px at 1280 wide), applied as an ellipse at the model's resolution.
     pub dilation: f32,
     /// A pixel that was person in any of the last `hold_frames` frames stays black
-    /// (default 6, a quarter of a second at 24 fps; 1 = no hold).
+    /// (default 6, a quarter of a second at 24 fps; 1 = no hold; at most 240).
     pub hold_frames: usize,
     /// Time from `filter()` being called to a filtered frame; later means black
     /// (default 1/24 s).
