@@ -81,6 +81,8 @@ enum Command {
         #[arg(long)]
         secret_file: Option<PathBuf>,
     },
+    /// Human blackout: paint the people in a photo or Y4M video black, or benchmark it.
+    Blackout(commands::blackout::BlackoutArgs),
     /// Local demo: embedded relay, two fresh identities, every call message both ways.
     Demo {
         /// Print only the final JSON line.
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
                 timeout,
             } => commands::send_test::run(&key_file, &npub, relays, timeout).await,
             Command::Demo { quiet } => commands::demo::run(quiet).await,
+            Command::Blackout(args) => commands::blackout::run(args),
             Command::TurnCredentials {
                 id,
                 ttl,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod blackout;
 pub mod demo;
 pub mod keygen;
 pub mod listen;
