@@ -68,10 +68,7 @@ pub fn run(args: BlackoutArgs) -> Result<ExitCode> {
         bail!("--input and --output are needed (or --bench)");
     };
     let config = config(&args)?;
-    let is_y4m = |p: &Path| {
-        p.extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("y4m"))
-    };
+    let is_y4m = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("y4m"));
     let mut filter = BlackoutFilter::new(config);
     eprintln!("{}", filter.state());
     let (frames, black) = if is_y4m(&input) {
@@ -128,7 +125,11 @@ fn config(args: &BlackoutArgs) -> Result<FilterConfig> {
 }
 
 /// PNG/JPEG -> PNG. Returns (frames, black fallback frames).
-fn filter_photo(filter: &mut BlackoutFilter, input: &Path, output: &Path) -> Result<(usize, usize)> {
+fn filter_photo(
+    filter: &mut BlackoutFilter,
+    input: &Path,
+    output: &Path,
+) -> Result<(usize, usize)> {
     let photo = image::open(input)
         .with_context(|| format!("cannot read {}", input.display()))?
         .to_rgb8();
@@ -165,7 +166,9 @@ fn read_line(reader: &mut impl BufRead) -> Result<Option<String>> {
         bail!("Y4M line too long or truncated");
     }
     line.pop();
-    Ok(Some(String::from_utf8(line).context("Y4M header is not text")?))
+    Ok(Some(
+        String::from_utf8(line).context("Y4M header is not text")?,
+    ))
 }
 
 /// Y4M (4:2:0) -> Y4M, every frame filtered. Returns (frames, black fallback frames).
@@ -191,11 +194,16 @@ fn filter_y4m(filter: &mut BlackoutFilter, input: &Path, output: &Path) -> Resul
             _ => {}
         }
     }
-    if width == 0 || height == 0 || width > blackout::MAX_DIMENSION || height > blackout::MAX_DIMENSION {
+    if width == 0
+        || height == 0
+        || width > blackout::MAX_DIMENSION
+        || height > blackout::MAX_DIMENSION
+    {
         bail!("unusable Y4M frame size {width}x{height}");
     }
     let len = PixelFormat::I420.frame_len(width, height);
-    let out_file = File::create(output).with_context(|| format!("cannot write {}", output.display()))?;
+    let out_file =
+        File::create(output).with_context(|| format!("cannot write {}", output.display()))?;
     let mut writer = BufWriter::new(out_file);
     writeln!(writer, "{header}")?;
     let mut buf = vec![0u8; len];
@@ -225,7 +233,9 @@ fn bench(frames: usize) -> Result<ExitCode> {
         bail!("--frames must be at least 1");
     }
     eprintln!("blackout benchmark: whole pipeline, real photo, {frames} frames per case");
-    eprintln!("(pin to one core for the DESIGN.md floor: taskset -c 0 phantomcall blackout --bench)");
+    eprintln!(
+        "(pin to one core for the DESIGN.md floor: taskset -c 0 phantomcall blackout --bench)"
+    );
     let mut rows = Vec::new();
     for case in blackout::bench::standard_cases() {
         let row = blackout::bench::run_case(case, frames.min(20), frames);
