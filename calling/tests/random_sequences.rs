@@ -13,17 +13,18 @@ use common::{candidate, Net};
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 
 /// xorshift64*: a seeded generator, so a failure names the seed that reproduces it.
-struct Rng(u64);
+/// Seeded randomness (fastrand), with the few helpers these tests need.
+struct Rng(fastrand::Rng);
 
 impl Rng {
+    fn seeded(seed: u64) -> Self {
+        Rng(fastrand::Rng::with_seed(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.u64(..)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.usize(..n)
     }
     fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
@@ -82,7 +83,7 @@ fn check_invariants(net: &Net, seed: u64, step: usize) {
 }
 
 fn run(seed: u64, lossy: bool) {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::seeded(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut net = Net::new();
     let mut devs = net.person("alice", 1);
     devs.extend(net.person("bob", 3));
@@ -134,7 +135,7 @@ fn run(seed: u64, lossy: bool) {
             ),
             10 => net.hold = !net.hold,
             11 => {
-                let mut coin = Rng(rng.next() | 1);
+                let mut coin = Rng::seeded(rng.next() | 1);
                 net.release_where(|_, _| coin.chance(50));
             }
             12 => net.advance(Duration::from_millis(rng.below(20_000) as u64)),
