@@ -59,17 +59,7 @@ impl FilteredFrame {
     /// sizes above [`MAX_DIMENSION`] are clamped to it, odd sizes of subsampled formats round
     /// the chroma planes up, and a zero size gives an empty frame.
     pub fn black(width: u32, height: u32, format: PixelFormat) -> FilteredFrame {
-        let (width, height) = (width.min(MAX_DIMENSION), height.min(MAX_DIMENSION));
-        let mut data = vec![0; format.frame_len(width, height)];
-        fill_black(format, width, height, &mut data);
-        FilteredFrame {
-            width,
-            height,
-            format,
-            origin: FrameOrigin::Black,
-            data,
-            pool: None,
-        }
+        Self::black_in(width, height, format, Vec::new(), None)
     }
 
     /// A black frame in a buffer from `pool` (no allocation in steady state).
@@ -79,8 +69,18 @@ impl FilteredFrame {
         format: PixelFormat,
         pool: &Arc<BufferPool>,
     ) -> FilteredFrame {
+        Self::black_in(width, height, format, pool.take(), Some(pool.clone()))
+    }
+
+    /// Paints `data` (reused, resized) black and wraps it as a black frame.
+    fn black_in(
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        mut data: Vec<u8>,
+        pool: Option<Arc<BufferPool>>,
+    ) -> FilteredFrame {
         let (width, height) = (width.min(MAX_DIMENSION), height.min(MAX_DIMENSION));
-        let mut data = pool.take();
         data.clear();
         data.resize(format.frame_len(width, height), 0);
         fill_black(format, width, height, &mut data);
@@ -90,7 +90,7 @@ impl FilteredFrame {
             format,
             origin: FrameOrigin::Black,
             data,
-            pool: Some(pool.clone()),
+            pool,
         }
     }
 
