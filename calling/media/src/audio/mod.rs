@@ -1,0 +1,1 @@
+//! Audio: devices, Opus, playout buffer, tone detection.

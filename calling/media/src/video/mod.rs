@@ -1,0 +1,1 @@
+//! Video: devices and the codec.
