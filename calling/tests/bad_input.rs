@@ -343,15 +343,12 @@ fn illegal_transitions_are_dropped_never_panicked_on() {
 }
 
 #[test]
-fn renegotiation_and_mode_switch_are_not_handled_yet_and_change_nothing() {
+fn mode_switch_is_not_handled_yet_and_changes_nothing() {
     let (mut net, alice, bob, _, call) = ringing();
     net.accept(bob, call);
     net.media_connected(&[alice, bob], call);
     let bob_key = net.key(bob);
     for body in [
-        CallBody::Renegotiate {
-            sdp: sdp("restart"),
-        },
         CallBody::ModeSwitchRequest {
             mode: PrivacyMode::Fast,
         },

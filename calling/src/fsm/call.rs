@@ -39,6 +39,8 @@ pub(crate) struct Call {
     pub answered_by: Option<Option<DeviceId>>,
     /// The driver holds a peer connection for this call.
     pub has_media: bool,
+    /// We sent a renegotiation (ICE restart) and wait for its answer.
+    pub renegotiating: bool,
     /// Incoming: the user (or glare) accepted it here.
     pub accepted_here: bool,
     /// Remote candidates that arrived before the remote description could be applied,
@@ -73,6 +75,7 @@ impl Call {
             sdp_sent: false,
             answered_by: None,
             has_media: false,
+            renegotiating: false,
             accepted_here: false,
             remote_candidates: Vec::new(),
             local_candidates: Vec::new(),

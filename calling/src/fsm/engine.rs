@@ -118,6 +118,12 @@ impl CallEngineCore {
                 call_id,
                 candidates,
             } => self.on_local_candidates(call_id, candidates),
+            Input::LocalRenegotiation { call_id, sdp } => {
+                self.on_local_renegotiation(call_id, sdp)
+            }
+            Input::LocalRenegotiationAnswer { call_id, sdp } => {
+                self.on_local_renegotiation_answer(call_id, sdp)
+            }
             Input::MediaConnected { call_id } => self.on_media_connected(call_id),
             Input::MediaFailed { call_id, error } => self.on_media_failed(call_id, error, now),
             Input::Signal(incoming) => self.on_signal(incoming, now),
@@ -418,6 +424,41 @@ impl CallEngineCore {
         } else {
             call.local_candidates.extend(candidates);
         }
+    }
+
+    /// The peer has our description and we have theirs: a new offer can go out.
+    fn negotiated(call: &Call) -> bool {
+        matches!(call.state, CallState::Connecting | CallState::Connected)
+            && (call.direction == Direction::Outgoing || call.sdp_sent)
+    }
+
+    fn on_local_renegotiation(&mut self, call_id: CallId, sdp: String) {
+        let input = InputKind::LocalRenegotiation;
+        let Some(call) = live(&mut self.calls, &mut self.sink, call_id, input) else {
+            return;
+        };
+        if !Self::negotiated(call) {
+            let state = call.state;
+            self.sink
+                .drop_input(Some(call_id), input, DropReason::NotInThisState(state));
+            return;
+        }
+        self.sink.send(call, CallBody::Renegotiate { sdp });
+        call.renegotiating = true;
+    }
+
+    fn on_local_renegotiation_answer(&mut self, call_id: CallId, sdp: String) {
+        let input = InputKind::LocalRenegotiationAnswer;
+        let Some(call) = live(&mut self.calls, &mut self.sink, call_id, input) else {
+            return;
+        };
+        if !Self::negotiated(call) {
+            let state = call.state;
+            self.sink
+                .drop_input(Some(call_id), input, DropReason::NotInThisState(state));
+            return;
+        }
+        self.sink.send(call, CallBody::Answer { sdp });
     }
 
     fn on_media_connected(&mut self, call_id: CallId) {
@@ -750,6 +791,25 @@ fn on_peer_message(
             call.deadline = Some(now + config.connect_timeout);
             sink.event(call, Reason::RemoteAnswer);
         }
+        (CallBody::Answer { sdp }, _, CallState::Connecting | CallState::Connected)
+            if call.renegotiating && !is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
+        {
+            // The answer to our ICE restart.
+            call.renegotiating = false;
+            sink.push(Output::ApplyAnswer { call_id: id, sdp });
+        }
+        (CallBody::Renegotiate { sdp }, direction, CallState::Connecting | CallState::Connected)
+            if CallEngineCore::negotiated(call)
+                && !is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
+        {
+            if call.renegotiating && direction == Direction::Outgoing {
+                // Both restarted at once: the caller's offer wins on both sides.
+                sink.drop_input(Some(id), input, DropReason::RenegotiationGlare);
+                return;
+            }
+            call.renegotiating = false;
+            sink.push(Output::ApplyRenegotiation { call_id: id, sdp });
+        }
         (
             CallBody::Answer { .. },
             Direction::Outgoing,
@@ -846,13 +906,9 @@ fn on_peer_message(
         (CallBody::HandledElsewhere { .. }, _, _) => {
             sink.drop_input(Some(id), input, DropReason::NoActionNeeded);
         }
-        (
-            CallBody::Renegotiate { .. }
-            | CallBody::ModeSwitchRequest { .. }
-            | CallBody::ModeSwitchAck { .. },
-            _,
-            _,
-        ) => sink.drop_input(Some(id), input, DropReason::Unsupported),
+        (CallBody::ModeSwitchRequest { .. } | CallBody::ModeSwitchAck { .. }, _, _) => {
+            sink.drop_input(Some(id), input, DropReason::Unsupported)
+        }
         _ => not_here(sink, call),
     }
 }

@@ -28,7 +28,11 @@
 //! | [`Input::Signal`] hangup | any live state -> Ended(`RemoteHangup`; `RingTimeout` or `Glare` by its reason) |
 //! | [`Input::Signal`] reject | outgoing Ringing -> Ended(`RemoteBusy` / `RemoteDecline`); after an answer: `LateReject` |
 //! | [`Input::Signal`] from our other device | answer / reject / handled-elsewhere / hangup stop a call that rings here (`AnsweredElsewhere`, `DeclinedElsewhere`, `BusyElsewhere`, `EndedElsewhere`) |
-//! | [`Input::Signal`] renegotiate, mode switch | dropped (`Unsupported`) until the parts that handle them |
+//! | [`Input::LocalRenegotiation`] | Connecting/Connected once both descriptions are out: renegotiate (25055) sent (ICE restart) |
+//! | [`Input::Signal`] renegotiate | Connecting/Connected: [`Output::ApplyRenegotiation`]; the caller drops the callee's when its own is pending (`RenegotiationGlare`) |
+//! | [`Input::LocalRenegotiationAnswer`] | sent as an answer (25051) |
+//! | [`Input::Signal`] answer to our renegotiation | [`Output::ApplyAnswer`] |
+//! | [`Input::Signal`] mode switch | dropped (`Unsupported`) until the privacy-mode part handles it |
 //! | [`Input::UnparsableSdp`] | dropped (`UnparsableSdp`); the call goes on |
 //! | [`Input::Tick`] | fires due timers (every input does so first) |
 //!

@@ -83,6 +83,22 @@ pub enum Input {
         /// The candidates, in gathering order.
         candidates: Vec<IceCandidate>,
     },
+    /// The media engine produced a new offer during the call (ICE restart after the
+    /// connection failed or the network changed): sent as a renegotiate (kind 25055).
+    LocalRenegotiation {
+        /// The call.
+        call_id: CallId,
+        /// SDP offer with fresh ICE credentials.
+        sdp: String,
+    },
+    /// The media engine answered the peer's renegotiation (answer to
+    /// [`Output::ApplyRenegotiation`]): sent as an answer (kind 25051).
+    LocalRenegotiationAnswer {
+        /// The call.
+        call_id: CallId,
+        /// SDP answer.
+        sdp: String,
+    },
     /// The media path is up (ICE connected and DTLS done).
     MediaConnected {
         /// The call.
@@ -115,6 +131,8 @@ impl Input {
             | Input::LocalOffer { call_id, .. }
             | Input::LocalAnswer { call_id, .. }
             | Input::LocalCandidates { call_id, .. }
+            | Input::LocalRenegotiation { call_id, .. }
+            | Input::LocalRenegotiationAnswer { call_id, .. }
             | Input::MediaConnected { call_id }
             | Input::MediaFailed { call_id, .. } => Some(*call_id),
             Input::Signal(m) | Input::UnparsableSdp(m) => Some(m.message.call_id),
@@ -132,6 +150,8 @@ impl Input {
             Input::LocalOffer { .. } => InputKind::LocalOffer,
             Input::LocalAnswer { .. } => InputKind::LocalAnswer,
             Input::LocalCandidates { .. } => InputKind::LocalCandidates,
+            Input::LocalRenegotiation { .. } => InputKind::LocalRenegotiation,
+            Input::LocalRenegotiationAnswer { .. } => InputKind::LocalRenegotiationAnswer,
             Input::MediaConnected { .. } => InputKind::MediaConnected,
             Input::MediaFailed { .. } => InputKind::MediaFailed,
             Input::Signal(m) => InputKind::Signal(m.message.kind()),
@@ -152,6 +172,8 @@ pub enum InputKind {
     LocalOffer,
     LocalAnswer,
     LocalCandidates,
+    LocalRenegotiation,
+    LocalRenegotiationAnswer,
     MediaConnected,
     MediaFailed,
     Signal(CallKind),
@@ -220,6 +242,15 @@ pub enum Output {
         /// The call.
         call_id: CallId,
         /// SDP answer.
+        sdp: String,
+    },
+    /// Apply the peer's new offer (renegotiate, kind 25055: an ICE restart) to the call's
+    /// peer connection and create an answer; reply with
+    /// [`Input::LocalRenegotiationAnswer`] or [`Input::MediaFailed`].
+    ApplyRenegotiation {
+        /// The call.
+        call_id: CallId,
+        /// SDP offer.
         sdp: String,
     },
     /// Add the peer's ICE candidates. Always comes after the remote description was handed
@@ -431,9 +462,11 @@ pub enum DropReason {
     CandidateBufferFull,
     /// Local candidates with nothing in them.
     NoCandidates,
-    /// A message kind this part of the engine does not handle yet (renegotiate, mode
-    /// switch).
+    /// A message kind this part of the engine does not handle yet (mode switch).
     Unsupported,
+    /// Both sides restarted ICE at once: the caller's renegotiation wins, the callee's is
+    /// dropped on the caller's side.
+    RenegotiationGlare,
     /// The input is not allowed in the call's current state (illegal transition).
     NotInThisState(CallState),
     /// A dial with a call id that is already in use.

@@ -298,6 +298,16 @@ impl Net {
                         },
                     ));
                 }
+                Output::ApplyRenegotiation { call_id, .. } if self.devices[dev].auto_sdp => {
+                    let sdp = sdp(&format!("restart-answer-{}", self.devices[dev].name));
+                    self.queue.push_back((
+                        dev,
+                        Input::LocalRenegotiationAnswer {
+                            call_id: *call_id,
+                            sdp,
+                        },
+                    ));
+                }
                 _ => {}
             }
             self.devices[dev].outputs.push(output);
