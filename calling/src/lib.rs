@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod fsm;
+pub mod peer;
 pub mod policy;
 pub mod turn;
 

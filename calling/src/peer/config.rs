@@ -1,0 +1,72 @@
+//! Where a call's peer connection binds and which STUN/TURN servers it may use.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+/// A TURN server with its credentials (static, or from [`crate::turn`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    /// `turn:host:port` or `turn:host:port?transport=tcp`.
+    pub url: String,
+    /// TURN username.
+    pub username: String,
+    /// TURN password.
+    pub credential: String,
+}
+
+impl std::fmt::Debug for TurnServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The credential is a secret; the URL is configuration.
+        f.debug_struct("TurnServer")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Network settings shared by every call of one engine.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Local address the media sockets bind. `0.0.0.0` means every interface except
+    /// loopback and link-local (webrtc-rs expands it); a loopback address binds loopback
+    /// only (tests and the local demo).
+    pub bind_ip: IpAddr,
+    /// STUN servers, used in Fast mode only. Empty by default: no public STUN server is
+    /// ever configured (DESIGN.md section 4).
+    pub stun_servers: Vec<String>,
+    /// TURN servers the user trusts (their own). Required for Private and Paranoid.
+    pub turn_servers: Vec<TurnServer>,
+    /// No packet for this long: the connection counts as disconnected and the caller
+    /// restarts ICE.
+    pub ice_disconnected_timeout: Duration,
+    /// Disconnected for this long on top: failed.
+    pub ice_failed_timeout: Duration,
+    /// ICE keepalive interval.
+    pub ice_keepalive_interval: Duration,
+    /// How long a call may stay without a working media path (ICE restarts included)
+    /// before it ends as failed.
+    pub media_lost_timeout: Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
+            ice_disconnected_timeout: Duration::from_secs(2),
+            ice_failed_timeout: Duration::from_secs(8),
+            ice_keepalive_interval: Duration::from_millis(500),
+            media_lost_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// Everything on 127.0.0.1, no STUN/TURN: the local demo and the loopback tests.
+    pub fn loopback() -> Self {
+        Self {
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ..Self::default()
+        }
+    }
+}

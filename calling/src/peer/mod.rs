@@ -1,0 +1,517 @@
+//! One webrtc-rs peer connection per call: ICE under the call's privacy mode, DTLS-SRTP,
+//! Opus and VP8 tracks, trickle candidates handed out as events, ICE restart, stats.
+//!
+//! The DTLS fingerprint travels inside the SDP, which travels inside the gift-wrapped,
+//! authenticated call message: webrtc-rs checks the peer's certificate against it (its
+//! fingerprint verification is left on), so the media identity is bound to the Nostr key
+//! that signed the offer or answer.
+
+mod candidates;
+mod config;
+mod stats;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use phantomcall_schemas::{IceCandidate, PrivacyMode};
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport};
+use rtc::media::Sample;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_congestion_control, register_default_interceptors, CongestionFeedback,
+};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use tokio::sync::mpsc::UnboundedSender;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::media_stream::MediaStreamTrack;
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceConnectionState, RTCIceServer, RTCIceTransportPolicy,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
+    SettingEngineBuilder,
+};
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
+use webrtc::runtime::TokioRuntime;
+
+use crate::policy::{ModePolicy, PolicyViolation};
+
+pub use candidates::{inbound as inbound_candidate, outbound as outbound_candidate};
+pub use config::{NetworkConfig, TurnServer};
+pub use stats::PeerStats;
+
+/// RTP payload type we offer for Opus (what browsers use).
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// RTP payload type we offer for VP8.
+pub const VP8_PAYLOAD_TYPE: u8 = 96;
+/// Congestion control starts video here and keeps it within these bounds (bits/s).
+pub const INITIAL_BITRATE: f64 = 600_000.0;
+/// Lowest target the congestion controller may set.
+pub const MIN_BITRATE: f64 = 100_000.0;
+/// Highest target the congestion controller may set.
+pub const MAX_BITRATE: f64 = 2_500_000.0;
+
+/// What went wrong with a peer connection.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// webrtc-rs refused an operation.
+    #[error("webrtc: {0}")]
+    Webrtc(#[from] webrtc::error::Error),
+    /// The SDP from the peer does not parse.
+    #[error("the peer's SDP does not parse: {0}")]
+    BadSdp(String),
+    /// The SDP from the peer carries a candidate its mode does not allow.
+    #[error("{0}")]
+    Policy(#[from] PolicyViolation),
+    /// Private and Paranoid need a TURN server the user trusts.
+    #[error("{0:?} mode needs a TURN server: add your own in the settings")]
+    NoTurnServer(PrivacyMode),
+}
+
+/// Something the peer connection reports (sent on the channel given to
+/// [`PeerSession::new`]).
+pub enum PeerEvent {
+    /// A local candidate gathered and allowed by the mode, ready to send.
+    Candidate(IceCandidate),
+    /// A gathered candidate the mode forbids: never sent.
+    CandidateWithheld(PolicyViolation),
+    /// Connection state changed (ICE and DTLS together).
+    State(RTCPeerConnectionState),
+    /// ICE state changed (the path alone, before DTLS).
+    IceState(RTCIceConnectionState),
+    /// The peer's media track arrived.
+    RemoteTrack(Arc<dyn TrackRemote>, RtpCodecKind),
+}
+
+impl std::fmt::Debug for PeerEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerEvent::Candidate(_) => f.write_str("Candidate"),
+            PeerEvent::CandidateWithheld(v) => write!(f, "CandidateWithheld({v})"),
+            PeerEvent::State(s) => write!(f, "State({s})"),
+            PeerEvent::IceState(s) => write!(f, "IceState({s})"),
+            PeerEvent::RemoteTrack(_, k) => write!(f, "RemoteTrack({k})"),
+        }
+    }
+}
+
+/// What one call's peer connection carries.
+#[derive(Debug, Clone)]
+pub struct PeerSetup {
+    /// The call's privacy mode (ICE policy, candidate filter).
+    pub mode: PrivacyMode,
+    /// Send our video (video calls with the camera allowed).
+    pub send_video: bool,
+    /// Receive the peer's video (video calls).
+    pub receive_video: bool,
+    /// Sockets and servers.
+    pub network: NetworkConfig,
+}
+
+/// One of our outgoing tracks, with what a pipeline needs to write encoded frames to it.
+#[derive(Clone)]
+pub struct LocalTrack {
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    /// Negotiated payload type; `NO_PAYLOAD_TYPE` until negotiation settles it.
+    payload_type: Arc<AtomicU16>,
+}
+
+const NO_PAYLOAD_TYPE: u16 = u16::MAX;
+
+impl LocalTrack {
+    /// Writes one encoded frame (Opus packet or VP8 frame). Before negotiation settles
+    /// the payload type, the frame is dropped (returns false).
+    pub async fn write(
+        &self,
+        data: Vec<u8>,
+        captured_at: Instant,
+        duration: Duration,
+    ) -> Result<bool, PeerError> {
+        let pt = self.payload_type.load(Ordering::Acquire);
+        if pt == NO_PAYLOAD_TYPE {
+            return Ok(false);
+        }
+        let sample = Sample {
+            data: data.into(),
+            duration,
+            ..Sample::new(captured_at)
+        };
+        self.track
+            .sample_writer(self.ssrc, pt as u8)
+            .write_sample(&sample)
+            .await?;
+        Ok(true)
+    }
+
+    async fn refresh_payload_type(&self) {
+        if let Ok(params) = self.sender.get_parameters().await {
+            if let Some(codec) = params.rtp_parameters.codecs.first() {
+                self.payload_type
+                    .store(u16::from(codec.payload_type), Ordering::Release);
+            }
+        }
+    }
+}
+
+/// A call's peer connection and its local tracks.
+pub struct PeerSession {
+    pc: Arc<dyn PeerConnection>,
+    policy: ModePolicy,
+    /// Our audio track.
+    pub audio: LocalTrack,
+    /// Our video track, when we send video.
+    pub video: Option<LocalTrack>,
+    /// The congestion controller's target for everything we send, bits/s.
+    pub target_bitrate: Arc<AtomicU64>,
+}
+
+impl PeerSession {
+    /// Builds the peer connection (sockets bound, nothing sent yet) and its tracks.
+    /// Events (candidates, state, remote tracks) go to `events`.
+    pub async fn new(
+        setup: PeerSetup,
+        events: UnboundedSender<PeerEvent>,
+    ) -> Result<Self, PeerError> {
+        let policy = ModePolicy::for_mode(setup.mode);
+        let network = &setup.network;
+        if policy.relay_only && network.turn_servers.is_empty() {
+            return Err(PeerError::NoTurnServer(setup.mode));
+        }
+
+        let mut media_engine = MediaEngine::default();
+        let opus = opus_codec();
+        let vp8 = vp8_codec();
+        media_engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus.clone(),
+                payload_type: OPUS_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Audio,
+        )?;
+        media_engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: vp8.clone(),
+                payload_type: VP8_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Video,
+        )?;
+        let (estimator, target_bitrate) =
+            ReportingEstimator::new(Gcc::new(INITIAL_BITRATE, MIN_BITRATE, MAX_BITRATE));
+        let registry = configure_congestion_control(
+            Registry::new(),
+            estimator,
+            CongestionFeedback::Twcc,
+            &mut media_engine,
+        )?;
+        let registry = register_default_interceptors(registry, &mut media_engine)?;
+
+        let mut ice_servers = Vec::new();
+        if !policy.relay_only && !network.stun_servers.is_empty() {
+            ice_servers.push(RTCIceServer {
+                urls: network.stun_servers.clone(),
+                ..Default::default()
+            });
+        }
+        for turn in &network.turn_servers {
+            ice_servers.push(RTCIceServer {
+                urls: vec![turn.url.clone()],
+                username: turn.username.clone(),
+                credential: turn.credential.clone(),
+            });
+        }
+        let transport_policy = if policy.relay_only {
+            RTCIceTransportPolicy::Relay
+        } else {
+            RTCIceTransportPolicy::All
+        };
+        let config = RTCConfigurationBuilder::new()
+            .with_ice_servers(ice_servers)
+            .with_ice_transport_policy(transport_policy)
+            .build();
+        let setting_engine = SettingEngineBuilder::new()
+            .with_include_loopback_candidate(network.bind_ip.is_loopback())
+            .with_ice_timeouts(
+                Some(network.ice_disconnected_timeout),
+                Some(network.ice_failed_timeout),
+                Some(network.ice_keepalive_interval),
+            )
+            .build();
+
+        let handler = Arc::new(Handler {
+            events,
+            policy: policy.clone(),
+        });
+        let bind = SocketAddr::new(network.bind_ip, 0);
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(config)
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(setting_engine)
+            .with_runtime(Arc::new(TokioRuntime))
+            .with_handler(handler)
+            .with_udp_addrs(vec![bind])
+            .build()
+            .await?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+
+        let audio = add_track(&pc, RtpCodecKind::Audio, opus).await?;
+        let video = if setup.send_video {
+            Some(add_track(&pc, RtpCodecKind::Video, vp8).await?)
+        } else {
+            if setup.receive_video {
+                pc.add_transceiver_from_kind(
+                    RtpCodecKind::Video,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        streams: Vec::new(),
+                        send_encodings: Vec::new(),
+                    }),
+                )
+                .await?;
+            }
+            None
+        };
+        Ok(Self {
+            pc,
+            policy,
+            audio,
+            video,
+            target_bitrate,
+        })
+    }
+
+    /// Creates our offer (with fresh ICE credentials when `restart_ice`) and sets it as
+    /// the local description. Candidates follow as [`PeerEvent::Candidate`].
+    pub async fn create_offer(&self, restart_ice: bool) -> Result<String, PeerError> {
+        if restart_ice {
+            self.pc.restart_ice().await?;
+        }
+        let offer = self.pc.create_offer(None).await?;
+        let sdp = offer.sdp.clone();
+        self.pc.set_local_description(offer).await?;
+        Ok(sdp)
+    }
+
+    /// Applies the peer's offer (first or renegotiated) and returns our answer.
+    pub async fn answer(&self, remote_offer: &str) -> Result<String, PeerError> {
+        self.policy.check_sdp(remote_offer)?;
+        let offer = RTCSessionDescription::offer(remote_offer.to_owned())
+            .map_err(|e| PeerError::BadSdp(e.to_string()))?;
+        self.pc.set_remote_description(offer).await?;
+        let answer = self.pc.create_answer(None).await?;
+        let sdp = answer.sdp.clone();
+        self.pc.set_local_description(answer).await?;
+        self.refresh_payload_types().await;
+        Ok(sdp)
+    }
+
+    /// Applies the peer's answer to our offer.
+    pub async fn apply_answer(&self, remote_answer: &str) -> Result<(), PeerError> {
+        self.policy.check_sdp(remote_answer)?;
+        let answer = RTCSessionDescription::answer(remote_answer.to_owned())
+            .map_err(|e| PeerError::BadSdp(e.to_string()))?;
+        self.pc.set_remote_description(answer).await?;
+        self.refresh_payload_types().await;
+        Ok(())
+    }
+
+    /// Adds the peer's candidates. Each one the mode forbids is refused, reported, and
+    /// never reaches ICE; the others are added.
+    pub async fn add_remote_candidates(&self, candidates: &[IceCandidate]) -> Vec<PeerError> {
+        let mut errors = Vec::new();
+        for candidate in candidates {
+            if candidate.candidate.is_empty() {
+                continue; // end-of-candidates marker
+            }
+            match inbound_candidate(&self.policy, candidate) {
+                Ok(init) => {
+                    if let Err(e) = self.pc.add_ice_candidate(init).await {
+                        errors.push(PeerError::Webrtc(e));
+                    }
+                }
+                Err(violation) => errors.push(PeerError::Policy(violation)),
+            }
+        }
+        errors
+    }
+
+    /// A snapshot of the connection's figures.
+    pub async fn stats(&self) -> PeerStats {
+        let report = self
+            .pc
+            .get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None)
+            .await;
+        let mut stats = PeerStats::from_report(&report);
+        stats.target_bitrate_bps =
+            f64::from_bits(self.target_bitrate.load(Ordering::Relaxed)) as u64;
+        stats
+    }
+
+    /// Closes the connection (sockets released, DTLS close sent).
+    pub async fn close(&self) {
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "peer connection close");
+        }
+    }
+
+    async fn refresh_payload_types(&self) {
+        self.audio.refresh_payload_type().await;
+        if let Some(video) = &self.video {
+            video.refresh_payload_type().await;
+        }
+    }
+}
+
+fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        // SDP always says opus/48000/2; we send mono (RFC 7587 section 7).
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: Vec::new(),
+    }
+}
+
+fn vp8_codec() -> RTCRtpCodec {
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    };
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli")],
+    }
+}
+
+async fn add_track(
+    pc: &Arc<dyn PeerConnection>,
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+) -> Result<LocalTrack, PeerError> {
+    let ssrc = fastrand::u32(1..);
+    let name = match kind {
+        RtpCodecKind::Video => "video",
+        _ => "audio",
+    };
+    let track = Arc::new(TrackLocalStaticSample::new(
+        Instant::now(),
+        MediaStreamTrack::new(
+            "phantomcall".to_owned(),
+            name.to_owned(),
+            name.to_owned(),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec,
+                ..Default::default()
+            }],
+        ),
+    )?);
+    let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+    Ok(LocalTrack {
+        track,
+        sender,
+        ssrc,
+        payload_type: Arc::new(AtomicU16::new(NO_PAYLOAD_TYPE)),
+    })
+}
+
+/// Forwards webrtc-rs callbacks to the call's channel; gathered candidates pass the
+/// mode's policy here, before anything else can see them.
+struct Handler {
+    events: UnboundedSender<PeerEvent>,
+    policy: ModePolicy,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        let event = match event.candidate.to_json() {
+            Ok(init) => match outbound_candidate(&self.policy, init) {
+                Ok(candidate) => PeerEvent::Candidate(candidate),
+                Err(violation) => PeerEvent::CandidateWithheld(violation),
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "gathered candidate does not serialise");
+                return;
+            }
+        };
+        let _ = self.events.send(event);
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        let _ = self.events.send(PeerEvent::IceState(state));
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(PeerEvent::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let kind = track.kind().await;
+        let _ = self.events.send(PeerEvent::RemoteTrack(track, kind));
+    }
+}
+
+/// GCC's target, published where the video pipeline reads it.
+struct ReportingEstimator<E: BandwidthEstimator> {
+    inner: E,
+    target: Arc<AtomicU64>,
+}
+
+impl<E: BandwidthEstimator> ReportingEstimator<E> {
+    fn new(inner: E) -> (Self, Arc<AtomicU64>) {
+        let target = Arc::new(AtomicU64::new(inner.target_bitrate().to_bits()));
+        (
+            Self {
+                inner,
+                target: target.clone(),
+            },
+            target,
+        )
+    }
+
+    fn publish(&self) {
+        self.target
+            .store(self.inner.target_bitrate().to_bits(), Ordering::Relaxed);
+    }
+}
+
+impl<E: BandwidthEstimator> BandwidthEstimator for ReportingEstimator<E> {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.inner.on_reports(now, reports);
+        self.publish();
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.inner.target_bitrate()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+        self.publish();
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        self.inner.stats()
+    }
+}
