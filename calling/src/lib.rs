@@ -19,11 +19,19 @@
 
 #![warn(missing_docs)]
 
+pub mod devices;
+mod engine;
 pub mod fsm;
 pub mod peer;
+mod pipeline;
 pub mod policy;
 pub mod turn;
 
+pub use devices::{
+    FilterChoice, MediaDevices, Probes, RemoteVideoSink, SpeakerProbe, SyntheticDevices,
+    SystemDevices, VideoProbe, VideoProbeState,
+};
+pub use engine::{CallEngine, CallStats, EngineEvent, EngineSetup, MediaEvent};
 pub use fsm::{
     CallEngineCore, CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason,
     EngineConfig, Incoming, Input, InputKind, MediaError, Output, Reason,

@@ -118,9 +118,7 @@ impl CallEngineCore {
                 call_id,
                 candidates,
             } => self.on_local_candidates(call_id, candidates),
-            Input::LocalRenegotiation { call_id, sdp } => {
-                self.on_local_renegotiation(call_id, sdp)
-            }
+            Input::LocalRenegotiation { call_id, sdp } => self.on_local_renegotiation(call_id, sdp),
             Input::LocalRenegotiationAnswer { call_id, sdp } => {
                 self.on_local_renegotiation_answer(call_id, sdp)
             }
@@ -792,15 +790,19 @@ fn on_peer_message(
             sink.event(call, Reason::RemoteAnswer);
         }
         (CallBody::Answer { sdp }, _, CallState::Connecting | CallState::Connected)
-            if call.renegotiating && !is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
+            if call.renegotiating
+                && !is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
         {
             // The answer to our ICE restart.
             call.renegotiating = false;
             sink.push(Output::ApplyAnswer { call_id: id, sdp });
         }
-        (CallBody::Renegotiate { sdp }, direction, CallState::Connecting | CallState::Connected)
-            if CallEngineCore::negotiated(call)
-                && !is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
+        (
+            CallBody::Renegotiate { sdp },
+            direction,
+            CallState::Connecting | CallState::Connected,
+        ) if CallEngineCore::negotiated(call)
+            && !is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
         {
             if call.renegotiating && direction == Direction::Outgoing {
                 // Both restarted at once: the caller's offer wins on both sides.

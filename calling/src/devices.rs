@@ -1,0 +1,278 @@
+//! Where a call's media comes from and goes to: the hardware behind traits, with the real
+//! drivers ([`SystemDevices`]: cpal, nokhwa, the blackout filter) and synthetic ones
+//! ([`SyntheticDevices`]: tone generator, test pattern, recording sinks) for tests and the
+//! demo.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use blackout::{BlackFrameFilter, BlackoutFilter, FilterConfig, PrivacyFilter};
+use media::audio::{
+    AudioError, AudioSink, AudioSource, BurstDetector, BurstLog, CpalMicrophone, CpalSpeaker,
+    Recording, RecordingSink, ToneSource,
+};
+use media::video::{
+    DecodedFrame, FileSource, NokhwaCamera, TestPatternSource, VideoError, VideoSource,
+    DEFAULT_BLACK_TOLERANCE, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH,
+};
+
+/// Receives the peer's decoded video (the UI's remote view, or a test probe).
+pub trait RemoteVideoSink: Send + 'static {
+    /// One decoded frame, in arrival order.
+    fn on_frame(&mut self, frame: &DecodedFrame);
+}
+
+/// The devices a call uses. Each call asks for fresh instances when its media starts.
+pub trait MediaDevices: Send + Sync + 'static {
+    /// The microphone.
+    fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError>;
+    /// The speaker.
+    fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError>;
+    /// The camera.
+    fn camera(&self) -> Result<Box<dyn VideoSource>, VideoError>;
+    /// The privacy filter every camera frame passes before the encoder.
+    fn privacy_filter(&self) -> Box<dyn PrivacyFilter>;
+    /// Where the peer's video goes.
+    fn remote_video(&self) -> Box<dyn RemoteVideoSink>;
+}
+
+/// Which privacy filter the camera goes through.
+#[derive(Debug, Clone, Default)]
+pub enum FilterChoice {
+    /// Human blackout (person segmentation): the room stays, the person is black.
+    Blackout(FilterConfig),
+    /// Every frame fully black (no segmentation).
+    #[default]
+    AllBlack,
+}
+
+impl FilterChoice {
+    fn build(&self) -> Box<dyn PrivacyFilter> {
+        match self {
+            FilterChoice::Blackout(config) => Box::new(BlackoutFilter::new(config.clone())),
+            FilterChoice::AllBlack => Box::new(BlackFrameFilter::new()),
+        }
+    }
+}
+
+/// The machine's real devices.
+#[derive(Debug, Clone, Default)]
+pub struct SystemDevices {
+    /// Microphone by name (`None`: the default one).
+    pub microphone: Option<String>,
+    /// Speaker by name (`None`: the default one).
+    pub speaker: Option<String>,
+    /// Camera index.
+    pub camera: u32,
+    /// The camera's privacy filter.
+    pub filter: FilterChoice,
+}
+
+impl MediaDevices for SystemDevices {
+    fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
+        Ok(Box::new(CpalMicrophone::open(self.microphone.as_deref())?))
+    }
+
+    fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
+        Ok(Box::new(CpalSpeaker::open(self.speaker.as_deref())?))
+    }
+
+    fn camera(&self) -> Result<Box<dyn VideoSource>, VideoError> {
+        Ok(Box::new(NokhwaCamera::open(
+            self.camera,
+            DEFAULT_WIDTH,
+            DEFAULT_HEIGHT,
+            DEFAULT_FPS,
+        )?))
+    }
+
+    fn privacy_filter(&self) -> Box<dyn PrivacyFilter> {
+        self.filter.build()
+    }
+
+    fn remote_video(&self) -> Box<dyn RemoteVideoSink> {
+        Box::new(VideoProbe::default())
+    }
+}
+
+/// Synthetic devices: a tone instead of the microphone, a moving test pattern (or a
+/// picture or Y4M file) instead of the camera, and sinks that record what was played and
+/// shown so tests and the demo can check it.
+#[derive(Clone)]
+pub struct SyntheticDevices {
+    /// Frequency of the tone "spoken" into the microphone.
+    pub tone_hz: f32,
+    /// Tone bursts (period, length) instead of a steady tone: for latency measurement.
+    pub bursts: Option<(Duration, Duration)>,
+    /// Camera resolution and rate.
+    pub video: (u32, u32, u32),
+    /// A PNG/JPEG/Y4M file as the camera instead of the test pattern.
+    pub video_file: Option<PathBuf>,
+    /// The camera's privacy filter.
+    pub filter: FilterChoice,
+    /// What each speaker played and each remote view showed, newest last.
+    pub probes: Probes,
+}
+
+/// Shared access to what synthetic sinks received.
+#[derive(Clone, Default)]
+pub struct Probes {
+    speakers: Arc<Mutex<Vec<SpeakerProbe>>>,
+    videos: Arc<Mutex<Vec<VideoProbe>>>,
+    burst_logs: Arc<Mutex<Vec<BurstLog>>>,
+}
+
+impl Probes {
+    /// Speakers opened so far (one per call), oldest first.
+    pub fn speakers(&self) -> Vec<SpeakerProbe> {
+        self.speakers.lock().expect("probe lock").clone()
+    }
+
+    /// Remote views opened so far (one per video call), oldest first.
+    pub fn videos(&self) -> Vec<VideoProbe> {
+        self.videos.lock().expect("probe lock").clone()
+    }
+
+    /// Burst logs of the microphones opened so far (with bursts on), oldest first.
+    pub fn burst_logs(&self) -> Vec<BurstLog> {
+        self.burst_logs.lock().expect("probe lock").clone()
+    }
+}
+
+impl SyntheticDevices {
+    /// A steady `tone_hz` tone and a 640x480 test pattern at 24 fps, all-black filter.
+    pub fn new(tone_hz: f32) -> Self {
+        Self {
+            tone_hz,
+            bursts: None,
+            video: (DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_FPS),
+            video_file: None,
+            filter: FilterChoice::AllBlack,
+            probes: Probes::default(),
+        }
+    }
+}
+
+impl MediaDevices for SyntheticDevices {
+    fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
+        match self.bursts {
+            Some((period, length)) => {
+                let (source, log) = ToneSource::bursts(self.tone_hz, period, length);
+                self.probes.burst_logs.lock().expect("probe lock").push(log);
+                Ok(Box::new(source))
+            }
+            None => Ok(Box::new(ToneSource::new(self.tone_hz, 0.3))),
+        }
+    }
+
+    fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
+        let (sink, recording) = RecordingSink::new();
+        let probe = SpeakerProbe {
+            recording,
+            onsets: Arc::default(),
+        };
+        self.probes
+            .speakers
+            .lock()
+            .expect("probe lock")
+            .push(probe.clone());
+        Ok(Box::new(ProbeSink {
+            sink,
+            detector: self.bursts.map(|_| BurstDetector::new(self.tone_hz)),
+            onsets: probe.onsets,
+        }))
+    }
+
+    fn camera(&self) -> Result<Box<dyn VideoSource>, VideoError> {
+        let (w, h, fps) = self.video;
+        match &self.video_file {
+            Some(path) => Ok(Box::new(FileSource::open(path, fps)?)),
+            None => Ok(Box::new(TestPatternSource::new(w, h, fps))),
+        }
+    }
+
+    fn privacy_filter(&self) -> Box<dyn PrivacyFilter> {
+        self.filter.build()
+    }
+
+    fn remote_video(&self) -> Box<dyn RemoteVideoSink> {
+        let probe = VideoProbe::default();
+        self.probes
+            .videos
+            .lock()
+            .expect("probe lock")
+            .push(probe.clone());
+        Box::new(probe)
+    }
+}
+
+/// What a synthetic speaker played: the samples, and when tone bursts began.
+#[derive(Clone)]
+pub struct SpeakerProbe {
+    /// Every sample played (bounded to the last 30 s).
+    pub recording: Recording,
+    onsets: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl SpeakerProbe {
+    /// When each tone burst started playing (with bursts on).
+    pub fn onsets(&self) -> Vec<Instant> {
+        self.onsets.lock().expect("probe lock").clone()
+    }
+}
+
+struct ProbeSink {
+    sink: RecordingSink,
+    detector: Option<BurstDetector>,
+    onsets: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl AudioSink for ProbeSink {
+    fn write_frame(&mut self, samples: &[i16]) -> Result<(), AudioError> {
+        if let Some(detector) = &mut self.detector {
+            let found = detector.feed(samples, Instant::now());
+            self.onsets.lock().expect("probe lock").extend(found);
+        }
+        self.sink.write_frame(samples)
+    }
+
+    fn describe(&self) -> String {
+        "synthetic speaker (recording)".to_owned()
+    }
+}
+
+/// Counts the peer's decoded frames, checks their blackness and keeps the latest one.
+#[derive(Clone, Default)]
+pub struct VideoProbe {
+    state: Arc<Mutex<VideoProbeState>>,
+}
+
+/// What a [`VideoProbe`] saw.
+#[derive(Clone, Default)]
+pub struct VideoProbeState {
+    /// Frames decoded.
+    pub frames: u64,
+    /// Of which entirely black (within the codec tolerance).
+    pub black_frames: u64,
+    /// The latest frame.
+    pub last: Option<DecodedFrame>,
+}
+
+impl VideoProbe {
+    /// A copy of what it saw so far.
+    pub fn snapshot(&self) -> VideoProbeState {
+        self.state.lock().expect("probe lock").clone()
+    }
+}
+
+impl RemoteVideoSink for VideoProbe {
+    fn on_frame(&mut self, frame: &DecodedFrame) {
+        let mut state = self.state.lock().expect("probe lock");
+        state.frames += 1;
+        if frame.is_black(DEFAULT_BLACK_TOLERANCE) {
+            state.black_frames += 1;
+        }
+        state.last = Some(frame.clone());
+    }
+}

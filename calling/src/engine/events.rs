@@ -1,0 +1,99 @@
+//! What the engine tells the UI: every call state change, every dropped input, media
+//! events and live figures.
+
+use std::time::{Duration, Instant};
+
+use phantomcall_schemas::{CallId, PrivacyMode};
+
+use crate::fsm::{CallEvent, Dropped};
+use crate::peer::PeerStats;
+
+/// One thing the UI may render. Received through [`crate::CallEngine::events`].
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    /// A call changed state (with its reason).
+    Call(CallEvent),
+    /// An input was dropped (with its reason); the calls go on.
+    Dropped(Dropped),
+    /// Something happened to a call's media.
+    Media {
+        /// The call.
+        call_id: CallId,
+        /// What.
+        event: MediaEvent,
+    },
+    /// Live figures of a call, about once a second while it has media.
+    Stats {
+        /// The call.
+        call_id: CallId,
+        /// The figures.
+        stats: CallStats,
+    },
+    /// A call message could not be sent (no relay accepted it in time).
+    SignalingError {
+        /// The call it was for.
+        call_id: CallId,
+        /// What the transport said.
+        error: String,
+    },
+}
+
+/// Something that happened to a call's media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// The media path was lost; the engine is trying to restore it.
+    Reconnecting,
+    /// We sent a new offer with fresh ICE credentials (ICE restart).
+    IceRestartSent,
+    /// The media path is back.
+    Reconnected,
+    /// A device or codec failed or could not be opened; the call goes on without it.
+    DeviceError(String),
+    /// The privacy filter's state changed (`protected`: the person is being blacked out;
+    /// otherwise the whole camera is black).
+    Blackout {
+        /// What to show ("blackout active", "blackout unavailable: camera blacked out").
+        state: String,
+        /// Whether segmentation is running.
+        protected: bool,
+    },
+    /// A gathered local candidate the privacy mode forbids was withheld (never sent).
+    CandidateWithheld(String),
+    /// A candidate or SDP from the peer that the privacy mode forbids was refused.
+    PolicyViolation(String),
+}
+
+/// Live figures of one call.
+#[derive(Debug, Clone, Default)]
+pub struct CallStats {
+    /// The call's privacy mode.
+    pub mode: Option<PrivacyMode>,
+    /// Time since the media path first came up.
+    pub connected_for: Option<Duration>,
+    /// Whether the media path is up now.
+    pub media_up: bool,
+    /// Connection figures (RTT, jitter, loss, candidate types).
+    pub peer: PeerStats,
+    /// Whether our side of the selected path is a TURN relay.
+    pub relayed: bool,
+    /// Audio frames sent.
+    pub audio_frames_sent: u64,
+    /// Audio packets received.
+    pub audio_packets_received: u64,
+    /// Audio frames decoded and played.
+    pub audio_frames_played: u64,
+    /// Audio frames concealed (lost or late).
+    pub audio_frames_concealed: u64,
+    /// When the first decoded audio was played.
+    pub first_audio_at: Option<Instant>,
+    /// Video frames sent.
+    pub video_frames_sent: u64,
+    /// Video frames of the peer decoded.
+    pub video_frames_decoded: u64,
+    /// Decoded video frames per second over the last interval.
+    pub video_fps: f64,
+    /// Received bitrate over the last interval, kbit/s.
+    pub bitrate_in_kbps: f64,
+    /// Sent bitrate over the last interval, kbit/s.
+    pub bitrate_out_kbps: f64,
+}

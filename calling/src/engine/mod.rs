@@ -1,0 +1,405 @@
+//! The call engine the app drives: the state machine ([`crate::fsm`]) wired to the
+//! signaling transport and to one media task per call, on the tokio runtime. Commands
+//! never block (they queue); every state change comes back as an [`EngineEvent`] on a
+//! broadcast channel, so a UI thread can poll without waiting.
+
+mod events;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use nostr_signal::{PublicKey, SignalTransport};
+use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, PrivacyMode};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+use webrtc::peer_connection::RTCSessionDescription;
+
+pub use events::{CallStats, EngineEvent, MediaEvent};
+use session::{SessionCommand, SessionHandle, SessionReport, SessionSetup};
+
+use crate::devices::MediaDevices;
+use crate::fsm::{CallEngineCore, CallInfo, EngineConfig, Incoming, Input, Output};
+use crate::peer::{NetworkConfig, PeerSetup};
+use crate::policy::ModePolicy;
+
+/// Events buffered for a slow subscriber before it starts missing some.
+const EVENT_BUFFER: usize = 1024;
+
+/// Everything an engine needs.
+pub struct EngineSetup {
+    /// Signaling (relays, later BLE).
+    pub transport: Arc<dyn SignalTransport>,
+    /// The state machine's settings (our key, device id, timeouts, contacts).
+    pub config: EngineConfig,
+    /// Sockets, STUN/TURN.
+    pub network: NetworkConfig,
+    /// Microphone, speaker, camera, privacy filter, remote view.
+    pub devices: Arc<dyn MediaDevices>,
+}
+
+enum Command {
+    Input(Input),
+    Session(CallId, SessionCommand),
+    AddContact(PublicKey),
+    Calls(oneshot::Sender<Vec<CallInfo>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Handle on a running engine. Cheap to clone; every method returns at once.
+#[derive(Clone)]
+pub struct CallEngine {
+    commands: UnboundedSender<Command>,
+    events: broadcast::Sender<EngineEvent>,
+}
+
+impl CallEngine {
+    /// Starts the engine on the current tokio runtime.
+    pub fn start(setup: EngineSetup) -> CallEngine {
+        let (commands, rx) = unbounded_channel();
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let engine = CallEngine {
+            commands,
+            events: events.clone(),
+        };
+        tokio::spawn(run(setup, rx, events));
+        engine
+    }
+
+    /// A new subscription to the engine's events, from now on.
+    pub fn events(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    fn send(&self, command: Command) {
+        // A closed engine ignores commands; its subscribers saw it end.
+        let _ = self.commands.send(command);
+    }
+
+    /// Calls `peer`. Returns the new call's id; progress comes as events.
+    pub fn dial(&self, peer: PublicKey, call_type: CallType, mode: PrivacyMode) -> CallId {
+        let call_id = CallId::new_random();
+        self.send(Command::Input(Input::Dial {
+            call_id,
+            peer,
+            call_type,
+            mode,
+        }));
+        call_id
+    }
+
+    /// Accepts an incoming call that rings (`with_video`: send our camera too).
+    pub fn accept(&self, call_id: CallId, with_video: bool) {
+        self.send(Command::Input(Input::Accept {
+            call_id,
+            with_video,
+        }));
+    }
+
+    /// Declines an incoming call that rings.
+    pub fn decline(&self, call_id: CallId) {
+        self.send(Command::Input(Input::Decline { call_id }));
+    }
+
+    /// Hangs up (or cancels, or declines) a call.
+    pub fn hangup(&self, call_id: CallId) {
+        self.send(Command::Input(Input::Hangup { call_id }));
+    }
+
+    /// Mutes or unmutes our microphone in a call (silence is sent while muted).
+    pub fn set_muted(&self, call_id: CallId, muted: bool) {
+        self.send(Command::Session(call_id, SessionCommand::Mute(muted)));
+    }
+
+    /// Turns our camera off (black frames are sent) or back on, in a call.
+    pub fn set_camera_off(&self, call_id: CallId, off: bool) {
+        self.send(Command::Session(call_id, SessionCommand::CameraOff(off)));
+    }
+
+    /// Restarts ICE now (for example after the app saw the network change).
+    pub fn restart_ice(&self, call_id: CallId) {
+        self.send(Command::Session(call_id, SessionCommand::RestartIce));
+    }
+
+    /// Lets calls from `contact` ring.
+    pub fn add_contact(&self, contact: PublicKey) {
+        self.send(Command::AddContact(contact));
+    }
+
+    /// Every call the engine remembers (live and recently ended).
+    pub async fn calls(&self) -> Vec<CallInfo> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Calls(tx));
+        rx.await.unwrap_or_default()
+    }
+
+    /// Hangs up every live call, waits for their media to stop, and ends the engine.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Shutdown(tx));
+        let _ = rx.await;
+    }
+}
+
+struct Driver {
+    core: CallEngineCore,
+    network: NetworkConfig,
+    devices: Arc<dyn MediaDevices>,
+    sessions: HashMap<CallId, SessionHandle>,
+    stopping: Vec<JoinHandle<()>>,
+    reports: UnboundedSender<(CallId, SessionReport)>,
+    outbox: UnboundedSender<(PublicKey, CallMessage)>,
+    events: broadcast::Sender<EngineEvent>,
+}
+
+async fn run(
+    setup: EngineSetup,
+    mut commands: UnboundedReceiver<Command>,
+    events: broadcast::Sender<EngineEvent>,
+) {
+    let mut incoming = setup.transport.incoming();
+    let (reports, mut session_reports) = unbounded_channel();
+    let (outbox, outbox_rx) = unbounded_channel();
+    let sender = tokio::spawn(send_in_order(
+        setup.transport.clone(),
+        outbox_rx,
+        events.clone(),
+    ));
+    let mut driver = Driver {
+        core: CallEngineCore::new(setup.config),
+        network: setup.network,
+        devices: setup.devices,
+        sessions: HashMap::new(),
+        stopping: Vec::new(),
+        reports,
+        outbox,
+        events,
+    };
+    let far = Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
+    let shutdown_reply = loop {
+        let timeout = driver.core.next_timeout();
+        tokio::select! {
+            command = commands.recv() => match command {
+                None => break None,
+                Some(Command::Shutdown(reply)) => break Some(reply),
+                Some(command) => driver.command(command),
+            },
+            message = incoming.recv() => match message {
+                Some(message) => driver.signal(Incoming::from(message)),
+                None => break None,
+            },
+            Some((call_id, report)) = session_reports.recv() => driver.report(call_id, report),
+            _ = tokio::time::sleep_until(timeout.unwrap_or(far).into()), if timeout.is_some() => {
+                driver.core.handle(Input::Tick, Instant::now());
+            }
+        }
+        driver.drive();
+    };
+    // Hang up what is live so the peers stop at once, not at their timeouts.
+    let live: Vec<CallId> = driver
+        .core
+        .calls()
+        .filter(|c| c.state != crate::fsm::CallState::Ended)
+        .map(|c| c.call_id)
+        .collect();
+    for call_id in live {
+        driver
+            .core
+            .handle(Input::Hangup { call_id }, Instant::now());
+    }
+    driver.drive();
+    let Driver {
+        sessions,
+        stopping,
+        outbox,
+        ..
+    } = driver;
+    drop(outbox);
+    // Messages already queued (the hangups) still go out.
+    let _ = sender.await;
+    for (_, handle) in sessions {
+        drop(handle.commands);
+        let _ = handle.task.await;
+    }
+    for task in stopping {
+        let _ = task.await;
+    }
+    if let Some(reply) = shutdown_reply {
+        let _ = reply.send(());
+    }
+}
+
+/// Sends call messages one after the other, so the peer's relays get them in order.
+async fn send_in_order(
+    transport: Arc<dyn SignalTransport>,
+    mut outbox: UnboundedReceiver<(PublicKey, CallMessage)>,
+    events: broadcast::Sender<EngineEvent>,
+) {
+    while let Some((peer, message)) = outbox.recv().await {
+        if let Err(e) = transport.send(peer, &message).await {
+            tracing::warn!(error = %e, kind = %message.kind(), "call message not sent");
+            let _ = events.send(EngineEvent::SignalingError {
+                call_id: message.call_id,
+                error: e.to_string(),
+            });
+        }
+    }
+}
+
+impl Driver {
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Input(input) => self.core.handle(input, Instant::now()),
+            Command::Session(call_id, command) => {
+                if let Some(session) = self.sessions.get(&call_id) {
+                    let _ = session.commands.send(command);
+                }
+            }
+            Command::AddContact(key) => {
+                self.core.contacts_mut().insert(key);
+            }
+            Command::Calls(reply) => {
+                let _ = reply.send(self.core.calls().collect());
+            }
+            Command::Shutdown(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    /// A verified message: an SDP that webrtc-rs cannot parse is dropped here with its
+    /// reason, so a bad offer never rings and a bad answer never reaches the connection.
+    fn signal(&mut self, incoming: Incoming) {
+        let parses = match &incoming.message.body {
+            CallBody::Offer { sdp, .. } | CallBody::Renegotiate { sdp } => {
+                RTCSessionDescription::offer(sdp.clone()).is_ok()
+            }
+            CallBody::Answer { sdp } => RTCSessionDescription::answer(sdp.clone()).is_ok(),
+            _ => true,
+        };
+        let input = if parses {
+            Input::Signal(incoming)
+        } else {
+            Input::UnparsableSdp(incoming)
+        };
+        self.core.handle(input, Instant::now());
+    }
+
+    fn report(&mut self, call_id: CallId, report: SessionReport) {
+        let input = match report {
+            SessionReport::Offer(sdp) => Input::LocalOffer { call_id, sdp },
+            SessionReport::Answer(sdp) => Input::LocalAnswer { call_id, sdp },
+            SessionReport::RestartOffer(sdp) => Input::LocalRenegotiation { call_id, sdp },
+            SessionReport::RestartAnswer(sdp) => Input::LocalRenegotiationAnswer { call_id, sdp },
+            SessionReport::Candidates(candidates) => Input::LocalCandidates {
+                call_id,
+                candidates,
+            },
+            SessionReport::Connected => Input::MediaConnected { call_id },
+            SessionReport::Failed(error) => Input::MediaFailed { call_id, error },
+            SessionReport::Media(event) => {
+                let _ = self.events.send(EngineEvent::Media { call_id, event });
+                return;
+            }
+            SessionReport::Stats(stats) => {
+                let _ = self.events.send(EngineEvent::Stats {
+                    call_id,
+                    stats: *stats,
+                });
+                return;
+            }
+        };
+        self.core.handle(input, Instant::now());
+    }
+
+    /// Carries out what the state machine queued, in order.
+    fn drive(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Send { to, message } => {
+                    let _ = self.outbox.send((to, message));
+                }
+                Output::CreateOffer {
+                    call_id,
+                    call_type,
+                    mode,
+                    ..
+                } => {
+                    let video = call_type == CallType::Video;
+                    let send_video = video && ModePolicy::for_mode(mode).video_on_by_default;
+                    self.start_session(call_id, mode, send_video, video, true);
+                    self.to_session(call_id, SessionCommand::Offer);
+                }
+                Output::CreateAnswer {
+                    call_id,
+                    remote_sdp,
+                    call_type,
+                    with_video,
+                    mode,
+                    ..
+                } => {
+                    let video = call_type == CallType::Video;
+                    self.start_session(call_id, mode, video && with_video, video, false);
+                    self.to_session(call_id, SessionCommand::Answer(remote_sdp));
+                }
+                Output::ApplyAnswer { call_id, sdp } => {
+                    self.to_session(call_id, SessionCommand::ApplyAnswer(sdp))
+                }
+                Output::ApplyRenegotiation { call_id, sdp } => {
+                    self.to_session(call_id, SessionCommand::Renegotiation(sdp))
+                }
+                Output::AddRemoteCandidates {
+                    call_id,
+                    candidates,
+                } => self.to_session(call_id, SessionCommand::Candidates(candidates)),
+                Output::StopMedia { call_id } => {
+                    if let Some(session) = self.sessions.remove(&call_id) {
+                        // Dropping the command channel ends the task, which stops its media.
+                        drop(session.commands);
+                        self.stopping.push(session.task);
+                    }
+                    self.stopping.retain(|t| !t.is_finished());
+                }
+                Output::Event(event) => {
+                    let _ = self.events.send(EngineEvent::Call(event));
+                }
+                Output::Dropped(dropped) => {
+                    let _ = self.events.send(EngineEvent::Dropped(dropped));
+                }
+            }
+        }
+    }
+
+    fn start_session(
+        &mut self,
+        call_id: CallId,
+        mode: PrivacyMode,
+        send_video: bool,
+        receive_video: bool,
+        is_caller: bool,
+    ) {
+        let setup = SessionSetup {
+            call_id,
+            peer: PeerSetup {
+                mode,
+                send_video,
+                receive_video,
+                network: self.network.clone(),
+            },
+            is_caller,
+            devices: self.devices.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let handle = session::spawn(setup, self.reports.clone());
+        self.sessions.insert(call_id, handle);
+    }
+
+    fn to_session(&mut self, call_id: CallId, command: SessionCommand) {
+        match self.sessions.get(&call_id) {
+            Some(session) => {
+                let _ = session.commands.send(command);
+            }
+            None => tracing::debug!("media command for a call without media"),
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! One call's media, as a task of its own: the peer connection, the pipelines, candidate
+//! batching, ICE restart and the live figures. The engine sends it commands in the order
+//! the state machine emitted them, so a remote description is always applied before the
+//! candidates that depend on it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use phantomcall_schemas::{CallId, IceCandidate, PrivacyMode};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::time::sleep_until;
+use webrtc::peer_connection::RTCPeerConnectionState;
+
+use super::events::{CallStats, MediaEvent};
+use crate::devices::MediaDevices;
+use crate::fsm::MediaError;
+use crate::peer::{PeerError, PeerEvent, PeerSession, PeerSetup};
+use crate::pipeline::audio::{self, AudioReceiver};
+use crate::pipeline::{video, Controls, Counters, PipelineNote};
+
+/// Candidates gathered within this window travel in one call message.
+const CANDIDATE_BATCH: Duration = Duration::from_millis(40);
+/// While the path is down, the caller sends a fresh ICE restart this often.
+const RESTART_RETRY: Duration = Duration::from_secs(4);
+/// How often live figures are reported.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the engine asks a call's media to do.
+#[derive(Debug)]
+pub(crate) enum SessionCommand {
+    /// Create our offer.
+    Offer,
+    /// Apply the peer's offer and create our answer.
+    Answer(String),
+    /// Apply the peer's answer (first, or to our ICE restart).
+    ApplyAnswer(String),
+    /// Add the peer's candidates.
+    Candidates(Vec<IceCandidate>),
+    /// Apply the peer's new offer (ICE restart) and answer it.
+    Renegotiation(String),
+    /// Restart ICE now (the app saw the network change).
+    RestartIce,
+    /// Mute or unmute the microphone.
+    Mute(bool),
+    /// Turn the camera off (black frames) or on.
+    CameraOff(bool),
+}
+
+/// What a call's media tells the engine.
+#[derive(Debug)]
+pub(crate) enum SessionReport {
+    Offer(String),
+    Answer(String),
+    RestartOffer(String),
+    RestartAnswer(String),
+    Candidates(Vec<IceCandidate>),
+    Connected,
+    Failed(MediaError),
+    Media(MediaEvent),
+    Stats(Box<CallStats>),
+}
+
+/// How to set up one call's media.
+pub(crate) struct SessionSetup {
+    pub call_id: CallId,
+    pub peer: PeerSetup,
+    /// We placed the call: we restart ICE when the path is lost (the callee waits for our
+    /// offer, so both never restart at once).
+    pub is_caller: bool,
+    pub devices: Arc<dyn MediaDevices>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// The engine's handle on a call's media task.
+pub(crate) struct SessionHandle {
+    pub commands: UnboundedSender<SessionCommand>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub(crate) fn spawn(
+    setup: SessionSetup,
+    reports: UnboundedSender<(CallId, SessionReport)>,
+) -> SessionHandle {
+    let (commands, rx) = unbounded_channel();
+    let task = tokio::spawn(run(setup, rx, reports));
+    SessionHandle { commands, task }
+}
+
+struct Media {
+    controls: Arc<Controls>,
+    counters: Arc<Counters>,
+    audio_in: Option<AudioReceiver>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn run(
+    setup: SessionSetup,
+    mut commands: UnboundedReceiver<SessionCommand>,
+    reports: UnboundedSender<(CallId, SessionReport)>,
+) {
+    let call_id = setup.call_id;
+    let report = |r: SessionReport| {
+        let _ = reports.send((call_id, r));
+    };
+    let (peer_tx, mut peer_events) = unbounded_channel();
+    let (notes_tx, mut notes) = unbounded_channel();
+    let mode = setup.peer.mode;
+    let media_lost_timeout = setup.peer.network.media_lost_timeout;
+    let session = match PeerSession::new(setup.peer.clone(), peer_tx).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "peer connection could not be created");
+            if let PeerError::NoTurnServer(_) = e {
+                report(SessionReport::Media(MediaEvent::DeviceError(e.to_string())));
+            }
+            // Fail the first step the engine asks for, then wait to be dropped.
+            let error = match commands.recv().await {
+                Some(SessionCommand::Answer(_)) => MediaError::CreateAnswer,
+                _ => MediaError::CreateOffer,
+            };
+            report(SessionReport::Failed(error));
+            while commands.recv().await.is_some() {}
+            return;
+        }
+    };
+    let mut media = start_media(&setup, &session, notes_tx.clone());
+
+    let mut batch: Vec<IceCandidate> = Vec::new();
+    let mut batch_due: Option<Instant> = None;
+    let mut ever_connected: Option<Instant> = None;
+    let mut lost_since: Option<Instant> = None;
+    let mut restart_due: Option<Instant> = None;
+    let mut stats_due = Instant::now() + STATS_INTERVAL;
+    let mut last_sample = StatsSample::default();
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+
+    loop {
+        let lost_due = lost_since.map(|t| t + media_lost_timeout);
+        tokio::select! {
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                handle_command(command, &session, &media, &report, &mut restart_due).await;
+            }
+            Some(event) = peer_events.recv() => match event {
+                PeerEvent::Candidate(c) => {
+                    batch.push(c);
+                    batch_due.get_or_insert(Instant::now() + CANDIDATE_BATCH);
+                }
+                PeerEvent::CandidateWithheld(v) => {
+                    report(SessionReport::Media(MediaEvent::CandidateWithheld(v.to_string())));
+                }
+                PeerEvent::State(RTCPeerConnectionState::Connected) => {
+                    Controls::set(&media.controls.connected, true);
+                    Controls::set(&media.controls.force_keyframe, true);
+                    lost_since = None;
+                    restart_due = None;
+                    if ever_connected.is_none() {
+                        ever_connected = Some(Instant::now());
+                        report(SessionReport::Connected);
+                    } else {
+                        report(SessionReport::Media(MediaEvent::Reconnected));
+                    }
+                }
+                PeerEvent::State(
+                    RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed,
+                ) if ever_connected.is_some() => {
+                    if lost_since.is_none() {
+                        lost_since = Some(Instant::now());
+                        Controls::set(&media.controls.connected, false);
+                        report(SessionReport::Media(MediaEvent::Reconnecting));
+                        if setup.is_caller {
+                            restart_due = Some(Instant::now());
+                        }
+                    }
+                }
+                PeerEvent::State(RTCPeerConnectionState::Failed) => {
+                    // Never connected: ICE found no path or DTLS refused the peer's
+                    // certificate (fingerprint mismatch).
+                    report(SessionReport::Failed(MediaError::Connection));
+                }
+                PeerEvent::State(_) | PeerEvent::IceState(_) => {}
+                PeerEvent::RemoteTrack(track, kind) => {
+                    attach_remote_track(&setup, &mut media, track, kind, notes_tx.clone());
+                }
+            },
+            Some(note) = notes.recv() => report(SessionReport::Media(match note {
+                PipelineNote::DeviceError(e) => MediaEvent::DeviceError(e),
+                PipelineNote::Filter(state, protected) => MediaEvent::Blackout { state, protected },
+            })),
+            _ = sleep_until(batch_due.unwrap_or(far).into()), if batch_due.is_some() => {
+                batch_due = None;
+                report(SessionReport::Candidates(std::mem::take(&mut batch)));
+            }
+            _ = sleep_until(restart_due.unwrap_or(far).into()), if restart_due.is_some() => {
+                restart_due = Some(Instant::now() + RESTART_RETRY);
+                restart(&session, &report).await;
+            }
+            _ = sleep_until(lost_due.unwrap_or(far).into()), if lost_due.is_some() => {
+                lost_since = None;
+                restart_due = None;
+                report(SessionReport::Failed(MediaError::Connection));
+            }
+            _ = sleep_until(stats_due.into()) => {
+                stats_due = Instant::now() + STATS_INTERVAL;
+                let stats = collect_stats(&session, &media, mode, ever_connected, lost_since.is_none(), &mut last_sample).await;
+                report(SessionReport::Stats(Box::new(stats)));
+            }
+        }
+    }
+
+    stop_media(&session, media).await;
+}
+
+fn start_media(
+    setup: &SessionSetup,
+    session: &PeerSession,
+    notes: UnboundedSender<PipelineNote>,
+) -> Media {
+    let controls = Arc::new(Controls::default());
+    let counters = Arc::new(Counters::default());
+    let mut threads = Vec::new();
+    let note = |e: String| {
+        let _ = notes.send(PipelineNote::DeviceError(e));
+    };
+    match setup.devices.microphone() {
+        Ok(mic) => match audio::spawn_sender(
+            mic,
+            session.audio.clone(),
+            setup.runtime.clone(),
+            controls.clone(),
+            counters.clone(),
+            notes.clone(),
+        ) {
+            Ok(t) => threads.push(t),
+            Err(e) => note(format!("audio thread: {e}")),
+        },
+        Err(e) => note(format!("microphone: {e}")),
+    }
+    let audio_in = match setup.devices.speaker() {
+        Ok(speaker) => {
+            match AudioReceiver::start(speaker, controls.clone(), counters.clone(), notes.clone()) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    note(format!("playout thread: {e}"));
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            note(format!("speaker: {e}"));
+            None
+        }
+    };
+    if let Some(track) = &session.video {
+        match setup.devices.camera() {
+            Ok(camera) => match video::spawn_sender(
+                camera,
+                setup.devices.privacy_filter(),
+                track.clone(),
+                session.target_bitrate.clone(),
+                setup.runtime.clone(),
+                controls.clone(),
+                counters.clone(),
+                notes.clone(),
+            ) {
+                Ok(t) => threads.push(t),
+                Err(e) => note(format!("video thread: {e}")),
+            },
+            Err(e) => note(format!("camera: {e}")),
+        }
+    }
+    Media {
+        controls,
+        counters,
+        audio_in,
+        threads,
+        tasks: Vec::new(),
+    }
+}
+
+fn attach_remote_track(
+    setup: &SessionSetup,
+    media: &mut Media,
+    track: Arc<dyn webrtc::media_stream::track_remote::TrackRemote>,
+    kind: RtpCodecKind,
+    notes: UnboundedSender<PipelineNote>,
+) {
+    match kind {
+        RtpCodecKind::Audio => {
+            if let Some(receiver) = &media.audio_in {
+                media
+                    .tasks
+                    .push(receiver.read_track(track, media.counters.clone()));
+            }
+        }
+        RtpCodecKind::Video => {
+            let sink = setup.devices.remote_video();
+            match video::spawn_receiver(track, sink, media.counters.clone(), notes.clone()) {
+                Ok((task, thread)) => {
+                    media.tasks.push(task);
+                    media.threads.push(thread);
+                }
+                Err(e) => {
+                    let _ = notes.send(PipelineNote::DeviceError(format!("video decode: {e}")));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn handle_command(
+    command: SessionCommand,
+    session: &PeerSession,
+    media: &Media,
+    report: &impl Fn(SessionReport),
+    restart_due: &mut Option<Instant>,
+) {
+    match command {
+        SessionCommand::Offer => match session.create_offer(false).await {
+            Ok(sdp) => report(SessionReport::Offer(sdp)),
+            Err(e) => {
+                tracing::warn!(error = %e, "offer failed");
+                report(SessionReport::Failed(MediaError::CreateOffer));
+            }
+        },
+        SessionCommand::Answer(offer) => match session.answer(&offer).await {
+            Ok(sdp) => report(SessionReport::Answer(sdp)),
+            Err(e) => {
+                tracing::warn!(error = %e, "answer failed");
+                policy_note(&e, report);
+                report(SessionReport::Failed(MediaError::CreateAnswer));
+            }
+        },
+        SessionCommand::ApplyAnswer(answer) => {
+            if let Err(e) = session.apply_answer(&answer).await {
+                tracing::warn!(error = %e, "applying the answer failed");
+                policy_note(&e, report);
+                report(SessionReport::Failed(MediaError::ApplyAnswer));
+            }
+        }
+        SessionCommand::Candidates(candidates) => {
+            for error in session.add_remote_candidates(&candidates).await {
+                match error {
+                    PeerError::Policy(v) => report(SessionReport::Media(
+                        MediaEvent::PolicyViolation(v.to_string()),
+                    )),
+                    other => tracing::debug!(error = %other, "remote candidate not added"),
+                }
+            }
+        }
+        SessionCommand::Renegotiation(offer) => match session.answer(&offer).await {
+            Ok(sdp) => {
+                Controls::set(&media.controls.force_keyframe, true);
+                report(SessionReport::RestartAnswer(sdp))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renegotiation failed");
+                policy_note(&e, report);
+                report(SessionReport::Failed(MediaError::CreateAnswer));
+            }
+        },
+        SessionCommand::RestartIce => {
+            *restart_due = Some(Instant::now() + RESTART_RETRY);
+            restart(session, report).await;
+        }
+        SessionCommand::Mute(on) => Controls::set(&media.controls.muted, on),
+        SessionCommand::CameraOff(off) => Controls::set(&media.controls.camera_off, off),
+    }
+}
+
+fn policy_note(error: &PeerError, report: &impl Fn(SessionReport)) {
+    if let PeerError::Policy(v) = error {
+        report(SessionReport::Media(MediaEvent::PolicyViolation(
+            v.to_string(),
+        )));
+    }
+}
+
+async fn restart(session: &PeerSession, report: &impl Fn(SessionReport)) {
+    match session.create_offer(true).await {
+        Ok(sdp) => {
+            report(SessionReport::Media(MediaEvent::IceRestartSent));
+            report(SessionReport::RestartOffer(sdp));
+        }
+        Err(e) => tracing::warn!(error = %e, "ICE restart offer failed"),
+    }
+}
+
+#[derive(Default)]
+struct StatsSample {
+    at: Option<Instant>,
+    bytes_in: u64,
+    bytes_out: u64,
+    frames_decoded: u64,
+}
+
+async fn collect_stats(
+    session: &PeerSession,
+    media: &Media,
+    mode: PrivacyMode,
+    connected_at: Option<Instant>,
+    media_up: bool,
+    last: &mut StatsSample,
+) -> CallStats {
+    let peer = session.stats().await;
+    let c = &media.counters;
+    let now = Instant::now();
+    let frames_decoded = Counters::read(&c.video_frames_decoded);
+    let (bitrate_in_kbps, bitrate_out_kbps, video_fps) = match last.at {
+        Some(at) => {
+            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+            (
+                peer.bytes_received.saturating_sub(last.bytes_in) as f64 * 8.0 / 1000.0 / secs,
+                peer.bytes_sent.saturating_sub(last.bytes_out) as f64 * 8.0 / 1000.0 / secs,
+                frames_decoded.saturating_sub(last.frames_decoded) as f64 / secs,
+            )
+        }
+        None => (0.0, 0.0, 0.0),
+    };
+    *last = StatsSample {
+        at: Some(now),
+        bytes_in: peer.bytes_received,
+        bytes_out: peer.bytes_sent,
+        frames_decoded,
+    };
+    CallStats {
+        mode: Some(mode),
+        connected_for: connected_at.map(|t| now.duration_since(t)),
+        media_up: connected_at.is_some() && media_up,
+        relayed: peer.local_candidate_type.as_deref() == Some("relay"),
+        peer,
+        audio_frames_sent: Counters::read(&c.audio_frames_sent),
+        audio_packets_received: Counters::read(&c.audio_packets_received),
+        audio_frames_played: Counters::read(&c.audio_frames_played),
+        audio_frames_concealed: Counters::read(&c.audio_frames_concealed),
+        first_audio_at: *c.first_audio_at.lock().expect("lock"),
+        video_frames_sent: Counters::read(&c.video_frames_sent),
+        video_frames_decoded: frames_decoded,
+        video_fps,
+        bitrate_in_kbps,
+        bitrate_out_kbps,
+    }
+}
+
+async fn stop_media(session: &PeerSession, mut media: Media) {
+    Controls::set(&media.controls.stop, true);
+    session.close().await;
+    for task in media.tasks.drain(..) {
+        task.abort();
+        let _ = task.await;
+    }
+    let mut threads = std::mem::take(&mut media.threads);
+    if let Some(receiver) = media.audio_in.as_mut() {
+        threads.extend(receiver.take_thread());
+    }
+    // Each thread ends at its next frame (at most one frame period away).
+    let _ = tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+    })
+    .await;
+}

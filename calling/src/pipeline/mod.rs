@@ -1,0 +1,76 @@
+//! The media pipelines of one call, each on its own thread so that capture, coding and
+//! playout never wait on the async runtime or the UI:
+//!
+//! - audio out: microphone -> Opus -> RTP ([`audio::spawn_sender`]);
+//! - audio in: RTP -> playout buffer -> Opus -> speaker ([`audio::AudioReceiver`]);
+//! - video out: camera -> privacy filter -> VP8 -> RTP ([`video::spawn_sender`]); the
+//!   encoder only takes the filter's output type, so no raw frame can reach it;
+//! - video in: RTP -> VP8 -> remote view ([`video::spawn_receiver`]).
+
+pub(crate) mod audio;
+pub(crate) mod video;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Switches the pipelines read on every frame.
+#[derive(Debug, Default)]
+pub(crate) struct Controls {
+    /// Send silence instead of the microphone.
+    pub muted: AtomicBool,
+    /// Send black frames instead of the (filtered) camera.
+    pub camera_off: AtomicBool,
+    /// The media path is up: frames are sent (before that they would only queue).
+    pub connected: AtomicBool,
+    /// Threads end at their next frame.
+    pub stop: AtomicBool,
+    /// The next video frame is a keyframe (after connecting, after an ICE restart).
+    pub force_keyframe: AtomicBool,
+}
+
+impl Controls {
+    pub fn get(flag: &AtomicBool) -> bool {
+        flag.load(Ordering::Acquire)
+    }
+
+    pub fn set(flag: &AtomicBool, value: bool) {
+        flag.store(value, Ordering::Release);
+    }
+}
+
+/// Counters the pipelines keep, read for the stats the UI shows.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub audio_frames_sent: AtomicU64,
+    pub audio_packets_received: AtomicU64,
+    pub audio_frames_played: AtomicU64,
+    pub audio_frames_concealed: AtomicU64,
+    pub first_audio_at: Mutex<Option<Instant>>,
+    pub video_frames_sent: AtomicU64,
+    pub video_frames_decoded: AtomicU64,
+    pub video_frames_dropped: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn read(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Something a pipeline tells the call (device trouble, filter state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PipelineNote {
+    /// A device failed or could not be opened; the rest of the call goes on.
+    DeviceError(String),
+    /// The privacy filter's state, when it changes (for the "protected" badge).
+    Filter(String, bool),
+}
+
+pub(crate) type Notes = UnboundedSender<PipelineNote>;

@@ -1,0 +1,186 @@
+//! Video out (camera -> privacy filter -> VP8 -> RTP) and video in (RTP -> VP8 -> remote
+//! view).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use blackout::{FilteredFrame, PrivacyFilter};
+use media::video::{
+    EncoderConfig, VideoDecoder, VideoEncoder, VideoSource, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS,
+};
+use rtc::media::io::sample_builder::SampleBuilder;
+use rtc::rtp::codec::vp8::Vp8Packet;
+use tokio::runtime::Handle;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::{Controls, Counters, Notes, PipelineNote};
+use crate::devices::RemoteVideoSink;
+use crate::peer::LocalTrack;
+
+/// What audio takes out of the congestion controller's target before video gets the rest.
+const AUDIO_SHARE_BPS: u64 = 48_000;
+/// Encoded frames waiting for the decoder; beyond it frames are dropped, not queued.
+const DECODE_QUEUE: usize = 4;
+/// RTP packets the sample builder waits for a late packet of a frame (VP8 at 640x480 is
+/// a handful of packets per frame).
+const MAX_LATE_PACKETS: u16 = 64;
+
+/// Starts the thread that reads the camera, filters, encodes and sends.
+///
+/// The encoder takes `&FilteredFrame` only: a frame can reach it through the privacy
+/// filter or as an all-black frame, never raw (`blackout` makes `FilteredFrame`
+/// impossible to build otherwise).
+pub(crate) fn spawn_sender(
+    mut source: Box<dyn VideoSource>,
+    mut filter: Box<dyn PrivacyFilter>,
+    track: LocalTrack,
+    target_bitrate: Arc<AtomicU64>,
+    runtime: Handle,
+    controls: Arc<Controls>,
+    counters: Arc<Counters>,
+    notes: Notes,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("video-send".into())
+        .spawn(move || {
+            let fps = source.fps().max(1);
+            let frame_duration = Duration::from_secs(1) / fps;
+            let mut encoder: Option<(u32, u32, VideoEncoder)> = None;
+            let mut bitrate_kbps = 0u32;
+            let mut last_filter_state = String::new();
+            while !Controls::get(&controls.stop) {
+                let captured = match source.read_frame() {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        let _ = notes.send(PipelineNote::DeviceError(format!("camera: {e}")));
+                        return;
+                    }
+                };
+                let (w, h) = (captured.width, captured.height);
+                // The filter runs even before the call connects, so the local preview and
+                // its state are ready when media starts.
+                let filtered = if Controls::get(&controls.camera_off) {
+                    FilteredFrame::black(w, h, captured.format)
+                } else {
+                    match captured.as_raw() {
+                        Ok(raw) => filter.filter(raw),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "camera frame refused; black sent");
+                            FilteredFrame::black(w, h, captured.format)
+                        }
+                    }
+                };
+                let state = filter.state();
+                let state_text = state.to_string();
+                if state_text != last_filter_state {
+                    let _ = notes.send(PipelineNote::Filter(state_text.clone(), state.is_active()));
+                    last_filter_state = state_text;
+                }
+                if !Controls::get(&controls.connected) {
+                    continue;
+                }
+                if !matches!(&encoder, Some((ew, eh, _)) if (*ew, *eh) == (w, h)) {
+                    match VideoEncoder::new(EncoderConfig::new(w, h, fps)) {
+                        Ok(e) => encoder = Some((w, h, e)),
+                        Err(e) => {
+                            let _ =
+                                notes.send(PipelineNote::DeviceError(format!("VP8 encoder: {e}")));
+                            return;
+                        }
+                    }
+                    bitrate_kbps = 0;
+                    Controls::set(&controls.force_keyframe, true);
+                }
+                let Some((_, _, enc)) = encoder.as_mut() else {
+                    continue;
+                };
+                let target = f64::from_bits(target_bitrate.load(Ordering::Relaxed)) as u64;
+                let kbps = (target.saturating_sub(AUDIO_SHARE_BPS) / 1000)
+                    .clamp(u64::from(MIN_BITRATE_KBPS), u64::from(MAX_BITRATE_KBPS))
+                    as u32;
+                // Follow the congestion controller, ignoring changes under 10 %.
+                if kbps.abs_diff(bitrate_kbps) * 10 > bitrate_kbps {
+                    match enc.set_bitrate_kbps(kbps) {
+                        Ok(applied) => bitrate_kbps = applied,
+                        Err(e) => tracing::debug!(error = %e, "bitrate change refused"),
+                    }
+                }
+                let keyframe = controls
+                    .force_keyframe
+                    .swap(false, std::sync::atomic::Ordering::AcqRel);
+                let packets = match enc.encode(&filtered, keyframe) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "VP8 encode failed; frame skipped");
+                        continue;
+                    }
+                };
+                for packet in packets {
+                    match runtime.block_on(track.write(
+                        packet.data,
+                        captured.captured_at,
+                        frame_duration,
+                    )) {
+                        Ok(true) => Counters::bump(&counters.video_frames_sent),
+                        Ok(false) => {}
+                        Err(e) => tracing::debug!(error = %e, "video frame not sent"),
+                    }
+                }
+            }
+        })
+}
+
+/// Reads the peer's video track, reassembles VP8 frames and decodes them on a thread of
+/// their own into `sink`. Returns the reader task and the decoder thread.
+pub(crate) fn spawn_receiver(
+    track: Arc<dyn TrackRemote>,
+    mut sink: Box<dyn RemoteVideoSink>,
+    counters: Arc<Counters>,
+    notes: Notes,
+) -> std::io::Result<(tokio::task::JoinHandle<()>, JoinHandle<()>)> {
+    let (frames_tx, frames_rx) = sync_channel::<Vec<u8>>(DECODE_QUEUE);
+    let decode_counters = counters.clone();
+    let decoder = std::thread::Builder::new()
+        .name("video-decode".into())
+        .spawn(move || {
+            let mut decoder = match VideoDecoder::new() {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = notes.send(PipelineNote::DeviceError(format!("VP8 decoder: {e}")));
+                    return;
+                }
+            };
+            // Ends when the reader task drops its sender.
+            for frame in frames_rx {
+                match decoder.decode(&frame) {
+                    Ok(pictures) => {
+                        for picture in pictures {
+                            Counters::bump(&decode_counters.video_frames_decoded);
+                            sink.on_frame(&picture);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "undecodable video frame dropped"),
+                }
+            }
+        })?;
+    let reader = tokio::spawn(async move {
+        let mut builder = SampleBuilder::new(MAX_LATE_PACKETS, Vp8Packet::default(), 90_000);
+        while let Some(event) = track.poll().await {
+            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                continue;
+            };
+            builder.push(Instant::now(), packet);
+            while let Some(sample) = builder.pop(Instant::now()) {
+                match frames_tx.try_send(sample.data.to_vec()) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => Counters::bump(&counters.video_frames_dropped),
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+            }
+        }
+    });
+    Ok((reader, decoder))
+}

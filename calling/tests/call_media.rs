@@ -1,0 +1,105 @@
+//! Whole calls through a real relay and real peer connections: each side hears the other's
+//! tone, video arrives black (no blackout filter configured), hangup ends both sides.
+
+mod support;
+
+use std::time::Duration;
+
+use calling::{CallState, EndReason, EngineEvent, Reason};
+use media::audio::{ToneCheck, SAMPLE_RATE};
+use nostr_signal::Identity;
+use phantomcall_schemas::{CallType, PrivacyMode};
+use support::{phone, relay, PhoneOptions};
+
+/// The last `seconds` of what a speaker played.
+fn last_audio(phone: &support::Phone, seconds: f32) -> Vec<i16> {
+    let speaker = phone
+        .devices
+        .probes
+        .speakers()
+        .pop()
+        .expect("a speaker was opened");
+    speaker
+        .recording
+        .last((SAMPLE_RATE as f32 * seconds) as usize)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_side_hears_the_others_tone_and_hangup_ends_both() {
+    let relay = relay().await;
+    let (alice_id, bob_id) = (Identity::generate(), Identity::generate());
+    let mut alice = phone(&relay, &alice_id, PhoneOptions::tone(440.0)).await;
+    let mut bob = phone(&relay, &bob_id, PhoneOptions::tone(660.0)).await;
+
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Voice, PrivacyMode::Fast);
+    let ringing = bob.wait_state(Some(call), CallState::Ringing).await;
+    assert_eq!(ringing.peer, alice.key);
+    bob.engine.accept(call, false);
+    alice.wait_state(Some(call), CallState::Connected).await;
+    bob.wait_state(Some(call), CallState::Connected).await;
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let at_bob = ToneCheck::detect(&last_audio(&bob, 1.0), 440.0);
+    assert!(at_bob.dominant, "Bob hears Alice's 440 Hz tone: {at_bob:?}");
+    let at_alice = ToneCheck::detect(&last_audio(&alice, 1.0), 660.0);
+    assert!(
+        at_alice.dominant,
+        "Alice hears Bob's 660 Hz tone: {at_alice:?}"
+    );
+
+    // Live figures are reported while the call runs.
+    let stats = alice
+        .wait_event(Duration::from_secs(3), |e| {
+            matches!(e, EngineEvent::Stats { call_id, stats } if *call_id == call && stats.media_up)
+        })
+        .await;
+    let EngineEvent::Stats { stats, .. } = stats else {
+        unreachable!()
+    };
+    assert!(stats.audio_frames_played > 0 && stats.first_audio_at.is_some());
+    assert!(stats.peer.rtt_ms.is_some(), "{stats:?}");
+
+    alice.engine.hangup(call);
+    let end = bob.wait_state(Some(call), CallState::Ended).await;
+    assert_eq!(end.reason, Reason::Ended(EndReason::RemoteHangup));
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn video_arrives_black_while_no_blackout_filter_is_configured() {
+    let relay = relay().await;
+    let (alice_id, bob_id) = (Identity::generate(), Identity::generate());
+    let mut alice = phone(&relay, &alice_id, PhoneOptions::tone(440.0)).await;
+    let mut bob = phone(&relay, &bob_id, PhoneOptions::tone(660.0)).await;
+
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
+    bob.wait_state(Some(call), CallState::Ringing).await;
+    bob.engine.accept(call, true);
+    bob.wait_state(Some(call), CallState::Connected).await;
+    alice.wait_state(Some(call), CallState::Connected).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    for (who, phone) in [("bob", &bob), ("alice", &alice)] {
+        let probe = phone
+            .devices
+            .probes
+            .videos()
+            .pop()
+            .expect("remote view opened");
+        let seen = probe.snapshot();
+        assert!(seen.frames >= 24, "{who} got {} frames in 3 s", seen.frames);
+        assert_eq!(
+            seen.black_frames, seen.frames,
+            "{who}: every frame is black"
+        );
+        let last = seen.last.expect("a frame");
+        assert_eq!((last.width, last.height), (640, 480));
+    }
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
