@@ -8,6 +8,11 @@ DEB_PACKAGES=(
   pkg-config          # -sys crates find their C libraries
   protobuf-compiler   # nostr-rs-relay's gRPC build step (interop test relay)
   libssl-dev          # nostr-rs-relay
+  libopus-dev         # Opus codec (media crate)
+  libvpx-dev          # VP8 codec (media crate)
+  libasound2-dev      # cpal: microphone and speakers through ALSA
+  libv4l-dev          # nokhwa: cameras through Video4Linux
+  libclang-dev        # bindgen, used by the V4L2 bindings at build time
 )
 
 missing=()

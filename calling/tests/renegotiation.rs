@@ -70,7 +70,13 @@ fn an_answer_after_the_restart_answer_is_a_duplicate() {
         },
     );
     let bob_key = net.key(bob);
-    let again = message(&net, bob, alice, call, CallBody::Answer { sdp: sdp("late") });
+    let again = message(
+        &net,
+        bob,
+        alice,
+        call,
+        CallBody::Answer { sdp: sdp("late") },
+    );
     net.inject(alice, bob_key, again);
     assert_eq!(applied_answers(&net, alice).len(), 1);
     assert_eq!(
