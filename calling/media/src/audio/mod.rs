@@ -1,1 +1,36 @@
 //! Audio: devices, Opus, playout buffer, tone detection.
+//!
+//! Everything runs at 48 kHz mono in 20 ms frames ([`SAMPLE_RATE`], [`FRAME_SAMPLES`]):
+//! a microphone or synthetic [`AudioSource`] feeds an [`OpusEncoder`]; received packets
+//! go through a [`PlayoutBuffer`] and an [`OpusDecoder`] to an [`AudioSink`].
+//! [`ToneCheck`] and [`BurstDetector`] check what came out (frequency, latency).
+
+mod cpal_driver;
+mod frame;
+mod goertzel;
+mod opus;
+mod playout;
+mod resample;
+mod source;
+mod tone;
+
+pub use self::opus::{
+    OpusDecoder, OpusEncoder, DEFAULT_BITRATE, MAX_BITRATE, MAX_PACKET_BYTES, MIN_BITRATE,
+};
+pub use cpal_driver::{
+    list_input_devices, list_output_devices, CpalMicrophone, CpalSpeaker, MICROPHONE_TIMEOUT,
+};
+pub use frame::{
+    duration_to_samples, samples_to_duration, AudioError, AudioFrame, FRAME_DURATION,
+    FRAME_SAMPLES, SAMPLE_RATE,
+};
+pub use goertzel::{
+    goertzel_power, BurstDetector, ToneCheck, ToneReport, BURST_OFF_POWER, BURST_ON_POWER,
+    BURST_WINDOW,
+};
+pub use playout::{Playout, PlayoutBuffer, PlayoutConfig, PlayoutStats};
+pub use source::{
+    AudioSink, AudioSource, NullSink, Recording, RecordingSink, SilenceSource,
+    DEFAULT_RECORDING_LIMIT,
+};
+pub use tone::{BurstLog, ToneSource, BURST_AMPLITUDE};
