@@ -1,9 +1,11 @@
 //! `phantomcall`: the PhantomCall command line (and, later, the desktop app).
 //!
-//! Headless commands: `keygen`, `whoami`, `relay`, `listen`, `send-test`, `demo`. Errors are
+//! Headless commands: `keygen`, `whoami`, `relay`, `call`, `listen`, `send-test`, `demo`,
+//! `blackout`, `turn-credentials`. Errors are
 //! printed for a person to read and end the process with a non-zero status; nothing here
 //! prints a secret unless the user asked for an export.
 
+mod call_args;
 mod commands;
 mod identity;
 mod relays;
@@ -51,13 +53,38 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:7777")]
         bind: SocketAddr,
     },
-    /// Print verified incoming call messages; answers signaling tests from `send-test`.
+    /// Call NPUB: audio (and video with --video) until --seconds pass or someone hangs up.
+    Call {
+        /// The peer: npub, nprofile or hex public key.
+        npub: String,
+        /// Video call (the camera goes through human blackout first).
+        #[arg(long)]
+        video: bool,
+        /// Hang up this many seconds after the call connects.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[command(flatten)]
+        relays: relays::RelayArgs,
+        #[command(flatten)]
+        net: call_args::NetArgs,
+        #[command(flatten)]
+        devices: call_args::DeviceArgs,
+    },
+    /// Wait for calls and take them (asks, or answers by itself with --auto-answer); also
+    /// answers signaling tests from `send-test`.
     Listen {
         #[command(flatten)]
         relays: relays::RelayArgs,
+        /// Accept every incoming call at once (with video when offered).
+        #[arg(long)]
+        auto_answer: bool,
         /// Do not answer `send-test` offers.
         #[arg(long)]
         no_test_replies: bool,
+        #[command(flatten)]
+        net: call_args::NetArgs,
+        #[command(flatten)]
+        devices: call_args::DeviceArgs,
     },
     /// Send a test offer to NPUB and wait for its reply.
     SendTest {
@@ -83,11 +110,27 @@ enum Command {
     },
     /// Human blackout: paint the people in a photo or Y4M video black, or benchmark it.
     Blackout(commands::blackout::BlackoutArgs),
-    /// Local demo: embedded relay, two fresh identities, every call message both ways.
+    /// Local demo: embedded relay, two fresh identities, a real call between them with
+    /// synthetic devices; live figures, one received frame saved as PNG, a JSON summary.
     Demo {
+        /// Length of the call once connected.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Video call (test pattern camera).
+        #[arg(long)]
+        video: bool,
+        /// Where to save one received video frame.
+        #[arg(long, default_value = "phantomcall-demo-frame.png")]
+        frame_png: PathBuf,
+        /// Human blackout off: fully black video.
+        #[arg(long)]
+        no_blackout: bool,
         /// Print only the final JSON line.
         #[arg(long)]
         quiet: bool,
+        /// Only the signaling: every call message kind both ways through the relay.
+        #[arg(long)]
+        signaling_only: bool,
     },
 }
 
@@ -119,16 +162,67 @@ fn main() -> ExitCode {
                 export_ncryptsec,
             } => commands::whoami::run(&key_file, export_nsec, export_ncryptsec),
             Command::Relay { bind } => commands::relay::run(bind).await,
+            Command::Call {
+                npub,
+                video,
+                seconds,
+                relays,
+                net,
+                devices,
+            } => {
+                let options = commands::call::CallOptions {
+                    npub,
+                    video,
+                    seconds,
+                    relays,
+                    net,
+                    devices,
+                };
+                commands::call::run(&key_file, options).await
+            }
             Command::Listen {
                 relays,
+                auto_answer,
                 no_test_replies,
-            } => commands::listen::run(&key_file, relays, !no_test_replies).await,
+                net,
+                devices,
+            } => {
+                let options = commands::listen::ListenOptions {
+                    relays,
+                    reply_to_tests: !no_test_replies,
+                    auto_answer,
+                    net,
+                    devices,
+                };
+                commands::listen::run(&key_file, options).await
+            }
             Command::SendTest {
                 npub,
                 relays,
                 timeout,
             } => commands::send_test::run(&key_file, &npub, relays, timeout).await,
-            Command::Demo { quiet } => commands::demo::run(quiet).await,
+            Command::Demo {
+                signaling_only: true,
+                quiet,
+                ..
+            } => commands::signaling_demo::run(quiet).await,
+            Command::Demo {
+                seconds,
+                video,
+                frame_png,
+                no_blackout,
+                quiet,
+                ..
+            } => {
+                let options = commands::demo::DemoOptions {
+                    seconds,
+                    video,
+                    quiet,
+                    frame_png,
+                    no_blackout,
+                };
+                commands::demo::run(options).await
+            }
             Command::Blackout(args) => commands::blackout::run(args),
             Command::TurnCredentials {
                 id,

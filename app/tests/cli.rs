@@ -163,9 +163,140 @@ fn send_test_gets_a_reply_from_listen_through_the_relay_command() {
     );
 }
 
+/// Starts `phantomcall relay` on a free loopback port; returns its URL and the process.
+fn start_relay() -> (String, Killed) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let relay_url = format!("ws://127.0.0.1:{port}");
+    let mut relay = Command::new(BIN)
+        .args(["relay", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(relay.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains(&relay_url), "relay prints its URL: {line}");
+    (relay_url, Killed(relay))
+}
+
 #[test]
-fn demo_prints_its_figures_as_json() {
-    let out = run(Command::new(BIN).args(["demo", "--quiet"]));
+fn call_connects_to_listen_auto_answer_and_hangs_up_after_its_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay_url, _relay) = start_relay();
+    let alice = dir.path().join("alice");
+    let bob = dir.path().join("bob");
+    keygen(&alice);
+    let bob_npub = keygen(&bob);
+    let mut listener = phantomcall(&bob)
+        .args(["listen", "--auto-answer", "--synthetic", "--tone", "660"])
+        .args(["--bind-ip", "127.0.0.1", "--relay", &relay_url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(listener.stderr.take().unwrap());
+    loop {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0, "listen exited early");
+        if l.contains("listening as") {
+            break;
+        }
+    }
+    // Keep reading what the listener says, so its pipe never fills.
+    let heard = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in err.lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            if line.contains("Ended") {
+                break;
+            }
+        }
+        all
+    });
+    let _listener = Killed(listener);
+
+    let out = run(phantomcall(&alice).args([
+        "call",
+        &bob_npub,
+        "--synthetic",
+        "--tone",
+        "440",
+        "--mode",
+        "fast",
+        "--bind-ip",
+        "127.0.0.1",
+        "--seconds",
+        "2",
+        "--relay",
+        &relay_url,
+    ]));
+    let said = stderr(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("Connected"), "{said}");
+    assert!(said.contains("rtt"), "live figures are printed: {said}");
+    assert!(said.contains("LocalHangup"), "{said}");
+    let listener_said = heard.join().unwrap();
+    assert!(listener_said.contains("Connected"), "{listener_said}");
+    assert!(listener_said.contains("RemoteHangup"), "{listener_said}");
+}
+
+#[test]
+fn private_mode_without_a_turn_server_is_refused_before_anything_rings() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = dir.path().join("alice");
+    keygen(&alice);
+    let bob = dir.path().join("bob");
+    let bob_npub = keygen(&bob);
+    let out = run(phantomcall(&alice).args(["call", &bob_npub, "--relay", "ws://127.0.0.1:9"]));
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(said.contains("TURN server"), "{said}");
+    assert!(
+        !said.contains("connecting"),
+        "nothing was contacted: {said}"
+    );
+}
+
+#[test]
+fn demo_call_carries_both_tones_and_black_video_and_saves_a_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("frame.png");
+    let out = run(Command::new(BIN).args([
+        "demo",
+        "--quiet",
+        "--video",
+        "--no-blackout",
+        "--seconds",
+        "2",
+        "--frame-png",
+        png.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(json["audio_tone_ok"], true, "{json}");
+    assert_eq!(json["hung_up_cleanly"], true, "{json}");
+    let frames = json["video_frames"].as_u64().unwrap();
+    assert!(frames > 0, "{json}");
+    assert_eq!(
+        json["video_black_frames"].as_u64().unwrap(),
+        frames,
+        "{json}"
+    );
+    assert!(json["setup_ms"].as_f64().unwrap() > 0.0, "{json}");
+    let saved = image::open(&png).expect("the saved frame is a readable PNG");
+    assert_eq!((saved.width(), saved.height()), (640, 480));
+}
+
+#[test]
+fn signaling_demo_prints_its_figures_as_json() {
+    let out = run(Command::new(BIN).args(["demo", "--signaling-only", "--quiet"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();

@@ -1,98 +1,92 @@
-//! `phantomcall demo`: the whole signaling path on one machine.
-//!
-//! Starts the embedded relay on loopback, creates two fresh identities, and plays the
-//! signaling of a call in both delivery forms: each of Alice's messages is gift-wrapped,
-//! relayed, verified by Bob, and answered by Bob with the message a callee would send.
-//! Ends with one JSON line of figures.
+//! `phantomcall demo`: a whole call on one machine. Starts the embedded relay on
+//! loopback, creates two fresh identities, and Alice calls Bob with synthetic devices
+//! (Alice speaks a 440 Hz tone, Bob 660 Hz; a moving test pattern as camera) through the
+//! real pipeline: gift-wrapped signaling, webrtc-rs, Opus, VP8, the privacy filter. Bob
+//! answers automatically. Live figures are printed while it runs; one received video
+//! frame is saved as PNG; the call is hung up and one JSON line of figures ends the run.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use nostr_signal::{
-    DeliveryForm, EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig, PublicKey,
-    SignalTransport,
+use calling::peer::NetworkConfig;
+use calling::{
+    CallEngine, CallState, CallStats, Direction, EngineConfig, EngineEvent, EngineSetup,
+    FilterChoice, Reason, SyntheticDevices,
 };
-use phantomcall_schemas::{
-    CallBody, CallId, CallMessage, CallType, DeviceId, HandledOutcome, IceCandidate, PrivacyMode,
-};
+use media::audio::{ToneCheck, SAMPLE_RATE};
+use nostr_signal::{EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig};
+use phantomcall_schemas::{CallType, DeviceId, PrivacyMode};
 
-use super::send_test::test_sdp;
+use super::live::{describe, stats_line};
+use crate::call_args::call_duration;
 
-/// How long one step may wait for the peer's reply before the demo reports a failure.
-const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+const ALICE_HZ: f32 = 440.0;
+const BOB_HZ: f32 = 660.0;
+/// How long the demo waits for the call to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Alice's side of a call's signaling and what Bob answers to each step.
-fn script() -> Vec<(CallBody, CallBody)> {
-    let candidate = |n: u32| IceCandidate {
-        candidate: format!(
-            "candidate:{n} 1 udp 16777215 127.0.0.4 3478 typ relay raddr 0.0.0.0 rport 0"
-        ),
-        sdp_mid: Some("0".into()),
-        sdp_mline_index: Some(0),
+/// What `demo` does.
+pub struct DemoOptions {
+    pub seconds: u64,
+    pub video: bool,
+    pub quiet: bool,
+    pub frame_png: PathBuf,
+    pub no_blackout: bool,
+}
+
+struct Side {
+    engine: CallEngine,
+    devices: SyntheticDevices,
+    transport: Arc<NostrTransport>,
+}
+
+async fn side(
+    relay: &EmbeddedRelay,
+    id: &Identity,
+    tone: f32,
+    filter: FilterChoice,
+) -> Result<Side> {
+    let transport = Arc::new(
+        NostrTransport::connect(
+            id.clone(),
+            NostrTransportConfig::new(vec![relay.url().clone()]),
+        )
+        .await?,
+    );
+    transport.publish_dm_relays().await?;
+    let mut devices = SyntheticDevices::new(tone);
+    devices.filter = filter;
+    let mut config = EngineConfig::new(id.public_key(), DeviceId::new_random());
+    config.allow_strangers = true;
+    let engine = CallEngine::start(EngineSetup {
+        transport: transport.clone(),
+        config,
+        // No TURN server on a bare machine: the demo runs in Fast mode on loopback.
+        network: NetworkConfig::loopback(),
+        devices: Arc::new(devices.clone()),
+    });
+    Ok(Side {
+        engine,
+        devices,
+        transport,
+    })
+}
+
+fn heard(side: &Side, expected_hz: f32) -> (bool, f64) {
+    let Some(speaker) = side.devices.probes.speakers().pop() else {
+        return (false, 0.0);
     };
-    vec![
-        (
-            CallBody::Offer {
-                sdp: test_sdp(),
-                call_type: CallType::Video,
-            },
-            CallBody::Answer { sdp: test_sdp() },
-        ),
-        (
-            CallBody::IceCandidates(vec![candidate(1), candidate(2)]),
-            CallBody::IceCandidates(vec![candidate(3)]),
-        ),
-        (
-            CallBody::Renegotiate {
-                sdp: test_sdp().replace("o=- 0 0", "o=- 0 1"),
-            },
-            // A new answer carries a new session version, so it is a different message.
-            CallBody::Answer {
-                sdp: test_sdp().replace("o=- 0 0", "o=- 0 1"),
-            },
-        ),
-        (
-            CallBody::ModeSwitchRequest {
-                mode: PrivacyMode::Paranoid,
-            },
-            CallBody::ModeSwitchAck {
-                mode: PrivacyMode::Paranoid,
-                accepted: false,
-            },
-        ),
-        (
-            CallBody::HandledElsewhere {
-                outcome: HandledOutcome::Answered,
-            },
-            CallBody::Reject {
-                reason: Some("busy".into()),
-            },
-        ),
-        (
-            CallBody::Hangup {
-                reason: Some("normal".into()),
-            },
-            CallBody::Hangup {
-                reason: Some("ack".into()),
-            },
-        ),
-    ]
+    let report = ToneCheck::detect(&speaker.recording.last(SAMPLE_RATE as usize), expected_hz);
+    (report.dominant, report.expected_power)
 }
 
-fn message(call_id: CallId, peer: &PublicKey, device: &DeviceId, body: CallBody) -> CallMessage {
-    CallMessage {
-        call_id,
-        peer: peer.to_hex(),
-        mode: Some(PrivacyMode::Private),
-        device: Some(device.clone()),
-        body,
-    }
-}
-
-pub async fn run(quiet: bool) -> Result<ExitCode> {
+pub async fn run(options: DemoOptions) -> Result<ExitCode> {
+    let duration = call_duration(options.seconds)?;
     let say = |line: String| {
-        if !quiet {
+        if !options.quiet {
             eprintln!("{line}");
         }
     };
@@ -100,85 +94,172 @@ pub async fn run(quiet: bool) -> Result<ExitCode> {
         .await
         .context("starting the embedded relay")?;
     say(format!("embedded relay on {}", relay.url()));
-    let (alice, bob) = (Identity::generate(), Identity::generate());
-    say(format!("alice: {}\nbob:   {}", alice.npub(), bob.npub()));
-    let config = NostrTransportConfig::new(vec![relay.url().clone()]);
-    let alice_tx = NostrTransport::connect(alice.clone(), config.clone()).await?;
-    let bob_tx = NostrTransport::connect(bob.clone(), config).await?;
-    let (alice_device, bob_device) = (DeviceId::new_random(), DeviceId::new_random());
-    let mut alice_in = alice_tx.incoming();
-    let mut bob_in = bob_tx.incoming();
+    let (alice_id, bob_id) = (Identity::generate(), Identity::generate());
+    say(format!(
+        "alice: {}\nbob:   {}",
+        alice_id.npub(),
+        bob_id.npub()
+    ));
+    let filter = if options.no_blackout {
+        FilterChoice::AllBlack
+    } else {
+        FilterChoice::Blackout(blackout::FilterConfig::default())
+    };
+    let alice = side(&relay, &alice_id, ALICE_HZ, filter.clone()).await?;
+    let bob = side(&relay, &bob_id, BOB_HZ, filter).await?;
+    let mut alice_events = alice.engine.events();
+    let mut bob_events = bob.engine.events();
 
-    let mut rtts = Vec::new();
-    for form in [DeliveryForm::Sealed, DeliveryForm::Direct] {
-        let call_id = CallId::new_random();
-        for (sent_body, reply_body) in script() {
-            let sent = message(call_id, &bob.public_key(), &alice_device, sent_body);
-            let started = Instant::now();
-            alice_tx
-                .send_with_form(bob.public_key(), &sent, form)
-                .await?;
-            let got = next_from(&mut bob_in, &alice.public_key()).await?;
-            if got.message != sent {
-                bail!(
-                    "bob received a different {} than alice sent",
-                    sent.kind().name()
-                );
+    // Bob answers whatever rings.
+    let bob_engine = bob.engine.clone();
+    let auto_answer = tokio::spawn(async move {
+        while let Ok(event) = bob_events.recv().await {
+            if let EngineEvent::Call(e) = event {
+                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
+                    bob_engine.accept(e.call_id, e.call_type == CallType::Video);
+                }
             }
-            let reply = message(call_id, &alice.public_key(), &bob_device, reply_body);
-            bob_tx.send(alice.public_key(), &reply).await?;
-            let back = next_from(&mut alice_in, &bob.public_key()).await?;
-            if back.message != reply || back.form != form {
-                bail!("alice received a different reply than bob sent");
+        }
+    });
+
+    let call_type = if options.video {
+        CallType::Video
+    } else {
+        CallType::Voice
+    };
+    say(format!(
+        "alice calls bob ({call_type:?}, fast mode on loopback)…"
+    ));
+    let dialed = Instant::now();
+    let call = alice
+        .engine
+        .dial(bob_id.public_key(), call_type, PrivacyMode::Fast);
+    let mut offer_sent: Option<Instant> = None;
+    let mut connected_at: Option<Instant> = None;
+    let mut last_stats: Option<CallStats> = None;
+    let mut ended_early = None;
+    let mut hangup_at: Option<tokio::time::Instant> = None;
+    let connect_deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        let wake = hangup_at.unwrap_or(connect_deadline);
+        tokio::select! {
+            event = alice_events.recv() => {
+                let Ok(event) = event else { break };
+                match &event {
+                    EngineEvent::Stats { call_id, stats } if *call_id == call => {
+                        say(stats_line(stats));
+                        last_stats = Some(stats.clone());
+                    }
+                    EngineEvent::Call(e) if e.call_id == call => {
+                        say(format!("{:>7.1} ms  {}", dialed.elapsed().as_secs_f64() * 1000.0, describe(&event).unwrap_or_default()));
+                        match (e.state, e.reason) {
+                            (CallState::Ringing, Reason::OfferSent) => offer_sent = Some(Instant::now()),
+                            (CallState::Connected, _) => {
+                                connected_at = Some(Instant::now());
+                                hangup_at = Some(tokio::time::Instant::now() + duration);
+                            }
+                            (CallState::Ended, reason) => {
+                                if hangup_at.is_none_or(|t| tokio::time::Instant::now() < t) {
+                                    ended_early = Some(reason);
+                                }
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    other => if let Some(line) = describe(other) { say(line) },
+                }
             }
-            let rtt = started.elapsed();
-            rtts.push(rtt.as_secs_f64() * 1000.0);
-            say(format!(
-                "{form:?}: {:<19} -> bob, {:<19} -> alice  round trip {:.1} ms",
-                sent.kind().name(),
-                reply.kind().name(),
-                rtt.as_secs_f64() * 1000.0
-            ));
+            _ = tokio::time::sleep_until(wake) => {
+                if hangup_at.is_none() {
+                    bail!("the call did not connect within {} s", CONNECT_TIMEOUT.as_secs());
+                }
+                // Listen to the last second of audio before hanging up.
+                break;
+            }
         }
     }
-    let rejected = alice_tx.rejection_counts().total() + bob_tx.rejection_counts().total();
-    alice_tx.shutdown().await;
-    bob_tx.shutdown().await;
+    if let Some(reason) = ended_early {
+        bail!("the call ended early: {reason:?}");
+    }
+    let (bob_heard_alice, _) = heard(&bob, ALICE_HZ);
+    let (alice_heard_bob, _) = heard(&alice, BOB_HZ);
+    // When Alice first heard Bob.
+    let first_audio = last_stats.as_ref().and_then(|s| s.first_audio_at);
+
+    // Bob's view of Alice's camera.
+    let video = bob.devices.probes.videos().pop().map(|p| p.snapshot());
+    let mut frame_png = None;
+    if let Some(last) = video.as_ref().and_then(|v| v.last.as_ref()) {
+        last.save_png(&options.frame_png)
+            .with_context(|| format!("saving {}", options.frame_png.display()))?;
+        say(format!(
+            "saved one received frame: {}",
+            options.frame_png.display()
+        ));
+        frame_png = Some(options.frame_png.display().to_string());
+    }
+
+    alice.engine.hangup(call);
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(event) = alice_events.recv().await {
+            if let EngineEvent::Call(e) = event {
+                if e.call_id == call && e.state == CallState::Ended {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    auto_answer.abort();
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+    alice.transport.shutdown().await;
+    bob.transport.shutdown().await;
     relay.shutdown().await;
-    rtts.sort_by(|a, b| a.total_cmp(b));
-    let median = rtts[rtts.len() / 2];
-    let max = rtts[rtts.len() - 1];
+
+    let ms = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
+        (Some(a), Some(b)) => Some(round1(
+            b.saturating_duration_since(a).as_secs_f64() * 1000.0,
+        )),
+        _ => None,
+    };
+    let stats = last_stats.unwrap_or_default();
+    let audio_tone_ok = bob_heard_alice && alice_heard_bob;
+    let video_frames = video.as_ref().map_or(0, |v| v.frames);
     println!(
         "{}",
         serde_json::json!({
-            "round_trips": rtts.len(),
-            "forms": ["sealed", "direct"],
-            "rtt_ms_median": (median * 10.0).round() / 10.0,
-            "rtt_ms_max": (max * 10.0).round() / 10.0,
-            "rejected": rejected,
+            "mode": "fast",
+            "call_type": if options.video { "video" } else { "voice" },
+            "seconds": duration.as_secs(),
+            "dial_to_connected_ms": ms(Some(dialed), connected_at),
+            "setup_ms": ms(offer_sent, connected_at),
+            "first_audio_ms": ms(offer_sent, first_audio),
+            "rtt_ms": stats.peer.rtt_ms.map(round1),
+            "jitter_ms": stats.peer.audio_jitter_ms.map(round1),
+            "packets_lost": stats.peer.packets_lost.max(0),
+            "bitrate_in_kbps": round1(stats.bitrate_in_kbps),
+            "audio_tone_ok": audio_tone_ok,
+            "bob_heard_440hz": bob_heard_alice,
+            "alice_heard_660hz": alice_heard_bob,
+            "video_frames": video_frames,
+            "video_black_frames": video.as_ref().map_or(0, |v| v.black_frames),
+            "video_fps": round1(stats.video_fps),
+            "frame_png": frame_png,
+            "hung_up_cleanly": ended,
         })
     );
-    Ok(ExitCode::SUCCESS)
+    let ok = audio_tone_ok && ended && (!options.video || video_frames > 0);
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-/// The next message from `sender` (skipping our own devices' copies).
-async fn next_from(
-    incoming: &mut nostr_signal::IncomingMessages,
-    sender: &PublicKey,
-) -> Result<nostr_signal::VerifiedMessage> {
-    let wait = async {
-        while let Some(m) = incoming.recv().await {
-            if &m.sender == sender && !m.from_own_device {
-                return Some(m);
-            }
-        }
-        None
-    };
-    match tokio::time::timeout(STEP_TIMEOUT, wait).await {
-        Ok(Some(m)) => Ok(m),
-        _ => bail!(
-            "no message from the peer within {} s (see PHANTOMCALL_LOG=debug for dropped messages)",
-            STEP_TIMEOUT.as_secs()
-        ),
-    }
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }

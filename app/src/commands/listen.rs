@@ -1,12 +1,20 @@
-//! `phantomcall listen`: print verified call messages as they arrive.
+//! `phantomcall listen`: wait for calls and take them (asking, or with `--auto-answer`);
+//! also answers the signaling tests of `send-test`.
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Result;
+use calling::{CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup};
 use nostr_signal::{
     KeyFile, NostrTransport, NostrTransportConfig, SignalTransport, VerifiedMessage,
 };
-use phantomcall_schemas::{CallBody, CallMessage, DeviceId};
+use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, DeviceId};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::live::{describe as live_describe, describe_call, stats_line};
+use crate::call_args::{DeviceArgs, NetArgs};
 
 use super::send_test::{is_test_offer, TEST_REPLY_REASON};
 use crate::identity;
@@ -33,21 +41,49 @@ pub fn describe(m: &VerifiedMessage) -> String {
     )
 }
 
-pub async fn run(file: &KeyFile, relays: RelayArgs, reply_to_tests: bool) -> Result<ExitCode> {
-    let urls = relays.urls()?;
+/// What `listen` does with incoming calls.
+pub struct ListenOptions {
+    pub relays: RelayArgs,
+    pub reply_to_tests: bool,
+    pub auto_answer: bool,
+    pub net: NetArgs,
+    pub devices: DeviceArgs,
+}
+
+pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
+    let urls = options.relays.urls()?;
+    let network = options.net.network_for_answering()?;
     let id = identity::load(file)?;
     eprintln!("connecting to {} relay(s)…", urls.len());
-    let transport = NostrTransport::connect(id.clone(), NostrTransportConfig::new(urls)).await?;
+    let transport =
+        Arc::new(NostrTransport::connect(id.clone(), NostrTransportConfig::new(urls)).await?);
     transport.publish_dm_relays().await?;
     let mut incoming = transport.incoming();
     let device = DeviceId::new_random();
+    let mut config = EngineConfig::new(id.public_key(), device.clone());
+    // Whoever calls a listening client is expected: there is no contact list here.
+    config.allow_strangers = true;
+    let engine = CallEngine::start(EngineSetup {
+        transport: transport.clone(),
+        config,
+        network,
+        devices: options.devices.devices(),
+    });
+    let mut events = engine.events();
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let mut ringing: Option<CallId> = None;
+    let mut live: Option<CallId> = None;
+    let mut stdin_open = !options.auto_answer;
     eprintln!("listening as {} (Ctrl-C stops)", id.npub());
+    if !options.auto_answer {
+        eprintln!("when a call rings: type a + Enter to accept, d to decline, h to hang up");
+    }
     loop {
         tokio::select! {
             message = incoming.recv() => {
                 let Some(m) = message else { break };
-                println!("{}", describe(&m));
-                if reply_to_tests && !m.from_own_device && is_test_offer(&m.message) {
+                if options.reply_to_tests && !m.from_own_device && is_test_offer(&m.message) {
+                    println!("{}", describe(&m));
                     let reply = CallMessage {
                         body: CallBody::Reject { reason: Some(TEST_REPLY_REASON.into()) },
                         peer: m.sender.to_hex(),
@@ -59,9 +95,51 @@ pub async fn run(file: &KeyFile, relays: RelayArgs, reply_to_tests: bool) -> Res
                     }
                 }
             }
+            event = events.recv() => {
+                let Ok(event) = event else { break };
+                match &event {
+                    EngineEvent::Stats { stats, .. } => eprintln!("{}", stats_line(stats)),
+                    EngineEvent::Call(e) => {
+                        // Progress for the person watching; stdout keeps the signaling
+                        // lines that scripts read.
+                        eprintln!("{}", describe_call(e));
+                        match e.state {
+                            CallState::Ringing if e.direction == Direction::Incoming => {
+                                if options.auto_answer {
+                                    engine.accept(e.call_id, e.call_type == CallType::Video);
+                                } else {
+                                    ringing = Some(e.call_id);
+                                    eprintln!("incoming call: a = accept, d = decline");
+                                }
+                            }
+                            CallState::Connecting | CallState::Connected => live = Some(e.call_id),
+                            CallState::Ended => {
+                                if ringing == Some(e.call_id) { ringing = None; }
+                                if live == Some(e.call_id) { live = None; }
+                            }
+                            _ => {}
+                        }
+                    }
+                    other => if let Some(line) = live_describe(other) { eprintln!("{line}") },
+                }
+            }
+            line = stdin.next_line(), if stdin_open => {
+                match line {
+                    Ok(Some(line)) => match (line.trim(), ringing, live) {
+                        ("a", Some(call), _) => { engine.accept(call, true); ringing = None; }
+                        ("d", Some(call), _) => { engine.decline(call); ringing = None; }
+                        ("h", _, Some(call)) => engine.hangup(call),
+                        (_, None, None) => eprintln!("no call right now"),
+                        _ => eprintln!("a = accept, d = decline, h = hang up"),
+                    },
+                    // Stdin closed (not a terminal): keep listening, stop reading it.
+                    _ => stdin_open = false,
+                }
+            }
             _ = tokio::signal::ctrl_c() => break,
         }
     }
+    engine.shutdown().await;
     let counts = transport.rejection_counts().snapshot();
     if !counts.is_empty() {
         eprintln!("dropped messages by reason: {counts:?}");

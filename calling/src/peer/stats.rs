@@ -56,8 +56,10 @@ impl PeerStats {
             if received.rtp_stream_stats.kind
                 == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio
             {
-                // webrtc-stats reports jitter in seconds.
-                stats.audio_jitter_ms = Some(received.jitter * 1000.0);
+                // webrtc-rs fills this from the RTCP receiver report as is: RTP timestamp
+                // units (RFC 3550 section 6.4.1), 48 kHz for Opus, despite its docs saying
+                // seconds.
+                stats.audio_jitter_ms = Some(received.jitter * 1000.0 / 48_000.0);
             }
         }
         stats

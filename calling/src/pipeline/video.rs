@@ -50,7 +50,10 @@ pub(crate) fn spawn_sender(
             let frame_duration = Duration::from_secs(1) / fps;
             let mut encoder: Option<(u32, u32, VideoEncoder)> = None;
             let mut bitrate_kbps = 0u32;
-            let mut last_filter_state = String::new();
+            let mut last_filter_state: Option<(
+                std::mem::Discriminant<blackout::FilterState>,
+                bool,
+            )> = None;
             while !Controls::get(&controls.stop) {
                 let captured = match source.read_frame() {
                     Ok(frame) => frame,
@@ -73,11 +76,13 @@ pub(crate) fn spawn_sender(
                         }
                     }
                 };
+                // Reported when it turns (starting / active / unavailable), not for every
+                // frame whose reason differs, so a struggling filter does not flood the UI.
                 let state = filter.state();
-                let state_text = state.to_string();
-                if state_text != last_filter_state {
-                    let _ = notes.send(PipelineNote::Filter(state_text.clone(), state.is_active()));
-                    last_filter_state = state_text;
+                let key = (std::mem::discriminant(&state), state.is_active());
+                if last_filter_state != Some(key) {
+                    let _ = notes.send(PipelineNote::Filter(state.to_string(), state.is_active()));
+                    last_filter_state = Some(key);
                 }
                 if !Controls::get(&controls.connected) {
                     continue;

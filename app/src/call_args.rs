@@ -1,0 +1,175 @@
+//! Options shared by the commands that place or take calls: privacy mode, network
+//! (TURN/STUN, bind address) and devices.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use calling::peer::{NetworkConfig, TurnServer};
+use calling::turn::{turn_rest_credentials, DEFAULT_TURN_CREDENTIAL_LIFETIME};
+use calling::{FilterChoice, MediaDevices, SyntheticDevices, SystemDevices};
+use phantomcall_schemas::PrivacyMode;
+
+/// Privacy mode on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModeArg {
+    /// Direct when possible: lowest delay, the peer may see your IP.
+    Fast,
+    /// Relay only, through your TURN server: the peer never learns your IP.
+    Private,
+    /// Relay only through a SOCKS5 proxy (Tor), audio first.
+    Paranoid,
+}
+
+impl From<ModeArg> for PrivacyMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Fast => PrivacyMode::Fast,
+            ModeArg::Private => PrivacyMode::Private,
+            ModeArg::Paranoid => PrivacyMode::Paranoid,
+        }
+    }
+}
+
+/// Network options of a call.
+#[derive(clap::Args, Clone, Debug)]
+pub struct NetArgs {
+    /// Privacy mode of calls placed from here.
+    #[arg(long, value_enum, default_value_t = ModeArg::Private)]
+    pub mode: ModeArg,
+    /// Your TURN server (turn:HOST:PORT); repeat for several. Needed for private and paranoid.
+    #[arg(long = "turn")]
+    pub turn: Vec<String>,
+    /// TURN username (static credentials).
+    #[arg(long, requires = "turn_password")]
+    pub turn_user: Option<String>,
+    /// TURN password (static credentials).
+    #[arg(long, env = "PHANTOMCALL_TURN_PASSWORD", hide_env_values = true)]
+    pub turn_password: Option<String>,
+    /// File with the TURN server's shared secret (coturn use-auth-secret): credentials are derived, valid 6 hours.
+    #[arg(long, conflicts_with = "turn_user")]
+    pub turn_secret_file: Option<PathBuf>,
+    /// Your own STUN server (stun:HOST:PORT), fast mode only. None by default.
+    #[arg(long = "stun")]
+    pub stun: Vec<String>,
+    /// Local address for media sockets (default: every interface but loopback).
+    #[arg(long)]
+    pub bind_ip: Option<IpAddr>,
+}
+
+impl NetArgs {
+    /// The network settings, checked: a relay-only mode without a TURN server is refused
+    /// here, before anyone's phone rings.
+    pub fn network(&self) -> Result<NetworkConfig> {
+        self.build(true)
+    }
+
+    fn build(&self, require_turn_for_mode: bool) -> Result<NetworkConfig> {
+        let mut network = NetworkConfig::default();
+        if let Some(ip) = self.bind_ip {
+            network.bind_ip = ip;
+        }
+        network.stun_servers = self.stun.clone();
+        let (username, credential) = match (&self.turn_secret_file, &self.turn_user) {
+            (Some(path), _) => {
+                let secret = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the TURN secret from {}", path.display())
+                })?;
+                let creds = turn_rest_credentials(
+                    secret.trim().as_bytes(),
+                    "phantomcall",
+                    SystemTime::now(),
+                    DEFAULT_TURN_CREDENTIAL_LIFETIME,
+                )?;
+                (creds.username, creds.password)
+            }
+            (None, Some(user)) => (user.clone(), self.turn_password.clone().unwrap_or_default()),
+            (None, None) => (String::new(), String::new()),
+        };
+        for url in &self.turn {
+            if !(url.starts_with("turn:") || url.starts_with("turns:")) {
+                bail!("{url:?} is not a TURN URL (turn:HOST:PORT)");
+            }
+            network.turn_servers.push(TurnServer {
+                url: url.clone(),
+                username: username.clone(),
+                credential: credential.clone(),
+            });
+        }
+        if require_turn_for_mode && self.mode != ModeArg::Fast && network.turn_servers.is_empty() {
+            bail!(
+                "{:?} mode relays media through your own TURN server: pass --turn turn:HOST:PORT \
+                 with --turn-secret-file (or --turn-user/--turn-password), or choose --mode fast \
+                 (the peer may then see your IP)",
+                self.mode
+            );
+        }
+        Ok(network)
+    }
+
+    /// The network settings for answering calls: the caller picks the mode, so a missing
+    /// TURN server is reported when a relay-only call is accepted, not here. A TURN
+    /// option that is given but broken is still an error.
+    pub fn network_for_answering(&self) -> Result<NetworkConfig> {
+        self.build(false)
+    }
+
+    /// The privacy mode of calls placed from here.
+    pub fn privacy_mode(&self) -> PrivacyMode {
+        self.mode.into()
+    }
+}
+
+/// Device options of a call.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DeviceArgs {
+    /// Use synthetic devices (a tone instead of the microphone, a test pattern instead of
+    /// the camera, recording sinks) instead of the machine's hardware.
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Frequency of the synthetic tone, Hz.
+    #[arg(long, default_value_t = 440.0, requires = "synthetic")]
+    pub tone: f32,
+    /// With --synthetic: a PNG/JPEG picture or Y4M video as the camera.
+    #[arg(long, requires = "synthetic")]
+    pub video_file: Option<PathBuf>,
+    /// Human blackout off: send fully black video instead of the room.
+    #[arg(long)]
+    pub no_blackout: bool,
+    /// Camera index.
+    #[arg(long, default_value_t = 0)]
+    pub camera: u32,
+}
+
+impl DeviceArgs {
+    /// The devices to use.
+    pub fn devices(&self) -> Arc<dyn MediaDevices> {
+        let filter = if self.no_blackout {
+            FilterChoice::AllBlack
+        } else {
+            FilterChoice::Blackout(blackout::FilterConfig::default())
+        };
+        if self.synthetic {
+            let mut devices = SyntheticDevices::new(self.tone);
+            devices.video_file = self.video_file.clone();
+            devices.filter = filter;
+            Arc::new(devices)
+        } else {
+            Arc::new(SystemDevices {
+                camera: self.camera,
+                filter,
+                ..SystemDevices::default()
+            })
+        }
+    }
+}
+
+/// How long `call --seconds` and `demo --seconds` may be.
+pub fn call_duration(seconds: u64) -> Result<Duration> {
+    if seconds == 0 || seconds > 24 * 3600 {
+        bail!("--seconds must be between 1 and 86400");
+    }
+    Ok(Duration::from_secs(seconds))
+}

@@ -1,0 +1,105 @@
+//! `phantomcall call NPUB`: place a call and run it for a while (or until either side
+//! hangs up), printing its progress and live figures.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use calling::{CallEngine, CallState, EngineConfig, EngineEvent, EngineSetup};
+use nostr_signal::{parse_public_key, KeyFile, NostrTransport, NostrTransportConfig};
+use phantomcall_schemas::{CallType, DeviceId};
+
+use super::live::{describe, stats_line};
+use crate::call_args::{call_duration, DeviceArgs, NetArgs};
+use crate::identity;
+use crate::relays::RelayArgs;
+
+/// Everything `call` needs.
+pub struct CallOptions {
+    pub npub: String,
+    pub video: bool,
+    pub seconds: u64,
+    pub relays: RelayArgs,
+    pub net: NetArgs,
+    pub devices: DeviceArgs,
+}
+
+pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
+    let peer = parse_public_key(&options.npub)?;
+    let duration = call_duration(options.seconds)?;
+    let network = options.net.network()?;
+    let urls = options.relays.urls()?;
+    let id = identity::load(file)?;
+    if peer == id.public_key() {
+        bail!("that is your own npub: call someone else");
+    }
+    eprintln!("connecting to {} relay(s)…", urls.len());
+    let transport =
+        Arc::new(NostrTransport::connect(id.clone(), NostrTransportConfig::new(urls)).await?);
+    transport.publish_dm_relays().await?;
+    let mut config = EngineConfig::new(id.public_key(), DeviceId::new_random());
+    config.contacts.insert(peer);
+    let engine = CallEngine::start(EngineSetup {
+        transport: transport.clone(),
+        config,
+        network,
+        devices: options.devices.devices(),
+    });
+    let mut events = engine.events();
+    let call_type = if options.video {
+        CallType::Video
+    } else {
+        CallType::Voice
+    };
+    let mode = options.net.privacy_mode();
+    eprintln!(
+        "calling {} ({:?}, mode {mode}: {})",
+        options.npub,
+        call_type,
+        calling::policy::ModePolicy::for_mode(mode)
+            .summary()
+            .ip_exposure
+    );
+    let call = engine.dial(peer, call_type, mode);
+    let mut connected_until: Option<tokio::time::Instant> = None;
+    let ok = loop {
+        let deadline =
+            connected_until.unwrap_or_else(|| tokio::time::Instant::now() + duration * 100);
+        tokio::select! {
+            event = events.recv() => {
+                let Ok(event) = event else { break false };
+                match &event {
+                    EngineEvent::Stats { call_id, stats } if *call_id == call => {
+                        eprintln!("{}", stats_line(stats));
+                    }
+                    EngineEvent::Call(e) if e.call_id == call => {
+                        eprintln!("{}", describe(&event).unwrap_or_default());
+                        match e.state {
+                            CallState::Connected if connected_until.is_none() => {
+                                connected_until = Some(tokio::time::Instant::now() + duration);
+                            }
+                            CallState::Ended => break connected_until.is_some(),
+                            _ => {}
+                        }
+                    }
+                    other => if let Some(line) = describe(other) { eprintln!("{line}") },
+                }
+            }
+            _ = tokio::time::sleep_until(deadline), if connected_until.is_some() => {
+                eprintln!("{} s done: hanging up", duration.as_secs());
+                engine.hangup(call);
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("hanging up");
+                engine.hangup(call);
+            }
+        }
+    };
+    engine.shutdown().await;
+    transport.shutdown().await;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
