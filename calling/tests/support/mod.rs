@@ -56,6 +56,8 @@ pub struct PhoneOptions {
     pub tone_hz: f32,
     pub ring_timeout: Option<Duration>,
     pub network: NetworkConfig,
+    /// Decorates the engine's signaling transport (for example to rewrite what it sends).
+    #[allow(clippy::type_complexity)]
     pub wrap: Option<Box<dyn FnOnce(Arc<NostrTransport>) -> Arc<dyn SignalTransport>>>,
 }
 
