@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use calling::peer::NetworkConfig;
 use calling::{
-    CallEngine, CallEvent, CallState, EngineConfig, EngineEvent, EngineSetup, SyntheticDevices,
+    CallEngine, CallEvent, CallInfo, CallState, DropReason, Dropped, EngineConfig, EngineEvent,
+    EngineSetup, SyntheticDevices,
 };
+use media::audio::{ToneCheck, ToneReport, SAMPLE_RATE};
 use nostr_signal::{
     EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl,
     SignalTransport,
 };
-use phantomcall_schemas::{CallId, DeviceId};
+use phantomcall_schemas::{CallId, CallType, DeviceId, PrivacyMode};
 use tokio::sync::broadcast;
 
 pub struct Relay {
@@ -74,8 +76,16 @@ impl PhoneOptions {
 
 /// A device of `identity` on `relay`, with every other test identity as a contact.
 pub async fn phone(relay: &Relay, identity: &Identity, options: PhoneOptions) -> Phone {
+    phone_with_transport(identity, options, transport_config(vec![relay.url()])).await
+}
+
+/// A transport of `identity` with `config`, connected, its DM relays published.
+async fn online_transport(
+    identity: &Identity,
+    config: NostrTransportConfig,
+) -> Arc<NostrTransport> {
     let transport = Arc::new(
-        NostrTransport::connect(identity.clone(), transport_config(vec![relay.url()]))
+        NostrTransport::connect(identity.clone(), config)
             .await
             .expect("transport connects"),
     );
@@ -83,6 +93,23 @@ pub async fn phone(relay: &Relay, identity: &Identity, options: PhoneOptions) ->
         .publish_dm_relays()
         .await
         .expect("dm relays published");
+    transport
+}
+
+/// A bare transport of `identity` on `relay`, without an engine: someone who sends
+/// hand-made call messages.
+pub async fn raw_transport(relay: &Relay, identity: &Identity) -> Arc<NostrTransport> {
+    online_transport(identity, transport_config(vec![relay.url()])).await
+}
+
+/// Like [`phone`], with the transport settings given (for example a verifier that
+/// remembers fewer call ids).
+pub async fn phone_with_transport(
+    identity: &Identity,
+    options: PhoneOptions,
+    transport: NostrTransportConfig,
+) -> Phone {
+    let transport = online_transport(identity, transport).await;
     let devices = SyntheticDevices::new(options.tone_hz);
     let mut config = EngineConfig::new(identity.public_key(), DeviceId::new_random());
     config.allow_strangers = true;
@@ -154,4 +181,98 @@ impl Phone {
             }
         }
     }
+}
+
+/// How long [`Phone::wait_hears`] listens to fresh audio.
+const LISTEN: Duration = Duration::from_millis(500);
+
+impl Phone {
+    /// Waits until the newest speaker has played at least [`LISTEN`] of audio since this
+    /// call, in which `hz` dominates (polled; panics with the last report after 10 s).
+    /// Only audio played from now on counts, so it tells that media still flows.
+    pub async fn wait_hears(&self, hz: f32) -> ToneReport {
+        let window = (SAMPLE_RATE as f32 * LISTEN.as_secs_f32()) as usize;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut since = None;
+        let mut last = None;
+        loop {
+            if let Some(speaker) = self.devices.probes.speakers().pop() {
+                let written = speaker.recording.total_written();
+                let start = *since.get_or_insert(written);
+                if written >= start + window as u64 {
+                    let report = ToneCheck::detect(&speaker.recording.last(window), hz);
+                    if report.dominant {
+                        return report;
+                    }
+                    last = Some(report);
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{hz} Hz not heard within 10 s; last check: {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until none of this phone's speakers plays any more (every call's media
+    /// stopped); panics after 5 s.
+    pub async fn wait_speakers_stopped(&self) {
+        let played = || -> Vec<u64> {
+            let speakers = self.devices.probes.speakers();
+            speakers
+                .iter()
+                .map(|s| s.recording.total_written())
+                .collect()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let before = played();
+            // The playout thread writes a frame every 20 ms while it runs.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if played() == before {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a speaker still plays 5 s later"
+            );
+        }
+    }
+
+    /// Waits for the drop of an input about `call` for `reason`.
+    pub async fn wait_dropped(&mut self, call: CallId, reason: DropReason) -> Dropped {
+        let event = self
+            .wait_event(Duration::from_secs(20), |e| {
+                matches!(e, EngineEvent::Dropped(d) if d.call_id == Some(call) && d.reason == reason)
+            })
+            .await;
+        let EngineEvent::Dropped(dropped) = event else {
+            unreachable!("the predicate takes drops only")
+        };
+        dropped
+    }
+
+    /// What the engine remembers of `call` now.
+    pub async fn call_info(&self, call: CallId) -> CallInfo {
+        self.engine
+            .calls()
+            .await
+            .into_iter()
+            .find(|c| c.call_id == call)
+            .unwrap_or_else(|| panic!("the engine knows call {call}"))
+    }
+}
+
+/// `caller` calls `callee` (voice, Fast), `callee` accepts; returns once both are
+/// connected.
+pub async fn connected_call(caller: &mut Phone, callee: &mut Phone) -> CallId {
+    let call = caller
+        .engine
+        .dial(callee.key, CallType::Voice, PrivacyMode::Fast);
+    callee.wait_state(Some(call), CallState::Ringing).await;
+    callee.engine.accept(call, false);
+    caller.wait_state(Some(call), CallState::Connected).await;
+    callee.wait_state(Some(call), CallState::Connected).await;
+    call
 }
