@@ -1,1 +1,48 @@
 //! Video: devices and the codec.
+//!
+//! Frames flow one way: a [`VideoSource`] (the camera through [`NokhwaCamera`], or the
+//! synthetic [`TestPatternSource`] / [`FileSource`]) yields [`CapturedFrame`]s; the call
+//! engine passes each through a [`blackout::PrivacyFilter`] (via [`CapturedFrame::as_raw`]);
+//! only the resulting [`blackout::FilteredFrame`] can be given to [`VideoEncoder::encode`],
+//! which produces VP8 [`EncodedFrame`]s. On the receiving side [`VideoDecoder`] turns VP8 back
+//! into [`DecodedFrame`]s (I420).
+//!
+//! ```
+//! use blackout::{BlackFrameFilter, PrivacyFilter};
+//! use media::video::{EncoderConfig, TestPatternSource, VideoDecoder, VideoEncoder, VideoSource};
+//!
+//! let mut camera = TestPatternSource::new(320, 240, 24).paced(false);
+//! let mut filter = BlackFrameFilter::new(); // blackout off: every frame black
+//! let mut encoder = VideoEncoder::new(EncoderConfig::new(320, 240, 24)).unwrap();
+//! let mut decoder = VideoDecoder::new().unwrap();
+//!
+//! let captured = camera.read_frame().unwrap();
+//! let filtered = filter.filter(captured.as_raw().unwrap());
+//! for packet in encoder.encode(&filtered, false).unwrap() {
+//!     for picture in decoder.decode(&packet.data).unwrap() {
+//!         assert!(picture.is_black(media::video::DEFAULT_BLACK_TOLERANCE));
+//!     }
+//! }
+//! ```
+
+mod camera;
+mod codec;
+mod convert;
+mod error;
+mod file;
+mod frame;
+mod pattern;
+mod source;
+mod vp8;
+
+pub use camera::{list_cameras, CameraInfo, NokhwaCamera};
+pub use codec::{
+    DecodedFrame, EncodedFrame, EncoderConfig, VideoDecoder, VideoEncoder, BLACK_LUMA,
+    DEFAULT_BITRATE_KBPS, DEFAULT_BLACK_TOLERANCE, KEYFRAME_INTERVAL, MAX_BITRATE_KBPS,
+    MIN_BITRATE_KBPS,
+};
+pub use error::VideoError;
+pub use file::FileSource;
+pub use frame::{CapturedFrame, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH};
+pub use pattern::TestPatternSource;
+pub use source::VideoSource;

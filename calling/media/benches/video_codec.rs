@@ -1,0 +1,108 @@
+//! `cargo bench -p media --bench video_codec`: VP8 encode and decode time per 640x480 frame
+//! (one thread, real-time settings, 800 kbit/s), for the test pattern passed through the
+//! real blackout filter and for all-black frames (blackout off). Pin it to one core to see
+//! the floor: `taskset -c 0 cargo bench -p media --bench video_codec`.
+//! `VIDEO_BENCH_FRAMES` sets the number of timed frames per case (default 240, 10 s of video).
+
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+use blackout::{
+    BlackFrameFilter, BlackoutFilter, FilterConfig, FilteredFrame, PrivacyFilter, RawFrame,
+};
+use media::video::{
+    CapturedFrame, EncoderConfig, TestPatternSource, VideoDecoder, VideoEncoder, VideoSource,
+    DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH,
+};
+
+/// Distinct input frames, cycled (filtering them all up front keeps the filter's own time
+/// out of the figures).
+const DISTINCT: usize = 96;
+
+struct Row {
+    case: &'static str,
+    frames: usize,
+    encode: Vec<Duration>,
+    decode: Vec<Duration>,
+    bytes: usize,
+}
+
+fn quantile(times: &mut [Duration], q: f64) -> f64 {
+    times.sort();
+    times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3
+}
+
+fn run(case: &'static str, inputs: &[FilteredFrame], frames: usize) -> Row {
+    let mut encoder = VideoEncoder::new(EncoderConfig::default()).expect("encoder");
+    let mut decoder = VideoDecoder::new().expect("decoder");
+    let mut row = Row {
+        case,
+        frames,
+        encode: Vec::with_capacity(frames),
+        decode: Vec::with_capacity(frames),
+        bytes: 0,
+    };
+    for frame in inputs.iter().cycle().take(frames) {
+        let t = Instant::now();
+        let packets = encoder.encode(frame, false).expect("encode");
+        row.encode.push(t.elapsed());
+        let t = Instant::now();
+        for p in &packets {
+            std::hint::black_box(decoder.decode(&p.data).expect("decode"));
+            row.bytes += p.data.len();
+        }
+        row.decode.push(t.elapsed());
+    }
+    row
+}
+
+fn raw(frame: &CapturedFrame) -> RawFrame<'_> {
+    frame.as_raw().expect("valid frame")
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then only smoke-test.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let frames = std::env::var("VIDEO_BENCH_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if benching { 240 } else { 3 })
+        .max(1);
+    let (w, h) = (DEFAULT_WIDTH, DEFAULT_HEIGHT);
+    let mut source = TestPatternSource::new(w, h, DEFAULT_FPS).paced(false);
+    let captured: Vec<_> = (0..frames.min(DISTINCT))
+        .map(|_| source.read_frame().expect("test pattern"))
+        .collect();
+    let mut blackout = BlackoutFilter::new(FilterConfig {
+        deadline: Duration::from_secs(30),
+        stall_limit: Duration::from_secs(60),
+        ..FilterConfig::default()
+    });
+    let filtered: Vec<_> = captured.iter().map(|c| blackout.filter(raw(c))).collect();
+    let black: Vec<_> = captured
+        .iter()
+        .map(|c| BlackFrameFilter::new().filter(raw(c)))
+        .collect();
+
+    let mut out = String::from(
+        "| frames | encode median ms | encode p99 ms | decode median ms | decode p99 ms | kbit/s at 24 fps |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for mut row in [
+        run("test pattern through blackout", &filtered, frames),
+        run("all black (blackout off)", &black, frames),
+    ] {
+        let kbps = row.bytes as f64 * 8.0 * f64::from(DEFAULT_FPS) / row.frames as f64 / 1e3;
+        let _ = writeln!(
+            out,
+            "| {} {w}x{h}, {} frames | {:.2} | {:.2} | {:.2} | {:.2} | {kbps:.0} |",
+            row.case,
+            row.frames,
+            quantile(&mut row.encode, 0.5),
+            quantile(&mut row.encode, 0.99),
+            quantile(&mut row.decode, 0.5),
+            quantile(&mut row.decode, 0.99),
+        );
+    }
+    println!("{out}");
+}
