@@ -140,7 +140,11 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("PHANTOMCALL_LOG").unwrap_or_else(|_| {
                 // The relay crate logs every client that disconnects without a close
                 // frame as an ERROR; that is normal network life, not worth a user's eye.
-                tracing_subscriber::EnvFilter::new("warn,nostr_relay_builder=off")
+                // webrtc-rs warns about routine ICE and DTLS events (no pairs yet, retries);
+                // the engine reports what matters as events.
+                tracing_subscriber::EnvFilter::new(
+                    "warn,nostr_relay_builder=off,nostr_relay_pool=error,rtc=error,webrtc=error",
+                )
             }),
         )
         .with_writer(std::io::stderr)

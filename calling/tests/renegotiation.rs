@@ -48,7 +48,7 @@ fn caller_ice_restart_reaches_the_callee_and_its_answer_comes_back() {
 
 #[test]
 fn callee_may_restart_too() {
-    let (mut net, alice, bob, call) = connected();
+    let (mut net, _alice, bob, call) = connected();
     net.input(
         bob,
         Input::LocalRenegotiation {

@@ -328,7 +328,7 @@ impl Driver {
                     let video = call_type == CallType::Video;
                     let send_video = video && ModePolicy::for_mode(mode).video_on_by_default;
                     self.start_session(call_id, mode, send_video, video, true);
-                    self.to_session(call_id, SessionCommand::Offer);
+                    self.command_session(call_id, SessionCommand::Offer);
                 }
                 Output::CreateAnswer {
                     call_id,
@@ -340,18 +340,18 @@ impl Driver {
                 } => {
                     let video = call_type == CallType::Video;
                     self.start_session(call_id, mode, video && with_video, video, false);
-                    self.to_session(call_id, SessionCommand::Answer(remote_sdp));
+                    self.command_session(call_id, SessionCommand::Answer(remote_sdp));
                 }
                 Output::ApplyAnswer { call_id, sdp } => {
-                    self.to_session(call_id, SessionCommand::ApplyAnswer(sdp))
+                    self.command_session(call_id, SessionCommand::ApplyAnswer(sdp))
                 }
                 Output::ApplyRenegotiation { call_id, sdp } => {
-                    self.to_session(call_id, SessionCommand::Renegotiation(sdp))
+                    self.command_session(call_id, SessionCommand::Renegotiation(sdp))
                 }
                 Output::AddRemoteCandidates {
                     call_id,
                     candidates,
-                } => self.to_session(call_id, SessionCommand::Candidates(candidates)),
+                } => self.command_session(call_id, SessionCommand::Candidates(candidates)),
                 Output::StopMedia { call_id } => {
                     if let Some(session) = self.sessions.remove(&call_id) {
                         // Dropping the command channel ends the task, which stops its media.
@@ -394,7 +394,7 @@ impl Driver {
         self.sessions.insert(call_id, handle);
     }
 
-    fn to_session(&mut self, call_id: CallId, command: SessionCommand) {
+    fn command_session(&mut self, call_id: CallId, command: SessionCommand) {
         match self.sessions.get(&call_id) {
             Some(session) => {
                 let _ = session.commands.send(command);

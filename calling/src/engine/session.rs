@@ -255,16 +255,16 @@ fn start_media(
     };
     if let Some(track) = &session.video {
         match setup.devices.camera() {
-            Ok(camera) => match video::spawn_sender(
-                camera,
-                setup.devices.privacy_filter(),
-                track.clone(),
-                session.target_bitrate.clone(),
-                setup.runtime.clone(),
-                controls.clone(),
-                counters.clone(),
-                notes.clone(),
-            ) {
+            Ok(camera) => match video::spawn_sender(video::VideoSender {
+                source: camera,
+                filter: setup.devices.privacy_filter(),
+                track: track.clone(),
+                target_bitrate: session.target_bitrate.clone(),
+                runtime: setup.runtime.clone(),
+                controls: controls.clone(),
+                counters: counters.clone(),
+                notes: notes.clone(),
+            }) {
                 Ok(t) => threads.push(t),
                 Err(e) => note(format!("video thread: {e}")),
             },

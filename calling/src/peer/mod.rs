@@ -50,6 +50,8 @@ pub use stats::PeerStats;
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
 /// RTP payload type we offer for VP8.
 pub const VP8_PAYLOAD_TYPE: u8 = 96;
+/// Pacing of ICE connectivity checks.
+pub const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Congestion control starts video here and keeps it within these bounds (bits/s).
 pub const INITIAL_BITRATE: f64 = 600_000.0;
 /// Lowest target the congestion controller may set.
@@ -236,14 +238,21 @@ impl PeerSession {
             .with_ice_servers(ice_servers)
             .with_ice_transport_policy(transport_policy)
             .build();
-        let setting_engine = SettingEngineBuilder::new()
+        let mut setting_engine = SettingEngineBuilder::new()
             .with_include_loopback_candidate(network.bind_ip.is_loopback())
+            // A check every 50 ms (RFC 8445's pacing) instead of webrtc-rs's 200 ms: set-up
+            // time is dominated by it. 28 attempts keep the default 1.4 s per pair.
+            .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(28))
             .with_ice_timeouts(
                 Some(network.ice_disconnected_timeout),
                 Some(network.ice_failed_timeout),
                 Some(network.ice_keepalive_interval),
-            )
-            .build();
+            );
+        if policy.relay_only {
+            // Relay candidates are all there is: waiting for better ones only delays.
+            setting_engine = setting_engine.with_relay_acceptance_min_wait(Some(Duration::ZERO));
+        }
+        let setting_engine = setting_engine.build();
 
         let handler = Arc::new(Handler {
             events,

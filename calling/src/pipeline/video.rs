@@ -28,21 +28,35 @@ const DECODE_QUEUE: usize = 4;
 /// a handful of packets per frame).
 const MAX_LATE_PACKETS: u16 = 64;
 
+/// What the video sender thread owns.
+pub(crate) struct VideoSender {
+    pub source: Box<dyn VideoSource>,
+    pub filter: Box<dyn PrivacyFilter>,
+    pub track: LocalTrack,
+    /// The congestion controller's target, bits/s (f64 bits).
+    pub target_bitrate: Arc<AtomicU64>,
+    pub runtime: Handle,
+    pub controls: Arc<Controls>,
+    pub counters: Arc<Counters>,
+    pub notes: Notes,
+}
+
 /// Starts the thread that reads the camera, filters, encodes and sends.
 ///
 /// The encoder takes `&FilteredFrame` only: a frame can reach it through the privacy
 /// filter or as an all-black frame, never raw (`blackout` makes `FilteredFrame`
 /// impossible to build otherwise).
-pub(crate) fn spawn_sender(
-    mut source: Box<dyn VideoSource>,
-    mut filter: Box<dyn PrivacyFilter>,
-    track: LocalTrack,
-    target_bitrate: Arc<AtomicU64>,
-    runtime: Handle,
-    controls: Arc<Controls>,
-    counters: Arc<Counters>,
-    notes: Notes,
-) -> std::io::Result<JoinHandle<()>> {
+pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>> {
+    let VideoSender {
+        mut source,
+        mut filter,
+        track,
+        target_bitrate,
+        runtime,
+        controls,
+        counters,
+        notes,
+    } = parts;
     std::thread::Builder::new()
         .name("video-send".into())
         .spawn(move || {

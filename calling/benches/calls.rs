@@ -1,0 +1,299 @@
+//! Call figures on loopback, printed (median and p95): set-up time (offer sent ->
+//! connected), time to first decoded audio, mouth-to-ear audio latency (timestamped tone
+//! bursts from capture to playout), CPU share and resident memory of an audio call and a
+//! 640x480 video call, and the leak check: after 100 sequential calls the task count,
+//! thread count and memory are back at their baseline (the bench fails otherwise).
+//!
+//! `cargo bench -p calling --bench calls` (`-- --calls N` for the set-up sample size,
+//! `-- --quick` for a short run).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use calling::peer::NetworkConfig;
+use calling::{
+    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, Reason,
+    SyntheticDevices,
+};
+use nostr_signal::{EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig};
+use phantomcall_schemas::{CallId, CallType, DeviceId, PrivacyMode};
+use tokio::sync::broadcast::Receiver;
+
+const ALICE_HZ: f32 = 440.0;
+const BOB_HZ: f32 = 660.0;
+
+struct Side {
+    engine: CallEngine,
+    devices: SyntheticDevices,
+    transport: Arc<NostrTransport>,
+}
+
+async fn side(relay: &EmbeddedRelay, tone: f32, bursts: bool) -> (Side, Identity) {
+    let id = Identity::generate();
+    let mut config = NostrTransportConfig::new(vec![relay.url().clone()]);
+    config.dm_relay_lookup_timeout = Duration::from_millis(500);
+    let transport = Arc::new(NostrTransport::connect(id.clone(), config).await.unwrap());
+    transport.publish_dm_relays().await.unwrap();
+    let mut devices = SyntheticDevices::new(tone);
+    if bursts {
+        devices.bursts = Some((Duration::from_millis(400), Duration::from_millis(100)));
+    }
+    let mut engine_config = EngineConfig::new(id.public_key(), DeviceId::new_random());
+    engine_config.allow_strangers = true;
+    let engine = CallEngine::start(EngineSetup {
+        transport: transport.clone(),
+        config: engine_config,
+        network: NetworkConfig::loopback(),
+        devices: Arc::new(devices.clone()),
+    });
+    (
+        Side {
+            engine,
+            devices,
+            transport,
+        },
+        id,
+    )
+}
+
+fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {
+    let engine = bob.engine.clone();
+    let mut events = bob.engine.events();
+    tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            if let EngineEvent::Call(e) = event {
+                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
+                    engine.accept(e.call_id, e.call_type == CallType::Video);
+                }
+            }
+        }
+    })
+}
+
+/// Waits for `call` to reach `state` on this event stream; returns when.
+async fn until_state(
+    events: &mut Receiver<EngineEvent>,
+    call: CallId,
+    state: CallState,
+) -> Instant {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
+            Ok(Ok(EngineEvent::Call(e))) if e.call_id == call && e.state == state => {
+                return Instant::now()
+            }
+            Ok(Ok(EngineEvent::Call(e))) if e.call_id == call && e.state == CallState::Ended => {
+                panic!("call ended: {:?}", e.reason)
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("events: {e}"),
+            Err(_) => panic!("no {state:?} within 20 s"),
+        }
+    }
+}
+
+struct OneCall {
+    setup: Duration,
+    first_audio: Duration,
+}
+
+/// One call: dial, connected, first audio, hang up, ended on both sides.
+async fn one_call(
+    alice: &Side,
+    bob_key: nostr_signal::PublicKey,
+    call_type: CallType,
+    talk: Duration,
+) -> OneCall {
+    let mut events = alice.engine.events();
+    let call = alice.engine.dial(bob_key, call_type, PrivacyMode::Fast);
+    let offer_sent = loop {
+        match events.recv().await {
+            Ok(EngineEvent::Call(e)) if e.call_id == call && e.reason == Reason::OfferSent => {
+                break Instant::now()
+            }
+            Ok(_) => {}
+            Err(e) => panic!("events: {e}"),
+        }
+    };
+    let connected = until_state(&mut events, call, CallState::Connected).await;
+    let first_audio = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(EngineEvent::Stats { call_id, stats })) if call_id == call => {
+                if let Some(at) = stats.first_audio_at {
+                    break at;
+                }
+            }
+            Ok(Ok(_)) => {}
+            _ => panic!("no audio within 5 s"),
+        }
+    };
+    let remaining = talk.saturating_sub(connected.elapsed());
+    tokio::time::sleep(remaining).await;
+    alice.engine.hangup(call);
+    until_state(&mut events, call, CallState::Ended).await;
+    OneCall {
+        setup: connected - offer_sent,
+        first_audio: first_audio.saturating_duration_since(offer_sent),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, mut values: Vec<f64>, unit: &str) {
+    values.sort_by(f64::total_cmp);
+    if values.is_empty() {
+        println!("{name:<28} no samples");
+        return;
+    }
+    println!(
+        "{name:<28} median {:>7.1} {unit}   p95 {:>7.1} {unit}   (n = {})",
+        percentile(&values, 0.5),
+        percentile(&values, 0.95),
+        values.len()
+    );
+}
+
+/// CPU time (user + system) of this process so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ") ".
+    let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
+    let hz = 100; // USER_HZ on Linux
+    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / hz)
+}
+
+fn proc_status(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn rss_mib() -> f64 {
+    proc_status("VmRSS:") as f64 / 1024.0
+}
+
+/// Mouth-to-ear: each burst heard at Bob's speaker against the burst Alice's tone source
+/// started last before it.
+fn mouth_to_ear(alice: &Side, bob: &Side) -> Vec<f64> {
+    let captured: Vec<Instant> = alice
+        .devices
+        .probes
+        .burst_logs()
+        .iter()
+        .flat_map(|log| log.onsets())
+        .collect();
+    let mut latencies = Vec::new();
+    for speaker in bob.devices.probes.speakers() {
+        for played in speaker.onsets() {
+            if let Some(cap) = captured.iter().filter(|c| **c <= played).max() {
+                let ms = played.duration_since(*cap).as_secs_f64() * 1000.0;
+                // A burst every 400 ms: anything later belongs to no burst of ours.
+                if ms < 200.0 {
+                    latencies.push(ms);
+                }
+            }
+        }
+    }
+    latencies
+}
+
+async fn load(
+    alice: &Side,
+    bob_key: nostr_signal::PublicKey,
+    call_type: CallType,
+    seconds: u64,
+) -> (f64, f64) {
+    let cpu_before = cpu_time();
+    let wall = Instant::now();
+    one_call(alice, bob_key, call_type, Duration::from_secs(seconds)).await;
+    let cpu = cpu_time() - cpu_before;
+    let share = cpu.as_secs_f64() / wall.elapsed().as_secs_f64() * 100.0;
+    (share, rss_mib())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let calls: usize = args
+        .iter()
+        .position(|a| a == "--calls")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if quick { 5 } else { 30 });
+    let leak_calls = if quick { 10 } else { 100 };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ok = runtime.block_on(async move {
+        let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+        let (alice, _) = side(&relay, ALICE_HZ, true).await;
+        let (bob, bob_id) = side(&relay, BOB_HZ, true).await;
+        let answering = auto_answer(&bob);
+        let bob_key = bob_id.public_key();
+
+        println!("PhantomCall calls on loopback (embedded relay, webrtc-rs, Opus; both ends in this process)");
+        let mut setup = Vec::new();
+        let mut first_audio = Vec::new();
+        for _ in 0..calls {
+            let c = one_call(&alice, bob_key, CallType::Voice, Duration::from_millis(1300)).await;
+            setup.push(c.setup.as_secs_f64() * 1000.0);
+            first_audio.push(c.first_audio.as_secs_f64() * 1000.0);
+        }
+        report("set-up (offer -> connected)", setup, "ms");
+        report("first decoded audio", first_audio, "ms");
+        report("mouth-to-ear (tone bursts)", mouth_to_ear(&alice, &bob), "ms");
+
+        let seconds = if quick { 3 } else { 10 };
+        let (cpu, rss) = load(&alice, bob_key, CallType::Voice, seconds).await;
+        println!("audio call, {seconds} s              CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB");
+        let (cpu, rss) = load(&alice, bob_key, CallType::Video, seconds).await;
+        println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB");
+
+        // Leak check: warm up, take the baseline, run the calls, let things settle.
+        let metrics = tokio::runtime::Handle::current().metrics();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let tasks_before = metrics.num_alive_tasks();
+        let threads_before = proc_status("Threads:");
+        let rss_before = rss_mib();
+        for _ in 0..leak_calls {
+            one_call(&alice, bob_key, CallType::Voice, Duration::ZERO).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let tasks_after = metrics.num_alive_tasks();
+        let threads_after = proc_status("Threads:");
+        let rss_after = rss_mib();
+        println!(
+            "after {leak_calls} calls: tasks {tasks_before} -> {tasks_after}, threads {threads_before} -> {threads_after}, RSS {rss_before:.1} -> {rss_after:.1} MiB"
+        );
+        // Memory may grow a little as allocator arenas settle; a leak of a call's
+        // buffers (MiBs each) would not stay under this.
+        let ok = tasks_after <= tasks_before
+            && threads_after <= threads_before
+            && rss_after <= rss_before + 16.0;
+        answering.abort();
+        alice.engine.shutdown().await;
+        bob.engine.shutdown().await;
+        alice.transport.shutdown().await;
+        bob.transport.shutdown().await;
+        relay.shutdown().await;
+        ok
+    });
+    if !ok {
+        eprintln!("LEAK: task, thread or memory count did not return to its baseline");
+        std::process::exit(1);
+    }
+}
