@@ -243,6 +243,10 @@ impl PeerSession {
             // A check every 50 ms (RFC 8445's pacing) instead of webrtc-rs's 200 ms: set-up
             // time is dominated by it. 28 attempts keep the default 1.4 s per pair.
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(28))
+            // An ICE restart rebinds the sockets on the interfaces the machine has now
+            // (after Wi-Fi -> wired, say) and gathers afresh, instead of retrying the old
+            // addresses.
+            .with_discard_local_candidates_during_ice_restart(true)
             .with_ice_timeouts(
                 Some(network.ice_disconnected_timeout),
                 Some(network.ice_failed_timeout),
