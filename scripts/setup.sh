@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   libasound2-dev      # cpal: microphone and speakers through ALSA
   libv4l-dev          # nokhwa: cameras through Video4Linux
   libclang-dev        # bindgen, used by the V4L2 bindings at build time
+  coturn              # turnserver: the TURN relay the privacy-mode tests start on loopback
 )
 
 missing=()

@@ -1,5 +1,7 @@
 //! The figures of one peer connection that the UI and the demo show.
 
+use std::net::{IpAddr, SocketAddr};
+
 use webrtc::peer_connection::{RTCStatsReport, RTCStatsReportEntry};
 
 /// A snapshot of one connection (webrtc-rs `getStats`, boiled down).
@@ -22,6 +24,12 @@ pub struct PeerStats {
     pub local_candidate_type: Option<String>,
     /// Candidate type of the peer's side of the selected pair.
     pub remote_candidate_type: Option<String>,
+    /// Address of our side of the selected pair (a relay address on the TURN server in
+    /// relay-only modes). For tests and diagnostics; never shown to the peer.
+    pub local_address: Option<SocketAddr>,
+    /// Address of the peer's side of the selected pair: where our packets go and where
+    /// the peer's packets come from.
+    pub remote_address: Option<SocketAddr>,
     /// The congestion controller's current target, bits/s.
     pub target_bitrate_bps: u64,
 }
@@ -46,8 +54,14 @@ impl PeerStats {
             if pair.current_round_trip_time > 0.0 {
                 stats.rtt_ms = Some(pair.current_round_trip_time * 1000.0);
             }
-            stats.local_candidate_type = candidate_type(report, &pair.local_candidate_id, true);
-            stats.remote_candidate_type = candidate_type(report, &pair.remote_candidate_id, false);
+            if let Some((kind, address)) = candidate(report, &pair.local_candidate_id, true) {
+                stats.local_candidate_type = Some(kind);
+                stats.local_address = address;
+            }
+            if let Some((kind, address)) = candidate(report, &pair.remote_candidate_id, false) {
+                stats.remote_candidate_type = Some(kind);
+                stats.remote_address = address;
+            }
         }
         for inbound in report.inbound_rtp_streams() {
             let received = &inbound.received_rtp_stream_stats;
@@ -66,15 +80,27 @@ impl PeerStats {
     }
 }
 
-/// The type of the candidate a pair names. webrtc-rs ids the candidate entries with a
-/// prefix on the id the pair carries, so match on the suffix.
-fn candidate_type(report: &RTCStatsReport, id: &str, local: bool) -> Option<String> {
+/// The type and address of the candidate a pair names. webrtc-rs ids the candidate
+/// entries with a prefix on the id the pair carries, so match on the suffix.
+fn candidate(
+    report: &RTCStatsReport,
+    id: &str,
+    local: bool,
+) -> Option<(String, Option<SocketAddr>)> {
+    let describe = |c: &rtc::statistics::stats::ice_candidate::RTCIceCandidateStats| {
+        let address = c
+            .address
+            .as_deref()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, c.port));
+        (c.candidate_type.to_string(), address)
+    };
     report.iter().find_map(|entry| match entry {
         RTCStatsReportEntry::LocalCandidate(c) if local && c.stats.id.ends_with(id) => {
-            Some(c.candidate_type.to_string())
+            Some(describe(c))
         }
         RTCStatsReportEntry::RemoteCandidate(c) if !local && c.stats.id.ends_with(id) => {
-            Some(c.candidate_type.to_string())
+            Some(describe(c))
         }
         _ => None,
     })
