@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use calling::peer::NetworkConfig;
 use calling::{
-    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, Reason,
+    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, FilterChoice, Reason,
     SyntheticDevices,
 };
-use nostr_signal::{EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig};
+use nostr_signal::{EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig, RelayUrl};
 use phantomcall_schemas::{CallId, CallType, DeviceId, PrivacyMode};
 use tokio::sync::broadcast::Receiver;
 
@@ -28,13 +28,23 @@ struct Side {
     transport: Arc<NostrTransport>,
 }
 
-async fn side(relay: &EmbeddedRelay, tone: f32, bursts: bool) -> (Side, Identity) {
+async fn side(relay: &RelayUrl, tone: f32, bursts: bool) -> (Side, Identity) {
+    side_with(relay, tone, bursts, FilterChoice::AllBlack).await
+}
+
+async fn side_with(
+    relay: &RelayUrl,
+    tone: f32,
+    bursts: bool,
+    filter: FilterChoice,
+) -> (Side, Identity) {
     let id = Identity::generate();
-    let mut config = NostrTransportConfig::new(vec![relay.url().clone()]);
+    let mut config = NostrTransportConfig::new(vec![relay.clone()]);
     config.dm_relay_lookup_timeout = Duration::from_millis(500);
     let transport = Arc::new(NostrTransport::connect(id.clone(), config).await.unwrap());
     transport.publish_dm_relays().await.unwrap();
     let mut devices = SyntheticDevices::new(tone);
+    devices.filter = filter;
     if bursts {
         devices.bursts = Some((Duration::from_millis(400), Duration::from_millis(100)));
     }
@@ -224,8 +234,52 @@ async fn load(
     (share, rss_mib())
 }
 
+/// The relay runs in a child process (this binary, re-run with `--serve-relay`): it keeps
+/// every event it relays, which is its job, and must not count as the engine's memory.
+fn serve_relay() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+        println!("{}", relay.url());
+        // Until the parent closes our stdin (or dies).
+        let mut line = String::new();
+        let _ = tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line)).await;
+        relay.shutdown().await;
+    });
+}
+
+struct RelayProcess(std::process::Child);
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_relay_process() -> (RelayProcess, RelayUrl) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--serve-relay")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("relay process starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = RelayUrl::parse(line.trim()).expect("relay prints its URL");
+    (RelayProcess(child), url)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--serve-relay") {
+        serve_relay();
+        return;
+    }
+    let (relay_process, relay) = start_relay_process();
     let quick = args.iter().any(|a| a == "--quick");
     let calls: usize = args
         .iter()
@@ -239,7 +293,6 @@ fn main() {
         .build()
         .unwrap();
     let ok = runtime.block_on(async move {
-        let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
         let (alice, _) = side(&relay, ALICE_HZ, true).await;
         let (bob, bob_id) = side(&relay, BOB_HZ, true).await;
         let answering = auto_answer(&bob);
@@ -261,7 +314,21 @@ fn main() {
         let (cpu, rss) = load(&alice, bob_key, CallType::Voice, seconds).await;
         println!("audio call, {seconds} s              CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB");
         let (cpu, rss) = load(&alice, bob_key, CallType::Video, seconds).await;
-        println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB");
+        println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB   (blackout off: black frames)");
+        {
+            // The real pipeline: both cameras through human blackout (segmentation).
+            let blackout = || FilterChoice::Blackout(blackout::FilterConfig::default());
+            let (carol, _) = side_with(&relay, ALICE_HZ, false, blackout()).await;
+            let (dave, dave_id) = side_with(&relay, BOB_HZ, false, blackout()).await;
+            let answering = auto_answer(&dave);
+            let (cpu, rss) = load(&carol, dave_id.public_key(), CallType::Video, seconds).await;
+            println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB   (human blackout on both cameras)");
+            answering.abort();
+            carol.engine.shutdown().await;
+            dave.engine.shutdown().await;
+            carol.transport.shutdown().await;
+            dave.transport.shutdown().await;
+        }
 
         // Leak check: warm up, take the baseline, run the calls, let things settle.
         let metrics = tokio::runtime::Handle::current().metrics();
@@ -289,9 +356,9 @@ fn main() {
         bob.engine.shutdown().await;
         alice.transport.shutdown().await;
         bob.transport.shutdown().await;
-        relay.shutdown().await;
         ok
     });
+    drop(relay_process);
     if !ok {
         eprintln!("LEAK: task, thread or memory count did not return to its baseline");
         std::process::exit(1);
