@@ -14,6 +14,16 @@ DEB_PACKAGES=(
   libv4l-dev          # nokhwa: cameras through Video4Linux
   libclang-dev        # bindgen, used by the V4L2 bindings at build time
   coturn              # turnserver: the TURN relay the privacy-mode tests start on loopback
+  libgl1-mesa-dri     # desktop app: Mesa's software OpenGL (llvmpipe) where there is no GPU
+  libegl1             # desktop app: EGL, through which glutin finds OpenGL
+  libxkbcommon-x11-0  # desktop app: keyboard layouts under X11 (winit)
+  libxcursor1         # desktop app: X11 cursors (winit)
+  libxrandr2          # desktop app: X11 monitor sizes (winit)
+  libxi6              # desktop app: X11 input (winit)
+  xvfb                # scripts/screenshots.sh: a virtual X display for the window
+  imagemagick         # scripts/screenshots.sh: `import` grabs the virtual display
+  x11-utils           # scripts/screenshots.sh: `xwininfo` sees when the window is up
+  bc                  # scripts/screenshots.sh: start-up time arithmetic
 )
 
 missing=()

@@ -1,4 +1,5 @@
-//! `phantomcall`: the PhantomCall command line (and, later, the desktop app).
+//! `phantomcall`: the PhantomCall desktop app (no subcommand, or `demo --gui`) and
+//! command line.
 //!
 //! Headless commands: `keygen`, `whoami`, `relay`, `call`, `listen`, `send-test`, `demo`,
 //! `blackout`, `turn-credentials`. Errors are
@@ -23,8 +24,9 @@ struct Cli {
     /// Encrypted identity file (NIP-49). Default: identity.ncryptsec in the config directory.
     #[arg(long, global = true, env = "PHANTOMCALL_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// Without a command the desktop app opens.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +133,10 @@ enum Command {
         /// Only the signaling: every call message kind both ways through the relay.
         #[arg(long)]
         signaling_only: bool,
+        /// Open the desktop app with a demo contact that answers every call (embedded
+        /// relay, synthetic camera and tone, a throw-away identity).
+        #[arg(long, conflicts_with = "signaling_only")]
+        gui: bool,
     },
 }
 
@@ -150,6 +156,25 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // The window runs its own runtime on background threads (phantomcall::gui::backend);
+    // it must not start inside this one.
+    let gui = match &cli.command {
+        None => Some(phantomcall::gui::AppOptions::standard(cli.key_file.clone())),
+        Some(Command::Demo { gui: true, .. }) => Some(phantomcall::gui::AppOptions::demo()),
+        Some(_) => None,
+    };
+    if let Some(options) = gui {
+        return match phantomcall::gui::run(options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let Some(command) = cli.command else {
+        return ExitCode::FAILURE;
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -159,7 +184,7 @@ fn main() -> ExitCode {
     };
     let key_file = identity::key_file(cli.key_file);
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Keygen { import, force } => commands::keygen::run(&key_file, import, force),
             Command::Whoami {
                 export_nsec,

@@ -1,0 +1,653 @@
+//! The app's state and its one entry point per frame ([`PhantomApp::show`]). Reports from
+//! the background ([`super::backend`]) are drained at the start of every frame without
+//! waiting; screens read the state and change it through the methods here.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use calling::peer::NetworkConfig;
+use calling::{
+    CallEngine, CallState, Direction, EngineEvent, FilterChoice, MediaDevices, MediaEvent,
+    SyntheticDevices, SystemDevices,
+};
+use eframe::egui;
+use nostr_signal::{Identity, KeyFile, KeyStrength, PublicKey};
+use phantomcall_schemas::{CallId, CallType, PrivacyMode};
+
+use super::backend::{Backend, IdentityJob, Online, Report};
+use super::calllog::{unix_now, CallLog};
+use super::calls::CallView;
+use super::contacts::{ContactBook, ContactStore};
+use super::devices::UiDevices;
+use super::screens;
+use super::settings::Settings;
+
+/// Tone of the user's synthetic microphone.
+const OWN_TONE_HZ: f32 = 440.0;
+/// How often auto-delete runs while the app is open, seconds.
+const RETENTION_EVERY_SECS: u64 = 60;
+
+/// How the app is started.
+pub struct AppOptions {
+    /// Where settings, contacts and the call log live.
+    pub config_dir: PathBuf,
+    /// The encrypted identity (NIP-49), shared with the command line.
+    pub key_file: PathBuf,
+    /// Network settings of calls before the user's TURN servers are added.
+    pub network: NetworkConfig,
+    /// Devices to use instead of those the settings choose (tests, the demo).
+    pub devices: Option<Arc<dyn MediaDevices>>,
+    /// Start the demo contact and a throw-away identity.
+    pub demo: bool,
+    /// scrypt cost of saved keys (tests use the weak one).
+    pub key_strength: KeyStrength,
+    /// Demo only: start a call by itself once online (the screenshot script uses it).
+    pub auto_call: Option<AutoCall>,
+}
+
+/// A call the demo starts by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoCall {
+    /// Call the demo contact.
+    Outgoing(CallType),
+    /// Have the demo contact call us.
+    Incoming,
+}
+
+impl AutoCall {
+    /// From `PHANTOMCALL_DEMO_AUTOCALL`: `audio`, `video` or `incoming`.
+    pub fn from_env() -> Option<AutoCall> {
+        match std::env::var("PHANTOMCALL_DEMO_AUTOCALL").ok()?.as_str() {
+            "audio" => Some(AutoCall::Outgoing(CallType::Voice)),
+            "video" => Some(AutoCall::Outgoing(CallType::Video)),
+            "incoming" => Some(AutoCall::Incoming),
+            _ => None,
+        }
+    }
+}
+
+impl AppOptions {
+    /// The platform config directory (`PHANTOMCALL_CONFIG_DIR` overrides it) and the
+    /// command line's key file.
+    pub fn standard(key_file: Option<PathBuf>) -> AppOptions {
+        let config_dir = std::env::var_os("PHANTOMCALL_CONFIG_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                directories::ProjectDirs::from("org", "PhantomCall", "phantomcall")
+                    .map(|d| d.config_dir().to_owned())
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        let key_file = key_file.unwrap_or_else(|| config_dir.join("identity.ncryptsec"));
+        AppOptions {
+            config_dir,
+            key_file,
+            network: NetworkConfig::default(),
+            devices: None,
+            demo: false,
+            key_strength: KeyStrength::Standard,
+            auto_call: None,
+        }
+    }
+
+    /// The demo: a fresh temporary directory, loopback network, synthetic devices with
+    /// human blackout, and the demo contact.
+    pub fn demo() -> AppOptions {
+        let dir = std::env::temp_dir().join(format!("phantomcall-demo-{}", std::process::id()));
+        let mut devices = SyntheticDevices::new(OWN_TONE_HZ);
+        devices.filter = FilterChoice::Blackout(blackout::FilterConfig::default());
+        AppOptions {
+            key_file: dir.join("identity.ncryptsec"),
+            config_dir: dir,
+            network: NetworkConfig::loopback(),
+            devices: Some(Arc::new(devices)),
+            demo: true,
+            key_strength: KeyStrength::Standard,
+            auto_call: AutoCall::from_env(),
+        }
+    }
+}
+
+/// Where the user is in the app.
+pub enum Stage {
+    /// No key yet: create or import one.
+    Onboarding(screens::onboarding::Form),
+    /// A key exists: its password opens it.
+    Unlock(screens::onboarding::UnlockForm),
+    /// The key was just created: show the npub before going on.
+    Welcome,
+    /// The main window.
+    Ready,
+}
+
+/// The main window's sections.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Tab {
+    /// Contacts and call buttons.
+    Contacts,
+    /// The call log.
+    Recent,
+    /// Settings.
+    Settings,
+    /// Your npub and QR code.
+    Identity,
+}
+
+/// Connection to the relays.
+pub enum Net {
+    /// Not started (no identity or no relay yet).
+    Offline,
+    /// Connecting.
+    Connecting,
+    /// Connected; the engine runs.
+    Online(Online),
+    /// Failed, with the reason.
+    Failed(String),
+}
+
+/// The whole app.
+pub struct PhantomApp {
+    pub(crate) options: AppOptions,
+    pub(crate) backend: Backend,
+    pub(crate) settings: Settings,
+    pub(crate) stage: Stage,
+    pub(crate) tab: Tab,
+    /// Something slow is running: what to say next to the spinner.
+    pub(crate) busy: Option<String>,
+    /// The last error, shown until dismissed.
+    pub(crate) error: Option<String>,
+    pub(crate) identity: Option<Identity>,
+    pub(crate) contacts: ContactBook,
+    contact_store: Option<ContactStore>,
+    pub(crate) log: Option<CallLog>,
+    pub(crate) net: Net,
+    pub(crate) devices: Option<Arc<UiDevices>>,
+    pub(crate) calls: HashMap<CallId, CallView>,
+    /// The call whose end is shown until the user closes it.
+    pub(crate) ended: Option<CallView>,
+    pub(crate) forms: screens::Forms,
+    pub(crate) video: screens::call::VideoTextures,
+    /// The demo contact, in the demo.
+    pub(crate) demo_peer: Option<PublicKey>,
+    last_retention: u64,
+    repaint_set: bool,
+}
+
+impl PhantomApp {
+    /// A new app. It reads the settings and looks for the key; nothing slow happens here.
+    pub fn new(options: AppOptions, backend: Backend) -> PhantomApp {
+        let mut error = None;
+        let settings = Settings::load(&options.config_dir).unwrap_or_else(|e| {
+            error = Some(format!("{e:#}; using defaults"));
+            Settings::default()
+        });
+        let key_file = KeyFile::new(&options.key_file);
+        let stage = if options.demo {
+            Stage::Ready
+        } else if key_file.exists() {
+            Stage::Unlock(Default::default())
+        } else {
+            Stage::Onboarding(Default::default())
+        };
+        let mut app = PhantomApp {
+            forms: screens::Forms::new(&settings),
+            options,
+            backend,
+            settings,
+            stage,
+            tab: Tab::Contacts,
+            busy: None,
+            error,
+            identity: None,
+            contacts: ContactBook::default(),
+            contact_store: None,
+            log: None,
+            net: Net::Offline,
+            devices: None,
+            calls: HashMap::new(),
+            ended: None,
+            video: Default::default(),
+            demo_peer: None,
+            last_retention: 0,
+            repaint_set: false,
+        };
+        if app.options.demo {
+            app.busy = Some("Starting the demo contact (embedded relay, synthetic camera)…".into());
+            app.backend
+                .start_demo(FilterChoice::Blackout(blackout::FilterConfig::default()));
+        }
+        app
+    }
+
+    /// Draws one frame (the eframe `App::ui` and the UI tests both call this).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        if !self.repaint_set {
+            self.backend.set_repaint(ui.ctx());
+            self.repaint_set = true;
+        }
+        while let Some(report) = self.backend.try_recv() {
+            self.handle(report, ui.ctx());
+        }
+        self.retention_tick();
+        screens::show(self, ui);
+    }
+
+    // ---- what tests and screens read ----
+
+    /// The running engine, once online.
+    pub fn engine(&self) -> Option<&CallEngine> {
+        match &self.net {
+            Net::Online(o) => Some(&o.engine),
+            _ => None,
+        }
+    }
+
+    /// The identity, once unlocked.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// The live call (at most one: the engine refuses a second).
+    pub fn live_call(&self) -> Option<&CallView> {
+        self.calls.values().find(|c| c.is_live())
+    }
+
+    /// The devices of the calls, once online (preview and remote video slots).
+    pub fn devices(&self) -> Option<&Arc<UiDevices>> {
+        self.devices.as_ref()
+    }
+
+    /// The contacts.
+    pub fn contacts(&self) -> &ContactBook {
+        &self.contacts
+    }
+
+    /// The contacts, to change (call [`PhantomApp::apply_retention_at`] or a save after).
+    pub fn contacts_mut(&mut self) -> &mut ContactBook {
+        &mut self.contacts
+    }
+
+    /// The call log, once unlocked.
+    pub fn call_log(&self) -> Option<&CallLog> {
+        self.log.as_ref()
+    }
+
+    /// Runs auto-delete as if it were `now` (Unix seconds).
+    pub fn apply_retention_at(&mut self, now: u64) {
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.apply_retention(&self.contacts, now) {
+                self.error = Some(format!("call log: {e:#}"));
+            }
+        }
+    }
+
+    /// Stops calls, the engine and the demo peer (at exit).
+    pub fn shutdown(&mut self) {
+        let online = match std::mem::replace(&mut self.net, Net::Offline) {
+            Net::Online(o) => Some(o),
+            _ => None,
+        };
+        self.backend.shutdown(online.as_ref());
+    }
+
+    // ---- actions ----
+
+    pub(crate) fn start_identity_job(&mut self, job: IdentityJob, what: &str) {
+        self.busy = Some(what.to_owned());
+        self.error = None;
+        self.backend.identity_job(
+            KeyFile::new(&self.options.key_file),
+            job,
+            self.options.key_strength,
+        );
+    }
+
+    /// Adds a contact (npub, nprofile or hex) and lets it ring; an error goes to the
+    /// banner and gives `false`.
+    pub fn add_contact(&mut self, name: &str, key: &str, mode: PrivacyMode) -> bool {
+        match self.contacts.add(name, key, mode) {
+            Ok(key) => {
+                if let Some(engine) = self.engine() {
+                    engine.add_contact(key);
+                }
+                self.save_contacts();
+                self.error = None;
+                true
+            }
+            Err(e) => {
+                self.error = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    pub(crate) fn save_contacts(&mut self) {
+        if let Some(store) = &self.contact_store {
+            if let Err(e) = store.save(&self.contacts) {
+                self.error = Some(format!("contacts not saved: {e:#}"));
+            }
+        }
+    }
+
+    /// Calls `peer` in its contact's mode. Refused with a clear message when offline, in a
+    /// call, or when the mode needs a TURN server that is not configured.
+    pub(crate) fn dial(&mut self, peer: PublicKey, call_type: CallType) {
+        let mode = self
+            .contacts
+            .find(&peer)
+            .map_or(PrivacyMode::Private, |c| c.mode);
+        let Some(engine) = self.engine().cloned() else {
+            self.error = Some("not connected to a relay yet".into());
+            return;
+        };
+        if self.live_call().is_some() {
+            self.error = Some("you are already in a call".into());
+            return;
+        }
+        let has_turn = !self.network().turn_servers.is_empty();
+        if mode != PrivacyMode::Fast && !has_turn {
+            self.error = Some(format!(
+                "{mode:?} mode relays media through your own TURN server: add one in Settings, \
+                 or switch this contact to Fast (the peer may then see your IP)"
+            ));
+            return;
+        }
+        let call_id = engine.dial(peer, call_type, mode);
+        self.ended = None;
+        self.calls
+            .insert(call_id, CallView::dialed(call_id, peer, call_type, mode));
+    }
+
+    /// Demo: call the demo contact, or have it call us.
+    pub(crate) fn demo_call(&mut self, call: AutoCall) {
+        let Some(peer) = self.demo_peer else {
+            return;
+        };
+        match call {
+            AutoCall::Outgoing(call_type) => self.dial(peer, call_type),
+            AutoCall::Incoming => {
+                if let Some(me) = &self.identity {
+                    self.backend.demo_ring(me.public_key());
+                }
+            }
+        }
+    }
+
+    pub(crate) fn accept(&mut self, call_id: CallId, with_video: bool) {
+        if let Some(engine) = self.engine() {
+            engine.accept(call_id, with_video);
+        }
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            call.sending_video = with_video && call.call_type == CallType::Video;
+        }
+    }
+
+    pub(crate) fn decline(&mut self, call_id: CallId) {
+        if let Some(engine) = self.engine() {
+            engine.decline(call_id);
+        }
+    }
+
+    pub(crate) fn hangup(&mut self, call_id: CallId) {
+        if let Some(engine) = self.engine() {
+            engine.hangup(call_id);
+        }
+    }
+
+    pub(crate) fn set_muted(&mut self, call_id: CallId, muted: bool) {
+        if let Some(engine) = self.engine() {
+            engine.set_muted(call_id, muted);
+        }
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            call.muted = muted;
+        }
+    }
+
+    pub(crate) fn set_camera_off(&mut self, call_id: CallId, off: bool) {
+        if let Some(engine) = self.engine() {
+            engine.set_camera_off(call_id, off);
+        }
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            call.camera_off = off;
+        }
+    }
+
+    pub(crate) fn clear_log(&mut self) {
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.clear() {
+                self.error = Some(format!("call log: {e:#}"));
+            }
+        }
+    }
+
+    pub(crate) fn save_settings(&mut self) {
+        match self.settings.save(&self.options.config_dir) {
+            Ok(()) => self.error = None,
+            Err(e) => self.error = Some(format!("settings not saved: {e:#}")),
+        }
+    }
+
+    /// Reconnects with the current settings (after they changed). Not during a call.
+    pub(crate) fn reconnect(&mut self) {
+        if self.live_call().is_some() {
+            self.error = Some("settings apply after the call".into());
+            return;
+        }
+        let old = std::mem::replace(&mut self.net, Net::Offline);
+        if let Net::Online(online) = old {
+            let engine = online.engine.clone();
+            let transport = online.transport.clone();
+            self.backend.handle().spawn(async move {
+                engine.shutdown().await;
+                transport.shutdown().await;
+            });
+        }
+        self.go_online();
+    }
+
+    /// The network of calls: the base plus the user's TURN servers.
+    pub(crate) fn network(&self) -> NetworkConfig {
+        self.settings.network(&self.options.network)
+    }
+
+    // ---- reports ----
+
+    fn handle(&mut self, report: Report, ctx: &egui::Context) {
+        match report {
+            Report::Identity(Ok(identity)) => {
+                self.busy = None;
+                let created = matches!(self.stage, Stage::Onboarding(_));
+                self.unlocked(identity);
+                if created {
+                    self.stage = Stage::Welcome;
+                }
+            }
+            Report::Identity(Err(e)) => {
+                self.busy = None;
+                self.error = Some(e);
+            }
+            Report::Online(online) => {
+                self.busy = None;
+                // Contacts added while connecting (the demo contact among them) ring too.
+                for key in self.contacts.contacts.iter().filter_map(|c| c.public_key()) {
+                    online.engine.add_contact(key);
+                }
+                self.net = Net::Online(online);
+                if let Some(auto) = self.options.auto_call.take() {
+                    self.demo_call(auto);
+                }
+            }
+            Report::OnlineFailed(e) => {
+                self.busy = None;
+                self.net = Net::Failed(e);
+            }
+            Report::Engine(event) => self.engine_event(event, ctx),
+            Report::DemoReady { relay, peer } => {
+                self.demo_peer = Some(peer);
+                self.settings.relays = vec![relay.to_string()];
+                self.unlocked(Identity::generate());
+                if self.contacts.find(&peer).is_none() {
+                    let npub = nostr_signal::encode_npub(&peer);
+                    self.add_contact("Demo contact", &npub, PrivacyMode::Fast);
+                }
+            }
+            Report::DemoFailed(e) => {
+                self.busy = None;
+                self.error = Some(format!("the demo could not start: {e}"));
+            }
+        }
+    }
+
+    /// The key is open: load contacts and the log, go online. (The unlock and onboarding
+    /// screens end here; tests and embedders may call it with a key they hold.)
+    pub fn unlocked(&mut self, identity: Identity) {
+        let dir = &self.options.config_dir;
+        let store = ContactStore::new(&dir.join("contacts.enc"), &identity);
+        self.contacts = store.load().unwrap_or_else(|e| {
+            self.error = Some(format!("contacts: {e:#}"));
+            ContactBook::default()
+        });
+        self.contact_store = Some(store);
+        self.log = match CallLog::open(&dir.join("calls.enc"), &identity) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                // Not replaced by an empty log: that would overwrite the user's file.
+                self.error = Some(format!("call log unavailable: {e:#}"));
+                None
+            }
+        };
+        self.identity = Some(identity);
+        self.stage = Stage::Ready;
+        self.apply_retention_at(unix_now());
+        self.go_online();
+    }
+
+    fn go_online(&mut self) {
+        let Some(identity) = self.identity.clone() else {
+            return;
+        };
+        let relays = match self.settings.relay_urls() {
+            Ok(r) if r.is_empty() => {
+                self.net = Net::Offline;
+                return;
+            }
+            Ok(r) => r,
+            Err(e) => {
+                self.net = Net::Failed(e.to_string());
+                return;
+            }
+        };
+        let inner = self.options.devices.clone().unwrap_or_else(|| {
+            let filter = if self.settings.blackout {
+                FilterChoice::Blackout(blackout::FilterConfig::default())
+            } else {
+                FilterChoice::AllBlack
+            };
+            if self.settings.synthetic_devices {
+                let mut d = SyntheticDevices::new(OWN_TONE_HZ);
+                d.filter = filter;
+                Arc::new(d)
+            } else {
+                Arc::new(SystemDevices {
+                    filter,
+                    ..SystemDevices::default()
+                })
+            }
+        });
+        let devices = Arc::new(UiDevices::new(inner));
+        self.devices = Some(devices.clone());
+        self.net = Net::Connecting;
+        self.busy = Some(format!("Connecting to {} relay(s)…", relays.len()));
+        let contacts = self
+            .contacts
+            .contacts
+            .iter()
+            .filter_map(|c| c.public_key())
+            .collect();
+        self.backend
+            .go_online(identity, relays, self.network(), devices, contacts);
+    }
+
+    fn engine_event(&mut self, event: EngineEvent, ctx: &egui::Context) {
+        match event {
+            EngineEvent::Call(e) => {
+                if let Some(devices) = &self.devices {
+                    devices.remote.set_repaint(ctx);
+                    devices.preview.set_repaint(ctx);
+                }
+                let call = self
+                    .calls
+                    .entry(e.call_id)
+                    .or_insert_with(|| CallView::from_event(&e));
+                call.apply(&e);
+                if e.state == CallState::Ended {
+                    if let Some(call) = self.calls.remove(&e.call_id) {
+                        self.call_ended(call);
+                    }
+                } else if e.state == CallState::Ringing && e.direction == Direction::Incoming {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
+                        egui::UserAttentionType::Critical,
+                    ));
+                }
+            }
+            EngineEvent::Stats { call_id, stats } => {
+                if let Some(call) = self.calls.get_mut(&call_id) {
+                    call.stats = Some(stats);
+                }
+            }
+            EngineEvent::Media { call_id, event } => {
+                if let Some(call) = self.calls.get_mut(&call_id) {
+                    match event {
+                        MediaEvent::Blackout { state, protected } => {
+                            call.blackout = Some((state, protected))
+                        }
+                        MediaEvent::Reconnecting => call.notice = Some("Reconnecting…".into()),
+                        MediaEvent::Reconnected => call.notice = None,
+                        MediaEvent::DeviceError(e) => call.notice = Some(format!("Device: {e}")),
+                        MediaEvent::PolicyViolation(e) => {
+                            call.notice = Some(format!("Refused from the peer: {e}"))
+                        }
+                        MediaEvent::IceRestartSent | MediaEvent::CandidateWithheld(_) => {}
+                    }
+                }
+            }
+            EngineEvent::SignalingError { call_id, error } => {
+                if self.calls.contains_key(&call_id) {
+                    self.error = Some(format!("a call message was not delivered: {error}"));
+                }
+            }
+            EngineEvent::Dropped(_) => {}
+        }
+    }
+
+    fn call_ended(&mut self, call: CallView) {
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.add(call.log_entry()) {
+                self.error = Some(format!("call log: {e:#}"));
+            }
+        }
+        // Missed calls from strangers are logged but do not take over the window.
+        if call.direction == Direction::Outgoing || call.connected_at.is_some() {
+            self.ended = Some(call);
+        }
+        self.apply_retention_at(unix_now());
+    }
+
+    fn retention_tick(&mut self) {
+        let now = unix_now();
+        if now >= self.last_retention + RETENTION_EVERY_SECS {
+            self.last_retention = now;
+            self.apply_retention_at(now);
+        }
+    }
+}
+
+impl eframe::App for PhantomApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.shutdown();
+    }
+}

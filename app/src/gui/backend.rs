@@ -1,0 +1,412 @@
+//! Everything slow, off the UI thread: unlocking and creating keys (scrypt), connecting to
+//! relays, the call engine, and the demo peer. Each job runs on the tokio runtime and
+//! reports through one channel that the UI drains with `try_recv` once per frame; every
+//! report also asks egui to repaint, so the window wakes up for it.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use calling::peer::NetworkConfig;
+use calling::{
+    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, FilterChoice,
+    MediaDevices, SyntheticDevices,
+};
+use eframe::egui;
+use nostr_signal::{
+    EmbeddedRelay, Identity, KeyFile, KeyStrength, NostrTransport, NostrTransportConfig, PublicKey,
+    RelayUrl,
+};
+use phantomcall_schemas::{CallType, DeviceId};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::broadcast::error::RecvError;
+
+/// Tone of the demo contact's synthetic microphone (the user's own synthetic tone is 440).
+const DEMO_PEER_HZ: f32 = 660.0;
+/// How long shutting down may hold the window open at exit.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+
+/// What a background job reports.
+pub enum Report {
+    /// A key was created, imported or unlocked.
+    Identity(Result<Identity, String>),
+    /// Connected to the relays; the engine runs.
+    Online(Online),
+    /// Could not go online.
+    OnlineFailed(String),
+    /// Something the engine said.
+    Engine(EngineEvent),
+    /// The demo peer is up: its relay and its key.
+    DemoReady {
+        /// The embedded relay's URL.
+        relay: RelayUrl,
+        /// The demo contact.
+        peer: PublicKey,
+    },
+    /// The demo peer could not start.
+    DemoFailed(String),
+}
+
+/// A running engine and the transport under it.
+pub struct Online {
+    /// The engine.
+    pub engine: CallEngine,
+    /// Its signaling transport (kept to shut it down).
+    pub transport: Arc<NostrTransport>,
+    /// How many relays were configured.
+    pub relays: usize,
+}
+
+/// What the demo keeps alive.
+struct DemoPeer {
+    key: PublicKey,
+    relay: EmbeddedRelay,
+    engine: CallEngine,
+    transport: Arc<NostrTransport>,
+}
+
+/// The runtime and the report channel.
+pub struct Backend {
+    runtime: Option<Runtime>,
+    handle: Handle,
+    tx: Sender<Report>,
+    rx: Receiver<Report>,
+    repaint: Arc<Mutex<Option<egui::Context>>>,
+    demo: Arc<Mutex<Option<DemoPeer>>>,
+}
+
+impl Backend {
+    /// A backend on its own runtime (two worker threads: the UI keeps a core).
+    pub fn new() -> std::io::Result<Backend> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("phantomcall-bg")
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        Ok(Self::with(Some(runtime), handle))
+    }
+
+    /// A backend on an existing runtime (tests share theirs).
+    pub fn on(handle: Handle) -> Backend {
+        Self::with(None, handle)
+    }
+
+    fn with(runtime: Option<Runtime>, handle: Handle) -> Backend {
+        let (tx, rx) = channel();
+        Backend {
+            runtime,
+            handle,
+            tx,
+            rx,
+            repaint: Arc::default(),
+            demo: Arc::default(),
+        }
+    }
+
+    /// Wakes `ctx` on every report from now on.
+    pub fn set_repaint(&self, ctx: &egui::Context) {
+        *self.repaint.lock().unwrap_or_else(|e| e.into_inner()) = Some(ctx.clone());
+    }
+
+    /// The next report, if one is waiting. Never blocks.
+    pub fn try_recv(&self) -> Option<Report> {
+        self.rx.try_recv().ok()
+    }
+
+    /// The runtime, for the engine's own calls that must run inside it.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    fn reporter(&self) -> Reporter {
+        Reporter {
+            tx: self.tx.clone(),
+            repaint: self.repaint.clone(),
+        }
+    }
+
+    /// Creates (`password` set, `import` empty), imports (`import`: nsec, hex or
+    /// ncryptsec) or unlocks (`create == false`, no import) the key in `file`, off the UI
+    /// thread (scrypt takes a noticeable fraction of a second).
+    pub fn identity_job(&self, file: KeyFile, job: IdentityJob, strength: KeyStrength) {
+        let report = self.reporter();
+        self.handle.spawn_blocking(move || {
+            let result = run_identity_job(&file, job, strength).map_err(|e| e.to_string());
+            report.send(Report::Identity(result));
+        });
+    }
+
+    /// Connects to `relays` as `identity` and starts the engine with `devices`; the
+    /// contacts in `contacts` may ring.
+    pub fn go_online(
+        &self,
+        identity: Identity,
+        relays: Vec<RelayUrl>,
+        network: NetworkConfig,
+        devices: Arc<dyn MediaDevices>,
+        contacts: Vec<PublicKey>,
+    ) {
+        let report = self.reporter();
+        self.handle.spawn(async move {
+            let count = relays.len();
+            let transport =
+                match NostrTransport::connect(identity.clone(), NostrTransportConfig::new(relays))
+                    .await
+                {
+                    Ok(t) => Arc::new(t),
+                    Err(e) => {
+                        report.send(Report::OnlineFailed(format!("cannot reach a relay: {e}")));
+                        return;
+                    }
+                };
+            // Peers look up where to reach us (kind 10050); a relay that refuses the list
+            // still carries calls from peers that know it, so this is not fatal.
+            if let Err(e) = transport.publish_dm_relays().await {
+                tracing::warn!(error = %e, "DM relay list not published");
+            }
+            let mut config = EngineConfig::new(identity.public_key(), DeviceId::new_random());
+            config.contacts.extend(contacts);
+            let engine = CallEngine::start(EngineSetup {
+                transport: transport.clone(),
+                config,
+                network,
+                devices,
+            });
+            let mut events = engine.events();
+            report.send(Report::Online(Online {
+                engine,
+                transport,
+                relays: count,
+            }));
+            loop {
+                match events.recv().await {
+                    Ok(event) => report.send(Report::Engine(event)),
+                    // Only stats and dropped inputs are lost this way; the state comes
+                    // back with the next call event.
+                    Err(RecvError::Lagged(n)) => tracing::debug!(n, "UI missed engine events"),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    /// Starts the demo contact: an embedded relay on loopback and a second identity that
+    /// answers every call with a synthetic camera (through human blackout) and a tone.
+    pub fn start_demo(&self, filter: FilterChoice) {
+        let report = self.reporter();
+        let slot = self.demo.clone();
+        self.handle.spawn(async move {
+            match demo_peer(filter).await {
+                Ok(peer) => {
+                    let ready = Report::DemoReady {
+                        relay: peer.relay.url().clone(),
+                        peer: peer.key,
+                    };
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(peer);
+                    report.send(ready);
+                }
+                Err(e) => report.send(Report::DemoFailed(e)),
+            }
+        });
+    }
+
+    /// Demo: the demo contact calls `user` (video, Fast mode).
+    pub fn demo_ring(&self, user: PublicKey) {
+        let engine = self
+            .demo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|d| d.engine.clone());
+        if let Some(engine) = engine {
+            engine.dial(
+                user,
+                CallType::Video,
+                phantomcall_schemas::PrivacyMode::Fast,
+            );
+        }
+    }
+
+    /// Hangs up, stops the engine and the demo peer; waits a little, never forever.
+    pub fn shutdown(&mut self, online: Option<&Online>) {
+        let engine = online.map(|o| (o.engine.clone(), o.transport.clone()));
+        let demo = self.demo.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let work = async move {
+            if let Some((engine, transport)) = engine {
+                engine.shutdown().await;
+                transport.shutdown().await;
+            }
+            if let Some(demo) = demo {
+                demo.engine.shutdown().await;
+                demo.transport.shutdown().await;
+                demo.relay.shutdown().await;
+            }
+        };
+        let done = self.handle.spawn(work);
+        let wait = async {
+            let _ = tokio::time::timeout(SHUTDOWN_WAIT, done).await;
+        };
+        // Inside a test's runtime the caller is already async context: do not block it.
+        if Handle::try_current().is_err() {
+            self.handle.block_on(wait);
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Sends reports and wakes the UI.
+#[derive(Clone)]
+struct Reporter {
+    tx: Sender<Report>,
+    repaint: Arc<Mutex<Option<egui::Context>>>,
+}
+
+impl Reporter {
+    fn send(&self, report: Report) {
+        let _ = self.tx.send(report);
+        if let Some(ctx) = &*self.repaint.lock().unwrap_or_else(|e| e.into_inner()) {
+            ctx.request_repaint();
+        }
+    }
+}
+
+/// A key job.
+pub enum IdentityJob {
+    /// New random key, saved with this password.
+    Create {
+        /// The password.
+        password: String,
+    },
+    /// Import an nsec, hex key or ncryptsec (with `secret_password` for an ncryptsec), then
+    /// save it with `password`.
+    Import {
+        /// What the user pasted.
+        secret: String,
+        /// The ncryptsec's own password (empty for nsec/hex).
+        secret_password: String,
+        /// The password to save it with.
+        password: String,
+    },
+    /// Decrypt the saved key.
+    Unlock {
+        /// The password.
+        password: String,
+    },
+}
+
+fn run_identity_job(
+    file: &KeyFile,
+    job: IdentityJob,
+    strength: KeyStrength,
+) -> anyhow::Result<Identity> {
+    match job {
+        IdentityJob::Create { password } => {
+            let identity = Identity::generate();
+            file.save(&identity, &password, strength)?;
+            Ok(identity)
+        }
+        IdentityJob::Import {
+            secret,
+            secret_password,
+            password,
+        } => {
+            let secret = secret.trim();
+            let identity = if secret.starts_with("ncryptsec1") {
+                Identity::from_ncryptsec(secret, &secret_password).map_err(|_| {
+                    anyhow::anyhow!("cannot decrypt this ncryptsec: wrong password?")
+                })?
+            } else {
+                Identity::from_secret(secret).map_err(|_| {
+                    anyhow::anyhow!("that is not a valid nsec, hex key or ncryptsec")
+                })?
+            };
+            file.save(&identity, &password, strength)?;
+            Ok(identity)
+        }
+        IdentityJob::Unlock { password } => file.load(&password).map_err(|e| match e {
+            nostr_signal::SignalError::WrongPassword => anyhow::anyhow!("wrong password"),
+            other => other.into(),
+        }),
+    }
+}
+
+/// A client with synthetic devices that lets anyone ring: the demo contact, and the other
+/// side of a call in the UI tests.
+pub struct SyntheticPeer {
+    /// Its identity.
+    pub identity: Identity,
+    /// Its engine.
+    pub engine: CallEngine,
+    /// Its devices (their probes record what it heard and saw).
+    pub devices: SyntheticDevices,
+    /// Its signaling transport.
+    pub transport: Arc<NostrTransport>,
+}
+
+/// Starts a [`SyntheticPeer`] on `relay`, in Fast-capable loopback networking (no TURN
+/// server on a bare machine).
+pub async fn synthetic_peer(
+    relay: RelayUrl,
+    devices: SyntheticDevices,
+) -> Result<SyntheticPeer, nostr_signal::SignalError> {
+    let identity = Identity::generate();
+    let transport = Arc::new(
+        NostrTransport::connect(identity.clone(), NostrTransportConfig::new(vec![relay])).await?,
+    );
+    transport.publish_dm_relays().await?;
+    let mut config = EngineConfig::new(identity.public_key(), DeviceId::new_random());
+    // It does not know the user's key in advance.
+    config.allow_strangers = true;
+    let engine = CallEngine::start(EngineSetup {
+        transport: transport.clone(),
+        config,
+        network: NetworkConfig::loopback(),
+        devices: Arc::new(devices.clone()),
+    });
+    Ok(SyntheticPeer {
+        identity,
+        engine,
+        devices,
+        transport,
+    })
+}
+
+async fn demo_peer(filter: FilterChoice) -> Result<DemoPeer, String> {
+    let relay = EmbeddedRelay::start_on_loopback()
+        .await
+        .map_err(|e| format!("embedded relay: {e}"))?;
+    let mut devices = SyntheticDevices::new(DEMO_PEER_HZ);
+    devices.filter = filter;
+    let peer = synthetic_peer(relay.url().clone(), devices)
+        .await
+        .map_err(|e| format!("demo peer: {e}"))?;
+    spawn_auto_answer(&peer.engine);
+    Ok(DemoPeer {
+        key: peer.identity.public_key(),
+        relay,
+        engine: peer.engine,
+        transport: peer.transport,
+    })
+}
+
+/// Answers every call that rings on `engine`, with video when offered.
+pub fn spawn_auto_answer(engine: &CallEngine) -> tokio::task::JoinHandle<()> {
+    let mut events = engine.events();
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(EngineEvent::Call(e))
+                    if e.state == CallState::Ringing && e.direction == Direction::Incoming =>
+                {
+                    engine.accept(e.call_id, e.call_type == CallType::Video);
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
+}

@@ -1,0 +1,252 @@
+//! What the UI knows about each call: built from the engine's events, so the screens never
+//! ask the engine anything (which would mean waiting on it).
+
+use std::time::{Duration, Instant};
+
+use calling::{CallEvent, CallState, CallStats, Direction, EndReason, Reason};
+use nostr_signal::PublicKey;
+use phantomcall_schemas::{CallId, CallType, PrivacyMode};
+
+use super::calllog::{entry_for, unix_now, LogDirection, LogEntry, LogResult};
+
+/// Round-trip time under which the quality indicator says "good", ms.
+const GOOD_RTT_MS: f64 = 150.0;
+/// Round-trip time under which it says "fair", ms (above: "poor").
+const FAIR_RTT_MS: f64 = 400.0;
+/// Jitter above which quality drops one step, ms.
+const HIGH_JITTER_MS: f64 = 30.0;
+
+/// One call as the UI shows it.
+#[derive(Debug, Clone)]
+pub struct CallView {
+    /// The call.
+    pub call_id: CallId,
+    /// The other party.
+    pub peer: PublicKey,
+    /// Who called.
+    pub direction: Direction,
+    /// Voice or video as offered.
+    pub call_type: CallType,
+    /// Privacy mode of the call.
+    pub mode: PrivacyMode,
+    /// Latest state.
+    pub state: CallState,
+    /// Why it ended, once it has.
+    pub end_reason: Option<EndReason>,
+    /// Whether the engine marked the end as missed.
+    pub missed: bool,
+    /// When the call started (Unix seconds), for the log.
+    pub started_at: u64,
+    /// When media came up.
+    pub connected_at: Option<Instant>,
+    /// How long it was connected, frozen at the end.
+    pub connected_for: Option<Duration>,
+    /// Our microphone muted.
+    pub muted: bool,
+    /// Our camera off.
+    pub camera_off: bool,
+    /// Whether we send video (accepted with video, or a video call placed).
+    pub sending_video: bool,
+    /// Latest live figures.
+    pub stats: Option<CallStats>,
+    /// Latest privacy filter state: text and whether the person is being blacked out.
+    pub blackout: Option<(String, bool)>,
+    /// Latest media notice (reconnecting, device problem…).
+    pub notice: Option<String>,
+}
+
+impl CallView {
+    /// A call we just dialed.
+    pub fn dialed(
+        call_id: CallId,
+        peer: PublicKey,
+        call_type: CallType,
+        mode: PrivacyMode,
+    ) -> Self {
+        Self::new(
+            call_id,
+            peer,
+            Direction::Outgoing,
+            call_type,
+            mode,
+            CallState::Dialing,
+        )
+    }
+
+    /// A call first seen through an event.
+    pub fn from_event(e: &CallEvent) -> Self {
+        Self::new(e.call_id, e.peer, e.direction, e.call_type, e.mode, e.state)
+    }
+
+    fn new(
+        call_id: CallId,
+        peer: PublicKey,
+        direction: Direction,
+        call_type: CallType,
+        mode: PrivacyMode,
+        state: CallState,
+    ) -> Self {
+        CallView {
+            call_id,
+            peer,
+            direction,
+            call_type,
+            mode,
+            state,
+            end_reason: None,
+            missed: false,
+            started_at: unix_now(),
+            connected_at: None,
+            connected_for: None,
+            muted: false,
+            camera_off: false,
+            sending_video: direction == Direction::Outgoing && call_type == CallType::Video,
+            stats: None,
+            blackout: None,
+            notice: None,
+        }
+    }
+
+    /// Applies a state change.
+    pub fn apply(&mut self, e: &CallEvent) {
+        self.state = e.state;
+        self.mode = e.mode;
+        match e.reason {
+            Reason::MediaConnected if self.connected_at.is_none() => {
+                self.connected_at = Some(Instant::now());
+            }
+            Reason::Ended(end) => {
+                self.end_reason = Some(end);
+                self.missed = e.missed;
+                self.connected_for = self.connected_at.map(|t| t.elapsed());
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the call is still going (ringing, connecting or connected).
+    pub fn is_live(&self) -> bool {
+        self.state != CallState::Ended
+    }
+
+    /// The call timer: time connected so far.
+    pub fn elapsed(&self) -> Option<Duration> {
+        self.connected_for
+            .or_else(|| self.connected_at.map(|t| t.elapsed()))
+    }
+
+    /// What the status line says.
+    pub fn status(&self) -> String {
+        match (self.state, self.direction) {
+            (CallState::Dialing, _) => "Calling…".into(),
+            (CallState::Ringing, Direction::Outgoing) => "Ringing…".into(),
+            (CallState::Ringing, Direction::Incoming) => "Incoming call…".into(),
+            (CallState::Connecting, _) => "Connecting…".into(),
+            (CallState::Connected, _) => "Connected".into(),
+            (CallState::Ended, _) => format!("Call ended: {}", self.end_words()),
+        }
+    }
+
+    fn end_words(&self) -> &'static str {
+        match self.end_reason {
+            Some(EndReason::LocalHangup) => "you hung up",
+            Some(EndReason::RemoteHangup) => "the other side hung up",
+            Some(EndReason::LocalDecline) => "you declined",
+            Some(EndReason::RemoteDecline) => "declined",
+            Some(EndReason::RemoteBusy) => "busy",
+            Some(EndReason::RingTimeout) => "no answer",
+            Some(EndReason::ModeMismatch) => "the other side asked for another privacy mode",
+            Some(EndReason::MediaFailed(_)) => "connection failed",
+            Some(EndReason::ConnectTimeout) => "could not connect",
+            Some(EndReason::AlreadyInCall) => "you are already in a call",
+            Some(EndReason::UnknownCaller) => "unknown caller",
+            Some(_) => "handled on another device",
+            None => "ended",
+        }
+    }
+
+    /// The log entry of this ended call.
+    pub fn log_entry(&self) -> LogEntry {
+        let result = if self.connected_at.is_some() {
+            LogResult::Answered
+        } else if self.missed {
+            LogResult::Missed
+        } else {
+            match self.end_reason {
+                Some(
+                    EndReason::LocalDecline
+                    | EndReason::RemoteDecline
+                    | EndReason::DeclinedElsewhere,
+                ) => LogResult::Declined,
+                Some(
+                    EndReason::MediaFailed(_)
+                    | EndReason::ConnectTimeout
+                    | EndReason::ModeMismatch
+                    | EndReason::AlreadyInCall,
+                ) => LogResult::Failed,
+                _ if self.direction == Direction::Incoming => LogResult::Missed,
+                _ => LogResult::NoAnswer,
+            }
+        };
+        let direction = match self.direction {
+            Direction::Outgoing => LogDirection::Outgoing,
+            Direction::Incoming => LogDirection::Incoming,
+        };
+        entry_for(
+            &self.peer,
+            self.started_at,
+            self.connected_for,
+            direction,
+            result,
+        )
+    }
+
+    /// The quality indicator: a word from the latest figures.
+    pub fn quality(&self) -> &'static str {
+        let Some(stats) = &self.stats else {
+            return "measuring…";
+        };
+        if !stats.media_up {
+            return "reconnecting…";
+        }
+        let mut level = match stats.peer.rtt_ms {
+            Some(rtt) if rtt < GOOD_RTT_MS => 0,
+            Some(rtt) if rtt < FAIR_RTT_MS => 1,
+            Some(_) => 2,
+            None => 0,
+        };
+        if stats
+            .peer
+            .audio_jitter_ms
+            .is_some_and(|j| j > HIGH_JITTER_MS)
+        {
+            level += 1;
+        }
+        match level {
+            0 => "good",
+            1 => "fair",
+            _ => "poor",
+        }
+    }
+}
+
+/// `m:ss` (or `h:mm:ss`).
+pub fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_format() {
+        assert_eq!(clock(Duration::from_secs(65)), "1:05");
+        assert_eq!(clock(Duration::from_secs(3600 + 61)), "1:01:01");
+    }
+}

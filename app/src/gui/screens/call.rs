@@ -1,0 +1,241 @@
+//! The call screens: the incoming-call window (accept audio / accept video / decline) and
+//! the in-call view (remote video, the filtered local preview, mute, camera, hang up,
+//! timer, quality), with the privacy badge and encryption line always on screen.
+
+use eframe::egui::{self, Color32, RichText};
+use phantomcall_schemas::CallType;
+
+use crate::gui::app::PhantomApp;
+use crate::gui::calllog::LogResult;
+use crate::gui::calls::{clock, CallView};
+use crate::gui::devices::FrameSlot;
+use crate::gui::widgets::{encryption_line, privacy_badge, SAFE, WARN};
+use calling::{CallState, Direction};
+
+/// Size of the local preview, points.
+const PREVIEW_WIDTH: f32 = 200.0;
+
+/// The GPU textures of the remote video and of the preview.
+#[derive(Default)]
+pub struct VideoTextures {
+    remote: Option<(u64, egui::TextureHandle)>,
+    preview: Option<(u64, egui::TextureHandle)>,
+}
+
+/// Uploads the slot's picture if it changed; returns the texture to draw.
+fn texture<'a>(
+    ctx: &egui::Context,
+    name: &str,
+    slot: &FrameSlot,
+    held: &'a mut Option<(u64, egui::TextureHandle)>,
+) -> Option<&'a egui::TextureHandle> {
+    let seen = held.as_ref().map_or(0, |(g, _)| *g);
+    if let Some((generation, picture)) = slot.newer_than(seen) {
+        let image = egui::ColorImage::from_rgba_unmultiplied(
+            [picture.width as usize, picture.height as usize],
+            &picture.rgba,
+        );
+        match held {
+            Some((g, tex)) => {
+                tex.set(image, egui::TextureOptions::LINEAR);
+                *g = generation;
+            }
+            None => {
+                *held = Some((
+                    generation,
+                    ctx.load_texture(name, image, egui::TextureOptions::LINEAR),
+                ))
+            }
+        }
+    }
+    held.as_ref().map(|(_, t)| t)
+}
+
+/// The incoming-call window, while a call rings here.
+pub fn incoming_window(app: &mut PhantomApp, ctx: &egui::Context) {
+    let Some(call) = app
+        .calls
+        .values()
+        .find(|c| c.direction == Direction::Incoming && c.state == CallState::Ringing)
+        .cloned()
+    else {
+        return;
+    };
+    let name = app.contacts.display_name(&call.peer);
+    let mut action = None;
+    egui::Window::new("Incoming call")
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+        .show(ctx, |ui| {
+            ui.heading(format!("{name} is calling"));
+            ui.label(match call.call_type {
+                CallType::Video => "Video call",
+                CallType::Voice => "Audio call",
+            });
+            privacy_badge(ui, call.mode);
+            encryption_line(ui);
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Accept audio").clicked() {
+                    action = Some(Some(false));
+                }
+                if call.call_type == CallType::Video && ui.button("Accept video").clicked() {
+                    action = Some(Some(true));
+                }
+                if ui.button("Decline").clicked() {
+                    action = Some(None);
+                }
+            });
+        });
+    // Keep ringing visible: the window repaints itself until answered.
+    ctx.request_repaint_after(std::time::Duration::from_millis(500));
+    match action {
+        Some(Some(video)) => app.accept(call.call_id, video),
+        Some(None) => app.decline(call.call_id),
+        None => {}
+    }
+}
+
+/// The in-call view (or the summary of the call that just ended).
+pub fn in_call(app: &mut PhantomApp, ui: &mut egui::Ui) {
+    let Some(call) = app.live_call().cloned().or_else(|| app.ended.clone()) else {
+        return;
+    };
+    if call.direction == Direction::Incoming && call.state == CallState::Ringing {
+        ui.label("Incoming call…");
+        return;
+    }
+    let name = app.contacts.display_name(&call.peer);
+    ui.horizontal(|ui| {
+        ui.heading(&name);
+        ui.label(RichText::new(call.status()).size(16.0));
+        if let Some(t) = call.elapsed() {
+            ui.label(RichText::new(clock(t)).monospace().size(16.0));
+        }
+    });
+    privacy_badge(ui, call.mode);
+    encryption_line(ui);
+    if call.is_live() {
+        ui.horizontal(|ui| {
+            let quality = call.quality();
+            let colour = match quality {
+                "good" => SAFE,
+                "fair" | "measuring…" => Color32::GRAY,
+                _ => WARN,
+            };
+            ui.label(RichText::new(format!("Quality: {quality}")).color(colour));
+            if let Some(stats) = &call.stats {
+                if let Some(rtt) = stats.peer.rtt_ms {
+                    ui.label(RichText::new(format!("{rtt:.0} ms")).weak());
+                }
+                ui.label(
+                    RichText::new(format!(
+                        "in {:.0} kbit/s · out {:.0} kbit/s",
+                        stats.bitrate_in_kbps, stats.bitrate_out_kbps
+                    ))
+                    .weak(),
+                );
+            }
+            if let Some(notice) = &call.notice {
+                ui.label(RichText::new(notice).color(WARN));
+            }
+        });
+        controls(app, ui, &call);
+        video_area(app, ui, &call);
+    } else {
+        let entry = call.log_entry();
+        if entry.result == LogResult::Answered {
+            ui.label(format!(
+                "Lasted {}",
+                clock(std::time::Duration::from_secs(entry.duration_secs))
+            ));
+        }
+        if ui.button("Close").clicked() {
+            app.ended = None;
+        }
+    }
+}
+
+fn controls(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
+    ui.horizontal(|ui| {
+        let mute = if call.muted { "Unmute" } else { "Mute" };
+        if ui.button(mute).clicked() {
+            app.set_muted(call.call_id, !call.muted);
+        }
+        if call.sending_video {
+            let camera = if call.camera_off {
+                "Camera on"
+            } else {
+                "Camera off"
+            };
+            if ui.button(camera).clicked() {
+                app.set_camera_off(call.call_id, !call.camera_off);
+            }
+        }
+        let hang_up = egui::Button::new(RichText::new("Hang up").color(Color32::WHITE))
+            .fill(Color32::from_rgb(0xC6, 0x28, 0x28));
+        if ui.add(hang_up).clicked() {
+            app.hangup(call.call_id);
+        }
+    });
+}
+
+fn video_area(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
+    if call.call_type != CallType::Video {
+        ui.add_space(20.0);
+        ui.label(RichText::new("Audio call").size(20.0).weak());
+        return;
+    }
+    let Some(devices) = app.devices.clone() else {
+        return;
+    };
+    let ctx = ui.ctx().clone();
+    let remote = texture(&ctx, "remote-video", &devices.remote, &mut app.video.remote).cloned();
+    let preview = texture(
+        &ctx,
+        "local-preview",
+        &devices.preview,
+        &mut app.video.preview,
+    )
+    .cloned();
+    let available = ui.available_size();
+    ui.horizontal_top(|ui| {
+        match remote {
+            Some(tex) => {
+                let size = fit(
+                    tex.size_vec2(),
+                    available - egui::vec2(PREVIEW_WIDTH + 16.0, 10.0),
+                );
+                ui.add(egui::Image::new((tex.id(), size)).alt_text("Remote video"));
+            }
+            None => {
+                ui.label("Waiting for the other side's video…");
+            }
+        }
+        ui.vertical(|ui| {
+            ui.label(RichText::new("You (as sent)").weak());
+            if call.camera_off || !call.sending_video {
+                ui.label("Camera off");
+            } else if let Some(tex) = preview {
+                let size = fit(tex.size_vec2(), egui::vec2(PREVIEW_WIDTH, PREVIEW_WIDTH));
+                ui.add(egui::Image::new((tex.id(), size)).alt_text("Your video as sent"));
+            }
+            match &call.blackout {
+                Some((state, true)) => {
+                    ui.label(RichText::new(format!("Protected: {state}")).color(SAFE));
+                }
+                Some((state, false)) => {
+                    ui.label(RichText::new(state).color(WARN));
+                }
+                None => {}
+            }
+        });
+    });
+}
+
+/// `size` scaled to fit in `room`, aspect kept.
+fn fit(size: egui::Vec2, room: egui::Vec2) -> egui::Vec2 {
+    let scale = (room.x / size.x).min(room.y / size.y).clamp(0.05, 4.0);
+    size * scale
+}

@@ -1,0 +1,171 @@
+//! Shared set-up of the UI tests: the app in an egui_kittest harness on a test runtime,
+//! an embedded relay, and a second client (a real engine with synthetic devices).
+#![allow(dead_code)] // each test file uses a different part
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use calling::peer::NetworkConfig;
+use calling::{EngineEvent, SyntheticDevices};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use nostr_signal::{EmbeddedRelay, KeyStrength};
+use phantomcall::gui::backend::{synthetic_peer, Backend, SyntheticPeer};
+use phantomcall::gui::settings::Settings;
+use phantomcall::gui::{AppOptions, PhantomApp};
+use tokio::runtime::Runtime;
+use tokio::sync::broadcast;
+
+/// How long a UI test waits for something that takes a real call set-up.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A test world: runtime, relay, config directory.
+pub struct World {
+    pub rt: Runtime,
+    pub relay: Option<EmbeddedRelay>,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    /// A runtime and a temporary config directory; `with_relay` starts an embedded relay
+    /// and writes it into the settings.
+    pub fn new(with_relay: bool) -> World {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let relay = with_relay.then(|| {
+            rt.block_on(EmbeddedRelay::start_on_loopback())
+                .expect("relay starts")
+        });
+        if let Some(relay) = &relay {
+            Settings {
+                relays: vec![relay.url().to_string()],
+                ..Settings::default()
+            }
+            .save(dir.path())
+            .expect("settings saved");
+        }
+        World { rt, relay, dir }
+    }
+
+    /// App options for this world: synthetic devices (`devices`), loopback network, weak
+    /// scrypt (tests create many keys).
+    pub fn options(&self, devices: SyntheticDevices) -> AppOptions {
+        AppOptions {
+            config_dir: self.dir.path().to_owned(),
+            key_file: self.dir.path().join("identity.ncryptsec"),
+            network: NetworkConfig::loopback(),
+            devices: Some(Arc::new(devices)),
+            demo: false,
+            key_strength: KeyStrength::Weak,
+            auto_call: None,
+        }
+    }
+
+    /// The app in a harness.
+    pub fn harness(&self, options: AppOptions) -> Harness<'static, PhantomApp> {
+        let app = PhantomApp::new(options, Backend::on(self.rt.handle().clone()));
+        Harness::builder()
+            .with_size([1000.0, 720.0])
+            .build_ui_state(|ui, app: &mut PhantomApp| app.show(ui), app)
+    }
+
+    /// A second client on the relay, with an event subscription taken at once.
+    pub fn peer(&self, tone_hz: f32) -> Peer {
+        let relay = self
+            .relay
+            .as_ref()
+            .expect("world has a relay")
+            .url()
+            .clone();
+        let peer = self
+            .rt
+            .block_on(synthetic_peer(relay, SyntheticDevices::new(tone_hz)))
+            .expect("peer starts");
+        let events = peer.engine.events();
+        Peer { peer, events }
+    }
+}
+
+/// The other side of the call.
+pub struct Peer {
+    pub peer: SyntheticPeer,
+    pub events: broadcast::Receiver<EngineEvent>,
+}
+
+impl std::ops::Deref for Peer {
+    type Target = SyntheticPeer;
+    fn deref(&self) -> &SyntheticPeer {
+        &self.peer
+    }
+}
+
+/// Steps the UI (with short sleeps, so background work progresses) until `done` holds;
+/// panics with `what` after `timeout`. Returns how long it took.
+pub fn pump_until(
+    harness: &mut Harness<'_, PhantomApp>,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&Harness<'_, PhantomApp>) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        harness.step();
+        if done(harness) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+/// Steps the UI for `d`.
+pub fn pump_for(harness: &mut Harness<'_, PhantomApp>, d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+/// Whether a node whose label contains `text` is on screen.
+pub fn shows(harness: &Harness<'_, PhantomApp>, text: &str) -> bool {
+    harness.query_all_by_label_contains(text).next().is_some()
+}
+
+/// Waits until a label containing `text` shows.
+pub fn wait_for_text(harness: &mut Harness<'_, PhantomApp>, text: &str, timeout: Duration) {
+    pump_until(harness, text, timeout, |h| shows(h, text));
+}
+
+/// Replaces the text of the field named `label` (plain or password) with `text`.
+pub fn type_into(harness: &mut Harness<'_, PhantomApp>, label: &str, text: &str) {
+    use eframe::egui::accesskit::Role;
+    let role = if harness
+        .query_by_role_and_label(Role::PasswordInput, label)
+        .is_some()
+    {
+        Role::PasswordInput
+    } else {
+        Role::TextInput
+    };
+    harness.get_by_role_and_label(role, label).focus();
+    harness.step();
+    // Select what is there so the typed text replaces it.
+    harness.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+    harness.step();
+    harness.get_by_role_and_label(role, label).type_text(text);
+    harness.step();
+}
+
+/// Clicks the button named `label`.
+pub fn click(harness: &mut Harness<'_, PhantomApp>, label: &str) {
+    harness
+        .get_by_role_and_label(eframe::egui::accesskit::Role::Button, label)
+        .click();
+    harness.step();
+    harness.step();
+}
