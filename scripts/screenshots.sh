@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the desktop app under a virtual X display (Xvfb, Mesa software OpenGL) in its demo
+# configuration (synthetic camera and microphone, embedded relay, a demo contact that
+# answers) and saves screenshots into docs/screenshots/: onboarding, contacts, incoming
+# call, in-call. Prints how long the window took to appear each time.
+#
+#   bash scripts/screenshots.sh            # build (debug profile) and shoot
+#   PHANTOMCALL_BIN=path/to/phantomcall bash scripts/screenshots.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SKIP_TEST_TOOLS=1 bash scripts/setup.sh
+
+if [ -z "${PHANTOMCALL_BIN:-}" ]; then
+  cargo build -p phantomcall --quiet
+  PHANTOMCALL_BIN="${CARGO_TARGET_DIR:-target}/debug/phantomcall"
+fi
+OUT=docs/screenshots
+mkdir -p "$OUT"
+
+DISPLAY_NUM="${SCREENSHOT_DISPLAY:-:97}"
+Xvfb "$DISPLAY_NUM" -screen 0 1000x700x24 -nolisten tcp >/dev/null 2>&1 &
+XVFB_PID=$!
+APP_PID=""
+cleanup() {
+  [ -n "$APP_PID" ] && kill "$APP_PID" 2>/dev/null || true
+  kill "$XVFB_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+export DISPLAY="$DISPLAY_NUM"
+# Mesa's llvmpipe: the same software path as a machine without a GPU.
+export LIBGL_ALWAYS_SOFTWARE=1
+for _ in $(seq 50); do xwininfo -root >/dev/null 2>&1 && break; sleep 0.1; done
+
+# shot NAME SECONDS_AFTER_WINDOW COMMAND...: starts the app, waits for its window, waits
+# SECONDS more, saves $OUT/NAME.png, stops the app.
+shot() {
+  local name=$1 settle=$2
+  shift 2
+  local start end
+  start=$(date +%s.%N)
+  "$@" >/dev/null 2>&1 &
+  APP_PID=$!
+  for _ in $(seq 200); do
+    xwininfo -root -tree 2>/dev/null | grep -q '"PhantomCall"' && break
+    sleep 0.05
+  done
+  end=$(date +%s.%N)
+  printf 'screenshots: %-12s window after %.2f s\n' "$name" "$(echo "$end - $start" | bc)"
+  sleep "$settle"
+  import -window root "$OUT/$name.png"
+  kill "$APP_PID" 2>/dev/null || true
+  wait "$APP_PID" 2>/dev/null || true
+  APP_PID=""
+}
+
+FRESH=$(mktemp -d)
+shot onboarding 1.5 env PHANTOMCALL_CONFIG_DIR="$FRESH" "$PHANTOMCALL_BIN"
+rm -rf "$FRESH"
+shot contacts 4 "$PHANTOMCALL_BIN" demo --gui
+shot incoming 6 env PHANTOMCALL_DEMO_AUTOCALL=incoming "$PHANTOMCALL_BIN" demo --gui
+shot in-call 12 env PHANTOMCALL_DEMO_AUTOCALL=video "$PHANTOMCALL_BIN" demo --gui
+echo "screenshots: saved in $OUT/"
