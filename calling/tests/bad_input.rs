@@ -343,30 +343,6 @@ fn illegal_transitions_are_dropped_never_panicked_on() {
 }
 
 #[test]
-fn mode_switch_is_not_handled_yet_and_changes_nothing() {
-    let (mut net, alice, bob, _, call) = ringing();
-    net.accept(bob, call);
-    net.media_connected(&[alice, bob], call);
-    let bob_key = net.key(bob);
-    for body in [
-        CallBody::ModeSwitchRequest {
-            mode: PrivacyMode::Fast,
-        },
-        CallBody::ModeSwitchAck {
-            mode: PrivacyMode::Fast,
-            accepted: true,
-        },
-    ] {
-        let m = message(&net, bob, alice, call, body);
-        net.inject(alice, bob_key, m);
-        assert_eq!(last_drop(&net, alice), DropReason::Unsupported);
-    }
-    assert_eq!(net.state(alice, call), Some(CallState::Connected));
-    let info = net.devices[alice].core.call(&call).unwrap();
-    assert_eq!(info.mode, PrivacyMode::Private);
-}
-
-#[test]
 fn a_flood_of_offers_from_strangers_keeps_memory_bounded() {
     let mut net = Net::new();
     let bob = net.person("bob", 1)[0];

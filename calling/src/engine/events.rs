@@ -7,9 +7,13 @@ use phantomcall_schemas::{CallId, PrivacyMode};
 
 use crate::fsm::{CallEvent, Dropped};
 use crate::peer::PeerStats;
+use crate::policy::{ModePolicy, PrivacySummary};
 
 /// One thing the UI may render. Received through [`crate::CallEngine::events`].
 #[derive(Debug, Clone)]
+// `Stats` is the large one and comes once a second per call: boxing it would cost every
+// reader a different type for no measurable gain.
+#[allow(clippy::large_enum_variant)]
 pub enum EngineEvent {
     /// A call changed state (with its reason).
     Call(CallEvent),
@@ -59,7 +63,8 @@ pub enum MediaEvent {
     },
     /// A gathered local candidate the privacy mode forbids was withheld (never sent).
     CandidateWithheld(String),
-    /// A candidate or SDP from the peer that the privacy mode forbids was refused.
+    /// A candidate or SDP from the peer that the privacy mode forbids was refused; the
+    /// call ends with [`crate::EndReason::PolicyViolation`].
     PolicyViolation(String),
 }
 
@@ -96,4 +101,12 @@ pub struct CallStats {
     pub bitrate_in_kbps: f64,
     /// Sent bitrate over the last interval, kbit/s.
     pub bitrate_out_kbps: f64,
+}
+
+impl CallStats {
+    /// What the call's mode means, in plain words for the UI ("Peer may see your IP" for
+    /// Fast).
+    pub fn privacy_summary(&self) -> Option<PrivacySummary> {
+        self.mode.map(|mode| ModePolicy::for_mode(mode).summary())
+    }
 }

@@ -123,6 +123,23 @@ impl CallEngine {
         self.send(Command::Session(call_id, SessionCommand::RestartIce));
     }
 
+    /// Asks the peer to switch the connected call to `mode`. The mode changes only when
+    /// the peer's user accepts ([`crate::Reason::ModeSwitched`]).
+    pub fn request_mode_switch(&self, call_id: CallId, mode: PrivacyMode) {
+        self.send(Command::Input(Input::RequestModeSwitch { call_id, mode }));
+    }
+
+    /// Accepts the peer's pending mode switch request
+    /// ([`crate::Reason::ModeSwitchRequested`]).
+    pub fn accept_mode_switch(&self, call_id: CallId) {
+        self.send(Command::Input(Input::AcceptModeSwitch { call_id }));
+    }
+
+    /// Declines the peer's pending mode switch request: the call keeps its mode.
+    pub fn decline_mode_switch(&self, call_id: CallId) {
+        self.send(Command::Input(Input::DeclineModeSwitch { call_id }));
+    }
+
     /// Lets calls from `contact` ring.
     pub fn add_contact(&self, contact: PublicKey) {
         self.send(Command::AddContact(contact));
@@ -297,6 +314,11 @@ impl Driver {
             },
             SessionReport::Connected => Input::MediaConnected { call_id },
             SessionReport::Failed(error) => Input::MediaFailed { call_id, error },
+            SessionReport::PolicyViolation(detail) => {
+                let event = MediaEvent::PolicyViolation(detail);
+                let _ = self.events.send(EngineEvent::Media { call_id, event });
+                Input::PolicyViolation { call_id }
+            }
             SessionReport::Media(event) => {
                 let _ = self.events.send(EngineEvent::Media { call_id, event });
                 return;
@@ -344,6 +366,9 @@ impl Driver {
                 }
                 Output::ApplyAnswer { call_id, sdp } => {
                     self.command_session(call_id, SessionCommand::ApplyAnswer(sdp))
+                }
+                Output::ApplyMode { call_id, mode } => {
+                    self.command_session(call_id, SessionCommand::SetMode(mode))
                 }
                 Output::ApplyRenegotiation { call_id, sdp } => {
                     self.command_session(call_id, SessionCommand::Renegotiation(sdp))

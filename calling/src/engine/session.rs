@@ -18,6 +18,7 @@ use crate::fsm::MediaError;
 use crate::peer::{PeerError, PeerEvent, PeerSession, PeerSetup};
 use crate::pipeline::audio::{self, AudioReceiver};
 use crate::pipeline::{video, Controls, Counters, PipelineNote};
+use crate::policy::ModePolicy;
 
 /// Candidates gathered within this window travel in one call message.
 const CANDIDATE_BATCH: Duration = Duration::from_millis(40);
@@ -25,6 +26,9 @@ const CANDIDATE_BATCH: Duration = Duration::from_millis(40);
 const RESTART_RETRY: Duration = Duration::from_secs(4);
 /// How often live figures are reported.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// After a switch to a relay-only mode, how long the path may stay off the relay (the
+/// ICE restart that moves it) before the call ends as a policy violation.
+const RELAY_SWITCH_GRACE: Duration = Duration::from_secs(8);
 
 /// What the engine asks a call's media to do.
 #[derive(Debug)]
@@ -45,6 +49,9 @@ pub(crate) enum SessionCommand {
     Mute(bool),
     /// Turn the camera off (black frames) or on.
     CameraOff(bool),
+    /// Both users agreed to switch the call to this mode: apply its policy, and (the
+    /// caller) restart ICE so the path is gathered again under it.
+    SetMode(PrivacyMode),
 }
 
 /// What a call's media tells the engine.
@@ -57,6 +64,8 @@ pub(crate) enum SessionReport {
     Candidates(Vec<IceCandidate>),
     Connected,
     Failed(MediaError),
+    /// The peer sent a candidate or SDP the mode forbids: the call must end.
+    PolicyViolation(String),
     Media(MediaEvent),
     Stats(Box<CallStats>),
 }
@@ -106,7 +115,7 @@ async fn run(
     };
     let (peer_tx, mut peer_events) = unbounded_channel();
     let (notes_tx, mut notes) = unbounded_channel();
-    let mode = setup.peer.mode;
+    let mut mode = setup.peer.mode;
     let media_lost_timeout = setup.peer.network.media_lost_timeout;
     let session = match PeerSession::new(setup.peer.clone(), peer_tx).await {
         Ok(s) => s,
@@ -134,14 +143,33 @@ async fn run(
     let mut restart_due: Option<Instant> = None;
     let mut stats_due = Instant::now() + STATS_INTERVAL;
     let mut last_sample = StatsSample::default();
+    let mut switched_at: Option<Instant> = None;
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
 
     loop {
         let lost_due = lost_since.map(|t| t + media_lost_timeout);
         tokio::select! {
             command = commands.recv() => {
-                let Some(command) = command else { break };
-                handle_command(command, &session, &media, &report, &mut restart_due).await;
+                match command {
+                    None => break,
+                    Some(SessionCommand::SetMode(new)) => match session.set_mode(new).await {
+                        Ok(()) => {
+                            mode = new;
+                            switched_at = Some(Instant::now());
+                            if setup.is_caller {
+                                restart_due = Some(Instant::now());
+                            }
+                        }
+                        Err(e) => {
+                            // Never carry on under rules the users did not agree to.
+                            tracing::warn!(error = %e, "mode switch could not be applied");
+                            report(SessionReport::Failed(MediaError::Connection));
+                        }
+                    },
+                    Some(command) => {
+                        handle_command(command, &session, &media, &report, &mut restart_due).await
+                    }
+                }
             }
             Some(event) = peer_events.recv() => match event {
                 PeerEvent::Candidate(c) => {
@@ -205,6 +233,15 @@ async fn run(
             _ = sleep_until(stats_due.into()) => {
                 stats_due = Instant::now() + STATS_INTERVAL;
                 let stats = collect_stats(&session, &media, mode, ever_connected, lost_since.is_none(), &mut last_sample).await;
+                // Fail closed: in a relay-only mode the selected path must be a relay one
+                // (after a switch, once the restart had its time).
+                let settled = switched_at.is_none_or(|t| t.elapsed() > RELAY_SWITCH_GRACE);
+                let off_relay = stats.peer.local_candidate_type.as_deref().is_some_and(|t| t != "relay");
+                if ModePolicy::for_mode(mode).relay_only && settled && off_relay {
+                    report(SessionReport::PolicyViolation(format!(
+                        "{mode} mode but the media path is not relayed"
+                    )));
+                }
                 report(SessionReport::Stats(Box::new(stats)));
             }
         }
@@ -330,23 +367,19 @@ async fn handle_command(
             Ok(sdp) => report(SessionReport::Answer(sdp)),
             Err(e) => {
                 tracing::warn!(error = %e, "answer failed");
-                policy_note(&e, report);
-                report(SessionReport::Failed(MediaError::CreateAnswer));
+                report_failure(e, MediaError::CreateAnswer, report);
             }
         },
         SessionCommand::ApplyAnswer(answer) => {
             if let Err(e) = session.apply_answer(&answer).await {
                 tracing::warn!(error = %e, "applying the answer failed");
-                policy_note(&e, report);
-                report(SessionReport::Failed(MediaError::ApplyAnswer));
+                report_failure(e, MediaError::ApplyAnswer, report);
             }
         }
         SessionCommand::Candidates(candidates) => {
             for error in session.add_remote_candidates(&candidates).await {
                 match error {
-                    PeerError::Policy(v) => report(SessionReport::Media(
-                        MediaEvent::PolicyViolation(v.to_string()),
-                    )),
+                    PeerError::Policy(v) => report(SessionReport::PolicyViolation(v.to_string())),
                     other => tracing::debug!(error = %other, "remote candidate not added"),
                 }
             }
@@ -358,8 +391,7 @@ async fn handle_command(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "renegotiation failed");
-                policy_note(&e, report);
-                report(SessionReport::Failed(MediaError::CreateAnswer));
+                report_failure(e, MediaError::CreateAnswer, report);
             }
         },
         SessionCommand::RestartIce => {
@@ -368,14 +400,16 @@ async fn handle_command(
         }
         SessionCommand::Mute(on) => Controls::set(&media.controls.muted, on),
         SessionCommand::CameraOff(off) => Controls::set(&media.controls.camera_off, off),
+        SessionCommand::SetMode(_) => unreachable!("applied by the session loop"),
     }
 }
 
-fn policy_note(error: &PeerError, report: &impl Fn(SessionReport)) {
-    if let PeerError::Policy(v) = error {
-        report(SessionReport::Media(MediaEvent::PolicyViolation(
-            v.to_string(),
-        )));
+/// A failed step: a policy violation ends the call as such (reason `policy`), anything
+/// else as a media failure.
+fn report_failure(error: PeerError, step: MediaError, report: &impl Fn(SessionReport)) {
+    match error {
+        PeerError::Policy(v) => report(SessionReport::PolicyViolation(v.to_string())),
+        _ => report(SessionReport::Failed(step)),
     }
 }
 

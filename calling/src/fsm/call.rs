@@ -15,6 +15,15 @@ use super::types::{
     Reason,
 };
 
+/// A mode switch waiting for the other side's user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PendingSwitch {
+    /// We asked for this mode and wait for the peer's ack.
+    Ours(PrivacyMode),
+    /// The peer asked for this mode; our user has not answered yet.
+    Theirs(PrivacyMode),
+}
+
 /// Everything the engine remembers about one call, live or ended.
 #[derive(Debug)]
 pub(crate) struct Call {
@@ -48,6 +57,8 @@ pub(crate) struct Call {
     pub remote_candidates: Vec<(Option<DeviceId>, IceCandidate)>,
     /// Local candidates gathered before our offer or answer was sent.
     pub local_candidates: Vec<IceCandidate>,
+    /// A mode switch asked for and not answered yet.
+    pub pending_switch: Option<PendingSwitch>,
 }
 
 impl Call {
@@ -79,6 +90,7 @@ impl Call {
             accepted_here: false,
             remote_candidates: Vec::new(),
             local_candidates: Vec::new(),
+            pending_switch: None,
         }
     }
 
@@ -110,6 +122,7 @@ impl Call {
         self.remote_offer = None;
         self.remote_candidates = Vec::new();
         self.local_candidates = Vec::new();
+        self.pending_switch = None;
     }
 }
 

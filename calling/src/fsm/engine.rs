@@ -9,7 +9,7 @@ use phantomcall_schemas::{
     CallBody, CallId, CallMessage, CallType, DeviceId, HandledOutcome, IceCandidate, PrivacyMode,
 };
 
-use super::call::{Call, Sink};
+use super::call::{Call, PendingSwitch, Sink};
 use super::config::{
     EngineConfig, ENDED_CALL_MEMORY, MAX_BUFFERED_CANDIDATES, MAX_REMEMBERED_CALLS,
 };
@@ -124,6 +124,14 @@ impl CallEngineCore {
             }
             Input::MediaConnected { call_id } => self.on_media_connected(call_id),
             Input::MediaFailed { call_id, error } => self.on_media_failed(call_id, error, now),
+            Input::PolicyViolation { call_id } => self.on_policy_violation(call_id, now),
+            Input::RequestModeSwitch { call_id, mode } => {
+                self.on_request_mode_switch(call_id, mode)
+            }
+            Input::AcceptModeSwitch { call_id } => self.on_answer_mode_switch(call_id, true, kind),
+            Input::DeclineModeSwitch { call_id } => {
+                self.on_answer_mode_switch(call_id, false, kind)
+            }
             Input::Signal(incoming) => self.on_signal(incoming, now),
             Input::UnparsableSdp(incoming) => {
                 let id = incoming.message.call_id;
@@ -477,6 +485,26 @@ impl CallEngineCore {
 
     fn on_media_failed(&mut self, call_id: CallId, error: MediaError, now: Instant) {
         let input = InputKind::MediaFailed;
+        let reason = EndReason::MediaFailed(error);
+        self.end_by_media(call_id, input, reason, wire::HANGUP_MEDIA_FAILED, now);
+    }
+
+    fn on_policy_violation(&mut self, call_id: CallId, now: Instant) {
+        let input = InputKind::PolicyViolation;
+        let reason = EndReason::PolicyViolation;
+        self.end_by_media(call_id, input, reason, wire::HANGUP_POLICY, now);
+    }
+
+    /// The media engine ends a call that has media (failure or policy violation); the
+    /// peer gets a hangup with `why` if it knows the call.
+    fn end_by_media(
+        &mut self,
+        call_id: CallId,
+        input: InputKind,
+        reason: EndReason,
+        why: &str,
+        now: Instant,
+    ) {
         let Some(call) = live(&mut self.calls, &mut self.sink, call_id, input) else {
             return;
         };
@@ -488,9 +516,49 @@ impl CallEngineCore {
         }
         // The peer knows the call once our offer is out, or (incoming) from the start.
         let peer_knows = call.direction == Direction::Incoming || call.sdp_sent;
-        let notify = peer_knows.then(|| hangup(wire::HANGUP_MEDIA_FAILED));
+        let notify = peer_knows.then(|| hangup(why));
+        self.sink.end(call, reason, notify, now);
+    }
+
+    fn on_request_mode_switch(&mut self, call_id: CallId, mode: PrivacyMode) {
+        let input = InputKind::RequestModeSwitch;
+        let Some(call) = live(&mut self.calls, &mut self.sink, call_id, input) else {
+            return;
+        };
+        if call.state != CallState::Connected {
+            let state = call.state;
+            self.sink
+                .drop_input(Some(call_id), input, DropReason::NotInThisState(state));
+            return;
+        }
+        if mode == call.mode || call.pending_switch.is_some() {
+            self.sink
+                .drop_input(Some(call_id), input, DropReason::ModeSwitchNotNeeded);
+            return;
+        }
+        self.sink.send(call, CallBody::ModeSwitchRequest { mode });
+        call.pending_switch = Some(PendingSwitch::Ours(mode));
+    }
+
+    /// The user's answer to the peer's pending mode switch request.
+    fn on_answer_mode_switch(&mut self, call_id: CallId, accepted: bool, input: InputKind) {
+        let Some(call) = live(&mut self.calls, &mut self.sink, call_id, input) else {
+            return;
+        };
+        let Some(PendingSwitch::Theirs(mode)) = call.pending_switch else {
+            let state = call.state;
+            self.sink
+                .drop_input(Some(call_id), input, DropReason::NotInThisState(state));
+            return;
+        };
+        call.pending_switch = None;
         self.sink
-            .end(call, EndReason::MediaFailed(error), notify, now);
+            .send(call, CallBody::ModeSwitchAck { mode, accepted });
+        if accepted {
+            switch_mode(&mut self.sink, call, mode);
+        } else {
+            self.sink.event(call, Reason::ModeSwitchDeclined(mode));
+        }
     }
 
     // --- signaling ----------------------------------------------------------------------
@@ -885,6 +953,7 @@ fn on_peer_message(
                     let end = match (reason.as_deref(), state) {
                         (Some(wire::HANGUP_TIMEOUT), CallState::Ringing) => EndReason::RingTimeout,
                         (Some(wire::HANGUP_GLARE), _) => EndReason::Glare,
+                        (Some(wire::HANGUP_POLICY), _) => EndReason::RemotePolicyViolation,
                         _ => EndReason::RemoteHangup,
                     };
                     sink.end(call, end, None, now);
@@ -908,11 +977,54 @@ fn on_peer_message(
         (CallBody::HandledElsewhere { .. }, _, _) => {
             sink.drop_input(Some(id), input, DropReason::NoActionNeeded);
         }
-        (CallBody::ModeSwitchRequest { .. } | CallBody::ModeSwitchAck { .. }, _, _) => {
-            sink.drop_input(Some(id), input, DropReason::Unsupported)
+        (CallBody::ModeSwitchRequest { mode }, _, CallState::Connected) => {
+            match call.pending_switch {
+                _ if mode == call.mode => {
+                    sink.drop_input(Some(id), input, DropReason::ModeSwitchNotNeeded)
+                }
+                Some(PendingSwitch::Ours(_)) => {
+                    // Both asked at once: each side declines the other's request, so
+                    // both requests end declined and nothing changes.
+                    let accepted = false;
+                    sink.send(call, CallBody::ModeSwitchAck { mode, accepted });
+                    sink.drop_input(Some(id), input, DropReason::ModeSwitchNotNeeded);
+                }
+                Some(PendingSwitch::Theirs(_)) => {
+                    sink.drop_input(Some(id), input, DropReason::ModeSwitchNotNeeded)
+                }
+                None => {
+                    // Never switched on the peer's word alone, whichever way it goes:
+                    // the user decides.
+                    call.pending_switch = Some(PendingSwitch::Theirs(mode));
+                    sink.event(call, Reason::ModeSwitchRequested(mode));
+                }
+            }
+        }
+        (CallBody::ModeSwitchAck { mode, accepted }, _, _) => {
+            if call.pending_switch != Some(PendingSwitch::Ours(mode)) {
+                // Nobody here asked for this mode: an ack cannot switch on its own.
+                sink.drop_input(Some(id), input, DropReason::UnapprovedModeSwitch);
+                return;
+            }
+            call.pending_switch = None;
+            if accepted {
+                switch_mode(sink, call, mode);
+            } else {
+                sink.event(call, Reason::ModeSwitchDeclined(mode));
+            }
         }
         _ => not_here(sink, call),
     }
+}
+
+/// Both users agreed: the call takes `mode` and the media engine applies its policy.
+fn switch_mode(sink: &mut Sink, call: &mut Call, mode: PrivacyMode) {
+    call.mode = mode;
+    sink.push(Output::ApplyMode {
+        call_id: call.id,
+        mode,
+    });
+    sink.event(call, Reason::ModeSwitched);
 }
 
 /// How a message from another device of ours ends a call that rings here, if it does.

@@ -32,7 +32,10 @@
 //! | [`Input::Signal`] renegotiate | Connecting/Connected: [`Output::ApplyRenegotiation`]; the caller drops the callee's when its own is pending (`RenegotiationGlare`) |
 //! | [`Input::LocalRenegotiationAnswer`] | sent as an answer (25051) |
 //! | [`Input::Signal`] answer to our renegotiation | [`Output::ApplyAnswer`] |
-//! | [`Input::Signal`] mode switch | dropped (`Unsupported`) until the privacy-mode part handles it |
+//! | [`Input::PolicyViolation`] | any state with media -> Ended(`PolicyViolation`), hangup `"policy"` sent when the peer knows the call; a hangup `"policy"` from the peer ends it as `RemotePolicyViolation` |
+//! | [`Input::RequestModeSwitch`] | Connected: mode switch request (25060) sent; the mode changes only on the peer's accepting ack. Same mode or a request already pending: dropped (`ModeSwitchNotNeeded`) |
+//! | [`Input::Signal`] mode switch request | Connected: event `ModeSwitchRequested(mode)`, nothing changes until [`Input::AcceptModeSwitch`] (ack sent, mode switched, [`Output::ApplyMode`], event `ModeSwitched`) or [`Input::DeclineModeSwitch`] (ack `accepted: false`, event `ModeSwitchDeclined`). Never accepted automatically, whatever the mode. Crossing requests: each side declines the other's |
+//! | [`Input::Signal`] mode switch ack | switches (`ModeSwitched`) only when it accepts the mode our pending request asked for; declines clear the request (`ModeSwitchDeclined`); any other ack changes nothing (`UnapprovedModeSwitch`) |
 //! | [`Input::UnparsableSdp`] | dropped (`UnparsableSdp`); the call goes on |
 //! | [`Input::Tick`] | fires due timers (every input does so first) |
 //!

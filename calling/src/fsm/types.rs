@@ -111,6 +111,31 @@ pub enum Input {
         /// What failed.
         error: MediaError,
     },
+    /// The media engine refused a candidate or SDP from the peer that the call's privacy
+    /// mode forbids (a host candidate in Private mode, say): the call ends
+    /// (`PolicyViolation`, fail closed) and the peer gets hangup `"policy"`.
+    PolicyViolation {
+        /// The call.
+        call_id: CallId,
+    },
+    /// The user asks the peer to switch the connected call to `mode` (kind 25060). The
+    /// mode changes only when the peer's user accepts (kind 25061).
+    RequestModeSwitch {
+        /// The call.
+        call_id: CallId,
+        /// The mode asked for.
+        mode: PrivacyMode,
+    },
+    /// The user accepts the peer's pending mode switch request: the call switches.
+    AcceptModeSwitch {
+        /// The call.
+        call_id: CallId,
+    },
+    /// The user declines the peer's pending mode switch request: nothing changes.
+    DeclineModeSwitch {
+        /// The call.
+        call_id: CallId,
+    },
     /// A verified call message arrived.
     Signal(Incoming),
     /// A verified call message arrived whose SDP the media engine could not parse. It is
@@ -134,7 +159,11 @@ impl Input {
             | Input::LocalRenegotiation { call_id, .. }
             | Input::LocalRenegotiationAnswer { call_id, .. }
             | Input::MediaConnected { call_id }
-            | Input::MediaFailed { call_id, .. } => Some(*call_id),
+            | Input::MediaFailed { call_id, .. }
+            | Input::PolicyViolation { call_id }
+            | Input::RequestModeSwitch { call_id, .. }
+            | Input::AcceptModeSwitch { call_id }
+            | Input::DeclineModeSwitch { call_id } => Some(*call_id),
             Input::Signal(m) | Input::UnparsableSdp(m) => Some(m.message.call_id),
             Input::Tick => None,
         }
@@ -154,6 +183,10 @@ impl Input {
             Input::LocalRenegotiationAnswer { .. } => InputKind::LocalRenegotiationAnswer,
             Input::MediaConnected { .. } => InputKind::MediaConnected,
             Input::MediaFailed { .. } => InputKind::MediaFailed,
+            Input::PolicyViolation { .. } => InputKind::PolicyViolation,
+            Input::RequestModeSwitch { .. } => InputKind::RequestModeSwitch,
+            Input::AcceptModeSwitch { .. } => InputKind::AcceptModeSwitch,
+            Input::DeclineModeSwitch { .. } => InputKind::DeclineModeSwitch,
             Input::Signal(m) => InputKind::Signal(m.message.kind()),
             Input::UnparsableSdp(m) => InputKind::UnparsableSdp(m.message.kind()),
             Input::Tick => InputKind::Tick,
@@ -176,6 +209,10 @@ pub enum InputKind {
     LocalRenegotiationAnswer,
     MediaConnected,
     MediaFailed,
+    PolicyViolation,
+    RequestModeSwitch,
+    AcceptModeSwitch,
+    DeclineModeSwitch,
     Signal(CallKind),
     UnparsableSdp(CallKind),
     Tick,
@@ -253,6 +290,14 @@ pub enum Output {
         /// SDP offer.
         sdp: String,
     },
+    /// Both sides agreed to switch the call to `mode`: apply its policy to the call's
+    /// media (candidates checked under it from now on).
+    ApplyMode {
+        /// The call.
+        call_id: CallId,
+        /// The call's new mode.
+        mode: PrivacyMode,
+    },
     /// Add the peer's ICE candidates. Always comes after the remote description was handed
     /// over ([`Output::CreateAnswer`] or [`Output::ApplyAnswer`]); candidates that arrived
     /// earlier were buffered until then.
@@ -316,6 +361,15 @@ pub enum Reason {
     GlareWon,
     /// -> Connected: the media engine reported the media path up.
     MediaConnected,
+    /// Same state: the peer asks to switch the call to this mode. The UI asks the user,
+    /// who answers with [`Input::AcceptModeSwitch`] or [`Input::DeclineModeSwitch`];
+    /// nothing changes until then, whatever the mode.
+    ModeSwitchRequested(PrivacyMode),
+    /// Same state: both users agreed and the call is now in the event's `mode`.
+    ModeSwitched,
+    /// Same state: the switch to this mode was declined (here or by the peer, or both
+    /// sides asked at once); the call keeps its mode.
+    ModeSwitchDeclined(PrivacyMode),
     /// -> Ended.
     Ended(EndReason),
 }
@@ -351,6 +405,12 @@ pub enum EndReason {
     UnknownCaller,
     /// The answer names another privacy mode than the one offered (fail closed).
     ModeMismatch,
+    /// The peer sent a candidate or SDP that the call's privacy mode forbids (fail
+    /// closed); hangup `"policy"` sent.
+    PolicyViolation,
+    /// The peer ended the call because something we sent broke its privacy mode
+    /// (hangup `"policy"`).
+    RemotePolicyViolation,
     /// The media engine failed.
     MediaFailed(MediaError),
     /// Media did not come up in time.
@@ -462,8 +522,12 @@ pub enum DropReason {
     CandidateBufferFull,
     /// Local candidates with nothing in them.
     NoCandidates,
-    /// A message kind this part of the engine does not handle yet (mode switch).
-    Unsupported,
+    /// A mode switch ack that answers no request of ours (none pending, or another
+    /// mode): a switch nobody asked for changes nothing.
+    UnapprovedModeSwitch,
+    /// A mode switch request for the mode the call already has, or while another
+    /// request is pending on this side.
+    ModeSwitchNotNeeded,
     /// Both sides restarted ICE at once: the caller's renegotiation wins, the callee's is
     /// dropped on the caller's side.
     RenegotiationGlare,

@@ -17,6 +17,8 @@ pub const HANGUP_TIMEOUT: &str = "timeout";
 pub const HANGUP_GLARE: &str = "glare";
 /// Hangup reason: the answer named another privacy mode than the one offered.
 pub const HANGUP_MODE_MISMATCH: &str = "mode-mismatch";
+/// Hangup reason: the peer sent a candidate or SDP that the call's privacy mode forbids.
+pub const HANGUP_POLICY: &str = "policy";
 /// Hangup reason: our media engine failed.
 pub const HANGUP_MEDIA_FAILED: &str = "media-failed";
 /// Hangup reason: media did not come up in time.

@@ -12,7 +12,7 @@ mod stats;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use phantomcall_schemas::{IceCandidate, PrivacyMode};
@@ -166,7 +166,10 @@ impl LocalTrack {
 /// A call's peer connection and its local tracks.
 pub struct PeerSession {
     pc: Arc<dyn PeerConnection>,
-    policy: ModePolicy,
+    /// The call's mode rules, shared with the handler that filters gathered candidates;
+    /// replaced when both users agree to switch the mode.
+    policy: Arc<RwLock<ModePolicy>>,
+    network: NetworkConfig,
     /// Our audio track.
     pub audio: LocalTrack,
     /// Our video track, when we send video.
@@ -215,29 +218,7 @@ impl PeerSession {
         )?;
         let registry = register_default_interceptors(registry, &mut media_engine)?;
 
-        let mut ice_servers = Vec::new();
-        if !policy.relay_only && !network.stun_servers.is_empty() {
-            ice_servers.push(RTCIceServer {
-                urls: network.stun_servers.clone(),
-                ..Default::default()
-            });
-        }
-        for turn in &network.turn_servers {
-            ice_servers.push(RTCIceServer {
-                urls: vec![turn.url.clone()],
-                username: turn.username.clone(),
-                credential: turn.credential.clone(),
-            });
-        }
-        let transport_policy = if policy.relay_only {
-            RTCIceTransportPolicy::Relay
-        } else {
-            RTCIceTransportPolicy::All
-        };
-        let config = RTCConfigurationBuilder::new()
-            .with_ice_servers(ice_servers)
-            .with_ice_transport_policy(transport_policy)
-            .build();
+        let config = ice_configuration(&policy, network);
         let mut setting_engine = SettingEngineBuilder::new()
             .with_include_loopback_candidate(network.bind_ip.is_loopback())
             // A check every 50 ms (RFC 8445's pacing) instead of webrtc-rs's 200 ms: set-up
@@ -258,6 +239,7 @@ impl PeerSession {
         }
         let setting_engine = setting_engine.build();
 
+        let policy = Arc::new(RwLock::new(policy));
         let handler = Arc::new(Handler {
             events,
             policy: policy.clone(),
@@ -295,10 +277,34 @@ impl PeerSession {
         Ok(Self {
             pc,
             policy,
+            network: setup.network,
             audio,
             video,
             target_bitrate,
         })
+    }
+
+    fn policy(&self) -> ModePolicy {
+        self.policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Applies the rules of `mode` from now on (both users agreed to switch): candidates
+    /// are filtered and checked under them, and the next ICE gathering (the restart that
+    /// follows a switch) uses its transport policy and servers.
+    pub async fn set_mode(&self, mode: PrivacyMode) -> Result<(), PeerError> {
+        let policy = ModePolicy::for_mode(mode);
+        if policy.relay_only && self.network.turn_servers.is_empty() {
+            return Err(PeerError::NoTurnServer(mode));
+        }
+        // The stricter rules apply to candidates at once, even before the restart.
+        *self.policy.write().unwrap_or_else(PoisonError::into_inner) = policy.clone();
+        self.pc
+            .set_configuration(ice_configuration(&policy, &self.network))
+            .await?;
+        Ok(())
     }
 
     /// Creates our offer (with fresh ICE credentials when `restart_ice`) and sets it as
@@ -315,7 +321,7 @@ impl PeerSession {
 
     /// Applies the peer's offer (first or renegotiated) and returns our answer.
     pub async fn answer(&self, remote_offer: &str) -> Result<String, PeerError> {
-        self.policy.check_sdp(remote_offer)?;
+        self.policy().check_sdp(remote_offer)?;
         let offer = RTCSessionDescription::offer(remote_offer.to_owned())
             .map_err(|e| PeerError::BadSdp(e.to_string()))?;
         self.pc.set_remote_description(offer).await?;
@@ -328,7 +334,7 @@ impl PeerSession {
 
     /// Applies the peer's answer to our offer.
     pub async fn apply_answer(&self, remote_answer: &str) -> Result<(), PeerError> {
-        self.policy.check_sdp(remote_answer)?;
+        self.policy().check_sdp(remote_answer)?;
         let answer = RTCSessionDescription::answer(remote_answer.to_owned())
             .map_err(|e| PeerError::BadSdp(e.to_string()))?;
         self.pc.set_remote_description(answer).await?;
@@ -340,11 +346,12 @@ impl PeerSession {
     /// never reaches ICE; the others are added.
     pub async fn add_remote_candidates(&self, candidates: &[IceCandidate]) -> Vec<PeerError> {
         let mut errors = Vec::new();
+        let policy = self.policy();
         for candidate in candidates {
             if candidate.candidate.is_empty() {
                 continue; // end-of-candidates marker
             }
-            match inbound_candidate(&self.policy, candidate) {
+            match inbound_candidate(&policy, candidate) {
                 Ok(init) => {
                     if let Err(e) = self.pc.add_ice_candidate(init).await {
                         errors.push(PeerError::Webrtc(e));
@@ -381,6 +388,37 @@ impl PeerSession {
             video.refresh_payload_type().await;
         }
     }
+}
+
+/// ICE servers and transport policy of `policy`: STUN only in modes that allow it (and
+/// only the user's own), TURN always, relay-only where the mode says so.
+fn ice_configuration(
+    policy: &ModePolicy,
+    network: &NetworkConfig,
+) -> webrtc::peer_connection::RTCConfiguration {
+    let mut ice_servers = Vec::new();
+    if !policy.relay_only && !network.stun_servers.is_empty() {
+        ice_servers.push(RTCIceServer {
+            urls: network.stun_servers.clone(),
+            ..Default::default()
+        });
+    }
+    for turn in &network.turn_servers {
+        ice_servers.push(RTCIceServer {
+            urls: vec![turn.url.clone()],
+            username: turn.username.clone(),
+            credential: turn.credential.clone(),
+        });
+    }
+    let transport_policy = if policy.relay_only {
+        RTCIceTransportPolicy::Relay
+    } else {
+        RTCIceTransportPolicy::All
+    };
+    RTCConfigurationBuilder::new()
+        .with_ice_servers(ice_servers)
+        .with_ice_transport_policy(transport_policy)
+        .build()
 }
 
 fn opus_codec() -> RTCRtpCodec {
@@ -448,17 +486,24 @@ async fn add_track(
 /// mode's policy here, before anything else can see them.
 struct Handler {
     events: UnboundedSender<PeerEvent>,
-    policy: ModePolicy,
+    policy: Arc<RwLock<ModePolicy>>,
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         let event = match event.candidate.to_json() {
-            Ok(init) => match outbound_candidate(&self.policy, init) {
-                Ok(candidate) => PeerEvent::Candidate(candidate),
-                Err(violation) => PeerEvent::CandidateWithheld(violation),
-            },
+            Ok(init) => {
+                let policy = self
+                    .policy
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                match outbound_candidate(&policy, init) {
+                    Ok(candidate) => PeerEvent::Candidate(candidate),
+                    Err(violation) => PeerEvent::CandidateWithheld(violation),
+                }
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "gathered candidate does not serialise");
                 return;
