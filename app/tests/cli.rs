@@ -232,7 +232,7 @@ fn call_connects_to_listen_auto_answer_and_hangs_up_after_its_seconds() {
         "--bind-ip",
         "127.0.0.1",
         "--seconds",
-        "2",
+        "3",
         "--relay",
         &relay_url,
     ]));
