@@ -138,6 +138,14 @@ impl Probes {
     pub fn burst_logs(&self) -> Vec<BurstLog> {
         self.burst_logs.lock().expect("probe lock").clone()
     }
+
+    /// Lets go of everything recorded so far (a long-running test or bench would
+    /// otherwise keep every call's audio).
+    pub fn forget(&self) {
+        self.speakers.lock().expect("probe lock").clear();
+        self.videos.lock().expect("probe lock").clear();
+        self.burst_logs.lock().expect("probe lock").clear();
+    }
 }
 
 impl SyntheticDevices {
