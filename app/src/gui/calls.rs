@@ -160,7 +160,20 @@ impl CallView {
             Some(EndReason::ConnectTimeout) => "could not connect",
             Some(EndReason::AlreadyInCall) => "you are already in a call",
             Some(EndReason::UnknownCaller) => "unknown caller",
-            Some(_) => "handled on another device",
+            Some(EndReason::PolicyViolation) => {
+                "ended: the other side broke the privacy mode (a less private path was refused)"
+            }
+            Some(EndReason::RemotePolicyViolation) => {
+                "ended: the other side refused a path outside the privacy mode"
+            }
+            Some(EndReason::LocalBusy) => "missed: you were in another call",
+            Some(EndReason::Glare) => "you both called at once: the other call was kept",
+            Some(
+                EndReason::AnsweredElsewhere
+                | EndReason::DeclinedElsewhere
+                | EndReason::BusyElsewhere
+                | EndReason::EndedElsewhere,
+            ) => "handled on another device",
             None => "ended",
         }
     }
