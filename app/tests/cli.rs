@@ -98,23 +98,7 @@ fn readable_errors_for_bad_npub_and_unreachable_relay() {
 #[test]
 fn send_test_gets_a_reply_from_listen_through_the_relay_command() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let relay_url = format!("ws://127.0.0.1:{port}");
-    let mut relay = Command::new(BIN)
-        .args(["relay", "--bind", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(relay.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains(&relay_url), "relay prints its URL: {line}");
-    let _relay = Killed(relay);
+    let (relay_url, _relay) = start_relay();
 
     let alice = dir.path().join("alice");
     let bob = dir.path().join("bob");

@@ -66,6 +66,22 @@ fn live<'a>(
     }
 }
 
+/// The call `id` if it is live and both descriptions are out (a new offer or answer may
+/// go); otherwise records why the input is dropped.
+fn negotiated<'a>(
+    calls: &'a mut BTreeMap<CallId, Call>,
+    sink: &mut Sink,
+    id: CallId,
+    input: InputKind,
+) -> Option<&'a mut Call> {
+    let call = live(calls, sink, id, input)?;
+    if !CallEngineCore::negotiated(call) {
+        sink.drop_input(Some(id), input, DropReason::NotInThisState(call.state));
+        return None;
+    }
+    Some(call)
+}
+
 /// The SDP a message carries, if any.
 fn sdp_of(body: &CallBody) -> Option<&str> {
     match body {
@@ -440,30 +456,18 @@ impl CallEngineCore {
 
     fn on_local_renegotiation(&mut self, call_id: CallId, sdp: String) {
         let input = InputKind::LocalRenegotiation;
-        let Some(call) = live(&mut self.calls, &mut self.sink, call_id, input) else {
+        let Some(call) = negotiated(&mut self.calls, &mut self.sink, call_id, input) else {
             return;
         };
-        if !Self::negotiated(call) {
-            let state = call.state;
-            self.sink
-                .drop_input(Some(call_id), input, DropReason::NotInThisState(state));
-            return;
-        }
         self.sink.send(call, CallBody::Renegotiate { sdp });
         call.renegotiating = true;
     }
 
     fn on_local_renegotiation_answer(&mut self, call_id: CallId, sdp: String) {
         let input = InputKind::LocalRenegotiationAnswer;
-        let Some(call) = live(&mut self.calls, &mut self.sink, call_id, input) else {
+        let Some(call) = negotiated(&mut self.calls, &mut self.sink, call_id, input) else {
             return;
         };
-        if !Self::negotiated(call) {
-            let state = call.state;
-            self.sink
-                .drop_input(Some(call_id), input, DropReason::NotInThisState(state));
-            return;
-        }
         self.sink.send(call, CallBody::Answer { sdp });
     }
 
