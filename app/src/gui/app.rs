@@ -20,6 +20,7 @@ use super::calllog::{unix_now, CallLog};
 use super::calls::CallView;
 use super::contacts::{ContactBook, ContactStore};
 use super::devices::UiDevices;
+use super::lobby::Lobby;
 use super::screens;
 use super::settings::Settings;
 
@@ -131,6 +132,8 @@ pub enum Tab {
     Settings,
     /// Your npub and QR code.
     Identity,
+    /// The pre-call lobby: camera preview (filtered), microphone, speaker, mode.
+    Lobby,
 }
 
 /// Connection to the relays.
@@ -169,6 +172,11 @@ pub struct PhantomApp {
     pub(crate) video: screens::call::VideoTextures,
     /// The demo contact, in the demo.
     pub(crate) demo_peer: Option<PublicKey>,
+    /// The lobby's threads, while the lobby is open and no call is on.
+    pub(crate) lobby: Option<Lobby>,
+    pub(crate) lobby_texture: Option<(u64, egui::TextureHandle)>,
+    /// The mode whose impact the lobby shows.
+    pub(crate) lobby_mode: PrivacyMode,
     last_retention: u64,
     repaint_set: bool,
 }
@@ -208,6 +216,9 @@ impl PhantomApp {
             ended: None,
             video: Default::default(),
             demo_peer: None,
+            lobby: None,
+            lobby_texture: None,
+            lobby_mode: PrivacyMode::Private,
             last_retention: 0,
             repaint_set: false,
         };
@@ -229,7 +240,33 @@ impl PhantomApp {
             self.handle(report, ui.ctx());
         }
         self.retention_tick();
+        self.sync_lobby(ui.ctx());
         screens::show(self, ui);
+    }
+
+    /// Runs the lobby's threads exactly while the lobby is shown: leaving it, or any call
+    /// (ringing included) stops them, since the call opens the devices itself.
+    fn sync_lobby(&mut self, ctx: &egui::Context) {
+        let open = matches!(self.stage, Stage::Ready)
+            && self.tab == Tab::Lobby
+            && self.calls.is_empty()
+            && self.ended.is_none();
+        if open && self.lobby.is_none() {
+            self.lobby = Some(Lobby::start(self.media_devices(), ctx));
+        } else if !open && self.lobby.is_some() {
+            self.lobby = None;
+            self.lobby_texture = None;
+        }
+    }
+
+    /// Whether the lobby's threads run.
+    pub fn lobby_running(&self) -> bool {
+        self.lobby.is_some()
+    }
+
+    /// What the lobby's threads found, while it is open.
+    pub fn lobby_status(&self) -> Option<super::lobby::LobbyStatus> {
+        self.lobby.as_ref().map(Lobby::status)
     }
 
     // ---- what tests and screens read ----
@@ -537,7 +574,25 @@ impl PhantomApp {
                 return;
             }
         };
-        let inner = self.options.devices.clone().unwrap_or_else(|| {
+        let inner = self.media_devices();
+        let devices = Arc::new(UiDevices::new(inner));
+        self.devices = Some(devices.clone());
+        self.net = Net::Connecting;
+        self.busy = Some(format!("Connecting to {} relay(s)…", relays.len()));
+        let contacts = self
+            .contacts
+            .contacts
+            .iter()
+            .filter_map(|c| c.public_key())
+            .collect();
+        self.backend
+            .go_online(identity, relays, self.network(), devices, contacts);
+    }
+
+    /// The devices calls and the lobby use: the options' (tests, the demo), else those the
+    /// settings choose.
+    fn media_devices(&self) -> Arc<dyn MediaDevices> {
+        self.options.devices.clone().unwrap_or_else(|| {
             let filter = if self.settings.blackout {
                 FilterChoice::Blackout(blackout::FilterConfig::default())
             } else {
@@ -553,19 +608,7 @@ impl PhantomApp {
                     ..SystemDevices::default()
                 })
             }
-        });
-        let devices = Arc::new(UiDevices::new(inner));
-        self.devices = Some(devices.clone());
-        self.net = Net::Connecting;
-        self.busy = Some(format!("Connecting to {} relay(s)…", relays.len()));
-        let contacts = self
-            .contacts
-            .contacts
-            .iter()
-            .filter_map(|c| c.public_key())
-            .collect();
-        self.backend
-            .go_online(identity, relays, self.network(), devices, contacts);
+        })
     }
 
     fn engine_event(&mut self, event: EngineEvent, ctx: &egui::Context) {

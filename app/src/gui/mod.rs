@@ -16,6 +16,7 @@ pub mod calllog;
 pub mod calls;
 pub mod contacts;
 pub mod devices;
+pub mod lobby;
 pub mod picture;
 pub mod screens;
 pub mod settings;

@@ -23,7 +23,7 @@ pub struct VideoTextures {
 }
 
 /// Uploads the slot's picture if it changed; returns the texture to draw.
-fn texture<'a>(
+pub(crate) fn texture<'a>(
     ctx: &egui::Context,
     name: &str,
     slot: &FrameSlot,
@@ -235,7 +235,7 @@ fn video_area(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
 }
 
 /// `size` scaled to fit in `room`, aspect kept.
-fn fit(size: egui::Vec2, room: egui::Vec2) -> egui::Vec2 {
+pub(crate) fn fit(size: egui::Vec2, room: egui::Vec2) -> egui::Vec2 {
     let scale = (room.x / size.x).min(room.y / size.y).clamp(0.05, 4.0);
     size * scale
 }

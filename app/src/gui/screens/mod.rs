@@ -6,6 +6,7 @@ pub mod call;
 pub mod contacts;
 pub mod history;
 pub mod identity;
+pub mod lobby;
 pub mod onboarding;
 pub mod settings;
 
@@ -61,6 +62,7 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
                         Tab::Recent => history::show(app, ui),
                         Tab::Settings => settings::show(app, ui),
                         Tab::Identity => identity::show(app, ui),
+                        Tab::Lobby => lobby::show(app, ui),
                     }
                 }
             });
@@ -120,6 +122,7 @@ fn side_bar(app: &mut PhantomApp, ui: &mut egui::Ui) {
     ui.add_space(8.0);
     for (tab, label) in [
         (Tab::Contacts, "Contacts"),
+        (Tab::Lobby, "Lobby"),
         (Tab::Recent, "Recent calls"),
         (Tab::Settings, "Settings"),
         (Tab::Identity, "My identity"),
