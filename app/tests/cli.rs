@@ -225,6 +225,11 @@ fn call_connects_to_listen_auto_answer_and_hangs_up_after_its_seconds() {
     assert!(said.contains("Connected"), "{said}");
     assert!(said.contains("rtt"), "live figures are printed: {said}");
     assert!(said.contains("LocalHangup"), "{said}");
+    assert_eq!(
+        said.matches("done: hanging up").count(),
+        1,
+        "one hangup: {said}"
+    );
     let listener_said = heard.join().unwrap();
     assert!(listener_said.contains("Connected"), "{listener_said}");
     assert!(listener_said.contains("RemoteHangup"), "{listener_said}");

@@ -70,7 +70,12 @@ fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {
     let engine = bob.engine.clone();
     let mut events = bob.engine.events();
     tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            };
             if let EngineEvent::Call(e) = event {
                 if e.state == CallState::Ringing && e.direction == Direction::Incoming {
                     engine.accept(e.call_id, e.call_type == CallType::Video);

@@ -9,7 +9,7 @@ use calling::{CallEngine, CallState, EngineConfig, EngineEvent, EngineSetup};
 use nostr_signal::{parse_public_key, KeyFile, NostrTransport, NostrTransportConfig};
 use phantomcall_schemas::{CallType, DeviceId};
 
-use super::live::{describe, stats_line};
+use super::live::{describe, next_event, stats_line};
 use crate::call_args::{call_duration, DeviceArgs, NetArgs};
 use crate::identity;
 use crate::relays::RelayArgs;
@@ -62,12 +62,13 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
     );
     let call = engine.dial(peer, call_type, mode);
     let mut connected_until: Option<tokio::time::Instant> = None;
+    let mut hung_up = false;
     let ok = loop {
         let deadline =
             connected_until.unwrap_or_else(|| tokio::time::Instant::now() + duration * 100);
         tokio::select! {
-            event = events.recv() => {
-                let Ok(event) = event else { break false };
+            event = next_event(&mut events) => {
+                let Some(event) = event else { break false };
                 match &event {
                     EngineEvent::Stats { call_id, stats } if *call_id == call => {
                         eprintln!("{}", stats_line(stats));
@@ -85,9 +86,10 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
                     other => if let Some(line) = describe(other) { eprintln!("{line}") },
                 }
             }
-            _ = tokio::time::sleep_until(deadline), if connected_until.is_some() => {
+            _ = tokio::time::sleep_until(deadline), if connected_until.is_some() && !hung_up => {
                 eprintln!("{} s done: hanging up", duration.as_secs());
                 engine.hangup(call);
+                hung_up = true;
             }
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("hanging up");

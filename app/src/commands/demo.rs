@@ -20,7 +20,7 @@ use media::audio::{ToneCheck, SAMPLE_RATE};
 use nostr_signal::{EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig};
 use phantomcall_schemas::{CallType, DeviceId, PrivacyMode};
 
-use super::live::{describe, stats_line};
+use super::live::{describe, next_event, stats_line};
 use crate::call_args::call_duration;
 
 const ALICE_HZ: f32 = 440.0;
@@ -113,7 +113,7 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
     // Bob answers whatever rings.
     let bob_engine = bob.engine.clone();
     let auto_answer = tokio::spawn(async move {
-        while let Ok(event) = bob_events.recv().await {
+        while let Some(event) = next_event(&mut bob_events).await {
             if let EngineEvent::Call(e) = event {
                 if e.state == CallState::Ringing && e.direction == Direction::Incoming {
                     bob_engine.accept(e.call_id, e.call_type == CallType::Video);
@@ -143,8 +143,8 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
     loop {
         let wake = hangup_at.unwrap_or(connect_deadline);
         tokio::select! {
-            event = alice_events.recv() => {
-                let Ok(event) = event else { break };
+            event = next_event(&mut alice_events) => {
+                let Some(event) = event else { break };
                 match &event {
                     EngineEvent::Stats { call_id, stats } if *call_id == call => {
                         say(stats_line(stats));
@@ -202,7 +202,7 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
 
     alice.engine.hangup(call);
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Ok(event) = alice_events.recv().await {
+        while let Some(event) = next_event(&mut alice_events).await {
             if let EngineEvent::Call(e) = event {
                 if e.call_id == call && e.state == CallState::Ended {
                     return true;

@@ -13,7 +13,7 @@ use nostr_signal::{
 use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, DeviceId};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::live::{describe as live_describe, describe_call, stats_line};
+use super::live::{describe as live_describe, describe_call, next_event, stats_line};
 use crate::call_args::{DeviceArgs, NetArgs};
 
 use super::send_test::{is_test_offer, TEST_REPLY_REASON};
@@ -95,8 +95,8 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
                     }
                 }
             }
-            event = events.recv() => {
-                let Ok(event) = event else { break };
+            event = next_event(&mut events) => {
+                let Some(event) = event else { break };
                 match &event {
                     EngineEvent::Stats { stats, .. } => eprintln!("{}", stats_line(stats)),
                     EngineEvent::Call(e) => {

@@ -3,6 +3,21 @@
 
 use calling::{CallEvent, CallStats, EngineEvent, MediaEvent, Reason};
 use nostr_signal::encode_npub;
+use tokio::sync::broadcast::{error::RecvError, Receiver};
+
+/// The next engine event; `None` once the engine is gone. A subscriber that fell behind
+/// skips what it missed (noted in the log) instead of giving up: the call goes on.
+pub async fn next_event(events: &mut Receiver<EngineEvent>) -> Option<EngineEvent> {
+    loop {
+        match events.recv().await {
+            Ok(event) => return Some(event),
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "fell behind the engine's events");
+            }
+            Err(RecvError::Closed) => return None,
+        }
+    }
+}
 
 /// One line for a call state change.
 pub fn describe_call(event: &CallEvent) -> String {
