@@ -54,15 +54,18 @@ pub enum AutoCall {
     Outgoing(CallType),
     /// Have the demo contact call us.
     Incoming,
+    /// Open the pre-call lobby (camera preview through the filter, meters).
+    Lobby,
 }
 
 impl AutoCall {
-    /// From `PHANTOMCALL_DEMO_AUTOCALL`: `audio`, `video` or `incoming`.
+    /// From `PHANTOMCALL_DEMO_AUTOCALL`: `audio`, `video`, `incoming` or `lobby`.
     pub fn from_env() -> Option<AutoCall> {
         match std::env::var("PHANTOMCALL_DEMO_AUTOCALL").ok()?.as_str() {
             "audio" => Some(AutoCall::Outgoing(CallType::Voice)),
             "video" => Some(AutoCall::Outgoing(CallType::Video)),
             "incoming" => Some(AutoCall::Incoming),
+            "lobby" => Some(AutoCall::Lobby),
             _ => None,
         }
     }
@@ -395,12 +398,17 @@ impl PhantomApp {
             .insert(call_id, CallView::dialed(call_id, peer, call_type, mode));
     }
 
-    /// Demo: call the demo contact, or have it call us.
+    /// Demo: call the demo contact, have it call us, or open the lobby.
     pub(crate) fn demo_call(&mut self, call: AutoCall) {
+        if call == AutoCall::Lobby {
+            self.tab = Tab::Lobby;
+            return;
+        }
         let Some(peer) = self.demo_peer else {
             return;
         };
         match call {
+            AutoCall::Lobby => {}
             AutoCall::Outgoing(call_type) => self.dial(peer, call_type),
             AutoCall::Incoming => {
                 if let Some(me) = &self.identity {
