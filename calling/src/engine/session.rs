@@ -120,7 +120,7 @@ async fn run(
     let session = match PeerSession::new(setup.peer.clone(), peer_tx).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(error = %e, "peer connection could not be created");
+            tracing::warn!(error = %e.log_text(), "peer connection could not be created");
             if let PeerError::NoTurnServer(_) = e {
                 report(SessionReport::Media(MediaEvent::DeviceError(e.to_string())));
             }
@@ -162,7 +162,7 @@ async fn run(
                         }
                         Err(e) => {
                             // Never carry on under rules the users did not agree to.
-                            tracing::warn!(error = %e, "mode switch could not be applied");
+                            tracing::warn!(error = %e.log_text(), "mode switch could not be applied");
                             report(SessionReport::Failed(MediaError::Connection));
                         }
                     },
@@ -359,20 +359,20 @@ async fn handle_command(
         SessionCommand::Offer => match session.create_offer(false).await {
             Ok(sdp) => report(SessionReport::Offer(sdp)),
             Err(e) => {
-                tracing::warn!(error = %e, "offer failed");
+                tracing::warn!(error = %e.log_text(), "offer failed");
                 report(SessionReport::Failed(MediaError::CreateOffer));
             }
         },
         SessionCommand::Answer(offer) => match session.answer(&offer).await {
             Ok(sdp) => report(SessionReport::Answer(sdp)),
             Err(e) => {
-                tracing::warn!(error = %e, "answer failed");
+                tracing::warn!(error = %e.log_text(), "answer failed");
                 report_failure(e, MediaError::CreateAnswer, report);
             }
         },
         SessionCommand::ApplyAnswer(answer) => {
             if let Err(e) = session.apply_answer(&answer).await {
-                tracing::warn!(error = %e, "applying the answer failed");
+                tracing::warn!(error = %e.log_text(), "applying the answer failed");
                 report_failure(e, MediaError::ApplyAnswer, report);
             }
         }
@@ -380,7 +380,9 @@ async fn handle_command(
             for error in session.add_remote_candidates(&candidates).await {
                 match error {
                     PeerError::Policy(v) => report(SessionReport::PolicyViolation(v.to_string())),
-                    other => tracing::debug!(error = %other, "remote candidate not added"),
+                    other => {
+                        tracing::debug!(error = %other.log_text(), "remote candidate not added")
+                    }
                 }
             }
         }
@@ -390,7 +392,7 @@ async fn handle_command(
                 report(SessionReport::RestartAnswer(sdp))
             }
             Err(e) => {
-                tracing::warn!(error = %e, "renegotiation failed");
+                tracing::warn!(error = %e.log_text(), "renegotiation failed");
                 report_failure(e, MediaError::CreateAnswer, report);
             }
         },
@@ -419,7 +421,7 @@ async fn restart(session: &PeerSession, report: &impl Fn(SessionReport)) {
             report(SessionReport::Media(MediaEvent::IceRestartSent));
             report(SessionReport::RestartOffer(sdp));
         }
-        Err(e) => tracing::warn!(error = %e, "ICE restart offer failed"),
+        Err(e) => tracing::warn!(error = %e.log_text(), "ICE restart offer failed"),
     }
 }
 

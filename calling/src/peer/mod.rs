@@ -65,15 +65,27 @@ pub enum PeerError {
     /// webrtc-rs refused an operation.
     #[error("webrtc: {0}")]
     Webrtc(#[from] webrtc::error::Error),
-    /// The SDP from the peer does not parse.
-    #[error("the peer's SDP does not parse: {0}")]
-    BadSdp(String),
+    /// The SDP from the peer does not parse. (webrtc-rs's parse error is not kept: it may
+    /// quote the SDP, and with it addresses, into logs.)
+    #[error("the peer's SDP does not parse")]
+    BadSdp,
     /// The SDP from the peer carries a candidate its mode does not allow.
     #[error("{0}")]
     Policy(#[from] PolicyViolation),
     /// Private and Paranoid need a TURN server the user trusts.
     #[error("{0:?} mode needs a TURN server: add your own in the settings")]
     NoTurnServer(PrivacyMode),
+}
+
+impl PeerError {
+    /// What may be logged: webrtc-rs's own messages can quote SDP lines or candidates
+    /// (addresses), so they are reduced to a fixed text.
+    pub fn log_text(&self) -> String {
+        match self {
+            PeerError::Webrtc(_) => "webrtc-rs refused the operation".to_owned(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Something the peer connection reports (sent on the channel given to
@@ -322,8 +334,8 @@ impl PeerSession {
     /// Applies the peer's offer (first or renegotiated) and returns our answer.
     pub async fn answer(&self, remote_offer: &str) -> Result<String, PeerError> {
         self.policy().check_sdp(remote_offer)?;
-        let offer = RTCSessionDescription::offer(remote_offer.to_owned())
-            .map_err(|e| PeerError::BadSdp(e.to_string()))?;
+        let offer =
+            RTCSessionDescription::offer(remote_offer.to_owned()).map_err(|_| PeerError::BadSdp)?;
         self.pc.set_remote_description(offer).await?;
         let answer = self.pc.create_answer(None).await?;
         let sdp = answer.sdp.clone();
@@ -336,7 +348,7 @@ impl PeerSession {
     pub async fn apply_answer(&self, remote_answer: &str) -> Result<(), PeerError> {
         self.policy().check_sdp(remote_answer)?;
         let answer = RTCSessionDescription::answer(remote_answer.to_owned())
-            .map_err(|e| PeerError::BadSdp(e.to_string()))?;
+            .map_err(|_| PeerError::BadSdp)?;
         self.pc.set_remote_description(answer).await?;
         self.refresh_payload_types().await;
         Ok(())
@@ -504,8 +516,8 @@ impl PeerConnectionEventHandler for Handler {
                     Err(violation) => PeerEvent::CandidateWithheld(violation),
                 }
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "gathered candidate does not serialise");
+            Err(_) => {
+                tracing::debug!("gathered candidate does not serialise");
                 return;
             }
         };
