@@ -110,15 +110,7 @@ fn send_test_gets_a_reply_from_listen_through_the_relay_command() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the listener says it is listening.
-    let mut err = BufReader::new(listener.stderr.take().unwrap());
-    loop {
-        let mut l = String::new();
-        assert!(err.read_line(&mut l).unwrap() > 0, "listen exited early");
-        if l.contains("listening as") {
-            break;
-        }
-    }
+    let _stderr = wait_until_listening(&mut listener);
     let listener_stdout = listener.stdout.take().unwrap();
     let _listener = Killed(listener);
 
@@ -145,6 +137,18 @@ fn send_test_gets_a_reply_from_listen_through_the_relay_command() {
         printed.starts_with("offer"),
         "listen prints the offer: {printed}"
     );
+}
+
+/// Waits until a `listen` process says it is listening; returns the rest of its stderr.
+fn wait_until_listening(listener: &mut Child) -> BufReader<std::process::ChildStderr> {
+    let mut err = BufReader::new(listener.stderr.take().unwrap());
+    loop {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0, "listen exited early");
+        if l.contains("listening as") {
+            return err;
+        }
+    }
 }
 
 /// Starts `phantomcall relay` on a free loopback port; returns its URL and the process.
@@ -183,14 +187,7 @@ fn call_connects_to_listen_auto_answer_and_hangs_up_after_its_seconds() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(listener.stderr.take().unwrap());
-    loop {
-        let mut l = String::new();
-        assert!(err.read_line(&mut l).unwrap() > 0, "listen exited early");
-        if l.contains("listening as") {
-            break;
-        }
-    }
+    let err = wait_until_listening(&mut listener);
     // Keep reading what the listener says, so its pipe never fills.
     let heard = std::thread::spawn(move || {
         let mut all = String::new();
