@@ -585,3 +585,27 @@ impl<E: BandwidthEstimator> BandwidthEstimator for ReportingEstimator<E> {
         self.inner.stats()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logs carry no payload (DESIGN.md section 3): webrtc-rs's messages may quote SDP
+    /// lines and candidates, and with them addresses.
+    #[test]
+    fn peer_error_logs_never_quote_sdp_or_addresses() {
+        let quoting = webrtc::error::Error::Other(
+            "bad line: a=candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host".to_owned(),
+        );
+        let errors = [
+            PeerError::Webrtc(quoting),
+            PeerError::BadSdp,
+            PeerError::NoTurnServer(PrivacyMode::Private),
+        ];
+        for error in errors {
+            let logged = error.log_text();
+            assert!(!logged.contains("192.0.2.7"), "{logged}");
+            assert!(!logged.contains("candidate"), "{logged}");
+        }
+    }
+}
