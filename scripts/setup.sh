@@ -14,6 +14,7 @@ DEB_PACKAGES=(
   libv4l-dev          # nokhwa: cameras through Video4Linux
   libclang-dev        # bindgen, used by the V4L2 bindings at build time
   coturn              # turnserver: the TURN relay the privacy-mode tests start on loopback
+  dante-server        # danted: the SOCKS5 proxy (Tor's stand-in) the Paranoid tests start
   libgl1-mesa-dri     # desktop app: Mesa's software OpenGL (llvmpipe) where there is no GPU
   libegl1             # desktop app: EGL, through which glutin finds OpenGL
   libxkbcommon-x11-0  # desktop app: keyboard layouts under X11 (winit)

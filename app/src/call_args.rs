@@ -1,7 +1,7 @@
 //! Options shared by the commands that place or take calls: privacy mode, network
 //! (TURN/STUN, bind address) and devices.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use calling::peer::{NetworkConfig, TurnServer};
 use calling::turn::{turn_rest_credentials, DEFAULT_TURN_CREDENTIAL_LIFETIME};
 use calling::{FilterChoice, MediaDevices, SyntheticDevices, SystemDevices};
+use nostr_signal::NostrTransportConfig;
 use phantomcall_schemas::PrivacyMode;
 
 /// Privacy mode on the command line.
@@ -57,6 +58,10 @@ pub struct NetArgs {
     /// Local address for media sockets (default: every interface but loopback).
     #[arg(long)]
     pub bind_ip: Option<IpAddr>,
+    /// SOCKS5 proxy (Tor: 127.0.0.1:9050) for every relay connection, Nostr and TURN.
+    /// Needed for paranoid; with it, nothing connects to a relay directly.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub socks5: Option<SocketAddr>,
 }
 
 impl NetArgs {
@@ -72,6 +77,7 @@ impl NetArgs {
             network.bind_ip = ip;
         }
         network.stun_servers = self.stun.clone();
+        network.socks5_proxy = self.socks5;
         let (username, credential) = match (&self.turn_secret_file, &self.turn_user) {
             (Some(path), _) => {
                 let secret = std::fs::read_to_string(path).with_context(|| {
@@ -106,7 +112,20 @@ impl NetArgs {
                 self.mode
             );
         }
+        if require_turn_for_mode && self.mode == ModeArg::Paranoid && self.socks5.is_none() {
+            bail!(
+                "Paranoid mode connects to relays only through a SOCKS5 proxy: pass --socks5 \
+                 127.0.0.1:9050 (Tor) or choose --mode private"
+            );
+        }
         Ok(network)
+    }
+
+    /// The relay connection settings: through the SOCKS5 proxy when one is given.
+    pub fn transport_config(&self, relays: Vec<nostr_signal::RelayUrl>) -> NostrTransportConfig {
+        let mut config = NostrTransportConfig::new(relays);
+        config.proxy = self.socks5;
+        config
     }
 
     /// The network settings for answering calls: the caller picks the mode, so a missing

@@ -250,6 +250,35 @@ fn private_mode_without_a_turn_server_is_refused_before_anything_rings() {
 }
 
 #[test]
+fn paranoid_mode_without_a_socks5_proxy_is_refused_before_anything_is_contacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = dir.path().join("alice");
+    keygen(&alice);
+    let bob_npub = keygen(&dir.path().join("bob"));
+    let out = run(phantomcall(&alice).args([
+        "call",
+        &bob_npub,
+        "--relay",
+        "ws://127.0.0.1:9",
+        "--mode",
+        "paranoid",
+        "--turn",
+        "turn:127.0.0.1:3478",
+        "--turn-user",
+        "alice",
+        "--turn-password",
+        "secret",
+    ]));
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(said.contains("--socks5"), "{said}");
+    assert!(
+        !said.contains("connecting"),
+        "nothing was contacted: {said}"
+    );
+}
+
+#[test]
 fn demo_call_carries_both_tones_and_black_video_and_saves_a_frame() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("frame.png");

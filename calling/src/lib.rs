@@ -25,6 +25,7 @@ pub mod fsm;
 pub mod peer;
 mod pipeline;
 pub mod policy;
+pub mod proxy;
 pub mod turn;
 
 pub use devices::{

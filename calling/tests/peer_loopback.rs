@@ -16,6 +16,7 @@ fn setup() -> PeerSetup {
         send_video: false,
         receive_video: false,
         network: NetworkConfig::loopback(),
+        signaling_proxy: None,
     }
 }
 
@@ -155,6 +156,78 @@ async fn media_from_a_peer_whose_certificate_does_not_match_the_signaled_fingerp
         "the answerer must not accept DTLS from a certificate it was not told about"
     );
     assert_eq!(seen[1].rtp_packets, 0, "no media may be accepted: {seen:?}");
+    a.session.close().await;
+    b.session.close().await;
+}
+
+/// Fast mode on a real interface: host candidates leave as random `.local` names, never
+/// as the machine's LAN address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_mode_host_candidates_are_mdns_names_not_lan_addresses() {
+    let (tx, mut events) = unbounded_channel();
+    let setup = PeerSetup {
+        network: NetworkConfig::default(),
+        ..setup()
+    };
+    assert!(setup.network.mdns_host_candidates, "on by default");
+    let session = PeerSession::new(setup, tx).await.expect("peer connection");
+    session.create_offer(false).await.expect("offer");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut hosts = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        if let PeerEvent::Candidate(c) = event {
+            if c.candidate.contains(" typ host") {
+                hosts.push(c.candidate);
+            }
+        }
+    }
+    let lan_addresses: Vec<std::net::IpAddr> = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            // The address this machine would use towards the outside, if it has a route.
+            s.connect("198.51.100.1:9").map(|_| s)
+        })
+        .and_then(|s| s.local_addr())
+        .map(|a| vec![a.ip()])
+        .unwrap_or_default();
+    assert!(!hosts.is_empty(), "no host candidate gathered");
+    for line in &hosts {
+        let address = line.split_whitespace().nth(4).unwrap_or("");
+        assert!(
+            address.ends_with(".local"),
+            "host candidate with an address: {line}"
+        );
+        for lan in &lan_addresses {
+            assert!(
+                !line.contains(&lan.to_string()),
+                "LAN address {lan} in {line}"
+            );
+        }
+    }
+}
+
+/// Two Fast peers on this machine's real interface find each other through their `.local`
+/// names (mDNS queries and answers by multicast), and media flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_mode_peers_connect_through_mdns_names() {
+    let mdns_side = || async {
+        let (tx, events) = unbounded_channel();
+        let setup = PeerSetup {
+            network: NetworkConfig::default(),
+            ..setup()
+        };
+        let session = PeerSession::new(setup, tx).await.expect("peer connection");
+        Side { session, events }
+    };
+    let mut a = mdns_side().await;
+    let mut b = mdns_side().await;
+    let offer = a.session.create_offer(false).await.unwrap();
+    let answer = b.session.answer(&offer).await.unwrap();
+    a.session.apply_answer(&answer).await.unwrap();
+    let seen = pump(&mut a, &mut b, Duration::from_secs(10), true).await;
+    assert!(
+        seen[1].rtp_packets > 0,
+        "no RTP over the mDNS-named path: {seen:?}"
+    );
     a.session.close().await;
     b.session.close().await;
 }

@@ -6,6 +6,7 @@
 //! algorithm adds ~40 ms per hop) and so that shutdown is immediate and certain.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use nostr_relay_builder::prelude::{LocalRelay, RateLimit, RelayBuilder};
@@ -19,6 +20,8 @@ use crate::SignalError;
 /// Events per minute per connection. The default of the relay crate (60) is meant for public
 /// relays; a local relay carrying benchmarks and a few calls needs far more.
 const LOCAL_NOTES_PER_MINUTE: u32 = 100_000;
+/// Connections whose address is remembered for [`EmbeddedRelay::connections_from`].
+const MAX_RECORDED_PEERS: usize = 10_000;
 /// Largest websocket upgrade request accepted; real ones are a few hundred bytes.
 const MAX_UPGRADE_REQUEST: usize = 8 * 1024;
 /// A client that has not finished its upgrade request by then is dropped.
@@ -30,6 +33,7 @@ pub struct EmbeddedRelay {
     url: RelayUrl,
     addr: SocketAddr,
     accept_task: JoinHandle<()>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl EmbeddedRelay {
@@ -47,12 +51,14 @@ impl EmbeddedRelay {
         }));
         let url = RelayUrl::parse(&format!("ws://{addr}"))
             .map_err(|e| SignalError::Client(e.to_string()))?;
-        let accept_task = tokio::spawn(accept_loop(listener, relay.clone()));
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let accept_task = tokio::spawn(accept_loop(listener, relay.clone(), peers.clone()));
         Ok(Self {
             relay,
             url,
             addr,
             accept_task,
+            peers,
         })
     }
 
@@ -69,6 +75,15 @@ impl EmbeddedRelay {
     /// The socket address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of every connection accepted so far, in order: what a relay operator
+    /// learns about its clients (the privacy tests check it is only ever the proxy).
+    pub fn connections_from(&self) -> Vec<SocketAddr> {
+        self.peers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Stop listening and close every connection.
@@ -92,7 +107,7 @@ impl Drop for EmbeddedRelay {
     }
 }
 
-async fn accept_loop(listener: TcpListener, relay: LocalRelay) {
+async fn accept_loop(listener: TcpListener, relay: LocalRelay, peers: Arc<Mutex<Vec<SocketAddr>>>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -101,6 +116,13 @@ async fn accept_loop(listener: TcpListener, relay: LocalRelay) {
                 continue;
             }
         };
+        // Kept for the lifetime of the relay: a local relay sees few connections, and
+        // this list is the only record (nothing is logged with addresses).
+        if let Ok(mut seen) = peers.lock() {
+            if seen.len() < MAX_RECORDED_PEERS {
+                seen.push(peer);
+            }
+        }
         let relay = relay.clone();
         tokio::spawn(async move {
             if let Err(e) = stream.set_nodelay(true) {

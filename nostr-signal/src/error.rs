@@ -49,6 +49,15 @@ pub enum SignalError {
         /// The relays tried, comma separated.
         tried: String,
     },
+    /// None of the configured relays answered through the SOCKS5 proxy. There is no direct
+    /// fallback: a proxy is set to hide the user's address.
+    #[error("no relay reachable through the SOCKS5 proxy at {proxy} (tried {tried}): is the proxy (Tor) running? Nothing was sent directly")]
+    NoRelayReachableThroughProxy {
+        /// The proxy.
+        proxy: std::net::SocketAddr,
+        /// The relays tried, comma separated.
+        tried: String,
+    },
     /// No relay accepted the message before the send deadline.
     #[error(
         "message not delivered: no relay accepted it within {seconds} s (last error: {last_error})"

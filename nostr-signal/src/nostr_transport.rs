@@ -125,13 +125,15 @@ impl NostrTransport {
         if !wait_for_any_relay(&client, config.connect_timeout).await {
             client.shutdown().await;
             receive_task.abort();
-            return Err(SignalError::NoRelayReachable {
-                tried: config
-                    .relays
-                    .iter()
-                    .map(|u| u.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+            let tried = config
+                .relays
+                .iter()
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(match config.proxy {
+                Some(proxy) => SignalError::NoRelayReachableThroughProxy { proxy, tried },
+                None => SignalError::NoRelayReachable { tried },
             });
         }
         let since = Timestamp::now() - SUBSCRIPTION_LOOKBACK;
@@ -333,6 +335,10 @@ impl SignalTransport for NostrTransport {
 
     fn incoming(&self) -> IncomingMessages {
         IncomingMessages::new(self.incoming.subscribe())
+    }
+
+    fn socks5_proxy(&self) -> Option<SocketAddr> {
+        self.config.proxy
     }
 }
 

@@ -75,4 +75,11 @@ pub trait SignalTransport: Send + Sync {
 
     /// A new subscription to verified incoming messages, from now on.
     fn incoming(&self) -> IncomingMessages;
+
+    /// The SOCKS5 proxy every relay connection of this transport goes through, if any.
+    /// Paranoid calls need one: without it the engine refuses them before anything is
+    /// sent.
+    fn socks5_proxy(&self) -> Option<std::net::SocketAddr> {
+        None
+    }
 }

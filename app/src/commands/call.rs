@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use calling::{CallEngine, CallState, EngineConfig, EngineEvent, EngineSetup};
-use nostr_signal::{parse_public_key, KeyFile, NostrTransport, NostrTransportConfig};
+use nostr_signal::{parse_public_key, KeyFile, NostrTransport};
 use phantomcall_schemas::{CallType, DeviceId};
 
 use super::live::{describe, next_event, stats_line};
@@ -35,7 +35,7 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
     }
     eprintln!("connecting to {} relay(s)…", urls.len());
     let transport =
-        Arc::new(NostrTransport::connect(id.clone(), NostrTransportConfig::new(urls)).await?);
+        Arc::new(NostrTransport::connect(id.clone(), options.net.transport_config(urls)).await?);
     transport.publish_dm_relays().await?;
     let mut config = EngineConfig::new(id.public_key(), DeviceId::new_random());
     config.contacts.insert(peer);

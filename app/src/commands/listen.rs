@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use calling::{CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup};
-use nostr_signal::{
-    KeyFile, NostrTransport, NostrTransportConfig, SignalTransport, VerifiedMessage,
-};
+use nostr_signal::{KeyFile, NostrTransport, SignalTransport, VerifiedMessage};
 use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, DeviceId};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -56,7 +54,7 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
     let id = identity::load(file)?;
     eprintln!("connecting to {} relay(s)…", urls.len());
     let transport =
-        Arc::new(NostrTransport::connect(id.clone(), NostrTransportConfig::new(urls)).await?);
+        Arc::new(NostrTransport::connect(id.clone(), options.net.transport_config(urls)).await?);
     transport.publish_dm_relays().await?;
     let mut incoming = transport.incoming();
     let device = DeviceId::new_random();

@@ -49,6 +49,7 @@ pub fn describe(event: &EngineEvent) -> Option<String> {
             MediaEvent::IceRestartSent => "ICE restart sent".into(),
             MediaEvent::Reconnected => "media path restored".into(),
             MediaEvent::DeviceError(e) => format!("device problem: {e}"),
+            MediaEvent::SetupFailed(why) => format!("call not started: {why}"),
             MediaEvent::Blackout { state, .. } => format!("video: {state}"),
             MediaEvent::CandidateWithheld(why) => format!("candidate withheld: {why}"),
             MediaEvent::PolicyViolation(why) => format!("refused from peer: {why}"),

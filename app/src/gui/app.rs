@@ -646,6 +646,13 @@ impl PhantomApp {
                     call.stats = Some(stats);
                 }
             }
+            EngineEvent::Media {
+                event: MediaEvent::SetupFailed(why),
+                ..
+            } => {
+                // The call ends at once; the reason must outlive its window.
+                self.error = Some(format!("The call could not start: {why}"));
+            }
             EngineEvent::Media { call_id, event } => {
                 if let Some(call) = self.calls.get_mut(&call_id) {
                     match event {
@@ -658,7 +665,9 @@ impl PhantomApp {
                         MediaEvent::PolicyViolation(e) => {
                             call.notice = Some(format!("Refused from the peer: {e}"))
                         }
-                        MediaEvent::IceRestartSent | MediaEvent::CandidateWithheld(_) => {}
+                        MediaEvent::IceRestartSent
+                        | MediaEvent::CandidateWithheld(_)
+                        | MediaEvent::SetupFailed(_) => {}
                     }
                 }
             }

@@ -53,6 +53,10 @@ pub enum MediaEvent {
     Reconnected,
     /// A device or codec failed or could not be opened; the call goes on without it.
     DeviceError(String),
+    /// The call's media path could not be set up as its mode demands (no TURN server, no
+    /// proxy, proxy unreachable): the call ends before anything is sent, and this says
+    /// what to fix.
+    SetupFailed(String),
     /// The privacy filter's state changed (`protected`: the person is being blacked out;
     /// otherwise the whole camera is black).
     Blackout {

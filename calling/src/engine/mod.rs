@@ -163,6 +163,8 @@ impl CallEngine {
 struct Driver {
     core: CallEngineCore,
     network: NetworkConfig,
+    /// The SOCKS5 proxy the signaling goes through, if any (Paranoid needs one).
+    signaling_proxy: Option<std::net::SocketAddr>,
     devices: Arc<dyn MediaDevices>,
     sessions: HashMap<CallId, SessionHandle>,
     stopping: Vec<JoinHandle<()>>,
@@ -186,6 +188,7 @@ async fn run(
     ));
     let mut driver = Driver {
         core: CallEngineCore::new(setup.config),
+        signaling_proxy: setup.transport.socks5_proxy(),
         network: setup.network,
         devices: setup.devices,
         sessions: HashMap::new(),
@@ -412,6 +415,7 @@ impl Driver {
                 send_video,
                 receive_video,
                 network: self.network.clone(),
+                signaling_proxy: self.signaling_proxy,
             },
             is_caller,
             devices: self.devices.clone(),

@@ -121,8 +121,8 @@ async fn run(
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e.log_text(), "peer connection could not be created");
-            if let PeerError::NoTurnServer(_) = e {
-                report(SessionReport::Media(MediaEvent::DeviceError(e.to_string())));
+            if e.is_setup_problem() {
+                report(SessionReport::Media(MediaEvent::SetupFailed(e.to_string())));
             }
             // Fail the first step the engine asks for, then wait to be dropped.
             let error = match commands.recv().await {

@@ -1,6 +1,6 @@
 //! Where a call's peer connection binds and which STUN/TURN servers it may use.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// A TURN server with its credentials (static, or from [`crate::turn`]).
@@ -35,6 +35,15 @@ pub struct NetworkConfig {
     pub stun_servers: Vec<String>,
     /// TURN servers the user trusts (their own). Required for Private and Paranoid.
     pub turn_servers: Vec<TurnServer>,
+    /// Fast mode: announce host candidates as random `.local` mDNS names instead of the
+    /// machine's LAN addresses (peers on the same network resolve them by multicast).
+    /// Off on loopback, which carries no multicast.
+    pub mdns_host_candidates: bool,
+    /// SOCKS5 proxy (Tor) every TURN connection goes through in Paranoid mode. Required
+    /// for Paranoid; unused by the other modes.
+    pub socks5_proxy: Option<SocketAddr>,
+    /// How long reaching a TURN server through the proxy may take.
+    pub proxy_connect_timeout: Duration,
     /// No packet for this long: the connection counts as disconnected and the caller
     /// restarts ICE.
     pub ice_disconnected_timeout: Duration,
@@ -53,6 +62,9 @@ impl Default for NetworkConfig {
             bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),
+            mdns_host_candidates: true,
+            socks5_proxy: None,
+            proxy_connect_timeout: crate::proxy::DEFAULT_PROXY_CONNECT_TIMEOUT,
             ice_disconnected_timeout: Duration::from_secs(2),
             ice_failed_timeout: Duration::from_secs(8),
             ice_keepalive_interval: Duration::from_millis(500),
@@ -66,6 +78,7 @@ impl NetworkConfig {
     pub fn loopback() -> Self {
         Self {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            mdns_host_candidates: false,
             ..Self::default()
         }
     }

@@ -10,12 +10,13 @@ mod candidates;
 mod config;
 mod stats;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use phantomcall_schemas::{IceCandidate, PrivacyMode};
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport};
 use rtc::media::Sample;
 use rtc::peer_connection::configuration::interceptor_registry::{
@@ -41,6 +42,7 @@ use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit,
 use webrtc::runtime::TokioRuntime;
 
 use crate::policy::{ModePolicy, PolicyViolation};
+use crate::proxy::{TurnServerAddr, TurnTcpBridge};
 
 pub use candidates::{inbound as inbound_candidate, outbound as outbound_candidate};
 pub use config::{NetworkConfig, TurnServer};
@@ -75,6 +77,35 @@ pub enum PeerError {
     /// Private and Paranoid need a TURN server the user trusts.
     #[error("{0:?} mode needs a TURN server: add your own in the settings")]
     NoTurnServer(PrivacyMode),
+    /// Paranoid needs a SOCKS5 proxy (Tor) for its TURN connections.
+    #[error(
+        "Paranoid mode needs a SOCKS5 proxy (Tor) for the media relay: set one in the settings"
+    )]
+    NoMediaProxy,
+    /// Paranoid needs the signaling to go through the proxy too.
+    #[error("Paranoid mode needs the relay connections (signaling) to go through a SOCKS5 proxy too: set one in the settings")]
+    SignalingNotProxied,
+    /// The proxy or, through it, the TURN server could not be reached.
+    #[error("{0}")]
+    Proxy(#[from] crate::proxy::ProxyError),
+    /// A Paranoid call stays Paranoid: its sockets are bound to loopback behind the proxy
+    /// bridge and cannot be moved to a direct path (or into the bridge) mid-call.
+    #[error("a call cannot switch into or out of Paranoid mode: hang up and call again")]
+    ParanoidSwitch,
+}
+
+impl PeerError {
+    /// Whether this is a problem of the user's settings or network (a clear message for
+    /// them), rather than of webrtc-rs or the peer.
+    pub fn is_setup_problem(&self) -> bool {
+        matches!(
+            self,
+            PeerError::NoTurnServer(_)
+                | PeerError::NoMediaProxy
+                | PeerError::SignalingNotProxied
+                | PeerError::Proxy(_)
+        )
+    }
 }
 
 impl PeerError {
@@ -126,6 +157,9 @@ pub struct PeerSetup {
     pub receive_video: bool,
     /// Sockets and servers.
     pub network: NetworkConfig,
+    /// The SOCKS5 proxy the call's signaling goes through, if any. Paranoid refuses to
+    /// start without one.
+    pub signaling_proxy: Option<SocketAddr>,
 }
 
 /// One of our outgoing tracks, with what a pipeline needs to write encoded frames to it.
@@ -188,6 +222,8 @@ pub struct PeerSession {
     pub video: Option<LocalTrack>,
     /// The congestion controller's target for everything we send, bits/s.
     pub target_bitrate: Arc<AtomicU64>,
+    /// Paranoid mode's TURN-over-TCP bridges through the proxy; they stop with the call.
+    _bridges: Vec<TurnTcpBridge>,
 }
 
 impl PeerSession {
@@ -198,10 +234,18 @@ impl PeerSession {
         events: UnboundedSender<PeerEvent>,
     ) -> Result<Self, PeerError> {
         let policy = ModePolicy::for_mode(setup.mode);
-        let network = &setup.network;
-        if policy.relay_only && network.turn_servers.is_empty() {
+        if policy.relay_only && setup.network.turn_servers.is_empty() {
             return Err(PeerError::NoTurnServer(setup.mode));
         }
+        let (network, bridges) = if policy.requires_proxy {
+            if setup.signaling_proxy.is_none() {
+                return Err(PeerError::SignalingNotProxied);
+            }
+            proxied_network(&setup.network).await?
+        } else {
+            (setup.network.clone(), Vec::new())
+        };
+        let network = &network;
 
         let mut media_engine = MediaEngine::default();
         let opus = opus_codec();
@@ -245,6 +289,15 @@ impl PeerSession {
                 Some(network.ice_failed_timeout),
                 Some(network.ice_keepalive_interval),
             );
+        // The LAN address stays on the machine: the host candidate goes out as a random
+        // `.local` name. webrtc-rs hides one IPv4 address this way, so the sockets bind
+        // that address alone (the one with the default route) instead of every interface.
+        let mdns_ip = mdns_address(&policy, network);
+        if let Some(ip) = mdns_ip {
+            setting_engine = setting_engine
+                .with_multicast_dns_mode(MulticastDnsMode::QueryAndGather)
+                .with_multicast_dns_local_ip(Some(ip));
+        }
         if policy.relay_only {
             // Relay candidates are all there is: waiting for better ones only delays.
             setting_engine = setting_engine.with_relay_acceptance_min_wait(Some(Duration::ZERO));
@@ -256,7 +309,7 @@ impl PeerSession {
             events,
             policy: policy.clone(),
         });
-        let bind = SocketAddr::new(network.bind_ip, 0);
+        let bind = SocketAddr::new(mdns_ip.unwrap_or(network.bind_ip), 0);
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config)
             .with_media_engine(media_engine)
@@ -289,7 +342,8 @@ impl PeerSession {
         Ok(Self {
             pc,
             policy,
-            network: setup.network,
+            network: network.clone(),
+            _bridges: bridges,
             audio,
             video,
             target_bitrate,
@@ -308,6 +362,9 @@ impl PeerSession {
     /// follows a switch) uses its transport policy and servers.
     pub async fn set_mode(&self, mode: PrivacyMode) -> Result<(), PeerError> {
         let policy = ModePolicy::for_mode(mode);
+        if policy.requires_proxy != self.policy().requires_proxy {
+            return Err(PeerError::ParanoidSwitch);
+        }
         if policy.relay_only && self.network.turn_servers.is_empty() {
             return Err(PeerError::NoTurnServer(mode));
         }
@@ -404,6 +461,64 @@ impl PeerSession {
 
 /// ICE servers and transport policy of `policy`: STUN only in modes that allow it (and
 /// only the user's own), TURN always, relay-only where the mode says so.
+/// The one address whose host candidate is announced as an mDNS name, when the mode
+/// sends host candidates and the settings ask for it: the configured IPv4 bind address,
+/// or, for "every interface", the one the default route leaves from. `None` (addresses
+/// as they are) on loopback, or without an IPv4 route.
+fn mdns_address(policy: &ModePolicy, network: &NetworkConfig) -> Option<IpAddr> {
+    if policy.relay_only || !network.mdns_host_candidates || network.bind_ip.is_loopback() {
+        return None;
+    }
+    match network.bind_ip {
+        IpAddr::V4(ip) if ip.is_unspecified() => default_route_ipv4(),
+        IpAddr::V4(ip) => Some(IpAddr::V4(ip)),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// The local IPv4 address of the default route. Connecting a UDP socket only looks the
+/// route up: nothing is sent.
+fn default_route_ipv4() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    // TEST-NET-2 (RFC 5737): routed like any outside address, owned by nobody.
+    socket.connect((Ipv4Addr::new(198, 51, 100, 1), 9)).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
+/// Paranoid mode's network: one loopback bridge per TURN server, through the proxy, and
+/// webrtc-rs's sockets bound to loopback so that no packet of the call can leave the
+/// machine except through the proxy, whatever ICE would like to try.
+async fn proxied_network(
+    network: &NetworkConfig,
+) -> Result<(NetworkConfig, Vec<TurnTcpBridge>), PeerError> {
+    let proxy = network.socks5_proxy.ok_or(PeerError::NoMediaProxy)?;
+    let loopback = if network.bind_ip.is_loopback() {
+        network.bind_ip
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    };
+    let mut bridges = Vec::new();
+    let mut turn_servers = Vec::new();
+    for turn in &network.turn_servers {
+        let server = TurnServerAddr::parse(&turn.url)?;
+        let bridge =
+            TurnTcpBridge::start(proxy, server, loopback, network.proxy_connect_timeout).await?;
+        turn_servers.push(TurnServer {
+            url: bridge.turn_url(),
+            ..turn.clone()
+        });
+        bridges.push(bridge);
+    }
+    let proxied = NetworkConfig {
+        bind_ip: loopback,
+        stun_servers: Vec::new(),
+        turn_servers,
+        ..network.clone()
+    };
+    Ok((proxied, bridges))
+}
+
 fn ice_configuration(
     policy: &ModePolicy,
     network: &NetworkConfig,

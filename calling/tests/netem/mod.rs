@@ -288,6 +288,10 @@ impl SignalTransport for ThroughProxy {
     fn incoming(&self) -> IncomingMessages {
         self.inner.incoming()
     }
+
+    fn socks5_proxy(&self) -> Option<std::net::SocketAddr> {
+        self.inner.socks5_proxy()
+    }
 }
 
 #[tokio::test]

@@ -186,6 +186,30 @@ impl Coturn {
         }
     }
 
+    /// The address of every client the server talked to (UDP endpoints and TCP
+    /// connections), from its verbose log.
+    pub fn client_addresses(&self) -> Vec<SocketAddr> {
+        let mut found = Vec::new();
+        for line in self.log().lines() {
+            for marker in ["connected to: ", "remote addr ", "remote "] {
+                let mut rest = line;
+                while let Some((_, after)) = rest.split_once(marker) {
+                    rest = after;
+                    let token = after
+                        .split(|c: char| c.is_whitespace() || c == ',')
+                        .next()
+                        .unwrap_or("");
+                    if let Ok(addr) = token.parse::<SocketAddr>() {
+                        if !found.contains(&addr) {
+                            found.push(addr);
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
@@ -272,5 +296,9 @@ impl SignalTransport for Tap {
 
     fn incoming(&self) -> IncomingMessages {
         self.inner.incoming()
+    }
+
+    fn socks5_proxy(&self) -> Option<std::net::SocketAddr> {
+        self.inner.socks5_proxy()
     }
 }

@@ -1,0 +1,262 @@
+//! What each privacy mode costs, side by side in one run on loopback: call set-up time
+//! (offer sent -> connected) and mouth-to-ear audio latency (timestamped tone bursts from
+//! capture to playout), median and p95, with ratios to Fast.
+//!
+//! - Fast: direct path on loopback.
+//! - Private: relayed by a real coturn (Debian's `turnserver`, started here on 127.0.0.4).
+//! - Paranoid: Nostr and TURN (over TCP) through a real SOCKS5 proxy (Debian's `danted`)
+//!   to the same coturn. Tor's own delay is not in it: a Tor circuit adds hundreds of
+//!   milliseconds per round trip, which no loopback run can show.
+//!
+//! `cargo bench -p calling --bench modes` (`-- --calls N` per mode, `-- --quick`).
+
+#[path = "../tests/socks/mod.rs"]
+mod socks;
+#[path = "../tests/turn/mod.rs"]
+mod turn;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use calling::peer::NetworkConfig;
+use calling::{
+    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, Reason,
+    SyntheticDevices,
+};
+use nostr_signal::{EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig, RelayUrl};
+use phantomcall_schemas::{CallType, DeviceId, PrivacyMode};
+
+const ALICE_HZ: f32 = 440.0;
+const BOB_HZ: f32 = 660.0;
+
+struct Side {
+    engine: CallEngine,
+    devices: SyntheticDevices,
+    transport: Arc<NostrTransport>,
+    key: nostr_signal::PublicKey,
+}
+
+async fn side(
+    relay: &RelayUrl,
+    tone: f32,
+    network: NetworkConfig,
+    proxy: Option<SocketAddr>,
+) -> Side {
+    let id = Identity::generate();
+    let mut config = NostrTransportConfig::new(vec![relay.clone()]);
+    config.dm_relay_lookup_timeout = Duration::from_millis(500);
+    config.proxy = proxy;
+    let transport = Arc::new(NostrTransport::connect(id.clone(), config).await.unwrap());
+    transport.publish_dm_relays().await.unwrap();
+    let mut devices = SyntheticDevices::new(tone);
+    devices.bursts = Some((Duration::from_millis(400), Duration::from_millis(100)));
+    let mut engine_config = EngineConfig::new(id.public_key(), DeviceId::new_random());
+    engine_config.allow_strangers = true;
+    let engine = CallEngine::start(EngineSetup {
+        transport: transport.clone(),
+        config: engine_config,
+        network,
+        devices: Arc::new(devices.clone()),
+    });
+    Side {
+        engine,
+        devices,
+        transport,
+        key: id.public_key(),
+    }
+}
+
+fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {
+    let engine = bob.engine.clone();
+    let mut events = bob.engine.events();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(EngineEvent::Call(e))
+                    if e.state == CallState::Ringing && e.direction == Direction::Incoming =>
+                {
+                    engine.accept(e.call_id, false);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+/// One voice call in `mode`: the set-up time; it talks for `talk` and hangs up.
+async fn one_call(alice: &Side, bob: &Side, mode: PrivacyMode, talk: Duration) -> Duration {
+    let mut events = alice.engine.events();
+    let call = alice.engine.dial(bob.key, CallType::Voice, mode);
+    let mut offer_sent = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let connected = loop {
+        let event = tokio::time::timeout_at(deadline.into(), events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{mode} call not connected within 30 s"));
+        match event {
+            Ok(EngineEvent::Call(e)) if e.call_id == call => match (e.state, e.reason) {
+                (_, Reason::OfferSent) => offer_sent = Some(Instant::now()),
+                (CallState::Connected, _) => break Instant::now(),
+                (CallState::Ended, reason) => panic!("{mode} call ended: {reason:?}"),
+                _ => {}
+            },
+            Ok(EngineEvent::Media { call_id, event }) if call_id == call => {
+                if let calling::MediaEvent::SetupFailed(why) = event {
+                    panic!("{mode} call not set up: {why}");
+                }
+            }
+            _ => {}
+        }
+    };
+    tokio::time::sleep(talk).await;
+    alice.engine.hangup(call);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Ok(EngineEvent::Call(e))) if e.call_id == call && e.state == CallState::Ended => {
+                break
+            }
+            Ok(_) => {}
+            Err(_) => panic!("{mode} call did not end"),
+        }
+    }
+    connected - offer_sent.expect("offer sent before connected")
+}
+
+/// Each burst heard at Bob's speaker against the burst Alice's source started last
+/// before it.
+fn mouth_to_ear(alice: &Side, bob: &Side) -> Vec<f64> {
+    let captured: Vec<Instant> = alice
+        .devices
+        .probes
+        .burst_logs()
+        .iter()
+        .flat_map(|log| log.onsets())
+        .collect();
+    let mut latencies = Vec::new();
+    for speaker in bob.devices.probes.speakers() {
+        for played in speaker.onsets() {
+            if let Some(cap) = captured.iter().filter(|c| **c <= played).max() {
+                let ms = played.duration_since(*cap).as_secs_f64() * 1000.0;
+                if ms < 200.0 {
+                    latencies.push(ms);
+                }
+            }
+        }
+    }
+    latencies
+}
+
+struct Figures {
+    setup_ms: Vec<f64>,
+    mouth_to_ear_ms: Vec<f64>,
+}
+
+fn median_p95(values: &[f64]) -> (f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize];
+    (at(0.5), at(0.95))
+}
+
+async fn measure(
+    relay: &RelayUrl,
+    mode: PrivacyMode,
+    networks: (NetworkConfig, NetworkConfig),
+    proxy: Option<SocketAddr>,
+    calls: usize,
+) -> Figures {
+    let alice = side(relay, ALICE_HZ, networks.0, proxy).await;
+    let bob = side(relay, BOB_HZ, networks.1, proxy).await;
+    let answering = auto_answer(&bob);
+    let mut setup_ms = Vec::new();
+    for _ in 0..calls {
+        let setup = one_call(&alice, &bob, mode, Duration::from_millis(2500)).await;
+        setup_ms.push(setup.as_secs_f64() * 1000.0);
+    }
+    let mouth_to_ear_ms = mouth_to_ear(&alice, &bob);
+    answering.abort();
+    for side in [alice, bob] {
+        side.engine.shutdown().await;
+        side.transport.shutdown().await;
+    }
+    assert!(
+        !mouth_to_ear_ms.is_empty(),
+        "{mode}: no tone burst was heard"
+    );
+    Figures {
+        setup_ms,
+        mouth_to_ear_ms,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let calls: usize = args
+        .iter()
+        .position(|a| a == "--calls")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if quick { 3 } else { 10 });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+        let coturn = turn::Coturn::start();
+        let dante = socks::Dante::start();
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let paranoid = |id: &str| NetworkConfig {
+            socks5_proxy: Some(dante.addr),
+            ..coturn.network(loopback, id)
+        };
+        let runs = [
+            (
+                PrivacyMode::Fast,
+                (NetworkConfig::loopback(), NetworkConfig::loopback()),
+                None,
+            ),
+            (
+                PrivacyMode::Private,
+                (
+                    coturn.network(turn::ALICE_IP, "alice"),
+                    coturn.network(turn::BOB_IP, "bob"),
+                ),
+                None,
+            ),
+            (
+                PrivacyMode::Paranoid,
+                (paranoid("alice"), paranoid("bob")),
+                Some(dante.addr),
+            ),
+        ];
+        println!(
+            "PhantomCall privacy modes on loopback: {calls} voice calls each (embedded relay, coturn, Dante SOCKS5)"
+        );
+        println!(
+            "{:<9} {:>14} {:>10} {:>9}   {:>16} {:>10} {:>9}",
+            "mode", "set-up median", "p95", "x Fast", "mouth-to-ear med", "p95", "x Fast"
+        );
+        let mut fast: Option<(f64, f64)> = None;
+        for (mode, networks, proxy) in runs {
+            let figures = measure(relay.url(), mode, networks, proxy, calls).await;
+            let (setup, setup_p95) = median_p95(&figures.setup_ms);
+            let (m2e, m2e_p95) = median_p95(&figures.mouth_to_ear_ms);
+            let (fast_setup, fast_m2e) = *fast.get_or_insert((setup, m2e));
+            println!(
+                "{:<9} {:>11.1} ms {:>7.1} ms {:>8.2}x   {:>13.1} ms {:>7.1} ms {:>8.2}x",
+                mode.to_string(),
+                setup,
+                setup_p95,
+                setup / fast_setup,
+                m2e,
+                m2e_p95,
+                m2e / fast_m2e
+            );
+        }
+        relay.shutdown().await;
+    });
+}
