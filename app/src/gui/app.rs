@@ -200,6 +200,7 @@ pub struct PhantomApp {
     notifier: Notifier,
     frame_log: FrameLog,
     perf: Option<PerfProbe>,
+    last_frame_in_call: bool,
     last_retention: u64,
     repaint_set: bool,
 }
@@ -247,6 +248,7 @@ impl PhantomApp {
             notifier: Notifier::default(),
             frame_log: FrameLog::default(),
             perf: None,
+            last_frame_in_call: false,
             last_retention: 0,
             repaint_set: false,
         };
@@ -266,6 +268,7 @@ impl PhantomApp {
         // Ringing counts as in a call: the window must react at once then too.
         let in_call = !self.calls.is_empty();
         self.frame_log.record(started.elapsed(), in_call);
+        self.last_frame_in_call = in_call;
     }
 
     /// How long frames took on the UI thread so far.
@@ -890,7 +893,15 @@ impl PhantomApp {
 }
 
 impl eframe::App for PhantomApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        // eframe reports the previous frame's whole time (input, UI, tessellation,
+        // painting): counted as in a call if a call was live then.
+        if let Some(cpu) = frame.info().cpu_usage {
+            if self.last_frame_in_call {
+                self.frame_log
+                    .record_whole_in_call(std::time::Duration::from_secs_f32(cpu));
+            }
+        }
         if let Some(probe) = &mut self.perf {
             if probe.frame(&self.frame_log) {
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);

@@ -69,10 +69,13 @@ fn ms(d: Duration) -> f64 {
 /// Frame times, during calls and outside them.
 #[derive(Debug, Clone, Default)]
 pub struct FrameLog {
-    /// Frames drawn while a call was live (ringing included).
+    /// Frames drawn while a call was live (ringing included): the app's own work.
     pub in_call: FrameStats,
     /// The other frames (the first ones load fonts and are slow on purpose).
     pub idle: FrameStats,
+    /// Whole frames during calls in the real window, as eframe measures them: input, the
+    /// app's work, tessellation and OpenGL painting (not the wait for the buffer swap).
+    pub whole_in_call: FrameStats,
 }
 
 impl FrameLog {
@@ -83,6 +86,11 @@ impl FrameLog {
         } else {
             self.idle.record(d)
         }
+    }
+
+    /// Records a whole frame of the real window (eframe's `cpu_usage`) during a call.
+    pub fn record_whole_in_call(&mut self, d: Duration) {
+        self.whole_in_call.record(d)
     }
 }
 
@@ -151,6 +159,10 @@ impl PerfProbe {
             }
             PerfMode::Call(d) if self.started.elapsed() >= d => {
                 eprintln!("perf: frames during calls: {}", log.in_call.summary());
+                eprintln!(
+                    "perf: whole frames during calls (with painting): {}",
+                    log.whole_in_call.summary()
+                );
                 eprintln!("perf: frames outside calls: {}", log.idle.summary());
                 true
             }
