@@ -103,11 +103,17 @@ mod tests {
         assert_eq!(controls.video_quality(), VideoQuality::Normal);
         controls.set_video_quality(VideoQuality::Low);
         assert_eq!(controls.video_quality(), VideoQuality::Low);
-        assert!(!Controls::get(&controls.force_keyframe), "Low keeps the stream");
+        assert!(
+            !Controls::get(&controls.force_keyframe),
+            "Low keeps the stream"
+        );
         controls.set_video_quality(VideoQuality::Off);
         assert_eq!(controls.video_quality(), VideoQuality::Off);
         assert!(!Controls::get(&controls.force_keyframe));
         controls.set_video_quality(VideoQuality::Normal);
-        assert!(Controls::get(&controls.force_keyframe), "back from Off: keyframe");
+        assert!(
+            Controls::get(&controls.force_keyframe),
+            "back from Off: keyframe"
+        );
     }
 }
