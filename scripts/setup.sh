@@ -21,7 +21,7 @@ DEB_PACKAGES=(
   libxcursor1         # desktop app: X11 cursors (winit)
   libxrandr2          # desktop app: X11 monitor sizes (winit)
   libxi6              # desktop app: X11 input (winit)
-  xvfb                # scripts/screenshots.sh: a virtual X display for the window
+  xvfb                # scripts/screenshots.sh, scripts/perf.sh: a virtual X display
   imagemagick         # scripts/screenshots.sh: `import` grabs the virtual display
   x11-utils           # scripts/screenshots.sh: `xwininfo` sees when the window is up
   bc                  # scripts/screenshots.sh: start-up time arithmetic

@@ -32,7 +32,9 @@ pub use devices::{
     FilterChoice, MediaDevices, Probes, RemoteVideoSink, SpeakerProbe, SyntheticDevices,
     SystemDevices, VideoProbe, VideoProbeState,
 };
-pub use engine::{CallEngine, CallStats, EngineEvent, EngineSetup, MediaEvent};
+pub use engine::{
+    CallEngine, CallStats, EngineEvent, EngineSetup, MediaEvent, VideoQuality, LOW_VIDEO_KBPS,
+};
 pub use fsm::{
     CallEngineCore, CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason,
     EngineConfig, Incoming, Input, InputKind, MediaError, Output, Reason,

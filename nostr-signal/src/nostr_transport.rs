@@ -175,6 +175,26 @@ impl NostrTransport {
         Ok(())
     }
 
+    /// Publish `inbox` as our DM relay list (kind 10050) on our relays: for a user whose
+    /// inbox relays differ from the relays the app connects to for everything else. The
+    /// transport must read the inbox relays too (include them in `relays`), or calls sent
+    /// there are never seen. An empty `inbox` publishes our relays, as
+    /// [`NostrTransport::publish_dm_relays`] does.
+    pub async fn publish_dm_relay_list(&self, inbox: &[RelayUrl]) -> Result<(), SignalError> {
+        if inbox.is_empty() {
+            return self.publish_dm_relays().await;
+        }
+        let tags = inbox
+            .iter()
+            .map(|url| Tag::custom(TagKind::Relay, [url.to_string()]));
+        let event = EventBuilder::new(Kind::InboxRelays, "")
+            .tags(tags)
+            .sign_with_keys(self.identity.keys())
+            .map_err(|e| SignalError::Build(e.to_string()))?;
+        self.publish(event, self.config.relays.clone()).await?;
+        Ok(())
+    }
+
     /// Tell the transport where `peer` receives DMs (for example from an nprofile's hints),
     /// instead of looking up their kind 10050 list.
     pub fn set_peer_dm_relays(&self, peer: PublicKey, relays: Vec<RelayUrl>) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use calling::peer::NetworkConfig;
 use calling::{
     CallEngine, CallState, Direction, EngineEvent, FilterChoice, MediaDevices, MediaEvent,
-    SyntheticDevices, SystemDevices,
+    SyntheticDevices, VideoQuality,
 };
 use eframe::egui;
 use nostr_signal::{Identity, KeyFile, KeyStrength, PublicKey};
@@ -19,10 +19,13 @@ use super::backend::{Backend, IdentityJob, Online, Report};
 use super::calllog::{unix_now, CallLog};
 use super::calls::CallView;
 use super::contacts::{ContactBook, ContactStore};
-use super::devices::UiDevices;
+use super::devices::{DeviceCatalog, SyntheticCatalog, SystemCatalog, UiDevices};
 use super::lobby::Lobby;
+use super::nip05::{parse_contact_address, ContactAddress, Nip05Resolver};
+use super::perf::{FrameLog, PerfMode, PerfProbe};
+use super::ring::{notification_text, Notifier, Ringer};
 use super::screens;
-use super::settings::Settings;
+use super::settings::{DeviceChoice, Settings};
 
 /// Tone of the user's synthetic microphone.
 const OWN_TONE_HZ: f32 = 440.0;
@@ -37,14 +40,20 @@ pub struct AppOptions {
     pub key_file: PathBuf,
     /// Network settings of calls before the user's TURN servers are added.
     pub network: NetworkConfig,
-    /// Devices to use instead of those the settings choose (tests, the demo).
-    pub devices: Option<Arc<dyn MediaDevices>>,
+    /// Where devices come from instead of the settings' choice between the machine's and
+    /// synthetic ones (tests, the demo). The devices picked in the lobby apply either way.
+    pub devices: Option<Arc<dyn DeviceCatalog>>,
     /// Start the demo contact and a throw-away identity.
     pub demo: bool,
     /// scrypt cost of saved keys (tests use the weak one).
     pub key_strength: KeyStrength,
     /// Demo only: start a call by itself once online (the screenshot script uses it).
     pub auto_call: Option<AutoCall>,
+    /// What `scripts/perf.sh` measures (`PHANTOMCALL_PERF`), if anything.
+    pub perf: Option<PerfMode>,
+    /// Tests only: NIP-05 lookups go to this `http://127.0.0.1:PORT` instead of
+    /// `https://DOMAIN` (see [`super::nip05::Nip05Resolver::base_override`]).
+    pub nip05_base: Option<String>,
 }
 
 /// A call the demo starts by itself.
@@ -91,6 +100,8 @@ impl AppOptions {
             demo: false,
             key_strength: KeyStrength::Standard,
             auto_call: None,
+            perf: PerfMode::from_env(),
+            nip05_base: None,
         }
     }
 
@@ -104,10 +115,12 @@ impl AppOptions {
             key_file: dir.join("identity.ncryptsec"),
             config_dir: dir,
             network: NetworkConfig::loopback(),
-            devices: Some(Arc::new(devices)),
+            devices: Some(Arc::new(SyntheticCatalog::new(devices))),
             demo: true,
             key_strength: KeyStrength::Standard,
             auto_call: AutoCall::from_env(),
+            perf: PerfMode::from_env(),
+            nip05_base: None,
         }
     }
 }
@@ -180,6 +193,14 @@ pub struct PhantomApp {
     pub(crate) lobby_texture: Option<(u64, egui::TextureHandle)>,
     /// The mode whose impact the lobby shows.
     pub(crate) lobby_mode: PrivacyMode,
+    /// The NIP-05 name being looked up.
+    nip05_lookup: Option<String>,
+    /// The ring tone of the incoming call that rings now.
+    ringer: Option<(CallId, Ringer)>,
+    notifier: Notifier,
+    frame_log: FrameLog,
+    perf: Option<PerfProbe>,
+    last_frame_in_call: bool,
     last_retention: u64,
     repaint_set: bool,
 }
@@ -222,9 +243,16 @@ impl PhantomApp {
             lobby: None,
             lobby_texture: None,
             lobby_mode: PrivacyMode::Private,
+            nip05_lookup: None,
+            ringer: None,
+            notifier: Notifier::default(),
+            frame_log: FrameLog::default(),
+            perf: None,
+            last_frame_in_call: false,
             last_retention: 0,
             repaint_set: false,
         };
+        app.perf = app.options.perf.map(PerfProbe::new);
         if app.options.demo {
             app.busy = Some("Starting the demo contact (embedded relay, synthetic camera)…".into());
             app.backend
@@ -235,6 +263,20 @@ impl PhantomApp {
 
     /// Draws one frame (the eframe `App::ui` and the UI tests both call this).
     pub fn show(&mut self, ui: &mut egui::Ui) {
+        let started = std::time::Instant::now();
+        self.frame(ui);
+        // Ringing counts as in a call: the window must react at once then too.
+        let in_call = !self.calls.is_empty();
+        self.frame_log.record(started.elapsed(), in_call);
+        self.last_frame_in_call = in_call;
+    }
+
+    /// How long frames took on the UI thread so far.
+    pub fn frame_log(&self) -> &FrameLog {
+        &self.frame_log
+    }
+
+    fn frame(&mut self, ui: &mut egui::Ui) {
         if !self.repaint_set {
             self.backend.set_repaint(ui.ctx());
             self.repaint_set = true;
@@ -255,11 +297,21 @@ impl PhantomApp {
             && self.calls.is_empty()
             && self.ended.is_none();
         if open && self.lobby.is_none() {
-            self.lobby = Some(Lobby::start(self.media_devices(), ctx));
+            self.lobby = Some(Lobby::start(self.media_devices(), self.catalog(), ctx));
         } else if !open && self.lobby.is_some() {
             self.lobby = None;
             self.lobby_texture = None;
         }
+    }
+
+    /// Whether the ring tone plays (an incoming call rings).
+    pub fn ringing(&self) -> bool {
+        self.ringer.is_some()
+    }
+
+    /// The desktop notifier (tests read whether it tried).
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
     }
 
     /// Whether the lobby's threads run.
@@ -342,10 +394,64 @@ impl PhantomApp {
         );
     }
 
-    /// Adds a contact (npub, nprofile or hex) and lets it ring; an error goes to the
-    /// banner and gives `false`.
+    /// Adds a contact (npub, nprofile or hex) and lets it ring; `true` once added. A NIP-05
+    /// name starts a lookup off the UI thread (a spinner shows; the contact is added, or a
+    /// clear error shown, when it answers) and gives `false`, as an error does (in the
+    /// banner).
     pub fn add_contact(&mut self, name: &str, key: &str, mode: PrivacyMode) -> bool {
-        match self.contacts.add(name, key, mode) {
+        match parse_contact_address(key) {
+            Ok(ContactAddress::Key(key, relays)) => {
+                self.add_resolved(name, key, &relays, None, mode)
+            }
+            Ok(ContactAddress::Nip05(address)) => {
+                if self.nip05_lookup.is_some() {
+                    self.error = Some("another name is being looked up: wait for it".into());
+                    return false;
+                }
+                let resolver = match self.settings.proxy_addr() {
+                    Ok(proxy) => Nip05Resolver {
+                        proxy,
+                        base_override: self.options.nip05_base.clone(),
+                    },
+                    Err(e) => {
+                        self.error = Some(format!("{e:#}"));
+                        return false;
+                    }
+                };
+                self.error = None;
+                self.busy = Some(format!("Looking up {address}…"));
+                self.nip05_lookup = Some(address.to_string());
+                self.backend.resolve_nip05(
+                    resolver,
+                    address,
+                    super::backend::ContactRequest {
+                        name: name.to_owned(),
+                        mode,
+                    },
+                );
+                false
+            }
+            Err(e) => {
+                self.error = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    /// Whether a NIP-05 lookup is under way (its name).
+    pub fn nip05_lookup(&self) -> Option<&str> {
+        self.nip05_lookup.as_deref()
+    }
+
+    fn add_resolved(
+        &mut self,
+        name: &str,
+        key: PublicKey,
+        relays: &[nostr_signal::RelayUrl],
+        nip05: Option<String>,
+        mode: PrivacyMode,
+    ) -> bool {
+        match self.contacts.add_key(name, key, relays, nip05, mode) {
             Ok(key) => {
                 if let Some(engine) = self.engine() {
                     engine.add_contact(key);
@@ -457,6 +563,28 @@ impl PhantomApp {
         }
     }
 
+    /// Sets how much video the call sends (the in-call emergency actions).
+    pub(crate) fn set_video_quality(&mut self, call_id: CallId, quality: VideoQuality) {
+        if let Some(engine) = self.engine() {
+            engine.set_video_quality(call_id, quality);
+        }
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            call.video_quality = quality;
+        }
+    }
+
+    /// Emergency "Audio only": the camera off and no video frames sent at all; undone by
+    /// `audio_only(false)`.
+    pub(crate) fn audio_only(&mut self, call_id: CallId, on: bool) {
+        self.set_camera_off(call_id, on);
+        let quality = if on {
+            VideoQuality::Off
+        } else {
+            VideoQuality::Normal
+        };
+        self.set_video_quality(call_id, quality);
+    }
+
     pub(crate) fn clear_log(&mut self) {
         if let Some(log) = &mut self.log {
             if let Err(e) = log.clear() {
@@ -536,6 +664,28 @@ impl PhantomApp {
                     self.add_contact("Demo contact", &npub, PrivacyMode::Fast);
                 }
             }
+            Report::Nip05 {
+                request,
+                address,
+                result,
+            } => {
+                self.busy = None;
+                self.nip05_lookup = None;
+                match result {
+                    Ok(profile) => {
+                        if self.add_resolved(
+                            &request.name,
+                            profile.public_key,
+                            &profile.relays,
+                            Some(address),
+                            request.mode,
+                        ) {
+                            self.forms.contact = Default::default();
+                        }
+                    }
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
             Report::DemoFailed(e) => {
                 self.busy = None;
                 self.error = Some(format!("the demo could not start: {e}"));
@@ -571,7 +721,14 @@ impl PhantomApp {
         let Some(identity) = self.identity.clone() else {
             return;
         };
-        let relays = match self.settings.relay_urls() {
+        let (inbox, proxy) = match (self.settings.dm_relay_urls(), self.settings.proxy_addr()) {
+            (Ok(inbox), Ok(proxy)) => (inbox, proxy),
+            (Err(e), _) | (_, Err(e)) => {
+                self.net = Net::Failed(format!("{e:#}"));
+                return;
+            }
+        };
+        let relays = match self.settings.all_relay_urls() {
             Ok(r) if r.is_empty() => {
                 self.net = Net::Offline;
                 return;
@@ -593,30 +750,60 @@ impl PhantomApp {
             .iter()
             .filter_map(|c| c.public_key())
             .collect();
-        self.backend
-            .go_online(identity, relays, self.network(), devices, contacts);
+        self.backend.go_online(super::backend::Connection {
+            identity,
+            relays,
+            inbox,
+            proxy,
+            network: self.network(),
+            devices,
+            contacts,
+        });
     }
 
-    /// The devices calls and the lobby use: the options' (tests, the demo), else those the
-    /// settings choose.
-    fn media_devices(&self) -> Arc<dyn MediaDevices> {
+    /// Where devices come from: the options' catalog (tests, the demo), else the machine's
+    /// or synthetic ones as the settings say.
+    pub(crate) fn catalog(&self) -> Arc<dyn DeviceCatalog> {
         self.options.devices.clone().unwrap_or_else(|| {
             let filter = if self.settings.blackout {
-                FilterChoice::Blackout(blackout::FilterConfig::default())
+                FilterChoice::Blackout(self.settings.blackout_strength.filter_config())
             } else {
                 FilterChoice::AllBlack
             };
             if self.settings.synthetic_devices {
                 let mut d = SyntheticDevices::new(OWN_TONE_HZ);
                 d.filter = filter;
-                Arc::new(d)
+                Arc::new(SyntheticCatalog::new(d))
             } else {
-                Arc::new(SystemDevices {
-                    filter,
-                    ..SystemDevices::default()
-                })
+                Arc::new(SystemCatalog { filter })
             }
         })
+    }
+
+    /// The devices calls and the lobby use: the catalog's, as picked in the settings.
+    fn media_devices(&self) -> Arc<dyn MediaDevices> {
+        self.catalog().devices(&self.settings.devices)
+    }
+
+    /// The devices picked (saved in the settings).
+    pub fn device_choice(&self) -> &DeviceChoice {
+        &self.settings.devices
+    }
+
+    /// Picks devices: saved in the settings, used by the next call placed or answered (the
+    /// running engine's devices are swapped, no reconnect), and the lobby restarts on them.
+    pub fn choose_devices(&mut self, choice: DeviceChoice) {
+        if self.settings.devices == choice {
+            return;
+        }
+        self.settings.devices = choice;
+        self.save_settings();
+        if let Some(devices) = &self.devices {
+            devices.set_inner(self.media_devices());
+        }
+        // The lobby's threads hold the old devices: the next frame starts a new lobby.
+        self.lobby = None;
+        self.lobby_texture = None;
     }
 
     fn engine_event(&mut self, event: EngineEvent, ctx: &egui::Context) {
@@ -631,14 +818,26 @@ impl PhantomApp {
                     .entry(e.call_id)
                     .or_insert_with(|| CallView::from_event(&e));
                 call.apply(&e);
+                let rings = e.state == CallState::Ringing && e.direction == Direction::Incoming;
+                if !rings && self.ringer.as_ref().is_some_and(|(id, _)| *id == e.call_id) {
+                    // Answered, declined, taken elsewhere or ended: stop the ring tone.
+                    self.ringer = None;
+                }
                 if e.state == CallState::Ended {
                     if let Some(call) = self.calls.remove(&e.call_id) {
                         self.call_ended(call);
                     }
-                } else if e.state == CallState::Ringing && e.direction == Direction::Incoming {
+                } else if rings && self.ringer.as_ref().map(|(id, _)| *id) != Some(e.call_id) {
                     ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
                         egui::UserAttentionType::Critical,
                     ));
+                    if let Some(devices) = &self.devices {
+                        // The speaker picked in the lobby (the engine's devices).
+                        self.ringer = Some((e.call_id, Ringer::start(devices.clone())));
+                    }
+                    let name = self.contacts.find(&e.peer).map(|c| c.name.clone());
+                    let (title, body) = notification_text(name.as_deref(), e.call_type);
+                    self.notifier.notify(self.backend.handle(), title, body);
                 }
             }
             EngineEvent::Stats { call_id, stats } => {
@@ -703,7 +902,23 @@ impl PhantomApp {
 }
 
 impl eframe::App for PhantomApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        // eframe reports the previous frame's whole time (input, UI, tessellation,
+        // painting): counted as in a call if a call was live then.
+        if let Some(cpu) = frame.info().cpu_usage {
+            if self.last_frame_in_call {
+                self.frame_log
+                    .record_whole_in_call(std::time::Duration::from_secs_f32(cpu));
+            }
+        }
+        if let Some(probe) = &mut self.perf {
+            if probe.frame(&self.frame_log) {
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            // The probe watches the clock, so frames must keep coming.
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(100));
+        }
         self.show(ui);
     }
 

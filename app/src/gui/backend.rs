@@ -13,12 +13,15 @@ use calling::{
     MediaDevices, SyntheticDevices,
 };
 use eframe::egui;
+use nostr_sdk::nips::nip05::{Nip05Address, Nip05Profile};
 use nostr_signal::{
     EmbeddedRelay, Identity, KeyFile, KeyStrength, NostrTransport, NostrTransportConfig, PublicKey,
     RelayUrl,
 };
 use phantomcall_schemas::{CallType, DeviceId};
 use tokio::runtime::{Handle, Runtime};
+
+use super::nip05::{AddressError, Nip05Resolver};
 use tokio::sync::broadcast::error::RecvError;
 
 /// Tone of the demo contact's synthetic microphone (the user's own synthetic tone is 440).
@@ -45,6 +48,24 @@ pub enum Report {
     },
     /// The demo peer could not start.
     DemoFailed(String),
+    /// A NIP-05 lookup for a new contact finished.
+    Nip05 {
+        /// The contact being added.
+        request: ContactRequest,
+        /// The name looked up.
+        address: String,
+        /// Its key and relay hints, or why not.
+        result: Result<Nip05Profile, AddressError>,
+    },
+}
+
+/// A contact waiting for its NIP-05 lookup.
+#[derive(Debug, Clone)]
+pub struct ContactRequest {
+    /// The name the user gave.
+    pub name: String,
+    /// Its privacy mode.
+    pub mode: phantomcall_schemas::PrivacyMode,
 }
 
 /// A running engine and the transport under it.
@@ -55,6 +76,24 @@ pub struct Online {
     pub transport: Arc<NostrTransport>,
     /// How many relays were configured.
     pub relays: usize,
+}
+
+/// What going online needs.
+pub struct Connection {
+    /// Who we are.
+    pub identity: Identity,
+    /// Every relay to connect to (the inbox relays among them).
+    pub relays: Vec<RelayUrl>,
+    /// The DM inbox relays to publish as kind 10050 (empty: `relays`).
+    pub inbox: Vec<RelayUrl>,
+    /// SOCKS5 proxy for the relay connections.
+    pub proxy: Option<std::net::SocketAddr>,
+    /// Network of calls (TURN servers).
+    pub network: NetworkConfig,
+    /// The engine's devices.
+    pub devices: Arc<dyn MediaDevices>,
+    /// Who may ring.
+    pub contacts: Vec<PublicKey>,
 }
 
 /// What the demo keeps alive.
@@ -137,32 +176,52 @@ impl Backend {
         });
     }
 
-    /// Connects to `relays` as `identity` and starts the engine with `devices`; the
-    /// contacts in `contacts` may ring.
-    pub fn go_online(
+    /// Looks `address` up with `resolver` on a blocking thread (DNS, TLS and HTTP block),
+    /// and reports [`Report::Nip05`].
+    pub fn resolve_nip05(
         &self,
-        identity: Identity,
-        relays: Vec<RelayUrl>,
-        network: NetworkConfig,
-        devices: Arc<dyn MediaDevices>,
-        contacts: Vec<PublicKey>,
+        resolver: Nip05Resolver,
+        address: Nip05Address,
+        request: ContactRequest,
     ) {
+        let report = self.reporter();
+        self.handle.spawn_blocking(move || {
+            let result = resolver.resolve(&address);
+            report.send(Report::Nip05 {
+                request,
+                address: address.to_string(),
+                result,
+            });
+        });
+    }
+
+    /// Connects as `connection` says and starts the engine; reports [`Report::Online`].
+    pub fn go_online(&self, connection: Connection) {
+        let Connection {
+            identity,
+            relays,
+            inbox,
+            proxy,
+            network,
+            devices,
+            contacts,
+        } = connection;
         let report = self.reporter();
         self.handle.spawn(async move {
             let count = relays.len();
-            let transport =
-                match NostrTransport::connect(identity.clone(), NostrTransportConfig::new(relays))
-                    .await
-                {
-                    Ok(t) => Arc::new(t),
-                    Err(e) => {
-                        report.send(Report::OnlineFailed(format!("cannot reach a relay: {e}")));
-                        return;
-                    }
-                };
-            // Peers look up where to reach us (kind 10050); a relay that refuses the list
-            // still carries calls from peers that know it, so this is not fatal.
-            if let Err(e) = transport.publish_dm_relays().await {
+            let mut config = NostrTransportConfig::new(relays);
+            config.proxy = proxy;
+            let transport = match NostrTransport::connect(identity.clone(), config).await {
+                Ok(t) => Arc::new(t),
+                Err(e) => {
+                    report.send(Report::OnlineFailed(format!("cannot reach a relay: {e}")));
+                    return;
+                }
+            };
+            // Peers look up where to reach us (kind 10050). Published at every connection,
+            // and so whenever the list changes (saving the settings reconnects); a relay
+            // that refuses it still carries calls from peers that know it: not fatal.
+            if let Err(e) = transport.publish_dm_relay_list(&inbox).await {
                 tracing::warn!(error = %e, "DM relay list not published");
             }
             let mut config = EngineConfig::new(identity.public_key(), DeviceId::new_random());

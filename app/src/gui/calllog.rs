@@ -195,6 +195,8 @@ mod tests {
             key: peer.to_hex(),
             mode: PrivacyMode::Fast,
             auto_delete: AutoDelete::Day,
+            relays: Vec::new(),
+            nip05: None,
         });
         assert_eq!(log.apply_retention(&contacts, 1_000 + 3600).unwrap(), 0);
         assert_eq!(log.apply_retention(&contacts, 1_000 + 86_400).unwrap(), 1);

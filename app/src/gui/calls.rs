@@ -47,6 +47,8 @@ pub struct CallView {
     pub camera_off: bool,
     /// Whether we send video (accepted with video, or a video call placed).
     pub sending_video: bool,
+    /// How much video we send (Normal, Low, Off = audio only).
+    pub video_quality: calling::VideoQuality,
     /// Latest live figures.
     pub stats: Option<CallStats>,
     /// Latest privacy filter state: text and whether the person is being blacked out.
@@ -101,6 +103,7 @@ impl CallView {
             muted: false,
             camera_off: false,
             sending_video: direction == Direction::Outgoing && call_type == CallType::Video,
+            video_quality: calling::VideoQuality::Normal,
             stats: None,
             blackout: None,
             notice: None,

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use nostr_signal::{parse_public_key, Identity, PublicKey};
+use nostr_signal::{parse_public_key, Identity, PublicKey, RelayUrl};
 use phantomcall_schemas::PrivacyMode;
 use serde::{Deserialize, Serialize};
 
+use super::nip05::{parse_contact_address, ContactAddress};
 use super::vault::Vault;
 
 /// Vault purpose label of the contact list.
@@ -74,6 +75,12 @@ pub struct Contact {
     /// Call-log auto-delete for this contact.
     #[serde(default)]
     pub auto_delete: AutoDelete,
+    /// Relay hints from the nprofile or NIP-05 document the contact was added from.
+    #[serde(default)]
+    pub relays: Vec<String>,
+    /// The NIP-05 name the contact was added by, if any.
+    #[serde(default)]
+    pub nip05: Option<String>,
 }
 
 impl Contact {
@@ -113,30 +120,43 @@ impl ContactBook {
         }
     }
 
-    /// Adds a contact from what the user typed. Only npub, nprofile and hex keys for now
-    /// (NIP-05 names need an HTTPS lookup, not built yet).
+    /// Adds a contact from a key the user typed (npub, nprofile with its relay hints, or
+    /// hex). A NIP-05 name is refused here: it needs a lookup first
+    /// ([`super::nip05::Nip05Resolver`]), then [`ContactBook::add_key`].
     pub fn add(&mut self, name: &str, key_text: &str, mode: PrivacyMode) -> Result<PublicKey> {
-        let key_text = key_text.trim();
-        if key_text.contains('@') {
-            bail!("NIP-05 names (name@domain) are not supported yet: paste the npub");
+        match parse_contact_address(key_text)? {
+            ContactAddress::Key(key, relays) => self.add_key(name, key, &relays, None, mode),
+            ContactAddress::Nip05(address) => {
+                bail!("{address} is a NIP-05 name: it has to be looked up first")
+            }
         }
-        let Ok(key) = parse_public_key(key_text) else {
-            bail!("that is not a valid npub (it should start with npub1…)");
-        };
+    }
+
+    /// Adds the contact `key` with its relay hints and the NIP-05 name it came from.
+    pub fn add_key(
+        &mut self,
+        name: &str,
+        key: PublicKey,
+        relays: &[RelayUrl],
+        nip05: Option<String>,
+        mode: PrivacyMode,
+    ) -> Result<PublicKey> {
         if self.find(&key).is_some() {
             bail!("this contact is already in your list");
         }
         let name: String = name.trim().chars().take(MAX_NAME).collect();
-        let name = if name.is_empty() {
-            self.display_name(&key)
-        } else {
-            name
+        let name = match (name.is_empty(), &nip05) {
+            (false, _) => name,
+            (true, Some(nip05)) => nip05.chars().take(MAX_NAME).collect(),
+            (true, None) => self.display_name(&key),
         };
         self.contacts.push(Contact {
             name,
             key: key.to_hex(),
             mode,
             auto_delete: AutoDelete::Never,
+            relays: relays.iter().map(|r| r.to_string()).collect(),
+            nip05,
         });
         Ok(key)
     }
@@ -185,6 +205,23 @@ mod tests {
         book.add(" Bob ", &id.npub(), PrivacyMode::Fast).unwrap();
         assert_eq!(book.contacts[0].name, "Bob");
         assert!(book.add("again", &id.npub(), PrivacyMode::Fast).is_err());
+    }
+
+    #[test]
+    fn nprofile_adds_the_key_with_its_relay_hints() {
+        use nostr_sdk::nips::nip19::{Nip19Profile, ToBech32};
+        let bob = Identity::generate();
+        let relay = RelayUrl::parse("wss://bob.relay.example").unwrap();
+        let nprofile = Nip19Profile::new(bob.public_key(), [relay.clone()])
+            .to_bech32()
+            .unwrap();
+        let mut book = ContactBook::default();
+        let key = book.add("Bob", &nprofile, PrivacyMode::Private).unwrap();
+        assert_eq!(key, bob.public_key());
+        assert_eq!(book.contacts[0].key, bob.public_key().to_hex());
+        assert_eq!(book.contacts[0].relays, vec![relay.to_string()]);
+        // The same person by npub is a duplicate.
+        assert!(book.add("B", &bob.npub(), PrivacyMode::Fast).is_err());
     }
 
     #[test]

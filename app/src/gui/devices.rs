@@ -1,19 +1,28 @@
 //! The app's view into a call's media: the engine's devices wrapped so that the peer's
-//! video and the local preview reach the UI.
+//! video and the local preview reach the UI, and the catalog of devices the user picks
+//! from ([`DeviceCatalog`]: the machine's, or synthetic ones for tests and the demo).
+//!
+//! The devices behind [`UiDevices`] can be swapped while the engine runs
+//! ([`UiDevices::set_inner`]): the engine asks for fresh device instances when each call's
+//! media starts, so a device picked in the lobby applies to the next call placed or answered
+//! without restarting the engine.
 //!
 //! The local preview is tapped at the privacy filter's *output* ([`PreviewTap`]), so the
 //! user sees exactly what is sent, never the raw camera (DESIGN.md section 5, invariant 1).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use blackout::{FilterState, FilteredFrame, PrivacyFilter, RawFrame};
-use calling::{MediaDevices, RemoteVideoSink};
+use calling::{
+    FilterChoice, MediaDevices, Probes, RemoteVideoSink, SyntheticDevices, SystemDevices,
+};
 use eframe::egui;
 use media::audio::{AudioError, AudioSink, AudioSource};
-use media::video::{DecodedFrame, VideoError, VideoSource};
+use media::video::{DecodedFrame, NokhwaCamera, VideoError, VideoSource};
 
 use super::picture::Picture;
+use super::settings::DeviceChoice;
 
 /// Every how many frames the preview is refreshed: converting each 24 fps frame to RGBA
 /// would spend CPU the blackout filter needs, and 8 fps is plenty for a thumbnail.
@@ -78,7 +87,7 @@ impl FrameSlot {
 
 /// The engine's devices, with the peer's video and the filtered preview sent to the UI.
 pub struct UiDevices {
-    inner: Arc<dyn MediaDevices>,
+    inner: RwLock<Arc<dyn MediaDevices>>,
     /// The peer's video.
     pub remote: FrameSlot,
     /// What our camera sends (after the privacy filter).
@@ -89,30 +98,40 @@ impl UiDevices {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn MediaDevices>) -> UiDevices {
         UiDevices {
-            inner,
+            inner: RwLock::new(inner),
             remote: FrameSlot::default(),
             preview: FrameSlot::default(),
         }
+    }
+
+    /// Uses `inner` from now on: calls (and lobbies) that open their devices after this get
+    /// the new ones; a call already running keeps what it opened.
+    pub fn set_inner(&self, inner: Arc<dyn MediaDevices>) {
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = inner;
+    }
+
+    fn inner(&self) -> Arc<dyn MediaDevices> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 impl MediaDevices for UiDevices {
     fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
-        self.inner.microphone()
+        self.inner().microphone()
     }
 
     fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
-        self.inner.speaker()
+        self.inner().speaker()
     }
 
     fn camera(&self) -> Result<Box<dyn VideoSource>, VideoError> {
-        self.inner.camera()
+        self.inner().camera()
     }
 
     fn privacy_filter(&self) -> Box<dyn PrivacyFilter> {
         self.preview.clear();
         Box::new(PreviewTap {
-            inner: self.inner.privacy_filter(),
+            inner: self.inner().privacy_filter(),
             slot: self.preview.clone(),
         })
     }
@@ -121,7 +140,7 @@ impl MediaDevices for UiDevices {
         self.remote.clear();
         // The inner sink still gets every frame (tests and the demo probe it).
         Box::new(RemoteTap {
-            inner: self.inner.remote_video(),
+            inner: self.inner().remote_video(),
             slot: self.remote.clone(),
         })
     }
@@ -162,5 +181,215 @@ impl RemoteVideoSink for RemoteTap {
         if let Some(picture) = Picture::from_decoded(frame) {
             self.slot.put(picture);
         }
+    }
+}
+
+/// The devices a user can pick from, by name.
+#[derive(Clone, Debug)]
+pub struct DeviceLists {
+    /// Capture devices, or why they could not be listed.
+    pub microphones: Result<Vec<String>, String>,
+    /// Playback devices, or why they could not be listed.
+    pub speakers: Result<Vec<String>, String>,
+    /// Cameras, or why they could not be listed.
+    pub cameras: Result<Vec<String>, String>,
+}
+
+/// Where the app's devices come from: it lists them for the pickers and builds the
+/// [`MediaDevices`] for a choice.
+pub trait DeviceCatalog: Send + Sync + 'static {
+    /// The devices present now. May take a while (drivers are asked): call it off the UI
+    /// thread.
+    fn list(&self) -> DeviceLists;
+    /// The devices of `choice`. Cheap and opens nothing (devices open when a call or the
+    /// lobby starts); a name that is not present fails then, with the driver's error.
+    fn devices(&self, choice: &DeviceChoice) -> Arc<dyn MediaDevices>;
+}
+
+/// The machine's devices (cpal, nokhwa) through `filter`.
+pub struct SystemCatalog {
+    /// The camera's privacy filter.
+    pub filter: FilterChoice,
+}
+
+impl DeviceCatalog for SystemCatalog {
+    fn list(&self) -> DeviceLists {
+        DeviceLists {
+            microphones: media::audio::list_input_devices().map_err(|e| e.to_string()),
+            speakers: media::audio::list_output_devices().map_err(|e| e.to_string()),
+            cameras: media::video::list_cameras()
+                .map(|c| c.into_iter().map(|c| c.name).collect())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn devices(&self, choice: &DeviceChoice) -> Arc<dyn MediaDevices> {
+        Arc::new(ChosenSystemDevices {
+            system: SystemDevices {
+                microphone: choice.microphone.clone(),
+                speaker: choice.speaker.clone(),
+                camera: 0,
+                filter: self.filter.clone(),
+            },
+            camera: choice.camera.clone(),
+        })
+    }
+}
+
+/// [`SystemDevices`] with the camera chosen by name: the name is looked up when the camera
+/// opens (on the media thread), because V4L2 indices move when devices come and go.
+struct ChosenSystemDevices {
+    system: SystemDevices,
+    camera: Option<String>,
+}
+
+impl MediaDevices for ChosenSystemDevices {
+    fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
+        self.system.microphone()
+    }
+
+    fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
+        self.system.speaker()
+    }
+
+    fn camera(&self) -> Result<Box<dyn VideoSource>, VideoError> {
+        let Some(name) = &self.camera else {
+            return self.system.camera();
+        };
+        let cameras = media::video::list_cameras()?;
+        match cameras.iter().find(|c| &c.name == name) {
+            Some(c) => Ok(Box::new(NokhwaCamera::open(
+                c.index,
+                media::video::DEFAULT_WIDTH,
+                media::video::DEFAULT_HEIGHT,
+                media::video::DEFAULT_FPS,
+            )?)),
+            // Never another camera in its place: the user chose which room is filmed.
+            None => Err(VideoError::Camera(format!(
+                "the chosen camera {name:?} is not connected; pick another in the Lobby"
+            ))),
+        }
+    }
+
+    fn privacy_filter(&self) -> Box<dyn PrivacyFilter> {
+        self.system.privacy_filter()
+    }
+
+    fn remote_video(&self) -> Box<dyn RemoteVideoSink> {
+        self.system.remote_video()
+    }
+}
+
+/// How far the second synthetic microphone's tone is from the first, Hz: far enough that
+/// a tone detector tells them apart, and not a harmonic.
+pub const SECOND_TONE_STEP_HZ: f32 = 310.0;
+
+/// Synthetic devices with two of each kind, so that the pickers can be tested without
+/// hardware: microphones are tones (the base's and one [`SECOND_TONE_STEP_HZ`] higher),
+/// speakers are two recorders with their own probes, cameras are the test pattern at the
+/// base's size and at half of it.
+pub struct SyntheticCatalog {
+    base: SyntheticDevices,
+    second_speaker: SyntheticDevices,
+}
+
+impl SyntheticCatalog {
+    /// The catalog around `base` (its probes record the first speaker and every video).
+    pub fn new(base: SyntheticDevices) -> SyntheticCatalog {
+        let mut second_speaker = base.clone();
+        second_speaker.probes = Probes::default();
+        SyntheticCatalog {
+            base,
+            second_speaker,
+        }
+    }
+
+    /// What the second speaker played (one probe per call or tone).
+    pub fn second_speaker_probes(&self) -> &Probes {
+        &self.second_speaker.probes
+    }
+
+    fn microphones(&self) -> [(String, f32); 2] {
+        let hz = self.base.tone_hz;
+        let second = hz + SECOND_TONE_STEP_HZ;
+        [
+            (format!("Synthetic tone {hz:.0} Hz"), hz),
+            (format!("Synthetic tone {second:.0} Hz"), second),
+        ]
+    }
+
+    fn cameras(&self) -> [(String, (u32, u32, u32)); 2] {
+        let (w, h, fps) = self.base.video;
+        let (hw, hh) = ((w / 2).max(2) & !1, (h / 2).max(2) & !1);
+        [
+            (format!("Synthetic camera {w}x{h}"), (w, h, fps)),
+            (format!("Synthetic camera {hw}x{hh}"), (hw, hh, fps)),
+        ]
+    }
+}
+
+/// Names of the two synthetic speakers.
+pub const SYNTHETIC_SPEAKERS: [&str; 2] = ["Synthetic speaker 1", "Synthetic speaker 2"];
+
+impl DeviceCatalog for SyntheticCatalog {
+    fn list(&self) -> DeviceLists {
+        DeviceLists {
+            microphones: Ok(self.microphones().into_iter().map(|(n, _)| n).collect()),
+            speakers: Ok(SYNTHETIC_SPEAKERS.iter().map(|s| s.to_string()).collect()),
+            cameras: Ok(self.cameras().into_iter().map(|(n, _)| n).collect()),
+        }
+    }
+
+    fn devices(&self, choice: &DeviceChoice) -> Arc<dyn MediaDevices> {
+        let mut devices = self.base.clone();
+        // An unknown name (a device of another machine) means the first, as "default" does.
+        if let Some((_, hz)) = self
+            .microphones()
+            .into_iter()
+            .find(|(n, _)| Some(n) == choice.microphone.as_ref())
+        {
+            devices.tone_hz = hz;
+        }
+        if let Some((_, video)) = self
+            .cameras()
+            .into_iter()
+            .find(|(n, _)| Some(n) == choice.camera.as_ref())
+        {
+            devices.video = video;
+        }
+        let speaker = if choice.speaker.as_deref() == Some(SYNTHETIC_SPEAKERS[1]) {
+            self.second_speaker.clone()
+        } else {
+            self.base.clone()
+        };
+        Arc::new(ChosenSynthetic { devices, speaker })
+    }
+}
+
+/// Synthetic devices with the speaker taken from another set (its own probes).
+struct ChosenSynthetic {
+    devices: SyntheticDevices,
+    speaker: SyntheticDevices,
+}
+
+impl MediaDevices for ChosenSynthetic {
+    fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
+        self.devices.microphone()
+    }
+
+    fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
+        self.speaker.speaker()
+    }
+
+    fn camera(&self) -> Result<Box<dyn VideoSource>, VideoError> {
+        self.devices.camera()
+    }
+
+    fn privacy_filter(&self) -> Box<dyn PrivacyFilter> {
+        self.devices.privacy_filter()
+    }
+
+    fn remote_video(&self) -> Box<dyn RemoteVideoSink> {
+        self.devices.remote_video()
     }
 }

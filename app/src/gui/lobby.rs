@@ -14,7 +14,7 @@ use eframe::egui;
 use media::audio::{AudioSource, ToneSource, FRAME_SAMPLES, SAMPLE_RATE};
 use media::video::VideoSource;
 
-use super::devices::{FrameSlot, UiDevices};
+use super::devices::{DeviceCatalog, FrameSlot, UiDevices};
 
 /// Frequency of the speaker test tone, Hz.
 pub const TEST_TONE_HZ: f32 = 440.0;
@@ -66,25 +66,35 @@ impl Shared {
 pub struct Lobby {
     devices: Arc<UiDevices>,
     shared: Arc<Shared>,
-    /// Picked device per list (index), shown in the pickers.
-    pub picked: [usize; 3],
 }
 
 impl Lobby {
-    /// Starts the camera, the microphone meter and the device listing on `devices`.
-    pub fn start(devices: Arc<dyn MediaDevices>, ctx: &egui::Context) -> Lobby {
+    /// Starts the camera and the microphone meter on `devices` (those picked), and lists
+    /// what `catalog` offers for the pickers.
+    pub fn start(
+        devices: Arc<dyn MediaDevices>,
+        catalog: Arc<dyn DeviceCatalog>,
+        ctx: &egui::Context,
+    ) -> Lobby {
         let devices = Arc::new(UiDevices::new(devices));
         devices.preview.set_repaint(ctx);
         let shared = Arc::new(Shared::default());
         *shared.repaint.lock().unwrap_or_else(|e| e.into_inner()) = Some(ctx.clone());
-        let lobby = Lobby {
-            devices,
-            shared,
-            picked: [0; 3],
-        };
+        let lobby = Lobby { devices, shared };
         lobby.spawn("lobby-camera", camera_loop);
         lobby.spawn("lobby-microphone", microphone_loop);
-        lobby.spawn("lobby-devices", list_devices);
+        let shared = lobby.shared.clone();
+        let listed = std::thread::Builder::new()
+            .name("lobby-devices".into())
+            .spawn(move || list_devices(catalog.as_ref(), &shared));
+        if let Err(e) = listed {
+            let e = format!("device list thread: {e}");
+            lobby.shared.update(|s| {
+                s.microphones = Some(Err(e.clone()));
+                s.speakers = Some(Err(e.clone()));
+                s.cameras = Some(Err(e));
+            });
+        }
         lobby
     }
 
@@ -225,15 +235,11 @@ fn play_tone(devices: Arc<UiDevices>, shared: Arc<Shared>) {
     });
 }
 
-fn list_devices(_devices: Arc<UiDevices>, shared: Arc<Shared>) {
-    let microphones = media::audio::list_input_devices().map_err(|e| e.to_string());
-    let speakers = media::audio::list_output_devices().map_err(|e| e.to_string());
-    let cameras = media::video::list_cameras()
-        .map(|c| c.into_iter().map(|c| c.name).collect())
-        .map_err(|e| e.to_string());
+fn list_devices(catalog: &dyn DeviceCatalog, shared: &Shared) {
+    let lists = catalog.list();
     shared.update(|s| {
-        s.microphones = Some(microphones);
-        s.speakers = Some(speakers);
-        s.cameras = Some(cameras);
+        s.microphones = Some(lists.microphones);
+        s.speakers = Some(lists.speakers);
+        s.cameras = Some(lists.cameras);
     });
 }

@@ -11,6 +11,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use nostr_signal::{EmbeddedRelay, KeyStrength};
 use phantomcall::gui::backend::{synthetic_peer, Backend, SyntheticPeer};
+use phantomcall::gui::devices::{DeviceCatalog, SyntheticCatalog};
 use phantomcall::gui::settings::Settings;
 use phantomcall::gui::{AppOptions, PhantomApp};
 use tokio::runtime::Runtime;
@@ -54,14 +55,21 @@ impl World {
     /// App options for this world: synthetic devices (`devices`), loopback network, weak
     /// scrypt (tests create many keys).
     pub fn options(&self, devices: SyntheticDevices) -> AppOptions {
+        self.options_with(Arc::new(SyntheticCatalog::new(devices)))
+    }
+
+    /// App options with a catalog the test keeps (to read its second speaker).
+    pub fn options_with(&self, catalog: Arc<dyn DeviceCatalog>) -> AppOptions {
         AppOptions {
             config_dir: self.dir.path().to_owned(),
             key_file: self.dir.path().join("identity.ncryptsec"),
             network: NetworkConfig::loopback(),
-            devices: Some(Arc::new(devices)),
+            devices: Some(catalog),
             demo: false,
             key_strength: KeyStrength::Weak,
             auto_call: None,
+            perf: None,
+            nip05_base: None,
         }
     }
 
@@ -144,18 +152,17 @@ pub fn wait_for_text(harness: &mut Harness<'_, PhantomApp>, text: &str, timeout:
 /// Replaces the text of the field named `label` (plain or password) with `text`.
 pub fn type_into(harness: &mut Harness<'_, PhantomApp>, label: &str, text: &str) {
     use eframe::egui::accesskit::Role;
-    let role = if harness
-        .query_by_role_and_label(Role::PasswordInput, label)
-        .is_some()
-    {
-        Role::PasswordInput
-    } else {
-        Role::TextInput
-    };
+    let role = [Role::PasswordInput, Role::MultilineTextInput]
+        .into_iter()
+        .find(|role| harness.query_by_role_and_label(*role, label).is_some())
+        .unwrap_or(Role::TextInput);
     harness.get_by_role_and_label(role, label).focus();
     harness.step();
     // Select what is there so the typed text replaces it.
     harness.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+    harness.step();
+    // Deleted first, so that typing nothing clears the field.
+    harness.key_press(eframe::egui::Key::Backspace);
     harness.step();
     harness.get_by_role_and_label(role, label).type_text(text);
     harness.step();
@@ -166,6 +173,16 @@ pub fn click(harness: &mut Harness<'_, PhantomApp>, label: &str) {
     harness
         .get_by_role_and_label(eframe::egui::accesskit::Role::Button, label)
         .click();
+    harness.step();
+    harness.step();
+}
+
+/// Opens the combo box named `picker` and picks `option`.
+pub fn pick(harness: &mut Harness<'_, PhantomApp>, picker: &str, option: &str) {
+    harness.get_by_label(picker).click();
+    harness.step();
+    harness.step();
+    harness.get_by_label(option).click();
     harness.step();
     harness.step();
 }

@@ -105,6 +105,45 @@ pub struct CallStats {
     pub bitrate_in_kbps: f64,
     /// Sent bitrate over the last interval, kbit/s.
     pub bitrate_out_kbps: f64,
+    /// How much video we send (set by [`crate::CallEngine::set_video_quality`]).
+    pub video_quality: VideoQuality,
+    /// The VP8 encoder's target bitrate now, kbit/s (0 before the first frame is encoded).
+    pub video_bitrate_kbps: u32,
+}
+
+/// How much video a call sends: the user's emergency brake on bandwidth or exposure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoQuality {
+    /// As the congestion controller allows.
+    #[default]
+    Normal,
+    /// Bitrate capped at [`LOW_VIDEO_KBPS`] whatever the network allows (a metered or
+    /// shared connection, or to leave room for audio).
+    Low,
+    /// No video frames at all, not even black ones: audio only.
+    Off,
+}
+
+/// The video bitrate cap of [`VideoQuality::Low`], kbit/s: VP8 still shows a face-sized
+/// picture at 640x480, at a fraction of what a good link carries (up to 4 Mbit/s).
+pub const LOW_VIDEO_KBPS: u32 = 150;
+
+impl VideoQuality {
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            VideoQuality::Normal => 0,
+            VideoQuality::Low => 1,
+            VideoQuality::Off => 2,
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> VideoQuality {
+        match v {
+            1 => VideoQuality::Low,
+            2 => VideoQuality::Off,
+            _ => VideoQuality::Normal,
+        }
+    }
 }
 
 impl CallStats {

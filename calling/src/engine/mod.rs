@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use webrtc::peer_connection::RTCSessionDescription;
 
-pub use events::{CallStats, EngineEvent, MediaEvent};
+pub use events::{CallStats, EngineEvent, MediaEvent, VideoQuality, LOW_VIDEO_KBPS};
 use session::{SessionCommand, SessionHandle, SessionReport, SessionSetup};
 
 use crate::devices::MediaDevices;
@@ -116,6 +116,16 @@ impl CallEngine {
     /// Turns our camera off (black frames are sent) or back on, in a call.
     pub fn set_camera_off(&self, call_id: CallId, off: bool) {
         self.send(Command::Session(call_id, SessionCommand::CameraOff(off)));
+    }
+
+    /// Sets how much video we send in a call: [`VideoQuality::Low`] caps the bitrate,
+    /// [`VideoQuality::Off`] stops video frames altogether (audio only). Applies from the
+    /// next camera frame; the stats report it (`CallStats::video_quality`).
+    pub fn set_video_quality(&self, call_id: CallId, quality: VideoQuality) {
+        self.send(Command::Session(
+            call_id,
+            SessionCommand::VideoQuality(quality),
+        ));
     }
 
     /// Restarts ICE now (for example after the app saw the network change).

@@ -49,6 +49,8 @@ pub(crate) enum SessionCommand {
     Mute(bool),
     /// Turn the camera off (black frames) or on.
     CameraOff(bool),
+    /// How much video to send.
+    VideoQuality(super::VideoQuality),
     /// Both users agreed to switch the call to this mode: apply its policy, and (the
     /// caller) restart ICE so the path is gathered again under it.
     SetMode(PrivacyMode),
@@ -402,6 +404,7 @@ async fn handle_command(
         }
         SessionCommand::Mute(on) => Controls::set(&media.controls.muted, on),
         SessionCommand::CameraOff(off) => Controls::set(&media.controls.camera_off, off),
+        SessionCommand::VideoQuality(q) => media.controls.set_video_quality(q),
         SessionCommand::SetMode(_) => unreachable!("applied by the session loop"),
     }
 }
@@ -478,6 +481,8 @@ async fn collect_stats(
         video_fps,
         bitrate_in_kbps,
         bitrate_out_kbps,
+        video_quality: media.controls.video_quality(),
+        video_bitrate_kbps: Counters::read(&c.video_bitrate_kbps) as u32,
     }
 }
 

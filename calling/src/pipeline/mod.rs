@@ -10,7 +10,7 @@
 pub(crate) mod audio;
 pub(crate) mod video;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -29,6 +29,8 @@ pub(crate) struct Controls {
     pub stop: AtomicBool,
     /// The next video frame is a keyframe (after connecting, after an ICE restart).
     pub force_keyframe: AtomicBool,
+    /// [`crate::VideoQuality`] as its `u8`.
+    video_quality: AtomicU8,
 }
 
 impl Controls {
@@ -38,6 +40,19 @@ impl Controls {
 
     pub fn set(flag: &AtomicBool, value: bool) {
         flag.store(value, Ordering::Release);
+    }
+
+    pub fn video_quality(&self) -> crate::VideoQuality {
+        crate::VideoQuality::from_u8(self.video_quality.load(Ordering::Acquire))
+    }
+
+    pub fn set_video_quality(&self, quality: crate::VideoQuality) {
+        let before = self.video_quality.swap(quality.to_u8(), Ordering::AcqRel);
+        // Video coming back after Off starts with a keyframe: the peer's decoder has
+        // nothing to predict from.
+        if before == crate::VideoQuality::Off.to_u8() && quality != crate::VideoQuality::Off {
+            Controls::set(&self.force_keyframe, true);
+        }
     }
 }
 
@@ -52,6 +67,8 @@ pub(crate) struct Counters {
     pub video_frames_sent: AtomicU64,
     pub video_frames_decoded: AtomicU64,
     pub video_frames_dropped: AtomicU64,
+    /// The encoder's target bitrate, kbit/s.
+    pub video_bitrate_kbps: AtomicU64,
 }
 
 impl Counters {
@@ -74,3 +91,29 @@ pub(crate) enum PipelineNote {
 }
 
 pub(crate) type Notes = UnboundedSender<PipelineNote>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::VideoQuality;
+
+    #[test]
+    fn video_quality_round_trips_and_video_back_after_off_starts_with_a_keyframe() {
+        let controls = Controls::default();
+        assert_eq!(controls.video_quality(), VideoQuality::Normal);
+        controls.set_video_quality(VideoQuality::Low);
+        assert_eq!(controls.video_quality(), VideoQuality::Low);
+        assert!(
+            !Controls::get(&controls.force_keyframe),
+            "Low keeps the stream"
+        );
+        controls.set_video_quality(VideoQuality::Off);
+        assert_eq!(controls.video_quality(), VideoQuality::Off);
+        assert!(!Controls::get(&controls.force_keyframe));
+        controls.set_video_quality(VideoQuality::Normal);
+        assert!(
+            Controls::get(&controls.force_keyframe),
+            "back from Off: keyframe"
+        );
+    }
+}

@@ -18,6 +18,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::{Controls, Counters, Notes, PipelineNote};
 use crate::devices::RemoteVideoSink;
+use crate::engine::{VideoQuality, LOW_VIDEO_KBPS};
 use crate::peer::LocalTrack;
 
 /// What audio takes out of the congestion controller's target before video gets the rest.
@@ -76,6 +77,12 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                         return;
                     }
                 };
+                let quality = controls.video_quality();
+                if quality == VideoQuality::Off {
+                    // Audio only: the camera keeps pacing this loop, nothing is filtered,
+                    // encoded or sent.
+                    continue;
+                }
                 let (w, h) = (captured.width, captured.height);
                 // The filter runs even before the call connects, so the local preview and
                 // its state are ready when media starts.
@@ -117,13 +124,22 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                     continue;
                 };
                 let target = f64::from_bits(target_bitrate.load(Ordering::Relaxed)) as u64;
+                let cap = match quality {
+                    VideoQuality::Low => LOW_VIDEO_KBPS,
+                    _ => MAX_BITRATE_KBPS,
+                };
                 let kbps = (target.saturating_sub(AUDIO_SHARE_BPS) / 1000)
-                    .clamp(u64::from(MIN_BITRATE_KBPS), u64::from(MAX_BITRATE_KBPS))
+                    .clamp(u64::from(MIN_BITRATE_KBPS), u64::from(cap))
                     as u32;
                 // Follow the congestion controller, ignoring changes under 10 %.
                 if kbps.abs_diff(bitrate_kbps) * 10 > bitrate_kbps {
                     match enc.set_bitrate_kbps(kbps) {
-                        Ok(applied) => bitrate_kbps = applied,
+                        Ok(applied) => {
+                            bitrate_kbps = applied;
+                            counters
+                                .video_bitrate_kbps
+                                .store(u64::from(applied), Ordering::Relaxed);
+                        }
                         Err(e) => tracing::debug!(error = %e, "bitrate change refused"),
                     }
                 }

@@ -10,7 +10,7 @@ use crate::gui::calllog::LogResult;
 use crate::gui::calls::{clock, CallView};
 use crate::gui::devices::FrameSlot;
 use crate::gui::widgets::{encryption_line, privacy_badge, SAFE, WARN};
-use calling::{CallState, Direction};
+use calling::{CallState, Direction, VideoQuality, LOW_VIDEO_KBPS};
 
 /// Size of the local preview, points.
 const PREVIEW_WIDTH: f32 = 200.0;
@@ -177,6 +177,51 @@ fn controls(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
             .fill(Color32::from_rgb(0xC6, 0x28, 0x28));
         if ui.add(hang_up).clicked() {
             app.hangup(call.call_id);
+        }
+    });
+    if call.call_type == CallType::Video && call.sending_video {
+        emergency(app, ui, call);
+    }
+}
+
+/// One click each, no confirmation: stop all video, black the camera now, or cap the
+/// bitrate. Each says what it did next to it.
+fn emergency(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("Emergency:").strong());
+        let audio_only = call.video_quality == VideoQuality::Off;
+        if audio_only {
+            if ui.button("Video back on").clicked() {
+                app.audio_only(call.call_id, false);
+            }
+            ui.label(RichText::new("Audio only: no video is sent").color(SAFE));
+            return;
+        }
+        if ui
+            .button("Audio only")
+            .on_hover_text("Camera off and no video sent at all")
+            .clicked()
+        {
+            app.audio_only(call.call_id, true);
+        }
+        if ui
+            .add_enabled(!call.camera_off, egui::Button::new("Camera off now"))
+            .on_hover_text("Black frames from now on")
+            .clicked()
+        {
+            app.set_camera_off(call.call_id, true);
+        }
+        if call.video_quality == VideoQuality::Low {
+            if ui.button("Normal quality").clicked() {
+                app.set_video_quality(call.call_id, VideoQuality::Normal);
+            }
+            ui.label(RichText::new(format!("Video capped at {LOW_VIDEO_KBPS} kbit/s")).weak());
+        } else if ui
+            .button("Lower quality")
+            .on_hover_text(format!("Cap the video at {LOW_VIDEO_KBPS} kbit/s"))
+            .clicked()
+        {
+            app.set_video_quality(call.call_id, VideoQuality::Low);
         }
     });
 }

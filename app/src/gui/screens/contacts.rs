@@ -97,6 +97,7 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
     }
     ui.separator();
     ui.label(RichText::new("Add a contact").strong());
+    let looking_up = app.nip05_lookup().is_some();
     let form = &mut app.forms.contact;
     text_field(ui, "Name", &mut form.name, false);
     text_field(ui, "npub", &mut form.key, false);
@@ -108,11 +109,11 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
             &mut form.mode,
         );
     });
-    ui.label(
-        RichText::new("nprofile and hex keys work too; NIP-05 names (name@domain) come later.")
-            .weak(),
-    );
-    if ui.button("Add contact").clicked() {
+    ui.label(RichText::new("nprofile, hex keys and NIP-05 names (name@domain) work too.").weak());
+    if ui
+        .add_enabled(!looking_up, egui::Button::new("Add contact"))
+        .clicked()
+    {
         let (name, key, mode) = (form.name.clone(), form.key.clone(), form.mode);
         if app.add_contact(&name, &key, mode) {
             app.forms.contact = AddForm::default();

@@ -115,39 +115,67 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
     ui.add_space(10.0);
     ui.separator();
     ui.label(RichText::new("Devices").strong());
-    let Some(lobby) = &mut app.lobby else {
-        return;
-    };
+    let mut choice = app.device_choice().clone();
     let lists = [
-        ("Microphone", "no microphone found", &status.microphones),
-        ("Speaker", "no speaker found", &status.speakers),
-        ("Camera", "no camera found", &status.cameras),
+        (
+            "Microphone",
+            "no microphone found",
+            &status.microphones,
+            &mut choice.microphone,
+        ),
+        (
+            "Speaker",
+            "no speaker found",
+            &status.speakers,
+            &mut choice.speaker,
+        ),
+        (
+            "Camera",
+            "no camera found",
+            &status.cameras,
+            &mut choice.camera,
+        ),
     ];
-    for (i, (what, none, list)) in lists.into_iter().enumerate() {
-        ui.horizontal(|ui| {
-            ui.add_sized([90.0, 20.0], egui::Label::new(what));
-            match list {
-                None => {
-                    ui.spinner();
-                }
-                Some(Ok(names)) if names.is_empty() => {
-                    ui.label(RichText::new(none).weak());
-                }
-                Some(Ok(names)) => {
-                    let picked = &mut lobby.picked[i];
-                    *picked = (*picked).min(names.len() - 1);
-                    egui::ComboBox::new(("lobby-device", i), "")
-                        .selected_text(names[*picked].as_str())
-                        .show_ui(ui, |ui| {
-                            for (j, name) in names.iter().enumerate() {
-                                ui.selectable_value(picked, j, name);
-                            }
-                        });
-                }
-                Some(Err(e)) => {
-                    ui.label(RichText::new(format!("{none} ({e})")).weak());
-                }
+    for (what, none, list, picked) in lists {
+        ui.horizontal(|ui| match list {
+            None => {
+                ui.label(what);
+                ui.spinner();
+            }
+            Some(Ok(names)) if names.is_empty() => {
+                ui.label(what);
+                ui.label(RichText::new(none).weak());
+            }
+            Some(Ok(names)) => {
+                device_picker(ui, what, names, picked);
+            }
+            Some(Err(e)) => {
+                ui.label(what);
+                ui.label(RichText::new(format!("{none} ({e})")).weak());
             }
         });
     }
+    // Saved, and applied to the next call placed or answered.
+    app.choose_devices(choice);
+}
+
+/// Label of the "system default" entry of a device picker.
+pub const DEFAULT_DEVICE: &str = "System default";
+
+/// A picker over `names` plus the system default (`None`). A saved name that is not
+/// present now stays selected and is marked, so the user sees why the device fails.
+fn device_picker(ui: &mut egui::Ui, what: &str, names: &[String], picked: &mut Option<String>) {
+    let selected = match picked.as_deref() {
+        None => DEFAULT_DEVICE.to_owned(),
+        Some(name) if names.iter().any(|n| n == name) => name.to_owned(),
+        Some(name) => format!("{name} (not connected)"),
+    };
+    egui::ComboBox::new(("lobby-device", what), what)
+        .selected_text(selected)
+        .show_ui(ui, |ui| {
+            ui.selectable_value(picked, None, DEFAULT_DEVICE);
+            for name in names {
+                ui.selectable_value(picked, Some(name.clone()), name);
+            }
+        });
 }

@@ -1,10 +1,13 @@
-//! Settings: relays, TURN servers, human blackout, synthetic devices. Saved to
-//! `settings.json` in the config directory (format in [`crate::gui::settings`]).
+//! Settings: relays, the DM inbox relays published as kind 10050, the SOCKS5 proxy, TURN
+//! servers, human blackout and its strength, synthetic devices, and the devices picked in
+//! the lobby. Saved to `settings.json` in the config directory (format in
+//! [`crate::gui::settings`] and `docs/settings.md`).
 
 use eframe::egui::{self, RichText};
 
 use crate::gui::app::PhantomApp;
-use crate::gui::settings::{Settings, TurnEntry};
+use crate::gui::screens::lobby::DEFAULT_DEVICE;
+use crate::gui::settings::{BlackoutStrength, DeviceChoice, Settings, TurnEntry};
 use crate::gui::widgets::text_field;
 
 /// The settings as edited (text, checked when saved).
@@ -12,6 +15,10 @@ use crate::gui::widgets::text_field;
 pub struct SettingsForm {
     /// One relay per line.
     pub relays: String,
+    /// One DM inbox relay per line (empty: the relays).
+    pub dm_relays: String,
+    /// SOCKS5 proxy, `IP:PORT` (empty: none).
+    pub proxy: String,
     /// TURN URL.
     pub turn_url: String,
     /// TURN username.
@@ -20,6 +27,8 @@ pub struct SettingsForm {
     pub turn_password: String,
     /// Human blackout on.
     pub blackout: bool,
+    /// How hard blackout covers.
+    pub blackout_strength: BlackoutStrength,
     /// Synthetic devices.
     pub synthetic: bool,
 }
@@ -29,17 +38,31 @@ impl From<&Settings> for SettingsForm {
         let turn = s.turn.first().cloned().unwrap_or_default();
         SettingsForm {
             relays: s.relays.join("\n"),
+            dm_relays: s.dm_relays.join("\n"),
+            proxy: s.socks5_proxy.clone().unwrap_or_default(),
             turn_url: turn.url,
             turn_user: turn.username,
             turn_password: turn.credential,
             blackout: s.blackout,
+            blackout_strength: s.blackout_strength,
             synthetic: s.synthetic_devices,
         }
     }
 }
 
+/// Non-blank trimmed lines.
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 impl SettingsForm {
-    fn to_settings(&self) -> Settings {
+    /// The edited settings on top of `base` (what this form does not edit, such as the
+    /// devices picked in the lobby, stays as it is).
+    fn to_settings(&self, base: &Settings) -> Settings {
         let turn = if self.turn_url.trim().is_empty() {
             Vec::new()
         } else {
@@ -49,37 +72,62 @@ impl SettingsForm {
                 credential: self.turn_password.clone(),
             }]
         };
+        let proxy = self.proxy.trim();
         Settings {
-            relays: self
-                .relays
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            relays: lines(&self.relays),
+            dm_relays: lines(&self.dm_relays),
+            socks5_proxy: (!proxy.is_empty()).then(|| proxy.to_owned()),
             turn,
             blackout: self.blackout,
+            blackout_strength: self.blackout_strength,
             synthetic_devices: self.synthetic,
+            ..base.clone()
         }
     }
+}
+
+fn multiline(ui: &mut egui::Ui, label: &str, value: &mut String) {
+    let l = ui.label(label);
+    ui.add(
+        egui::TextEdit::multiline(value)
+            .desired_rows(2)
+            .desired_width(420.0),
+    )
+    .labelled_by(l.id);
 }
 
 /// Draws the settings section.
 pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
     ui.heading("Settings");
+    egui::ScrollArea::vertical().show(ui, |ui| form(app, ui));
+}
+
+fn form(app: &mut PhantomApp, ui: &mut egui::Ui) {
     let form = &mut app.forms.settings;
     ui.label(RichText::new("Relays").strong());
     ui.label(
         RichText::new("One per line (wss://…). PhantomCall contacts no relay you did not choose.")
             .weak(),
     );
-    let l = ui.label("Relay addresses");
-    ui.add(
-        egui::TextEdit::multiline(&mut form.relays)
-            .desired_rows(3)
-            .desired_width(420.0),
-    )
-    .labelled_by(l.id);
+    multiline(ui, "Relay addresses", &mut form.relays);
+    ui.label(
+        RichText::new(
+            "DM inbox relays: where people send you calls, published as your relay list \
+             (kind 10050) whenever it changes. Empty: the relays above.",
+        )
+        .weak(),
+    );
+    multiline(ui, "DM relay addresses", &mut form.dm_relays);
+    ui.add_space(8.0);
+    ui.label(RichText::new("SOCKS5 proxy (Tor)").strong());
+    ui.label(
+        RichText::new(
+            "Relay connections and NIP-05 lookups go through it, e.g. 127.0.0.1:9050. \
+             Empty: no proxy.",
+        )
+        .weak(),
+    );
+    text_field(ui, "SOCKS5 proxy", &mut form.proxy, false);
     ui.add_space(8.0);
     ui.label(RichText::new("TURN server (needed for Private and Paranoid modes)").strong());
     text_field(ui, "TURN URL", &mut form.turn_url, false);
@@ -90,10 +138,33 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
         &mut form.blackout,
         "Human blackout: paint people black before video leaves (off: camera sends black)",
     );
+    egui::ComboBox::new("blackout-strength", "Blackout strength")
+        .selected_text(form.blackout_strength.label())
+        .show_ui(ui, |ui| {
+            for s in BlackoutStrength::ALL {
+                ui.selectable_value(&mut form.blackout_strength, s, s.label());
+            }
+        });
     ui.checkbox(
         &mut form.synthetic,
         "Synthetic devices (tone and test pattern instead of microphone and camera)",
     );
+    ui.add_space(8.0);
+    ui.label(RichText::new("Devices (pick them in the Lobby)").strong());
+    let choice = app.device_choice().clone();
+    for (what, picked) in [
+        ("Microphone", &choice.microphone),
+        ("Speaker", &choice.speaker),
+        ("Camera", &choice.camera),
+    ] {
+        ui.label(format!(
+            "{what}: {}",
+            picked.as_deref().unwrap_or(DEFAULT_DEVICE)
+        ));
+    }
+    if choice != DeviceChoice::default() && ui.button("Use the system defaults").clicked() {
+        app.choose_devices(DeviceChoice::default());
+    }
     ui.add_space(8.0);
     ui.label(
         RichText::new(format!(
@@ -103,14 +174,15 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
         .weak(),
     );
     if ui.button("Save and reconnect").clicked() {
-        let settings = form.to_settings();
-        match settings.relay_urls() {
-            Ok(_) => {
+        let settings = app.forms.settings.to_settings(&app.settings);
+        match settings.validate() {
+            Ok(()) => {
                 app.settings = settings;
                 app.save_settings();
+                // New transport (relays, proxy, 10050 list) and new devices (blackout).
                 app.reconnect();
             }
-            Err(e) => app.error = Some(e.to_string()),
+            Err(e) => app.error = Some(format!("not saved: {e:#}")),
         }
     }
 }
