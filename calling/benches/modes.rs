@@ -102,11 +102,10 @@ async fn one_call(alice: &Side, bob: &Side, mode: PrivacyMode, talk: Duration) -
                 (CallState::Ended, reason) => panic!("{mode} call ended: {reason:?}"),
                 _ => {}
             },
-            Ok(EngineEvent::Media { call_id, event }) if call_id == call => {
-                if let calling::MediaEvent::SetupFailed(why) = event {
-                    panic!("{mode} call not set up: {why}");
-                }
-            }
+            Ok(EngineEvent::Media {
+                call_id,
+                event: calling::MediaEvent::SetupFailed(why),
+            }) if call_id == call => panic!("{mode} call not set up: {why}"),
             _ => {}
         }
     };

@@ -498,6 +498,14 @@ impl PhantomApp {
             ));
             return;
         }
+        if mode == PrivacyMode::Paranoid && self.network().socks5_proxy.is_none() {
+            self.error = Some(
+                "Paranoid mode goes through a SOCKS5 proxy (Tor, 127.0.0.1:9050): set it in \
+                 Settings, or switch this contact to Private"
+                    .into(),
+            );
+            return;
+        }
         let call_id = engine.dial(peer, call_type, mode);
         self.ended = None;
         self.calls

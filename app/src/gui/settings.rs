@@ -218,6 +218,11 @@ impl Settings {
                         credential: t.credential.clone(),
                     }),
             );
+        // Paranoid calls carry TURN through the same proxy as the relay connections; an
+        // invalid proxy text is refused when the settings are saved, so it is never here.
+        if let Ok(Some(proxy)) = self.proxy_addr() {
+            network.socks5_proxy = Some(proxy);
+        }
         network
     }
 }
