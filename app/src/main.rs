@@ -62,6 +62,10 @@ enum Command {
         /// Video call (the camera goes through human blackout first).
         #[arg(long)]
         video: bool,
+        /// Paranoid video calls start audio only; this confirms sending (blacked-out)
+        /// video from the start.
+        #[arg(long, requires = "video")]
+        camera_on: bool,
         /// Hang up this many seconds after the call connects.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
@@ -194,6 +198,7 @@ fn main() -> ExitCode {
             Command::Call {
                 npub,
                 video,
+                camera_on,
                 seconds,
                 relays,
                 net,
@@ -202,6 +207,7 @@ fn main() -> ExitCode {
                 let options = commands::call::CallOptions {
                     npub,
                     video,
+                    camera_on,
                     seconds,
                     relays,
                     net,

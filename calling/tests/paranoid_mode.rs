@@ -249,3 +249,74 @@ async fn paranoid_call_without_proxied_signaling_is_refused_before_anything_is_s
     alice.engine.shutdown().await;
     bob.engine.shutdown().await;
 }
+
+/// The figures of `call` once its media is up and `check` holds.
+async fn stats_where(
+    phone: &mut Phone,
+    call: phantomcall_schemas::CallId,
+    check: impl Fn(&calling::CallStats) -> bool,
+) -> calling::CallStats {
+    let event = phone
+        .wait_event(Duration::from_secs(10), |e| {
+            matches!(e, EngineEvent::Stats { call_id, stats } if *call_id == call && stats.media_up && check(stats))
+        })
+        .await;
+    let EngineEvent::Stats { stats, .. } = event else {
+        unreachable!("the predicate takes stats only")
+    };
+    stats
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn paranoid_video_call_starts_audio_only_until_the_user_turns_the_camera_on() {
+    let relay = relay().await;
+    let coturn = Coturn::start();
+    let dante = Dante::start();
+    let mut alice = proxied_phone(
+        &relay,
+        &coturn,
+        Some(dante.addr),
+        ALICE_HZ,
+        &Sent::default(),
+    )
+    .await;
+    let mut bob = proxied_phone(&relay, &coturn, Some(dante.addr), BOB_HZ, &Sent::default()).await;
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Video, PrivacyMode::Paranoid);
+    bob.wait_state(Some(call), CallState::Ringing).await;
+    bob.engine.accept(call, true);
+    alice.wait_state(Some(call), CallState::Connected).await;
+
+    let first = stats_where(&mut alice, call, |_| true).await;
+    assert!(
+        first.camera_off,
+        "Paranoid video must start with the camera off"
+    );
+    bob.wait_hears(ALICE_HZ).await;
+
+    // Turning the camera on is the user's explicit confirmation.
+    alice.engine.set_camera_off(call, false);
+    let on = stats_where(&mut alice, call, |s| !s.camera_off).await;
+    assert!(!on.camera_off);
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn private_video_call_starts_with_the_camera_on() {
+    let relay = relay().await;
+    let coturn = Coturn::start();
+    let mut alice = proxied_phone(&relay, &coturn, None, ALICE_HZ, &Sent::default()).await;
+    let mut bob = proxied_phone(&relay, &coturn, None, BOB_HZ, &Sent::default()).await;
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Video, PrivacyMode::Private);
+    bob.wait_state(Some(call), CallState::Ringing).await;
+    bob.engine.accept(call, true);
+    alice.wait_state(Some(call), CallState::Connected).await;
+    let stats = stats_where(&mut alice, call, |_| true).await;
+    assert!(!stats.camera_off);
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}

@@ -357,8 +357,6 @@ async fn an_offer_with_an_unknown_mode_never_rings() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "issue #6, left: after an agreed switch the path is not on the relay within 15 s; \
-            the caller's ICE restart under the new transport policy needs work"]
 async fn an_agreed_switch_from_fast_to_private_moves_the_media_onto_the_relay() {
     let mut s = scene(None, None).await;
     let call = s.alice_calls_and_bob_accepts(PrivacyMode::Fast).await;

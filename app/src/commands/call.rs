@@ -18,6 +18,8 @@ use crate::relays::RelayArgs;
 pub struct CallOptions {
     pub npub: String,
     pub video: bool,
+    /// Paranoid: send video from the start (the explicit confirmation).
+    pub camera_on: bool,
     pub seconds: u64,
     pub relays: RelayArgs,
     pub net: NetArgs,
@@ -60,7 +62,19 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
             .summary()
             .ip_exposure
     );
+    let audio_first = call_type == CallType::Video
+        && !calling::policy::ModePolicy::for_mode(mode).video_on_by_default;
+    if audio_first && !options.camera_on {
+        eprintln!(
+            "{mode} mode starts audio only: your camera stays off (pass --camera-on to send \
+             blacked-out video from the start)"
+        );
+    }
     let call = engine.dial(peer, call_type, mode);
+    if audio_first && options.camera_on {
+        // Queued behind the call's media set-up, which starts with the camera off.
+        engine.set_camera_off(call, false);
+    }
     let mut connected_until: Option<tokio::time::Instant> = None;
     let mut hung_up = false;
     let ok = loop {

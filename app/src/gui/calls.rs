@@ -101,7 +101,9 @@ impl CallView {
             connected_at: None,
             connected_for: None,
             muted: false,
-            camera_off: false,
+            // Paranoid is audio first: the engine keeps the camera off until the user
+            // turns it on (the explicit confirmation).
+            camera_off: !calling::policy::ModePolicy::for_mode(mode).video_on_by_default,
             sending_video: direction == Direction::Outgoing && call_type == CallType::Video,
             video_quality: calling::VideoQuality::Normal,
             stats: None,

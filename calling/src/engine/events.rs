@@ -109,6 +109,8 @@ pub struct CallStats {
     pub video_quality: VideoQuality,
     /// The VP8 encoder's target bitrate now, kbit/s (0 before the first frame is encoded).
     pub video_bitrate_kbps: u32,
+    /// Whether our camera is off (by the user, or because Paranoid starts audio first).
+    pub camera_off: bool,
 }
 
 /// How much video a call sends: the user's emergency brake on bandwidth or exposure.

@@ -258,6 +258,11 @@ fn start_media(
     notes: UnboundedSender<PipelineNote>,
 ) -> Media {
     let controls = Arc::new(Controls::default());
+    // Paranoid is audio first: the camera stays off until the user turns it on, which is
+    // the explicit confirmation video needs there.
+    if !ModePolicy::for_mode(setup.peer.mode).video_on_by_default {
+        Controls::set(&controls.camera_off, true);
+    }
     let counters = Arc::new(Counters::default());
     let mut threads = Vec::new();
     let note = |e: String| {
@@ -482,6 +487,7 @@ async fn collect_stats(
         bitrate_in_kbps,
         bitrate_out_kbps,
         video_quality: media.controls.video_quality(),
+        camera_off: Controls::get(&media.controls.camera_off),
         video_bitrate_kbps: Counters::read(&c.video_bitrate_kbps) as u32,
     }
 }

@@ -25,6 +25,36 @@ pub fn outbound(
     Ok(candidate)
 }
 
+/// Our SDP as it may leave the process: every candidate line passes [`outbound`] (relay
+/// candidates lose our related address in relay-only modes) and the others are removed.
+/// webrtc-rs copies candidates it already gathered into a new description, so an ICE
+/// restart offer after a switch to Private would otherwise still carry the host
+/// candidates of the Fast generation.
+pub fn outbound_sdp(policy: &ModePolicy, sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\r', '\n']);
+        let Some(candidate) = content.strip_prefix("a=") else {
+            out.push_str(line);
+            continue;
+        };
+        if !candidate.starts_with("candidate:") {
+            out.push_str(line);
+            continue;
+        }
+        let init = RTCIceCandidateInit {
+            candidate: candidate.to_owned(),
+            ..Default::default()
+        };
+        if let Ok(allowed) = outbound(policy, init) {
+            out.push_str("a=");
+            out.push_str(&allowed.candidate);
+            out.push_str(&line[content.len()..]);
+        }
+    }
+    out
+}
+
 /// A candidate from the peer, checked against the mode before webrtc-rs sees it.
 pub fn inbound(
     policy: &ModePolicy,
@@ -75,6 +105,20 @@ mod tests {
     fn fast_mode_sends_host_candidates_unchanged() {
         let policy = ModePolicy::for_mode(PrivacyMode::Fast);
         assert_eq!(outbound(&policy, init(HOST)).unwrap().candidate, HOST);
+    }
+
+    #[test]
+    fn private_mode_sdp_leaves_without_host_candidates_or_our_address() {
+        let sdp = format!(
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na={HOST}\r\na={RELAY}\r\na=mid:0\r\n"
+        );
+        let private = outbound_sdp(&ModePolicy::for_mode(PrivacyMode::Private), &sdp);
+        assert!(!private.contains("typ host"), "{private}");
+        assert!(!private.contains("192.0.2.7"), "{private}");
+        assert!(private.contains("198.51.100.4 3478 typ relay"), "{private}");
+        assert!(private.ends_with("a=mid:0\r\n"), "{private}");
+        let fast = outbound_sdp(&ModePolicy::for_mode(PrivacyMode::Fast), &sdp);
+        assert_eq!(fast, sdp);
     }
 
     #[test]

@@ -383,7 +383,7 @@ impl PeerSession {
             self.pc.restart_ice().await?;
         }
         let offer = self.pc.create_offer(None).await?;
-        let sdp = offer.sdp.clone();
+        let sdp = candidates::outbound_sdp(&self.policy(), &offer.sdp);
         self.pc.set_local_description(offer).await?;
         Ok(sdp)
     }
@@ -395,7 +395,7 @@ impl PeerSession {
             RTCSessionDescription::offer(remote_offer.to_owned()).map_err(|_| PeerError::BadSdp)?;
         self.pc.set_remote_description(offer).await?;
         let answer = self.pc.create_answer(None).await?;
-        let sdp = answer.sdp.clone();
+        let sdp = candidates::outbound_sdp(&self.policy(), &answer.sdp);
         self.pc.set_local_description(answer).await?;
         self.refresh_payload_types().await;
         Ok(sdp)

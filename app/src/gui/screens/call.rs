@@ -3,7 +3,7 @@
 //! timer, quality), with the privacy badge and encryption line always on screen.
 
 use eframe::egui::{self, Color32, RichText};
-use phantomcall_schemas::CallType;
+use phantomcall_schemas::{CallType, PrivacyMode};
 
 use crate::gui::app::PhantomApp;
 use crate::gui::calllog::LogResult;
@@ -169,7 +169,16 @@ fn controls(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
             } else {
                 "Camera off"
             };
-            if ui.button(camera).clicked() {
+            let button = ui.button(camera);
+            let button = if call.camera_off && call.mode == PrivacyMode::Paranoid {
+                button.on_hover_text(
+                    "Paranoid calls start audio only: turning the camera on sends your \
+                     blacked-out video through the proxy",
+                )
+            } else {
+                button
+            };
+            if button.clicked() {
                 app.set_camera_off(call.call_id, !call.camera_off);
             }
         }
