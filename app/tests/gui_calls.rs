@@ -184,3 +184,49 @@ fn incoming_video_call_accept_camera_off_and_decline() {
     assert!(shows(&h, "No calls yet"));
     h.state_mut().shutdown();
 }
+
+#[test]
+fn a_mode_chosen_in_the_lobby_overrides_the_contact_default_for_one_call() {
+    let world = World::new(true);
+    let mut peer = world.peer(PEER_HZ);
+    let mut h = world.harness(world.options(SyntheticDevices::new(OUR_HZ)));
+    h.state_mut().unlocked(Identity::generate());
+    // Private by default: without a TURN server this contact could not be called at all.
+    assert!(h
+        .state_mut()
+        .add_contact("Bob", &peer.identity.npub(), PrivacyMode::Private));
+    wait_for_text(&mut h, "Online", Duration::from_secs(15));
+
+    click(&mut h, "Lobby");
+    h.get_by_label("Mode for the next call").click();
+    h.step();
+    h.step();
+    h.get_by_label("Fast").click();
+    h.step();
+    h.step();
+    h.get_by_label("Use it for my next call instead of the contact's mode")
+        .click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().next_call_mode(), Some(PrivacyMode::Fast));
+
+    click(&mut h, "Contacts");
+    click(&mut h, "Audio call");
+    wait_for_text(&mut h, "Ringing", CALL_TIMEOUT);
+    assert!(shows(&h, "Mode: Fast"));
+    let mode_at_peer = world.rt.block_on(async {
+        loop {
+            if let Ok(EngineEvent::Call(e)) = peer.events.recv().await {
+                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
+                    return e.mode;
+                }
+            }
+        }
+    });
+    assert_eq!(mode_at_peer, PrivacyMode::Fast);
+    assert_eq!(
+        h.state().next_call_mode(),
+        None,
+        "the override is for one call"
+    );
+}

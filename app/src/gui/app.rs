@@ -193,6 +193,8 @@ pub struct PhantomApp {
     pub(crate) lobby_texture: Option<(u64, egui::TextureHandle)>,
     /// The mode whose impact the lobby shows.
     pub(crate) lobby_mode: PrivacyMode,
+    /// A mode chosen in the lobby for the next call only, over the contact's default.
+    pub(crate) next_call_mode: Option<PrivacyMode>,
     /// The NIP-05 name being looked up.
     nip05_lookup: Option<String>,
     /// The ring tone of the incoming call that rings now.
@@ -243,6 +245,7 @@ impl PhantomApp {
             lobby: None,
             lobby_texture: None,
             lobby_mode: PrivacyMode::Private,
+            next_call_mode: None,
             nip05_lookup: None,
             ringer: None,
             notifier: Notifier::default(),
@@ -337,6 +340,11 @@ impl PhantomApp {
     /// The identity, once unlocked.
     pub fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()
+    }
+
+    /// The mode chosen in the lobby for the next call only, if any.
+    pub fn next_call_mode(&self) -> Option<PrivacyMode> {
+        self.next_call_mode
     }
 
     /// The live call (at most one: the engine refuses a second).
@@ -478,10 +486,11 @@ impl PhantomApp {
     /// Calls `peer` in its contact's mode. Refused with a clear message when offline, in a
     /// call, or when the mode needs a TURN server that is not configured.
     pub(crate) fn dial(&mut self, peer: PublicKey, call_type: CallType) {
-        let mode = self
-            .contacts
-            .find(&peer)
-            .map_or(PrivacyMode::Private, |c| c.mode);
+        let mode = self.next_call_mode.unwrap_or_else(|| {
+            self.contacts
+                .find(&peer)
+                .map_or(PrivacyMode::Private, |c| c.mode)
+        });
         let Some(engine) = self.engine().cloned() else {
             self.error = Some("not connected to a relay yet".into());
             return;
@@ -507,6 +516,8 @@ impl PhantomApp {
             return;
         }
         let call_id = engine.dial(peer, call_type, mode);
+        // The override is for one call; the next one goes back to the contact's mode.
+        self.next_call_mode = None;
         self.ended = None;
         self.calls
             .insert(call_id, CallView::dialed(call_id, peer, call_type, mode));

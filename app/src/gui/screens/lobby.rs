@@ -96,12 +96,22 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
     ui.add_space(10.0);
     ui.separator();
     ui.label(RichText::new("Privacy mode").strong());
-    mode_picker(
+    let picked = mode_picker(
         ui,
         "lobby-mode",
         "Mode for the next call",
         &mut app.lobby_mode,
     );
+    let mut override_on = app.next_call_mode.is_some();
+    let toggled = ui
+        .checkbox(
+            &mut override_on,
+            "Use it for my next call instead of the contact's mode",
+        )
+        .changed();
+    if toggled || (picked && override_on) {
+        app.next_call_mode = override_on.then_some(app.lobby_mode);
+    }
     let summary = ModePolicy::for_mode(app.lobby_mode).summary();
     let colour = if app.lobby_mode == phantomcall_schemas::PrivacyMode::Fast {
         WARN
