@@ -7,7 +7,7 @@ mod gui_common;
 
 use std::time::Duration;
 
-use calling::{CallState, Direction, EngineEvent, SyntheticDevices};
+use calling::SyntheticDevices;
 use egui_kittest::kittest::Queryable;
 use gui_common::{click, pump_for, pump_until, shows, wait_for_text, World, CALL_TIMEOUT};
 use media::audio::{ToneCheck, SAMPLE_RATE};
@@ -48,15 +48,7 @@ fn outgoing_call_rings_connects_mutes_and_is_logged() {
     assert!(shows(&h, "End-to-end encrypted"));
 
     // The peer answers by hand once it rings there.
-    let call_id = world.rt.block_on(async {
-        loop {
-            if let Ok(EngineEvent::Call(e)) = peer.events.recv().await {
-                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
-                    return e.call_id;
-                }
-            }
-        }
-    });
+    let call_id = world.ringing_at(&mut peer).call_id;
     peer.engine.accept(call_id, false);
     wait_for_text(&mut h, "Connected", CALL_TIMEOUT);
     let live = h.state().live_call().expect("live call").call_id;
@@ -214,15 +206,7 @@ fn a_mode_chosen_in_the_lobby_overrides_the_contact_default_for_one_call() {
     click(&mut h, "Audio call");
     wait_for_text(&mut h, "Ringing", CALL_TIMEOUT);
     assert!(shows(&h, "Mode: Fast"));
-    let mode_at_peer = world.rt.block_on(async {
-        loop {
-            if let Ok(EngineEvent::Call(e)) = peer.events.recv().await {
-                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
-                    return e.mode;
-                }
-            }
-        }
-    });
+    let mode_at_peer = world.ringing_at(&mut peer).mode;
     assert_eq!(mode_at_peer, PrivacyMode::Fast);
     assert_eq!(
         h.state().next_call_mode(),

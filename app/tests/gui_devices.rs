@@ -6,7 +6,7 @@ mod gui_common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use calling::{CallState, Direction, EngineEvent, SyntheticDevices};
+use calling::SyntheticDevices;
 use egui_kittest::kittest::Queryable;
 use gui_common::{click, pick, pump_until, wait_for_text, World, CALL_TIMEOUT};
 use media::audio::{ToneCheck, SAMPLE_RATE};
@@ -72,15 +72,7 @@ fn devices_picked_in_the_lobby_are_saved_and_used_by_the_next_call() {
     h.step();
     h.step();
     click(&mut h, "Audio call");
-    let call_id = world.rt.block_on(async {
-        loop {
-            if let Ok(EngineEvent::Call(e)) = peer.events.recv().await {
-                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
-                    return e.call_id;
-                }
-            }
-        }
-    });
+    let call_id = world.ringing_at(&mut peer).call_id;
     peer.engine.accept(call_id, false);
     wait_for_text(&mut h, "Connected", CALL_TIMEOUT);
     let peer_probes = peer.devices.probes.clone();

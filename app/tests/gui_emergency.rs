@@ -7,7 +7,7 @@ mod gui_common;
 use std::time::Duration;
 
 use calling::LOW_VIDEO_KBPS;
-use calling::{CallState, CallStats, Direction, EngineEvent, SyntheticDevices, VideoQuality};
+use calling::{CallStats, SyntheticDevices, VideoQuality};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use gui_common::{click, pump_for, pump_until, wait_for_text, World, CALL_TIMEOUT};
@@ -42,15 +42,7 @@ fn emergency_actions_cap_stop_and_black_the_video() {
         .add_contact("Bob", &peer.identity.npub(), PrivacyMode::Fast));
     wait_for_text(&mut h, "Online", Duration::from_secs(15));
     click(&mut h, "Video call");
-    let call_id = world.rt.block_on(async {
-        loop {
-            if let Ok(EngineEvent::Call(e)) = peer.events.recv().await {
-                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
-                    return e.call_id;
-                }
-            }
-        }
-    });
+    let call_id = world.ringing_at(&mut peer).call_id;
     peer.engine.accept(call_id, true);
     wait_for_text(&mut h, "Connected", CALL_TIMEOUT);
     pump_until(&mut h, "video flowing", CALL_TIMEOUT, |h| {

@@ -6,7 +6,7 @@ mod gui_common;
 
 use std::time::Duration;
 
-use calling::{CallState, Direction, EngineEvent, FilterChoice, SyntheticDevices};
+use calling::{FilterChoice, SyntheticDevices};
 use gui_common::{click, pump_for, pump_until, wait_for_text, World, CALL_TIMEOUT};
 use nostr_signal::Identity;
 use phantomcall::gui::perf::UI_BUDGET;
@@ -25,15 +25,7 @@ fn ui_frames_stay_under_50_ms_during_a_video_call() {
         .add_contact("Bob", &peer.identity.npub(), PrivacyMode::Fast));
     wait_for_text(&mut h, "Online", Duration::from_secs(15));
     click(&mut h, "Video call");
-    let call_id = world.rt.block_on(async {
-        loop {
-            if let Ok(EngineEvent::Call(e)) = peer.events.recv().await {
-                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
-                    return e.call_id;
-                }
-            }
-        }
-    });
+    let call_id = world.ringing_at(&mut peer).call_id;
     peer.engine.accept(call_id, true);
     wait_for_text(&mut h, "Connected", CALL_TIMEOUT);
     let devices = h.state().devices().unwrap().clone();

@@ -7,6 +7,8 @@
 //! `cargo bench -p calling --bench calls` (`-- --calls N` for the set-up sample size,
 //! `-- --quick` for a short run, `-- --leak-only` for the leak check alone).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -210,31 +212,6 @@ fn held_mib() -> f64 {
     rss_mib()
 }
 
-/// Mouth-to-ear: each burst heard at Bob's speaker against the burst Alice's tone source
-/// started last before it.
-fn mouth_to_ear(alice: &Side, bob: &Side) -> Vec<f64> {
-    let captured: Vec<Instant> = alice
-        .devices
-        .probes
-        .burst_logs()
-        .iter()
-        .flat_map(|log| log.onsets())
-        .collect();
-    let mut latencies = Vec::new();
-    for speaker in bob.devices.probes.speakers() {
-        for played in speaker.onsets() {
-            if let Some(cap) = captured.iter().filter(|c| **c <= played).max() {
-                let ms = played.duration_since(*cap).as_secs_f64() * 1000.0;
-                // A burst every 400 ms: anything later belongs to no burst of ours.
-                if ms < 200.0 {
-                    latencies.push(ms);
-                }
-            }
-        }
-    }
-    latencies
-}
-
 async fn load(
     alice: &Side,
     bob_key: nostr_signal::PublicKey,
@@ -326,7 +303,7 @@ fn main() {
         if !leak_only {
         report("set-up (offer -> connected)", setup, "ms");
         report("first decoded audio", first_audio, "ms");
-        report("mouth-to-ear (tone bursts)", mouth_to_ear(&alice, &bob), "ms");
+        report("mouth-to-ear (tone bursts)", common::mouth_to_ear(&alice.devices, &bob.devices), "ms");
 
         let seconds = if quick { 3 } else { 10 };
         let (cpu, rss) = load(&alice, bob_key, CallType::Voice, seconds).await;

@@ -10,6 +10,7 @@
 //!
 //! `cargo bench -p calling --bench modes` (`-- --calls N` per mode, `-- --quick`).
 
+mod common;
 #[path = "../tests/socks/mod.rs"]
 mod socks;
 #[path = "../tests/turn/mod.rs"]
@@ -123,30 +124,6 @@ async fn one_call(alice: &Side, bob: &Side, mode: PrivacyMode, talk: Duration) -
     connected - offer_sent.expect("offer sent before connected")
 }
 
-/// Each burst heard at Bob's speaker against the burst Alice's source started last
-/// before it.
-fn mouth_to_ear(alice: &Side, bob: &Side) -> Vec<f64> {
-    let captured: Vec<Instant> = alice
-        .devices
-        .probes
-        .burst_logs()
-        .iter()
-        .flat_map(|log| log.onsets())
-        .collect();
-    let mut latencies = Vec::new();
-    for speaker in bob.devices.probes.speakers() {
-        for played in speaker.onsets() {
-            if let Some(cap) = captured.iter().filter(|c| **c <= played).max() {
-                let ms = played.duration_since(*cap).as_secs_f64() * 1000.0;
-                if ms < 200.0 {
-                    latencies.push(ms);
-                }
-            }
-        }
-    }
-    latencies
-}
-
 struct Figures {
     setup_ms: Vec<f64>,
     mouth_to_ear_ms: Vec<f64>,
@@ -174,7 +151,7 @@ async fn measure(
         let setup = one_call(&alice, &bob, mode, Duration::from_millis(2500)).await;
         setup_ms.push(setup.as_secs_f64() * 1000.0);
     }
-    let mouth_to_ear_ms = mouth_to_ear(&alice, &bob);
+    let mouth_to_ear_ms = common::mouth_to_ear(&alice.devices, &bob.devices);
     answering.abort();
     for side in [alice, bob] {
         side.engine.shutdown().await;

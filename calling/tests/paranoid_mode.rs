@@ -89,14 +89,9 @@ async fn paranoid_call_reaches_the_relay_and_the_turn_server_only_through_the_pr
     alice.wait_hears(BOB_HZ).await;
 
     for (who, phone) in [("alice", &mut alice), ("bob", &mut bob)] {
-        let event = phone
-            .wait_event(Duration::from_secs(5), |e| {
-                matches!(e, EngineEvent::Stats { call_id, stats } if *call_id == call && stats.media_up && stats.peer.remote_address.is_some())
-            })
+        let stats = phone
+            .wait_stats(call, |s| s.peer.remote_address.is_some())
             .await;
-        let EngineEvent::Stats { stats, .. } = event else {
-            unreachable!("the predicate takes stats only")
-        };
         assert_eq!(stats.mode, Some(PrivacyMode::Paranoid));
         assert!(stats.relayed, "{who}: {stats:?}");
         assert_eq!(stats.peer.local_candidate_type.as_deref(), Some("relay"));
@@ -250,23 +245,6 @@ async fn paranoid_call_without_proxied_signaling_is_refused_before_anything_is_s
     bob.engine.shutdown().await;
 }
 
-/// The figures of `call` once its media is up and `check` holds.
-async fn stats_where(
-    phone: &mut Phone,
-    call: phantomcall_schemas::CallId,
-    check: impl Fn(&calling::CallStats) -> bool,
-) -> calling::CallStats {
-    let event = phone
-        .wait_event(Duration::from_secs(10), |e| {
-            matches!(e, EngineEvent::Stats { call_id, stats } if *call_id == call && stats.media_up && check(stats))
-        })
-        .await;
-    let EngineEvent::Stats { stats, .. } = event else {
-        unreachable!("the predicate takes stats only")
-    };
-    stats
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn paranoid_video_call_starts_audio_only_until_the_user_turns_the_camera_on() {
     let relay = relay().await;
@@ -288,7 +266,7 @@ async fn paranoid_video_call_starts_audio_only_until_the_user_turns_the_camera_o
     bob.engine.accept(call, true);
     alice.wait_state(Some(call), CallState::Connected).await;
 
-    let first = stats_where(&mut alice, call, |_| true).await;
+    let first = alice.wait_stats(call, |_| true).await;
     assert!(
         first.camera_off,
         "Paranoid video must start with the camera off"
@@ -297,7 +275,7 @@ async fn paranoid_video_call_starts_audio_only_until_the_user_turns_the_camera_o
 
     // Turning the camera on is the user's explicit confirmation.
     alice.engine.set_camera_off(call, false);
-    let on = stats_where(&mut alice, call, |s| !s.camera_off).await;
+    let on = alice.wait_stats(call, |s| !s.camera_off).await;
     assert!(!on.camera_off);
     alice.engine.shutdown().await;
     bob.engine.shutdown().await;
@@ -315,7 +293,7 @@ async fn private_video_call_starts_with_the_camera_on() {
     bob.wait_state(Some(call), CallState::Ringing).await;
     bob.engine.accept(call, true);
     alice.wait_state(Some(call), CallState::Connected).await;
-    let stats = stats_where(&mut alice, call, |_| true).await;
+    let stats = alice.wait_stats(call, |_| true).await;
     assert!(!stats.camera_off);
     alice.engine.shutdown().await;
     bob.engine.shutdown().await;

@@ -111,6 +111,23 @@ impl std::ops::Deref for Peer {
     }
 }
 
+impl World {
+    /// Waits until a call rings at `peer` and returns that event.
+    pub fn ringing_at(&self, peer: &mut Peer) -> calling::CallEvent {
+        self.rt.block_on(async {
+            loop {
+                if let Ok(EngineEvent::Call(e)) = peer.events.recv().await {
+                    if e.state == calling::CallState::Ringing
+                        && e.direction == calling::Direction::Incoming
+                    {
+                        return e;
+                    }
+                }
+            }
+        })
+    }
+}
+
 /// Steps the UI (with short sleeps, so background work progresses) until `done` holds;
 /// panics with `what` after `timeout`. Returns how long it took.
 pub fn pump_until(

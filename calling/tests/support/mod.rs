@@ -187,6 +187,23 @@ impl Phone {
 const LISTEN: Duration = Duration::from_millis(500);
 
 impl Phone {
+    /// Waits for figures of `call` with the media path up for which `check` holds.
+    pub async fn wait_stats(
+        &mut self,
+        call: CallId,
+        check: impl Fn(&calling::CallStats) -> bool,
+    ) -> calling::CallStats {
+        let event = self
+            .wait_event(Duration::from_secs(10), |e| {
+                matches!(e, EngineEvent::Stats { call_id, stats } if *call_id == call && stats.media_up && check(stats))
+            })
+            .await;
+        match event {
+            EngineEvent::Stats { stats, .. } => stats,
+            other => panic!("not stats: {other:?}"),
+        }
+    }
+
     /// Waits until the newest speaker has played at least [`LISTEN`] of audio since this
     /// call, in which `hz` dominates (polled; panics with the last report after 10 s).
     /// Only audio played from now on counts, so it tells that media still flows.
