@@ -7,18 +7,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use calling::peer::NetworkConfig;
 use calling::{
-    CallEngine, CallState, CallStats, Direction, EngineConfig, EngineEvent, EngineSetup,
-    FilterChoice, Reason, SyntheticDevices,
+    CallState, CallStats, Direction, EngineEvent, FilterChoice, Reason, SyntheticDevices,
 };
 use media::audio::{ToneCheck, SAMPLE_RATE};
-use nostr_signal::{EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig};
-use phantomcall_schemas::{CallType, DeviceId, PrivacyMode};
+use nostr_signal::EmbeddedRelay;
+use phantomcall::gui::backend::{synthetic_peer, SyntheticPeer};
+use phantomcall_schemas::{CallType, PrivacyMode};
 
 use super::live::{describe, next_event, stats_line};
 use crate::call_args::call_duration;
@@ -37,45 +35,7 @@ pub struct DemoOptions {
     pub no_blackout: bool,
 }
 
-struct Side {
-    engine: CallEngine,
-    devices: SyntheticDevices,
-    transport: Arc<NostrTransport>,
-}
-
-async fn side(
-    relay: &EmbeddedRelay,
-    id: &Identity,
-    tone: f32,
-    filter: FilterChoice,
-) -> Result<Side> {
-    let transport = Arc::new(
-        NostrTransport::connect(
-            id.clone(),
-            NostrTransportConfig::new(vec![relay.url().clone()]),
-        )
-        .await?,
-    );
-    transport.publish_dm_relays().await?;
-    let mut devices = SyntheticDevices::new(tone);
-    devices.filter = filter;
-    let mut config = EngineConfig::new(id.public_key(), DeviceId::new_random());
-    config.allow_strangers = true;
-    let engine = CallEngine::start(EngineSetup {
-        transport: transport.clone(),
-        config,
-        // No TURN server on a bare machine: the demo runs in Fast mode on loopback.
-        network: NetworkConfig::loopback(),
-        devices: Arc::new(devices.clone()),
-    });
-    Ok(Side {
-        engine,
-        devices,
-        transport,
-    })
-}
-
-fn heard(side: &Side, expected_hz: f32) -> (bool, f64) {
+fn heard(side: &SyntheticPeer, expected_hz: f32) -> (bool, f64) {
     let Some(speaker) = side.devices.probes.speakers().pop() else {
         return (false, 0.0);
     };
@@ -94,19 +54,24 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
         .await
         .context("starting the embedded relay")?;
     say(format!("embedded relay on {}", relay.url()));
-    let (alice_id, bob_id) = (Identity::generate(), Identity::generate());
-    say(format!(
-        "alice: {}\nbob:   {}",
-        alice_id.npub(),
-        bob_id.npub()
-    ));
     let filter = if options.no_blackout {
         FilterChoice::AllBlack
     } else {
         FilterChoice::Blackout(blackout::FilterConfig::default())
     };
-    let alice = side(&relay, &alice_id, ALICE_HZ, filter.clone()).await?;
-    let bob = side(&relay, &bob_id, BOB_HZ, filter).await?;
+    let devices = |tone_hz| {
+        let mut devices = SyntheticDevices::new(tone_hz);
+        devices.filter = filter.clone();
+        devices
+    };
+    // No TURN server on a bare machine: the demo runs in Fast mode on loopback.
+    let alice = synthetic_peer(relay.url().clone(), devices(ALICE_HZ)).await?;
+    let bob = synthetic_peer(relay.url().clone(), devices(BOB_HZ)).await?;
+    say(format!(
+        "alice: {}\nbob:   {}",
+        alice.identity.npub(),
+        bob.identity.npub()
+    ));
     let mut alice_events = alice.engine.events();
     let mut bob_events = bob.engine.events();
 
@@ -133,7 +98,7 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
     let dialed = Instant::now();
     let call = alice
         .engine
-        .dial(bob_id.public_key(), call_type, PrivacyMode::Fast);
+        .dial(bob.identity.public_key(), call_type, PrivacyMode::Fast);
     let mut offer_sent: Option<Instant> = None;
     let mut connected_at: Option<Instant> = None;
     let mut last_stats: Option<CallStats> = None;
