@@ -15,7 +15,7 @@ use std::time::Duration;
 use calling::peer::NetworkConfig;
 use calling::{CallState, EndReason, EngineEvent, MediaError, MediaEvent, Reason};
 use nostr_signal::{Identity, NostrTransport, SignalError, SignalTransport};
-use phantomcall_schemas::{CallBody, CallType, PrivacyMode};
+use phantomcall_schemas::{CallBody, CallId, CallType, PrivacyMode};
 use socks::Dante;
 use support::{phone_with_transport, relay, transport_config, Phone, PhoneOptions, Relay};
 use turn::{Coturn, Sent, Tap, TURN_IP};
@@ -52,6 +52,22 @@ async fn proxied_phone(
     let mut config = transport_config(vec![relay.url()]);
     config.proxy = proxy;
     phone_with_transport(&identity, options, config).await
+}
+
+/// The text of the `SetupFailed` event of `call` (what the user is told to fix).
+async fn setup_failure(phone: &mut Phone, call: CallId) -> String {
+    let event = phone
+        .wait_event(Duration::from_secs(10), |e| {
+            matches!(e, EngineEvent::Media { call_id, event: MediaEvent::SetupFailed(_) } if *call_id == call)
+        })
+        .await;
+    match event {
+        EngineEvent::Media {
+            event: MediaEvent::SetupFailed(why),
+            ..
+        } => why,
+        other => panic!("not a set-up failure: {other:?}"),
+    }
 }
 
 /// Every connection the relay accepted came from the proxy.
@@ -156,18 +172,7 @@ async fn paranoid_call_with_the_proxy_stopped_fails_closed_with_a_clear_error() 
     let call = alice
         .engine
         .dial(bob.key, CallType::Voice, PrivacyMode::Paranoid);
-    let event = alice
-        .wait_event(Duration::from_secs(10), |e| {
-            matches!(e, EngineEvent::Media { call_id, event: MediaEvent::SetupFailed(_) } if *call_id == call)
-        })
-        .await;
-    let EngineEvent::Media {
-        event: MediaEvent::SetupFailed(why),
-        ..
-    } = event
-    else {
-        unreachable!("the predicate takes SetupFailed only")
-    };
+    let why = setup_failure(&mut alice, call).await;
     assert!(
         why.contains("SOCKS5 proxy")
             && why.contains(&proxy.to_string())
@@ -230,12 +235,8 @@ async fn paranoid_call_without_proxied_signaling_is_refused_before_anything_is_s
     let call = alice
         .engine
         .dial(bob.key, CallType::Voice, PrivacyMode::Paranoid);
-    let event = alice
-        .wait_event(Duration::from_secs(10), |e| {
-            matches!(e, EngineEvent::Media { call_id, event: MediaEvent::SetupFailed(_) } if *call_id == call)
-        })
-        .await;
-    assert!(format!("{event:?}").contains("signaling"), "{event:?}");
+    let why = setup_failure(&mut alice, call).await;
+    assert!(why.contains("signaling"), "{why}");
     alice.wait_state(Some(call), CallState::Ended).await;
     assert!(
         sent.messages().is_empty(),

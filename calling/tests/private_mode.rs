@@ -98,15 +98,9 @@ impl Scene {
 
 /// The next figures of `call` with the media path up.
 async fn stats_when_up(phone: &mut Phone, call: CallId) -> CallStats {
-    let event = phone
-        .wait_event(Duration::from_secs(5), |e| {
-            matches!(e, EngineEvent::Stats { call_id, stats } if *call_id == call && stats.media_up && stats.peer.remote_address.is_some())
-        })
-        .await;
-    let EngineEvent::Stats { stats, .. } = event else {
-        unreachable!("the predicate takes stats only")
-    };
-    stats
+    phone
+        .wait_stats(call, |s| s.peer.remote_address.is_some())
+        .await
 }
 
 /// Every ICE candidate line a message carries, in its candidate list or in its SDP.
