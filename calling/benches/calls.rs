@@ -9,63 +9,32 @@
 
 mod common;
 
-use std::sync::Arc;
+use common::Side;
+
 use std::time::{Duration, Instant};
 
-use calling::peer::NetworkConfig;
-use calling::{
-    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, FilterChoice, Reason,
-    SyntheticDevices,
-};
-use nostr_signal::{EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig, RelayUrl};
-use phantomcall_schemas::{CallId, CallType, DeviceId, PrivacyMode};
+use calling::{CallState, Direction, EngineEvent, FilterChoice, Reason};
+use nostr_signal::{EmbeddedRelay, RelayUrl};
+use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 use tokio::sync::broadcast::Receiver;
 
 const ALICE_HZ: f32 = 440.0;
 const BOB_HZ: f32 = 660.0;
 
-struct Side {
-    engine: CallEngine,
-    devices: SyntheticDevices,
-    transport: Arc<NostrTransport>,
-}
-
-async fn side(relay: &RelayUrl, tone: f32, bursts: bool) -> (Side, Identity) {
+async fn side(relay: &RelayUrl, tone: f32, bursts: bool) -> Side {
     side_with(relay, tone, bursts, FilterChoice::AllBlack).await
 }
 
-async fn side_with(
-    relay: &RelayUrl,
-    tone: f32,
-    bursts: bool,
-    filter: FilterChoice,
-) -> (Side, Identity) {
-    let id = Identity::generate();
-    let mut config = NostrTransportConfig::new(vec![relay.clone()]);
-    config.dm_relay_lookup_timeout = Duration::from_millis(500);
-    let transport = Arc::new(NostrTransport::connect(id.clone(), config).await.unwrap());
-    transport.publish_dm_relays().await.unwrap();
-    let mut devices = SyntheticDevices::new(tone);
-    devices.filter = filter;
-    if bursts {
-        devices.bursts = Some((Duration::from_millis(400), Duration::from_millis(100)));
-    }
-    let mut engine_config = EngineConfig::new(id.public_key(), DeviceId::new_random());
-    engine_config.allow_strangers = true;
-    let engine = CallEngine::start(EngineSetup {
-        transport: transport.clone(),
-        config: engine_config,
-        network: NetworkConfig::loopback(),
-        devices: Arc::new(devices.clone()),
-    });
-    (
-        Side {
-            engine,
-            devices,
-            transport,
+async fn side_with(relay: &RelayUrl, tone: f32, bursts: bool, filter: FilterChoice) -> Side {
+    common::side(
+        relay,
+        common::SideOptions {
+            bursts,
+            filter,
+            ..common::SideOptions::tone(tone)
         },
-        id,
     )
+    .await
 }
 
 fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {
@@ -286,10 +255,10 @@ fn main() {
         .build()
         .unwrap();
     let ok = runtime.block_on(async move {
-        let (alice, _) = side(&relay, ALICE_HZ, true).await;
-        let (bob, bob_id) = side(&relay, BOB_HZ, true).await;
+        let alice = side(&relay, ALICE_HZ, true).await;
+        let bob = side(&relay, BOB_HZ, true).await;
         let answering = auto_answer(&bob);
-        let bob_key = bob_id.public_key();
+        let bob_key = bob.key;
 
         println!("PhantomCall calls on loopback (embedded relay, webrtc-rs, Opus; both ends in this process)");
         let mut setup = Vec::new();
@@ -313,10 +282,10 @@ fn main() {
         {
             // The real pipeline: both cameras through human blackout (segmentation).
             let blackout = || FilterChoice::Blackout(blackout::FilterConfig::default());
-            let (carol, _) = side_with(&relay, ALICE_HZ, false, blackout()).await;
-            let (dave, dave_id) = side_with(&relay, BOB_HZ, false, blackout()).await;
+            let carol = side_with(&relay, ALICE_HZ, false, blackout()).await;
+            let dave = side_with(&relay, BOB_HZ, false, blackout()).await;
             let answering = auto_answer(&dave);
-            let (cpu, rss) = load(&carol, dave_id.public_key(), CallType::Video, seconds).await;
+            let (cpu, rss) = load(&carol, dave.key, CallType::Video, seconds).await;
             println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB   (human blackout on both cameras)");
             answering.abort();
             carol.engine.shutdown().await;

@@ -17,26 +17,16 @@ mod socks;
 mod turn;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use calling::peer::NetworkConfig;
-use calling::{
-    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, Reason,
-    SyntheticDevices,
-};
-use nostr_signal::{EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig, RelayUrl};
-use phantomcall_schemas::{CallType, DeviceId, PrivacyMode};
+use calling::{CallState, Direction, EngineEvent, Reason};
+use common::Side;
+use nostr_signal::{EmbeddedRelay, RelayUrl};
+use phantomcall_schemas::{CallType, PrivacyMode};
 
 const ALICE_HZ: f32 = 440.0;
 const BOB_HZ: f32 = 660.0;
-
-struct Side {
-    engine: CallEngine,
-    devices: SyntheticDevices,
-    transport: Arc<NostrTransport>,
-    key: nostr_signal::PublicKey,
-}
 
 async fn side(
     relay: &RelayUrl,
@@ -44,28 +34,16 @@ async fn side(
     network: NetworkConfig,
     proxy: Option<SocketAddr>,
 ) -> Side {
-    let id = Identity::generate();
-    let mut config = NostrTransportConfig::new(vec![relay.clone()]);
-    config.dm_relay_lookup_timeout = Duration::from_millis(500);
-    config.proxy = proxy;
-    let transport = Arc::new(NostrTransport::connect(id.clone(), config).await.unwrap());
-    transport.publish_dm_relays().await.unwrap();
-    let mut devices = SyntheticDevices::new(tone);
-    devices.bursts = Some((Duration::from_millis(400), Duration::from_millis(100)));
-    let mut engine_config = EngineConfig::new(id.public_key(), DeviceId::new_random());
-    engine_config.allow_strangers = true;
-    let engine = CallEngine::start(EngineSetup {
-        transport: transport.clone(),
-        config: engine_config,
-        network,
-        devices: Arc::new(devices.clone()),
-    });
-    Side {
-        engine,
-        devices,
-        transport,
-        key: id.public_key(),
-    }
+    common::side(
+        relay,
+        common::SideOptions {
+            bursts: true,
+            network,
+            proxy,
+            ..common::SideOptions::tone(tone)
+        },
+    )
+    .await
 }
 
 fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {

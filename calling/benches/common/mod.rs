@@ -1,8 +1,77 @@
-//! Measurements shared by the benches.
+//! What the benches share: a calling side on a relay, and the mouth-to-ear measure.
 
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use calling::SyntheticDevices;
+use calling::peer::NetworkConfig;
+use calling::{CallEngine, EngineConfig, EngineSetup, FilterChoice, SyntheticDevices};
+use nostr_signal::{Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl};
+use phantomcall_schemas::DeviceId;
+
+/// One device of the bench: engine, synthetic devices (with their probes), transport.
+pub struct Side {
+    pub engine: CallEngine,
+    pub devices: SyntheticDevices,
+    pub transport: Arc<NostrTransport>,
+    pub key: PublicKey,
+}
+
+/// How a bench side is set up.
+pub struct SideOptions {
+    /// Frequency of its tone.
+    pub tone: f32,
+    /// Tone bursts (for mouth-to-ear) instead of a steady tone.
+    pub bursts: bool,
+    /// Its camera's privacy filter.
+    pub filter: FilterChoice,
+    /// Sockets and servers.
+    pub network: NetworkConfig,
+    /// SOCKS5 proxy for its relay connections.
+    pub proxy: Option<SocketAddr>,
+}
+
+impl SideOptions {
+    /// A loopback side with a steady tone and an all-black camera.
+    pub fn tone(tone: f32) -> Self {
+        Self {
+            tone,
+            bursts: false,
+            filter: FilterChoice::AllBlack,
+            network: NetworkConfig::loopback(),
+            proxy: None,
+        }
+    }
+}
+
+/// A side on `relay` that lets strangers ring (the benches' sides know no contacts).
+pub async fn side(relay: &RelayUrl, options: SideOptions) -> Side {
+    let id = Identity::generate();
+    let mut config = NostrTransportConfig::new(vec![relay.clone()]);
+    config.dm_relay_lookup_timeout = Duration::from_millis(500);
+    config.proxy = options.proxy;
+    let transport = Arc::new(NostrTransport::connect(id.clone(), config).await.unwrap());
+    transport.publish_dm_relays().await.unwrap();
+    let mut devices = SyntheticDevices::new(options.tone);
+    devices.filter = options.filter;
+    if options.bursts {
+        devices.bursts = Some((Duration::from_millis(400), Duration::from_millis(100)));
+    }
+    let mut engine_config = EngineConfig::new(id.public_key(), DeviceId::new_random());
+    engine_config.allow_strangers = true;
+    let engine = CallEngine::start(EngineSetup {
+        transport: transport.clone(),
+        config: engine_config,
+        network: options.network,
+        devices: Arc::new(devices.clone()),
+    });
+    Side {
+        engine,
+        devices,
+        transport,
+        key: id.public_key(),
+    }
+}
 
 /// Mouth-to-ear latencies (ms): each tone burst heard at `receiver`'s speaker against the
 /// burst `sender`'s tone source started last before it. Bursts come every 400 ms, so
