@@ -57,6 +57,7 @@ fn encoder(width: u32, height: u32, fps: u32, kbps: u32) -> VideoEncoder {
         height,
         fps,
         bitrate_kbps: kbps,
+        ..EncoderConfig::new(width, height, fps)
     })
     .unwrap()
 }
@@ -377,4 +378,31 @@ fn decoded_frames_save_as_readable_png() {
         .save_png(dir.path().join("missing/frame.png"))
         .unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
+}
+
+#[test]
+fn screen_content_round_trips_sharp_at_the_shared_size() {
+    use media::video::{ScreenSource, SyntheticScreen};
+    let mut screen = SyntheticScreen::new(1280, 720).paced(false);
+    let mut enc = VideoEncoder::new(EncoderConfig::screen(1280, 720, 5)).unwrap();
+    let mut dec = VideoDecoder::new().unwrap();
+    for n in 0..10 {
+        let frame = screen.read_frame().unwrap();
+        let mut packets = enc.encode_screen(&frame, false).unwrap();
+        assert_eq!(packets.len(), 1, "one frame in, one frame out");
+        let packet = packets.pop().unwrap();
+        assert_eq!(packet.keyframe, n == 0);
+        let picture = dec.decode(&packet.data).unwrap().pop().unwrap();
+        assert_eq!((picture.width, picture.height), (1280, 720));
+        assert!(!picture.is_black(media::video::DEFAULT_BLACK_TOLERANCE));
+        // Paper stays paper: the top-left corner below the title bar is near white.
+        let y = picture.i420[(200 * 1280 + 10) as usize];
+        assert!(y > 220, "paper luma {y} in frame {n}");
+    }
+    // A screen frame of another size is refused, as for the camera.
+    let other = SyntheticScreen::new(640, 360).paced(false).read_frame().unwrap();
+    assert!(matches!(
+        enc.encode_screen(&other, false),
+        Err(media::video::VideoError::FrameSize { .. })
+    ));
 }

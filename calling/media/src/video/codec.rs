@@ -36,10 +36,13 @@ use blackout::{FilteredFrame, FrameError, MAX_DIMENSION};
 
 use super::convert::{i420_len, i420_to_rgb24, to_i420};
 use super::vp8::{Vp8Decoder, Vp8Encoder, Vp8Settings, VpxError};
-use super::{VideoError, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH};
+use super::{ScreenFrame, VideoError, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH};
 
 /// Default target bitrate: enough for 640x480 at 24-30 fps in VP8 real-time mode.
 pub const DEFAULT_BITRATE_KBPS: u32 = 800;
+/// Starting bitrate of a screen share: 1080p text at a few frames per second reads well
+/// from about 1 Mbit/s; congestion control moves it from there.
+pub const SCREEN_BITRATE_KBPS: u32 = 1200;
 /// Lowest bitrate [`VideoEncoder::set_bitrate_kbps`] applies: below this VP8 at 640x480 is
 /// a smear, and a congestion controller that asks for less should pause video instead.
 pub const MIN_BITRATE_KBPS: u32 = 50;
@@ -73,6 +76,18 @@ pub struct EncoderConfig {
     pub fps: u32,
     /// Target bitrate in kbit/s, clamped to [`MIN_BITRATE_KBPS`]..=[`MAX_BITRATE_KBPS`].
     pub bitrate_kbps: u32,
+    /// What the picture is: camera motion or screen content.
+    pub content: ContentHint,
+}
+
+/// What an encoder codes, which decides where it spends bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContentHint {
+    /// A camera: motion matters, edges may soften.
+    #[default]
+    Camera,
+    /// A shared screen: text and edges must stay sharp, motion is rare.
+    Screen,
 }
 
 impl EncoderConfig {
@@ -83,6 +98,17 @@ impl EncoderConfig {
             height,
             fps,
             bitrate_kbps: DEFAULT_BITRATE_KBPS,
+            content: ContentHint::Camera,
+        }
+    }
+
+    /// A screen share of `width x height` at `fps`: screen-content coding, and a starting
+    /// bitrate of [`SCREEN_BITRATE_KBPS`].
+    pub fn screen(width: u32, height: u32, fps: u32) -> EncoderConfig {
+        EncoderConfig {
+            bitrate_kbps: SCREEN_BITRATE_KBPS,
+            content: ContentHint::Screen,
+            ..EncoderConfig::new(width, height, fps)
         }
     }
 }
@@ -159,6 +185,7 @@ impl VideoEncoder {
             bitrate_kbps: config.bitrate_kbps,
             threads: ENCODER_THREADS,
             keyframe_max_dist,
+            screen_content: config.content == ContentHint::Screen,
         })
         .map_err(codec_error("encoder initialisation"))?;
         Ok(VideoEncoder {
@@ -199,16 +226,46 @@ impl VideoEncoder {
         frame: &FilteredFrame,
         force_keyframe: bool,
     ) -> Result<Vec<EncodedFrame>, VideoError> {
+        self.encode_pixels(
+            frame.data(),
+            (frame.width(), frame.height()),
+            frame.format(),
+            force_keyframe,
+        )
+    }
+
+    /// Encodes one frame of a screen share (which the user chose to show, so it has no
+    /// privacy filter to pass); otherwise as [`encode`](Self::encode).
+    pub fn encode_screen(
+        &mut self,
+        frame: &ScreenFrame,
+        force_keyframe: bool,
+    ) -> Result<Vec<EncodedFrame>, VideoError> {
+        self.encode_pixels(
+            frame.rgba(),
+            (frame.width(), frame.height()),
+            blackout::PixelFormat::Rgba,
+            force_keyframe,
+        )
+    }
+
+    fn encode_pixels(
+        &mut self,
+        data: &[u8],
+        (got_width, got_height): (u32, u32),
+        format: blackout::PixelFormat,
+        force_keyframe: bool,
+    ) -> Result<Vec<EncodedFrame>, VideoError> {
         let EncoderConfig { width, height, .. } = self.config;
-        if (frame.width(), frame.height()) != (width, height) {
+        if (got_width, got_height) != (width, height) {
             return Err(VideoError::FrameSize {
                 width,
                 height,
-                got_width: frame.width(),
-                got_height: frame.height(),
+                got_width,
+                got_height,
             });
         }
-        to_i420(frame.data(), width, height, frame.format(), &mut self.i420)?;
+        to_i420(data, width, height, format, &mut self.i420)?;
         let packets = self
             .inner
             .encode(&mut self.i420, self.frames, force_keyframe)

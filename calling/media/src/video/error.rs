@@ -78,6 +78,9 @@ pub enum VideoError {
         /// libvpx's message.
         message: String,
     },
+    /// Screen or window capture failed (listing, opening, grabbing, a closed window).
+    #[error("screen share: {0}")]
+    Screen(String),
     /// The decoder was given data that is not a decodable VP8 frame.
     #[error("undecodable VP8 data: {0}")]
     Decode(String),

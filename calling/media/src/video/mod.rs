@@ -7,6 +7,11 @@
 //! which produces VP8 [`EncodedFrame`]s. On the receiving side [`VideoDecoder`] turns VP8 back
 //! into [`DecodedFrame`]s (I420).
 //!
+//! Screen share is the one other way in: a [`ScreenSource`] ([`XcapScreen`], or the
+//! synthetic [`SyntheticScreen`]) yields [`ScreenFrame`]s, which only this crate's screen
+//! sources can make, for [`VideoEncoder::encode_screen`]. The user picked that content on
+//! purpose, so it skips the blackout filter; a camera frame cannot take that path.
+//!
 //! ```
 //! use blackout::{BlackFrameFilter, PrivacyFilter};
 //! use media::video::{EncoderConfig, TestPatternSource, VideoDecoder, VideoEncoder, VideoSource};
@@ -32,17 +37,26 @@ mod error;
 mod file;
 mod frame;
 mod pattern;
+mod screen;
+mod slides;
 mod source;
 mod vp8;
+mod xcap_screen;
 
 pub use camera::{list_cameras, CameraInfo, NokhwaCamera};
 pub use codec::{
-    DecodedFrame, EncodedFrame, EncoderConfig, VideoDecoder, VideoEncoder, BLACK_LUMA,
+    ContentHint, DecodedFrame, EncodedFrame, EncoderConfig, VideoDecoder, VideoEncoder, BLACK_LUMA,
     DEFAULT_BITRATE_KBPS, DEFAULT_BLACK_TOLERANCE, KEYFRAME_INTERVAL, MAX_BITRATE_KBPS,
-    MIN_BITRATE_KBPS,
+    MIN_BITRATE_KBPS, SCREEN_BITRATE_KBPS,
 };
 pub use error::VideoError;
 pub use file::FileSource;
 pub use frame::{CapturedFrame, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH};
 pub use pattern::TestPatternSource;
+pub use screen::{
+    shared_size, ScreenFrame, ScreenKind, ScreenSource, ScreenTarget, MAX_SCREEN_SIZE,
+    MIN_SCREEN_SIDE, SCREEN_FPS,
+};
+pub use slides::{SyntheticScreen, SYNTHETIC_SCREEN_ID};
 pub use source::VideoSource;
+pub use xcap_screen::{list_screen_targets, ScreenTargets, XcapScreen};

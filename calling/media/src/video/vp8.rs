@@ -31,6 +31,8 @@ pub(crate) struct Vp8Settings {
     pub(crate) threads: u32,
     /// Longest distance between keyframes, in frames.
     pub(crate) keyframe_max_dist: u32,
+    /// libvpx's screen-content mode (text, static areas).
+    pub(crate) screen_content: bool,
 }
 
 /// One compressed frame.
@@ -127,7 +129,10 @@ impl std::fmt::Debug for Vp8Encoder {
 /// (cpu-used -6), one token partition, static-block skipping on, denoiser off (it costs time
 /// and blurs), and keyframes capped to a few frames' worth of bits so that they do not
 /// flood the link.
-fn realtime_controls(fps: u32) -> [(sys::vp8e_enc_control_id, c_int); 5] {
+///
+/// Screen content adds libvpx's screen-content mode: it spends bits on sharp edges and
+/// static areas (text) rather than on motion.
+fn realtime_controls(fps: u32, screen: bool) -> [(sys::vp8e_enc_control_id, c_int); 6] {
     use sys::vp8e_enc_control_id::*;
     // WebRTC's cap: half the optimal buffer (600 ms) in per-frame budgets, at least 300 %.
     let max_intra_pct = (fps.saturating_mul(30)).max(300).min(i32::MAX as u32) as c_int;
@@ -137,6 +142,7 @@ fn realtime_controls(fps: u32) -> [(sys::vp8e_enc_control_id, c_int); 5] {
         (VP8E_SET_STATIC_THRESHOLD, 1),
         (VP8E_SET_TOKEN_PARTITIONS, 0),
         (VP8E_SET_MAX_INTRA_BITRATE_PCT, max_intra_pct),
+        (VP8E_SET_SCREEN_CONTENT_MODE, c_int::from(screen)),
     ]
 }
 
@@ -203,7 +209,7 @@ impl Vp8Encoder {
             width: s.width,
             height: s.height,
         };
-        for (id, value) in realtime_controls(s.fps) {
+        for (id, value) in realtime_controls(s.fps, s.screen_content) {
             // SAFETY: initialised context; each of these VP8 controls takes one int.
             let err = unsafe { sys::vpx_codec_control_(&mut *encoder.ctx, id as c_int, value) };
             if err != sys::VPX_CODEC_OK {

@@ -1,0 +1,181 @@
+//! [`XcapScreen`]: the real screen and window capture, through xcap (X11 via xcb; Wayland
+//! via the desktop portal and PipeWire, which asks the user itself).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use xcap::{Monitor, Window, XCapError};
+
+use super::screen::{ContentScaler, ScreenKind, ScreenTarget, SCREEN_FPS};
+use super::source::Pacer;
+use super::{ScreenFrame, ScreenSource, VideoError};
+
+/// Captures in a row that may fail before the share ends: a window being moved or
+/// redrawn can fail one grab; a closed one fails them all. Two seconds at [`SCREEN_FPS`].
+const MAX_FAILED_GRABS: u32 = 10;
+
+/// What can be shared now, and what could not be listed.
+#[derive(Debug, Clone, Default)]
+pub struct ScreenTargets {
+    /// Screens first, then windows by title.
+    pub targets: Vec<ScreenTarget>,
+    /// Why screens or windows could not be listed (windows need a window manager that
+    /// publishes its stacking list, for one). Empty when all went well.
+    pub problems: Vec<String>,
+}
+
+/// Runs an xcap call, turning its errors and panics into [`VideoError::Screen`]: a
+/// misbehaving display server must not bring the call down.
+fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, XCapError>) -> Result<T, VideoError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(VideoError::Screen(format!("{what}: {e}"))),
+        Err(_) => Err(VideoError::Screen(format!(
+            "{what}: the screen capture library panicked"
+        ))),
+    }
+}
+
+/// The screens and windows that can be shared. Never fails as a whole: what could not be
+/// listed is in [`ScreenTargets::problems`].
+pub fn list_screen_targets() -> ScreenTargets {
+    let mut list = ScreenTargets::default();
+    match guard("listing screens", Monitor::all) {
+        Ok(monitors) => {
+            for (n, monitor) in monitors.iter().enumerate() {
+                let (Ok(id), Ok(width), Ok(height)) =
+                    (monitor.id(), monitor.width(), monitor.height())
+                else {
+                    continue;
+                };
+                let name = monitor
+                    .name()
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| format!("screen {}", n + 1));
+                list.targets.push(ScreenTarget {
+                    kind: ScreenKind::Screen,
+                    id,
+                    name,
+                    width,
+                    height,
+                });
+            }
+        }
+        Err(e) => list.problems.push(e.to_string()),
+    }
+    match guard("listing windows", Window::all) {
+        Ok(windows) => {
+            let mut found: Vec<ScreenTarget> = windows
+                .iter()
+                .filter(|w| !w.is_minimized().unwrap_or(true))
+                .filter_map(|w| {
+                    let title = w.title().ok().filter(|t| !t.trim().is_empty())?;
+                    let app = w.app_name().ok().filter(|a| !a.trim().is_empty());
+                    Some(ScreenTarget {
+                        kind: ScreenKind::Window,
+                        id: w.id().ok()?,
+                        name: match app {
+                            Some(app) if !title.contains(&app) => format!("{title} — {app}"),
+                            _ => title,
+                        },
+                        width: w.width().ok()?,
+                        height: w.height().ok()?,
+                    })
+                })
+                .collect();
+            found.sort_by(|a, b| a.name.cmp(&b.name));
+            list.targets.extend(found);
+        }
+        Err(e) => list.problems.push(e.to_string()),
+    }
+    list
+}
+
+enum Captured {
+    Screen(Monitor),
+    Window(Window),
+}
+
+/// A screen or window captured through xcap at [`SCREEN_FPS`], scaled to the shared size.
+pub struct XcapScreen {
+    what: Captured,
+    target: ScreenTarget,
+    pacer: Pacer,
+    scaler: ContentScaler,
+    failed_grabs: u32,
+}
+
+impl std::fmt::Debug for XcapScreen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XcapScreen")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl XcapScreen {
+    /// Opens `target` (from [`list_screen_targets`]). Fails when it no longer exists.
+    pub fn open(target: &ScreenTarget) -> Result<XcapScreen, VideoError> {
+        let gone =
+            || VideoError::Screen(format!("{target} is no longer there (closed or unplugged)"));
+        let what = match target.kind {
+            ScreenKind::Screen => guard("opening the screen", Monitor::all)?
+                .into_iter()
+                .find(|m| m.id().ok() == Some(target.id))
+                .map(Captured::Screen)
+                .ok_or_else(gone)?,
+            ScreenKind::Window => guard("opening the window", Window::all)?
+                .into_iter()
+                .find(|w| w.id().ok() == Some(target.id))
+                .map(Captured::Window)
+                .ok_or_else(gone)?,
+        };
+        Ok(XcapScreen {
+            what,
+            target: target.clone(),
+            pacer: Pacer::new(SCREEN_FPS, 1),
+            scaler: ContentScaler::new(),
+            failed_grabs: 0,
+        })
+    }
+
+    fn grab(&mut self) -> Result<ScreenFrame, VideoError> {
+        let image = match &self.what {
+            Captured::Screen(m) => guard("capturing the screen", || m.capture_image())?,
+            Captured::Window(w) => guard("capturing the window", || w.capture_image())?,
+        };
+        let (width, height) = image.dimensions();
+        self.scaler
+            .frame(image.into_raw(), width, height, Instant::now())
+    }
+}
+
+impl ScreenSource for XcapScreen {
+    fn read_frame(&mut self) -> Result<ScreenFrame, VideoError> {
+        loop {
+            self.pacer.wait();
+            match self.grab() {
+                Ok(frame) => {
+                    self.failed_grabs = 0;
+                    return Ok(frame);
+                }
+                Err(e) => {
+                    self.failed_grabs += 1;
+                    if self.failed_grabs >= MAX_FAILED_GRABS {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, "screen grab failed; trying the next frame");
+                }
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.target.to_string()
+    }
+
+    fn fps(&self) -> u32 {
+        self.pacer.fps()
+    }
+}
