@@ -13,8 +13,9 @@ use media::audio::{
     Recording, RecordingSink, ToneSource,
 };
 use media::video::{
-    DecodedFrame, FileSource, NokhwaCamera, TestPatternSource, VideoError, VideoSource,
-    DEFAULT_BLACK_TOLERANCE, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH,
+    list_screen_targets, DecodedFrame, FileSource, NokhwaCamera, ScreenSource, ScreenTarget,
+    ScreenTargets, SyntheticScreen, TestPatternSource, VideoError, VideoSource, XcapScreen,
+    DEFAULT_BLACK_TOLERANCE, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, SYNTHETIC_SCREEN_ID,
 };
 
 /// Receives the peer's decoded video (the UI's remote view, or a test probe).
@@ -35,6 +36,13 @@ pub trait MediaDevices: Send + Sync + 'static {
     fn privacy_filter(&self) -> Box<dyn PrivacyFilter>;
     /// Where the peer's video goes.
     fn remote_video(&self) -> Box<dyn RemoteVideoSink>;
+    /// The screens and windows the user can share (listing can take a moment: call it off
+    /// the UI thread).
+    fn screen_targets(&self) -> ScreenTargets;
+    /// Opens a screen share of `target` (one of [`screen_targets`](Self::screen_targets)).
+    fn screen(&self, target: &ScreenTarget) -> Result<Box<dyn ScreenSource>, VideoError>;
+    /// Where the peer's screen share goes.
+    fn remote_screen(&self) -> Box<dyn RemoteVideoSink>;
 }
 
 /// Which privacy filter the camera goes through.
@@ -94,6 +102,18 @@ impl MediaDevices for SystemDevices {
     fn remote_video(&self) -> Box<dyn RemoteVideoSink> {
         Box::new(VideoProbe::default())
     }
+
+    fn screen_targets(&self) -> ScreenTargets {
+        list_screen_targets()
+    }
+
+    fn screen(&self, target: &ScreenTarget) -> Result<Box<dyn ScreenSource>, VideoError> {
+        Ok(Box::new(XcapScreen::open(target)?))
+    }
+
+    fn remote_screen(&self) -> Box<dyn RemoteVideoSink> {
+        Box::new(VideoProbe::default())
+    }
 }
 
 /// Synthetic devices: a tone instead of the microphone, a moving test pattern (or a
@@ -111,6 +131,8 @@ pub struct SyntheticDevices {
     pub video_file: Option<PathBuf>,
     /// The camera's privacy filter.
     pub filter: FilterChoice,
+    /// Size of the synthetic screen offered for sharing ("Demo slides").
+    pub screen_size: (u32, u32),
     /// What each speaker played and each remote view showed, newest last.
     pub probes: Probes,
 }
@@ -120,6 +142,7 @@ pub struct SyntheticDevices {
 pub struct Probes {
     speakers: Arc<Mutex<Vec<SpeakerProbe>>>,
     videos: Arc<Mutex<Vec<VideoProbe>>>,
+    screens: Arc<Mutex<Vec<VideoProbe>>>,
     burst_logs: Arc<Mutex<Vec<BurstLog>>>,
 }
 
@@ -134,6 +157,11 @@ impl Probes {
         self.videos.lock().expect("probe lock").clone()
     }
 
+    /// Views of the peer's screen share opened so far (one per call), oldest first.
+    pub fn screens(&self) -> Vec<VideoProbe> {
+        self.screens.lock().expect("probe lock").clone()
+    }
+
     /// Burst logs of the microphones opened so far (with bursts on), oldest first.
     pub fn burst_logs(&self) -> Vec<BurstLog> {
         self.burst_logs.lock().expect("probe lock").clone()
@@ -144,6 +172,7 @@ impl Probes {
     pub fn forget(&self) {
         self.speakers.lock().expect("probe lock").clear();
         self.videos.lock().expect("probe lock").clear();
+        self.screens.lock().expect("probe lock").clear();
         self.burst_logs.lock().expect("probe lock").clear();
     }
 }
@@ -157,6 +186,7 @@ impl SyntheticDevices {
             video: (DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_FPS),
             video_file: None,
             filter: FilterChoice::AllBlack,
+            screen_size: (1280, 720),
             probes: Probes::default(),
         }
     }
@@ -208,6 +238,34 @@ impl MediaDevices for SyntheticDevices {
         let probe = VideoProbe::default();
         self.probes
             .videos
+            .lock()
+            .expect("probe lock")
+            .push(probe.clone());
+        Box::new(probe)
+    }
+
+    fn screen_targets(&self) -> ScreenTargets {
+        let (w, h) = self.screen_size;
+        ScreenTargets {
+            targets: vec![SyntheticScreen::target(w, h)],
+            problems: Vec::new(),
+        }
+    }
+
+    fn screen(&self, target: &ScreenTarget) -> Result<Box<dyn ScreenSource>, VideoError> {
+        if target.id != SYNTHETIC_SCREEN_ID {
+            return Err(VideoError::Screen(format!(
+                "{target} is not a synthetic screen"
+            )));
+        }
+        let (w, h) = self.screen_size;
+        Ok(Box::new(SyntheticScreen::new(w, h)))
+    }
+
+    fn remote_screen(&self) -> Box<dyn RemoteVideoSink> {
+        let probe = VideoProbe::default();
+        self.probes
+            .screens
             .lock()
             .expect("probe lock")
             .push(probe.clone());

@@ -39,3 +39,4 @@ pub use fsm::{
     CallEngineCore, CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason,
     EngineConfig, Incoming, Input, InputKind, MediaError, Output, Reason,
 };
+pub use media::video::{ScreenKind, ScreenTarget, ScreenTargets};

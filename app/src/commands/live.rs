@@ -53,6 +53,13 @@ pub fn describe(event: &EngineEvent) -> Option<String> {
             MediaEvent::Blackout { state, .. } => format!("video: {state}"),
             MediaEvent::CandidateWithheld(why) => format!("candidate withheld: {why}"),
             MediaEvent::PolicyViolation(why) => format!("refused from peer: {why}"),
+            MediaEvent::ScreenShareStarted { what } => format!("sharing {what}"),
+            MediaEvent::ScreenShareStopped { why: None } => "screen share stopped".into(),
+            MediaEvent::ScreenShareStopped { why: Some(why) } => {
+                format!("screen share stopped: {why}")
+            }
+            MediaEvent::RemoteScreenShare { active: true } => "peer is sharing their screen".into(),
+            MediaEvent::RemoteScreenShare { active: false } => "peer stopped sharing".into(),
         }),
         EngineEvent::SignalingError { error, .. } => Some(format!("signaling: {error}")),
         EngineEvent::Dropped(d) => {

@@ -152,6 +152,14 @@ pub enum Tab {
     Lobby,
 }
 
+/// The screen-share picker of a call.
+pub struct ScreenPicker {
+    /// The call to share into.
+    pub call_id: CallId,
+    /// What can be shared; `None` while it is being listed.
+    pub targets: Option<calling::ScreenTargets>,
+}
+
 /// Connection to the relays.
 pub enum Net {
     /// Not started (no identity or no relay yet).
@@ -197,6 +205,8 @@ pub struct PhantomApp {
     pub(crate) next_call_mode: Option<PrivacyMode>,
     /// The NIP-05 name being looked up.
     nip05_lookup: Option<String>,
+    /// The screen-share picker, while open.
+    pub(crate) screen_picker: Option<ScreenPicker>,
     /// The ring tone of the incoming call that rings now.
     ringer: Option<(CallId, Ringer)>,
     notifier: Notifier,
@@ -247,6 +257,7 @@ impl PhantomApp {
             lobby_mode: PrivacyMode::Private,
             next_call_mode: None,
             nip05_lookup: None,
+            screen_picker: None,
             ringer: None,
             notifier: Notifier::default(),
             frame_log: FrameLog::default(),
@@ -592,6 +603,35 @@ impl PhantomApp {
         }
     }
 
+    /// Opens the screen-share picker of a call and lists what can be shared, off the UI
+    /// thread (the picker shows a spinner until the list comes).
+    pub(crate) fn open_screen_picker(&mut self, call_id: CallId) {
+        let Some(devices) = self.devices.clone() else {
+            return;
+        };
+        self.screen_picker = Some(ScreenPicker {
+            call_id,
+            targets: None,
+        });
+        self.backend.list_screen_targets(devices);
+    }
+
+    /// Shares `target` in the call (the picker closes; the call view follows the engine's
+    /// answer).
+    pub(crate) fn share_screen(&mut self, call_id: CallId, target: calling::ScreenTarget) {
+        self.screen_picker = None;
+        if let Some(engine) = self.engine() {
+            engine.start_screen_share(call_id, target);
+        }
+    }
+
+    /// Stops our screen share in the call.
+    pub(crate) fn stop_screen_share(&mut self, call_id: CallId) {
+        if let Some(engine) = self.engine() {
+            engine.stop_screen_share(call_id);
+        }
+    }
+
     /// Emergency "Audio only": the camera off and no video frames sent at all; undone by
     /// `audio_only(false)`.
     pub(crate) fn audio_only(&mut self, call_id: CallId, on: bool) {
@@ -708,6 +748,11 @@ impl PhantomApp {
             Report::DemoFailed(e) => {
                 self.busy = None;
                 self.error = Some(format!("the demo could not start: {e}"));
+            }
+            Report::ScreenTargets(list) => {
+                if let Some(picker) = &mut self.screen_picker {
+                    picker.targets = Some(list);
+                }
             }
         }
     }
@@ -830,6 +875,7 @@ impl PhantomApp {
             EngineEvent::Call(e) => {
                 if let Some(devices) = &self.devices {
                     devices.remote.set_repaint(ctx);
+                    devices.remote_screen.set_repaint(ctx);
                     devices.preview.set_repaint(ctx);
                 }
                 let call = self
@@ -843,6 +889,13 @@ impl PhantomApp {
                     self.ringer = None;
                 }
                 if e.state == CallState::Ended {
+                    if self
+                        .screen_picker
+                        .as_ref()
+                        .is_some_and(|p| p.call_id == e.call_id)
+                    {
+                        self.screen_picker = None;
+                    }
                     if let Some(call) = self.calls.remove(&e.call_id) {
                         self.call_ended(call);
                     }
@@ -883,6 +936,14 @@ impl PhantomApp {
                         MediaEvent::PolicyViolation(e) => {
                             call.notice = Some(format!("Refused from the peer: {e}"))
                         }
+                        MediaEvent::ScreenShareStarted { what } => call.screen_share = Some(what),
+                        MediaEvent::ScreenShareStopped { why } => {
+                            call.screen_share = None;
+                            if let Some(why) = why {
+                                call.notice = Some(format!("Screen share stopped: {why}"));
+                            }
+                        }
+                        MediaEvent::RemoteScreenShare { active } => call.remote_screen = active,
                         MediaEvent::IceRestartSent
                         | MediaEvent::CandidateWithheld(_)
                         | MediaEvent::SetupFailed(_) => {}

@@ -48,6 +48,8 @@ pub enum Report {
     },
     /// The demo peer could not start.
     DemoFailed(String),
+    /// The screens and windows that can be shared, for the picker.
+    ScreenTargets(calling::ScreenTargets),
     /// A NIP-05 lookup for a new contact finished.
     Nip05 {
         /// The contact being added.
@@ -192,6 +194,15 @@ impl Backend {
                 address: address.to_string(),
                 result,
             });
+        });
+    }
+
+    /// Lists what `devices` can share on a blocking thread (the display server may take a
+    /// moment, and a portal may ask the user), and reports [`Report::ScreenTargets`].
+    pub fn list_screen_targets(&self, devices: Arc<dyn MediaDevices>) {
+        let report = self.reporter();
+        self.handle.spawn_blocking(move || {
+            report.send(Report::ScreenTargets(devices.screen_targets()));
         });
     }
 

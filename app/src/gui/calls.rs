@@ -55,6 +55,10 @@ pub struct CallView {
     pub blackout: Option<(String, bool)>,
     /// Latest media notice (reconnecting, device problem…).
     pub notice: Option<String>,
+    /// What we are sharing, while we share a screen or window.
+    pub screen_share: Option<String>,
+    /// Whether the peer's screen share is coming in.
+    pub remote_screen: bool,
 }
 
 impl CallView {
@@ -109,6 +113,8 @@ impl CallView {
             stats: None,
             blackout: None,
             notice: None,
+            screen_share: None,
+            remote_screen: false,
         }
     }
 

@@ -19,7 +19,9 @@ use calling::{
 };
 use eframe::egui;
 use media::audio::{AudioError, AudioSink, AudioSource};
-use media::video::{DecodedFrame, NokhwaCamera, VideoError, VideoSource};
+use media::video::{
+    DecodedFrame, NokhwaCamera, ScreenSource, ScreenTarget, ScreenTargets, VideoError, VideoSource,
+};
 
 use super::picture::Picture;
 use super::settings::DeviceChoice;
@@ -90,6 +92,8 @@ pub struct UiDevices {
     inner: RwLock<Arc<dyn MediaDevices>>,
     /// The peer's video.
     pub remote: FrameSlot,
+    /// The peer's screen share.
+    pub remote_screen: FrameSlot,
     /// What our camera sends (after the privacy filter).
     pub preview: FrameSlot,
 }
@@ -100,6 +104,7 @@ impl UiDevices {
         UiDevices {
             inner: RwLock::new(inner),
             remote: FrameSlot::default(),
+            remote_screen: FrameSlot::default(),
             preview: FrameSlot::default(),
         }
     }
@@ -142,6 +147,22 @@ impl MediaDevices for UiDevices {
         Box::new(RemoteTap {
             inner: self.inner().remote_video(),
             slot: self.remote.clone(),
+        })
+    }
+
+    fn screen_targets(&self) -> ScreenTargets {
+        self.inner().screen_targets()
+    }
+
+    fn screen(&self, target: &ScreenTarget) -> Result<Box<dyn ScreenSource>, VideoError> {
+        self.inner().screen(target)
+    }
+
+    fn remote_screen(&self) -> Box<dyn RemoteVideoSink> {
+        self.remote_screen.clear();
+        Box::new(RemoteTap {
+            inner: self.inner().remote_screen(),
+            slot: self.remote_screen.clone(),
         })
     }
 }
@@ -278,6 +299,18 @@ impl MediaDevices for ChosenSystemDevices {
     fn remote_video(&self) -> Box<dyn RemoteVideoSink> {
         self.system.remote_video()
     }
+
+    fn screen_targets(&self) -> ScreenTargets {
+        self.system.screen_targets()
+    }
+
+    fn screen(&self, target: &ScreenTarget) -> Result<Box<dyn ScreenSource>, VideoError> {
+        self.system.screen(target)
+    }
+
+    fn remote_screen(&self) -> Box<dyn RemoteVideoSink> {
+        self.system.remote_screen()
+    }
 }
 
 /// How far the second synthetic microphone's tone is from the first, Hz: far enough that
@@ -391,5 +424,17 @@ impl MediaDevices for ChosenSynthetic {
 
     fn remote_video(&self) -> Box<dyn RemoteVideoSink> {
         self.devices.remote_video()
+    }
+
+    fn screen_targets(&self) -> ScreenTargets {
+        self.devices.screen_targets()
+    }
+
+    fn screen(&self, target: &ScreenTarget) -> Result<Box<dyn ScreenSource>, VideoError> {
+        self.devices.screen(target)
+    }
+
+    fn remote_screen(&self) -> Box<dyn RemoteVideoSink> {
+        self.devices.remote_screen()
     }
 }

@@ -67,6 +67,22 @@ pub enum MediaEvent {
     },
     /// A gathered local candidate the privacy mode forbids was withheld (never sent).
     CandidateWithheld(String),
+    /// Our screen share started (or moved to another screen or window).
+    ScreenShareStarted {
+        /// What is shared ("Screen: HDMI-1 (1920x1080)").
+        what: String,
+    },
+    /// We are not sharing (any more): the user stopped (`why` is `None`), or the share
+    /// could not start or go on (the window closed, the peer cannot receive it).
+    ScreenShareStopped {
+        /// Why, when the user did not ask for it.
+        why: Option<String>,
+    },
+    /// The peer's screen share started or stopped arriving.
+    RemoteScreenShare {
+        /// Whether it is coming in now.
+        active: bool,
+    },
     /// A candidate or SDP from the peer that the privacy mode forbids was refused; the
     /// call ends with [`crate::EndReason::PolicyViolation`].
     PolicyViolation(String),
@@ -111,6 +127,16 @@ pub struct CallStats {
     pub video_bitrate_kbps: u32,
     /// Whether our camera is off (by the user, or because Paranoid starts audio first).
     pub camera_off: bool,
+    /// What we are sharing, while we share a screen or window.
+    pub screen_share: Option<String>,
+    /// Screen-share frames sent (this call, all shares).
+    pub screen_frames_sent: u64,
+    /// The screen encoder's target bitrate, kbit/s (0 before the first shared frame).
+    pub screen_bitrate_kbps: u32,
+    /// Whether the peer's screen share is coming in now.
+    pub remote_screen: bool,
+    /// Frames of the peer's screen share decoded (this call).
+    pub remote_screen_frames: u64,
 }
 
 /// How much video a call sends: the user's emergency brake on bandwidth or exposure.

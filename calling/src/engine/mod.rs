@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use media::video::ScreenTarget;
 use nostr_signal::{PublicKey, SignalTransport};
 use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, PrivacyMode};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -126,6 +127,22 @@ impl CallEngine {
             call_id,
             SessionCommand::VideoQuality(quality),
         ));
+    }
+
+    /// Shares a screen or window in a call (from [`crate::MediaDevices::screen_targets`]),
+    /// replacing any share running. It is sent as a second video track beside the camera,
+    /// without the blackout filter: the user chose what to show. The outcome comes as
+    /// [`MediaEvent::ScreenShareStarted`] or [`MediaEvent::ScreenShareStopped`].
+    pub fn start_screen_share(&self, call_id: CallId, target: ScreenTarget) {
+        self.send(Command::Session(
+            call_id,
+            SessionCommand::ScreenShare(Some(target)),
+        ));
+    }
+
+    /// Stops our screen share in a call ([`MediaEvent::ScreenShareStopped`] follows).
+    pub fn stop_screen_share(&self, call_id: CallId) {
+        self.send(Command::Session(call_id, SessionCommand::ScreenShare(None)));
     }
 
     /// Restarts ICE now (for example after the app saw the network change).

@@ -3,11 +3,12 @@
 //! the state machine emitted them, so a remote description is always applied before the
 //! candidates that depend on it.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use media::video::ScreenTarget;
 use phantomcall_schemas::{CallId, IceCandidate, PrivacyMode};
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::sleep_until;
 use webrtc::peer_connection::RTCPeerConnectionState;
@@ -15,9 +16,10 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 use super::events::{CallStats, MediaEvent};
 use crate::devices::MediaDevices;
 use crate::fsm::MediaError;
-use crate::peer::{PeerError, PeerEvent, PeerSession, PeerSetup};
+use crate::peer::{PeerError, PeerEvent, PeerSession, PeerSetup, RemoteKind};
 use crate::pipeline::audio::{self, AudioReceiver};
-use crate::pipeline::{video, Controls, Counters, PipelineNote};
+use crate::pipeline::video::ReceiveTally;
+use crate::pipeline::{screen, video, Controls, Counters, PipelineNote};
 use crate::policy::ModePolicy;
 
 /// Candidates gathered within this window travel in one call message.
@@ -29,6 +31,11 @@ const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// After a switch to a relay-only mode, how long the path may stay off the relay (the
 /// ICE restart that moves it) before the call ends as a policy violation.
 const RELAY_SWITCH_GRACE: Duration = Duration::from_secs(8);
+/// How often the peer's screen share is checked for frames.
+const REMOTE_SCREEN_CHECK: Duration = Duration::from_millis(250);
+/// The peer's screen share counts as stopped after this long without a frame: it sends
+/// several a second, even of a still screen.
+const REMOTE_SCREEN_IDLE: Duration = Duration::from_millis(1500);
 
 /// What the engine asks a call's media to do.
 #[derive(Debug)]
@@ -51,6 +58,8 @@ pub(crate) enum SessionCommand {
     CameraOff(bool),
     /// How much video to send.
     VideoQuality(super::VideoQuality),
+    /// Share this screen or window (replacing any share), or stop sharing (`None`).
+    ScreenShare(Option<ScreenTarget>),
     /// Both users agreed to switch the call to this mode: apply its policy, and (the
     /// caller) restart ICE so the path is gathered again under it.
     SetMode(PrivacyMode),
@@ -104,6 +113,44 @@ struct Media {
     audio_in: Option<AudioReceiver>,
     threads: Vec<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Our screen share, while one runs.
+    screen_share: Option<ActiveShare>,
+    /// Whether the peer's screen share is coming in.
+    remote_screen: RemoteScreenWatch,
+}
+
+/// A running screen share.
+struct ActiveShare {
+    /// What is shared, for the user.
+    what: String,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Tells when the peer's screen share starts and stops, from its frames: the share has no
+/// signaling of its own, and frames are the truth of what is on screen.
+#[derive(Default)]
+struct RemoteScreenWatch {
+    frames: u64,
+    last_frame_at: Option<Instant>,
+    active: bool,
+}
+
+impl RemoteScreenWatch {
+    /// Looks at the decoded-frame count; returns the new state when it changed.
+    fn check(&mut self, frames: u64, now: Instant) -> Option<bool> {
+        if frames > self.frames {
+            self.frames = frames;
+            self.last_frame_at = Some(now);
+        }
+        let active = self
+            .last_frame_at
+            .is_some_and(|t| now.duration_since(t) < REMOTE_SCREEN_IDLE);
+        (active != self.active).then(|| {
+            self.active = active;
+            active
+        })
+    }
 }
 
 async fn run(
@@ -144,6 +191,7 @@ async fn run(
     let mut lost_since: Option<Instant> = None;
     let mut restart_due: Option<Instant> = None;
     let mut stats_due = Instant::now() + STATS_INTERVAL;
+    let mut screen_check_due = Instant::now() + REMOTE_SCREEN_CHECK;
     let mut last_sample = StatsSample::default();
     let mut switched_at: Option<Instant> = None;
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
@@ -168,6 +216,10 @@ async fn run(
                             report(SessionReport::Failed(MediaError::Connection));
                         }
                     },
+                    Some(SessionCommand::ScreenShare(target)) => {
+                        let connected = ever_connected.is_some();
+                        set_screen_share(&setup, &session, &mut media, target, connected, &notes_tx, &report);
+                    }
                     Some(command) => {
                         handle_command(command, &session, &media, &report, &mut restart_due).await
                     }
@@ -183,7 +235,7 @@ async fn run(
                 }
                 PeerEvent::State(RTCPeerConnectionState::Connected) => {
                     Controls::set(&media.controls.connected, true);
-                    Controls::set(&media.controls.force_keyframe, true);
+                    media.controls.request_keyframes();
                     lost_since = None;
                     restart_due = None;
                     if ever_connected.is_none() {
@@ -218,7 +270,18 @@ async fn run(
             Some(note) = notes.recv() => report(SessionReport::Media(match note {
                 PipelineNote::DeviceError(e) => MediaEvent::DeviceError(e),
                 PipelineNote::Filter(state, protected) => MediaEvent::Blackout { state, protected },
+                PipelineNote::ScreenShareEnded(why) => {
+                    end_screen_share(&mut media);
+                    MediaEvent::ScreenShareStopped { why: Some(why) }
+                }
             })),
+            _ = sleep_until(screen_check_due.into()) => {
+                screen_check_due = Instant::now() + REMOTE_SCREEN_CHECK;
+                let frames = Counters::read(&media.counters.screen_frames_decoded);
+                if let Some(active) = media.remote_screen.check(frames, Instant::now()) {
+                    report(SessionReport::Media(MediaEvent::RemoteScreenShare { active }));
+                }
+            }
             _ = sleep_until(batch_due.unwrap_or(far).into()), if batch_due.is_some() => {
                 batch_due = None;
                 report(SessionReport::Candidates(std::mem::take(&mut batch)));
@@ -321,6 +384,81 @@ fn start_media(
         audio_in,
         threads,
         tasks: Vec::new(),
+        screen_share: None,
+        remote_screen: RemoteScreenWatch::default(),
+    }
+}
+
+/// Starts sharing `target` (ending any share first), or stops sharing (`None`), and says
+/// what came of it.
+fn set_screen_share(
+    setup: &SessionSetup,
+    session: &PeerSession,
+    media: &mut Media,
+    target: Option<ScreenTarget>,
+    connected: bool,
+    notes: &UnboundedSender<PipelineNote>,
+    report: &impl Fn(SessionReport),
+) {
+    let was_sharing = end_screen_share(media);
+    let Some(target) = target else {
+        if was_sharing {
+            report(SessionReport::Media(MediaEvent::ScreenShareStopped {
+                why: None,
+            }));
+        }
+        return;
+    };
+    let refuse = |why: String| {
+        report(SessionReport::Media(MediaEvent::ScreenShareStopped {
+            why: Some(why),
+        }))
+    };
+    if connected && !session.screen.is_negotiated() {
+        return refuse("the other side's app cannot receive a screen share".to_owned());
+    }
+    let source = match setup.devices.screen(&target) {
+        Ok(source) => source,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let what = source.describe();
+    let stop = Arc::new(AtomicBool::new(false));
+    match screen::spawn_sender(screen::ScreenSender {
+        source,
+        track: session.screen.clone(),
+        target_bitrate: session.target_bitrate.clone(),
+        runtime: setup.runtime.clone(),
+        controls: media.controls.clone(),
+        stop: stop.clone(),
+        counters: media.counters.clone(),
+        notes: notes.clone(),
+    }) {
+        Ok(thread) => {
+            Controls::set(&media.controls.screen_sharing, true);
+            media.screen_share = Some(ActiveShare {
+                what: what.clone(),
+                stop,
+                thread,
+            });
+            report(SessionReport::Media(MediaEvent::ScreenShareStarted {
+                what,
+            }));
+        }
+        Err(e) => refuse(format!("screen share thread: {e}")),
+    }
+}
+
+/// Stops our screen share, if one runs (its thread ends at its next frame, a fifth of a
+/// second at most). Returns whether one ran.
+fn end_screen_share(media: &mut Media) -> bool {
+    Controls::set(&media.controls.screen_sharing, false);
+    match media.screen_share.take() {
+        Some(share) => {
+            Controls::set(&share.stop, true);
+            media.threads.push(share.thread);
+            true
+        }
+        None => false,
     }
 }
 
@@ -328,30 +466,35 @@ fn attach_remote_track(
     setup: &SessionSetup,
     media: &mut Media,
     track: Arc<dyn webrtc::media_stream::track_remote::TrackRemote>,
-    kind: RtpCodecKind,
+    kind: RemoteKind,
     notes: UnboundedSender<PipelineNote>,
 ) {
-    match kind {
-        RtpCodecKind::Audio => {
+    let (sink, tally) = match kind {
+        RemoteKind::Audio => {
             if let Some(receiver) = &media.audio_in {
                 media
                     .tasks
                     .push(receiver.read_track(track, media.counters.clone()));
             }
+            return;
         }
-        RtpCodecKind::Video => {
-            let sink = setup.devices.remote_video();
-            match video::spawn_receiver(track, sink, media.counters.clone(), notes.clone()) {
-                Ok((task, thread)) => {
-                    media.tasks.push(task);
-                    media.threads.push(thread);
-                }
-                Err(e) => {
-                    let _ = notes.send(PipelineNote::DeviceError(format!("video decode: {e}")));
-                }
-            }
+        RemoteKind::Camera => (
+            setup.devices.remote_video(),
+            ReceiveTally::Camera(media.counters.clone()),
+        ),
+        RemoteKind::Screen => (
+            setup.devices.remote_screen(),
+            ReceiveTally::Screen(media.counters.clone()),
+        ),
+    };
+    match video::spawn_receiver(track, sink, tally, notes.clone()) {
+        Ok((task, thread)) => {
+            media.tasks.push(task);
+            media.threads.push(thread);
         }
-        _ => {}
+        Err(e) => {
+            let _ = notes.send(PipelineNote::DeviceError(format!("video decode: {e}")));
+        }
     }
 }
 
@@ -395,7 +538,7 @@ async fn handle_command(
         }
         SessionCommand::Renegotiation(offer) => match session.answer(&offer).await {
             Ok(sdp) => {
-                Controls::set(&media.controls.force_keyframe, true);
+                media.controls.request_keyframes();
                 report(SessionReport::RestartAnswer(sdp))
             }
             Err(e) => {
@@ -410,7 +553,9 @@ async fn handle_command(
         SessionCommand::Mute(on) => Controls::set(&media.controls.muted, on),
         SessionCommand::CameraOff(off) => Controls::set(&media.controls.camera_off, off),
         SessionCommand::VideoQuality(q) => media.controls.set_video_quality(q),
-        SessionCommand::SetMode(_) => unreachable!("applied by the session loop"),
+        SessionCommand::SetMode(_) | SessionCommand::ScreenShare(_) => {
+            unreachable!("applied by the session loop")
+        }
     }
 }
 
@@ -489,11 +634,17 @@ async fn collect_stats(
         video_quality: media.controls.video_quality(),
         camera_off: Controls::get(&media.controls.camera_off),
         video_bitrate_kbps: Counters::read(&c.video_bitrate_kbps) as u32,
+        screen_share: media.screen_share.as_ref().map(|s| s.what.clone()),
+        screen_frames_sent: Counters::read(&c.screen_frames_sent),
+        screen_bitrate_kbps: Counters::read(&c.screen_bitrate_kbps) as u32,
+        remote_screen: media.remote_screen.active,
+        remote_screen_frames: Counters::read(&c.screen_frames_decoded),
     }
 }
 
 async fn stop_media(session: &PeerSession, mut media: Media) {
     Controls::set(&media.controls.stop, true);
+    end_screen_share(&mut media);
     session.close().await;
     for task in media.tasks.drain(..) {
         task.abort();

@@ -131,7 +131,18 @@ pub enum PeerEvent {
     /// ICE state changed (the path alone, before DTLS).
     IceState(RTCIceConnectionState),
     /// The peer's media track arrived.
-    RemoteTrack(Arc<dyn TrackRemote>, RtpCodecKind),
+    RemoteTrack(Arc<dyn TrackRemote>, RemoteKind),
+}
+
+/// What one of the peer's tracks carries, by its kind and track id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteKind {
+    /// The peer's voice.
+    Audio,
+    /// The peer's (filtered) camera.
+    Camera,
+    /// The peer's screen share.
+    Screen,
 }
 
 impl std::fmt::Debug for PeerEvent {
@@ -141,7 +152,7 @@ impl std::fmt::Debug for PeerEvent {
             PeerEvent::CandidateWithheld(v) => write!(f, "CandidateWithheld({v})"),
             PeerEvent::State(s) => write!(f, "State({s})"),
             PeerEvent::IceState(s) => write!(f, "IceState({s})"),
-            PeerEvent::RemoteTrack(_, k) => write!(f, "RemoteTrack({k})"),
+            PeerEvent::RemoteTrack(_, k) => write!(f, "RemoteTrack({k:?})"),
         }
     }
 }
@@ -174,6 +185,14 @@ pub struct LocalTrack {
 
 const NO_PAYLOAD_TYPE: u16 = u16::MAX;
 
+/// Track ids (the SDP's `a=msid`), which tell the peer what each of our tracks carries:
+/// the camera and the screen share are both VP8 video, and m-lines may pair up in any order.
+pub const AUDIO_TRACK_ID: &str = "audio";
+/// See [`AUDIO_TRACK_ID`].
+pub const CAMERA_TRACK_ID: &str = "video";
+/// See [`AUDIO_TRACK_ID`].
+pub const SCREEN_TRACK_ID: &str = "screen";
+
 impl LocalTrack {
     /// Writes one encoded frame (Opus packet or VP8 frame). Before negotiation settles
     /// the payload type, the frame is dropped (returns false).
@@ -199,6 +218,12 @@ impl LocalTrack {
         Ok(true)
     }
 
+    /// Whether negotiation gave this track a payload type (a peer whose app does not know
+    /// the screen-share track leaves it unnegotiated).
+    pub fn is_negotiated(&self) -> bool {
+        self.payload_type.load(Ordering::Acquire) != NO_PAYLOAD_TYPE
+    }
+
     async fn refresh_payload_type(&self) {
         if let Ok(params) = self.sender.get_parameters().await {
             if let Some(codec) = params.rtp_parameters.codecs.first() {
@@ -220,6 +245,9 @@ pub struct PeerSession {
     pub audio: LocalTrack,
     /// Our video track, when we send video.
     pub video: Option<LocalTrack>,
+    /// Our screen-share track. Every call negotiates it up front, so sharing starts and
+    /// stops without renegotiating; nothing is sent on it until the user shares.
+    pub screen: LocalTrack,
     /// The congestion controller's target for everything we send, bits/s.
     pub target_bitrate: Arc<AtomicU64>,
     /// Paranoid mode's TURN-over-TCP bridges through the proxy; they stop with the call.
@@ -322,9 +350,9 @@ impl PeerSession {
             .await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
-        let audio = add_track(&pc, RtpCodecKind::Audio, opus).await?;
+        let audio = add_track(&pc, RtpCodecKind::Audio, AUDIO_TRACK_ID, opus).await?;
         let video = if setup.send_video {
-            Some(add_track(&pc, RtpCodecKind::Video, vp8).await?)
+            Some(add_track(&pc, RtpCodecKind::Video, CAMERA_TRACK_ID, vp8.clone()).await?)
         } else {
             if setup.receive_video {
                 pc.add_transceiver_from_kind(
@@ -339,6 +367,7 @@ impl PeerSession {
             }
             None
         };
+        let screen = add_track(&pc, RtpCodecKind::Video, SCREEN_TRACK_ID, vp8).await?;
         Ok(Self {
             pc,
             policy,
@@ -346,6 +375,7 @@ impl PeerSession {
             _bridges: bridges,
             audio,
             video,
+            screen,
             target_bitrate,
         })
     }
@@ -453,6 +483,7 @@ impl PeerSession {
 
     async fn refresh_payload_types(&self) {
         self.audio.refresh_payload_type().await;
+        self.screen.refresh_payload_type().await;
         if let Some(video) = &self.video {
             video.refresh_payload_type().await;
         }
@@ -576,13 +607,10 @@ fn vp8_codec() -> RTCRtpCodec {
 async fn add_track(
     pc: &Arc<dyn PeerConnection>,
     kind: RtpCodecKind,
+    name: &str,
     codec: RTCRtpCodec,
 ) -> Result<LocalTrack, PeerError> {
     let ssrc = fastrand::u32(1..);
-    let name = match kind {
-        RtpCodecKind::Video => "video",
-        _ => "audio",
-    };
     let track = Arc::new(TrackLocalStaticSample::new(
         Instant::now(),
         MediaStreamTrack::new(
@@ -649,6 +677,13 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let kind = track.kind().await;
+        let screen = kind == RtpCodecKind::Video && track.track_id().await == SCREEN_TRACK_ID;
+        let kind = match kind {
+            RtpCodecKind::Audio => RemoteKind::Audio,
+            RtpCodecKind::Video if screen => RemoteKind::Screen,
+            RtpCodecKind::Video => RemoteKind::Camera,
+            _ => return,
+        };
         let _ = self.events.send(PeerEvent::RemoteTrack(track, kind));
     }
 }

@@ -5,9 +5,12 @@
 //! - audio in: RTP -> playout buffer -> Opus -> speaker ([`audio::AudioReceiver`]);
 //! - video out: camera -> privacy filter -> VP8 -> RTP ([`video::spawn_sender`]); the
 //!   encoder only takes the filter's output type, so no raw frame can reach it;
-//! - video in: RTP -> VP8 -> remote view ([`video::spawn_receiver`]).
+//! - video in: RTP -> VP8 -> remote view ([`video::spawn_receiver`]);
+//! - screen share out: screen -> VP8 (screen content) -> RTP ([`screen::spawn_sender`]);
+//!   in, it is video in with its own view.
 
 pub(crate) mod audio;
+pub(crate) mod screen;
 pub(crate) mod video;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -29,6 +32,10 @@ pub(crate) struct Controls {
     pub stop: AtomicBool,
     /// The next video frame is a keyframe (after connecting, after an ICE restart).
     pub force_keyframe: AtomicBool,
+    /// The same for the screen share's encoder.
+    pub force_screen_keyframe: AtomicBool,
+    /// A screen share is being sent: the camera leaves it most of the video bitrate.
+    pub screen_sharing: AtomicBool,
     /// [`crate::VideoQuality`] as its `u8`.
     video_quality: AtomicU8,
 }
@@ -51,8 +58,14 @@ impl Controls {
         // Video coming back after Off starts with a keyframe: the peer's decoder has
         // nothing to predict from.
         if before == crate::VideoQuality::Off.to_u8() && quality != crate::VideoQuality::Off {
-            Controls::set(&self.force_keyframe, true);
+            self.request_keyframes();
         }
+    }
+
+    /// The next frame of every video encoder (camera and screen) is a keyframe.
+    pub fn request_keyframes(&self) {
+        Controls::set(&self.force_keyframe, true);
+        Controls::set(&self.force_screen_keyframe, true);
     }
 }
 
@@ -69,6 +82,11 @@ pub(crate) struct Counters {
     pub video_frames_dropped: AtomicU64,
     /// The encoder's target bitrate, kbit/s.
     pub video_bitrate_kbps: AtomicU64,
+    pub screen_frames_sent: AtomicU64,
+    pub screen_frames_decoded: AtomicU64,
+    pub screen_frames_dropped: AtomicU64,
+    /// The screen encoder's target bitrate, kbit/s.
+    pub screen_bitrate_kbps: AtomicU64,
 }
 
 impl Counters {
@@ -88,6 +106,8 @@ pub(crate) enum PipelineNote {
     DeviceError(String),
     /// The privacy filter's state, when it changes (for the "protected" badge).
     Filter(String, bool),
+    /// The screen share ended by itself (window closed, capture failed), with why.
+    ScreenShareEnded(String),
 }
 
 pub(crate) type Notes = UnboundedSender<PipelineNote>;

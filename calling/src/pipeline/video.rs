@@ -42,6 +42,38 @@ pub(crate) struct VideoSender {
     pub notes: Notes,
 }
 
+/// Which part of the video bitrate an encoder gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Share {
+    /// The camera alone.
+    All,
+    /// The camera while a screen is shared: a quarter (a face needs far less than text).
+    CameraBesideScreen,
+    /// The screen share: the other three quarters.
+    Screen,
+}
+
+/// The encoder bitrate for `share` of the congestion controller's target, after audio's
+/// part, within the encoder's bounds and the user's quality cap.
+pub(crate) fn bitrate_kbps_for(
+    target_bitrate: &AtomicU64,
+    share: Share,
+    quality: VideoQuality,
+) -> u32 {
+    let target = f64::from_bits(target_bitrate.load(Ordering::Relaxed)) as u64;
+    let video = target.saturating_sub(AUDIO_SHARE_BPS) / 1000;
+    let part = match share {
+        Share::All => video,
+        Share::CameraBesideScreen => video / 4,
+        Share::Screen => video - video / 4,
+    };
+    let cap = match quality {
+        VideoQuality::Low => LOW_VIDEO_KBPS,
+        _ => MAX_BITRATE_KBPS,
+    };
+    part.clamp(u64::from(MIN_BITRATE_KBPS), u64::from(cap)) as u32
+}
+
 /// Starts the thread that reads the camera, filters, encodes and sends.
 ///
 /// The encoder takes `&FilteredFrame` only: a frame can reach it through the privacy
@@ -123,14 +155,12 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                 let Some((_, _, enc)) = encoder.as_mut() else {
                     continue;
                 };
-                let target = f64::from_bits(target_bitrate.load(Ordering::Relaxed)) as u64;
-                let cap = match quality {
-                    VideoQuality::Low => LOW_VIDEO_KBPS,
-                    _ => MAX_BITRATE_KBPS,
+                let share = if Controls::get(&controls.screen_sharing) {
+                    Share::CameraBesideScreen
+                } else {
+                    Share::All
                 };
-                let kbps = (target.saturating_sub(AUDIO_SHARE_BPS) / 1000)
-                    .clamp(u64::from(MIN_BITRATE_KBPS), u64::from(cap))
-                    as u32;
+                let kbps = bitrate_kbps_for(&target_bitrate, share, quality);
                 // Follow the congestion controller, ignoring changes under 10 %.
                 if kbps.abs_diff(bitrate_kbps) * 10 > bitrate_kbps {
                     match enc.set_bitrate_kbps(kbps) {
@@ -168,18 +198,49 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
         })
 }
 
+/// Where a received video track's frames are counted: the camera's counters or the
+/// screen share's.
+#[derive(Clone)]
+pub(crate) enum ReceiveTally {
+    Camera(Arc<Counters>),
+    Screen(Arc<Counters>),
+}
+
+impl ReceiveTally {
+    fn decoded(&self) -> &AtomicU64 {
+        match self {
+            ReceiveTally::Camera(c) => &c.video_frames_decoded,
+            ReceiveTally::Screen(c) => &c.screen_frames_decoded,
+        }
+    }
+
+    fn dropped(&self) -> &AtomicU64 {
+        match self {
+            ReceiveTally::Camera(c) => &c.video_frames_dropped,
+            ReceiveTally::Screen(c) => &c.screen_frames_dropped,
+        }
+    }
+
+    fn thread_name(&self) -> &'static str {
+        match self {
+            ReceiveTally::Camera(_) => "video-decode",
+            ReceiveTally::Screen(_) => "screen-decode",
+        }
+    }
+}
+
 /// Reads the peer's video track, reassembles VP8 frames and decodes them on a thread of
 /// their own into `sink`. Returns the reader task and the decoder thread.
 pub(crate) fn spawn_receiver(
     track: Arc<dyn TrackRemote>,
     mut sink: Box<dyn RemoteVideoSink>,
-    counters: Arc<Counters>,
+    tally: ReceiveTally,
     notes: Notes,
 ) -> std::io::Result<(tokio::task::JoinHandle<()>, JoinHandle<()>)> {
     let (frames_tx, frames_rx) = sync_channel::<Vec<u8>>(DECODE_QUEUE);
-    let decode_counters = counters.clone();
+    let decode_tally = tally.clone();
     let decoder = std::thread::Builder::new()
-        .name("video-decode".into())
+        .name(tally.thread_name().into())
         .spawn(move || {
             let mut decoder = match VideoDecoder::new() {
                 Ok(d) => d,
@@ -193,7 +254,7 @@ pub(crate) fn spawn_receiver(
                 match decoder.decode(&frame) {
                     Ok(pictures) => {
                         for picture in pictures {
-                            Counters::bump(&decode_counters.video_frames_decoded);
+                            Counters::bump(decode_tally.decoded());
                             sink.on_frame(&picture);
                         }
                     }
@@ -211,7 +272,7 @@ pub(crate) fn spawn_receiver(
             while let Some(sample) = builder.pop(Instant::now()) {
                 match frames_tx.try_send(sample.data.to_vec()) {
                     Ok(()) => {}
-                    Err(TrySendError::Full(_)) => Counters::bump(&counters.video_frames_dropped),
+                    Err(TrySendError::Full(_)) => Counters::bump(tally.dropped()),
                     Err(TrySendError::Disconnected(_)) => return,
                 }
             }

@@ -1,6 +1,7 @@
 //! The call screens: the incoming-call window (accept audio / accept video / decline) and
-//! the in-call view (remote video, the filtered local preview, mute, camera, hang up,
-//! timer, quality), with the privacy badge and encryption line always on screen.
+//! the in-call view (remote video, the peer's shared screen, the filtered local preview,
+//! mute, camera, screen share, hang up, timer, quality), with the privacy badge and
+//! encryption line always on screen.
 
 use eframe::egui::{self, Color32, RichText};
 use phantomcall_schemas::{CallType, PrivacyMode};
@@ -9,6 +10,7 @@ use crate::gui::app::PhantomApp;
 use crate::gui::calllog::LogResult;
 use crate::gui::calls::{clock, CallView};
 use crate::gui::devices::FrameSlot;
+use crate::gui::screens::share;
 use crate::gui::widgets::{encryption_line, privacy_badge, SAFE, WARN};
 use calling::{CallState, Direction, VideoQuality, LOW_VIDEO_KBPS};
 
@@ -19,6 +21,7 @@ const PREVIEW_WIDTH: f32 = 200.0;
 #[derive(Default)]
 pub struct VideoTextures {
     remote: Option<(u64, egui::TextureHandle)>,
+    remote_screen: Option<(u64, egui::TextureHandle)>,
     preview: Option<(u64, egui::TextureHandle)>,
 }
 
@@ -142,6 +145,7 @@ pub fn in_call(app: &mut PhantomApp, ui: &mut egui::Ui) {
             }
         });
         controls(app, ui, &call);
+        share::sharing_banner(app, ui, &call);
         video_area(app, ui, &call);
     } else {
         let entry = call.log_entry();
@@ -182,6 +186,7 @@ fn controls(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
                 app.set_camera_off(call.call_id, !call.camera_off);
             }
         }
+        share::share_button(app, ui, call);
         let hang_up = egui::Button::new(RichText::new("Hang up").color(Color32::WHITE))
             .fill(Color32::from_rgb(0xC6, 0x28, 0x28));
         if ui.add(hang_up).clicked() {
@@ -236,15 +241,32 @@ fn emergency(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
 }
 
 fn video_area(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
-    if call.call_type != CallType::Video {
-        ui.add_space(20.0);
-        ui.label(RichText::new("Audio call").size(20.0).weak());
-        return;
-    }
     let Some(devices) = app.devices.clone() else {
         return;
     };
     let ctx = ui.ctx().clone();
+    let screen = if call.remote_screen {
+        texture(
+            &ctx,
+            "remote-screen",
+            &devices.remote_screen,
+            &mut app.video.remote_screen,
+        )
+        .cloned()
+    } else {
+        None
+    };
+    if call.call_type != CallType::Video {
+        match screen {
+            // An audio call shows the peer's screen share, the one video it has.
+            Some(tex) => shared_screen(ui, &app.contacts.display_name(&call.peer), &tex, 0.0),
+            None => {
+                ui.add_space(20.0);
+                ui.label(RichText::new("Audio call").size(20.0).weak());
+            }
+        }
+        return;
+    }
     let remote = texture(&ctx, "remote-video", &devices.remote, &mut app.video.remote).cloned();
     let preview = texture(
         &ctx,
@@ -255,37 +277,63 @@ fn video_area(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
     .cloned();
     let available = ui.available_size();
     ui.horizontal_top(|ui| {
-        match remote {
-            Some(tex) => {
+        match (&screen, remote) {
+            // The shared screen takes the stage; the camera moves to the side column.
+            (Some(tex), remote) => {
+                let name = app.contacts.display_name(&call.peer);
+                shared_screen(ui, &name, tex, PREVIEW_WIDTH + 16.0);
+                ui.vertical(|ui| {
+                    if let Some(cam) = remote {
+                        let size = fit(cam.size_vec2(), egui::vec2(PREVIEW_WIDTH, PREVIEW_WIDTH));
+                        ui.add(egui::Image::new((cam.id(), size)).alt_text("Remote video"));
+                    }
+                    own_preview(ui, call, preview);
+                });
+            }
+            (None, Some(tex)) => {
                 let size = fit(
                     tex.size_vec2(),
                     available - egui::vec2(PREVIEW_WIDTH + 16.0, 10.0),
                 );
                 ui.add(egui::Image::new((tex.id(), size)).alt_text("Remote video"));
+                ui.vertical(|ui| own_preview(ui, call, preview));
             }
-            None => {
+            (None, None) => {
                 ui.label("Waiting for the other side's video…");
+                ui.vertical(|ui| own_preview(ui, call, preview));
             }
         }
-        ui.vertical(|ui| {
-            ui.label(RichText::new("You (as sent)").weak());
-            if call.camera_off || !call.sending_video {
-                ui.label("Camera off");
-            } else if let Some(tex) = preview {
-                let size = fit(tex.size_vec2(), egui::vec2(PREVIEW_WIDTH, PREVIEW_WIDTH));
-                ui.add(egui::Image::new((tex.id(), size)).alt_text("Your video as sent"));
-            }
-            match &call.blackout {
-                Some((state, true)) => {
-                    ui.label(RichText::new(format!("Protected: {state}")).color(SAFE));
-                }
-                Some((state, false)) => {
-                    ui.label(RichText::new(state).color(WARN));
-                }
-                None => {}
-            }
-        });
     });
+}
+
+/// The peer's shared screen, as large as the room left of `side` allows.
+fn shared_screen(ui: &mut egui::Ui, name: &str, tex: &egui::TextureHandle, side: f32) {
+    ui.vertical(|ui| {
+        ui.label(RichText::new(format!("{name} is sharing their screen")).strong());
+        let room = ui.available_size() - egui::vec2(side, 30.0);
+        let size = fit(tex.size_vec2(), room);
+        ui.add(egui::Image::new((tex.id(), size)).alt_text("Shared screen"));
+    });
+}
+
+/// Our camera as sent (the filter's output) and the filter's state.
+fn own_preview(ui: &mut egui::Ui, call: &CallView, preview: Option<egui::TextureHandle>) {
+    ui.label(RichText::new("You (as sent)").weak());
+    if call.camera_off || !call.sending_video {
+        ui.label("Camera off");
+    } else if let Some(tex) = preview {
+        let size = fit(tex.size_vec2(), egui::vec2(PREVIEW_WIDTH, PREVIEW_WIDTH));
+        ui.add(egui::Image::new((tex.id(), size)).alt_text("Your video as sent"));
+    }
+    match &call.blackout {
+        Some((state, true)) => {
+            ui.label(RichText::new(format!("Protected: {state}")).color(SAFE));
+        }
+        Some((state, false)) => {
+            ui.label(RichText::new(state).color(WARN));
+        }
+        None => {}
+    }
 }
 
 /// `size` scaled to fit in `room`, aspect kept.

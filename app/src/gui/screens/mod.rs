@@ -9,6 +9,7 @@ pub mod identity;
 pub mod lobby;
 pub mod onboarding;
 pub mod settings;
+pub mod share;
 
 use eframe::egui::{self, RichText};
 
@@ -67,6 +68,7 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
                 }
             });
             call::incoming_window(app, ui.ctx());
+            share::picker_window(app, ui.ctx());
         }
     }
 }
