@@ -12,7 +12,12 @@ DEB_PACKAGES=(
   libvpx-dev          # VP8 codec (media crate)
   libasound2-dev      # cpal: microphone and speakers through ALSA
   libv4l-dev          # nokhwa: cameras through Video4Linux
-  libclang-dev        # bindgen, used by the V4L2 bindings at build time
+  libclang-dev        # bindgen, used by the V4L2 and PipeWire bindings at build time
+  libxcb1-dev         # xcap: screen share on X11 (xcb)
+  libxcb-randr0-dev   # xcap: X11 monitors (RandR)
+  libpipewire-0.3-dev # xcap: screen share on Wayland (desktop portal + PipeWire)
+  libgbm-dev          # xcap: Wayland screen capture buffers (libwayshot)
+  libwayland-dev      # xcap: Wayland client library
   coturn              # turnserver: the TURN relay the privacy-mode tests start on loopback
   dante-server        # danted: the SOCKS5 proxy (Tor's stand-in) the Paranoid tests start
   libgl1-mesa-dri     # desktop app: Mesa's software OpenGL (llvmpipe) where there is no GPU
