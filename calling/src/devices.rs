@@ -1,7 +1,7 @@
 //! Where a call's media comes from and goes to: the hardware behind traits, with the real
-//! drivers ([`SystemDevices`]: cpal, nokhwa, the blackout filter) and synthetic ones
-//! ([`SyntheticDevices`]: tone generator, test pattern, recording sinks) for tests and the
-//! demo.
+//! drivers ([`SystemDevices`]: cpal, nokhwa, the blackout filter, xcap screen capture) and
+//! synthetic ones ([`SyntheticDevices`]: tone generator, test pattern, slide deck, recording
+//! sinks) for tests and the demo.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
