@@ -2,7 +2,7 @@
 # Runs the desktop app under a virtual X display (Xvfb, Mesa software OpenGL) in its demo
 # configuration (synthetic camera and microphone, embedded relay, a demo contact that
 # answers) and saves screenshots into docs/screenshots/: onboarding, contacts, incoming
-# call, in-call, lobby. Prints how long the window took to appear each time.
+# call, in-call, the demo contact sharing its screen, lobby. Prints how long the window took to appear each time.
 #
 #   bash scripts/screenshots.sh            # build (debug profile) and shoot
 #   PHANTOMCALL_BIN=path/to/phantomcall bash scripts/screenshots.sh
@@ -60,4 +60,5 @@ shot contacts 4 "$PHANTOMCALL_BIN" demo --gui
 shot lobby 8 env PHANTOMCALL_DEMO_AUTOCALL=lobby "$PHANTOMCALL_BIN" demo --gui
 shot incoming 6 env PHANTOMCALL_DEMO_AUTOCALL=incoming "$PHANTOMCALL_BIN" demo --gui
 shot in-call 12 env PHANTOMCALL_DEMO_AUTOCALL=video "$PHANTOMCALL_BIN" demo --gui
+shot screen-share 12 env PHANTOMCALL_DEMO_AUTOCALL=share "$PHANTOMCALL_BIN" demo --gui
 echo "screenshots: saved in $OUT/"

@@ -29,9 +29,10 @@ fn share_screen_picks_shares_and_stops_and_the_peers_share_takes_the_stage() {
     peer.engine.accept(call_id, true);
     wait_for_text(&mut h, "Connected", CALL_TIMEOUT);
 
-    // The picker: cancel closes it without sharing.
+    // The picker: cancel closes it without sharing. (Waiting for the list first: the
+    // window grows when it arrives, which moves the button.)
     click(&mut h, "Share screen");
-    wait_for_text(&mut h, "Share your screen", CALL_TIMEOUT);
+    wait_for_text(&mut h, "Demo slides", CALL_TIMEOUT);
     assert!(
         shows(&h, "not your screen"),
         "the picker says the screen is unfiltered"

@@ -65,16 +65,19 @@ pub enum AutoCall {
     Incoming,
     /// Open the pre-call lobby (camera preview through the filter, meters).
     Lobby,
+    /// Video-call the demo contact, who shares its screen (a slide deck) once connected.
+    Presentation,
 }
 
 impl AutoCall {
-    /// From `PHANTOMCALL_DEMO_AUTOCALL`: `audio`, `video`, `incoming` or `lobby`.
+    /// From `PHANTOMCALL_DEMO_AUTOCALL`: `audio`, `video`, `incoming`, `lobby` or `share`.
     pub fn from_env() -> Option<AutoCall> {
         match std::env::var("PHANTOMCALL_DEMO_AUTOCALL").ok()?.as_str() {
             "audio" => Some(AutoCall::Outgoing(CallType::Voice)),
             "video" => Some(AutoCall::Outgoing(CallType::Video)),
             "incoming" => Some(AutoCall::Incoming),
             "lobby" => Some(AutoCall::Lobby),
+            "share" => Some(AutoCall::Presentation),
             _ => None,
         }
     }
@@ -207,6 +210,8 @@ pub struct PhantomApp {
     nip05_lookup: Option<String>,
     /// The screen-share picker, while open.
     pub(crate) screen_picker: Option<ScreenPicker>,
+    /// Demo: the demo contact shares its screen when the next call connects.
+    demo_presents: bool,
     /// The ring tone of the incoming call that rings now.
     ringer: Option<(CallId, Ringer)>,
     notifier: Notifier,
@@ -258,6 +263,7 @@ impl PhantomApp {
             next_call_mode: None,
             nip05_lookup: None,
             screen_picker: None,
+            demo_presents: false,
             ringer: None,
             notifier: Notifier::default(),
             frame_log: FrameLog::default(),
@@ -546,6 +552,10 @@ impl PhantomApp {
         match call {
             AutoCall::Lobby => {}
             AutoCall::Outgoing(call_type) => self.dial(peer, call_type),
+            AutoCall::Presentation => {
+                self.demo_presents = true;
+                self.dial(peer, CallType::Video);
+            }
             AutoCall::Incoming => {
                 if let Some(me) = &self.identity {
                     self.backend.demo_ring(me.public_key());

@@ -103,6 +103,7 @@ struct DemoPeer {
     key: PublicKey,
     relay: EmbeddedRelay,
     engine: CallEngine,
+    devices: SyntheticDevices,
     transport: Arc<NostrTransport>,
 }
 
@@ -279,6 +280,16 @@ impl Backend {
                 Err(e) => report.send(Report::DemoFailed(e)),
             }
         });
+    }
+
+    /// Demo: the demo contact shares its synthetic screen (a slide deck) in `call_id`.
+    pub fn demo_share_screen(&self, call_id: phantomcall_schemas::CallId) {
+        let demo = self.demo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(demo) = demo.as_ref() {
+            if let Some(slides) = demo.devices.screen_targets().targets.into_iter().next() {
+                demo.engine.start_screen_share(call_id, slides);
+            }
+        }
     }
 
     /// Demo: the demo contact calls `user` (video, Fast mode).
@@ -458,6 +469,7 @@ async fn demo_peer(filter: FilterChoice) -> Result<DemoPeer, String> {
         key: peer.identity.public_key(),
         relay,
         engine: peer.engine,
+        devices: peer.devices,
         transport: peer.transport,
     })
 }

@@ -82,11 +82,15 @@ fn xcap_lists_captures_and_scales_a_real_x_screen_for_sharing() {
     );
 
     let mut screen = XcapScreen::open(screens[0]).expect("open the screen");
-    assert!(screen.describe().contains("2560x1440"), "{}", screen.describe());
+    assert!(
+        screen.describe().contains("2560x1440"),
+        "{}",
+        screen.describe()
+    );
     let frame = screen.read_frame().expect("capture");
     assert_eq!((frame.width(), frame.height()), MAX_SCREEN_SIZE);
-    let mean = frame.rgba().iter().map(|&v| u64::from(v)).sum::<u64>() as f64
-        / frame.rgba().len() as f64;
+    let mean =
+        frame.rgba().iter().map(|&v| u64::from(v)).sum::<u64>() as f64 / frame.rgba().len() as f64;
     assert!(mean > 240.0, "the white root window, captured: mean {mean}");
 
     // Screen content through VP8 and back stays a white 1080p picture.

@@ -400,7 +400,10 @@ fn screen_content_round_trips_sharp_at_the_shared_size() {
         assert!(y > 220, "paper luma {y} in frame {n}");
     }
     // A screen frame of another size is refused, as for the camera.
-    let other = SyntheticScreen::new(640, 360).paced(false).read_frame().unwrap();
+    let other = SyntheticScreen::new(640, 360)
+        .paced(false)
+        .read_frame()
+        .unwrap();
     assert!(matches!(
         enc.encode_screen(&other, false),
         Err(media::video::VideoError::FrameSize { .. })
