@@ -898,6 +898,10 @@ impl PhantomApp {
                     // Answered, declined, taken elsewhere or ended: stop the ring tone.
                     self.ringer = None;
                 }
+                if e.state == CallState::Connected && self.demo_presents {
+                    self.demo_presents = false;
+                    self.backend.demo_share_screen(e.call_id);
+                }
                 if e.state == CallState::Ended {
                     if self
                         .screen_picker

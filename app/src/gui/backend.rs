@@ -26,6 +26,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// Tone of the demo contact's synthetic microphone (the user's own synthetic tone is 440).
 const DEMO_PEER_HZ: f32 = 660.0;
+/// Frame rate of the demo contact's synthetic camera.
+const DEMO_PEER_FPS: u32 = 12;
 /// How long shutting down may hold the window open at exit.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
@@ -461,6 +463,10 @@ async fn demo_peer(filter: FilterChoice) -> Result<DemoPeer, String> {
         .map_err(|e| format!("embedded relay: {e}"))?;
     let mut devices = SyntheticDevices::new(DEMO_PEER_HZ);
     devices.filter = filter;
+    // Half the user's frame rate: the demo runs two blackout filters on one machine, and
+    // each frame's deadline doubles, so a two-core laptop keeps both protected rather
+    // than blacking out on missed deadlines.
+    devices.video.2 = DEMO_PEER_FPS;
     let peer = synthetic_peer(relay.url().clone(), devices)
         .await
         .map_err(|e| format!("demo peer: {e}"))?;

@@ -80,11 +80,13 @@ impl SyntheticScreen {
                 } else {
                     let line = (y - title_rows) / (line_height * 2);
                     let in_stroke = (y - title_rows) % (line_height * 2) < line_height;
-                    // Each line's length depends on the slide and the line: text reflows.
-                    let length = margin
-                        + ((line as u64 * 7919 + slide * 104_729) % 10) as usize * (w - 2 * margin)
-                            / 10;
-                    if in_stroke && x >= margin && x < length.max(margin + 1) {
+                    // Each line's length (3 to 10 tenths of the text width) depends on the
+                    // slide and the line, scrambled: text reflows from slide to slide.
+                    let mix = (line as u64 + 1).wrapping_mul(0x9E37_79B9)
+                        ^ slide.wrapping_mul(0x85EB_CA6B);
+                    let tenths = 3 + (mix >> 7) % 8;
+                    let length = margin + tenths as usize * (w - 2 * margin) / 10;
+                    if in_stroke && x >= margin && x < length {
                         INK
                     } else {
                         PAPER
