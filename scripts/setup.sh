@@ -26,7 +26,9 @@ DEB_PACKAGES=(
   libxcursor1         # desktop app: X11 cursors (winit)
   libxrandr2          # desktop app: X11 monitor sizes (winit)
   libxi6              # desktop app: X11 input (winit)
-  xvfb                # scripts/screenshots.sh, scripts/perf.sh: a virtual X display
+  xvfb                # scripts/screenshots.sh, scripts/perf.sh, screen-capture test: a virtual X display
+  openbox             # screen-capture test: a window manager, so windows can be listed and shared
+  x11-apps            # screen-capture test: xlogo, the window that is shared
   imagemagick         # scripts/screenshots.sh: `import` grabs the virtual display
   x11-utils           # scripts/screenshots.sh: `xwininfo` sees when the window is up
   bc                  # scripts/screenshots.sh: start-up time arithmetic

@@ -1,5 +1,6 @@
 //! The real screen capture (xcap) against a real X server: Xvfb, started here on a free
-//! display with a white root window, 2560x1440 so the downscale path runs too.
+//! display with a white root window, 2560x1440 so the downscale path runs too; then a real
+//! window manager (openbox) and a real window (xlogo) for window sharing.
 //!
 //! One test in this binary: it points DISPLAY at its own server, which no other test may
 //! see half-set.
@@ -12,12 +13,12 @@ use media::video::{
     XcapScreen, MAX_SCREEN_SIZE,
 };
 
-/// An Xvfb server that is killed with the test.
-struct Xvfb {
+/// A process (X server, window manager, X client) that is killed with the test.
+struct Running {
     child: Child,
 }
 
-impl Drop for Xvfb {
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -25,7 +26,7 @@ impl Drop for Xvfb {
 }
 
 /// Starts Xvfb on the first free display from :140 and waits for its socket.
-fn start_xvfb(width: u32, height: u32) -> (Xvfb, String) {
+fn start_xvfb(width: u32, height: u32) -> (Running, String) {
     for n in 140..180 {
         if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
             || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
@@ -47,7 +48,7 @@ fn start_xvfb(width: u32, height: u32) -> (Xvfb, String) {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb is installed by scripts/setup.sh (package xvfb)");
-        let server = Xvfb { child };
+        let server = Running { child };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
@@ -112,4 +113,59 @@ fn xcap_lists_captures_and_scales_a_real_x_screen_for_sharing() {
     gone.id = gone.id.wrapping_add(1000);
     let err = XcapScreen::open(&gone).unwrap_err();
     assert!(err.to_string().contains("no longer there"), "{err}");
+
+    // With a window manager, windows are listed and can be shared one by one. xlogo sets
+    // only the legacy title, so it is listed by its application name.
+    let _wm = spawn("openbox", &["--sm-disable"], &display);
+    let _logo = spawn(
+        "xlogo",
+        &[
+            "-geometry",
+            "301x201+40+40",
+            "-title",
+            "phantomcall-share-test",
+        ],
+        &display,
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let window = loop {
+        let list = list_screen_targets();
+        if let Some(w) = list
+            .targets
+            .iter()
+            .find(|t| t.kind == ScreenKind::Window && t.name == "XLogo")
+        {
+            break w.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "xlogo's window never listed: {list:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!((window.width, window.height), (301, 201), "{window:?}");
+    let mut shared = XcapScreen::open(&window).expect("open the window");
+    let frame = shared.read_frame().expect("capture the window");
+    // Odd sides are cropped by a pixel, not resampled.
+    assert_eq!((frame.width(), frame.height()), (300, 200));
+    let (dark, bright) = frame.rgba().chunks_exact(4).fold((0, 0), |(d, b), px| {
+        let luma = (u32::from(px[0]) + u32::from(px[1]) + u32::from(px[2])) / 3;
+        (d + usize::from(luma < 64), b + usize::from(luma > 192))
+    });
+    assert!(
+        dark > 1000 && bright > 1000,
+        "the logo window has its black X on white: {dark} dark, {bright} bright pixels"
+    );
+}
+
+/// Starts `program` on `display`; it is killed when the handle drops.
+fn spawn(program: &str, args: &[&str], display: &str) -> Running {
+    let child = Command::new(program)
+        .args(args)
+        .env("DISPLAY", display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} is installed by scripts/setup.sh: {e}"));
+    Running { child }
 }

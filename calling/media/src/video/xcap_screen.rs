@@ -70,15 +70,21 @@ pub fn list_screen_targets() -> ScreenTargets {
                 .iter()
                 .filter(|w| !w.is_minimized().unwrap_or(true))
                 .filter_map(|w| {
-                    let title = w.title().ok().filter(|t| !t.trim().is_empty())?;
+                    let title = w.title().ok().filter(|t| !t.trim().is_empty());
                     let app = w.app_name().ok().filter(|a| !a.trim().is_empty());
+                    // Legacy X clients set no UTF-8 title: their application name it is.
+                    let name = match (title, app) {
+                        (Some(title), Some(app)) if !title.contains(&app) => {
+                            format!("{title} — {app}")
+                        }
+                        (Some(title), _) => title,
+                        (None, Some(app)) => app,
+                        (None, None) => return None,
+                    };
                     Some(ScreenTarget {
                         kind: ScreenKind::Window,
                         id: w.id().ok()?,
-                        name: match app {
-                            Some(app) if !title.contains(&app) => format!("{title} — {app}"),
-                            _ => title,
-                        },
+                        name,
                         width: w.width().ok()?,
                         height: w.height().ok()?,
                     })
