@@ -3,6 +3,8 @@
 //! real blackout filter and for all-black frames (blackout off). Pin it to one core to see
 //! the floor: `taskset -c 0 cargo bench -p media --bench video_codec`.
 //! `VIDEO_BENCH_FRAMES` sets the number of timed frames per case (default 240, 10 s of video).
+//! A second table times screen-share coding: the synthetic slide deck at 1920x1080 (the
+//! largest shared size) in screen-content mode at its starting bitrate.
 
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -11,8 +13,9 @@ use blackout::{
     BlackFrameFilter, BlackoutFilter, FilterConfig, FilteredFrame, PrivacyFilter, RawFrame,
 };
 use media::video::{
-    CapturedFrame, EncoderConfig, TestPatternSource, VideoDecoder, VideoEncoder, VideoSource,
-    DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH,
+    CapturedFrame, EncoderConfig, ScreenSource, SyntheticScreen, TestPatternSource, VideoDecoder,
+    VideoEncoder, VideoSource, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, MAX_SCREEN_SIZE,
+    SCREEN_FPS,
 };
 
 /// Distinct input frames, cycled (filtering them all up front keeps the filter's own time
@@ -45,6 +48,36 @@ fn run(case: &'static str, inputs: &[FilteredFrame], frames: usize) -> Row {
     for frame in inputs.iter().cycle().take(frames) {
         let t = Instant::now();
         let packets = encoder.encode(frame, false).expect("encode");
+        row.encode.push(t.elapsed());
+        let t = Instant::now();
+        for p in &packets {
+            std::hint::black_box(decoder.decode(&p.data).expect("decode"));
+            row.bytes += p.data.len();
+        }
+        row.decode.push(t.elapsed());
+    }
+    row
+}
+
+/// Screen-share coding of `frames` slides at the largest shared size.
+fn run_screen(frames: usize) -> Row {
+    let (w, h) = MAX_SCREEN_SIZE;
+    let mut source = SyntheticScreen::new(w, h).paced(false);
+    let inputs: Vec<_> = (0..frames.min(DISTINCT))
+        .map(|_| source.read_frame().expect("slides"))
+        .collect();
+    let mut encoder = VideoEncoder::new(EncoderConfig::screen(w, h, SCREEN_FPS)).expect("encoder");
+    let mut decoder = VideoDecoder::new().expect("decoder");
+    let mut row = Row {
+        case: "slides (screen content)",
+        frames,
+        encode: Vec::with_capacity(frames),
+        decode: Vec::with_capacity(frames),
+        bytes: 0,
+    };
+    for frame in inputs.iter().cycle().take(frames) {
+        let t = Instant::now();
+        let packets = encoder.encode_screen(frame, false).expect("encode");
         row.encode.push(t.elapsed());
         let t = Instant::now();
         for p in &packets {
@@ -105,4 +138,23 @@ fn main() {
         );
     }
     println!("{out}");
+
+    let (sw, sh) = MAX_SCREEN_SIZE;
+    let mut screen = String::from(
+        "| screen share | encode median ms | encode p99 ms | decode median ms | decode p99 ms | kbit/s at 5 fps |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    let mut row = run_screen(frames);
+    let kbps = row.bytes as f64 * 8.0 * f64::from(SCREEN_FPS) / row.frames as f64 / 1e3;
+    let _ = writeln!(
+        screen,
+        "| {} {sw}x{sh}, {} frames | {:.2} | {:.2} | {:.2} | {:.2} | {kbps:.0} |",
+        row.case,
+        row.frames,
+        quantile(&mut row.encode, 0.5),
+        quantile(&mut row.encode, 0.99),
+        quantile(&mut row.decode, 0.5),
+        quantile(&mut row.decode, 0.99),
+    );
+    println!("{screen}");
 }

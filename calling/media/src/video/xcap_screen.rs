@@ -1,10 +1,13 @@
-//! [`XcapScreen`]: the real screen and window capture, through xcap (X11 via xcb; Wayland
-//! via the desktop portal and PipeWire, which asks the user itself).
+//! [`XcapScreen`]: the real screen and window capture, through xcap. On X11 each frame is
+//! grabbed through xcb (tested here against Xvfb with openbox); on Wayland a screen is one
+//! ScreenCast portal session streaming through PipeWire, in which the desktop asks the user
+//! what to share (not testable on this machine: it has no Wayland compositor or portal).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
-use xcap::{Monitor, Window, XCapError};
+use xcap::{Frame, Monitor, VideoRecorder, Window, XCapError};
 
 use super::screen::{ContentScaler, ScreenKind, ScreenTarget, SCREEN_FPS};
 use super::source::Pacer;
@@ -13,6 +16,15 @@ use super::{ScreenFrame, ScreenSource, VideoError};
 /// Captures in a row that may fail before the share ends: a window being moved or
 /// redrawn can fail one grab; a closed one fails them all. Two seconds at [`SCREEN_FPS`].
 const MAX_FAILED_GRABS: u32 = 10;
+/// How long a Wayland screen stream may take to deliver its first frame (the portal's
+/// dialog is answered before the stream starts, so this is only PipeWire's start-up).
+const FIRST_STREAM_FRAME: Duration = Duration::from_secs(5);
+
+/// Whether this is a Wayland session (the rule xcap itself applies).
+fn on_wayland() -> bool {
+    let var = |name| std::env::var(name).unwrap_or_default().to_lowercase();
+    var("XDG_SESSION_TYPE") == "wayland" || var("WAYLAND_DISPLAY").contains("wayland")
+}
 
 /// What can be shared now, and what could not be listed.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +80,8 @@ pub fn list_screen_targets() -> ScreenTargets {
         Ok(windows) => {
             let mut found: Vec<ScreenTarget> = windows
                 .iter()
-                .filter(|w| !w.is_minimized().unwrap_or(true))
+                // A window whose state is unknown is offered: a failed grab says so.
+                .filter(|w| !w.is_minimized().unwrap_or(false))
                 .filter_map(|w| {
                     let title = w.title().ok().filter(|t| !t.trim().is_empty());
                     let app = w.app_name().ok().filter(|a| !a.trim().is_empty());
@@ -99,8 +112,28 @@ pub fn list_screen_targets() -> ScreenTargets {
 }
 
 enum Captured {
+    /// An X11 screen, grabbed frame by frame.
     Screen(Monitor),
+    /// A window, grabbed frame by frame (X11 and XWayland windows).
     Window(Window),
+    /// A Wayland screen: one ScreenCast portal session (the desktop asks the user once)
+    /// streaming through PipeWire. Grabbing frame by frame would go through the Screenshot
+    /// portal, which writes every frame to a file.
+    Stream {
+        recorder: VideoRecorder,
+        frames: Receiver<Frame>,
+        /// PipeWire sends frames only when the screen changes: the last one is sent again
+        /// to keep the share's frame rate (the peer takes silence for a stop).
+        last: Option<Frame>,
+    },
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        if let Captured::Stream { recorder, .. } = self {
+            let _ = guard("stopping the screen stream", || recorder.stop());
+        }
+    }
 }
 
 /// A screen or window captured through xcap at [`SCREEN_FPS`], scaled to the shared size.
@@ -126,11 +159,24 @@ impl XcapScreen {
         let gone =
             || VideoError::Screen(format!("{target} is no longer there (closed or unplugged)"));
         let what = match target.kind {
-            ScreenKind::Screen => guard("opening the screen", Monitor::all)?
-                .into_iter()
-                .find(|m| m.id().ok() == Some(target.id))
-                .map(Captured::Screen)
-                .ok_or_else(gone)?,
+            ScreenKind::Screen => {
+                let monitor = guard("opening the screen", Monitor::all)?
+                    .into_iter()
+                    .find(|m| m.id().ok() == Some(target.id))
+                    .ok_or_else(gone)?;
+                if on_wayland() {
+                    let (recorder, frames) =
+                        guard("starting the screen stream", || monitor.video_recorder())?;
+                    guard("starting the screen stream", || recorder.start())?;
+                    Captured::Stream {
+                        recorder,
+                        frames,
+                        last: None,
+                    }
+                } else {
+                    Captured::Screen(monitor)
+                }
+            }
             ScreenKind::Window => guard("opening the window", Window::all)?
                 .into_iter()
                 .find(|w| w.id().ok() == Some(target.id))
@@ -147,13 +193,39 @@ impl XcapScreen {
     }
 
     fn grab(&mut self) -> Result<ScreenFrame, VideoError> {
-        let image = match &self.what {
-            Captured::Screen(m) => guard("capturing the screen", || m.capture_image())?,
-            Captured::Window(w) => guard("capturing the window", || w.capture_image())?,
+        let (rgba, width, height) = match &mut self.what {
+            Captured::Screen(m) => {
+                let image = guard("capturing the screen", || m.capture_image())?;
+                let (width, height) = image.dimensions();
+                (image.into_raw(), width, height)
+            }
+            Captured::Window(w) => {
+                let image = guard("capturing the window", || w.capture_image())?;
+                let (width, height) = image.dimensions();
+                (image.into_raw(), width, height)
+            }
+            Captured::Stream { frames, last, .. } => {
+                let newest = match last {
+                    // Whatever came since the last frame; the newest wins.
+                    Some(_) => frames.try_iter().last(),
+                    None => match frames.recv_timeout(FIRST_STREAM_FRAME) {
+                        Ok(first) => Some(frames.try_iter().last().unwrap_or(first)),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            return Err(VideoError::Screen("the screen stream ended".into()))
+                        }
+                    },
+                };
+                if let Some(frame) = newest {
+                    *last = Some(frame);
+                }
+                let frame = last.as_ref().ok_or_else(|| {
+                    VideoError::Screen("the screen stream sent no picture".into())
+                })?;
+                (frame.raw.clone(), frame.width, frame.height)
+            }
         };
-        let (width, height) = image.dimensions();
-        self.scaler
-            .frame(image.into_raw(), width, height, Instant::now())
+        self.scaler.frame(rgba, width, height, Instant::now())
     }
 }
 
