@@ -34,6 +34,10 @@ const MAX_PEER_DM_RELAYS: usize = 8;
 const INCOMING_BUFFER: usize = 1024;
 /// Pause between two publish attempts to a relay that refused or is reconnecting.
 const PUBLISH_RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// How long one publish attempt waits for the relay's OK before sending again: an event
+/// written into a connection that just died is never answered, and nostr-sdk would wait
+/// 10 s for it. Five seconds leave room for a round trip through Tor.
+const PUBLISH_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a peer's DM relay list is trusted before it is looked up again.
 const DM_RELAY_CACHE_TTL: Duration = Duration::from_secs(600);
 /// How far back the subscription asks for stored wraps. NIP-59 randomises a wrap's
@@ -410,14 +414,17 @@ async fn publish_to_relay(
             return Err(format!("{url}: {last_error}"));
         }
         let relay = client.relay(&url).await.map_err(|e| e.to_string())?;
-        match tokio::time::timeout(remaining, relay.send_event(&event)).await {
+        let attempt = remaining.min(PUBLISH_ATTEMPT_TIMEOUT);
+        match tokio::time::timeout(attempt, relay.send_event(&event)).await {
             Ok(Ok(_)) => return Ok(url),
             // The relay read the event and said no: retrying will not change its mind.
             Ok(Err(nostr_sdk::pool::relay::Error::RelayMessage(message))) => {
                 return Err(format!("{url} refused: {message}"))
             }
             Ok(Err(e)) => last_error = e.to_string(),
-            Err(_) => return Err(format!("{url}: timed out")),
+            // No OK: the event may have gone down with a dead connection. Sending it again
+            // is harmless (relays and the verifier drop duplicates by id).
+            Err(_) => last_error = "no answer from the relay".to_owned(),
         }
         tokio::time::sleep(PUBLISH_RETRY_PAUSE.min(remaining)).await;
     }
