@@ -10,10 +10,8 @@ use calling::LOW_VIDEO_KBPS;
 use calling::{CallStats, SyntheticDevices, VideoQuality};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use gui_common::{click, pump_for, pump_until, wait_for_text, World, CALL_TIMEOUT};
-use nostr_signal::Identity;
+use gui_common::{click, pump_for, pump_until, World, CALL_TIMEOUT};
 use phantomcall::gui::PhantomApp;
-use phantomcall_schemas::PrivacyMode;
 
 /// The engine's latest stats of the live call.
 fn stats(h: &Harness<'_, PhantomApp>) -> Option<CallStats> {
@@ -36,15 +34,7 @@ fn emergency_actions_cap_stop_and_black_the_video() {
     let world = World::new(true);
     let mut peer = world.peer(660.0);
     let mut h = world.harness(world.options(SyntheticDevices::new(440.0)));
-    h.state_mut().unlocked(Identity::generate());
-    assert!(h
-        .state_mut()
-        .add_contact("Bob", &peer.identity.npub(), PrivacyMode::Fast));
-    wait_for_text(&mut h, "Online", Duration::from_secs(15));
-    click(&mut h, "Video call");
-    let call_id = world.ringing_at(&mut peer).call_id;
-    peer.engine.accept(call_id, true);
-    wait_for_text(&mut h, "Connected", CALL_TIMEOUT);
+    world.video_call_to(&mut h, &mut peer);
     pump_until(&mut h, "video flowing", CALL_TIMEOUT, |h| {
         stats(h).is_some_and(|s| s.video_frames_sent > 10 && s.video_bitrate_kbps > 0)
     });

@@ -9,10 +9,8 @@ mod gui_common;
 use std::time::Duration;
 
 use calling::{FilterChoice, SyntheticDevices};
-use gui_common::{click, pump_for, pump_until, wait_for_text, World, CALL_TIMEOUT};
-use nostr_signal::Identity;
+use gui_common::{click, pump_for, pump_until, World, CALL_TIMEOUT};
 use phantomcall::gui::perf::UI_BUDGET;
-use phantomcall_schemas::PrivacyMode;
 
 #[test]
 fn the_frame_time_log_covers_every_ui_frame_of_a_video_call() {
@@ -21,15 +19,7 @@ fn the_frame_time_log_covers_every_ui_frame_of_a_video_call() {
     let mut ours = SyntheticDevices::new(440.0);
     ours.filter = FilterChoice::Blackout(blackout::FilterConfig::default());
     let mut h = world.harness(world.options(ours));
-    h.state_mut().unlocked(Identity::generate());
-    assert!(h
-        .state_mut()
-        .add_contact("Bob", &peer.identity.npub(), PrivacyMode::Fast));
-    wait_for_text(&mut h, "Online", Duration::from_secs(15));
-    click(&mut h, "Video call");
-    let call_id = world.ringing_at(&mut peer).call_id;
-    peer.engine.accept(call_id, true);
-    wait_for_text(&mut h, "Connected", CALL_TIMEOUT);
+    world.video_call_to(&mut h, &mut peer);
     let devices = h.state().devices().unwrap().clone();
     pump_until(&mut h, "remote video", CALL_TIMEOUT, |_| {
         devices.remote.frames() > 10

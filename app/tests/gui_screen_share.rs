@@ -5,29 +5,17 @@
 
 mod gui_common;
 
-use std::time::Duration;
-
 use calling::{MediaDevices, SyntheticDevices};
 use egui_kittest::kittest::Queryable;
 use gui_common::{click, pump_until, shows, wait_for_text, World, CALL_TIMEOUT};
 use media::video::DEFAULT_BLACK_TOLERANCE;
-use nostr_signal::Identity;
-use phantomcall_schemas::PrivacyMode;
 
 #[test]
 fn share_screen_picks_shares_and_stops_and_the_peers_share_takes_the_stage() {
     let world = World::new(true);
     let mut peer = world.peer(660.0);
     let mut h = world.harness(world.options(SyntheticDevices::new(440.0)));
-    h.state_mut().unlocked(Identity::generate());
-    assert!(h
-        .state_mut()
-        .add_contact("Bob", &peer.identity.npub(), PrivacyMode::Fast));
-    wait_for_text(&mut h, "Online", Duration::from_secs(15));
-    click(&mut h, "Video call");
-    let call_id = world.ringing_at(&mut peer).call_id;
-    peer.engine.accept(call_id, true);
-    wait_for_text(&mut h, "Connected", CALL_TIMEOUT);
+    let call_id = world.video_call_to(&mut h, &mut peer);
 
     // The picker: cancel closes it without sharing. (Waiting for the list first: the
     // window grows when it arrives, which moves the button.)

@@ -13,9 +13,28 @@ use calling::{
 use media::video::DEFAULT_BLACK_TOLERANCE;
 use nostr_signal::Identity;
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
-use support::{connected_call, phone, relay, Phone, PhoneOptions};
+use support::{connected_call, phone, relay, Phone, PhoneOptions, Relay};
 
 const WAIT: Duration = Duration::from_secs(15);
+
+/// Alice (440 Hz) and Bob (660 Hz) on `relay`.
+async fn two_phones(relay: &Relay) -> (Phone, Phone) {
+    let alice = phone(relay, &Identity::generate(), PhoneOptions::tone(440.0)).await;
+    let bob = phone(relay, &Identity::generate(), PhoneOptions::tone(660.0)).await;
+    (alice, bob)
+}
+
+/// Alice video-calls Bob, who accepts with or without his camera; returns once Alice is
+/// connected.
+async fn video_call(alice: &mut Phone, bob: &mut Phone, bob_video: bool) -> CallId {
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
+    bob.wait_state(Some(call), CallState::Ringing).await;
+    bob.engine.accept(call, bob_video);
+    alice.wait_state(Some(call), CallState::Connected).await;
+    call
+}
 
 fn demo_slides(phone: &Phone) -> ScreenTarget {
     let list = phone.devices.screen_targets();
@@ -63,14 +82,8 @@ fn mean_luma(frame: &media::video::DecodedFrame) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn screen_share_arrives_as_its_own_track_and_stops_without_renegotiating() {
     let relay = relay().await;
-    let mut alice = phone(&relay, &Identity::generate(), PhoneOptions::tone(440.0)).await;
-    let mut bob = phone(&relay, &Identity::generate(), PhoneOptions::tone(660.0)).await;
-    let call = alice
-        .engine
-        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
-    bob.wait_state(Some(call), CallState::Ringing).await;
-    bob.engine.accept(call, true);
-    alice.wait_state(Some(call), CallState::Connected).await;
+    let (mut alice, mut bob) = two_phones(&relay).await;
+    let call = video_call(&mut alice, &mut bob, true).await;
 
     let slides = demo_slides(&alice);
     alice.engine.start_screen_share(call, slides.clone());
@@ -140,14 +153,8 @@ async fn screen_share_arrives_as_its_own_track_and_stops_without_renegotiating()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn camera_frames_stay_filtered_while_a_screen_is_shared() {
     let relay = relay().await;
-    let mut alice = phone(&relay, &Identity::generate(), PhoneOptions::tone(440.0)).await;
-    let mut bob = phone(&relay, &Identity::generate(), PhoneOptions::tone(660.0)).await;
-    let call = alice
-        .engine
-        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
-    bob.wait_state(Some(call), CallState::Ringing).await;
-    bob.engine.accept(call, true);
-    alice.wait_state(Some(call), CallState::Connected).await;
+    let (mut alice, mut bob) = two_phones(&relay).await;
+    let call = video_call(&mut alice, &mut bob, true).await;
 
     alice.engine.start_screen_share(call, demo_slides(&alice));
     wait_screen_frames(&bob, 5).await;
@@ -180,17 +187,11 @@ async fn camera_frames_stay_filtered_while_a_screen_is_shared() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn screen_share_works_in_audio_calls_and_from_a_side_without_camera() {
     let relay = relay().await;
-    let mut alice = phone(&relay, &Identity::generate(), PhoneOptions::tone(440.0)).await;
-    let mut bob = phone(&relay, &Identity::generate(), PhoneOptions::tone(660.0)).await;
+    let (mut alice, mut bob) = two_phones(&relay).await;
 
     // A video call that Bob takes as audio: he sends no camera, only his screen. It must
     // land in Alice's screen view, not in her camera view.
-    let call = alice
-        .engine
-        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
-    bob.wait_state(Some(call), CallState::Ringing).await;
-    bob.engine.accept(call, false);
-    alice.wait_state(Some(call), CallState::Connected).await;
+    let call = video_call(&mut alice, &mut bob, false).await;
     bob.engine.start_screen_share(call, demo_slides(&bob));
     wait_media(&mut alice, call, |e| {
         *e == MediaEvent::RemoteScreenShare { active: true }
@@ -245,8 +246,7 @@ async fn screen_share_works_in_audio_calls_and_from_a_side_without_camera() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_share_that_cannot_start_is_reported_and_the_call_goes_on() {
     let relay = relay().await;
-    let mut alice = phone(&relay, &Identity::generate(), PhoneOptions::tone(440.0)).await;
-    let mut bob = phone(&relay, &Identity::generate(), PhoneOptions::tone(660.0)).await;
+    let (mut alice, mut bob) = two_phones(&relay).await;
     let call = connected_call(&mut alice, &mut bob).await;
 
     let closed_window = ScreenTarget {

@@ -112,6 +112,30 @@ impl std::ops::Deref for Peer {
 }
 
 impl World {
+    /// Signs the app in with a fresh identity, adds `peer` as the Fast contact "Bob", video
+    /// calls him from the contact list and has him accept (with his camera); returns once
+    /// the app shows the call connected.
+    pub fn video_call_to(
+        &self,
+        harness: &mut Harness<'_, PhantomApp>,
+        peer: &mut Peer,
+    ) -> phantomcall_schemas::CallId {
+        harness
+            .state_mut()
+            .unlocked(nostr_signal::Identity::generate());
+        assert!(harness.state_mut().add_contact(
+            "Bob",
+            &peer.identity.npub(),
+            phantomcall_schemas::PrivacyMode::Fast
+        ));
+        wait_for_text(harness, "Online", Duration::from_secs(15));
+        click(harness, "Video call");
+        let call_id = self.ringing_at(peer).call_id;
+        peer.engine.accept(call_id, true);
+        wait_for_text(harness, "Connected", CALL_TIMEOUT);
+        call_id
+    }
+
     /// Waits until a call rings at `peer` and returns that event.
     pub fn ringing_at(&self, peer: &mut Peer) -> calling::CallEvent {
         self.rt.block_on(async {

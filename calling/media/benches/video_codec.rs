@@ -13,9 +13,9 @@ use blackout::{
     BlackFrameFilter, BlackoutFilter, FilterConfig, FilteredFrame, PrivacyFilter, RawFrame,
 };
 use media::video::{
-    CapturedFrame, EncoderConfig, ScreenSource, SyntheticScreen, TestPatternSource, VideoDecoder,
-    VideoEncoder, VideoSource, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, MAX_SCREEN_SIZE,
-    SCREEN_FPS,
+    CapturedFrame, EncodedFrame, EncoderConfig, ScreenSource, SyntheticScreen, TestPatternSource,
+    VideoDecoder, VideoEncoder, VideoSource, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH,
+    MAX_SCREEN_SIZE, SCREEN_FPS,
 };
 
 /// Distinct input frames, cycled (filtering them all up front keeps the filter's own time
@@ -35,8 +35,16 @@ fn quantile(times: &mut [Duration], q: f64) -> f64 {
     times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3
 }
 
-fn run(case: &'static str, inputs: &[FilteredFrame], frames: usize) -> Row {
-    let mut encoder = VideoEncoder::new(EncoderConfig::default()).expect("encoder");
+/// Times `frames` encodes (cycling through `inputs`, with `encode`) and the decodes of what
+/// they produced.
+fn time_coding<T>(
+    case: &'static str,
+    config: EncoderConfig,
+    inputs: &[T],
+    frames: usize,
+    encode: impl Fn(&mut VideoEncoder, &T) -> Vec<EncodedFrame>,
+) -> Row {
+    let mut encoder = VideoEncoder::new(config).expect("encoder");
     let mut decoder = VideoDecoder::new().expect("decoder");
     let mut row = Row {
         case,
@@ -47,7 +55,7 @@ fn run(case: &'static str, inputs: &[FilteredFrame], frames: usize) -> Row {
     };
     for frame in inputs.iter().cycle().take(frames) {
         let t = Instant::now();
-        let packets = encoder.encode(frame, false).expect("encode");
+        let packets = encode(&mut encoder, frame);
         row.encode.push(t.elapsed());
         let t = Instant::now();
         for p in &packets {
@@ -59,6 +67,12 @@ fn run(case: &'static str, inputs: &[FilteredFrame], frames: usize) -> Row {
     row
 }
 
+fn run(case: &'static str, inputs: &[FilteredFrame], frames: usize) -> Row {
+    time_coding(case, EncoderConfig::default(), inputs, frames, |e, f| {
+        e.encode(f, false).expect("encode")
+    })
+}
+
 /// Screen-share coding of `frames` slides at the largest shared size.
 fn run_screen(frames: usize) -> Row {
     let (w, h) = MAX_SCREEN_SIZE;
@@ -66,27 +80,14 @@ fn run_screen(frames: usize) -> Row {
     let inputs: Vec<_> = (0..frames.min(DISTINCT))
         .map(|_| source.read_frame().expect("slides"))
         .collect();
-    let mut encoder = VideoEncoder::new(EncoderConfig::screen(w, h, SCREEN_FPS)).expect("encoder");
-    let mut decoder = VideoDecoder::new().expect("decoder");
-    let mut row = Row {
-        case: "slides (screen content)",
+    let config = EncoderConfig::screen(w, h, SCREEN_FPS);
+    time_coding(
+        "slides (screen content)",
+        config,
+        &inputs,
         frames,
-        encode: Vec::with_capacity(frames),
-        decode: Vec::with_capacity(frames),
-        bytes: 0,
-    };
-    for frame in inputs.iter().cycle().take(frames) {
-        let t = Instant::now();
-        let packets = encoder.encode_screen(frame, false).expect("encode");
-        row.encode.push(t.elapsed());
-        let t = Instant::now();
-        for p in &packets {
-            std::hint::black_box(decoder.decode(&p.data).expect("decode"));
-            row.bytes += p.data.len();
-        }
-        row.decode.push(t.elapsed());
-    }
-    row
+        |e, f| e.encode_screen(f, false).expect("encode"),
+    )
 }
 
 fn raw(frame: &CapturedFrame) -> RawFrame<'_> {
