@@ -90,6 +90,33 @@ fn run_screen(frames: usize) -> Row {
     )
 }
 
+/// A Markdown table of `rows` coded at `(w, h)`, bitrates at `fps`.
+fn table(
+    heading: &str,
+    (w, h): (u32, u32),
+    fps: u32,
+    rows: impl IntoIterator<Item = Row>,
+) -> String {
+    let mut out = format!(
+        "| {heading} | encode median ms | encode p99 ms | decode median ms | decode p99 ms | kbit/s at {fps} fps |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for mut row in rows {
+        let kbps = row.bytes as f64 * 8.0 * f64::from(fps) / row.frames as f64 / 1e3;
+        let _ = writeln!(
+            out,
+            "| {} {w}x{h}, {} frames | {:.2} | {:.2} | {:.2} | {:.2} | {kbps:.0} |",
+            row.case,
+            row.frames,
+            quantile(&mut row.encode, 0.5),
+            quantile(&mut row.encode, 0.99),
+            quantile(&mut row.decode, 0.5),
+            quantile(&mut row.decode, 0.99),
+        );
+    }
+    out
+}
+
 fn raw(frame: &CapturedFrame) -> RawFrame<'_> {
     frame.as_raw().expect("valid frame")
 }
@@ -118,44 +145,18 @@ fn main() {
         .map(|c| BlackFrameFilter::new().filter(raw(c)))
         .collect();
 
-    let mut out = String::from(
-        "| frames | encode median ms | encode p99 ms | decode median ms | decode p99 ms | kbit/s at 24 fps |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: |\n",
-    );
-    for mut row in [
+    let camera_rows = [
         run("test pattern through blackout", &filtered, frames),
         run("all black (blackout off)", &black, frames),
-    ] {
-        let kbps = row.bytes as f64 * 8.0 * f64::from(DEFAULT_FPS) / row.frames as f64 / 1e3;
-        let _ = writeln!(
-            out,
-            "| {} {w}x{h}, {} frames | {:.2} | {:.2} | {:.2} | {:.2} | {kbps:.0} |",
-            row.case,
-            row.frames,
-            quantile(&mut row.encode, 0.5),
-            quantile(&mut row.encode, 0.99),
-            quantile(&mut row.decode, 0.5),
-            quantile(&mut row.decode, 0.99),
-        );
-    }
-    println!("{out}");
-
-    let (sw, sh) = MAX_SCREEN_SIZE;
-    let mut screen = String::from(
-        "| screen share | encode median ms | encode p99 ms | decode median ms | decode p99 ms | kbit/s at 5 fps |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    ];
+    println!("{}", table("frames", (w, h), DEFAULT_FPS, camera_rows));
+    println!(
+        "{}",
+        table(
+            "screen share",
+            MAX_SCREEN_SIZE,
+            SCREEN_FPS,
+            [run_screen(frames)]
+        )
     );
-    let mut row = run_screen(frames);
-    let kbps = row.bytes as f64 * 8.0 * f64::from(SCREEN_FPS) / row.frames as f64 / 1e3;
-    let _ = writeln!(
-        screen,
-        "| {} {sw}x{sh}, {} frames | {:.2} | {:.2} | {:.2} | {:.2} | {kbps:.0} |",
-        row.case,
-        row.frames,
-        quantile(&mut row.encode, 0.5),
-        quantile(&mut row.encode, 0.99),
-        quantile(&mut row.decode, 0.5),
-        quantile(&mut row.decode, 0.99),
-    );
-    println!("{screen}");
 }
