@@ -115,12 +115,16 @@ struct Media {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Our screen share, while one runs.
     screen_share: Option<ActiveShare>,
+    /// Screen shares started in this call (numbers them).
+    shares_started: u64,
     /// Whether the peer's screen share is coming in.
     remote_screen: RemoteScreenWatch,
 }
 
 /// A running screen share.
 struct ActiveShare {
+    /// Its number within the call.
+    id: u64,
     /// What is shared, for the user.
     what: String,
     stop: Arc<AtomicBool>,
@@ -270,7 +274,10 @@ async fn run(
             Some(note) = notes.recv() => report(SessionReport::Media(match note {
                 PipelineNote::DeviceError(e) => MediaEvent::DeviceError(e),
                 PipelineNote::Filter(state, protected) => MediaEvent::Blackout { state, protected },
-                PipelineNote::ScreenShareEnded(why) => {
+                PipelineNote::ScreenShareEnded(id, why) => {
+                    if media.screen_share.as_ref().is_none_or(|s| s.id != id) {
+                        continue; // a share the user already replaced or stopped
+                    }
                     end_screen_share(&mut media);
                     MediaEvent::ScreenShareStopped { why: Some(why) }
                 }
@@ -385,6 +392,7 @@ fn start_media(
         threads,
         tasks: Vec::new(),
         screen_share: None,
+        shares_started: 0,
         remote_screen: RemoteScreenWatch::default(),
     }
 }
@@ -423,6 +431,8 @@ fn set_screen_share(
     };
     let what = source.describe();
     let stop = Arc::new(AtomicBool::new(false));
+    media.shares_started += 1;
+    let id = media.shares_started;
     match screen::spawn_sender(screen::ScreenSender {
         source,
         track: session.screen.clone(),
@@ -430,12 +440,14 @@ fn set_screen_share(
         runtime: setup.runtime.clone(),
         controls: media.controls.clone(),
         stop: stop.clone(),
+        share_id: id,
         counters: media.counters.clone(),
         notes: notes.clone(),
     }) {
         Ok(thread) => {
             Controls::set(&media.controls.screen_sharing, true);
             media.screen_share = Some(ActiveShare {
+                id,
                 what: what.clone(),
                 stop,
                 thread,
@@ -661,4 +673,29 @@ async fn stop_media(session: &PeerSession, mut media: Media) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_screen_is_active_from_its_first_frame_until_it_falls_silent() {
+        let mut watch = RemoteScreenWatch::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            watch.check(0, t0),
+            None,
+            "no frame yet: inactive, no change"
+        );
+        assert_eq!(watch.check(1, t0), Some(true));
+        assert_eq!(watch.check(3, t0 + Duration::from_millis(200)), None);
+        // Frames stop: still active within the idle time, inactive after it.
+        let last = t0 + Duration::from_millis(200);
+        assert_eq!(watch.check(3, last + REMOTE_SCREEN_IDLE / 2), None);
+        assert_eq!(watch.check(3, last + REMOTE_SCREEN_IDLE), Some(false));
+        assert_eq!(watch.check(3, last + REMOTE_SCREEN_IDLE * 2), None);
+        // A new share: active again with its first frame.
+        assert_eq!(watch.check(4, last + REMOTE_SCREEN_IDLE * 3), Some(true));
+    }
 }

@@ -106,8 +106,9 @@ pub(crate) enum PipelineNote {
     DeviceError(String),
     /// The privacy filter's state, when it changes (for the "protected" badge).
     Filter(String, bool),
-    /// The screen share ended by itself (window closed, capture failed), with why.
-    ScreenShareEnded(String),
+    /// A screen share (by its number within the call) ended by itself (window closed,
+    /// capture failed), with why.
+    ScreenShareEnded(u64, String),
 }
 
 pub(crate) type Notes = UnboundedSender<PipelineNote>;

@@ -24,6 +24,9 @@ pub(crate) struct ScreenSender {
     pub controls: Arc<Controls>,
     /// This share ends at its next frame (the user stopped it, or the call ended).
     pub stop: Arc<AtomicBool>,
+    /// This share's number within the call, so that a note from a share already replaced
+    /// cannot end its successor.
+    pub share_id: u64,
     pub counters: Arc<Counters>,
     pub notes: Notes,
 }
@@ -37,6 +40,7 @@ pub(crate) fn spawn_sender(parts: ScreenSender) -> std::io::Result<JoinHandle<()
         runtime,
         controls,
         stop,
+        share_id,
         counters,
         notes,
     } = parts;
@@ -50,7 +54,7 @@ pub(crate) fn spawn_sender(parts: ScreenSender) -> std::io::Result<JoinHandle<()
             // Every share starts with a keyframe: the peer's decoder has nothing before it.
             let mut keyframe = true;
             let ended = |why: String| {
-                let _ = notes.send(PipelineNote::ScreenShareEnded(why));
+                let _ = notes.send(PipelineNote::ScreenShareEnded(share_id, why));
             };
             while !Controls::get(&stop) && !Controls::get(&controls.stop) {
                 let frame = match source.read_frame() {
