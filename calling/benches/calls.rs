@@ -13,7 +13,7 @@ use common::Side;
 
 use std::time::{Duration, Instant};
 
-use calling::{CallState, Direction, EngineEvent, FilterChoice, Reason};
+use calling::{CallState, EngineEvent, FilterChoice, Reason};
 use nostr_signal::{EmbeddedRelay, RelayUrl};
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 use tokio::sync::broadcast::Receiver;
@@ -35,25 +35,6 @@ async fn side_with(relay: &RelayUrl, tone: f32, bursts: bool, filter: FilterChoi
         },
     )
     .await
-}
-
-fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {
-    let engine = bob.engine.clone();
-    let mut events = bob.engine.events();
-    tokio::spawn(async move {
-        loop {
-            let event = match events.recv().await {
-                Ok(event) => event,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => break,
-            };
-            if let EngineEvent::Call(e) = event {
-                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
-                    engine.accept(e.call_id, e.call_type == CallType::Video);
-                }
-            }
-        }
-    })
 }
 
 /// Waits for `call` to reach `state` on this event stream; returns when.
@@ -257,7 +238,7 @@ fn main() {
     let ok = runtime.block_on(async move {
         let alice = side(&relay, ALICE_HZ, true).await;
         let bob = side(&relay, BOB_HZ, true).await;
-        let answering = auto_answer(&bob);
+        let answering = common::auto_answer(&bob);
         let bob_key = bob.key;
 
         println!("PhantomCall calls on loopback (embedded relay, webrtc-rs, Opus; both ends in this process)");
@@ -284,7 +265,7 @@ fn main() {
             let blackout = || FilterChoice::Blackout(blackout::FilterConfig::default());
             let carol = side_with(&relay, ALICE_HZ, false, blackout()).await;
             let dave = side_with(&relay, BOB_HZ, false, blackout()).await;
-            let answering = auto_answer(&dave);
+            let answering = common::auto_answer(&dave);
             let (cpu, rss) = load(&carol, dave.key, CallType::Video, seconds).await;
             println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB   (human blackout on both cameras)");
             answering.abort();

@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use calling::peer::NetworkConfig;
-use calling::{CallState, Direction, EngineEvent, Reason};
+use calling::{CallState, EngineEvent, Reason};
 use common::Side;
 use nostr_signal::{EmbeddedRelay, RelayUrl};
 use phantomcall_schemas::{CallType, PrivacyMode};
@@ -44,24 +44,6 @@ async fn side(
         },
     )
     .await
-}
-
-fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {
-    let engine = bob.engine.clone();
-    let mut events = bob.engine.events();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(EngineEvent::Call(e))
-                    if e.state == CallState::Ringing && e.direction == Direction::Incoming =>
-                {
-                    engine.accept(e.call_id, false);
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => break,
-            }
-        }
-    })
 }
 
 /// One voice call in `mode`: the set-up time; it talks for `talk` and hangs up.
@@ -123,7 +105,7 @@ async fn measure(
 ) -> Figures {
     let alice = side(relay, ALICE_HZ, networks.0, proxy).await;
     let bob = side(relay, BOB_HZ, networks.1, proxy).await;
-    let answering = auto_answer(&bob);
+    let answering = common::auto_answer(&bob);
     let mut setup_ms = Vec::new();
     for _ in 0..calls {
         let setup = one_call(&alice, &bob, mode, Duration::from_millis(2500)).await;

@@ -96,3 +96,26 @@ pub fn mouth_to_ear(sender: &SyntheticDevices, receiver: &SyntheticDevices) -> V
     }
     latencies
 }
+
+/// Answers every call that rings at `bob`, with video when offered.
+pub fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {
+    let engine = bob.engine.clone();
+    let mut events = bob.engine.events();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(calling::EngineEvent::Call(e))
+                    if e.state == calling::CallState::Ringing
+                        && e.direction == calling::Direction::Incoming =>
+                {
+                    engine.accept(
+                        e.call_id,
+                        e.call_type == phantomcall_schemas::CallType::Video,
+                    );
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    })
+}
