@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use calling::{CallState, EndReason, EngineEvent, Reason};
+use calling::{CallState, EngineEvent};
 use media::audio::{ToneCheck, SAMPLE_RATE};
 use nostr_signal::Identity;
 use phantomcall_schemas::{CallType, PrivacyMode};
@@ -61,11 +61,7 @@ async fn each_side_hears_the_others_tone_and_hangup_ends_both() {
     assert!(stats.audio_frames_played > 0 && stats.first_audio_at.is_some());
     assert!(stats.peer.rtt_ms.is_some(), "{stats:?}");
 
-    alice.engine.hangup(call);
-    let end = bob.wait_state(Some(call), CallState::Ended).await;
-    assert_eq!(end.reason, Reason::Ended(EndReason::RemoteHangup));
-    alice.engine.shutdown().await;
-    bob.engine.shutdown().await;
+    support::hang_up_and_shut_down(&alice, &mut bob, call).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -203,11 +203,7 @@ async fn call_survives_an_outage(outage: Duration) {
             .count()
     );
 
-    alice.engine.hangup(call);
-    let end = bob.wait_state(Some(call), CallState::Ended).await;
-    assert_eq!(end.reason, Reason::Ended(EndReason::RemoteHangup));
-    alice.engine.shutdown().await;
-    bob.engine.shutdown().await;
+    support::hang_up_and_shut_down(&alice, &mut bob, call).await;
 }
 
 /// Longer than ICE's disconnected timeout (2 s), shorter than disconnected + failed (10 s).

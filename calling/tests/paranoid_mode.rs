@@ -151,11 +151,7 @@ async fn paranoid_call_reaches_the_relay_and_the_turn_server_only_through_the_pr
         );
     }
 
-    alice.engine.hangup(call);
-    let end = bob.wait_state(Some(call), CallState::Ended).await;
-    assert_eq!(end.reason, Reason::Ended(EndReason::RemoteHangup));
-    alice.engine.shutdown().await;
-    bob.engine.shutdown().await;
+    support::hang_up_and_shut_down(&alice, &mut bob, call).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

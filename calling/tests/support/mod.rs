@@ -281,6 +281,19 @@ impl Phone {
     }
 }
 
+/// `caller` hangs up `call`; `callee` sees it end as a remote hangup; both engines shut
+/// down.
+pub async fn hang_up_and_shut_down(caller: &Phone, callee: &mut Phone, call: CallId) {
+    caller.engine.hangup(call);
+    let end = callee.wait_state(Some(call), CallState::Ended).await;
+    assert_eq!(
+        end.reason,
+        calling::Reason::Ended(calling::EndReason::RemoteHangup)
+    );
+    caller.engine.shutdown().await;
+    callee.engine.shutdown().await;
+}
+
 /// `caller` calls `callee` (voice, Fast), `callee` accepts; returns once both are
 /// connected.
 pub async fn connected_call(caller: &mut Phone, callee: &mut Phone) -> CallId {
