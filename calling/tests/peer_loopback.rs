@@ -43,6 +43,14 @@ struct Seen {
     rtp_packets: usize,
 }
 
+/// `a` offers, `b` answers; then media is pumped until RTP arrives (10 s at most).
+async fn connect_and_pump(a: &mut Side, b: &mut Side) -> [Seen; 2] {
+    let offer = a.session.create_offer(false).await.unwrap();
+    let answer = b.session.answer(&offer).await.unwrap();
+    a.session.apply_answer(&answer).await.unwrap();
+    pump(a, b, Duration::from_secs(10), true).await
+}
+
 async fn pump(a: &mut Side, b: &mut Side, for_at_most: Duration, stop_on_rtp: bool) -> [Seen; 2] {
     let deadline = Instant::now() + for_at_most;
     let mut seen = [Seen::default(), Seen::default()];
@@ -103,10 +111,7 @@ async fn handle(
 async fn audio_rtp_flows_between_two_peer_connections_on_loopback() {
     let mut a = side().await;
     let mut b = side().await;
-    let offer = a.session.create_offer(false).await.unwrap();
-    let answer = b.session.answer(&offer).await.unwrap();
-    a.session.apply_answer(&answer).await.unwrap();
-    let seen = pump(&mut a, &mut b, Duration::from_secs(10), true).await;
+    let seen = connect_and_pump(&mut a, &mut b).await;
     assert!(
         seen[1].rtp_packets > 0,
         "no RTP reached the answerer: {seen:?}"
@@ -220,10 +225,7 @@ async fn fast_mode_peers_connect_through_mdns_names() {
     };
     let mut a = mdns_side().await;
     let mut b = mdns_side().await;
-    let offer = a.session.create_offer(false).await.unwrap();
-    let answer = b.session.answer(&offer).await.unwrap();
-    a.session.apply_answer(&answer).await.unwrap();
-    let seen = pump(&mut a, &mut b, Duration::from_secs(10), true).await;
+    let seen = connect_and_pump(&mut a, &mut b).await;
     assert!(
         seen[1].rtp_packets > 0,
         "no RTP over the mDNS-named path: {seen:?}"

@@ -166,15 +166,7 @@ impl NostrTransport {
     /// Publish our DM relay list (kind 10050, naming our relays) on `targets`, for example
     /// the general-purpose relays where contacts look profiles up.
     pub async fn publish_dm_relays_to(&self, targets: Vec<RelayUrl>) -> Result<(), SignalError> {
-        let tags = self
-            .config
-            .relays
-            .iter()
-            .map(|url| Tag::custom(TagKind::Relay, [url.to_string()]));
-        let event = EventBuilder::new(Kind::InboxRelays, "")
-            .tags(tags)
-            .sign_with_keys(self.identity.keys())
-            .map_err(|e| SignalError::Build(e.to_string()))?;
+        let event = self.dm_relay_list_event(&self.config.relays)?;
         self.publish(event, targets).await?;
         Ok(())
     }
@@ -188,15 +180,20 @@ impl NostrTransport {
         if inbox.is_empty() {
             return self.publish_dm_relays().await;
         }
-        let tags = inbox
-            .iter()
-            .map(|url| Tag::custom(TagKind::Relay, [url.to_string()]));
-        let event = EventBuilder::new(Kind::InboxRelays, "")
-            .tags(tags)
-            .sign_with_keys(self.identity.keys())
-            .map_err(|e| SignalError::Build(e.to_string()))?;
+        let event = self.dm_relay_list_event(inbox)?;
         self.publish(event, self.config.relays.clone()).await?;
         Ok(())
+    }
+
+    /// Our signed DM relay list (kind 10050) naming `relays`.
+    fn dm_relay_list_event(&self, relays: &[RelayUrl]) -> Result<Event, SignalError> {
+        let tags = relays
+            .iter()
+            .map(|url| Tag::custom(TagKind::Relay, [url.to_string()]));
+        EventBuilder::new(Kind::InboxRelays, "")
+            .tags(tags)
+            .sign_with_keys(self.identity.keys())
+            .map_err(|e| SignalError::Build(e.to_string()))
     }
 
     /// Tell the transport where `peer` receives DMs (for example from an nprofile's hints),
