@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use calling::SyntheticDevices;
 use egui_kittest::kittest::Queryable;
-use gui_common::{click, pump_for, pump_until, shows, wait_for_text, World, CALL_TIMEOUT};
+use gui_common::{
+    click, online_with_contact, pick, pump_for, pump_until, shows, wait_for_text, World,
+    CALL_TIMEOUT,
+};
 use media::audio::{ToneCheck, SAMPLE_RATE};
 use nostr_signal::Identity;
 use phantomcall::gui::contacts::AutoDelete;
@@ -32,10 +35,13 @@ fn outgoing_call_rings_connects_mutes_and_is_logged() {
     let world = World::new(true);
     let mut peer = world.peer(PEER_HZ);
     let mut h = world.harness(world.options(SyntheticDevices::new(OUR_HZ)));
-    h.state_mut().unlocked(Identity::generate());
-    let npub = peer.identity.npub();
-    assert!(h.state_mut().add_contact("Bob", &npub, PrivacyMode::Fast));
-    wait_for_text(&mut h, "Online", Duration::from_secs(15));
+    online_with_contact(
+        &mut h,
+        Identity::generate(),
+        "Bob",
+        &peer,
+        PrivacyMode::Fast,
+    );
     assert!(shows(&h, "Peer may see your IP"));
 
     click(&mut h, "Audio call");
@@ -112,11 +118,7 @@ fn incoming_video_call_accept_camera_off_and_decline() {
     let peer = world.peer(PEER_HZ);
     let mut h = world.harness(world.options(SyntheticDevices::new(OUR_HZ)));
     let me = Identity::generate();
-    h.state_mut().unlocked(me.clone());
-    assert!(h
-        .state_mut()
-        .add_contact("Carol", &peer.identity.npub(), PrivacyMode::Fast));
-    wait_for_text(&mut h, "Online", Duration::from_secs(15));
+    online_with_contact(&mut h, me.clone(), "Carol", &peer, PrivacyMode::Fast);
 
     // First call: declined from the incoming window.
     peer.engine
@@ -182,20 +184,17 @@ fn a_mode_chosen_in_the_lobby_overrides_the_contact_default_for_one_call() {
     let world = World::new(true);
     let mut peer = world.peer(PEER_HZ);
     let mut h = world.harness(world.options(SyntheticDevices::new(OUR_HZ)));
-    h.state_mut().unlocked(Identity::generate());
     // Private by default: without a TURN server this contact could not be called at all.
-    assert!(h
-        .state_mut()
-        .add_contact("Bob", &peer.identity.npub(), PrivacyMode::Private));
-    wait_for_text(&mut h, "Online", Duration::from_secs(15));
+    online_with_contact(
+        &mut h,
+        Identity::generate(),
+        "Bob",
+        &peer,
+        PrivacyMode::Private,
+    );
 
     click(&mut h, "Lobby");
-    h.get_by_label("Mode for the next call").click();
-    h.step();
-    h.step();
-    h.get_by_label("Fast").click();
-    h.step();
-    h.step();
+    pick(&mut h, "Mode for the next call", "Fast");
     h.get_by_label("Use it for my next call instead of the contact's mode")
         .click();
     h.step();

@@ -4,11 +4,12 @@
 mod gui_common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use calling::SyntheticDevices;
 use egui_kittest::kittest::Queryable;
-use gui_common::{click, pick, pump_until, wait_for_text, World, CALL_TIMEOUT};
+use gui_common::{
+    click, online_with_contact, pick, pump_until, wait_for_text, World, CALL_TIMEOUT,
+};
 use media::audio::{ToneCheck, SAMPLE_RATE};
 use nostr_signal::Identity;
 use phantomcall::gui::devices::{SyntheticCatalog, SECOND_TONE_STEP_HZ};
@@ -35,11 +36,13 @@ fn devices_picked_in_the_lobby_are_saved_and_used_by_the_next_call() {
     let first_speaker = ours.probes.clone();
     let catalog = Arc::new(SyntheticCatalog::new(ours));
     let mut h = world.harness(world.options_with(catalog.clone()));
-    h.state_mut().unlocked(Identity::generate());
-    assert!(h
-        .state_mut()
-        .add_contact("Bob", &peer.identity.npub(), PrivacyMode::Fast));
-    wait_for_text(&mut h, "Online", Duration::from_secs(15));
+    online_with_contact(
+        &mut h,
+        Identity::generate(),
+        "Bob",
+        &peer,
+        PrivacyMode::Fast,
+    );
 
     // Pick the second microphone (a higher tone) and the second speaker in the lobby.
     h.get_by_label("Lobby").click();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use calling::{FilterChoice, SyntheticDevices};
 use egui_kittest::kittest::Queryable;
-use gui_common::{click, pump_until, shows, wait_for_text, World};
+use gui_common::{click, pick, pump_until, shows, wait_for_text, World};
 use nostr_signal::Identity;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,12 +52,7 @@ fn lobby_shows_the_filtered_preview_its_state_and_the_mode_impact() {
 
     // The default mode (Private) hides the IP; Fast says the peer may see it.
     assert!(!shows(&h, "Peer may see your IP"));
-    h.get_by_label("Mode for the next call").click();
-    h.step();
-    h.step();
-    h.get_by_label("Fast").click();
-    h.step();
-    h.step();
+    pick(&mut h, "Mode for the next call", "Fast");
     assert!(shows(&h, "Peer may see your IP"));
 
     // The speaker test plays its second of tone on the synthetic speaker.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use calling::SyntheticDevices;
-use gui_common::{click, pump_for, pump_until, wait_for_text, World, CALL_TIMEOUT};
+use gui_common::{
+    click, online_with_contact, pump_for, pump_until, wait_for_text, World, CALL_TIMEOUT,
+};
 use media::audio::{ToneCheck, SAMPLE_RATE};
 use nostr_signal::Identity;
 use phantomcall::gui::devices::{SyntheticCatalog, SYNTHETIC_SPEAKERS};
@@ -28,11 +30,7 @@ fn incoming_call_rings_on_the_chosen_speaker_until_declined() {
     let catalog = Arc::new(SyntheticCatalog::new(ours));
     let mut h = world.harness(world.options_with(catalog.clone()));
     let me = Identity::generate();
-    h.state_mut().unlocked(me.clone());
-    assert!(h
-        .state_mut()
-        .add_contact("Carol", &peer.identity.npub(), PrivacyMode::Fast));
-    wait_for_text(&mut h, "Online", Duration::from_secs(15));
+    online_with_contact(&mut h, me.clone(), "Carol", &peer, PrivacyMode::Fast);
     assert!(!h.state().ringing());
 
     peer.engine

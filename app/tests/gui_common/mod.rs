@@ -120,15 +120,13 @@ impl World {
         harness: &mut Harness<'_, PhantomApp>,
         peer: &mut Peer,
     ) -> phantomcall_schemas::CallId {
-        harness
-            .state_mut()
-            .unlocked(nostr_signal::Identity::generate());
-        assert!(harness.state_mut().add_contact(
+        online_with_contact(
+            harness,
+            nostr_signal::Identity::generate(),
             "Bob",
-            &peer.identity.npub(),
-            phantomcall_schemas::PrivacyMode::Fast
-        ));
-        wait_for_text(harness, "Online", Duration::from_secs(15));
+            peer,
+            phantomcall_schemas::PrivacyMode::Fast,
+        );
         click(harness, "Video call");
         let call_id = self.ringing_at(peer).call_id;
         peer.engine.accept(call_id, true);
@@ -150,6 +148,22 @@ impl World {
             }
         })
     }
+}
+
+/// Signs the app in as `me`, adds `peer` as the contact `name` with `mode`, and waits
+/// until the app is online.
+pub fn online_with_contact(
+    harness: &mut Harness<'_, PhantomApp>,
+    me: nostr_signal::Identity,
+    name: &str,
+    peer: &Peer,
+    mode: phantomcall_schemas::PrivacyMode,
+) {
+    harness.state_mut().unlocked(me);
+    assert!(harness
+        .state_mut()
+        .add_contact(name, &peer.identity.npub(), mode));
+    wait_for_text(harness, "Online", Duration::from_secs(15));
 }
 
 /// Steps the UI (with short sleeps, so background work progresses) until `done` holds;
