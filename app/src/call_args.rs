@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use calling::peer::{NetworkConfig, TurnServer};
-use calling::turn::{turn_rest_credentials, DEFAULT_TURN_CREDENTIAL_LIFETIME};
+use calling::turn::{TurnRenewal, DEFAULT_TURN_CREDENTIAL_LIFETIME};
 use calling::{FilterChoice, MediaDevices, SyntheticDevices, SystemDevices};
 use nostr_signal::NostrTransportConfig;
 use phantomcall_schemas::PrivacyMode;
@@ -43,12 +43,18 @@ pub struct NetArgs {
     /// Your TURN server (turn:HOST:PORT); repeat for several. Needed for private and paranoid.
     #[arg(long = "turn")]
     pub turn: Vec<String>,
-    /// TURN username (static credentials).
-    #[arg(long, requires = "turn_password")]
+    /// TURN username (static credentials); the password comes from --turn-password-file
+    /// or PHANTOMCALL_TURN_PASSWORD.
+    #[arg(long)]
     pub turn_user: Option<String>,
-    /// TURN password (static credentials).
-    #[arg(long, env = "PHANTOMCALL_TURN_PASSWORD", hide_env_values = true)]
+    /// TURN password (static credentials). Only from the environment
+    /// (PHANTOMCALL_TURN_PASSWORD): on the command line every user of the machine could
+    /// read it in the process list.
+    #[arg(long, env = TURN_PASSWORD_ENV, hide_env_values = true, hide = true)]
     pub turn_password: Option<String>,
+    /// File holding the TURN password (static credentials).
+    #[arg(long, conflicts_with = "turn_password")]
+    pub turn_password_file: Option<PathBuf>,
     /// File with the TURN server's shared secret (coturn use-auth-secret): credentials are derived, valid 6 hours.
     #[arg(long, conflicts_with = "turn_user")]
     pub turn_secret_file: Option<PathBuf>,
@@ -64,7 +70,32 @@ pub struct NetArgs {
     pub socks5: Option<SocketAddr>,
 }
 
+/// Where a static TURN password may come from besides a file.
+const TURN_PASSWORD_ENV: &str = "PHANTOMCALL_TURN_PASSWORD";
+
 impl NetArgs {
+    /// The static TURN password: from its file or the environment, never from the command
+    /// line (arguments are visible to every user of the machine).
+    fn static_turn_password(&self) -> Result<String> {
+        if let Some(path) = &self.turn_password_file {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the TURN password from {}", path.display())
+            })?;
+            return Ok(text.trim_end_matches(['\r', '\n']).to_owned());
+        }
+        match &self.turn_password {
+            Some(given) if std::env::var(TURN_PASSWORD_ENV).ok().as_ref() != Some(given) => bail!(
+                "--turn-password would show the password to every user of this machine in the \
+                 process list: put it in a file (--turn-password-file FILE) or in \
+                 {TURN_PASSWORD_ENV}"
+            ),
+            Some(password) => Ok(password.clone()),
+            None => bail!(
+                "--turn-user needs a password: --turn-password-file FILE or {TURN_PASSWORD_ENV}"
+            ),
+        }
+    }
+
     /// The network settings, checked: a relay-only mode without a TURN server is refused
     /// here, before anyone's phone rings.
     pub fn network(&self) -> Result<NetworkConfig> {
@@ -80,18 +111,22 @@ impl NetArgs {
         network.socks5_proxy = self.socks5;
         let (username, credential) = match (&self.turn_secret_file, &self.turn_user) {
             (Some(path), _) => {
-                let secret = std::fs::read_to_string(path).with_context(|| {
-                    format!("cannot read the TURN secret from {}", path.display())
-                })?;
-                let creds = turn_rest_credentials(
+                let secret =
+                    zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+                        format!("cannot read the TURN secret from {}", path.display())
+                    })?);
+                // Kept so every call gets credentials fresh from its start: a `listen`
+                // running for days never offers expired ones.
+                let renewal = TurnRenewal::new(
                     secret.trim().as_bytes(),
                     "phantomcall",
-                    SystemTime::now(),
                     DEFAULT_TURN_CREDENTIAL_LIFETIME,
                 )?;
+                let creds = renewal.credentials(SystemTime::now());
+                network.turn_renewal = Some(renewal);
                 (creds.username, creds.password)
             }
-            (None, Some(user)) => (user.clone(), self.turn_password.clone().unwrap_or_default()),
+            (None, Some(user)) => (user.clone(), self.static_turn_password()?),
             (None, None) => (String::new(), String::new()),
         };
         for url in &self.turn {
@@ -107,7 +142,7 @@ impl NetArgs {
         if require_turn_for_mode && self.mode != ModeArg::Fast && network.turn_servers.is_empty() {
             bail!(
                 "{:?} mode relays media through your own TURN server: pass --turn turn:HOST:PORT \
-                 with --turn-secret-file (or --turn-user/--turn-password), or choose --mode fast \
+                 with --turn-secret-file (or --turn-user with --turn-password-file), or choose --mode fast \
                  (the peer may then see your IP)",
                 self.mode
             );
@@ -121,10 +156,16 @@ impl NetArgs {
         Ok(network)
     }
 
-    /// The relay connection settings: through the SOCKS5 proxy when one is given.
-    pub fn transport_config(&self, relays: Vec<nostr_signal::RelayUrl>) -> NostrTransportConfig {
+    /// The relay connection settings: through the SOCKS5 proxy when one is given, with
+    /// replay protection kept beside `key_file` across restarts.
+    pub fn transport_config(
+        &self,
+        relays: Vec<nostr_signal::RelayUrl>,
+        key_file: &nostr_signal::KeyFile,
+    ) -> NostrTransportConfig {
         let mut config = NostrTransportConfig::new(relays);
         config.proxy = self.socks5;
+        config.replay_file = Some(crate::identity::replay_file(key_file));
         config
     }
 

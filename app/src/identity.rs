@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use nostr_signal::{Identity, KeyFile};
+use zeroize::Zeroizing;
+
+/// A password or pasted secret: wiped from memory when dropped.
+pub type Secret = Zeroizing<String>;
 
 /// Environment variable that supplies the key password non-interactively (scripts, CI).
 pub const PASSWORD_ENV: &str = "PHANTOMCALL_PASSWORD";
@@ -18,20 +22,30 @@ pub fn key_file(given: Option<PathBuf>) -> KeyFile {
     KeyFile::new(path)
 }
 
+/// Where the ids of accepted call messages are kept across restarts (encrypted to the
+/// identity), beside the key file: one per identity file.
+pub fn replay_file(file: &KeyFile) -> PathBuf {
+    file.path().with_extension("seen")
+}
+
 /// The password from the environment, else asked on the terminal (hidden).
-pub fn password(prompt: &str) -> Result<String> {
+pub fn password(prompt: &str) -> Result<Secret> {
     if let Ok(pw) = std::env::var(PASSWORD_ENV) {
-        return Ok(pw);
+        return Ok(Zeroizing::new(pw));
     }
-    rpassword::prompt_password(prompt).with_context(|| {
-        format!("cannot read a password from the terminal; set {PASSWORD_ENV} to run without one")
-    })
+    rpassword::prompt_password(prompt)
+        .map(Zeroizing::new)
+        .with_context(|| {
+            format!(
+                "cannot read a password from the terminal; set {PASSWORD_ENV} to run without one"
+            )
+        })
 }
 
 /// A new password, asked twice on a terminal.
-pub fn new_password() -> Result<String> {
+pub fn new_password() -> Result<Secret> {
     if let Ok(pw) = std::env::var(PASSWORD_ENV) {
-        return Ok(pw);
+        return Ok(Zeroizing::new(pw));
     }
     let first = password("New password for your key: ")?;
     let second = password("Repeat the password: ")?;

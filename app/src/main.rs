@@ -101,6 +101,9 @@ enum Command {
         /// Seconds to wait for the reply.
         #[arg(long, default_value_t = 15)]
         timeout: u64,
+        /// SOCKS5 proxy (Tor: 127.0.0.1:9050) for every relay connection.
+        #[arg(long, value_name = "HOST:PORT")]
+        socks5: Option<std::net::SocketAddr>,
     },
     /// Time-limited TURN credentials (TURN REST, coturn `use-auth-secret`), printed as JSON.
     TurnCredentials {
@@ -235,7 +238,8 @@ fn main() -> ExitCode {
                 npub,
                 relays,
                 timeout,
-            } => commands::send_test::run(&key_file, &npub, relays, timeout).await,
+                socks5,
+            } => commands::send_test::run(&key_file, &npub, relays, timeout, socks5).await,
             Command::Demo {
                 signaling_only: true,
                 quiet,

@@ -182,6 +182,8 @@ fn call_connects_to_listen_auto_answer_and_hangs_up_after_its_seconds() {
     let bob_npub = keygen(&bob);
     let mut listener = phantomcall(&bob)
         .args(["listen", "--auto-answer", "--synthetic", "--tone", "660"])
+        // The listener accepts Fast calls only when told so (its mode is a floor).
+        .args(["--mode", "fast"])
         .args(["--bind-ip", "127.0.0.1", "--relay", &relay_url])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -255,20 +257,20 @@ fn paranoid_mode_without_a_socks5_proxy_is_refused_before_anything_is_contacted(
     let alice = dir.path().join("alice");
     keygen(&alice);
     let bob_npub = keygen(&dir.path().join("bob"));
-    let out = run(phantomcall(&alice).args([
-        "call",
-        &bob_npub,
-        "--relay",
-        "ws://127.0.0.1:9",
-        "--mode",
-        "paranoid",
-        "--turn",
-        "turn:127.0.0.1:3478",
-        "--turn-user",
-        "alice",
-        "--turn-password",
-        "secret",
-    ]));
+    let out = run(phantomcall(&alice)
+        .env("PHANTOMCALL_TURN_PASSWORD", "secret")
+        .args([
+            "call",
+            &bob_npub,
+            "--relay",
+            "ws://127.0.0.1:9",
+            "--mode",
+            "paranoid",
+            "--turn",
+            "turn:127.0.0.1:3478",
+            "--turn-user",
+            "alice",
+        ]));
     assert!(!out.status.success());
     let said = stderr(&out);
     assert!(said.contains("--socks5"), "{said}");
@@ -363,5 +365,33 @@ fn turn_credentials_follow_the_turn_rest_convention() {
         stderr(&out).contains("must not contain ':'"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn turn_password_on_the_command_line_is_refused_before_anything_is_contacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = dir.path().join("alice");
+    keygen(&alice);
+    let bob_npub = keygen(&dir.path().join("bob"));
+    let out = run(phantomcall(&alice).args([
+        "call",
+        &bob_npub,
+        "--relay",
+        "ws://127.0.0.1:9",
+        "--turn",
+        "turn:127.0.0.1:3478",
+        "--turn-user",
+        "alice",
+        "--turn-password",
+        "visible-to-everyone",
+    ]));
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(said.contains("--turn-password-file"), "{said}");
+    assert!(!said.contains("visible-to-everyone"), "{said}");
+    assert!(
+        !said.contains("connecting"),
+        "nothing was contacted: {said}"
     );
 }

@@ -82,12 +82,93 @@ pub fn turn_rest_credentials(
     })
 }
 
+/// A TURN server's shared secret kept for renewal: every call made with a
+/// [`crate::peer::NetworkConfig`] that carries one gets credentials fresh from now, so a
+/// long-running `listen` never offers expired ones. `Debug` hides the secret.
+#[derive(Clone)]
+pub struct TurnRenewal {
+    secret: std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>,
+    id: String,
+    lifetime: Duration,
+}
+
+impl fmt::Debug for TurnRenewal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TurnRenewal")
+            .field("id", &self.id)
+            .field("lifetime", &self.lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TurnRenewal {
+    /// Renewal from `secret` for `id`, each set of credentials valid for `lifetime`.
+    /// Checked once here, so a renewal later cannot fail.
+    pub fn new(secret: &[u8], id: &str, lifetime: Duration) -> Result<Self, TurnCredentialError> {
+        turn_rest_credentials(secret, id, SystemTime::now(), lifetime)?;
+        Ok(Self {
+            secret: std::sync::Arc::new(zeroize::Zeroizing::new(secret.to_vec())),
+            id: id.to_owned(),
+            lifetime,
+        })
+    }
+
+    /// Credentials valid from `now`.
+    pub fn credentials(&self, now: SystemTime) -> TurnCredentials {
+        turn_rest_credentials(&self.secret, &self.id, now, self.lifetime)
+            .expect("checked when the renewal was made")
+    }
+}
+
+impl crate::peer::NetworkConfig {
+    /// These settings with every TURN server's credentials renewed from `now`, when they
+    /// come from a shared secret ([`crate::peer::NetworkConfig::turn_renewal`]); as they
+    /// are otherwise.
+    pub fn with_fresh_turn_credentials(&self, now: SystemTime) -> Self {
+        let mut network = self.clone();
+        if let Some(renewal) = &self.turn_renewal {
+            let fresh = renewal.credentials(now);
+            for server in &mut network.turn_servers {
+                server.username = fresh.username.clone();
+                server.credential = fresh.password.clone();
+            }
+        }
+        network
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn at(unix: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(unix)
+    }
+
+    #[test]
+    fn a_long_running_engine_offers_credentials_fresh_from_each_call() {
+        use crate::peer::{NetworkConfig, TurnServer};
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let renewal = TurnRenewal::new(b"secret", "bob", Duration::from_secs(3600)).unwrap();
+        let first = renewal.credentials(start);
+        let network = NetworkConfig {
+            turn_servers: vec![TurnServer {
+                url: "turn:198.51.100.1:3478".into(),
+                username: first.username.clone(),
+                credential: first.password.clone(),
+            }],
+            turn_renewal: Some(renewal),
+            ..NetworkConfig::default()
+        };
+        let a_day_later = start + Duration::from_secs(24 * 3600);
+        let renewed = network.with_fresh_turn_credentials(a_day_later);
+        let expected =
+            turn_rest_credentials(b"secret", "bob", a_day_later, Duration::from_secs(3600))
+                .unwrap();
+        assert_eq!(renewed.turn_servers[0].username, expected.username);
+        assert_eq!(renewed.turn_servers[0].credential, expected.password);
+        assert_ne!(renewed.turn_servers[0].username, first.username);
+        assert!(!format!("{:?}", renewed.turn_renewal).contains("secret\""));
     }
 
     #[test]

@@ -63,6 +63,7 @@ impl Scene {
         let message = CallMessage {
             call_id,
             peer: self.bob.key.to_hex(),
+            also_to: Vec::new(),
             mode: Some(PrivacyMode::Fast),
             device: Some(DeviceId::new_random()),
             body,

@@ -65,6 +65,7 @@ fn alice_calls_bob_who_answers_then_alice_hangs_up() {
             state: CallState::Ended,
             reason: Reason::Ended(EndReason::LocalHangup),
             missed: false,
+            peer_without_modes: false,
         }
     );
     assert_eq!(

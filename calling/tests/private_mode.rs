@@ -286,6 +286,7 @@ async fn an_offer_with_an_unknown_mode_never_rings() {
     let offer = CallMessage {
         call_id: call,
         peer: bob.key.to_hex(),
+        also_to: Vec::new(),
         mode: Some(PrivacyMode::Private),
         device: None,
         body: CallBody::Offer {

@@ -32,6 +32,7 @@ fn offer(peer: &nostr_sdk::PublicKey) -> CallMessage {
     CallMessage {
         call_id: CallId::new_random(),
         peer: peer.to_hex(),
+        also_to: Vec::new(),
         mode: Some(PrivacyMode::Private),
         device: Some(DeviceId::new_random()),
         body: CallBody::Offer {
@@ -110,6 +111,7 @@ async fn round_trips() {
                 }
                 let answer = CallMessage {
                     peer: m.sender.to_hex(),
+                    also_to: Vec::new(),
                     body: CallBody::Answer {
                         sdp: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n".into(),
                     },

@@ -172,22 +172,22 @@ impl KeyFile {
             path: self.path.display().to_string(),
             source,
         };
-        if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir).map_err(io_err)?;
-        }
-        let tmp = self.path.with_extension("tmp");
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp).map_err(io_err)?;
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        fs::create_dir_all(dir).map_err(io_err)?;
+        // A random name, created exclusively with mode 0600: nobody can plant a file or a
+        // link under a name we would write to.
+        let mut file = tempfile::Builder::new()
+            .prefix(".identity-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(io_err)?;
         file.write_all(ncryptsec.as_bytes()).map_err(io_err)?;
         file.write_all(b"\n").map_err(io_err)?;
-        file.sync_all().map_err(io_err)?;
-        fs::rename(&tmp, &self.path).map_err(io_err)?;
+        file.as_file().sync_all().map_err(io_err)?;
+        file.persist(&self.path).map_err(|e| io_err(e.error))?;
         Ok(())
     }
 
@@ -282,5 +282,28 @@ mod tests {
             missing.load("pw"),
             Err(SignalError::NoIdentity { .. })
         ));
+    }
+
+    #[test]
+    fn key_file_is_never_written_through_a_planted_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity.ncryptsec");
+        // The old fixed temporary name, planted by someone else as a link to a file of theirs.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "theirs").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&victim, path.with_extension("tmp")).unwrap();
+        let file = KeyFile::new(&path);
+        file.save(&Identity::generate(), "pw", KeyStrength::Weak)
+            .unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "theirs");
+        assert!(fs::read_to_string(&path).unwrap().starts_with("ncryptsec1"));
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".identity-"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }
 }

@@ -1,28 +1,33 @@
 //! [`SignalTransport`] over a pool of Nostr relays (nostr-sdk).
 //!
-//! Receive: one subscription to kind 1059 addressed to us on our relays; every wrap goes
-//! through the [`Verifier`]. Send: the wrap goes to the peer's DM relays (kind 10050, NIP-17)
-//! when known, else to our relays, and a copy wrapped to ourselves goes to our relays so our
-//! other devices follow the call.
+//! Receive: one subscription to kinds 1059 and 21059 addressed to us on our relays; every
+//! wrap goes through the [`Verifier`]. Send: the wrap goes to the peer's DM relays (kind
+//! 10050, NIP-17, only those [`PeerRelayPolicy`] lets through) when known, else to our relays,
+//! and a copy wrapped to ourselves goes to our relays, later and on a connection of its own,
+//! so our other devices follow the call.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures::stream::{FuturesUnordered, StreamExt};
 use nostr_sdk::prelude::{
-    Client, ConnectionMode, Event, EventBuilder, Filter, Kind, PublicKey, RelayOptions,
-    RelayPoolNotification, RelayStatus, RelayUrl, Tag, TagKind, Timestamp,
+    Client, Event, EventBuilder, Filter, Kind, PublicKey, RelayPoolNotification, RelayUrl, Tag,
+    TagKind, Timestamp,
 };
 use phantomcall_schemas::CallMessage;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::logsafe::ShortKey;
-use crate::transport::IncomingMessages;
-use crate::wrap::{build_rumor, wrap_rumor};
+use crate::peer_relays::PeerRelayPolicy;
+use crate::publish::{publish, relay_options, wait_for_any_relay};
+use crate::recent::RecentMap;
+use crate::replay_file::ReplayFile;
+use crate::transport::{IncomingMessages, Route};
+use crate::wrap::{build_rumor, is_wrap_kind, wrap_rumor, EPHEMERAL_GIFT_WRAP_KIND};
 use crate::{
     DeliveryForm, Identity, RejectionCounts, SendReport, SignalError, SignalTransport,
     VerifiedMessage, Verifier, VerifierConfig, DEFAULT_WRAP_EXPIRATION,
@@ -30,14 +35,15 @@ use crate::{
 
 /// Most DM relays taken from a peer's kind 10050 list; more only widens what learns of us.
 const MAX_PEER_DM_RELAYS: usize = 8;
+/// Most peer relays connected at once; past it the least recently used one is dropped.
+const MAX_OPEN_PEER_RELAYS: usize = 16;
+/// Peers whose delivery form and DM relays are remembered; a flood of throwaway keys
+/// pushes out the oldest instead of growing memory.
+const MAX_REMEMBERED_PEERS: usize = 4096;
 /// Buffered verified messages per subscriber before the slowest one starts losing old ones.
 const INCOMING_BUFFER: usize = 1024;
-/// Pause between two publish attempts to a relay that refused or is reconnecting.
-const PUBLISH_RETRY_PAUSE: Duration = Duration::from_millis(250);
-/// How long one publish attempt waits for the relay's OK before sending again: an event
-/// written into a connection that just died is never answered, and nostr-sdk would wait
-/// 10 s for it. Five seconds leave room for a round trip through Tor.
-const PUBLISH_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often idle peer relays are looked for.
+const PEER_RELAY_SWEEP: Duration = Duration::from_secs(5);
 /// How long a peer's DM relay list is trusted before it is looked up again.
 const DM_RELAY_CACHE_TTL: Duration = Duration::from_secs(600);
 /// How far back the subscription asks for stored wraps. NIP-59 randomises a wrap's
@@ -65,6 +71,19 @@ pub struct NostrTransportConfig {
     pub dm_relay_lookup_timeout: Duration,
     /// SOCKS5 proxy (Tor) every relay connection goes through, if set.
     pub proxy: Option<SocketAddr>,
+    /// Accept `ws://` and local addresses in peers' DM relay lists. Only for local and
+    /// test set-ups: elsewhere a peer's list could point us at our own LAN.
+    pub allow_local_peer_relays: bool,
+    /// The copy for our other devices waits a random time in this range, so a relay that
+    /// sees both wraps cannot pair them by their arrival. Longer delays other devices'
+    /// ring-stop.
+    pub self_copy_delay: Range<Duration>,
+    /// A peer relay unused this long is disconnected.
+    pub peer_relay_idle: Duration,
+    /// Where accepted message ids are kept across restarts (encrypted to our own key), so
+    /// what the relays send again after a restart is not accepted twice. `None`: memory
+    /// only.
+    pub replay_file: Option<std::path::PathBuf>,
 }
 
 impl NostrTransportConfig {
@@ -79,6 +98,10 @@ impl NostrTransportConfig {
             reconnect_interval: Duration::from_secs(2),
             dm_relay_lookup_timeout: Duration::from_millis(1500),
             proxy: None,
+            allow_local_peer_relays: false,
+            self_copy_delay: Duration::from_millis(300)..Duration::from_millis(2000),
+            peer_relay_idle: Duration::from_secs(90),
+            replay_file: None,
         }
     }
 }
@@ -87,12 +110,19 @@ impl NostrTransportConfig {
 pub struct NostrTransport {
     identity: Identity,
     client: Client,
+    /// Write-only connections to our own relays for the copy to our other devices, apart
+    /// from the connection that carries the wrap to the peer.
+    own_copy_client: Client,
     config: NostrTransportConfig,
+    relay_policy: PeerRelayPolicy,
     incoming: broadcast::Sender<VerifiedMessage>,
     counts: Arc<RejectionCounts>,
-    peer_forms: Arc<Mutex<HashMap<PublicKey, DeliveryForm>>>,
-    dm_relays: Mutex<HashMap<PublicKey, (Vec<RelayUrl>, Instant)>>,
+    peer_forms: Arc<Mutex<RecentMap<PublicKey, DeliveryForm>>>,
+    dm_relays: Mutex<RecentMap<PublicKey, Vec<RelayUrl>>>,
+    /// Relays added for peers (never our own), with their last use.
+    peer_relay_use: Arc<Mutex<HashMap<RelayUrl, Instant>>>,
     receive_task: JoinHandle<()>,
+    sweep_task: JoinHandle<()>,
 }
 
 impl NostrTransport {
@@ -107,27 +137,37 @@ impl NostrTransport {
             return Err(SignalError::NoRelays);
         }
         let client = Client::builder().signer(identity.keys().clone()).build();
+        let own_copy_client = Client::builder().signer(identity.keys().clone()).build();
         for url in &config.relays {
-            client
-                .pool()
-                .add_relay(url.clone(), relay_options(&config, true))
-                .await
-                .map_err(|e| SignalError::Client(e.to_string()))?;
+            for (client, read) in [(&client, true), (&own_copy_client, false)] {
+                let options = relay_options(config.reconnect_interval, config.proxy, read);
+                client
+                    .pool()
+                    .add_relay(url.clone(), options)
+                    .await
+                    .map_err(|e| SignalError::Client(e.to_string()))?;
+            }
         }
-        let verifier = Verifier::new(identity.keys().clone(), config.verifier.clone());
+        let mut verifier = Verifier::new(identity.keys().clone(), config.verifier.clone());
+        let replay_file = config.replay_file.clone().map(ReplayFile::new);
+        if let Some(file) = &replay_file {
+            verifier.remember_ids(file.load(identity.keys()));
+        }
         let counts = verifier.counts();
         let (incoming, _) = broadcast::channel(INCOMING_BUFFER);
-        let peer_forms = Arc::new(Mutex::new(HashMap::new()));
+        let peer_forms = Arc::new(Mutex::new(RecentMap::new(MAX_REMEMBERED_PEERS)));
         // Listen before connecting, so nothing that arrives early is missed.
         let receive_task = tokio::spawn(receive_loop(
             client.notifications(),
             verifier,
             incoming.clone(),
             Arc::clone(&peer_forms),
+            replay_file.map(|file| (file, identity.keys().clone())),
         ));
         client.connect().await;
         if !wait_for_any_relay(&client, config.connect_timeout).await {
             client.shutdown().await;
+            own_copy_client.shutdown().await;
             receive_task.abort();
             let tried = config
                 .relays
@@ -141,20 +181,36 @@ impl NostrTransport {
             });
         }
         let since = Timestamp::now() - SUBSCRIPTION_LOOKBACK;
+        // Both wrap kinds: current NIP-AC clients send ephemeral 21059 wraps.
         let filter = Filter::new()
-            .kind(Kind::GiftWrap)
+            .kinds([Kind::GiftWrap, Kind::from(EPHEMERAL_GIFT_WRAP_KIND)])
             .pubkey(identity.public_key())
             .since(since);
         client.subscribe(filter, None).await?;
+        own_copy_client.connect().await;
+        let peer_relay_use = Arc::new(Mutex::new(HashMap::new()));
+        let sweep_task = tokio::spawn(disconnect_idle_peer_relays(
+            client.clone(),
+            Arc::clone(&peer_relay_use),
+            config.peer_relay_idle,
+        ));
+        let relay_policy = PeerRelayPolicy {
+            own: config.relays.clone(),
+            allow_local: config.allow_local_peer_relays,
+        };
         Ok(Self {
             identity,
             client,
+            own_copy_client,
             config,
+            relay_policy,
             incoming,
             counts,
             peer_forms,
-            dm_relays: Mutex::new(HashMap::new()),
+            dm_relays: Mutex::new(RecentMap::new(MAX_REMEMBERED_PEERS)),
+            peer_relay_use,
             receive_task,
+            sweep_task,
         })
     }
 
@@ -167,7 +223,7 @@ impl NostrTransport {
     /// the general-purpose relays where contacts look profiles up.
     pub async fn publish_dm_relays_to(&self, targets: Vec<RelayUrl>) -> Result<(), SignalError> {
         let event = self.dm_relay_list_event(&self.config.relays)?;
-        self.publish(event, targets).await?;
+        self.publish_to(event, targets).await?;
         Ok(())
     }
 
@@ -181,7 +237,7 @@ impl NostrTransport {
             return self.publish_dm_relays().await;
         }
         let event = self.dm_relay_list_event(inbox)?;
-        self.publish(event, self.config.relays.clone()).await?;
+        self.publish_to(event, self.config.relays.clone()).await?;
         Ok(())
     }
 
@@ -197,12 +253,33 @@ impl NostrTransport {
     }
 
     /// Tell the transport where `peer` receives DMs (for example from an nprofile's hints),
-    /// instead of looking up their kind 10050 list.
+    /// instead of looking up their kind 10050 list. Relays [`PeerRelayPolicy`] refuses are
+    /// left out.
     pub fn set_peer_dm_relays(&self, peer: PublicKey, relays: Vec<RelayUrl>) {
+        let relays = relays
+            .into_iter()
+            .filter(|url| self.relay_policy.check(url).is_ok())
+            .take(MAX_PEER_DM_RELAYS)
+            .collect();
+        self.remember_peer_relays(peer, relays);
+    }
+
+    fn remember_peer_relays(&self, peer: PublicKey, relays: Vec<RelayUrl>) {
         self.dm_relays
             .lock()
             .expect("dm relay cache poisoned")
-            .insert(peer, (relays, Instant::now()));
+            .insert(peer, relays);
+    }
+
+    /// Every relay in the pool with a live connection (ours and peers').
+    pub async fn connected_relays(&self) -> Vec<RelayUrl> {
+        self.client
+            .relays()
+            .await
+            .into_iter()
+            .filter(|(_, r)| r.status() == nostr_sdk::RelayStatus::Connected)
+            .map(|(url, _)| url)
+            .collect()
     }
 
     /// Rejection counters of this transport's verifier.
@@ -216,7 +293,7 @@ impl NostrTransport {
             .lock()
             .expect("peer form map poisoned")
             .get(peer)
-            .copied()
+            .map(|(form, _)| *form)
             .unwrap_or(DeliveryForm::Sealed)
     }
 
@@ -226,6 +303,17 @@ impl NostrTransport {
         peer: PublicKey,
         message: &CallMessage,
         form: DeliveryForm,
+    ) -> Result<SendReport, SignalError> {
+        self.send_routed(peer, message, form, Route::PeerInbox)
+            .await
+    }
+
+    async fn send_routed(
+        &self,
+        peer: PublicKey,
+        message: &CallMessage,
+        form: DeliveryForm,
+        route: Route,
     ) -> Result<SendReport, SignalError> {
         let keys = self.identity.keys();
         let rumor = build_rumor(keys.public_key(), message, Timestamp::now())?;
@@ -241,28 +329,45 @@ impl NostrTransport {
             expiration,
         )
         .await?;
-        let peer_relays = self.peer_relays(&peer).await;
-        let own_relays = self.config.relays.clone();
-        let (peer_result, _) = tokio::join!(
-            self.publish(to_peer, peer_relays),
-            // The copy is best effort: a call must not fail because our own relay is slow.
-            async {
-                if let Err(e) = self.publish(to_self, own_relays).await {
-                    tracing::debug!(error = %e, "copy for our other devices not delivered");
-                }
-            }
-        );
+        self.send_own_copy_later(to_self);
+        let relays = match route {
+            Route::PeerInbox => self.peer_relays(&peer).await,
+            Route::OwnRelays => self.config.relays.clone(),
+        };
+        let accepted_by = self.publish_to(to_peer, relays).await?;
         Ok(SendReport {
             rumor_id,
-            accepted_by: peer_result?,
+            accepted_by,
             form,
         })
+    }
+
+    /// The copy for our other devices goes out after a random pause, on its own
+    /// connection, best effort: a call must not fail because our own relay is slow.
+    fn send_own_copy_later(&self, wrap: Event) {
+        let client = self.own_copy_client.clone();
+        let relays = self.config.relays.clone();
+        let timeout = self.config.send_timeout;
+        let range = &self.config.self_copy_delay;
+        let delay = if range.end > range.start {
+            rand::random_range(range.clone())
+        } else {
+            range.start
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = publish(&client, wrap, relays, timeout).await {
+                tracing::debug!(error = %e, "copy for our other devices not delivered");
+            }
+        });
     }
 
     /// Disconnect from every relay and stop receiving.
     pub async fn shutdown(&self) {
         self.client.shutdown().await;
+        self.own_copy_client.shutdown().await;
         self.receive_task.abort();
+        self.sweep_task.abort();
     }
 
     /// The peer's DM relays: cached, else looked up (kind 10050), else our own relays.
@@ -285,8 +390,13 @@ impl NostrTransport {
         {
             Ok(events) => events
                 .into_iter()
+                // A relay may answer with anything: only the peer's own signed list counts.
+                .filter(|e| e.kind == Kind::InboxRelays && e.pubkey == *peer)
                 .max_by_key(|e| e.created_at)
-                .map(|e| relays_of_list(&e))
+                .map(|e| {
+                    self.relay_policy
+                        .relays_of_list(&e, peer, MAX_PEER_DM_RELAYS)
+                })
                 .unwrap_or_default(),
             Err(e) => {
                 tracing::debug!(error = %e, peer = %ShortKey(peer), "DM relay lookup failed");
@@ -298,44 +408,83 @@ impl NostrTransport {
         } else {
             found
         };
-        self.set_peer_dm_relays(*peer, relays.clone());
+        self.remember_peer_relays(*peer, relays.clone());
         relays
     }
 
-    /// Publish `event` to `urls`; resolves with the first relay that accepted it. The other
-    /// relays keep being tried in the background until the deadline.
-    async fn publish(&self, event: Event, urls: Vec<RelayUrl>) -> Result<RelayUrl, SignalError> {
-        let deadline = Instant::now() + self.config.send_timeout;
+    /// Publish `event` to `urls`, adding the ones not yet in the pool as write-only (we
+    /// never subscribe on a peer's relays).
+    async fn publish_to(&self, event: Event, urls: Vec<RelayUrl>) -> Result<RelayUrl, SignalError> {
         for url in &urls {
-            // Relays outside our list are write-only: we never subscribe there.
+            if self.config.relays.contains(url) {
+                continue;
+            }
+            self.make_room_for_peer_relay(url).await;
             let added = self
                 .client
                 .pool()
-                .add_relay(url.clone(), relay_options(&self.config, false))
+                .add_relay(
+                    url.clone(),
+                    relay_options(self.config.reconnect_interval, self.config.proxy, false),
+                )
                 .await
                 .map_err(|e| SignalError::Client(e.to_string()))?;
             if added {
                 self.client.connect_relay(url.clone()).await?;
             }
+            self.peer_relay_use
+                .lock()
+                .expect("peer relay map poisoned")
+                .insert(url.clone(), Instant::now());
         }
-        let mut attempts: FuturesUnordered<_> = urls
-            .into_iter()
-            .map(|url| publish_to_relay(self.client.clone(), event.clone(), url, deadline))
-            .collect();
-        let mut last_error = String::from("no relay");
-        while let Some(result) = attempts.next().await {
-            match result {
-                Ok(url) => {
-                    tokio::spawn(async move { while attempts.next().await.is_some() {} });
-                    return Ok(url);
-                }
-                Err(e) => last_error = e,
+        publish(&self.client, event, urls, self.config.send_timeout).await
+    }
+
+    /// Keeps at most [`MAX_OPEN_PEER_RELAYS`] peer relays: the least recently used goes.
+    async fn make_room_for_peer_relay(&self, url: &RelayUrl) {
+        let evict = {
+            let used = self.peer_relay_use.lock().expect("peer relay map poisoned");
+            if used.contains_key(url) || used.len() < MAX_OPEN_PEER_RELAYS {
+                return;
             }
+            used.iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(u, _)| u.clone())
+        };
+        if let Some(evict) = evict {
+            self.peer_relay_use
+                .lock()
+                .expect("peer relay map poisoned")
+                .remove(&evict);
+            let _ = self.client.pool().force_remove_relay(&evict).await;
         }
-        Err(SignalError::NotDelivered {
-            seconds: self.config.send_timeout.as_secs(),
-            last_error,
-        })
+    }
+}
+
+/// Disconnects peer relays nothing was sent to for `idle`.
+async fn disconnect_idle_peer_relays(
+    client: Client,
+    used: Arc<Mutex<HashMap<RelayUrl, Instant>>>,
+    idle: Duration,
+) {
+    let sweep = PEER_RELAY_SWEEP.min(idle);
+    loop {
+        tokio::time::sleep(sweep).await;
+        let idle_relays: Vec<RelayUrl> = {
+            let mut used = used.lock().expect("peer relay map poisoned");
+            let gone: Vec<RelayUrl> = used
+                .iter()
+                .filter(|(_, at)| at.elapsed() >= idle)
+                .map(|(u, _)| u.clone())
+                .collect();
+            for url in &gone {
+                used.remove(url);
+            }
+            gone
+        };
+        for url in idle_relays {
+            let _ = client.pool().force_remove_relay(&url).await;
+        }
     }
 }
 
@@ -350,7 +499,16 @@ impl SignalTransport for NostrTransport {
         peer: PublicKey,
         message: &CallMessage,
     ) -> Result<SendReport, SignalError> {
-        self.send_with_form(peer, message, self.form_for(&peer))
+        self.send_via(peer, message, Route::PeerInbox).await
+    }
+
+    async fn send_via(
+        &self,
+        peer: PublicKey,
+        message: &CallMessage,
+        route: Route,
+    ) -> Result<SendReport, SignalError> {
+        self.send_routed(peer, message, self.form_for(&peer), route)
             .await
     }
 
@@ -366,94 +524,34 @@ impl SignalTransport for NostrTransport {
 impl Drop for NostrTransport {
     fn drop(&mut self) {
         self.receive_task.abort();
+        self.sweep_task.abort();
     }
-}
-
-fn relay_options(config: &NostrTransportConfig, read: bool) -> RelayOptions {
-    let mut options = RelayOptions::new()
-        .read(read)
-        .retry_interval(config.reconnect_interval)
-        .adjust_retry_interval(false);
-    if let Some(proxy) = config.proxy {
-        options = options.connection_mode(ConnectionMode::proxy(proxy));
-    }
-    options
-}
-
-async fn wait_for_any_relay(client: &Client, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let relays = client.relays().await;
-        if relays
-            .values()
-            .any(|r| r.status() == RelayStatus::Connected)
-        {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// Keep offering `event` to one relay until it says OK, refuses outright, or time runs out.
-async fn publish_to_relay(
-    client: Client,
-    event: Event,
-    url: RelayUrl,
-    deadline: Instant,
-) -> Result<RelayUrl, String> {
-    let mut last_error = String::from("timed out");
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(format!("{url}: {last_error}"));
-        }
-        let relay = client.relay(&url).await.map_err(|e| e.to_string())?;
-        let attempt = remaining.min(PUBLISH_ATTEMPT_TIMEOUT);
-        match tokio::time::timeout(attempt, relay.send_event(&event)).await {
-            Ok(Ok(_)) => return Ok(url),
-            // The relay read the event and said no: retrying will not change its mind.
-            Ok(Err(nostr_sdk::pool::relay::Error::RelayMessage(message))) => {
-                return Err(format!("{url} refused: {message}"))
-            }
-            Ok(Err(e)) => last_error = e.to_string(),
-            // No OK: the event may have gone down with a dead connection. Sending it again
-            // is harmless (relays and the verifier drop duplicates by id).
-            Err(_) => last_error = "no answer from the relay".to_owned(),
-        }
-        tokio::time::sleep(PUBLISH_RETRY_PAUSE.min(remaining)).await;
-    }
-}
-
-/// The relay URLs of a kind 10050 list; invalid entries are dropped.
-fn relays_of_list(event: &Event) -> Vec<RelayUrl> {
-    event
-        .tags
-        .iter()
-        .filter(|t| t.kind() == TagKind::Relay)
-        .filter_map(|t| t.content())
-        .filter_map(|u| RelayUrl::parse(u).ok())
-        .take(MAX_PEER_DM_RELAYS)
-        .collect()
 }
 
 async fn receive_loop(
     mut notifications: broadcast::Receiver<RelayPoolNotification>,
     mut verifier: Verifier,
     incoming: broadcast::Sender<VerifiedMessage>,
-    peer_forms: Arc<Mutex<HashMap<PublicKey, DeliveryForm>>>,
+    peer_forms: Arc<Mutex<RecentMap<PublicKey, DeliveryForm>>>,
+    replay_file: Option<(ReplayFile, nostr_sdk::Keys)>,
 ) {
     loop {
         match notifications.recv().await {
             Ok(RelayPoolNotification::Event { event, .. }) => {
-                if event.kind != Kind::GiftWrap {
+                if !is_wrap_kind(event.kind) {
                     continue;
                 }
-                let Ok(message) = verifier.verify(&event, Timestamp::now()) else {
+                let now = Timestamp::now();
+                let Ok(message) = verifier.verify(&event, now) else {
                     continue;
                 };
+                if let Some((file, keys)) = &replay_file {
+                    // Written before anyone acts on the message, so a crash right after
+                    // cannot make it acceptable again.
+                    if let Err(e) = file.save(keys, &mut verifier.recent_ids(now)) {
+                        tracing::warn!(error = %e, "replay file not written");
+                    }
+                }
                 if !message.from_own_device {
                     peer_forms
                         .lock()

@@ -61,6 +61,17 @@ impl IncomingMessages {
     }
 }
 
+/// Which relays a message may go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The peer's DM relays (kind 10050), looked up when needed: for contacts, and for calls
+    /// the user placed or accepted.
+    PeerInbox,
+    /// Only our own relays: replies to strangers before the user accepted anything, so a
+    /// stranger's relay list never makes us connect anywhere.
+    OwnRelays,
+}
+
 /// Sends call messages to peers and yields verified incoming ones. Implemented over Nostr
 /// relays ([`crate::NostrTransport`]) and, later, over Bluetooth LE.
 #[async_trait]
@@ -72,6 +83,18 @@ pub trait SignalTransport: Send + Sync {
     /// accepted the wrap for the peer, or fails after the transport's send deadline.
     async fn send(&self, peer: PublicKey, message: &CallMessage)
         -> Result<SendReport, SignalError>;
+
+    /// Send `message` to `peer` through the relays `route` allows. The default sends as
+    /// [`SignalTransport::send`] does, for transports with a single path.
+    async fn send_via(
+        &self,
+        peer: PublicKey,
+        message: &CallMessage,
+        route: Route,
+    ) -> Result<SendReport, SignalError> {
+        let _ = route;
+        self.send(peer, message).await
+    }
 
     /// A new subscription to verified incoming messages, from now on.
     fn incoming(&self) -> IncomingMessages;

@@ -19,6 +19,7 @@ use nostr_sdk::nips::nip44;
 use nostr_sdk::{Event, EventId, JsonUtil, Keys, Kind, PublicKey, Timestamp, UnsignedEvent};
 use phantomcall_schemas::{CallId, CallKind, CallMessage, SchemaError};
 
+use crate::wrap::is_wrap_kind;
 use crate::{DeliveryForm, VerifiedMessage};
 
 /// Why a wrap was dropped. Counted per reason and logged without payload.
@@ -138,6 +139,9 @@ pub struct VerifierConfig {
     pub call_binding_ttl: Duration,
     /// Upper bound on remembered call ids, so a flood cannot grow memory without limit.
     pub max_call_bindings: usize,
+    /// Upper bound on remembered rumor ids within the freshness window. When full, the
+    /// oldest go first: they are the ones the freshness check is about to reject anyway.
+    pub max_seen_ids: usize,
 }
 
 impl Default for VerifierConfig {
@@ -146,6 +150,7 @@ impl Default for VerifierConfig {
             freshness_window: Duration::from_secs(60),
             call_binding_ttl: Duration::from_secs(24 * 3600),
             max_call_bindings: 65_536,
+            max_seen_ids: 65_536,
         }
     }
 }
@@ -232,9 +237,10 @@ impl Verifier {
     }
 
     fn open(&self, wrap: &Event, now: Timestamp) -> Result<Opened, RejectReason> {
-        if wrap.kind != Kind::GiftWrap {
+        if !is_wrap_kind(wrap.kind) {
             return Err(RejectReason::NotAGiftWrap);
         }
+        let ephemeral = wrap.kind != Kind::GiftWrap;
         wrap.verify().map_err(|_| RejectReason::BadWrapSignature)?;
         if wrap
             .tags
@@ -251,7 +257,12 @@ impl Verifier {
         if inner.kind == Kind::Seal {
             self.open_seal(&inner)
         } else {
-            Self::open_direct(inner, &inner_text)
+            let form = if ephemeral {
+                DeliveryForm::Ephemeral
+            } else {
+                DeliveryForm::Direct
+            };
+            Self::open_direct(inner, &inner_text, form)
         }
     }
 
@@ -276,7 +287,11 @@ impl Verifier {
         })
     }
 
-    fn open_direct(inner: Event, inner_text: &str) -> Result<Opened, RejectReason> {
+    fn open_direct(
+        inner: Event,
+        inner_text: &str,
+        form: DeliveryForm,
+    ) -> Result<Opened, RejectReason> {
         // Only call kinds may sit directly in a wrap; anything else is not ours to judge.
         if CallKind::from_u16(inner.kind.as_u16()).is_none() {
             return Err(RejectReason::UnregisteredKind);
@@ -291,7 +306,7 @@ impl Verifier {
             rumor_id: inner.id,
             created_at: inner.created_at,
             json,
-            form: DeliveryForm::Direct,
+            form,
         })
     }
 
@@ -306,8 +321,13 @@ impl Verifier {
             return Err(RejectReason::Stale);
         }
         let me = self.keys.public_key();
-        let peer = PublicKey::from_hex(&message.peer).map_err(|_| RejectReason::SchemaInvalid)?;
+        let mut peer =
+            PublicKey::from_hex(&message.peer).map_err(|_| RejectReason::SchemaInvalid)?;
         let from_own_device = opened.sender == me;
+        // A NIP-AC group offer names every callee; we may be any of them.
+        if peer != me && message.also_to.contains(&me.to_hex()) {
+            peer = me;
+        }
         if peer != me && !from_own_device {
             return Err(RejectReason::NotAddressedToUs);
         }
@@ -315,6 +335,9 @@ impl Verifier {
             return Err(RejectReason::Replayed);
         }
         self.bind_call(message.call_id, opened.sender, peer, now)?;
+        if self.seen.len() >= self.config.max_seen_ids {
+            self.evict_oldest_seen();
+        }
         self.seen.insert(opened.rumor_id, opened.created_at);
         self.prune(now);
         Ok(VerifiedMessage {
@@ -355,6 +378,36 @@ impl Verifier {
                 );
                 Ok(())
             }
+        }
+    }
+
+    /// The rumor ids accepted within the last two freshness windows, with their
+    /// `created_at`: what must survive a restart for replay protection.
+    pub fn recent_ids(&self, now: Timestamp) -> Vec<(EventId, Timestamp)> {
+        let horizon = now
+            .as_secs()
+            .saturating_sub(2 * self.config.freshness_window.as_secs());
+        self.seen
+            .iter()
+            .filter(|(_, at)| at.as_secs() >= horizon)
+            .map(|(id, at)| (*id, *at))
+            .collect()
+    }
+
+    /// Remembers ids accepted before a restart (see [`Verifier::recent_ids`]): they are
+    /// rejected as [`RejectReason::Replayed`] if they arrive again.
+    pub fn remember_ids(&mut self, ids: impl IntoIterator<Item = (EventId, Timestamp)>) {
+        for (id, at) in ids {
+            if self.seen.len() >= self.config.max_seen_ids {
+                self.evict_oldest_seen();
+            }
+            self.seen.insert(id, at);
+        }
+    }
+
+    fn evict_oldest_seen(&mut self) {
+        if let Some(oldest) = self.seen.iter().min_by_key(|(_, t)| **t).map(|(id, _)| *id) {
+            self.seen.remove(&oldest);
         }
     }
 

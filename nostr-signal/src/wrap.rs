@@ -1,4 +1,4 @@
-//! Building the kind 1059 gift wrap around a call message, in either delivery form.
+//! Building the gift wrap around a call message, in each delivery form.
 
 use std::time::Duration;
 
@@ -8,9 +8,15 @@ use phantomcall_schemas::CallMessage;
 
 use crate::SignalError;
 
-/// NIP-40 expiration put on every wrap: long enough for a ringing call and a slow relay,
-/// short enough that relays honouring NIP-40 drop call metadata soon after.
+/// NIP-40 expiration put on every stored wrap (kind 1059): long enough for a ringing call
+/// and a slow relay, short enough that relays honouring NIP-40 drop call metadata soon
+/// after. The expiration actually written is later by a random share of this (see
+/// [`wrap_rumor`]), so it does not give away the send time.
 pub const DEFAULT_WRAP_EXPIRATION: Duration = Duration::from_secs(5 * 60);
+
+/// Kind of the ephemeral gift wrap NIP-AC clients send since April 2026 (Amethyst's
+/// `EphemeralGiftWrapEvent`): relays forward it and never store it, so it has no expiration.
+pub const EPHEMERAL_GIFT_WRAP_KIND: u16 = 21059;
 
 /// How a call message sits inside its gift wrap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,8 +24,26 @@ pub enum DeliveryForm {
     /// NIP-17 style: unsigned rumor, sealed (kind 13) by the sender, wrapped (kind 1059).
     /// PhantomCall's default: the rumor is deniable, it carries no signature.
     Sealed,
-    /// NIP-AC style: the signed call event directly inside the wrap, no seal.
+    /// The first NIP-AC form: the signed call event directly inside a kind 1059 wrap.
     Direct,
+    /// Current NIP-AC (Amethyst since April 2026): the signed call event directly inside an
+    /// ephemeral kind 21059 wrap, without expiration.
+    Ephemeral,
+}
+
+impl DeliveryForm {
+    /// The kind of the outer wrap this form travels in.
+    pub fn wrap_kind(self) -> Kind {
+        match self {
+            DeliveryForm::Sealed | DeliveryForm::Direct => Kind::GiftWrap,
+            DeliveryForm::Ephemeral => Kind::from(EPHEMERAL_GIFT_WRAP_KIND),
+        }
+    }
+}
+
+/// True for the wrap kinds the verifier opens (1059 and 21059).
+pub fn is_wrap_kind(kind: Kind) -> bool {
+    kind == Kind::GiftWrap || kind.as_u16() == EPHEMERAL_GIFT_WRAP_KIND
 }
 
 /// The unsigned rumor of `message`, authored by `author` at `created_at`.
@@ -54,8 +78,13 @@ pub async fn build_wrap(
     wrap_rumor(sender, recipient, rumor, form, expiration).await
 }
 
-/// Wrap an already built rumor (see [`build_rumor`]); the expiration counts from the
-/// rumor's `created_at`. Lets one rumor go to several recipients without rebuilding it.
+/// Wrap an already built rumor (see [`build_rumor`]). Lets one rumor go to several
+/// recipients without rebuilding it.
+///
+/// Stored wraps expire `expiration` after the rumor's `created_at` plus a random extra of
+/// up to `expiration` again: a fixed offset would let anyone who reads the stored wrap
+/// (the relay's database, a later subscriber) compute the second it was sent, which
+/// NIP-59's randomised `created_at` is there to hide. Ephemeral wraps carry no expiration.
 pub async fn wrap_rumor(
     sender: &Keys,
     recipient: &PublicKey,
@@ -63,25 +92,34 @@ pub async fn wrap_rumor(
     form: DeliveryForm,
     expiration: Duration,
 ) -> Result<Event, SignalError> {
-    let expires = Tag::expiration(rumor.created_at + expiration);
+    let expires = Tag::expiration(unlinkable_expiration(rumor.created_at, expiration));
     match form {
         DeliveryForm::Sealed => EventBuilder::gift_wrap(sender, recipient, rumor, [expires])
             .await
             .map_err(|e| SignalError::Build(e.to_string())),
-        DeliveryForm::Direct => {
+        DeliveryForm::Direct | DeliveryForm::Ephemeral => {
             let signed = rumor
                 .sign_with_keys(sender)
                 .map_err(|e| SignalError::Build(e.to_string()))?;
-            wrap_signed_event(&signed, recipient, expires)
+            let tags = (form == DeliveryForm::Direct).then_some(expires);
+            wrap_signed_event(&signed, recipient, form.wrap_kind(), tags)
         }
     }
+}
+
+/// `sent + expiration + uniform(0..expiration)`, in whole seconds.
+fn unlinkable_expiration(sent: Timestamp, expiration: Duration) -> Timestamp {
+    let spread = expiration.as_secs().max(1);
+    let extra = rand::random_range(0..spread);
+    sent + Duration::from_secs(expiration.as_secs() + extra)
 }
 
 /// Gift-wrap an already signed event without a seal (NIP-AC's form), using nostr-sdk's NIP-44.
 fn wrap_signed_event(
     signed: &Event,
     recipient: &PublicKey,
-    expires: Tag,
+    wrap_kind: Kind,
+    expires: Option<Tag>,
 ) -> Result<Event, SignalError> {
     use nostr_sdk::JsonUtil;
     let ephemeral = Keys::generate();
@@ -92,8 +130,9 @@ fn wrap_signed_event(
         nip44::Version::default(),
     )
     .map_err(|e| SignalError::Build(e.to_string()))?;
-    EventBuilder::new(Kind::GiftWrap, content)
-        .tags([Tag::public_key(*recipient), expires])
+    let tags = std::iter::once(Tag::public_key(*recipient)).chain(expires);
+    EventBuilder::new(wrap_kind, content)
+        .tags(tags)
         .custom_created_at(Timestamp::tweaked(nip59::RANGE_RANDOM_TIMESTAMP_TWEAK))
         .sign_with_keys(&ephemeral)
         .map_err(|e| SignalError::Build(e.to_string()))

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use nostr_sdk::{Client, Filter, JsonUtil, Keys, Kind, Timestamp};
+use nostr_sdk::{Client, Filter, JsonUtil, Keys, Kind, RelayPoolNotification, Timestamp};
 use nostr_signal::{
     build_wrap, DeliveryForm, EmbeddedRelay, SignalTransport, Verifier, VerifierConfig,
 };
@@ -32,6 +32,8 @@ async fn privacy_invariant_relay_sees_neither_caller_nor_call_content() {
             .unwrap();
         next_message(&mut bob_in, "offer").await;
     }
+    // The copies for Alice's own devices follow after a random pause.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     // Everything the relay stored, as any relay operator would see it.
     let observer = Client::default();
     observer.add_relay(relay.url().clone()).await.unwrap();
@@ -137,4 +139,84 @@ async fn privacy_invariant_rejection_logs_carry_no_payload() {
     ] {
         assert!(!log.contains(&secret), "log leaks {secret:?}: {log}");
     }
+}
+
+#[tokio::test]
+async fn privacy_invariant_wrap_expiration_does_not_reveal_the_send_time() {
+    let alice = Keys::generate();
+    let bob = Keys::generate();
+    let offer = offer_to(&bob.public_key());
+    let sent = Timestamp::now();
+    let mut offsets = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let wrap = build_wrap(
+            &alice,
+            &bob.public_key(),
+            &offer,
+            DeliveryForm::Sealed,
+            sent,
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap();
+        let expires = wrap.tags.expiration().expect("stored wraps expire");
+        let offset = expires.as_secs() - sent.as_secs();
+        assert!(
+            (300..600).contains(&offset),
+            "expiration {offset} s after sending"
+        );
+        offsets.insert(offset);
+    }
+    // A fixed offset would give the send time away to the second.
+    assert!(offsets.len() >= 20, "expirations barely vary: {offsets:?}");
+}
+
+#[tokio::test]
+async fn privacy_invariant_own_copy_is_sent_apart_from_the_wrap_to_the_peer() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let (alice, alice_tx) = client(vec![relay.url().clone()]).await;
+    let (bob, _bob_tx) = client(vec![relay.url().clone()]).await;
+    let observer = Client::default();
+    observer.add_relay(relay.url().clone()).await.unwrap();
+    observer.connect().await;
+    observer
+        .subscribe(
+            Filter::new()
+                .kind(Kind::GiftWrap)
+                .pubkeys([alice.public_key(), bob.public_key()])
+                .since(Timestamp::now()),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut seen = observer.notifications();
+    // NIP-59 back-dates wraps; only live arrivals count here.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice_tx
+        .send(bob.public_key(), &offer_to(&bob.public_key()))
+        .await
+        .unwrap();
+    let mut to_bob = None;
+    let mut to_alice = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while (to_bob.is_none() || to_alice.is_none()) && tokio::time::Instant::now() < deadline {
+        let Ok(Ok(RelayPoolNotification::Event { event, .. })) =
+            tokio::time::timeout(Duration::from_secs(5), seen.recv()).await
+        else {
+            continue;
+        };
+        let recipient = *event.tags.public_keys().next().unwrap();
+        let at = tokio::time::Instant::now();
+        if recipient == bob.public_key() {
+            to_bob.get_or_insert(at);
+        } else if recipient == alice.public_key() {
+            to_alice.get_or_insert(at);
+        }
+    }
+    let (to_bob, to_alice) = (to_bob.expect("wrap to bob"), to_alice.expect("own copy"));
+    assert!(
+        to_alice >= to_bob + Duration::from_millis(250),
+        "the copy to our own devices followed the peer's wrap after {:?}",
+        to_alice.saturating_duration_since(to_bob)
+    );
 }

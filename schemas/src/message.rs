@@ -85,8 +85,11 @@ impl CallBody {
 pub struct CallMessage {
     /// The call (`call-id` tag).
     pub call_id: CallId,
-    /// Hex pubkey from the `p` tag: the other party of the call.
+    /// Hex pubkey from the (first) `p` tag: the other party of the call.
     pub peer: String,
+    /// NIP-AC group offers only: the hex pubkeys of the further `p` tags (every callee is
+    /// named); empty for every 1:1 message.
+    pub also_to: Vec<String>,
     /// Sender's privacy mode (`mode` tag); `None` only from non-PhantomCall NIP-AC clients.
     pub mode: Option<PrivacyMode>,
     /// Sending device (`device` tag); `None` from non-PhantomCall NIP-AC clients.
@@ -109,10 +112,9 @@ impl CallMessage {
     /// `call-type` (offers), `v`, then `mode` and `device` when set. A single candidate is
     /// sent as a JSON object (NIP-AC form), several as an array.
     pub fn to_parts(&self) -> (u16, Vec<Vec<String>>, String) {
-        let mut tags = vec![
-            tag("p", &self.peer),
-            tag("call-id", &self.call_id.to_string()),
-        ];
+        let mut tags = vec![tag("p", &self.peer)];
+        tags.extend(self.also_to.iter().map(|member| tag("p", member)));
+        tags.push(tag("call-id", &self.call_id.to_string()));
         if let CallBody::Offer { call_type, .. } = &self.body {
             tags.push(tag("call-type", call_type.as_str()));
         }
@@ -161,7 +163,13 @@ impl CallMessage {
                 .and_then(|t| t.get(1))
                 .and_then(Value::as_str)
         };
-        let peer = tag_value("p").ok_or(unparsable("p tag"))?.to_owned();
+        let mut recipients = tags
+            .iter()
+            .filter_map(Value::as_array)
+            .filter(|t| t.first().and_then(Value::as_str) == Some("p"))
+            .filter_map(|t| t.get(1).and_then(Value::as_str).map(str::to_owned));
+        let peer = recipients.next().ok_or(unparsable("p tag"))?;
+        let also_to: Vec<String> = recipients.collect();
         let call_id = tag_value("call-id")
             .and_then(|s| s.parse().ok())
             .ok_or(unparsable("call-id tag"))?;
@@ -226,6 +234,7 @@ impl CallMessage {
         Ok(CallMessage {
             call_id,
             peer,
+            also_to,
             mode,
             device,
             body,

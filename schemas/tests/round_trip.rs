@@ -145,6 +145,7 @@ fn every_kind_with_and_without_mode_and_device_round_trips() {
                 let message = CallMessage {
                     call_id: CallId::new_random(),
                     peer: rng.hex64(),
+                    also_to: Vec::new(),
                     mode,
                     device: with_device.then(DeviceId::new_random),
                     body: rng.body(kind),
@@ -173,6 +174,7 @@ fn random_messages_of_every_kind_round_trip() {
             let message = CallMessage {
                 call_id: rng.call_id(),
                 peer: rng.hex64(),
+                also_to: Vec::new(),
                 mode: rng.coin().then(|| rng.mode()),
                 device: rng.coin().then(|| rng.device()),
                 body: rng.body(kind),
@@ -192,6 +194,7 @@ fn single_candidate_is_sent_as_an_object_and_a_batch_as_an_array() {
         let message = CallMessage {
             call_id: CallId::new_random(),
             peer: rng.hex64(),
+            also_to: Vec::new(),
             mode: Some(PrivacyMode::Private),
             device: Some(DeviceId::new_random()),
             body: CallBody::IceCandidates(candidates),
@@ -220,6 +223,7 @@ fn empty_reasons_parse_as_none() {
         let message = CallMessage {
             call_id: CallId::new_random(),
             peer: common::BOB.into(),
+            also_to: Vec::new(),
             mode: None,
             device: None,
             body,

@@ -36,8 +36,9 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
         bail!("that is your own npub: call someone else");
     }
     eprintln!("connecting to {} relay(s)…", urls.len());
-    let transport =
-        Arc::new(NostrTransport::connect(id.clone(), options.net.transport_config(urls)).await?);
+    let transport = Arc::new(
+        NostrTransport::connect(id.clone(), options.net.transport_config(urls, file)).await?,
+    );
     transport.publish_dm_relays().await?;
     let mut config = EngineConfig::new(id.public_key(), DeviceId::new_random());
     config.contacts.insert(peer);

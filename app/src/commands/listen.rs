@@ -53,14 +53,20 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
     let network = options.net.network_for_answering()?;
     let id = identity::load(file)?;
     eprintln!("connecting to {} relay(s)…", urls.len());
-    let transport =
-        Arc::new(NostrTransport::connect(id.clone(), options.net.transport_config(urls)).await?);
+    let transport = Arc::new(
+        NostrTransport::connect(id.clone(), options.net.transport_config(urls, file)).await?,
+    );
     transport.publish_dm_relays().await?;
     let mut incoming = transport.incoming();
     let device = DeviceId::new_random();
     let mut config = EngineConfig::new(id.public_key(), device.clone());
-    // Whoever calls a listening client is expected: there is no contact list here.
+    // Whoever calls a listening client is expected: there is no contact list here. The
+    // mode given on the command line is the least any call may use (an offer asking for
+    // less is refused with the mode required), and the user's explicit choice, so it
+    // stands for strangers too.
     config.allow_strangers = true;
+    config.default_mode = options.net.privacy_mode();
+    config.stranger_mode = options.net.privacy_mode();
     let engine = CallEngine::start(EngineSetup {
         transport: transport.clone(),
         config,
@@ -85,6 +91,7 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
                     let reply = CallMessage {
                         body: CallBody::Reject { reason: Some(TEST_REPLY_REASON.into()) },
                         peer: m.sender.to_hex(),
+                        also_to: Vec::new(),
                         device: Some(device.clone()),
                         ..m.message.clone()
                     };

@@ -27,6 +27,7 @@ pub fn test_offer(peer: &nostr_signal::PublicKey, device: &DeviceId) -> CallMess
     CallMessage {
         call_id: CallId::new_random(),
         peer: peer.to_hex(),
+        also_to: Vec::new(),
         mode: Some(PrivacyMode::Private),
         device: Some(device.clone()),
         body: CallBody::Offer {
@@ -41,12 +42,20 @@ pub fn is_test_offer(message: &CallMessage) -> bool {
     matches!(&message.body, CallBody::Offer { sdp, .. } if sdp.contains(&format!("s={TEST_SESSION_NAME}\r\n")))
 }
 
-pub async fn run(file: &KeyFile, npub: &str, relays: RelayArgs, timeout: u64) -> Result<ExitCode> {
+pub async fn run(
+    file: &KeyFile,
+    npub: &str,
+    relays: RelayArgs,
+    timeout: u64,
+    socks5: Option<std::net::SocketAddr>,
+) -> Result<ExitCode> {
     let peer = parse_public_key(npub)?;
     let urls = relays.urls()?;
     let id = identity::load(file)?;
     eprintln!("connecting to {} relay(s)…", urls.len());
-    let transport = NostrTransport::connect(id, NostrTransportConfig::new(urls)).await?;
+    let mut config = NostrTransportConfig::new(urls);
+    config.proxy = socks5;
+    let transport = NostrTransport::connect(id, config).await?;
     let mut incoming = transport.incoming();
     let offer = test_offer(&peer, &DeviceId::new_random());
     let started = Instant::now();

@@ -84,6 +84,7 @@ fn message(call_id: CallId, peer: &PublicKey, device: &DeviceId, body: CallBody)
     CallMessage {
         call_id,
         peer: peer.to_hex(),
+        also_to: Vec::new(),
         mode: Some(PrivacyMode::Private),
         device: Some(device.clone()),
         body,

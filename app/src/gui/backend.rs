@@ -18,7 +18,7 @@ use nostr_signal::{
     EmbeddedRelay, Identity, KeyFile, KeyStrength, NostrTransport, NostrTransportConfig, PublicKey,
     RelayUrl,
 };
-use phantomcall_schemas::{CallType, DeviceId};
+use phantomcall_schemas::{CallType, DeviceId, PrivacyMode};
 use tokio::runtime::{Handle, Runtime};
 
 use super::nip05::{AddressError, Nip05Resolver};
@@ -441,8 +441,10 @@ pub async fn synthetic_peer(
     );
     transport.publish_dm_relays().await?;
     let mut config = EngineConfig::new(identity.public_key(), DeviceId::new_random());
-    // It does not know the user's key in advance.
+    // It does not know the user's key in advance, and takes calls in any mode: it is a
+    // local test partner on loopback, not a person.
     config.allow_strangers = true;
+    config.stranger_mode = PrivacyMode::Fast;
     let engine = CallEngine::start(EngineSetup {
         transport: transport.clone(),
         config,

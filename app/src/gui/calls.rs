@@ -178,6 +178,23 @@ impl CallView {
                 "ended: the other side refused a path outside the privacy mode"
             }
             Some(EndReason::LocalBusy) => "missed: you were in another call",
+            Some(EndReason::ModeTooLow(mode)) => match mode {
+                PrivacyMode::Paranoid => "refused: the caller asked for less than Paranoid mode",
+                _ => "refused: the caller asked for less than Private mode",
+            },
+            Some(EndReason::RemoteRequiresMode(mode)) => match mode {
+                PrivacyMode::Paranoid => "they accept only Paranoid calls: call again in Paranoid",
+                PrivacyMode::Private => "they accept only Private calls: call again in Private",
+                PrivacyMode::Fast => "refused by their privacy settings",
+            },
+            Some(EndReason::ModeUnavailable(_)) => {
+                "refused: no TURN server (or proxy) here for the mode the caller asked for"
+            }
+            Some(EndReason::RemoteModeUnavailable(_)) => {
+                "their side has no TURN server (or proxy) for this mode"
+            }
+            Some(EndReason::GroupCallUnsupported) => "a group call: not supported yet",
+            Some(EndReason::UnreadableOffer) => "the caller's app sent a call we could not read",
             Some(EndReason::Glare) => "you both called at once: the other call was kept",
             Some(
                 EndReason::AnsweredElsewhere
@@ -206,7 +223,9 @@ impl CallView {
                     EndReason::MediaFailed(_)
                     | EndReason::ConnectTimeout
                     | EndReason::ModeMismatch
-                    | EndReason::AlreadyInCall,
+                    | EndReason::AlreadyInCall
+                    | EndReason::RemoteRequiresMode(_)
+                    | EndReason::RemoteModeUnavailable(_),
                 ) => LogResult::Failed,
                 _ if self.direction == Direction::Incoming => LogResult::Missed,
                 _ => LogResult::NoAnswer,

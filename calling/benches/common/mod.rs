@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use calling::peer::NetworkConfig;
 use calling::{CallEngine, EngineConfig, EngineSetup, FilterChoice, SyntheticDevices};
 use nostr_signal::{Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl};
-use phantomcall_schemas::DeviceId;
+use phantomcall_schemas::{DeviceId, PrivacyMode};
 
 /// One device of the bench: engine, synthetic devices (with their probes), transport.
 pub struct Side {
@@ -59,6 +59,8 @@ pub async fn side(relay: &RelayUrl, options: SideOptions) -> Side {
     }
     let mut engine_config = EngineConfig::new(id.public_key(), DeviceId::new_random());
     engine_config.allow_strangers = true;
+    // The benches call in every mode between identities that do not know each other.
+    engine_config.stranger_mode = PrivacyMode::Fast;
     let engine = CallEngine::start(EngineSetup {
         transport: transport.clone(),
         config: engine_config,

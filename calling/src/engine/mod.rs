@@ -6,13 +6,15 @@
 mod events;
 mod session;
 
-use std::collections::HashMap;
+mod outbox;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use media::video::ScreenTarget;
 use nostr_signal::{PublicKey, SignalTransport};
-use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, PrivacyMode};
+use phantomcall_schemas::{CallBody, CallId, CallType, PrivacyMode};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
@@ -44,7 +46,7 @@ pub struct EngineSetup {
 enum Command {
     Input(Input),
     Session(CallId, SessionCommand),
-    AddContact(PublicKey),
+    AddContact(PublicKey, Option<PrivacyMode>),
     Calls(oneshot::Sender<Vec<CallInfo>>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -169,7 +171,13 @@ impl CallEngine {
 
     /// Lets calls from `contact` ring.
     pub fn add_contact(&self, contact: PublicKey) {
-        self.send(Command::AddContact(contact));
+        self.send(Command::AddContact(contact, None));
+    }
+
+    /// Lets calls from `contact` ring, and never in less than `mode` (an offer asking for
+    /// less is refused with the mode we require).
+    pub fn add_contact_with_mode(&self, contact: PublicKey, mode: PrivacyMode) {
+        self.send(Command::AddContact(contact, Some(mode)));
     }
 
     /// Every call the engine remembers (live and recently ended).
@@ -194,9 +202,12 @@ struct Driver {
     signaling_proxy: Option<std::net::SocketAddr>,
     devices: Arc<dyn MediaDevices>,
     sessions: HashMap<CallId, SessionHandle>,
+    /// Calls with a peer that does not speak privacy modes, noted before their session
+    /// exists.
+    without_modes: HashSet<CallId>,
     stopping: Vec<JoinHandle<()>>,
     reports: UnboundedSender<(CallId, SessionReport)>,
-    outbox: UnboundedSender<(PublicKey, CallMessage)>,
+    outbox: outbox::Outbox,
     events: broadcast::Sender<EngineEvent>,
 }
 
@@ -207,18 +218,16 @@ async fn run(
 ) {
     let mut incoming = setup.transport.incoming();
     let (reports, mut session_reports) = unbounded_channel();
-    let (outbox, outbox_rx) = unbounded_channel();
-    let sender = tokio::spawn(send_in_order(
-        setup.transport.clone(),
-        outbox_rx,
-        events.clone(),
-    ));
+    let outbox = outbox::Outbox::new(setup.transport.clone(), events.clone());
+    let mut config = setup.config;
+    config.unavailable_modes = unavailable_modes(&setup.network, setup.transport.socks5_proxy());
     let mut driver = Driver {
-        core: CallEngineCore::new(setup.config),
+        core: CallEngineCore::new(config),
         signaling_proxy: setup.transport.socks5_proxy(),
         network: setup.network,
         devices: setup.devices,
         sessions: HashMap::new(),
+        without_modes: HashSet::new(),
         stopping: Vec::new(),
         reports,
         outbox,
@@ -263,9 +272,8 @@ async fn run(
         outbox,
         ..
     } = driver;
-    drop(outbox);
     // Messages already queued (the hangups) still go out.
-    let _ = sender.await;
+    outbox.close().await;
     for (_, handle) in sessions {
         drop(handle.commands);
         let _ = handle.task.await;
@@ -278,21 +286,20 @@ async fn run(
     }
 }
 
-/// Sends call messages one after the other, so the peer's relays get them in order.
-async fn send_in_order(
-    transport: Arc<dyn SignalTransport>,
-    mut outbox: UnboundedReceiver<(PublicKey, CallMessage)>,
-    events: broadcast::Sender<EngineEvent>,
-) {
-    while let Some((peer, message)) = outbox.recv().await {
-        if let Err(e) = transport.send(peer, &message).await {
-            tracing::warn!(error = %e, kind = %message.kind(), "call message not sent");
-            let _ = events.send(EngineEvent::SignalingError {
-                call_id: message.call_id,
-                error: e.to_string(),
-            });
-        }
+/// Modes this device has no media path for: relay-only modes without a TURN server,
+/// Paranoid without a proxy for the media or the signaling.
+fn unavailable_modes(
+    network: &NetworkConfig,
+    signaling_proxy: Option<std::net::SocketAddr>,
+) -> std::collections::BTreeSet<PrivacyMode> {
+    let mut modes = std::collections::BTreeSet::new();
+    if network.turn_servers.is_empty() {
+        modes.extend([PrivacyMode::Private, PrivacyMode::Paranoid]);
     }
+    if network.socks5_proxy.is_none() || signaling_proxy.is_none() {
+        modes.insert(PrivacyMode::Paranoid);
+    }
+    modes
 }
 
 impl Driver {
@@ -304,8 +311,8 @@ impl Driver {
                     let _ = session.commands.send(command);
                 }
             }
-            Command::AddContact(key) => {
-                self.core.contacts_mut().insert(key);
+            Command::AddContact(key, mode) => {
+                self.core.add_contact(key, mode);
             }
             Command::Calls(reply) => {
                 let _ = reply.send(self.core.calls().collect());
@@ -370,9 +377,15 @@ impl Driver {
     fn drive(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
-                Output::Send { to, message } => {
-                    let _ = self.outbox.send((to, message));
-                }
+                Output::Send { to, message, route } => self.outbox.send(to, message, route),
+                Output::PeerWithoutModes { call_id } => match self.sessions.get(&call_id) {
+                    Some(session) => {
+                        let _ = session.commands.send(SessionCommand::PeerWithoutModes);
+                    }
+                    None => {
+                        self.without_modes.insert(call_id);
+                    }
+                },
                 Output::CreateOffer {
                     call_id,
                     call_type,
@@ -410,6 +423,7 @@ impl Driver {
                     candidates,
                 } => self.command_session(call_id, SessionCommand::Candidates(candidates)),
                 Output::StopMedia { call_id } => {
+                    self.without_modes.remove(&call_id);
                     if let Some(session) = self.sessions.remove(&call_id) {
                         // Dropping the command channel ends the task, which stops its media.
                         drop(session.commands);
@@ -441,7 +455,9 @@ impl Driver {
                 mode,
                 send_video,
                 receive_video,
-                network: self.network.clone(),
+                network: self
+                    .network
+                    .with_fresh_turn_credentials(std::time::SystemTime::now()),
                 signaling_proxy: self.signaling_proxy,
             },
             is_caller,
@@ -449,6 +465,9 @@ impl Driver {
             runtime: tokio::runtime::Handle::current(),
         };
         let handle = session::spawn(setup, self.reports.clone());
+        if self.without_modes.remove(&call_id) {
+            let _ = handle.commands.send(SessionCommand::PeerWithoutModes);
+        }
         self.sessions.insert(call_id, handle);
     }
 

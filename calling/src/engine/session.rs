@@ -63,6 +63,8 @@ pub(crate) enum SessionCommand {
     /// Both users agreed to switch the call to this mode: apply its policy, and (the
     /// caller) restart ICE so the path is gathered again under it.
     SetMode(PrivacyMode),
+    /// The peer's client does not speak privacy modes: take its candidates of any type.
+    PeerWithoutModes,
 }
 
 /// What a call's media tells the engine.
@@ -178,9 +180,13 @@ async fn run(
                 report(SessionReport::Media(MediaEvent::SetupFailed(e.to_string())));
             }
             // Fail the first step the engine asks for, then wait to be dropped.
-            let error = match commands.recv().await {
-                Some(SessionCommand::Answer(_)) => MediaError::CreateAnswer,
-                _ => MediaError::CreateOffer,
+            let error = loop {
+                match commands.recv().await {
+                    // A note about the peer, not a step.
+                    Some(SessionCommand::PeerWithoutModes) => continue,
+                    Some(SessionCommand::Answer(_)) => break MediaError::CreateAnswer,
+                    _ => break MediaError::CreateOffer,
+                }
             };
             report(SessionReport::Failed(error));
             while commands.recv().await.is_some() {}
@@ -565,6 +571,7 @@ async fn handle_command(
         SessionCommand::Mute(on) => Controls::set(&media.controls.muted, on),
         SessionCommand::CameraOff(off) => Controls::set(&media.controls.camera_off, off),
         SessionCommand::VideoQuality(q) => media.controls.set_video_quality(q),
+        SessionCommand::PeerWithoutModes => session.accept_peer_without_modes(),
         SessionCommand::SetMode(_) | SessionCommand::ScreenShare(_) => {
             unreachable!("applied by the session loop")
         }

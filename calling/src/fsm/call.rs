@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use nostr_signal::logsafe::ShortCallId;
-use nostr_signal::PublicKey;
+use nostr_signal::{PublicKey, Route};
 use phantomcall_schemas::{
     CallBody, CallId, CallMessage, CallType, DeviceId, IceCandidate, PrivacyMode,
     MAX_CANDIDATES_PER_MESSAGE,
@@ -35,6 +35,10 @@ pub(crate) struct Call {
     pub call_type: CallType,
     pub mode: PrivacyMode,
     pub peer_mode: Option<PrivacyMode>,
+    /// The peer's offer or answer carried no `mode` tag: a plain NIP-AC client.
+    pub peer_without_modes: bool,
+    /// The peer is a contact: replies may go to its relays before the user accepted.
+    pub peer_is_contact: bool,
     pub state: CallState,
     pub end_reason: Option<EndReason>,
     /// When the current state times out (Dialing, Ringing, Connecting).
@@ -78,6 +82,8 @@ impl Call {
             call_type,
             mode,
             peer_mode: None,
+            peer_without_modes: false,
+            peer_is_contact: false,
             state,
             end_reason: None,
             deadline: None,
@@ -98,6 +104,17 @@ impl Call {
         self.state != CallState::Ended
     }
 
+    /// Where messages of this call may go: the peer's own relays once the user placed or
+    /// accepted the call, or the peer is a contact; before that, only our relays, so a
+    /// stranger's relay list cannot steer our connections.
+    pub fn route(&self) -> Route {
+        if self.direction == Direction::Outgoing || self.accepted_here || self.peer_is_contact {
+            Route::PeerInbox
+        } else {
+            Route::OwnRelays
+        }
+    }
+
     pub fn info(&self) -> CallInfo {
         CallInfo {
             call_id: self.id,
@@ -106,6 +123,7 @@ impl Call {
             call_type: self.call_type,
             mode: self.mode,
             peer_mode: self.peer_mode,
+            peer_without_modes: self.peer_without_modes,
             state: self.state,
             end_reason: self.end_reason,
             answered_by: self.answered_by.clone(),
@@ -152,6 +170,7 @@ impl Sink {
         let message = CallMessage {
             call_id: call.id,
             peer: call.peer_hex.clone(),
+            also_to: Vec::new(),
             mode: Some(call.mode),
             device: Some(self.device.clone()),
             body,
@@ -159,6 +178,7 @@ impl Sink {
         self.push(Output::Send {
             to: call.peer,
             message,
+            route: call.route(),
         });
     }
 
@@ -181,6 +201,10 @@ impl Sink {
                         | EndReason::RemoteHangup
                         | EndReason::UnknownCaller
                         | EndReason::LocalBusy
+                        | EndReason::ModeTooLow(_)
+                        | EndReason::ModeUnavailable(_)
+                        | EndReason::GroupCallUnsupported
+                        | EndReason::UnreadableOffer
                 )
             );
         tracing::debug!(
@@ -199,6 +223,7 @@ impl Sink {
             state: call.state,
             reason,
             missed,
+            peer_without_modes: call.peer_without_modes,
         }));
     }
 

@@ -1,6 +1,6 @@
 //! Configuration of the call state machine and its tuning constants.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use nostr_signal::PublicKey;
@@ -32,6 +32,13 @@ pub const MAX_REMEMBERED_CALLS: usize = 256;
 /// devices together). A real peer sends a few dozen at most; the bound stops a flood.
 pub const MAX_BUFFERED_CANDIDATES: usize = 128;
 
+/// How long ICE candidates that arrive before their offer are kept (NIP-AC asks to buffer
+/// them briefly: relays do not keep order). Longer holds a flood's memory longer.
+pub const EARLY_CANDIDATE_TTL: Duration = Duration::from_secs(10);
+
+/// Most call ids whose early candidates are buffered at once; past it the oldest go.
+pub const MAX_EARLY_CANDIDATE_CALLS: usize = 32;
+
 /// Everything the state machine needs to know about the local side.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -50,9 +57,20 @@ pub struct EngineConfig {
     pub allow_strangers: bool,
     /// Keys whose calls ring.
     pub contacts: HashSet<PublicKey>,
-    /// Mode recorded for an incoming offer that carries no `mode` tag (plain NIP-AC
-    /// clients). The privacy-mode policy applies it to our side of such a call.
+    /// The privacy mode the user chose for a contact: calls with them never go lower
+    /// (an offer asking for less is refused). Contacts not listed use `default_mode`.
+    pub contact_modes: HashMap<PublicKey, PrivacyMode>,
+    /// The user's default mode: the least a call with a contact without a mode of its own
+    /// may use.
     pub default_mode: PrivacyMode,
+    /// The least a stranger's call may use: [`PrivacyMode::Private`] (DESIGN.md section 4).
+    /// Lowered only where the user said so explicitly (`listen --mode fast`) and in local
+    /// test set-ups.
+    pub stranger_mode: PrivacyMode,
+    /// Modes this device cannot carry media in (a relay-only mode without a TURN server,
+    /// Paranoid without a proxy). An offer that would need one is refused with a reason
+    /// instead of being accepted and failing. Filled in by the engine from its network.
+    pub unavailable_modes: BTreeSet<PrivacyMode>,
 }
 
 impl EngineConfig {
@@ -65,7 +83,20 @@ impl EngineConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             allow_strangers: false,
             contacts: HashSet::new(),
+            contact_modes: HashMap::new(),
             default_mode: PrivacyMode::default(),
+            stranger_mode: PrivacyMode::Private,
+            unavailable_modes: BTreeSet::new(),
+        }
+    }
+
+    /// The least privacy a call with `peer` may have on our side: the contact's own mode,
+    /// else the default; for strangers at least [`EngineConfig::stranger_mode`].
+    pub fn required_mode(&self, peer: &PublicKey) -> PrivacyMode {
+        match self.contact_modes.get(peer) {
+            Some(mode) => *mode,
+            None if self.contacts.contains(peer) => self.default_mode,
+            None => self.default_mode.max(self.stranger_mode),
         }
     }
 }

@@ -13,6 +13,7 @@ use super::call::{Call, PendingSwitch, Sink};
 use super::config::{
     EngineConfig, ENDED_CALL_MEMORY, MAX_BUFFERED_CANDIDATES, MAX_REMEMBERED_CALLS,
 };
+use super::early::EarlyCandidates;
 use super::types::{
     CallInfo, CallState, Direction, DropReason, EndReason, Incoming, Input, InputKind, MediaError,
     Output, Reason,
@@ -26,10 +27,12 @@ use super::wire;
 ///
 /// Its `Debug` shows counts only: no key, call id or SDP.
 pub struct CallEngineCore {
-    config: EngineConfig,
-    local_hex: String,
-    calls: BTreeMap<CallId, Call>,
-    sink: Sink,
+    pub(super) config: EngineConfig,
+    pub(super) local_hex: String,
+    pub(super) calls: BTreeMap<CallId, Call>,
+    pub(super) sink: Sink,
+    /// Candidates that arrived before their offer.
+    pub(super) early: EarlyCandidates,
 }
 
 impl fmt::Debug for CallEngineCore {
@@ -92,7 +95,7 @@ fn sdp_of(body: &CallBody) -> Option<&str> {
     }
 }
 
-fn hangup(reason: &str) -> CallBody {
+pub(super) fn hangup(reason: &str) -> CallBody {
     CallBody::Hangup {
         reason: Some(reason.to_owned()),
     }
@@ -105,6 +108,7 @@ impl CallEngineCore {
             local_hex: config.local_key.to_hex(),
             sink: Sink::new(config.device.clone()),
             calls: BTreeMap::new(),
+            early: EarlyCandidates::default(),
             config,
         }
     }
@@ -149,11 +153,7 @@ impl CallEngineCore {
                 self.on_answer_mode_switch(call_id, false, kind)
             }
             Input::Signal(incoming) => self.on_signal(incoming, now),
-            Input::UnparsableSdp(incoming) => {
-                let id = incoming.message.call_id;
-                self.sink
-                    .drop_input(Some(id), kind, DropReason::UnparsableSdp);
-            }
+            Input::UnparsableSdp(incoming) => self.on_unparsable_sdp(incoming, kind, now),
             Input::Tick => {}
         }
         self.forget_ended(now);
@@ -209,12 +209,27 @@ impl CallEngineCore {
         &mut self.config.contacts
     }
 
+    /// Lets calls from `contact` ring; with a mode, calls with them never go lower.
+    pub fn add_contact(&mut self, contact: PublicKey, mode: Option<PrivacyMode>) {
+        self.config.contacts.insert(contact);
+        match mode {
+            Some(mode) => self.config.contact_modes.insert(contact, mode),
+            None => self.config.contact_modes.remove(&contact),
+        };
+    }
+
+    /// Modes this device has no media path for (see
+    /// [`EngineConfig::unavailable_modes`]); applies to the next offer.
+    pub fn set_unavailable_modes(&mut self, modes: std::collections::BTreeSet<PrivacyMode>) {
+        self.config.unavailable_modes = modes;
+    }
+
     /// Whether calls from strangers ring; applies to the next offer.
     pub fn set_allow_strangers(&mut self, allow: bool) {
         self.config.allow_strangers = allow;
     }
 
-    fn has_live_call(&self) -> bool {
+    pub(super) fn has_live_call(&self) -> bool {
         self.calls.values().any(Call::is_live)
     }
 
@@ -254,6 +269,7 @@ impl CallEngineCore {
     /// Forgets ended calls after [`ENDED_CALL_MEMORY`], and the oldest ones early when
     /// more than [`MAX_REMEMBERED_CALLS`] are held.
     fn forget_ended(&mut self, now: Instant) {
+        self.early.prune(now);
         self.calls.retain(|_, c| {
             c.ended_at
                 .is_none_or(|t| now.saturating_duration_since(t) < ENDED_CALL_MEMORY)
@@ -580,34 +596,44 @@ impl CallEngineCore {
             self.sink.drop_input(Some(id), input, DropReason::OwnEcho);
             return;
         }
-        if !own && message.peer != self.local_hex {
+        let to_us = message.peer == self.local_hex || message.also_to.contains(&self.local_hex);
+        if !own && !to_us {
             self.sink
                 .drop_input(Some(id), input, DropReason::NotAddressedToUs);
             return;
         }
         if sdp_of(&message.body).is_some_and(|sdp| !wire::sdp_looks_valid(sdp)) {
-            self.sink
-                .drop_input(Some(id), input, DropReason::UnparsableSdp);
+            let incoming = Incoming {
+                sender,
+                from_own_device,
+                message,
+            };
+            self.on_unparsable_sdp(incoming, input, now);
             return;
         }
-        if let CallBody::Offer { sdp, call_type } = message.body {
+        if let CallBody::Offer { .. } = message.body {
             if own {
                 self.sink
                     .drop_input(Some(id), input, DropReason::OwnDeviceCall);
             } else {
-                self.on_offer(sender, id, message.mode, sdp, call_type, now);
+                self.on_offer(sender, message, now);
             }
             return;
         }
         let Some(call) = self.calls.get_mut(&id) else {
-            let reason = match message.body {
-                CallBody::IceCandidates(_) => DropReason::CandidatesBeforeOffer,
-                _ => DropReason::UnknownCall,
-            };
             if own {
                 self.remember_handled_elsewhere(&message, now);
             }
-            self.sink.drop_input(Some(id), input, reason);
+            if let (CallBody::IceCandidates(candidates), false) = (message.body, own) {
+                // Relays do not keep order: NIP-AC asks to hold these briefly.
+                if !self.early.hold(id, sender, message.device, candidates, now) {
+                    self.sink
+                        .drop_input(Some(id), input, DropReason::EarlyCandidatesDropped);
+                }
+                return;
+            }
+            self.sink
+                .drop_input(Some(id), input, DropReason::UnknownCall);
             return;
         };
         let party = if own {
@@ -662,104 +688,11 @@ impl CallEngineCore {
         call.set_ended(reason, now);
         self.calls.insert(message.call_id, call);
     }
-
-    fn on_offer(
-        &mut self,
-        sender: PublicKey,
-        id: CallId,
-        peer_mode: Option<PrivacyMode>,
-        sdp: String,
-        call_type: CallType,
-        now: Instant,
-    ) {
-        let input = InputKind::Signal(phantomcall_schemas::CallKind::Offer);
-        if let Some(known) = self.calls.get(&id) {
-            let reason = if known.is_live() {
-                DropReason::DuplicateOffer
-            } else {
-                DropReason::CallEnded
-            };
-            self.sink.drop_input(Some(id), input, reason);
-            return;
-        }
-        let mode = peer_mode.unwrap_or(self.config.default_mode);
-        let mut call = Call::new(
-            id,
-            sender,
-            Direction::Incoming,
-            call_type,
-            mode,
-            CallState::Ringing,
-        );
-        call.peer_mode = peer_mode;
-        call.remote_offer = Some(sdp);
-
-        // Glare: our own outgoing call to the same peer is live.
-        let glare = self
-            .calls
-            .values_mut()
-            .find(|c| c.is_live() && c.direction == Direction::Outgoing && c.peer == sender);
-        if let Some(ours) = glare {
-            if ours.id < id {
-                // Ours survives; the peer computes the same and ends its call.
-                call.set_ended(EndReason::Glare, now);
-                self.calls.insert(id, call);
-                self.sink.drop_input(Some(id), input, DropReason::GlareLost);
-                return;
-            }
-            if matches!(ours.state, CallState::Dialing | CallState::Ringing) {
-                // Theirs survives. The user wanted to talk to this peer: accept it, unless
-                // the peer asks for another privacy mode than the user chose (then it
-                // rings, and the user decides).
-                let auto_accept = peer_mode == Some(ours.mode);
-                let with_video = ours.call_type == CallType::Video;
-                let notify = ours.sdp_sent.then(|| hangup(wire::HANGUP_GLARE));
-                self.sink.end(ours, EndReason::Glare, notify, now);
-                if auto_accept {
-                    accept(
-                        &mut self.sink,
-                        &self.config,
-                        &mut call,
-                        with_video,
-                        Reason::GlareWon,
-                        now,
-                    );
-                } else {
-                    self.ring(&mut call, now);
-                }
-                self.calls.insert(id, call);
-                return;
-            }
-            // Ours is already answered: the usual busy rule below applies.
-        }
-
-        let is_contact = self.config.contacts.contains(&sender);
-        if !self.config.allow_strangers && !is_contact {
-            // Nothing is sent: a stranger learns nothing, not even that we are online.
-            self.sink
-                .end(&mut call, EndReason::UnknownCaller, None, now);
-        } else if self.has_live_call() {
-            let busy = CallBody::Reject {
-                reason: Some(wire::REJECT_BUSY.to_owned()),
-            };
-            self.sink
-                .end(&mut call, EndReason::LocalBusy, Some(busy), now);
-        } else {
-            self.ring(&mut call, now);
-        }
-        self.calls.insert(id, call);
-    }
-
-    fn ring(&mut self, call: &mut Call, now: Instant) {
-        call.state = CallState::Ringing;
-        call.deadline = Some(now + self.config.ring_timeout);
-        self.sink.event(call, Reason::OfferReceived);
-    }
 }
 
 /// Accepts an incoming call that rings here: media engine asked for an answer, buffered
 /// candidates handed over after it.
-fn accept(
+pub(super) fn accept(
     sink: &mut Sink,
     config: &EngineConfig,
     call: &mut Call,
@@ -771,6 +704,9 @@ fn accept(
     call.has_media = true;
     call.state = CallState::Connecting;
     call.deadline = Some(now + config.connect_timeout);
+    if call.peer_without_modes {
+        sink.push(Output::PeerWithoutModes { call_id: call.id });
+    }
     sink.push(Output::CreateAnswer {
         call_id: call.id,
         peer: call.peer,
@@ -839,6 +775,11 @@ fn on_peer_message(
                 let notify = hangup(wire::HANGUP_MODE_MISMATCH);
                 sink.end(call, EndReason::ModeMismatch, Some(notify), now);
                 return;
+            }
+            if message.mode.is_none() {
+                // A plain NIP-AC client: our side keeps its mode, its candidates are its own.
+                call.peer_without_modes = true;
+                sink.push(Output::PeerWithoutModes { call_id: id });
             }
             sink.push(Output::ApplyAnswer { call_id: id, sdp });
             let (theirs, others): (Vec<_>, Vec<_>) = std::mem::take(&mut call.remote_candidates)
@@ -967,6 +908,10 @@ fn on_peer_message(
         (CallBody::Reject { reason }, Direction::Outgoing, CallState::Ringing) => {
             let end = if reason.as_deref() == Some(wire::REJECT_BUSY) {
                 EndReason::RemoteBusy
+            } else if let Some(mode) = wire::mode_required(reason.as_deref()) {
+                EndReason::RemoteRequiresMode(mode)
+            } else if let Some(mode) = wire::mode_unavailable(reason.as_deref()) {
+                EndReason::RemoteModeUnavailable(mode)
             } else {
                 EndReason::RemoteDecline
             };

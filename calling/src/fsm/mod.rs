@@ -102,8 +102,10 @@
 //! callee still ringing stops too). Candidates and hangups from devices whose answer was
 //! not taken are dropped (`CandidatesFromOtherDevice`, `HangupFromOtherDevice`).
 
+mod admission;
 mod call;
 pub mod config;
+mod early;
 mod engine;
 mod types;
 pub mod wire;

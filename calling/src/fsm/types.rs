@@ -1,6 +1,6 @@
 //! What goes into the state machine and what comes out of it.
 
-use nostr_signal::{PublicKey, VerifiedMessage};
+use nostr_signal::{PublicKey, Route, VerifiedMessage};
 use phantomcall_schemas::{
     CallId, CallKind, CallMessage, CallType, DeviceId, IceCandidate, PrivacyMode,
 };
@@ -245,6 +245,17 @@ pub enum Output {
         to: PublicKey,
         /// The message (carries our `mode` and `device` tags).
         message: CallMessage,
+        /// Which relays it may use: a stranger's own relays only once the user accepted or
+        /// placed the call.
+        route: Route,
+    },
+    /// The peer's client does not speak privacy modes (a plain NIP-AC client: no `mode`
+    /// tag): our side keeps its mode for everything we gather and send, and the peer's
+    /// candidates are taken whatever their type (its address is its own choice). Comes
+    /// before the remote description is handed over.
+    PeerWithoutModes {
+        /// The call.
+        call_id: CallId,
     },
     /// Create the peer connection for an outgoing call (ICE policy of `mode`) and an SDP
     /// offer; reply with [`Input::LocalOffer`] or [`Input::MediaFailed`].
@@ -417,6 +428,21 @@ pub enum EndReason {
     ConnectTimeout,
     /// The user dialed while another call was live; nothing was sent.
     AlreadyInCall,
+    /// The offer asked for less privacy than we require for this peer (its contact mode,
+    /// or Private for strangers); rejected with `mode-required:<mode>`.
+    ModeTooLow(PrivacyMode),
+    /// The peer requires at least this mode for us and rejected our offer.
+    RemoteRequiresMode(PrivacyMode),
+    /// The peer cannot carry media in this mode now (no TURN server or proxy on its side)
+    /// and rejected our offer.
+    RemoteModeUnavailable(PrivacyMode),
+    /// The offer needs a mode this device has no media path for (no TURN server, no
+    /// proxy); rejected with `mode-unavailable:<mode>` instead of failing after accept.
+    ModeUnavailable(PrivacyMode),
+    /// A NIP-AC group offer: group calls are not supported yet; rejected with a reason.
+    GroupCallUnsupported,
+    /// The offer's SDP could not be read; rejected with a reason.
+    UnreadableOffer,
 }
 
 /// A state change of one call.
@@ -440,6 +466,10 @@ pub struct CallEvent {
     /// (ring timeout, caller gave up, unknown caller, rejected as busy): the "missed"
     /// entry of the call log.
     pub missed: bool,
+    /// The peer's client does not speak privacy modes (a plain NIP-AC client): our side
+    /// keeps its mode, the peer's address may be exposed to us and our TURN server. The
+    /// UI says so.
+    pub peer_without_modes: bool,
 }
 
 /// A snapshot of one call, for the UI and tests.
@@ -457,6 +487,8 @@ pub struct CallInfo {
     pub mode: PrivacyMode,
     /// The peer's `mode` tag on its offer or answer, if it sent one.
     pub peer_mode: Option<PrivacyMode>,
+    /// The peer's offer or answer came without a `mode` tag (a plain NIP-AC client).
+    pub peer_without_modes: bool,
     /// Current state.
     pub state: CallState,
     /// Set once ended.
@@ -537,4 +569,7 @@ pub enum DropReason {
     DuplicateCallId,
     /// A dial to our own key.
     CannotCallSelf,
+    /// Candidates that arrived before their offer, past the early-candidate buffer's
+    /// bounds or expired before the offer came.
+    EarlyCandidatesDropped,
 }

@@ -4,12 +4,22 @@
 //! Other NIP-AC clients show or ignore these texts; PhantomCall peers also act on some of
 //! them (see [`crate::fsm`]).
 
-use phantomcall_schemas::{DeviceId, MAX_SDP_LEN};
+use phantomcall_schemas::{DeviceId, PrivacyMode, MAX_SDP_LEN};
 
 /// Reject reason: the callee is in another call.
 pub const REJECT_BUSY: &str = "busy";
 /// Reject reason: the callee declined.
 pub const REJECT_DECLINED: &str = "declined";
+/// Prefix of the reject reason for an offer that asks for less privacy than the callee
+/// requires: `mode-required:<fast|private|paranoid>`.
+pub const REJECT_MODE_REQUIRED_PREFIX: &str = "mode-required:";
+/// Prefix of the reject reason for an offer in a mode this device cannot carry media in
+/// (no TURN server for Private, no proxy for Paranoid): `mode-unavailable:<mode>`.
+pub const REJECT_MODE_UNAVAILABLE_PREFIX: &str = "mode-unavailable:";
+/// Reject reason: a NIP-AC group offer, which this version does not take.
+pub const REJECT_GROUP_UNSUPPORTED: &str = "group-calls-unsupported";
+/// Reject reason: the offer's SDP could not be read.
+pub const REJECT_UNREADABLE_SDP: &str = "unreadable-sdp";
 /// Hangup reason: the caller gave up after the ring timeout. The callee records the call
 /// as missed by ring timeout.
 pub const HANGUP_TIMEOUT: &str = "timeout";
@@ -28,6 +38,32 @@ pub const HANGUP_CONNECT_TIMEOUT: &str = "connect-timeout";
 /// call; the callee's device whose answer was taken ignores it, and devices still ringing
 /// stop (the call was answered elsewhere).
 pub const HANGUP_ANSWERED_ELSEWHERE_PREFIX: &str = "answered-elsewhere:";
+
+/// The reject reason that tells the caller we require at least `mode`.
+pub fn mode_required_reason(mode: PrivacyMode) -> String {
+    format!("{REJECT_MODE_REQUIRED_PREFIX}{mode}")
+}
+
+/// The reject reason that tells the caller we cannot carry media in `mode` here.
+pub fn mode_unavailable_reason(mode: PrivacyMode) -> String {
+    format!("{REJECT_MODE_UNAVAILABLE_PREFIX}{mode}")
+}
+
+/// The mode a `mode-required:` reject names, if `reason` is one.
+pub fn mode_required(reason: Option<&str>) -> Option<PrivacyMode> {
+    reason?
+        .strip_prefix(REJECT_MODE_REQUIRED_PREFIX)?
+        .parse()
+        .ok()
+}
+
+/// The mode a `mode-unavailable:` reject names, if `reason` is one.
+pub fn mode_unavailable(reason: Option<&str>) -> Option<PrivacyMode> {
+    reason?
+        .strip_prefix(REJECT_MODE_UNAVAILABLE_PREFIX)?
+        .parse()
+        .ok()
+}
 
 /// The hangup reason that tells device `loser` its answer was not taken.
 pub fn answered_elsewhere_reason(loser: &DeviceId) -> String {
@@ -64,6 +100,25 @@ mod tests {
         );
         assert_eq!(answered_elsewhere_target(Some("timeout")), None);
         assert_eq!(answered_elsewhere_target(None), None);
+    }
+
+    #[test]
+    fn mode_required_reason_round_trips() {
+        for mode in [
+            PrivacyMode::Fast,
+            PrivacyMode::Private,
+            PrivacyMode::Paranoid,
+        ] {
+            assert_eq!(mode_required(Some(&mode_required_reason(mode))), Some(mode));
+        }
+        assert_eq!(mode_required(Some("mode-required:loud")), None);
+        let unavailable = mode_unavailable_reason(PrivacyMode::Paranoid);
+        assert_eq!(
+            mode_unavailable(Some(&unavailable)),
+            Some(PrivacyMode::Paranoid)
+        );
+        assert_eq!(mode_required(Some(&unavailable)), None);
+        assert_eq!(mode_required(Some("busy")), None);
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct NetworkConfig {
     /// How long a call may stay without a working media path (ICE restarts included)
     /// before it ends as failed.
     pub media_lost_timeout: Duration,
+    /// The TURN servers' shared secret, when their credentials come from one: each call
+    /// gets credentials fresh from its start ([`crate::turn::TurnRenewal`]).
+    pub turn_renewal: Option<crate::turn::TurnRenewal>,
 }
 
 impl Default for NetworkConfig {
@@ -69,6 +72,7 @@ impl Default for NetworkConfig {
             ice_failed_timeout: Duration::from_secs(8),
             ice_keepalive_interval: Duration::from_millis(500),
             media_lost_timeout: Duration::from_secs(30),
+            turn_renewal: None,
         }
     }
 }

@@ -240,6 +240,9 @@ pub struct PeerSession {
     /// The call's mode rules, shared with the handler that filters gathered candidates;
     /// replaced when both users agree to switch the mode.
     policy: Arc<RwLock<ModePolicy>>,
+    /// The peer's client does not speak privacy modes: its candidates and SDP are taken
+    /// whatever their type (its address is its own choice); ours still follow our mode.
+    remote_without_modes: std::sync::atomic::AtomicBool,
     network: NetworkConfig,
     /// Our audio track.
     pub audio: LocalTrack,
@@ -371,6 +374,7 @@ impl PeerSession {
         Ok(Self {
             pc,
             policy,
+            remote_without_modes: std::sync::atomic::AtomicBool::new(false),
             network: network.clone(),
             _bridges: bridges,
             audio,
@@ -385,6 +389,27 @@ impl PeerSession {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The rules the peer's candidates and SDP are checked against: the call's, or any
+    /// candidate type for a peer without privacy modes (our own side is unaffected: what
+    /// we gather and send still follows the call's mode).
+    fn remote_policy(&self) -> ModePolicy {
+        if self
+            .remote_without_modes
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            ModePolicy::for_mode(PrivacyMode::Fast)
+        } else {
+            self.policy()
+        }
+    }
+
+    /// The peer's client does not speak privacy modes (a plain NIP-AC client): from now on
+    /// its candidates of any type are taken.
+    pub fn accept_peer_without_modes(&self) {
+        self.remote_without_modes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Applies the rules of `mode` from now on (both users agreed to switch): candidates
@@ -420,7 +445,7 @@ impl PeerSession {
 
     /// Applies the peer's offer (first or renegotiated) and returns our answer.
     pub async fn answer(&self, remote_offer: &str) -> Result<String, PeerError> {
-        self.policy().check_sdp(remote_offer)?;
+        self.remote_policy().check_sdp(remote_offer)?;
         let offer =
             RTCSessionDescription::offer(remote_offer.to_owned()).map_err(|_| PeerError::BadSdp)?;
         self.pc.set_remote_description(offer).await?;
@@ -433,7 +458,7 @@ impl PeerSession {
 
     /// Applies the peer's answer to our offer.
     pub async fn apply_answer(&self, remote_answer: &str) -> Result<(), PeerError> {
-        self.policy().check_sdp(remote_answer)?;
+        self.remote_policy().check_sdp(remote_answer)?;
         let answer = RTCSessionDescription::answer(remote_answer.to_owned())
             .map_err(|_| PeerError::BadSdp)?;
         self.pc.set_remote_description(answer).await?;
@@ -445,7 +470,7 @@ impl PeerSession {
     /// never reaches ICE; the others are added.
     pub async fn add_remote_candidates(&self, candidates: &[IceCandidate]) -> Vec<PeerError> {
         let mut errors = Vec::new();
-        let policy = self.policy();
+        let policy = self.remote_policy();
         for candidate in candidates {
             if candidate.candidate.is_empty() {
                 continue; // end-of-candidates marker

@@ -102,6 +102,8 @@ impl Net {
                 config.ring_timeout = t;
             }
             config.contacts = self.devices.iter().map(|d| d.key).collect();
+            // Contacts may call in any mode here; the mode floor has its own tests.
+            config.default_mode = PrivacyMode::Fast;
             let name = if i == 0 {
                 name.to_owned()
             } else {
@@ -277,7 +279,7 @@ impl Net {
         let outputs = self.devices[dev].core.drain_outputs();
         for output in outputs {
             match &output {
-                Output::Send { to, message } => self.route(dev, *to, message),
+                Output::Send { to, message, .. } => self.route(dev, *to, message),
                 Output::CreateOffer { call_id, .. } if self.devices[dev].auto_sdp => {
                     let sdp = sdp(&format!("offer-{}", self.devices[dev].name));
                     self.queue.push_back((
@@ -441,6 +443,7 @@ pub fn message(net: &Net, from: Dev, to: Dev, call: CallId, body: CallBody) -> C
     CallMessage {
         call_id: call,
         peer: net.key(to).to_hex(),
+        also_to: Vec::new(),
         mode: Some(PrivacyMode::Private),
         device: Some(net.device_id(from)),
         body,

@@ -21,6 +21,10 @@ pub fn fast_config(relays: Vec<RelayUrl>) -> NostrTransportConfig {
     config.connect_timeout = Duration::from_secs(5);
     config.dm_relay_lookup_timeout = Duration::from_millis(500);
     config.send_timeout = Duration::from_secs(15);
+    // Every relay here is on loopback, peers' relays included.
+    config.allow_local_peer_relays = true;
+    // Short, so tests that wait for our other devices stay quick; still apart.
+    config.self_copy_delay = Duration::from_millis(300)..Duration::from_millis(600);
     config
 }
 
@@ -83,6 +87,7 @@ pub fn one_of_each_kind(peer: &PublicKey, call_id: CallId) -> Vec<CallMessage> {
         .map(|body| CallMessage {
             call_id,
             peer: peer.to_hex(),
+            also_to: Vec::new(),
             mode: Some(PrivacyMode::Private),
             device: Some(device.clone()),
             body,

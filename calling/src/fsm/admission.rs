@@ -1,0 +1,188 @@
+//! Incoming offers: whether a new call rings, is busy, is refused, or lands as missed.
+//!
+//! Order of the rules: a duplicate offer is dropped; glare (both sides called each other)
+//! is settled first; then strangers (nothing is sent back unless strangers are allowed);
+//! then group offers (refused with a reason), busy, the privacy mode (an offer asking for
+//! less than we require for this peer is refused with `mode-required:<mode>`, never
+//! accepted in the lower mode; one in a mode this device has no media path for, with
+//! `mode-unavailable:<mode>`); then it rings.
+
+use std::time::Instant;
+
+use nostr_signal::PublicKey;
+use phantomcall_schemas::{CallBody, CallKind, CallMessage, CallType};
+
+use super::call::Call;
+use super::engine::{accept, hangup, CallEngineCore};
+use super::types::{CallState, Direction, DropReason, EndReason, Incoming, InputKind, Reason};
+use super::wire;
+
+impl CallEngineCore {
+    pub(super) fn on_offer(&mut self, sender: PublicKey, message: CallMessage, now: Instant) {
+        let input = InputKind::Signal(CallKind::Offer);
+        let id = message.call_id;
+        let CallBody::Offer { sdp, call_type } = message.body else {
+            return;
+        };
+        if let Some(known) = self.calls.get(&id) {
+            let reason = if known.is_live() {
+                DropReason::DuplicateOffer
+            } else {
+                DropReason::CallEnded
+            };
+            self.sink.drop_input(Some(id), input, reason);
+            return;
+        }
+        let peer_mode = message.mode;
+        let required = self.config.required_mode(&sender);
+        let is_contact = self.config.contacts.contains(&sender);
+        // A peer without modes gets our mode on our side; a higher mode is taken as asked.
+        let mode = peer_mode.map_or(required, |asked| asked.max(required));
+        let mut call = Call::new(
+            id,
+            sender,
+            Direction::Incoming,
+            call_type,
+            mode,
+            CallState::Ringing,
+        );
+        call.peer_mode = peer_mode;
+        call.peer_without_modes = peer_mode.is_none();
+        call.peer_is_contact = is_contact;
+        call.remote_offer = Some(sdp);
+        call.remote_candidates = self.early.take(id, &sender);
+
+        if message.also_to.is_empty() && self.settle_glare(&mut call, call_type, now) {
+            self.calls.insert(id, call);
+            return;
+        }
+        if !self.config.allow_strangers && !is_contact {
+            // Nothing is sent: a stranger learns nothing, not even that we are online.
+            self.sink
+                .end(&mut call, EndReason::UnknownCaller, None, now);
+        } else if !message.also_to.is_empty() {
+            let reject = reject(wire::REJECT_GROUP_UNSUPPORTED.to_owned());
+            self.sink.end(
+                &mut call,
+                EndReason::GroupCallUnsupported,
+                Some(reject),
+                now,
+            );
+        } else if self.has_live_call() {
+            let busy = reject(wire::REJECT_BUSY.to_owned());
+            self.sink
+                .end(&mut call, EndReason::LocalBusy, Some(busy), now);
+        } else if peer_mode.is_some_and(|asked| asked < required) {
+            // Never accepted silently in the lower mode: the caller learns what we need.
+            let refusal = reject(wire::mode_required_reason(required));
+            self.sink.end(
+                &mut call,
+                EndReason::ModeTooLow(required),
+                Some(refusal),
+                now,
+            );
+        } else if self.config.unavailable_modes.contains(&mode) {
+            // Accepting would only fail later with "media-failed": say why now.
+            let refusal = reject(wire::mode_unavailable_reason(mode));
+            self.sink.end(
+                &mut call,
+                EndReason::ModeUnavailable(mode),
+                Some(refusal),
+                now,
+            );
+        } else {
+            self.ring(&mut call, now);
+        }
+        self.calls.insert(id, call);
+    }
+
+    /// Both sides called each other: the smaller call id survives on both sides. True when
+    /// glare decided this offer's fate (`call` is then ended, ringing or accepted).
+    fn settle_glare(&mut self, call: &mut Call, call_type: CallType, now: Instant) -> bool {
+        let input = InputKind::Signal(CallKind::Offer);
+        let sender = call.peer;
+        let id = call.id;
+        let Some(ours) = self
+            .calls
+            .values_mut()
+            .find(|c| c.is_live() && c.direction == Direction::Outgoing && c.peer == sender)
+        else {
+            return false;
+        };
+        if ours.id < id {
+            // Ours survives; the peer computes the same and ends its call.
+            call.set_ended(EndReason::Glare, now);
+            self.sink.drop_input(Some(id), input, DropReason::GlareLost);
+            return true;
+        }
+        if !matches!(ours.state, CallState::Dialing | CallState::Ringing) {
+            // Ours is already answered: the usual busy rule applies.
+            return false;
+        }
+        // Theirs survives. The user wanted to talk to this peer: accept it, unless the peer
+        // asks for another privacy mode than the user chose (then it rings, and the user
+        // decides).
+        let auto_accept = call.peer_mode == Some(ours.mode);
+        let with_video = ours.call_type == CallType::Video && call_type == CallType::Video;
+        let notify = ours.sdp_sent.then(|| hangup(wire::HANGUP_GLARE));
+        self.sink.end(ours, EndReason::Glare, notify, now);
+        if auto_accept {
+            accept(
+                &mut self.sink,
+                &self.config,
+                call,
+                with_video,
+                Reason::GlareWon,
+                now,
+            );
+        } else {
+            self.ring(call, now);
+        }
+        true
+    }
+
+    pub(super) fn ring(&mut self, call: &mut Call, now: Instant) {
+        call.state = CallState::Ringing;
+        call.deadline = Some(now + self.config.ring_timeout);
+        self.sink.event(call, Reason::OfferReceived);
+    }
+
+    /// A message whose SDP could not be read. An offer from someone allowed to ring is
+    /// refused with a reason, so the caller does not ring until its timeout; anything else
+    /// is dropped and the call it names goes on.
+    pub(super) fn on_unparsable_sdp(&mut self, incoming: Incoming, input: InputKind, now: Instant) {
+        let id = incoming.message.call_id;
+        self.sink
+            .drop_input(Some(id), input, DropReason::UnparsableSdp);
+        let CallBody::Offer { call_type, .. } = incoming.message.body else {
+            return;
+        };
+        let sender = incoming.sender;
+        let own = incoming.from_own_device || sender == self.config.local_key;
+        let allowed = self.config.allow_strangers || self.config.contacts.contains(&sender);
+        if own || !allowed || self.calls.contains_key(&id) {
+            return;
+        }
+        let mode = self.config.required_mode(&sender);
+        let mut call = Call::new(
+            id,
+            sender,
+            Direction::Incoming,
+            call_type,
+            mode,
+            CallState::Ringing,
+        );
+        call.peer_mode = incoming.message.mode;
+        call.peer_is_contact = self.config.contacts.contains(&sender);
+        let refusal = reject(wire::REJECT_UNREADABLE_SDP.to_owned());
+        self.sink
+            .end(&mut call, EndReason::UnreadableOffer, Some(refusal), now);
+        self.calls.insert(id, call);
+    }
+}
+
+fn reject(reason: String) -> CallBody {
+    CallBody::Reject {
+        reason: Some(reason),
+    }
+}

@@ -1,0 +1,319 @@
+//! Calls with a NIP-AC client that is not PhantomCall: its signaling is built here by hand
+//! from the NIP-AC text (signed events wrapped in ephemeral kind 21059, tags `p`,
+//! `call-id`, `call-type`, no PhantomCall tags, candidates as `{candidate, sdpMid,
+//! sdpMLineIndex}`), with nostr-sdk primitives only; its media end is a plain webrtc-rs
+//! connection in Fast mode with host candidates, as a browser's would be. PhantomCall's
+//! side stays Private, through the test's coturn: our candidates follow our mode, the
+//! peer's host candidates are taken (its address is its own business), and the UI is told
+//! the peer does not support privacy modes. Both directions, media connected on loopback.
+
+mod support;
+mod turn;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use calling::peer::{NetworkConfig, PeerEvent, PeerSession, PeerSetup};
+use calling::{CallState, Direction, EngineEvent};
+use nostr_sdk::nips::{nip44, nip59};
+use nostr_sdk::prelude::*;
+use nostr_signal::{Identity, EPHEMERAL_GIFT_WRAP_KIND};
+use phantomcall_schemas::{CallType, IceCandidate, PrivacyMode};
+use support::{phone, relay, Phone, PhoneOptions, Relay};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use turn::{Coturn, ALICE_IP, BOB_IP, TURN_IP};
+use webrtc::peer_connection::RTCPeerConnectionState;
+
+/// Where the NIP-AC client's media binds (a third loopback address).
+const PEER_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 5));
+
+/// The other client: nostr-sdk for signaling, a webrtc-rs connection for media.
+struct NipAcClient {
+    sig: Signaling,
+    media: PeerSession,
+    media_events: UnboundedReceiver<PeerEvent>,
+}
+
+/// The other client's signaling: its key and its own nostr-sdk client.
+struct Signaling {
+    keys: Keys,
+    nostr: Client,
+    inbox: tokio::sync::broadcast::Receiver<RelayPoolNotification>,
+}
+
+impl NipAcClient {
+    async fn start(relay: &Relay) -> NipAcClient {
+        let keys = Keys::generate();
+        let nostr = Client::default();
+        nostr.add_relay(relay.url()).await.unwrap();
+        nostr.connect().await;
+        // NIP-AC clients read both wrap kinds (Amethyst subscribes to 1059 and 21059).
+        nostr
+            .subscribe(
+                Filter::new()
+                    .kinds([Kind::GiftWrap, Kind::from(EPHEMERAL_GIFT_WRAP_KIND)])
+                    .pubkey(keys.public_key())
+                    .since(Timestamp::now() - Duration::from_secs(2 * 24 * 3600)),
+                None,
+            )
+            .await
+            .unwrap();
+        let inbox = nostr.notifications();
+        let (tx, media_events) = unbounded_channel();
+        let network = NetworkConfig {
+            bind_ip: PEER_IP,
+            mdns_host_candidates: false,
+            ..NetworkConfig::default()
+        };
+        let media = PeerSession::new(
+            PeerSetup {
+                mode: PrivacyMode::Fast,
+                send_video: false,
+                receive_video: false,
+                network,
+                signaling_proxy: None,
+            },
+            tx,
+        )
+        .await
+        .unwrap();
+        NipAcClient {
+            sig: Signaling { keys, nostr, inbox },
+            media,
+            media_events,
+        }
+    }
+
+    fn key(&self) -> PublicKey {
+        self.sig.keys.public_key()
+    }
+
+    async fn send(&self, to: PublicKey, kind: u16, call_id: &str, extra: &[Tag], content: &str) {
+        self.sig.send(to, kind, call_id, extra, content).await
+    }
+
+    async fn next_call_event(&mut self) -> (u16, Vec<Vec<String>>, String) {
+        self.sig.next_call_event().await
+    }
+}
+
+impl Signaling {
+    /// Signs a call event and wraps it in an ephemeral 21059 gift wrap, as NIP-AC says.
+    async fn send(&self, to: PublicKey, kind: u16, call_id: &str, extra: &[Tag], content: &str) {
+        let mut tags = vec![
+            Tag::public_key(to),
+            Tag::parse(["call-id", call_id]).unwrap(),
+        ];
+        tags.extend_from_slice(extra);
+        let inner = EventBuilder::new(Kind::from(kind), content)
+            .tags(tags)
+            .sign_with_keys(&self.keys)
+            .unwrap();
+        let ephemeral = Keys::generate();
+        let encrypted = nip44::encrypt(
+            ephemeral.secret_key(),
+            &to,
+            inner.as_json(),
+            nip44::Version::default(),
+        )
+        .unwrap();
+        let wrap = EventBuilder::new(Kind::from(EPHEMERAL_GIFT_WRAP_KIND), encrypted)
+            .tag(Tag::public_key(to))
+            .sign_with_keys(&ephemeral)
+            .unwrap();
+        self.nostr.send_event(&wrap).await.unwrap();
+    }
+
+    /// The next call event addressed to us: a signed event in a wrap (NIP-AC), or a sealed
+    /// rumor (NIP-59, which such clients also read), with its kind, tags and content.
+    async fn next_call_event(&mut self) -> (u16, Vec<Vec<String>>, String) {
+        loop {
+            let RelayPoolNotification::Event { event, .. } = self.inbox.recv().await.unwrap()
+            else {
+                continue;
+            };
+            let (kind, tags, content) = if event.kind == Kind::GiftWrap {
+                match nip59::UnwrappedGift::from_gift_wrap(&self.keys, &event).await {
+                    Ok(gift) => (gift.rumor.kind, gift.rumor.tags, gift.rumor.content),
+                    Err(_) => {
+                        let json =
+                            nip44::decrypt(self.keys.secret_key(), &event.pubkey, &event.content)
+                                .unwrap();
+                        let inner = Event::from_json(json).unwrap();
+                        inner.verify().unwrap();
+                        (inner.kind, inner.tags, inner.content)
+                    }
+                }
+            } else {
+                let json =
+                    nip44::decrypt(self.keys.secret_key(), &event.pubkey, &event.content).unwrap();
+                let inner = Event::from_json(json).unwrap();
+                inner.verify().expect("signed inner event");
+                (inner.kind, inner.tags, inner.content)
+            };
+            let kind = kind.as_u16();
+            if (25050..=25055).contains(&kind) {
+                let tags = tags.iter().map(|t| t.as_slice().to_vec()).collect();
+                return (kind, tags, content);
+            }
+        }
+    }
+}
+
+impl NipAcClient {
+    /// Runs signaling and media until our connection is up: sends our candidates to `to`,
+    /// takes theirs. Returns every candidate PhantomCall sent.
+    async fn connect(&mut self, to: PublicKey, call_id: &str) -> Vec<IceCandidate> {
+        let mut received = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            tokio::select! {
+                Some(event) = self.media_events.recv() => match event {
+                    PeerEvent::Candidate(c) => {
+                        let json = serde_json::json!({
+                            "candidate": c.candidate,
+                            "sdpMid": c.sdp_mid.clone().unwrap_or_else(|| "0".into()),
+                            "sdpMLineIndex": c.sdp_mline_index.unwrap_or(0),
+                        });
+                        self.sig.send(to, 25052, call_id, &[], &json.to_string()).await;
+                    }
+                    PeerEvent::State(RTCPeerConnectionState::Connected) => return received,
+                    PeerEvent::State(RTCPeerConnectionState::Failed) => panic!("media failed"),
+                    _ => {}
+                },
+                (kind, _, content) = self.sig.next_call_event() => {
+                    if kind == 25052 {
+                        let value: serde_json::Value = serde_json::from_str(&content).unwrap();
+                        let items = match value {
+                            serde_json::Value::Array(items) => items,
+                            single => vec![single],
+                        };
+                        for item in items {
+                            let candidate = IceCandidate {
+                                candidate: item["candidate"].as_str().unwrap().to_owned(),
+                                sdp_mid: item["sdpMid"].as_str().map(str::to_owned),
+                                sdp_mline_index: item["sdpMLineIndex"].as_u64().map(|i| i as u16),
+                            };
+                            received.push(candidate.clone());
+                            let errors = self.media.add_remote_candidates(&[candidate]).await;
+                            assert!(errors.is_empty(), "{errors:?}");
+                        }
+                    } else if kind == 25053 || kind == 25054 {
+                        panic!("PhantomCall ended the call (kind {kind}): {content:?}");
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => panic!("no media connection in time"),
+            }
+        }
+    }
+}
+
+async fn private_phone(relay: &Relay, coturn: &Coturn, ip: IpAddr) -> Phone {
+    let options = PhoneOptions {
+        network: coturn.network(ip, &ip.to_string()),
+        ..PhoneOptions::tone(440.0)
+    };
+    phone(relay, &Identity::generate(), options).await
+}
+
+/// What PhantomCall's side must show after connecting with a plain NIP-AC client.
+async fn assert_private_path_with_a_peer_without_modes(
+    phone: &mut Phone,
+    call: calling::CallInfo,
+    sent: &[IceCandidate],
+) {
+    assert_eq!(call.mode, PrivacyMode::Private, "our side keeps its mode");
+    assert!(call.peer_without_modes, "the UI is told");
+    assert!(!sent.is_empty());
+    for c in sent {
+        assert!(
+            c.candidate.contains("typ relay"),
+            "only relay candidates: {c:?}"
+        );
+        assert!(
+            c.sdp_mid.as_deref().is_some_and(|mid| !mid.is_empty()),
+            "NIP-AC peers need the mid: {c:?}"
+        );
+    }
+    let stats = phone.wait_stats(call.call_id, |_| true).await;
+    assert_eq!(stats.peer.local_candidate_type.as_deref(), Some("relay"));
+    // Our media leaves from the TURN server; the peer's own address is its choice.
+    let local = stats.peer.local_address.expect("local address");
+    assert_eq!(local.ip(), TURN_IP, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nip_ac_client_calls_a_private_phantomcall_user() {
+    let relay = relay().await;
+    let coturn = Coturn::start();
+    let mut bob = private_phone(&relay, &coturn, BOB_IP).await;
+    let mut peer = NipAcClient::start(&relay).await;
+    let call_id = uuid::Uuid::new_v4().to_string();
+    let offer = peer.media.create_offer(false).await.unwrap();
+    peer.send(
+        bob.key,
+        25050,
+        &call_id,
+        &[Tag::parse(["call-type", "voice"]).unwrap()],
+        &offer,
+    )
+    .await;
+    let ringing = bob.wait_state(None, CallState::Ringing).await;
+    assert_eq!(ringing.direction, Direction::Incoming);
+    assert!(ringing.peer_without_modes);
+    bob.engine.accept(ringing.call_id, false);
+    let (kind, tags, answer) = peer.next_call_event().await;
+    assert_eq!(kind, 25051, "an answer, in the form the caller used");
+    assert!(tags
+        .iter()
+        .any(|t| t[0] == "p" && t[1] == peer.key().to_hex()));
+    peer.media.apply_answer(&answer).await.unwrap();
+    let sent = peer.connect(bob.key, &call_id).await;
+    bob.wait_state(Some(ringing.call_id), CallState::Connected)
+        .await;
+    let info = bob
+        .engine
+        .calls()
+        .await
+        .into_iter()
+        .find(|c| c.call_id == ringing.call_id)
+        .unwrap();
+    assert_private_path_with_a_peer_without_modes(&mut bob, info, &sent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_phantomcall_user_calls_a_nip_ac_client() {
+    let relay = relay().await;
+    let coturn = Coturn::start();
+    let mut alice = private_phone(&relay, &coturn, ALICE_IP).await;
+    let mut peer = NipAcClient::start(&relay).await;
+    let call = alice
+        .engine
+        .dial(peer.key(), CallType::Voice, PrivacyMode::Private);
+    let (kind, tags, offer) = peer.next_call_event().await;
+    assert_eq!(kind, 25050);
+    let call_id = tags
+        .iter()
+        .find(|t| t[0] == "call-id")
+        .map(|t| t[1].clone())
+        .unwrap();
+    let answer = peer.media.answer(&offer).await.unwrap();
+    // A plain NIP-AC answer: no mode tag.
+    peer.send(alice.key, 25051, &call_id, &[], &answer).await;
+    let sent = peer.connect(alice.key, &call_id).await;
+    alice.wait_state(Some(call), CallState::Connected).await;
+    let info = alice
+        .engine
+        .calls()
+        .await
+        .into_iter()
+        .find(|c| c.call_id == call)
+        .unwrap();
+    assert_private_path_with_a_peer_without_modes(&mut alice, info, &sent).await;
+    // Nothing on the way ended the call as a policy violation.
+    while let Ok(event) = alice.events.try_recv() {
+        if let EngineEvent::Call(e) = event {
+            assert_ne!(e.state, CallState::Ended, "{e:?}");
+        }
+    }
+}
