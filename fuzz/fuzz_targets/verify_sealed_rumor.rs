@@ -22,33 +22,17 @@ fn fixture() -> &'static Fixture {
         let sender = Keys::new(SecretKey::from_slice(&[3u8; 32]).expect("valid key"));
         let recipient = Keys::new(SecretKey::from_slice(&[7u8; 32]).expect("valid key"));
         let verifier = Mutex::new(Verifier::new(recipient.clone(), VerifierConfig::default()));
-        Fixture {
-            sender,
-            recipient,
-            verifier,
-        }
+        Fixture { sender, recipient, verifier }
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(rumor) = std::str::from_utf8(data) else {
-        return;
-    };
+    let Ok(rumor) = std::str::from_utf8(data) else { return };
     let f = fixture();
     let to = f.recipient.public_key();
-    let Ok(sealed) = nip44::encrypt(f.sender.secret_key(), &to, rumor, nip44::Version::V2) else {
-        return;
-    };
-    let Ok(seal) = EventBuilder::new(Kind::Seal, sealed).sign_with_keys(&f.sender) else {
-        return;
-    };
-    let Ok(wrap) = EventBuilder::gift_wrap_from_seal(
-        &to,
-        &seal,
-        [Tag::expiration(Timestamp::from(u64::MAX / 2))],
-    ) else {
-        return;
-    };
+    let Ok(sealed) = nip44::encrypt(f.sender.secret_key(), &to, rumor, nip44::Version::V2) else { return };
+    let Ok(seal) = EventBuilder::new(Kind::Seal, sealed).sign_with_keys(&f.sender) else { return };
+    let Ok(wrap) = EventBuilder::gift_wrap_from_seal(&to, &seal, [Tag::expiration(Timestamp::from(u64::MAX / 2))]) else { return };
     let json = wrap.as_json();
     let _ = f
         .verifier
