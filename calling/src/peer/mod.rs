@@ -41,10 +41,10 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 use webrtc::runtime::TokioRuntime;
 
-use crate::policy::{ModePolicy, PolicyViolation};
+use crate::policy::{ModePolicy, OwnAddresses, PolicyViolation};
 use crate::proxy::{TurnServerAddr, TurnTcpBridge};
 
-pub use candidates::{inbound as inbound_candidate, outbound as outbound_candidate};
+pub use candidates::{candidate_mid, inbound as inbound_candidate, outbound as outbound_candidate};
 pub use config::{NetworkConfig, TurnServer};
 pub use stats::PeerStats;
 
@@ -118,6 +118,33 @@ impl PeerError {
         }
     }
 }
+
+/// The log filter for `user`'s directives (`PHANTOMCALL_LOG`, an `EnvFilter` string)
+/// with webrtc-rs silenced whatever the user asks: at info, debug and trace level it logs
+/// the peer's and our addresses (the LAN address mDNS hides among them), and at error
+/// level its bind and connect failures name addresses too; logs end up in bug reports.
+/// What matters of its failures reaches the user as engine events. The user's
+/// directives for webrtc-rs's targets are dropped (a longer target such as `rtc_ice`
+/// would outrank ours), then `rtc` (which covers the sans-IO core's crates, `rtc_ice`,
+/// `rtc_dtls`, ...: targets match by prefix) and `webrtc` are turned off.
+pub fn log_filter(user: &str) -> String {
+    let mut directives: Vec<&str> = user
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter(|d| {
+            // The target is what comes before `=` or `[` (a bare level has none of
+            // webrtc-rs's names).
+            let target = d.split(['=', '[']).next().unwrap_or("");
+            !(target.starts_with("rtc") || target.starts_with("webrtc"))
+        })
+        .collect();
+    directives.push(WEBRTC_LOGS_OFF);
+    directives.join(",")
+}
+
+/// See [`log_filter`].
+const WEBRTC_LOGS_OFF: &str = "rtc=off,webrtc=off";
 
 /// Something the peer connection reports (sent on the channel given to
 /// [`PeerSession::new`]).
@@ -253,6 +280,13 @@ pub struct PeerSession {
     pub screen: LocalTrack,
     /// The congestion controller's target for everything we send, bits/s.
     pub target_bitrate: Arc<AtomicU64>,
+    /// Hide the related address of our srflx and relay candidates even outside the
+    /// relay-only modes: the settings hide host candidates behind mDNS names.
+    hide_related_address: bool,
+    /// The call was set up on loopback (tests, the local demo): the peer is there too.
+    loopback_call: bool,
+    /// The mid our trickled candidates carry (the first media section of our SDP).
+    candidate_mid: Arc<RwLock<Option<String>>>,
     /// Paranoid mode's TURN-over-TCP bridges through the proxy; they stop with the call.
     _bridges: Vec<TurnTcpBridge>,
 }
@@ -324,21 +358,32 @@ impl PeerSession {
         // `.local` name. webrtc-rs hides one IPv4 address this way, so the sockets bind
         // that address alone (the one with the default route) instead of every interface.
         let mdns_ip = mdns_address(&policy, network);
-        if let Some(ip) = mdns_ip {
-            setting_engine = setting_engine
+        setting_engine = match mdns_ip {
+            Some(ip) => setting_engine
                 .with_multicast_dns_mode(MulticastDnsMode::QueryAndGather)
-                .with_multicast_dns_local_ip(Some(ip));
-        }
+                .with_multicast_dns_local_ip(Some(ip)),
+            // webrtc-rs's default (QueryOnly) opens a 0.0.0.0:5353 multicast socket and
+            // answers `.local` candidates with queries on the LAN, outside any relay or
+            // proxy: relay-only modes and calls without mDNS hiding have no use for it.
+            None => setting_engine.with_multicast_dns_mode(MulticastDnsMode::Disabled),
+        };
         if policy.relay_only {
             // Relay candidates are all there is: waiting for better ones only delays.
             setting_engine = setting_engine.with_relay_acceptance_min_wait(Some(Duration::ZERO));
         }
         let setting_engine = setting_engine.build();
 
+        // The user's settings, not the proxied network: Paranoid binds loopback for the
+        // bridge, but its peer is never on loopback.
+        let loopback_call = setup.network.bind_ip.is_loopback();
+        let hide_related_address = setup.network.mdns_host_candidates && !loopback_call;
         let policy = Arc::new(RwLock::new(policy));
+        let candidate_mid = Arc::new(RwLock::new(None));
         let handler = Arc::new(Handler {
             events,
             policy: policy.clone(),
+            hide_related_address,
+            candidate_mid: candidate_mid.clone(),
         });
         let bind = SocketAddr::new(mdns_ip.unwrap_or(network.bind_ip), 0);
         let pc = PeerConnectionBuilder::new()
@@ -376,6 +421,9 @@ impl PeerSession {
             policy,
             remote_without_modes: std::sync::atomic::AtomicBool::new(false),
             network: network.clone(),
+            hide_related_address,
+            loopback_call,
+            candidate_mid,
             _bridges: bridges,
             audio,
             video,
@@ -412,6 +460,32 @@ impl PeerSession {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The addresses a peer's candidate must not point at, as the machine has them now.
+    fn own_addresses(&self) -> OwnAddresses {
+        candidates::this_machine(self.loopback_call)
+    }
+
+    /// Our SDP as it may leave; the mid our candidates will carry is taken from it first
+    /// (before the local description starts gathering, so no candidate goes without it).
+    fn outgoing(&self, sdp: &str) -> Result<String, PeerError> {
+        let out = candidates::outbound_sdp(&self.policy(), self.hide_related_address, sdp)?;
+        if let Some(mid) = candidate_mid(sdp) {
+            *self
+                .candidate_mid
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = Some(mid);
+        }
+        Ok(out)
+    }
+
+    /// The peer's description, checked as webrtc-rs reads it: the same parser on the same
+    /// text (webrtc-rs keeps its own parse private), every candidate through the policy.
+    fn check_remote(&self, desc: &RTCSessionDescription) -> Result<(), PeerError> {
+        let parsed = desc.unmarshal().map_err(|_| PeerError::BadSdp)?;
+        candidates::inbound_sdp(&self.remote_policy(), &self.own_addresses(), &parsed)?;
+        Ok(())
+    }
+
     /// Applies the rules of `mode` from now on (both users agreed to switch): candidates
     /// are filtered and checked under them, and the next ICE gathering (the restart that
     /// follows a switch) uses its transport policy and servers.
@@ -438,19 +512,19 @@ impl PeerSession {
             self.pc.restart_ice().await?;
         }
         let offer = self.pc.create_offer(None).await?;
-        let sdp = candidates::outbound_sdp(&self.policy(), &offer.sdp);
+        let sdp = self.outgoing(&offer.sdp)?;
         self.pc.set_local_description(offer).await?;
         Ok(sdp)
     }
 
     /// Applies the peer's offer (first or renegotiated) and returns our answer.
     pub async fn answer(&self, remote_offer: &str) -> Result<String, PeerError> {
-        self.remote_policy().check_sdp(remote_offer)?;
         let offer =
             RTCSessionDescription::offer(remote_offer.to_owned()).map_err(|_| PeerError::BadSdp)?;
+        self.check_remote(&offer)?;
         self.pc.set_remote_description(offer).await?;
         let answer = self.pc.create_answer(None).await?;
-        let sdp = candidates::outbound_sdp(&self.policy(), &answer.sdp);
+        let sdp = self.outgoing(&answer.sdp)?;
         self.pc.set_local_description(answer).await?;
         self.refresh_payload_types().await;
         Ok(sdp)
@@ -458,24 +532,25 @@ impl PeerSession {
 
     /// Applies the peer's answer to our offer.
     pub async fn apply_answer(&self, remote_answer: &str) -> Result<(), PeerError> {
-        self.remote_policy().check_sdp(remote_answer)?;
         let answer = RTCSessionDescription::answer(remote_answer.to_owned())
             .map_err(|_| PeerError::BadSdp)?;
+        self.check_remote(&answer)?;
         self.pc.set_remote_description(answer).await?;
         self.refresh_payload_types().await;
         Ok(())
     }
 
-    /// Adds the peer's candidates. Each one the mode forbids is refused, reported, and
-    /// never reaches ICE; the others are added.
+    /// Adds the peer's candidates. Each one the mode forbids, or that points at this
+    /// machine, is refused, reported, and never reaches ICE; the others are added.
     pub async fn add_remote_candidates(&self, candidates: &[IceCandidate]) -> Vec<PeerError> {
         let mut errors = Vec::new();
         let policy = self.remote_policy();
+        let own = self.own_addresses();
         for candidate in candidates {
             if candidate.candidate.is_empty() {
                 continue; // end-of-candidates marker
             }
-            match inbound_candidate(&policy, candidate) {
+            match inbound_candidate(&policy, &own, candidate) {
                 Ok(init) => {
                     if let Err(e) = self.pc.add_ice_candidate(init).await {
                         errors.push(PeerError::Webrtc(e));
@@ -502,7 +577,8 @@ impl PeerSession {
     /// Closes the connection (sockets released, DTLS close sent).
     pub async fn close(&self) {
         if let Err(e) = self.pc.close().await {
-            tracing::debug!(error = %e, "peer connection close");
+            // webrtc-rs's text may name addresses: logged through `log_text` only.
+            tracing::debug!(error = %PeerError::Webrtc(e).log_text(), "peer connection close");
         }
     }
 
@@ -667,19 +743,28 @@ async fn add_track(
 struct Handler {
     events: UnboundedSender<PeerEvent>,
     policy: Arc<RwLock<ModePolicy>>,
+    hide_related_address: bool,
+    candidate_mid: Arc<RwLock<Option<String>>>,
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         let event = match event.candidate.to_json() {
-            Ok(init) => {
+            Ok(mut init) => {
                 let policy = self
                     .policy
                     .read()
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone();
-                match outbound_candidate(&policy, init) {
+                // webrtc-rs gives an empty mid; peers look the section up by it.
+                init.sdp_mid = self
+                    .candidate_mid
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                init.sdp_mline_index = Some(0);
+                match outbound_candidate(&policy, self.hide_related_address, init) {
                     Ok(candidate) => PeerEvent::Candidate(candidate),
                     Err(violation) => PeerEvent::CandidateWithheld(violation),
                 }
@@ -782,5 +867,14 @@ mod tests {
             assert!(!logged.contains("192.0.2.7"), "{logged}");
             assert!(!logged.contains("candidate"), "{logged}");
         }
+    }
+
+    #[test]
+    fn webrtc_rs_logs_stay_off_whatever_level_the_user_asks() {
+        assert_eq!(log_filter(""), "rtc=off,webrtc=off");
+        assert_eq!(
+            log_filter("debug,rtc_ice=trace,webrtc::peer_connection,calling=trace,"),
+            "debug,calling=trace,rtc=off,webrtc=off"
+        );
     }
 }
