@@ -5,13 +5,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::detector::{PersonDetector, TractDetector, PERSON_DETECTOR_ONNX};
 use crate::filtered::{BufferPool, FilteredFrame};
 use crate::frame::{FrameError, PixelFormat, RawFrame};
 use crate::model::{ModelChoice, ModelError, ModelSource};
 use crate::pipeline::MaskSettings;
 use crate::placeholder::Placeholder;
+use crate::schedule::ScheduleSettings;
 use crate::segmenter::{SegmentError, Segmenter, TractSegmenter};
-use crate::worker::{Job, MakeSegmenter, Outcome, Reply, SubmitError, Worker};
+use crate::worker::{Job, MakeDetector, MakeSegmenter, Outcome, Reply, SubmitError, Worker};
 
 /// What the call engine puts between the camera and everything that sends or shows video.
 ///
@@ -118,13 +120,13 @@ pub enum UnavailableReason {
     #[error("segmentation worker stopped")]
     WorkerStopped,
     /// The worker has been stuck on one frame longer than the stall limit.
-    #[error("segmentation stalled for {0:?}")]
+    #[error("segmentation stalled for {}", Millis(*.0))]
     Stalled(Duration),
     /// Inference failed on the last frame.
     #[error("segmentation failed: {0}")]
     Inference(SegmentError),
     /// The last frame was not segmented within its deadline.
-    #[error("frame missed its {0:?} deadline")]
+    #[error("frame missed its {} deadline", Millis(*.0))]
     DeadlineMissed(Duration),
     /// The worker was still busy: the last frame was dropped.
     #[error("segmentation falling behind, frame dropped")]
@@ -132,6 +134,15 @@ pub enum UnavailableReason {
     /// The last frame was refused.
     #[error("bad frame: {0}")]
     BadFrame(FrameError),
+}
+
+/// A duration for people: whole milliseconds, rounded (`42 ms`, not `41.666666ms`).
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ms", (self.0.as_secs_f64() * 1000.0).round() as u64)
+    }
 }
 
 impl UnavailableReason {
@@ -173,6 +184,59 @@ pub struct FilterConfig {
     pub load_timeout: Duration,
     /// Replace every frame by this image (itself passed through the filter).
     pub placeholder: Option<Placeholder>,
+    /// The person detector whose boxes are blacked out together with the segmentation
+    /// (default: on). `None`: segmentation alone (the pre-issue-13 pipeline).
+    pub detector: Option<DetectorConfig>,
+}
+
+/// Settings of the person detector (NanoDet, embedded) that runs beside the segmenter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorConfig {
+    /// Longer side of the detector's input in pixels, rounded down to a multiple of 32
+    /// (default 320: 320x256 for 4:3, 320x192 for 16:9).
+    pub long_side: u32,
+    /// Lowest person score whose box is blacked out (default 0.3).
+    pub min_score: f32,
+    /// The detector starts a run every `interval` frames (default 3), when it is idle.
+    pub interval: u32,
+    /// A frame whose newest detector result is older than this many frames waits for a
+    /// fresh one, and is then most likely sent black (default 12, half a second at 24 fps).
+    pub max_age: u32,
+    /// Each box is widened by this fraction of its width and height on each side (0.1).
+    pub margin: f32,
+    /// Each box also grows, per frame of age, by this fraction of its height on the left
+    /// and right and half of it at the top and bottom (0.04), so a moving person stays
+    /// inside it until the next result.
+    pub growth_per_frame: f32,
+    /// How long a frame without a usable result waits for one before failing (2 s).
+    pub max_wait: Duration,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            long_side: 320,
+            min_score: 0.3,
+            interval: 3,
+            max_age: 12,
+            margin: 0.1,
+            growth_per_frame: 0.04,
+            max_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+impl DetectorConfig {
+    fn schedule(&self) -> ScheduleSettings {
+        let finite = |v: f32, d: f32| if v.is_finite() { v.max(0.0) } else { d };
+        ScheduleSettings {
+            interval: u64::from(self.interval.max(1)),
+            max_age: u64::from(self.max_age.max(1)),
+            margin: finite(self.margin, 0.1),
+            growth_per_frame: finite(self.growth_per_frame, 0.04),
+            max_wait: self.max_wait,
+        }
+    }
 }
 
 /// Low threshold: MediaPipe's own cut is 0.5; counting 0.25..0.5 as person covers soft
@@ -205,6 +269,7 @@ impl Default for FilterConfig {
             stall_limit: DEFAULT_STALL_LIMIT,
             load_timeout: DEFAULT_LOAD_TIMEOUT,
             placeholder: None,
+            detector: Some(DetectorConfig::default()),
         }
     }
 }
@@ -260,18 +325,47 @@ impl BlackoutFilter {
     pub fn new(config: FilterConfig) -> BlackoutFilter {
         let source = config.model.clone();
         let choice = config.model_choice;
-        Self::with_segmenter(config, move || {
+        let detector = config.detector.map(|d| {
+            let make: MakeDetector = Box::new(move || {
+                TractDetector::load(PERSON_DETECTOR_ONNX, d.long_side, d.min_score)
+                    .map(|d| Box::new(d) as Box<dyn PersonDetector>)
+            });
+            (make, d.schedule())
+        });
+        let make: MakeSegmenter = Box::new(move || {
             TractSegmenter::load(&source, choice).map(|s| Box::new(s) as Box<dyn Segmenter>)
-        })
+        });
+        Self::build(config, make, detector)
     }
 
     /// A filter with a custom segmenter, built on the worker thread by `make` (fault
-    /// injection, other backends). `config.model` and `config.model_choice` are unused.
+    /// injection, other backends), and no person detector. `config.model`,
+    /// `config.model_choice` and `config.detector` are unused.
     pub fn with_segmenter<F>(config: FilterConfig, make: F) -> BlackoutFilter
     where
         F: FnOnce() -> Result<Box<dyn Segmenter>, ModelError> + Send + 'static,
     {
-        let make: MakeSegmenter = Box::new(make);
+        Self::build(config, Box::new(make), None)
+    }
+
+    /// A filter with a custom segmenter and a custom person detector, both built on the
+    /// worker thread (fault injection). The detector is scheduled by `config.detector`
+    /// (its default when `None`); `config.model` and `config.model_choice` are unused.
+    pub fn with_models<F, G>(config: FilterConfig, make: F, make_detector: G) -> BlackoutFilter
+    where
+        F: FnOnce() -> Result<Box<dyn Segmenter>, ModelError> + Send + 'static,
+        G: FnOnce() -> Result<Box<dyn PersonDetector>, ModelError> + Send + 'static,
+    {
+        let schedule = config.detector.unwrap_or_default().schedule();
+        let detector: MakeDetector = Box::new(make_detector);
+        Self::build(config, Box::new(make), Some((detector, schedule)))
+    }
+
+    fn build(
+        config: FilterConfig,
+        make: MakeSegmenter,
+        detector: Option<(MakeDetector, ScheduleSettings)>,
+    ) -> BlackoutFilter {
         let mut filter = BlackoutFilter {
             deadline: config.deadline,
             stall_limit: config.stall_limit,
@@ -282,7 +376,12 @@ impl BlackoutFilter {
             dead: None,
             next_id: 0,
         };
-        match Worker::spawn(make, config.mask_settings(), config.placeholder.clone()) {
+        match Worker::spawn(
+            make,
+            detector,
+            config.mask_settings(),
+            config.placeholder.clone(),
+        ) {
             Ok(worker) => filter.worker = Some(worker),
             Err(_) => filter.kill(UnavailableReason::WorkerStopped),
         }

@@ -32,6 +32,9 @@
 pub mod bench;
 mod composite;
 mod convert;
+mod detector;
+pub mod entry_eval;
+pub mod eval;
 mod filter;
 mod filtered;
 mod frame;
@@ -41,13 +44,17 @@ mod pipeline;
 mod placeholder;
 pub mod quality;
 mod resize;
+mod schedule;
 mod segmenter;
 mod worker;
 
 pub use convert::pack_rgb;
+pub use detector::{
+    detector_input_size, Detection, PersonDetector, TractDetector, PERSON_DETECTOR_ONNX,
+};
 pub use filter::{
-    BlackFrameFilter, BlackoutFilter, FilterConfig, FilterState, PrivacyFilter, Rejected,
-    UnavailableReason, DEFAULT_DEADLINE, DEFAULT_DILATION, DEFAULT_HOLD_FRAMES,
+    BlackFrameFilter, BlackoutFilter, DetectorConfig, FilterConfig, FilterState, PrivacyFilter,
+    Rejected, UnavailableReason, DEFAULT_DEADLINE, DEFAULT_DILATION, DEFAULT_HOLD_FRAMES,
     DEFAULT_LOAD_TIMEOUT, DEFAULT_STALL_LIMIT, DEFAULT_THRESHOLD,
 };
 pub use filtered::{FilteredFrame, FrameOrigin};

@@ -6,6 +6,7 @@ use crate::frame::PixelFormat;
 use crate::mask::{MaskProcessor, Upsampler};
 use crate::placeholder::Placeholder;
 use crate::resize::Downscaler;
+use crate::schedule::Schedule;
 use crate::segmenter::{RgbImage, SegmentError, Segmenter};
 
 /// The mask parameters of [`FilterConfig`](crate::FilterConfig), already checked.
@@ -21,6 +22,8 @@ const MAX_MODEL_SIDE: u32 = 4096;
 
 pub(crate) struct Pipeline {
     segmenter: Box<dyn Segmenter>,
+    /// The person detector's schedule; `None` for segmentation alone.
+    schedule: Option<Schedule>,
     settings: MaskSettings,
     down: Downscaler,
     raw_mask: Vec<u8>,
@@ -35,11 +38,13 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     pub(crate) fn new(
         segmenter: Box<dyn Segmenter>,
+        schedule: Option<Schedule>,
         settings: MaskSettings,
         placeholder: Option<Placeholder>,
     ) -> Pipeline {
         Pipeline {
             segmenter,
+            schedule,
             settings,
             down: Downscaler::default(),
             raw_mask: Vec::new(),
@@ -102,6 +107,11 @@ impl Pipeline {
                 "segmenter asked for a {mw}x{mh} input"
             )));
         }
+        // The detector's run (when due) starts before segmentation, so on two cores both
+        // models work at once.
+        if let Some(schedule) = self.schedule.as_mut() {
+            schedule.step(format, width, height, frame)?;
+        }
         self.down.run(format, width, height, frame, mw, mh);
         self.raw_mask.clear();
         self.raw_mask.resize(mw as usize * mh as usize, 0);
@@ -113,6 +123,10 @@ impl Pipeline {
             },
             &mut self.raw_mask,
         )?;
+        // Union with the detector's boxes: a person the segmenter misses is still covered.
+        if let Some(schedule) = &self.schedule {
+            schedule.paint(&mut self.raw_mask, mw as usize, mh as usize);
+        }
         // Dilation radius: `dilation * width` frame pixels, in mask pixels on each axis
         // (the frame is squashed, so the two axes scale differently). Rounded up.
         let r_frame = self.settings.dilation as f64 * width as f64;
