@@ -27,6 +27,7 @@ pub(crate) struct Pipeline {
     settings: MaskSettings,
     down: Downscaler,
     raw_mask: Vec<u8>,
+    gate: Vec<u8>,
     mask: MaskProcessor,
     up: Upsampler,
     spans: Vec<(u32, u32)>,
@@ -48,6 +49,7 @@ impl Pipeline {
             settings,
             down: Downscaler::default(),
             raw_mask: Vec::new(),
+            gate: Vec::new(),
             mask: MaskProcessor::default(),
             up: Upsampler::default(),
             spans: Vec::new(),
@@ -123,9 +125,8 @@ impl Pipeline {
             },
             &mut self.raw_mask,
         )?;
-        // Union with the detector's boxes: a person the segmenter misses is still covered.
         if let Some(schedule) = &self.schedule {
-            schedule.paint(&mut self.raw_mask, mw as usize, mh as usize);
+            schedule.gate(&mut self.raw_mask, mw as usize, mh as usize, &mut self.gate);
         }
         // Dilation radius: `dilation * width` frame pixels, in mask pixels on each axis
         // (the frame is squashed, so the two axes scale differently). Rounded up.
@@ -133,6 +134,11 @@ impl Pipeline {
         let rx = (r_frame * mw as f64 / width as f64).ceil() as usize;
         let ry = (r_frame * mh as f64 / height as f64).ceil() as usize;
         self.mask.update(&self.raw_mask, mw, mh, rx, ry, hold);
+        // Union with the detector's boxes: a person the segmenter misses is still covered.
+        // Painted after dilation and hold: boxes carry their own margin and age growth.
+        if let Some(schedule) = &self.schedule {
+            schedule.paint(&mut self.mask.held, mw as usize, mh as usize);
+        }
         self.up.prepare(mw, mh, width, height);
         paint(
             format,

@@ -118,9 +118,6 @@ pub fn measure(dir: &Path, name: &str, config: &FilterConfig) -> Result<QualityR
         model_choice: model,
         deadline: Duration::from_secs(30),
         stall_limit: Duration::from_secs(60),
-        // This measures how faithfully the segmentation reproduces MediaPipe; the person
-        // detector's boxes would only add background (see `eval` for the whole filter).
-        detector: None,
         ..config.clone()
     };
     let mut filter = BlackoutFilter::new(config);

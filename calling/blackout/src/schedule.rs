@@ -30,6 +30,7 @@ pub(crate) struct ScheduleSettings {
     pub(crate) margin: f32,
     pub(crate) growth_per_frame: f32,
     pub(crate) max_wait: Duration,
+    pub(crate) gate: Option<f32>,
 }
 
 struct DetJob {
@@ -263,10 +264,32 @@ impl Schedule {
     /// Paints the held boxes (grown by margin and age) into `mask` (`mw x mh`, the whole
     /// frame squashed) as certain person (255).
     pub(crate) fn paint(&self, mask: &mut [u8], mw: usize, mh: usize) {
+        self.paint_grown(mask, mw, mh, 0.0);
+    }
+
+    fn paint_grown(&self, mask: &mut [u8], mw: usize, mh: usize, extra: f32) {
+        let mut s = self.settings;
+        s.margin += extra;
         for held in [&self.current, &self.previous].into_iter().flatten() {
             let age = self.frame_no.saturating_sub(held.frame_no) as f32;
             for b in &held.boxes {
-                paint_box(mask, mw, mh, grown(b, self.settings, age));
+                paint_box(mask, mw, mh, grown(b, s, age));
+            }
+        }
+    }
+
+    /// With a segmenter gate, clears the segmenter's map outside the neighbourhood of the
+    /// held boxes (each grown by the gate's extra margin). `scratch` is reused.
+    pub(crate) fn gate(&self, map: &mut [u8], mw: usize, mh: usize, scratch: &mut Vec<u8>) {
+        let Some(extra) = self.settings.gate else {
+            return;
+        };
+        scratch.clear();
+        scratch.resize(mw * mh, 0);
+        self.paint_grown(scratch, mw, mh, extra);
+        for (v, &g) in map.iter_mut().zip(scratch.iter()) {
+            if g == 0 {
+                *v = 0;
             }
         }
     }
@@ -326,6 +349,7 @@ mod tests {
             margin: 0.1,
             growth_per_frame: 0.05,
             max_wait: Duration::from_secs(1),
+            gate: None,
         }
     }
 

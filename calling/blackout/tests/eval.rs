@@ -6,7 +6,10 @@
 //! `cargo test -p blackout --release --test eval -- --nocapture --test-threads 1`.
 
 use blackout::entry_eval::{measure_clip, table as clip_table};
-use blackout::eval::{mean_background_pct, measure_all, table, EMPTY_IMAGES, PEOPLE_IMAGES};
+use blackout::eval::{
+    mean_background_pct, measure_all, table, EMPTY_IMAGES, MAX_BACKGROUND_EMPTY_PCT,
+    MAX_MEAN_BACKGROUND_PEOPLE_PCT, PEOPLE_IMAGES,
+};
 use blackout::FilterConfig;
 
 #[test]
@@ -43,11 +46,62 @@ fn eval_images_with_people_have_people_and_empty_ones_none() {
         let expect_people = PEOPLE_IMAGES.contains(&r.image.as_str());
         assert_eq!(r.persons > 0, expect_people, "{}: truth labels", r.image);
     }
-    println!(
-        "mean background blacked: {:.2} % with people, {:.2} % without",
-        mean_background_pct(&rows, true),
-        mean_background_pct(&rows, false)
+    for r in rows.iter().filter(|r| r.persons == 0) {
+        assert!(
+            r.background_blacked_pct() <= MAX_BACKGROUND_EMPTY_PCT,
+            "{}: {:.2} % of an image without anyone blacked",
+            r.image,
+            r.background_blacked_pct()
+        );
+    }
+    let mean = mean_background_pct(&rows, true);
+    assert!(
+        mean <= MAX_MEAN_BACKGROUND_PEOPLE_PCT,
+        "{mean:.2} % of the background blacked on average with people"
     );
+}
+
+/// The trade-offs behind the detector defaults: per setting, worst leakage, worst
+/// torso-and-legs, mean background with and without people.
+#[test]
+#[ignore = "slow sweep, prints figures for the README"]
+fn eval_sweep() {
+    let base = FilterConfig::default()
+        .detector
+        .expect("detector on by default");
+    println!("| min score | margin | gate | worst leakage % | worst torso+legs % | mean bg people % | mean bg empty % | worst bg empty % |");
+    println!("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+    let settings = [
+        (0.3, 0.1, None),
+        (0.3, 0.05, Some(0.5)),
+        (0.15, 0.05, Some(0.5)),
+        (0.1, 0.05, Some(0.5)),
+    ];
+    for (min_score, margin, gate) in settings {
+        let config = FilterConfig {
+            detector: Some(blackout::DetectorConfig {
+                min_score,
+                margin,
+                segmenter_gate: gate,
+                ..base
+            }),
+            ..FilterConfig::default()
+        };
+        let rows = measure_all(&config).expect("images are measured");
+        let people = rows.iter().filter(|r| r.persons > 0);
+        let worst_leak = people.clone().map(|r| r.leakage_pct()).fold(0.0, f64::max);
+        let worst_body = people.map(|r| r.min_torso_legs_pct).fold(100.0, f64::min);
+        let worst_empty = rows
+            .iter()
+            .filter(|r| r.persons == 0)
+            .map(|r| r.background_blacked_pct())
+            .fold(0.0, f64::max);
+        println!(
+            "| {min_score} | {margin} | {gate:?} | {worst_leak:.3} | {worst_body:.1} | {:.2} | {:.2} | {worst_empty:.2} |",
+            mean_background_pct(&rows, true),
+            mean_background_pct(&rows, false)
+        );
+    }
 }
 
 /// The clip at 24 fps, live deadline: frames of exposure per person entering the frame.
