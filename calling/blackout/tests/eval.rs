@@ -104,10 +104,12 @@ fn eval_sweep() {
     }
 }
 
-/// The clip at 24 fps, live deadline: frames of exposure per person entering the frame.
-/// Slow (33 s of video); run with `--ignored`.
+/// The clip through the live filter, frames back to back with the deadline lifted: the
+/// detector (on its own thread) lags more frames behind than at a camera's 24 fps, so this
+/// is the harsher case, and a loaded machine cannot turn frames black instead of measuring.
+/// Frames of exposure per person entering the frame. Slow; run with `--ignored`.
 #[test]
-#[ignore = "plays a 795-frame clip in real time; prints the entry table"]
+#[ignore = "runs the 795-frame clip twice; prints the entry table"]
 fn eval_clip_entries() {
     for (label, detector) in [
         ("new pipeline", FilterConfig::default().detector),
@@ -115,10 +117,15 @@ fn eval_clip_entries() {
     ] {
         let config = FilterConfig {
             detector,
+            deadline: std::time::Duration::from_secs(30),
+            stall_limit: std::time::Duration::from_secs(60),
             ..FilterConfig::default()
         };
-        let report = measure_clip(&config, Some(24.0)).expect("clip is measured");
+        let report = measure_clip(&config, None).expect("clip is measured");
         assert!(report.frames > 700 && !report.entries.is_empty());
-        println!("{label}, clip at 24 fps:\n{}", clip_table(&report));
+        println!(
+            "{label}, clip frames back to back:\n{}",
+            clip_table(&report)
+        );
     }
 }
