@@ -11,7 +11,7 @@ use crate::frame::{FrameError, PixelFormat, RawFrame};
 use crate::model::{ModelChoice, ModelError, ModelSource};
 use crate::pipeline::MaskSettings;
 use crate::placeholder::Placeholder;
-use crate::schedule::ScheduleSettings;
+use crate::schedule::{DetectorConfig, ScheduleSettings};
 use crate::segmenter::{SegmentError, Segmenter, TractSegmenter};
 use crate::worker::{Job, MakeDetector, MakeSegmenter, Outcome, Reply, SubmitError, Worker};
 
@@ -187,64 +187,6 @@ pub struct FilterConfig {
     /// The person detector whose boxes are blacked out together with the segmentation
     /// (default: on). `None`: segmentation alone (the pre-issue-13 pipeline).
     pub detector: Option<DetectorConfig>,
-}
-
-/// Settings of the person detector (NanoDet, embedded) that runs beside the segmenter.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DetectorConfig {
-    /// Longer side of the detector's input in pixels, rounded down to a multiple of 32
-    /// (default 320: 320x256 for 4:3, 320x192 for 16:9).
-    pub long_side: u32,
-    /// Lowest person score whose box is blacked out (default 0.3).
-    pub min_score: f32,
-    /// The detector starts a run every `interval` frames (default 3), when it is idle.
-    pub interval: u32,
-    /// A frame whose newest detector result is older than this many frames waits for a
-    /// fresh one, and is then most likely sent black (default 12, half a second at 24 fps).
-    pub max_age: u32,
-    /// Each box is widened by this fraction of its width and height on each side (0.05).
-    pub margin: f32,
-    /// Each box also grows, per frame of age, by this fraction of its height on the left
-    /// and right and half of it at the top and bottom (0.04), so a moving person stays
-    /// inside it until the next result.
-    pub growth_per_frame: f32,
-    /// How long a frame without a usable result waits for one before failing (2 s).
-    pub max_wait: Duration,
-    /// `Some(extra)`: the segmenter's mask is kept only within the boxes widened by
-    /// `extra` (fraction of the box size, each side, on top of `margin`; default 0.5);
-    /// `None`: the segmenter's mask is used everywhere (pure union). The selfie segmenter
-    /// marks 30-45 % of some photographs without anyone (a building with birds, an animal
-    /// face, a butterfly) as person with near certainty; gating removes that.
-    pub segmenter_gate: Option<f32>,
-}
-
-impl Default for DetectorConfig {
-    fn default() -> Self {
-        DetectorConfig {
-            long_side: 320,
-            min_score: 0.3,
-            interval: 3,
-            max_age: 12,
-            margin: 0.05,
-            growth_per_frame: 0.04,
-            max_wait: Duration::from_secs(2),
-            segmenter_gate: Some(0.5),
-        }
-    }
-}
-
-impl DetectorConfig {
-    fn schedule(&self) -> ScheduleSettings {
-        let finite = |v: f32, d: f32| if v.is_finite() { v.max(0.0) } else { d };
-        ScheduleSettings {
-            interval: u64::from(self.interval.max(1)),
-            max_age: u64::from(self.max_age.max(1)),
-            margin: finite(self.margin, 0.1),
-            growth_per_frame: finite(self.growth_per_frame, 0.04),
-            max_wait: self.max_wait,
-            gate: self.segmenter_gate.map(|g| finite(g, 0.5)),
-        }
-    }
 }
 
 /// Low threshold: MediaPipe's own cut is 0.5; counting 0.25..0.5 as person covers soft

@@ -53,12 +53,13 @@ pub use detector::{
     detector_input_size, Detection, PersonDetector, TractDetector, PERSON_DETECTOR_ONNX,
 };
 pub use filter::{
-    BlackFrameFilter, BlackoutFilter, DetectorConfig, FilterConfig, FilterState, PrivacyFilter,
-    Rejected, UnavailableReason, DEFAULT_DEADLINE, DEFAULT_DILATION, DEFAULT_HOLD_FRAMES,
+    BlackFrameFilter, BlackoutFilter, FilterConfig, FilterState, PrivacyFilter, Rejected,
+    UnavailableReason, DEFAULT_DEADLINE, DEFAULT_DILATION, DEFAULT_HOLD_FRAMES,
     DEFAULT_LOAD_TIMEOUT, DEFAULT_STALL_LIMIT, DEFAULT_THRESHOLD,
 };
 pub use filtered::{FilteredFrame, FrameOrigin};
 pub use frame::{FrameError, PixelFormat, RawFrame, MAX_DIMENSION};
 pub use model::{ModelChoice, ModelError, ModelSource, GENERAL_ONNX, LANDSCAPE_ONNX};
 pub use placeholder::{Placeholder, PlaceholderError};
+pub use schedule::DetectorConfig;
 pub use segmenter::{RgbImage, SegmentError, Segmenter, TractSegmenter};
