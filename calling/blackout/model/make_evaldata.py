@@ -2,11 +2,13 @@
 """Build the issue-13 evaluation set: real photographs and one real video clip with people,
 from Debian's ``opencv-doc`` package, with hand-marked person regions.
 
-Ground truth is never a candidate model's output. Each person is marked by hand as a box
-(``PERSONS`` below, pixel coordinates read off the image); inside its box the person's
-outline is cut out by GrabCut (a classical colour-model graph cut, seeded only by the hand
-box) and, for the video frames, united with the moving pixels of OpenCV's MOG2 background
-subtractor (static camera). The outline is then widened by 2 px, so the truth errs toward
+Ground truth is never a candidate model's output. Photographs: each person is marked by
+hand (``PERSONS`` below, pixel coordinates read off the image), as a polygon (``basketball1``,
+grey, so GrabCut has no colour to use) or as a box inside which GrabCut (a classical
+colour-model graph cut, seeded only by the hand box) cuts the outline, with hand fixes.
+Video frames (fixed camera): each moving component of OpenCV's MOG2 background subtractor
+is a person box (every one checked by eye on an overlay), and the person is the moving
+pixels united with GrabCut in that box: semi-automatic, no learned model. The outline is then widened by 2 px, so the truth errs toward
 "person" (which makes leakage harder to pass, never easier). Regions that cannot be marked
 person by person (the blurred crowd of ``messi5``) are marked "ignore": they count neither
 as person nor as background.
