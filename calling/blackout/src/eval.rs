@@ -109,6 +109,11 @@ fn unhurried(config: &FilterConfig) -> FilterConfig {
         deadline: Duration::from_secs(30),
         stall_limit: Duration::from_secs(60),
         load_timeout: Duration::from_secs(60),
+        // The first frame waits for the detector: give it time on a loaded machine.
+        detector: config.detector.map(|d| crate::DetectorConfig {
+            max_wait: Duration::from_secs(60),
+            ..d
+        }),
         ..config.clone()
     }
 }
