@@ -14,8 +14,8 @@ fn main() {
     for case in blackout::bench::standard_cases() {
         let row = blackout::bench::run_case(case, warmup, frames);
         eprintln!(
-            "{}x{} {} {:?}: {:.1} fps",
-            case.width, case.height, case.format, case.model, row.fps
+            "{}x{} {} {:?} detector {}: {:.1} fps",
+            case.width, case.height, case.format, case.model, case.detector, row.fps
         );
         rows.push(row);
     }

@@ -4,7 +4,8 @@
 //! ratio, scaled to the frame size and packed in the frame's pixel format; the whole
 //! [`BlackoutFilter::filter`](crate::BlackoutFilter) call is timed: copy, colour conversion,
 //! downscale, inference, mask, composite, and the hand-over to and from the worker thread.
-//! The deadline is lifted so that every frame is measured to its end.
+//! The deadline is lifted so that every frame is measured to its end. Each case runs with the
+//! person detector (the issue-13 pipeline, "new") or without it (segmentation alone, "old").
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -28,19 +29,32 @@ pub struct BenchCase {
     pub model: ModelChoice,
     /// Pixel format.
     pub format: PixelFormat,
+    /// With the person detector (the new pipeline) or segmentation alone (the old one).
+    pub detector: bool,
 }
 
-/// The standard cases: 640x480 and 1280x720, both models, RGB24; then 1280x720 YUYV and
-/// NV12 with the model chosen by aspect ratio (landscape).
+/// MediaPipe's own CPU time per frame for its segmentation models, measured on this machine
+/// on one core at 640x480 (model/verify.py timing, README "Benchmark"): general 8.2 ms,
+/// landscape 5.6 ms. Shown beside our figures as frames per second.
+pub fn mediapipe_fps(model: ModelChoice) -> f64 {
+    match model {
+        ModelChoice::Landscape => 1000.0 / 5.6,
+        _ => 1000.0 / 8.2,
+    }
+}
+
+/// The standard cases: 640x480 and 1280x720 RGB24 (model by aspect ratio), old and new
+/// pipeline side by side; then 1280x720 YUYV and NV12, new pipeline.
 pub fn standard_cases() -> Vec<BenchCase> {
     let mut cases = Vec::new();
     for (width, height) in [(640, 480), (1280, 720)] {
-        for model in [ModelChoice::General, ModelChoice::Landscape] {
+        for detector in [false, true] {
             cases.push(BenchCase {
                 width,
                 height,
-                model,
+                model: ModelChoice::Auto,
                 format: PixelFormat::Rgb24,
+                detector,
             });
         }
     }
@@ -50,6 +64,7 @@ pub fn standard_cases() -> Vec<BenchCase> {
             height: 720,
             model: ModelChoice::Auto,
             format,
+            detector: true,
         });
     }
     cases
@@ -104,6 +119,12 @@ pub fn run_case(case: BenchCase, warmup: usize, frames: usize) -> BenchRow {
         model_choice: case.model,
         deadline: Duration::from_secs(30),
         stall_limit: Duration::from_secs(60),
+        load_timeout: Duration::from_secs(60),
+        detector: if case.detector {
+            FilterConfig::with_person_detector().detector
+        } else {
+            None
+        },
         ..FilterConfig::default()
     };
     let mut filter = BlackoutFilter::new(config);
@@ -139,20 +160,36 @@ pub fn run_case(case: BenchCase, warmup: usize, frames: usize) -> BenchRow {
     }
 }
 
-/// A Markdown table of the figures.
+/// A Markdown table of the figures. "new/old" is the new pipeline's fps over the old one's
+/// for the same frame size and format (when both ran); "vs MediaPipe" is fps over
+/// [`mediapipe_fps`] of the segmentation model used.
 pub fn table(rows: &[BenchRow]) -> String {
     let mut s = String::from(
-        "| frame | format | model | fps | median ms | p99 ms | over 1/24 s | black |\n\
-         | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n",
+        "| frame | format | pipeline | model | fps | new/old | vs MediaPipe | median ms | p99 ms | over 1/24 s | black |\n\
+         | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for r in rows {
         let model = r.case.model.resolve(r.case.width, r.case.height);
+        let old = rows.iter().find(|o| {
+            !o.case.detector
+                && (o.case.width, o.case.height, o.case.format)
+                    == (r.case.width, r.case.height, r.case.format)
+        });
+        let ratio = match old {
+            Some(o) if r.case.detector => format!("{:.2}", r.fps / o.fps),
+            _ => "-".to_string(),
+        };
         let _ = writeln!(
             s,
-            "| {}x{} | {} | {}{} | {:.1} | {:.2} | {:.2} | {}/{} | {} |",
+            "| {}x{} | {} | {} | {}{} | {:.1} | {} | {:.2} | {:.2} | {:.2} | {}/{} | {} |",
             r.case.width,
             r.case.height,
             r.case.format,
+            if r.case.detector {
+                "new (segmenter + detector)"
+            } else {
+                "old (segmenter)"
+            },
             model,
             if r.case.model == ModelChoice::Auto {
                 " (auto)"
@@ -160,6 +197,8 @@ pub fn table(rows: &[BenchRow]) -> String {
                 ""
             },
             r.fps,
+            ratio,
+            r.fps / mediapipe_fps(model),
             r.median.as_secs_f64() * 1e3,
             r.p99.as_secs_f64() * 1e3,
             r.over_deadline,

@@ -5,13 +5,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::detector::{PersonDetector, TractDetector, PERSON_DETECTOR_ONNX};
 use crate::filtered::{BufferPool, FilteredFrame};
 use crate::frame::{FrameError, PixelFormat, RawFrame};
 use crate::model::{ModelChoice, ModelError, ModelSource};
 use crate::pipeline::MaskSettings;
 use crate::placeholder::Placeholder;
+use crate::schedule::{DetectorConfig, ScheduleSettings};
 use crate::segmenter::{SegmentError, Segmenter, TractSegmenter};
-use crate::worker::{Job, MakeSegmenter, Outcome, Reply, SubmitError, Worker};
+use crate::worker::{Job, MakeDetector, MakeSegmenter, Outcome, Reply, SubmitError, Worker};
 
 /// What the call engine puts between the camera and everything that sends or shows video.
 ///
@@ -118,13 +120,13 @@ pub enum UnavailableReason {
     #[error("segmentation worker stopped")]
     WorkerStopped,
     /// The worker has been stuck on one frame longer than the stall limit.
-    #[error("segmentation stalled for {0:?}")]
+    #[error("segmentation stalled for {}", Millis(*.0))]
     Stalled(Duration),
     /// Inference failed on the last frame.
     #[error("segmentation failed: {0}")]
     Inference(SegmentError),
     /// The last frame was not segmented within its deadline.
-    #[error("frame missed its {0:?} deadline")]
+    #[error("frame missed its {} deadline", Millis(*.0))]
     DeadlineMissed(Duration),
     /// The worker was still busy: the last frame was dropped.
     #[error("segmentation falling behind, frame dropped")]
@@ -132,6 +134,15 @@ pub enum UnavailableReason {
     /// The last frame was refused.
     #[error("bad frame: {0}")]
     BadFrame(FrameError),
+}
+
+/// A duration for people: whole milliseconds, rounded (`42 ms`, not `41.666666ms`).
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ms", (self.0.as_secs_f64() * 1000.0).round() as u64)
+    }
 }
 
 impl UnavailableReason {
@@ -173,6 +184,9 @@ pub struct FilterConfig {
     pub load_timeout: Duration,
     /// Replace every frame by this image (itself passed through the filter).
     pub placeholder: Option<Placeholder>,
+    /// The person detector whose boxes are blacked out together with the segmentation
+    /// (default: on). `None`: segmentation alone (the pre-issue-13 pipeline).
+    pub detector: Option<DetectorConfig>,
 }
 
 /// Low threshold: MediaPipe's own cut is 0.5; counting 0.25..0.5 as person covers soft
@@ -205,11 +219,24 @@ impl Default for FilterConfig {
             stall_limit: DEFAULT_STALL_LIMIT,
             load_timeout: DEFAULT_LOAD_TIMEOUT,
             placeholder: None,
+            // Opt-in for now: with its segmenter gate a person walking in can be less
+            // covered than by the segmenter alone until the detector has seen them, and it
+            // does not reach 24 fps on one core of this machine yet (calling/blackout/README.md).
+            detector: None,
         }
     }
 }
 
 impl FilterConfig {
+    /// The defaults with the person detector beside the segmenter (union of masks on the
+    /// detector's schedule): the pipeline under evaluation for issue 13.
+    pub fn with_person_detector() -> Self {
+        FilterConfig {
+            detector: Some(DetectorConfig::default()),
+            ..FilterConfig::default()
+        }
+    }
+
     fn mask_settings(&self) -> MaskSettings {
         // Out-of-range values are made safe, never refused: NaN or negative thresholds count
         // everything as person, dilation is kept within 0..=50 % of the width.
@@ -260,18 +287,47 @@ impl BlackoutFilter {
     pub fn new(config: FilterConfig) -> BlackoutFilter {
         let source = config.model.clone();
         let choice = config.model_choice;
-        Self::with_segmenter(config, move || {
+        let detector = config.detector.map(|d| {
+            let make: MakeDetector = Box::new(move || {
+                TractDetector::load(PERSON_DETECTOR_ONNX, d.long_side, d.min_score)
+                    .map(|d| Box::new(d) as Box<dyn PersonDetector>)
+            });
+            (make, d.schedule())
+        });
+        let make: MakeSegmenter = Box::new(move || {
             TractSegmenter::load(&source, choice).map(|s| Box::new(s) as Box<dyn Segmenter>)
-        })
+        });
+        Self::build(config, make, detector)
     }
 
     /// A filter with a custom segmenter, built on the worker thread by `make` (fault
-    /// injection, other backends). `config.model` and `config.model_choice` are unused.
+    /// injection, other backends), and no person detector. `config.model`,
+    /// `config.model_choice` and `config.detector` are unused.
     pub fn with_segmenter<F>(config: FilterConfig, make: F) -> BlackoutFilter
     where
         F: FnOnce() -> Result<Box<dyn Segmenter>, ModelError> + Send + 'static,
     {
-        let make: MakeSegmenter = Box::new(make);
+        Self::build(config, Box::new(make), None)
+    }
+
+    /// A filter with a custom segmenter and a custom person detector, both built on the
+    /// worker thread (fault injection). The detector is scheduled by `config.detector`
+    /// (its default when `None`); `config.model` and `config.model_choice` are unused.
+    pub fn with_models<F, G>(config: FilterConfig, make: F, make_detector: G) -> BlackoutFilter
+    where
+        F: FnOnce() -> Result<Box<dyn Segmenter>, ModelError> + Send + 'static,
+        G: FnOnce() -> Result<Box<dyn PersonDetector>, ModelError> + Send + 'static,
+    {
+        let schedule = config.detector.unwrap_or_default().schedule();
+        let detector: MakeDetector = Box::new(make_detector);
+        Self::build(config, Box::new(make), Some((detector, schedule)))
+    }
+
+    fn build(
+        config: FilterConfig,
+        make: MakeSegmenter,
+        detector: Option<(MakeDetector, ScheduleSettings)>,
+    ) -> BlackoutFilter {
         let mut filter = BlackoutFilter {
             deadline: config.deadline,
             stall_limit: config.stall_limit,
@@ -282,7 +338,12 @@ impl BlackoutFilter {
             dead: None,
             next_id: 0,
         };
-        match Worker::spawn(make, config.mask_settings(), config.placeholder.clone()) {
+        match Worker::spawn(
+            make,
+            detector,
+            config.mask_settings(),
+            config.placeholder.clone(),
+        ) {
             Ok(worker) => filter.worker = Some(worker),
             Err(_) => filter.kill(UnavailableReason::WorkerStopped),
         }

@@ -32,6 +32,9 @@
 pub mod bench;
 mod composite;
 mod convert;
+mod detector;
+pub mod entry_eval;
+pub mod eval;
 mod filter;
 mod filtered;
 mod frame;
@@ -41,10 +44,14 @@ mod pipeline;
 mod placeholder;
 pub mod quality;
 mod resize;
+mod schedule;
 mod segmenter;
 mod worker;
 
 pub use convert::pack_rgb;
+pub use detector::{
+    detector_input_size, Detection, PersonDetector, TractDetector, PERSON_DETECTOR_ONNX,
+};
 pub use filter::{
     BlackFrameFilter, BlackoutFilter, FilterConfig, FilterState, PrivacyFilter, Rejected,
     UnavailableReason, DEFAULT_DEADLINE, DEFAULT_DILATION, DEFAULT_HOLD_FRAMES,
@@ -54,4 +61,5 @@ pub use filtered::{FilteredFrame, FrameOrigin};
 pub use frame::{FrameError, PixelFormat, RawFrame, MAX_DIMENSION};
 pub use model::{ModelChoice, ModelError, ModelSource, GENERAL_ONNX, LANDSCAPE_ONNX};
 pub use placeholder::{Placeholder, PlaceholderError};
+pub use schedule::DetectorConfig;
 pub use segmenter::{RgbImage, SegmentError, Segmenter, TractSegmenter};

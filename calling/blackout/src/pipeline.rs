@@ -6,6 +6,7 @@ use crate::frame::PixelFormat;
 use crate::mask::{MaskProcessor, Upsampler};
 use crate::placeholder::Placeholder;
 use crate::resize::Downscaler;
+use crate::schedule::Schedule;
 use crate::segmenter::{RgbImage, SegmentError, Segmenter};
 
 /// The mask parameters of [`FilterConfig`](crate::FilterConfig), already checked.
@@ -21,9 +22,12 @@ const MAX_MODEL_SIDE: u32 = 4096;
 
 pub(crate) struct Pipeline {
     segmenter: Box<dyn Segmenter>,
+    /// The person detector's schedule; `None` for segmentation alone.
+    schedule: Option<Schedule>,
     settings: MaskSettings,
     down: Downscaler,
     raw_mask: Vec<u8>,
+    gate: Vec<u8>,
     mask: MaskProcessor,
     up: Upsampler,
     spans: Vec<(u32, u32)>,
@@ -35,14 +39,17 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     pub(crate) fn new(
         segmenter: Box<dyn Segmenter>,
+        schedule: Option<Schedule>,
         settings: MaskSettings,
         placeholder: Option<Placeholder>,
     ) -> Pipeline {
         Pipeline {
             segmenter,
+            schedule,
             settings,
             down: Downscaler::default(),
             raw_mask: Vec::new(),
+            gate: Vec::new(),
             mask: MaskProcessor::default(),
             up: Upsampler::default(),
             spans: Vec::new(),
@@ -102,6 +109,11 @@ impl Pipeline {
                 "segmenter asked for a {mw}x{mh} input"
             )));
         }
+        // The detector's run (when due) starts before segmentation, so on two cores both
+        // models work at once.
+        if let Some(schedule) = self.schedule.as_mut() {
+            schedule.step(format, width, height, frame)?;
+        }
         self.down.run(format, width, height, frame, mw, mh);
         self.raw_mask.clear();
         self.raw_mask.resize(mw as usize * mh as usize, 0);
@@ -113,12 +125,20 @@ impl Pipeline {
             },
             &mut self.raw_mask,
         )?;
+        if let Some(schedule) = &self.schedule {
+            schedule.gate(&mut self.raw_mask, mw as usize, mh as usize, &mut self.gate);
+        }
         // Dilation radius: `dilation * width` frame pixels, in mask pixels on each axis
         // (the frame is squashed, so the two axes scale differently). Rounded up.
         let r_frame = self.settings.dilation as f64 * width as f64;
         let rx = (r_frame * mw as f64 / width as f64).ceil() as usize;
         let ry = (r_frame * mh as f64 / height as f64).ceil() as usize;
         self.mask.update(&self.raw_mask, mw, mh, rx, ry, hold);
+        // Union with the detector's boxes: a person the segmenter misses is still covered.
+        // Painted after dilation and hold: boxes carry their own margin and age growth.
+        if let Some(schedule) = &self.schedule {
+            schedule.paint(&mut self.mask.held, mw as usize, mh as usize);
+        }
         self.up.prepare(mw, mh, width, height);
         paint(
             format,

@@ -118,6 +118,12 @@ pub fn measure(dir: &Path, name: &str, config: &FilterConfig) -> Result<QualityR
         model_choice: model,
         deadline: Duration::from_secs(30),
         stall_limit: Duration::from_secs(60),
+        // The first frame waits for the detector; on a loaded machine that can take longer
+        // than the live limit, which would measure the fail-safe instead of the filter.
+        detector: config.detector.map(|d| crate::DetectorConfig {
+            max_wait: Duration::from_secs(60),
+            ..d
+        }),
         ..config.clone()
     };
     let mut filter = BlackoutFilter::new(config);

@@ -15,11 +15,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::detector::PersonDetector;
 use crate::filtered::FrameOrigin;
 use crate::frame::PixelFormat;
 use crate::model::ModelError;
 use crate::pipeline::{MaskSettings, Pipeline};
 use crate::placeholder::Placeholder;
+use crate::schedule::{Schedule, ScheduleSettings};
 use crate::segmenter::{SegmentError, Segmenter};
 
 /// A frame for the worker: a tight copy of the camera frame (or an empty buffer in
@@ -89,6 +91,10 @@ impl Watchdog {
 pub(crate) type MakeSegmenter =
     Box<dyn FnOnce() -> Result<Box<dyn Segmenter>, ModelError> + Send + 'static>;
 
+/// Builds the person detector on the worker thread.
+pub(crate) type MakeDetector =
+    Box<dyn FnOnce() -> Result<Box<dyn PersonDetector>, ModelError> + Send + 'static>;
+
 /// The filter's handle on the worker thread.
 pub(crate) struct Worker {
     jobs: SyncSender<Job>,
@@ -117,9 +123,11 @@ pub(crate) enum SubmitError {
 }
 
 impl Worker {
-    /// Starts the worker thread, which builds the segmenter with `make`.
+    /// Starts the worker thread, which builds the segmenter with `make` and, when given, the
+    /// person detector (a failure of either is a model failure: permanent, black).
     pub(crate) fn spawn(
         make: MakeSegmenter,
+        detector: Option<(MakeDetector, ScheduleSettings)>,
         settings: MaskSettings,
         placeholder: Option<Placeholder>,
     ) -> std::io::Result<Worker> {
@@ -133,9 +141,24 @@ impl Worker {
             .name("blackout-worker".into())
             .spawn(move || {
                 dog.busy();
-                let made = catch_unwind(AssertUnwindSafe(make));
+                let made = catch_unwind(AssertUnwindSafe(move || {
+                    let segmenter = make()?;
+                    let schedule = match detector {
+                        None => None,
+                        Some((make_detector, schedule)) => {
+                            let detector = make_detector()?;
+                            Some(Schedule::spawn(detector, schedule).map_err(|e| {
+                                ModelError::Prepare {
+                                    name: "person detector".into(),
+                                    message: format!("cannot start its thread: {e}"),
+                                }
+                            })?)
+                        }
+                    };
+                    Ok((segmenter, schedule))
+                }));
                 dog.idle();
-                let segmenter = match made {
+                let (segmenter, schedule) = match made {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         let _ = ready_tx.send(Err(e));
@@ -147,7 +170,7 @@ impl Worker {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                let mut pipeline = Pipeline::new(segmenter, settings, placeholder);
+                let mut pipeline = Pipeline::new(segmenter, schedule, settings, placeholder);
                 let mut poisoned: Option<String> = None;
                 while let Ok(mut job) = job_rx.recv() {
                     dog.busy();

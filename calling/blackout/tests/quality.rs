@@ -1,6 +1,10 @@
 //! Quality on real photographs, against MediaPipe's own masks (see `blackout::quality`).
 //!
 //! Print the table: `cargo test -p blackout --release --test quality -- --nocapture`.
+//!
+//! These measure how faithfully the segmentation reproduces MediaPipe, so they run without
+//! the person detector (`detector: None`); `close_ups_stay_covered_with_the_detector` checks
+//! the whole filter on the same photos. The whole filter is measured in `tests/eval.rs`.
 
 use blackout::quality::{
     measure_all, table, MAX_BACKGROUND_BLACKED_PCT, MAX_LEAKAGE_PCT, TEST_PHOTOS,
@@ -12,6 +16,7 @@ fn quality_report() {
     for model in [ModelChoice::Auto, ModelChoice::Landscape] {
         let config = FilterConfig {
             model_choice: model,
+            detector: None,
             ..FilterConfig::default()
         };
         let rows = measure_all(&config).expect("photos are measured");
@@ -26,7 +31,11 @@ fn quality_report() {
 
 #[test]
 fn quality_within_bounds_on_real_photos_with_defaults() {
-    let rows = measure_all(&FilterConfig::default()).expect("photos are measured");
+    let config = FilterConfig {
+        detector: None,
+        ..FilterConfig::default()
+    };
+    let rows = measure_all(&config).expect("photos are measured");
     for row in &rows {
         assert!(
             row.person_px > 1000,
@@ -60,6 +69,7 @@ fn quality_sweep() {
             let config = FilterConfig {
                 threshold,
                 dilation,
+                detector: None,
                 ..FilterConfig::default()
             };
             let rows = measure_all(&config).expect("photos are measured");
@@ -69,5 +79,22 @@ fn quality_sweep() {
                 .collect();
             println!("| {threshold} | {dilation} | {} |", cells.join(" | "));
         }
+    }
+}
+
+/// The person detector gates the segmenter (its mask counts only near a detected person):
+/// on the close-up portraits the segmenter was made for, the whole filter must still cover
+/// every person pixel of MediaPipe's mask.
+#[test]
+fn close_ups_stay_covered_with_the_detector() {
+    let rows = measure_all(&FilterConfig::default()).expect("photos are measured");
+    println!("{}", blackout::quality::table(&rows));
+    for row in &rows {
+        assert!(
+            row.leakage_pct() <= MAX_LEAKAGE_PCT,
+            "{}: {:.3} % of the person visible with the detector",
+            row.image,
+            row.leakage_pct()
+        );
     }
 }
