@@ -479,7 +479,7 @@ impl PhantomApp {
         match self.contacts.add_key(name, key, relays, nip05, mode) {
             Ok(key) => {
                 if let Some(engine) = self.engine() {
-                    engine.add_contact(key);
+                    engine.add_contact_with_mode(key, mode);
                 }
                 self.save_contacts();
                 self.error = None;
@@ -711,8 +711,10 @@ impl PhantomApp {
             Report::Online(online) => {
                 self.busy = None;
                 // Contacts added while connecting (the demo contact among them) ring too.
-                for key in self.contacts.contacts.iter().filter_map(|c| c.public_key()) {
-                    online.engine.add_contact(key);
+                for contact in &self.contacts.contacts {
+                    if let Some(key) = contact.public_key() {
+                        online.engine.add_contact_with_mode(key, contact.mode);
+                    }
                 }
                 self.net = Net::Online(online);
                 if let Some(auto) = self.options.auto_call.take() {
@@ -822,7 +824,7 @@ impl PhantomApp {
             .contacts
             .contacts
             .iter()
-            .filter_map(|c| c.public_key())
+            .filter_map(|c| Some((c.public_key()?, c.mode)))
             .collect();
         self.backend.go_online(super::backend::Connection {
             identity,

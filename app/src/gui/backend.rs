@@ -96,8 +96,9 @@ pub struct Connection {
     pub network: NetworkConfig,
     /// The engine's devices.
     pub devices: Arc<dyn MediaDevices>,
-    /// Who may ring.
-    pub contacts: Vec<PublicKey>,
+    /// Who may ring: contacts, with the privacy mode the user chose for each (calls with
+    /// them never go lower).
+    pub contacts: Vec<(PublicKey, PrivacyMode)>,
 }
 
 /// What the demo keeps alive.
@@ -239,7 +240,10 @@ impl Backend {
                 tracing::warn!(error = %e, "DM relay list not published");
             }
             let mut config = EngineConfig::new(identity.public_key(), DeviceId::new_random());
-            config.contacts.extend(contacts);
+            for (key, mode) in contacts {
+                config.contacts.insert(key);
+                config.contact_modes.insert(key, mode);
+            }
             let engine = CallEngine::start(EngineSetup {
                 transport: transport.clone(),
                 config,

@@ -57,6 +57,8 @@ pub struct CallView {
     pub notice: Option<String>,
     /// What we are sharing, while we share a screen or window.
     pub screen_share: Option<String>,
+    /// The peer's app does not support privacy modes (a plain NIP-AC client).
+    pub peer_without_modes: bool,
     /// Whether the peer's screen share is coming in.
     pub remote_screen: bool,
 }
@@ -115,6 +117,7 @@ impl CallView {
             notice: None,
             screen_share: None,
             remote_screen: false,
+            peer_without_modes: false,
         }
     }
 
@@ -122,6 +125,7 @@ impl CallView {
     pub fn apply(&mut self, e: &CallEvent) {
         self.state = e.state;
         self.mode = e.mode;
+        self.peer_without_modes |= e.peer_without_modes;
         match e.reason {
             Reason::MediaConnected if self.connected_at.is_none() => {
                 self.connected_at = Some(Instant::now());
@@ -286,6 +290,43 @@ pub fn clock(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(state: CallState, reason: Reason, without_modes: bool) -> CallEvent {
+        CallEvent {
+            call_id: CallId::new_random(),
+            peer: nostr_signal::Identity::generate().public_key(),
+            direction: Direction::Incoming,
+            call_type: CallType::Voice,
+            mode: PrivacyMode::Private,
+            state,
+            reason,
+            missed: false,
+            peer_without_modes: without_modes,
+        }
+    }
+
+    #[test]
+    fn a_call_with_a_peer_without_modes_says_so_and_a_refusal_names_the_mode() {
+        let ringing = event(CallState::Ringing, Reason::OfferReceived, true);
+        let mut view = CallView::from_event(&ringing);
+        view.apply(&ringing);
+        assert!(view.peer_without_modes);
+        let ordinary = event(CallState::Ringing, Reason::OfferReceived, false);
+        let mut other = CallView::from_event(&ordinary);
+        other.apply(&ordinary);
+        assert!(!other.peer_without_modes);
+        let refused = event(
+            CallState::Ended,
+            Reason::Ended(EndReason::RemoteRequiresMode(PrivacyMode::Private)),
+            false,
+        );
+        other.apply(&refused);
+        assert!(
+            other.status().contains("call again in Private"),
+            "{}",
+            other.status()
+        );
+    }
 
     #[test]
     fn clock_format() {

@@ -39,6 +39,16 @@ pub fn privacy_badge(ui: &mut egui::Ui, mode: PrivacyMode) {
     });
 }
 
+/// What a call with a peer whose app does not support privacy modes means, in plain words.
+pub const PEER_WITHOUT_MODES: &str = "Their app does not support privacy modes: your side \
+    keeps its mode and hides your IP as usual, but their IP may be visible to you and your \
+    TURN server.";
+
+/// The note shown on a call with a peer whose app does not support privacy modes.
+pub fn peer_without_modes_line(ui: &mut egui::Ui) {
+    ui.label(RichText::new(PEER_WITHOUT_MODES).color(WARN));
+}
+
 /// The encryption indicator with its one-line explanation.
 pub fn encryption_line(ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {

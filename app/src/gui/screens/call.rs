@@ -11,7 +11,7 @@ use crate::gui::calllog::LogResult;
 use crate::gui::calls::{clock, CallView};
 use crate::gui::devices::FrameSlot;
 use crate::gui::screens::share;
-use crate::gui::widgets::{encryption_line, privacy_badge, SAFE, WARN};
+use crate::gui::widgets::{encryption_line, peer_without_modes_line, privacy_badge, SAFE, WARN};
 use calling::{CallState, Direction, VideoQuality, LOW_VIDEO_KBPS};
 
 /// Size of the local preview, points.
@@ -77,6 +77,9 @@ pub fn incoming_window(app: &mut PhantomApp, ctx: &egui::Context) {
                 CallType::Voice => "Audio call",
             });
             privacy_badge(ui, call.mode);
+            if call.peer_without_modes {
+                peer_without_modes_line(ui);
+            }
             encryption_line(ui);
             ui.add_space(8.0);
             ui.horizontal(|ui| {
@@ -118,6 +121,9 @@ pub fn in_call(app: &mut PhantomApp, ui: &mut egui::Ui) {
         }
     });
     privacy_badge(ui, call.mode);
+    if call.peer_without_modes {
+        peer_without_modes_line(ui);
+    }
     encryption_line(ui);
     if call.is_live() {
         ui.horizontal(|ui| {
