@@ -149,17 +149,16 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PHANTOMCALL_LOG").unwrap_or_else(|_| {
-                // The relay crate logs every client that disconnects without a close
-                // frame as an ERROR; that is normal network life, not worth a user's eye.
-                // webrtc-rs warns about routine ICE and DTLS events (no pairs yet, retries);
-                // the engine reports what matters as events.
-                tracing_subscriber::EnvFilter::new(
-                    "warn,nostr_relay_builder=off,nostr_relay_pool=error,rtc=error,webrtc=error",
-                )
-            }),
-        )
+        .with_env_filter({
+            // The relay crate logs every client that disconnects without a close frame as
+            // an ERROR; that is normal network life, not worth a user's eye. webrtc-rs is
+            // always off: at info and debug it logs the remote ICE password and addresses
+            // (calling::peer::log_filter), and the engine reports what matters as events.
+            let user = std::env::var("PHANTOMCALL_LOG")
+                .unwrap_or_else(|_| "warn,nostr_relay_builder=off,nostr_relay_pool=error".into());
+            tracing_subscriber::EnvFilter::try_new(calling::peer::log_filter(&user))
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rtc=off,webrtc=off"))
+        })
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -50,7 +50,7 @@ impl CallEngineCore {
         call.peer_without_modes = peer_mode.is_none();
         call.peer_is_contact = is_contact;
         call.remote_offer = Some(sdp);
-        call.remote_candidates = self.early.take(id, &sender);
+        call.remote_candidates = self.early.take(id, &sender, now);
 
         if message.also_to.is_empty() && self.settle_glare(&mut call, call_type, now) {
             self.calls.insert(id, call);

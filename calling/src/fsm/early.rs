@@ -65,13 +65,15 @@ impl EarlyCandidates {
         true
     }
 
-    /// The candidates `sender` sent for call `id` before its offer (none if another key
-    /// sent them: only the caller's own candidates join its call).
+    /// The candidates `sender` sent for call `id` before its offer, if not expired at `now`
+    /// (none if another key sent them: only the caller's own candidates join its call).
     pub fn take(
         &mut self,
         id: CallId,
         sender: &PublicKey,
+        now: Instant,
     ) -> Vec<(Option<DeviceId>, IceCandidate)> {
+        self.prune(now);
         match self.held.remove(&id) {
             Some(held) if held.sender == *sender => held.candidates,
             _ => Vec::new(),
