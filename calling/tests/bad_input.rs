@@ -42,7 +42,7 @@ fn an_answer_for_an_unknown_call_is_dropped_and_the_call_goes_on() {
 }
 
 #[test]
-fn candidates_before_the_offer_are_dropped() {
+fn candidates_before_the_offer_are_held_for_it() {
     let mut net = Net::new();
     let alice = net.person("alice", 1)[0];
     let bob = net.person("bob", 1)[0];
@@ -56,15 +56,14 @@ fn candidates_before_the_offer_are_dropped() {
     );
     let alice_key = net.key(alice);
     net.inject(bob, alice_key, early);
-    assert_eq!(last_drop(&net, bob), DropReason::CandidatesBeforeOffer);
-    // The offer that follows still rings, and the dropped candidate is not replayed.
+    assert!(net.drops(bob).is_empty(), "held (NIP-AC), not dropped");
+    // The offer that follows rings, and the held candidate joins the call once accepted.
     net.dial_with(alice, bob, CallType::Voice, PrivacyMode::Private, call);
     assert_eq!(net.state(bob, call), Some(CallState::Ringing));
     net.accept(bob, call);
-    assert!(!net
-        .outputs(bob)
-        .iter()
-        .any(|o| matches!(o, Output::AddRemoteCandidates { .. })));
+    assert!(net.outputs(bob).iter().any(
+        |o| matches!(o, Output::AddRemoteCandidates { candidates, .. } if candidates.contains(&candidate(1)))
+    ));
 }
 
 #[test]
@@ -133,8 +132,15 @@ fn an_offer_whose_sdp_is_garbage_never_rings() {
     );
     let alice_key = net.key(alice);
     net.inject(bob, alice_key, offer);
-    assert_eq!(last_drop(&net, bob), DropReason::UnparsableSdp);
-    assert!(net.events(bob).is_empty());
+    assert!(net
+        .drops(bob)
+        .iter()
+        .any(|d| d.reason == DropReason::UnparsableSdp));
+    // It never rings; the caller gets a reject that says why (issue 12).
+    assert!(!net
+        .events(bob)
+        .iter()
+        .any(|e| e.state == CallState::Ringing));
     assert_eq!(net.live_call(bob), None);
 }
 

@@ -248,6 +248,9 @@ async fn a_nip_ac_client_calls_a_private_phantomcall_user() {
     let coturn = Coturn::start();
     let mut bob = private_phone(&relay, &coturn, BOB_IP).await;
     let mut peer = NipAcClient::start(&relay).await;
+    // Bob chose Private for this contact (test phones otherwise take any mode).
+    bob.engine
+        .add_contact_with_mode(peer.key(), PrivacyMode::Private);
     let call_id = uuid::Uuid::new_v4().to_string();
     let offer = peer.media.create_offer(false).await.unwrap();
     peer.send(

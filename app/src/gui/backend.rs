@@ -449,6 +449,7 @@ pub async fn synthetic_peer(
     // local test partner on loopback, not a person.
     config.allow_strangers = true;
     config.stranger_mode = PrivacyMode::Fast;
+    config.default_mode = PrivacyMode::Fast;
     let engine = CallEngine::start(EngineSetup {
         transport: transport.clone(),
         config,

@@ -61,6 +61,7 @@ pub async fn side(relay: &RelayUrl, options: SideOptions) -> Side {
     engine_config.allow_strangers = true;
     // The benches call in every mode between identities that do not know each other.
     engine_config.stranger_mode = PrivacyMode::Fast;
+    engine_config.default_mode = PrivacyMode::Fast;
     let engine = CallEngine::start(EngineSetup {
         transport: transport.clone(),
         config: engine_config,

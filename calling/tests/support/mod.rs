@@ -117,6 +117,7 @@ pub async fn phone_with_transport(
     config.allow_strangers = true;
     // Test identities call each other in any mode; the stranger floor has its own tests.
     config.stranger_mode = PrivacyMode::Fast;
+    config.default_mode = PrivacyMode::Fast;
     if let Some(t) = options.ring_timeout {
         config.ring_timeout = t;
     }
