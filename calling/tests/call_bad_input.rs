@@ -111,7 +111,7 @@ async fn answer_for_an_unknown_call_is_dropped_and_the_live_call_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ice_candidates_before_any_offer_are_held_and_the_live_call_goes_on() {
-    let mut scene = call_with_mallory(|_| {}).await;
+    let scene = call_with_mallory(|_| {}).await;
     let candidate = IceCandidate {
         candidate: "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host".to_owned(),
         sdp_mid: Some("0".to_owned()),

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use nostr_signal::PublicKey;
-use phantomcall_schemas::{CallBody, CallKind, CallMessage, CallType};
+use phantomcall_schemas::{CallBody, CallId, CallKind, CallMessage, CallType, PrivacyMode};
 
 use super::call::Call;
 use super::engine::{accept, hangup, CallEngineCore};
@@ -38,17 +38,8 @@ impl CallEngineCore {
         let is_contact = self.config.contacts.contains(&sender);
         // A peer without modes gets our mode on our side; a higher mode is taken as asked.
         let mode = peer_mode.map_or(required, |asked| asked.max(required));
-        let mut call = Call::new(
-            id,
-            sender,
-            Direction::Incoming,
-            call_type,
-            mode,
-            CallState::Ringing,
-        );
-        call.peer_mode = peer_mode;
+        let mut call = self.incoming_call(id, sender, call_type, mode, peer_mode);
         call.peer_without_modes = peer_mode.is_none();
-        call.peer_is_contact = is_contact;
         call.remote_offer = Some(sdp);
         call.remote_candidates = self.early.take(id, &sender, now);
 
@@ -141,6 +132,28 @@ impl CallEngineCore {
         true
     }
 
+    /// A new incoming call record, ringing until a rule below ends it.
+    fn incoming_call(
+        &self,
+        id: CallId,
+        sender: PublicKey,
+        call_type: CallType,
+        mode: PrivacyMode,
+        peer_mode: Option<PrivacyMode>,
+    ) -> Call {
+        let mut call = Call::new(
+            id,
+            sender,
+            Direction::Incoming,
+            call_type,
+            mode,
+            CallState::Ringing,
+        );
+        call.peer_mode = peer_mode;
+        call.peer_is_contact = self.config.contacts.contains(&sender);
+        call
+    }
+
     pub(super) fn ring(&mut self, call: &mut Call, now: Instant) {
         call.state = CallState::Ringing;
         call.deadline = Some(now + self.config.ring_timeout);
@@ -164,16 +177,7 @@ impl CallEngineCore {
             return;
         }
         let mode = self.config.required_mode(&sender);
-        let mut call = Call::new(
-            id,
-            sender,
-            Direction::Incoming,
-            call_type,
-            mode,
-            CallState::Ringing,
-        );
-        call.peer_mode = incoming.message.mode;
-        call.peer_is_contact = self.config.contacts.contains(&sender);
+        let mut call = self.incoming_call(id, sender, call_type, mode, incoming.message.mode);
         let refusal = reject(wire::REJECT_UNREADABLE_SDP.to_owned());
         self.sink
             .end(&mut call, EndReason::UnreadableOffer, Some(refusal), now);
