@@ -67,6 +67,9 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
     config.allow_strangers = true;
     config.default_mode = options.net.privacy_mode();
     config.stranger_mode = options.net.privacy_mode();
+    if options.reply_to_tests {
+        config.handled_by_app = Some(is_test_offer);
+    }
     let engine = CallEngine::start(EngineSetup {
         transport: transport.clone(),
         config,
