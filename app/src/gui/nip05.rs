@@ -128,10 +128,9 @@ impl Nip05Resolver {
             reason,
         };
         let proxy = match self.proxy {
-            Some(addr) => Some(
-                ureq::Proxy::new(&format!("socks5://{addr}"))
-                    .map_err(|e| unreachable(format!("proxy {addr}: {e}")))?,
-            ),
+            Some(addr) => {
+                Some(socks5h(addr).map_err(|e| unreachable(format!("proxy {addr}: {e}")))?)
+            }
             None => None,
         };
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -178,6 +177,15 @@ impl Nip05Resolver {
         profile.relays.truncate(MAX_RELAY_HINTS);
         Ok(profile)
     }
+}
+
+/// The proxy at `addr`, which resolves host names itself (`socks5h`): with `socks5` the
+/// HTTP client resolves the name first, and a Tor user's DNS query for the NIP-05 domain
+/// would go to their ISP.
+fn socks5h(addr: SocketAddr) -> Result<ureq::Proxy, ureq::Error> {
+    let proxy = ureq::Proxy::new(&format!("socks5h://{addr}"))?;
+    debug_assert!(!proxy.resolve_target());
+    Ok(proxy)
 }
 
 #[cfg(test)]
@@ -233,5 +241,98 @@ mod tests {
             parse_contact_address("npub1nope"),
             Err(AddressError::Unrecognised)
         );
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    //! A one-connection SOCKS5 server on loopback that answers the request itself, so a
+    //! host name that only it can resolve (`*.invalid` never resolves in DNS) looks up.
+
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// What the proxy was asked to connect to: the address type and the host.
+    type Asked = (u8, String);
+
+    /// Serves one SOCKS5 CONNECT (no authentication), then answers the HTTP request with
+    /// `body`; returns what it was asked to connect to.
+    fn serve_once(listener: TcpListener, body: String) -> std::thread::JoinHandle<Asked> {
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut head = [0u8; 2];
+            s.read_exact(&mut head).unwrap();
+            let mut methods = vec![0u8; head[1] as usize];
+            s.read_exact(&mut methods).unwrap();
+            s.write_all(&[5, 0]).unwrap();
+            let mut req = [0u8; 4];
+            s.read_exact(&mut req).unwrap();
+            let host = match req[3] {
+                3 => {
+                    let mut len = [0u8; 1];
+                    s.read_exact(&mut len).unwrap();
+                    let mut name = vec![0u8; len[0] as usize];
+                    s.read_exact(&mut name).unwrap();
+                    String::from_utf8(name).unwrap()
+                }
+                1 => read_ip(&mut s, 4),
+                _ => read_ip(&mut s, 16),
+            };
+            let mut port = [0u8; 2];
+            s.read_exact(&mut port).unwrap();
+            s.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]).unwrap();
+            answer_http(&mut s, &body);
+            (req[3], host)
+        })
+    }
+
+    fn read_ip(s: &mut TcpStream, len: usize) -> String {
+        let mut ip = vec![0u8; len];
+        s.read_exact(&mut ip).unwrap();
+        format!("{ip:?}")
+    }
+
+    /// Reads the request head and sends `body` as JSON.
+    fn answer_http(s: &mut TcpStream, body: &str) {
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !seen.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap() == 1 {
+            seen.push(byte[0]);
+        }
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(response.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn nip05_lookup_through_proxy_never_resolves_locally() {
+        let key = nostr_sdk::Keys::generate().public_key();
+        let body = format!(r#"{{"names":{{"alice":"{}"}}}}"#, key.to_hex());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = listener.local_addr().unwrap();
+        let server = serve_once(listener, body);
+        // Only the proxy can resolve this name: a lookup that resolved it here would fail.
+        let resolver = Nip05Resolver {
+            proxy: Some(proxy),
+            base_override: Some("http://nip05.invalid".into()),
+        };
+        let address = Nip05Address::parse("alice@example.org").unwrap();
+        let profile = resolver
+            .resolve(&address)
+            .expect("resolved through the proxy");
+        assert_eq!(profile.public_key, key);
+        let (address_type, host) = server.join().unwrap();
+        assert_eq!((address_type, host.as_str()), (3, "nip05.invalid"));
+    }
+
+    #[test]
+    fn the_proxy_resolves_names() {
+        let proxy = socks5h("127.0.0.1:9050".parse().unwrap()).unwrap();
+        assert!(!proxy.resolve_target());
     }
 }
