@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use media::video::ScreenTarget;
 use nostr_signal::{PublicKey, SignalTransport};
-use phantomcall_schemas::{CallBody, CallId, CallType, PrivacyMode};
+use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, PrivacyMode};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
@@ -197,6 +197,8 @@ impl CallEngine {
 
 struct Driver {
     core: CallEngineCore,
+    /// See [`EngineConfig::handled_by_app`].
+    handled_by_app: Option<fn(&CallMessage) -> bool>,
     network: NetworkConfig,
     /// The SOCKS5 proxy the signaling goes through, if any (Paranoid needs one).
     signaling_proxy: Option<std::net::SocketAddr>,
@@ -222,6 +224,7 @@ async fn run(
     let mut config = setup.config;
     config.unavailable_modes = unavailable_modes(&setup.network, setup.transport.socks5_proxy());
     let mut driver = Driver {
+        handled_by_app: config.handled_by_app,
         core: CallEngineCore::new(config),
         signaling_proxy: setup.transport.socks5_proxy(),
         network: setup.network,
@@ -326,6 +329,12 @@ impl Driver {
     /// A verified message: an SDP that webrtc-rs cannot parse is dropped here with its
     /// reason, so a bad offer never rings and a bad answer never reaches the connection.
     fn signal(&mut self, incoming: Incoming) {
+        if self
+            .handled_by_app
+            .is_some_and(|handled| handled(&incoming.message))
+        {
+            return;
+        }
         let parses = match &incoming.message.body {
             CallBody::Offer { sdp, .. } | CallBody::Renegotiate { sdp } => {
                 RTCSessionDescription::offer(sdp.clone()).is_ok()

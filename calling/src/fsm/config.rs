@@ -71,6 +71,10 @@ pub struct EngineConfig {
     /// Paranoid without a proxy). An offer that would need one is refused with a reason
     /// instead of being accepted and failing. Filled in by the engine from its network.
     pub unavailable_modes: BTreeSet<PrivacyMode>,
+    /// Messages the application answers itself and the engine must leave alone (the
+    /// `listen` command's signaling test offer, which carries no media and would otherwise
+    /// be refused as unreadable before the application's own reply).
+    pub handled_by_app: Option<fn(&phantomcall_schemas::CallMessage) -> bool>,
 }
 
 impl EngineConfig {
@@ -87,6 +91,7 @@ impl EngineConfig {
             default_mode: PrivacyMode::default(),
             stranger_mode: PrivacyMode::Private,
             unavailable_modes: BTreeSet::new(),
+            handled_by_app: None,
         }
     }
 
