@@ -1,6 +1,22 @@
 //! The PhantomCall desktop app as a library, so the binary and the UI tests share it.
 //! The command line's own modules stay in the binary (`main.rs`).
+//!
+//! Its job: let a person call another by npub from a window. Screens ([`gui::screens`])
+//! draw a view model and return [`gui::action::Action`]s; the controller applies them to
+//! plain state ([`gui::state`]); everything slow (keys, relays, the call engine through
+//! [`calling::client`]) runs off the UI thread ([`gui::backend`]); ring tone and
+//! notifications live apart ([`gui::effects`]). [`demo`] holds the demo contact.
+//!
+//! Main types: [`gui::PhantomApp`] (the eframe shell), [`gui::AppOptions`],
+//! [`gui::state::AppState`], [`gui::action::Action`], [`gui::backend::Backend`].
+//!
+//! What it must never do: never show or send a raw camera frame (the preview is the privacy
+//! filter's output); never store an nsec, contacts or the call log in plain text (the key
+//! is NIP-49 encrypted, the rest sealed by [`gui::vault`]); never contact a relay, NIP-05
+//! domain or TURN server the user did not choose, and never resolve a name locally when a
+//! SOCKS5 proxy is set; never block the UI thread on the network, scrypt or the disk.
 
 #![warn(missing_docs)]
 
+pub mod demo;
 pub mod gui;

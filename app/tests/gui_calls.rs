@@ -93,6 +93,8 @@ fn outgoing_call_rings_connects_mutes_and_is_logged() {
     let log = h.state().call_log().unwrap().entries().to_vec();
     assert_eq!(log.len(), 1);
     assert!(log[0].duration_secs >= 1, "{log:?}");
+    // Written off the UI thread: wait for it before reading the file.
+    assert!(h.state_mut().flush_log(Duration::from_secs(5)));
     let raw = std::fs::read(world.dir.path().join("calls.enc")).unwrap();
     assert!(!String::from_utf8_lossy(&raw).contains(&peer.identity.public_key().to_hex()));
     let _ = live;

@@ -15,10 +15,12 @@
 //!
 //! Main types: [`CallEngineCore`] (`handle(input, now)`, `poll_output()`,
 //! `next_timeout()`), [`Input`], [`Output`], [`CallEvent`] with its [`Reason`] and
-//! [`EndReason`], [`DropReason`], [`EngineConfig`].
+//! [`EndReason`], [`DropReason`], [`EngineConfig`]; [`client::connect`] brings a whole
+//! client up (transport, DM relay list, engine).
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod devices;
 mod engine;
 pub mod fsm;

@@ -65,6 +65,11 @@ pub enum PolicyViolation {
     /// services instead of reaching the peer.
     #[error("the peer's candidate points at this machine")]
     ThisMachine,
+    /// Our own server-reflexive candidate whose address is one of our interface
+    /// addresses (the STUN server saw us without NAT, or sits on our LAN) while mDNS
+    /// hides the LAN address: sending it would give away what the `.local` name hides.
+    #[error("server-reflexive candidate is the LAN address the mDNS name hides")]
+    ReflexiveIsLanAddress,
 }
 
 /// A trickled candidate as webrtc-rs itself reads it: `candidate:` removed when present
@@ -114,6 +119,18 @@ pub fn reveals_related_address(candidate: &Candidate) -> bool {
                 .parse::<IpAddr>()
                 .is_ok_and(|ip| ip.is_unspecified())
     })
+}
+
+/// Whether our own server-reflexive (or peer-reflexive) candidate carries one of
+/// `interfaces` as its address: then it is the LAN address itself, not a NAT's.
+pub fn reflexive_is_own_address(candidate: &Candidate, interfaces: &[IpAddr]) -> bool {
+    matches!(
+        candidate.candidate_type(),
+        IceType::ServerReflexive | IceType::PeerReflexive
+    ) && {
+        let ip = candidate.addr().ip().to_canonical();
+        interfaces.iter().any(|own| own.to_canonical() == ip)
+    }
 }
 
 /// This machine's addresses, which a peer's candidate must not name (issue 12): loopback,
@@ -555,6 +572,20 @@ mod tests {
 
     fn parsed(line: &str) -> Candidate {
         parse_candidate(line).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_reflexive_candidate_on_our_own_interface_address_is_recognised() {
+        let lan: IpAddr = "192.0.2.2".parse().unwrap();
+        let parsed = |line: &str| parse_candidate(line).unwrap().unwrap();
+        let srflx = parsed("candidate:1 1 udp 1 192.0.2.2 5000 typ srflx raddr 0.0.0.0 rport 0");
+        let public = parsed("candidate:1 1 udp 1 203.0.113.7 5000 typ srflx raddr 0.0.0.0 rport 0");
+        let relay = parsed("candidate:1 1 udp 1 192.0.2.2 5000 typ relay raddr 0.0.0.0 rport 0");
+        assert!(reflexive_is_own_address(&srflx, &[lan]));
+        assert!(!reflexive_is_own_address(&public, &[lan]));
+        // A relay candidate's address is the TURN server's, never ours to hide.
+        assert!(!reflexive_is_own_address(&relay, &[lan]));
+        assert!(!reflexive_is_own_address(&srflx, &[]));
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! hangs up), printing its progress and live figures.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use calling::{CallEngine, CallState, EngineConfig, EngineEvent, EngineSetup};
-use nostr_signal::{parse_public_key, KeyFile, NostrTransport};
-use phantomcall_schemas::{CallType, DeviceId};
+use calling::client::{self, Callers, Client, ClientSetup};
+use calling::{CallState, EngineEvent};
+use nostr_signal::{parse_public_key, KeyFile};
+use phantomcall_schemas::CallType;
 
 use super::live::{describe, next_event, stats_line};
 use crate::call_args::{call_duration, DeviceArgs, NetArgs};
@@ -36,18 +36,18 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
         bail!("that is your own npub: call someone else");
     }
     eprintln!("connecting to {} relay(s)…", urls.len());
-    let transport = Arc::new(
-        NostrTransport::connect(id.clone(), options.net.transport_config(urls, file)).await?,
-    );
-    transport.publish_dm_relays().await?;
-    let mut config = EngineConfig::new(id.public_key(), DeviceId::new_random());
-    config.contacts.insert(peer);
-    let engine = CallEngine::start(EngineSetup {
-        transport: transport.clone(),
-        config,
+    let Client {
+        engine, transport, ..
+    } = client::connect(ClientSetup {
         network,
-        devices: options.devices.devices(),
-    });
+        ..ClientSetup::new(
+            id,
+            options.net.transport_config(urls, file),
+            options.devices.devices(),
+            Callers::Contacts(vec![peer]),
+        )
+    })
+    .await?;
     let mut events = engine.events();
     let call_type = if options.video {
         CallType::Video

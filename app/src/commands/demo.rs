@@ -10,12 +10,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use calling::{
-    CallState, CallStats, Direction, EngineEvent, FilterChoice, Reason, SyntheticDevices,
-};
+use calling::{CallState, CallStats, EngineEvent, FilterChoice, Reason, SyntheticDevices};
 use media::audio::{ToneCheck, SAMPLE_RATE};
 use nostr_signal::EmbeddedRelay;
-use phantomcall::gui::backend::{synthetic_peer, SyntheticPeer};
+use phantomcall::demo::{synthetic_peer, SyntheticPeer};
 use phantomcall_schemas::{CallType, PrivacyMode};
 
 use super::live::{describe, next_event, stats_line};
@@ -73,19 +71,9 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
         bob.identity.npub()
     ));
     let mut alice_events = alice.engine.events();
-    let mut bob_events = bob.engine.events();
 
     // Bob answers whatever rings.
-    let bob_engine = bob.engine.clone();
-    let auto_answer = tokio::spawn(async move {
-        while let Some(event) = next_event(&mut bob_events).await {
-            if let EngineEvent::Call(e) = event {
-                if e.state == CallState::Ringing && e.direction == Direction::Incoming {
-                    bob_engine.accept(e.call_id, e.call_type == CallType::Video);
-                }
-            }
-        }
-    });
+    let auto_answer = calling::client::auto_answer(&bob.engine);
 
     let call_type = if options.video {
         CallType::Video

@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 
-use std::sync::Arc;
-
 use anyhow::Result;
-use calling::{CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup};
-use nostr_signal::{KeyFile, NostrTransport, SignalTransport, VerifiedMessage};
-use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, DeviceId};
+use calling::client::{self, Callers, Client, ClientSetup};
+use calling::{CallState, Direction, EngineConfig, EngineEvent};
+use nostr_signal::{KeyFile, SignalTransport, VerifiedMessage};
+use phantomcall_schemas::{CallBody, CallId, CallMessage};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::live::{describe as live_describe, describe_call, next_event, stats_line};
@@ -53,30 +52,37 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
     let network = options.net.network_for_answering()?;
     let id = identity::load(file)?;
     eprintln!("connecting to {} relay(s)…", urls.len());
-    let transport = Arc::new(
-        NostrTransport::connect(id.clone(), options.net.transport_config(urls, file)).await?,
-    );
-    transport.publish_dm_relays().await?;
-    let mut incoming = transport.incoming();
-    let device = DeviceId::new_random();
-    let mut config = EngineConfig::new(id.public_key(), device.clone());
     // Whoever calls a listening client is expected: there is no contact list here. The
     // mode given on the command line is the least any call may use (an offer asking for
     // less is refused with the mode required), and the user's explicit choice, so it
     // stands for strangers too.
-    config.allow_strangers = true;
-    config.default_mode = options.net.privacy_mode();
-    config.stranger_mode = options.net.privacy_mode();
-    if options.reply_to_tests {
-        config.handled_by_app = Some(is_test_offer);
-    }
-    let engine = CallEngine::start(EngineSetup {
-        transport: transport.clone(),
-        config,
+    let floor = options.net.privacy_mode();
+    let reply_to_tests = options.reply_to_tests;
+    let Client {
+        engine,
+        transport,
+        device,
+        ..
+    } = client::connect(ClientSetup {
+        configure: Some(Box::new(move |config: &mut EngineConfig| {
+            config.default_mode = floor;
+            config.stranger_mode = floor;
+            if reply_to_tests {
+                config.handled_by_app = Some(is_test_offer);
+            }
+        })),
         network,
-        devices: options.devices.devices(),
-    });
+        ..ClientSetup::new(
+            id.clone(),
+            options.net.transport_config(urls, file),
+            options.devices.devices(),
+            Callers::Anyone,
+        )
+    })
+    .await?;
+    let mut incoming = transport.incoming();
     let mut events = engine.events();
+    let answering = options.auto_answer.then(|| client::auto_answer(&engine));
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut ringing: Option<CallId> = None;
     let mut live: Option<CallId> = None;
@@ -112,13 +118,12 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
                         // lines that scripts read.
                         eprintln!("{}", describe_call(e));
                         match e.state {
-                            CallState::Ringing if e.direction == Direction::Incoming => {
-                                if options.auto_answer {
-                                    engine.accept(e.call_id, e.call_type == CallType::Video);
-                                } else {
-                                    ringing = Some(e.call_id);
-                                    eprintln!("incoming call: a = accept, d = decline");
-                                }
+                            // With --auto-answer, `answering` takes the call.
+                            CallState::Ringing
+                                if e.direction == Direction::Incoming && !options.auto_answer =>
+                            {
+                                ringing = Some(e.call_id);
+                                eprintln!("incoming call: a = accept, d = decline");
                             }
                             CallState::Connecting | CallState::Connected => live = Some(e.call_id),
                             CallState::Ended => {
@@ -146,6 +151,9 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
             }
             _ = tokio::signal::ctrl_c() => break,
         }
+    }
+    if let Some(task) = answering {
+        task.abort();
     }
     engine.shutdown().await;
     let counts = transport.rejection_counts().snapshot();

@@ -1,5 +1,5 @@
 //! Everything slow, off the UI thread: unlocking and creating keys (scrypt), connecting to
-//! relays, the call engine, and the demo peer. Each job runs on the tokio runtime and
+//! relays, the call engine, and the demo peer ([`crate::demo`]). Each job runs on the tokio runtime and
 //! reports through one channel that the UI drains with `try_recv` once per frame; every
 //! report also asks egui to repaint, so the window wakes up for it.
 
@@ -7,27 +7,21 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use calling::client::{self, Callers, ClientSetup, DmRelayList};
 use calling::peer::NetworkConfig;
-use calling::{
-    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, FilterChoice,
-    MediaDevices, SyntheticDevices,
-};
+use calling::{CallEngine, EngineConfig, EngineEvent, FilterChoice, MediaDevices};
 use eframe::egui;
 use nostr_sdk::nips::nip05::{Nip05Address, Nip05Profile};
 use nostr_signal::{
-    EmbeddedRelay, Identity, KeyFile, KeyStrength, NostrTransport, NostrTransportConfig, PublicKey,
-    RelayUrl,
+    Identity, KeyFile, KeyStrength, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl,
 };
-use phantomcall_schemas::{CallType, DeviceId, PrivacyMode};
+use phantomcall_schemas::{CallType, PrivacyMode};
 use tokio::runtime::{Handle, Runtime};
-
-use super::nip05::{AddressError, Nip05Resolver};
 use tokio::sync::broadcast::error::RecvError;
 
-/// Tone of the demo contact's synthetic microphone (the user's own synthetic tone is 440).
-const DEMO_PEER_HZ: f32 = 660.0;
-/// Frame rate of the demo contact's synthetic camera.
-const DEMO_PEER_FPS: u32 = 12;
+use super::nip05::{AddressError, Nip05Resolver};
+use crate::demo::DemoPeer;
+
 /// How long shutting down may hold the window open at exit.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
@@ -99,15 +93,8 @@ pub struct Connection {
     /// Who may ring: contacts, with the privacy mode the user chose for each (calls with
     /// them never go lower).
     pub contacts: Vec<(PublicKey, PrivacyMode)>,
-}
-
-/// What the demo keeps alive.
-struct DemoPeer {
-    key: PublicKey,
-    relay: EmbeddedRelay,
-    engine: CallEngine,
-    devices: SyntheticDevices,
-    transport: Arc<NostrTransport>,
+    /// Where the ids of accepted messages are kept across restarts (replay protection).
+    pub replay_file: Option<std::path::PathBuf>,
 }
 
 /// The runtime and the report channel.
@@ -212,48 +199,38 @@ impl Backend {
 
     /// Connects as `connection` says and starts the engine; reports [`Report::Online`].
     pub fn go_online(&self, connection: Connection) {
-        let Connection {
-            identity,
-            relays,
-            inbox,
-            proxy,
-            network,
-            devices,
-            contacts,
-        } = connection;
         let report = self.reporter();
         self.handle.spawn(async move {
-            let count = relays.len();
-            let mut config = NostrTransportConfig::new(relays);
-            config.proxy = proxy;
-            let transport = match NostrTransport::connect(identity.clone(), config).await {
-                Ok(t) => Arc::new(t),
+            let c = connection;
+            let count = c.relays.len();
+            let mut transport = NostrTransportConfig::new(c.relays);
+            transport.proxy = c.proxy;
+            transport.replay_file = c.replay_file;
+            let callers = Callers::Contacts(c.contacts.iter().map(|(key, _)| *key).collect());
+            let modes = c.contacts;
+            let setup = ClientSetup {
+                // Calls with a contact never go below the mode the user chose for them.
+                configure: Some(Box::new(move |config: &mut EngineConfig| {
+                    config.contact_modes.extend(modes);
+                })),
+                inbox: c.inbox,
+                // A relay that refuses the 10050 list still carries calls from peers that
+                // know it: not fatal for the window.
+                dm_relay_list: DmRelayList::BestEffort,
+                network: c.network,
+                ..ClientSetup::new(c.identity, transport, c.devices, callers)
+            };
+            let client = match client::connect(setup).await {
+                Ok(c) => c,
                 Err(e) => {
                     report.send(Report::OnlineFailed(format!("cannot reach a relay: {e}")));
                     return;
                 }
             };
-            // Peers look up where to reach us (kind 10050). Published at every connection,
-            // and so whenever the list changes (saving the settings reconnects); a relay
-            // that refuses it still carries calls from peers that know it: not fatal.
-            if let Err(e) = transport.publish_dm_relay_list(&inbox).await {
-                tracing::warn!(error = %e, "DM relay list not published");
-            }
-            let mut config = EngineConfig::new(identity.public_key(), DeviceId::new_random());
-            for (key, mode) in contacts {
-                config.contacts.insert(key);
-                config.contact_modes.insert(key, mode);
-            }
-            let engine = CallEngine::start(EngineSetup {
-                transport: transport.clone(),
-                config,
-                network,
-                devices,
-            });
-            let mut events = engine.events();
+            let mut events = client.engine.events();
             report.send(Report::Online(Online {
-                engine,
-                transport,
+                engine: client.engine,
+                transport: client.transport,
                 relays: count,
             }));
             loop {
@@ -274,13 +251,13 @@ impl Backend {
         let report = self.reporter();
         let slot = self.demo.clone();
         self.handle.spawn(async move {
-            match demo_peer(filter).await {
-                Ok(peer) => {
+            match DemoPeer::start(filter).await {
+                Ok(demo) => {
                     let ready = Report::DemoReady {
-                        relay: peer.relay.url().clone(),
-                        peer: peer.key,
+                        relay: demo.relay.url().clone(),
+                        peer: demo.peer.identity.public_key(),
                     };
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(peer);
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(demo);
                     report.send(ready);
                 }
                 Err(e) => report.send(Report::DemoFailed(e)),
@@ -292,9 +269,7 @@ impl Backend {
     pub fn demo_share_screen(&self, call_id: phantomcall_schemas::CallId) {
         let demo = self.demo.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(demo) = demo.as_ref() {
-            if let Some(slides) = demo.devices.screen_targets().targets.into_iter().next() {
-                demo.engine.start_screen_share(call_id, slides);
-            }
+            demo.share_screen(call_id);
         }
     }
 
@@ -305,7 +280,7 @@ impl Backend {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|d| d.engine.clone());
+            .map(|d| d.peer.engine.clone());
         if let Some(engine) = engine {
             engine.dial(
                 user,
@@ -325,9 +300,7 @@ impl Backend {
                 transport.shutdown().await;
             }
             if let Some(demo) = demo {
-                demo.engine.shutdown().await;
-                demo.transport.shutdown().await;
-                demo.relay.shutdown().await;
+                demo.shutdown().await;
             }
         };
         let done = self.handle.spawn(work);
@@ -384,6 +357,17 @@ pub enum IdentityJob {
     },
 }
 
+/// Names the job only: passwords and keys never reach a log.
+impl std::fmt::Debug for IdentityJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IdentityJob::Create { .. } => "Create",
+            IdentityJob::Import { .. } => "Import",
+            IdentityJob::Unlock { .. } => "Unlock",
+        })
+    }
+}
+
 fn run_identity_job(
     file: &KeyFile,
     job: IdentityJob,
@@ -418,90 +402,4 @@ fn run_identity_job(
             other => other.into(),
         }),
     }
-}
-
-/// A client with synthetic devices that lets anyone ring: the demo contact, and the other
-/// side of a call in the UI tests.
-pub struct SyntheticPeer {
-    /// Its identity.
-    pub identity: Identity,
-    /// Its engine.
-    pub engine: CallEngine,
-    /// Its devices (their probes record what it heard and saw).
-    pub devices: SyntheticDevices,
-    /// Its signaling transport.
-    pub transport: Arc<NostrTransport>,
-}
-
-/// Starts a [`SyntheticPeer`] on `relay`, in Fast-capable loopback networking (no TURN
-/// server on a bare machine).
-pub async fn synthetic_peer(
-    relay: RelayUrl,
-    devices: SyntheticDevices,
-) -> Result<SyntheticPeer, nostr_signal::SignalError> {
-    let identity = Identity::generate();
-    let transport = Arc::new(
-        NostrTransport::connect(identity.clone(), NostrTransportConfig::new(vec![relay])).await?,
-    );
-    transport.publish_dm_relays().await?;
-    let mut config = EngineConfig::new(identity.public_key(), DeviceId::new_random());
-    // It does not know the user's key in advance, and takes calls in any mode: it is a
-    // local test partner on loopback, not a person.
-    config.allow_strangers = true;
-    config.stranger_mode = PrivacyMode::Fast;
-    config.default_mode = PrivacyMode::Fast;
-    let engine = CallEngine::start(EngineSetup {
-        transport: transport.clone(),
-        config,
-        network: NetworkConfig::loopback(),
-        devices: Arc::new(devices.clone()),
-    });
-    Ok(SyntheticPeer {
-        identity,
-        engine,
-        devices,
-        transport,
-    })
-}
-
-async fn demo_peer(filter: FilterChoice) -> Result<DemoPeer, String> {
-    let relay = EmbeddedRelay::start_on_loopback()
-        .await
-        .map_err(|e| format!("embedded relay: {e}"))?;
-    let mut devices = SyntheticDevices::new(DEMO_PEER_HZ);
-    devices.filter = filter;
-    // Half the user's frame rate: the demo runs two blackout filters on one machine, and
-    // each frame's deadline doubles, so a two-core laptop keeps both protected rather
-    // than blacking out on missed deadlines.
-    devices.video.2 = DEMO_PEER_FPS;
-    let peer = synthetic_peer(relay.url().clone(), devices)
-        .await
-        .map_err(|e| format!("demo peer: {e}"))?;
-    spawn_auto_answer(&peer.engine);
-    Ok(DemoPeer {
-        key: peer.identity.public_key(),
-        relay,
-        engine: peer.engine,
-        devices: peer.devices,
-        transport: peer.transport,
-    })
-}
-
-/// Answers every call that rings on `engine`, with video when offered.
-pub fn spawn_auto_answer(engine: &CallEngine) -> tokio::task::JoinHandle<()> {
-    let mut events = engine.events();
-    let engine = engine.clone();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(EngineEvent::Call(e))
-                    if e.state == CallState::Ringing && e.direction == Direction::Incoming =>
-                {
-                    engine.accept(e.call_id, e.call_type == CallType::Video);
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => break,
-            }
-        }
-    })
 }

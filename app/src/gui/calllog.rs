@@ -1,23 +1,27 @@
 //! The local call log: what the user sees under "Recent calls".
 //!
 //! Minimal metadata only (DESIGN.md section 6): the peer, when, how long, which way and how
-//! it ended; no call id, no address, no mode. Kept encrypted at rest ([`super::vault`]) and
-//! pruned by each contact's auto-delete setting.
+//! it ended; no call id, no address, no mode. Pruned by each contact's auto-delete setting.
+//!
+//! Missed calls from keys outside the contacts are not entries: they are counted in one
+//! coalesced line ([`StrangerCalls`], "N missed calls from unknown callers"), so a flood of
+//! offers from throw-away keys can neither push the contacts' history out nor grow the
+//! file, and they expire after [`STRANGER_MAX_AGE`]. This module is plain data; the
+//! encrypted file is written off the UI thread by [`super::logstore`].
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use nostr_signal::{Identity, PublicKey};
+use nostr_signal::PublicKey;
 use serde::{Deserialize, Serialize};
 
 use super::contacts::ContactBook;
-use super::vault::Vault;
 
-/// Vault purpose label of the call log.
-const PURPOSE: &str = "call-log";
 /// Most entries kept: the oldest go first, so the file cannot grow without bound.
 const MAX_ENTRIES: usize = 1000;
+/// How long the unknown-callers line is kept after its last call: strangers' calls have
+/// no contact whose auto-delete would prune them.
+pub const STRANGER_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
 
 /// Which way a call went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,11 +77,50 @@ pub struct LogEntry {
     pub result: LogResult,
 }
 
-/// The call log of one identity, in memory and in its encrypted file.
+/// Missed calls from keys that are not contacts, coalesced into one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrangerCalls {
+    /// How many.
+    pub missed: u64,
+    /// When the first of them came, Unix seconds.
+    pub first_at: u64,
+    /// When the last one came, Unix seconds.
+    pub last_at: u64,
+}
+
+/// When a change to the log must reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persist {
+    /// Now: the user's own history changed.
+    Now,
+    /// With the next periodic save: only the strangers' count changed, which a flood
+    /// may change a thousand times a minute.
+    Later,
+}
+
+/// The call log of one identity, in memory (see [`super::logstore`] for its file).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CallLog {
-    path: PathBuf,
-    vault: Vault,
     entries: Vec<LogEntry>,
+    strangers: Option<StrangerCalls>,
+    /// Strangers' calls counted since the last save.
+    pending: bool,
+}
+
+/// The file's contents.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    entries: Vec<LogEntry>,
+    #[serde(default)]
+    strangers: Option<StrangerCalls>,
+}
+
+/// The file as it was (a bare list) or as it is.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AnyStored {
+    Now(Stored),
+    Before(Vec<LogEntry>),
 }
 
 /// Seconds since the Unix epoch.
@@ -89,18 +132,28 @@ pub fn unix_now() -> u64 {
 }
 
 impl CallLog {
-    /// Opens the log at `path` for `identity` (empty if the file does not exist).
-    pub fn open(path: &Path, identity: &Identity) -> Result<CallLog> {
-        let vault = Vault::new(identity, PURPOSE);
-        let entries = match vault.load(path)? {
-            Some(bytes) => serde_json::from_slice(&bytes)?,
-            None => Vec::new(),
+    /// The log in `bytes` (the decrypted file); logs written before strangers were
+    /// coalesced read as they were.
+    pub fn from_bytes(bytes: &[u8]) -> Result<CallLog> {
+        let (entries, strangers) = match serde_json::from_slice(bytes)? {
+            AnyStored::Now(s) => (s.entries, s.strangers),
+            AnyStored::Before(entries) => (entries, None),
         };
         Ok(CallLog {
-            path: path.to_owned(),
-            vault,
             entries,
+            strangers,
+            pending: false,
         })
+    }
+
+    /// The bytes to save (before encryption); the strangers' count is then saved.
+    pub fn to_bytes(&mut self) -> Vec<u8> {
+        self.pending = false;
+        let stored = Stored {
+            entries: self.entries.clone(),
+            strangers: self.strangers,
+        };
+        serde_json::to_vec(&stored).unwrap_or_default()
     }
 
     /// Entries, newest first.
@@ -108,22 +161,47 @@ impl CallLog {
         &self.entries
     }
 
-    /// Adds a finished call and saves.
-    pub fn add(&mut self, entry: LogEntry) -> Result<()> {
-        self.entries.insert(0, entry);
-        self.entries.truncate(MAX_ENTRIES);
-        self.save()
+    /// The strangers' missed calls, if any are kept.
+    pub fn strangers(&self) -> Option<&StrangerCalls> {
+        self.strangers.as_ref()
     }
 
-    /// Forgets every call and saves the empty log.
-    pub fn clear(&mut self) -> Result<()> {
+    /// Whether strangers' calls were counted since the last save.
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Adds a finished call. `from_stranger`: a missed call from a key that is not a
+    /// contact, counted in the unknown-callers line instead of an entry.
+    pub fn record(&mut self, entry: LogEntry, from_stranger: bool) -> Persist {
+        if from_stranger {
+            let at = entry.started_at;
+            let s = self.strangers.get_or_insert(StrangerCalls {
+                missed: 0,
+                first_at: at,
+                last_at: at,
+            });
+            s.missed += 1;
+            s.first_at = s.first_at.min(at);
+            s.last_at = s.last_at.max(at);
+            self.pending = true;
+            return Persist::Later;
+        }
+        self.entries.insert(0, entry);
+        self.entries.truncate(MAX_ENTRIES);
+        Persist::Now
+    }
+
+    /// Forgets every call.
+    pub fn clear(&mut self) {
         self.entries.clear();
-        self.save()
+        self.strangers = None;
     }
 
     /// Removes the entries older than their contact's auto-delete age at `now` (Unix
-    /// seconds); saves if anything went. Returns how many were removed.
-    pub fn apply_retention(&mut self, contacts: &ContactBook, now: u64) -> Result<usize> {
+    /// seconds), and the strangers' line [`STRANGER_MAX_AGE`] after its last call.
+    /// Returns how many entries (the strangers' line counting as one) were removed.
+    pub fn apply_retention(&mut self, contacts: &ContactBook, now: u64) -> usize {
         let before = self.entries.len();
         self.entries.retain(|e| {
             match contacts
@@ -134,16 +212,15 @@ impl CallLog {
                 None => true,
             }
         });
-        let removed = before - self.entries.len();
-        if removed > 0 {
-            self.save()?;
+        let mut removed = before - self.entries.len();
+        if self
+            .strangers
+            .is_some_and(|s| now.saturating_sub(s.last_at) >= STRANGER_MAX_AGE.as_secs())
+        {
+            self.strangers = None;
+            removed += 1;
         }
-        Ok(removed)
-    }
-
-    fn save(&self) -> Result<()> {
-        self.vault
-            .save(&self.path, &serde_json::to_vec(&self.entries)?)
+        removed
     }
 }
 
@@ -168,15 +245,17 @@ pub fn entry_for(
 mod tests {
     use super::super::contacts::{AutoDelete, Contact};
     use super::*;
+    use nostr_signal::Identity;
     use phantomcall_schemas::PrivacyMode;
 
+    fn missed(peer: &PublicKey, at: u64) -> LogEntry {
+        entry_for(peer, at, None, LogDirection::Incoming, LogResult::Missed)
+    }
+
     #[test]
-    fn saved_encrypted_and_pruned_per_contact() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("calls.log");
-        let id = Identity::generate();
+    fn pruned_per_contact_and_round_trips() {
         let peer = Identity::generate().public_key();
-        let mut log = CallLog::open(&path, &id).unwrap();
+        let mut log = CallLog::default();
         let entry = entry_for(
             &peer,
             1_000,
@@ -184,10 +263,8 @@ mod tests {
             LogDirection::Outgoing,
             LogResult::Answered,
         );
-        log.add(entry.clone()).unwrap();
-        let raw = std::fs::read(&path).unwrap();
-        assert!(!String::from_utf8_lossy(&raw).contains(&peer.to_hex()));
-        assert_eq!(CallLog::open(&path, &id).unwrap().entries(), &[entry]);
+        assert_eq!(log.record(entry.clone(), false), Persist::Now);
+        assert_eq!(CallLog::from_bytes(&log.to_bytes()).unwrap(), log);
 
         let mut contacts = ContactBook::default();
         contacts.contacts.push(Contact {
@@ -198,8 +275,54 @@ mod tests {
             relays: Vec::new(),
             nip05: None,
         });
-        assert_eq!(log.apply_retention(&contacts, 1_000 + 3600).unwrap(), 0);
-        assert_eq!(log.apply_retention(&contacts, 1_000 + 86_400).unwrap(), 1);
-        assert!(CallLog::open(&path, &id).unwrap().entries().is_empty());
+        assert_eq!(log.apply_retention(&contacts, 1_000 + 3600), 0);
+        assert_eq!(log.entries(), &[entry]);
+        assert_eq!(log.apply_retention(&contacts, 1_000 + 86_400), 1);
+        assert!(log.entries().is_empty());
+    }
+
+    #[test]
+    fn stranger_offer_flood_keeps_contact_history() {
+        let bob = Identity::generate().public_key();
+        let mut log = CallLog::default();
+        for at in 0..10 {
+            log.record(missed(&bob, at), false);
+        }
+        // Ten times the log's size in throw-away keys.
+        for at in 0..(MAX_ENTRIES as u64 * 10) {
+            let stranger = Identity::generate().public_key();
+            assert_eq!(
+                log.record(missed(&stranger, 100 + at), true),
+                Persist::Later
+            );
+        }
+        assert_eq!(log.entries().len(), 10);
+        assert!(log.entries().iter().all(|e| e.peer == bob.to_hex()));
+        let strangers = *log.strangers().unwrap();
+        assert_eq!(strangers.missed, MAX_ENTRIES as u64 * 10);
+        assert_eq!(strangers.first_at, 100);
+        assert!(log.pending());
+        // The file holds one line for them, not ten thousand entries.
+        let bytes = log.to_bytes();
+        assert!(!log.pending());
+        assert!(bytes.len() < 4096, "{} bytes", bytes.len());
+        assert_eq!(CallLog::from_bytes(&bytes).unwrap(), log);
+    }
+
+    #[test]
+    fn strangers_line_expires_and_old_files_still_read() {
+        let mut log = CallLog::default();
+        log.record(missed(&Identity::generate().public_key(), 50), true);
+        let contacts = ContactBook::default();
+        let week = STRANGER_MAX_AGE.as_secs();
+        assert_eq!(log.apply_retention(&contacts, 50 + week - 1), 0);
+        assert!(log.strangers().is_some());
+        assert_eq!(log.apply_retention(&contacts, 50 + week), 1);
+        assert!(log.strangers().is_none());
+
+        let old = vec![missed(&Identity::generate().public_key(), 7)];
+        let read = CallLog::from_bytes(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(read.entries(), &old[..]);
+        assert!(read.strangers().is_none());
     }
 }

@@ -4,29 +4,44 @@
 //! tokio runtime ([`backend`]), whose reports the UI drains without waiting each frame and
 //! which wake the window when they arrive. The local preview is the privacy filter's
 //! output, never the raw camera ([`devices`]). Contacts and the call log are encrypted at
-//! rest with a key derived from the identity ([`vault`]); settings are JSON in the config
-//! directory ([`settings`]).
+//! rest with a key derived from the identity ([`vault`]), the log written off the UI
+//! thread ([`logstore`]); settings are JSON in the config directory ([`settings`]).
 //!
-//! Main types: [`PhantomApp`] (state and one `show` per frame), [`AppOptions`],
+//! The shape: [`shell`] builds each screen's view from [`state`], the [`screens`] draw it
+//! and return [`action::Action`]s, [`controller`] applies them (with [`session`] for the
+//! identity and connection lifecycle and [`reports`] for what the background says), and
+//! [`effects`] rings and notifies as the state says.
+//!
+//! Main types: [`PhantomApp`] (the shell, one `show` per frame), [`AppOptions`],
+//! [`state::AppState`], [`action::Action`], [`controller::Controller`],
 //! [`backend::Backend`].
 
-pub mod app;
+pub mod action;
 pub mod backend;
 pub mod calllog;
 pub mod calls;
 pub mod contacts;
+pub mod controller;
 pub mod devices;
+pub mod effects;
 pub mod lobby;
+pub mod logstore;
 pub mod nip05;
+pub mod options;
 pub mod perf;
 pub mod picture;
+pub mod reports;
 pub mod ring;
 pub mod screens;
+pub mod session;
 pub mod settings;
+pub mod shell;
+pub mod state;
 pub mod vault;
 pub mod widgets;
 
-pub use app::{AppOptions, PhantomApp};
+pub use options::{AppOptions, AutoCall};
+pub use shell::PhantomApp;
 
 /// Initial window size, points: room for the video and the preview side by side.
 const WINDOW_SIZE: [f32; 2] = [980.0, 680.0];

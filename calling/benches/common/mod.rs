@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use calling::client::{self, Callers, ClientSetup};
 use calling::peer::NetworkConfig;
-use calling::{CallEngine, EngineConfig, EngineSetup, FilterChoice, SyntheticDevices};
+use calling::{CallEngine, FilterChoice, SyntheticDevices};
 use nostr_signal::{Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl};
-use phantomcall_schemas::{DeviceId, PrivacyMode};
 
 /// One device of the bench: engine, synthetic devices (with their probes), transport.
 pub struct Side {
@@ -46,33 +46,29 @@ impl SideOptions {
 
 /// A side on `relay` that lets strangers ring (the benches' sides know no contacts).
 pub async fn side(relay: &RelayUrl, options: SideOptions) -> Side {
-    let id = Identity::generate();
     let mut config = NostrTransportConfig::new(vec![relay.clone()]);
     config.dm_relay_lookup_timeout = Duration::from_millis(500);
     config.proxy = options.proxy;
-    let transport = Arc::new(NostrTransport::connect(id.clone(), config).await.unwrap());
-    transport.publish_dm_relays().await.unwrap();
     let mut devices = SyntheticDevices::new(options.tone);
     devices.filter = options.filter;
     if options.bursts {
         devices.bursts = Some((Duration::from_millis(400), Duration::from_millis(100)));
     }
-    let mut engine_config = EngineConfig::new(id.public_key(), DeviceId::new_random());
-    engine_config.allow_strangers = true;
+    let mut setup = ClientSetup::new(
+        Identity::generate(),
+        config,
+        Arc::new(devices.clone()),
+        Callers::Anyone,
+    );
+    setup.network = options.network;
     // The benches call in every mode between identities that do not know each other.
-    engine_config.stranger_mode = PrivacyMode::Fast;
-    engine_config.default_mode = PrivacyMode::Fast;
-    let engine = CallEngine::start(EngineSetup {
-        transport: transport.clone(),
-        config: engine_config,
-        network: options.network,
-        devices: Arc::new(devices.clone()),
-    });
+    setup.configure = Some(Box::new(client::takes_any_mode));
+    let client = client::connect(setup).await.unwrap();
     Side {
-        engine,
+        engine: client.engine,
         devices,
-        transport,
-        key: id.public_key(),
+        transport: client.transport,
+        key: client.key,
     }
 }
 
@@ -102,23 +98,5 @@ pub fn mouth_to_ear(sender: &SyntheticDevices, receiver: &SyntheticDevices) -> V
 
 /// Answers every call that rings at `bob`, with video when offered.
 pub fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {
-    let engine = bob.engine.clone();
-    let mut events = bob.engine.events();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(calling::EngineEvent::Call(e))
-                    if e.state == calling::CallState::Ringing
-                        && e.direction == calling::Direction::Incoming =>
-                {
-                    engine.accept(
-                        e.call_id,
-                        e.call_type == phantomcall_schemas::CallType::Video,
-                    );
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => break,
-            }
-        }
-    })
+    client::auto_answer(&bob.engine)
 }

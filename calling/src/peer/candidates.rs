@@ -9,14 +9,16 @@ use rtc::sdp::SessionDescription;
 use webrtc::peer_connection::RTCIceCandidateInit;
 
 use crate::policy::{
-    parse_candidate, parse_sdp, redact_related_address, reveals_related_address, ModePolicy,
-    OwnAddresses, PolicyViolation,
+    parse_candidate, parse_sdp, redact_related_address, reflexive_is_own_address,
+    reveals_related_address, ModePolicy, OwnAddresses, PolicyViolation,
 };
 
 /// A gathered candidate as it may leave the process, or why it may not. The related
 /// address (`raddr`/`rport`: our LAN or public address) is replaced by `0.0.0.0 0` in
 /// relay-only modes and whenever `hide_related_address` (host candidates are mDNS names:
-/// the related address would give away the LAN address the name hides).
+/// the related address would give away the LAN address the name hides). With that hiding
+/// on, a server-reflexive candidate whose own address is one of our interfaces' (no NAT
+/// between us and the STUN server) is withheld for the same reason.
 pub fn outbound(
     policy: &ModePolicy,
     hide_related_address: bool,
@@ -39,6 +41,11 @@ pub fn outbound(
         if let Some(parsed) = parse_candidate(&candidate.candidate)? {
             if reveals_related_address(&parsed) {
                 return Err(PolicyViolation::RelatedAddressLeak { mode: policy.mode });
+            }
+            if hide_related_address
+                && reflexive_is_own_address(&parsed, &this_machine(false).interfaces)
+            {
+                return Err(PolicyViolation::ReflexiveIsLanAddress);
             }
         }
     }

@@ -5,17 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use calling::client::{self, Callers, Client, ClientSetup, SignalingWrap};
 use calling::peer::NetworkConfig;
 use calling::{
-    CallEngine, CallEvent, CallInfo, CallState, DropReason, Dropped, EngineConfig, EngineEvent,
-    EngineSetup, SyntheticDevices,
+    CallEngine, CallEvent, CallInfo, CallState, DropReason, Dropped, EngineEvent, SyntheticDevices,
 };
 use media::audio::{ToneCheck, ToneReport, SAMPLE_RATE};
 use nostr_signal::{
     EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl,
-    SignalTransport,
 };
-use phantomcall_schemas::{CallId, CallType, DeviceId, PrivacyMode};
+use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 use tokio::sync::broadcast;
 
 pub struct Relay {
@@ -61,8 +60,7 @@ pub struct PhoneOptions {
     pub ring_timeout: Option<Duration>,
     pub network: NetworkConfig,
     /// Decorates the engine's signaling transport (for example to rewrite what it sends).
-    #[allow(clippy::type_complexity)]
-    pub wrap: Option<Box<dyn FnOnce(Arc<NostrTransport>) -> Arc<dyn SignalTransport>>>,
+    pub wrap: Option<SignalingWrap>,
 }
 
 impl PhoneOptions {
@@ -111,26 +109,21 @@ pub async fn phone_with_transport(
     options: PhoneOptions,
     transport: NostrTransportConfig,
 ) -> Phone {
-    let transport = online_transport(identity, transport).await;
     let devices = SyntheticDevices::new(options.tone_hz);
-    let mut config = EngineConfig::new(identity.public_key(), DeviceId::new_random());
-    config.allow_strangers = true;
+    let mut setup = ClientSetup::new(
+        identity.clone(),
+        transport,
+        Arc::new(devices.clone()),
+        Callers::Anyone,
+    );
+    setup.network = options.network;
+    setup.ring_timeout = options.ring_timeout;
+    setup.signaling = options.wrap;
     // Test identities call each other in any mode; the stranger floor has its own tests.
-    config.stranger_mode = PrivacyMode::Fast;
-    config.default_mode = PrivacyMode::Fast;
-    if let Some(t) = options.ring_timeout {
-        config.ring_timeout = t;
-    }
-    let signal: Arc<dyn SignalTransport> = match options.wrap {
-        Some(wrap) => wrap(transport.clone()),
-        None => transport.clone(),
-    };
-    let engine = CallEngine::start(EngineSetup {
-        transport: signal,
-        config,
-        network: options.network,
-        devices: Arc::new(devices.clone()),
-    });
+    setup.configure = Some(Box::new(client::takes_any_mode));
+    let Client {
+        engine, transport, ..
+    } = client::connect(setup).await.expect("client starts");
     let events = engine.events();
     Phone {
         key: identity.public_key(),

@@ -6,10 +6,10 @@
 use eframe::egui::{self, Color32, RichText};
 use phantomcall_schemas::{CallType, PrivacyMode};
 
-use crate::gui::app::PhantomApp;
+use crate::gui::action::Action;
 use crate::gui::calllog::LogResult;
 use crate::gui::calls::{clock, CallView};
-use crate::gui::devices::FrameSlot;
+use crate::gui::devices::{FrameSlot, UiDevices};
 use crate::gui::screens::share;
 use crate::gui::widgets::{encryption_line, peer_without_modes_line, privacy_badge, SAFE, WARN};
 use calling::{CallState, Direction, VideoQuality, LOW_VIDEO_KBPS};
@@ -17,9 +17,25 @@ use calling::{CallState, Direction, VideoQuality, LOW_VIDEO_KBPS};
 /// Size of the local preview, points.
 const PREVIEW_WIDTH: f32 = 200.0;
 
+/// A call and the name of its peer, as the call screens show it.
+pub struct CallViewModel<'a> {
+    /// The call.
+    pub call: &'a CallView,
+    /// The peer's contact name (or short key).
+    pub name: String,
+    /// The video slots (remote camera, remote screen, our preview), once online.
+    pub devices: Option<&'a UiDevices>,
+}
+
+/// The in-call screen: it owns the video textures.
+#[derive(Default)]
+pub struct CallScreen {
+    video: VideoTextures,
+}
+
 /// The GPU textures of the remote video and of the preview.
 #[derive(Default)]
-pub struct VideoTextures {
+struct VideoTextures {
     remote: Option<(u64, egui::TextureHandle)>,
     remote_screen: Option<(u64, egui::TextureHandle)>,
     preview: Option<(u64, egui::TextureHandle)>,
@@ -55,16 +71,14 @@ pub(crate) fn texture<'a>(
 }
 
 /// The incoming-call window, while a call rings here.
-pub fn incoming_window(app: &mut PhantomApp, ctx: &egui::Context) {
-    let Some(call) = app
-        .calls
-        .values()
-        .find(|c| c.direction == Direction::Incoming && c.state == CallState::Ringing)
-        .cloned()
-    else {
+pub fn incoming_window(
+    view: Option<&CallViewModel<'_>>,
+    ctx: &egui::Context,
+    out: &mut Vec<Action>,
+) {
+    let Some(CallViewModel { call, name, .. }) = view else {
         return;
     };
-    let name = app.contacts.display_name(&call.peer);
     let mut action = None;
     egui::Window::new("Incoming call")
         .collapsible(false)
@@ -97,24 +111,50 @@ pub fn incoming_window(app: &mut PhantomApp, ctx: &egui::Context) {
     // Keep ringing visible: the window repaints itself until answered.
     ctx.request_repaint_after(std::time::Duration::from_millis(500));
     match action {
-        Some(Some(video)) => app.accept(call.call_id, video),
-        Some(None) => app.decline(call.call_id),
+        Some(Some(video)) => out.push(Action::Accept {
+            call: call.call_id,
+            video,
+        }),
+        Some(None) => out.push(Action::Decline(call.call_id)),
         None => {}
     }
 }
 
-/// The in-call view (or the summary of the call that just ended).
-pub fn in_call(app: &mut PhantomApp, ui: &mut egui::Ui) {
-    let Some(call) = app.live_call().cloned().or_else(|| app.ended.clone()) else {
-        return;
-    };
-    if call.direction == Direction::Incoming && call.state == CallState::Ringing {
-        ui.label("Incoming call…");
-        return;
+impl CallScreen {
+    /// The in-call view (or the summary of the call that just ended).
+    pub fn show(&mut self, view: &CallViewModel<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+        let call = view.call;
+        if call.direction == Direction::Incoming && call.state == CallState::Ringing {
+            ui.label("Incoming call…");
+            return;
+        }
+        header(view, ui);
+        if call.is_live() {
+            controls(call, ui, out);
+            share::sharing_banner(call, ui, out);
+            if let Some(devices) = view.devices {
+                self.video_area(call, &view.name, devices, ui);
+            }
+        } else {
+            let entry = call.log_entry();
+            if entry.result == LogResult::Answered {
+                ui.label(format!(
+                    "Lasted {}",
+                    clock(std::time::Duration::from_secs(entry.duration_secs))
+                ));
+            }
+            if ui.button("Close").clicked() {
+                out.push(Action::CloseEnded);
+            }
+        }
     }
-    let name = app.contacts.display_name(&call.peer);
+}
+
+/// Name, status, timer, privacy badge, encryption line, and while live the quality line.
+fn header(view: &CallViewModel<'_>, ui: &mut egui::Ui) {
+    let call = view.call;
     ui.horizontal(|ui| {
-        ui.heading(&name);
+        ui.heading(&view.name);
         ui.label(RichText::new(call.status()).size(16.0));
         if let Some(t) = call.elapsed() {
             ui.label(RichText::new(clock(t)).monospace().size(16.0));
@@ -150,28 +190,14 @@ pub fn in_call(app: &mut PhantomApp, ui: &mut egui::Ui) {
                 ui.label(RichText::new(notice).color(WARN));
             }
         });
-        controls(app, ui, &call);
-        share::sharing_banner(app, ui, &call);
-        video_area(app, ui, &call);
-    } else {
-        let entry = call.log_entry();
-        if entry.result == LogResult::Answered {
-            ui.label(format!(
-                "Lasted {}",
-                clock(std::time::Duration::from_secs(entry.duration_secs))
-            ));
-        }
-        if ui.button("Close").clicked() {
-            app.ended = None;
-        }
     }
 }
 
-fn controls(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
+fn controls(call: &CallView, ui: &mut egui::Ui, out: &mut Vec<Action>) {
     ui.horizontal(|ui| {
         let mute = if call.muted { "Unmute" } else { "Mute" };
         if ui.button(mute).clicked() {
-            app.set_muted(call.call_id, !call.muted);
+            out.push(Action::SetMuted(call.call_id, !call.muted));
         }
         if call.sending_video {
             let camera = if call.camera_off {
@@ -189,30 +215,30 @@ fn controls(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
                 button
             };
             if button.clicked() {
-                app.set_camera_off(call.call_id, !call.camera_off);
+                out.push(Action::SetCameraOff(call.call_id, !call.camera_off));
             }
         }
-        share::share_button(app, ui, call);
+        share::share_button(call, ui, out);
         let hang_up = egui::Button::new(RichText::new("Hang up").color(Color32::WHITE))
             .fill(Color32::from_rgb(0xC6, 0x28, 0x28));
         if ui.add(hang_up).clicked() {
-            app.hangup(call.call_id);
+            out.push(Action::Hangup(call.call_id));
         }
     });
     if call.call_type == CallType::Video && call.sending_video {
-        emergency(app, ui, call);
+        emergency(call, ui, out);
     }
 }
 
 /// One click each, no confirmation: stop all video, black the camera now, or cap the
 /// bitrate. Each says what it did next to it.
-fn emergency(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
+fn emergency(call: &CallView, ui: &mut egui::Ui, out: &mut Vec<Action>) {
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("Emergency:").strong());
         let audio_only = call.video_quality == VideoQuality::Off;
         if audio_only {
             if ui.button("Video back on").clicked() {
-                app.audio_only(call.call_id, false);
+                out.push(Action::AudioOnly(call.call_id, false));
             }
             ui.label(RichText::new("Audio only: no video is sent").color(SAFE));
             return;
@@ -222,18 +248,18 @@ fn emergency(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
             .on_hover_text("Camera off and no video sent at all")
             .clicked()
         {
-            app.audio_only(call.call_id, true);
+            out.push(Action::AudioOnly(call.call_id, true));
         }
         if ui
             .add_enabled(!call.camera_off, egui::Button::new("Camera off now"))
             .on_hover_text("Black frames from now on")
             .clicked()
         {
-            app.set_camera_off(call.call_id, true);
+            out.push(Action::SetCameraOff(call.call_id, true));
         }
         if call.video_quality == VideoQuality::Low {
             if ui.button("Normal quality").clicked() {
-                app.set_video_quality(call.call_id, VideoQuality::Normal);
+                out.push(Action::SetVideoQuality(call.call_id, VideoQuality::Normal));
             }
             ui.label(RichText::new(format!("Video capped at {LOW_VIDEO_KBPS} kbit/s")).weak());
         } else if ui
@@ -241,75 +267,69 @@ fn emergency(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
             .on_hover_text(format!("Cap the video at {LOW_VIDEO_KBPS} kbit/s"))
             .clicked()
         {
-            app.set_video_quality(call.call_id, VideoQuality::Low);
+            out.push(Action::SetVideoQuality(call.call_id, VideoQuality::Low));
         }
     });
 }
 
-fn video_area(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
-    let Some(devices) = app.devices.clone() else {
-        return;
-    };
-    let ctx = ui.ctx().clone();
-    let screen = if call.remote_screen {
-        texture(
-            &ctx,
-            "remote-screen",
-            &devices.remote_screen,
-            &mut app.video.remote_screen,
-        )
-        .cloned()
-    } else {
-        None
-    };
-    if call.call_type != CallType::Video {
-        match screen {
-            // An audio call shows the peer's screen share, the one video it has.
-            Some(tex) => shared_screen(ui, &app.contacts.display_name(&call.peer), &tex, 0.0),
-            None => {
-                ui.add_space(20.0);
-                ui.label(RichText::new("Audio call").size(20.0).weak());
+impl CallScreen {
+    fn video_area(&mut self, call: &CallView, name: &str, devices: &UiDevices, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let video = &mut self.video;
+        let screen = if call.remote_screen {
+            texture(
+                &ctx,
+                "remote-screen",
+                &devices.remote_screen,
+                &mut video.remote_screen,
+            )
+            .cloned()
+        } else {
+            None
+        };
+        if call.call_type != CallType::Video {
+            match screen {
+                // An audio call shows the peer's screen share, the one video it has.
+                Some(tex) => shared_screen(ui, name, &tex, 0.0),
+                None => {
+                    ui.add_space(20.0);
+                    ui.label(RichText::new("Audio call").size(20.0).weak());
+                }
             }
+            return;
         }
-        return;
+        let remote = texture(&ctx, "remote-video", &devices.remote, &mut video.remote).cloned();
+        let preview = texture(&ctx, "local-preview", &devices.preview, &mut video.preview).cloned();
+        let available = ui.available_size();
+        ui.horizontal_top(|ui| {
+            match (&screen, remote) {
+                // The shared screen takes the stage; the camera moves to the side column.
+                (Some(tex), remote) => {
+                    shared_screen(ui, name, tex, PREVIEW_WIDTH + 16.0);
+                    ui.vertical(|ui| {
+                        if let Some(cam) = remote {
+                            let size =
+                                fit(cam.size_vec2(), egui::vec2(PREVIEW_WIDTH, PREVIEW_WIDTH));
+                            ui.add(egui::Image::new((cam.id(), size)).alt_text("Remote video"));
+                        }
+                        own_preview(ui, call, preview);
+                    });
+                }
+                (None, Some(tex)) => {
+                    let size = fit(
+                        tex.size_vec2(),
+                        available - egui::vec2(PREVIEW_WIDTH + 16.0, 10.0),
+                    );
+                    ui.add(egui::Image::new((tex.id(), size)).alt_text("Remote video"));
+                    ui.vertical(|ui| own_preview(ui, call, preview));
+                }
+                (None, None) => {
+                    ui.label("Waiting for the other side's video…");
+                    ui.vertical(|ui| own_preview(ui, call, preview));
+                }
+            }
+        });
     }
-    let remote = texture(&ctx, "remote-video", &devices.remote, &mut app.video.remote).cloned();
-    let preview = texture(
-        &ctx,
-        "local-preview",
-        &devices.preview,
-        &mut app.video.preview,
-    )
-    .cloned();
-    let available = ui.available_size();
-    ui.horizontal_top(|ui| {
-        match (&screen, remote) {
-            // The shared screen takes the stage; the camera moves to the side column.
-            (Some(tex), remote) => {
-                let name = app.contacts.display_name(&call.peer);
-                shared_screen(ui, &name, tex, PREVIEW_WIDTH + 16.0);
-                ui.vertical(|ui| {
-                    if let Some(cam) = remote {
-                        let size = fit(cam.size_vec2(), egui::vec2(PREVIEW_WIDTH, PREVIEW_WIDTH));
-                        ui.add(egui::Image::new((cam.id(), size)).alt_text("Remote video"));
-                    }
-                    own_preview(ui, call, preview);
-                });
-            }
-            (None, Some(tex)) => {
-                let size = fit(
-                    tex.size_vec2(),
-                    available - egui::vec2(PREVIEW_WIDTH + 16.0, 10.0),
-                );
-                ui.add(egui::Image::new((tex.id(), size)).alt_text("Remote video"));
-                ui.vertical(|ui| own_preview(ui, call, preview));
-            }
-            (None, None) => {
-                ui.label("Waiting for the other side's video…");
-                ui.vertical(|ui| own_preview(ui, call, preview));
-            }
-        }
-    });
 }
 
 /// The peer's shared screen, as large as the room left of `side` allows.

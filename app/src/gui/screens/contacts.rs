@@ -4,8 +4,8 @@
 use eframe::egui::{self, RichText};
 use phantomcall_schemas::{CallType, PrivacyMode};
 
-use crate::gui::app::{Net, PhantomApp};
-use crate::gui::contacts::AutoDelete;
+use crate::gui::action::Action;
+use crate::gui::contacts::{AutoDelete, Contact};
 use crate::gui::widgets::{mode_picker, privacy_badge, text_field};
 
 /// The add-contact form.
@@ -29,94 +29,128 @@ impl Default for AddForm {
     }
 }
 
-/// Draws the contacts section.
-pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
-    ui.heading("Contacts");
-    let online = matches!(app.net, Net::Online(_));
-    let mut dial = None;
-    let mut changed = false;
-    egui::ScrollArea::vertical()
-        .max_height(ui.available_height() - 170.0)
-        .show(ui, |ui| {
-            if app.contacts.contacts.is_empty() {
-                ui.label("No contacts yet: add one below by their npub.");
-            }
-            for (i, contact) in app.contacts.contacts.iter_mut().enumerate() {
-                egui::Frame::group(ui.style()).show(ui, |ui| {
-                    ui.set_width(ui.available_width());
-                    ui.horizontal(|ui| {
-                        ui.label(RichText::new(&contact.name).strong().size(16.0));
-                        let short = &contact.key[..12.min(contact.key.len())];
-                        ui.label(RichText::new(format!("{short}…")).weak().monospace());
-                    });
-                    ui.horizontal(|ui| {
-                        changed |= mode_picker(ui, ("mode", i), "Privacy mode", &mut contact.mode);
-                        egui::ComboBox::new(("autodelete", i), "Call log")
-                            .selected_text(contact.auto_delete.label())
-                            .show_ui(ui, |ui| {
-                                for choice in AutoDelete::ALL {
-                                    changed |= ui
-                                        .selectable_value(
-                                            &mut contact.auto_delete,
-                                            choice,
-                                            choice.label(),
-                                        )
-                                        .changed();
-                                }
-                            });
-                    });
-                    privacy_badge(ui, contact.mode);
-                    ui.horizontal(|ui| {
-                        let key = contact.public_key();
-                        let enabled = online && key.is_some();
-                        if ui
-                            .add_enabled(enabled, egui::Button::new("Audio call"))
-                            .clicked()
-                        {
-                            dial = key.map(|k| (k, CallType::Voice));
-                        }
-                        if ui
-                            .add_enabled(enabled, egui::Button::new("Video call"))
-                            .clicked()
-                        {
-                            dial = key.map(|k| (k, CallType::Video));
-                        }
-                    });
-                });
-            }
-        });
-    if changed {
-        app.save_contacts();
-    }
-    if let Some((peer, call_type)) = dial {
-        app.dial(peer, call_type);
-    }
+/// What the contacts screen shows.
+pub struct ContactsView<'a> {
+    /// The contacts.
+    pub contacts: &'a [Contact],
+    /// Whether calls can be placed (the engine runs).
+    pub online: bool,
+    /// Whether a NIP-05 name is being looked up (adding waits for it).
+    pub looking_up: bool,
+    /// Whether the demo contact can ring us.
+    pub demo: bool,
+    /// How many contacts were added so far: the form clears when it changes.
+    pub added: u64,
+}
 
-    if app.demo_peer.is_some() && online && ui.button("Let the demo contact call you").clicked() {
-        app.demo_call(crate::gui::app::AutoCall::Incoming);
-    }
-    ui.separator();
-    ui.label(RichText::new("Add a contact").strong());
-    let looking_up = app.nip05_lookup().is_some();
-    let form = &mut app.forms.contact;
-    text_field(ui, "Name", &mut form.name, false);
-    text_field(ui, "npub", &mut form.key, false);
-    ui.horizontal(|ui| {
-        mode_picker(
-            ui,
-            "new-contact-mode",
-            "Default privacy mode",
-            &mut form.mode,
+/// The contacts screen: it owns the add-contact form.
+#[derive(Default)]
+pub struct ContactsScreen {
+    /// What the user is typing.
+    pub form: AddForm,
+    added_seen: u64,
+}
+
+impl ContactsScreen {
+    /// Draws the contacts section.
+    pub fn show(&mut self, view: &ContactsView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+        if view.added != self.added_seen {
+            // A contact was added (at once, or when its NIP-05 name resolved).
+            self.added_seen = view.added;
+            self.form = AddForm::default();
+        }
+        ui.heading("Contacts");
+        egui::ScrollArea::vertical()
+            .max_height(ui.available_height() - 170.0)
+            .show(ui, |ui| {
+                if view.contacts.is_empty() {
+                    ui.label("No contacts yet: add one below by their npub.");
+                }
+                for (index, contact) in view.contacts.iter().enumerate() {
+                    contact_row(ui, index, contact, view.online, out);
+                }
+            });
+        if view.demo && view.online && ui.button("Let the demo contact call you").clicked() {
+            out.push(Action::DemoRingMe);
+        }
+        ui.separator();
+        ui.label(RichText::new("Add a contact").strong());
+        let form = &mut self.form;
+        text_field(ui, "Name", &mut form.name, false);
+        text_field(ui, "npub", &mut form.key, false);
+        ui.horizontal(|ui| {
+            mode_picker(
+                ui,
+                "new-contact-mode",
+                "Default privacy mode",
+                &mut form.mode,
+            );
+        });
+        ui.label(
+            RichText::new("nprofile, hex keys and NIP-05 names (name@domain) work too.").weak(),
         );
-    });
-    ui.label(RichText::new("nprofile, hex keys and NIP-05 names (name@domain) work too.").weak());
-    if ui
-        .add_enabled(!looking_up, egui::Button::new("Add contact"))
-        .clicked()
-    {
-        let (name, key, mode) = (form.name.clone(), form.key.clone(), form.mode);
-        if app.add_contact(&name, &key, mode) {
-            app.forms.contact = AddForm::default();
+        if ui
+            .add_enabled(!view.looking_up, egui::Button::new("Add contact"))
+            .clicked()
+        {
+            out.push(Action::AddContact {
+                name: form.name.clone(),
+                address: form.key.clone(),
+                mode: form.mode,
+            });
         }
     }
+}
+
+fn contact_row(
+    ui: &mut egui::Ui,
+    index: usize,
+    contact: &Contact,
+    online: bool,
+    out: &mut Vec<Action>,
+) {
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(&contact.name).strong().size(16.0));
+            let short = &contact.key[..12.min(contact.key.len())];
+            ui.label(RichText::new(format!("{short}…")).weak().monospace());
+        });
+        let (mut mode, mut auto_delete) = (contact.mode, contact.auto_delete);
+        let mut changed = false;
+        ui.horizontal(|ui| {
+            changed |= mode_picker(ui, ("mode", index), "Privacy mode", &mut mode);
+            egui::ComboBox::new(("autodelete", index), "Call log")
+                .selected_text(auto_delete.label())
+                .show_ui(ui, |ui| {
+                    for choice in AutoDelete::ALL {
+                        changed |= ui
+                            .selectable_value(&mut auto_delete, choice, choice.label())
+                            .changed();
+                    }
+                });
+        });
+        if changed {
+            out.push(Action::EditContact {
+                index,
+                mode,
+                auto_delete,
+            });
+        }
+        privacy_badge(ui, contact.mode);
+        ui.horizontal(|ui| {
+            let key = contact.public_key();
+            let enabled = online && key.is_some();
+            for (label, call_type) in [
+                ("Audio call", CallType::Voice),
+                ("Video call", CallType::Video),
+            ] {
+                if ui.add_enabled(enabled, egui::Button::new(label)).clicked() {
+                    if let Some(peer) = key {
+                        out.push(Action::Dial { peer, call_type });
+                    }
+                }
+            }
+        });
+    });
 }

@@ -1,13 +1,66 @@
-//! Recent calls: the local, encrypted call log, with clear-all.
+//! Recent calls: the local, encrypted call log, with clear-all; strangers' missed calls
+//! as one line ("12 missed calls from unknown callers").
 
 use eframe::egui::{self, RichText};
 
-use crate::gui::app::PhantomApp;
-use crate::gui::calllog::LogDirection;
+use crate::gui::action::Action;
+use crate::gui::calllog::{CallLog, LogDirection, LogEntry};
 use crate::gui::calls::clock;
+use crate::gui::contacts::ContactBook;
+
+/// What the history screen shows: rows of words, built once from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryView {
+    /// One line per call, newest first; `None`: the log is not available.
+    pub rows: Option<Vec<String>>,
+    /// The coalesced line of strangers' missed calls, if any.
+    pub strangers: Option<String>,
+}
+
+impl HistoryView {
+    /// The view of `log` (`None`: not available), naming peers from `contacts`.
+    pub fn new(log: Option<&CallLog>, contacts: &ContactBook) -> HistoryView {
+        let Some(log) = log else {
+            return HistoryView {
+                rows: None,
+                strangers: None,
+            };
+        };
+        let rows = log.entries().iter().map(|e| row(e, contacts)).collect();
+        let strangers = log.strangers().map(|s| {
+            let calls = if s.missed == 1 { "call" } else { "calls" };
+            format!(
+                "{} missed {calls} from unknown callers · last {}",
+                s.missed,
+                when(s.last_at)
+            )
+        });
+        HistoryView {
+            rows: Some(rows),
+            strangers,
+        }
+    }
+}
+
+fn row(e: &LogEntry, contacts: &ContactBook) -> String {
+    let name = match nostr_signal::parse_public_key(&e.peer) {
+        Ok(key) => contacts.display_name(&key),
+        Err(_) => "unknown".into(),
+    };
+    let way = match e.direction {
+        LogDirection::Outgoing => "outgoing",
+        LogDirection::Incoming => "incoming",
+    };
+    format!(
+        "{name} · {way} · {} · {} · {}",
+        e.result.label(),
+        clock(std::time::Duration::from_secs(e.duration_secs)),
+        when(e.started_at),
+    )
+}
 
 /// Draws the call log.
-pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
+pub fn show(view: &HistoryView, ui: &mut egui::Ui, out: &mut Vec<Action>) {
     ui.heading("Recent calls");
     ui.label(
         RichText::new(
@@ -16,42 +69,25 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
         )
         .weak(),
     );
-    let Some(log) = &app.log else {
+    let Some(rows) = &view.rows else {
         ui.label("The call log is not available.");
         return;
     };
-    let rows: Vec<String> = log
-        .entries()
-        .iter()
-        .map(|e| {
-            let name = match nostr_signal::parse_public_key(&e.peer) {
-                Ok(key) => app.contacts.display_name(&key),
-                Err(_) => "unknown".into(),
-            };
-            let way = match e.direction {
-                LogDirection::Outgoing => "outgoing",
-                LogDirection::Incoming => "incoming",
-            };
-            format!(
-                "{name} · {way} · {} · {} · {}",
-                e.result.label(),
-                clock(std::time::Duration::from_secs(e.duration_secs)),
-                when(e.started_at),
-            )
-        })
-        .collect();
+    if let Some(line) = &view.strangers {
+        ui.label(RichText::new(line).weak());
+    }
     if rows.is_empty() {
         ui.label("No calls yet.");
     }
     egui::ScrollArea::vertical()
         .max_height(ui.available_height() - 40.0)
         .show(ui, |ui| {
-            for row in &rows {
+            for row in rows {
                 ui.label(row);
             }
         });
-    if !rows.is_empty() && ui.button("Clear all").clicked() {
-        app.clear_log();
+    if (!rows.is_empty() || view.strangers.is_some()) && ui.button("Clear all").clicked() {
+        out.push(Action::ClearLog);
     }
 }
 

@@ -1,29 +1,31 @@
 //! Your identity: the npub to share, with a copy button and a QR code.
 
+use std::path::Path;
+
 use eframe::egui;
 
-use crate::gui::app::{PhantomApp, Stage};
+use crate::gui::action::Action;
 use crate::gui::widgets::npub_card;
 
-/// Right after the key was created or imported.
-pub fn welcome(app: &mut PhantomApp, ui: &mut egui::Ui) {
+/// Right after the key was created or imported: its npub and where it is saved.
+pub fn welcome(npub: Option<&str>, key_file: &Path, ui: &mut egui::Ui, out: &mut Vec<Action>) {
     ui.heading("Your identity is ready");
-    if let Some(id) = &app.identity {
-        npub_card(ui, &id.npub());
+    if let Some(npub) = npub {
+        npub_card(ui, npub);
     }
     ui.label(format!(
         "Saved encrypted in {}. Keep your password: without it the key cannot be opened.",
-        app.options.key_file.display()
+        key_file.display()
     ));
     if ui.button("Continue").clicked() {
-        app.stage = Stage::Ready;
+        out.push(Action::Continue);
     }
 }
 
 /// The "My identity" section.
-pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
+pub fn show(npub: Option<&str>, ui: &mut egui::Ui) {
     ui.heading("My identity");
-    if let Some(id) = &app.identity {
-        npub_card(ui, &id.npub());
+    if let Some(npub) = npub {
+        npub_card(ui, npub);
     }
 }

@@ -5,29 +5,68 @@
 use calling::policy::ModePolicy;
 use eframe::egui::{self, RichText};
 
+use phantomcall_schemas::PrivacyMode;
+
 use super::call::{fit, texture};
-use crate::gui::app::PhantomApp;
+use crate::gui::action::Action;
+use crate::gui::devices::FrameSlot;
+use crate::gui::lobby::LobbyStatus;
+use crate::gui::settings::DeviceChoice;
 use crate::gui::widgets::{mode_picker, SAFE, WARN};
 
 /// Width of the lobby's preview, points.
 const PREVIEW_WIDTH: f32 = 360.0;
 
-/// Draws the lobby (the app starts and stops its threads, see `PhantomApp::show`).
-pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
-    ui.heading("Lobby");
-    ui.label(RichText::new("Check your camera, microphone and speaker before a call.").weak());
-    let Some(lobby) = &app.lobby else {
-        return;
-    };
-    let status = lobby.status();
+/// What the lobby shows.
+pub struct LobbyView<'a> {
+    /// What the lobby's threads found, and their preview (the filter's output); `None`
+    /// while they are not running.
+    pub running: Option<(LobbyStatus, &'a FrameSlot)>,
+    /// How many times the lobby's threads started: a new start has a new preview slot.
+    pub starts: u64,
+    /// The mode whose impact is shown.
+    pub mode: PrivacyMode,
+    /// The mode of the next call only, if chosen.
+    pub next_call_mode: Option<PrivacyMode>,
+    /// The devices picked.
+    pub devices: &'a DeviceChoice,
+}
+
+/// The lobby screen: it owns the preview's texture.
+#[derive(Default)]
+pub struct LobbyScreen {
+    texture: Option<(u64, egui::TextureHandle)>,
+    /// The start whose preview the texture holds.
+    start: u64,
+}
+
+impl LobbyScreen {
+    /// Draws the lobby (the shell starts and stops its threads).
+    pub fn show(&mut self, view: &LobbyView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+        ui.heading("Lobby");
+        ui.label(RichText::new("Check your camera, microphone and speaker before a call.").weak());
+        if view.starts != self.start {
+            // Restarted on other devices: its slot counts its frames from zero again.
+            self.start = view.starts;
+            self.texture = None;
+        }
+        let Some((status, slot)) = &view.running else {
+            return;
+        };
+        let ctx = ui.ctx().clone();
+        let preview = texture(&ctx, "lobby-preview", slot, &mut self.texture).cloned();
+        show_running(view, status, preview, ui, out);
+    }
+}
+
+fn show_running(
+    view: &LobbyView<'_>,
+    status: &LobbyStatus,
+    preview: Option<egui::TextureHandle>,
+    ui: &mut egui::Ui,
+    out: &mut Vec<Action>,
+) {
     let ctx = ui.ctx().clone();
-    let preview = texture(
-        &ctx,
-        "lobby-preview",
-        lobby.preview(),
-        &mut app.lobby_texture,
-    )
-    .cloned();
     // The meter moves with the microphone: keep drawing while the lobby is open.
     ctx.request_repaint_after(std::time::Duration::from_millis(100));
 
@@ -84,7 +123,7 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
             ui.add_space(8.0);
             ui.horizontal_wrapped(|ui| {
                 if ui.button("Test speaker").clicked() {
-                    lobby.test_speaker();
+                    out.push(Action::TestSpeaker);
                 }
                 if let Some(s) = &status.speaker {
                     ui.label(s);
@@ -96,13 +135,12 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
     ui.add_space(10.0);
     ui.separator();
     ui.label(RichText::new("Privacy mode").strong());
-    let picked = mode_picker(
-        ui,
-        "lobby-mode",
-        "Mode for the next call",
-        &mut app.lobby_mode,
-    );
-    let mut override_on = app.next_call_mode.is_some();
+    let mut mode = view.mode;
+    let picked = mode_picker(ui, "lobby-mode", "Mode for the next call", &mut mode);
+    if picked {
+        out.push(Action::SetLobbyMode(mode));
+    }
+    let mut override_on = view.next_call_mode.is_some();
     let toggled = ui
         .checkbox(
             &mut override_on,
@@ -110,10 +148,10 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
         )
         .changed();
     if toggled || (picked && override_on) {
-        app.next_call_mode = override_on.then_some(app.lobby_mode);
+        out.push(Action::SetNextCallMode(override_on.then_some(mode)));
     }
-    let summary = ModePolicy::for_mode(app.lobby_mode).summary();
-    let colour = if app.lobby_mode == phantomcall_schemas::PrivacyMode::Fast {
+    let summary = ModePolicy::for_mode(mode).summary();
+    let colour = if mode == PrivacyMode::Fast {
         WARN
     } else {
         SAFE
@@ -125,7 +163,7 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
     ui.add_space(10.0);
     ui.separator();
     ui.label(RichText::new("Devices").strong());
-    let mut choice = app.device_choice().clone();
+    let mut choice = view.devices.clone();
     let lists = [
         (
             "Microphone",
@@ -165,8 +203,10 @@ pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
             }
         });
     }
-    // Saved, and applied to the next call placed or answered.
-    app.choose_devices(choice);
+    if choice != *view.devices {
+        // Saved, and applied to the next call placed or answered.
+        out.push(Action::ChooseDevices(choice));
+    }
 }
 
 /// Label of the "system default" entry of a device picker.

@@ -1,6 +1,6 @@
-//! The screens, and the frame around them: a top bar (who you are, connection, the
-//! privacy badge of the live call), a side bar with the sections, the banner for errors
-//! and slow work, the incoming-call window.
+//! The screens. Each draws a view model and pushes [`Action`]s; none reads the app or
+//! calls the engine, so each can be drawn and tested alone. The frame around them: a top
+//! bar (who you are, connection), the banner for errors and slow work, the side bar.
 
 pub mod call;
 pub mod contacts;
@@ -10,78 +10,67 @@ pub mod lobby;
 pub mod onboarding;
 pub mod settings;
 pub mod share;
+#[cfg(test)]
+mod tests;
 
 use eframe::egui::{self, RichText};
 
-use super::app::{Net, PhantomApp, Stage, Tab};
+use super::action::Action;
 use super::settings::Settings;
+use super::state::{Net, Tab};
 use super::widgets;
 
-/// What the user is typing, per screen.
-#[derive(Default)]
-pub struct Forms {
-    /// Add-contact form.
-    pub contact: contacts::AddForm,
-    /// Settings being edited.
-    pub settings: settings::SettingsForm,
+/// What the screens keep between frames: forms being typed, textures.
+pub struct Screens {
+    /// Onboarding and unlock forms.
+    pub onboarding: onboarding::OnboardingScreen,
+    /// The add-contact form.
+    pub contacts: contacts::ContactsScreen,
+    /// The settings being edited.
+    pub settings: settings::SettingsScreen,
+    /// The in-call video textures.
+    pub call: call::CallScreen,
+    /// The lobby's preview texture.
+    pub lobby: lobby::LobbyScreen,
 }
 
-impl Forms {
-    /// Forms filled from the saved settings.
-    pub fn new(settings: &Settings) -> Forms {
-        Forms {
-            contact: Default::default(),
-            settings: settings::SettingsForm::from(settings),
+impl Screens {
+    /// Screens with forms filled from the saved settings.
+    pub fn new(settings: &Settings) -> Screens {
+        Screens {
+            onboarding: Default::default(),
+            contacts: Default::default(),
+            settings: settings::SettingsScreen::new(settings),
+            call: Default::default(),
+            lobby: Default::default(),
         }
     }
 }
 
-/// Draws the whole window.
-pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
-    egui::Panel::top("status").show(ui, |ui| {
-        top_bar(app, ui);
-        banners(app, ui);
-    });
-    match app.stage {
-        Stage::Onboarding(_) | Stage::Unlock(_) => {
-            egui::CentralPanel::default().show(ui, |ui| onboarding::show(app, ui));
-        }
-        Stage::Welcome => {
-            egui::CentralPanel::default().show(ui, |ui| identity::welcome(app, ui));
-        }
-        Stage::Ready => {
-            egui::Panel::left("sections")
-                .resizable(false)
-                .exact_size(150.0)
-                .show(ui, |ui| side_bar(app, ui));
-            egui::CentralPanel::default().show(ui, |ui| {
-                if app.live_call().is_some() || app.ended.is_some() {
-                    call::in_call(app, ui);
-                } else {
-                    match app.tab {
-                        Tab::Contacts => contacts::show(app, ui),
-                        Tab::Recent => history::show(app, ui),
-                        Tab::Settings => settings::show(app, ui),
-                        Tab::Identity => identity::show(app, ui),
-                        Tab::Lobby => lobby::show(app, ui),
-                    }
-                }
-            });
-            call::incoming_window(app, ui.ctx());
-            share::picker_window(app, ui.ctx());
-        }
-    }
+/// What the top bar shows.
+pub struct TopBarView<'a> {
+    /// The demo runs.
+    pub demo: bool,
+    /// A key is open.
+    pub signed_in: bool,
+    /// The connection.
+    pub net: &'a Net,
+    /// Something slow runs: what to say next to the spinner.
+    pub busy: Option<&'a str>,
+    /// The error banner's text.
+    pub error: Option<&'a str>,
 }
 
-fn top_bar(app: &PhantomApp, ui: &mut egui::Ui) {
+/// The top bar and the banners under it.
+pub fn top_bar(view: &TopBarView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
     ui.horizontal(|ui| {
         ui.heading("PhantomCall");
-        if app.options.demo {
+        if view.demo {
             ui.label(RichText::new("demo").italics().weak());
         }
         ui.separator();
-        match &app.net {
-            Net::Offline if app.identity.is_some() => {
+        match view.net {
+            Net::Offline if view.signed_in => {
                 ui.label("Offline: add a relay in Settings");
             }
             Net::Offline => {}
@@ -99,38 +88,34 @@ fn top_bar(app: &PhantomApp, ui: &mut egui::Ui) {
             }
         }
     });
-}
-
-fn banners(app: &mut PhantomApp, ui: &mut egui::Ui) {
-    if let Some(busy) = &app.busy {
+    if let Some(busy) = view.busy {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label(busy);
         });
     }
-    let mut dismiss = false;
-    if let Some(error) = &app.error {
+    if let Some(error) = view.error {
         ui.horizontal_wrapped(|ui| {
             ui.label(RichText::new(error).color(widgets::ERROR));
-            dismiss = ui.small_button("Dismiss").clicked();
+            if ui.small_button("Dismiss").clicked() {
+                out.push(Action::DismissError);
+            }
         });
-    }
-    if dismiss {
-        app.error = None;
     }
 }
 
-fn side_bar(app: &mut PhantomApp, ui: &mut egui::Ui) {
+/// The sections.
+pub fn side_bar(tab: Tab, ui: &mut egui::Ui, out: &mut Vec<Action>) {
     ui.add_space(8.0);
-    for (tab, label) in [
+    for (section, label) in [
         (Tab::Contacts, "Contacts"),
         (Tab::Lobby, "Lobby"),
         (Tab::Recent, "Recent calls"),
         (Tab::Settings, "Settings"),
         (Tab::Identity, "My identity"),
     ] {
-        if ui.selectable_label(app.tab == tab, label).clicked() {
-            app.tab = tab;
+        if ui.selectable_label(tab == section, label).clicked() {
+            out.push(Action::SelectTab(section));
         }
     }
 }

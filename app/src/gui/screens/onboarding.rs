@@ -3,8 +3,11 @@
 
 use eframe::egui::{self, RichText};
 
-use crate::gui::app::{PhantomApp, Stage};
+use std::path::Path;
+
+use crate::gui::action::Action;
 use crate::gui::backend::IdentityJob;
+use crate::gui::state::Stage;
 use crate::gui::widgets::text_field;
 
 /// Shortest password accepted: NIP-49's scrypt slows guessing, it does not make a
@@ -31,94 +34,132 @@ pub struct UnlockForm {
     pub password: String,
 }
 
-/// Draws the onboarding or unlock screen.
-pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
-    let busy = app.busy.is_some();
-    let mut job = None;
-    let mut problem = None;
-    match &mut app.stage {
-        Stage::Unlock(form) => {
-            ui.heading("Unlock your identity");
-            ui.label(format!(
-                "Your key is saved encrypted in {}.",
-                app.options.key_file.display()
-            ));
-            let field = text_field(ui, "Password", &mut form.password, true);
-            let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if (ui.add_enabled(!busy, egui::Button::new("Unlock")).clicked() || enter) && !busy {
-                job = Some((
-                    IdentityJob::Unlock {
-                        password: form.password.clone(),
-                    },
-                    "Unlocking your key…",
+/// A key job and what the spinner says meanwhile.
+type Job = (IdentityJob, &'static str);
+
+/// The onboarding and unlock screens: they own their forms.
+#[derive(Default)]
+pub struct OnboardingScreen {
+    /// The first-run form.
+    pub create: Form,
+    /// The unlock form.
+    pub unlock: UnlockForm,
+}
+
+/// What the onboarding and unlock screens show.
+pub struct OnboardingView<'a> {
+    /// Which of the two.
+    pub stage: Stage,
+    /// Something slow runs: the buttons wait.
+    pub busy: bool,
+    /// Where the key is saved.
+    pub key_file: &'a Path,
+}
+
+impl OnboardingScreen {
+    /// Draws the onboarding or unlock screen.
+    pub fn show(&mut self, view: &OnboardingView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+        let (job, problem) = self.form(view, ui);
+        if let Some(problem) = problem {
+            out.push(Action::ShowError(problem));
+        }
+        if let Some((job, what)) = job {
+            out.push(Action::Identity { job, what });
+        }
+    }
+
+    /// The form of the stage: the job asked for, or a problem with what was typed.
+    fn form(
+        &mut self,
+        view: &OnboardingView<'_>,
+        ui: &mut egui::Ui,
+    ) -> (Option<Job>, Option<String>) {
+        let busy = view.busy;
+        let mut job = None;
+        let mut problem = None;
+        match view.stage {
+            Stage::Unlock => {
+                let form = &mut self.unlock;
+                ui.heading("Unlock your identity");
+                ui.label(format!(
+                    "Your key is saved encrypted in {}.",
+                    view.key_file.display()
                 ));
+                let field = text_field(ui, "Password", &mut form.password, true);
+                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if (ui.add_enabled(!busy, egui::Button::new("Unlock")).clicked() || enter) && !busy
+                {
+                    job = Some((
+                        IdentityJob::Unlock {
+                            password: form.password.clone(),
+                        },
+                        "Unlocking your key…",
+                    ));
+                }
             }
-        }
-        Stage::Onboarding(form) => {
-            ui.heading("Welcome to PhantomCall");
-            ui.label(
-                "Private calls between Nostr identities. Your identity is a key pair that \
+            Stage::Onboarding => {
+                let form = &mut self.create;
+                ui.heading("Welcome to PhantomCall");
+                ui.label(
+                    "Private calls between Nostr identities. Your identity is a key pair that \
                  stays on this computer, encrypted with a password (NIP-49).",
-            );
-            ui.add_space(12.0);
-            ui.label(RichText::new("Create a new identity").strong());
-            text_field(ui, "Password", &mut form.password, true);
-            text_field(ui, "Repeat password", &mut form.repeat, true);
-            if ui
-                .add_enabled(!busy, egui::Button::new("Create identity"))
-                .clicked()
-            {
-                match check_password(&form.password, &form.repeat) {
-                    Ok(()) => {
-                        job = Some((
-                            IdentityJob::Create {
-                                password: form.password.clone(),
-                            },
-                            "Creating and encrypting your key…",
-                        ))
+                );
+                ui.add_space(12.0);
+                ui.label(RichText::new("Create a new identity").strong());
+                text_field(ui, "Password", &mut form.password, true);
+                text_field(ui, "Repeat password", &mut form.repeat, true);
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Create identity"))
+                    .clicked()
+                {
+                    match check_password(&form.password, &form.repeat) {
+                        Ok(()) => {
+                            job = Some((
+                                IdentityJob::Create {
+                                    password: form.password.clone(),
+                                },
+                                "Creating and encrypting your key…",
+                            ))
+                        }
+                        Err(e) => problem = Some(e),
                     }
-                    Err(e) => problem = Some(e),
+                }
+                ui.add_space(16.0);
+                ui.separator();
+                ui.label(RichText::new("Or import a key you already have").strong());
+                text_field(ui, "nsec or ncryptsec", &mut form.secret, true);
+                text_field(
+                    ui,
+                    "Its password (ncryptsec)",
+                    &mut form.secret_password,
+                    true,
+                );
+                ui.label(
+                    RichText::new("The imported key is saved with the password chosen above.")
+                        .weak(),
+                );
+                if ui.add_enabled(!busy, egui::Button::new("Import")).clicked() {
+                    match check_password(&form.password, &form.repeat) {
+                        _ if form.secret.trim().is_empty() => {
+                            problem = Some("paste an nsec or ncryptsec to import".into())
+                        }
+                        Ok(()) => {
+                            job = Some((
+                                IdentityJob::Import {
+                                    secret: std::mem::take(&mut form.secret),
+                                    secret_password: form.secret_password.clone(),
+                                    password: form.password.clone(),
+                                },
+                                "Importing and encrypting your key…",
+                            ))
+                        }
+                        Err(e) => problem = Some(e),
+                    }
                 }
             }
-            ui.add_space(16.0);
-            ui.separator();
-            ui.label(RichText::new("Or import a key you already have").strong());
-            text_field(ui, "nsec or ncryptsec", &mut form.secret, true);
-            text_field(
-                ui,
-                "Its password (ncryptsec)",
-                &mut form.secret_password,
-                true,
-            );
-            ui.label(
-                RichText::new("The imported key is saved with the password chosen above.").weak(),
-            );
-            if ui.add_enabled(!busy, egui::Button::new("Import")).clicked() {
-                match check_password(&form.password, &form.repeat) {
-                    _ if form.secret.trim().is_empty() => {
-                        problem = Some("paste an nsec or ncryptsec to import".into())
-                    }
-                    Ok(()) => {
-                        job = Some((
-                            IdentityJob::Import {
-                                secret: std::mem::take(&mut form.secret),
-                                secret_password: form.secret_password.clone(),
-                                password: form.password.clone(),
-                            },
-                            "Importing and encrypting your key…",
-                        ))
-                    }
-                    Err(e) => problem = Some(e),
-                }
-            }
+            Stage::Welcome | Stage::Ready => {}
         }
-        Stage::Welcome | Stage::Ready => {}
-    }
-    if let Some(problem) = problem {
-        app.error = Some(problem);
-    }
-    if let Some((job, what)) = job {
-        app.start_identity_job(job, what);
+        (job, problem)
     }
 }
 

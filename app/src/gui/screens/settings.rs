@@ -5,7 +5,9 @@
 
 use eframe::egui::{self, RichText};
 
-use crate::gui::app::PhantomApp;
+use std::path::Path;
+
+use crate::gui::action::Action;
 use crate::gui::screens::lobby::DEFAULT_DEVICE;
 use crate::gui::settings::{BlackoutStrength, DeviceChoice, Settings, TurnEntry};
 use crate::gui::widgets::text_field;
@@ -96,93 +98,110 @@ fn multiline(ui: &mut egui::Ui, label: &str, value: &mut String) {
     .labelled_by(l.id);
 }
 
-/// Draws the settings section.
-pub fn show(app: &mut PhantomApp, ui: &mut egui::Ui) {
-    ui.heading("Settings");
-    egui::ScrollArea::vertical().show(ui, |ui| form(app, ui));
+/// What the settings screen shows.
+pub struct SettingsView<'a> {
+    /// The saved settings (the form edits a copy).
+    pub settings: &'a Settings,
+    /// Where they are saved.
+    pub config_dir: &'a Path,
 }
 
-fn form(app: &mut PhantomApp, ui: &mut egui::Ui) {
-    let form = &mut app.forms.settings;
-    ui.label(RichText::new("Relays").strong());
-    ui.label(
-        RichText::new("One per line (wss://…). PhantomCall contacts no relay you did not choose.")
+/// The settings screen: it owns the form being edited.
+pub struct SettingsScreen {
+    /// The settings as edited.
+    pub form: SettingsForm,
+}
+
+impl SettingsScreen {
+    /// The form filled from `settings`.
+    pub fn new(settings: &Settings) -> SettingsScreen {
+        SettingsScreen {
+            form: SettingsForm::from(settings),
+        }
+    }
+
+    /// Draws the settings section.
+    pub fn show(&mut self, view: &SettingsView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+        ui.heading("Settings");
+        egui::ScrollArea::vertical().show(ui, |ui| self.form(view, ui, out));
+    }
+
+    fn form(&mut self, view: &SettingsView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+        let form = &mut self.form;
+        ui.label(RichText::new("Relays").strong());
+        ui.label(
+            RichText::new(
+                "One per line (wss://…). PhantomCall contacts no relay you did not choose.",
+            )
             .weak(),
-    );
-    multiline(ui, "Relay addresses", &mut form.relays);
-    ui.label(
-        RichText::new(
-            "DM inbox relays: where people send you calls, published as your relay list \
+        );
+        multiline(ui, "Relay addresses", &mut form.relays);
+        ui.label(
+            RichText::new(
+                "DM inbox relays: where people send you calls, published as your relay list \
              (kind 10050) whenever it changes. Empty: the relays above.",
-        )
-        .weak(),
-    );
-    multiline(ui, "DM relay addresses", &mut form.dm_relays);
-    ui.add_space(8.0);
-    ui.label(RichText::new("SOCKS5 proxy (Tor)").strong());
-    ui.label(
-        RichText::new(
-            "Relay connections and NIP-05 lookups go through it, e.g. 127.0.0.1:9050. \
+            )
+            .weak(),
+        );
+        multiline(ui, "DM relay addresses", &mut form.dm_relays);
+        ui.add_space(8.0);
+        ui.label(RichText::new("SOCKS5 proxy (Tor)").strong());
+        ui.label(
+            RichText::new(
+                "Relay connections and NIP-05 lookups go through it, e.g. 127.0.0.1:9050. \
              Empty: no proxy.",
-        )
-        .weak(),
-    );
-    text_field(ui, "SOCKS5 proxy", &mut form.proxy, false);
-    ui.add_space(8.0);
-    ui.label(RichText::new("TURN server (needed for Private and Paranoid modes)").strong());
-    text_field(ui, "TURN URL", &mut form.turn_url, false);
-    text_field(ui, "TURN username", &mut form.turn_user, false);
-    text_field(ui, "TURN password", &mut form.turn_password, true);
-    ui.add_space(8.0);
-    ui.checkbox(
-        &mut form.blackout,
-        "Human blackout: paint people black before video leaves (off: camera sends black)",
-    );
-    egui::ComboBox::new("blackout-strength", "Blackout strength")
-        .selected_text(form.blackout_strength.label())
-        .show_ui(ui, |ui| {
-            for s in BlackoutStrength::ALL {
-                ui.selectable_value(&mut form.blackout_strength, s, s.label());
-            }
-        });
-    ui.checkbox(
-        &mut form.synthetic,
-        "Synthetic devices (tone and test pattern instead of microphone and camera)",
-    );
-    ui.add_space(8.0);
-    ui.label(RichText::new("Devices (pick them in the Lobby)").strong());
-    let choice = app.device_choice().clone();
-    for (what, picked) in [
-        ("Microphone", &choice.microphone),
-        ("Speaker", &choice.speaker),
-        ("Camera", &choice.camera),
-    ] {
-        ui.label(format!(
-            "{what}: {}",
-            picked.as_deref().unwrap_or(DEFAULT_DEVICE)
-        ));
-    }
-    if choice != DeviceChoice::default() && ui.button("Use the system defaults").clicked() {
-        app.choose_devices(DeviceChoice::default());
-    }
-    ui.add_space(8.0);
-    ui.label(
-        RichText::new(format!(
-            "Saved in {}",
-            Settings::path(&app.options.config_dir).display()
-        ))
-        .weak(),
-    );
-    if ui.button("Save and reconnect").clicked() {
-        let settings = app.forms.settings.to_settings(&app.settings);
-        match settings.validate() {
-            Ok(()) => {
-                app.settings = settings;
-                app.save_settings();
-                // New transport (relays, proxy, 10050 list) and new devices (blackout).
-                app.reconnect();
-            }
-            Err(e) => app.error = Some(format!("not saved: {e:#}")),
+            )
+            .weak(),
+        );
+        text_field(ui, "SOCKS5 proxy", &mut form.proxy, false);
+        ui.add_space(8.0);
+        ui.label(RichText::new("TURN server (needed for Private and Paranoid modes)").strong());
+        text_field(ui, "TURN URL", &mut form.turn_url, false);
+        text_field(ui, "TURN username", &mut form.turn_user, false);
+        text_field(ui, "TURN password", &mut form.turn_password, true);
+        ui.add_space(8.0);
+        ui.checkbox(
+            &mut form.blackout,
+            "Human blackout: paint people black before video leaves (off: camera sends black)",
+        );
+        egui::ComboBox::new("blackout-strength", "Blackout strength")
+            .selected_text(form.blackout_strength.label())
+            .show_ui(ui, |ui| {
+                for s in BlackoutStrength::ALL {
+                    ui.selectable_value(&mut form.blackout_strength, s, s.label());
+                }
+            });
+        ui.checkbox(
+            &mut form.synthetic,
+            "Synthetic devices (tone and test pattern instead of microphone and camera)",
+        );
+        ui.add_space(8.0);
+        ui.label(RichText::new("Devices (pick them in the Lobby)").strong());
+        let choice = &view.settings.devices;
+        for (what, picked) in [
+            ("Microphone", &choice.microphone),
+            ("Speaker", &choice.speaker),
+            ("Camera", &choice.camera),
+        ] {
+            ui.label(format!(
+                "{what}: {}",
+                picked.as_deref().unwrap_or(DEFAULT_DEVICE)
+            ));
+        }
+        if *choice != DeviceChoice::default() && ui.button("Use the system defaults").clicked() {
+            out.push(Action::ChooseDevices(DeviceChoice::default()));
+        }
+        ui.add_space(8.0);
+        ui.label(
+            RichText::new(format!(
+                "Saved in {}",
+                Settings::path(view.config_dir).display()
+            ))
+            .weak(),
+        );
+        if ui.button("Save and reconnect").clicked() {
+            // Checked and applied by the controller (new transport, new devices).
+            out.push(Action::SaveSettings(form.to_settings(view.settings)));
         }
     }
 }

@@ -3,8 +3,9 @@
 
 use eframe::egui::{self, Color32, RichText};
 
-use crate::gui::app::PhantomApp;
+use crate::gui::action::Action;
 use crate::gui::calls::CallView;
+use crate::gui::state::ScreenPicker;
 use crate::gui::widgets::WARN;
 use calling::{ScreenKind, ScreenTarget};
 
@@ -14,22 +15,22 @@ const UNFILTERED_NOTE: &str =
 
 /// The share button of the in-call controls: "Share screen" opens the picker, "Stop
 /// sharing" ends the share.
-pub fn share_button(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
+pub fn share_button(call: &CallView, ui: &mut egui::Ui, out: &mut Vec<Action>) {
     if call.screen_share.is_some() {
         if ui.button("Stop sharing").clicked() {
-            app.stop_screen_share(call.call_id);
+            out.push(Action::StopScreenShare(call.call_id));
         }
     } else if ui
         .button("Share screen")
         .on_hover_text("Pick a screen or a window to show")
         .clicked()
     {
-        app.open_screen_picker(call.call_id);
+        out.push(Action::OpenScreenPicker(call.call_id));
     }
 }
 
 /// While we share: what is shared, in the warning colour, with a stop button next to it.
-pub fn sharing_banner(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) {
+pub fn sharing_banner(call: &CallView, ui: &mut egui::Ui, out: &mut Vec<Action>) {
     let Some(what) = &call.screen_share else {
         return;
     };
@@ -45,7 +46,7 @@ pub fn sharing_banner(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) 
                         .strong(),
                 );
                 if ui.button("Stop").clicked() {
-                    app.stop_screen_share(call.call_id);
+                    out.push(Action::StopScreenShare(call.call_id));
                 }
             });
         });
@@ -53,8 +54,8 @@ pub fn sharing_banner(app: &mut PhantomApp, ui: &mut egui::Ui, call: &CallView) 
 
 /// The picker window, while open: screens, then windows; a spinner while they are listed;
 /// what could not be listed; cancel.
-pub fn picker_window(app: &mut PhantomApp, ctx: &egui::Context) {
-    let Some(picker) = &app.screen_picker else {
+pub fn picker_window(picker: Option<&ScreenPicker>, ctx: &egui::Context, out: &mut Vec<Action>) {
+    let Some(picker) = picker else {
         return;
     };
     let call_id = picker.call_id;
@@ -119,8 +120,8 @@ pub fn picker_window(app: &mut PhantomApp, ctx: &egui::Context) {
         ctx.request_repaint_after(std::time::Duration::from_millis(100));
     }
     if let Some(target) = chosen {
-        app.share_screen(call_id, target);
+        out.push(Action::ShareScreen(call_id, target));
     } else if cancel {
-        app.screen_picker = None;
+        out.push(Action::CloseScreenPicker);
     }
 }

@@ -1,0 +1,100 @@
+//! What a screen asks for. Screens draw a view model and push [`Action`]s; the controller
+//! applies them after the frame's drawing ([`super::controller`]), so no screen reaches
+//! into the app, the engine or the backend.
+
+use calling::{ScreenTarget, VideoQuality};
+use nostr_signal::PublicKey;
+use phantomcall_schemas::{CallId, CallType, PrivacyMode};
+
+use super::backend::IdentityJob;
+use super::contacts::AutoDelete;
+use super::settings::{DeviceChoice, Settings};
+use super::state::Tab;
+
+/// One thing the user asked for.
+#[derive(Debug)]
+pub enum Action {
+    /// Show another section.
+    SelectTab(Tab),
+    /// Close the error banner.
+    DismissError,
+    /// A problem found by the screen itself (a form), for the banner.
+    ShowError(String),
+    /// Create, import or unlock the key, with the spinner's words.
+    Identity {
+        /// The job.
+        job: IdentityJob,
+        /// What the spinner says.
+        what: &'static str,
+    },
+    /// Leave the welcome screen.
+    Continue,
+    /// Add a contact by npub, nprofile, hex key or NIP-05 name.
+    AddContact {
+        /// Name to show.
+        name: String,
+        /// What the user typed.
+        address: String,
+        /// Its default mode.
+        mode: PrivacyMode,
+    },
+    /// Change the contact at `index`.
+    EditContact {
+        /// Its place in the contact book.
+        index: usize,
+        /// Its default mode.
+        mode: PrivacyMode,
+        /// Its call-log auto-delete.
+        auto_delete: AutoDelete,
+    },
+    /// Call someone.
+    Dial {
+        /// Whom.
+        peer: PublicKey,
+        /// Voice or video.
+        call_type: CallType,
+    },
+    /// Demo: the demo contact calls us.
+    DemoRingMe,
+    /// Answer a ringing call.
+    Accept {
+        /// The call.
+        call: CallId,
+        /// With our camera.
+        video: bool,
+    },
+    /// Decline a ringing call.
+    Decline(CallId),
+    /// Hang up.
+    Hangup(CallId),
+    /// Mute or unmute our microphone.
+    SetMuted(CallId, bool),
+    /// Turn our camera off (black frames) or on.
+    SetCameraOff(CallId, bool),
+    /// Emergency "Audio only" on (camera off, no video sent) or off.
+    AudioOnly(CallId, bool),
+    /// How much video we send.
+    SetVideoQuality(CallId, VideoQuality),
+    /// Close the summary of the call that ended.
+    CloseEnded,
+    /// Open the screen-share picker of a call.
+    OpenScreenPicker(CallId),
+    /// Close the picker without sharing.
+    CloseScreenPicker,
+    /// Share a screen or window in a call.
+    ShareScreen(CallId, ScreenTarget),
+    /// Stop our screen share.
+    StopScreenShare(CallId),
+    /// Lobby: play the test tone.
+    TestSpeaker,
+    /// Lobby: the mode whose impact is shown.
+    SetLobbyMode(PrivacyMode),
+    /// Lobby: the mode of the next call only (`None`: the contact's).
+    SetNextCallMode(Option<PrivacyMode>),
+    /// Pick devices (saved; used by the next call).
+    ChooseDevices(DeviceChoice),
+    /// Save edited settings and reconnect.
+    SaveSettings(Settings),
+    /// Forget the call log.
+    ClearLog,
+}

@@ -1,0 +1,240 @@
+//! Screens drawn alone over plain view models, with no backend, engine or runtime: what
+//! the user clicks becomes the expected [`Action`].
+
+use calling::{CallEvent, CallState, Direction, Reason};
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use nostr_signal::{Identity, PublicKey};
+use phantomcall_schemas::{CallId, CallType, PrivacyMode};
+
+use super::call::{incoming_window, CallViewModel};
+use super::contacts::{ContactsScreen, ContactsView};
+use super::history::{self, HistoryView};
+use super::lobby::{LobbyScreen, LobbyView};
+use crate::gui::action::Action;
+use crate::gui::calllog::{entry_for, CallLog, LogDirection, LogResult};
+use crate::gui::calls::CallView;
+use crate::gui::contacts::{AutoDelete, Contact, ContactBook};
+use crate::gui::devices::FrameSlot;
+use crate::gui::lobby::LobbyStatus;
+use crate::gui::settings::DeviceChoice;
+
+fn contact(name: &str, key: &PublicKey) -> Contact {
+    Contact {
+        name: name.into(),
+        key: key.to_hex(),
+        mode: PrivacyMode::Fast,
+        auto_delete: AutoDelete::Never,
+        relays: Vec::new(),
+        nip05: None,
+    }
+}
+
+/// The contacts screen with its view's data and the actions it pushed.
+struct ContactsWorld {
+    screen: ContactsScreen,
+    contacts: Vec<Contact>,
+    online: bool,
+    added: u64,
+    out: Vec<Action>,
+}
+
+fn contacts_harness(world: ContactsWorld) -> Harness<'static, ContactsWorld> {
+    Harness::builder().with_size([800.0, 600.0]).build_ui_state(
+        |ui, w: &mut ContactsWorld| {
+            let view = ContactsView {
+                contacts: &w.contacts,
+                online: w.online,
+                looking_up: false,
+                demo: false,
+                added: w.added,
+            };
+            w.screen.show(&view, ui, &mut w.out);
+        },
+        world,
+    )
+}
+
+/// A few frames: spinners keep asking for repaints, so `run` would never settle.
+fn frames<S>(h: &mut Harness<'_, S>) {
+    for _ in 0..3 {
+        h.step();
+    }
+}
+
+fn click<S>(h: &mut Harness<'_, S>, label: &str) {
+    h.get_by_role_and_label(egui::accesskit::Role::Button, label)
+        .click();
+    frames(h);
+}
+
+#[test]
+fn contacts_screen_dials_and_adds_through_actions() {
+    let bob = Identity::generate().public_key();
+    let mut h = contacts_harness(ContactsWorld {
+        screen: ContactsScreen::default(),
+        contacts: vec![contact("Bob", &bob)],
+        online: true,
+        added: 0,
+        out: Vec::new(),
+    });
+    frames(&mut h);
+    click(&mut h, "Video call");
+    assert!(matches!(
+        h.state().out.as_slice(),
+        [Action::Dial { peer, call_type: CallType::Video }] if *peer == bob
+    ));
+
+    h.state_mut().out.clear();
+    for (field, text) in [("Name", "Carol"), ("npub", "carol@example.org")] {
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, field)
+            .focus();
+        frames(&mut h);
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, field)
+            .type_text(text);
+        frames(&mut h);
+    }
+    click(&mut h, "Add contact");
+    assert!(matches!(
+        h.state().out.as_slice(),
+        [Action::AddContact { name, address, mode: PrivacyMode::Private }]
+            if name == "Carol" && address == "carol@example.org"
+    ));
+    // The form stays until the contact is added, then clears.
+    assert_eq!(h.state().screen.form.name, "Carol");
+    h.state_mut().added = 1;
+    frames(&mut h);
+    assert_eq!(h.state().screen.form.name, "");
+}
+
+#[test]
+fn contacts_screen_offline_cannot_dial() {
+    let mut h = contacts_harness(ContactsWorld {
+        screen: ContactsScreen::default(),
+        contacts: vec![contact("Bob", &Identity::generate().public_key())],
+        online: false,
+        added: 0,
+        out: Vec::new(),
+    });
+    frames(&mut h);
+    click(&mut h, "Audio call");
+    assert!(h.state().out.is_empty());
+}
+
+#[test]
+fn history_names_contacts_and_coalesces_strangers() {
+    let bob = Identity::generate().public_key();
+    let mut book = ContactBook::default();
+    book.contacts.push(contact("Bob", &bob));
+    let mut log = CallLog::default();
+    let answered = entry_for(
+        &bob,
+        0,
+        Some(std::time::Duration::from_secs(65)),
+        LogDirection::Outgoing,
+        LogResult::Answered,
+    );
+    log.record(answered, false);
+    for at in 0..3 {
+        let stranger = Identity::generate().public_key();
+        let missed = entry_for(
+            &stranger,
+            at,
+            None,
+            LogDirection::Incoming,
+            LogResult::Missed,
+        );
+        log.record(missed, true);
+    }
+    let view = HistoryView::new(Some(&log), &book);
+    assert_eq!(
+        view.rows.as_deref(),
+        Some(&["Bob · outgoing · answered · 1:05 · 1970-01-01 00:00 UTC".to_owned()][..])
+    );
+    assert_eq!(
+        view.strangers.as_deref(),
+        Some("3 missed calls from unknown callers · last 1970-01-01 00:00 UTC")
+    );
+    assert_eq!(HistoryView::new(None, &book).rows, None);
+
+    let mut h = Harness::builder().build_ui_state(
+        |ui, out: &mut Vec<Action>| history::show(&view, ui, out),
+        Vec::new(),
+    );
+    frames(&mut h);
+    assert!(h
+        .query_all_by_label_contains("3 missed calls from unknown callers")
+        .next()
+        .is_some());
+    click(&mut h, "Clear all");
+    assert!(matches!(h.state().as_slice(), [Action::ClearLog]));
+}
+
+#[test]
+fn incoming_call_window_accepts_and_declines() {
+    let peer = Identity::generate().public_key();
+    let call = CallView::from_event(&CallEvent {
+        call_id: CallId::new_random(),
+        peer,
+        direction: Direction::Incoming,
+        call_type: CallType::Video,
+        mode: PrivacyMode::Private,
+        state: CallState::Ringing,
+        reason: Reason::OfferReceived,
+        missed: false,
+    });
+    let id = call.call_id;
+    let mut h = Harness::builder().with_size([800.0, 600.0]).build_ui_state(
+        |ui, out: &mut Vec<Action>| {
+            let view = CallViewModel {
+                call: &call,
+                name: "Alice".into(),
+                devices: None,
+            };
+            incoming_window(Some(&view), ui.ctx(), out);
+        },
+        Vec::new(),
+    );
+    frames(&mut h);
+    assert!(h
+        .query_all_by_label_contains("Alice is calling")
+        .next()
+        .is_some());
+    click(&mut h, "Accept video");
+    assert!(matches!(
+        h.state().as_slice(),
+        [Action::Accept { call, video: true }] if *call == id
+    ));
+    h.state_mut().clear();
+    click(&mut h, "Decline");
+    assert!(matches!(h.state().as_slice(), [Action::Decline(call)] if *call == id));
+}
+
+#[test]
+fn lobby_sets_the_next_call_mode() {
+    let slot = FrameSlot::default();
+    let devices = DeviceChoice::default();
+    let mut screen = LobbyScreen::default();
+    let mut h = Harness::builder().with_size([900.0, 700.0]).build_ui_state(
+        |ui, out: &mut Vec<Action>| {
+            let view = LobbyView {
+                running: Some((LobbyStatus::default(), &slot)),
+                starts: 1,
+                mode: PrivacyMode::Paranoid,
+                next_call_mode: None,
+                devices: &devices,
+            };
+            screen.show(&view, ui, out);
+        },
+        Vec::new(),
+    );
+    frames(&mut h);
+    h.get_by_label("Use it for my next call instead of the contact's mode")
+        .click();
+    frames(&mut h);
+    assert!(matches!(
+        h.state().as_slice(),
+        [Action::SetNextCallMode(Some(PrivacyMode::Paranoid))]
+    ));
+}

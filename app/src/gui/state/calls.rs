@@ -1,0 +1,200 @@
+//! The calls as the UI knows them, updated from the engine's events by a pure function
+//! ([`CallsModel::apply`]): no egui, no engine, no clock beyond the call timer.
+
+use std::collections::HashMap;
+
+use calling::{CallState, Direction, EngineEvent, MediaEvent};
+use phantomcall_schemas::CallId;
+
+use crate::gui::calls::CallView;
+
+/// Every call that is not over, and the one whose end is shown.
+#[derive(Default)]
+pub struct CallsModel {
+    /// Calls not over yet (ringing, connecting, connected), by id.
+    pub calls: HashMap<CallId, CallView>,
+    /// The call whose end is shown until the user closes it.
+    pub ended: Option<CallView>,
+}
+
+/// What an engine event changed that the controller acts on beyond the model.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The call that just connected.
+    pub connected: Option<CallId>,
+    /// The call that just ended, removed from [`CallsModel::calls`] (the controller logs
+    /// it and decides whether its end is shown).
+    pub ended: Option<CallView>,
+    /// A problem for the error banner.
+    pub error: Option<String>,
+}
+
+impl CallsModel {
+    /// The live call (at most one: the engine refuses a second).
+    pub fn live(&self) -> Option<&CallView> {
+        self.calls.values().find(|c| c.is_live())
+    }
+
+    /// The incoming call that rings here, if any.
+    pub fn ringing(&self) -> Option<&CallView> {
+        self.calls
+            .values()
+            .find(|c| c.direction == Direction::Incoming && c.state == CallState::Ringing)
+    }
+
+    /// Whether any call rings, connects or is connected (ringing counts: the window must
+    /// react at once then too).
+    pub fn any(&self) -> bool {
+        !self.calls.is_empty()
+    }
+
+    /// Records a call we just dialed (the engine's events follow).
+    pub fn dialed(&mut self, call: CallView) {
+        self.ended = None;
+        self.calls.insert(call.call_id, call);
+    }
+
+    /// Applies one engine event.
+    pub fn apply(&mut self, event: &EngineEvent) -> Applied {
+        let mut applied = Applied::default();
+        match event {
+            EngineEvent::Call(e) => {
+                let call = self
+                    .calls
+                    .entry(e.call_id)
+                    .or_insert_with(|| CallView::from_event(e));
+                call.apply(e);
+                if e.state == CallState::Connected {
+                    applied.connected = Some(e.call_id);
+                }
+                if e.state == CallState::Ended {
+                    applied.ended = self.calls.remove(&e.call_id);
+                }
+            }
+            EngineEvent::Stats { call_id, stats } => {
+                if let Some(call) = self.calls.get_mut(call_id) {
+                    call.stats = Some(stats.clone());
+                }
+            }
+            EngineEvent::Media {
+                event: MediaEvent::SetupFailed(why),
+                ..
+            } => {
+                // The call ends at once; the reason must outlive its window.
+                applied.error = Some(format!("The call could not start: {why}"));
+            }
+            EngineEvent::Media { call_id, event } => {
+                if let Some(call) = self.calls.get_mut(call_id) {
+                    apply_media(call, event);
+                }
+            }
+            EngineEvent::SignalingError { call_id, error } => {
+                if self.calls.contains_key(call_id) {
+                    applied.error = Some(format!("a call message was not delivered: {error}"));
+                }
+            }
+            EngineEvent::Dropped(_) => {}
+        }
+        applied
+    }
+}
+
+fn apply_media(call: &mut CallView, event: &MediaEvent) {
+    match event {
+        MediaEvent::Blackout { state, protected } => {
+            call.blackout = Some((state.clone(), *protected))
+        }
+        MediaEvent::Reconnecting => call.notice = Some("Reconnecting…".into()),
+        MediaEvent::Reconnected => call.notice = None,
+        MediaEvent::DeviceError(e) => call.notice = Some(format!("Device: {e}")),
+        MediaEvent::PolicyViolation(e) => call.notice = Some(format!("Refused from the peer: {e}")),
+        MediaEvent::ScreenShareStarted { what } => call.screen_share = Some(what.clone()),
+        MediaEvent::ScreenShareStopped { why } => {
+            call.screen_share = None;
+            if let Some(why) = why {
+                call.notice = Some(format!("Screen share stopped: {why}"));
+            }
+        }
+        MediaEvent::RemoteScreenShare { active } => call.remote_screen = *active,
+        MediaEvent::IceRestartSent
+        | MediaEvent::CandidateWithheld(_)
+        | MediaEvent::SetupFailed(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use calling::{CallEvent, EndReason, Reason};
+    use nostr_signal::Identity;
+    use phantomcall_schemas::{CallType, PrivacyMode};
+
+    use super::*;
+
+    fn event(call_id: CallId, state: CallState, reason: Reason) -> EngineEvent {
+        EngineEvent::Call(CallEvent {
+            call_id,
+            peer: Identity::generate().public_key(),
+            direction: Direction::Incoming,
+            call_type: CallType::Voice,
+            mode: PrivacyMode::Fast,
+            state,
+            reason,
+            missed: false,
+        })
+    }
+
+    #[test]
+    fn a_call_rings_connects_and_ends() {
+        let mut model = CallsModel::default();
+        let id = CallId::new_random();
+        let applied = model.apply(&event(id, CallState::Ringing, Reason::OfferReceived));
+        assert!(applied.ended.is_none() && applied.connected.is_none());
+        assert_eq!(model.ringing().map(|c| c.call_id), Some(id));
+        assert!(model.any());
+
+        let applied = model.apply(&event(id, CallState::Connected, Reason::MediaConnected));
+        assert_eq!(applied.connected, Some(id));
+        assert!(model.ringing().is_none());
+        assert!(model.live().unwrap().connected_at.is_some());
+
+        let ended = Reason::Ended(EndReason::RemoteHangup);
+        let applied = model.apply(&event(id, CallState::Ended, ended));
+        let call = applied.ended.expect("the ended call is handed over");
+        assert_eq!(call.end_reason, Some(EndReason::RemoteHangup));
+        assert!(!model.any());
+    }
+
+    #[test]
+    fn media_events_change_the_call_and_setup_failures_reach_the_banner() {
+        let mut model = CallsModel::default();
+        let id = CallId::new_random();
+        model.apply(&event(id, CallState::Connected, Reason::MediaConnected));
+        model.apply(&EngineEvent::Media {
+            call_id: id,
+            event: MediaEvent::Reconnecting,
+        });
+        assert_eq!(
+            model.live().unwrap().notice.as_deref(),
+            Some("Reconnecting…")
+        );
+        model.apply(&EngineEvent::Media {
+            call_id: id,
+            event: MediaEvent::Reconnected,
+        });
+        assert_eq!(model.live().unwrap().notice, None);
+        let applied = model.apply(&EngineEvent::Media {
+            call_id: id,
+            event: MediaEvent::SetupFailed("no TURN server".into()),
+        });
+        assert_eq!(
+            applied.error.as_deref(),
+            Some("The call could not start: no TURN server")
+        );
+        // A failed delivery matters only for a call we know.
+        let other = EngineEvent::SignalingError {
+            call_id: CallId::new_random(),
+            error: "timeout".into(),
+        };
+        assert!(model.apply(&other).error.is_none());
+    }
+}

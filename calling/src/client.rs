@@ -1,0 +1,216 @@
+//! One way to bring a client up: connect the Nostr transport, publish where we take calls
+//! (kind 10050), and start a [`CallEngine`] on a fresh device id. The desktop app, the
+//! command line, the demo peer, the tests and the benches all start through
+//! [`connect`], so a change to start-up (a new link, a new published list) is made once.
+//!
+//! Also [`auto_answer`], the "answer whatever rings" loop of demo peers and headless sides.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nostr_signal::{
+    Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl, SignalError,
+    SignalTransport,
+};
+use phantomcall_schemas::{CallType, DeviceId};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+use crate::peer::NetworkConfig;
+use crate::{
+    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, MediaDevices,
+};
+
+/// Turns the connected transport into the engine's signaling (tests decorate it).
+pub type SignalingWrap = Box<dyn FnOnce(Arc<NostrTransport>) -> Arc<dyn SignalTransport> + Send>;
+
+/// Adjusts the engine's settings after [`connect`] has applied its own (mode floors,
+/// contacts' modes, messages the application answers itself).
+pub type ConfigureEngine = Box<dyn FnOnce(&mut EngineConfig) + Send>;
+
+/// What to do when the DM relay list (kind 10050) cannot be published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmRelayList {
+    /// Fail the start: the command line and tests want to know at once.
+    Required,
+    /// Log it and go on: a relay that refuses the list still carries calls from peers
+    /// that know it, so the desktop app stays online.
+    BestEffort,
+}
+
+/// Who may ring this client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callers {
+    /// Only these keys (more can be added with [`CallEngine::add_contact`]).
+    Contacts(Vec<PublicKey>),
+    /// Anyone (a listening client, a demo peer, a bench side).
+    Anyone,
+}
+
+/// Everything [`connect`] needs.
+pub struct ClientSetup {
+    /// Who we are.
+    pub identity: Identity,
+    /// The relays and how to reach them (proxy, timeouts).
+    pub transport: NostrTransportConfig,
+    /// The DM inbox relays to publish as kind 10050; empty: the transport's relays.
+    pub inbox: Vec<RelayUrl>,
+    /// Whether a failed 10050 publication fails the start.
+    pub dm_relay_list: DmRelayList,
+    /// Sockets, STUN/TURN of calls.
+    pub network: NetworkConfig,
+    /// Microphone, speaker, camera, privacy filter, remote view.
+    pub devices: Arc<dyn MediaDevices>,
+    /// Who may ring.
+    pub callers: Callers,
+    /// How long an incoming call rings; `None`: the engine's default.
+    pub ring_timeout: Option<Duration>,
+    /// Decorates the signaling the engine uses; `None`: the transport itself.
+    pub signaling: Option<SignalingWrap>,
+    /// Last changes to the engine's settings; `None`: as [`connect`] made them.
+    pub configure: Option<ConfigureEngine>,
+}
+
+impl ClientSetup {
+    /// A setup on `transport` with `devices`, letting only `callers` ring: the 10050 list
+    /// of the transport's relays is required, default network, no decoration.
+    pub fn new(
+        identity: Identity,
+        transport: NostrTransportConfig,
+        devices: Arc<dyn MediaDevices>,
+        callers: Callers,
+    ) -> Self {
+        Self {
+            identity,
+            transport,
+            inbox: Vec::new(),
+            dm_relay_list: DmRelayList::Required,
+            network: NetworkConfig::default(),
+            devices,
+            callers,
+            ring_timeout: None,
+            signaling: None,
+            configure: None,
+        }
+    }
+}
+
+/// Why a client did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No relay could be reached (or the transport could not be built). Shown as the
+    /// transport's own words, which the command line prints as they were.
+    #[error(transparent)]
+    Connect(SignalError),
+    /// The DM relay list was required and could not be published.
+    #[error(transparent)]
+    DmRelayList(SignalError),
+}
+
+/// A started client: its engine and the transport under it.
+pub struct Client {
+    /// The engine.
+    pub engine: CallEngine,
+    /// The signaling transport (kept to shut it down and to send by hand).
+    pub transport: Arc<NostrTransport>,
+    /// This device's id.
+    pub device: DeviceId,
+    /// Our public key.
+    pub key: PublicKey,
+}
+
+impl Client {
+    /// Stops the engine (hanging up its calls), then the transport.
+    pub async fn shutdown(&self) {
+        self.engine.shutdown().await;
+        self.transport.shutdown().await;
+    }
+}
+
+/// For [`ClientSetup::configure`] of local test partners (the demo contact, test phones,
+/// bench sides): calls ring in any mode, Fast included, from anyone. Never for a person's
+/// client: it lowers the stranger floor of DESIGN.md section 4.
+pub fn takes_any_mode(config: &mut EngineConfig) {
+    config.default_mode = phantomcall_schemas::PrivacyMode::Fast;
+    config.stranger_mode = phantomcall_schemas::PrivacyMode::Fast;
+}
+
+/// Connects, publishes the DM relay list and starts the engine.
+pub async fn connect(setup: ClientSetup) -> Result<Client, ClientError> {
+    let ClientSetup {
+        identity,
+        transport,
+        inbox,
+        dm_relay_list,
+        network,
+        devices,
+        callers,
+        ring_timeout,
+        signaling,
+        configure,
+    } = setup;
+    let transport = Arc::new(
+        NostrTransport::connect(identity.clone(), transport)
+            .await
+            .map_err(ClientError::Connect)?,
+    );
+    // Published at every start, so a changed inbox list reaches peers on the next one.
+    if let Err(e) = transport.publish_dm_relay_list(&inbox).await {
+        match dm_relay_list {
+            DmRelayList::Required => {
+                transport.shutdown().await;
+                return Err(ClientError::DmRelayList(e));
+            }
+            DmRelayList::BestEffort => tracing::warn!(error = %e, "DM relay list not published"),
+        }
+    }
+    let device = DeviceId::new_random();
+    let mut config = EngineConfig::new(identity.public_key(), device.clone());
+    match callers {
+        Callers::Contacts(keys) => config.contacts.extend(keys),
+        Callers::Anyone => config.allow_strangers = true,
+    }
+    if let Some(t) = ring_timeout {
+        config.ring_timeout = t;
+    }
+    if let Some(configure) = configure {
+        configure(&mut config);
+    }
+    let signal: Arc<dyn SignalTransport> = match signaling {
+        Some(wrap) => wrap(transport.clone()),
+        None => transport.clone(),
+    };
+    let engine = CallEngine::start(EngineSetup {
+        transport: signal,
+        config,
+        network,
+        devices,
+    });
+    Ok(Client {
+        engine,
+        transport,
+        device,
+        key: identity.public_key(),
+    })
+}
+
+/// Answers every call that rings on `engine`, with video when offered, until the engine
+/// stops. Abort the handle to stop earlier.
+pub fn auto_answer(engine: &CallEngine) -> JoinHandle<()> {
+    let mut events = engine.events();
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(EngineEvent::Call(e))
+                    if e.state == CallState::Ringing && e.direction == Direction::Incoming =>
+                {
+                    engine.accept(e.call_id, e.call_type == CallType::Video);
+                }
+                // A lagging subscriber misses events, not the next ring.
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
+}
