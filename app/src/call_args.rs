@@ -165,7 +165,7 @@ impl NetArgs {
     ) -> NostrTransportConfig {
         let mut config = NostrTransportConfig::new(relays);
         config.proxy = self.socks5;
-        config.replay_file = Some(crate::identity::replay_file(key_file));
+        config.replay_file = Some(key_file.seen_ids_path());
         config
     }
 

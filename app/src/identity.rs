@@ -22,12 +22,6 @@ pub fn key_file(given: Option<PathBuf>) -> KeyFile {
     KeyFile::new(path)
 }
 
-/// Where the ids of accepted call messages are kept across restarts (encrypted to the
-/// identity), beside the key file: one per identity file.
-pub fn replay_file(file: &KeyFile) -> PathBuf {
-    file.path().with_extension("seen")
-}
-
 /// The password from the environment, else asked on the terminal (hidden).
 pub fn password(prompt: &str) -> Result<Secret> {
     if let Ok(pw) = std::env::var(PASSWORD_ENV) {

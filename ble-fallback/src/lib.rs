@@ -5,3 +5,5 @@
 //! frames, and store-and-forward mesh relaying. It carries the same kind 1059 wraps as the Nostr
 //! relays; `nostr-signal`'s single verifier checks everything that arrives over it.
 //! It must never see plaintext call messages: it only moves opaque wraps.
+//!
+//! Main types: none yet.

@@ -1,22 +1,43 @@
-//! PhantomCall call engine. This first part is the call state machine ([`fsm`]): plain
-//! synchronous, sans-IO code that decides what happens to every 1:1 call of one device:
-//! ringing, connecting, connected and ended, ring and connect timeouts, glare, busy,
-//! unknown callers, and the multi-device race (first device to answer wins). Drivers
-//! around it (the relay transport of `nostr-signal`, webrtc-rs, the UI) do the I/O.
+//! PhantomCall call engine: everything between "call this npub" and media on the wire, for
+//! 1:1 calls.
 //!
-//! Later parts add the privacy-mode policy and ICE filtering, webrtc-rs peer connections,
-//! media sources and sinks behind hardware traits, codecs, the human-blackout stage,
-//! SFrame and MLS group keys.
+//! - [`fsm`]: the call state machine ([`CallEngineCore`]), plain synchronous sans-IO code
+//!   that decides what happens to every 1:1 call of one device: ringing, connecting,
+//!   connected and ended, ring and connect timeouts, glare, busy, unknown callers, the
+//!   privacy-mode floor and mode switches agreed by both users, and the multi-device race
+//!   (first device to answer wins).
+//! - The engine ([`CallEngine`]): the async driver on tokio. It feeds the state machine the
+//!   verified messages of a `nostr-signal` transport and carries out its outputs: one media
+//!   session task per call, one ordered outbox per peer, [`EngineEvent`]s for the UI.
+//! - [`peer`]: one webrtc-rs peer connection per call ([`peer::PeerSession`]: ICE,
+//!   DTLS-SRTP, Opus and VP8 tracks, trickle candidates, ICE restart, stats), every
+//!   candidate and SDP judged by [`policy`] ([`policy::ModePolicy`]: which candidates each
+//!   mode may gather, send and accept, relay-only, STUN, video by default, proxy).
+//! - [`proxy`] and [`turn`]: Paranoid mode's TURN-over-TCP bridge through a SOCKS5 proxy,
+//!   and time-limited TURN REST credentials (coturn's `use-auth-secret`).
+//! - [`devices`] and the media pipelines: microphone, speaker, camera and screen behind
+//!   the `media` crate's traits; camera frames pass the human-blackout filter (`blackout`)
+//!   before the VP8 encoder; Opus audio through a playout buffer; screen share as a second
+//!   video track.
+//! - [`client`]: [`client::connect`] brings a whole client up (transport, DM relay list,
+//!   engine).
+//!
+//! Not here yet: group calls, SFrame and MLS group keys.
 //!
 //! What it must never do: the state machine never does I/O (no socket, no clock, no
 //! thread, no randomness: time and call ids come in as inputs), never panics on input,
 //! and never logs a full key, call id or any SDP. No raw camera frame may ever reach an
-//! encoder or a socket: the encoder will only accept the privacy filter's output type.
+//! encoder or a socket: the encoder only accepts the privacy filter's output type
+//! (`blackout::FilteredFrame`). No ICE candidate the call's mode forbids is ever gathered
+//! or sent (nor accepted from a peer that speaks privacy modes), and a call never falls
+//! back to a lower mode or a direct path on its own: a violation ends it (fail closed).
 //!
 //! Main types: [`CallEngineCore`] (`handle(input, now)`, `poll_output()`,
 //! `next_timeout()`), [`Input`], [`Output`], [`CallEvent`] with its [`Reason`] and
-//! [`EndReason`], [`DropReason`], [`EngineConfig`]; [`client::connect`] brings a whole
-//! client up (transport, DM relay list, engine).
+//! [`EndReason`], [`DropReason`], [`EngineConfig`]; [`CallEngine`] with [`EngineSetup`]
+//! and [`EngineEvent`]; [`peer::PeerSession`] with [`peer::NetworkConfig`];
+//! [`policy::ModePolicy`]; [`MediaDevices`]; [`client::connect`] brings a whole client up
+//! (transport, DM relay list, engine).
 
 #![warn(missing_docs)]
 

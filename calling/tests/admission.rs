@@ -5,7 +5,10 @@
 
 mod common;
 
-use calling::{CallState, DropReason, EndReason, Input, Output, Reason};
+use std::sync::Arc;
+
+use calling::fsm::AnswerEverything;
+use calling::{CallEngineCore, CallState, DropReason, EndReason, Input, Output, Reason};
 use common::{candidate, ended, message, sdp, Net};
 use nostr_signal::Route;
 use phantomcall_schemas::{CallBody, CallId, CallKind, CallType, PrivacyMode};
@@ -57,6 +60,34 @@ fn callee_mode_is_never_lowered_by_the_caller() {
         net.last_event(bob, id).missed,
         "Bob's log shows the attempt"
     );
+}
+
+#[test]
+fn a_headless_answerer_takes_a_call_at_once_but_keeps_the_mode_floor() {
+    let (mut net, alice, bob) = bob_requires_private_of_alice();
+    let mut config = net.devices[bob].core.config().clone();
+    config.admission = Arc::new(AnswerEverything);
+    net.devices[bob].core = CallEngineCore::new(config);
+
+    let id = CallId::new_random();
+    net.dial_with(alice, bob, CallType::Video, PrivacyMode::Private, id);
+    assert_eq!(
+        net.history(bob, id),
+        [(CallState::Connecting, Reason::AutoAccepted)],
+        "answered without ringing"
+    );
+    assert!(net.created_answer(bob, id));
+    assert_eq!(net.state(alice, id), Some(CallState::Connecting));
+
+    // The policy answers only what a person's client would let ring.
+    net.hangup(alice, id);
+    let low = CallId::new_random();
+    net.dial_with(alice, bob, CallType::Video, PrivacyMode::Fast, low);
+    assert_eq!(
+        net.history(bob, low),
+        [ended(EndReason::ModeTooLow(PrivacyMode::Private))]
+    );
+    assert!(!net.created_answer(bob, low));
 }
 
 #[test]

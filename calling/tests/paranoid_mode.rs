@@ -274,6 +274,10 @@ async fn paranoid_video_call_starts_audio_only_until_the_user_turns_the_camera_o
     alice.engine.set_camera_off(call, false);
     let on = alice.wait_stats(call, |s| !s.camera_off).await;
     assert!(!on.camera_off);
+    // And the camera really goes out: the caller's call carries a video track from the
+    // start, kept dark until now.
+    alice.wait_stats(call, |s| s.video_frames_sent > 0).await;
+    bob.wait_stats(call, |s| s.video_frames_decoded > 0).await;
     alice.engine.shutdown().await;
     bob.engine.shutdown().await;
 }

@@ -154,6 +154,13 @@ impl KeyFile {
         &self.path
     }
 
+    /// Where the ids of accepted call messages are kept across restarts (encrypted to the
+    /// identity; see [`crate::NostrTransportConfig::replay_file`]): beside the key file,
+    /// one per identity file.
+    pub fn seen_ids_path(&self) -> PathBuf {
+        self.path.with_extension("seen")
+    }
+
     /// Whether a key has been saved there.
     pub fn exists(&self) -> bool {
         self.path.exists()

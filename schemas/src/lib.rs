@@ -9,6 +9,10 @@
 //! with IP addresses. Errors carry only kind numbers, JSON pointer paths and schema
 //! locations. It must never fetch anything either: every `$ref` resolves from the schemas
 //! embedded at build time.
+//!
+//! Main types: [`CallMessage`] with its [`CallBody`] and [`CallKind`], [`validate_rumor`]
+//! and [`SchemaError`], and the value types [`CallId`], [`DeviceId`], [`CallType`],
+//! [`PrivacyMode`] and [`IceCandidate`].
 
 #![warn(missing_docs)]
 

@@ -4,3 +4,6 @@
 //! without ever holding media keys, rooms with host controls, Sign-In With Solana
 //! authentication (single-use nonces, short-lived EdDSA session tokens), and a Jitsi
 //! Videobridge (COLIBRI2) backend for scale-out.
+//!
+//! Main types: none yet. It must never hold media keys or decrypt media: it forwards
+//! SFrame ciphertext only.

@@ -133,6 +133,7 @@ mod tests {
             state: CallState::Ended,
             reason: Reason::Ended(EndReason::UnknownCaller),
             missed: true,
+            peer_without_modes: false,
         }))
     }
 

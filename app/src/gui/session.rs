@@ -90,7 +90,7 @@ impl Controller {
             .iter()
             .filter_map(|c| Some((c.public_key()?, c.mode)))
             .collect();
-        let replay_file = crate::identity::replay_file(&KeyFile::new(&self.options.key_file));
+        let replay_file = KeyFile::new(&self.options.key_file).seen_ids_path();
         self.backend.go_online(Connection {
             identity,
             relays,

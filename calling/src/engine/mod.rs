@@ -26,7 +26,6 @@ use session::{SessionCommand, SessionHandle, SessionReport, SessionSetup};
 use crate::devices::MediaDevices;
 use crate::fsm::{CallEngineCore, CallInfo, EngineConfig, Incoming, Input, Output};
 use crate::peer::{NetworkConfig, PeerSetup};
-use crate::policy::ModePolicy;
 
 /// Events buffered for a slow subscriber before it starts missing some.
 const EVENT_BUFFER: usize = 1024;
@@ -401,9 +400,11 @@ impl Driver {
                     mode,
                     ..
                 } => {
+                    // A video call carries our camera track from the start; where the
+                    // mode starts audio only (Paranoid) the session keeps the camera off
+                    // until the user turns it on.
                     let video = call_type == CallType::Video;
-                    let send_video = video && ModePolicy::for_mode(mode).video_on_by_default;
-                    self.start_session(call_id, mode, send_video, video, true);
+                    self.start_session(call_id, mode, video, video, true);
                     self.command_session(call_id, SessionCommand::Offer);
                 }
                 Output::CreateAnswer {

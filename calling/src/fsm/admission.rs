@@ -1,19 +1,22 @@
 //! Incoming offers: whether a new call rings, is busy, is refused, or lands as missed.
 //!
-//! Order of the rules: a duplicate offer is dropped; glare (both sides called each other)
-//! is settled first; then strangers (nothing is sent back unless strangers are allowed);
-//! then group offers (refused with a reason), busy, the privacy mode (an offer asking for
-//! less than we require for this peer is refused with `mode-required:<mode>`, never
-//! accepted in the lower mode; one in a mode this device has no media path for, with
-//! `mode-unavailable:<mode>`); then it rings.
+//! A duplicate offer is dropped; glare (both sides called each other) is settled first;
+//! the rest is the [`EngineConfig::admission`](super::EngineConfig::admission) policy's
+//! decision ([`super::admit`]): for a person, strangers silent unless allowed, group
+//! offers refused with a reason, busy, the privacy mode (an offer asking for less than we
+//! require for this peer is refused with `mode-required:<mode>`, never accepted in the
+//! lower mode; one in a mode this device has no media path for, with
+//! `mode-unavailable:<mode>`), then it rings.
 
 use std::time::Instant;
 
 use nostr_signal::PublicKey;
 use phantomcall_schemas::{CallBody, CallId, CallKind, CallMessage, CallType, PrivacyMode};
 
+use super::admit::{Admission, OfferFacts, Refusal};
 use super::call::Call;
-use super::engine::{accept, hangup, CallEngineCore};
+use super::engine::{hangup, CallEngineCore};
+use super::local::accept;
 use super::types::{CallState, Direction, DropReason, EndReason, Incoming, InputKind, Reason};
 use super::wire;
 
@@ -35,54 +38,73 @@ impl CallEngineCore {
         }
         let peer_mode = message.mode;
         let required = self.config.required_mode(&sender);
-        let is_contact = self.config.contacts.contains(&sender);
-        // A peer without modes gets our mode on our side; a higher mode is taken as asked.
-        let mode = peer_mode.map_or(required, |asked| asked.max(required));
+        let facts = OfferFacts {
+            from_contact: self.config.contacts.contains(&sender),
+            strangers_allowed: self.config.allow_strangers,
+            group: !message.also_to.is_empty(),
+            live_calls: self.calls.values().filter(|c| c.is_live()).count(),
+            call_type,
+            asked_mode: peer_mode,
+            required_mode: required,
+            mode_available: true,
+        };
+        let mode = facts.call_mode();
+        let facts = OfferFacts {
+            mode_available: !self.config.unavailable_modes.contains(&mode),
+            ..facts
+        };
         let mut call = self.incoming_call(id, sender, call_type, mode, peer_mode);
         call.peer_without_modes = peer_mode.is_none();
         call.remote_offer = Some(sdp);
         call.remote_candidates = self.early.take(id, &sender, now);
 
-        if message.also_to.is_empty() && self.settle_glare(&mut call, call_type, now) {
+        if !facts.group && self.settle_glare(&mut call, call_type, now) {
             self.calls.insert(id, call);
             return;
         }
-        if !self.config.allow_strangers && !is_contact {
+        match self.config.admission.admit(&facts) {
+            Admission::Ring => self.ring(&mut call, now),
+            Admission::Accept { with_video } => {
+                accept(
+                    &mut self.sink,
+                    &self.config,
+                    &mut call,
+                    with_video,
+                    Reason::AutoAccepted,
+                    now,
+                );
+            }
             // Nothing is sent: a stranger learns nothing, not even that we are online.
-            self.sink
-                .end(&mut call, EndReason::UnknownCaller, None, now);
-        } else if !message.also_to.is_empty() {
-            let reject = reject(wire::REJECT_GROUP_UNSUPPORTED.to_owned());
-            self.sink.end(
-                &mut call,
-                EndReason::GroupCallUnsupported,
-                Some(reject),
-                now,
-            );
-        } else if self.has_live_call() {
-            let busy = reject(wire::REJECT_BUSY.to_owned());
-            self.sink
-                .end(&mut call, EndReason::LocalBusy, Some(busy), now);
-        } else if peer_mode.is_some_and(|asked| asked < required) {
-            // Never accepted silently in the lower mode: the caller learns what we need.
-            let refusal = reject(wire::mode_required_reason(required));
-            self.sink.end(
-                &mut call,
-                EndReason::ModeTooLow(required),
-                Some(refusal),
-                now,
-            );
-        } else if self.config.unavailable_modes.contains(&mode) {
-            // Accepting would only fail later with "media-failed": say why now.
-            let refusal = reject(wire::mode_unavailable_reason(mode));
-            self.sink.end(
-                &mut call,
-                EndReason::ModeUnavailable(mode),
-                Some(refusal),
-                now,
-            );
-        } else {
-            self.ring(&mut call, now);
+            Admission::MissedUnknown => {
+                self.sink
+                    .end(&mut call, EndReason::UnknownCaller, None, now)
+            }
+            Admission::Busy => {
+                let busy = reject(wire::REJECT_BUSY.to_owned());
+                self.sink
+                    .end(&mut call, EndReason::LocalBusy, Some(busy), now);
+            }
+            Admission::Refuse(refusal) => {
+                let (reason, wire_reason) = match refusal {
+                    Refusal::GroupUnsupported => (
+                        EndReason::GroupCallUnsupported,
+                        wire::REJECT_GROUP_UNSUPPORTED.to_owned(),
+                    ),
+                    // Never accepted silently in the lower mode: the caller learns what
+                    // we need.
+                    Refusal::ModeTooLow(required) => (
+                        EndReason::ModeTooLow(required),
+                        wire::mode_required_reason(required),
+                    ),
+                    // Accepting would only fail later with "media-failed": say why now.
+                    Refusal::ModeUnavailable(mode) => (
+                        EndReason::ModeUnavailable(mode),
+                        wire::mode_unavailable_reason(mode),
+                    ),
+                };
+                self.sink
+                    .end(&mut call, reason, Some(reject(wire_reason)), now);
+            }
         }
         self.calls.insert(id, call);
     }

@@ -1,10 +1,13 @@
 //! Configuration of the call state machine and its tuning constants.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nostr_signal::PublicKey;
 use phantomcall_schemas::{DeviceId, PrivacyMode};
+
+use super::admit::{AdmissionPolicy, PersonalPolicy};
 
 /// How long a call rings before it counts as missed (callee) or unanswered (caller).
 /// Longer gives people time to reach a device; shorter frees the line sooner. Issue #4 asks
@@ -75,6 +78,9 @@ pub struct EngineConfig {
     /// `listen` command's signaling test offer, which carries no media and would otherwise
     /// be refused as unreadable before the application's own reply).
     pub handled_by_app: Option<fn(&phantomcall_schemas::CallMessage) -> bool>,
+    /// What becomes of incoming offers that may ring: [`PersonalPolicy`] (they ring)
+    /// unless a headless client or a service brings its own.
+    pub admission: Arc<dyn AdmissionPolicy>,
 }
 
 impl EngineConfig {
@@ -92,6 +98,7 @@ impl EngineConfig {
             stranger_mode: PrivacyMode::Private,
             unavailable_modes: BTreeSet::new(),
             handled_by_app: None,
+            admission: Arc::new(PersonalPolicy),
         }
     }
 

@@ -103,13 +103,22 @@
 //! not taken are dropped (`CandidatesFromOtherDevice`, `HangupFromOtherDevice`).
 
 mod admission;
+pub mod admit;
 mod call;
 pub mod config;
 mod early;
 mod engine;
+mod local;
+mod mode_switch;
+mod negotiation;
+mod own_devices;
+mod remote;
 mod types;
 pub mod wire;
 
+pub use admit::{
+    Admission, AdmissionPolicy, AnswerEverything, OfferFacts, PersonalPolicy, Refusal,
+};
 pub use config::EngineConfig;
 pub use engine::CallEngineCore;
 pub use types::{

@@ -370,6 +370,9 @@ pub enum Reason {
     /// -> Connecting (incoming): both sides called each other, the peer's call survived
     /// and was accepted automatically (the user had just dialed this peer).
     GlareWon,
+    /// -> Connecting (incoming): the admission policy answered the call at once (a
+    /// headless client), without ringing.
+    AutoAccepted,
     /// -> Connected: the media engine reported the media path up.
     MediaConnected,
     /// Same state: the peer asks to switch the call to this mode. The UI asks the user,

@@ -183,6 +183,7 @@ fn incoming_call_window_accepts_and_declines() {
         state: CallState::Ringing,
         reason: Reason::OfferReceived,
         missed: false,
+        peer_without_modes: false,
     });
     let id = call.call_id;
     let mut h = Harness::builder().with_size([800.0, 600.0]).build_ui_state(

@@ -140,6 +140,7 @@ mod tests {
             state,
             reason,
             missed: false,
+            peer_without_modes: false,
         })
     }
 
