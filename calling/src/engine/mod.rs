@@ -5,6 +5,7 @@
 
 mod events;
 mod session;
+mod supervisor;
 
 mod outbox;
 

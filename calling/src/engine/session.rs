@@ -14,6 +14,7 @@ use tokio::time::sleep_until;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::events::{CallStats, MediaEvent};
+use super::supervisor::{Supervision, Supervisor};
 use crate::devices::MediaDevices;
 use crate::fsm::MediaError;
 use crate::peer::{PeerError, PeerEvent, PeerSession, PeerSetup, RemoteKind};
@@ -24,18 +25,10 @@ use crate::policy::ModePolicy;
 
 /// Candidates gathered within this window travel in one call message.
 const CANDIDATE_BATCH: Duration = Duration::from_millis(40);
-/// While the path is down, the caller sends a fresh ICE restart this often.
-const RESTART_RETRY: Duration = Duration::from_secs(4);
 /// How often live figures are reported.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
-/// After a switch to a relay-only mode, how long the path may stay off the relay (the
-/// ICE restart that moves it) before the call ends as a policy violation.
-const RELAY_SWITCH_GRACE: Duration = Duration::from_secs(8);
 /// How often the peer's screen share is checked for frames.
 const REMOTE_SCREEN_CHECK: Duration = Duration::from_millis(250);
-/// The peer's screen share counts as stopped after this long without a frame: it sends
-/// several a second, even of a still screen.
-const REMOTE_SCREEN_IDLE: Duration = Duration::from_millis(1500);
 
 /// What the engine asks a call's media to do.
 #[derive(Debug)]
@@ -119,8 +112,6 @@ struct Media {
     screen_share: Option<ActiveShare>,
     /// Screen shares started in this call (numbers them).
     shares_started: u64,
-    /// Whether the peer's screen share is coming in.
-    remote_screen: RemoteScreenWatch,
 }
 
 /// A running screen share.
@@ -131,32 +122,6 @@ struct ActiveShare {
     what: String,
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
-}
-
-/// Tells when the peer's screen share starts and stops, from its frames: the share has no
-/// signaling of its own, and frames are the truth of what is on screen.
-#[derive(Default)]
-struct RemoteScreenWatch {
-    frames: u64,
-    last_frame_at: Option<Instant>,
-    active: bool,
-}
-
-impl RemoteScreenWatch {
-    /// Looks at the decoded-frame count; returns the new state when it changed.
-    fn check(&mut self, frames: u64, now: Instant) -> Option<bool> {
-        if frames > self.frames {
-            self.frames = frames;
-            self.last_frame_at = Some(now);
-        }
-        let active = self
-            .last_frame_at
-            .is_some_and(|t| now.duration_since(t) < REMOTE_SCREEN_IDLE);
-        (active != self.active).then(|| {
-            self.active = active;
-            active
-        })
-    }
 }
 
 async fn run(
@@ -170,8 +135,6 @@ async fn run(
     };
     let (peer_tx, mut peer_events) = unbounded_channel();
     let (notes_tx, mut notes) = unbounded_channel();
-    let mut mode = setup.peer.mode;
-    let media_lost_timeout = setup.peer.network.media_lost_timeout;
     let session = match PeerSession::new(setup.peer.clone(), peer_tx).await {
         Ok(s) => s,
         Err(e) => {
@@ -197,29 +160,24 @@ async fn run(
 
     let mut batch: Vec<IceCandidate> = Vec::new();
     let mut batch_due: Option<Instant> = None;
-    let mut ever_connected: Option<Instant> = None;
-    let mut lost_since: Option<Instant> = None;
-    let mut restart_due: Option<Instant> = None;
+    let mut supervisor = Supervisor::new(
+        setup.peer.mode,
+        setup.is_caller,
+        setup.peer.network.media_lost_timeout,
+    );
     let mut stats_due = Instant::now() + STATS_INTERVAL;
     let mut screen_check_due = Instant::now() + REMOTE_SCREEN_CHECK;
     let mut last_sample = StatsSample::default();
-    let mut switched_at: Option<Instant> = None;
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
 
     loop {
-        let lost_due = lost_since.map(|t| t + media_lost_timeout);
+        let supervision_due = supervisor.next_timeout();
         tokio::select! {
             command = commands.recv() => {
                 match command {
                     None => break,
                     Some(SessionCommand::SetMode(new)) => match session.set_mode(new).await {
-                        Ok(()) => {
-                            mode = new;
-                            switched_at = Some(Instant::now());
-                            if setup.is_caller {
-                                restart_due = Some(Instant::now());
-                            }
-                        }
+                        Ok(()) => supervisor.on_mode_switched(new, Instant::now()),
                         Err(e) => {
                             // Never carry on under rules the users did not agree to.
                             tracing::warn!(error = %e.log_text(), "mode switch could not be applied");
@@ -227,12 +185,11 @@ async fn run(
                         }
                     },
                     Some(SessionCommand::ScreenShare(target)) => {
-                        let connected = ever_connected.is_some();
+                        let connected = supervisor.connected_at().is_some();
                         set_screen_share(&setup, &session, &mut media, target, connected, &notes_tx, &report);
                     }
-                    Some(command) => {
-                        handle_command(command, &session, &media, &report, &mut restart_due).await
-                    }
+                    Some(SessionCommand::RestartIce) => supervisor.on_restart_requested(Instant::now()),
+                    Some(command) => handle_command(command, &session, &media, &report).await,
                 }
             }
             Some(event) = peer_events.recv() => match event {
@@ -244,33 +201,13 @@ async fn run(
                     report(SessionReport::Media(MediaEvent::CandidateWithheld(v.to_string())));
                 }
                 PeerEvent::State(RTCPeerConnectionState::Connected) => {
-                    Controls::set(&media.controls.connected, true);
-                    media.controls.request_keyframes();
-                    lost_since = None;
-                    restart_due = None;
-                    if ever_connected.is_none() {
-                        ever_connected = Some(Instant::now());
-                        report(SessionReport::Connected);
-                    } else {
-                        report(SessionReport::Media(MediaEvent::Reconnected));
-                    }
+                    supervisor.on_connected(Instant::now());
                 }
                 PeerEvent::State(
-                    RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed,
-                ) if ever_connected.is_some() => {
-                    if lost_since.is_none() {
-                        lost_since = Some(Instant::now());
-                        Controls::set(&media.controls.connected, false);
-                        report(SessionReport::Media(MediaEvent::Reconnecting));
-                        if setup.is_caller {
-                            restart_due = Some(Instant::now());
-                        }
-                    }
-                }
-                PeerEvent::State(RTCPeerConnectionState::Failed) => {
-                    // Never connected: ICE found no path or DTLS refused the peer's
-                    // certificate (fingerprint mismatch).
-                    report(SessionReport::Failed(MediaError::Connection));
+                    state @ (RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed),
+                ) => {
+                    let failed = state == RTCPeerConnectionState::Failed;
+                    supervisor.on_disconnected(failed, Instant::now());
                 }
                 PeerEvent::State(_) | PeerEvent::IceState(_) => {}
                 PeerEvent::RemoteTrack(track, kind) => {
@@ -291,37 +228,24 @@ async fn run(
             _ = sleep_until(screen_check_due.into()) => {
                 screen_check_due = Instant::now() + REMOTE_SCREEN_CHECK;
                 let frames = Counters::read(&media.counters.screen_frames_decoded);
-                if let Some(active) = media.remote_screen.check(frames, Instant::now()) {
-                    report(SessionReport::Media(MediaEvent::RemoteScreenShare { active }));
-                }
+                supervisor.on_remote_screen_frames(frames, Instant::now());
             }
             _ = sleep_until(batch_due.unwrap_or(far).into()), if batch_due.is_some() => {
                 batch_due = None;
                 report(SessionReport::Candidates(std::mem::take(&mut batch)));
             }
-            _ = sleep_until(restart_due.unwrap_or(far).into()), if restart_due.is_some() => {
-                restart_due = Some(Instant::now() + RESTART_RETRY);
-                restart(&session, &report).await;
-            }
-            _ = sleep_until(lost_due.unwrap_or(far).into()), if lost_due.is_some() => {
-                lost_since = None;
-                restart_due = None;
-                report(SessionReport::Failed(MediaError::Connection));
+            _ = sleep_until(supervision_due.unwrap_or(far).into()), if supervision_due.is_some() => {
+                supervisor.on_timeout(Instant::now());
             }
             _ = sleep_until(stats_due.into()) => {
                 stats_due = Instant::now() + STATS_INTERVAL;
-                let stats = collect_stats(&session, &media, mode, ever_connected, lost_since.is_none(), &mut last_sample).await;
-                // Fail closed: in a relay-only mode the selected path must be a relay one
-                // (after a switch, once the restart had its time).
-                let settled = switched_at.is_none_or(|t| t.elapsed() > RELAY_SWITCH_GRACE);
-                let off_relay = stats.peer.local_candidate_type.as_deref().is_some_and(|t| t != "relay");
-                if ModePolicy::for_mode(mode).relay_only && settled && off_relay {
-                    report(SessionReport::PolicyViolation(format!(
-                        "{mode} mode but the media path is not relayed"
-                    )));
-                }
+                let stats = collect_stats(&session, &media, &supervisor, &mut last_sample).await;
+                supervisor.on_path(stats.peer.local_candidate_type.as_deref(), Instant::now());
                 report(SessionReport::Stats(Box::new(stats)));
             }
+        }
+        while let Some(step) = supervisor.poll() {
+            supervise(step, &session, &media, &report).await;
         }
     }
 
@@ -399,7 +323,6 @@ fn start_media(
         tasks: Vec::new(),
         screen_share: None,
         shares_started: 0,
-        remote_screen: RemoteScreenWatch::default(),
     }
 }
 
@@ -521,7 +444,6 @@ async fn handle_command(
     session: &PeerSession,
     media: &Media,
     report: &impl Fn(SessionReport),
-    restart_due: &mut Option<Instant>,
 ) {
     match command {
         SessionCommand::Offer => match session.create_offer(false).await {
@@ -564,16 +486,15 @@ async fn handle_command(
                 report_failure(e, MediaError::CreateAnswer, report);
             }
         },
-        SessionCommand::RestartIce => {
-            *restart_due = Some(Instant::now() + RESTART_RETRY);
-            restart(session, report).await;
-        }
         SessionCommand::Mute(on) => Controls::set(&media.controls.muted, on),
         SessionCommand::CameraOff(off) => Controls::set(&media.controls.camera_off, off),
         SessionCommand::VideoQuality(q) => media.controls.set_video_quality(q),
         SessionCommand::PeerWithoutModes => session.accept_peer_without_modes(),
-        SessionCommand::SetMode(_) | SessionCommand::ScreenShare(_) => {
-            unreachable!("applied by the session loop")
+        SessionCommand::SetMode(_)
+        | SessionCommand::ScreenShare(_)
+        | SessionCommand::RestartIce => {
+            // The session loop takes these before calling here.
+            tracing::debug!("session command handled by the loop");
         }
     }
 }
@@ -584,6 +505,41 @@ fn report_failure(error: PeerError, step: MediaError, report: &impl Fn(SessionRe
     match error {
         PeerError::Policy(v) => report(SessionReport::PolicyViolation(v.to_string())),
         _ => report(SessionReport::Failed(step)),
+    }
+}
+
+/// Carries out what the supervisor decided.
+async fn supervise(
+    step: Supervision,
+    session: &PeerSession,
+    media: &Media,
+    report: &impl Fn(SessionReport),
+) {
+    match step {
+        Supervision::Connected | Supervision::Reconnected => {
+            Controls::set(&media.controls.connected, true);
+            media.controls.request_keyframes();
+            report(if step == Supervision::Connected {
+                SessionReport::Connected
+            } else {
+                SessionReport::Media(MediaEvent::Reconnected)
+            });
+        }
+        Supervision::Reconnecting => {
+            Controls::set(&media.controls.connected, false);
+            report(SessionReport::Media(MediaEvent::Reconnecting));
+        }
+        Supervision::RestartIce => restart(session, report).await,
+        Supervision::Failed(error) => report(SessionReport::Failed(error)),
+        // Fail closed: in a relay-only mode the selected path must be a relay one.
+        Supervision::PathNotRelayed(mode) => report(SessionReport::PolicyViolation(format!(
+            "{mode} mode but the media path is not relayed"
+        ))),
+        Supervision::RemoteScreenShare(active) => {
+            report(SessionReport::Media(MediaEvent::RemoteScreenShare {
+                active,
+            }))
+        }
     }
 }
 
@@ -608,11 +564,12 @@ struct StatsSample {
 async fn collect_stats(
     session: &PeerSession,
     media: &Media,
-    mode: PrivacyMode,
-    connected_at: Option<Instant>,
-    media_up: bool,
+    supervisor: &Supervisor,
     last: &mut StatsSample,
 ) -> CallStats {
+    let mode = supervisor.mode();
+    let connected_at = supervisor.connected_at();
+    let media_up = supervisor.path_up();
     let peer = session.stats().await;
     let c = &media.counters;
     let now = Instant::now();
@@ -656,7 +613,7 @@ async fn collect_stats(
         screen_share: media.screen_share.as_ref().map(|s| s.what.clone()),
         screen_frames_sent: Counters::read(&c.screen_frames_sent),
         screen_bitrate_kbps: Counters::read(&c.screen_bitrate_kbps) as u32,
-        remote_screen: media.remote_screen.active,
+        remote_screen: supervisor.remote_screen_active(),
         remote_screen_frames: Counters::read(&c.screen_frames_decoded),
     }
 }
@@ -680,29 +637,4 @@ async fn stop_media(session: &PeerSession, mut media: Media) {
         }
     })
     .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remote_screen_is_active_from_its_first_frame_until_it_falls_silent() {
-        let mut watch = RemoteScreenWatch::default();
-        let t0 = Instant::now();
-        assert_eq!(
-            watch.check(0, t0),
-            None,
-            "no frame yet: inactive, no change"
-        );
-        assert_eq!(watch.check(1, t0), Some(true));
-        assert_eq!(watch.check(3, t0 + Duration::from_millis(200)), None);
-        // Frames stop: still active within the idle time, inactive after it.
-        let last = t0 + Duration::from_millis(200);
-        assert_eq!(watch.check(3, last + REMOTE_SCREEN_IDLE / 2), None);
-        assert_eq!(watch.check(3, last + REMOTE_SCREEN_IDLE), Some(false));
-        assert_eq!(watch.check(3, last + REMOTE_SCREEN_IDLE * 2), None);
-        // A new share: active again with its first frame.
-        assert_eq!(watch.check(4, last + REMOTE_SCREEN_IDLE * 3), Some(true));
-    }
 }
