@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
-use calling::peer::{NetworkConfig, TurnServer};
+use calling::peer::{ModeUnavailable, NetworkConfig, TurnServer};
 use calling::turn::{TurnRenewal, DEFAULT_TURN_CREDENTIAL_LIFETIME};
 use calling::{FilterChoice, MediaDevices, SyntheticDevices, SystemDevices};
 use nostr_signal::NostrTransportConfig;
@@ -139,21 +139,23 @@ impl NetArgs {
                 credential: credential.clone(),
             });
         }
-        if require_turn_for_mode && self.mode != ModeArg::Fast && network.turn_servers.is_empty() {
-            bail!(
+        if !require_turn_for_mode {
+            return Ok(network);
+        }
+        // The relay connections and the media share the one --socks5 proxy.
+        match network.check_mode(self.privacy_mode(), self.socks5) {
+            Ok(()) => Ok(network),
+            Err(ModeUnavailable::NoTurnServer(_)) => bail!(
                 "{:?} mode relays media through your own TURN server: pass --turn turn:HOST:PORT \
                  with --turn-secret-file (or --turn-user with --turn-password-file), or choose --mode fast \
                  (the peer may then see your IP)",
                 self.mode
-            );
-        }
-        if require_turn_for_mode && self.mode == ModeArg::Paranoid && self.socks5.is_none() {
-            bail!(
+            ),
+            Err(ModeUnavailable::NoMediaProxy | ModeUnavailable::SignalingNotProxied) => bail!(
                 "Paranoid mode connects to relays only through a SOCKS5 proxy: pass --socks5 \
                  127.0.0.1:9050 (Tor) or choose --mode private"
-            );
+            ),
         }
-        Ok(network)
     }
 
     /// The relay connection settings: through the SOCKS5 proxy when one is given, with

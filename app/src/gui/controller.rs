@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use calling::peer::ModeUnavailable;
 use calling::{CallEngine, VideoQuality};
 use nostr_signal::{KeyFile, PublicKey};
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
@@ -327,18 +328,17 @@ pub fn dial_check(
     if state.calls.live().is_some() {
         return Err("you are already in a call".into());
     }
-    if mode != PrivacyMode::Fast && network.turn_servers.is_empty() {
-        return Err(format!(
+    // The window's relay connections and its media share the one proxy of the settings.
+    match network.check_mode(mode, network.socks5_proxy) {
+        Ok(()) => Ok(()),
+        Err(ModeUnavailable::NoTurnServer(mode)) => Err(format!(
             "{mode:?} mode relays media through your own TURN server: add one in Settings, \
              or switch this contact to Fast (the peer may then see your IP)"
-        ));
-    }
-    if mode == PrivacyMode::Paranoid && network.socks5_proxy.is_none() {
-        return Err(
+        )),
+        Err(ModeUnavailable::NoMediaProxy | ModeUnavailable::SignalingNotProxied) => Err(
             "Paranoid mode goes through a SOCKS5 proxy (Tor, 127.0.0.1:9050): set it in \
              Settings, or switch this contact to Private"
                 .into(),
-        );
+        ),
     }
-    Ok(())
 }

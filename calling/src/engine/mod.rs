@@ -222,7 +222,9 @@ async fn run(
     let (reports, mut session_reports) = unbounded_channel();
     let outbox = outbox::Outbox::new(setup.transport.clone(), events.clone());
     let mut config = setup.config;
-    config.unavailable_modes = unavailable_modes(&setup.network, setup.transport.socks5_proxy());
+    config.unavailable_modes = setup
+        .network
+        .unavailable_modes(setup.transport.socks5_proxy());
     let mut driver = Driver {
         handled_by_app: config.handled_by_app,
         core: CallEngineCore::new(config),
@@ -287,22 +289,6 @@ async fn run(
     if let Some(reply) = shutdown_reply {
         let _ = reply.send(());
     }
-}
-
-/// Modes this device has no media path for: relay-only modes without a TURN server,
-/// Paranoid without a proxy for the media or the signaling.
-fn unavailable_modes(
-    network: &NetworkConfig,
-    signaling_proxy: Option<std::net::SocketAddr>,
-) -> std::collections::BTreeSet<PrivacyMode> {
-    let mut modes = std::collections::BTreeSet::new();
-    if network.turn_servers.is_empty() {
-        modes.extend([PrivacyMode::Private, PrivacyMode::Paranoid]);
-    }
-    if network.socks5_proxy.is_none() || signaling_proxy.is_none() {
-        modes.insert(PrivacyMode::Paranoid);
-    }
-    modes
 }
 
 impl Driver {

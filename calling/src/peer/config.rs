@@ -3,6 +3,26 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use phantomcall_schemas::PrivacyMode;
+
+use crate::policy::ModePolicy;
+
+/// What a privacy mode lacks on this device to carry media: the one pre-check the app,
+/// the command line and the engine make before anything is sent (each words it for its
+/// own user: a settings page or a command-line flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ModeUnavailable {
+    /// A relay-only mode without a TURN server of the user's.
+    #[error("{0} mode relays media through your own TURN server, and none is set")]
+    NoTurnServer(PrivacyMode),
+    /// Paranoid without a SOCKS5 proxy for the media (TURN over TCP through it).
+    #[error("Paranoid mode reaches its TURN server only through a SOCKS5 proxy, and none is set")]
+    NoMediaProxy,
+    /// Paranoid without a SOCKS5 proxy for the relay connections.
+    #[error("Paranoid mode reaches the relays only through a SOCKS5 proxy, and none is set")]
+    SignalingNotProxied,
+}
+
 /// A TURN server with its credentials (static, or from [`crate::turn`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TurnServer {
@@ -85,5 +105,92 @@ impl NetworkConfig {
             mdns_host_candidates: false,
             ..Self::default()
         }
+    }
+}
+
+impl NetworkConfig {
+    /// Whether a call in `mode` has a media path on this network, with the relay
+    /// connections going through `signaling_proxy`.
+    pub fn check_mode(
+        &self,
+        mode: PrivacyMode,
+        signaling_proxy: Option<SocketAddr>,
+    ) -> Result<(), ModeUnavailable> {
+        let policy = ModePolicy::for_mode(mode);
+        if policy.relay_only && self.turn_servers.is_empty() {
+            return Err(ModeUnavailable::NoTurnServer(mode));
+        }
+        if policy.requires_proxy && signaling_proxy.is_none() {
+            return Err(ModeUnavailable::SignalingNotProxied);
+        }
+        if policy.requires_proxy && self.socks5_proxy.is_none() {
+            return Err(ModeUnavailable::NoMediaProxy);
+        }
+        Ok(())
+    }
+
+    /// The modes [`NetworkConfig::check_mode`] refuses.
+    pub fn unavailable_modes(
+        &self,
+        signaling_proxy: Option<SocketAddr>,
+    ) -> std::collections::BTreeSet<PrivacyMode> {
+        [
+            PrivacyMode::Fast,
+            PrivacyMode::Private,
+            PrivacyMode::Paranoid,
+        ]
+        .into_iter()
+        .filter(|mode| self.check_mode(*mode, signaling_proxy).is_err())
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn() -> TurnServer {
+        TurnServer {
+            url: "turn:192.0.2.1:3478".into(),
+            username: "u".into(),
+            credential: "p".into(),
+        }
+    }
+
+    #[test]
+    fn each_mode_needs_what_its_policy_says_and_fast_needs_nothing() {
+        let proxy: SocketAddr = "127.0.0.1:9050".parse().unwrap();
+        let bare = NetworkConfig::default();
+        assert_eq!(bare.check_mode(PrivacyMode::Fast, None), Ok(()));
+        assert_eq!(
+            bare.check_mode(PrivacyMode::Private, None),
+            Err(ModeUnavailable::NoTurnServer(PrivacyMode::Private))
+        );
+        let with_turn = NetworkConfig {
+            turn_servers: vec![turn()],
+            ..NetworkConfig::default()
+        };
+        assert_eq!(with_turn.check_mode(PrivacyMode::Private, None), Ok(()));
+        assert_eq!(
+            with_turn.check_mode(PrivacyMode::Paranoid, Some(proxy)),
+            Err(ModeUnavailable::NoMediaProxy)
+        );
+        let proxied = NetworkConfig {
+            socks5_proxy: Some(proxy),
+            ..with_turn
+        };
+        assert_eq!(
+            proxied.check_mode(PrivacyMode::Paranoid, None),
+            Err(ModeUnavailable::SignalingNotProxied)
+        );
+        assert_eq!(
+            proxied.check_mode(PrivacyMode::Paranoid, Some(proxy)),
+            Ok(())
+        );
+        assert!(proxied.unavailable_modes(Some(proxy)).is_empty());
+        assert_eq!(
+            bare.unavailable_modes(None).into_iter().collect::<Vec<_>>(),
+            [PrivacyMode::Private, PrivacyMode::Paranoid]
+        );
     }
 }

@@ -45,7 +45,7 @@ use crate::policy::{ModePolicy, OwnAddresses, PolicyViolation};
 use crate::proxy::{TurnServerAddr, TurnTcpBridge};
 
 pub use candidates::{candidate_mid, inbound as inbound_candidate, outbound as outbound_candidate};
-pub use config::{NetworkConfig, TurnServer};
+pub use config::{ModeUnavailable, NetworkConfig, TurnServer};
 pub use stats::PeerStats;
 
 /// RTP payload type we offer for Opus (what browsers use).
@@ -299,13 +299,15 @@ impl PeerSession {
         events: UnboundedSender<PeerEvent>,
     ) -> Result<Self, PeerError> {
         let policy = ModePolicy::for_mode(setup.mode);
-        if policy.relay_only && setup.network.turn_servers.is_empty() {
-            return Err(PeerError::NoTurnServer(setup.mode));
-        }
+        setup
+            .network
+            .check_mode(setup.mode, setup.signaling_proxy)
+            .map_err(|missing| match missing {
+                ModeUnavailable::NoTurnServer(mode) => PeerError::NoTurnServer(mode),
+                ModeUnavailable::NoMediaProxy => PeerError::NoMediaProxy,
+                ModeUnavailable::SignalingNotProxied => PeerError::SignalingNotProxied,
+            })?;
         let (network, bridges) = if policy.requires_proxy {
-            if setup.signaling_proxy.is_none() {
-                return Err(PeerError::SignalingNotProxied);
-            }
             proxied_network(&setup.network).await?
         } else {
             (setup.network.clone(), Vec::new())
