@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use blackout::{BlackFrameFilter, BlackoutFilter, FilterConfig, PrivacyFilter};
+
+use crate::pipeline::transform::{FrameTransform, IdentityTransform};
 use media::audio::{
     AudioError, AudioSink, AudioSource, BurstDetector, BurstLog, CpalMicrophone, CpalSpeaker,
     Recording, RecordingSink, ToneSource,
@@ -43,6 +45,11 @@ pub trait MediaDevices: Send + Sync + 'static {
     fn screen(&self, target: &ScreenTarget) -> Result<Box<dyn ScreenSource>, VideoError>;
     /// Where the peer's screen share goes.
     fn remote_screen(&self) -> Box<dyn RemoteVideoSink>;
+    /// What every encoded frame passes between the codec and RTP, both ways (see
+    /// [`FrameTransform`]); the identity unless frames are end-to-end encrypted.
+    fn frame_transform(&self) -> Arc<dyn FrameTransform> {
+        Arc::new(IdentityTransform)
+    }
 }
 
 /// Which privacy filter the camera goes through.
@@ -135,6 +142,8 @@ pub struct SyntheticDevices {
     pub screen_size: (u32, u32),
     /// What each speaker played and each remote view showed, newest last.
     pub probes: Probes,
+    /// The frame transform of its calls; `None`: the identity.
+    pub frame_transform: Option<Arc<dyn FrameTransform>>,
 }
 
 /// Shared access to what synthetic sinks received.
@@ -188,11 +197,18 @@ impl SyntheticDevices {
             filter: FilterChoice::AllBlack,
             screen_size: (1280, 720),
             probes: Probes::default(),
+            frame_transform: None,
         }
     }
 }
 
 impl MediaDevices for SyntheticDevices {
+    fn frame_transform(&self) -> Arc<dyn FrameTransform> {
+        self.frame_transform
+            .clone()
+            .unwrap_or_else(|| Arc::new(IdentityTransform))
+    }
+
     fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
         match self.bursts {
             Some((period, length)) => {

@@ -63,3 +63,4 @@ pub use fsm::{
     EngineConfig, Incoming, Input, InputKind, MediaError, Output, Reason,
 };
 pub use media::video::{ScreenKind, ScreenTarget, ScreenTargets};
+pub use pipeline::transform::{FrameKind, FrameTransform, IdentityTransform, TransformError};

@@ -70,6 +70,13 @@ pub enum PolicyViolation {
     /// hides the LAN address: sending it would give away what the `.local` name hides.
     #[error("server-reflexive candidate is the LAN address the mDNS name hides")]
     ReflexiveIsLanAddress,
+    /// A relay-only call whose selected media path is not a relay one (seen in the
+    /// connection's figures): the peer or the network got around the relay.
+    #[error("{mode} mode but the media path is not relayed")]
+    PathNotRelayed {
+        /// The call's mode.
+        mode: PrivacyMode,
+    },
 }
 
 /// A trickled candidate as webrtc-rs itself reads it: `candidate:` removed when present

@@ -154,6 +154,10 @@ impl MediaDevices for UiDevices {
         self.inner().screen_targets()
     }
 
+    fn frame_transform(&self) -> Arc<dyn calling::FrameTransform> {
+        self.inner().frame_transform()
+    }
+
     fn screen(&self, target: &ScreenTarget) -> Result<Box<dyn ScreenSource>, VideoError> {
         self.inner().screen(target)
     }

@@ -7,7 +7,7 @@ use phantomcall_schemas::{CallId, PrivacyMode};
 
 use crate::fsm::{CallEvent, Dropped};
 use crate::peer::PeerStats;
-use crate::policy::{ModePolicy, PrivacySummary};
+use crate::policy::{ModePolicy, PolicyViolation, PrivacySummary};
 
 /// One thing the UI may render. Received through [`crate::CallEngine::events`].
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub enum MediaEvent {
         protected: bool,
     },
     /// A gathered local candidate the privacy mode forbids was withheld (never sent).
-    CandidateWithheld(String),
+    CandidateWithheld(PolicyViolation),
     /// Our screen share started (or moved to another screen or window).
     ScreenShareStarted {
         /// What is shared ("Screen: HDMI-1 (1920x1080)").
@@ -85,7 +85,7 @@ pub enum MediaEvent {
     },
     /// A candidate or SDP from the peer that the privacy mode forbids was refused; the
     /// call ends with [`crate::EndReason::PolicyViolation`].
-    PolicyViolation(String),
+    PolicyViolation(PolicyViolation),
 }
 
 /// Live figures of one call.

@@ -19,9 +19,10 @@ use crate::devices::MediaDevices;
 use crate::fsm::MediaError;
 use crate::peer::{PeerError, PeerEvent, PeerSession, PeerSetup, RemoteKind};
 use crate::pipeline::audio::{self, AudioReceiver};
+use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::pipeline::video::ReceiveTally;
 use crate::pipeline::{screen, video, Controls, Counters, PipelineNote};
-use crate::policy::ModePolicy;
+use crate::policy::{ModePolicy, PolicyViolation};
 
 /// Candidates gathered within this window travel in one call message.
 const CANDIDATE_BATCH: Duration = Duration::from_millis(40);
@@ -71,7 +72,7 @@ pub(crate) enum SessionReport {
     Connected,
     Failed(MediaError),
     /// The peer sent a candidate or SDP the mode forbids: the call must end.
-    PolicyViolation(String),
+    PolicyViolation(PolicyViolation),
     Media(MediaEvent),
     Stats(Box<CallStats>),
 }
@@ -104,6 +105,8 @@ pub(crate) fn spawn(
 
 struct Media {
     controls: Arc<Controls>,
+    /// What every encoded frame passes, both ways.
+    transform: Arc<dyn FrameTransform>,
     counters: Arc<Counters>,
     audio_in: Option<AudioReceiver>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -198,7 +201,7 @@ async fn run(
                     batch_due.get_or_insert(Instant::now() + CANDIDATE_BATCH);
                 }
                 PeerEvent::CandidateWithheld(v) => {
-                    report(SessionReport::Media(MediaEvent::CandidateWithheld(v.to_string())));
+                    report(SessionReport::Media(MediaEvent::CandidateWithheld(v)));
                 }
                 PeerEvent::State(RTCPeerConnectionState::Connected) => {
                     supervisor.on_connected(Instant::now());
@@ -264,6 +267,7 @@ fn start_media(
         Controls::set(&controls.camera_off, true);
     }
     let counters = Arc::new(Counters::default());
+    let transform = setup.devices.frame_transform();
     let mut threads = Vec::new();
     let note = |e: String| {
         let _ = notes.send(PipelineNote::DeviceError(e));
@@ -271,7 +275,10 @@ fn start_media(
     match setup.devices.microphone() {
         Ok(mic) => match audio::spawn_sender(
             mic,
-            session.audio.clone(),
+            session
+                .audio
+                .clone()
+                .with_transform(FrameKind::Audio, transform.clone()),
             setup.runtime.clone(),
             controls.clone(),
             counters.clone(),
@@ -302,7 +309,9 @@ fn start_media(
             Ok(camera) => match video::spawn_sender(video::VideoSender {
                 source: camera,
                 filter: setup.devices.privacy_filter(),
-                track: track.clone(),
+                track: track
+                    .clone()
+                    .with_transform(FrameKind::Camera, transform.clone()),
                 target_bitrate: session.target_bitrate.clone(),
                 runtime: setup.runtime.clone(),
                 controls: controls.clone(),
@@ -316,6 +325,7 @@ fn start_media(
         }
     }
     Media {
+        transform,
         controls,
         counters,
         audio_in,
@@ -364,7 +374,10 @@ fn set_screen_share(
     let id = media.shares_started;
     match screen::spawn_sender(screen::ScreenSender {
         source,
-        track: session.screen.clone(),
+        track: session
+            .screen
+            .clone()
+            .with_transform(FrameKind::Screen, media.transform.clone()),
         target_bitrate: session.target_bitrate.clone(),
         runtime: setup.runtime.clone(),
         controls: media.controls.clone(),
@@ -413,9 +426,11 @@ fn attach_remote_track(
     let (sink, tally) = match kind {
         RemoteKind::Audio => {
             if let Some(receiver) = &media.audio_in {
-                media
-                    .tasks
-                    .push(receiver.read_track(track, media.counters.clone()));
+                media.tasks.push(receiver.read_track(
+                    track,
+                    media.counters.clone(),
+                    media.transform.clone(),
+                ));
             }
             return;
         }
@@ -428,7 +443,8 @@ fn attach_remote_track(
             ReceiveTally::Screen(media.counters.clone()),
         ),
     };
-    match video::spawn_receiver(track, sink, tally, notes.clone()) {
+    let transform = media.transform.clone();
+    match video::spawn_receiver(track, sink, tally, transform, notes.clone()) {
         Ok((task, thread)) => {
             media.tasks.push(task);
             media.threads.push(thread);
@@ -469,7 +485,7 @@ async fn handle_command(
         SessionCommand::Candidates(candidates) => {
             for error in session.add_remote_candidates(&candidates).await {
                 match error {
-                    PeerError::Policy(v) => report(SessionReport::PolicyViolation(v.to_string())),
+                    PeerError::Policy(v) => report(SessionReport::PolicyViolation(v)),
                     other => {
                         tracing::debug!(error = %other.log_text(), "remote candidate not added")
                     }
@@ -503,7 +519,7 @@ async fn handle_command(
 /// else as a media failure.
 fn report_failure(error: PeerError, step: MediaError, report: &impl Fn(SessionReport)) {
     match error {
-        PeerError::Policy(v) => report(SessionReport::PolicyViolation(v.to_string())),
+        PeerError::Policy(v) => report(SessionReport::PolicyViolation(v)),
         _ => report(SessionReport::Failed(step)),
     }
 }
@@ -532,9 +548,9 @@ async fn supervise(
         Supervision::RestartIce => restart(session, report).await,
         Supervision::Failed(error) => report(SessionReport::Failed(error)),
         // Fail closed: in a relay-only mode the selected path must be a relay one.
-        Supervision::PathNotRelayed(mode) => report(SessionReport::PolicyViolation(format!(
-            "{mode} mode but the media path is not relayed"
-        ))),
+        Supervision::PathNotRelayed(mode) => report(SessionReport::PolicyViolation(
+            PolicyViolation::PathNotRelayed { mode },
+        )),
         Supervision::RemoteScreenShare(active) => {
             report(SessionReport::Media(MediaEvent::RemoteScreenShare {
                 active,

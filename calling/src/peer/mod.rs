@@ -41,6 +41,7 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 use webrtc::runtime::TokioRuntime;
 
+use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::policy::{ModePolicy, OwnAddresses, PolicyViolation};
 use crate::proxy::{TurnServerAddr, TurnTcpBridge};
 
@@ -204,6 +205,8 @@ pub struct PeerSetup {
 #[derive(Clone)]
 pub struct LocalTrack {
     track: Arc<TrackLocalStaticSample>,
+    /// What each frame passes before it is packetized (none: sent as encoded).
+    transform: Option<(FrameKind, Arc<dyn FrameTransform>)>,
     sender: Arc<dyn RtpSender>,
     ssrc: u32,
     /// Negotiated payload type; `NO_PAYLOAD_TYPE` until negotiation settles it.
@@ -221,8 +224,16 @@ pub const CAMERA_TRACK_ID: &str = "video";
 pub const SCREEN_TRACK_ID: &str = "screen";
 
 impl LocalTrack {
+    /// This track with every frame passing `transform` as a `kind` frame before it is
+    /// packetized.
+    pub fn with_transform(mut self, kind: FrameKind, transform: Arc<dyn FrameTransform>) -> Self {
+        self.transform = Some((kind, transform));
+        self
+    }
+
     /// Writes one encoded frame (Opus packet or VP8 frame). Before negotiation settles
-    /// the payload type, the frame is dropped (returns false).
+    /// the payload type, or when the frame transform refuses it, the frame is dropped
+    /// (returns false).
     pub async fn write(
         &self,
         data: Vec<u8>,
@@ -233,6 +244,16 @@ impl LocalTrack {
         if pt == NO_PAYLOAD_TYPE {
             return Ok(false);
         }
+        let data = match &self.transform {
+            Some((kind, transform)) => match transform.outgoing(*kind, data) {
+                Ok(data) => data,
+                Err(e) => {
+                    tracing::debug!(error = %e, "frame not sent");
+                    return Ok(false);
+                }
+            },
+            None => data,
+        };
         let sample = Sample {
             data: data.into(),
             duration,
@@ -733,6 +754,7 @@ async fn add_track(
     )?);
     let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
     Ok(LocalTrack {
+        transform: None,
         track,
         sender,
         ssrc,

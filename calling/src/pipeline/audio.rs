@@ -12,6 +12,7 @@ use media::audio::{
 use tokio::runtime::Handle;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::transform::{FrameKind, FrameTransform};
 use super::{Controls, Counters, Notes, PipelineNote};
 use crate::peer::LocalTrack;
 
@@ -150,16 +151,26 @@ impl AudioReceiver {
         &self,
         track: Arc<dyn TrackRemote>,
         counters: Arc<Counters>,
+        transform: Arc<dyn FrameTransform>,
     ) -> tokio::task::JoinHandle<()> {
         let buffer = self.buffer.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
                     Counters::bump(&counters.audio_packets_received);
+                    // One Opus packet is one frame: it passes the transform whole.
+                    let frame = match transform.incoming(FrameKind::Audio, packet.payload.to_vec())
+                    {
+                        Ok(frame) => frame,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "audio frame dropped");
+                            continue;
+                        }
+                    };
                     buffer.lock().expect("playout lock").push(
                         packet.header.sequence_number,
                         packet.header.timestamp,
-                        packet.payload.to_vec(),
+                        frame,
                         Instant::now(),
                     );
                 }

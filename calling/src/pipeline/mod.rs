@@ -11,6 +11,7 @@
 
 pub(crate) mod audio;
 pub(crate) mod screen;
+pub mod transform;
 pub(crate) mod video;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};

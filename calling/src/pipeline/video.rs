@@ -16,6 +16,7 @@ use rtc::rtp::codec::vp8::Vp8Packet;
 use tokio::runtime::Handle;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::transform::{FrameKind, FrameTransform};
 use super::{Controls, Counters, Notes, PipelineNote};
 use crate::devices::RemoteVideoSink;
 use crate::engine::{VideoQuality, LOW_VIDEO_KBPS};
@@ -235,8 +236,13 @@ pub(crate) fn spawn_receiver(
     track: Arc<dyn TrackRemote>,
     mut sink: Box<dyn RemoteVideoSink>,
     tally: ReceiveTally,
+    transform: Arc<dyn FrameTransform>,
     notes: Notes,
 ) -> std::io::Result<(tokio::task::JoinHandle<()>, JoinHandle<()>)> {
+    let kind = match tally {
+        ReceiveTally::Camera(_) => FrameKind::Camera,
+        ReceiveTally::Screen(_) => FrameKind::Screen,
+    };
     let (frames_tx, frames_rx) = sync_channel::<Vec<u8>>(DECODE_QUEUE);
     let decode_tally = tally.clone();
     let decoder = std::thread::Builder::new()
@@ -270,7 +276,14 @@ pub(crate) fn spawn_receiver(
             };
             builder.push(Instant::now(), packet);
             while let Some(sample) = builder.pop(Instant::now()) {
-                match frames_tx.try_send(sample.data.to_vec()) {
+                let frame = match transform.incoming(kind, sample.data.to_vec()) {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "video frame dropped");
+                        continue;
+                    }
+                };
+                match frames_tx.try_send(frame) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => Counters::bump(tally.dropped()),
                     Err(TrySendError::Disconnected(_)) => return,

@@ -61,6 +61,8 @@ pub struct PhoneOptions {
     pub network: NetworkConfig,
     /// Decorates the engine's signaling transport (for example to rewrite what it sends).
     pub wrap: Option<SignalingWrap>,
+    /// What every encoded frame passes (`None`: the identity).
+    pub frame_transform: Option<Arc<dyn calling::FrameTransform>>,
 }
 
 impl PhoneOptions {
@@ -70,6 +72,7 @@ impl PhoneOptions {
             ring_timeout: None,
             network: NetworkConfig::loopback(),
             wrap: None,
+            frame_transform: None,
         }
     }
 }
@@ -109,7 +112,8 @@ pub async fn phone_with_transport(
     options: PhoneOptions,
     transport: NostrTransportConfig,
 ) -> Phone {
-    let devices = SyntheticDevices::new(options.tone_hz);
+    let mut devices = SyntheticDevices::new(options.tone_hz);
+    devices.frame_transform = options.frame_transform.clone();
     let mut setup = ClientSetup::new(
         identity.clone(),
         transport,

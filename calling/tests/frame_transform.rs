@@ -1,0 +1,138 @@
+//! The frame transform seam (where SFrame will sit): every encoded frame passes it between
+//! the codec and RTP, both ways, in a real call. A toy cipher stands in for SFrame here:
+//! it proves the seam is on the media path, not that frames are secure.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use calling::{CallState, FrameKind, FrameTransform, TransformError};
+use nostr_signal::Identity;
+use phantomcall_schemas::{CallType, PrivacyMode};
+use support::{phone, relay, PhoneOptions};
+
+const MAGIC: &[u8; 4] = b"TOY1";
+
+/// Prefixes a marker and XORs the frame with a key byte; incoming frames without the
+/// marker are refused. Counts what it saw per kind and direction.
+#[derive(Debug, Default)]
+struct ToyCipher {
+    key: u8,
+    seen: Mutex<HashMap<(FrameKind, &'static str), u64>>,
+    refused: AtomicU64,
+}
+
+impl ToyCipher {
+    fn new(key: u8) -> Arc<Self> {
+        Arc::new(Self {
+            key,
+            ..Self::default()
+        })
+    }
+
+    fn count(&self, kind: FrameKind, way: &'static str) -> u64 {
+        *self.seen.lock().unwrap().get(&(kind, way)).unwrap_or(&0)
+    }
+
+    fn bump(&self, kind: FrameKind, way: &'static str) {
+        *self.seen.lock().unwrap().entry((kind, way)).or_default() += 1;
+    }
+}
+
+impl FrameTransform for ToyCipher {
+    fn outgoing(&self, kind: FrameKind, frame: Vec<u8>) -> Result<Vec<u8>, TransformError> {
+        self.bump(kind, "out");
+        let mut out = MAGIC.to_vec();
+        out.extend(frame.iter().map(|b| b ^ self.key));
+        Ok(out)
+    }
+
+    fn incoming(&self, kind: FrameKind, frame: Vec<u8>) -> Result<Vec<u8>, TransformError> {
+        let Some(body) = frame.strip_prefix(MAGIC) else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(TransformError::Unauthenticated);
+        };
+        self.bump(kind, "in");
+        Ok(body.iter().map(|b| b ^ self.key).collect())
+    }
+}
+
+fn with(transform: &Arc<ToyCipher>, tone_hz: f32) -> PhoneOptions {
+    PhoneOptions {
+        frame_transform: Some(transform.clone()),
+        ..PhoneOptions::tone(tone_hz)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_audio_and_camera_frame_passes_the_transform_both_ways() {
+    let relay = relay().await;
+    let (alice_cipher, bob_cipher) = (ToyCipher::new(0x5a), ToyCipher::new(0x5a));
+    let mut alice = phone(&relay, &Identity::generate(), with(&alice_cipher, 440.0)).await;
+    let mut bob = phone(&relay, &Identity::generate(), with(&bob_cipher, 660.0)).await;
+
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
+    bob.wait_state(Some(call), CallState::Ringing).await;
+    bob.engine.accept(call, true);
+    alice.wait_state(Some(call), CallState::Connected).await;
+
+    // The frames decode after the transform: the tones arrive, the camera decodes.
+    bob.wait_hears(440.0).await;
+    alice.wait_hears(660.0).await;
+    bob.wait_stats(call, |s| s.video_frames_decoded > 0).await;
+    for (cipher, who) in [(&alice_cipher, "alice"), (&bob_cipher, "bob")] {
+        for kind in [FrameKind::Audio, FrameKind::Camera] {
+            assert!(
+                cipher.count(kind, "out") > 0,
+                "{who} sent no {kind:?} frame through it"
+            );
+        }
+        assert!(
+            cipher.count(FrameKind::Audio, "in") > 0,
+            "{who} got no audio through it"
+        );
+        assert_eq!(
+            cipher.refused.load(Ordering::Relaxed),
+            0,
+            "{who} refused a frame"
+        );
+    }
+    assert!(bob_cipher.count(FrameKind::Camera, "in") > 0);
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn frames_the_transform_refuses_are_dropped_before_the_decoder() {
+    let relay = relay().await;
+    let alice_cipher = ToyCipher::new(0x21);
+    let mut alice = phone(&relay, &Identity::generate(), with(&alice_cipher, 440.0)).await;
+    // Bob sends plain frames, which Alice's transform does not authenticate.
+    let mut bob = phone(&relay, &Identity::generate(), PhoneOptions::tone(660.0)).await;
+
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Voice, PrivacyMode::Fast);
+    bob.wait_state(Some(call), CallState::Ringing).await;
+    bob.engine.accept(call, false);
+    alice.wait_state(Some(call), CallState::Connected).await;
+    alice
+        .wait_stats(call, |s| s.audio_packets_received > 25)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    assert!(alice_cipher.refused.load(Ordering::Relaxed) > 25);
+    assert_eq!(alice_cipher.count(FrameKind::Audio, "in"), 0);
+    let played = alice.wait_stats(call, |_| true).await;
+    assert_eq!(
+        played.audio_frames_played, 0,
+        "nothing refused reaches the decoder: {played:?}"
+    );
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
