@@ -35,6 +35,8 @@ pub enum Report {
     OnlineFailed(String),
     /// Something the engine said.
     Engine(EngineEvent),
+    /// The engine's calls as they are now, after the UI missed some of its events.
+    CallsNow(Vec<calling::CallInfo>),
     /// The demo peer is up: its relay and its key.
     DemoReady {
         /// The embedded relay's URL.
@@ -228,6 +230,7 @@ impl Backend {
                 }
             };
             let mut events = client.engine.events();
+            let engine = client.engine.clone();
             report.send(Report::Online(Online {
                 engine: client.engine,
                 transport: client.transport,
@@ -236,9 +239,12 @@ impl Backend {
             loop {
                 match events.recv().await {
                     Ok(event) => report.send(Report::Engine(event)),
-                    // Only stats and dropped inputs are lost this way; the state comes
-                    // back with the next call event.
-                    Err(RecvError::Lagged(n)) => tracing::debug!(n, "UI missed engine events"),
+                    // A missed event may be a call's end: ask the engine where its calls
+                    // stand, so none stays on screen after it ended.
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::debug!(n, "UI missed engine events");
+                        report.send(Report::CallsNow(engine.calls().await));
+                    }
                     Err(RecvError::Closed) => break,
                 }
             }

@@ -44,6 +44,11 @@ impl Controller {
                 s.net = Net::Failed(e);
             }
             Report::Engine(event) => self.on_engine_event(&event),
+            Report::CallsNow(calls) => {
+                for event in self.state.calls.catch_up(&calls) {
+                    self.on_engine_event(&event);
+                }
+            }
             Report::DemoReady { relay, peer } => {
                 s.demo_peer = Some(peer);
                 s.settings.relays = vec![relay.to_string()];

@@ -194,19 +194,7 @@ impl Sink {
     pub fn event(&mut self, call: &Call, reason: Reason) {
         let missed = call.direction == Direction::Incoming
             && !call.accepted_here
-            && matches!(
-                reason,
-                Reason::Ended(
-                    EndReason::RingTimeout
-                        | EndReason::RemoteHangup
-                        | EndReason::UnknownCaller
-                        | EndReason::LocalBusy
-                        | EndReason::ModeTooLow(_)
-                        | EndReason::ModeUnavailable(_)
-                        | EndReason::GroupCallUnsupported
-                        | EndReason::UnreadableOffer
-                )
-            );
+            && matches!(reason, Reason::Ended(end) if end.counts_as_missed());
         tracing::debug!(
             call = %ShortCallId(&call.id),
             direction = ?call.direction,

@@ -448,6 +448,24 @@ pub enum EndReason {
     UnreadableOffer,
 }
 
+impl EndReason {
+    /// Whether an incoming call that was not accepted here and ended this way counts as
+    /// missed (shown as such in the log): it rang, or tried to, and nobody took it.
+    pub fn counts_as_missed(&self) -> bool {
+        matches!(
+            self,
+            EndReason::RingTimeout
+                | EndReason::RemoteHangup
+                | EndReason::UnknownCaller
+                | EndReason::LocalBusy
+                | EndReason::ModeTooLow(_)
+                | EndReason::ModeUnavailable(_)
+                | EndReason::GroupCallUnsupported
+                | EndReason::UnreadableOffer
+        )
+    }
+}
+
 /// A state change of one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallEvent {

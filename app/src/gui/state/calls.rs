@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use calling::{CallState, Direction, EngineEvent, MediaEvent};
+use calling::{CallEvent, CallInfo, CallState, Direction, EngineEvent, MediaEvent, Reason};
 use phantomcall_schemas::CallId;
 
 use crate::gui::calls::CallView;
@@ -52,6 +52,47 @@ impl CallsModel {
     pub fn dialed(&mut self, call: CallView) {
         self.ended = None;
         self.calls.insert(call.call_id, call);
+    }
+
+    /// The events that bring the calls shown up to the engine's own list `now` (after the
+    /// UI missed events): a call whose state differs gets an event for the state it is
+    /// in. Calls the UI never showed are left out (their end is already logged, or they
+    /// were never announced here).
+    pub fn catch_up(&self, now: &[CallInfo]) -> Vec<EngineEvent> {
+        now.iter()
+            .filter_map(|info| {
+                let shown = self.calls.get(&info.call_id)?;
+                if shown.state == info.state {
+                    return None;
+                }
+                let reason = match (info.state, info.end_reason) {
+                    (CallState::Ended, Some(end)) => Reason::Ended(end),
+                    (CallState::Ended, None) => return None,
+                    (CallState::Connected, _) => Reason::MediaConnected,
+                    (CallState::Connecting, _) if info.direction == Direction::Incoming => {
+                        Reason::LocalAccept
+                    }
+                    (CallState::Connecting, _) => Reason::RemoteAnswer,
+                    _ => return None,
+                };
+                // Not accepted here: it was still ringing when the UI last heard of it.
+                let never_taken =
+                    info.direction == Direction::Incoming && shown.state == CallState::Ringing;
+                let missed =
+                    never_taken && matches!(reason, Reason::Ended(end) if end.counts_as_missed());
+                Some(EngineEvent::Call(CallEvent {
+                    call_id: info.call_id,
+                    peer: info.peer,
+                    direction: info.direction,
+                    call_type: info.call_type,
+                    mode: info.mode,
+                    state: info.state,
+                    reason,
+                    missed,
+                    peer_without_modes: info.peer_without_modes,
+                }))
+            })
+            .collect()
     }
 
     /// Applies one engine event.
@@ -124,7 +165,7 @@ fn apply_media(call: &mut CallView, event: &MediaEvent) {
 
 #[cfg(test)]
 mod tests {
-    use calling::{CallEvent, EndReason, Reason};
+    use calling::EndReason;
     use nostr_signal::Identity;
     use phantomcall_schemas::{CallType, PrivacyMode};
 
@@ -142,6 +183,64 @@ mod tests {
             missed: false,
             peer_without_modes: false,
         })
+    }
+
+    fn info(call: &CallView, state: CallState, end: Option<EndReason>) -> CallInfo {
+        CallInfo {
+            call_id: call.call_id,
+            peer: call.peer,
+            direction: call.direction,
+            call_type: call.call_type,
+            mode: call.mode,
+            peer_mode: Some(call.mode),
+            peer_without_modes: false,
+            state,
+            end_reason: end,
+            answered_by: None,
+        }
+    }
+
+    #[test]
+    fn calls_whose_events_were_missed_catch_up_with_the_engine() {
+        let mut model = CallsModel::default();
+        let ringing = CallId::new_random();
+        model.apply(&event(ringing, CallState::Ringing, Reason::OfferReceived));
+        let live = CallId::new_random();
+        model.apply(&event(live, CallState::Connected, Reason::MediaConnected));
+        let ringing_view = model.calls[&ringing].clone();
+        let live_view = model.calls[&live].clone();
+        let unknown = CallView {
+            call_id: CallId::new_random(),
+            ..live_view.clone()
+        };
+        let now = [
+            info(
+                &ringing_view,
+                CallState::Ended,
+                Some(EndReason::RingTimeout),
+            ),
+            info(&live_view, CallState::Ended, Some(EndReason::RemoteHangup)),
+            // Never shown here: not announced now either.
+            info(&unknown, CallState::Ended, Some(EndReason::RemoteHangup)),
+        ];
+        let events = model.catch_up(&now);
+        assert_eq!(events.len(), 2, "{events:?}");
+        let mut ended = Vec::new();
+        for e in &events {
+            if let EngineEvent::Call(c) = e {
+                assert_eq!(c.state, CallState::Ended);
+                // Only the call that was still ringing here counts as missed.
+                assert_eq!(c.missed, c.call_id == ringing, "{c:?}");
+            }
+            ended.extend(model.apply(e).ended.map(|v| v.call_id));
+        }
+        ended.sort();
+        let mut expected = vec![ringing, live];
+        expected.sort();
+        assert_eq!(ended, expected);
+        assert!(!model.any(), "no call is left on screen");
+        // Nothing changed: nothing to catch up.
+        assert!(model.catch_up(&now).is_empty());
     }
 
     #[test]
