@@ -512,6 +512,51 @@ impl SignalTransport for NostrTransport {
             .await
     }
 
+    async fn send_to_many(
+        &self,
+        recipients: &[PublicKey],
+        message: &CallMessage,
+        route: Route,
+    ) -> Result<Vec<Result<SendReport, SignalError>>, SignalError> {
+        let keys = self.identity.keys();
+        let rumor = build_rumor(keys.public_key(), message, Timestamp::now())?;
+        let rumor_id = rumor.id.expect("build_rumor sets the id");
+        let expiration = self.config.wrap_expiration;
+        // One copy for our other devices, however many recipients.
+        match wrap_rumor(
+            keys,
+            &keys.public_key(),
+            rumor.clone(),
+            DeliveryForm::Sealed,
+            expiration,
+        )
+        .await
+        {
+            Ok(to_self) => self.send_own_copy_later(to_self),
+            Err(e) => tracing::debug!(error = %e, "copy for our other devices not built"),
+        }
+        // Each recipient in the form it uses, to its own relays, all at once: a slow relay
+        // of one member does not hold up the others.
+        let sends = recipients.iter().map(|peer| {
+            let rumor = rumor.clone();
+            async move {
+                let form = self.form_for(peer);
+                let wrap = wrap_rumor(keys, peer, rumor, form, expiration).await?;
+                let relays = match route {
+                    Route::PeerInbox => self.peer_relays(peer).await,
+                    Route::OwnRelays => self.config.relays.clone(),
+                };
+                let accepted_by = self.publish_to(wrap, relays).await?;
+                Ok(SendReport {
+                    rumor_id,
+                    accepted_by,
+                    form,
+                })
+            }
+        });
+        Ok(futures::future::join_all(sends).await)
+    }
+
     fn incoming(&self) -> IncomingMessages {
         IncomingMessages::new(self.incoming.subscribe())
     }

@@ -96,6 +96,24 @@ pub trait SignalTransport: Send + Sync {
         self.send(peer, message).await
     }
 
+    /// Send one `message` to every one of `recipients` (a group's members, the message's
+    /// `peer` and `also_to`): one rumor, one wrap per recipient, as NIP-17 group messages
+    /// go, and one copy for our own devices. Fails as a whole only when the message
+    /// itself cannot be sent; otherwise each recipient's result, in the order given. The
+    /// default sends to each in turn, for transports with a single path.
+    async fn send_to_many(
+        &self,
+        recipients: &[PublicKey],
+        message: &CallMessage,
+        route: Route,
+    ) -> Result<Vec<Result<SendReport, SignalError>>, SignalError> {
+        let mut results = Vec::with_capacity(recipients.len());
+        for peer in recipients {
+            results.push(self.send_via(*peer, message, route).await);
+        }
+        Ok(results)
+    }
+
     /// A new subscription to verified incoming messages, from now on.
     fn incoming(&self) -> IncomingMessages;
 
