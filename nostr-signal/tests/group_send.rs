@@ -1,5 +1,6 @@
-//! One message to several recipients (a group offer): one rumor, one wrap per recipient,
-//! each delivered and verified, and one copy for our own devices.
+//! Fan-out and fan-in of wraps: one message to several recipients (a group offer) is one
+//! rumor, one wrap per recipient and one copy for our own devices; one wrap that arrives
+//! from several relays is delivered and verified once.
 
 mod common;
 
@@ -66,4 +67,49 @@ async fn one_message_to_three_recipients_goes_in_one_wrap_each() {
         assert_eq!(per_recipient.get(key), Some(&1), "{per_recipient:?}");
     }
     assert_eq!(stored.len(), 4);
+}
+
+/// The same wrap from two relays (a message the sender published to both of our inbox
+/// relays): delivered once, and checked once, not refused the second time as a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrap_arriving_from_two_relays_is_verified_once() {
+    let first = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let second = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let (bob, bob_tx) = client(vec![first.url().clone(), second.url().clone()]).await;
+    let mut inbox = bob_tx.incoming();
+    let alice = nostr_sdk::Keys::generate();
+    let wrap = nostr_signal::build_wrap(
+        &alice,
+        &bob.public_key(),
+        &offer_to(&bob.public_key()),
+        nostr_signal::DeliveryForm::Sealed,
+        nostr_sdk::Timestamp::now(),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    let sender = Client::default();
+    for relay in [&first, &second] {
+        sender.add_relay(relay.url().clone()).await.unwrap();
+    }
+    sender.connect().await;
+    for relay in [&first, &second] {
+        let output = sender
+            .send_event_to([relay.url().clone()], &wrap)
+            .await
+            .expect("the wrap is sent");
+        assert!(
+            output.success.contains(relay.url()),
+            "each relay stores the wrap: {output:?}"
+        );
+    }
+
+    let got = next_message(&mut inbox, "the offer").await;
+    assert_eq!(got.sender, alice.public_key());
+    expect_silence(&mut inbox, Duration::from_millis(800)).await;
+    assert!(
+        bob_tx.rejection_counts().snapshot().is_empty(),
+        "the second arrival was not verified again: {:?}",
+        bob_tx.rejection_counts().snapshot()
+    );
 }
