@@ -53,6 +53,9 @@ pub(crate) struct Supervisor {
     lost_since: Option<Instant>,
     restart_due: Option<Instant>,
     switched_at: Option<Instant>,
+    /// After a switch to a relay-only mode (caller): restarts go on until the figures
+    /// show the path on a relay, so a lost restart offer does not end the call.
+    awaiting_relay: bool,
     screen_frames: u64,
     screen_frame_at: Option<Instant>,
     screen_active: bool,
@@ -71,6 +74,7 @@ impl Supervisor {
             lost_since: None,
             restart_due: None,
             switched_at: None,
+            awaiting_relay: false,
             screen_frames: 0,
             screen_frame_at: None,
             screen_active: false,
@@ -101,7 +105,9 @@ impl Supervisor {
     /// The peer connection is connected.
     pub fn on_connected(&mut self, now: Instant) {
         self.lost_since = None;
-        self.restart_due = None;
+        if !self.awaiting_relay {
+            self.restart_due = None;
+        }
         if self.connected_at.is_some() {
             self.out.push_back(Supervision::Reconnected);
         } else {
@@ -138,6 +144,7 @@ impl Supervisor {
         self.switched_at = Some(now);
         if self.is_caller {
             self.restart_due = Some(now);
+            self.awaiting_relay = ModePolicy::for_mode(mode).relay_only;
         }
     }
 
@@ -153,6 +160,12 @@ impl Supervisor {
         let settled = self
             .switched_at
             .is_none_or(|t| now.saturating_duration_since(t) > RELAY_SWITCH_GRACE);
+        if local_candidate_type == Some("relay") && self.awaiting_relay {
+            self.awaiting_relay = false;
+            if self.lost_since.is_none() {
+                self.restart_due = None;
+            }
+        }
         let off_relay = local_candidate_type.is_some_and(|t| t != "relay");
         if ModePolicy::for_mode(self.mode).relay_only && settled && off_relay {
             self.out.push_back(Supervision::PathNotRelayed(self.mode));
@@ -204,7 +217,8 @@ impl Supervisor {
             return;
         }
         if self.restart_due.is_some_and(|t| now >= t) {
-            self.restart_due = self.lost_since.map(|_| now + RESTART_RETRY);
+            let again = self.lost_since.is_some() || self.awaiting_relay;
+            self.restart_due = again.then(|| now + RESTART_RETRY);
             self.out.push_back(Supervision::RestartIce);
         }
         self.check_remote_screen(now);
@@ -331,10 +345,11 @@ mod tests {
         s.on_connected(t0);
         drain(&mut s);
         s.on_mode_switched(PrivacyMode::Private, t0);
-        // The caller gathers again under the new mode at once.
+        // The caller gathers again under the new mode at once, and again until the path
+        // is seen on a relay (a restart offer may be lost on the way).
         s.on_timeout(t0);
         assert_eq!(drain(&mut s), [Supervision::RestartIce]);
-        assert_eq!(s.next_timeout(), None, "one restart, the path is up");
+        assert_eq!(s.next_timeout(), Some(t0 + RESTART_RETRY));
         s.on_path(Some("host"), t0 + RELAY_SWITCH_GRACE);
         assert!(drain(&mut s).is_empty(), "still within the grace period");
         s.on_path(
@@ -345,6 +360,33 @@ mod tests {
             drain(&mut s),
             [Supervision::PathNotRelayed(PrivacyMode::Private)]
         );
+    }
+
+    #[test]
+    fn restarts_after_a_switch_to_private_stop_once_the_path_is_relayed() {
+        let t0 = Instant::now();
+        let mut s = Supervisor::new(PrivacyMode::Fast, true, LOST);
+        s.on_connected(t0);
+        s.on_mode_switched(PrivacyMode::Private, t0);
+        let seen = run_until(&mut s, t0 + RESTART_RETRY);
+        assert_eq!(
+            seen.iter()
+                .filter(|(_, x)| *x == Supervision::RestartIce)
+                .count(),
+            2,
+            "at once and after one retry interval: {seen:?}"
+        );
+        s.on_path(
+            Some("relay"),
+            t0 + RESTART_RETRY + Duration::from_millis(500),
+        );
+        assert!(drain(&mut s).is_empty());
+        assert_eq!(s.next_timeout(), None, "relayed: no more restarts");
+        // Back to Fast needs one restart only.
+        let t1 = t0 + Duration::from_secs(30);
+        s.on_mode_switched(PrivacyMode::Fast, t1);
+        let seen = run_until(&mut s, t1 + Duration::from_secs(30));
+        assert_eq!(seen, [(t1, Supervision::RestartIce)]);
     }
 
     #[test]
