@@ -22,7 +22,10 @@
 //! - [`client`]: [`client::connect`] brings a whole client up (transport, DM relay list,
 //!   engine).
 //!
-//! Not here yet: group calls, SFrame and MLS group keys.
+//! Seams for the second wave: admission of offers is a policy object
+//! ([`fsm::AdmissionPolicy`]); each call's media path is supervised by sans-IO code fed
+//! with `now`; every encoded frame passes a [`FrameTransform`] between codec and RTP, both
+//! ways (the identity today). Not here yet: group calls, SFrame and MLS group keys.
 //!
 //! What it must never do: the state machine never does I/O (no socket, no clock, no
 //! thread, no randomness: time and call ids come in as inputs), never panics on input,
