@@ -2,15 +2,16 @@
 //! (issue 12, item 9): logs end up in bug reports. A binary of its own: the logs are
 //! captured by a process-wide subscriber (webrtc-rs logs through `log`, on its own tasks).
 
+mod log_capture;
 mod support;
 mod turn;
 
-use std::io::Write;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use calling::peer::NetworkConfig;
 use calling::CallState;
+use log_capture::Sink;
 use nostr_signal::{Identity, SignalTransport};
 use phantomcall_schemas::{CallBody, CallType, PrivacyMode};
 use support::{phone, relay, PhoneOptions};
@@ -18,25 +19,6 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 use turn::{Sent, Tap};
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Sink {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 /// This machine's address towards the outside.
 fn lan_address() -> IpAddr {

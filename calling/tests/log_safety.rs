@@ -2,26 +2,12 @@
 //! id or SDP: logs end up in bug reports.
 
 mod common;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod log_capture;
 
 use calling::Input;
 use common::{candidate, message, sdp, Net};
+use log_capture::Sink;
 use phantomcall_schemas::{CallBody, CallId, CallType};
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn logs_carry_no_identifier_and_no_sdp() {
@@ -68,7 +54,7 @@ fn logs_carry_no_identifier_and_no_sdp() {
         net.media_connected(&[alice, bobs[1]], call);
         net.hangup(bobs[1], call);
     });
-    let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let log = String::from_utf8(sink.bytes()).unwrap();
     assert!(log.contains("call state"), "transitions are logged: {log}");
     assert!(
         log.contains("ThirdParty"),
