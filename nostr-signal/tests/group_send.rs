@@ -12,7 +12,7 @@ use nostr_sdk::{Client, Filter, Kind};
 use nostr_signal::{EmbeddedRelay, Route, SignalTransport};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_message_to_three_recipients_goes_in_one_wrap_each() {
+async fn privacy_invariant_a_group_message_goes_in_one_wrap_per_member_naming_only_that_member() {
     let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
     let url = relay.url().clone();
     let (alice, alice_tx) = client(vec![url.clone()]).await;
@@ -60,7 +60,20 @@ async fn one_message_to_three_recipients_goes_in_one_wrap_each() {
         .unwrap();
     let mut per_recipient: HashMap<_, usize> = HashMap::new();
     for wrap in stored.iter() {
-        let recipient = *wrap.tags.public_keys().next().expect("p tag");
+        // Relays see who each wrap is for, never the group: one `p` tag per wrap, and
+        // neither the sender nor the other members anywhere in it.
+        let named: Vec<_> = wrap.tags.public_keys().collect();
+        assert_eq!(named.len(), 1, "{named:?}");
+        let recipient = *named[0];
+        let json = nostr_sdk::JsonUtil::as_json(wrap);
+        for other in members.iter().chain([&alice.public_key()]) {
+            if *other != recipient {
+                assert!(
+                    !json.contains(&other.to_hex()),
+                    "a wrap names another party"
+                );
+            }
+        }
         *per_recipient.entry(recipient).or_default() += 1;
     }
     for key in members.iter().chain([&alice.public_key()]) {
