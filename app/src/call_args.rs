@@ -143,7 +143,7 @@ impl NetArgs {
             return Ok(network);
         }
         // The relay connections and the media share the one --socks5 proxy.
-        match network.check_mode(self.privacy_mode(), self.socks5) {
+        match network.check_mode(self.privacy_mode(), self.socks5.is_some()) {
             Ok(()) => Ok(network),
             Err(ModeUnavailable::NoTurnServer(_)) => bail!(
                 "{:?} mode relays media through your own TURN server: pass --turn turn:HOST:PORT \

@@ -19,7 +19,7 @@ fn setup(mode: PrivacyMode, network: NetworkConfig) -> PeerSetup {
         send_video: true,
         receive_video: true,
         network,
-        signaling_proxy: None,
+        signaling_hides_address: false,
     }
 }
 

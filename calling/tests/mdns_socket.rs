@@ -77,7 +77,7 @@ async fn mdns_sockets_of(
             send_video: false,
             receive_video: false,
             network,
-            signaling_proxy: proxy,
+            signaling_hides_address: proxy.is_some(),
         },
         tx,
     )

@@ -71,7 +71,7 @@ impl NipAcClient {
                 send_video: false,
                 receive_video: false,
                 network,
-                signaling_proxy: None,
+                signaling_hides_address: false,
             },
             tx,
         )

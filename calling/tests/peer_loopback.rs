@@ -16,7 +16,7 @@ fn setup() -> PeerSetup {
         send_video: false,
         receive_video: false,
         network: NetworkConfig::loopback(),
-        signaling_proxy: None,
+        signaling_hides_address: false,
     }
 }
 

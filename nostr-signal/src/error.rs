@@ -43,6 +43,15 @@ pub enum SignalError {
     /// No relay was configured.
     #[error("no relay configured")]
     NoRelays,
+    /// The signaling hub has no link to send over (none added yet, or all shut down).
+    #[error("no signaling link is up: nothing was sent")]
+    NoLinks,
+    /// The link has no way to reach the recipient (no such node in range).
+    #[error("the recipient cannot be reached over the {link}")]
+    Unreachable {
+        /// The link that tried.
+        link: crate::LinkKind,
+    },
     /// None of the configured relays answered in time.
     #[error("no relay reachable (tried {tried}): check the relay addresses and your network")]
     NoRelayReachable {

@@ -1,7 +1,7 @@
 //! A map with a size cap whose oldest entries go first: per-peer memory that a flood of
 //! throwaway keys cannot grow without limit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::time::Instant;
 
@@ -47,6 +47,45 @@ impl<K: Eq + Hash + Clone, V> RecentMap<K, V> {
     }
 }
 
+/// A set that remembers at most `cap` items, forgetting the oldest first: ids of wraps
+/// already seen, where a flood must not grow memory.
+pub(crate) struct RecentSet<K> {
+    order: VecDeque<K>,
+    members: HashSet<K>,
+    cap: usize,
+}
+
+impl<K: Eq + Hash + Clone> RecentSet<K> {
+    /// An empty set holding at most `cap` (at least one) items.
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            order: VecDeque::new(),
+            members: HashSet::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Adds `key`; false when it was already there.
+    pub(crate) fn insert(&mut self, key: K) -> bool {
+        if self.members.contains(&key) {
+            return false;
+        }
+        if self.order.len() >= self.cap {
+            if let Some(oldest) = self.order.pop_front() {
+                self.members.remove(&oldest);
+            }
+        }
+        self.order.push_back(key.clone());
+        self.members.insert(key);
+        true
+    }
+
+    /// Whether `key` is held.
+    pub(crate) fn contains(&self, key: &K) -> bool {
+        self.members.contains(key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +99,17 @@ mod tests {
         assert_eq!(map.len(), 16);
         assert!(map.get(&9_999).is_some(), "the newest entry is kept");
         assert!(map.get(&0).is_none(), "the oldest entry went first");
+    }
+
+    #[test]
+    fn a_recent_set_forgets_the_oldest_past_its_cap() {
+        let mut set = RecentSet::new(3);
+        assert!(set.insert(1));
+        assert!(!set.insert(1), "a second insert says it was there");
+        for i in 2..=4 {
+            set.insert(i);
+        }
+        assert!(!set.contains(&1));
+        assert!(set.contains(&4));
     }
 }

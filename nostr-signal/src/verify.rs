@@ -7,7 +7,12 @@
 //! Checks, in order: wrap kind, wrap id and signature, wrap expiration (NIP-40), wrap
 //! decryption, inner form (seal or NIP-AC signed event), seal or inner signature, seal signer
 //! equals rumor author, rumor id, kind registered, schema, freshness of `created_at`,
-//! addressed to us, not a replay, call-id bound to the (caller, callee) pair.
+//! addressed to us, not a replay, call-id bound to its conversation (see
+//! [`crate::binding`]).
+//!
+//! Two families of rumor come out: call messages, and (when
+//! [`VerifierConfig::accept_chats`] is on) NIP-17 chat messages, each checked against its
+//! own schema.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,10 +22,11 @@ use std::time::Duration;
 
 use nostr_sdk::nips::nip44;
 use nostr_sdk::{Event, EventId, JsonUtil, Keys, Kind, PublicKey, Timestamp, UnsignedEvent};
-use phantomcall_schemas::{CallId, CallKind, CallMessage, SchemaError};
+use phantomcall_schemas::{CallKind, CallMessage, ChatMessage, SchemaError, CHAT_KIND};
 
+use crate::binding::Conversations;
 use crate::wrap::is_wrap_kind;
-use crate::{DeliveryForm, VerifiedMessage};
+use crate::{DeliveryForm, Verified, VerifiedChat, VerifiedMessage};
 
 /// Why a wrap was dropped. Counted per reason and logged without payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,11 +65,14 @@ pub enum RejectReason {
     Replayed,
     /// The call id belongs to a conversation between other parties.
     ForeignCallId,
+    /// The call id would gather more members than
+    /// [`crate::MAX_CONVERSATION_MEMBERS`].
+    GroupTooLarge,
 }
 
 impl RejectReason {
     /// Every reason, for counters and reports.
-    pub const ALL: [RejectReason; 17] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::NotAGiftWrap,
         RejectReason::BadWrapSignature,
         RejectReason::WrapExpired,
@@ -81,6 +90,7 @@ impl RejectReason {
         RejectReason::NotAddressedToUs,
         RejectReason::Replayed,
         RejectReason::ForeignCallId,
+        RejectReason::GroupTooLarge,
     ];
 
     fn index(self) -> usize {
@@ -142,6 +152,9 @@ pub struct VerifierConfig {
     /// Upper bound on remembered rumor ids within the freshness window. When full, the
     /// oldest go first: they are the ones the freshness check is about to reject anyway.
     pub max_seen_ids: usize,
+    /// Also accept NIP-17 chat messages (kind 14). Off for a plain caller, whose client
+    /// has nowhere to show them; the messaging hotline turns it on.
+    pub accept_chats: bool,
 }
 
 impl Default for VerifierConfig {
@@ -151,13 +164,9 @@ impl Default for VerifierConfig {
             call_binding_ttl: Duration::from_secs(24 * 3600),
             max_call_bindings: 65_536,
             max_seen_ids: 65_536,
+            accept_chats: false,
         }
     }
-}
-
-struct Binding {
-    pair: (PublicKey, PublicKey),
-    last_seen: Timestamp,
 }
 
 /// The receive-side verifier. One per identity.
@@ -167,7 +176,7 @@ pub struct Verifier {
     /// Accepted rumor ids and their `created_at`; entries older than the freshness window are
     /// pruned, since the freshness check alone rejects those.
     seen: HashMap<EventId, Timestamp>,
-    bindings: HashMap<CallId, Binding>,
+    conversations: Conversations,
     counts: Arc<RejectionCounts>,
     last_prune: Timestamp,
 }
@@ -186,11 +195,11 @@ impl Verifier {
     pub fn new(keys: Keys, config: VerifierConfig) -> Self {
         Self {
             keys,
-            config,
             seen: HashMap::new(),
-            bindings: HashMap::new(),
+            conversations: Conversations::new(config.max_call_bindings, config.call_binding_ttl),
             counts: Arc::new(RejectionCounts::default()),
             last_prune: Timestamp::from(0),
+            config,
         }
     }
 
@@ -199,7 +208,9 @@ impl Verifier {
         Arc::clone(&self.counts)
     }
 
-    /// Verify one gift wrap received at `now`. Rejections are counted and logged (reason only).
+    /// Verify one gift wrap carrying a call message, received at `now`. Rejections are
+    /// counted and logged (reason only). Chat messages are refused here as
+    /// [`RejectReason::UnregisteredKind`]; [`Verifier::verify_any`] takes both families.
     pub fn verify(
         &mut self,
         wrap: &Event,
@@ -207,8 +218,27 @@ impl Verifier {
     ) -> Result<VerifiedMessage, RejectReason> {
         let result = self
             .open(wrap, now)
-            .and_then(|opened| self.accept(opened, now));
-        if let Err(reason) = result {
+            .and_then(|opened| self.accept_call(opened, now));
+        self.count(result)
+    }
+
+    /// Verify one gift wrap of any family this verifier accepts.
+    pub fn verify_any(&mut self, wrap: &Event, now: Timestamp) -> Result<Verified, RejectReason> {
+        let result = self.open(wrap, now).and_then(|opened| {
+            let chat = opened.json.get("kind").and_then(serde_json::Value::as_u64)
+                == Some(u64::from(CHAT_KIND));
+            if chat && self.config.accept_chats && opened.form == DeliveryForm::Sealed {
+                self.accept_chat(opened, now).map(Verified::Chat)
+            } else {
+                self.accept_call(opened, now).map(Verified::Call)
+            }
+        });
+        self.count(result)
+    }
+
+    fn count<T>(&self, result: Result<T, RejectReason>) -> Result<T, RejectReason> {
+        if let Err(reason) = &result {
+            let reason = *reason;
             self.counts.bump(reason);
             match reason {
                 // Interop trouble a user may want to see; never the payload, only the reason.
@@ -310,7 +340,11 @@ impl Verifier {
         })
     }
 
-    fn accept(&mut self, opened: Opened, now: Timestamp) -> Result<VerifiedMessage, RejectReason> {
+    fn accept_call(
+        &mut self,
+        opened: Opened,
+        now: Timestamp,
+    ) -> Result<VerifiedMessage, RejectReason> {
         let message = CallMessage::from_rumor_json(&opened.json).map_err(|e| match e {
             SchemaError::UnregisteredKind(_) => RejectReason::UnregisteredKind,
             SchemaError::UnsupportedVersion { .. } => RejectReason::UnsupportedVersion,
@@ -334,12 +368,13 @@ impl Verifier {
         if self.seen.contains_key(&opened.rumor_id) {
             return Err(RejectReason::Replayed);
         }
-        self.bind_call(message.call_id, opened.sender, peer, now)?;
-        if self.seen.len() >= self.config.max_seen_ids {
-            self.evict_oldest_seen();
-        }
-        self.seen.insert(opened.rumor_id, opened.created_at);
-        self.prune(now);
+        let named: Vec<PublicKey> = std::iter::once(&message.peer)
+            .chain(&message.also_to)
+            .filter_map(|hex| PublicKey::from_hex(hex).ok())
+            .collect();
+        self.conversations
+            .bind(message.call_id, opened.sender, &named, me, now)?;
+        self.remember_seen(opened.rumor_id, opened.created_at, now);
         Ok(VerifiedMessage {
             sender: opened.sender,
             message,
@@ -350,35 +385,41 @@ impl Verifier {
         })
     }
 
-    /// A call id belongs to the unordered pair of parties that first used it.
-    fn bind_call(
+    fn accept_chat(
         &mut self,
-        call_id: CallId,
-        a: PublicKey,
-        b: PublicKey,
+        opened: Opened,
         now: Timestamp,
-    ) -> Result<(), RejectReason> {
-        let pair = if a <= b { (a, b) } else { (b, a) };
-        match self.bindings.get_mut(&call_id) {
-            Some(binding) if binding.pair != pair => Err(RejectReason::ForeignCallId),
-            Some(binding) => {
-                binding.last_seen = now;
-                Ok(())
-            }
-            None => {
-                if self.bindings.len() >= self.config.max_call_bindings {
-                    self.evict_oldest_binding();
-                }
-                self.bindings.insert(
-                    call_id,
-                    Binding {
-                        pair,
-                        last_seen: now,
-                    },
-                );
-                Ok(())
-            }
+    ) -> Result<VerifiedChat, RejectReason> {
+        let chat =
+            ChatMessage::from_rumor_json(&opened.json).map_err(|_| RejectReason::SchemaInvalid)?;
+        let age = now.as_secs().abs_diff(opened.created_at.as_secs());
+        if age > self.config.freshness_window.as_secs() {
+            return Err(RejectReason::Stale);
         }
+        let me = self.keys.public_key();
+        let from_own_device = opened.sender == me;
+        if !from_own_device && !chat.receivers.contains(&me.to_hex()) {
+            return Err(RejectReason::NotAddressedToUs);
+        }
+        if self.seen.contains_key(&opened.rumor_id) {
+            return Err(RejectReason::Replayed);
+        }
+        self.remember_seen(opened.rumor_id, opened.created_at, now);
+        Ok(VerifiedChat {
+            sender: opened.sender,
+            chat,
+            rumor_id: opened.rumor_id,
+            created_at: opened.created_at,
+            from_own_device,
+        })
+    }
+
+    fn remember_seen(&mut self, id: EventId, created_at: Timestamp, now: Timestamp) {
+        if self.seen.len() >= self.config.max_seen_ids {
+            self.evict_oldest_seen();
+        }
+        self.seen.insert(id, created_at);
+        self.prune(now);
     }
 
     /// The rumor ids accepted within the last two freshness windows, with their
@@ -411,17 +452,6 @@ impl Verifier {
         }
     }
 
-    fn evict_oldest_binding(&mut self) {
-        if let Some(oldest) = self
-            .bindings
-            .iter()
-            .min_by_key(|(_, b)| b.last_seen)
-            .map(|(id, _)| *id)
-        {
-            self.bindings.remove(&oldest);
-        }
-    }
-
     /// Forget state that can no longer matter. Runs at most once per freshness window so the
     /// per-message cost stays constant.
     fn prune(&mut self, now: Timestamp) {
@@ -432,9 +462,6 @@ impl Verifier {
         self.last_prune = now;
         let horizon = now.as_secs().saturating_sub(2 * window);
         self.seen.retain(|_, created| created.as_secs() >= horizon);
-        let ttl = self.config.call_binding_ttl.as_secs();
-        let binding_horizon = now.as_secs().saturating_sub(ttl);
-        self.bindings
-            .retain(|_, b| b.last_seen.as_secs() >= binding_horizon);
+        self.conversations.prune(now);
     }
 }

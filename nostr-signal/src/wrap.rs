@@ -53,6 +53,17 @@ pub fn build_rumor(
     created_at: Timestamp,
 ) -> Result<UnsignedEvent, SignalError> {
     let (kind, tags, content) = message.to_parts();
+    rumor_from_parts(author, kind, tags, content, created_at)
+}
+
+/// The unsigned rumor of any family's `(kind, tags, content)`, with its id set.
+pub(crate) fn rumor_from_parts(
+    author: PublicKey,
+    kind: u16,
+    tags: Vec<Vec<String>>,
+    content: String,
+    created_at: Timestamp,
+) -> Result<UnsignedEvent, SignalError> {
     let tags = tags
         .into_iter()
         .map(|t| Tag::parse(t).map_err(|e| SignalError::Build(e.to_string())))

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use nostr_sdk::{Client, Filter, Kind};
-use nostr_signal::{EmbeddedRelay, Route, SignalTransport};
+use nostr_signal::{EmbeddedRelay, Recipients, Route, SignalTransport};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privacy_invariant_a_group_message_goes_in_one_wrap_per_member_naming_only_that_member() {
@@ -25,7 +25,11 @@ async fn privacy_invariant_a_group_message_goes_in_one_wrap_per_member_naming_on
     offer.also_to = vec![carol.public_key().to_hex(), dave.public_key().to_hex()];
     let members = [bob.public_key(), carol.public_key(), dave.public_key()];
     let results = alice_tx
-        .send_to_many(&members, &offer, Route::PeerInbox)
+        .send_to(
+            &Recipients::Many(members.to_vec()),
+            &offer,
+            Route::PeerInbox,
+        )
         .await
         .expect("the message can be sent");
     assert_eq!(results.len(), 3);

@@ -249,8 +249,6 @@ async fn call_messages_pass_through_nostr_rs_relay_in_both_forms() {
                 break;
             }
         }
-        // Drain Bob's own copy of his answer.
-        let own = next_message(&mut bob_in, "bob's copy").await;
-        assert!(own.from_own_device);
+        // Bob's own copy of his answer is dropped by his hub when it comes back.
     }
 }

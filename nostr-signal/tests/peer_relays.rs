@@ -138,7 +138,8 @@ async fn peer_relays_are_disconnected_when_no_longer_needed() {
     let mut bob_in = bob_tx.incoming();
     let mut config = fast_config(vec![ours.url().clone()]);
     config.peer_relay_idle = Duration::from_millis(800);
-    let alice_tx = NostrTransport::connect(Identity::generate(), config)
+    let alice = Identity::generate();
+    let alice_tx = NostrTransport::connect(alice.clone(), config)
         .await
         .unwrap();
     alice_tx
@@ -162,4 +163,13 @@ async fn peer_relays_are_disconnected_when_no_longer_needed() {
         alice_tx.connected_relays().await.contains(ours.url()),
         "our own relay stays"
     );
+    // Dropping a peer relay must not stop us receiving on our own (nostr-sdk announces a
+    // removed relay with the pool's shutdown notification).
+    let mut alice_in = alice_tx.incoming();
+    bob_tx.set_peer_dm_relays(alice.public_key(), vec![ours.url().clone()]);
+    bob_tx
+        .send(alice.public_key(), &offer_to(&alice.public_key()))
+        .await
+        .unwrap();
+    next_message(&mut alice_in, "bob's offer after his relay was dropped").await;
 }

@@ -10,6 +10,9 @@
 //! locations. It must never fetch anything either: every `$ref` resolves from the schemas
 //! embedded at build time.
 //!
+//! A second family, NIP-17 chat messages ([`ChatMessage`], kind 14), has a schema of its
+//! own and is parsed only by [`ChatMessage::from_rumor_json`].
+//!
 //! Main types: [`CallMessage`] with its [`CallBody`] and [`CallKind`], [`validate_rumor`]
 //! and [`SchemaError`], and the value types [`CallId`], [`DeviceId`], [`CallType`],
 //! [`PrivacyMode`] and [`IceCandidate`].
@@ -23,12 +26,14 @@ macro_rules! embed {
     };
 }
 
+mod chat;
 mod error;
 mod kind;
 mod message;
 mod types;
 mod validate;
 
+pub use chat::{ChatMessage, CHAT_KIND, MAX_CHAT_LEN, MAX_CHAT_RECEIVERS};
 pub use error::SchemaError;
 pub use kind::CallKind;
 pub use message::{CallBody, CallMessage};

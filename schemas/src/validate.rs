@@ -188,7 +188,7 @@ fn has_foreign_version(obj: &Map<String, Value>) -> bool {
     })
 }
 
-fn invalid<'a>(
+pub(crate) fn invalid<'a>(
     kind: u16,
     errors: impl Iterator<Item = ValidationError<'a>>,
     prefix: &str,

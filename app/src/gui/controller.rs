@@ -329,7 +329,7 @@ pub fn dial_check(
         return Err("you are already in a call".into());
     }
     // The window's relay connections and its media share the one proxy of the settings.
-    match network.check_mode(mode, network.socks5_proxy) {
+    match network.check_mode(mode, network.socks5_proxy.is_some()) {
         Ok(()) => Ok(()),
         Err(ModeUnavailable::NoTurnServer(mode)) => Err(format!(
             "{mode:?} mode relays media through your own TURN server: add one in Settings, \

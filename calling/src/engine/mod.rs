@@ -200,8 +200,8 @@ struct Driver {
     /// See [`EngineConfig::handled_by_app`].
     handled_by_app: Option<fn(&CallMessage) -> bool>,
     network: NetworkConfig,
-    /// The SOCKS5 proxy the signaling goes through, if any (Paranoid needs one).
-    signaling_proxy: Option<std::net::SocketAddr>,
+    /// Whether the signaling keeps our address from the relays (Paranoid needs it).
+    signaling_hides_address: bool,
     devices: Arc<dyn MediaDevices>,
     sessions: HashMap<CallId, SessionHandle>,
     /// Calls with a peer that does not speak privacy modes, noted before their session
@@ -224,11 +224,11 @@ async fn run(
     let mut config = setup.config;
     config.unavailable_modes = setup
         .network
-        .unavailable_modes(setup.transport.socks5_proxy());
+        .unavailable_modes(setup.transport.hides_network_address());
     let mut driver = Driver {
         handled_by_app: config.handled_by_app,
         core: CallEngineCore::new(config),
-        signaling_proxy: setup.transport.socks5_proxy(),
+        signaling_hides_address: setup.transport.hides_network_address(),
         network: setup.network,
         devices: setup.devices,
         sessions: HashMap::new(),
@@ -455,7 +455,7 @@ impl Driver {
                 network: self
                     .network
                     .with_fresh_turn_credentials(std::time::SystemTime::now()),
-                signaling_proxy: self.signaling_proxy,
+                signaling_hides_address: self.signaling_hides_address,
             },
             is_caller,
             devices: self.devices.clone(),

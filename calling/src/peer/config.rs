@@ -109,18 +109,18 @@ impl NetworkConfig {
 }
 
 impl NetworkConfig {
-    /// Whether a call in `mode` has a media path on this network, with the relay
-    /// connections going through `signaling_proxy`.
+    /// Whether a call in `mode` has a media path on this network, with signaling that
+    /// does (`signaling_hides_address`) or does not keep our address from the relays.
     pub fn check_mode(
         &self,
         mode: PrivacyMode,
-        signaling_proxy: Option<SocketAddr>,
+        signaling_hides_address: bool,
     ) -> Result<(), ModeUnavailable> {
         let policy = ModePolicy::for_mode(mode);
         if policy.relay_only && self.turn_servers.is_empty() {
             return Err(ModeUnavailable::NoTurnServer(mode));
         }
-        if policy.requires_proxy && signaling_proxy.is_none() {
+        if policy.requires_proxy && !signaling_hides_address {
             return Err(ModeUnavailable::SignalingNotProxied);
         }
         if policy.requires_proxy && self.socks5_proxy.is_none() {
@@ -132,7 +132,7 @@ impl NetworkConfig {
     /// The modes [`NetworkConfig::check_mode`] refuses.
     pub fn unavailable_modes(
         &self,
-        signaling_proxy: Option<SocketAddr>,
+        signaling_hides_address: bool,
     ) -> std::collections::BTreeSet<PrivacyMode> {
         [
             PrivacyMode::Fast,
@@ -140,7 +140,7 @@ impl NetworkConfig {
             PrivacyMode::Paranoid,
         ]
         .into_iter()
-        .filter(|mode| self.check_mode(*mode, signaling_proxy).is_err())
+        .filter(|mode| self.check_mode(*mode, signaling_hides_address).is_err())
         .collect()
     }
 }
@@ -161,18 +161,18 @@ mod tests {
     fn each_mode_needs_what_its_policy_says_and_fast_needs_nothing() {
         let proxy: SocketAddr = "127.0.0.1:9050".parse().unwrap();
         let bare = NetworkConfig::default();
-        assert_eq!(bare.check_mode(PrivacyMode::Fast, None), Ok(()));
+        assert_eq!(bare.check_mode(PrivacyMode::Fast, false), Ok(()));
         assert_eq!(
-            bare.check_mode(PrivacyMode::Private, None),
+            bare.check_mode(PrivacyMode::Private, false),
             Err(ModeUnavailable::NoTurnServer(PrivacyMode::Private))
         );
         let with_turn = NetworkConfig {
             turn_servers: vec![turn()],
             ..NetworkConfig::default()
         };
-        assert_eq!(with_turn.check_mode(PrivacyMode::Private, None), Ok(()));
+        assert_eq!(with_turn.check_mode(PrivacyMode::Private, false), Ok(()));
         assert_eq!(
-            with_turn.check_mode(PrivacyMode::Paranoid, Some(proxy)),
+            with_turn.check_mode(PrivacyMode::Paranoid, true),
             Err(ModeUnavailable::NoMediaProxy)
         );
         let proxied = NetworkConfig {
@@ -180,16 +180,15 @@ mod tests {
             ..with_turn
         };
         assert_eq!(
-            proxied.check_mode(PrivacyMode::Paranoid, None),
+            proxied.check_mode(PrivacyMode::Paranoid, false),
             Err(ModeUnavailable::SignalingNotProxied)
         );
+        assert_eq!(proxied.check_mode(PrivacyMode::Paranoid, true), Ok(()));
+        assert!(proxied.unavailable_modes(true).is_empty());
         assert_eq!(
-            proxied.check_mode(PrivacyMode::Paranoid, Some(proxy)),
-            Ok(())
-        );
-        assert!(proxied.unavailable_modes(Some(proxy)).is_empty());
-        assert_eq!(
-            bare.unavailable_modes(None).into_iter().collect::<Vec<_>>(),
+            bare.unavailable_modes(false)
+                .into_iter()
+                .collect::<Vec<_>>(),
             [PrivacyMode::Private, PrivacyMode::Paranoid]
         );
     }

@@ -196,9 +196,9 @@ pub struct PeerSetup {
     pub receive_video: bool,
     /// Sockets and servers.
     pub network: NetworkConfig,
-    /// The SOCKS5 proxy the call's signaling goes through, if any. Paranoid refuses to
-    /// start without one.
-    pub signaling_proxy: Option<SocketAddr>,
+    /// Whether the call's signaling keeps our address from the relays (a SOCKS5 proxy, a
+    /// radio link). Paranoid refuses to start without it.
+    pub signaling_hides_address: bool,
 }
 
 /// One of our outgoing tracks, with what a pipeline needs to write encoded frames to it.
@@ -322,7 +322,7 @@ impl PeerSession {
         let policy = ModePolicy::for_mode(setup.mode);
         setup
             .network
-            .check_mode(setup.mode, setup.signaling_proxy)
+            .check_mode(setup.mode, setup.signaling_hides_address)
             .map_err(|missing| match missing {
                 ModeUnavailable::NoTurnServer(mode) => PeerError::NoTurnServer(mode),
                 ModeUnavailable::NoMediaProxy => PeerError::NoMediaProxy,

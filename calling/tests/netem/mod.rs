@@ -289,8 +289,8 @@ impl SignalTransport for ThroughProxy {
         self.inner.incoming()
     }
 
-    fn socks5_proxy(&self) -> Option<std::net::SocketAddr> {
-        self.inner.socks5_proxy()
+    fn hides_network_address(&self) -> bool {
+        self.inner.hides_network_address()
     }
 }
 

@@ -298,7 +298,7 @@ impl SignalTransport for Tap {
         self.inner.incoming()
     }
 
-    fn socks5_proxy(&self) -> Option<std::net::SocketAddr> {
-        self.inner.socks5_proxy()
+    fn hides_network_address(&self) -> bool {
+        self.inner.hides_network_address()
     }
 }
