@@ -15,8 +15,8 @@ const DEMO_PEER_HZ: f32 = 660.0;
 /// Frame rate of the demo contact's synthetic camera.
 const DEMO_PEER_FPS: u32 = 12;
 
-/// A client with synthetic devices that lets anyone ring: the demo contact, and the other
-/// side of a call in the UI tests.
+/// A client with synthetic devices that lets anyone ring (the other side of a call in the
+/// UI tests) or answers anyone at once (the demo contact, `phantomcall demo`'s Bob).
 pub struct SyntheticPeer {
     /// Its identity.
     pub identity: Identity,
@@ -28,18 +28,40 @@ pub struct SyntheticPeer {
     pub transport: Arc<NostrTransport>,
 }
 
-/// Starts a [`SyntheticPeer`] on `relay`, in Fast-capable loopback networking (no TURN
-/// server on a bare machine).
+/// Starts a [`SyntheticPeer`] on `relay` whose calls ring until its engine is told what to
+/// do, in Fast-capable loopback networking (no TURN server on a bare machine).
 pub async fn synthetic_peer(
     relay: RelayUrl,
     devices: SyntheticDevices,
+) -> Result<SyntheticPeer, ClientError> {
+    start_peer(relay, devices, false).await
+}
+
+/// Starts a [`SyntheticPeer`] on `relay` that answers every call at once, with video when
+/// offered ([`client::answers_everything`]).
+pub async fn answering_peer(
+    relay: RelayUrl,
+    devices: SyntheticDevices,
+) -> Result<SyntheticPeer, ClientError> {
+    start_peer(relay, devices, true).await
+}
+
+async fn start_peer(
+    relay: RelayUrl,
+    devices: SyntheticDevices,
+    answers: bool,
 ) -> Result<SyntheticPeer, ClientError> {
     let identity = Identity::generate();
     // It does not know the user's key in advance, and takes calls in any mode: it is a
     // local test partner on loopback, not a person.
     let setup = ClientSetup {
         network: NetworkConfig::loopback(),
-        configure: Some(Box::new(client::takes_any_mode)),
+        configure: Some(Box::new(move |config: &mut calling::EngineConfig| {
+            client::takes_any_mode(config);
+            if answers {
+                client::answers_everything(config);
+            }
+        })),
         ..ClientSetup::new(
             identity.clone(),
             NostrTransportConfig::new(vec![relay]),
@@ -63,7 +85,6 @@ pub struct DemoPeer {
     pub relay: EmbeddedRelay,
     /// The answering peer.
     pub peer: SyntheticPeer,
-    answering: tokio::task::JoinHandle<()>,
 }
 
 impl DemoPeer {
@@ -78,15 +99,10 @@ impl DemoPeer {
         // and each frame's deadline doubles, so a two-core laptop keeps both protected
         // rather than blacking out on missed deadlines.
         devices.video.2 = DEMO_PEER_FPS;
-        let peer = synthetic_peer(relay.url().clone(), devices)
+        let peer = answering_peer(relay.url().clone(), devices)
             .await
             .map_err(|e| format!("demo peer: {e}"))?;
-        let answering = client::auto_answer(&peer.engine);
-        Ok(DemoPeer {
-            relay,
-            peer,
-            answering,
-        })
+        Ok(DemoPeer { relay, peer })
     }
 
     /// The demo contact shares its synthetic screen (a slide deck) in `call_id`.
@@ -99,7 +115,6 @@ impl DemoPeer {
 
     /// Stops the peer, its transport and the relay.
     pub async fn shutdown(self) {
-        self.answering.abort();
         self.peer.engine.shutdown().await;
         self.peer.transport.shutdown().await;
         self.relay.shutdown().await;

@@ -238,7 +238,6 @@ fn main() {
     let ok = runtime.block_on(async move {
         let alice = side(&relay, ALICE_HZ, true).await;
         let bob = side(&relay, BOB_HZ, true).await;
-        let answering = common::auto_answer(&bob);
         let bob_key = bob.key;
 
         println!("PhantomCall calls on loopback (embedded relay, webrtc-rs, Opus; both ends in this process)");
@@ -265,10 +264,8 @@ fn main() {
             let blackout = || FilterChoice::Blackout(blackout::FilterConfig::default());
             let carol = side_with(&relay, ALICE_HZ, false, blackout()).await;
             let dave = side_with(&relay, BOB_HZ, false, blackout()).await;
-            let answering = common::auto_answer(&dave);
             let (cpu, rss) = load(&carol, dave.key, CallType::Video, seconds).await;
             println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB   (human blackout on both cameras)");
-            answering.abort();
             carol.engine.shutdown().await;
             dave.engine.shutdown().await;
             carol.transport.shutdown().await;
@@ -309,7 +306,6 @@ fn main() {
         let ok = tasks_after <= tasks_before
             && threads_after <= threads_before
             && rss_after <= rss_before + 16.0;
-        answering.abort();
         alice.engine.shutdown().await;
         bob.engine.shutdown().await;
         alice.transport.shutdown().await;

@@ -105,14 +105,12 @@ async fn measure(
 ) -> Figures {
     let alice = side(relay, ALICE_HZ, networks.0, proxy).await;
     let bob = side(relay, BOB_HZ, networks.1, proxy).await;
-    let answering = common::auto_answer(&bob);
     let mut setup_ms = Vec::new();
     for _ in 0..calls {
         let setup = one_call(&alice, &bob, mode, Duration::from_millis(2500)).await;
         setup_ms.push(setup.as_secs_f64() * 1000.0);
     }
     let mouth_to_ear_ms = common::mouth_to_ear(&alice.devices, &bob.devices);
-    answering.abort();
     for side in [alice, bob] {
         side.engine.shutdown().await;
         side.transport.shutdown().await;

@@ -3,7 +3,8 @@
 //! command line, the demo peer, the tests and the benches all start through
 //! [`connect`], so a change to start-up (a new link, a new published list) is made once.
 //!
-//! Also [`auto_answer`], the "answer whatever rings" loop of demo peers and headless sides.
+//! Headless sides (the demo contact, `listen --auto-answer`, bench sides) answer through
+//! the admission policy: [`answers_everything`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +13,10 @@ use nostr_signal::{
     Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl, SignalError,
     SignalTransport,
 };
-use phantomcall_schemas::{CallType, DeviceId};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::task::JoinHandle;
+use phantomcall_schemas::DeviceId;
 
 use crate::peer::NetworkConfig;
-use crate::{
-    CallEngine, CallState, Direction, EngineConfig, EngineEvent, EngineSetup, MediaDevices,
-};
+use crate::{CallEngine, EngineConfig, EngineSetup, MediaDevices};
 
 /// Turns the connected transport into the engine's signaling (tests decorate it).
 pub type SignalingWrap = Box<dyn FnOnce(Arc<NostrTransport>) -> Arc<dyn SignalTransport> + Send>;
@@ -135,6 +132,13 @@ pub fn takes_any_mode(config: &mut EngineConfig) {
     config.stranger_mode = phantomcall_schemas::PrivacyMode::Fast;
 }
 
+/// For [`ClientSetup::configure`] of headless sides (the demo contact, `listen
+/// --auto-answer`, bench sides): every call that would ring is answered at once, with
+/// video when offered ([`crate::fsm::AnswerEverything`]); the refusals and mode floors stay.
+pub fn answers_everything(config: &mut EngineConfig) {
+    config.admission = Arc::new(crate::fsm::AnswerEverything);
+}
+
 /// Connects, publishes the DM relay list and starts the engine.
 pub async fn connect(setup: ClientSetup) -> Result<Client, ClientError> {
     let ClientSetup {
@@ -191,26 +195,5 @@ pub async fn connect(setup: ClientSetup) -> Result<Client, ClientError> {
         transport,
         device,
         key: identity.public_key(),
-    })
-}
-
-/// Answers every call that rings on `engine`, with video when offered, until the engine
-/// stops. Abort the handle to stop earlier.
-pub fn auto_answer(engine: &CallEngine) -> JoinHandle<()> {
-    let mut events = engine.events();
-    let engine = engine.clone();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(EngineEvent::Call(e))
-                    if e.state == CallState::Ringing && e.direction == Direction::Incoming =>
-                {
-                    engine.accept(e.call_id, e.call_type == CallType::Video);
-                }
-                // A lagging subscriber misses events, not the next ring.
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => break,
-            }
-        }
     })
 }

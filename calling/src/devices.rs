@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use blackout::{BlackFrameFilter, BlackoutFilter, FilterConfig, PrivacyFilter};
+use nostr_signal::PublicKey;
 
+use crate::pipeline::render::FarEndTap;
 use crate::pipeline::transform::{FrameTransform, IdentityTransform};
 use media::audio::{
     AudioError, AudioSink, AudioSource, BurstDetector, BurstLog, CpalMicrophone, CpalSpeaker,
@@ -49,6 +51,23 @@ pub trait MediaDevices: Send + Sync + 'static {
     /// [`FrameTransform`]); the identity unless frames are end-to-end encrypted.
     fn frame_transform(&self) -> Arc<dyn FrameTransform> {
         Arc::new(IdentityTransform)
+    }
+    /// Where `participant`'s video goes. In a call with several people each has a view of
+    /// their own; the default is [`remote_video`](Self::remote_video) for everyone.
+    fn remote_video_of(&self, participant: &PublicKey) -> Box<dyn RemoteVideoSink> {
+        let _ = participant;
+        self.remote_video()
+    }
+    /// Where `participant`'s screen share goes (default:
+    /// [`remote_screen`](Self::remote_screen)).
+    fn remote_screen_of(&self, participant: &PublicKey) -> Box<dyn RemoteVideoSink> {
+        let _ = participant;
+        self.remote_screen()
+    }
+    /// What also gets every frame the speaker plays, after mixing: the far-end reference
+    /// of an echo canceller. `None` (the default): nothing does.
+    fn far_end_tap(&self) -> Option<Box<dyn FarEndTap>> {
+        None
     }
 }
 

@@ -59,11 +59,13 @@ pub use devices::{
     SystemDevices, VideoProbe, VideoProbeState,
 };
 pub use engine::{
-    CallEngine, CallStats, EngineEvent, EngineSetup, MediaEvent, VideoQuality, LOW_VIDEO_KBPS,
+    CallEngine, CallStats, DeviceFailure, EngineEvent, EngineSetup, MediaEvent, MediaPart,
+    VideoQuality, LOW_VIDEO_KBPS,
 };
 pub use fsm::{
     CallEngineCore, CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason,
     EngineConfig, Incoming, Input, InputKind, MediaError, Output, Reason,
 };
 pub use media::video::{ScreenKind, ScreenTarget, ScreenTargets};
+pub use pipeline::render::FarEndTap;
 pub use pipeline::transform::{FrameKind, FrameTransform, IdentityTransform, TransformError};

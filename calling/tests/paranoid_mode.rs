@@ -65,7 +65,7 @@ async fn setup_failure(phone: &mut Phone, call: CallId) -> String {
         EngineEvent::Media {
             event: MediaEvent::SetupFailed(why),
             ..
-        } => why,
+        } => why.to_string(),
         other => panic!("not a set-up failure: {other:?}"),
     }
 }

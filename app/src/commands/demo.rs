@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use calling::{CallState, CallStats, EngineEvent, FilterChoice, Reason, SyntheticDevices};
 use media::audio::{ToneCheck, SAMPLE_RATE};
 use nostr_signal::EmbeddedRelay;
-use phantomcall::demo::{synthetic_peer, SyntheticPeer};
+use phantomcall::demo::{answering_peer, synthetic_peer, SyntheticPeer};
 use phantomcall_schemas::{CallType, PrivacyMode};
 
 use super::live::{describe, next_event, stats_line};
@@ -64,7 +64,7 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
     };
     // No TURN server on a bare machine: the demo runs in Fast mode on loopback.
     let alice = synthetic_peer(relay.url().clone(), devices(ALICE_HZ)).await?;
-    let bob = synthetic_peer(relay.url().clone(), devices(BOB_HZ)).await?;
+    let bob = answering_peer(relay.url().clone(), devices(BOB_HZ)).await?;
     say(format!(
         "alice: {}\nbob:   {}",
         alice.identity.npub(),
@@ -72,8 +72,7 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
     ));
     let mut alice_events = alice.engine.events();
 
-    // Bob answers whatever rings.
-    let auto_answer = calling::client::auto_answer(&bob.engine);
+    // Bob answers whatever would ring (a synthetic peer's admission policy).
 
     let call_type = if options.video {
         CallType::Video
@@ -166,7 +165,6 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
     })
     .await
     .unwrap_or(false);
-    auto_answer.abort();
     alice.engine.shutdown().await;
     bob.engine.shutdown().await;
     alice.transport.shutdown().await;

@@ -58,6 +58,7 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
     // stands for strangers too.
     let floor = options.net.privacy_mode();
     let reply_to_tests = options.reply_to_tests;
+    let auto_answer = options.auto_answer;
     let Client {
         engine,
         transport,
@@ -69,6 +70,9 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
             config.stranger_mode = floor;
             if reply_to_tests {
                 config.handled_by_app = Some(is_test_offer);
+            }
+            if auto_answer {
+                client::answers_everything(config);
             }
         })),
         network,
@@ -82,7 +86,6 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
     .await?;
     let mut incoming = transport.incoming();
     let mut events = engine.events();
-    let answering = options.auto_answer.then(|| client::auto_answer(&engine));
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut ringing: Option<CallId> = None;
     let mut live: Option<CallId> = None;
@@ -118,7 +121,7 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
                         // lines that scripts read.
                         eprintln!("{}", describe_call(e));
                         match e.state {
-                            // With --auto-answer, `answering` takes the call.
+                            // With --auto-answer the engine takes the call itself.
                             CallState::Ringing
                                 if e.direction == Direction::Incoming && !options.auto_answer =>
                             {
@@ -151,9 +154,6 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
             }
             _ = tokio::signal::ctrl_c() => break,
         }
-    }
-    if let Some(task) = answering {
-        task.abort();
     }
     engine.shutdown().await;
     let counts = transport.rejection_counts().snapshot();

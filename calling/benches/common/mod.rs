@@ -61,8 +61,12 @@ pub async fn side(relay: &RelayUrl, options: SideOptions) -> Side {
         Callers::Anyone,
     );
     setup.network = options.network;
-    // The benches call in every mode between identities that do not know each other.
-    setup.configure = Some(Box::new(client::takes_any_mode));
+    // The benches call in every mode between identities that do not know each other, and
+    // the called side answers at once.
+    setup.configure = Some(Box::new(|config: &mut calling::EngineConfig| {
+        client::takes_any_mode(config);
+        client::answers_everything(config);
+    }));
     let client = client::connect(setup).await.unwrap();
     Side {
         engine: client.engine,
@@ -94,9 +98,4 @@ pub fn mouth_to_ear(sender: &SyntheticDevices, receiver: &SyntheticDevices) -> V
         }
     }
     latencies
-}
-
-/// Answers every call that rings at `bob`, with video when offered.
-pub fn auto_answer(bob: &Side) -> tokio::task::JoinHandle<()> {
-    client::auto_answer(&bob.engine)
 }

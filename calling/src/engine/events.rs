@@ -3,10 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use nostr_signal::SignalError;
 use phantomcall_schemas::{CallId, PrivacyMode};
 
 use crate::fsm::{CallEvent, Dropped};
-use crate::peer::PeerStats;
+use crate::peer::{PeerStats, SetupFailure};
 use crate::policy::{ModePolicy, PolicyViolation, PrivacySummary};
 
 /// One thing the UI may render. Received through [`crate::CallEngine::events`].
@@ -37,8 +40,8 @@ pub enum EngineEvent {
     SignalingError {
         /// The call it was for.
         call_id: CallId,
-        /// What the transport said.
-        error: String,
+        /// What the transport said (shared: the error itself is not `Clone`).
+        error: Arc<SignalError>,
     },
 }
 
@@ -52,11 +55,11 @@ pub enum MediaEvent {
     /// The media path is back.
     Reconnected,
     /// A device or codec failed or could not be opened; the call goes on without it.
-    DeviceError(String),
+    DeviceError(DeviceFailure),
     /// The call's media path could not be set up as its mode demands (no TURN server, no
     /// proxy, proxy unreachable): the call ends before anything is sent, and this says
     /// what to fix.
-    SetupFailed(String),
+    SetupFailed(SetupFailure),
     /// The privacy filter's state changed (`protected`: the person is being blacked out;
     /// otherwise the whole camera is black).
     Blackout {
@@ -86,6 +89,71 @@ pub enum MediaEvent {
     /// A candidate or SDP from the peer that the privacy mode forbids was refused; the
     /// call ends with [`crate::EndReason::PolicyViolation`].
     PolicyViolation(PolicyViolation),
+}
+
+/// Which part of a call's media failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaPart {
+    /// The microphone could not be opened or stopped delivering.
+    Microphone,
+    /// The speaker could not be opened or stopped playing.
+    Speaker,
+    /// The camera could not be opened or stopped delivering.
+    Camera,
+    /// The thread that encodes and sends audio could not start.
+    AudioSender,
+    /// The thread that decodes and plays audio could not start.
+    AudioPlayout,
+    /// The thread that filters, encodes and sends video could not start.
+    VideoSender,
+    /// The task that receives and decodes the peer's video could not start.
+    VideoReceiver,
+    /// The Opus encoder.
+    OpusEncoder,
+    /// The Opus decoder.
+    OpusDecoder,
+    /// The VP8 encoder.
+    Vp8Encoder,
+    /// The VP8 decoder.
+    Vp8Decoder,
+}
+
+impl std::fmt::Display for MediaPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MediaPart::Microphone => "microphone",
+            MediaPart::Speaker => "speaker",
+            MediaPart::Camera => "camera",
+            MediaPart::AudioSender => "audio thread",
+            MediaPart::AudioPlayout => "playout thread",
+            MediaPart::VideoSender => "video thread",
+            MediaPart::VideoReceiver => "video decode",
+            MediaPart::OpusEncoder => "Opus encoder",
+            MediaPart::OpusDecoder => "Opus decoder",
+            MediaPart::Vp8Encoder => "VP8 encoder",
+            MediaPart::Vp8Decoder => "VP8 decoder",
+        })
+    }
+}
+
+/// A device or codec failure: which part, and what its driver said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{part}: {detail}")]
+pub struct DeviceFailure {
+    /// The part that failed.
+    pub part: MediaPart,
+    /// The driver's or codec's own words (never contains media or addresses).
+    pub detail: String,
+}
+
+impl DeviceFailure {
+    /// `part` failed with `error`.
+    pub fn new(part: MediaPart, error: impl std::fmt::Display) -> Self {
+        Self {
+            part,
+            detail: error.to_string(),
+        }
+    }
 }
 
 /// Live figures of one call.

@@ -21,7 +21,9 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use webrtc::peer_connection::RTCSessionDescription;
 
-pub use events::{CallStats, EngineEvent, MediaEvent, VideoQuality, LOW_VIDEO_KBPS};
+pub use events::{
+    CallStats, DeviceFailure, EngineEvent, MediaEvent, MediaPart, VideoQuality, LOW_VIDEO_KBPS,
+};
 use session::{SessionCommand, SessionHandle, SessionReport, SessionSetup};
 
 use crate::devices::MediaDevices;
@@ -383,27 +385,27 @@ impl Driver {
                 },
                 Output::CreateOffer {
                     call_id,
+                    peer,
                     call_type,
                     mode,
-                    ..
                 } => {
                     // A video call carries our camera track from the start; where the
                     // mode starts audio only (Paranoid) the session keeps the camera off
                     // until the user turns it on.
                     let video = call_type == CallType::Video;
-                    self.start_session(call_id, mode, video, video, true);
+                    self.start_session(call_id, peer, mode, (video, video), true);
                     self.command_session(call_id, SessionCommand::Offer);
                 }
                 Output::CreateAnswer {
                     call_id,
+                    peer,
                     remote_sdp,
                     call_type,
                     with_video,
                     mode,
-                    ..
                 } => {
                     let video = call_type == CallType::Video;
-                    self.start_session(call_id, mode, video && with_video, video, false);
+                    self.start_session(call_id, peer, mode, (video && with_video, video), false);
                     self.command_session(call_id, SessionCommand::Answer(remote_sdp));
                 }
                 Output::ApplyAnswer { call_id, sdp } => {
@@ -438,16 +440,18 @@ impl Driver {
         }
     }
 
+    /// Starts `call_id`'s media with `participant`; `video` is (send, receive).
     fn start_session(
         &mut self,
         call_id: CallId,
+        participant: PublicKey,
         mode: PrivacyMode,
-        send_video: bool,
-        receive_video: bool,
+        (send_video, receive_video): (bool, bool),
         is_caller: bool,
     ) {
         let setup = SessionSetup {
             call_id,
+            participant,
             peer: PeerSetup {
                 mode,
                 send_video,

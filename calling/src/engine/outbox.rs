@@ -110,7 +110,7 @@ async fn send_one(
         tracing::warn!(error = %e, kind = %message.kind(), "call message not sent");
         let _ = events.send(EngineEvent::SignalingError {
             call_id: message.call_id,
-            error: e.to_string(),
+            error: std::sync::Arc::new(e),
         });
     }
 }

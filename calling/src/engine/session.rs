@@ -13,12 +13,14 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::sleep_until;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use super::events::{CallStats, MediaEvent};
+use super::events::{CallStats, MediaEvent, MediaPart};
 use super::supervisor::{Supervision, Supervisor};
 use crate::devices::MediaDevices;
 use crate::fsm::MediaError;
 use crate::peer::{PeerError, PeerEvent, PeerSession, PeerSetup, RemoteKind};
-use crate::pipeline::audio::{self, AudioReceiver};
+use crate::pipeline::audio;
+use crate::pipeline::camera::CameraStage;
+use crate::pipeline::render::RenderStage;
 use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::pipeline::video::ReceiveTally;
 use crate::pipeline::{screen, video, Controls, Counters, PipelineNote};
@@ -80,6 +82,8 @@ pub(crate) enum SessionReport {
 /// How to set up one call's media.
 pub(crate) struct SessionSetup {
     pub call_id: CallId,
+    /// Who is on the other end (picks their remote views).
+    pub participant: nostr_signal::PublicKey,
     pub peer: PeerSetup,
     /// We placed the call: we restart ICE when the path is lost (the callee waits for our
     /// offer, so both never restart at once).
@@ -108,7 +112,8 @@ struct Media {
     /// What every encoded frame passes, both ways.
     transform: Arc<dyn FrameTransform>,
     counters: Arc<Counters>,
-    audio_in: Option<AudioReceiver>,
+    /// Mixes the remote audio streams into the speaker.
+    render: Option<RenderStage>,
     threads: Vec<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Our screen share, while one runs.
@@ -142,8 +147,10 @@ async fn run(
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e.log_text(), "peer connection could not be created");
-            if e.is_setup_problem() {
-                report(SessionReport::Media(MediaEvent::SetupFailed(e.to_string())));
+            if let Some(failure) = e.setup_failure() {
+                report(SessionReport::Media(MediaEvent::SetupFailed(
+                    failure.clone(),
+                )));
             }
             // Fail the first step the engine asks for, then wait to be dropped.
             let error = loop {
@@ -269,8 +276,8 @@ fn start_media(
     let counters = Arc::new(Counters::default());
     let transform = setup.devices.frame_transform();
     let mut threads = Vec::new();
-    let note = |e: String| {
-        let _ = notes.send(PipelineNote::DeviceError(e));
+    let note = |part: MediaPart, e: &dyn std::fmt::Display| {
+        let _ = notes.send(PipelineNote::device(part, e));
     };
     match setup.devices.microphone() {
         Ok(mic) => match audio::spawn_sender(
@@ -285,50 +292,65 @@ fn start_media(
             notes.clone(),
         ) {
             Ok(t) => threads.push(t),
-            Err(e) => note(format!("audio thread: {e}")),
+            Err(e) => note(MediaPart::AudioSender, &e),
         },
-        Err(e) => note(format!("microphone: {e}")),
+        Err(e) => note(MediaPart::Microphone, &e),
     }
-    let audio_in = match setup.devices.speaker() {
+    let render = match setup.devices.speaker() {
         Ok(speaker) => {
-            match AudioReceiver::start(speaker, controls.clone(), counters.clone(), notes.clone()) {
+            match RenderStage::start(
+                speaker,
+                setup.devices.far_end_tap(),
+                controls.clone(),
+                counters.clone(),
+                notes.clone(),
+            ) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    note(format!("playout thread: {e}"));
+                    note(MediaPart::AudioPlayout, &e);
                     None
                 }
             }
         }
         Err(e) => {
-            note(format!("speaker: {e}"));
+            note(MediaPart::Speaker, &e);
             None
         }
     };
     if let Some(track) = &session.video {
+        let filter = || setup.devices.privacy_filter();
         match setup.devices.camera() {
-            Ok(camera) => match video::spawn_sender(video::VideoSender {
-                source: camera,
-                filter: setup.devices.privacy_filter(),
-                track: track
-                    .clone()
-                    .with_transform(FrameKind::Camera, transform.clone()),
-                target_bitrate: session.target_bitrate.clone(),
-                runtime: setup.runtime.clone(),
-                controls: controls.clone(),
-                counters: counters.clone(),
-                notes: notes.clone(),
-            }) {
-                Ok(t) => threads.push(t),
-                Err(e) => note(format!("video thread: {e}")),
-            },
-            Err(e) => note(format!("camera: {e}")),
+            Ok(camera) => {
+                match CameraStage::start(camera, filter(), controls.clone(), notes.clone()) {
+                    // One camera stage per call; each peer connection subscribes its encoder.
+                    Ok((stage, camera_thread)) => {
+                        threads.push(camera_thread);
+                        match video::spawn_sender(video::VideoSender {
+                            frames: stage.subscribe(),
+                            track: track
+                                .clone()
+                                .with_transform(FrameKind::Camera, transform.clone()),
+                            target_bitrate: session.target_bitrate.clone(),
+                            runtime: setup.runtime.clone(),
+                            controls: controls.clone(),
+                            counters: counters.clone(),
+                            notes: notes.clone(),
+                        }) {
+                            Ok(t) => threads.push(t),
+                            Err(e) => note(MediaPart::VideoSender, &e),
+                        }
+                    }
+                    Err(e) => note(MediaPart::VideoSender, &e),
+                }
+            }
+            Err(e) => note(MediaPart::Camera, &e),
         }
     }
     Media {
         transform,
         controls,
         counters,
-        audio_in,
+        render,
         threads,
         tasks: Vec::new(),
         screen_share: None,
@@ -425,9 +447,11 @@ fn attach_remote_track(
 ) {
     let (sink, tally) = match kind {
         RemoteKind::Audio => {
-            if let Some(receiver) = &media.audio_in {
-                media.tasks.push(receiver.read_track(
+            let input = media.render.as_ref().and_then(RenderStage::add_stream);
+            if let Some(input) = input {
+                media.tasks.push(audio::read_track(
                     track,
+                    input,
                     media.counters.clone(),
                     media.transform.clone(),
                 ));
@@ -435,11 +459,11 @@ fn attach_remote_track(
             return;
         }
         RemoteKind::Camera => (
-            setup.devices.remote_video(),
+            setup.devices.remote_video_of(&setup.participant),
             ReceiveTally::Camera(media.counters.clone()),
         ),
         RemoteKind::Screen => (
-            setup.devices.remote_screen(),
+            setup.devices.remote_screen_of(&setup.participant),
             ReceiveTally::Screen(media.counters.clone()),
         ),
     };
@@ -450,7 +474,7 @@ fn attach_remote_track(
             media.threads.push(thread);
         }
         Err(e) => {
-            let _ = notes.send(PipelineNote::DeviceError(format!("video decode: {e}")));
+            let _ = notes.send(PipelineNote::device(MediaPart::VideoReceiver, e));
         }
     }
 }
@@ -643,8 +667,8 @@ async fn stop_media(session: &PeerSession, mut media: Media) {
         let _ = task.await;
     }
     let mut threads = std::mem::take(&mut media.threads);
-    if let Some(receiver) = media.audio_in.as_mut() {
-        threads.extend(receiver.take_thread());
+    if let Some(render) = media.render.as_mut() {
+        threads.extend(render.take_thread());
     }
     // Each thread ends at its next frame (at most one frame period away).
     let _ = tokio::task::spawn_blocking(move || {

@@ -23,6 +23,36 @@ pub enum ModeUnavailable {
     SignalingNotProxied,
 }
 
+/// Why a call's media path could not be set up as its mode demands: what the user must
+/// fix. Reaches the UI as [`crate::MediaEvent::SetupFailed`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupFailure {
+    /// Private and Paranoid need a TURN server the user trusts.
+    #[error("{0:?} mode needs a TURN server: add your own in the settings")]
+    NoTurnServer(PrivacyMode),
+    /// Paranoid needs a SOCKS5 proxy (Tor) for its TURN connections.
+    #[error(
+        "Paranoid mode needs a SOCKS5 proxy (Tor) for the media relay: set one in the settings"
+    )]
+    NoMediaProxy,
+    /// Paranoid needs the signaling to go through the proxy too.
+    #[error("Paranoid mode needs the relay connections (signaling) to go through a SOCKS5 proxy too: set one in the settings")]
+    SignalingNotProxied,
+    /// The proxy or, through it, the TURN server could not be reached.
+    #[error("{0}")]
+    Proxy(crate::proxy::ProxyError),
+}
+
+impl From<ModeUnavailable> for SetupFailure {
+    fn from(missing: ModeUnavailable) -> Self {
+        match missing {
+            ModeUnavailable::NoTurnServer(mode) => SetupFailure::NoTurnServer(mode),
+            ModeUnavailable::NoMediaProxy => SetupFailure::NoMediaProxy,
+            ModeUnavailable::SignalingNotProxied => SetupFailure::SignalingNotProxied,
+        }
+    }
+}
+
 /// A TURN server with its credentials (static, or from [`crate::turn`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TurnServer {

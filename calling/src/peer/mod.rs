@@ -46,7 +46,7 @@ use crate::policy::{ModePolicy, OwnAddresses, PolicyViolation};
 use crate::proxy::{TurnServerAddr, TurnTcpBridge};
 
 pub use candidates::{candidate_mid, inbound as inbound_candidate, outbound as outbound_candidate};
-pub use config::{ModeUnavailable, NetworkConfig, TurnServer};
+pub use config::{ModeUnavailable, NetworkConfig, SetupFailure, TurnServer};
 pub use stats::PeerStats;
 
 /// RTP payload type we offer for Opus (what browsers use).
@@ -75,20 +75,9 @@ pub enum PeerError {
     /// The SDP from the peer carries a candidate its mode does not allow.
     #[error("{0}")]
     Policy(#[from] PolicyViolation),
-    /// Private and Paranoid need a TURN server the user trusts.
-    #[error("{0:?} mode needs a TURN server: add your own in the settings")]
-    NoTurnServer(PrivacyMode),
-    /// Paranoid needs a SOCKS5 proxy (Tor) for its TURN connections.
-    #[error(
-        "Paranoid mode needs a SOCKS5 proxy (Tor) for the media relay: set one in the settings"
-    )]
-    NoMediaProxy,
-    /// Paranoid needs the signaling to go through the proxy too.
-    #[error("Paranoid mode needs the relay connections (signaling) to go through a SOCKS5 proxy too: set one in the settings")]
-    SignalingNotProxied,
-    /// The proxy or, through it, the TURN server could not be reached.
-    #[error("{0}")]
-    Proxy(#[from] crate::proxy::ProxyError),
+    /// The mode's media path cannot be set up: something for the user to fix.
+    #[error(transparent)]
+    Setup(#[from] SetupFailure),
     /// A Paranoid call stays Paranoid: its sockets are bound to loopback behind the proxy
     /// bridge and cannot be moved to a direct path (or into the bridge) mid-call.
     #[error("a call cannot switch into or out of Paranoid mode: hang up and call again")]
@@ -96,16 +85,19 @@ pub enum PeerError {
 }
 
 impl PeerError {
-    /// Whether this is a problem of the user's settings or network (a clear message for
-    /// them), rather than of webrtc-rs or the peer.
-    pub fn is_setup_problem(&self) -> bool {
-        matches!(
-            self,
-            PeerError::NoTurnServer(_)
-                | PeerError::NoMediaProxy
-                | PeerError::SignalingNotProxied
-                | PeerError::Proxy(_)
-        )
+    /// The problem of the user's settings or network this is (a clear message for
+    /// them), if it is not one of webrtc-rs or the peer.
+    pub fn setup_failure(&self) -> Option<&SetupFailure> {
+        match self {
+            PeerError::Setup(failure) => Some(failure),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::proxy::ProxyError> for PeerError {
+    fn from(e: crate::proxy::ProxyError) -> Self {
+        PeerError::Setup(SetupFailure::Proxy(e))
     }
 }
 
@@ -323,11 +315,7 @@ impl PeerSession {
         setup
             .network
             .check_mode(setup.mode, setup.signaling_hides_address)
-            .map_err(|missing| match missing {
-                ModeUnavailable::NoTurnServer(mode) => PeerError::NoTurnServer(mode),
-                ModeUnavailable::NoMediaProxy => PeerError::NoMediaProxy,
-                ModeUnavailable::SignalingNotProxied => PeerError::SignalingNotProxied,
-            })?;
+            .map_err(SetupFailure::from)?;
         let (network, bridges) = if policy.requires_proxy {
             proxied_network(&setup.network).await?
         } else {
@@ -518,7 +506,7 @@ impl PeerSession {
             return Err(PeerError::ParanoidSwitch);
         }
         if policy.relay_only && self.network.turn_servers.is_empty() {
-            return Err(PeerError::NoTurnServer(mode));
+            return Err(SetupFailure::NoTurnServer(mode).into());
         }
         // The stricter rules apply to candidates at once, even before the restart.
         *self.policy.write().unwrap_or_else(PoisonError::into_inner) = policy.clone();
@@ -647,7 +635,7 @@ fn default_route_ipv4() -> Option<IpAddr> {
 async fn proxied_network(
     network: &NetworkConfig,
 ) -> Result<(NetworkConfig, Vec<TurnTcpBridge>), PeerError> {
-    let proxy = network.socks5_proxy.ok_or(PeerError::NoMediaProxy)?;
+    let proxy = network.socks5_proxy.ok_or(SetupFailure::NoMediaProxy)?;
     let loopback = if network.bind_ip.is_loopback() {
         network.bind_ip
     } else {
@@ -884,7 +872,7 @@ mod tests {
         let errors = [
             PeerError::Webrtc(quoting),
             PeerError::BadSdp,
-            PeerError::NoTurnServer(PrivacyMode::Private),
+            PeerError::Setup(SetupFailure::NoTurnServer(PrivacyMode::Private)),
         ];
         for error in errors {
             let logged = error.log_text();

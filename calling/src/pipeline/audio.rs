@@ -1,19 +1,20 @@
-//! Audio out (microphone -> Opus -> RTP) and audio in (RTP -> playout buffer -> Opus ->
-//! speaker).
+//! Audio out (microphone -> Opus -> RTP) and the reading half of audio in (RTP -> the
+//! stream's playout buffer in the render stage, [`super::render`]).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use media::audio::{
-    AudioSink, AudioSource, OpusDecoder, OpusEncoder, Playout, PlayoutBuffer, PlayoutConfig,
-    DEFAULT_BITRATE, FRAME_DURATION, FRAME_SAMPLES,
+    AudioSource, OpusEncoder, PlayoutConfig, DEFAULT_BITRATE, FRAME_DURATION, FRAME_SAMPLES,
 };
 use tokio::runtime::Handle;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::render::StreamInput;
 use super::transform::{FrameKind, FrameTransform};
 use super::{Controls, Counters, Notes, PipelineNote};
+use crate::engine::MediaPart;
 use crate::peer::LocalTrack;
 
 /// On loopback and good networks 20 ms is enough; the buffer raises it from measured
@@ -38,7 +39,7 @@ pub(crate) fn spawn_sender(
             let mut encoder = match OpusEncoder::new(DEFAULT_BITRATE) {
                 Ok(e) => e,
                 Err(e) => {
-                    let _ = notes.send(PipelineNote::DeviceError(format!("Opus encoder: {e}")));
+                    let _ = notes.send(PipelineNote::device(MediaPart::OpusEncoder, e));
                     return;
                 }
             };
@@ -47,7 +48,7 @@ pub(crate) fn spawn_sender(
                 let frame = match source.read_frame() {
                     Ok(frame) => frame,
                     Err(e) => {
-                        let _ = notes.send(PipelineNote::DeviceError(format!("microphone: {e}")));
+                        let _ = notes.send(PipelineNote::device(MediaPart::Microphone, e));
                         return;
                     }
                 };
@@ -75,111 +76,34 @@ pub(crate) fn spawn_sender(
         })
 }
 
-/// The receiving half: the playout buffer shared by the RTP reader and the playout
-/// thread.
-pub(crate) struct AudioReceiver {
-    buffer: Arc<Mutex<PlayoutBuffer>>,
-    playout: Option<JoinHandle<()>>,
-}
-
-impl AudioReceiver {
-    /// Starts the playout thread: every 20 ms one frame to the speaker (decoded, concealed
-    /// or silence).
-    pub fn start(
-        mut sink: Box<dyn AudioSink>,
-        controls: Arc<Controls>,
-        counters: Arc<Counters>,
-        notes: Notes,
-    ) -> std::io::Result<Self> {
-        let buffer = Arc::new(Mutex::new(PlayoutBuffer::new(PLAYOUT)));
-        let shared = buffer.clone();
-        let playout = std::thread::Builder::new()
-            .name("audio-playout".into())
-            .spawn(move || {
-                let mut decoder = match OpusDecoder::new() {
-                    Ok(d) => d,
+/// Reads the peer's audio track into its stream of the render stage until the track ends,
+/// then takes the stream out of the mix.
+pub(crate) fn read_track(
+    track: Arc<dyn TrackRemote>,
+    input: StreamInput,
+    counters: Arc<Counters>,
+    transform: Arc<dyn FrameTransform>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(event) = track.poll().await {
+            if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                Counters::bump(&counters.audio_packets_received);
+                // One Opus packet is one frame: it passes the transform whole.
+                let frame = match transform.incoming(FrameKind::Audio, packet.payload.to_vec()) {
+                    Ok(frame) => frame,
                     Err(e) => {
-                        let _ = notes.send(PipelineNote::DeviceError(format!("Opus decoder: {e}")));
-                        return;
+                        tracing::debug!(error = %e, "audio frame dropped");
+                        continue;
                     }
                 };
-                let silence = vec![0i16; FRAME_SAMPLES];
-                let start = Instant::now();
-                let mut tick: u32 = 0;
-                while !Controls::get(&controls.stop) {
-                    tick += 1;
-                    // Absolute deadlines: sleep overshoot does not accumulate.
-                    let due = start + FRAME_DURATION * tick;
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let next = shared.lock().expect("playout lock").pop(Instant::now());
-                    let decoded = match next {
-                        Playout::Packet(packet) => match decoder.decode(Some(&packet)) {
-                            Ok(samples) => {
-                                let mut first = counters.first_audio_at.lock().expect("lock");
-                                first.get_or_insert_with(Instant::now);
-                                Counters::bump(&counters.audio_frames_played);
-                                samples
-                            }
-                            Err(e) => {
-                                tracing::debug!(error = %e, "undecodable audio packet concealed");
-                                Counters::bump(&counters.audio_frames_concealed);
-                                decoder.decode(None).unwrap_or_else(|_| silence.clone())
-                            }
-                        },
-                        Playout::Conceal => {
-                            Counters::bump(&counters.audio_frames_concealed);
-                            decoder.decode(None).unwrap_or_else(|_| silence.clone())
-                        }
-                        Playout::Wait => silence.clone(),
-                    };
-                    if let Err(e) = sink.write_frame(&decoded) {
-                        let _ = notes.send(PipelineNote::DeviceError(format!("speaker: {e}")));
-                        return;
-                    }
-                }
-            })?;
-        Ok(Self {
-            buffer,
-            playout: Some(playout),
-        })
-    }
-
-    /// Reads the peer's audio track into the playout buffer until the track ends.
-    pub fn read_track(
-        &self,
-        track: Arc<dyn TrackRemote>,
-        counters: Arc<Counters>,
-        transform: Arc<dyn FrameTransform>,
-    ) -> tokio::task::JoinHandle<()> {
-        let buffer = self.buffer.clone();
-        tokio::spawn(async move {
-            while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-                    Counters::bump(&counters.audio_packets_received);
-                    // One Opus packet is one frame: it passes the transform whole.
-                    let frame = match transform.incoming(FrameKind::Audio, packet.payload.to_vec())
-                    {
-                        Ok(frame) => frame,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "audio frame dropped");
-                            continue;
-                        }
-                    };
-                    buffer.lock().expect("playout lock").push(
-                        packet.header.sequence_number,
-                        packet.header.timestamp,
-                        frame,
-                        Instant::now(),
-                    );
-                }
+                input.push(
+                    packet.header.sequence_number,
+                    packet.header.timestamp,
+                    frame,
+                    Instant::now(),
+                );
             }
-        })
-    }
-
-    /// The playout thread, to join once `stop` is set.
-    pub fn take_thread(&mut self) -> Option<JoinHandle<()>> {
-        self.playout.take()
-    }
+        }
+        input.close();
+    })
 }

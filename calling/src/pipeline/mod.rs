@@ -2,14 +2,19 @@
 //! playout never wait on the async runtime or the UI:
 //!
 //! - audio out: microphone -> Opus -> RTP ([`audio::spawn_sender`]);
-//! - audio in: RTP -> playout buffer -> Opus -> speaker ([`audio::AudioReceiver`]);
-//! - video out: camera -> privacy filter -> VP8 -> RTP ([`video::spawn_sender`]); the
-//!   encoder only takes the filter's output type, so no raw frame can reach it;
+//! - audio in: RTP -> the stream's playout buffer ([`audio::read_track`]); every 20 ms the
+//!   render stage decodes each remote stream, mixes them, gives the mix to the far-end tap
+//!   and plays it ([`render::RenderStage`]);
+//! - video out: camera -> privacy filter, once ([`camera::CameraStage`]), fanned out to one
+//!   VP8 encoder -> RTP per peer connection ([`video::spawn_sender`]); the encoder only
+//!   takes the filter's output type, so no raw frame can reach it;
 //! - video in: RTP -> VP8 -> remote view ([`video::spawn_receiver`]);
 //! - screen share out: screen -> VP8 (screen content) -> RTP ([`screen::spawn_sender`]);
 //!   in, it is video in with its own view.
 
 pub(crate) mod audio;
+pub(crate) mod camera;
+pub mod render;
 pub(crate) mod screen;
 pub mod transform;
 pub(crate) mod video;
@@ -104,12 +109,19 @@ impl Counters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PipelineNote {
     /// A device failed or could not be opened; the rest of the call goes on.
-    DeviceError(String),
+    DeviceError(crate::engine::DeviceFailure),
     /// The privacy filter's state, when it changes (for the "protected" badge).
     Filter(String, bool),
     /// A screen share (by its number within the call) ended by itself (window closed,
     /// capture failed), with why.
     ScreenShareEnded(u64, String),
+}
+
+impl PipelineNote {
+    /// `part` failed with `error`.
+    pub(crate) fn device(part: crate::engine::MediaPart, error: impl std::fmt::Display) -> Self {
+        PipelineNote::DeviceError(crate::engine::DeviceFailure::new(part, error))
+    }
 }
 
 pub(crate) type Notes = UnboundedSender<PipelineNote>;

@@ -1,25 +1,23 @@
-//! Video out (camera -> privacy filter -> VP8 -> RTP) and video in (RTP -> VP8 -> remote
-//! view).
+//! Video out (the camera stage's filtered frames -> VP8 -> RTP, one encoder per peer
+//! connection) and video in (RTP -> VP8 -> remote view).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use blackout::{FilteredFrame, PrivacyFilter};
-use media::video::{
-    EncoderConfig, VideoDecoder, VideoEncoder, VideoSource, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS,
-};
+use media::video::{EncoderConfig, VideoDecoder, VideoEncoder, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS};
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtp::codec::vp8::Vp8Packet;
 use tokio::runtime::Handle;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::camera::CameraFrame;
 use super::transform::{FrameKind, FrameTransform};
 use super::{Controls, Counters, Notes, PipelineNote};
 use crate::devices::RemoteVideoSink;
-use crate::engine::{VideoQuality, LOW_VIDEO_KBPS};
+use crate::engine::{MediaPart, VideoQuality, LOW_VIDEO_KBPS};
 use crate::peer::LocalTrack;
 
 /// What audio takes out of the congestion controller's target before video gets the rest.
@@ -30,10 +28,10 @@ const DECODE_QUEUE: usize = 4;
 /// a handful of packets per frame).
 const MAX_LATE_PACKETS: u16 = 64;
 
-/// What the video sender thread owns.
+/// What one encoder thread owns: the frames of the call's camera stage, and the track of
+/// one peer connection.
 pub(crate) struct VideoSender {
-    pub source: Box<dyn VideoSource>,
-    pub filter: Box<dyn PrivacyFilter>,
+    pub frames: Receiver<Arc<CameraFrame>>,
     pub track: LocalTrack,
     /// The congestion controller's target, bits/s (f64 bits).
     pub target_bitrate: Arc<AtomicU64>,
@@ -75,15 +73,18 @@ pub(crate) fn bitrate_kbps_for(
     part.clamp(u64::from(MIN_BITRATE_KBPS), u64::from(cap)) as u32
 }
 
-/// Starts the thread that reads the camera, filters, encodes and sends.
+/// How long an encoder waits for a camera frame before it looks at `stop` again.
+const FRAME_WAIT: Duration = Duration::from_millis(100);
+
+/// Starts the thread that encodes the camera stage's frames for one peer connection and
+/// sends them.
 ///
-/// The encoder takes `&FilteredFrame` only: a frame can reach it through the privacy
-/// filter or as an all-black frame, never raw (`blackout` makes `FilteredFrame`
-/// impossible to build otherwise).
+/// The encoder takes `&FilteredFrame` only, and the camera stage hands out nothing else: a
+/// frame reaches it through the privacy filter or as an all-black frame, never raw
+/// (`blackout` makes `FilteredFrame` impossible to build otherwise).
 pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>> {
     let VideoSender {
-        mut source,
-        mut filter,
+        frames,
         track,
         target_bitrate,
         runtime,
@@ -94,59 +95,25 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
     std::thread::Builder::new()
         .name("video-send".into())
         .spawn(move || {
-            let fps = source.fps().max(1);
-            let frame_duration = Duration::from_secs(1) / fps;
             let mut encoder: Option<(u32, u32, VideoEncoder)> = None;
             let mut bitrate_kbps = 0u32;
-            let mut last_filter_state: Option<(
-                std::mem::Discriminant<blackout::FilterState>,
-                bool,
-            )> = None;
             while !Controls::get(&controls.stop) {
-                let captured = match source.read_frame() {
+                let shared = match frames.recv_timeout(FRAME_WAIT) {
                     Ok(frame) => frame,
-                    Err(e) => {
-                        let _ = notes.send(PipelineNote::DeviceError(format!("camera: {e}")));
-                        return;
-                    }
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    // The camera stage ended (stopped, or the camera failed: reported there).
+                    Err(RecvTimeoutError::Disconnected) => return,
                 };
-                let quality = controls.video_quality();
-                if quality == VideoQuality::Off {
-                    // Audio only: the camera keeps pacing this loop, nothing is filtered,
-                    // encoded or sent.
-                    continue;
-                }
-                let (w, h) = (captured.width, captured.height);
-                // The filter runs even before the call connects, so the local preview and
-                // its state are ready when media starts.
-                let filtered = if Controls::get(&controls.camera_off) {
-                    FilteredFrame::black(w, h, captured.format)
-                } else {
-                    match captured.as_raw() {
-                        Ok(raw) => filter.filter(raw),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "camera frame refused; black sent");
-                            FilteredFrame::black(w, h, captured.format)
-                        }
-                    }
-                };
-                // Reported when it turns (starting / active / unavailable), not for every
-                // frame whose reason differs, so a struggling filter does not flood the UI.
-                let state = filter.state();
-                let key = (std::mem::discriminant(&state), state.is_active());
-                if last_filter_state != Some(key) {
-                    let _ = notes.send(PipelineNote::Filter(state.to_string(), state.is_active()));
-                    last_filter_state = Some(key);
-                }
                 if !Controls::get(&controls.connected) {
                     continue;
                 }
+                let filtered = &shared.frame;
+                let (w, h) = (filtered.width(), filtered.height());
                 if !matches!(&encoder, Some((ew, eh, _)) if (*ew, *eh) == (w, h)) {
-                    match VideoEncoder::new(EncoderConfig::new(w, h, fps)) {
+                    match VideoEncoder::new(EncoderConfig::new(w, h, shared.fps)) {
                         Ok(e) => encoder = Some((w, h, e)),
                         Err(e) => {
-                            let _ =
-                                notes.send(PipelineNote::DeviceError(format!("VP8 encoder: {e}")));
+                            let _ = notes.send(PipelineNote::device(MediaPart::Vp8Encoder, e));
                             return;
                         }
                     }
@@ -161,7 +128,7 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                 } else {
                     Share::All
                 };
-                let kbps = bitrate_kbps_for(&target_bitrate, share, quality);
+                let kbps = bitrate_kbps_for(&target_bitrate, share, controls.video_quality());
                 // Follow the congestion controller, ignoring changes under 10 %.
                 if kbps.abs_diff(bitrate_kbps) * 10 > bitrate_kbps {
                     match enc.set_bitrate_kbps(kbps) {
@@ -177,7 +144,7 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                 let keyframe = controls
                     .force_keyframe
                     .swap(false, std::sync::atomic::Ordering::AcqRel);
-                let packets = match enc.encode(&filtered, keyframe) {
+                let packets = match enc.encode(filtered, keyframe) {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::warn!(error = %e, "VP8 encode failed; frame skipped");
@@ -187,8 +154,8 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                 for packet in packets {
                     match runtime.block_on(track.write(
                         packet.data,
-                        captured.captured_at,
-                        frame_duration,
+                        shared.captured_at,
+                        shared.duration(),
                     )) {
                         Ok(true) => Counters::bump(&counters.video_frames_sent),
                         Ok(false) => {}
@@ -251,7 +218,7 @@ pub(crate) fn spawn_receiver(
             let mut decoder = match VideoDecoder::new() {
                 Ok(d) => d,
                 Err(e) => {
-                    let _ = notes.send(PipelineNote::DeviceError(format!("VP8 decoder: {e}")));
+                    let _ = notes.send(PipelineNote::device(MediaPart::Vp8Decoder, e));
                     return;
                 }
             };

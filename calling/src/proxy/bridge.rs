@@ -39,14 +39,12 @@ impl TurnTcpBridge {
         connect_timeout: Duration,
     ) -> Result<Self, ProxyError> {
         if !listen_ip.is_loopback() {
-            return Err(ProxyError::Local(std::io::Error::other(
-                "the TURN bridge listens on loopback only",
-            )));
+            return Err(ProxyError::NotLoopback);
         }
         let udp = UdpSocket::bind(SocketAddr::new(listen_ip, 0))
             .await
-            .map_err(ProxyError::Local)?;
-        let local_addr = udp.local_addr().map_err(ProxyError::Local)?;
+            .map_err(|e| ProxyError::Local(e.kind()))?;
+        let local_addr = udp.local_addr().map_err(|e| ProxyError::Local(e.kind()))?;
         let first = connect_through(proxy, &server, connect_timeout).await?;
         let route = Route {
             proxy,

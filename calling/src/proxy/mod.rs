@@ -24,7 +24,7 @@ pub const DEFAULT_PROXY_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What went wrong on the way through the proxy. Every variant means the call does not
 /// go ahead: there is no direct fallback.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
     /// Nothing answers at the proxy's address.
     #[error("the SOCKS5 proxy at {proxy} is unreachable ({reason}); Paranoid mode never connects directly")]
@@ -61,7 +61,11 @@ pub enum ProxyError {
     BadTurnUrl(String),
     /// The local loopback socket could not be opened.
     #[error("the local TURN bridge could not be opened: {0}")]
-    Local(std::io::Error),
+    Local(std::io::ErrorKind),
+    /// The bridge was asked to listen elsewhere than on loopback (a bug: it would expose
+    /// the proxied TURN connection to the network).
+    #[error("the local TURN bridge could not be opened: it listens on loopback only")]
+    NotLoopback,
 }
 
 /// Host and port of a TURN server, from its `turn:` URL. The host stays a name when it is

@@ -63,7 +63,12 @@ pub struct PhoneOptions {
     pub wrap: Option<SignalingWrap>,
     /// What every encoded frame passes (`None`: the identity).
     pub frame_transform: Option<Arc<dyn calling::FrameTransform>>,
+    /// Wraps the synthetic devices the engine gets (to watch what it asks of them).
+    pub devices: Option<DevicesWrap>,
 }
+
+/// Turns the phone's synthetic devices into what the engine uses.
+pub type DevicesWrap = Box<dyn FnOnce(SyntheticDevices) -> Arc<dyn calling::MediaDevices> + Send>;
 
 impl PhoneOptions {
     pub fn tone(tone_hz: f32) -> Self {
@@ -73,6 +78,7 @@ impl PhoneOptions {
             network: NetworkConfig::loopback(),
             wrap: None,
             frame_transform: None,
+            devices: None,
         }
     }
 }
@@ -114,12 +120,11 @@ pub async fn phone_with_transport(
 ) -> Phone {
     let mut devices = SyntheticDevices::new(options.tone_hz);
     devices.frame_transform = options.frame_transform.clone();
-    let mut setup = ClientSetup::new(
-        identity.clone(),
-        transport,
-        Arc::new(devices.clone()),
-        Callers::Anyone,
-    );
+    let engine_devices: Arc<dyn calling::MediaDevices> = match options.devices {
+        Some(wrap) => wrap(devices.clone()),
+        None => Arc::new(devices.clone()),
+    };
+    let mut setup = ClientSetup::new(identity.clone(), transport, engine_devices, Callers::Anyone);
     setup.network = options.network;
     setup.ring_timeout = options.ring_timeout;
     setup.signaling = options.wrap;

@@ -165,6 +165,7 @@ fn apply_media(call: &mut CallView, event: &MediaEvent) {
 
 #[cfg(test)]
 mod tests {
+    use calling::peer::SetupFailure;
     use calling::EndReason;
     use nostr_signal::Identity;
     use phantomcall_schemas::{CallType, PrivacyMode};
@@ -284,16 +285,16 @@ mod tests {
         assert_eq!(model.live().unwrap().notice, None);
         let applied = model.apply(&EngineEvent::Media {
             call_id: id,
-            event: MediaEvent::SetupFailed("no TURN server".into()),
+            event: MediaEvent::SetupFailed(SetupFailure::NoTurnServer(PrivacyMode::Private)),
         });
         assert_eq!(
             applied.error.as_deref(),
-            Some("The call could not start: no TURN server")
+            Some("The call could not start: Private mode needs a TURN server: add your own in the settings")
         );
         // A failed delivery matters only for a call we know.
         let other = EngineEvent::SignalingError {
             call_id: CallId::new_random(),
-            error: "timeout".into(),
+            error: std::sync::Arc::new(nostr_signal::SignalError::NoLinks),
         };
         assert!(model.apply(&other).error.is_none());
     }
