@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use calling::fsm::AnswerEverything;
+use calling::fsm::{AnswerEverything, AnswerUpTo};
 use calling::{CallEngineCore, CallState, DropReason, EndReason, Input, Output, Reason};
 use common::{candidate, ended, message, sdp, Net};
 use nostr_signal::Route;
@@ -88,6 +88,41 @@ fn a_headless_answerer_takes_a_call_at_once_but_keeps_the_mode_floor() {
         [ended(EndReason::ModeTooLow(PrivacyMode::Private))]
     );
     assert!(!net.created_answer(bob, low));
+}
+
+#[test]
+fn a_gateway_answers_calls_side_by_side_up_to_its_limit_then_says_busy() {
+    let mut net = Net::new();
+    let gateway = net.person("gateway", 1)[0];
+    let callers: Vec<_> = ["alice", "carol", "dave"]
+        .iter()
+        .map(|name| net.person(name, 1)[0])
+        .collect();
+    let mut config = net.devices[gateway].core.config().clone();
+    config.admission = Arc::new(AnswerUpTo { max_calls: 2 });
+    net.devices[gateway].core = CallEngineCore::new(config);
+
+    let ids: Vec<_> = callers
+        .iter()
+        .map(|caller| {
+            let id = CallId::new_random();
+            net.dial_with(*caller, gateway, CallType::Voice, PrivacyMode::Private, id);
+            id
+        })
+        .collect();
+    for id in &ids[..2] {
+        assert_eq!(
+            net.history(gateway, *id),
+            [(CallState::Connecting, Reason::AutoAccepted)]
+        );
+        assert!(net.created_answer(gateway, *id));
+    }
+    assert_eq!(net.history(gateway, ids[2]), [ended(EndReason::LocalBusy)]);
+    assert!(!net.created_answer(gateway, ids[2]));
+    assert_eq!(
+        net.end_reason(callers[2], ids[2]),
+        Some(EndReason::RemoteBusy)
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ mod turn;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use calling::peer::{NetworkConfig, PeerEvent, PeerSession, PeerSetup};
+use calling::peer::{NetworkConfig, PathState, PeerEvent, PeerSession, PeerSetup};
 use calling::{CallState, Direction, EngineEvent};
 use nostr_sdk::nips::{nip44, nip59};
 use nostr_sdk::prelude::*;
@@ -22,7 +22,6 @@ use phantomcall_schemas::{CallType, IceCandidate, PrivacyMode};
 use support::{phone, relay, Phone, PhoneOptions, Relay};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use turn::{Coturn, ALICE_IP, BOB_IP, TURN_IP};
-use webrtc::peer_connection::RTCPeerConnectionState;
 
 /// Where the NIP-AC client's media binds (a third loopback address).
 const PEER_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 5));
@@ -177,8 +176,8 @@ impl NipAcClient {
                         });
                         self.sig.send(to, 25052, call_id, &[], &json.to_string()).await;
                     }
-                    PeerEvent::State(RTCPeerConnectionState::Connected) => return received,
-                    PeerEvent::State(RTCPeerConnectionState::Failed) => panic!("media failed"),
+                    PeerEvent::State(PathState::Connected) => return received,
+                    PeerEvent::State(PathState::Failed) => panic!("media failed"),
                     _ => {}
                 },
                 (kind, _, content) = self.sig.next_call_event() => {

@@ -70,6 +70,24 @@ async fn setup_failure(phone: &mut Phone, call: CallId) -> String {
     }
 }
 
+/// Waits until the relay has seen at least `count` connections and the proxy's log names
+/// every one of them.
+async fn proxy_logged_connections(relay: &Relay, dante: &Dante, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let proxied: HashSet<SocketAddr> = dante.outgoing().into_iter().collect();
+        let seen = relay.relay.connections_from();
+        if seen.len() >= count && seen.iter().all(|peer| proxied.contains(peer)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay saw {seen:?}, the proxy logged {proxied:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Every connection the relay accepted came from the proxy.
 fn assert_relay_saw_only_the_proxy(relay: &Relay, dante: &Dante) {
     let proxied: HashSet<SocketAddr> = dante.outgoing().into_iter().collect();
@@ -163,6 +181,9 @@ async fn paranoid_call_with_the_proxy_stopped_fails_closed_with_a_clear_error() 
     let mut alice = proxied_phone(&relay, &coturn, Some(dante.addr), ALICE_HZ, &sent).await;
     let bob = proxied_phone(&relay, &coturn, Some(dante.addr), BOB_HZ, &Sent::default()).await;
     let proxy = dante.addr;
+    // Both phones' relay connections (two each) are up and in the proxy's log before it
+    // stops: one still being made when the proxy dies would reach the relay unlogged.
+    proxy_logged_connections(&relay, &dante, 4).await;
     dante.stop();
 
     let call = alice

@@ -4,11 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use calling::peer::{NetworkConfig, PeerEvent, PeerSession, PeerSetup};
+use calling::peer::{NetworkConfig, PathState, PeerEvent, PeerSession, PeerSetup};
 use phantomcall_schemas::PrivacyMode;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use webrtc::media_stream::track_remote::TrackRemoteEvent;
-use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 
 fn setup() -> PeerSetup {
     PeerSetup {
@@ -88,11 +87,9 @@ async fn handle(
             let errors = other.add_remote_candidates(&[c]).await;
             assert!(errors.is_empty(), "{errors:?}");
         }
-        PeerEvent::IceState(
-            RTCIceConnectionState::Connected | RTCIceConnectionState::Completed,
-        ) => seen[who].ice_connected = true,
-        PeerEvent::State(RTCPeerConnectionState::Connected) => seen[who].connected = true,
-        PeerEvent::State(RTCPeerConnectionState::Failed) => seen[who].failed = true,
+        PeerEvent::IcePath(PathState::Connected) => seen[who].ice_connected = true,
+        PeerEvent::State(PathState::Connected) => seen[who].connected = true,
+        PeerEvent::State(PathState::Failed) => seen[who].failed = true,
         PeerEvent::RemoteTrack(track, _) => {
             let rtp = rtp.clone();
             tokio::spawn(async move {

@@ -5,6 +5,8 @@
 
 mod events;
 mod session;
+#[cfg(test)]
+mod session_sim;
 mod supervisor;
 
 mod outbox;

@@ -11,13 +11,14 @@ use media::video::ScreenTarget;
 use phantomcall_schemas::{CallId, IceCandidate, PrivacyMode};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::sleep_until;
-use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::events::{CallStats, MediaEvent, MediaPart};
 use super::supervisor::{Supervision, Supervisor};
 use crate::devices::MediaDevices;
 use crate::fsm::MediaError;
-use crate::peer::{PeerError, PeerEvent, PeerSession, PeerSetup, RemoteKind};
+use crate::peer::{
+    MediaConnection, PathState, PeerError, PeerEvent, PeerSession, PeerSetup, RemoteKind,
+};
 use crate::pipeline::audio;
 use crate::pipeline::camera::CameraStage;
 use crate::pipeline::render::RenderStage;
@@ -25,6 +26,11 @@ use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::pipeline::video::ReceiveTally;
 use crate::pipeline::{screen, video, Controls, Counters, PipelineNote};
 use crate::policy::{ModePolicy, PolicyViolation};
+
+/// Now, on tokio's clock (virtual in the session's tests).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 /// Candidates gathered within this window travel in one call message.
 const CANDIDATE_BATCH: Duration = Duration::from_millis(40);
@@ -141,8 +147,7 @@ async fn run(
     let report = |r: SessionReport| {
         let _ = reports.send((call_id, r));
     };
-    let (peer_tx, mut peer_events) = unbounded_channel();
-    let (notes_tx, mut notes) = unbounded_channel();
+    let (peer_tx, peer_events) = unbounded_channel();
     let session = match PeerSession::new(setup.peer.clone(), peer_tx).await {
         Ok(s) => s,
         Err(e) => {
@@ -166,7 +171,25 @@ async fn run(
             return;
         }
     };
-    let mut media = start_media(&setup, &session, notes_tx.clone());
+    drive(setup, &session, peer_events, commands, reports).await;
+}
+
+/// The session loop over any media connection: commands from the engine, the
+/// connection's events, the pipelines' notes, and the supervisor's timers. Time is read
+/// from tokio's clock, so tests run it in virtual time.
+pub(crate) async fn drive(
+    setup: SessionSetup,
+    session: &dyn MediaConnection,
+    mut peer_events: UnboundedReceiver<PeerEvent>,
+    mut commands: UnboundedReceiver<SessionCommand>,
+    reports: UnboundedSender<(CallId, SessionReport)>,
+) {
+    let call_id = setup.call_id;
+    let report = |r: SessionReport| {
+        let _ = reports.send((call_id, r));
+    };
+    let (notes_tx, mut notes) = unbounded_channel();
+    let mut media = start_media(&setup, session, notes_tx.clone());
 
     let mut batch: Vec<IceCandidate> = Vec::new();
     let mut batch_due: Option<Instant> = None;
@@ -175,10 +198,10 @@ async fn run(
         setup.is_caller,
         setup.peer.network.media_lost_timeout,
     );
-    let mut stats_due = Instant::now() + STATS_INTERVAL;
-    let mut screen_check_due = Instant::now() + REMOTE_SCREEN_CHECK;
+    let mut stats_due = now() + STATS_INTERVAL;
+    let mut screen_check_due = now() + REMOTE_SCREEN_CHECK;
     let mut last_sample = StatsSample::default();
-    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let far = now() + Duration::from_secs(365 * 24 * 3600);
 
     loop {
         let supervision_due = supervisor.next_timeout();
@@ -187,7 +210,7 @@ async fn run(
                 match command {
                     None => break,
                     Some(SessionCommand::SetMode(new)) => match session.set_mode(new).await {
-                        Ok(()) => supervisor.on_mode_switched(new, Instant::now()),
+                        Ok(()) => supervisor.on_mode_switched(new, now()),
                         Err(e) => {
                             // Never carry on under rules the users did not agree to.
                             tracing::warn!(error = %e.log_text(), "mode switch could not be applied");
@@ -196,30 +219,27 @@ async fn run(
                     },
                     Some(SessionCommand::ScreenShare(target)) => {
                         let connected = supervisor.connected_at().is_some();
-                        set_screen_share(&setup, &session, &mut media, target, connected, &notes_tx, &report);
+                        set_screen_share(&setup, session, &mut media, target, connected, &notes_tx, &report);
                     }
-                    Some(SessionCommand::RestartIce) => supervisor.on_restart_requested(Instant::now()),
-                    Some(command) => handle_command(command, &session, &media, &report).await,
+                    Some(SessionCommand::RestartIce) => supervisor.on_restart_requested(now()),
+                    Some(command) => handle_command(command, session, &media, &report).await,
                 }
             }
             Some(event) = peer_events.recv() => match event {
                 PeerEvent::Candidate(c) => {
                     batch.push(c);
-                    batch_due.get_or_insert(Instant::now() + CANDIDATE_BATCH);
+                    batch_due.get_or_insert(now() + CANDIDATE_BATCH);
                 }
                 PeerEvent::CandidateWithheld(v) => {
                     report(SessionReport::Media(MediaEvent::CandidateWithheld(v)));
                 }
-                PeerEvent::State(RTCPeerConnectionState::Connected) => {
-                    supervisor.on_connected(Instant::now());
+                PeerEvent::State(PathState::Connected) => {
+                    supervisor.on_connected(now());
                 }
-                PeerEvent::State(
-                    state @ (RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed),
-                ) => {
-                    let failed = state == RTCPeerConnectionState::Failed;
-                    supervisor.on_disconnected(failed, Instant::now());
+                PeerEvent::State(state @ (PathState::Disconnected | PathState::Failed)) => {
+                    supervisor.on_disconnected(state == PathState::Failed, now());
                 }
-                PeerEvent::State(_) | PeerEvent::IceState(_) => {}
+                PeerEvent::State(_) | PeerEvent::IcePath(_) => {}
                 PeerEvent::RemoteTrack(track, kind) => {
                     attach_remote_track(&setup, &mut media, track, kind, notes_tx.clone());
                 }
@@ -236,35 +256,35 @@ async fn run(
                 }
             })),
             _ = sleep_until(screen_check_due.into()) => {
-                screen_check_due = Instant::now() + REMOTE_SCREEN_CHECK;
+                screen_check_due = now() + REMOTE_SCREEN_CHECK;
                 let frames = Counters::read(&media.counters.screen_frames_decoded);
-                supervisor.on_remote_screen_frames(frames, Instant::now());
+                supervisor.on_remote_screen_frames(frames, now());
             }
             _ = sleep_until(batch_due.unwrap_or(far).into()), if batch_due.is_some() => {
                 batch_due = None;
                 report(SessionReport::Candidates(std::mem::take(&mut batch)));
             }
             _ = sleep_until(supervision_due.unwrap_or(far).into()), if supervision_due.is_some() => {
-                supervisor.on_timeout(Instant::now());
+                supervisor.on_timeout(now());
             }
             _ = sleep_until(stats_due.into()) => {
-                stats_due = Instant::now() + STATS_INTERVAL;
-                let stats = collect_stats(&session, &media, &supervisor, &mut last_sample).await;
-                supervisor.on_path(stats.peer.local_candidate_type.as_deref(), Instant::now());
+                stats_due = now() + STATS_INTERVAL;
+                let stats = collect_stats(session, &media, &supervisor, &mut last_sample).await;
+                supervisor.on_path(stats.peer.local_candidate_type.as_deref(), now());
                 report(SessionReport::Stats(Box::new(stats)));
             }
         }
         while let Some(step) = supervisor.poll() {
-            supervise(step, &session, &media, &report).await;
+            supervise(step, session, &media, &report).await;
         }
     }
 
-    stop_media(&session, media).await;
+    stop_media(session, media).await;
 }
 
 fn start_media(
     setup: &SessionSetup,
-    session: &PeerSession,
+    session: &dyn MediaConnection,
     notes: UnboundedSender<PipelineNote>,
 ) -> Media {
     let controls = Arc::new(Controls::default());
@@ -279,10 +299,23 @@ fn start_media(
     let note = |part: MediaPart, e: &dyn std::fmt::Display| {
         let _ = notes.send(PipelineNote::device(part, e));
     };
+    let Some(tracks) = session.tracks() else {
+        // A connection without local media (the session's tests): supervision only.
+        return Media {
+            transform,
+            controls,
+            counters,
+            render: None,
+            threads,
+            tasks: Vec::new(),
+            screen_share: None,
+            shares_started: 0,
+        };
+    };
     match setup.devices.microphone() {
         Ok(mic) => match audio::spawn_sender(
             mic,
-            session
+            tracks
                 .audio
                 .clone()
                 .with_transform(FrameKind::Audio, transform.clone()),
@@ -317,7 +350,7 @@ fn start_media(
             None
         }
     };
-    if let Some(track) = &session.video {
+    if let Some(track) = &tracks.video {
         let filter = || setup.devices.privacy_filter();
         match setup.devices.camera() {
             Ok(camera) => {
@@ -330,7 +363,7 @@ fn start_media(
                             track: track
                                 .clone()
                                 .with_transform(FrameKind::Camera, transform.clone()),
-                            target_bitrate: session.target_bitrate.clone(),
+                            target_bitrate: tracks.target_bitrate.clone(),
                             runtime: setup.runtime.clone(),
                             controls: controls.clone(),
                             counters: counters.clone(),
@@ -362,7 +395,7 @@ fn start_media(
 /// what came of it.
 fn set_screen_share(
     setup: &SessionSetup,
-    session: &PeerSession,
+    session: &dyn MediaConnection,
     media: &mut Media,
     target: Option<ScreenTarget>,
     connected: bool,
@@ -383,7 +416,10 @@ fn set_screen_share(
             why: Some(why),
         }))
     };
-    if connected && !session.screen.is_negotiated() {
+    let Some(tracks) = session.tracks() else {
+        return refuse("this call carries no screen share".to_owned());
+    };
+    if connected && !session.screen_negotiated() {
         return refuse("the other side's app cannot receive a screen share".to_owned());
     }
     let source = match setup.devices.screen(&target) {
@@ -396,11 +432,11 @@ fn set_screen_share(
     let id = media.shares_started;
     match screen::spawn_sender(screen::ScreenSender {
         source,
-        track: session
+        track: tracks
             .screen
             .clone()
             .with_transform(FrameKind::Screen, media.transform.clone()),
-        target_bitrate: session.target_bitrate.clone(),
+        target_bitrate: tracks.target_bitrate.clone(),
         runtime: setup.runtime.clone(),
         controls: media.controls.clone(),
         stop: stop.clone(),
@@ -481,7 +517,7 @@ fn attach_remote_track(
 
 async fn handle_command(
     command: SessionCommand,
-    session: &PeerSession,
+    session: &dyn MediaConnection,
     media: &Media,
     report: &impl Fn(SessionReport),
 ) {
@@ -551,7 +587,7 @@ fn report_failure(error: PeerError, step: MediaError, report: &impl Fn(SessionRe
 /// Carries out what the supervisor decided.
 async fn supervise(
     step: Supervision,
-    session: &PeerSession,
+    session: &dyn MediaConnection,
     media: &Media,
     report: &impl Fn(SessionReport),
 ) {
@@ -583,7 +619,7 @@ async fn supervise(
     }
 }
 
-async fn restart(session: &PeerSession, report: &impl Fn(SessionReport)) {
+async fn restart(session: &dyn MediaConnection, report: &impl Fn(SessionReport)) {
     match session.create_offer(true).await {
         Ok(sdp) => {
             report(SessionReport::Media(MediaEvent::IceRestartSent));
@@ -602,7 +638,7 @@ struct StatsSample {
 }
 
 async fn collect_stats(
-    session: &PeerSession,
+    session: &dyn MediaConnection,
     media: &Media,
     supervisor: &Supervisor,
     last: &mut StatsSample,
@@ -612,7 +648,7 @@ async fn collect_stats(
     let media_up = supervisor.path_up();
     let peer = session.stats().await;
     let c = &media.counters;
-    let now = Instant::now();
+    let now = now();
     let frames_decoded = Counters::read(&c.video_frames_decoded);
     let (bitrate_in_kbps, bitrate_out_kbps, video_fps) = match last.at {
         Some(at) => {
@@ -658,7 +694,7 @@ async fn collect_stats(
     }
 }
 
-async fn stop_media(session: &PeerSession, mut media: Media) {
+async fn stop_media(session: &dyn MediaConnection, mut media: Media) {
     Controls::set(&media.controls.stop, true);
     end_screen_share(&mut media);
     session.close().await;

@@ -55,8 +55,8 @@ impl CallEngineCore {
         };
         let mut call = self.incoming_call(id, sender, call_type, mode, peer_mode);
         call.peer_without_modes = peer_mode.is_none();
-        call.remote_offer = Some(sdp);
-        call.remote_candidates = self.early.take(id, &sender, now);
+        call.negotiation.remote_offer = Some(sdp);
+        call.negotiation.remote_candidates = self.early.take(id, &sender, now);
 
         if !facts.group && self.settle_glare(&mut call, call_type, now) {
             self.calls.insert(id, call);
@@ -137,7 +137,10 @@ impl CallEngineCore {
         // decides).
         let auto_accept = call.peer_mode == Some(ours.mode);
         let with_video = ours.call_type == CallType::Video && call_type == CallType::Video;
-        let notify = ours.sdp_sent.then(|| hangup(wire::HANGUP_GLARE));
+        let notify = ours
+            .negotiation
+            .sdp_sent
+            .then(|| hangup(wire::HANGUP_GLARE));
         self.sink.end(ours, EndReason::Glare, notify, now);
         if auto_accept {
             accept(

@@ -92,7 +92,7 @@ pub struct PersonalPolicy;
 
 impl AdmissionPolicy for PersonalPolicy {
     fn admit(&self, facts: &OfferFacts) -> Admission {
-        refusal(facts).unwrap_or(Admission::Ring)
+        refusal(facts, 1).unwrap_or(Admission::Ring)
     }
 }
 
@@ -104,18 +104,33 @@ pub struct AnswerEverything;
 
 impl AdmissionPolicy for AnswerEverything {
     fn admit(&self, facts: &OfferFacts) -> Admission {
-        refusal(facts).unwrap_or(Admission::Accept { with_video: true })
+        refusal(facts, 1).unwrap_or(Admission::Accept { with_video: true })
+    }
+}
+
+/// A headless side that takes several calls side by side (the phone gateway's trunk
+/// legs): answered at once up to `max_calls` live calls, busy beyond; the other refusals
+/// as [`PersonalPolicy`]'s.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerUpTo {
+    /// Most calls live at once (at least one).
+    pub max_calls: usize,
+}
+
+impl AdmissionPolicy for AnswerUpTo {
+    fn admit(&self, facts: &OfferFacts) -> Admission {
+        refusal(facts, self.max_calls.max(1)).unwrap_or(Admission::Accept { with_video: true })
     }
 }
 
 /// The rules every policy here shares, in order: strangers silent, group offers refused,
-/// busy, mode too low, mode without a media path.
-fn refusal(facts: &OfferFacts) -> Option<Admission> {
+/// busy (`capacity` live calls already), mode too low, mode without a media path.
+fn refusal(facts: &OfferFacts, capacity: usize) -> Option<Admission> {
     if !facts.may_ring() {
         Some(Admission::MissedUnknown)
     } else if facts.group {
         Some(Admission::Refuse(Refusal::GroupUnsupported))
-    } else if facts.live_calls > 0 {
+    } else if facts.live_calls >= capacity {
         Some(Admission::Busy)
     } else if facts.asks_too_little() {
         Some(Admission::Refuse(Refusal::ModeTooLow(facts.required_mode)))
@@ -171,6 +186,30 @@ mod tests {
             ..stranger
         };
         assert_eq!(PersonalPolicy.admit(&allowed), Admission::Ring);
+    }
+
+    #[test]
+    fn a_side_that_takes_several_calls_is_busy_only_at_its_limit() {
+        let second = OfferFacts {
+            live_calls: 1,
+            ..contact_offer()
+        };
+        let gateway = AnswerUpTo { max_calls: 2 };
+        assert_eq!(
+            gateway.admit(&second),
+            Admission::Accept { with_video: true },
+            "room for a second call"
+        );
+        let third = OfferFacts {
+            live_calls: 2,
+            ..second
+        };
+        assert_eq!(gateway.admit(&third), Admission::Busy);
+        assert_eq!(
+            AnswerUpTo { max_calls: 0 }.admit(&contact_offer()),
+            Admission::Accept { with_video: true },
+            "a limit of zero still takes one call"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use phantomcall_schemas::{
     MAX_CANDIDATES_PER_MESSAGE,
 };
 
+use super::negotiation::Negotiation;
 use super::types::{
     CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason, InputKind, Output,
     Reason,
@@ -44,23 +45,11 @@ pub(crate) struct Call {
     /// When the current state times out (Dialing, Ringing, Connecting).
     pub deadline: Option<Instant>,
     pub ended_at: Option<Instant>,
-    /// Incoming: the caller's offer, kept until the user accepts.
-    pub remote_offer: Option<String>,
-    /// Outgoing: our offer was sent. Incoming: our answer was sent.
-    pub sdp_sent: bool,
-    /// Outgoing: the `device` tag of the answer taken.
-    pub answered_by: Option<Option<DeviceId>>,
-    /// The driver holds a peer connection for this call.
-    pub has_media: bool,
-    /// We sent a renegotiation (ICE restart) and wait for its answer.
-    pub renegotiating: bool,
+    /// The offer/answer exchange with the peer's device (one per connection; a mesh
+    /// member holds one per member).
+    pub negotiation: Negotiation,
     /// Incoming: the user (or glare) accepted it here.
     pub accepted_here: bool,
-    /// Remote candidates that arrived before the remote description could be applied,
-    /// with the device that sent them.
-    pub remote_candidates: Vec<(Option<DeviceId>, IceCandidate)>,
-    /// Local candidates gathered before our offer or answer was sent.
-    pub local_candidates: Vec<IceCandidate>,
     /// A mode switch asked for and not answered yet.
     pub pending_switch: Option<PendingSwitch>,
 }
@@ -88,14 +77,8 @@ impl Call {
             end_reason: None,
             deadline: None,
             ended_at: None,
-            remote_offer: None,
-            sdp_sent: false,
-            answered_by: None,
-            has_media: false,
-            renegotiating: false,
+            negotiation: Negotiation::default(),
             accepted_here: false,
-            remote_candidates: Vec::new(),
-            local_candidates: Vec::new(),
             pending_switch: None,
         }
     }
@@ -126,7 +109,7 @@ impl Call {
             peer_without_modes: self.peer_without_modes,
             state: self.state,
             end_reason: self.end_reason,
-            answered_by: self.answered_by.clone(),
+            answered_by: self.negotiation.answered_by.clone(),
         }
     }
 
@@ -137,9 +120,7 @@ impl Call {
         self.end_reason = Some(reason);
         self.ended_at = Some(now);
         self.deadline = None;
-        self.remote_offer = None;
-        self.remote_candidates = Vec::new();
-        self.local_candidates = Vec::new();
+        self.negotiation.forget_pending();
         self.pending_switch = None;
     }
 }
@@ -227,7 +208,7 @@ impl Sink {
         if let Some(body) = notify {
             self.send(call, body);
         }
-        if call.has_media {
+        if call.negotiation.has_media {
             self.push(Output::StopMedia { call_id: call.id });
         }
         call.set_ended(reason, now);

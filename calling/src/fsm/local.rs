@@ -43,7 +43,7 @@ impl CallEngineCore {
             self.sink
                 .end(&mut call, EndReason::AlreadyInCall, None, now);
         } else {
-            call.has_media = true;
+            call.negotiation.has_media = true;
             call.deadline = Some(now + self.config.connect_timeout);
             self.sink.push(Output::CreateOffer {
                 call_id,
@@ -128,7 +128,7 @@ pub(super) fn accept(
     now: Instant,
 ) {
     call.accepted_here = true;
-    call.has_media = true;
+    call.negotiation.has_media = true;
     call.state = CallState::Connecting;
     call.deadline = Some(now + config.connect_timeout);
     if call.peer_without_modes {
@@ -137,12 +137,12 @@ pub(super) fn accept(
     sink.push(Output::CreateAnswer {
         call_id: call.id,
         peer: call.peer,
-        remote_sdp: call.remote_offer.take().unwrap_or_default(),
+        remote_sdp: call.negotiation.remote_offer.take().unwrap_or_default(),
         call_type: call.call_type,
         with_video: with_video && call.call_type == CallType::Video,
         mode: call.mode,
     });
-    let buffered: Vec<IceCandidate> = std::mem::take(&mut call.remote_candidates)
+    let buffered: Vec<IceCandidate> = std::mem::take(&mut call.negotiation.remote_candidates)
         .into_iter()
         .map(|(_, c)| c)
         .collect();

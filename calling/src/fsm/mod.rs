@@ -117,7 +117,7 @@ mod types;
 pub mod wire;
 
 pub use admit::{
-    Admission, AdmissionPolicy, AnswerEverything, OfferFacts, PersonalPolicy, Refusal,
+    Admission, AdmissionPolicy, AnswerEverything, AnswerUpTo, OfferFacts, PersonalPolicy, Refusal,
 };
 pub use config::EngineConfig;
 pub use engine::CallEngineCore;

@@ -11,6 +11,70 @@ use super::engine::{hangup, live, negotiated, CallEngineCore};
 use super::types::{CallState, Direction, DropReason, EndReason, InputKind, MediaError, Reason};
 use super::wire;
 
+/// The offer/answer exchange of one connection: what was sent, what waits for a
+/// description, whether media exists. A 1:1 call has one; a mesh member keeps one per
+/// member, so the rules below are written once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Negotiation {
+    /// Incoming: the caller's offer, kept until the user accepts.
+    pub remote_offer: Option<String>,
+    /// Outgoing: our offer was sent. Incoming: our answer was sent.
+    pub sdp_sent: bool,
+    /// Outgoing: the `device` tag of the answer taken.
+    pub answered_by: Option<Option<DeviceId>>,
+    /// The driver holds a media connection for it.
+    pub has_media: bool,
+    /// We sent a renegotiation (ICE restart) and wait for its answer.
+    pub renegotiating: bool,
+    /// Remote candidates that arrived before the remote description could be applied,
+    /// with the device that sent them.
+    pub remote_candidates: Vec<(Option<DeviceId>, IceCandidate)>,
+    /// Local candidates gathered before our offer or answer was sent.
+    pub local_candidates: Vec<IceCandidate>,
+}
+
+/// More candidates than [`MAX_BUFFERED_CANDIDATES`] would wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BufferFull;
+
+impl Negotiation {
+    /// Our description went out: the candidates gathered meanwhile go now.
+    pub fn description_sent(&mut self) -> Vec<IceCandidate> {
+        self.sdp_sent = true;
+        std::mem::take(&mut self.local_candidates)
+    }
+
+    /// Holds our candidates until our description is sent.
+    pub fn hold_local(&mut self, candidates: Vec<IceCandidate>) -> Result<(), BufferFull> {
+        if self.local_candidates.len() + candidates.len() > MAX_BUFFERED_CANDIDATES {
+            return Err(BufferFull);
+        }
+        self.local_candidates.extend(candidates);
+        Ok(())
+    }
+
+    /// Holds the peer's candidates until its description is applied.
+    pub fn hold_remote(
+        &mut self,
+        device: Option<DeviceId>,
+        candidates: Vec<IceCandidate>,
+    ) -> Result<(), BufferFull> {
+        if self.remote_candidates.len() + candidates.len() > MAX_BUFFERED_CANDIDATES {
+            return Err(BufferFull);
+        }
+        self.remote_candidates
+            .extend(candidates.into_iter().map(|c| (device.clone(), c)));
+        Ok(())
+    }
+
+    /// Forgets what only mattered while the exchange was under way (the call ended).
+    pub fn forget_pending(&mut self) {
+        self.remote_offer = None;
+        self.remote_candidates = Vec::new();
+        self.local_candidates = Vec::new();
+    }
+}
+
 impl CallEngineCore {
     pub(super) fn on_local_offer(&mut self, call_id: CallId, sdp: String, now: Instant) {
         let input = InputKind::LocalOffer;
@@ -25,8 +89,7 @@ impl CallEngineCore {
         }
         let call_type = call.call_type;
         self.sink.send(call, CallBody::Offer { sdp, call_type });
-        call.sdp_sent = true;
-        let gathered = std::mem::take(&mut call.local_candidates);
+        let gathered = call.negotiation.description_sent();
         self.sink.send_candidates(call, gathered);
         call.state = CallState::Ringing;
         call.deadline = Some(now + self.config.ring_timeout);
@@ -39,15 +102,14 @@ impl CallEngineCore {
             return;
         };
         let expected = (Direction::Incoming, CallState::Connecting);
-        if (call.direction, call.state) != expected || call.sdp_sent {
+        if (call.direction, call.state) != expected || call.negotiation.sdp_sent {
             let state = call.state;
             self.sink
                 .drop_input(Some(call_id), input, DropReason::NotInThisState(state));
             return;
         }
         self.sink.send(call, CallBody::Answer { sdp });
-        call.sdp_sent = true;
-        let gathered = std::mem::take(&mut call.local_candidates);
+        let gathered = call.negotiation.description_sent();
         self.sink.send_candidates(call, gathered);
     }
 
@@ -64,7 +126,9 @@ impl CallEngineCore {
         let has_description = match (call.direction, call.state) {
             (Direction::Outgoing, CallState::Dialing) => false,
             (Direction::Outgoing, _) => true,
-            (Direction::Incoming, CallState::Connecting | CallState::Connected) => call.sdp_sent,
+            (Direction::Incoming, CallState::Connecting | CallState::Connected) => {
+                call.negotiation.sdp_sent
+            }
             (Direction::Incoming, state) => {
                 // No peer connection exists before the user accepts.
                 self.sink
@@ -74,18 +138,16 @@ impl CallEngineCore {
         };
         if has_description {
             self.sink.send_candidates(call, candidates);
-        } else if call.local_candidates.len() + candidates.len() > MAX_BUFFERED_CANDIDATES {
+        } else if call.negotiation.hold_local(candidates).is_err() {
             self.sink
                 .drop_input(Some(call_id), input, DropReason::CandidateBufferFull);
-        } else {
-            call.local_candidates.extend(candidates);
         }
     }
 
     /// The peer has our description and we have theirs: a new offer can go out.
     pub(super) fn negotiated(call: &Call) -> bool {
         matches!(call.state, CallState::Connecting | CallState::Connected)
-            && (call.direction == Direction::Outgoing || call.sdp_sent)
+            && (call.direction == Direction::Outgoing || call.negotiation.sdp_sent)
     }
 
     pub(super) fn on_local_renegotiation(&mut self, call_id: CallId, sdp: String) {
@@ -94,7 +156,7 @@ impl CallEngineCore {
             return;
         };
         self.sink.send(call, CallBody::Renegotiate { sdp });
-        call.renegotiating = true;
+        call.negotiation.renegotiating = true;
     }
 
     pub(super) fn on_local_renegotiation_answer(&mut self, call_id: CallId, sdp: String) {
@@ -146,14 +208,14 @@ impl CallEngineCore {
         let Some(call) = live(&mut self.calls, &mut self.sink, call_id, input) else {
             return;
         };
-        if !call.has_media {
+        if !call.negotiation.has_media {
             let state = call.state;
             self.sink
                 .drop_input(Some(call_id), input, DropReason::NotInThisState(state));
             return;
         }
         // The peer knows the call once our offer is out, or (incoming) from the start.
-        let peer_knows = call.direction == Direction::Incoming || call.sdp_sent;
+        let peer_knows = call.direction == Direction::Incoming || call.negotiation.sdp_sent;
         let notify = peer_knows.then(|| hangup(why));
         self.sink.end(call, reason, notify, now);
     }
@@ -167,10 +229,44 @@ pub(super) fn buffer_candidates(
     candidates: Vec<IceCandidate>,
     input: InputKind,
 ) {
-    if call.remote_candidates.len() + candidates.len() > MAX_BUFFERED_CANDIDATES {
+    if call.negotiation.hold_remote(device, candidates).is_err() {
         sink.drop_input(Some(call.id), input, DropReason::CandidateBufferFull);
-        return;
     }
-    call.remote_candidates
-        .extend(candidates.into_iter().map(|c| (device.clone(), c)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidates(n: usize) -> Vec<IceCandidate> {
+        (0..n)
+            .map(|i| IceCandidate {
+                candidate: format!("candidate:{i} 1 udp 1 127.0.0.1 {} typ host", 40000 + i),
+                sdp_mid: Some("0".into()),
+                sdp_mline_index: Some(0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn our_candidates_wait_for_our_description_then_go_with_it() {
+        let mut n = Negotiation::default();
+        n.hold_local(candidates(3)).unwrap();
+        assert!(!n.sdp_sent);
+        assert_eq!(n.description_sent().len(), 3);
+        assert!(n.sdp_sent);
+        assert!(n.local_candidates.is_empty(), "nothing is sent twice");
+    }
+
+    #[test]
+    fn held_candidates_are_bounded_on_both_sides() {
+        let mut n = Negotiation::default();
+        n.hold_local(candidates(MAX_BUFFERED_CANDIDATES)).unwrap();
+        assert_eq!(n.hold_local(candidates(1)), Err(BufferFull));
+        n.hold_remote(None, candidates(MAX_BUFFERED_CANDIDATES))
+            .unwrap();
+        assert_eq!(n.hold_remote(None, candidates(1)), Err(BufferFull));
+        n.forget_pending();
+        assert!(n.local_candidates.is_empty() && n.remote_candidates.is_empty());
+    }
 }

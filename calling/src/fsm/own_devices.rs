@@ -52,7 +52,7 @@ pub(super) fn on_own_device_message(
     // gets an `answered-elsewhere:` hangup, and a late decline is dropped there).
     let first_there = match call.state {
         CallState::Ringing => true,
-        CallState::Connecting => !call.sdp_sent,
+        CallState::Connecting => !call.negotiation.sdp_sent,
         _ => false,
     };
     if first_there {

@@ -86,7 +86,7 @@ impl CallEngineCore {
             // A device of the callee answered after the call ended here (a decline from
             // another of its devices, our timeout, our hangup crossing its answer): tell
             // it, so it does not wait for media until its connect timeout.
-            if !own && call.direction == Direction::Outgoing && call.sdp_sent {
+            if !own && call.direction == Direction::Outgoing && call.negotiation.sdp_sent {
                 if let CallBody::Answer { .. } = message.body {
                     self.sink.send(call, CallBody::Hangup { reason: None });
                 }
@@ -167,9 +167,10 @@ pub(super) fn on_peer_message(
                 sink.push(Output::PeerWithoutModes { call_id: id });
             }
             sink.push(Output::ApplyAnswer { call_id: id, sdp });
-            let (theirs, others): (Vec<_>, Vec<_>) = std::mem::take(&mut call.remote_candidates)
-                .into_iter()
-                .partition(|(d, _)| *d == device);
+            let (theirs, others): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut call.negotiation.remote_candidates)
+                    .into_iter()
+                    .partition(|(d, _)| *d == device);
             if !others.is_empty() {
                 tracing::debug!(
                     count = others.len(),
@@ -182,17 +183,17 @@ pub(super) fn on_peer_message(
                     candidates: theirs.into_iter().map(|(_, c)| c).collect(),
                 });
             }
-            call.answered_by = Some(device);
+            call.negotiation.answered_by = Some(device);
             call.state = CallState::Connecting;
             call.deadline = Some(now + config.connect_timeout);
             sink.event(call, Reason::RemoteAnswer);
         }
         (CallBody::Answer { sdp }, _, CallState::Connecting | CallState::Connected)
-            if call.renegotiating
-                && !is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
+            if call.negotiation.renegotiating
+                && !is_other_device(call.negotiation.answered_by.as_ref(), device.as_ref()) =>
         {
             // The answer to our ICE restart.
-            call.renegotiating = false;
+            call.negotiation.renegotiating = false;
             sink.push(Output::ApplyAnswer { call_id: id, sdp });
         }
         (
@@ -200,14 +201,14 @@ pub(super) fn on_peer_message(
             direction,
             CallState::Connecting | CallState::Connected,
         ) if CallEngineCore::negotiated(call)
-            && !is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
+            && !is_other_device(call.negotiation.answered_by.as_ref(), device.as_ref()) =>
         {
-            if call.renegotiating && direction == Direction::Outgoing {
+            if call.negotiation.renegotiating && direction == Direction::Outgoing {
                 // Both restarted at once: the caller's offer wins on both sides.
                 sink.drop_input(Some(id), input, DropReason::RenegotiationGlare);
                 return;
             }
-            call.renegotiating = false;
+            call.negotiation.renegotiating = false;
             sink.push(Output::ApplyRenegotiation { call_id: id, sdp });
         }
         (
@@ -217,7 +218,7 @@ pub(super) fn on_peer_message(
         ) => {
             // The first answer won. A PhantomCall device whose answer lost is told so, by
             // device id, so that only it hangs up (the winner ignores the message).
-            let winner = call.answered_by.clone().flatten();
+            let winner = call.negotiation.answered_by.clone().flatten();
             if let (Some(winner), Some(loser)) = (winner, &device) {
                 if *loser != winner {
                     let reason = wire::answered_elsewhere_reason(loser);
@@ -240,7 +241,7 @@ pub(super) fn on_peer_message(
             Direction::Outgoing,
             CallState::Connecting | CallState::Connected,
         ) => {
-            if !is_other_device(call.answered_by.as_ref(), device.as_ref()) {
+            if !is_other_device(call.negotiation.answered_by.as_ref(), device.as_ref()) {
                 sink.push(Output::AddRemoteCandidates {
                     call_id: id,
                     candidates,
@@ -261,7 +262,7 @@ pub(super) fn on_peer_message(
             candidates,
         }),
         (CallBody::Hangup { .. }, Direction::Outgoing, _)
-            if is_other_device(call.answered_by.as_ref(), device.as_ref()) =>
+            if is_other_device(call.negotiation.answered_by.as_ref(), device.as_ref()) =>
         {
             // A device of the callee whose answer was not taken (say, its connect timeout
             // ran out): the device in the call is still there.

@@ -8,6 +8,7 @@
 
 mod candidates;
 mod config;
+mod connection;
 mod stats;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -47,6 +48,7 @@ use crate::proxy::{TurnServerAddr, TurnTcpBridge};
 
 pub use candidates::{candidate_mid, inbound as inbound_candidate, outbound as outbound_candidate};
 pub use config::{ModeUnavailable, NetworkConfig, SetupFailure, TurnServer};
+pub use connection::{ConnectionTracks, MediaConnection, PathState};
 pub use stats::PeerStats;
 
 /// RTP payload type we offer for Opus (what browsers use).
@@ -146,10 +148,10 @@ pub enum PeerEvent {
     Candidate(IceCandidate),
     /// A gathered candidate the mode forbids: never sent.
     CandidateWithheld(PolicyViolation),
-    /// Connection state changed (ICE and DTLS together).
-    State(RTCPeerConnectionState),
-    /// ICE state changed (the path alone, before DTLS).
-    IceState(RTCIceConnectionState),
+    /// The media path's state changed (ICE and DTLS together).
+    State(PathState),
+    /// The network path's state changed (ICE alone, before DTLS).
+    IcePath(PathState),
     /// The peer's media track arrived.
     RemoteTrack(Arc<dyn TrackRemote>, RemoteKind),
 }
@@ -171,7 +173,7 @@ impl std::fmt::Debug for PeerEvent {
             PeerEvent::Candidate(_) => f.write_str("Candidate"),
             PeerEvent::CandidateWithheld(v) => write!(f, "CandidateWithheld({v})"),
             PeerEvent::State(s) => write!(f, "State({s})"),
-            PeerEvent::IceState(s) => write!(f, "IceState({s})"),
+            PeerEvent::IcePath(s) => write!(f, "IcePath({s})"),
             PeerEvent::RemoteTrack(_, k) => write!(f, "RemoteTrack({k:?})"),
         }
     }
@@ -790,11 +792,11 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
-        let _ = self.events.send(PeerEvent::IceState(state));
+        let _ = self.events.send(PeerEvent::IcePath(state.into()));
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.events.send(PeerEvent::State(state));
+        let _ = self.events.send(PeerEvent::State(state.into()));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
