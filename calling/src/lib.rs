@@ -25,7 +25,11 @@
 //! Seams for the second wave: admission of offers is a policy object
 //! ([`fsm::AdmissionPolicy`]); each call's media path is supervised by sans-IO code fed
 //! with `now`; every encoded frame passes a [`FrameTransform`] between codec and RTP, both
-//! ways (the identity today). Not here yet: group calls, SFrame and MLS group keys.
+//! ways: each call's [`e2ee::CallKeyLayer`] puts SFrame (RFC 9605) under the 1:1 call's
+//! post-quantum keys ([`e2ee::pq`], agreed in the offer and answer) around the app's own
+//! transform, or passes frames with DTLS-SRTP alone for a peer without the layer.
+//! [`group::Mesh`] decides a NIP-AC group call's connections. Not here yet: the engine
+//! running group calls, and MLS group keys.
 //!
 //! What it must never do: the state machine never does I/O (no socket, no clock, no
 //! thread, no randomness: time and call ids come in as inputs), never panics on input,
@@ -46,8 +50,10 @@
 
 pub mod client;
 pub mod devices;
+pub mod e2ee;
 mod engine;
 pub mod fsm;
+pub mod group;
 pub mod peer;
 mod pipeline;
 pub mod policy;

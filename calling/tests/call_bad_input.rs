@@ -64,6 +64,7 @@ impl Scene {
             call_id,
             peer: self.bob.key.to_hex(),
             also_to: Vec::new(),
+            pq_share: None,
             mode: Some(PrivacyMode::Fast),
             device: Some(DeviceId::new_random()),
             body,

@@ -1,6 +1,6 @@
-//! The frame transform seam (where SFrame will sit): every encoded frame passes it between
-//! the codec and RTP, both ways, in a real call. A toy cipher stands in for SFrame here:
-//! it proves the seam is on the media path, not that frames are secure.
+//! The frame transform seam: every encoded frame passes it between the codec and RTP, both
+//! ways, in a real call. A toy cipher proves the seam is on the media path; then SFrame
+//! (RFC 9605, `calling::e2ee`) runs through it in real calls.
 
 mod support;
 
@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use calling::e2ee::{MediaKeys, SframeKey, SframeTransform};
 use calling::{CallState, FrameKind, FrameTransform, TransformError};
 use nostr_signal::Identity;
 use phantomcall_schemas::{CallType, PrivacyMode};
@@ -132,6 +133,122 @@ async fn frames_the_transform_refuses_are_dropped_before_the_decoder() {
     assert_eq!(
         played.audio_frames_played, 0,
         "nothing refused reaches the decoder: {played:?}"
+    );
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
+
+fn sframe_with(transform: Arc<SframeTransform>, tone_hz: f32) -> PhoneOptions {
+    PhoneOptions {
+        frame_transform: Some(transform),
+        ..PhoneOptions::tone(tone_hz)
+    }
+}
+
+fn sframe_keys() -> (SframeKey, SframeKey) {
+    (
+        SframeKey::new(1, b"alice's sframe base key".to_vec()),
+        SframeKey::new(2, b"bob's sframe base key!!".to_vec()),
+    )
+}
+
+/// Alice and Bob with these transforms, in a connected video call Alice placed.
+async fn video_call_with(
+    relay: &support::Relay,
+    alice_transform: Arc<SframeTransform>,
+    bob_transform: Arc<SframeTransform>,
+) -> (support::Phone, support::Phone, phantomcall_schemas::CallId) {
+    let alice_options = sframe_with(alice_transform, 440.0);
+    let mut alice = phone(relay, &Identity::generate(), alice_options).await;
+    let mut bob = phone(
+        relay,
+        &Identity::generate(),
+        sframe_with(bob_transform, 660.0),
+    )
+    .await;
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
+    bob.wait_state(Some(call), CallState::Ringing).await;
+    bob.engine.accept(call, true);
+    alice.wait_state(Some(call), CallState::Connected).await;
+    (alice, bob, call)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_real_call_with_sframe_on_every_frame_is_heard_and_seen() {
+    let relay = relay().await;
+    let (alice_key, bob_key) = sframe_keys();
+    let alice_sframe = Arc::new(SframeTransform::new(&alice_key).unwrap());
+    let bob_sframe = Arc::new(SframeTransform::new(&bob_key).unwrap());
+    alice_sframe.add_member_key(&bob_key).unwrap();
+    bob_sframe.add_member_key(&alice_key).unwrap();
+    let (mut alice, mut bob, call) = video_call_with(&relay, alice_sframe, bob_sframe).await;
+
+    bob.wait_hears(440.0).await;
+    alice.wait_hears(660.0).await;
+    bob.wait_stats(call, |s| s.video_frames_decoded > 0).await;
+    alice.wait_stats(call, |s| s.video_frames_decoded > 0).await;
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sframe_frames_under_a_key_the_receiver_lacks_never_reach_its_decoder() {
+    let relay = relay().await;
+    let (alice_key, bob_key) = sframe_keys();
+    let alice_sframe = Arc::new(SframeTransform::new(&alice_key).unwrap());
+    // Bob holds a different secret under Alice's KID: every frame of hers fails.
+    let bob_sframe = Arc::new(SframeTransform::new(&bob_key).unwrap());
+    bob_sframe
+        .add_member_key(&SframeKey::new(1, b"not alice's key at all".to_vec()))
+        .unwrap();
+    alice_sframe.add_member_key(&bob_key).unwrap();
+    let (alice, mut bob, call) = video_call_with(&relay, alice_sframe, bob_sframe).await;
+    // Bob's frames (Alice holds his key) get through; Alice's to Bob do not.
+    alice.wait_hears(660.0).await;
+    bob.wait_stats(call, |s| s.audio_packets_received > 50)
+        .await;
+    // Video frames are sent alongside; give them time to arrive and be refused.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bob_side = bob.wait_stats(call, |_| true).await;
+    assert_eq!(bob_side.audio_frames_played, 0, "{bob_side:?}");
+    assert_eq!(bob_side.video_frames_decoded, 0, "{bob_side:?}");
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_1_1_call_agrees_post_quantum_keys_and_both_ends_show_the_same_code() {
+    let relay = relay().await;
+    let mut alice = phone(&relay, &Identity::generate(), PhoneOptions::tone(440.0)).await;
+    let mut bob = phone(&relay, &Identity::generate(), PhoneOptions::tone(660.0)).await;
+
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
+    bob.wait_state(Some(call), CallState::Ringing).await;
+    bob.engine.accept(call, true);
+    alice.wait_state(Some(call), CallState::Connected).await;
+
+    // Media flows under the agreed SFrame keys: tones heard, video decoded.
+    bob.wait_hears(440.0).await;
+    alice.wait_hears(660.0).await;
+    bob.wait_stats(call, |s| s.video_frames_decoded > 0).await;
+    let ours = alice
+        .wait_stats(call, |s| s.media_keys != MediaKeys::Pending)
+        .await;
+    let theirs = bob
+        .wait_stats(call, |s| s.media_keys != MediaKeys::Pending)
+        .await;
+    assert!(
+        matches!(ours.media_keys, MediaKeys::PostQuantum { .. }),
+        "{:?}",
+        ours.media_keys
+    );
+    assert_eq!(
+        ours.media_keys, theirs.media_keys,
+        "the same code on both ends"
     );
     alice.engine.shutdown().await;
     bob.engine.shutdown().await;

@@ -236,6 +236,12 @@ async fn assert_private_path_with_a_peer_without_modes(
     }
     let stats = phone.wait_stats(call.call_id, |_| true).await;
     assert_eq!(stats.peer.local_candidate_type.as_deref(), Some("relay"));
+    // No `pq` tag from a NIP-AC client: DTLS-SRTP alone, said so, never a silent layer.
+    assert_eq!(
+        stats.media_keys,
+        calling::e2ee::MediaKeys::TransportOnly,
+        "{stats:?}"
+    );
     // Our media leaves from the TURN server; the peer's own address is its choice.
     let local = stats.peer.local_address.expect("local address");
     assert_eq!(local.ip(), TURN_IP, "{stats:?}");

@@ -54,6 +54,7 @@ async fn hangup_is_not_delayed_by_another_peers_dead_relay() {
         call_id: carols,
         peer: alice.key.to_hex(),
         also_to: Vec::new(),
+        pq_share: None,
         mode: Some(PrivacyMode::Private),
         device: Some(DeviceId::new_random()),
         body: CallBody::Offer {

@@ -287,6 +287,7 @@ async fn an_offer_with_an_unknown_mode_never_rings() {
         call_id: call,
         peer: bob.key.to_hex(),
         also_to: Vec::new(),
+        pq_share: None,
         mode: Some(PrivacyMode::Private),
         device: None,
         body: CallBody::Offer {

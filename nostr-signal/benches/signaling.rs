@@ -33,6 +33,7 @@ fn offer(peer: &nostr_sdk::PublicKey) -> CallMessage {
         call_id: CallId::new_random(),
         peer: peer.to_hex(),
         also_to: Vec::new(),
+        pq_share: None,
         mode: Some(PrivacyMode::Private),
         device: Some(DeviceId::new_random()),
         body: CallBody::Offer {
@@ -112,6 +113,7 @@ async fn round_trips() {
                 let answer = CallMessage {
                     peer: m.sender.to_hex(),
                     also_to: Vec::new(),
+                    pq_share: None,
                     body: CallBody::Answer {
                         sdp: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n".into(),
                     },

@@ -163,10 +163,9 @@ async fn a_member_invited_mid_call_gets_through_every_members_verifier() {
         .unwrap();
     next_message(&mut bob_inbox, "the group offer").await;
 
-    // Dave, invited later, turns up with a message naming every member. (NIP-AC's "I
-    // joined" is an answer with every member's `p` tag; the answer schema takes one `p`
-    // until group calls land, so an offer stands in for it here.)
-    let mut joined = one_of_each_kind(&alice.public_key(), offer.call_id).remove(0);
+    // Dave, invited later, turns up with NIP-AC's "I joined": an answer naming every member.
+    let mut joined = one_of_each_kind(&alice.public_key(), offer.call_id).remove(1);
+    assert_eq!(joined.kind(), phantomcall_schemas::CallKind::Answer);
     joined.also_to = vec![bob.public_key().to_hex(), carol.public_key().to_hex()];
     let all = Recipients::Many(vec![
         alice.public_key(),

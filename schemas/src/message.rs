@@ -1,5 +1,7 @@
 //! Typed call messages: building rumor parts and parsing validated rumors.
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::validate;
@@ -96,7 +98,14 @@ pub struct CallMessage {
     pub device: Option<DeviceId>,
     /// Kind-specific content.
     pub body: CallBody,
+    /// PhantomCall's post-quantum media key share (`pq` tag; offers and answers only):
+    /// the X-Wing encapsulation key in an offer, the ciphertext in an answer. `None` from
+    /// NIP-AC clients, when the layer is off, and on every other kind.
+    pub pq_share: Option<Vec<u8>>,
 }
+
+/// The key agreement a `pq` tag carries (the only one so far).
+const PQ_SCHEME: &str = "xwing";
 
 fn tag(name: &str, value: &str) -> Vec<String> {
     vec![name.to_owned(), value.to_owned()]
@@ -109,7 +118,7 @@ impl CallMessage {
     }
 
     /// Kind, tags and content of the rumor to build. Tags are, in order: `p`, `call-id`,
-    /// `call-type` (offers), `v`, then `mode` and `device` when set. A single candidate is
+    /// `call-type` (offers), `v`, then `mode`, `device` and `pq` (offers and answers) when set. A single candidate is
     /// sent as a JSON object (NIP-AC form), several as an array.
     pub fn to_parts(&self) -> (u16, Vec<Vec<String>>, String) {
         let mut tags = vec![tag("p", &self.peer)];
@@ -124,6 +133,11 @@ impl CallMessage {
         }
         if let Some(device) = &self.device {
             tags.push(tag("device", device.as_str()));
+        }
+        if let (Some(share), CallBody::Offer { .. } | CallBody::Answer { .. }) =
+            (&self.pq_share, &self.body)
+        {
+            tags.push(vec!["pq".into(), PQ_SCHEME.into(), BASE64.encode(share)]);
         }
         let content = match &self.body {
             CallBody::Offer { sdp, .. }
@@ -231,6 +245,22 @@ impl CallMessage {
                     .map_err(|_| unparsable("content"))?,
             },
         };
+        let pq_share = match kind {
+            CallKind::Offer | CallKind::Answer => tags
+                .iter()
+                .filter_map(Value::as_array)
+                .find(|t| t.first().and_then(Value::as_str) == Some("pq"))
+                // A scheme we do not know is ignored (a newer client's), not refused.
+                .filter(|t| t.get(1).and_then(Value::as_str) == Some(PQ_SCHEME))
+                .map(|t| {
+                    t.get(2)
+                        .and_then(Value::as_str)
+                        .and_then(|b64| BASE64.decode(b64).ok())
+                        .ok_or(unparsable("pq tag"))
+                })
+                .transpose()?,
+            _ => None,
+        };
         Ok(CallMessage {
             call_id,
             peer,
@@ -238,6 +268,7 @@ impl CallMessage {
             mode,
             device,
             body,
+            pq_share,
         })
     }
 }

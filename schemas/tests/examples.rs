@@ -108,3 +108,24 @@ fn rejection_errors_never_quote_values_from_the_rumor() {
         }
     }
 }
+
+#[test]
+fn nip_ac_group_answers_and_hangups_name_every_member() {
+    for file in ["answer.nip-ac-group.json", "hangup.nip-ac-group.json"] {
+        let (_, rumor) = json_files(&examples_dir())
+            .into_iter()
+            .find(|(name, _)| name == file)
+            .unwrap_or_else(|| panic!("{file} exists"));
+        let message = CallMessage::from_rumor_json(&rumor).expect(file);
+        let named: Vec<&str> = rumor["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t[0] == "p")
+            .map(|t| t[1].as_str().unwrap())
+            .collect();
+        assert_eq!(named.len(), 3, "{file}");
+        assert_eq!(message.peer, named[0], "{file}");
+        assert_eq!(message.also_to, named[1..], "{file}");
+    }
+}

@@ -315,3 +315,100 @@ fn nip_ac_rumor_without_phantomcall_tags_is_accepted() {
     let message = CallMessage::from_rumor_json(&rumor(ALICE, 1, OFFER, &t, SDP)).unwrap();
     assert_eq!((message.mode, message.device), (None, None));
 }
+
+fn with_pq(mut tags: Vec<Vec<String>>, scheme: &str, value: &str) -> Vec<Vec<String>> {
+    tags.push(vec!["pq".into(), scheme.into(), value.into()]);
+    tags
+}
+
+/// Standard padded base64 of `n` bytes, as the `pq` tag carries an X-Wing share.
+fn b64_of(n: usize) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(vec![0xa5u8; n])
+}
+
+#[test]
+fn an_x_wing_share_longer_than_other_tag_values_is_taken_on_offers_and_answers() {
+    let offer_share = b64_of(1216);
+    assert_eq!(
+        offer_share.len(),
+        1624,
+        "longer than the 1024 of other tags"
+    );
+    let offer = rumor(
+        ALICE,
+        1,
+        OFFER,
+        &with_pq(offer_tags(), "xwing", &offer_share),
+        SDP,
+    );
+    validate_rumor(&offer).unwrap();
+    assert_eq!(
+        CallMessage::from_rumor_json(&offer).unwrap().pq_share,
+        Some(vec![0xa5u8; 1216])
+    );
+    let answer = rumor(
+        ALICE,
+        1,
+        ANSWER,
+        &with_pq(base_tags(), "xwing", &b64_of(1120)),
+        SDP,
+    );
+    assert_eq!(
+        CallMessage::from_rumor_json(&answer).unwrap().pq_share,
+        Some(vec![0xa5u8; 1120])
+    );
+}
+
+#[test]
+fn a_pq_share_of_an_unknown_scheme_is_ignored_not_refused() {
+    let offer = rumor(
+        ALICE,
+        1,
+        OFFER,
+        &with_pq(offer_tags(), "future-kem", &b64_of(64)),
+        SDP,
+    );
+    assert_eq!(CallMessage::from_rumor_json(&offer).unwrap().pq_share, None);
+}
+
+#[test]
+fn malformed_pq_tags_are_invalid() {
+    for (scheme, value) in [
+        ("xwing", "not base64!"),
+        ("xwing", ""),
+        ("XWING", "AAAA"),
+        ("xwing", &*"A".repeat(4100)),
+    ] {
+        let err = rejected(&rumor(
+            ALICE,
+            1,
+            OFFER,
+            &with_pq(offer_tags(), scheme, value),
+            SDP,
+        ));
+        assert!(
+            matches!(err, SchemaError::Invalid { .. }),
+            "{scheme} {value:.20}: {err:?}"
+        );
+    }
+    let twice = with_pq(with_pq(offer_tags(), "xwing", "AAAA"), "xwing", "AAAA");
+    let err = rejected(&rumor(ALICE, 1, OFFER, &twice, SDP));
+    assert_invalid(err, OFFER, "/tags", "atMostOnePqTag/maxContains");
+}
+
+#[test]
+fn a_pq_share_on_other_kinds_is_not_read() {
+    let ice = candidate_json(0).to_string();
+    let message = rumor(
+        ALICE,
+        1,
+        ICE,
+        &with_pq(base_tags(), "xwing", &b64_of(1120)),
+        &ice,
+    );
+    assert_eq!(
+        CallMessage::from_rumor_json(&message).unwrap().pq_share,
+        None
+    );
+}

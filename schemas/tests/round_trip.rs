@@ -146,6 +146,7 @@ fn every_kind_with_and_without_mode_and_device_round_trips() {
                     call_id: CallId::new_random(),
                     peer: rng.hex64(),
                     also_to: Vec::new(),
+                    pq_share: None,
                     mode,
                     device: with_device.then(DeviceId::new_random),
                     body: rng.body(kind),
@@ -175,6 +176,7 @@ fn random_messages_of_every_kind_round_trip() {
                 call_id: rng.call_id(),
                 peer: rng.hex64(),
                 also_to: Vec::new(),
+                pq_share: None,
                 mode: rng.coin().then(|| rng.mode()),
                 device: rng.coin().then(|| rng.device()),
                 body: rng.body(kind),
@@ -195,6 +197,7 @@ fn single_candidate_is_sent_as_an_object_and_a_batch_as_an_array() {
             call_id: CallId::new_random(),
             peer: rng.hex64(),
             also_to: Vec::new(),
+            pq_share: None,
             mode: Some(PrivacyMode::Private),
             device: Some(DeviceId::new_random()),
             body: CallBody::IceCandidates(candidates),
@@ -224,6 +227,7 @@ fn empty_reasons_parse_as_none() {
             call_id: CallId::new_random(),
             peer: common::BOB.into(),
             also_to: Vec::new(),
+            pq_share: None,
             mode: None,
             device: None,
             body,
@@ -235,6 +239,30 @@ fn empty_reasons_parse_as_none() {
         match parsed.body {
             CallBody::Hangup { reason } | CallBody::Reject { reason } => assert_eq!(reason, None),
             other => panic!("unexpected body {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn pq_shares_round_trip_on_offers_and_answers_only() {
+    let mut rng = Rng::seeded(0x9a_5eed);
+    for kind in CallKind::ALL {
+        let share: Vec<u8> = (0..1216).map(|i| (i * 7 % 251) as u8).collect();
+        let message = CallMessage {
+            call_id: CallId::new_random(),
+            peer: rng.hex64(),
+            also_to: Vec::new(),
+            pq_share: Some(share),
+            mode: Some(PrivacyMode::Private),
+            device: None,
+            body: rng.body(kind),
+        };
+        let (_, tags, _) = message.to_parts();
+        let carries = tags.iter().any(|t| t[0] == "pq");
+        let expected = matches!(kind, CallKind::Offer | CallKind::Answer);
+        assert_eq!(carries, expected, "{kind:?}");
+        if expected {
+            assert_round_trip(&message, &rng.hex64(), 7);
         }
     }
 }

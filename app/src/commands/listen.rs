@@ -104,6 +104,7 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
                         body: CallBody::Reject { reason: Some(TEST_REPLY_REASON.into()) },
                         peer: m.sender.to_hex(),
                         also_to: Vec::new(),
+                        pq_share: None,
                         device: Some(device.clone()),
                         ..m.message.clone()
                     };

@@ -60,6 +60,7 @@ pub fn describe(event: &EngineEvent) -> Option<String> {
             }
             MediaEvent::RemoteScreenShare { active: true } => "peer is sharing their screen".into(),
             MediaEvent::RemoteScreenShare { active: false } => "peer stopped sharing".into(),
+            MediaEvent::MediaKeys(keys) => keys.to_string(),
         }),
         EngineEvent::SignalingError { error, .. } => Some(format!("signaling: {error}")),
         EngineEvent::Dropped(d) => {

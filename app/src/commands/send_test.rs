@@ -28,6 +28,7 @@ pub fn test_offer(peer: &nostr_signal::PublicKey, device: &DeviceId) -> CallMess
         call_id: CallId::new_random(),
         peer: peer.to_hex(),
         also_to: Vec::new(),
+        pq_share: None,
         mode: Some(PrivacyMode::Private),
         device: Some(device.clone()),
         body: CallBody::Offer {

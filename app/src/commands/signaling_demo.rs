@@ -85,6 +85,7 @@ fn message(call_id: CallId, peer: &PublicKey, device: &DeviceId, body: CallBody)
         call_id,
         peer: peer.to_hex(),
         also_to: Vec::new(),
+        pq_share: None,
         mode: Some(PrivacyMode::Private),
         device: Some(device.clone()),
         body,

@@ -61,6 +61,8 @@ pub struct CallView {
     pub peer_without_modes: bool,
     /// Whether the peer's screen share is coming in.
     pub remote_screen: bool,
+    /// How the media is protected end to end (post-quantum keys, or DTLS-SRTP alone).
+    pub media_keys: calling::e2ee::MediaKeys,
 }
 
 impl CallView {
@@ -117,6 +119,7 @@ impl CallView {
             notice: None,
             screen_share: None,
             remote_screen: false,
+            media_keys: calling::e2ee::MediaKeys::Pending,
             peer_without_modes: false,
         }
     }

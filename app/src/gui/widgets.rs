@@ -62,6 +62,30 @@ pub fn encryption_line(ui: &mut egui::Ui) {
     });
 }
 
+/// The call's end-to-end media keys: post-quantum (with the safety code both ends show),
+/// or DTLS-SRTP alone because the other app has no such layer. Nothing while agreeing.
+pub fn media_keys_line(ui: &mut egui::Ui, keys: calling::e2ee::MediaKeys) {
+    use calling::e2ee::MediaKeys;
+    match keys {
+        MediaKeys::Pending => {}
+        MediaKeys::PostQuantum { .. } => {
+            let text = keys.to_string();
+            ui.label(RichText::new(format!("Media: {text}")).color(SAFE))
+                .on_hover_text(
+                    "Frames are also encrypted with SFrame under a hybrid X25519 + ML-KEM-768 key: \
+                     a recording of this call stays private even against a future quantum \
+                     computer. The code is the same on both ends.",
+                );
+        }
+        MediaKeys::TransportOnly => {
+            ui.label(
+                RichText::new("Media: no post-quantum layer (the other app does not support it)")
+                    .color(WARN),
+            );
+        }
+    }
+}
+
 /// A labelled single-line text field; the label names it for screen readers and tests.
 pub fn text_field(
     ui: &mut egui::Ui,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use nostr_signal::SignalError;
 use phantomcall_schemas::{CallId, PrivacyMode};
 
+use crate::e2ee::MediaKeys;
 use crate::fsm::{CallEvent, Dropped};
 use crate::peer::{PeerStats, SetupFailure};
 use crate::policy::{ModePolicy, PolicyViolation, PrivacySummary};
@@ -89,6 +90,10 @@ pub enum MediaEvent {
     /// A candidate or SDP from the peer that the privacy mode forbids was refused; the
     /// call ends with [`crate::EndReason::PolicyViolation`].
     PolicyViolation(PolicyViolation),
+    /// The offer and answer settled how the media is protected end to end: post-quantum
+    /// SFrame keys, or DTLS-SRTP alone because the other app has no such layer (the user
+    /// is told either way).
+    MediaKeys(MediaKeys),
 }
 
 /// Which part of a call's media failed.
@@ -169,6 +174,8 @@ pub struct CallStats {
     pub peer: PeerStats,
     /// Whether our side of the selected path is a TURN relay.
     pub relayed: bool,
+    /// How the media is protected end to end.
+    pub media_keys: MediaKeys,
     /// Audio frames sent.
     pub audio_frames_sent: u64,
     /// Audio packets received.

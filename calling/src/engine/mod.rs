@@ -4,7 +4,9 @@
 //! broadcast channel, so a UI thread can poll without waiting.
 
 mod events;
+mod key_shares;
 mod session;
+mod session_keys;
 #[cfg(test)]
 mod session_sim;
 mod supervisor;
@@ -215,6 +217,10 @@ struct Driver {
     reports: UnboundedSender<(CallId, SessionReport)>,
     outbox: outbox::Outbox,
     events: broadcast::Sender<EngineEvent>,
+    /// Our key (bound into each call's media keys).
+    local_key: PublicKey,
+    /// Post-quantum shares between the sessions and the offers and answers.
+    key_shares: key_shares::KeyShares,
 }
 
 async fn run(
@@ -230,6 +236,8 @@ async fn run(
         .network
         .unavailable_modes(setup.transport.hides_network_address());
     let mut driver = Driver {
+        local_key: config.local_key,
+        key_shares: key_shares::KeyShares::default(),
         handled_by_app: config.handled_by_app,
         core: CallEngineCore::new(config),
         signaling_hides_address: setup.transport.hides_network_address(),
@@ -332,18 +340,32 @@ impl Driver {
             CallBody::Answer { sdp } => RTCSessionDescription::answer(sdp.clone()).is_ok(),
             _ => true,
         };
+        let call_id = incoming.message.call_id;
         let input = if parses {
+            self.key_shares.remember(&incoming.message);
             Input::Signal(incoming)
         } else {
             Input::UnparsableSdp(incoming)
         };
         self.core.handle(input, Instant::now());
+        if self.core.call(&call_id).is_none() {
+            // The machine did not take the call: nothing of it is kept.
+            self.key_shares.forget(call_id);
+        }
     }
 
     fn report(&mut self, call_id: CallId, report: SessionReport) {
         let input = match report {
-            SessionReport::Offer(sdp) => Input::LocalOffer { call_id, sdp },
-            SessionReport::Answer(sdp) => Input::LocalAnswer { call_id, sdp },
+            SessionReport::Offer { sdp, pq_share } => {
+                self.key_shares.ours(call_id, pq_share);
+                Input::LocalOffer { call_id, sdp }
+            }
+            SessionReport::Answer { sdp, pq_share } => {
+                if let Some(share) = pq_share {
+                    self.key_shares.ours(call_id, share);
+                }
+                Input::LocalAnswer { call_id, sdp }
+            }
             SessionReport::RestartOffer(sdp) => Input::LocalRenegotiation { call_id, sdp },
             SessionReport::RestartAnswer(sdp) => Input::LocalRenegotiationAnswer { call_id, sdp },
             SessionReport::Candidates(candidates) => Input::LocalCandidates {
@@ -376,7 +398,14 @@ impl Driver {
     fn drive(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
-                Output::Send { to, message, route } => self.outbox.send(to, message, route),
+                Output::Send {
+                    to,
+                    mut message,
+                    route,
+                } => {
+                    self.key_shares.attach(&mut message);
+                    self.outbox.send(to, message, route)
+                }
                 Output::PeerWithoutModes { call_id } => match self.sessions.get(&call_id) {
                     Some(session) => {
                         let _ = session.commands.send(SessionCommand::PeerWithoutModes);
@@ -408,10 +437,16 @@ impl Driver {
                 } => {
                     let video = call_type == CallType::Video;
                     self.start_session(call_id, peer, mode, (video && with_video, video), false);
-                    self.command_session(call_id, SessionCommand::Answer(remote_sdp));
+                    let pq_share = self.key_shares.take(call_id, &remote_sdp);
+                    let command = SessionCommand::Answer {
+                        sdp: remote_sdp,
+                        pq_share,
+                    };
+                    self.command_session(call_id, command);
                 }
                 Output::ApplyAnswer { call_id, sdp } => {
-                    self.command_session(call_id, SessionCommand::ApplyAnswer(sdp))
+                    let pq_share = self.key_shares.take(call_id, &sdp);
+                    self.command_session(call_id, SessionCommand::ApplyAnswer { sdp, pq_share })
                 }
                 Output::ApplyMode { call_id, mode } => {
                     self.command_session(call_id, SessionCommand::SetMode(mode))
@@ -425,6 +460,7 @@ impl Driver {
                 } => self.command_session(call_id, SessionCommand::Candidates(candidates)),
                 Output::StopMedia { call_id } => {
                     self.without_modes.remove(&call_id);
+                    self.key_shares.forget(call_id);
                     if let Some(session) = self.sessions.remove(&call_id) {
                         // Dropping the command channel ends the task, which stops its media.
                         drop(session.commands);
@@ -454,6 +490,7 @@ impl Driver {
         let setup = SessionSetup {
             call_id,
             participant,
+            local: self.local_key,
             peer: PeerSetup {
                 mode,
                 send_video,

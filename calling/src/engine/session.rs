@@ -13,8 +13,10 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::sleep_until;
 
 use super::events::{CallStats, MediaEvent, MediaPart};
+use super::session_keys::SessionKeys;
 use super::supervisor::{Supervision, Supervisor};
 use crate::devices::MediaDevices;
+use crate::e2ee::CallKeyLayer;
 use crate::fsm::MediaError;
 use crate::peer::{
     MediaConnection, PathState, PeerError, PeerEvent, PeerSession, PeerSetup, RemoteKind,
@@ -44,10 +46,17 @@ const REMOTE_SCREEN_CHECK: Duration = Duration::from_millis(250);
 pub(crate) enum SessionCommand {
     /// Create our offer.
     Offer,
-    /// Apply the peer's offer and create our answer.
-    Answer(String),
-    /// Apply the peer's answer (first, or to our ICE restart).
-    ApplyAnswer(String),
+    /// Apply the peer's offer and create our answer; `pq_share` is the offer's
+    /// post-quantum share, if it carried one.
+    Answer {
+        sdp: String,
+        pq_share: Option<Vec<u8>>,
+    },
+    /// Apply the peer's answer (first, or to our ICE restart), with its share if any.
+    ApplyAnswer {
+        sdp: String,
+        pq_share: Option<Vec<u8>>,
+    },
     /// Add the peer's candidates.
     Candidates(Vec<IceCandidate>),
     /// Apply the peer's new offer (ICE restart) and answer it.
@@ -72,8 +81,16 @@ pub(crate) enum SessionCommand {
 /// What a call's media tells the engine.
 #[derive(Debug)]
 pub(crate) enum SessionReport {
-    Offer(String),
-    Answer(String),
+    /// Our first offer, with the post-quantum share it must carry.
+    Offer {
+        sdp: String,
+        pq_share: Vec<u8>,
+    },
+    /// Our answer, with the share it must carry (none when the offer had none).
+    Answer {
+        sdp: String,
+        pq_share: Option<Vec<u8>>,
+    },
     RestartOffer(String),
     RestartAnswer(String),
     Candidates(Vec<IceCandidate>),
@@ -90,6 +107,8 @@ pub(crate) struct SessionSetup {
     pub call_id: CallId,
     /// Who is on the other end (picks their remote views).
     pub participant: nostr_signal::PublicKey,
+    /// Our own key (bound into the call's media keys).
+    pub local: nostr_signal::PublicKey,
     pub peer: PeerSetup,
     /// We placed the call: we restart ICE when the path is lost (the callee waits for our
     /// offer, so both never restart at once).
@@ -115,6 +134,8 @@ pub(crate) fn spawn(
 
 struct Media {
     controls: Arc<Controls>,
+    /// The call's end-to-end key layer (also inside `transform`).
+    keys: Arc<CallKeyLayer>,
     /// What every encoded frame passes, both ways.
     transform: Arc<dyn FrameTransform>,
     counters: Arc<Counters>,
@@ -162,7 +183,7 @@ async fn run(
                 match commands.recv().await {
                     // A note about the peer, not a step.
                     Some(SessionCommand::PeerWithoutModes) => continue,
-                    Some(SessionCommand::Answer(_)) => break MediaError::CreateAnswer,
+                    Some(SessionCommand::Answer { .. }) => break MediaError::CreateAnswer,
                     _ => break MediaError::CreateOffer,
                 }
             };
@@ -190,6 +211,13 @@ pub(crate) async fn drive(
     };
     let (notes_tx, mut notes) = unbounded_channel();
     let mut media = start_media(&setup, session, notes_tx.clone());
+    let mut keys = SessionKeys::new(
+        media.keys.clone(),
+        call_id,
+        &setup.local,
+        &setup.participant,
+        setup.is_caller,
+    );
 
     let mut batch: Vec<IceCandidate> = Vec::new();
     let mut batch_due: Option<Instant> = None;
@@ -222,7 +250,7 @@ pub(crate) async fn drive(
                         set_screen_share(&setup, session, &mut media, target, connected, &notes_tx, &report);
                     }
                     Some(SessionCommand::RestartIce) => supervisor.on_restart_requested(now()),
-                    Some(command) => handle_command(command, session, &media, &report).await,
+                    Some(command) => handle_command(command, session, &media, &mut keys, &report).await,
                 }
             }
             Some(event) = peer_events.recv() => match event {
@@ -294,7 +322,9 @@ fn start_media(
         Controls::set(&controls.camera_off, true);
     }
     let counters = Arc::new(Counters::default());
-    let transform = setup.devices.frame_transform();
+    // The app's transform inside, the call's SFrame layer outside.
+    let keys = Arc::new(CallKeyLayer::new(setup.devices.frame_transform()));
+    let transform: Arc<dyn FrameTransform> = keys.clone();
     let mut threads = Vec::new();
     let note = |part: MediaPart, e: &dyn std::fmt::Display| {
         let _ = notes.send(PipelineNote::device(part, e));
@@ -302,6 +332,7 @@ fn start_media(
     let Some(tracks) = session.tracks() else {
         // A connection without local media (the session's tests): supervision only.
         return Media {
+            keys,
             transform,
             controls,
             counters,
@@ -380,6 +411,7 @@ fn start_media(
         }
     }
     Media {
+        keys,
         transform,
         controls,
         counters,
@@ -519,24 +551,57 @@ async fn handle_command(
     command: SessionCommand,
     session: &dyn MediaConnection,
     media: &Media,
+    keys: &mut SessionKeys,
     report: &impl Fn(SessionReport),
 ) {
     match command {
-        SessionCommand::Offer => match session.create_offer(false).await {
-            Ok(sdp) => report(SessionReport::Offer(sdp)),
-            Err(e) => {
+        SessionCommand::Offer => match (session.create_offer(false).await, keys.offer_share()) {
+            (Ok(sdp), Ok(pq_share)) => report(SessionReport::Offer { sdp, pq_share }),
+            (Err(e), _) => {
                 tracing::warn!(error = %e.log_text(), "offer failed");
                 report(SessionReport::Failed(MediaError::CreateOffer));
             }
-        },
-        SessionCommand::Answer(offer) => match session.answer(&offer).await {
-            Ok(sdp) => report(SessionReport::Answer(sdp)),
-            Err(e) => {
-                tracing::warn!(error = %e.log_text(), "answer failed");
-                report_failure(e, MediaError::CreateAnswer, report);
+            (_, Err(e)) => {
+                tracing::warn!(error = %e, "no post-quantum key pair");
+                report(SessionReport::Failed(MediaError::CreateOffer));
             }
         },
-        SessionCommand::ApplyAnswer(answer) => {
+        SessionCommand::Answer { sdp, pq_share } => {
+            // Keys first: no frame may leave before the layer knows what to do with it.
+            let (answer_share, state) = match keys.answer(pq_share.as_deref()) {
+                Ok(agreed) => agreed,
+                Err(e) => {
+                    // A share that does not work ends the call: never a quiet downgrade.
+                    tracing::warn!(error = %e, "the offer's post-quantum share was refused");
+                    report(SessionReport::Failed(MediaError::CreateAnswer));
+                    return;
+                }
+            };
+            report(SessionReport::Media(MediaEvent::MediaKeys(state)));
+            match session.answer(&sdp).await {
+                Ok(sdp) => report(SessionReport::Answer {
+                    sdp,
+                    pq_share: answer_share,
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e.log_text(), "answer failed");
+                    report_failure(e, MediaError::CreateAnswer, report);
+                }
+            }
+        }
+        SessionCommand::ApplyAnswer {
+            sdp: answer,
+            pq_share,
+        } => {
+            match keys.finish(pq_share.as_deref()) {
+                Some(Ok(state)) => report(SessionReport::Media(MediaEvent::MediaKeys(state))),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "the answer's post-quantum share was refused");
+                    report(SessionReport::Failed(MediaError::ApplyAnswer));
+                    return;
+                }
+                None => {}
+            }
             if let Err(e) = session.apply_answer(&answer).await {
                 tracing::warn!(error = %e.log_text(), "applying the answer failed");
                 report_failure(e, MediaError::ApplyAnswer, report);
@@ -672,6 +737,7 @@ async fn collect_stats(
         connected_for: connected_at.map(|t| now.duration_since(t)),
         media_up: connected_at.is_some() && media_up,
         relayed: peer.local_candidate_type.as_deref() == Some("relay"),
+        media_keys: media.keys.keys(),
         peer,
         audio_frames_sent: Counters::read(&c.audio_frames_sent),
         audio_packets_received: Counters::read(&c.audio_packets_received),

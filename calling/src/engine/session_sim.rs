@@ -11,6 +11,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::session::{drive, SessionCommand, SessionReport, SessionSetup};
 use crate::devices::SyntheticDevices;
+use crate::e2ee::MediaKeys;
 use crate::fsm::MediaError;
 use crate::peer::{
     ConnectionTracks, MediaConnection, NetworkConfig, PathState, PeerError, PeerEvent, PeerSetup,
@@ -110,6 +111,7 @@ fn scene(mode: PrivacyMode, is_caller: bool) -> Scene {
     let setup = SessionSetup {
         call_id: CallId::new_random(),
         participant: nostr_signal::Identity::generate().public_key(),
+        local: nostr_signal::Identity::generate().public_key(),
         peer: PeerSetup {
             mode,
             send_video: false,
@@ -165,7 +167,7 @@ impl Scene {
         self.commands.send(SessionCommand::Offer).unwrap();
         assert!(matches!(
             self.next(Duration::from_secs(1)).await,
-            Some(SessionReport::Offer(_))
+            Some(SessionReport::Offer { .. })
         ));
         self.path(PathState::Connected);
         assert!(matches!(
@@ -236,11 +238,21 @@ async fn a_lost_path_is_restarted_by_the_caller_then_ends_the_call_after_the_tim
 async fn a_path_that_comes_back_is_reported_and_the_callee_never_restarts() {
     let mut s = scene(PrivacyMode::Fast, false);
     s.commands
-        .send(SessionCommand::Answer("v=0\r\n".into()))
+        .send(SessionCommand::Answer {
+            sdp: "v=0\r\n".into(),
+            pq_share: None,
+        })
         .unwrap();
+    // An offer without a share (a NIP-AC caller): DTLS-SRTP alone, and the user is told.
     assert!(matches!(
         s.next(Duration::from_secs(1)).await,
-        Some(SessionReport::Answer(_))
+        Some(SessionReport::Media(MediaEvent::MediaKeys(
+            MediaKeys::TransportOnly
+        )))
+    ));
+    assert!(matches!(
+        s.next(Duration::from_secs(1)).await,
+        Some(SessionReport::Answer { pq_share: None, .. })
     ));
     s.path(PathState::Connected);
     assert!(matches!(

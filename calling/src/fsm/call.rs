@@ -152,6 +152,7 @@ impl Sink {
             call_id: call.id,
             peer: call.peer_hex.clone(),
             also_to: Vec::new(),
+            pq_share: None,
             mode: Some(call.mode),
             device: Some(self.device.clone()),
             body,

@@ -25,6 +25,9 @@ pub enum TransformError {
     /// No key is available for this frame (yet).
     #[error("no key for the frame")]
     NoKey,
+    /// An incoming frame was taken before (a replay), or is too old to tell.
+    #[error("the frame was seen before")]
+    Replayed,
 }
 
 /// A transform on whole encoded frames, both ways. Called on the media threads: it must

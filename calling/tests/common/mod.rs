@@ -444,6 +444,7 @@ pub fn message(net: &Net, from: Dev, to: Dev, call: CallId, body: CallBody) -> C
         call_id: call,
         peer: net.key(to).to_hex(),
         also_to: Vec::new(),
+        pq_share: None,
         mode: Some(PrivacyMode::Private),
         device: Some(net.device_id(from)),
         body,

@@ -88,6 +88,7 @@ pub fn one_of_each_kind(peer: &PublicKey, call_id: CallId) -> Vec<CallMessage> {
             call_id,
             peer: peer.to_hex(),
             also_to: Vec::new(),
+            pq_share: None,
             mode: Some(PrivacyMode::Private),
             device: Some(device.clone()),
             body,

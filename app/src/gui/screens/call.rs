@@ -11,7 +11,9 @@ use crate::gui::calllog::LogResult;
 use crate::gui::calls::{clock, CallView};
 use crate::gui::devices::{FrameSlot, UiDevices};
 use crate::gui::screens::share;
-use crate::gui::widgets::{encryption_line, peer_without_modes_line, privacy_badge, SAFE, WARN};
+use crate::gui::widgets::{
+    encryption_line, media_keys_line, peer_without_modes_line, privacy_badge, SAFE, WARN,
+};
 use calling::{CallState, Direction, VideoQuality, LOW_VIDEO_KBPS};
 
 /// Size of the local preview, points.
@@ -165,6 +167,7 @@ fn header(view: &CallViewModel<'_>, ui: &mut egui::Ui) {
         peer_without_modes_line(ui);
     }
     encryption_line(ui);
+    media_keys_line(ui, call.media_keys);
     if call.is_live() {
         ui.horizontal(|ui| {
             let quality = call.quality();
