@@ -1,7 +1,9 @@
 //! What the network hands the end-to-end layer, as arbitrary bytes: an incoming media
 //! frame for SFrame (`calling/src/e2ee/sframe.rs`), and a peer's post-quantum share as an
-//! offer's encapsulation key or an answer's ciphertext (`calling/src/e2ee/pq.rs`). Never a
-//! panic; a frame nobody encrypted under our member's key is never accepted.
+//! offer's encapsulation key or an answer's ciphertext (`calling/src/e2ee/pq.rs`), and an
+//! MLS key package, welcome or commit (`calling/src/e2ee/mls.rs`). Never a panic; a frame
+//! nobody encrypted under our member's key is never accepted; a refused MLS message leaves
+//! the group's epoch as it was.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,15 +19,19 @@ mod sframe;
 #[allow(dead_code)]
 #[path = "../../calling/src/e2ee/pq.rs"]
 mod pq;
+#[allow(dead_code)]
+#[path = "../../calling/src/e2ee/mls.rs"]
+mod mls;
 
 mod pipeline {
     pub(crate) use super::transform;
 }
 
 mod e2ee {
-    pub(crate) use super::{pq, sframe};
+    pub(crate) use super::{mls, pq, sframe};
 }
 
+use e2ee::mls::GroupKeys;
 use e2ee::pq::{respond, CallBinding, PqOffer};
 use e2ee::sframe::{SframeKey, SframeTransform};
 use pipeline::transform::{FrameKind, FrameTransform};
@@ -47,4 +53,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(offer) = PqOffer::generate() {
         let _ = offer.finish(data, &binding);
     }
+
+    let identity = nostr_signal::Identity::generate();
+    let mut stranger = GroupKeys::new(&identity).expect("keys");
+    let _ = stranger.join(data);
+    let mut host = GroupKeys::new(&identity).expect("keys");
+    host.create(b"fuzz").expect("group");
+    assert!(host.process_commit(data).is_err(), "no commit from outside the group");
+    let _ = host.add(&[data.to_vec()]);
+    assert!(host.epoch().is_some());
 });

@@ -79,6 +79,14 @@ impl Identity {
         self.keys.public_key()
     }
 
+    /// A BIP-340 Schnorr signature over a 32-byte digest, to bind something else to this
+    /// identity (an MLS credential's signature key). Never a Nostr event: callers hash a
+    /// domain-separated message of their own into `digest`.
+    pub fn sign_digest(&self, digest: [u8; 32]) -> [u8; 64] {
+        let message = nostr_sdk::secp256k1::Message::from_digest(digest);
+        *self.keys.sign_schnorr(&message).as_ref()
+    }
+
     /// The public key as `npub1...`.
     pub fn npub(&self) -> String {
         encode_npub(&self.keys.public_key())
@@ -216,6 +224,17 @@ impl KeyFile {
     }
 }
 
+/// Whether `signature` is `public_key`'s [`Identity::sign_digest`] of `digest`.
+pub fn verify_digest(public_key: &PublicKey, digest: [u8; 32], signature: &[u8; 64]) -> bool {
+    use nostr_sdk::secp256k1::{schnorr::Signature, Message, Secp256k1};
+    let (Ok(xonly), Ok(signature)) = (public_key.xonly(), Signature::from_slice(signature)) else {
+        return false;
+    };
+    Secp256k1::verification_only()
+        .verify_schnorr(&signature, &Message::from_digest(digest), &xonly)
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +331,20 @@ mod tests {
             .filter(|n| n.starts_with(".identity-"))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn a_digest_signature_verifies_only_for_its_key_and_digest() {
+        let alice = Identity::generate();
+        let digest = [7u8; 32];
+        let signature = alice.sign_digest(digest);
+        assert!(verify_digest(&alice.public_key(), digest, &signature));
+        assert!(!verify_digest(&alice.public_key(), [8u8; 32], &signature));
+        assert!(!verify_digest(
+            &Identity::generate().public_key(),
+            digest,
+            &signature
+        ));
+        assert!(!verify_digest(&alice.public_key(), digest, &[0u8; 64]));
     }
 }

@@ -42,7 +42,7 @@ pub use binding::MAX_CONVERSATION_MEMBERS;
 pub use embedded_relay::EmbeddedRelay;
 pub use error::SignalError;
 pub use hub::{HubConfig, IntakeCounts, SignalHub};
-pub use keys::{encode_npub, parse_public_key, Identity, KeyFile, KeyStrength};
+pub use keys::{encode_npub, parse_public_key, verify_digest, Identity, KeyFile, KeyStrength};
 pub use link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink};
 pub use memory_link::{MemoryLink, MemoryNet};
 pub use nostr_transport::NostrTransport;

@@ -7,12 +7,15 @@
 //! - [`SframeTransform`]: the frame encryption itself, keys per sender key id.
 //! - [`pq`]: the 1:1 call's hybrid post-quantum key agreement (X-Wing) whose output keys
 //!   SFrame.
+//! - [`mls`]: a group call's keys from MLS, one SFrame base key per epoch, a key id per
+//!   sender, credentials bound to the Nostr keys.
 //! - [`CallKeyLayer`]: a 1:1 call's transform, SFrame under those keys around the app's
 //!   own transform, or DTLS-SRTP alone when the peer has no such layer ([`MediaKeys`]).
 //!
 //! This module never logs keys, frames or key ids with the peer they belong to.
 
 mod layer;
+pub mod mls;
 pub mod pq;
 mod sframe;
 
