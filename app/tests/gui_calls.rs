@@ -1,5 +1,6 @@
 //! Calls through the UI against a second client (a real engine with synthetic devices) on
-//! an embedded relay: outgoing call ringing then connected, mute reaching the peer's
+//! an embedded relay: outgoing call ringing then connected (with its post-quantum media
+//! keys shown), mute reaching the peer's
 //! speaker, the call log and its auto-delete; incoming call accept, camera off stopping
 //! the filtered video, hang up.
 
@@ -58,6 +59,14 @@ fn outgoing_call_rings_connects_mutes_and_is_logged() {
     peer.engine.accept(call_id, false);
     wait_for_text(&mut h, "Connected", CALL_TIMEOUT);
     let live = h.state().live_call().expect("live call").call_id;
+    // The offer and answer agreed post-quantum media keys; the screen shows their code.
+    wait_for_text(&mut h, "Media: post-quantum media keys (", CALL_TIMEOUT);
+    let keys = h.state().live_call().expect("live call").media_keys;
+    assert!(matches!(keys, calling::e2ee::MediaKeys::PostQuantum { .. }));
+    assert!(
+        shows(&h, &keys.to_string()),
+        "the code on screen is the key's"
+    );
 
     // Our tone reaches the peer; after Mute it no longer does.
     pump_until(&mut h, "peer hears our tone", CALL_TIMEOUT, |_| {
