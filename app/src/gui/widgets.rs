@@ -69,17 +69,19 @@ pub fn media_keys_line(ui: &mut egui::Ui, keys: calling::e2ee::MediaKeys) {
     match keys {
         MediaKeys::Pending => {}
         MediaKeys::PostQuantum { .. } => {
-            let text = keys.to_string();
-            ui.label(RichText::new(format!("Media: {text}")).color(SAFE))
-                .on_hover_text(
-                    "Frames are also encrypted with SFrame under a hybrid X25519 + ML-KEM-768 key: \
+            let code = keys.code().unwrap_or_default();
+            ui.label(
+                RichText::new(format!("Post-quantum media keys · safety code {code}")).color(SAFE),
+            )
+            .on_hover_text(
+                "Frames are also encrypted with SFrame under a hybrid X25519 + ML-KEM-768 key: \
                      a recording of this call stays private even against a future quantum \
                      computer. The code is the same on both ends.",
-                );
+            );
         }
         MediaKeys::TransportOnly => {
             ui.label(
-                RichText::new("Media: no post-quantum layer (the other app does not support it)")
+                RichText::new("No post-quantum media layer: the other app does not support it")
                     .color(WARN),
             );
         }

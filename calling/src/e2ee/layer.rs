@@ -26,20 +26,29 @@ pub enum MediaKeys {
     TransportOnly,
 }
 
+impl MediaKeys {
+    /// The safety code people may compare ("7c86 80cd 8320 4291"), when there is one.
+    pub fn code(&self) -> Option<String> {
+        let MediaKeys::PostQuantum { fingerprint } = self else {
+            return None;
+        };
+        let groups: Vec<String> = fingerprint
+            .chunks(2)
+            .map(|pair| pair.iter().map(|b| format!("{b:02x}")).collect())
+            .collect();
+        Some(groups.join(" "))
+    }
+}
+
 impl fmt::Display for MediaKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MediaKeys::Pending => f.write_str("media keys: agreeing"),
-            MediaKeys::PostQuantum { fingerprint } => {
-                write!(f, "post-quantum media keys (")?;
-                for (i, byte) in fingerprint.iter().enumerate() {
-                    if i > 0 && i % 2 == 0 {
-                        f.write_str(" ")?;
-                    }
-                    write!(f, "{byte:02x}")?;
-                }
-                f.write_str(")")
-            }
+            MediaKeys::PostQuantum { .. } => write!(
+                f,
+                "post-quantum media keys, safety code {}",
+                self.code().unwrap_or_default()
+            ),
             MediaKeys::TransportOnly => {
                 f.write_str("no post-quantum layer: the other app does not support it")
             }
@@ -120,5 +129,61 @@ impl FrameTransform for CallKeyLayer {
             State::TransportOnly => frame,
         };
         self.app.incoming(kind, frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::e2ee::pq::{respond, CallBinding, PqOffer};
+    use crate::pipeline::transform::IdentityTransform;
+
+    fn layer() -> CallKeyLayer {
+        CallKeyLayer::new(Arc::new(IdentityTransform))
+    }
+
+    #[test]
+    fn nothing_passes_until_the_keys_are_settled() {
+        let pending = layer();
+        assert_eq!(pending.keys(), MediaKeys::Pending);
+        assert_eq!(
+            pending.outgoing(FrameKind::Audio, vec![1, 2, 3]),
+            Err(TransformError::NoKey)
+        );
+        assert_eq!(
+            pending.incoming(FrameKind::Audio, vec![1, 2, 3]),
+            Err(TransformError::NoKey)
+        );
+        assert_eq!(pending.transport_only(), MediaKeys::TransportOnly);
+        assert_eq!(
+            pending.outgoing(FrameKind::Audio, vec![1, 2, 3]),
+            Ok(vec![1, 2, 3])
+        );
+    }
+
+    #[test]
+    fn keyed_layers_encrypt_and_show_the_same_code() {
+        let binding = CallBinding {
+            call_id: "call",
+            caller: [1; 32],
+            callee: [2; 32],
+        };
+        let offer = PqOffer::generate().unwrap();
+        let (answer, callee_keys) = respond(offer.share(), &binding).unwrap();
+        let caller_keys = offer.finish(&answer, &binding).unwrap();
+        let (caller, callee) = (layer(), layer());
+        let shown = caller.key(&caller_keys, true).unwrap();
+        assert_eq!(callee.key(&callee_keys, false).unwrap(), shown);
+        assert_eq!(caller.keys(), shown);
+        let code = shown.code().unwrap();
+        assert_eq!(code.len(), 19, "four groups of four hex digits: {code}");
+        assert!(shown.to_string().ends_with(&code));
+
+        let wire = caller
+            .outgoing(FrameKind::Audio, b"hello".to_vec())
+            .unwrap();
+        assert_ne!(wire, b"hello");
+        assert_eq!(callee.incoming(FrameKind::Audio, wire).unwrap(), b"hello");
+        assert_eq!(MediaKeys::TransportOnly.code(), None);
     }
 }
