@@ -13,7 +13,7 @@ use calling::e2ee::{MediaKeys, SframeKey, SframeTransform};
 use calling::{CallState, FrameKind, FrameTransform, TransformError};
 use nostr_signal::Identity;
 use phantomcall_schemas::{CallType, PrivacyMode};
-use support::{phone, relay, PhoneOptions};
+use support::{connected_video_call, phone, relay, PhoneOptions};
 
 const MAGIC: &[u8; 4] = b"TOY1";
 
@@ -75,12 +75,7 @@ async fn every_audio_and_camera_frame_passes_the_transform_both_ways() {
     let mut alice = phone(&relay, &Identity::generate(), with(&alice_cipher, 440.0)).await;
     let mut bob = phone(&relay, &Identity::generate(), with(&bob_cipher, 660.0)).await;
 
-    let call = alice
-        .engine
-        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
-    bob.wait_state(Some(call), CallState::Ringing).await;
-    bob.engine.accept(call, true);
-    alice.wait_state(Some(call), CallState::Connected).await;
+    let call = connected_video_call(&mut alice, &mut bob).await;
 
     // The frames decode after the transform: the tones arrive, the camera decodes.
     bob.wait_hears(440.0).await;
@@ -152,29 +147,6 @@ fn sframe_keys() -> (SframeKey, SframeKey) {
     )
 }
 
-/// Alice and Bob with these transforms, in a connected video call Alice placed.
-async fn video_call_with(
-    relay: &support::Relay,
-    alice_transform: Arc<SframeTransform>,
-    bob_transform: Arc<SframeTransform>,
-) -> (support::Phone, support::Phone, phantomcall_schemas::CallId) {
-    let alice_options = sframe_with(alice_transform, 440.0);
-    let mut alice = phone(relay, &Identity::generate(), alice_options).await;
-    let mut bob = phone(
-        relay,
-        &Identity::generate(),
-        sframe_with(bob_transform, 660.0),
-    )
-    .await;
-    let call = alice
-        .engine
-        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
-    bob.wait_state(Some(call), CallState::Ringing).await;
-    bob.engine.accept(call, true);
-    alice.wait_state(Some(call), CallState::Connected).await;
-    (alice, bob, call)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_real_call_with_sframe_on_every_frame_is_heard_and_seen() {
     let relay = relay().await;
@@ -183,7 +155,19 @@ async fn a_real_call_with_sframe_on_every_frame_is_heard_and_seen() {
     let bob_sframe = Arc::new(SframeTransform::new(&bob_key).unwrap());
     alice_sframe.add_member_key(&bob_key).unwrap();
     bob_sframe.add_member_key(&alice_key).unwrap();
-    let (mut alice, mut bob, call) = video_call_with(&relay, alice_sframe, bob_sframe).await;
+    let mut alice = phone(
+        &relay,
+        &Identity::generate(),
+        sframe_with(alice_sframe, 440.0),
+    )
+    .await;
+    let mut bob = phone(
+        &relay,
+        &Identity::generate(),
+        sframe_with(bob_sframe, 660.0),
+    )
+    .await;
+    let call = connected_video_call(&mut alice, &mut bob).await;
 
     bob.wait_hears(440.0).await;
     alice.wait_hears(660.0).await;
@@ -204,7 +188,19 @@ async fn sframe_frames_under_a_key_the_receiver_lacks_never_reach_its_decoder() 
         .add_member_key(&SframeKey::new(1, b"not alice's key at all".to_vec()))
         .unwrap();
     alice_sframe.add_member_key(&bob_key).unwrap();
-    let (alice, mut bob, call) = video_call_with(&relay, alice_sframe, bob_sframe).await;
+    let mut alice = phone(
+        &relay,
+        &Identity::generate(),
+        sframe_with(alice_sframe, 440.0),
+    )
+    .await;
+    let mut bob = phone(
+        &relay,
+        &Identity::generate(),
+        sframe_with(bob_sframe, 660.0),
+    )
+    .await;
+    let call = connected_video_call(&mut alice, &mut bob).await;
     // Bob's frames (Alice holds his key) get through; Alice's to Bob do not.
     alice.wait_hears(660.0).await;
     bob.wait_stats(call, |s| s.audio_packets_received > 50)
@@ -224,12 +220,7 @@ async fn a_1_1_call_agrees_post_quantum_keys_and_both_ends_show_the_same_code() 
     let mut alice = phone(&relay, &Identity::generate(), PhoneOptions::tone(440.0)).await;
     let mut bob = phone(&relay, &Identity::generate(), PhoneOptions::tone(660.0)).await;
 
-    let call = alice
-        .engine
-        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
-    bob.wait_state(Some(call), CallState::Ringing).await;
-    bob.engine.accept(call, true);
-    alice.wait_state(Some(call), CallState::Connected).await;
+    let call = connected_video_call(&mut alice, &mut bob).await;
 
     // Media flows under the agreed SFrame keys: tones heard, video decoded.
     bob.wait_hears(440.0).await;

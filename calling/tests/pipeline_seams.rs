@@ -7,14 +7,12 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use calling::{
-    CallState, FarEndTap, MediaDevices, RemoteVideoSink, ScreenTarget, ScreenTargets,
-    SyntheticDevices,
+    FarEndTap, MediaDevices, RemoteVideoSink, ScreenTarget, ScreenTargets, SyntheticDevices,
 };
 use media::audio::{goertzel_power, AudioError, AudioSink, AudioSource};
 use media::video::{ScreenSource, VideoError, VideoSource};
 use nostr_signal::{Identity, PublicKey};
-use phantomcall_schemas::{CallType, PrivacyMode};
-use support::{phone, relay, PhoneOptions};
+use support::{connected_video_call, phone, relay, PhoneOptions};
 
 /// Synthetic devices that record who each remote view was for and what the far end played.
 #[derive(Clone)]
@@ -86,12 +84,7 @@ async fn each_participant_gets_a_view_and_the_far_end_tap_gets_what_the_speaker_
     let mut alice = phone(&relay, &Identity::generate(), PhoneOptions::tone(440.0)).await;
     let mut bob = phone(&relay, &Identity::generate(), bob_options).await;
 
-    let call = alice
-        .engine
-        .dial(bob.key, CallType::Video, PrivacyMode::Fast);
-    bob.wait_state(Some(call), CallState::Ringing).await;
-    bob.engine.accept(call, true);
-    alice.wait_state(Some(call), CallState::Connected).await;
+    let call = connected_video_call(&mut alice, &mut bob).await;
     bob.wait_hears(440.0).await;
     bob.wait_stats(call, |s| s.video_frames_decoded > 0).await;
 

@@ -313,3 +313,16 @@ pub async fn connected_call(caller: &mut Phone, callee: &mut Phone) -> CallId {
     callee.wait_state(Some(call), CallState::Connected).await;
     call
 }
+
+/// `caller` places a video call (Fast) to `callee`, who accepts with video; returns once
+/// both are connected.
+pub async fn connected_video_call(caller: &mut Phone, callee: &mut Phone) -> CallId {
+    let call = caller
+        .engine
+        .dial(callee.key, CallType::Video, PrivacyMode::Fast);
+    callee.wait_state(Some(call), CallState::Ringing).await;
+    callee.engine.accept(call, true);
+    caller.wait_state(Some(call), CallState::Connected).await;
+    callee.wait_state(Some(call), CallState::Connected).await;
+    call
+}
