@@ -65,8 +65,8 @@ pub use devices::{
     SystemDevices, VideoProbe, VideoProbeState,
 };
 pub use engine::{
-    CallEngine, CallStats, DeviceFailure, EngineEvent, EngineSetup, MediaEvent, MediaPart,
-    VideoQuality, LOW_VIDEO_KBPS,
+    CallEngine, CallStats, DeviceFailure, EngineEvent, EngineSetup, GroupChange, GroupEnd,
+    GroupEvent, LeaveReason, MediaEvent, MediaPart, MemberState, VideoQuality, LOW_VIDEO_KBPS,
 };
 pub use fsm::{
     CallEngineCore, CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason,

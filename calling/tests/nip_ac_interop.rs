@@ -1,12 +1,12 @@
-//! Calls with a NIP-AC client that is not PhantomCall: its signaling is built here by hand
-//! from the NIP-AC text (signed events wrapped in ephemeral kind 21059, tags `p`,
-//! `call-id`, `call-type`, no PhantomCall tags, candidates as `{candidate, sdpMid,
-//! sdpMLineIndex}`), with nostr-sdk primitives only; its media end is a plain webrtc-rs
-//! connection in Fast mode with host candidates, as a browser's would be. PhantomCall's
+//! Calls with a NIP-AC client that is not PhantomCall: its signaling is built by hand from
+//! the NIP-AC text (`nip_ac/`; candidates as `{candidate, sdpMid, sdpMLineIndex}`); its
+//! media end is a plain webrtc-rs connection in Fast mode with host candidates, as a
+//! browser's would be. PhantomCall's
 //! side stays Private, through the test's coturn: our candidates follow our mode, the
 //! peer's host candidates are taken (its address is its own business), and the UI is told
 //! the peer does not support privacy modes. Both directions, media connected on loopback.
 
+mod nip_ac;
 mod support;
 mod turn;
 
@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use calling::peer::{NetworkConfig, PathState, PeerEvent, PeerSession, PeerSetup};
 use calling::{CallState, Direction, EngineEvent};
-use nostr_sdk::nips::{nip44, nip59};
+use nip_ac::Signaling;
 use nostr_sdk::prelude::*;
-use nostr_signal::{Identity, EPHEMERAL_GIFT_WRAP_KIND};
+use nostr_signal::Identity;
 use phantomcall_schemas::{CallType, IceCandidate, PrivacyMode};
 use support::{phone, relay, Phone, PhoneOptions, Relay};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
@@ -33,31 +33,9 @@ struct NipAcClient {
     media_events: UnboundedReceiver<PeerEvent>,
 }
 
-/// The other client's signaling: its key and its own nostr-sdk client.
-struct Signaling {
-    keys: Keys,
-    nostr: Client,
-    inbox: tokio::sync::broadcast::Receiver<RelayPoolNotification>,
-}
-
 impl NipAcClient {
     async fn start(relay: &Relay) -> NipAcClient {
-        let keys = Keys::generate();
-        let nostr = Client::default();
-        nostr.add_relay(relay.url()).await.unwrap();
-        nostr.connect().await;
-        // NIP-AC clients read both wrap kinds (Amethyst subscribes to 1059 and 21059).
-        nostr
-            .subscribe(
-                Filter::new()
-                    .kinds([Kind::GiftWrap, Kind::from(EPHEMERAL_GIFT_WRAP_KIND)])
-                    .pubkey(keys.public_key())
-                    .since(Timestamp::now() - Duration::from_secs(2 * 24 * 3600)),
-                None,
-            )
-            .await
-            .unwrap();
-        let inbox = nostr.notifications();
+        let sig = Signaling::start(relay.url()).await;
         let (tx, media_events) = unbounded_channel();
         let network = NetworkConfig {
             bind_ip: PEER_IP,
@@ -77,7 +55,7 @@ impl NipAcClient {
         .await
         .unwrap();
         NipAcClient {
-            sig: Signaling { keys, nostr, inbox },
+            sig,
             media,
             media_events,
         }
@@ -92,70 +70,8 @@ impl NipAcClient {
     }
 
     async fn next_call_event(&mut self) -> (u16, Vec<Vec<String>>, String) {
-        self.sig.next_call_event().await
-    }
-}
-
-impl Signaling {
-    /// Signs a call event and wraps it in an ephemeral 21059 gift wrap, as NIP-AC says.
-    async fn send(&self, to: PublicKey, kind: u16, call_id: &str, extra: &[Tag], content: &str) {
-        let mut tags = vec![
-            Tag::public_key(to),
-            Tag::parse(["call-id", call_id]).unwrap(),
-        ];
-        tags.extend_from_slice(extra);
-        let inner = EventBuilder::new(Kind::from(kind), content)
-            .tags(tags)
-            .sign_with_keys(&self.keys)
-            .unwrap();
-        let ephemeral = Keys::generate();
-        let encrypted = nip44::encrypt(
-            ephemeral.secret_key(),
-            &to,
-            inner.as_json(),
-            nip44::Version::default(),
-        )
-        .unwrap();
-        let wrap = EventBuilder::new(Kind::from(EPHEMERAL_GIFT_WRAP_KIND), encrypted)
-            .tag(Tag::public_key(to))
-            .sign_with_keys(&ephemeral)
-            .unwrap();
-        self.nostr.send_event(&wrap).await.unwrap();
-    }
-
-    /// The next call event addressed to us: a signed event in a wrap (NIP-AC), or a sealed
-    /// rumor (NIP-59, which such clients also read), with its kind, tags and content.
-    async fn next_call_event(&mut self) -> (u16, Vec<Vec<String>>, String) {
-        loop {
-            let RelayPoolNotification::Event { event, .. } = self.inbox.recv().await.unwrap()
-            else {
-                continue;
-            };
-            let (kind, tags, content) = if event.kind == Kind::GiftWrap {
-                match nip59::UnwrappedGift::from_gift_wrap(&self.keys, &event).await {
-                    Ok(gift) => (gift.rumor.kind, gift.rumor.tags, gift.rumor.content),
-                    Err(_) => {
-                        let json =
-                            nip44::decrypt(self.keys.secret_key(), &event.pubkey, &event.content)
-                                .unwrap();
-                        let inner = Event::from_json(json).unwrap();
-                        inner.verify().unwrap();
-                        (inner.kind, inner.tags, inner.content)
-                    }
-                }
-            } else {
-                let json =
-                    nip44::decrypt(self.keys.secret_key(), &event.pubkey, &event.content).unwrap();
-                let inner = Event::from_json(json).unwrap();
-                inner.verify().expect("signed inner event");
-                (inner.kind, inner.tags, inner.content)
-            };
-            let kind = kind.as_u16();
-            if (25050..=25055).contains(&kind) {
-                let tags = tags.iter().map(|t| t.as_slice().to_vec()).collect();
-                return (kind, tags, content);
-            }
-        }
+        let event = self.sig.next_call_event().await;
+        (event.kind, event.tags, event.content)
     }
 }
 
@@ -180,7 +96,7 @@ impl NipAcClient {
                     PeerEvent::State(PathState::Failed) => panic!("media failed"),
                     _ => {}
                 },
-                (kind, _, content) = self.sig.next_call_event() => {
+                nip_ac::NipAcEvent { kind, content, .. } = self.sig.next_call_event() => {
                     if kind == 25052 {
                         let value: serde_json::Value = serde_json::from_str(&content).unwrap();
                         let items = match value {

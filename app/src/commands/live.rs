@@ -1,7 +1,9 @@
 //! What the call commands print while a call runs: one line per state change and a live
 //! figures line once a second.
 
-use calling::{CallEvent, CallStats, EngineEvent, MediaEvent, Reason};
+use calling::{
+    CallEvent, CallStats, EngineEvent, GroupChange, GroupEvent, MediaEvent, MemberState, Reason,
+};
 use nostr_signal::encode_npub;
 use tokio::sync::broadcast::{error::RecvError, Receiver};
 
@@ -44,30 +46,83 @@ pub fn describe_call(event: &CallEvent) -> String {
 pub fn describe(event: &EngineEvent) -> Option<String> {
     match event {
         EngineEvent::Call(e) => Some(describe_call(e)),
-        EngineEvent::Media { event, .. } => Some(match event {
-            MediaEvent::Reconnecting => "media path lost: reconnecting…".into(),
-            MediaEvent::IceRestartSent => "ICE restart sent".into(),
-            MediaEvent::Reconnected => "media path restored".into(),
-            MediaEvent::DeviceError(e) => format!("device problem: {e}"),
-            MediaEvent::SetupFailed(why) => format!("call not started: {why}"),
-            MediaEvent::Blackout { state, .. } => format!("video: {state}"),
-            MediaEvent::CandidateWithheld(why) => format!("candidate withheld: {why}"),
-            MediaEvent::PolicyViolation(why) => format!("refused from peer: {why}"),
-            MediaEvent::ScreenShareStarted { what } => format!("sharing {what}"),
-            MediaEvent::ScreenShareStopped { why: None } => "screen share stopped".into(),
-            MediaEvent::ScreenShareStopped { why: Some(why) } => {
-                format!("screen share stopped: {why}")
-            }
-            MediaEvent::RemoteScreenShare { active: true } => "peer is sharing their screen".into(),
-            MediaEvent::RemoteScreenShare { active: false } => "peer stopped sharing".into(),
-            MediaEvent::MediaKeys(keys) => keys.to_string(),
-        }),
+        EngineEvent::Group(g) => describe_group(g),
+        EngineEvent::Media { event, .. } => Some(describe_media(event)),
         EngineEvent::SignalingError { error, .. } => Some(format!("signaling: {error}")),
         EngineEvent::Dropped(d) => {
             tracing::debug!(reason = ?d.reason, input = ?d.input, "input dropped");
             None
         }
         EngineEvent::Stats { .. } => None,
+    }
+}
+
+/// A key as the CLI shows it: the start of its npub.
+fn short(key: &nostr_signal::PublicKey) -> String {
+    let npub = encode_npub(key);
+    format!("{}…", &npub[..16.min(npub.len())])
+}
+
+/// One line for a group call event worth showing, if it is one.
+pub fn describe_group(event: &GroupEvent) -> Option<String> {
+    let list =
+        |keys: &[nostr_signal::PublicKey]| keys.iter().map(short).collect::<Vec<_>>().join(", ");
+    Some(match &event.change {
+        GroupChange::Ringing {
+            from,
+            members,
+            call_type,
+            mode,
+        } => format!(
+            "group {call_type:?} call from {} with {}  mode {mode}",
+            short(from),
+            list(members)
+        ),
+        GroupChange::Joined {
+            members,
+            call_type,
+            mode,
+        } => format!(
+            "in a group {call_type:?} call with {}  mode {mode}",
+            list(members)
+        ),
+        GroupChange::Member { member, state } => {
+            let state = match state {
+                MemberState::Invited => "invited".to_owned(),
+                MemberState::Connecting => "connecting".to_owned(),
+                MemberState::Connected => "connected".to_owned(),
+                MemberState::Reconnecting => "reconnecting".to_owned(),
+                MemberState::Left(why) => format!("left ({why:?})"),
+                MemberState::Failed(why) => format!("failed: {why}"),
+            };
+            format!("  {}: {state}", short(member))
+        }
+        GroupChange::Media { member, event } => {
+            format!("  {}: {}", short(member), describe_media(event))
+        }
+        GroupChange::Stats { .. } => return None,
+        GroupChange::Ended { reason } => format!("group call ended: {reason:?}"),
+    })
+}
+
+fn describe_media(event: &MediaEvent) -> String {
+    match event {
+        MediaEvent::Reconnecting => "media path lost: reconnecting…".into(),
+        MediaEvent::IceRestartSent => "ICE restart sent".into(),
+        MediaEvent::Reconnected => "media path restored".into(),
+        MediaEvent::DeviceError(e) => format!("device problem: {e}"),
+        MediaEvent::SetupFailed(why) => format!("call not started: {why}"),
+        MediaEvent::Blackout { state, .. } => format!("video: {state}"),
+        MediaEvent::CandidateWithheld(why) => format!("candidate withheld: {why}"),
+        MediaEvent::PolicyViolation(why) => format!("refused from peer: {why}"),
+        MediaEvent::ScreenShareStarted { what } => format!("sharing {what}"),
+        MediaEvent::ScreenShareStopped { why: None } => "screen share stopped".into(),
+        MediaEvent::ScreenShareStopped { why: Some(why) } => {
+            format!("screen share stopped: {why}")
+        }
+        MediaEvent::RemoteScreenShare { active: true } => "peer is sharing their screen".into(),
+        MediaEvent::RemoteScreenShare { active: false } => "peer stopped sharing".into(),
+        MediaEvent::MediaKeys(keys) => keys.to_string(),
     }
 }
 

@@ -37,6 +37,8 @@ pub enum EngineEvent {
         /// The figures.
         stats: CallStats,
     },
+    /// Something happened in a group call (ringing, a member's connection, the end).
+    Group(super::GroupEvent),
     /// A call message could not be sent (no relay accepted it in time).
     SignalingError {
         /// The call it was for.

@@ -4,6 +4,8 @@
 //! broadcast channel, so a UI thread can poll without waiting.
 
 mod events;
+mod group;
+mod group_events;
 mod key_shares;
 mod session;
 mod session_keys;
@@ -28,6 +30,7 @@ use webrtc::peer_connection::RTCSessionDescription;
 pub use events::{
     CallStats, DeviceFailure, EngineEvent, MediaEvent, MediaPart, VideoQuality, LOW_VIDEO_KBPS,
 };
+pub use group_events::{GroupChange, GroupEnd, GroupEvent, LeaveReason, MemberState};
 use session::{SessionCommand, SessionHandle, SessionReport, SessionSetup};
 
 use crate::devices::MediaDevices;
@@ -53,6 +56,13 @@ enum Command {
     Input(Input),
     Session(CallId, SessionCommand),
     AddContact(PublicKey, Option<PrivacyMode>),
+    DialGroup {
+        call_id: CallId,
+        members: Vec<PublicKey>,
+        call_type: CallType,
+        mode: PrivacyMode,
+    },
+    Invite(CallId, PublicKey),
     Calls(oneshot::Sender<Vec<CallInfo>>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -97,6 +107,39 @@ impl CallEngine {
             mode,
         }));
         call_id
+    }
+
+    /// Calls `members` together: a NIP-AC group call, one connection to each (a mesh).
+    /// Refused at once when the group would pass [`crate::group::member_cap`]; progress
+    /// comes as [`EngineEvent::Group`] events. Accept, decline, hang up, mute and camera
+    /// work on a group call's id as on a 1:1 call's.
+    pub fn dial_group(
+        &self,
+        members: Vec<PublicKey>,
+        call_type: CallType,
+        mode: PrivacyMode,
+    ) -> Result<CallId, crate::group::MeshError> {
+        let mut distinct = members.clone();
+        distinct.sort();
+        distinct.dedup();
+        let cap = crate::group::member_cap(call_type);
+        if distinct.len() + 1 > cap {
+            return Err(crate::group::MeshError::TooLarge { call_type, cap });
+        }
+        let call_id = CallId::new_random();
+        self.send(Command::DialGroup {
+            call_id,
+            members: distinct,
+            call_type,
+            mode,
+        });
+        Ok(call_id)
+    }
+
+    /// Invites `newcomer` into a group call we take part in: every member connects to it
+    /// once it accepts.
+    pub fn invite(&self, call_id: CallId, newcomer: PublicKey) {
+        self.send(Command::Invite(call_id, newcomer));
     }
 
     /// Accepts an incoming call that rings (`with_video`: send our camera too).
@@ -210,11 +253,13 @@ struct Driver {
     signaling_hides_address: bool,
     devices: Arc<dyn MediaDevices>,
     sessions: HashMap<CallId, SessionHandle>,
+    /// Group calls (NIP-AC mesh), apart from the state machine's 1:1 calls.
+    groups: HashMap<CallId, group::GroupCall>,
     /// Calls with a peer that does not speak privacy modes, noted before their session
     /// exists.
     without_modes: HashSet<CallId>,
     stopping: Vec<JoinHandle<()>>,
-    reports: UnboundedSender<(CallId, SessionReport)>,
+    reports: session::Reports,
     outbox: outbox::Outbox,
     events: broadcast::Sender<EngineEvent>,
     /// Our key (bound into each call's media keys).
@@ -244,6 +289,7 @@ async fn run(
         network: setup.network,
         devices: setup.devices,
         sessions: HashMap::new(),
+        groups: HashMap::new(),
         without_modes: HashSet::new(),
         stopping: Vec::new(),
         reports,
@@ -252,7 +298,10 @@ async fn run(
     };
     let far = Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
     let shutdown_reply = loop {
-        let timeout = driver.core.next_timeout();
+        let timeout = [driver.core.next_timeout(), driver.group_next_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
         tokio::select! {
             command = commands.recv() => match command {
                 None => break None,
@@ -263,9 +312,16 @@ async fn run(
                 Some(message) => driver.signal(Incoming::from(message)),
                 None => break None,
             },
-            Some((call_id, report)) = session_reports.recv() => driver.report(call_id, report),
+            Some((call_id, member, report)) = session_reports.recv() => {
+                if driver.groups.contains_key(&call_id) {
+                    driver.group_report(call_id, member, report);
+                } else {
+                    driver.report(call_id, report);
+                }
+            }
             _ = tokio::time::sleep_until(timeout.unwrap_or(far).into()), if timeout.is_some() => {
                 driver.core.handle(Input::Tick, Instant::now());
+                driver.group_tick(Instant::now());
             }
         }
         driver.drive();
@@ -281,6 +337,10 @@ async fn run(
         driver
             .core
             .handle(Input::Hangup { call_id }, Instant::now());
+    }
+    let groups: Vec<CallId> = driver.groups.keys().copied().collect();
+    for call_id in groups {
+        driver.group_leave(call_id);
     }
     driver.drive();
     let Driver {
@@ -306,7 +366,34 @@ async fn run(
 impl Driver {
     fn command(&mut self, command: Command) {
         match command {
+            Command::Input(Input::Accept { call_id, .. }) if self.groups.contains_key(&call_id) => {
+                self.group_accept(call_id)
+            }
+            Command::Input(Input::Decline { call_id } | Input::Hangup { call_id })
+                if self.groups.contains_key(&call_id) =>
+            {
+                self.group_leave(call_id)
+            }
             Command::Input(input) => self.core.handle(input, Instant::now()),
+            Command::DialGroup {
+                call_id,
+                members,
+                call_type,
+                mode,
+            } => {
+                if let Err(e) = self.group_dial(call_id, members, call_type, mode) {
+                    let change = GroupChange::Ended {
+                        reason: GroupEnd::Refused(e.to_string()),
+                    };
+                    let _ = self
+                        .events
+                        .send(EngineEvent::Group(GroupEvent { call_id, change }));
+                }
+            }
+            Command::Invite(call_id, newcomer) => self.group_invite(call_id, newcomer),
+            Command::Session(call_id, command) if self.groups.contains_key(&call_id) => {
+                self.group_session_command(call_id, command)
+            }
             Command::Session(call_id, command) => {
                 if let Some(session) = self.sessions.get(&call_id) {
                     let _ = session.commands.send(command);
@@ -341,6 +428,14 @@ impl Driver {
             _ => true,
         };
         let call_id = incoming.message.call_id;
+        if self.groups.contains_key(&call_id) || group::is_group_offer(&incoming.message) {
+            if parses {
+                self.group_signal(incoming);
+            } else {
+                tracing::info!("group call message with an unparsable SDP dropped");
+            }
+            return;
+        }
         let input = if parses {
             self.key_shares.remember(&incoming.message);
             Input::Signal(incoming)
@@ -502,6 +597,7 @@ impl Driver {
             },
             is_caller,
             devices: self.devices.clone(),
+            shared: None,
             runtime: tokio::runtime::Handle::current(),
         };
         let handle = session::spawn(setup, self.reports.clone());

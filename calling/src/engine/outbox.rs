@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nostr_signal::{PublicKey, Route, SignalTransport};
+use nostr_signal::{PublicKey, Recipients, Route, SignalTransport};
 use phantomcall_schemas::CallMessage;
 use tokio::sync::broadcast;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -20,7 +20,9 @@ use super::EngineEvent;
 /// a flood of peers leaves no idle tasks behind.
 const IDLE_QUEUE_LIFETIME: Duration = Duration::from_secs(30);
 
-type Item = (CallMessage, Route);
+/// A message, who gets it (one peer, or a group's members: one rumor, a wrap each), and
+/// the relays it may take.
+type Item = (Recipients, CallMessage, Route);
 
 /// The per-peer queues of one engine.
 pub(super) struct Outbox {
@@ -45,7 +47,21 @@ impl Outbox {
 
     /// Queues `message` for `to`, after the messages already queued for `to`.
     pub fn send(&mut self, to: PublicKey, message: CallMessage, route: Route) {
-        let mut item = (message, route);
+        self.send_to(to, Recipients::One(to), message, route);
+    }
+
+    /// Queues one `message` for every one of `recipients` (one rumor, one wrap each),
+    /// after the messages already queued for `first`, so what `first` gets next (the
+    /// candidates after a group answer) follows it.
+    pub fn send_to(
+        &mut self,
+        first: PublicKey,
+        recipients: Recipients,
+        message: CallMessage,
+        route: Route,
+    ) {
+        let to = first;
+        let mut item = (recipients, message, route);
         if let Some(queue) = self.queues.get(&to) {
             match queue.send(item) {
                 Ok(()) => return,
@@ -103,10 +119,20 @@ async fn send_in_order(
 async fn send_one(
     transport: &dyn SignalTransport,
     peer: PublicKey,
-    (message, route): Item,
+    (recipients, message, route): Item,
     events: &broadcast::Sender<EngineEvent>,
 ) {
-    if let Err(e) = transport.send_via(peer, &message, route).await {
+    let failures = match recipients {
+        Recipients::One(_) => match transport.send_via(peer, &message, route).await {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![e],
+        },
+        many => match transport.send_to(&many, &message, route).await {
+            Ok(results) => results.into_iter().filter_map(Result::err).collect(),
+            Err(e) => vec![e],
+        },
+    };
+    for e in failures {
         tracing::warn!(error = %e, kind = %message.kind(), "call message not sent");
         let _ = events.send(EngineEvent::SignalingError {
             call_id: message.call_id,

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use media::audio::AudioError;
 use media::video::ScreenTarget;
 use phantomcall_schemas::{CallId, IceCandidate, PrivacyMode};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -24,6 +25,7 @@ use crate::peer::{
 use crate::pipeline::audio;
 use crate::pipeline::camera::CameraStage;
 use crate::pipeline::render::RenderStage;
+use crate::pipeline::shared::SharedMedia;
 use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::pipeline::video::ReceiveTally;
 use crate::pipeline::{screen, video, Controls, Counters, PipelineNote};
@@ -114,8 +116,14 @@ pub(crate) struct SessionSetup {
     /// offer, so both never restart at once).
     pub is_caller: bool,
     pub devices: Arc<dyn MediaDevices>,
+    /// A group call's devices, opened once for all its connections; `None`: this
+    /// session opens its own (a 1:1 call).
+    pub shared: Option<Arc<SharedMedia>>,
     pub runtime: tokio::runtime::Handle,
 }
+
+/// Where a session's reports go: with the call and the member they are about.
+pub(crate) type Reports = UnboundedSender<(CallId, nostr_signal::PublicKey, SessionReport)>;
 
 /// The engine's handle on a call's media task.
 pub(crate) struct SessionHandle {
@@ -123,10 +131,7 @@ pub(crate) struct SessionHandle {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-pub(crate) fn spawn(
-    setup: SessionSetup,
-    reports: UnboundedSender<(CallId, SessionReport)>,
-) -> SessionHandle {
+pub(crate) fn spawn(setup: SessionSetup, reports: Reports) -> SessionHandle {
     let (commands, rx) = unbounded_channel();
     let task = tokio::spawn(run(setup, rx, reports));
     SessionHandle { commands, task }
@@ -162,11 +167,11 @@ struct ActiveShare {
 async fn run(
     setup: SessionSetup,
     mut commands: UnboundedReceiver<SessionCommand>,
-    reports: UnboundedSender<(CallId, SessionReport)>,
+    reports: Reports,
 ) {
-    let call_id = setup.call_id;
+    let (call_id, participant) = (setup.call_id, setup.participant);
     let report = |r: SessionReport| {
-        let _ = reports.send((call_id, r));
+        let _ = reports.send((call_id, participant, r));
     };
     let (peer_tx, peer_events) = unbounded_channel();
     let session = match PeerSession::new(setup.peer.clone(), peer_tx).await {
@@ -203,11 +208,11 @@ pub(crate) async fn drive(
     session: &dyn MediaConnection,
     mut peer_events: UnboundedReceiver<PeerEvent>,
     mut commands: UnboundedReceiver<SessionCommand>,
-    reports: UnboundedSender<(CallId, SessionReport)>,
+    reports: Reports,
 ) {
-    let call_id = setup.call_id;
+    let (call_id, participant) = (setup.call_id, setup.participant);
     let report = |r: SessionReport| {
-        let _ = reports.send((call_id, r));
+        let _ = reports.send((call_id, participant, r));
     };
     let (notes_tx, mut notes) = unbounded_channel();
     let mut media = start_media(&setup, session, notes_tx.clone());
@@ -343,7 +348,14 @@ fn start_media(
             shares_started: 0,
         };
     };
-    match setup.devices.microphone() {
+    let microphone = match &setup.shared {
+        Some(shared) => shared.microphone().ok_or_else(|| AudioError::Device {
+            kind: "microphone",
+            message: "the call has no microphone".into(),
+        }),
+        None => setup.devices.microphone(),
+    };
+    match microphone {
         Ok(mic) => match audio::spawn_sender(
             mic,
             tracks
@@ -360,8 +372,14 @@ fn start_media(
         },
         Err(e) => note(MediaPart::Microphone, &e),
     }
-    let render = match setup.devices.speaker() {
-        Ok(speaker) => {
+    // A group call mixes every member into its one shared speaker.
+    let speaker = match setup.shared {
+        Some(_) => None,
+        None => Some(setup.devices.speaker()),
+    };
+    let render = match speaker {
+        None => None,
+        Some(Ok(speaker)) => {
             match RenderStage::start(
                 speaker,
                 setup.devices.far_end_tap(),
@@ -376,38 +394,39 @@ fn start_media(
                 }
             }
         }
-        Err(e) => {
+        Some(Err(e)) => {
             note(MediaPart::Speaker, &e);
             None
         }
     };
     if let Some(track) = &tracks.video {
-        let filter = || setup.devices.privacy_filter();
-        match setup.devices.camera() {
-            Ok(camera) => {
-                match CameraStage::start(camera, filter(), controls.clone(), notes.clone()) {
-                    // One camera stage per call; each peer connection subscribes its encoder.
-                    Ok((stage, camera_thread)) => {
-                        threads.push(camera_thread);
-                        match video::spawn_sender(video::VideoSender {
-                            frames: stage.subscribe(),
-                            track: track
-                                .clone()
-                                .with_transform(FrameKind::Camera, transform.clone()),
-                            target_bitrate: tracks.target_bitrate.clone(),
-                            runtime: setup.runtime.clone(),
-                            controls: controls.clone(),
-                            counters: counters.clone(),
-                            notes: notes.clone(),
-                        }) {
-                            Ok(t) => threads.push(t),
-                            Err(e) => note(MediaPart::VideoSender, &e),
-                        }
-                    }
-                    Err(e) => note(MediaPart::VideoSender, &e),
-                }
+        // The filtered camera frames this connection's encoder takes: a group call's
+        // camera is filtered once for all its connections; a 1:1 call starts its own.
+        let frames = match &setup.shared {
+            Some(shared) => shared.camera(),
+            None => CameraStage::open(setup.devices.as_ref(), controls.clone(), &notes).map(
+                |(stage, camera_thread)| {
+                    threads.push(camera_thread);
+                    stage.subscribe()
+                },
+            ),
+        };
+        if let Some(frames) = frames {
+            let sender = video::VideoSender {
+                frames,
+                track: track
+                    .clone()
+                    .with_transform(FrameKind::Camera, transform.clone()),
+                target_bitrate: tracks.target_bitrate.clone(),
+                runtime: setup.runtime.clone(),
+                controls: controls.clone(),
+                counters: counters.clone(),
+                notes: notes.clone(),
+            };
+            match video::spawn_sender(sender) {
+                Ok(t) => threads.push(t),
+                Err(e) => note(MediaPart::VideoSender, &e),
             }
-            Err(e) => note(MediaPart::Camera, &e),
         }
     }
     Media {
@@ -515,7 +534,12 @@ fn attach_remote_track(
 ) {
     let (sink, tally) = match kind {
         RemoteKind::Audio => {
-            let input = media.render.as_ref().and_then(RenderStage::add_stream);
+            let shared = setup.shared.as_ref().and_then(|s| s.render());
+            let input = media
+                .render
+                .as_ref()
+                .or(shared)
+                .and_then(RenderStage::add_stream);
             if let Some(input) = input {
                 media.tasks.push(audio::read_track(
                     track,

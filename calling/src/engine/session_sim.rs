@@ -88,7 +88,7 @@ struct Scene {
     sim: Arc<SimConnection>,
     path: UnboundedSender<PeerEvent>,
     commands: UnboundedSender<SessionCommand>,
-    reports: UnboundedReceiver<(CallId, SessionReport)>,
+    reports: UnboundedReceiver<(CallId, nostr_signal::PublicKey, SessionReport)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -121,6 +121,7 @@ fn scene(mode: PrivacyMode, is_caller: bool) -> Scene {
         },
         is_caller,
         devices: Arc::new(SyntheticDevices::new(440.0)),
+        shared: None,
         runtime: tokio::runtime::Handle::current(),
     };
     let (path, peer_events) = unbounded_channel();
@@ -152,8 +153,8 @@ impl Scene {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             match tokio::time::timeout_at(deadline, self.reports.recv()).await {
-                Ok(Some((_, SessionReport::Stats(_)))) => continue,
-                Ok(Some((_, report))) => return Some(report),
+                Ok(Some((_, _, SessionReport::Stats(_)))) => continue,
+                Ok(Some((_, _, report))) => return Some(report),
                 Ok(None) | Err(_) => return None,
             }
         }

@@ -45,6 +45,29 @@ pub(crate) struct CameraStage {
 }
 
 impl CameraStage {
+    /// Opens the devices' camera behind their privacy filter and starts the stage; a
+    /// camera or thread that cannot start is noted (the call goes on without video).
+    pub fn open(
+        devices: &dyn crate::devices::MediaDevices,
+        controls: Arc<Controls>,
+        notes: &Notes,
+    ) -> Option<(Self, JoinHandle<()>)> {
+        let camera = match devices.camera() {
+            Ok(camera) => camera,
+            Err(e) => {
+                let _ = notes.send(PipelineNote::device(MediaPart::Camera, e));
+                return None;
+            }
+        };
+        match Self::start(camera, devices.privacy_filter(), controls, notes.clone()) {
+            Ok(started) => Some(started),
+            Err(e) => {
+                let _ = notes.send(PipelineNote::device(MediaPart::VideoSender, e));
+                None
+            }
+        }
+    }
+
     /// Starts the thread that reads `source`, filters every frame with `filter` (black
     /// while the camera is off) and hands it to the subscribed encoders.
     pub fn start(

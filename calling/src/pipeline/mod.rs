@@ -16,6 +16,7 @@ pub(crate) mod audio;
 pub(crate) mod camera;
 pub mod render;
 pub(crate) mod screen;
+pub(crate) mod shared;
 pub mod transform;
 pub(crate) mod video;
 

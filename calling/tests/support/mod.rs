@@ -10,7 +10,7 @@ use calling::peer::NetworkConfig;
 use calling::{
     CallEngine, CallEvent, CallInfo, CallState, DropReason, Dropped, EngineEvent, SyntheticDevices,
 };
-use media::audio::{ToneCheck, ToneReport, SAMPLE_RATE};
+use media::audio::{MixReport, ToneCheck, ToneReport, SAMPLE_RATE};
 use nostr_signal::{
     EmbeddedRelay, Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl,
 };
@@ -215,8 +215,34 @@ impl Phone {
     /// call, in which `hz` dominates (polled; panics with the last report after 10 s).
     /// Only audio played from now on counts, so it tells that media still flows.
     pub async fn wait_hears(&self, hz: f32) -> ToneReport {
+        self.wait_speaker(Duration::from_secs(10), &format!("{hz} Hz"), |samples| {
+            let report = ToneCheck::detect(samples, hz);
+            (report.dominant, report)
+        })
+        .await
+    }
+
+    /// Waits until [`LISTEN`] of fresh audio from the newest speaker carries every one of
+    /// `tones` (a group call's mix) and nothing else of comparable power; panics with the
+    /// last check after 20 s.
+    pub async fn wait_hears_all(&self, tones: &[f32]) -> MixReport {
+        self.wait_speaker(Duration::from_secs(20), &format!("{tones:?}"), |samples| {
+            let report = ToneCheck::detect_mix(samples, tones);
+            (report.all_present, report)
+        })
+        .await
+    }
+
+    /// Polls the newest speaker's latest [`LISTEN`] of audio played since this call until
+    /// `check` says yes; panics with its last report after `within`.
+    async fn wait_speaker<R: std::fmt::Debug>(
+        &self,
+        within: Duration,
+        what: &str,
+        check: impl Fn(&[i16]) -> (bool, R),
+    ) -> R {
         let window = (SAMPLE_RATE as f32 * LISTEN.as_secs_f32()) as usize;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + within;
         let mut since = None;
         let mut last = None;
         loop {
@@ -224,8 +250,8 @@ impl Phone {
                 let written = speaker.recording.total_written();
                 let start = *since.get_or_insert(written);
                 if written >= start + window as u64 {
-                    let report = ToneCheck::detect(&speaker.recording.last(window), hz);
-                    if report.dominant {
+                    let (ok, report) = check(&speaker.recording.last(window));
+                    if ok {
                         return report;
                     }
                     last = Some(report);
@@ -233,7 +259,7 @@ impl Phone {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{hz} Hz not heard within 10 s; last check: {last:?}"
+                "{what} not heard within {within:?}; last check: {last:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

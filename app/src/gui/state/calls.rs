@@ -134,7 +134,8 @@ impl CallsModel {
                     applied.error = Some(format!("a call message was not delivered: {error}"));
                 }
             }
-            EngineEvent::Dropped(_) => {}
+            // Group calls have their own state (`GroupViews`); nothing here.
+            EngineEvent::Dropped(_) | EngineEvent::Group(_) => {}
         }
         applied
     }

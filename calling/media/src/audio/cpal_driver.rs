@@ -217,6 +217,8 @@ struct CaptureQueue {
     samples: VecDeque<i16>,
     /// Capture instant of `samples[0]`.
     head_time: Option<Instant>,
+    /// Capture instant of the last frame handed out.
+    last_frame_at: Option<Instant>,
     /// A fatal stream error, reported by the next read.
     error: Option<String>,
 }
@@ -277,7 +279,15 @@ impl Capture {
                 .0;
         }
         let samples: Vec<i16> = q.samples.drain(..FRAME_SAMPLES).collect();
-        let captured_at = q.head_time.unwrap_or_else(Instant::now);
+        let anchored = q.head_time.unwrap_or_else(Instant::now);
+        // Callbacks that arrive in a burst (ALSA's null device, a stalled driver catching
+        // up) re-anchor the head before a frame already handed out; these samples came
+        // later, so count them on from that frame instead: time never goes back.
+        let captured_at = match q.last_frame_at {
+            Some(last) if anchored <= last => last + FRAME_DURATION,
+            _ => anchored,
+        };
+        q.last_frame_at = Some(captured_at);
         q.head_time = Some(captured_at + FRAME_DURATION);
         Ok(AudioFrame {
             samples,
@@ -571,6 +581,22 @@ mod tests {
             Err(e @ AudioError::Device { .. }) => assert!(e.to_string().contains("unplugged")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn capture_times_never_go_back_when_callbacks_burst() {
+        let capture = Capture::default();
+        let t0 = Instant::now() + Duration::from_secs(1);
+        capture.push(&[1; 960], t0);
+        let first = capture.take_frame(Duration::from_millis(10)).unwrap();
+        // A burst: the next callback claims its samples began before the first frame.
+        capture.push(&[2; 960], t0 - Duration::from_millis(5));
+        let second = capture.take_frame(Duration::from_millis(10)).unwrap();
+        assert_eq!(second.captured_at, first.captured_at + FRAME_DURATION);
+        // A later, sane anchor is taken as it is (the card's clock still corrects ours).
+        capture.push(&[3; 960], t0 + Duration::from_millis(100));
+        let third = capture.take_frame(Duration::from_millis(10)).unwrap();
+        assert_eq!(third.captured_at, t0 + Duration::from_millis(100));
     }
 
     #[test]

@@ -108,6 +108,59 @@ impl ToneCheck {
     }
 }
 
+/// Result of [`ToneCheck::detect_mix`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixReport {
+    /// Power at each expected frequency, in the order given.
+    pub expected_powers: Vec<f64>,
+    /// The strongest power among the candidates not near any expected frequency.
+    pub best_other_power: f64,
+    /// The candidate frequency that had `best_other_power`.
+    pub best_other_hz: f32,
+    /// Whether every expected frequency is present: each above [`ToneCheck::MIN_POWER`]
+    /// and at least [`ToneCheck::MIN_RATIO`] times the best other candidate.
+    pub all_present: bool,
+}
+
+impl ToneCheck {
+    /// Checks that a mix carries every one of `expected_hz` (several people's tones mixed
+    /// into one speaker) and no other candidate frequency of comparable power.
+    pub fn detect_mix(samples: &[i16], expected_hz: &[f32]) -> MixReport {
+        let expected_powers: Vec<f64> = expected_hz
+            .iter()
+            .map(|&f| hann_power(samples, f))
+            .collect();
+        let near_expected = |f: f32| {
+            expected_hz
+                .iter()
+                .any(|&e| (f - e).abs() <= 0.25 * e.abs().max(f))
+        };
+        let (best_other_hz, best_other_power) = Self::CANDIDATES
+            .iter()
+            .filter(|&&f| !near_expected(f))
+            .map(|&f| (f, hann_power(samples, f)))
+            .fold(
+                (0.0f32, 0.0f64),
+                |best, cur| {
+                    if cur.1 > best.1 {
+                        cur
+                    } else {
+                        best
+                    }
+                },
+            );
+        let all_present = expected_powers
+            .iter()
+            .all(|&p| p >= Self::MIN_POWER && p >= Self::MIN_RATIO * best_other_power);
+        MixReport {
+            expected_powers,
+            best_other_power,
+            best_other_hz,
+            all_present,
+        }
+    }
+}
+
 /// Length of the burst detector's analysis window: 2.5 ms.
 pub const BURST_WINDOW: usize = 120;
 /// Step between analysis windows: 0.625 ms.
@@ -281,6 +334,28 @@ mod tests {
         (0..n)
             .map(|_| ((rng.f64() * 2.0 - 1.0) * amplitude * 32767.0) as i16)
             .collect()
+    }
+
+    #[test]
+    fn a_mix_of_three_tones_carries_each_and_misses_a_fourth() {
+        let n = 24_000;
+        let mix: Vec<i16> = sine(300.0, 0.2, n)
+            .iter()
+            .zip(sine(1000.0, 0.2, n))
+            .zip(sine(2000.0, 0.2, n))
+            .map(|((a, b), c)| a + b + c)
+            .collect();
+        assert!(ToneCheck::detect_mix(&mix, &[300.0, 1000.0, 2000.0]).all_present);
+        // A tone that is not there fails the check; so does a stray strong one.
+        let missing = ToneCheck::detect_mix(&mix, &[300.0, 1000.0, 2000.0, 550.0]);
+        assert!(!missing.all_present, "{missing:?}");
+        let stray = ToneCheck::detect_mix(&mix, &[300.0, 1000.0]);
+        assert!(
+            !stray.all_present,
+            "2000 Hz is as strong as the expected ones"
+        );
+        assert_eq!(stray.best_other_hz, 2000.0);
+        assert!(!ToneCheck::detect_mix(&vec![0; n], &[300.0]).all_present);
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub use frame::{
     FRAME_SAMPLES, SAMPLE_RATE,
 };
 pub use goertzel::{
-    goertzel_power, BurstDetector, ToneCheck, ToneReport, BURST_OFF_POWER, BURST_ON_POWER,
-    BURST_WINDOW,
+    goertzel_power, BurstDetector, MixReport, ToneCheck, ToneReport, BURST_OFF_POWER,
+    BURST_ON_POWER, BURST_WINDOW,
 };
 pub use playout::{Playout, PlayoutBuffer, PlayoutConfig, PlayoutStats};
 pub use source::{

@@ -1,0 +1,735 @@
+//! Group calls in the engine: the [`Mesh`] decides who connects to whom, this carries it
+//! out. One media session per member (its own peer connection, negotiation and key
+//! agreement), all sharing the call's devices ([`SharedMedia`]); the group's messages are
+//! built and addressed here as NIP-AC's group rules say (offer to its target only, answer
+//! and hangup to every member and ourselves, candidates with one `p`).
+//!
+//! 1:1 calls never come here: the state machine keeps them. A message belongs here when
+//! its call id is a group call we know, or when it is an offer naming several callees.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nostr_signal::{PublicKey, Recipients, Route};
+use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, IceCandidate, PrivacyMode};
+
+use super::group_events::{GroupChange, GroupEnd, GroupEvent, LeaveReason, MemberState};
+use super::session::{self, SessionCommand, SessionHandle, SessionReport, SessionSetup};
+use super::{Driver, EngineEvent, MediaEvent};
+use crate::fsm::{Incoming, MediaError};
+use crate::group::{Link, Mesh, MeshError, MeshStep};
+use crate::peer::PeerSetup;
+use crate::pipeline::shared::SharedMedia;
+use crate::pipeline::Controls;
+use crate::policy::ModePolicy;
+
+/// After our offer, how long a member has to answer beyond the ring timeout (its offer may
+/// have rung late) before we stop waiting for it.
+const ANSWER_SLACK: Duration = Duration::from_secs(10);
+
+/// One group call, from our side.
+pub(super) struct GroupCall {
+    mesh: Mesh,
+    call_type: CallType,
+    mode: PrivacyMode,
+    /// Ringing until then (an invitation we have not answered).
+    ringing_until: Option<Instant>,
+    /// Offers we hold until we join (or until their connection is ours to answer).
+    offers: HashMap<PublicKey, (String, Option<Vec<u8>>)>,
+    /// Candidates that came before their connection had the remote description.
+    early: HashMap<PublicKey, Vec<IceCandidate>>,
+    /// Our offers still waiting for an answer, with the instant we give up.
+    awaiting: HashMap<PublicKey, Instant>,
+    sessions: HashMap<PublicKey, SessionHandle>,
+    /// The call's devices, once we take part.
+    shared: Option<Arc<SharedMedia>>,
+    muted: bool,
+    /// Our "I joined" answer went out; later answers (to mesh offers) go to their
+    /// offerer alone, so no other member mistakes one for the answer to its own offer.
+    announced: bool,
+}
+
+impl GroupCall {
+    fn new(mesh: Mesh, call_type: CallType, mode: PrivacyMode) -> Self {
+        Self {
+            mesh,
+            call_type,
+            mode,
+            ringing_until: None,
+            offers: HashMap::new(),
+            early: HashMap::new(),
+            awaiting: HashMap::new(),
+            sessions: HashMap::new(),
+            shared: None,
+            muted: false,
+            announced: false,
+        }
+    }
+}
+
+/// Whether a message is a NIP-AC group offer (it names more than one callee).
+pub(super) fn is_group_offer(message: &CallMessage) -> bool {
+    matches!(message.body, CallBody::Offer { .. }) && !message.also_to.is_empty()
+}
+
+impl Driver {
+    /// We call `members` together. Refused at once past the cap.
+    pub(super) fn group_dial(
+        &mut self,
+        call_id: CallId,
+        members: Vec<PublicKey>,
+        call_type: CallType,
+        mode: PrivacyMode,
+    ) -> Result<(), MeshError> {
+        let (mesh, steps) = Mesh::start(self.local_key, call_type, members)?;
+        let mut call = GroupCall::new(mesh, call_type, mode);
+        self.join_media(call_id, &mut call);
+        self.group_event(
+            call_id,
+            GroupChange::Joined {
+                members: call.mesh.members(),
+                call_type,
+                mode,
+            },
+        );
+        self.groups.insert(call_id, call);
+        self.group_steps(call_id, steps);
+        Ok(())
+    }
+
+    /// We invite `newcomer` into a call we take part in.
+    pub(super) fn group_invite(&mut self, call_id: CallId, newcomer: PublicKey) {
+        let Some(call) = self.groups.get_mut(&call_id) else {
+            return;
+        };
+        match call.mesh.invite(newcomer) {
+            Ok(steps) => self.group_steps(call_id, steps),
+            Err(e) => {
+                tracing::info!(error = %e, "invitation not sent");
+                self.group_event(
+                    call_id,
+                    GroupChange::Member {
+                        member: newcomer,
+                        state: MemberState::Failed(e.to_string()),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The user accepts a ringing group call.
+    pub(super) fn group_accept(&mut self, call_id: CallId) {
+        let Some(mut call) = self.groups.remove(&call_id) else {
+            return;
+        };
+        if call.ringing_until.take().is_none() {
+            self.groups.insert(call_id, call);
+            return;
+        }
+        self.join_media(call_id, &mut call);
+        self.group_event(
+            call_id,
+            GroupChange::Joined {
+                members: call.mesh.members(),
+                call_type: call.call_type,
+                mode: call.mode,
+            },
+        );
+        let steps = call.mesh.accept();
+        self.groups.insert(call_id, call);
+        self.group_steps(call_id, steps);
+    }
+
+    /// The user declines a ringing group call, or leaves one: every member is told.
+    pub(super) fn group_leave(&mut self, call_id: CallId) {
+        let Some(call) = self.groups.get(&call_id) else {
+            return;
+        };
+        let (body, reason) = if call.ringing_until.is_some() {
+            (CallBody::Reject { reason: None }, GroupEnd::WeDeclined)
+        } else {
+            (CallBody::Hangup { reason: None }, GroupEnd::WeLeft)
+        };
+        self.group_broadcast(call_id, body);
+        self.group_end(call_id, reason);
+    }
+
+    /// Mute and camera apply to the whole call; the rest to each connection.
+    pub(super) fn group_session_command(&mut self, call_id: CallId, command: SessionCommand) {
+        let Some(call) = self.groups.get_mut(&call_id) else {
+            return;
+        };
+        match command {
+            SessionCommand::Mute(muted) => {
+                call.muted = muted;
+                for session in call.sessions.values() {
+                    let _ = session.commands.send(SessionCommand::Mute(muted));
+                }
+            }
+            SessionCommand::CameraOff(off) => {
+                if let Some(shared) = &call.shared {
+                    Controls::set(&shared.controls.camera_off, off);
+                }
+            }
+            SessionCommand::VideoQuality(q) => {
+                for session in call.sessions.values() {
+                    let _ = session.commands.send(SessionCommand::VideoQuality(q));
+                }
+            }
+            SessionCommand::RestartIce => {
+                for session in call.sessions.values() {
+                    let _ = session.commands.send(SessionCommand::RestartIce);
+                }
+            }
+            SessionCommand::ScreenShare(_) => {
+                let why = Some("screen sharing in group calls is not available yet".to_owned());
+                let event = MediaEvent::ScreenShareStopped { why };
+                let _ = self.events.send(EngineEvent::Media { call_id, event });
+            }
+            // The engine's own steps; never asked for by the app.
+            _ => {}
+        }
+    }
+
+    /// A verified message of a group call (see [`is_group_offer`]).
+    pub(super) fn group_signal(&mut self, incoming: Incoming) {
+        let Incoming {
+            sender,
+            from_own_device,
+            message,
+        } = incoming;
+        let call_id = message.call_id;
+        if from_own_device {
+            // Our own broadcast coming back, or another of our devices answering or
+            // declining: then this one stops ringing.
+            let elsewhere = message.device.as_ref() != Some(&self.core.config().device);
+            let answered = matches!(
+                message.body,
+                CallBody::Answer { .. } | CallBody::Reject { .. }
+            );
+            let ringing = self
+                .groups
+                .get(&call_id)
+                .is_some_and(|c| c.ringing_until.is_some());
+            if elsewhere && answered && ringing {
+                self.group_end(call_id, GroupEnd::HandledElsewhere);
+            }
+            return;
+        }
+        let named = named_keys(&message);
+        if !self.groups.contains_key(&call_id) {
+            if let CallBody::Offer { sdp, call_type } = message.body {
+                self.group_invited(
+                    call_id,
+                    sender,
+                    named,
+                    call_type,
+                    message.mode,
+                    sdp,
+                    message.pq_share,
+                );
+            }
+            return;
+        }
+        let steps = {
+            let Some(call) = self.groups.get_mut(&call_id) else {
+                return;
+            };
+            match message.body {
+                CallBody::Offer { sdp, .. } => {
+                    call.offers.insert(sender, (sdp, message.pq_share));
+                    call.mesh.offer_from(sender, named)
+                }
+                CallBody::Answer { sdp } => {
+                    let ours = call.mesh.link(&sender) == Some(Link::Offering);
+                    let steps = call.mesh.answer_from(sender, named);
+                    if ours && call.mesh.link(&sender) == Some(Link::Connected) {
+                        call.awaiting.remove(&sender);
+                        if let Some(session) = call.sessions.get(&sender) {
+                            let pq_share = message.pq_share;
+                            let _ = session
+                                .commands
+                                .send(SessionCommand::ApplyAnswer { sdp, pq_share });
+                            let early = call.early.remove(&sender).unwrap_or_default();
+                            if !early.is_empty() {
+                                let _ = session.commands.send(SessionCommand::Candidates(early));
+                            }
+                        }
+                    }
+                    steps
+                }
+                CallBody::IceCandidates(candidates) => {
+                    let ready = call.mesh.link(&sender) == Some(Link::Connected);
+                    match call.sessions.get(&sender) {
+                        Some(session) if ready => {
+                            let _ = session
+                                .commands
+                                .send(SessionCommand::Candidates(candidates));
+                        }
+                        _ => {
+                            let early = call.early.entry(sender).or_default();
+                            // A member flooding candidates before its connection exists
+                            // gets a bounded queue, like the 1:1 early candidates.
+                            if early.len() < 64 {
+                                early.extend(candidates);
+                            }
+                        }
+                    }
+                    Vec::new()
+                }
+                CallBody::Renegotiate { sdp } => {
+                    if let Some(session) = call.sessions.get(&sender) {
+                        let _ = session.commands.send(SessionCommand::Renegotiation(sdp));
+                    }
+                    Vec::new()
+                }
+                CallBody::Hangup { .. } | CallBody::Reject { .. } => {
+                    let reason = if matches!(message.body, CallBody::Reject { .. }) {
+                        LeaveReason::Declined
+                    } else {
+                        LeaveReason::HungUp
+                    };
+                    self.group_event(
+                        call_id,
+                        GroupChange::Member {
+                            member: sender,
+                            state: MemberState::Left(reason),
+                        },
+                    );
+                    let Some(call) = self.groups.get_mut(&call_id) else {
+                        return;
+                    };
+                    call.mesh.left(sender)
+                }
+                // Mode switches and device hand-over are 1:1 matters.
+                CallBody::ModeSwitchRequest { .. }
+                | CallBody::ModeSwitchAck { .. }
+                | CallBody::HandledElsewhere { .. } => Vec::new(),
+            }
+        };
+        self.group_steps(call_id, steps);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn group_invited(
+        &mut self,
+        call_id: CallId,
+        from: PublicKey,
+        named: Vec<PublicKey>,
+        call_type: CallType,
+        asked_mode: Option<PrivacyMode>,
+        sdp: String,
+        pq_share: Option<Vec<u8>>,
+    ) {
+        let config = self.core.config();
+        // Strangers learn nothing, not even that we are online (as for 1:1 calls).
+        if !config.contacts.contains(&from) && !config.allow_strangers {
+            tracing::info!("group offer from a stranger ignored");
+            return;
+        }
+        let mode = asked_mode
+            .unwrap_or(config.default_mode)
+            .max(config.required_mode(&from));
+        let ring_timeout = config.ring_timeout;
+        let busy =
+            self.core.live_call().is_some() || self.groups.values().any(|c| c.shared.is_some());
+        let refusal = if busy {
+            Some(("busy".to_owned(), "busy".to_owned()))
+        } else if config.unavailable_modes.contains(&mode) {
+            let why = format!("this device cannot make {mode} calls");
+            Some((format!("mode-unavailable:{mode}"), why))
+        } else {
+            None
+        };
+        let mesh = match Mesh::invited(self.local_key, call_type, from, named) {
+            Ok(mesh) => mesh,
+            Err(e) => {
+                let reason = "too-many-members".to_owned();
+                self.send_reject(call_id, from, &[], mode, reason);
+                tracing::info!(error = %e, "group offer refused");
+                return;
+            }
+        };
+        if let Some((reason, _why)) = refusal {
+            self.send_reject(call_id, from, &mesh.members(), mode, reason);
+            return;
+        }
+        let mut call = GroupCall::new(mesh, call_type, mode);
+        call.offers.insert(from, (sdp, pq_share));
+        call.ringing_until = Some(Instant::now() + ring_timeout);
+        self.group_event(
+            call_id,
+            GroupChange::Ringing {
+                from,
+                members: call.mesh.members(),
+                call_type,
+                mode,
+            },
+        );
+        self.groups.insert(call_id, call);
+    }
+
+    /// What a member's session reported.
+    pub(super) fn group_report(
+        &mut self,
+        call_id: CallId,
+        member: PublicKey,
+        report: SessionReport,
+    ) {
+        let Some(call) = self.groups.get(&call_id) else {
+            return;
+        };
+        if !call.sessions.contains_key(&member) {
+            return; // a connection already closed
+        }
+        let members = call.mesh.members();
+        let mode = call.mode;
+        let call_type = call.call_type;
+        match report {
+            SessionReport::Offer { sdp, pq_share } => {
+                let body = CallBody::Offer { sdp, call_type };
+                let mut message = self.group_message(call_id, member, &members, mode, body);
+                message.pq_share = Some(pq_share);
+                self.outbox.send(member, message, Route::PeerInbox);
+            }
+            SessionReport::Answer { sdp, pq_share } => {
+                // Our first answer is the "I joined" signal: every member and our own
+                // devices get it, the offerer first (our candidates for it follow it).
+                let body = CallBody::Answer { sdp };
+                let mut message = self.group_message(call_id, member, &members, mode, body);
+                message.pq_share = pq_share;
+                let announce = self
+                    .groups
+                    .get_mut(&call_id)
+                    .is_some_and(|c| !std::mem::replace(&mut c.announced, true));
+                let recipients = if announce {
+                    Recipients::Many(members.clone())
+                } else {
+                    Recipients::One(member)
+                };
+                self.outbox
+                    .send_to(member, recipients, message, Route::PeerInbox);
+                if let Some(call) = self.groups.get_mut(&call_id) {
+                    call.mesh.answered(member);
+                }
+                self.member_state(call_id, member, MemberState::Connecting);
+            }
+            SessionReport::RestartOffer(sdp) => {
+                let body = CallBody::Renegotiate { sdp };
+                let message = self.group_message(call_id, member, &members, mode, body);
+                self.outbox.send(member, message, Route::PeerInbox);
+            }
+            SessionReport::RestartAnswer(sdp) => {
+                let body = CallBody::Answer { sdp };
+                let message = self.group_message(call_id, member, &members, mode, body);
+                self.outbox.send(member, message, Route::PeerInbox);
+            }
+            SessionReport::Candidates(candidates) => {
+                // ICE carries the one member the connection belongs to.
+                let body = CallBody::IceCandidates(candidates);
+                let message = self.group_message(call_id, member, &[], mode, body);
+                self.outbox.send(member, message, Route::PeerInbox);
+            }
+            SessionReport::Connected => self.member_state(call_id, member, MemberState::Connected),
+            SessionReport::Failed(error) => {
+                let why = match error {
+                    MediaError::CreateOffer => "our offer could not be made",
+                    MediaError::CreateAnswer => "its offer could not be answered",
+                    MediaError::ApplyAnswer => "its answer could not be applied",
+                    MediaError::Connection => "no media path",
+                };
+                self.member_state(call_id, member, MemberState::Failed(why.into()));
+                self.close_member(call_id, member);
+            }
+            SessionReport::PolicyViolation(detail) => {
+                let event = MediaEvent::PolicyViolation(detail);
+                self.group_event(call_id, GroupChange::Media { member, event });
+                self.member_state(
+                    call_id,
+                    member,
+                    MemberState::Failed("privacy rule broken".into()),
+                );
+                self.close_member(call_id, member);
+            }
+            SessionReport::Media(event) => {
+                match event {
+                    MediaEvent::Reconnecting => {
+                        self.member_state(call_id, member, MemberState::Reconnecting)
+                    }
+                    MediaEvent::Reconnected => {
+                        self.member_state(call_id, member, MemberState::Connected)
+                    }
+                    _ => {}
+                }
+                self.group_event(call_id, GroupChange::Media { member, event });
+            }
+            SessionReport::Stats(stats) => {
+                self.group_event(call_id, GroupChange::Stats { member, stats });
+            }
+        }
+    }
+
+    /// A member's connection failed or broke a rule: it alone closes; the call ends when
+    /// nobody is left.
+    fn close_member(&mut self, call_id: CallId, member: PublicKey) {
+        let steps = match self.groups.get_mut(&call_id) {
+            Some(call) => call.mesh.left(member),
+            None => return,
+        };
+        self.group_steps(call_id, steps);
+    }
+
+    /// Carries out what the mesh decided.
+    fn group_steps(&mut self, call_id: CallId, steps: Vec<MeshStep>) {
+        for step in steps {
+            match step {
+                MeshStep::Offer { to, .. } => {
+                    self.start_member_session(call_id, to, true);
+                    if let Some(call) = self.groups.get_mut(&call_id) {
+                        let ring = self.core.config().ring_timeout;
+                        call.awaiting
+                            .insert(to, Instant::now() + ring + ANSWER_SLACK);
+                    }
+                    self.command_member(call_id, to, SessionCommand::Offer);
+                    self.member_state(call_id, to, MemberState::Connecting);
+                }
+                MeshStep::Answer { from } => {
+                    let held = self
+                        .groups
+                        .get_mut(&call_id)
+                        .and_then(|c| c.offers.remove(&from));
+                    let Some((sdp, pq_share)) = held else {
+                        continue;
+                    };
+                    self.start_member_session(call_id, from, false);
+                    self.command_member(call_id, from, SessionCommand::Answer { sdp, pq_share });
+                    let early = self
+                        .groups
+                        .get_mut(&call_id)
+                        .and_then(|c| c.early.remove(&from))
+                        .unwrap_or_default();
+                    if !early.is_empty() {
+                        self.command_member(call_id, from, SessionCommand::Candidates(early));
+                    }
+                }
+                MeshStep::Close { peer } => {
+                    if let Some(call) = self.groups.get_mut(&call_id) {
+                        call.awaiting.remove(&peer);
+                        call.early.remove(&peer);
+                        if let Some(session) = call.sessions.remove(&peer) {
+                            drop(session.commands);
+                            self.stopping.push(session.task);
+                        }
+                    }
+                }
+                MeshStep::End => self.group_end(call_id, GroupEnd::NobodyLeft),
+            }
+        }
+    }
+
+    fn start_member_session(&mut self, call_id: CallId, member: PublicKey, we_offer: bool) {
+        let Some(call) = self.groups.get_mut(&call_id) else {
+            return;
+        };
+        if let Some(old) = call.sessions.remove(&member) {
+            // Glare: our offer yielded to theirs; the old connection goes.
+            drop(old.commands);
+            self.stopping.push(old.task);
+        }
+        let video = call.call_type == CallType::Video;
+        let setup = SessionSetup {
+            call_id,
+            participant: member,
+            local: self.local_key,
+            peer: PeerSetup {
+                mode: call.mode,
+                send_video: video,
+                receive_video: video,
+                network: self
+                    .network
+                    .with_fresh_turn_credentials(std::time::SystemTime::now()),
+                signaling_hides_address: self.signaling_hides_address,
+            },
+            is_caller: we_offer,
+            devices: self.devices.clone(),
+            shared: call.shared.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let handle = session::spawn(setup, self.reports.clone());
+        if call.muted {
+            let _ = handle.commands.send(SessionCommand::Mute(true));
+        }
+        call.sessions.insert(member, handle);
+    }
+
+    fn command_member(&mut self, call_id: CallId, member: PublicKey, command: SessionCommand) {
+        if let Some(session) = self
+            .groups
+            .get(&call_id)
+            .and_then(|c| c.sessions.get(&member))
+        {
+            let _ = session.commands.send(command);
+        }
+    }
+
+    /// Opens the call's devices: we take part from now on.
+    fn join_media(&mut self, call_id: CallId, call: &mut GroupCall) {
+        let (notes, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let video = call.call_type == CallType::Video;
+        let shared = SharedMedia::start(self.devices.as_ref(), video, call.muted, notes);
+        if !ModePolicy::for_mode(call.mode).video_on_by_default {
+            // Paranoid starts audio first, as in a 1:1 call.
+            Controls::set(&shared.controls.camera_off, true);
+        }
+        call.shared = Some(Arc::new(shared));
+        let events = self.events.clone();
+        // The shared devices' troubles concern the whole call.
+        tokio::spawn(async move {
+            while let Some(note) = rx.recv().await {
+                let event = match note {
+                    crate::pipeline::PipelineNote::DeviceError(e) => MediaEvent::DeviceError(e),
+                    crate::pipeline::PipelineNote::Filter(state, protected) => {
+                        MediaEvent::Blackout { state, protected }
+                    }
+                    crate::pipeline::PipelineNote::ScreenShareEnded(..) => continue,
+                };
+                let _ = events.send(EngineEvent::Media { call_id, event });
+            }
+        });
+    }
+
+    /// Hangup or reject, signed once, to every member and our own devices.
+    fn group_broadcast(&mut self, call_id: CallId, body: CallBody) {
+        let Some(call) = self.groups.get(&call_id) else {
+            return;
+        };
+        let members = call.mesh.members();
+        let Some(first) = members.first().copied() else {
+            return;
+        };
+        let message = self.group_message(call_id, first, &members, call.mode, body);
+        self.outbox
+            .send_to(first, Recipients::Many(members), message, Route::PeerInbox);
+    }
+
+    fn send_reject(
+        &mut self,
+        call_id: CallId,
+        to: PublicKey,
+        others: &[PublicKey],
+        mode: PrivacyMode,
+        reason: String,
+    ) {
+        let body = CallBody::Reject {
+            reason: Some(reason),
+        };
+        let message = self.group_message(call_id, to, others, mode, body);
+        self.outbox.send(to, message, Route::PeerInbox);
+    }
+
+    /// A message of `call_id` to `to`, naming `others` too (its further `p` tags).
+    fn group_message(
+        &self,
+        call_id: CallId,
+        to: PublicKey,
+        others: &[PublicKey],
+        mode: PrivacyMode,
+        body: CallBody,
+    ) -> CallMessage {
+        CallMessage {
+            call_id,
+            peer: to.to_hex(),
+            also_to: others
+                .iter()
+                .filter(|k| **k != to)
+                .map(PublicKey::to_hex)
+                .collect(),
+            mode: Some(mode),
+            device: Some(self.core.config().device.clone()),
+            body,
+            pq_share: None,
+        }
+    }
+
+    /// The call is over for us: every connection and the devices stop.
+    pub(super) fn group_end(&mut self, call_id: CallId, reason: GroupEnd) {
+        let Some(call) = self.groups.remove(&call_id) else {
+            return;
+        };
+        for (_, session) in call.sessions {
+            drop(session.commands);
+            self.stopping.push(session.task);
+        }
+        if let Some(shared) = call.shared {
+            let threads = shared.stop();
+            self.stopping.push(tokio::task::spawn_blocking(move || {
+                for thread in threads {
+                    let _ = thread.join();
+                }
+            }));
+        }
+        self.stopping.retain(|t| !t.is_finished());
+        self.group_event(call_id, GroupChange::Ended { reason });
+    }
+
+    fn member_state(&self, call_id: CallId, member: PublicKey, state: MemberState) {
+        self.group_event(call_id, GroupChange::Member { member, state });
+    }
+
+    fn group_event(&self, call_id: CallId, change: GroupChange) {
+        let _ = self
+            .events
+            .send(EngineEvent::Group(GroupEvent { call_id, change }));
+    }
+
+    /// When a group timer is due next (a ringing invitation, an unanswered offer).
+    pub(super) fn group_next_timeout(&self) -> Option<Instant> {
+        self.groups
+            .values()
+            .flat_map(|c| {
+                c.ringing_until
+                    .into_iter()
+                    .chain(c.awaiting.values().copied())
+            })
+            .min()
+    }
+
+    /// Fires the group timers due at `now`.
+    pub(super) fn group_tick(&mut self, now: Instant) {
+        let missed: Vec<CallId> = self
+            .groups
+            .iter()
+            .filter(|(_, c)| c.ringing_until.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for call_id in missed {
+            self.group_end(call_id, GroupEnd::Missed);
+        }
+        let silent: Vec<(CallId, PublicKey)> = self
+            .groups
+            .iter()
+            .flat_map(|(id, c)| {
+                c.awaiting
+                    .iter()
+                    .filter(|(_, t)| **t <= now)
+                    .map(|(m, _)| (*id, *m))
+            })
+            .collect();
+        for (call_id, member) in silent {
+            if let Some(call) = self.groups.get_mut(&call_id) {
+                call.awaiting.remove(&member);
+            }
+            self.member_state(call_id, member, MemberState::Left(LeaveReason::NoAnswer));
+            self.close_member(call_id, member);
+        }
+    }
+}
+
+/// Every key a message names (its `p` tags).
+fn named_keys(message: &CallMessage) -> Vec<PublicKey> {
+    std::iter::once(&message.peer)
+        .chain(&message.also_to)
+        .filter_map(|hex| PublicKey::from_hex(hex).ok())
+        .collect()
+}
