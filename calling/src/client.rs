@@ -185,6 +185,7 @@ pub async fn connect(setup: ClientSetup) -> Result<Client, ClientError> {
         None => transport.clone(),
     };
     let engine = CallEngine::start(EngineSetup {
+        identity: identity.clone(),
         transport: signal,
         config,
         network,

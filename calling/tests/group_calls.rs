@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use calling::e2ee::MediaKeys;
 use calling::{EngineEvent, GroupChange, GroupEnd, GroupEvent, LeaveReason, MemberState};
 use nostr_signal::{Identity, PublicKey};
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
@@ -65,6 +66,19 @@ async fn each_hears_the_others(members: &[Phone]) {
     }
 }
 
+/// Waits for the call's group keys to reach `keyed` of `members` people; returns the epoch.
+async fn wait_keys(phone: &mut Phone, call: CallId, keyed: usize, members: usize) -> u64 {
+    let event = wait_group(phone, Duration::from_secs(20), |g| {
+        g.call_id == call
+            && matches!(g.change, GroupChange::Keys { keyed: k, members: m, .. } if k == keyed && m == members)
+    })
+    .await;
+    match event.change {
+        GroupChange::Keys { epoch, .. } => epoch,
+        _ => unreachable!(),
+    }
+}
+
 async fn shut_down(group: &[Phone]) {
     for phone in group {
         phone.engine.shutdown().await;
@@ -85,6 +99,18 @@ async fn four_members_each_hear_the_three_others_and_go_on_when_one_leaves() {
         assert_eq!(members.len(), 3, "the invitation names everyone else");
     }
     each_hears_the_others(&group).await;
+    // Everyone holds the MLS keys of the epoch after the last join (the caller created
+    // epoch 0, each join is a commit), and every connection is keyed by them.
+    let mut epochs = Vec::new();
+    for phone in group.iter_mut() {
+        epochs.push(wait_keys(phone, call, 4, 4).await);
+    }
+    assert_eq!(epochs, vec![3; 4], "one epoch per join, the same for all");
+    // The figures of each connection say which keys protect it.
+    wait_group(&mut group[0], Duration::from_secs(5), |g| {
+        matches!(&g.change, GroupChange::Stats { stats, .. } if stats.media_keys == MediaKeys::Group { epoch: 3 })
+    })
+    .await;
 
     // The fourth member leaves: the three others keep talking, without it.
     let leaver = group[3].key;
@@ -106,6 +132,10 @@ async fn four_members_each_hear_the_three_others_and_go_on_when_one_leaves() {
     }
     // Its tone is gone from the mix: detect_mix fails on a stray strong candidate.
     each_hears_the_others(&group[..3]).await;
+    // A new epoch without it: what is sent from now on is under keys it never had.
+    for phone in group[..3].iter_mut() {
+        assert_eq!(wait_keys(phone, call, 3, 3).await, 4);
+    }
     shut_down(&group).await;
 }
 
@@ -128,6 +158,8 @@ async fn a_member_invited_mid_call_is_connected_by_every_member() {
     let members = accept_ringing(&mut group[3], call).await;
     assert_eq!(members.len(), 3, "the invitation names every member");
     each_hears_the_others(&group).await;
+    // The newcomer joined the group keys too: four keyed, in the epoch after its join.
+    assert_eq!(wait_keys(&mut group[3], call, 4, 4).await, 3);
     shut_down(&group).await;
 }
 

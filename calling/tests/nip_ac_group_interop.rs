@@ -13,8 +13,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use calling::e2ee::MediaKeys;
 use calling::peer::{NetworkConfig, PathState, PeerEvent, PeerSession, PeerSetup};
-use calling::{EngineEvent, GroupChange};
+use calling::{EngineEvent, GroupChange, MediaEvent};
 use media::audio::{AudioSource, FRAME_DURATION, SAMPLE_RATE};
 use media::audio::{OpusDecoder, OpusEncoder, ToneCheck, ToneSource, DEFAULT_BITRATE};
 use nip_ac::{NipAcEvent, Signaling};
@@ -213,7 +214,7 @@ async fn group_call_with_a_nip_ac_member(nip_ac_offers: bool) {
             break identity;
         }
     };
-    let alice = phone(
+    let mut alice = phone(
         &relay,
         &Identity::generate(),
         PhoneOptions::tone(CALLER_TONE),
@@ -310,6 +311,33 @@ async fn group_call_with_a_nip_ac_member(nip_ac_offers: bool) {
         }
     }
     assert_eq!(member.sessions.len(), 2, "one connection per member");
+    // Alice and Bob share the group keys; the NIP-AC member has DTLS-SRTP alone, and
+    // both PhantomCall members are told so.
+    for phone in [&mut alice, &mut bob] {
+        let (mut keyed, mut plain) = (false, false);
+        while !(keyed && plain) {
+            let event = phone
+                .wait_event(Duration::from_secs(10), |e| {
+                    matches!(e, EngineEvent::Group(_))
+                })
+                .await;
+            let EngineEvent::Group(group) = event else {
+                unreachable!()
+            };
+            match group.change {
+                GroupChange::Keys {
+                    keyed: 2,
+                    members: 3,
+                    ..
+                } => keyed = true,
+                GroupChange::Media {
+                    member,
+                    event: MediaEvent::MediaKeys(MediaKeys::TransportOnly),
+                } if member == nip_ac_key => plain = true,
+                _ => {}
+            }
+        }
+    }
     alice.engine.shutdown().await;
     bob.engine.shutdown().await;
 }

@@ -60,6 +60,8 @@ fuzz_target!(|data: &[u8]| {
     let mut host = GroupKeys::new(&identity).expect("keys");
     host.create(b"fuzz").expect("group");
     assert!(host.process_commit(data).is_err(), "no commit from outside the group");
+    // The engine asks who a key package belongs to before adding it.
+    let _ = host.key_package_owner(data);
     let _ = host.add(&[data.to_vec()]);
     assert!(host.epoch().is_some());
 });

@@ -28,11 +28,13 @@ pub enum CallKind {
     ModeSwitchAck = 25061,
     /// 25062 (PhantomCall): tells the user's other devices the call was handled here.
     HandledElsewhere = 25062,
+    /// 25063 (PhantomCall): one MLS message of a group call's keys.
+    GroupKeys = 25063,
 }
 
 impl CallKind {
     /// Every registered kind, in kind-number order.
-    pub const ALL: [CallKind; 9] = [
+    pub const ALL: [CallKind; 10] = [
         CallKind::Offer,
         CallKind::Answer,
         CallKind::IceCandidates,
@@ -42,6 +44,7 @@ impl CallKind {
         CallKind::ModeSwitchRequest,
         CallKind::ModeSwitchAck,
         CallKind::HandledElsewhere,
+        CallKind::GroupKeys,
     ];
 
     /// The kind with this number, or `None` if it is not registered.
@@ -66,6 +69,7 @@ impl CallKind {
             CallKind::ModeSwitchRequest => "mode-switch-request",
             CallKind::ModeSwitchAck => "mode-switch-ack",
             CallKind::HandledElsewhere => "handled-elsewhere",
+            CallKind::GroupKeys => "group-keys",
         }
     }
 
@@ -90,7 +94,7 @@ mod tests {
         for kind in CallKind::ALL {
             assert_eq!(CallKind::from_u16(kind.as_u16()), Some(kind));
         }
-        for k in [0, 1, 1059, 25049, 25056, 25059, 25063, u16::MAX] {
+        for k in [0, 1, 1059, 25049, 25056, 25059, 25064, u16::MAX] {
             assert_eq!(CallKind::from_u16(k), None, "kind {k}");
         }
     }

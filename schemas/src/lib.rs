@@ -38,7 +38,8 @@ pub use error::SchemaError;
 pub use kind::CallKind;
 pub use message::{CallBody, CallMessage};
 pub use types::{
-    CallId, CallType, DeviceId, HandledOutcome, IceCandidate, ParseValueError, PrivacyMode,
+    CallId, CallType, DeviceId, GroupKeysKind, HandledOutcome, IceCandidate, ParseValueError,
+    PrivacyMode,
 };
 pub use validate::validate_rumor;
 
@@ -55,5 +56,9 @@ pub const MAX_CANDIDATE_LEN: usize = 1024;
 pub const MAX_CANDIDATES_PER_MESSAGE: usize = 64;
 /// Most tags on one rumor.
 pub const MAX_TAGS: usize = 32;
+/// Largest MLS message a group-keys message (kind 25063) carries, in bytes: its base64
+/// fits the schema's 49,000 characters (a welcome with a full mesh's ratchet tree is a few
+/// KiB).
+pub const MAX_GROUP_KEYS_LEN: usize = 36_000;
 /// Most violations listed in [`SchemaError::Invalid`].
 pub const MAX_REPORTED_ERRORS: usize = 16;

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 
 use crate::validate;
 use crate::{
-    CallId, CallKind, CallType, DeviceId, HandledOutcome, IceCandidate, PrivacyMode, SchemaError,
-    PROTOCOL_VERSION,
+    CallId, CallKind, CallType, DeviceId, GroupKeysKind, HandledOutcome, IceCandidate, PrivacyMode,
+    SchemaError, PROTOCOL_VERSION,
 };
 
 /// The kind-specific part of a call message.
@@ -63,6 +63,13 @@ pub enum CallBody {
         /// Answered or rejected there.
         outcome: HandledOutcome,
     },
+    /// Kind 25063: one MLS message of a group call's keys.
+    GroupKeys {
+        /// Key package, welcome or commit.
+        mls: GroupKeysKind,
+        /// The TLS-serialized MLS message (at most [`crate::MAX_GROUP_KEYS_LEN`] bytes).
+        data: Vec<u8>,
+    },
 }
 
 impl CallBody {
@@ -78,6 +85,7 @@ impl CallBody {
             CallBody::ModeSwitchRequest { .. } => CallKind::ModeSwitchRequest,
             CallBody::ModeSwitchAck { .. } => CallKind::ModeSwitchAck,
             CallBody::HandledElsewhere { .. } => CallKind::HandledElsewhere,
+            CallBody::GroupKeys { .. } => CallKind::GroupKeys,
         }
     }
 }
@@ -155,6 +163,9 @@ impl CallMessage {
                 json!({ "mode": mode, "accepted": accepted }).to_string()
             }
             CallBody::HandledElsewhere { outcome } => json!({ "outcome": outcome }).to_string(),
+            CallBody::GroupKeys { mls, data } => {
+                json!({ "mls": mls, "data": BASE64.encode(data) }).to_string()
+            }
         };
         (self.kind().as_u16(), tags, content)
     }
@@ -243,6 +254,16 @@ impl CallMessage {
                 outcome: json_str("outcome")?
                     .parse()
                     .map_err(|_| unparsable("content"))?,
+            },
+            CallKind::GroupKeys => CallBody::GroupKeys {
+                mls: json_str("mls")?
+                    .parse()
+                    .map_err(|_| unparsable("content"))?,
+                data: BASE64
+                    .decode(json_str("data")?)
+                    .ok()
+                    .filter(|d| d.len() <= crate::MAX_GROUP_KEYS_LEN)
+                    .ok_or(unparsable("content"))?,
             },
         };
         let pq_share = match kind {

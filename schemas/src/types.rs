@@ -80,6 +80,19 @@ pub enum HandledOutcome {
 }
 string_enum!(HandledOutcome, "handled outcome", { Answered => "answered", Rejected => "rejected" });
 
+/// Which MLS message a group-keys message (kind 25063) carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupKeysKind {
+    /// A joining member's key package, for whoever commits.
+    KeyPackage,
+    /// The welcome that lets a newcomer into the group.
+    Welcome,
+    /// A commit (someone joined or left): a new epoch.
+    Commit,
+}
+string_enum!(GroupKeysKind, "group keys message", { KeyPackage => "key-package", Welcome => "welcome", Commit => "commit" });
+
 /// Call identifier: a UUID, written in lowercase canonical 8-4-4-4-12 form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallId(Uuid);

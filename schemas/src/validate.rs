@@ -27,6 +27,7 @@ pub(crate) const SCHEMA_FILES: &[(&str, &str)] = &[
     embed!("calling/v1/mode-switch-request.schema.json"),
     embed!("calling/v1/mode-switch-ack.schema.json"),
     embed!("calling/v1/handled-elsewhere.schema.json"),
+    embed!("calling/v1/group-keys.schema.json"),
 ];
 
 /// Parsed `_registry.json`.
@@ -333,7 +334,8 @@ mod tests {
                 CallKind::IceCandidates,
                 CallKind::ModeSwitchRequest,
                 CallKind::ModeSwitchAck,
-                CallKind::HandledElsewhere
+                CallKind::HandledElsewhere,
+                CallKind::GroupKeys
             ]
         );
     }

@@ -4,9 +4,9 @@
 mod common;
 
 use phantomcall_schemas::{
-    validate_rumor, CallBody, CallId, CallKind, CallMessage, CallType, DeviceId, HandledOutcome,
-    IceCandidate, PrivacyMode, MAX_CANDIDATES_PER_MESSAGE, MAX_CANDIDATE_LEN, MAX_REASON_LEN,
-    MAX_SDP_LEN,
+    validate_rumor, CallBody, CallId, CallKind, CallMessage, CallType, DeviceId, GroupKeysKind,
+    HandledOutcome, IceCandidate, PrivacyMode, MAX_CANDIDATES_PER_MESSAGE, MAX_CANDIDATE_LEN,
+    MAX_GROUP_KEYS_LEN, MAX_REASON_LEN, MAX_SDP_LEN,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -105,6 +105,16 @@ impl Rng {
             },
             CallKind::HandledElsewhere => CallBody::HandledElsewhere {
                 outcome: self.pick(&[HandledOutcome::Answered, HandledOutcome::Rejected]),
+            },
+            CallKind::GroupKeys => CallBody::GroupKeys {
+                mls: self.pick(&[
+                    GroupKeysKind::KeyPackage,
+                    GroupKeysKind::Welcome,
+                    GroupKeysKind::Commit,
+                ]),
+                data: (0..self.pick(&[1, 2, 3, 300, MAX_GROUP_KEYS_LEN]))
+                    .map(|_| self.next() as u8)
+                    .collect(),
             },
         }
     }

@@ -101,6 +101,11 @@ pub fn describe_group(event: &GroupEvent) -> Option<String> {
             format!("  {}: {}", short(member), describe_media(event))
         }
         GroupChange::Stats { .. } => return None,
+        GroupChange::Keys {
+            epoch,
+            keyed,
+            members,
+        } => format!("group keys: MLS epoch {epoch}, {keyed} of {members} members"),
         GroupChange::Ended { reason } => format!("group call ended: {reason:?}"),
     })
 }

@@ -26,6 +26,9 @@ use crate::demo::DemoPeer;
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
 /// What a background job reports.
+// Engine events are nearly all of what passes here (figures every second): boxing each
+// would allocate per event to shrink a queue that holds a handful.
+#[allow(clippy::large_enum_variant)]
 pub enum Report {
     /// A key was created, imported or unlocked.
     Identity(Result<Identity, String>),

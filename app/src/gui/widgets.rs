@@ -85,6 +85,9 @@ pub fn media_keys_line(ui: &mut egui::Ui, keys: calling::e2ee::MediaKeys) {
                     .color(WARN),
             );
         }
+        MediaKeys::Group { epoch } => {
+            ui.label(RichText::new(format!("Group keys · MLS epoch {epoch}")).color(SAFE));
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use super::group_sframe::GroupSframe;
 use super::pq::CallMediaKeys;
 use super::sframe::SframeTransform;
 use crate::pipeline::transform::{FrameKind, FrameTransform, TransformError};
@@ -24,6 +25,11 @@ pub enum MediaKeys {
     /// DTLS-SRTP only: the other app does not offer post-quantum keys (a NIP-AC client,
     /// an older PhantomCall).
     TransportOnly,
+    /// A group call's SFrame under its MLS epoch keys, inside DTLS-SRTP.
+    Group {
+        /// The MLS epoch the keys are of.
+        epoch: u64,
+    },
 }
 
 impl MediaKeys {
@@ -52,6 +58,7 @@ impl fmt::Display for MediaKeys {
             MediaKeys::TransportOnly => {
                 f.write_str("no post-quantum layer: the other app does not support it")
             }
+            MediaKeys::Group { epoch } => write!(f, "group keys: MLS epoch {epoch}"),
         }
     }
 }
@@ -60,6 +67,8 @@ enum State {
     Pending,
     Keyed(Box<SframeTransform>, [u8; 8]),
     TransportOnly,
+    /// Under the group call's keys, shared with its other connections.
+    Group(Arc<GroupSframe>),
 }
 
 /// The call's frame transform: the app's transform on the plain frame, SFrame outside it.
@@ -94,6 +103,12 @@ impl CallKeyLayer {
         Ok(MediaKeys::PostQuantum { fingerprint })
     }
 
+    /// From now on under the group call's MLS keys (media waits for its first epoch).
+    pub fn key_group(&self, group: Arc<GroupSframe>) -> MediaKeys {
+        *self.state.write().expect("key layer lock") = State::Group(group);
+        self.keys()
+    }
+
     /// The peer has no post-quantum layer: frames pass with DTLS-SRTP alone.
     pub fn transport_only(&self) -> MediaKeys {
         *self.state.write().expect("key layer lock") = State::TransportOnly;
@@ -108,6 +123,10 @@ impl CallKeyLayer {
                 fingerprint: *fingerprint,
             },
             State::TransportOnly => MediaKeys::TransportOnly,
+            State::Group(group) => match group.epoch() {
+                Some(epoch) => MediaKeys::Group { epoch },
+                None => MediaKeys::Pending,
+            },
         }
     }
 }
@@ -119,6 +138,7 @@ impl FrameTransform for CallKeyLayer {
             State::Pending => Err(TransformError::NoKey),
             State::Keyed(sframe, _) => sframe.outgoing(kind, frame),
             State::TransportOnly => Ok(frame),
+            State::Group(group) => group.outgoing(kind, frame),
         }
     }
 
@@ -127,6 +147,7 @@ impl FrameTransform for CallKeyLayer {
             State::Pending => return Err(TransformError::NoKey),
             State::Keyed(sframe, _) => sframe.incoming(kind, frame)?,
             State::TransportOnly => frame,
+            State::Group(group) => group.incoming(kind, frame)?,
         };
         self.app.incoming(kind, frame)
     }

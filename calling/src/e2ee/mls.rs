@@ -166,23 +166,33 @@ impl GroupKeys {
         self.group.as_ref().ok_or(MlsError::NoGroup)
     }
 
+    /// A valid key package and the Nostr key its credential is bound to.
+    fn bound_package(&self, bytes: &[u8]) -> Result<(KeyPackage, PublicKey), MlsError> {
+        let message = MlsMessageIn::tls_deserialize_exact(bytes)
+            .map_err(|_| MlsError::Malformed("key package"))?;
+        let MlsMessageBodyIn::KeyPackage(package) = message.extract() else {
+            return Err(MlsError::Malformed("key package"));
+        };
+        let package = package
+            .validate(self.provider.crypto(), ProtocolVersion::Mls10)
+            .map_err(|_| MlsError::Malformed("key package"))?;
+        let leaf = package.leaf_node();
+        let owner = bound_nostr_key(leaf.credential(), leaf.signature_key().as_slice())?;
+        Ok((package, owner))
+    }
+
+    /// The Nostr key a key package's credential is bound to (who may hand it to us).
+    pub fn key_package_owner(&self, key_package: &[u8]) -> Result<PublicKey, MlsError> {
+        self.bound_package(key_package).map(|(_, owner)| owner)
+    }
+
     /// Adds the people whose key packages these are: returns the commit (for the members)
     /// and the welcome (for the newcomers). Every credential must be bound to its Nostr
     /// key, or nobody is added.
     pub fn add(&mut self, key_packages: &[Vec<u8>]) -> Result<(Vec<u8>, Vec<u8>), MlsError> {
         let mut packages = Vec::with_capacity(key_packages.len());
         for bytes in key_packages {
-            let message = MlsMessageIn::tls_deserialize_exact(bytes)
-                .map_err(|_| MlsError::Malformed("key package"))?;
-            let MlsMessageBodyIn::KeyPackage(package) = message.extract() else {
-                return Err(MlsError::Malformed("key package"));
-            };
-            let package = package
-                .validate(self.provider.crypto(), ProtocolVersion::Mls10)
-                .map_err(|_| MlsError::Malformed("key package"))?;
-            let leaf = package.leaf_node();
-            bound_nostr_key(leaf.credential(), leaf.signature_key().as_slice())?;
-            packages.push(package);
+            packages.push(self.bound_package(bytes)?.0);
         }
         let (provider, signer) = (&self.provider, &self.signer);
         let group = self.group.as_mut().ok_or(MlsError::NoGroup)?;

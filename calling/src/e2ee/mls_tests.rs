@@ -136,8 +136,22 @@ fn a_key_package_whose_credential_names_another_nostr_key_is_refused() {
     claimed.extend_from_slice(&mallory.sign_digest(binding_digest(forged.signer.public())));
     forged.credential.credential = BasicCredential::new(claimed).into();
     let package = forged.key_package().unwrap();
-    assert_eq!(alice.keys.add(&[package]), Err(MlsError::UnboundCredential));
+    assert_eq!(
+        alice.keys.add(std::slice::from_ref(&package)),
+        Err(MlsError::UnboundCredential)
+    );
+    assert_eq!(
+        alice.keys.key_package_owner(&package),
+        Err(MlsError::UnboundCredential)
+    );
     assert_eq!(alice.keys.epoch(), Some(0), "nothing changed");
+    // An honest package names its owner.
+    let carol = person();
+    let honest = carol.keys.key_package().unwrap();
+    assert_eq!(
+        alice.keys.key_package_owner(&honest),
+        Ok(carol.identity.public_key())
+    );
 }
 
 #[test]

@@ -9,15 +9,19 @@
 //!   SFrame.
 //! - [`mls`]: a group call's keys from MLS, one SFrame base key per epoch, a key id per
 //!   sender, credentials bound to the Nostr keys.
-//! - [`CallKeyLayer`]: a 1:1 call's transform, SFrame under those keys around the app's
+//! - [`GroupSframe`]: a group call's SFrame under its MLS epoch keys, shared by its
+//!   connections.
+//! - [`CallKeyLayer`]: a connection's transform, SFrame under those keys around the app's
 //!   own transform, or DTLS-SRTP alone when the peer has no such layer ([`MediaKeys`]).
 //!
 //! This module never logs keys, frames or key ids with the peer they belong to.
 
+mod group_sframe;
 mod layer;
 pub mod mls;
 pub mod pq;
 mod sframe;
 
+pub use self::group_sframe::GroupSframe;
 pub use self::layer::{CallKeyLayer, MediaKeys};
 pub use self::sframe::{SframeKey, SframeTransform};

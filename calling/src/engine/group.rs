@@ -7,7 +7,7 @@
 //! 1:1 calls never come here: the state machine keeps them. A message belongs here when
 //! its call id is a group call we know, or when it is an offer naming several callees.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use nostr_signal::{PublicKey, Recipients, Route};
 use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, IceCandidate, PrivacyMode};
 
 use super::group_events::{GroupChange, GroupEnd, GroupEvent, LeaveReason, MemberState};
+use super::group_keys::CallKeys;
 use super::session::{self, SessionCommand, SessionHandle, SessionReport, SessionSetup};
 use super::{Driver, EngineEvent, MediaEvent};
 use crate::fsm::{Incoming, MediaError};
@@ -30,9 +31,9 @@ const ANSWER_SLACK: Duration = Duration::from_secs(10);
 
 /// One group call, from our side.
 pub(super) struct GroupCall {
-    mesh: Mesh,
+    pub(super) mesh: Mesh,
     call_type: CallType,
-    mode: PrivacyMode,
+    pub(super) mode: PrivacyMode,
     /// Ringing until then (an invitation we have not answered).
     ringing_until: Option<Instant>,
     /// Offers we hold until we join (or until their connection is ours to answer).
@@ -48,6 +49,11 @@ pub(super) struct GroupCall {
     /// Our "I joined" answer went out; later answers (to mesh offers) go to their
     /// offerer alone, so no other member mistakes one for the answer to its own offer.
     announced: bool,
+    /// Our MLS state, once we take part (`None` if it could not start: every connection
+    /// then runs on DTLS-SRTP alone, and the UI is told).
+    pub(super) keys: Option<CallKeys>,
+    /// Members whose app has no group keys (plain NIP-AC clients: no `mode` tag).
+    pub(super) plain: HashSet<PublicKey>,
 }
 
 impl GroupCall {
@@ -64,6 +70,8 @@ impl GroupCall {
             shared: None,
             muted: false,
             announced: false,
+            keys: None,
+            plain: HashSet::new(),
         }
     }
 }
@@ -84,6 +92,7 @@ impl Driver {
     ) -> Result<(), MeshError> {
         let (mesh, steps) = Mesh::start(self.local_key, call_type, members)?;
         let mut call = GroupCall::new(mesh, call_type, mode);
+        call.keys = self.start_keys(call_id, true);
         self.join_media(call_id, &mut call);
         self.group_event(
             call_id,
@@ -127,6 +136,7 @@ impl Driver {
             self.groups.insert(call_id, call);
             return;
         }
+        call.keys = self.start_keys(call_id, false);
         self.join_media(call_id, &mut call);
         self.group_event(
             call_id,
@@ -139,6 +149,18 @@ impl Driver {
         let steps = call.mesh.accept();
         self.groups.insert(call_id, call);
         self.group_steps(call_id, steps);
+        self.send_key_package(call_id);
+    }
+
+    /// Our MLS state for a call we take part in; `create`: we placed it.
+    fn start_keys(&self, call_id: CallId, create: bool) -> Option<CallKeys> {
+        match CallKeys::start(&self.identity, call_id, create) {
+            Ok(keys) => Some(keys),
+            Err(e) => {
+                tracing::warn!(error = %e, "group keys could not start; DTLS-SRTP alone");
+                None
+            }
+        }
     }
 
     /// The user declines a ringing group call, or leaves one: every member is told.
@@ -218,6 +240,10 @@ impl Driver {
             return;
         }
         let named = named_keys(&message);
+        if let CallBody::GroupKeys { mls, data } = message.body {
+            self.on_group_keys(call_id, sender, mls, data);
+            return;
+        }
         if !self.groups.contains_key(&call_id) {
             if let CallBody::Offer { sdp, call_type } = message.body {
                 self.group_invited(
@@ -232,10 +258,22 @@ impl Driver {
             }
             return;
         }
+        let joined_or_offered = matches!(
+            message.body,
+            CallBody::Offer { .. } | CallBody::Answer { .. }
+        );
         let steps = {
             let Some(call) = self.groups.get_mut(&call_id) else {
                 return;
             };
+            if message.mode.is_none()
+                && matches!(
+                    message.body,
+                    CallBody::Offer { .. } | CallBody::Answer { .. }
+                )
+            {
+                call.plain.insert(sender);
+            }
             match message.body {
                 CallBody::Offer { sdp, .. } => {
                     call.offers.insert(sender, (sdp, message.pq_share));
@@ -247,6 +285,9 @@ impl Driver {
                     if ours && call.mesh.link(&sender) == Some(Link::Connected) {
                         call.awaiting.remove(&sender);
                         if let Some(session) = call.sessions.get(&sender) {
+                            if call.plain.contains(&sender) {
+                                let _ = session.commands.send(SessionCommand::PlainGroupMember);
+                            }
                             let pq_share = message.pq_share;
                             let _ = session
                                 .commands
@@ -302,13 +343,19 @@ impl Driver {
                     };
                     call.mesh.left(sender)
                 }
-                // Mode switches and device hand-over are 1:1 matters.
+                // Mode switches and device hand-over are 1:1 matters; group keys were
+                // taken above.
                 CallBody::ModeSwitchRequest { .. }
                 | CallBody::ModeSwitchAck { .. }
-                | CallBody::HandledElsewhere { .. } => Vec::new(),
+                | CallBody::HandledElsewhere { .. }
+                | CallBody::GroupKeys { .. } => Vec::new(),
             }
         };
         self.group_steps(call_id, steps);
+        if joined_or_offered {
+            // A newcomer whose key package came first can be added now.
+            self.after_epoch_change(call_id);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -356,6 +403,9 @@ impl Driver {
             return;
         }
         let mut call = GroupCall::new(mesh, call_type, mode);
+        if asked_mode.is_none() {
+            call.plain.insert(from);
+        }
         call.offers.insert(from, (sdp, pq_share));
         call.ringing_until = Some(Instant::now() + ring_timeout);
         self.group_event(
@@ -387,10 +437,11 @@ impl Driver {
         let mode = call.mode;
         let call_type = call.call_type;
         match report {
-            SessionReport::Offer { sdp, pq_share } => {
+            // A group connection is keyed by the group's MLS keys: its own share is not
+            // sent.
+            SessionReport::Offer { sdp, .. } => {
                 let body = CallBody::Offer { sdp, call_type };
-                let mut message = self.group_message(call_id, member, &members, mode, body);
-                message.pq_share = Some(pq_share);
+                let message = self.group_message(call_id, member, &members, mode, body);
                 self.outbox.send(member, message, Route::PeerInbox);
             }
             SessionReport::Answer { sdp, pq_share } => {
@@ -522,6 +573,9 @@ impl Driver {
                             self.stopping.push(session.task);
                         }
                     }
+                    // Gone from the call (not a glare's replaced connection): out of the
+                    // group keys too.
+                    self.remove_from_group_keys(call_id, peer);
                 }
                 MeshStep::End => self.group_end(call_id, GroupEnd::NobodyLeft),
             }
@@ -554,9 +608,14 @@ impl Driver {
             is_caller: we_offer,
             devices: self.devices.clone(),
             shared: call.shared.clone(),
+            group_keys: call.keys.as_ref().map(|k| k.sframe.clone()),
             runtime: tokio::runtime::Handle::current(),
         };
+        let plain = call.plain.contains(&member);
         let handle = session::spawn(setup, self.reports.clone());
+        if plain {
+            let _ = handle.commands.send(SessionCommand::PlainGroupMember);
+        }
         if call.muted {
             let _ = handle.commands.send(SessionCommand::Mute(true));
         }
@@ -629,7 +688,7 @@ impl Driver {
     }
 
     /// A message of `call_id` to `to`, naming `others` too (its further `p` tags).
-    fn group_message(
+    pub(super) fn group_message(
         &self,
         call_id: CallId,
         to: PublicKey,
@@ -677,7 +736,7 @@ impl Driver {
         self.group_event(call_id, GroupChange::Member { member, state });
     }
 
-    fn group_event(&self, call_id: CallId, change: GroupChange) {
+    pub(super) fn group_event(&self, call_id: CallId, change: GroupChange) {
         let _ = self
             .events
             .send(EngineEvent::Group(GroupEvent { call_id, change }));

@@ -60,6 +60,16 @@ pub enum GroupChange {
         /// second per member).
         stats: Box<CallStats>,
     },
+    /// The call's group keys moved to a new MLS epoch (someone joined or left).
+    Keys {
+        /// The epoch every keyed connection now encrypts under.
+        epoch: u64,
+        /// How many people hold the group keys, ourselves included.
+        keyed: usize,
+        /// How many people are in the call, ourselves included (the others have
+        /// DTLS-SRTP alone, or are still joining).
+        members: usize,
+    },
     /// The call is over for us.
     Ended {
         /// Why.

@@ -6,6 +6,7 @@
 mod events;
 mod group;
 mod group_events;
+mod group_keys;
 mod key_shares;
 mod session;
 mod session_keys;
@@ -42,6 +43,8 @@ const EVENT_BUFFER: usize = 1024;
 
 /// Everything an engine needs.
 pub struct EngineSetup {
+    /// Who we are (group calls' MLS credentials are bound to this key).
+    pub identity: nostr_signal::Identity,
     /// Signaling (relays, later BLE).
     pub transport: Arc<dyn SignalTransport>,
     /// The state machine's settings (our key, device id, timeouts, contacts).
@@ -264,6 +267,8 @@ struct Driver {
     events: broadcast::Sender<EngineEvent>,
     /// Our key (bound into each call's media keys).
     local_key: PublicKey,
+    /// Our identity, for group calls' MLS credentials.
+    identity: nostr_signal::Identity,
     /// Post-quantum shares between the sessions and the offers and answers.
     key_shares: key_shares::KeyShares,
 }
@@ -282,6 +287,7 @@ async fn run(
         .unavailable_modes(setup.transport.hides_network_address());
     let mut driver = Driver {
         local_key: config.local_key,
+        identity: setup.identity,
         key_shares: key_shares::KeyShares::default(),
         handled_by_app: config.handled_by_app,
         core: CallEngineCore::new(config),
@@ -598,6 +604,7 @@ impl Driver {
             is_caller,
             devices: self.devices.clone(),
             shared: None,
+            group_keys: None,
             runtime: tokio::runtime::Handle::current(),
         };
         let handle = session::spawn(setup, self.reports.clone());

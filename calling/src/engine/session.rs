@@ -78,6 +78,9 @@ pub(crate) enum SessionCommand {
     SetMode(PrivacyMode),
     /// The peer's client does not speak privacy modes: take its candidates of any type.
     PeerWithoutModes,
+    /// A group member whose app has no group keys (a plain NIP-AC client): its connection
+    /// runs on DTLS-SRTP alone.
+    PlainGroupMember,
 }
 
 /// What a call's media tells the engine.
@@ -119,6 +122,9 @@ pub(crate) struct SessionSetup {
     /// A group call's devices, opened once for all its connections; `None`: this
     /// session opens its own (a 1:1 call).
     pub shared: Option<Arc<SharedMedia>>,
+    /// A group call's SFrame keys (MLS), which key this connection instead of its own
+    /// agreement.
+    pub group_keys: Option<Arc<crate::e2ee::GroupSframe>>,
     pub runtime: tokio::runtime::Handle,
 }
 
@@ -187,7 +193,9 @@ async fn run(
             let error = loop {
                 match commands.recv().await {
                     // A note about the peer, not a step.
-                    Some(SessionCommand::PeerWithoutModes) => continue,
+                    Some(SessionCommand::PeerWithoutModes | SessionCommand::PlainGroupMember) => {
+                        continue
+                    }
                     Some(SessionCommand::Answer { .. }) => break MediaError::CreateAnswer,
                     _ => break MediaError::CreateOffer,
                 }
@@ -223,6 +231,7 @@ pub(crate) async fn drive(
         &setup.participant,
         setup.is_caller,
     );
+    keys.use_group(setup.group_keys.clone());
 
     let mut batch: Vec<IceCandidate> = Vec::new();
     let mut batch_due: Option<Instant> = None;
@@ -655,6 +664,11 @@ async fn handle_command(
         SessionCommand::CameraOff(off) => Controls::set(&media.controls.camera_off, off),
         SessionCommand::VideoQuality(q) => media.controls.set_video_quality(q),
         SessionCommand::PeerWithoutModes => session.accept_peer_without_modes(),
+        SessionCommand::PlainGroupMember => {
+            // Without modes too (a plain NIP-AC client), and without group keys.
+            session.accept_peer_without_modes();
+            keys.use_group(None);
+        }
         SessionCommand::SetMode(_)
         | SessionCommand::ScreenShare(_)
         | SessionCommand::RestartIce => {

@@ -9,7 +9,7 @@ use nostr_signal::PublicKey;
 use phantomcall_schemas::CallId;
 
 use crate::e2ee::pq::{respond, CallBinding, PqError, PqOffer};
-use crate::e2ee::{CallKeyLayer, MediaKeys};
+use crate::e2ee::{CallKeyLayer, GroupSframe, MediaKeys};
 
 /// The key agreement of one 1:1 call.
 pub(crate) struct SessionKeys {
@@ -20,6 +20,9 @@ pub(crate) struct SessionKeys {
     is_caller: bool,
     /// The caller's key pair, from its offer until the answer.
     pending: Option<PqOffer>,
+    /// A group call's keys: a member's connection is keyed by them, not by its own key
+    /// agreement (`None` for 1:1 calls and for a group member without them).
+    group: Option<Arc<GroupSframe>>,
 }
 
 impl SessionKeys {
@@ -42,7 +45,13 @@ impl SessionKeys {
             callee: callee.to_bytes(),
             is_caller,
             pending: None,
+            group: None,
         }
+    }
+
+    /// Keys this connection by the group call's keys once its offer and answer are done.
+    pub(crate) fn use_group(&mut self, group: Option<Arc<GroupSframe>>) {
+        self.group = group;
     }
 
     fn binding(&self) -> CallBinding<'_> {
@@ -67,6 +76,9 @@ impl SessionKeys {
         &mut self,
         offer_share: Option<&[u8]>,
     ) -> Result<(Option<Vec<u8>>, MediaKeys), PqError> {
+        if let Some(group) = &self.group {
+            return Ok((None, self.layer.key_group(group.clone())));
+        }
         let Some(offer_share) = offer_share else {
             return Ok((None, self.layer.transport_only()));
         };
@@ -88,6 +100,9 @@ impl SessionKeys {
             return None;
         }
         let offer = self.pending.take()?;
+        if let Some(group) = &self.group {
+            return Some(Ok(self.layer.key_group(group.clone())));
+        }
         Some(match answer_share {
             None => Ok(self.layer.transport_only()),
             Some(share) => offer

@@ -122,6 +122,7 @@ fn scene(mode: PrivacyMode, is_caller: bool) -> Scene {
         is_caller,
         devices: Arc::new(SyntheticDevices::new(440.0)),
         shared: None,
+        group_keys: None,
         runtime: tokio::runtime::Handle::current(),
     };
     let (path, peer_events) = unbounded_channel();
