@@ -57,8 +57,10 @@ enum Command {
     },
     /// Call NPUB: audio (and video with --video) until --seconds pass or someone hangs up.
     Call {
-        /// The peer: npub, nprofile or hex public key.
-        npub: String,
+        /// The peer: npub, nprofile or hex public key. Give several for a group call
+        /// (everyone connected to everyone, up to 8 people on voice, 6 on video).
+        #[arg(required = true, num_args = 1..)]
+        npubs: Vec<String>,
         /// Video call (the camera goes through human blackout first).
         #[arg(long)]
         video: bool,
@@ -198,7 +200,7 @@ fn main() -> ExitCode {
             } => commands::whoami::run(&key_file, export_nsec, export_ncryptsec),
             Command::Relay { bind } => commands::relay::run(bind).await,
             Command::Call {
-                npub,
+                npubs,
                 video,
                 camera_on,
                 seconds,
@@ -207,7 +209,7 @@ fn main() -> ExitCode {
                 devices,
             } => {
                 let options = commands::call::CallOptions {
-                    npub,
+                    npubs,
                     video,
                     camera_on,
                     seconds,

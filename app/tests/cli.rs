@@ -180,45 +180,11 @@ fn call_connects_to_listen_auto_answer_and_hangs_up_after_its_seconds() {
     let bob = dir.path().join("bob");
     keygen(&alice);
     let bob_npub = keygen(&bob);
-    let mut listener = phantomcall(&bob)
-        .args(["listen", "--auto-answer", "--synthetic", "--tone", "660"])
-        // The listener accepts Fast calls only when told so (its mode is a floor).
-        .args(["--mode", "fast"])
-        .args(["--bind-ip", "127.0.0.1", "--relay", &relay_url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = wait_until_listening(&mut listener);
-    // Keep reading what the listener says, so its pipe never fills.
-    let heard = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in err.lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            if line.contains("Ended") {
-                break;
-            }
-        }
-        all
-    });
-    let _listener = Killed(listener);
+    let (_listener, heard) = auto_answering_listener(&bob, &relay_url, "660", "Ended");
 
-    let out = run(phantomcall(&alice).args([
-        "call",
-        &bob_npub,
-        "--synthetic",
-        "--tone",
-        "440",
-        "--mode",
-        "fast",
-        "--bind-ip",
-        "127.0.0.1",
-        "--seconds",
-        "3",
-        "--relay",
-        &relay_url,
-    ]));
+    let out = run(phantomcall(&alice)
+        .args(["call", &bob_npub])
+        .args(fast_synthetic_call("3", &relay_url)));
     let said = stderr(&out);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("Connected"), "{said}");
@@ -394,4 +360,93 @@ fn turn_password_on_the_command_line_is_refused_before_anything_is_contacted() {
         !said.contains("connecting"),
         "nothing was contacted: {said}"
     );
+}
+
+/// The options of a Fast call on loopback with a 440 Hz synthetic microphone, hanging up
+/// `seconds` after it connects.
+fn fast_synthetic_call<'a>(seconds: &'a str, relay_url: &'a str) -> [&'a str; 11] {
+    [
+        "--synthetic",
+        "--tone",
+        "440",
+        "--mode",
+        "fast",
+        "--bind-ip",
+        "127.0.0.1",
+        "--seconds",
+        seconds,
+        "--relay",
+        relay_url,
+    ]
+}
+
+/// A listener with `--auto-answer` and a tone of its own, whose stderr is read on a thread
+/// (so its pipe never fills) until it says `until` (returned with everything before it).
+/// It takes Fast calls only because it is told so (its mode is a floor).
+fn auto_answering_listener(
+    key_file: &std::path::Path,
+    relay_url: &str,
+    tone: &str,
+    until: &'static str,
+) -> (Killed, std::thread::JoinHandle<String>) {
+    let mut listener = phantomcall(key_file)
+        .args(["listen", "--auto-answer", "--synthetic", "--tone", tone])
+        .args(["--mode", "fast"])
+        .args(["--bind-ip", "127.0.0.1", "--relay", relay_url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = wait_until_listening(&mut listener);
+    let heard = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in err.lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            if line.contains(until) {
+                break;
+            }
+        }
+        all
+    });
+    (Killed(listener), heard)
+}
+
+#[test]
+fn a_group_call_to_two_listeners_is_keyed_by_mls_and_the_others_go_on_when_the_caller_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay_url, _relay) = start_relay();
+    let alice = dir.path().join("alice");
+    let bob = dir.path().join("bob");
+    let carol = dir.path().join("carol");
+    keygen(&alice);
+    let bob_npub = keygen(&bob);
+    let carol_npub = keygen(&carol);
+    let (_bob, bob_heard) = auto_answering_listener(&bob, &relay_url, "660", "left (HungUp)");
+    let (_carol, carol_heard) =
+        auto_answering_listener(&carol, &relay_url, "1000", "left (HungUp)");
+
+    let out = run(phantomcall(&alice)
+        .args(["call", &bob_npub, &carol_npub])
+        .args(fast_synthetic_call("4", &relay_url)));
+    let said = stderr(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("in a group Voice call with"), "{said}");
+    assert_eq!(
+        said.matches(": connected").count(),
+        2,
+        "both members: {said}"
+    );
+    // The caller created epoch 0; each member's join was a commit.
+    assert!(
+        said.contains("group keys: MLS epoch 2, 3 of 3 members"),
+        "{said}"
+    );
+    assert!(said.contains("group call ended: WeLeft"), "{said}");
+    for heard in [bob_heard.join().unwrap(), carol_heard.join().unwrap()] {
+        assert!(heard.contains("group Voice call from"), "{heard}");
+        assert!(heard.contains("3 of 3 members"), "{heard}");
+        // Bob and Carol connected to each other too (the mesh), not only to Alice.
+        assert!(heard.matches(": connected").count() >= 2, "{heard}");
+    }
 }

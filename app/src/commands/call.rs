@@ -1,11 +1,11 @@
-//! `phantomcall call NPUB`: place a call and run it for a while (or until either side
-//! hangs up), printing its progress and live figures.
+//! `phantomcall call NPUB [NPUB...]`: place a call (a group call with several npubs) and
+//! run it for a while (or until it ends), printing its progress and live figures.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use calling::client::{self, Callers, Client, ClientSetup};
-use calling::{CallState, EngineEvent};
+use calling::{CallState, EngineEvent, GroupChange, MemberState};
 use nostr_signal::{parse_public_key, KeyFile};
 use phantomcall_schemas::CallType;
 
@@ -16,7 +16,8 @@ use crate::relays::RelayArgs;
 
 /// Everything `call` needs.
 pub struct CallOptions {
-    pub npub: String,
+    /// One peer, or a group's members.
+    pub npubs: Vec<String>,
     pub video: bool,
     /// Paranoid: send video from the start (the explicit confirmation).
     pub camera_on: bool,
@@ -27,14 +28,19 @@ pub struct CallOptions {
 }
 
 pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
-    let peer = parse_public_key(&options.npub)?;
+    let peers = options
+        .npubs
+        .iter()
+        .map(|n| parse_public_key(n))
+        .collect::<Result<Vec<_>, _>>()?;
     let duration = call_duration(options.seconds)?;
     let network = options.net.network()?;
     let urls = options.relays.urls()?;
     let id = identity::load(file)?;
-    if peer == id.public_key() {
+    if peers.contains(&id.public_key()) {
         bail!("that is your own npub: call someone else");
     }
+    let peer = peers[0];
     eprintln!("connecting to {} relay(s)…", urls.len());
     let Client {
         engine, transport, ..
@@ -44,7 +50,7 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
             id,
             options.net.transport_config(urls, file),
             options.devices.devices(),
-            Callers::Contacts(vec![peer]),
+            Callers::Contacts(peers.clone()),
         )
     })
     .await?;
@@ -57,7 +63,7 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
     let mode = options.net.privacy_mode();
     eprintln!(
         "calling {} ({:?}, mode {mode}: {})",
-        options.npub,
+        options.npubs.join(", "),
         call_type,
         calling::policy::ModePolicy::for_mode(mode)
             .summary()
@@ -71,7 +77,11 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
              blacked-out video from the start)"
         );
     }
-    let call = engine.dial(peer, call_type, mode);
+    let call = if peers.len() > 1 {
+        engine.dial_group(peers, call_type, mode)?
+    } else {
+        engine.dial(peer, call_type, mode)
+    };
     if audio_first && options.camera_on {
         // Queued behind the call's media set-up, which starts with the camera off.
         engine.set_camera_off(call, false);
@@ -95,6 +105,19 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
                                 connected_until = Some(tokio::time::Instant::now() + duration);
                             }
                             CallState::Ended => break connected_until.is_some(),
+                            _ => {}
+                        }
+                    }
+                    EngineEvent::Group(g) if g.call_id == call => {
+                        if let Some(line) = describe(&event) { eprintln!("{line}") }
+                        match &g.change {
+                            // The clock starts with the first member who connects.
+                            GroupChange::Member { state: MemberState::Connected, .. }
+                                if connected_until.is_none() =>
+                            {
+                                connected_until = Some(tokio::time::Instant::now() + duration);
+                            }
+                            GroupChange::Ended { .. } => break connected_until.is_some(),
                             _ => {}
                         }
                     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use calling::client::{self, Callers, Client, ClientSetup};
-use calling::{CallState, Direction, EngineConfig, EngineEvent};
+use calling::{CallState, Direction, EngineConfig, EngineEvent, GroupChange};
 use nostr_signal::{KeyFile, SignalTransport, VerifiedMessage};
 use phantomcall_schemas::{CallBody, CallId, CallMessage};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -133,6 +133,26 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
                             CallState::Ended => {
                                 if ringing == Some(e.call_id) { ringing = None; }
                                 if live == Some(e.call_id) { live = None; }
+                            }
+                            _ => {}
+                        }
+                    }
+                    EngineEvent::Group(g) => {
+                        if let Some(line) = live_describe(&event) { eprintln!("{line}") }
+                        match g.change {
+                            // Group calls are not the admission policy's: --auto-answer
+                            // takes them here.
+                            GroupChange::Ringing { .. } if options.auto_answer => {
+                                engine.accept(g.call_id, true);
+                            }
+                            GroupChange::Ringing { .. } => {
+                                ringing = Some(g.call_id);
+                                eprintln!("incoming group call: a = accept, d = decline");
+                            }
+                            GroupChange::Joined { .. } => live = Some(g.call_id),
+                            GroupChange::Ended { .. } => {
+                                if ringing == Some(g.call_id) { ringing = None; }
+                                if live == Some(g.call_id) { live = None; }
                             }
                             _ => {}
                         }

@@ -54,6 +54,15 @@ pub enum Action {
         /// Voice or video.
         call_type: CallType,
     },
+    /// Call several people together (a group call).
+    DialGroup {
+        /// Whom.
+        peers: Vec<PublicKey>,
+        /// Voice or video.
+        call_type: CallType,
+    },
+    /// Invite someone into a group call we are in.
+    InviteToGroup(CallId, PublicKey),
     /// Demo: the demo contact calls us.
     DemoRingMe,
     /// Answer a ringing call.

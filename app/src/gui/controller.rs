@@ -102,6 +102,8 @@ impl Controller {
                 }
             }
             Action::Dial { peer, call_type } => self.dial(peer, call_type),
+            Action::DialGroup { peers, call_type } => self.dial_group(peers, call_type),
+            Action::InviteToGroup(call, peer) => self.engine_do(|e| e.invite(call, peer)),
             Action::DemoRingMe => self.demo_call(AutoCall::Incoming),
             Action::Accept { call, video } => {
                 self.engine_do(|e| e.accept(call, video));
@@ -114,6 +116,7 @@ impl Controller {
             Action::SetMuted(call, muted) => {
                 self.engine_do(|e| e.set_muted(call, muted));
                 self.call_mut(call, |c| c.muted = muted);
+                self.state.groups.set_muted(call, muted);
             }
             Action::SetCameraOff(call, off) => self.set_camera_off(call, off),
             Action::AudioOnly(call, on) => {
@@ -127,7 +130,10 @@ impl Controller {
                 self.set_video_quality(call, quality);
             }
             Action::SetVideoQuality(call, q) => self.set_video_quality(call, q),
-            Action::CloseEnded => s.calls.ended = None,
+            Action::CloseEnded => {
+                s.calls.ended = None;
+                s.groups.ended = None;
+            }
             Action::OpenScreenPicker(call) => self.open_screen_picker(call),
             Action::CloseScreenPicker => s.screen_picker = None,
             Action::ShareScreen(call, target) => {
@@ -264,20 +270,51 @@ impl Controller {
                 .find(&peer)
                 .map_or(PrivacyMode::Private, |c| c.mode)
         });
-        let Some(engine) = s.engine().cloned() else {
-            self.state.error = Some("not connected to a relay yet".into());
+        let Some(engine) = self.engine_for_call(mode) else {
             return;
         };
-        if let Err(e) = dial_check(s, mode, &self.network()) {
-            self.state.error = Some(e);
-            return;
-        }
         let call_id = engine.dial(peer, call_type, mode);
         // The override is for one call; the next one goes back to the contact's mode.
         self.state.next_call_mode = None;
         self.state
             .calls
             .dialed(CallView::dialed(call_id, peer, call_type, mode));
+    }
+
+    /// The engine, when a call in `mode` may be placed now; otherwise the banner says why.
+    fn engine_for_call(&mut self, mode: PrivacyMode) -> Option<calling::CallEngine> {
+        let Some(engine) = self.state.engine().cloned() else {
+            self.state.error = Some("not connected to a relay yet".into());
+            return None;
+        };
+        if let Err(e) = dial_check(&self.state, mode, &self.network()) {
+            self.state.error = Some(e);
+            return None;
+        }
+        Some(engine)
+    }
+
+    /// Calls `peers` together. The group's mode is the strictest any of them requires
+    /// (or the lobby's choice for the next call, when stricter).
+    fn dial_group(&mut self, peers: Vec<PublicKey>, call_type: CallType) {
+        let s = &self.state;
+        let strictest = peers
+            .iter()
+            .filter_map(|p| s.contacts.find(p).map(|c| c.mode))
+            .max()
+            .unwrap_or(PrivacyMode::Private);
+        let mode = s.next_call_mode.map_or(strictest, |m| m.max(strictest));
+        let Some(engine) = self.engine_for_call(mode) else {
+            return;
+        };
+        match engine.dial_group(peers, call_type, mode) {
+            Ok(_) => self.state.next_call_mode = None,
+            Err(e) => {
+                self.state.error = Some(format!(
+                    "{e}: for more people, a conference (coming in a later version)"
+                ))
+            }
+        }
     }
 
     /// Demo: call the demo contact, have it call us, or open the lobby.
@@ -325,7 +362,7 @@ pub fn dial_check(
     mode: PrivacyMode,
     network: &calling::peer::NetworkConfig,
 ) -> Result<(), String> {
-    if state.calls.live().is_some() {
+    if state.calls.live().is_some() || state.groups.live().is_some() {
         return Err("you are already in a call".into());
     }
     // The window's relay connections and its media share the one proxy of the settings.

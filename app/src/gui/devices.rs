@@ -96,6 +96,8 @@ pub struct UiDevices {
     pub remote_screen: FrameSlot,
     /// What our camera sends (after the privacy filter).
     pub preview: FrameSlot,
+    /// Each group call member's video, by key.
+    members: Mutex<std::collections::HashMap<nostr_signal::PublicKey, FrameSlot>>,
 }
 
 impl UiDevices {
@@ -106,7 +108,18 @@ impl UiDevices {
             remote: FrameSlot::default(),
             remote_screen: FrameSlot::default(),
             preview: FrameSlot::default(),
+            members: Mutex::default(),
         }
+    }
+
+    /// The video slot of one group call member (made on first use).
+    pub fn member_video(&self, member: &nostr_signal::PublicKey) -> FrameSlot {
+        self.members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(*member)
+            .or_default()
+            .clone()
     }
 
     /// Uses `inner` from now on: calls (and lobbies) that open their devices after this get
@@ -147,6 +160,17 @@ impl MediaDevices for UiDevices {
         Box::new(RemoteTap {
             inner: self.inner().remote_video(),
             slot: self.remote.clone(),
+        })
+    }
+
+    fn remote_video_of(&self, participant: &nostr_signal::PublicKey) -> Box<dyn RemoteVideoSink> {
+        // The member's own slot for the group grid, around the call's one remote slot
+        // that the 1:1 screen shows.
+        let slot = self.member_video(participant);
+        slot.clear();
+        Box::new(RemoteTap {
+            inner: self.remote_video(),
+            slot,
         })
     }
 

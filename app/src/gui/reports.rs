@@ -93,6 +93,10 @@ impl Controller {
     /// Applies an engine event to the calls, then what follows from it: the demo's screen
     /// share, the picker of an ended call closed, the call logged.
     fn on_engine_event(&mut self, event: &EngineEvent) {
+        if let EngineEvent::Group(group) = event {
+            self.state.groups.apply(group);
+            return;
+        }
         let applied = self.state.calls.apply(event);
         if let Some(error) = applied.error {
             self.state.error = Some(error);

@@ -24,6 +24,7 @@ use super::perf::{FrameLog, PerfProbe};
 use super::ring::Notifier;
 use super::screens::call::{incoming_window, CallViewModel};
 use super::screens::contacts::ContactsView;
+use super::screens::group::{incoming_group_window, GroupViewModel};
 use super::screens::history::HistoryView;
 use super::screens::lobby::LobbyView;
 use super::screens::onboarding::OnboardingView;
@@ -141,9 +142,26 @@ impl PhantomApp {
                     .resizable(false)
                     .exact_size(150.0)
                     .show(ui, |ui| screens::side_bar(s.tab, ui, out));
+                let names = |k: &nostr_signal::PublicKey| s.contacts.display_name(k);
                 egui::CentralPanel::default().show(ui, |ui| {
                     let shown = s.calls.live().or(s.calls.ended.as_ref());
-                    if let Some(call) = shown {
+                    let group = s.groups.live().or(s.groups.ended.as_ref());
+                    if let Some(call) = group {
+                        let invitable = s
+                            .contacts
+                            .contacts
+                            .iter()
+                            .filter_map(|c| c.public_key().map(|k| (k, c.name.clone())))
+                            .filter(|(k, _)| !call.members.contains_key(k))
+                            .collect();
+                        let view = GroupViewModel {
+                            call,
+                            names: &names,
+                            invitable,
+                            devices: s.devices.as_deref(),
+                        };
+                        forms.group.show(&view, ui, out);
+                    } else if let Some(call) = shown {
                         let view = call_view(call, &s.contacts, s.devices.as_deref());
                         forms.call.show(&view, ui, out);
                     } else {
@@ -152,6 +170,7 @@ impl PhantomApp {
                 });
                 let ringing = s.calls.ringing().map(|c| call_view(c, &s.contacts, None));
                 incoming_window(ringing.as_ref(), ui.ctx(), out);
+                incoming_group_window(s.groups.ringing(), &names, ui.ctx(), out);
                 share::picker_window(s.screen_picker.as_ref(), ui.ctx(), out);
             }
         }

@@ -6,7 +6,7 @@
 //! A 1:1 call opens its devices in its session; a group call opens them here, so a fifth
 //! member costs an encoder and a decoder, not another microphone or another speaker.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -21,6 +21,10 @@ use crate::engine::MediaPart;
 /// Frames queued for one connection's encoder before the capture drops them for it (a
 /// stalled encoder must not hold up the others): 200 ms.
 const ENCODER_QUEUE: usize = 10;
+
+/// How long a connection's encoder waits for the shared capture before it reports the
+/// microphone stalled (the capture's own device timeout comes first).
+const MICROPHONE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 type AudioSubscribers = Arc<Mutex<Vec<SyncSender<AudioFrame>>>>;
 
@@ -104,8 +108,14 @@ impl SharedMedia {
     /// when the call has no microphone.
     pub fn microphone(&self) -> Option<Box<dyn AudioSource>> {
         let subscribers = self.microphone.as_ref()?;
+        let mut subscribers = subscribers.lock().expect("microphone subscribers");
+        // A connection set up as the call ends gets nothing to wait on (`stop` is set
+        // before the list is cleared, under this lock).
+        if Controls::get(&self.controls.stop) {
+            return None;
+        }
         let (tx, rx) = sync_channel(ENCODER_QUEUE);
-        subscribers.lock().expect("microphone subscribers").push(tx);
+        subscribers.push(tx);
         Some(Box::new(FannedOutMicrophone { frames: rx }))
     }
 
@@ -122,11 +132,13 @@ impl SharedMedia {
     /// Stops the shared devices; their threads end at their next frame. Returns them to
     /// join off the async runtime.
     pub fn stop(&self) -> Vec<JoinHandle<()>> {
-        Controls::set(&self.controls.stop, true);
         // The connections' encoders see the microphone end rather than wait on it.
         if let Some(subscribers) = &self.microphone {
-            subscribers.lock().expect("microphone subscribers").clear();
+            let mut subscribers = subscribers.lock().expect("microphone subscribers");
+            Controls::set(&self.controls.stop, true);
+            subscribers.clear();
         }
+        Controls::set(&self.controls.stop, true);
         std::mem::take(&mut *self.threads.lock().expect("shared media threads"))
     }
 }
@@ -169,10 +181,18 @@ struct FannedOutMicrophone {
 
 impl AudioSource for FannedOutMicrophone {
     fn read_frame(&mut self) -> Result<AudioFrame, AudioError> {
-        self.frames.recv().map_err(|_| AudioError::Device {
-            kind: "microphone",
-            message: "the call's microphone stopped".into(),
-        })
+        self.frames
+            .recv_timeout(MICROPHONE_WAIT)
+            .map_err(|e| match e {
+                RecvTimeoutError::Timeout => AudioError::Timeout {
+                    kind: "microphone",
+                    waited: MICROPHONE_WAIT,
+                },
+                RecvTimeoutError::Disconnected => AudioError::Device {
+                    kind: "microphone",
+                    message: "the call's microphone stopped".into(),
+                },
+            })
     }
 
     fn describe(&self) -> String {
@@ -208,6 +228,17 @@ mod tests {
         // Once the capture ends, a connection's encoder is told (no silent hang).
         while a.read_frame().is_ok() {}
         assert!(matches!(a.read_frame(), Err(AudioError::Device { .. })));
+    }
+
+    #[test]
+    fn a_connection_set_up_after_the_call_ended_gets_no_microphone() {
+        let devices = SyntheticDevices::new(440.0);
+        let (notes, _) = tokio::sync::mpsc::unbounded_channel();
+        let shared = SharedMedia::start(&devices, false, false, notes);
+        for thread in shared.stop() {
+            thread.join().unwrap();
+        }
+        assert!(shared.microphone().is_none(), "nothing to wait on forever");
     }
 
     #[test]

@@ -43,12 +43,14 @@ pub struct ContactsView<'a> {
     pub added: u64,
 }
 
-/// The contacts screen: it owns the add-contact form.
+/// The contacts screen: it owns the add-contact form and the group-call selection.
 #[derive(Default)]
 pub struct ContactsScreen {
     /// What the user is typing.
     pub form: AddForm,
     added_seen: u64,
+    /// Contacts ticked for a group call, by their place in the book.
+    pub selected: std::collections::BTreeSet<usize>,
 }
 
 impl ContactsScreen {
@@ -67,9 +69,19 @@ impl ContactsScreen {
                     ui.label("No contacts yet: add one below by their npub.");
                 }
                 for (index, contact) in view.contacts.iter().enumerate() {
-                    contact_row(ui, index, contact, view.online, out);
+                    let mut ticked = self.selected.contains(&index);
+                    contact_row(ui, index, contact, view.online, &mut ticked, out);
+                    if ticked {
+                        self.selected.insert(index);
+                    } else {
+                        self.selected.remove(&index);
+                    }
                 }
             });
+        self.selected.retain(|i| *i < view.contacts.len());
+        if self.selected.len() >= 2 {
+            self.group_buttons(view, ui, out);
+        }
         if view.demo && view.online && ui.button("Let the demo contact call you").clicked() {
             out.push(Action::DemoRingMe);
         }
@@ -102,17 +114,56 @@ impl ContactsScreen {
     }
 }
 
+impl ContactsScreen {
+    /// The group call buttons for the ticked contacts; past the cap they say why.
+    fn group_buttons(&mut self, view: &ContactsView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+        let peers: Vec<_> = self
+            .selected
+            .iter()
+            .filter_map(|i| view.contacts.get(*i)?.public_key())
+            .collect();
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(format!("{} selected", peers.len())).strong());
+            for (label, call_type) in [
+                ("Group audio call", CallType::Voice),
+                ("Group video call", CallType::Video),
+            ] {
+                let cap = calling::group::member_cap(call_type);
+                let fits = peers.len() < cap;
+                let button = ui
+                    .add_enabled(view.online && fits, egui::Button::new(label))
+                    .on_disabled_hover_text(format!(
+                        "Up to {cap} people, you included: larger meetings need a conference"
+                    ));
+                if button.clicked() {
+                    out.push(Action::DialGroup {
+                        peers: peers.clone(),
+                        call_type,
+                    });
+                    self.selected.clear();
+                }
+            }
+            if ui.button("Clear selection").clicked() {
+                self.selected.clear();
+            }
+        });
+    }
+}
+
 fn contact_row(
     ui: &mut egui::Ui,
     index: usize,
     contact: &Contact,
     online: bool,
+    ticked: &mut bool,
     out: &mut Vec<Action>,
 ) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(ui.available_width());
         ui.horizontal(|ui| {
-            ui.label(RichText::new(&contact.name).strong().size(16.0));
+            // The name is the box's label: ticking two or more offers a group call.
+            ui.checkbox(ticked, RichText::new(&contact.name).strong().size(16.0))
+                .on_hover_text("Tick two or more for a group call");
             let short = &contact.key[..12.min(contact.key.len())];
             ui.label(RichText::new(format!("{short}…")).weak().monospace());
         });

@@ -4,6 +4,7 @@
 
 pub mod call;
 pub mod contacts;
+pub mod group;
 pub mod history;
 pub mod identity;
 pub mod lobby;
@@ -30,6 +31,8 @@ pub struct Screens {
     pub settings: settings::SettingsScreen,
     /// The in-call video textures.
     pub call: call::CallScreen,
+    /// The group call's video textures.
+    pub group: group::GroupScreen,
     /// The lobby's preview texture.
     pub lobby: lobby::LobbyScreen,
 }
@@ -42,6 +45,7 @@ impl Screens {
             contacts: Default::default(),
             settings: settings::SettingsScreen::new(settings),
             call: Default::default(),
+            group: Default::default(),
             lobby: Default::default(),
         }
     }

@@ -239,3 +239,166 @@ fn lobby_sets_the_next_call_mode() {
         [Action::SetNextCallMode(Some(PrivacyMode::Paranoid))]
     ));
 }
+
+#[test]
+fn ticking_two_contacts_offers_a_group_call_with_both() {
+    let (bob, carol) = (
+        Identity::generate().public_key(),
+        Identity::generate().public_key(),
+    );
+    let mut h = contacts_harness(ContactsWorld {
+        screen: ContactsScreen::default(),
+        contacts: vec![contact("Bob", &bob), contact("Carol", &carol)],
+        online: true,
+        added: 0,
+        out: Vec::new(),
+    });
+    frames(&mut h);
+    assert!(
+        h.query_by_label("Group audio call").is_none(),
+        "not for one"
+    );
+    for name in ["Bob", "Carol"] {
+        h.get_by_role_and_label(egui::accesskit::Role::CheckBox, name)
+            .click();
+        frames(&mut h);
+    }
+    click(&mut h, "Group audio call");
+    assert!(matches!(
+        h.state().out.as_slice(),
+        [Action::DialGroup { peers, call_type: CallType::Voice }] if *peers == vec![bob, carol]
+    ));
+    assert!(h.state().screen.selected.is_empty(), "the selection clears");
+}
+
+/// The group screen over a view model, with what it pushed.
+struct GroupWorld {
+    screen: super::group::GroupScreen,
+    call: crate::gui::state::groups::GroupsModel,
+    out: Vec<Action>,
+}
+
+fn group_events(call_id: CallId, members: &[PublicKey]) -> Vec<calling::GroupEvent> {
+    use calling::{GroupChange, GroupEvent, MemberState};
+    let mut events = vec![GroupEvent {
+        call_id,
+        change: GroupChange::Joined {
+            members: members.to_vec(),
+            call_type: CallType::Voice,
+            mode: PrivacyMode::Private,
+        },
+    }];
+    events.push(GroupEvent {
+        call_id,
+        change: GroupChange::Member {
+            member: members[0],
+            state: MemberState::Connected,
+        },
+    });
+    events.push(GroupEvent {
+        call_id,
+        change: GroupChange::Keys {
+            epoch: 2,
+            keyed: 2,
+            members: 3,
+        },
+    });
+    events
+}
+
+#[test]
+fn the_group_screen_shows_each_member_and_how_many_hold_the_group_keys() {
+    let (bob, carol) = (
+        Identity::generate().public_key(),
+        Identity::generate().public_key(),
+    );
+    let call_id = CallId::new_random();
+    let mut model = crate::gui::state::groups::GroupsModel::default();
+    for event in group_events(call_id, &[bob, carol]) {
+        model.apply(&event);
+    }
+    let mut h = Harness::builder().with_size([900.0, 600.0]).build_ui_state(
+        move |ui, w: &mut GroupWorld| {
+            let names = |k: &PublicKey| {
+                if *k == bob {
+                    "Bob".to_owned()
+                } else {
+                    "Carol".to_owned()
+                }
+            };
+            let call = w.call.live().unwrap();
+            let view = super::group::GroupViewModel {
+                call,
+                names: &names,
+                invitable: Vec::new(),
+                devices: None,
+            };
+            w.screen.show(&view, ui, &mut w.out);
+        },
+        GroupWorld {
+            screen: Default::default(),
+            call: model,
+            out: Vec::new(),
+        },
+    );
+    frames(&mut h);
+    h.get_by_label("Bob");
+    h.get_by_label("Carol");
+    h.get_by_label("connected");
+    h.get_by_label("invited");
+    // Carol's app has no group keys yet: said, in the warning colour's words.
+    let keys = "Group keys · MLS epoch 2, 2 of 3 members: the others have DTLS-SRTP only \
+                (their app has no group keys)";
+    h.get_by_label(keys);
+    click(&mut h, "Mute");
+    click(&mut h, "Leave");
+    assert!(matches!(
+        h.state().out.as_slice(),
+        [Action::SetMuted(c, true), Action::Hangup(d)] if *c == call_id && *d == call_id
+    ));
+}
+
+#[test]
+fn an_incoming_group_call_names_who_else_is_in_it_and_joins_on_click() {
+    use calling::{GroupChange, GroupEvent};
+    let (alice, carol) = (
+        Identity::generate().public_key(),
+        Identity::generate().public_key(),
+    );
+    let call_id = CallId::new_random();
+    let mut model = crate::gui::state::groups::GroupsModel::default();
+    model.apply(&GroupEvent {
+        call_id,
+        change: GroupChange::Ringing {
+            from: alice,
+            members: vec![alice, carol],
+            call_type: CallType::Video,
+            mode: PrivacyMode::Private,
+        },
+    });
+    let mut h = Harness::builder().with_size([900.0, 600.0]).build_ui_state(
+        move |ui, w: &mut GroupWorld| {
+            let names = |k: &PublicKey| {
+                if *k == alice {
+                    "Alice".to_owned()
+                } else {
+                    "Carol".to_owned()
+                }
+            };
+            super::group::incoming_group_window(w.call.ringing(), &names, ui.ctx(), &mut w.out);
+        },
+        GroupWorld {
+            screen: Default::default(),
+            call: model,
+            out: Vec::new(),
+        },
+    );
+    frames(&mut h);
+    h.get_by_label("Alice invites you to a group call");
+    h.get_by_label("Also in it: Carol");
+    click(&mut h, "Join");
+    assert!(matches!(
+        h.state().out.as_slice(),
+        [Action::Accept { call, video: true }] if *call == call_id
+    ));
+}

@@ -4,6 +4,7 @@
 //! and its pure parts are unit-tested on their own.
 
 pub mod calls;
+pub mod groups;
 
 use std::sync::Arc;
 
@@ -91,6 +92,8 @@ pub struct AppState {
     pub devices: Option<Arc<UiDevices>>,
     /// The calls.
     pub calls: CallsModel,
+    /// The group calls.
+    pub groups: groups::GroupsModel,
     /// The demo contact, in the demo.
     pub demo_peer: Option<PublicKey>,
     /// Demo: the demo contact shares its screen when the next call connects.
@@ -121,6 +124,7 @@ impl AppState {
             net: Net::Offline,
             devices: None,
             calls: CallsModel::default(),
+            groups: groups::GroupsModel::default(),
             demo_peer: None,
             demo_presents: false,
             lobby_mode: PrivacyMode::Private,
@@ -145,5 +149,7 @@ impl AppState {
             && self.tab == Tab::Lobby
             && !self.calls.any()
             && self.calls.ended.is_none()
+            && self.groups.calls.is_empty()
+            && self.groups.ended.is_none()
     }
 }
