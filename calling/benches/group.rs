@@ -21,9 +21,13 @@ use common::{
 use nostr_signal::{PublicKey, RelayUrl};
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 
-/// The burst frequency of the measured pair; the others talk on their own tones.
+/// The burst frequency of the measured pair; the others talk on steady tones of their own,
+/// far enough above it that the burst detector's 2.5 ms window does not hear them, and
+/// quietly (background talkers at -26 dBFS): at the bursts' level, six of them would clip
+/// the mix, and clipping spreads energy over the burst's frequency.
 const BURST_HZ: f32 = 1000.0;
-const OTHER_TONES: [f32; 6] = [300.0, 440.0, 550.0, 2000.0, 2500.0, 3000.0];
+const OTHER_TONES: [f32; 6] = [2500.0, 3000.0, 3500.0, 4000.0, 4500.0, 5000.0];
+const OTHERS_LEVEL: f32 = 0.05;
 
 /// Every member accepts the group call when it rings (the benches' sides take calls by
 /// themselves; group invitations are the app's to accept).
@@ -42,21 +46,26 @@ fn accept_group_calls(side: &Side) {
 }
 
 /// Waits until every member reports every other member connected and the group keys
-/// settled for all; returns how long that took from `start`.
-async fn all_connected(sides: &[Side], call: CallId, start: Instant) -> Option<Duration> {
+/// settled for all; returns how long that took from `start`, or what each member had
+/// reached (members connected, people keyed) when it gave up.
+async fn all_connected(
+    sides: &[Side],
+    call: CallId,
+    start: Instant,
+) -> Result<Duration, Vec<(usize, usize)>> {
     let n = sides.len();
     let mut tasks = Vec::new();
     for side in sides {
         let mut events = side.engine.events();
         tasks.push(tokio::spawn(async move {
             let mut connected: HashSet<PublicKey> = HashSet::new();
-            let mut keyed = false;
+            let mut keyed = 0;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            while connected.len() < n - 1 || !keyed {
-                let event = tokio::time::timeout_at(deadline, events.recv())
-                    .await
-                    .ok()?
-                    .ok()?;
+            while connected.len() < n - 1 || keyed < n {
+                let event = match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Ok(Ok(event)) => event,
+                    _ => return Err((connected.len(), keyed)),
+                };
                 let EngineEvent::Group(g) = event else {
                     continue;
                 };
@@ -70,20 +79,26 @@ async fn all_connected(sides: &[Side], call: CallId, start: Instant) -> Option<D
                     } => {
                         connected.insert(member);
                     }
-                    GroupChange::Keys {
-                        keyed: k, members, ..
-                    } => keyed = k == members && k == n,
+                    GroupChange::Keys { keyed: k, .. } => keyed = k,
                     _ => {}
                 }
             }
-            Some(Instant::now())
+            Ok(Instant::now())
         }));
     }
-    let mut last = start;
+    let mut last = Ok(start);
     for task in tasks {
-        last = last.max(task.await.ok()??);
+        last = match (last, task.await.expect("member task")) {
+            (Ok(a), Ok(b)) => Ok(a.max(b)),
+            (Ok(_), Err(reached)) => Err(vec![reached]),
+            (Err(mut all), Err(reached)) => {
+                all.push(reached);
+                Err(all)
+            }
+            (Err(all), Ok(_)) => Err(all),
+        };
     }
-    Some(last - start)
+    last.map(|t| t - start)
 }
 
 struct Figures {
@@ -93,7 +108,11 @@ struct Figures {
     mouth_to_ear: Vec<f64>,
 }
 
-async fn group_of(relay: &RelayUrl, n: usize, steady: Duration) -> Option<Figures> {
+async fn group_of(
+    relay: &RelayUrl,
+    n: usize,
+    steady: Duration,
+) -> Result<Figures, Vec<(usize, usize)>> {
     let held_before = held_mib();
     let mut sides = Vec::new();
     for i in 0..n {
@@ -104,6 +123,7 @@ async fn group_of(relay: &RelayUrl, n: usize, steady: Duration) -> Option<Figure
         };
         let mut options = SideOptions::tone(tone);
         options.bursts = bursts;
+        options.level = OTHERS_LEVEL;
         let side = side(relay, options).await;
         accept_group_calls(&side);
         sides.push(side);
@@ -113,8 +133,17 @@ async fn group_of(relay: &RelayUrl, n: usize, steady: Duration) -> Option<Figure
     let call = sides[0]
         .engine
         .dial_group(others, CallType::Voice, PrivacyMode::Fast)
-        .ok()?;
-    let setup = all_connected(&sides, call, start).await?;
+        .expect("within the cap");
+    let setup = match all_connected(&sides, call, start).await {
+        Ok(setup) => setup,
+        Err(reached) => {
+            for side in &sides {
+                side.engine.shutdown().await;
+                side.transport.shutdown().await;
+            }
+            return Err(reached);
+        }
+    };
     // Let the playout buffers settle, then measure a steady stretch.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (cpu_before, wall) = (cpu_time(), Instant::now());
@@ -134,7 +163,7 @@ async fn group_of(relay: &RelayUrl, n: usize, steady: Duration) -> Option<Figure
         speakers_per_side.values().all(|s| *s == 1),
         "one speaker per member: {speakers_per_side:?}"
     );
-    Some(Figures {
+    Ok(Figures {
         setup,
         cpu_per_member: cpu / n as f64,
         mib_per_member: held / n as f64,
@@ -149,7 +178,7 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let sizes: &[usize] = if quick { &[2, 4] } else { &[2, 4, 6, 8] };
+    let sizes: &[usize] = if quick { &[3, 4] } else { &[3, 4, 6, 8] };
     let steady = Duration::from_secs(if quick { 3 } else { 8 });
     let (relay_process, relay) = start_relay_process();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -165,7 +194,7 @@ fn main() {
         let mut ok = true;
         for &n in sizes {
             match group_of(&relay, n, steady).await {
-                Some(f) => {
+                Ok(f) => {
                     println!(
                         "{n} members: set-up to all connected and keyed {:>6.0} ms   CPU {:>5.1} % of one core per member   memory {:>5.1} MiB per member",
                         f.setup.as_secs_f64() * 1000.0,
@@ -174,8 +203,8 @@ fn main() {
                     );
                     report(&format!("  mouth-to-ear through the mix ({n})"), f.mouth_to_ear, "ms");
                 }
-                None => {
-                    println!("{n} members: did not all connect within 60 s");
+                Err(reached) => {
+                    println!("{n} members: did not all connect and key within 60 s (members connected, people keyed, per member: {reached:?})");
                     ok = false;
                 }
             }

@@ -149,6 +149,9 @@ impl MediaDevices for SystemDevices {
 pub struct SyntheticDevices {
     /// Frequency of the tone "spoken" into the microphone.
     pub tone_hz: f32,
+    /// Peak level of the steady tone, as a fraction of full scale (0.3 unless changed; a
+    /// quiet talker for benches that mix many).
+    pub tone_level: f32,
     /// Tone bursts (period, length) instead of a steady tone: for latency measurement.
     pub bursts: Option<(Duration, Duration)>,
     /// Camera resolution and rate.
@@ -210,6 +213,7 @@ impl SyntheticDevices {
     pub fn new(tone_hz: f32) -> Self {
         Self {
             tone_hz,
+            tone_level: 0.3,
             bursts: None,
             video: (DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_FPS),
             video_file: None,
@@ -235,7 +239,7 @@ impl MediaDevices for SyntheticDevices {
                 self.probes.burst_logs.lock().expect("probe lock").push(log);
                 Ok(Box::new(source))
             }
-            None => Ok(Box::new(ToneSource::new(self.tone_hz, 0.3))),
+            None => Ok(Box::new(ToneSource::new(self.tone_hz, self.tone_level))),
         }
     }
 

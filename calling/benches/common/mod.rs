@@ -27,6 +27,8 @@ pub struct SideOptions {
     pub tone: f32,
     /// Tone bursts (for mouth-to-ear) instead of a steady tone.
     pub bursts: bool,
+    /// Peak level of the steady tone (fraction of full scale).
+    pub level: f32,
     /// Its camera's privacy filter.
     pub filter: FilterChoice,
     /// Sockets and servers.
@@ -41,6 +43,7 @@ impl SideOptions {
         Self {
             tone,
             bursts: false,
+            level: 0.3,
             filter: FilterChoice::AllBlack,
             network: NetworkConfig::loopback(),
             proxy: None,
@@ -54,6 +57,7 @@ pub async fn side(relay: &RelayUrl, options: SideOptions) -> Side {
     config.dm_relay_lookup_timeout = Duration::from_millis(500);
     config.proxy = options.proxy;
     let mut devices = SyntheticDevices::new(options.tone);
+    devices.tone_level = options.level;
     devices.filter = options.filter;
     if options.bursts {
         devices.bursts = Some((Duration::from_millis(400), Duration::from_millis(100)));

@@ -40,6 +40,9 @@ pub(super) struct GroupCall {
     offers: HashMap<PublicKey, (String, Option<Vec<u8>>)>,
     /// Candidates that came before their connection had the remote description.
     early: HashMap<PublicKey, Vec<IceCandidate>>,
+    /// Members whose connection was given their description (their offer to answer, or
+    /// their answer to apply): their candidates go straight to it from then on.
+    described: HashSet<PublicKey>,
     /// Our offers still waiting for an answer, with the instant we give up.
     awaiting: HashMap<PublicKey, Instant>,
     sessions: HashMap<PublicKey, SessionHandle>,
@@ -65,6 +68,7 @@ impl GroupCall {
             ringing_until: None,
             offers: HashMap::new(),
             early: HashMap::new(),
+            described: HashSet::new(),
             awaiting: HashMap::new(),
             sessions: HashMap::new(),
             shared: None,
@@ -292,6 +296,7 @@ impl Driver {
                             let _ = session
                                 .commands
                                 .send(SessionCommand::ApplyAnswer { sdp, pq_share });
+                            call.described.insert(sender);
                             let early = call.early.remove(&sender).unwrap_or_default();
                             if !early.is_empty() {
                                 let _ = session.commands.send(SessionCommand::Candidates(early));
@@ -301,7 +306,9 @@ impl Driver {
                     steps
                 }
                 CallBody::IceCandidates(candidates) => {
-                    let ready = call.mesh.link(&sender) == Some(Link::Connected);
+                    // The session applies commands in order, so candidates may follow the
+                    // description at once (before its answer is even made).
+                    let ready = call.described.contains(&sender);
                     match call.sessions.get(&sender) {
                         Some(session) if ready => {
                             let _ = session
@@ -558,7 +565,10 @@ impl Driver {
                     let early = self
                         .groups
                         .get_mut(&call_id)
-                        .and_then(|c| c.early.remove(&from))
+                        .and_then(|c| {
+                            c.described.insert(from);
+                            c.early.remove(&from)
+                        })
                         .unwrap_or_default();
                     if !early.is_empty() {
                         self.command_member(call_id, from, SessionCommand::Candidates(early));
@@ -568,6 +578,7 @@ impl Driver {
                     if let Some(call) = self.groups.get_mut(&call_id) {
                         call.awaiting.remove(&peer);
                         call.early.remove(&peer);
+                        call.described.remove(&peer);
                         if let Some(session) = call.sessions.remove(&peer) {
                             drop(session.commands);
                             self.stopping.push(session.task);
@@ -591,6 +602,7 @@ impl Driver {
             drop(old.commands);
             self.stopping.push(old.task);
         }
+        call.described.remove(&member);
         let video = call.call_type == CallType::Video;
         let setup = SessionSetup {
             call_id,
