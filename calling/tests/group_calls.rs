@@ -213,7 +213,7 @@ async fn three_members_on_video_each_receive_frames_from_both_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_past_the_cap_is_refused_before_anything_is_sent() {
+async fn a_group_past_the_cap_or_of_two_is_refused_before_anything_is_sent() {
     let relay = relay().await;
     let group = phones(&relay, 1).await;
     let nine: Vec<PublicKey> = (0..9).map(|_| Identity::generate().public_key()).collect();
@@ -227,6 +227,15 @@ async fn a_group_past_the_cap_is_refused_before_anything_is_sent() {
         .dial_group(nine[..6].to_vec(), CallType::Video, PrivacyMode::Fast)
         .expect_err("seven people on video");
     assert!(err.to_string().contains("at most 6"), "{err}");
+    // One other person is a 1:1 call on the wire (NIP-AC tells a group by its callees).
+    let err = group[0]
+        .engine
+        .dial_group(nine[..1].to_vec(), CallType::Voice, PrivacyMode::Fast)
+        .expect_err("a group of two");
+    assert!(
+        err.to_string().contains("at least two other people"),
+        "{err}"
+    );
     assert!(group[0]
         .engine
         .dial_group(nine[..5].to_vec(), CallType::Video, PrivacyMode::Fast)

@@ -113,7 +113,8 @@ impl CallEngine {
     }
 
     /// Calls `members` together: a NIP-AC group call, one connection to each (a mesh).
-    /// Refused at once when the group would pass [`crate::group::member_cap`]; progress
+    /// Refused at once with fewer than two others (call them with [`CallEngine::dial`]) or
+    /// past [`crate::group::member_cap`]; progress
     /// comes as [`EngineEvent::Group`] events. Accept, decline, hang up, mute and camera
     /// work on a group call's id as on a 1:1 call's.
     pub fn dial_group(
@@ -125,6 +126,9 @@ impl CallEngine {
         let mut distinct = members.clone();
         distinct.sort();
         distinct.dedup();
+        if distinct.len() < 2 {
+            return Err(crate::group::MeshError::TooFew);
+        }
         let cap = crate::group::member_cap(call_type);
         if distinct.len() + 1 > cap {
             return Err(crate::group::MeshError::TooLarge { call_type, cap });

@@ -78,6 +78,10 @@ pub enum MeshError {
         /// The cap, ourselves included.
         cap: usize,
     },
+    /// Fewer than two other people: NIP-AC tells a group by its several callees, so this
+    /// would be a 1:1 call to the other side.
+    #[error("a group call needs at least two other people: call one person directly")]
+    TooFew,
     /// We have not joined the call.
     #[error("join the call before inviting")]
     NotJoined,
