@@ -184,6 +184,46 @@ impl NipAcMember {
     }
 }
 
+/// Runs the NIP-AC member (its signaling, its connections, its 2 kHz tone to each) until
+/// it hears both PhantomCall members on their own connections and each of them hears the
+/// other and it in their mix; panics after 30 s with who heard whom.
+async fn pump_until_all_hear(member: &mut NipAcMember, a: (&Phone, f32), b: (&Phone, f32)) {
+    let mut encoder = OpusEncoder::new(DEFAULT_BITRATE).unwrap();
+    let mut tone = ToneSource::new(NIP_AC_TONE, 0.3);
+    let mut ticker = tokio::time::interval(FRAME_DURATION);
+    let mut check = tokio::time::interval(Duration::from_millis(250));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::select! {
+            event = member.sig.next_call_event() => member.on_signal(event).await,
+            Some((from, event)) = member.events.recv() => member.on_media(from, event).await,
+            _ = ticker.tick() => {
+                let frame = tone.read_frame().unwrap();
+                let packet = encoder.encode(&frame.samples).unwrap();
+                for session in member.sessions.values() {
+                    let _ = session.audio.write(packet.clone(), Instant::now(), FRAME_DURATION).await;
+                }
+            }
+            _ = check.tick() => {
+                let heard = [
+                    member.hears(&a.0.key, a.1),
+                    member.hears(&b.0.key, b.1),
+                    phone_hears(a.0, &[b.1, NIP_AC_TONE]),
+                    phone_hears(b.0, &[a.1, NIP_AC_TONE]),
+                ];
+                if heard.iter().all(|h| *h) {
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "not every member heard every other within 30 s \
+                     (NIP-AC hears a, b; a hears all; b hears all): {heard:?}"
+                );
+            }
+        }
+    }
+}
+
 /// Whether a PhantomCall phone's speaker carries every one of `tones` now.
 fn phone_hears(phone: &Phone, tones: &[f32]) -> bool {
     let window = SAMPLE_RATE as usize / 2;
@@ -275,41 +315,7 @@ async fn group_call_with_a_nip_ac_member(nip_ac_offers: bool) {
     assert!(members.contains(&nip_ac_key), "Bob sees who else is in it");
     bob.engine.accept(call, false);
 
-    let mut encoder = OpusEncoder::new(DEFAULT_BITRATE).unwrap();
-    let mut tone = ToneSource::new(NIP_AC_TONE, 0.3);
-    let mut ticker = tokio::time::interval(FRAME_DURATION);
-    let mut check = tokio::time::interval(Duration::from_millis(250));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        tokio::select! {
-            event = member.sig.next_call_event() => member.on_signal(event).await,
-            Some((from, event)) = member.events.recv() => member.on_media(from, event).await,
-            _ = ticker.tick() => {
-                let frame = tone.read_frame().unwrap();
-                let packet = encoder.encode(&frame.samples).unwrap();
-                for session in member.sessions.values() {
-                    let _ = session.audio.write(packet.clone(), Instant::now(), FRAME_DURATION).await;
-                }
-            }
-            _ = check.tick() => {
-                let done = member.hears(&alice.key, CALLER_TONE)
-                    && member.hears(&bob.key, CALLEE_TONE)
-                    && phone_hears(&alice, &[CALLEE_TONE, NIP_AC_TONE])
-                    && phone_hears(&bob, &[CALLER_TONE, NIP_AC_TONE]);
-                if done {
-                    break;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "not every member heard every other within 30 s: NIP-AC hears Alice {} Bob {}; Alice hears all {}; Bob hears all {}",
-                    member.hears(&alice.key, CALLER_TONE),
-                    member.hears(&bob.key, CALLEE_TONE),
-                    phone_hears(&alice, &[CALLEE_TONE, NIP_AC_TONE]),
-                    phone_hears(&bob, &[CALLER_TONE, NIP_AC_TONE]),
-                );
-            }
-        }
-    }
+    pump_until_all_hear(&mut member, (&alice, CALLER_TONE), (&bob, CALLEE_TONE)).await;
     assert_eq!(member.sessions.len(), 2, "one connection per member");
     // Alice and Bob share the group keys; the NIP-AC member has DTLS-SRTP alone, and
     // both PhantomCall members are told so.
@@ -340,4 +346,63 @@ async fn group_call_with_a_nip_ac_member(nip_ac_offers: bool) {
     }
     alice.engine.shutdown().await;
     bob.engine.shutdown().await;
+}
+
+/// Waits for the group call `call_id` to ring on `phone`.
+async fn ringing(phone: &mut Phone, call_id: &str) -> EngineEvent {
+    phone
+        .wait_event(Duration::from_secs(20), |e| {
+            matches!(e, EngineEvent::Group(g) if g.call_id.to_string() == call_id && matches!(g.change, GroupChange::Ringing { .. }))
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plain_nip_ac_client_calls_two_phantomcall_users_and_the_mesh_forms_between_them() {
+    let relay = relay().await;
+    // Bob has the lower key of the two callees: he must offer to Carol, so he must know she
+    // joined, though her "I joined" reaches him before his own invitation does.
+    let (bob_identity, carol_identity) = loop {
+        let (b, c) = (Identity::generate(), Identity::generate());
+        if b.public_key() < c.public_key() {
+            break (b, c);
+        }
+    };
+    let mut bob = phone(&relay, &bob_identity, PhoneOptions::tone(CALLEE_TONE)).await;
+    let mut carol = phone(&relay, &carol_identity, PhoneOptions::tone(CALLER_TONE)).await;
+    let sig = Signaling::start(relay.url()).await;
+    let (events_tx, events) = unbounded_channel();
+    let mut member = NipAcMember {
+        sig,
+        call_id: uuid::Uuid::new_v4().to_string(),
+        members: vec![carol.key, bob.key],
+        sessions: HashMap::new(),
+        offered: Vec::new(),
+        events_tx,
+        events,
+        heard: HashMap::new(),
+    };
+    member.offer(carol.key).await;
+    let EngineEvent::Group(invited) = ringing(&mut carol, &member.call_id).await else {
+        unreachable!()
+    };
+    carol.engine.accept(invited.call_id, false);
+    // Carol's answer (to us, and to Bob, who has no invitation yet).
+    loop {
+        let event = member.sig.next_call_event().await;
+        let answered = event.kind == 25051 && event.author == carol.key;
+        member.on_signal(event).await;
+        if answered {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    member.offer(bob.key).await;
+    let EngineEvent::Group(invited) = ringing(&mut bob, &member.call_id).await else {
+        unreachable!()
+    };
+    bob.engine.accept(invited.call_id, false);
+    pump_until_all_hear(&mut member, (&carol, CALLER_TONE), (&bob, CALLEE_TONE)).await;
+    bob.engine.shutdown().await;
+    carol.engine.shutdown().await;
 }

@@ -12,14 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nostr_signal::{PublicKey, Recipients, Route};
-use phantomcall_schemas::{CallBody, CallId, CallMessage, CallType, IceCandidate, PrivacyMode};
+use phantomcall_schemas::{
+    CallBody, CallId, CallMessage, CallType, GroupKeysKind, IceCandidate, PrivacyMode,
+};
 
 use super::group_events::{GroupChange, GroupEnd, GroupEvent, LeaveReason, MemberState};
 use super::group_keys::CallKeys;
-use super::session::{self, SessionCommand, SessionHandle, SessionReport, SessionSetup};
+use super::session::{self, SessionCommand, SessionHandle, SessionSetup};
 use super::{Driver, EngineEvent, MediaEvent};
-use crate::fsm::{Incoming, MediaError};
-use crate::group::{Link, Mesh, MeshError, MeshStep};
+use crate::group::{Mesh, MeshError, MeshStep};
 use crate::peer::PeerSetup;
 use crate::pipeline::shared::SharedMedia;
 use crate::pipeline::Controls;
@@ -32,35 +33,41 @@ const ANSWER_SLACK: Duration = Duration::from_secs(10);
 /// One group call, from our side.
 pub(super) struct GroupCall {
     pub(super) mesh: Mesh,
-    call_type: CallType,
+    pub(super) call_type: CallType,
     pub(super) mode: PrivacyMode,
     /// Ringing until then (an invitation we have not answered).
-    ringing_until: Option<Instant>,
+    pub(super) ringing_until: Option<Instant>,
     /// Offers we hold until we join (or until their connection is ours to answer).
-    offers: HashMap<PublicKey, (String, Option<Vec<u8>>)>,
+    pub(super) offers: HashMap<PublicKey, (String, Option<Vec<u8>>)>,
     /// Candidates that came before their connection had the remote description.
-    early: HashMap<PublicKey, Vec<IceCandidate>>,
+    pub(super) early: HashMap<PublicKey, Vec<IceCandidate>>,
     /// Members whose connection was given their description (their offer to answer, or
     /// their answer to apply): their candidates go straight to it from then on.
-    described: HashSet<PublicKey>,
+    pub(super) described: HashSet<PublicKey>,
     /// Our offers still waiting for an answer, with the instant we give up.
-    awaiting: HashMap<PublicKey, Instant>,
-    sessions: HashMap<PublicKey, SessionHandle>,
+    pub(super) awaiting: HashMap<PublicKey, Instant>,
+    pub(super) sessions: HashMap<PublicKey, SessionHandle>,
     /// The call's devices, once we take part.
-    shared: Option<Arc<SharedMedia>>,
-    muted: bool,
+    pub(super) shared: Option<Arc<SharedMedia>>,
+    pub(super) muted: bool,
     /// Our "I joined" answer went out; later answers (to mesh offers) go to their
     /// offerer alone, so no other member mistakes one for the answer to its own offer.
-    announced: bool,
+    pub(super) announced: bool,
     /// Our MLS state, once we take part (`None` if it could not start: every connection
     /// then runs on DTLS-SRTP alone, and the UI is told).
     pub(super) keys: Option<CallKeys>,
     /// Members whose app has no group keys (plain NIP-AC clients: no `mode` tag).
     pub(super) plain: HashSet<PublicKey>,
+    /// The inviter has no group keys: the group is created by the lowest named member
+    /// that is not known to lack them (see `group_keys.rs`).
+    pub(super) inviter_plain: bool,
+    /// Group keys messages that came before we joined (a member's key package), taken
+    /// once our MLS state starts.
+    pub(super) early_keys: Vec<(PublicKey, GroupKeysKind, Vec<u8>)>,
 }
 
 impl GroupCall {
-    fn new(mesh: Mesh, call_type: CallType, mode: PrivacyMode) -> Self {
+    pub(super) fn new(mesh: Mesh, call_type: CallType, mode: PrivacyMode) -> Self {
         Self {
             mesh,
             call_type,
@@ -76,6 +83,8 @@ impl GroupCall {
             announced: false,
             keys: None,
             plain: HashSet::new(),
+            inviter_plain: false,
+            early_keys: Vec::new(),
         }
     }
 }
@@ -83,6 +92,18 @@ impl GroupCall {
 /// Whether a message is a NIP-AC group offer (it names more than one callee).
 pub(super) fn is_group_offer(message: &CallMessage) -> bool {
     matches!(message.body, CallBody::Offer { .. }) && !message.also_to.is_empty()
+}
+
+/// Whether a message can only belong to a group call: group keys, or an answer, hangup or
+/// reject naming several members (a 1:1 call's name one).
+pub(super) fn is_group_message(message: &CallMessage) -> bool {
+    match message.body {
+        CallBody::GroupKeys { .. } => true,
+        CallBody::Answer { .. } | CallBody::Hangup { .. } | CallBody::Reject { .. } => {
+            !message.also_to.is_empty()
+        }
+        _ => false,
+    }
 }
 
 impl Driver {
@@ -151,9 +172,15 @@ impl Driver {
             },
         );
         let steps = call.mesh.accept();
+        let early_keys = std::mem::take(&mut call.early_keys);
         self.groups.insert(call_id, call);
         self.group_steps(call_id, steps);
         self.send_key_package(call_id);
+        for (sender, mls, data) in early_keys {
+            self.on_group_keys(call_id, sender, mls, data);
+        }
+        // With a plain NIP-AC inviter, we may be the one to create the group.
+        self.after_epoch_change(call_id);
     }
 
     /// Our MLS state for a call we take part in; `create`: we placed it.
@@ -218,319 +245,9 @@ impl Driver {
         }
     }
 
-    /// A verified message of a group call (see [`is_group_offer`]).
-    pub(super) fn group_signal(&mut self, incoming: Incoming) {
-        let Incoming {
-            sender,
-            from_own_device,
-            message,
-        } = incoming;
-        let call_id = message.call_id;
-        if from_own_device {
-            // Our own broadcast coming back, or another of our devices answering or
-            // declining: then this one stops ringing.
-            let elsewhere = message.device.as_ref() != Some(&self.core.config().device);
-            let answered = matches!(
-                message.body,
-                CallBody::Answer { .. } | CallBody::Reject { .. }
-            );
-            let ringing = self
-                .groups
-                .get(&call_id)
-                .is_some_and(|c| c.ringing_until.is_some());
-            if elsewhere && answered && ringing {
-                self.group_end(call_id, GroupEnd::HandledElsewhere);
-            }
-            return;
-        }
-        let named = named_keys(&message);
-        if let CallBody::GroupKeys { mls, data } = message.body {
-            self.on_group_keys(call_id, sender, mls, data);
-            return;
-        }
-        if !self.groups.contains_key(&call_id) {
-            if let CallBody::Offer { sdp, call_type } = message.body {
-                self.group_invited(
-                    call_id,
-                    sender,
-                    named,
-                    call_type,
-                    message.mode,
-                    sdp,
-                    message.pq_share,
-                );
-            }
-            return;
-        }
-        let joined_or_offered = matches!(
-            message.body,
-            CallBody::Offer { .. } | CallBody::Answer { .. }
-        );
-        let steps = {
-            let Some(call) = self.groups.get_mut(&call_id) else {
-                return;
-            };
-            if message.mode.is_none()
-                && matches!(
-                    message.body,
-                    CallBody::Offer { .. } | CallBody::Answer { .. }
-                )
-            {
-                call.plain.insert(sender);
-            }
-            match message.body {
-                CallBody::Offer { sdp, .. } => {
-                    call.offers.insert(sender, (sdp, message.pq_share));
-                    call.mesh.offer_from(sender, named)
-                }
-                CallBody::Answer { sdp } => {
-                    let ours = call.mesh.link(&sender) == Some(Link::Offering);
-                    let steps = call.mesh.answer_from(sender, named);
-                    if ours && call.mesh.link(&sender) == Some(Link::Connected) {
-                        call.awaiting.remove(&sender);
-                        if let Some(session) = call.sessions.get(&sender) {
-                            if call.plain.contains(&sender) {
-                                let _ = session.commands.send(SessionCommand::PlainGroupMember);
-                            }
-                            let pq_share = message.pq_share;
-                            let _ = session
-                                .commands
-                                .send(SessionCommand::ApplyAnswer { sdp, pq_share });
-                            call.described.insert(sender);
-                            let early = call.early.remove(&sender).unwrap_or_default();
-                            if !early.is_empty() {
-                                let _ = session.commands.send(SessionCommand::Candidates(early));
-                            }
-                        }
-                    }
-                    steps
-                }
-                CallBody::IceCandidates(candidates) => {
-                    // The session applies commands in order, so candidates may follow the
-                    // description at once (before its answer is even made).
-                    let ready = call.described.contains(&sender);
-                    match call.sessions.get(&sender) {
-                        Some(session) if ready => {
-                            let _ = session
-                                .commands
-                                .send(SessionCommand::Candidates(candidates));
-                        }
-                        _ => {
-                            let early = call.early.entry(sender).or_default();
-                            // A member flooding candidates before its connection exists
-                            // gets a bounded queue, like the 1:1 early candidates.
-                            if early.len() < 64 {
-                                early.extend(candidates);
-                            }
-                        }
-                    }
-                    Vec::new()
-                }
-                CallBody::Renegotiate { sdp } => {
-                    if let Some(session) = call.sessions.get(&sender) {
-                        let _ = session.commands.send(SessionCommand::Renegotiation(sdp));
-                    }
-                    Vec::new()
-                }
-                CallBody::Hangup { .. } | CallBody::Reject { .. } => {
-                    let reason = if matches!(message.body, CallBody::Reject { .. }) {
-                        LeaveReason::Declined
-                    } else {
-                        LeaveReason::HungUp
-                    };
-                    self.group_event(
-                        call_id,
-                        GroupChange::Member {
-                            member: sender,
-                            state: MemberState::Left(reason),
-                        },
-                    );
-                    let Some(call) = self.groups.get_mut(&call_id) else {
-                        return;
-                    };
-                    call.mesh.left(sender)
-                }
-                // Mode switches and device hand-over are 1:1 matters; group keys were
-                // taken above.
-                CallBody::ModeSwitchRequest { .. }
-                | CallBody::ModeSwitchAck { .. }
-                | CallBody::HandledElsewhere { .. }
-                | CallBody::GroupKeys { .. } => Vec::new(),
-            }
-        };
-        self.group_steps(call_id, steps);
-        if joined_or_offered {
-            // A newcomer whose key package came first can be added now.
-            self.after_epoch_change(call_id);
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn group_invited(
-        &mut self,
-        call_id: CallId,
-        from: PublicKey,
-        named: Vec<PublicKey>,
-        call_type: CallType,
-        asked_mode: Option<PrivacyMode>,
-        sdp: String,
-        pq_share: Option<Vec<u8>>,
-    ) {
-        let config = self.core.config();
-        // Strangers learn nothing, not even that we are online (as for 1:1 calls).
-        if !config.contacts.contains(&from) && !config.allow_strangers {
-            tracing::info!("group offer from a stranger ignored");
-            return;
-        }
-        let mode = asked_mode
-            .unwrap_or(config.default_mode)
-            .max(config.required_mode(&from));
-        let ring_timeout = config.ring_timeout;
-        let busy =
-            self.core.live_call().is_some() || self.groups.values().any(|c| c.shared.is_some());
-        let refusal = if busy {
-            Some(("busy".to_owned(), "busy".to_owned()))
-        } else if config.unavailable_modes.contains(&mode) {
-            let why = format!("this device cannot make {mode} calls");
-            Some((format!("mode-unavailable:{mode}"), why))
-        } else {
-            None
-        };
-        let mesh = match Mesh::invited(self.local_key, call_type, from, named) {
-            Ok(mesh) => mesh,
-            Err(e) => {
-                let reason = "too-many-members".to_owned();
-                self.send_reject(call_id, from, &[], mode, reason);
-                tracing::info!(error = %e, "group offer refused");
-                return;
-            }
-        };
-        if let Some((reason, _why)) = refusal {
-            self.send_reject(call_id, from, &mesh.members(), mode, reason);
-            return;
-        }
-        let mut call = GroupCall::new(mesh, call_type, mode);
-        if asked_mode.is_none() {
-            call.plain.insert(from);
-        }
-        call.offers.insert(from, (sdp, pq_share));
-        call.ringing_until = Some(Instant::now() + ring_timeout);
-        self.group_event(
-            call_id,
-            GroupChange::Ringing {
-                from,
-                members: call.mesh.members(),
-                call_type,
-                mode,
-            },
-        );
-        self.groups.insert(call_id, call);
-    }
-
-    /// What a member's session reported.
-    pub(super) fn group_report(
-        &mut self,
-        call_id: CallId,
-        member: PublicKey,
-        report: SessionReport,
-    ) {
-        let Some(call) = self.groups.get(&call_id) else {
-            return;
-        };
-        if !call.sessions.contains_key(&member) {
-            return; // a connection already closed
-        }
-        let members = call.mesh.members();
-        let mode = call.mode;
-        let call_type = call.call_type;
-        match report {
-            // A group connection is keyed by the group's MLS keys: its own share is not
-            // sent.
-            SessionReport::Offer { sdp, .. } => {
-                let body = CallBody::Offer { sdp, call_type };
-                let message = self.group_message(call_id, member, &members, mode, body);
-                self.outbox.send(member, message, Route::PeerInbox);
-            }
-            SessionReport::Answer { sdp, pq_share } => {
-                // Our first answer is the "I joined" signal: every member and our own
-                // devices get it, the offerer first (our candidates for it follow it).
-                let body = CallBody::Answer { sdp };
-                let mut message = self.group_message(call_id, member, &members, mode, body);
-                message.pq_share = pq_share;
-                let announce = self
-                    .groups
-                    .get_mut(&call_id)
-                    .is_some_and(|c| !std::mem::replace(&mut c.announced, true));
-                let recipients = if announce {
-                    Recipients::Many(members.clone())
-                } else {
-                    Recipients::One(member)
-                };
-                self.outbox
-                    .send_to(member, recipients, message, Route::PeerInbox);
-                if let Some(call) = self.groups.get_mut(&call_id) {
-                    call.mesh.answered(member);
-                }
-                self.member_state(call_id, member, MemberState::Connecting);
-            }
-            SessionReport::RestartOffer(sdp) => {
-                let body = CallBody::Renegotiate { sdp };
-                let message = self.group_message(call_id, member, &members, mode, body);
-                self.outbox.send(member, message, Route::PeerInbox);
-            }
-            SessionReport::RestartAnswer(sdp) => {
-                let body = CallBody::Answer { sdp };
-                let message = self.group_message(call_id, member, &members, mode, body);
-                self.outbox.send(member, message, Route::PeerInbox);
-            }
-            SessionReport::Candidates(candidates) => {
-                // ICE carries the one member the connection belongs to.
-                let body = CallBody::IceCandidates(candidates);
-                let message = self.group_message(call_id, member, &[], mode, body);
-                self.outbox.send(member, message, Route::PeerInbox);
-            }
-            SessionReport::Connected => self.member_state(call_id, member, MemberState::Connected),
-            SessionReport::Failed(error) => {
-                let why = match error {
-                    MediaError::CreateOffer => "our offer could not be made",
-                    MediaError::CreateAnswer => "its offer could not be answered",
-                    MediaError::ApplyAnswer => "its answer could not be applied",
-                    MediaError::Connection => "no media path",
-                };
-                self.member_state(call_id, member, MemberState::Failed(why.into()));
-                self.close_member(call_id, member);
-            }
-            SessionReport::PolicyViolation(detail) => {
-                let event = MediaEvent::PolicyViolation(detail);
-                self.group_event(call_id, GroupChange::Media { member, event });
-                self.member_state(
-                    call_id,
-                    member,
-                    MemberState::Failed("privacy rule broken".into()),
-                );
-                self.close_member(call_id, member);
-            }
-            SessionReport::Media(event) => {
-                match event {
-                    MediaEvent::Reconnecting => {
-                        self.member_state(call_id, member, MemberState::Reconnecting)
-                    }
-                    MediaEvent::Reconnected => {
-                        self.member_state(call_id, member, MemberState::Connected)
-                    }
-                    _ => {}
-                }
-                self.group_event(call_id, GroupChange::Media { member, event });
-            }
-            SessionReport::Stats(stats) => {
-                self.group_event(call_id, GroupChange::Stats { member, stats });
-            }
-        }
-    }
-
     /// A member's connection failed or broke a rule: it alone closes; the call ends when
     /// nobody is left.
-    fn close_member(&mut self, call_id: CallId, member: PublicKey) {
+    pub(super) fn close_member(&mut self, call_id: CallId, member: PublicKey) {
         let steps = match self.groups.get_mut(&call_id) {
             Some(call) => call.mesh.left(member),
             None => return,
@@ -539,7 +256,7 @@ impl Driver {
     }
 
     /// Carries out what the mesh decided.
-    fn group_steps(&mut self, call_id: CallId, steps: Vec<MeshStep>) {
+    pub(super) fn group_steps(&mut self, call_id: CallId, steps: Vec<MeshStep>) {
         for step in steps {
             match step {
                 MeshStep::Offer { to, .. } => {
@@ -593,7 +310,12 @@ impl Driver {
         }
     }
 
-    fn start_member_session(&mut self, call_id: CallId, member: PublicKey, we_offer: bool) {
+    pub(super) fn start_member_session(
+        &mut self,
+        call_id: CallId,
+        member: PublicKey,
+        we_offer: bool,
+    ) {
         let Some(call) = self.groups.get_mut(&call_id) else {
             return;
         };
@@ -634,7 +356,12 @@ impl Driver {
         call.sessions.insert(member, handle);
     }
 
-    fn command_member(&mut self, call_id: CallId, member: PublicKey, command: SessionCommand) {
+    pub(super) fn command_member(
+        &mut self,
+        call_id: CallId,
+        member: PublicKey,
+        command: SessionCommand,
+    ) {
         if let Some(session) = self
             .groups
             .get(&call_id)
@@ -645,7 +372,7 @@ impl Driver {
     }
 
     /// Opens the call's devices: we take part from now on.
-    fn join_media(&mut self, call_id: CallId, call: &mut GroupCall) {
+    pub(super) fn join_media(&mut self, call_id: CallId, call: &mut GroupCall) {
         let (notes, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let video = call.call_type == CallType::Video;
         let shared = SharedMedia::start(self.devices.as_ref(), video, call.muted, notes);
@@ -671,7 +398,7 @@ impl Driver {
     }
 
     /// Hangup or reject, signed once, to every member and our own devices.
-    fn group_broadcast(&mut self, call_id: CallId, body: CallBody) {
+    pub(super) fn group_broadcast(&mut self, call_id: CallId, body: CallBody) {
         let Some(call) = self.groups.get(&call_id) else {
             return;
         };
@@ -684,7 +411,7 @@ impl Driver {
             .send_to(first, Recipients::Many(members), message, Route::PeerInbox);
     }
 
-    fn send_reject(
+    pub(super) fn send_reject(
         &mut self,
         call_id: CallId,
         to: PublicKey,
@@ -744,7 +471,7 @@ impl Driver {
         self.group_event(call_id, GroupChange::Ended { reason });
     }
 
-    fn member_state(&self, call_id: CallId, member: PublicKey, state: MemberState) {
+    pub(super) fn member_state(&self, call_id: CallId, member: PublicKey, state: MemberState) {
         self.group_event(call_id, GroupChange::Member { member, state });
     }
 
@@ -795,12 +522,4 @@ impl Driver {
             self.close_member(call_id, member);
         }
     }
-}
-
-/// Every key a message names (its `p` tags).
-fn named_keys(message: &CallMessage) -> Vec<PublicKey> {
-    std::iter::once(&message.peer)
-        .chain(&message.also_to)
-        .filter_map(|hex| PublicKey::from_hex(hex).ok())
-        .collect()
 }

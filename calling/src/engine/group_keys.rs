@@ -147,7 +147,14 @@ impl Driver {
         mls: GroupKeysKind,
         data: Vec<u8>,
     ) {
-        let Some(keys) = self.groups.get_mut(&call_id).and_then(|c| c.keys.as_mut()) else {
+        let Some(call) = self.groups.get_mut(&call_id) else {
+            return;
+        };
+        let Some(keys) = call.keys.as_mut() else {
+            // Not joined yet (still ringing): a member's key package waits for our join.
+            if call.early_keys.len() < MAX_HELD_COMMITS * 2 {
+                call.early_keys.push((sender, mls, data));
+            }
             return;
         };
         let outcome = match mls {
@@ -192,6 +199,7 @@ impl Driver {
     /// waiting), then re-keys and tells the UI. Run after every MLS message and every
     /// change of who is in the call.
     pub(super) fn after_epoch_change(&mut self, call_id: CallId) {
+        self.create_if_ours(call_id);
         if self.committer(call_id) == Some(self.local_key) {
             self.commit_changes(call_id);
         }
@@ -212,6 +220,36 @@ impl Driver {
                 members: call.mesh.members().len() + 1,
             };
             self.group_event(call_id, change);
+        }
+    }
+
+    /// A plain NIP-AC client invited us, so nobody created the group: the lowest key among
+    /// the members named in the call, gone ones and those known to lack group keys aside,
+    /// creates it once it has joined. Every member reaches the same answer from the
+    /// invitation's names, so exactly one creates; the others' key packages wait for it.
+    fn create_if_ours(&mut self, call_id: CallId) {
+        let me = self.local_key;
+        let Some(call) = self.groups.get_mut(&call_id) else {
+            return;
+        };
+        if !call.inviter_plain {
+            return;
+        }
+        let creator = call
+            .mesh
+            .members()
+            .into_iter()
+            .chain([me])
+            .filter(|m| !call.plain.contains(m))
+            .min();
+        let Some(keys) = call.keys.as_mut() else {
+            return;
+        };
+        if creator != Some(me) || keys.mls.epoch().is_some() {
+            return;
+        }
+        if let Err(e) = keys.mls.create(call_id.to_string().as_bytes()) {
+            tracing::warn!(error = %e, "group keys could not be created");
         }
     }
 

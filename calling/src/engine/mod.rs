@@ -7,6 +7,7 @@ mod events;
 mod group;
 mod group_events;
 mod group_keys;
+mod group_signal;
 mod key_shares;
 mod session;
 mod session_keys;
@@ -262,6 +263,9 @@ struct Driver {
     sessions: HashMap<CallId, SessionHandle>,
     /// Group calls (NIP-AC mesh), apart from the state machine's 1:1 calls.
     groups: HashMap<CallId, group::GroupCall>,
+    /// Group messages that came before their call's invitation, by call, with when the
+    /// first came.
+    early_group: HashMap<CallId, (Instant, Vec<Incoming>)>,
     /// Calls with a peer that does not speak privacy modes, noted before their session
     /// exists.
     without_modes: HashSet<CallId>,
@@ -300,6 +304,7 @@ async fn run(
         devices: setup.devices,
         sessions: HashMap::new(),
         groups: HashMap::new(),
+        early_group: HashMap::new(),
         without_modes: HashSet::new(),
         stopping: Vec::new(),
         reports,
@@ -443,6 +448,14 @@ impl Driver {
                 self.group_signal(incoming);
             } else {
                 tracing::info!("group call message with an unparsable SDP dropped");
+            }
+            return;
+        }
+        if group::is_group_message(&incoming.message) {
+            // A group call's message before its invitation reached us (another callee's
+            // "I joined"): kept until the invitation comes, briefly.
+            if parses {
+                self.hold_early_group_message(incoming);
             }
             return;
         }
