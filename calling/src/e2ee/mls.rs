@@ -51,6 +51,9 @@ pub enum MlsError {
     /// The member is not in the group.
     #[error("not a member of the group")]
     NotMember,
+    /// A welcome into another group than the call's.
+    #[error("a welcome into another group")]
+    WrongGroup,
 }
 
 fn refused(error: impl fmt::Display) -> MlsError {
@@ -225,6 +228,12 @@ impl GroupKeys {
 
     /// Joins through a welcome. Every member's credential must be bound to its Nostr key.
     pub fn join(&mut self, welcome: &[u8]) -> Result<(), MlsError> {
+        self.join_group(welcome, None)
+    }
+
+    /// Joins through a welcome into the group `group_id` only (a group call's id): a
+    /// welcome into any other group is refused as [`MlsError::WrongGroup`].
+    pub fn join_group(&mut self, welcome: &[u8], group_id: Option<&[u8]>) -> Result<(), MlsError> {
         let message = MlsMessageIn::tls_deserialize_exact(welcome)
             .map_err(|_| MlsError::Malformed("welcome"))?;
         let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
@@ -235,6 +244,9 @@ impl GroupKeys {
             .build();
         let staged = StagedWelcome::new_from_welcome(&self.provider, &config, welcome, None)
             .map_err(refused)?;
+        if group_id.is_some_and(|id| staged.group_context().group_id().as_slice() != id) {
+            return Err(MlsError::WrongGroup);
+        }
         for member in staged.members() {
             bound_nostr_key(&member.credential, &member.signature_key)?;
         }

@@ -186,3 +186,26 @@ fn removing_a_stranger_is_refused() {
         Err(MlsError::NotMember)
     );
 }
+
+#[test]
+fn a_welcome_into_another_group_than_the_calls_is_refused() {
+    let mut alice = person();
+    alice.keys.create(b"call-a").unwrap();
+    let mut bob = person();
+    let (_, welcome) = alice.keys.add(&[bob.keys.key_package().unwrap()]).unwrap();
+    assert_eq!(
+        bob.keys.join_group(&welcome, Some(b"call-b")),
+        Err(MlsError::WrongGroup)
+    );
+    assert_eq!(bob.keys.epoch(), None, "not joined");
+}
+
+#[test]
+fn a_welcome_into_the_calls_group_is_taken() {
+    let mut alice = person();
+    alice.keys.create(b"call-a").unwrap();
+    let mut bob = person();
+    let (_, welcome) = alice.keys.add(&[bob.keys.key_package().unwrap()]).unwrap();
+    bob.keys.join_group(&welcome, Some(b"call-a")).unwrap();
+    assert_eq!(bob.keys.epoch(), alice.keys.epoch());
+}

@@ -167,7 +167,10 @@ impl Driver {
                 Err(e) => Err(e),
             },
             GroupKeysKind::Welcome if keys.mls.epoch().is_none() => {
-                keys.mls.join(&data).map(|()| keys.drain_held())
+                let group_id = call_id.to_string();
+                keys.mls
+                    .join_group(&data, Some(group_id.as_bytes()))
+                    .map(|()| keys.drain_held())
             }
             GroupKeysKind::Welcome => Ok(()), // already in: a duplicate
             GroupKeysKind::Commit => {
@@ -182,6 +185,10 @@ impl Driver {
         };
         if let Err(e) = outcome {
             tracing::info!(error = %e, kind = ?mls, "group keys message refused");
+            if mls == GroupKeysKind::Welcome {
+                // Opening it used up our key package: a fresh one, for the real welcome.
+                self.send_key_package(call_id);
+            }
             return;
         }
         self.after_epoch_change(call_id);
