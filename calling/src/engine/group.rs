@@ -26,6 +26,12 @@ use crate::pipeline::shared::SharedMedia;
 use crate::pipeline::Controls;
 use crate::policy::ModePolicy;
 
+/// Group calls over for us that are remembered, so their late messages are dropped.
+const ENDED_GROUPS_KEPT: usize = 64;
+/// How long after a group call ended for us its messages are late ones, not a new
+/// invitation.
+pub(super) const LATE_AFTER_END: Duration = Duration::from_secs(15);
+
 /// After our offer, how long a member has to answer beyond the ring timeout (its offer may
 /// have rung late) before we stop waiting for it.
 const ANSWER_SLACK: Duration = Duration::from_secs(10);
@@ -455,6 +461,13 @@ impl Driver {
         let Some(call) = self.groups.remove(&call_id) else {
             return;
         };
+        // A member's offer still on its way must not ring us back into the call (a
+        // deliberate invitation later still does).
+        if self.ended_groups.len() >= ENDED_GROUPS_KEPT {
+            self.ended_groups.pop_front();
+        }
+        self.ended_groups.push_back((call_id, Instant::now()));
+        self.early_group.remove(&call_id);
         for (_, session) in call.sessions {
             drop(session.commands);
             self.stopping.push(session.task);

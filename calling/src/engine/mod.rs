@@ -266,6 +266,8 @@ struct Driver {
     /// Group messages that came before their call's invitation, by call, with when the
     /// first came.
     early_group: HashMap<CallId, (Instant, Vec<Incoming>)>,
+    /// Group calls that are over for us, with when, newest last.
+    ended_groups: std::collections::VecDeque<(CallId, Instant)>,
     /// Calls with a peer that does not speak privacy modes, noted before their session
     /// exists.
     without_modes: HashSet<CallId>,
@@ -305,6 +307,7 @@ async fn run(
         sessions: HashMap::new(),
         groups: HashMap::new(),
         early_group: HashMap::new(),
+        ended_groups: std::collections::VecDeque::new(),
         without_modes: HashSet::new(),
         stopping: Vec::new(),
         reports,
@@ -443,6 +446,14 @@ impl Driver {
             _ => true,
         };
         let call_id = incoming.message.call_id;
+        let late = self
+            .ended_groups
+            .iter()
+            .any(|(id, at)| *id == call_id && at.elapsed() < group::LATE_AFTER_END);
+        if late {
+            tracing::debug!("late message of a group call that is over dropped");
+            return;
+        }
         if self.groups.contains_key(&call_id) || group::is_group_offer(&incoming.message) {
             if parses {
                 self.group_signal(incoming);
