@@ -160,17 +160,20 @@ impl MediaDevices for UiDevices {
         Box::new(RemoteTap {
             inner: self.inner().remote_video(),
             slot: self.remote.clone(),
+            also: None,
         })
     }
 
     fn remote_video_of(&self, participant: &nostr_signal::PublicKey) -> Box<dyn RemoteVideoSink> {
-        // The member's own slot for the group grid, around the call's one remote slot
-        // that the 1:1 screen shows.
-        let slot = self.member_video(participant);
-        slot.clear();
+        // The call's one remote slot (the 1:1 screen) and the member's own (the group
+        // grid), from one conversion per frame.
+        self.remote.clear();
+        let member = self.member_video(participant);
+        member.clear();
         Box::new(RemoteTap {
-            inner: self.remote_video(),
-            slot,
+            inner: self.inner().remote_video_of(participant),
+            slot: self.remote.clone(),
+            also: Some(member),
         })
     }
 
@@ -191,6 +194,7 @@ impl MediaDevices for UiDevices {
         Box::new(RemoteTap {
             inner: self.inner().remote_screen(),
             slot: self.remote_screen.clone(),
+            also: None,
         })
     }
 }
@@ -221,13 +225,21 @@ impl PrivacyFilter for PreviewTap {
 struct RemoteTap {
     inner: Box<dyn RemoteVideoSink>,
     slot: FrameSlot,
+    /// A second slot for the same picture (a group member's tile).
+    also: Option<FrameSlot>,
 }
 
 impl RemoteVideoSink for RemoteTap {
     fn on_frame(&mut self, frame: &DecodedFrame) {
         self.inner.on_frame(frame);
         self.slot.count();
+        if let Some(also) = &self.also {
+            also.count();
+        }
         if let Some(picture) = Picture::from_decoded(frame) {
+            if let Some(also) = &self.also {
+                also.put(picture.clone());
+            }
             self.slot.put(picture);
         }
     }
