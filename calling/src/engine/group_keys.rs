@@ -176,8 +176,12 @@ impl Driver {
             GroupKeysKind::Commit => {
                 if keys.mls.epoch().is_some() && keys.mls.process_commit(&data).is_ok() {
                     keys.drain_held();
-                } else if keys.held_commits.len() < MAX_HELD_COMMITS {
-                    // Before our welcome, or ahead of a commit still on its way.
+                } else {
+                    // Before our welcome, or ahead of a commit still on its way. The newest
+                    // are kept: a stale or forged one cannot keep a real one out for long.
+                    if keys.held_commits.len() >= MAX_HELD_COMMITS {
+                        keys.held_commits.remove(0);
+                    }
                     keys.held_commits.push(data);
                 }
                 Ok(())
