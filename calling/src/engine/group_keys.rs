@@ -296,12 +296,16 @@ impl Driver {
         // it waits for that.
         keys.waiting
             .retain(|k, _| !keys.mls.members().unwrap_or_default().contains(k));
-        let ready: Vec<PublicKey> = keys
+        let mut ready: Vec<PublicKey> = keys
             .waiting
             .keys()
             .filter(|k| present.contains(k))
             .copied()
             .collect();
+        // Higher keys first: a newcomer with a lower key than ours commits from its welcome
+        // on, so we stop right after adding it (a commit of ours after that would fork the
+        // group from its first commit, in the same epoch).
+        ready.sort_unstable_by(|a, b| b.cmp(a));
         for newcomer in ready {
             let Some(package) = keys.waiting.remove(&newcomer) else {
                 continue;
@@ -315,6 +319,9 @@ impl Driver {
                 Ok((commit, welcome)) => {
                     sends.push((others, GroupKeysKind::Commit, commit));
                     sends.push((vec![newcomer], GroupKeysKind::Welcome, welcome));
+                    if newcomer < me {
+                        break; // the committer now
+                    }
                 }
                 Err(e) => tracing::info!(error = %e, "key package not added"),
             }
