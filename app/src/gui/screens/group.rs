@@ -125,10 +125,10 @@ impl GroupScreen {
                         }
                     });
             }
-            if ui
-                .button(RichText::new("Leave").color(egui::Color32::WHITE))
-                .clicked()
-            {
+            // Red like the 1:1 call's "Hang up".
+            let leave = egui::Button::new(RichText::new("Leave").color(egui::Color32::WHITE))
+                .fill(egui::Color32::from_rgb(0xC6, 0x28, 0x28));
+            if ui.add(leave).clicked() {
                 out.push(Action::Hangup(call.call_id));
             }
         });
