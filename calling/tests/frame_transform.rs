@@ -12,8 +12,8 @@ use std::time::Duration;
 use calling::e2ee::{MediaKeys, SframeKey, SframeTransform};
 use calling::{CallState, FrameKind, FrameTransform, TransformError};
 use nostr_signal::Identity;
-use phantomcall_schemas::{CallType, PrivacyMode};
-use support::{connected_video_call, phone, relay, PhoneOptions};
+use phantomcall_schemas::{CallId, CallType, PrivacyMode};
+use support::{connected_video_call, phone, relay, Phone, PhoneOptions};
 
 const MAGIC: &[u8; 4] = b"TOY1";
 
@@ -147,6 +147,24 @@ fn sframe_keys() -> (SframeKey, SframeKey) {
     )
 }
 
+/// Alice (440 Hz) calls Bob (660 Hz) on video, each with its SFrame transform; returns
+/// once connected.
+async fn sframe_video_call(
+    relay: &support::Relay,
+    alice_sframe: Arc<SframeTransform>,
+    bob_sframe: Arc<SframeTransform>,
+) -> (Phone, Phone, CallId) {
+    let mut alice = phone(
+        relay,
+        &Identity::generate(),
+        sframe_with(alice_sframe, 440.0),
+    )
+    .await;
+    let mut bob = phone(relay, &Identity::generate(), sframe_with(bob_sframe, 660.0)).await;
+    let call = connected_video_call(&mut alice, &mut bob).await;
+    (alice, bob, call)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_real_call_with_sframe_on_every_frame_is_heard_and_seen() {
     let relay = relay().await;
@@ -155,19 +173,7 @@ async fn a_real_call_with_sframe_on_every_frame_is_heard_and_seen() {
     let bob_sframe = Arc::new(SframeTransform::new(&bob_key).unwrap());
     alice_sframe.add_member_key(&bob_key).unwrap();
     bob_sframe.add_member_key(&alice_key).unwrap();
-    let mut alice = phone(
-        &relay,
-        &Identity::generate(),
-        sframe_with(alice_sframe, 440.0),
-    )
-    .await;
-    let mut bob = phone(
-        &relay,
-        &Identity::generate(),
-        sframe_with(bob_sframe, 660.0),
-    )
-    .await;
-    let call = connected_video_call(&mut alice, &mut bob).await;
+    let (mut alice, mut bob, call) = sframe_video_call(&relay, alice_sframe, bob_sframe).await;
 
     bob.wait_hears(440.0).await;
     alice.wait_hears(660.0).await;
@@ -188,19 +194,7 @@ async fn sframe_frames_under_a_key_the_receiver_lacks_never_reach_its_decoder() 
         .add_member_key(&SframeKey::new(1, b"not alice's key at all".to_vec()))
         .unwrap();
     alice_sframe.add_member_key(&bob_key).unwrap();
-    let mut alice = phone(
-        &relay,
-        &Identity::generate(),
-        sframe_with(alice_sframe, 440.0),
-    )
-    .await;
-    let mut bob = phone(
-        &relay,
-        &Identity::generate(),
-        sframe_with(bob_sframe, 660.0),
-    )
-    .await;
-    let call = connected_video_call(&mut alice, &mut bob).await;
+    let (alice, mut bob, call) = sframe_video_call(&relay, alice_sframe, bob_sframe).await;
     // Bob's frames (Alice holds his key) get through; Alice's to Bob do not.
     alice.wait_hears(660.0).await;
     bob.wait_stats(call, |s| s.audio_packets_received > 50)

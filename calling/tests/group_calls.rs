@@ -164,7 +164,7 @@ async fn a_member_invited_mid_call_is_connected_by_every_member() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_members_on_video_each_receive_frames_from_both_others() {
+async fn three_members_on_video_each_receive_only_filtered_frames_from_both_others() {
     let relay = relay().await;
     let mut group = phones(&relay, 3).await;
     let others: Vec<PublicKey> = group[1..].iter().map(|p| p.key).collect();
@@ -206,7 +206,16 @@ async fn three_members_on_video_each_receive_frames_from_both_others() {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        // One camera for the whole call, however many members.
+        // Invariant 1 (no raw frame leaves): the cameras here run the all-black filter,
+        // so every frame any member receives from the group is black.
+        for view in phone.devices.probes.videos() {
+            let seen = view.snapshot();
+            assert_eq!(
+                seen.black_frames, seen.frames,
+                "a frame that was not filtered"
+            );
+        }
+        // One speaker for the whole call, however many members.
         assert_eq!(phone.devices.probes.speakers().len(), 1, "one speaker");
     }
     shut_down(&group).await;

@@ -2,21 +2,16 @@
 //! when the descriptions are honest, and is refused when the peer's DTLS certificate does
 //! not match the fingerprint its signaled SDP announced.
 
+mod loopback_peer;
+
 use std::time::{Duration, Instant};
 
 use calling::peer::{NetworkConfig, PathState, PeerEvent, PeerSession, PeerSetup};
-use phantomcall_schemas::PrivacyMode;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use webrtc::media_stream::track_remote::TrackRemoteEvent;
 
 fn setup() -> PeerSetup {
-    PeerSetup {
-        mode: PrivacyMode::Fast,
-        send_video: false,
-        receive_video: false,
-        network: NetworkConfig::loopback(),
-        signaling_hides_address: false,
-    }
+    loopback_peer::fast_audio_on_loopback()
 }
 
 /// Moves candidates from one side's events to the other side until `deadline`, and

@@ -4,16 +4,17 @@
 //! any frame transform. Those payloads must be SFrame ciphertext, never the encoder's
 //! output, and must open to exactly the encoder's frames with the sender's key alone.
 
+mod loopback_peer;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use calling::e2ee::{SframeKey, SframeTransform};
-use calling::peer::{NetworkConfig, PathState, PeerEvent, PeerSession, PeerSetup};
+use calling::peer::{PathState, PeerEvent, PeerSession, PeerSetup};
 use calling::{FrameKind, FrameTransform, TransformError};
 use media::audio::{
     AudioSource, OpusDecoder, OpusEncoder, ToneCheck, ToneSource, DEFAULT_BITRATE, FRAME_DURATION,
 };
-use phantomcall_schemas::PrivacyMode;
 use tokio::sync::mpsc::unbounded_channel;
 use webrtc::media_stream::track_remote::TrackRemoteEvent;
 
@@ -22,13 +23,7 @@ const SECRET: &[u8] = b"sixteen byte key";
 const TONE_HZ: f32 = 1000.0;
 
 fn setup() -> PeerSetup {
-    PeerSetup {
-        mode: PrivacyMode::Fast,
-        send_video: false,
-        receive_video: false,
-        network: NetworkConfig::loopback(),
-        signaling_hides_address: false,
-    }
+    loopback_peer::fast_audio_on_loopback()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -330,24 +330,19 @@ pub async fn hang_up_and_shut_down(caller: &Phone, callee: &mut Phone, call: Cal
 /// `caller` calls `callee` (voice, Fast), `callee` accepts; returns once both are
 /// connected.
 pub async fn connected_call(caller: &mut Phone, callee: &mut Phone) -> CallId {
-    let call = caller
-        .engine
-        .dial(callee.key, CallType::Voice, PrivacyMode::Fast);
-    callee.wait_state(Some(call), CallState::Ringing).await;
-    callee.engine.accept(call, false);
-    caller.wait_state(Some(call), CallState::Connected).await;
-    callee.wait_state(Some(call), CallState::Connected).await;
-    call
+    connected(caller, callee, CallType::Voice).await
 }
 
 /// `caller` places a video call (Fast) to `callee`, who accepts with video; returns once
 /// both are connected.
 pub async fn connected_video_call(caller: &mut Phone, callee: &mut Phone) -> CallId {
-    let call = caller
-        .engine
-        .dial(callee.key, CallType::Video, PrivacyMode::Fast);
+    connected(caller, callee, CallType::Video).await
+}
+
+async fn connected(caller: &mut Phone, callee: &mut Phone, call_type: CallType) -> CallId {
+    let call = caller.engine.dial(callee.key, call_type, PrivacyMode::Fast);
     callee.wait_state(Some(call), CallState::Ringing).await;
-    callee.engine.accept(call, true);
+    callee.engine.accept(call, call_type == CallType::Video);
     caller.wait_state(Some(call), CallState::Connected).await;
     callee.wait_state(Some(call), CallState::Connected).await;
     call
