@@ -1,19 +1,19 @@
-//! What a group call (NIP-AC mesh, MLS + SFrame keys) costs on this machine, for 2, 4, 6
-//! and 8 people, every member in this one process on loopback (the relay in a child
+//! What a group call (NIP-AC mesh, MLS + SFrame keys) costs on this machine, for 3, 4, 6
+//! and 8 people, next to a 1:1 call (2 people, the baseline), every member in this one process on loopback (the relay in a child
 //! process): set-up time from the first offer to every member connected to every other
 //! (group keys included: media waits for them), CPU share and memory per member over a
 //! steady stretch, and mouth-to-ear latency through the receiver's mix (tone bursts of one
 //! member heard by another while everyone else talks). The per-frame SFrame cost is in
 //! the `e2ee` bench.
 //!
-//! `cargo bench -p calling --bench group` (`-- --quick`: 2 and 4 members, shorter).
+//! `cargo bench -p calling --bench group` (`-- --quick`: 2 and 4 people, shorter).
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use calling::{EngineEvent, GroupChange, MemberState};
+use calling::{CallState, EngineEvent, GroupChange, MemberState};
 use common::{
     cpu_time, held_mib, mouth_to_ear, report, serve_relay, side, start_relay_process, Side,
     SideOptions,
@@ -101,6 +101,33 @@ async fn all_connected(
     last.map(|t| t - start)
 }
 
+/// Dials a 1:1 call (the 2-person row: what a group's figures compare with) and waits
+/// until both sides report it connected; its post-quantum keys come with the offer and
+/// answer, before that.
+async fn pair_connected(sides: &[Side], start: Instant) -> Result<Duration, Vec<(usize, usize)>> {
+    let mut listeners: Vec<_> = sides.iter().map(|s| s.engine.events()).collect();
+    let call = sides[0]
+        .engine
+        .dial(sides[1].key, CallType::Voice, PrivacyMode::Fast);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut last = start;
+    for events in &mut listeners {
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Ok(EngineEvent::Call(e)))
+                    if e.call_id == call && e.state == CallState::Connected =>
+                {
+                    break
+                }
+                Ok(Ok(_)) => {}
+                _ => return Err(vec![(0, 0)]),
+            }
+        }
+        last = last.max(Instant::now());
+    }
+    Ok(last - start)
+}
+
 struct Figures {
     setup: Duration,
     cpu_per_member: f64,
@@ -130,11 +157,16 @@ async fn group_of(
     }
     let others: Vec<PublicKey> = sides[1..].iter().map(|s| s.key).collect();
     let start = Instant::now();
-    let call = sides[0]
-        .engine
-        .dial_group(others, CallType::Voice, PrivacyMode::Fast)
-        .expect("within the cap");
-    let setup = match all_connected(&sides, call, start).await {
+    let connected = if n == 2 {
+        pair_connected(&sides, start).await
+    } else {
+        let call = sides[0]
+            .engine
+            .dial_group(others, CallType::Voice, PrivacyMode::Fast)
+            .expect("within the cap");
+        all_connected(&sides, call, start).await
+    };
+    let setup = match connected {
         Ok(setup) => setup,
         Err(reached) => {
             for side in &sides {
@@ -178,7 +210,8 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let sizes: &[usize] = if quick { &[3, 4] } else { &[3, 4, 6, 8] };
+    // Two people are a 1:1 call (a group needs at least three): the baseline.
+    let sizes: &[usize] = if quick { &[2, 4] } else { &[2, 3, 4, 6, 8] };
     let steady = Duration::from_secs(if quick { 3 } else { 8 });
     let (relay_process, relay) = start_relay_process();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -75,3 +75,4 @@ pub use fsm::{
 pub use media::video::{ScreenKind, ScreenTarget, ScreenTargets};
 pub use pipeline::render::FarEndTap;
 pub use pipeline::transform::{FrameKind, FrameTransform, IdentityTransform, TransformError};
+pub use pipeline::voice::VoiceActivity;

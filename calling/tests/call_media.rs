@@ -1,11 +1,12 @@
 //! Whole calls through a real relay and real peer connections: each side hears the other's
-//! tone, video arrives black (no blackout filter configured), hangup ends both sides.
+//! tone, mute silences a side and shows on the other, video arrives black (no blackout
+//! filter configured), hangup ends both sides.
 
 mod support;
 
 use std::time::Duration;
 
-use calling::{CallState, EngineEvent};
+use calling::{CallState, EngineEvent, MediaEvent};
 use media::audio::{ToneCheck, SAMPLE_RATE};
 use nostr_signal::Identity;
 use phantomcall_schemas::{CallType, PrivacyMode};
@@ -61,6 +62,38 @@ async fn each_side_hears_the_others_tone_and_hangup_ends_both() {
     assert!(stats.audio_frames_played > 0 && stats.first_audio_at.is_some());
     assert!(stats.peer.rtt_ms.is_some(), "{stats:?}");
 
+    support::hang_up_and_shut_down(&alice, &mut bob, call).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_muted_side_is_not_heard_and_the_peer_sees_it_muted_then_speaking_again() {
+    let relay = relay().await;
+    let (alice_id, bob_id) = (Identity::generate(), Identity::generate());
+    let mut alice = phone(&relay, &alice_id, PhoneOptions::tone(440.0)).await;
+    let mut bob = phone(&relay, &bob_id, PhoneOptions::tone(660.0)).await;
+    let call = support::connected_call(&mut alice, &mut bob).await;
+    let voice = |muted: bool, speaking: bool| {
+        move |e: &EngineEvent| {
+            matches!(e, EngineEvent::Media { call_id, event: MediaEvent::RemoteVoice(v) }
+                if *call_id == call && v.muted == muted && v.speaking == speaking)
+        }
+    };
+    bob.wait_event(Duration::from_secs(5), voice(false, true))
+        .await;
+
+    alice.engine.set_muted(call, true);
+    bob.wait_event(Duration::from_secs(5), voice(true, false))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let at_bob = ToneCheck::detect(&last_audio(&bob, 0.4), 440.0);
+    assert!(
+        at_bob.expected_power < ToneCheck::MIN_POWER / 100.0,
+        "a muted microphone is not heard: {at_bob:?}"
+    );
+
+    alice.engine.set_muted(call, false);
+    bob.wait_event(Duration::from_secs(5), voice(false, true))
+        .await;
     support::hang_up_and_shut_down(&alice, &mut bob, call).await;
 }
 

@@ -7,7 +7,9 @@ mod support;
 use std::time::Duration;
 
 use calling::e2ee::MediaKeys;
-use calling::{EngineEvent, GroupChange, GroupEnd, GroupEvent, LeaveReason, MemberState};
+use calling::{
+    EngineEvent, GroupChange, GroupEnd, GroupEvent, LeaveReason, MediaEvent, MemberState,
+};
 use nostr_signal::{Identity, PublicKey};
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 use support::{phone, relay, Phone, PhoneOptions};
@@ -86,7 +88,7 @@ async fn shut_down(group: &[Phone]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_members_each_hear_the_three_others_and_go_on_when_one_leaves() {
+async fn four_members_each_hear_the_three_others_see_a_mute_and_go_on_when_one_leaves() {
     let relay = relay().await;
     let mut group = phones(&relay, 4).await;
     let others: Vec<PublicKey> = group[1..].iter().map(|p| p.key).collect();
@@ -109,6 +111,26 @@ async fn four_members_each_hear_the_three_others_and_go_on_when_one_leaves() {
     // The figures of each connection say which keys protect it.
     wait_group(&mut group[0], Duration::from_secs(5), |g| {
         matches!(&g.change, GroupChange::Stats { stats, .. } if stats.media_keys == MediaKeys::Group { epoch: 3 })
+    })
+    .await;
+
+    // The second member mutes: the others see it from its audio (digital silence), and
+    // see it speak again once it unmutes.
+    let muter = group[1].key;
+    let voice_of = |g: &GroupEvent, muted: bool, speaking: bool| {
+        matches!(&g.change, GroupChange::Media { member, event: MediaEvent::RemoteVoice(v) }
+            if *member == muter && v.muted == muted && v.speaking == speaking)
+    };
+    group[1].engine.set_muted(call, true);
+    for phone in [0, 2, 3] {
+        wait_group(&mut group[phone], Duration::from_secs(5), |g| {
+            voice_of(g, true, false)
+        })
+        .await;
+    }
+    group[1].engine.set_muted(call, false);
+    wait_group(&mut group[0], Duration::from_secs(5), |g| {
+        voice_of(g, false, true)
     })
     .await;
 

@@ -47,7 +47,7 @@ pub fn describe(event: &EngineEvent) -> Option<String> {
     match event {
         EngineEvent::Call(e) => Some(describe_call(e)),
         EngineEvent::Group(g) => describe_group(g),
-        EngineEvent::Media { event, .. } => Some(describe_media(event)),
+        EngineEvent::Media { event, .. } => describe_media(event),
         EngineEvent::SignalingError { error, .. } => Some(format!("signaling: {error}")),
         EngineEvent::Dropped(d) => {
             tracing::debug!(reason = ?d.reason, input = ?d.input, "input dropped");
@@ -98,7 +98,7 @@ pub fn describe_group(event: &GroupEvent) -> Option<String> {
             format!("  {}: {state}", short(member))
         }
         GroupChange::Media { member, event } => {
-            format!("  {}: {}", short(member), describe_media(event))
+            format!("  {}: {}", short(member), describe_media(event)?)
         }
         GroupChange::Stats { .. } => return None,
         GroupChange::Keys {
@@ -110,8 +110,10 @@ pub fn describe_group(event: &GroupEvent) -> Option<String> {
     })
 }
 
-fn describe_media(event: &MediaEvent) -> String {
-    match event {
+/// One line for a media event worth showing; voice activity only when the peer mutes
+/// (speaking and pauses would be a line every few seconds; the app shows them).
+fn describe_media(event: &MediaEvent) -> Option<String> {
+    Some(match event {
         MediaEvent::Reconnecting => "media path lost: reconnecting…".into(),
         MediaEvent::IceRestartSent => "ICE restart sent".into(),
         MediaEvent::Reconnected => "media path restored".into(),
@@ -128,7 +130,9 @@ fn describe_media(event: &MediaEvent) -> String {
         MediaEvent::RemoteScreenShare { active: true } => "peer is sharing their screen".into(),
         MediaEvent::RemoteScreenShare { active: false } => "peer stopped sharing".into(),
         MediaEvent::MediaKeys(keys) => keys.to_string(),
-    }
+        MediaEvent::RemoteVoice(voice) if voice.muted => "peer muted their microphone".into(),
+        MediaEvent::RemoteVoice(_) => return None,
+    })
 }
 
 /// The live figures line: state, RTT, jitter, loss, bitrates, fps.

@@ -63,6 +63,8 @@ pub struct CallView {
     pub remote_screen: bool,
     /// How the media is protected end to end (post-quantum keys, or DTLS-SRTP alone).
     pub media_keys: calling::e2ee::MediaKeys,
+    /// Whether the peer is speaking or muted, from its audio.
+    pub peer_voice: calling::VoiceActivity,
 }
 
 impl CallView {
@@ -121,6 +123,7 @@ impl CallView {
             remote_screen: false,
             media_keys: calling::e2ee::MediaKeys::Pending,
             peer_without_modes: false,
+            peer_voice: calling::VoiceActivity::default(),
         }
     }
 

@@ -173,3 +173,13 @@ pub fn mode_picker(
         });
     changed
 }
+
+/// What the UI says of a remote person's voice: "muted" (in the warning colour),
+/// "speaking" (green), or nothing.
+pub fn voice_label(ui: &mut egui::Ui, voice: calling::VoiceActivity) {
+    if voice.muted {
+        ui.label(RichText::new("muted").color(WARN));
+    } else if voice.speaking {
+        ui.label(RichText::new("speaking").color(SAFE));
+    }
+}

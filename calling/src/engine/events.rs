@@ -92,6 +92,9 @@ pub enum MediaEvent {
     /// A candidate or SDP from the peer that the privacy mode forbids was refused; the
     /// call ends with [`crate::EndReason::PolicyViolation`].
     PolicyViolation(PolicyViolation),
+    /// The peer started or stopped speaking, or muted or unmuted, as its audio shows
+    /// (digital silence is a muted microphone, PhantomCall's and a WebRTC client's alike).
+    RemoteVoice(crate::VoiceActivity),
     /// The offer and answer settled how the media is protected end to end: post-quantum
     /// SFrame keys, or DTLS-SRTP alone because the other app has no such layer (the user
     /// is told either way).

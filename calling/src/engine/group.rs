@@ -396,7 +396,9 @@ impl Driver {
                     crate::pipeline::PipelineNote::Filter(state, protected) => {
                         MediaEvent::Blackout { state, protected }
                     }
-                    crate::pipeline::PipelineNote::ScreenShareEnded(..) => continue,
+                    // Voice activity is per member, from its connection's stream.
+                    crate::pipeline::PipelineNote::ScreenShareEnded(..)
+                    | crate::pipeline::PipelineNote::RemoteVoice(_) => continue,
                 };
                 let _ = events.send(EngineEvent::Media { call_id, event });
             }

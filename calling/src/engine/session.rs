@@ -296,6 +296,7 @@ pub(crate) async fn drive(
                     end_screen_share(&mut media);
                     MediaEvent::ScreenShareStopped { why: Some(why) }
                 }
+                PipelineNote::RemoteVoice(voice) => MediaEvent::RemoteVoice(voice),
             })),
             _ = sleep_until(screen_check_due.into()) => {
                 screen_check_due = now() + REMOTE_SCREEN_CHECK;
@@ -548,7 +549,7 @@ fn attach_remote_track(
                 .render
                 .as_ref()
                 .or(shared)
-                .and_then(RenderStage::add_stream);
+                .and_then(|stage| stage.add_stream(Some(notes.clone())));
             if let Some(input) = input {
                 media.tasks.push(audio::read_track(
                     track,

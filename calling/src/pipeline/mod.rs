@@ -4,7 +4,8 @@
 //! - audio out: microphone -> Opus -> RTP ([`audio::spawn_sender`]);
 //! - audio in: RTP -> the stream's playout buffer ([`audio::read_track`]); every 20 ms the
 //!   render stage decodes each remote stream, mixes them, gives the mix to the far-end tap
-//!   and plays it ([`render::RenderStage`]);
+//!   and plays it ([`render::RenderStage`]), and follows each stream's voice activity
+//!   ([`voice::VoiceMeter`]: speaking, muted);
 //! - video out: camera -> privacy filter, once ([`camera::CameraStage`]), fanned out to one
 //!   VP8 encoder -> RTP per peer connection ([`video::spawn_sender`]); the encoder only
 //!   takes the filter's output type, so no raw frame can reach it;
@@ -19,6 +20,7 @@ pub(crate) mod screen;
 pub(crate) mod shared;
 pub mod transform;
 pub(crate) mod video;
+pub mod voice;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -116,6 +118,8 @@ pub(crate) enum PipelineNote {
     /// A screen share (by its number within the call) ended by itself (window closed,
     /// capture failed), with why.
     ScreenShareEnded(u64, String),
+    /// The peer's voice started or stopped, or it muted or unmuted (from its audio).
+    RemoteVoice(voice::VoiceActivity),
 }
 
 impl PipelineNote {

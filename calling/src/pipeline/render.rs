@@ -14,6 +14,7 @@ use std::time::Instant;
 use media::audio::{AudioSink, OpusDecoder, Playout, PlayoutBuffer, FRAME_DURATION, FRAME_SAMPLES};
 
 use super::audio::PLAYOUT;
+use super::voice::{Tick, VoiceMeter};
 use super::{Controls, Counters, Notes, PipelineNote};
 use crate::engine::MediaPart;
 
@@ -63,11 +64,28 @@ impl StreamInput {
 struct Stream {
     buffer: Arc<Mutex<PlayoutBuffer>>,
     decoder: OpusDecoder,
+    voice: VoiceMeter,
+    /// Where this stream's voice activity goes (its connection's notes).
+    voice_notes: Option<Notes>,
 }
 
 impl Stream {
-    /// This tick's frame of the stream: decoded, concealed, or `None` while it waits.
+    /// This tick's frame of the stream (decoded, concealed, or `None` while it waits);
+    /// tells its connection when the peer starts or stops speaking, mutes or unmutes.
     fn next_frame(&mut self, counters: &Counters) -> Option<Vec<i16>> {
+        let (frame, decoded) = self.decode_next(counters);
+        let tick = match (&frame, decoded) {
+            (Some(samples), true) => Tick::Decoded(samples),
+            _ => Tick::Missing,
+        };
+        if let (Some(change), Some(notes)) = (self.voice.observe(tick), &self.voice_notes) {
+            let _ = notes.send(PipelineNote::RemoteVoice(change));
+        }
+        frame
+    }
+
+    /// The next frame, and whether it was decoded from a packet that arrived.
+    fn decode_next(&mut self, counters: &Counters) -> (Option<Vec<i16>>, bool) {
         let next = self
             .buffer
             .lock()
@@ -79,19 +97,19 @@ impl Stream {
                     let mut first = counters.first_audio_at.lock().expect("lock");
                     first.get_or_insert_with(Instant::now);
                     Counters::bump(&counters.audio_frames_played);
-                    Some(samples)
+                    (Some(samples), true)
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "undecodable audio packet concealed");
                     Counters::bump(&counters.audio_frames_concealed);
-                    self.decoder.decode(None).ok()
+                    (self.decoder.decode(None).ok(), false)
                 }
             },
             Playout::Conceal => {
                 Counters::bump(&counters.audio_frames_concealed);
-                self.decoder.decode(None).ok()
+                (self.decoder.decode(None).ok(), false)
             }
-            Playout::Wait => None,
+            Playout::Wait => (None, false),
         }
     }
 }
@@ -151,9 +169,10 @@ impl RenderStage {
         })
     }
 
-    /// A new remote stream mixed from the next tick on; `None` (reported) when its decoder
-    /// cannot be made, and the other streams play on.
-    pub fn add_stream(&self) -> Option<StreamInput> {
+    /// A new remote stream mixed from the next tick on, whose voice activity goes to
+    /// `voice_notes`; `None` (reported) when its decoder cannot be made, and the other
+    /// streams play on.
+    pub fn add_stream(&self, voice_notes: Option<Notes>) -> Option<StreamInput> {
         let decoder = match OpusDecoder::new() {
             Ok(d) => d,
             Err(e) => {
@@ -170,6 +189,8 @@ impl RenderStage {
             .push(Stream {
                 buffer: buffer.clone(),
                 decoder,
+                voice: VoiceMeter::default(),
+                voice_notes,
             });
         Some(StreamInput {
             buffer,
@@ -250,7 +271,10 @@ mod tests {
             notes,
         )
         .unwrap();
-        let (low, high) = (stage.add_stream().unwrap(), stage.add_stream().unwrap());
+        let (low, high) = (
+            stage.add_stream(None).unwrap(),
+            stage.add_stream(None).unwrap(),
+        );
         assert_eq!(stage.stream_count(), 2);
         // Fifty frames of each tone, pushed at their real pace.
         let (a, b) = (tone_packets(440.0, 50), tone_packets(1320.0, 50));
@@ -297,8 +321,8 @@ mod tests {
             notes,
         )
         .unwrap();
-        let first = stage.add_stream().unwrap();
-        let _second = stage.add_stream().unwrap();
+        let first = stage.add_stream(None).unwrap();
+        let _second = stage.add_stream(None).unwrap();
         first.close();
         assert_eq!(stage.stream_count(), 1);
         Controls::set(&controls.stop, true);

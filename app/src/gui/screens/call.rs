@@ -12,7 +12,8 @@ use crate::gui::calls::{clock, CallView};
 use crate::gui::devices::{FrameSlot, UiDevices};
 use crate::gui::screens::share;
 use crate::gui::widgets::{
-    encryption_line, media_keys_line, peer_without_modes_line, privacy_badge, SAFE, WARN,
+    encryption_line, media_keys_line, peer_without_modes_line, privacy_badge, voice_label, SAFE,
+    WARN,
 };
 use calling::{CallState, Direction, VideoQuality, LOW_VIDEO_KBPS};
 
@@ -160,6 +161,9 @@ fn header(view: &CallViewModel<'_>, ui: &mut egui::Ui) {
         ui.label(RichText::new(call.status()).size(16.0));
         if let Some(t) = call.elapsed() {
             ui.label(RichText::new(clock(t)).monospace().size(16.0));
+        }
+        if call.is_live() {
+            voice_label(ui, call.peer_voice);
         }
     });
     privacy_badge(ui, call.mode);

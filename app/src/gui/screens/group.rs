@@ -1,6 +1,6 @@
 //! The group call screens: the incoming group call window (who invites, who else is in
-//! it) and the in-call view: a grid of members (blacked-out video, name, connection), the
-//! group keys line, mute, add someone, leave.
+//! it) and the in-call view: a grid of members (blacked-out video, name, speaking or
+//! muted, connection), the group keys line, mute, add someone, leave.
 
 use std::collections::HashMap;
 
@@ -13,7 +13,7 @@ use crate::gui::action::Action;
 use crate::gui::devices::UiDevices;
 use crate::gui::screens::call::texture;
 use crate::gui::state::groups::GroupView;
-use crate::gui::widgets::{privacy_badge, SAFE, WARN};
+use crate::gui::widgets::{privacy_badge, voice_label, SAFE, WARN};
 
 /// Width of a member's tile, points.
 const TILE_WIDTH: f32 = 220.0;
@@ -141,10 +141,18 @@ impl GroupScreen {
         member: &PublicKey,
         state: &crate::gui::state::groups::MemberView,
     ) {
-        egui::Frame::group(ui.style()).show(ui, |ui| {
+        let mut frame = egui::Frame::group(ui.style());
+        if state.voice.speaking {
+            // Like Signal and Jitsi: the speaker's tile is outlined.
+            frame = frame.stroke(egui::Stroke::new(3.0, SAFE));
+        }
+        frame.show(ui, |ui| {
             ui.set_width(TILE_WIDTH);
             ui.vertical(|ui| {
-                ui.label(RichText::new((view.names)(member)).strong());
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new((view.names)(member)).strong());
+                    voice_label(ui, state.voice);
+                });
                 let video = view.call.call_type == CallType::Video;
                 if let (true, Some(devices)) = (video, view.devices) {
                     let slot = devices.member_video(member);

@@ -307,7 +307,7 @@ fn group_events(call_id: CallId, members: &[PublicKey]) -> Vec<calling::GroupEve
 }
 
 #[test]
-fn the_group_screen_shows_each_member_and_how_many_hold_the_group_keys() {
+fn the_group_screen_shows_each_member_who_speaks_who_is_muted_and_how_many_hold_the_group_keys() {
     let (bob, carol) = (
         Identity::generate().public_key(),
         Identity::generate().public_key(),
@@ -350,6 +350,20 @@ fn the_group_screen_shows_each_member_and_how_many_hold_the_group_keys() {
     let keys = "Group keys · MLS epoch 2, 2 of 3 members: the others have DTLS-SRTP only \
                 (their app has no group keys)";
     h.get_by_label(keys);
+    // Bob speaks, Carol mutes: each tile says so.
+    assert!(h.query_by_label("muted").is_none() && h.query_by_label("speaking").is_none());
+    for (member, speaking, muted) in [(bob, true, false), (carol, false, true)] {
+        h.state_mut().call.apply(&calling::GroupEvent {
+            call_id,
+            change: calling::GroupChange::Media {
+                member,
+                event: calling::MediaEvent::RemoteVoice(calling::VoiceActivity { speaking, muted }),
+            },
+        });
+    }
+    frames(&mut h);
+    h.get_by_label("speaking");
+    h.get_by_label("muted");
     click(&mut h, "Mute");
     click(&mut h, "Leave");
     assert!(matches!(

@@ -159,6 +159,7 @@ fn apply_media(call: &mut CallView, event: &MediaEvent) {
         }
         MediaEvent::RemoteScreenShare { active } => call.remote_screen = *active,
         MediaEvent::MediaKeys(keys) => call.media_keys = *keys,
+        MediaEvent::RemoteVoice(voice) => call.peer_voice = *voice,
         MediaEvent::IceRestartSent
         | MediaEvent::CandidateWithheld(_)
         | MediaEvent::SetupFailed(_) => {}

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use calling::{GroupChange, GroupEnd, GroupEvent, MemberState};
+use calling::{GroupChange, GroupEnd, GroupEvent, MediaEvent, MemberState, VoiceActivity};
 use nostr_signal::PublicKey;
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 
@@ -16,6 +16,8 @@ pub struct MemberView {
     pub rtt_ms: Option<f64>,
     /// Whether its media reaches us now.
     pub media_up: bool,
+    /// Whether it is speaking or muted, from its audio.
+    pub voice: VoiceActivity,
 }
 
 /// One group call.
@@ -59,6 +61,7 @@ impl GroupView {
                 state: MemberState::Invited,
                 rtt_ms: None,
                 media_up: false,
+                voice: VoiceActivity::default(),
             });
         }
     }
@@ -127,6 +130,7 @@ impl GroupsModel {
                         m.state = state.clone();
                         if !matches!(state, MemberState::Connected) {
                             m.media_up = false;
+                            m.voice = VoiceActivity::default();
                         }
                     }
                 }
@@ -148,6 +152,18 @@ impl GroupsModel {
             } => {
                 if let Some(view) = self.calls.get_mut(&id) {
                     view.keys = Some((*epoch, *keyed, *members));
+                }
+            }
+            GroupChange::Media {
+                member,
+                event: MediaEvent::RemoteVoice(voice),
+            } => {
+                if let Some(m) = self
+                    .calls
+                    .get_mut(&id)
+                    .and_then(|v| v.members.get_mut(member))
+                {
+                    m.voice = *voice;
                 }
             }
             GroupChange::Media { .. } => {}
@@ -232,7 +248,20 @@ mod tests {
                 members: 3,
             },
         ));
+        let speaking = VoiceActivity {
+            speaking: true,
+            muted: false,
+        };
+        model.apply(&event(
+            id,
+            GroupChange::Media {
+                member: alice,
+                event: MediaEvent::RemoteVoice(speaking),
+            },
+        ));
         let live = model.live().unwrap();
+        assert_eq!(live.members[&alice].voice, speaking);
+        assert_eq!(live.members[&bob].voice, VoiceActivity::default());
         assert_eq!(live.members[&alice].state, MemberState::Connected);
         assert_eq!(live.members[&bob].state, MemberState::Invited);
         assert_eq!(live.keys, Some((2, 3, 3)));
@@ -244,6 +273,18 @@ mod tests {
             },
         ));
         assert_eq!(model.live().unwrap().present(), 1);
+        model.apply(&event(
+            id,
+            GroupChange::Member {
+                member: alice,
+                state: MemberState::Reconnecting,
+            },
+        ));
+        assert_eq!(
+            model.live().unwrap().members[&alice].voice,
+            VoiceActivity::default(),
+            "a member whose media is lost is not shown speaking"
+        );
         model.apply(&event(
             id,
             GroupChange::Ended {
