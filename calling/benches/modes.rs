@@ -1,6 +1,7 @@
 //! What each privacy mode costs, side by side in one run on loopback: call set-up time
-//! (offer sent -> connected) and mouth-to-ear audio latency (timestamped tone bursts from
-//! capture to playout), median and p95, with ratios to Fast.
+//! (offer sent -> connected: median, p95 and max, since a tail is what users feel) and
+//! mouth-to-ear audio latency (timestamped tone bursts from capture to playout), with
+//! ratios to Fast.
 //!
 //! - Fast: direct path on loopback.
 //! - Private: relayed by a real coturn (Debian's `turnserver`, started here on 127.0.0.4).
@@ -8,7 +9,8 @@
 //!   to the same coturn. Tor's own delay is not in it: a Tor circuit adds hundreds of
 //!   milliseconds per round trip, which no loopback run can show.
 //!
-//! `cargo bench -p calling --bench modes` (`-- --calls N` per mode, `-- --quick`).
+//! `cargo bench -p calling --bench modes` (50 calls per mode; `-- --calls N`, `-- --quick`,
+//! `-- --only fast|private|paranoid`).
 
 mod common;
 #[path = "../tests/socks/mod.rs"]
@@ -89,11 +91,12 @@ struct Figures {
     mouth_to_ear_ms: Vec<f64>,
 }
 
-fn median_p95(values: &[f64]) -> (f64, f64) {
+/// Median, p95 and max.
+fn spread(values: &[f64]) -> (f64, f64, f64) {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let at = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize];
-    (at(0.5), at(0.95))
+    (at(0.5), at(0.95), at(1.0))
 }
 
 async fn measure(
@@ -107,7 +110,8 @@ async fn measure(
     let bob = side(relay, BOB_HZ, networks.1, proxy).await;
     let mut setup_ms = Vec::new();
     for _ in 0..calls {
-        let setup = one_call(&alice, &bob, mode, Duration::from_millis(2500)).await;
+        // Long enough for two tone bursts (every 400 ms) per call.
+        let setup = one_call(&alice, &bob, mode, Duration::from_millis(1000)).await;
         setup_ms.push(setup.as_secs_f64() * 1000.0);
     }
     let mouth_to_ear_ms = common::mouth_to_ear(&alice.devices, &bob.devices);
@@ -132,7 +136,11 @@ fn main() {
         .iter()
         .position(|a| a == "--calls")
         .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(if quick { 3 } else { 10 });
+        .unwrap_or(if quick { 3 } else { 50 });
+    let only: Option<String> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -171,20 +179,27 @@ fn main() {
             "PhantomCall privacy modes on loopback: {calls} voice calls each (embedded relay, coturn, Dante SOCKS5)"
         );
         println!(
-            "{:<9} {:>14} {:>10} {:>9}   {:>16} {:>10} {:>9}",
-            "mode", "set-up median", "p95", "x Fast", "mouth-to-ear med", "p95", "x Fast"
+            "{:<9} {:>14} {:>10} {:>10} {:>9}   {:>16} {:>10} {:>9}",
+            "mode", "set-up median", "p95", "max", "x Fast", "mouth-to-ear med", "p95", "x Fast"
         );
         let mut fast: Option<(f64, f64)> = None;
         for (mode, networks, proxy) in runs {
+            if only
+                .as_deref()
+                .is_some_and(|m| !m.eq_ignore_ascii_case(&mode.to_string()))
+            {
+                continue;
+            }
             let figures = measure(relay.url(), mode, networks, proxy, calls).await;
-            let (setup, setup_p95) = median_p95(&figures.setup_ms);
-            let (m2e, m2e_p95) = median_p95(&figures.mouth_to_ear_ms);
+            let (setup, setup_p95, setup_max) = spread(&figures.setup_ms);
+            let (m2e, m2e_p95, _) = spread(&figures.mouth_to_ear_ms);
             let (fast_setup, fast_m2e) = *fast.get_or_insert((setup, m2e));
             println!(
-                "{:<9} {:>11.1} ms {:>7.1} ms {:>8.2}x   {:>13.1} ms {:>7.1} ms {:>8.2}x",
+                "{:<9} {:>11.1} ms {:>7.1} ms {:>7.1} ms {:>8.2}x   {:>13.1} ms {:>7.1} ms {:>8.2}x",
                 mode.to_string(),
                 setup,
                 setup_p95,
+                setup_max,
                 setup / fast_setup,
                 m2e,
                 m2e_p95,

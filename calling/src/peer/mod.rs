@@ -9,6 +9,7 @@
 mod candidates;
 mod config;
 mod connection;
+mod paced_runtime;
 mod stats;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -41,6 +42,8 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 use webrtc::runtime::TokioRuntime;
+
+use paced_runtime::{PacedRuntime, RELAYED_MAX_SLEEP};
 
 use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::policy::{ModePolicy, OwnAddresses, PolicyViolation};
@@ -362,6 +365,11 @@ impl PeerSession {
             // (after Wi-Fi -> wired, say) and gathers afresh, instead of retrying the old
             // addresses.
             .with_discard_local_candidates_during_ice_restart(true)
+            // A peer-reflexive pair is nominated as soon as it works, not after webrtc-rs's
+            // 1 s wait: on a fast path the peer's check arrives before its trickled
+            // candidate, and the pair it makes is the very address that candidate names.
+            // Waiting made one Fast call in six take 1.1 s instead of 0.1 s.
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             .with_ice_timeouts(
                 Some(network.ice_disconnected_timeout),
                 Some(network.ice_failed_timeout),
@@ -399,12 +407,20 @@ impl PeerSession {
             candidate_mid: candidate_mid.clone(),
         });
         let bind = SocketAddr::new(mdns_ip.unwrap_or(network.bind_ip), 0);
+        // A connection that may be relayed gets a driver that wakes often enough for the
+        // TURN relayer's queue (see `paced_runtime`); a direct one needs no extra wake-ups.
+        let runtime: Arc<dyn webrtc::runtime::Runtime> =
+            if network.turn_servers.is_empty() && network.turn_renewal.is_none() {
+                Arc::new(TokioRuntime)
+            } else {
+                Arc::new(PacedRuntime::new(RELAYED_MAX_SLEEP))
+            };
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config)
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
             .with_setting_engine(setting_engine)
-            .with_runtime(Arc::new(TokioRuntime))
+            .with_runtime(runtime)
             .with_handler(handler)
             .with_udp_addrs(vec![bind])
             .build()
