@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use calling::peer::{ModeUnavailable, NetworkConfig, TurnServer};
 use calling::turn::{TurnRenewal, DEFAULT_TURN_CREDENTIAL_LIFETIME};
-use calling::{FilterChoice, MediaDevices, SyntheticDevices, SystemDevices};
+use calling::{FilterChoice, MediaDevices, SyntheticDevices, SystemDevices, VoiceProcessing};
 use nostr_signal::NostrTransportConfig;
 use phantomcall_schemas::PrivacyMode;
 
@@ -203,6 +203,10 @@ pub struct DeviceArgs {
     /// Camera index.
     #[arg(long, default_value_t = 0)]
     pub camera: u32,
+    /// Send the microphone as captured: no echo cancellation, noise suppression or gain
+    /// control (for headsets, or to compare).
+    #[arg(long)]
+    pub no_voice_processing: bool,
 }
 
 impl DeviceArgs {
@@ -222,6 +226,11 @@ impl DeviceArgs {
             Arc::new(SystemDevices {
                 camera: self.camera,
                 filter,
+                voice_processing: if self.no_voice_processing {
+                    VoiceProcessing::Off
+                } else {
+                    VoiceProcessing::On
+                },
                 ..SystemDevices::default()
             })
         }

@@ -9,6 +9,7 @@ mod gui_common;
 use std::time::Duration;
 
 use calling::SyntheticDevices;
+use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use gui_common::{
     click, online_with_contact, pick, pump_for, pump_until, shows, wait_for_text, World,
@@ -82,6 +83,18 @@ fn outgoing_call_rings_connects_mutes_and_is_logged() {
     pump_until(
         &mut h,
         "peer hears us again",
+        Duration::from_secs(5),
+        |_| peer_hears_us(&peer),
+    );
+    // Echo cancellation off for this call: the voice still gets through.
+    assert!(h.state().live_call().unwrap().voice_processing);
+    h.get_by_role_and_label(egui::accesskit::Role::CheckBox, "Echo cancellation")
+        .click();
+    pump_for(&mut h, Duration::from_millis(200));
+    assert!(!h.state().live_call().unwrap().voice_processing);
+    pump_until(
+        &mut h,
+        "peer still hears us",
         Duration::from_secs(5),
         |_| peer_hears_us(&peer),
     );

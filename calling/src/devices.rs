@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use blackout::{BlackFrameFilter, BlackoutFilter, FilterConfig, PrivacyFilter};
 use nostr_signal::PublicKey;
 
+use crate::pipeline::processing::VoiceProcessing;
 use crate::pipeline::render::FarEndTap;
 use crate::pipeline::transform::{FrameTransform, IdentityTransform};
 use media::audio::{
@@ -64,8 +65,15 @@ pub trait MediaDevices: Send + Sync + 'static {
         let _ = participant;
         self.remote_screen()
     }
+    /// How the microphone is processed before it is encoded (echo cancellation against
+    /// the speaker, noise suppression, gain control). Default: not at all (synthetic and
+    /// test devices); real devices process.
+    fn voice_processing(&self) -> VoiceProcessing {
+        VoiceProcessing::Off
+    }
     /// What also gets every frame the speaker plays, after mixing: the far-end reference
-    /// of an echo canceller. `None` (the default): nothing does.
+    /// of an echo canceller of the devices' own (the call's voice processing has its
+    /// own). `None` (the default): nothing does.
     fn far_end_tap(&self) -> Option<Box<dyn FarEndTap>> {
         None
     }
@@ -101,9 +109,16 @@ pub struct SystemDevices {
     pub camera: u32,
     /// The camera's privacy filter.
     pub filter: FilterChoice,
+    /// Echo cancellation, noise suppression and gain control on the microphone (on unless
+    /// the user turned it off).
+    pub voice_processing: VoiceProcessing,
 }
 
 impl MediaDevices for SystemDevices {
+    fn voice_processing(&self) -> VoiceProcessing {
+        self.voice_processing.clone()
+    }
+
     fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
         Ok(Box::new(CpalMicrophone::open(self.microphone.as_deref())?))
     }
@@ -166,6 +181,9 @@ pub struct SyntheticDevices {
     pub probes: Probes,
     /// The frame transform of its calls; `None`: the identity.
     pub frame_transform: Option<Arc<dyn FrameTransform>>,
+    /// The microphone's processing: off unless a test turns it on (noise suppression
+    /// would take a steady test tone for noise).
+    pub voice_processing: VoiceProcessing,
 }
 
 /// Shared access to what synthetic sinks received.
@@ -221,11 +239,16 @@ impl SyntheticDevices {
             screen_size: (1280, 720),
             probes: Probes::default(),
             frame_transform: None,
+            voice_processing: VoiceProcessing::Off,
         }
     }
 }
 
 impl MediaDevices for SyntheticDevices {
+    fn voice_processing(&self) -> VoiceProcessing {
+        self.voice_processing.clone()
+    }
+
     fn frame_transform(&self) -> Arc<dyn FrameTransform> {
         self.frame_transform
             .clone()

@@ -73,6 +73,7 @@ pub use fsm::{
     EngineConfig, Incoming, Input, InputKind, MediaError, Output, Reason,
 };
 pub use media::video::{ScreenKind, ScreenTarget, ScreenTargets};
+pub use pipeline::processing::VoiceProcessing;
 pub use pipeline::render::FarEndTap;
 pub use pipeline::transform::{FrameKind, FrameTransform, IdentityTransform, TransformError};
 pub use pipeline::voice::VoiceActivity;

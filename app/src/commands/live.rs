@@ -130,6 +130,9 @@ fn describe_media(event: &MediaEvent) -> Option<String> {
         MediaEvent::RemoteScreenShare { active: true } => "peer is sharing their screen".into(),
         MediaEvent::RemoteScreenShare { active: false } => "peer stopped sharing".into(),
         MediaEvent::MediaKeys(keys) => keys.to_string(),
+        MediaEvent::VoiceProcessingFault { fault, gave_up } => {
+            phantomcall::gui::state::calls::voice_processing_notice(fault, *gave_up)
+        }
         MediaEvent::RemoteVoice(voice) if voice.muted => "peer muted their microphone".into(),
         MediaEvent::RemoteVoice(_) => return None,
     })

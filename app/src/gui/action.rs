@@ -78,6 +78,8 @@ pub enum Action {
     Hangup(CallId),
     /// Mute or unmute our microphone.
     SetMuted(CallId, bool),
+    /// Echo cancellation and noise suppression on our microphone, on or off for a call.
+    SetVoiceProcessing(CallId, bool),
     /// Turn our camera off (black frames) or on.
     SetCameraOff(CallId, bool),
     /// Emergency "Audio only" on (camera off, no video sent) or off.

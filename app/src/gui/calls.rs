@@ -65,6 +65,9 @@ pub struct CallView {
     pub media_keys: calling::e2ee::MediaKeys,
     /// Whether the peer is speaking or muted, from its audio.
     pub peer_voice: calling::VoiceActivity,
+    /// Echo cancellation and noise suppression on our microphone (when the devices
+    /// process it at all).
+    pub voice_processing: bool,
 }
 
 impl CallView {
@@ -124,6 +127,7 @@ impl CallView {
             media_keys: calling::e2ee::MediaKeys::Pending,
             peer_without_modes: false,
             peer_voice: calling::VoiceActivity::default(),
+            voice_processing: true,
         }
     }
 

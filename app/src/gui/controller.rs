@@ -118,6 +118,10 @@ impl Controller {
                 self.call_mut(call, |c| c.muted = muted);
                 self.state.groups.set_muted(call, muted);
             }
+            Action::SetVoiceProcessing(call, on) => {
+                self.engine_do(|e| e.set_voice_processing(call, on));
+                self.call_mut(call, |c| c.voice_processing = on);
+            }
             Action::SetCameraOff(call, off) => self.set_camera_off(call, off),
             Action::AudioOnly(call, on) => {
                 // The camera off and no video frames sent at all.

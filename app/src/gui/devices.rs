@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use blackout::{FilterState, FilteredFrame, PrivacyFilter, RawFrame};
 use calling::{
     FilterChoice, MediaDevices, Probes, RemoteVideoSink, SyntheticDevices, SystemDevices,
+    VoiceProcessing,
 };
 use eframe::egui;
 use media::audio::{AudioError, AudioSink, AudioSource};
@@ -136,6 +137,10 @@ impl UiDevices {
 impl MediaDevices for UiDevices {
     fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
         self.inner().microphone()
+    }
+
+    fn voice_processing(&self) -> VoiceProcessing {
+        self.inner().voice_processing()
     }
 
     fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
@@ -271,6 +276,8 @@ pub trait DeviceCatalog: Send + Sync + 'static {
 pub struct SystemCatalog {
     /// The camera's privacy filter.
     pub filter: FilterChoice,
+    /// The microphone's processing (echo cancellation, noise suppression).
+    pub voice_processing: VoiceProcessing,
 }
 
 impl DeviceCatalog for SystemCatalog {
@@ -291,6 +298,7 @@ impl DeviceCatalog for SystemCatalog {
                 speaker: choice.speaker.clone(),
                 camera: 0,
                 filter: self.filter.clone(),
+                voice_processing: self.voice_processing.clone(),
             },
             camera: choice.camera.clone(),
         })
@@ -307,6 +315,10 @@ struct ChosenSystemDevices {
 impl MediaDevices for ChosenSystemDevices {
     fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
         self.system.microphone()
+    }
+
+    fn voice_processing(&self) -> VoiceProcessing {
+        self.system.voice_processing()
     }
 
     fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
@@ -448,6 +460,10 @@ struct ChosenSynthetic {
 impl MediaDevices for ChosenSynthetic {
     fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
         self.devices.microphone()
+    }
+
+    fn voice_processing(&self) -> VoiceProcessing {
+        self.devices.voice_processing()
     }
 
     fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {

@@ -187,10 +187,17 @@ fn microphone_loop(devices: Arc<UiDevices>, shared: Arc<Shared>) {
             return;
         }
     };
+    // The meter shows what a call would send: the microphone after its processing (noise
+    // suppression, gain control; no echo to cancel here, nothing plays).
+    let mut chain = devices.voice_processing().chain();
     let mut frames = 0u64;
     while !shared.stopped() {
         match mic.read_frame() {
-            Ok(frame) => {
+            Ok(mut frame) => {
+                if let Some(chain) = chain.as_mut() {
+                    // A fault leaves the frame as captured, as in a call.
+                    let _ = chain.capture(&mut frame.samples);
+                }
                 let level = rms(&frame.samples);
                 frames += 1;
                 // Five updates a second are enough for a meter.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use calling::peer::NetworkConfig;
-use calling::{Direction, FilterChoice, MediaDevices, SyntheticDevices};
+use calling::{Direction, FilterChoice, MediaDevices, SyntheticDevices, VoiceProcessing};
 use nostr_signal::{Identity, KeyFile};
 
 use super::backend::Connection;
@@ -158,7 +158,15 @@ impl Controller {
                 d.filter = filter;
                 Arc::new(SyntheticCatalog::new(d))
             } else {
-                Arc::new(SystemCatalog { filter })
+                let voice_processing = if settings.voice_processing {
+                    VoiceProcessing::On
+                } else {
+                    VoiceProcessing::Off
+                };
+                Arc::new(SystemCatalog {
+                    filter,
+                    voice_processing,
+                })
             }
         })
     }

@@ -11,6 +11,7 @@
 //!   "turn": [{"url": "turn:turn.example:3478", "username": "u", "credential": "p"}],
 //!   "blackout": true,
 //!   "blackout_strength": "standard",
+//!   "voice_processing": true,
 //!   "synthetic_devices": false,
 //!   "devices": {"microphone": null, "speaker": null, "camera": null}
 //! }
@@ -122,6 +123,8 @@ pub struct Settings {
     pub blackout: bool,
     /// How hard blackout errs toward covering.
     pub blackout_strength: BlackoutStrength,
+    /// Echo cancellation, noise suppression and gain control on the microphone.
+    pub voice_processing: bool,
     /// Synthetic tone and test pattern instead of the microphone and camera.
     pub synthetic_devices: bool,
     /// The devices calls use.
@@ -139,6 +142,7 @@ impl Default for Settings {
             turn: Vec::new(),
             blackout: true,
             blackout_strength: BlackoutStrength::Standard,
+            voice_processing: true,
             synthetic_devices: false,
             devices: DeviceChoice::default(),
             socks5_proxy: None,
@@ -278,6 +282,7 @@ mod tests {
                 ..TurnEntry::default()
             }],
             blackout: false,
+            voice_processing: false,
             synthetic_devices: true,
             devices: DeviceChoice {
                 microphone: Some("USB mic".into()),

@@ -92,6 +92,15 @@ pub enum MediaEvent {
     /// A candidate or SDP from the peer that the privacy mode forbids was refused; the
     /// call ends with [`crate::EndReason::PolicyViolation`].
     PolicyViolation(PolicyViolation),
+    /// Our microphone's processing (echo cancellation, noise suppression) failed: the
+    /// audio goes out unprocessed for that frame, the processor is rebuilt, or (`gave_up`)
+    /// processing stays off for the rest of the call. The call never goes silent.
+    VoiceProcessingFault {
+        /// What failed.
+        fault: String,
+        /// Processing stopped for the rest of the call.
+        gave_up: bool,
+    },
     /// The peer started or stopped speaking, or muted or unmuted, as its audio shows
     /// (digital silence is a muted microphone, PhantomCall's and a WebRTC client's alike).
     RemoteVoice(crate::VoiceActivity),

@@ -231,6 +231,11 @@ impl Driver {
                     Controls::set(&shared.controls.camera_off, off);
                 }
             }
+            SessionCommand::VoiceProcessing(on) => {
+                if let Some(shared) = &call.shared {
+                    Controls::set(&shared.controls.voice_processing_off, !on);
+                }
+            }
             SessionCommand::VideoQuality(q) => {
                 for session in call.sessions.values() {
                     let _ = session.commands.send(SessionCommand::VideoQuality(q));
@@ -395,6 +400,9 @@ impl Driver {
                     crate::pipeline::PipelineNote::DeviceError(e) => MediaEvent::DeviceError(e),
                     crate::pipeline::PipelineNote::Filter(state, protected) => {
                         MediaEvent::Blackout { state, protected }
+                    }
+                    crate::pipeline::PipelineNote::VoiceProcessingFault { fault, gave_up } => {
+                        MediaEvent::VoiceProcessingFault { fault, gave_up }
                     }
                     // Voice activity is per member, from its connection's stream.
                     crate::pipeline::PipelineNote::ScreenShareEnded(..)

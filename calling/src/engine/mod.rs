@@ -173,6 +173,16 @@ impl CallEngine {
         self.send(Command::Session(call_id, SessionCommand::Mute(muted)));
     }
 
+    /// Turns the microphone's processing (echo cancellation, noise suppression, gain
+    /// control) on or off for a call whose devices process it
+    /// ([`crate::MediaDevices::voice_processing`]).
+    pub fn set_voice_processing(&self, call_id: CallId, on: bool) {
+        self.send(Command::Session(
+            call_id,
+            SessionCommand::VoiceProcessing(on),
+        ));
+    }
+
     /// Turns our camera off (black frames are sent) or back on, in a call.
     pub fn set_camera_off(&self, call_id: CallId, off: bool) {
         self.send(Command::Session(call_id, SessionCommand::CameraOff(off)));

@@ -28,7 +28,7 @@ use crate::pipeline::render::RenderStage;
 use crate::pipeline::shared::SharedMedia;
 use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::pipeline::video::ReceiveTally;
-use crate::pipeline::{screen, video, Controls, Counters, PipelineNote};
+use crate::pipeline::{processing, screen, video, Controls, Counters, PipelineNote};
 use crate::policy::{ModePolicy, PolicyViolation};
 
 /// Now, on tokio's clock (virtual in the session's tests).
@@ -67,6 +67,9 @@ pub(crate) enum SessionCommand {
     RestartIce,
     /// Mute or unmute the microphone.
     Mute(bool),
+    /// Process the microphone (echo cancellation, noise suppression) or send it as
+    /// captured.
+    VoiceProcessing(bool),
     /// Turn the camera off (black frames) or on.
     CameraOff(bool),
     /// How much video to send.
@@ -297,6 +300,9 @@ pub(crate) async fn drive(
                     MediaEvent::ScreenShareStopped { why: Some(why) }
                 }
                 PipelineNote::RemoteVoice(voice) => MediaEvent::RemoteVoice(voice),
+                PipelineNote::VoiceProcessingFault { fault, gave_up } => {
+                    MediaEvent::VoiceProcessingFault { fault, gave_up }
+                }
             })),
             _ = sleep_until(screen_check_due.into()) => {
                 screen_check_due = now() + REMOTE_SCREEN_CHECK;
@@ -358,12 +364,28 @@ fn start_media(
             shares_started: 0,
         };
     };
+    // A 1:1 call processes its own microphone against its own speaker; a group call's
+    // shared capture is processed once, before it is fanned out.
+    let mut far_end_tap = match setup.shared {
+        Some(_) => None,
+        None => setup.devices.far_end_tap(),
+    };
     let microphone = match &setup.shared {
         Some(shared) => shared.microphone().ok_or_else(|| AudioError::Device {
             kind: "microphone",
             message: "the call has no microphone".into(),
         }),
-        None => setup.devices.microphone(),
+        None => setup.devices.microphone().map(|mic| {
+            let (mic, tap) = processing::process(
+                mic,
+                far_end_tap.take(),
+                &setup.devices.voice_processing(),
+                controls.clone(),
+                notes.clone(),
+            );
+            far_end_tap = tap;
+            mic
+        }),
     };
     match microphone {
         Ok(mic) => match audio::spawn_sender(
@@ -392,7 +414,7 @@ fn start_media(
         Some(Ok(speaker)) => {
             match RenderStage::start(
                 speaker,
-                setup.devices.far_end_tap(),
+                far_end_tap,
                 controls.clone(),
                 counters.clone(),
                 notes.clone(),
@@ -662,6 +684,9 @@ async fn handle_command(
             }
         },
         SessionCommand::Mute(on) => Controls::set(&media.controls.muted, on),
+        SessionCommand::VoiceProcessing(on) => {
+            Controls::set(&media.controls.voice_processing_off, !on)
+        }
         SessionCommand::CameraOff(off) => Controls::set(&media.controls.camera_off, off),
         SessionCommand::VideoQuality(q) => media.controls.set_video_quality(q),
         SessionCommand::PeerWithoutModes => session.accept_peer_without_modes(),

@@ -1,7 +1,8 @@
 //! The media pipelines of one call, each on its own thread so that capture, coding and
 //! playout never wait on the async runtime or the UI:
 //!
-//! - audio out: microphone -> Opus -> RTP ([`audio::spawn_sender`]);
+//! - audio out: microphone -> echo cancellation, noise suppression, gain control
+//!   ([`processing`]) -> Opus -> RTP ([`audio::spawn_sender`]);
 //! - audio in: RTP -> the stream's playout buffer ([`audio::read_track`]); every 20 ms the
 //!   render stage decodes each remote stream, mixes them, gives the mix to the far-end tap
 //!   and plays it ([`render::RenderStage`]), and follows each stream's voice activity
@@ -15,6 +16,7 @@
 
 pub(crate) mod audio;
 pub(crate) mod camera;
+pub mod processing;
 pub mod render;
 pub(crate) mod screen;
 pub(crate) mod shared;
@@ -33,6 +35,9 @@ use tokio::sync::mpsc::UnboundedSender;
 pub(crate) struct Controls {
     /// Send silence instead of the microphone.
     pub muted: AtomicBool,
+    /// Send the microphone unprocessed (the user turned echo cancellation and noise
+    /// suppression off for this call).
+    pub voice_processing_off: AtomicBool,
     /// Send black frames instead of the (filtered) camera.
     pub camera_off: AtomicBool,
     /// The media path is up: frames are sent (before that they would only queue).
@@ -120,6 +125,9 @@ pub(crate) enum PipelineNote {
     ScreenShareEnded(u64, String),
     /// The peer's voice started or stopped, or it muted or unmuted (from its audio).
     RemoteVoice(voice::VoiceActivity),
+    /// The microphone's processing failed: that frame went out unprocessed; `gave_up`
+    /// once processing stopped for the rest of the call.
+    VoiceProcessingFault { fault: String, gave_up: bool },
 }
 
 impl PipelineNote {

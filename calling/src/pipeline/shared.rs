@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use media::audio::{AudioError, AudioFrame, AudioSource};
 
 use super::camera::{CameraFrame, CameraStage};
+use super::processing;
 use super::render::RenderStage;
 use super::{Controls, Counters, Notes, PipelineNote};
 use crate::devices::MediaDevices;
@@ -50,17 +51,29 @@ impl SharedMedia {
         let note = |part: MediaPart, e: &dyn std::fmt::Display| {
             let _ = notes.send(PipelineNote::device(part, e));
         };
+        let mut far_end_tap = devices.far_end_tap();
         let microphone = match devices.microphone() {
-            Ok(mic) => match spawn_capture(mic, controls.clone(), notes.clone()) {
-                Ok((subscribers, thread)) => {
-                    threads.push(thread);
-                    Some(subscribers)
+            Ok(mic) => {
+                // Processed once, before it is fanned out to every connection.
+                let (mic, tap) = processing::process(
+                    mic,
+                    far_end_tap.take(),
+                    &devices.voice_processing(),
+                    controls.clone(),
+                    notes.clone(),
+                );
+                far_end_tap = tap;
+                match spawn_capture(mic, controls.clone(), notes.clone()) {
+                    Ok((subscribers, thread)) => {
+                        threads.push(thread);
+                        Some(subscribers)
+                    }
+                    Err(e) => {
+                        note(MediaPart::AudioSender, &e);
+                        None
+                    }
                 }
-                Err(e) => {
-                    note(MediaPart::AudioSender, &e);
-                    None
-                }
-            },
+            }
             Err(e) => {
                 note(MediaPart::Microphone, &e);
                 None
@@ -69,7 +82,7 @@ impl SharedMedia {
         let render = match devices.speaker() {
             Ok(speaker) => match RenderStage::start(
                 speaker,
-                devices.far_end_tap(),
+                far_end_tap,
                 controls.clone(),
                 counters,
                 notes.clone(),

@@ -206,6 +206,16 @@ fn controls(call: &CallView, ui: &mut egui::Ui, out: &mut Vec<Action>) {
         if ui.button(mute).clicked() {
             out.push(Action::SetMuted(call.call_id, !call.muted));
         }
+        let mut processing = call.voice_processing;
+        let toggle = ui
+            .checkbox(&mut processing, "Echo cancellation")
+            .on_hover_text(
+                "Echo cancellation, noise suppression and level control on your microphone. \
+             Turn it off with headphones if your voice sounds thin.",
+            );
+        if toggle.changed() {
+            out.push(Action::SetVoiceProcessing(call.call_id, processing));
+        }
         if call.sending_video {
             let camera = if call.camera_off {
                 "Camera on"

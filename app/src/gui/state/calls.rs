@@ -141,6 +141,16 @@ impl CallsModel {
     }
 }
 
+/// What the call screen says when the microphone's processing failed: the call goes on,
+/// unprocessed.
+pub fn voice_processing_notice(fault: &str, gave_up: bool) -> String {
+    if gave_up {
+        format!("Echo cancellation failed ({fault}) and is off for this call: your microphone is sent unprocessed")
+    } else {
+        format!("Echo cancellation hiccup ({fault}): restarted")
+    }
+}
+
 fn apply_media(call: &mut CallView, event: &MediaEvent) {
     match event {
         MediaEvent::Blackout { state, protected } => {
@@ -160,6 +170,9 @@ fn apply_media(call: &mut CallView, event: &MediaEvent) {
         MediaEvent::RemoteScreenShare { active } => call.remote_screen = *active,
         MediaEvent::MediaKeys(keys) => call.media_keys = *keys,
         MediaEvent::RemoteVoice(voice) => call.peer_voice = *voice,
+        MediaEvent::VoiceProcessingFault { fault, gave_up } => {
+            call.notice = Some(voice_processing_notice(fault, *gave_up))
+        }
         MediaEvent::IceRestartSent
         | MediaEvent::CandidateWithheld(_)
         | MediaEvent::SetupFailed(_) => {}

@@ -2,7 +2,9 @@
 //!
 //! Everything runs at 48 kHz mono in 20 ms frames ([`SAMPLE_RATE`], [`FRAME_SAMPLES`]):
 //! a microphone or synthetic [`AudioSource`] feeds an [`OpusEncoder`]; received packets
-//! go through a [`PlayoutBuffer`] and an [`OpusDecoder`] to an [`AudioSink`].
+//! go through a [`PlayoutBuffer`] and an [`OpusDecoder`] to an [`AudioSink`]. The
+//! microphone's [`AudioChain`] cancels the speaker's echo, suppresses noise and evens the
+//! level before encoding.
 //! [`ToneCheck`] and [`BurstDetector`] check what came out (frequency, latency).
 
 mod cpal_driver;
@@ -10,6 +12,7 @@ mod frame;
 mod goertzel;
 mod opus;
 mod playout;
+mod processing;
 mod resample;
 mod source;
 mod tone;
@@ -29,8 +32,12 @@ pub use goertzel::{
     BURST_ON_POWER, BURST_WINDOW,
 };
 pub use playout::{Playout, PlayoutBuffer, PlayoutConfig, PlayoutStats};
+pub use processing::{
+    AudioChain, ProcessingConfig, ProcessingFault, Processor, ProcessorFactory, SonoraProcessor,
+    MAX_FAULTS,
+};
 pub use source::{
     AudioSink, AudioSource, NullSink, Recording, RecordingSink, SilenceSource,
     DEFAULT_RECORDING_LIMIT,
 };
-pub use tone::{BurstLog, ToneSource, BURST_AMPLITUDE};
+pub use tone::{speech_like, BurstLog, ToneSource, BURST_AMPLITUDE};
