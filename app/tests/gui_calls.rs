@@ -115,6 +115,9 @@ fn outgoing_call_rings_connects_mutes_and_is_logged() {
     let log = h.state().call_log().unwrap().entries().to_vec();
     assert_eq!(log.len(), 1);
     assert!(log[0].duration_secs >= 1, "{log:?}");
+    // With how it sounded (figures only): loopback loses nothing.
+    let quality = log[0].quality.as_ref().expect("a quality summary");
+    assert_eq!(quality.loss_percent, 0.0, "{quality:?}");
     // Written off the UI thread: wait for it before reading the file.
     assert!(h.state_mut().flush_log(Duration::from_secs(5)));
     let raw = std::fs::read(world.dir.path().join("calls.enc")).unwrap();

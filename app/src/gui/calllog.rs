@@ -63,7 +63,7 @@ impl LogResult {
 }
 
 /// One call of the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// The peer's public key, hex.
     pub peer: String,
@@ -75,6 +75,9 @@ pub struct LogEntry {
     pub direction: LogDirection,
     /// How it ended.
     pub result: LogResult,
+    /// How it sounded (figures only), for calls that connected; absent in older logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<super::quality::QualitySummary>,
 }
 
 /// Missed calls from keys that are not contacts, coalesced into one line.
@@ -99,7 +102,7 @@ pub enum Persist {
 }
 
 /// The call log of one identity, in memory (see [`super::logstore`] for its file).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct CallLog {
     entries: Vec<LogEntry>,
     strangers: Option<StrangerCalls>,
@@ -238,6 +241,7 @@ pub fn entry_for(
         duration_secs: connected_for.map_or(0, |d| d.as_secs()),
         direction,
         result,
+        quality: None,
     }
 }
 

@@ -9,13 +9,6 @@ use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 
 use super::calllog::{entry_for, unix_now, LogDirection, LogEntry, LogResult};
 
-/// Round-trip time under which the quality indicator says "good", ms.
-const GOOD_RTT_MS: f64 = 150.0;
-/// Round-trip time under which it says "fair", ms (above: "poor").
-const FAIR_RTT_MS: f64 = 400.0;
-/// Jitter above which quality drops one step, ms.
-const HIGH_JITTER_MS: f64 = 30.0;
-
 /// One call as the UI shows it.
 #[derive(Debug, Clone)]
 pub struct CallView {
@@ -68,6 +61,8 @@ pub struct CallView {
     /// Echo cancellation and noise suppression on our microphone (when the devices
     /// process it at all).
     pub voice_processing: bool,
+    /// The quality indicator, fed by every figures report.
+    pub quality: super::quality::QualityMeter,
 }
 
 impl CallView {
@@ -128,6 +123,7 @@ impl CallView {
             peer_without_modes: false,
             peer_voice: calling::VoiceActivity::default(),
             voice_processing: true,
+            quality: super::quality::QualityMeter::default(),
         }
     }
 
@@ -249,41 +245,30 @@ impl CallView {
             Direction::Outgoing => LogDirection::Outgoing,
             Direction::Incoming => LogDirection::Incoming,
         };
-        entry_for(
+        let mut entry = entry_for(
             &self.peer,
             self.started_at,
             self.connected_for,
             direction,
             result,
-        )
+        );
+        entry.quality = self.quality.summary();
+        entry
     }
 
-    /// The quality indicator: a word from the latest figures.
+    /// The quality indicator's word from the latest figures.
     pub fn quality(&self) -> &'static str {
-        let Some(stats) = &self.stats else {
-            return "measuring…";
-        };
-        if !stats.media_up {
-            return "reconnecting…";
+        match (&self.stats, self.quality.now()) {
+            (None, _) => "measuring…",
+            (Some(stats), _) if !stats.media_up => "reconnecting…",
+            (Some(_), None) => "measuring…",
+            (Some(_), Some(now)) => now.level.word(),
         }
-        let mut level = match stats.peer.rtt_ms {
-            Some(rtt) if rtt < GOOD_RTT_MS => 0,
-            Some(rtt) if rtt < FAIR_RTT_MS => 1,
-            Some(_) => 2,
-            None => 0,
-        };
-        if stats
-            .peer
-            .audio_jitter_ms
-            .is_some_and(|j| j > HIGH_JITTER_MS)
-        {
-            level += 1;
-        }
-        match level {
-            0 => "good",
-            1 => "fair",
-            _ => "poor",
-        }
+    }
+
+    /// Why the quality is not good, in words, when it is not.
+    pub fn quality_reason(&self) -> Option<&str> {
+        self.quality.now()?.reason.as_deref()
     }
 }
 

@@ -30,6 +30,7 @@ pub mod nip05;
 pub mod options;
 pub mod perf;
 pub mod picture;
+pub mod quality;
 pub mod reports;
 pub mod ring;
 pub mod screens;

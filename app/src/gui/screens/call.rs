@@ -181,6 +181,9 @@ fn header(view: &CallViewModel<'_>, ui: &mut egui::Ui) {
                 _ => WARN,
             };
             ui.label(RichText::new(format!("Quality: {quality}")).color(colour));
+            if let Some(reason) = call.quality_reason() {
+                ui.label(RichText::new(format!("({reason})")).color(colour));
+            }
             if let Some(stats) = &call.stats {
                 if let Some(rtt) = stats.peer.rtt_ms {
                     ui.label(RichText::new(format!("{rtt:.0} ms")).weak());

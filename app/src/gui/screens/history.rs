@@ -51,12 +51,16 @@ fn row(e: &LogEntry, contacts: &ContactBook) -> String {
         LogDirection::Outgoing => "outgoing",
         LogDirection::Incoming => "incoming",
     };
-    format!(
+    let mut line = format!(
         "{name} · {way} · {} · {} · {}",
         e.result.label(),
         clock(std::time::Duration::from_secs(e.duration_secs)),
         when(e.started_at),
-    )
+    );
+    if let Some(quality) = &e.quality {
+        line.push_str(&format!(" · {}", quality.line()));
+    }
+    line
 }
 
 /// Draws the call log.

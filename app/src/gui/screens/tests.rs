@@ -123,18 +123,25 @@ fn contacts_screen_offline_cannot_dial() {
 }
 
 #[test]
-fn history_names_contacts_and_coalesces_strangers() {
+fn history_names_contacts_gives_each_call_its_quality_and_coalesces_strangers() {
     let bob = Identity::generate().public_key();
     let mut book = ContactBook::default();
     book.contacts.push(contact("Bob", &bob));
     let mut log = CallLog::default();
-    let answered = entry_for(
+    let mut answered = entry_for(
         &bob,
         0,
         Some(std::time::Duration::from_secs(65)),
         LogDirection::Outgoing,
         LogResult::Answered,
     );
+    answered.quality = Some(crate::gui::quality::QualitySummary {
+        worst: crate::gui::quality::QualityLevel::Fair,
+        loss_percent: 3.12,
+        concealed_percent: 0.0,
+        max_rtt_ms: Some(182.4),
+        worst_reason: Some("the connection is losing 3 % of packets".into()),
+    });
     log.record(answered, false);
     for at in 0..3 {
         let stranger = Identity::generate().public_key();
@@ -150,7 +157,10 @@ fn history_names_contacts_and_coalesces_strangers() {
     let view = HistoryView::new(Some(&log), &book);
     assert_eq!(
         view.rows.as_deref(),
-        Some(&["Bob · outgoing · answered · 1:05 · 1970-01-01 00:00 UTC".to_owned()][..])
+        Some(
+            &["Bob · outgoing · answered · 1:05 · 1970-01-01 00:00 UTC · quality fair: 3.1 % lost, round trip up to 182 ms"
+                .to_owned()][..]
+        )
     );
     assert_eq!(
         view.strangers.as_deref(),

@@ -114,6 +114,7 @@ impl CallsModel {
             }
             EngineEvent::Stats { call_id, stats } => {
                 if let Some(call) = self.calls.get_mut(call_id) {
+                    call.quality.update(stats);
                     call.stats = Some(stats.clone());
                 }
             }
