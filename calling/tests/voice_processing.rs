@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,25 +23,41 @@ async fn processed_phone(relay: &support::Relay, tone: f32, processing: VoicePro
     phone(relay, &Identity::generate(), options).await
 }
 
-/// Panics on every capture (as the echo canceller's 0.1 release once did in production).
-struct AlwaysPanics;
+/// Passes audio through until `armed`, then panics on every capture (as the echo
+/// canceller's 0.1 release once did in production). Armed by the test once the call is
+/// up, so the faults come while it watches.
+struct PanicsWhenArmed {
+    armed: Arc<AtomicBool>,
+}
 
-impl Processor for AlwaysPanics {
+impl Processor for PanicsWhenArmed {
     fn render(&mut self, _played: &[i16]) -> Result<(), ProcessingFault> {
         Ok(())
     }
-    fn capture(&mut self, _captured: &[i16], _out: &mut [i16]) -> Result<(), ProcessingFault> {
-        panic!("injected processing fault");
+    fn capture(&mut self, captured: &[i16], out: &mut [i16]) -> Result<(), ProcessingFault> {
+        assert!(
+            !self.armed.load(Ordering::SeqCst),
+            "injected processing fault"
+        );
+        out.copy_from_slice(captured);
+        Ok(())
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_voice_processor_falls_back_to_unprocessed_audio_and_the_call_goes_on() {
     let relay = relay().await;
-    let faulty = VoiceProcessing::Custom(Arc::new(|| Box::new(AlwaysPanics)));
+    let armed = Arc::new(AtomicBool::new(false));
+    let trigger = armed.clone();
+    let faulty = VoiceProcessing::Custom(Arc::new(move || {
+        Box::new(PanicsWhenArmed {
+            armed: trigger.clone(),
+        })
+    }));
     let mut alice = processed_phone(&relay, 440.0, faulty).await;
     let mut bob = phone(&relay, &Identity::generate(), PhoneOptions::tone(660.0)).await;
     let call = support::connected_call(&mut alice, &mut bob).await;
+    armed.store(true, Ordering::SeqCst);
 
     let gave_up = alice
         .wait_event(Duration::from_secs(5), |e| {

@@ -196,8 +196,10 @@ pub struct CallStats {
     pub audio_packets_received: u64,
     /// Audio frames decoded and played.
     pub audio_frames_played: u64,
-    /// Audio frames concealed (lost or late).
+    /// Audio frames concealed (lost or late, with nothing to rebuild them from).
     pub audio_frames_concealed: u64,
+    /// Lost audio frames rebuilt from the next packet's in-band FEC.
+    pub audio_frames_recovered: u64,
     /// When the first decoded audio was played.
     pub first_audio_at: Option<Instant>,
     /// Video frames sent.

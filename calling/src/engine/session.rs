@@ -807,6 +807,7 @@ async fn collect_stats(
         audio_packets_received: Counters::read(&c.audio_packets_received),
         audio_frames_played: Counters::read(&c.audio_frames_played),
         audio_frames_concealed: Counters::read(&c.audio_frames_concealed),
+        audio_frames_recovered: Counters::read(&c.audio_frames_recovered),
         first_audio_at: *c.first_audio_at.lock().expect("lock"),
         video_frames_sent: Counters::read(&c.video_frames_sent),
         video_frames_decoded: frames_decoded,

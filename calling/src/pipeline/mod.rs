@@ -90,6 +90,7 @@ pub(crate) struct Counters {
     pub audio_packets_received: AtomicU64,
     pub audio_frames_played: AtomicU64,
     pub audio_frames_concealed: AtomicU64,
+    pub audio_frames_recovered: AtomicU64,
     pub first_audio_at: Mutex<Option<Instant>>,
     pub video_frames_sent: AtomicU64,
     pub video_frames_decoded: AtomicU64,

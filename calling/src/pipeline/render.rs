@@ -109,6 +109,10 @@ impl Stream {
                 Counters::bump(&counters.audio_frames_concealed);
                 (self.decoder.decode(None).ok(), false)
             }
+            Playout::Recover(next) => {
+                Counters::bump(&counters.audio_frames_recovered);
+                (self.decoder.recover(&next).ok(), false)
+            }
             Playout::Wait => (None, false),
         }
     }

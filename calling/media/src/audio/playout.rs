@@ -37,6 +37,10 @@ pub enum Playout {
     /// A packet is missing or late: play the decoder's concealment
     /// (`OpusDecoder::decode(None)`).
     Conceal,
+    /// A packet is missing but the next one is here: rebuild the missing frame from the
+    /// next packet's in-band FEC (`OpusDecoder::recover`); the next packet still plays on
+    /// its own turn.
+    Recover(Vec<u8>),
     /// Nothing to play yet (priming, or the stream has paused): play silence, and do not
     /// run the decoder.
     Wait,
@@ -52,6 +56,8 @@ pub struct PlayoutStats {
     /// Turns concealed because their packet was missing while later ones were there, or
     /// skipped over when the buffer resynchronised.
     pub lost: u64,
+    /// Lost turns rebuilt from the next packet's in-band FEC (also counted in `lost`).
+    pub recovered: u64,
     /// Packets received twice (the copy is dropped).
     pub duplicates: u64,
     /// Packets dropped to keep the buffer within `max_delay` or to bring the delay back
@@ -244,7 +250,13 @@ impl PlayoutBuffer {
             }
             None => {
                 self.stats.lost += 1;
-                Playout::Conceal
+                match self.packets.get(&(next + 1)) {
+                    Some(following) => {
+                        self.stats.recovered += 1;
+                        Playout::Recover(following.payload.clone())
+                    }
+                    None => Playout::Conceal,
+                }
             }
         }
     }
@@ -478,18 +490,32 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_packet_is_concealed_and_a_late_one_dropped() {
+    fn a_missing_packet_is_rebuilt_from_the_next_ones_fec_and_a_late_one_dropped() {
         let mut h = Harness::new(0);
         for i in [0u16, 1, 3, 4] {
             h.push(i, 20 * u64::from(i));
         }
         assert_eq!(h.play_order(60, 2), vec![Some(0), Some(1)]);
-        // 2 is missing while 3 is there.
-        assert_eq!(h.pop(100), Playout::Conceal);
+        // 2 is missing while 3 is there: 3's FEC rebuilds it, and 3 still plays next.
+        match h.pop(100) {
+            Playout::Recover(next) => assert_eq!(seq_of(&Playout::Packet(next)), Some(3)),
+            other => panic!("{other:?}"),
+        }
         h.push(2, 105); // arrives after its turn
         assert_eq!(h.play_order(120, 2), vec![Some(3), Some(4)]);
         let s = h.buf.stats();
-        assert_eq!((s.lost, s.late, s.duplicates), (1, 1, 0));
+        assert_eq!((s.lost, s.recovered, s.late, s.duplicates), (1, 1, 1, 0));
+    }
+
+    #[test]
+    fn a_missing_packet_without_the_next_one_is_concealed() {
+        let mut h = Harness::new(0);
+        for i in [0u16, 1, 4] {
+            h.push(i, 20 * u64::from(i));
+        }
+        assert_eq!(h.play_order(60, 2), vec![Some(0), Some(1)]);
+        assert_eq!(h.pop(100), Playout::Conceal, "2 lost, 3 not there either");
+        assert_eq!(h.buf.stats().recovered, 0);
     }
 
     #[test]
