@@ -170,6 +170,14 @@ fn main() {
             let dave = side_with(&relay, BOB_HZ, false, blackout()).await;
             let (cpu, rss) = load(&carol, dave.key, CallType::Video, seconds).await;
             println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB   (human blackout on both cameras)");
+            // Video set-up next to voice: camera and blackout model open beside signaling.
+            let video_calls = if quick { 3 } else { 10 };
+            let mut video_setup = Vec::new();
+            for _ in 0..video_calls {
+                let c = one_call(&carol, dave.key, CallType::Video, Duration::from_millis(1300)).await;
+                video_setup.push(c.setup.as_secs_f64() * 1000.0);
+            }
+            report("video set-up (offer -> connected, human blackout on both)", video_setup, "ms");
             carol.engine.shutdown().await;
             dave.engine.shutdown().await;
             carol.transport.shutdown().await;

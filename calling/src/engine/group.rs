@@ -386,7 +386,7 @@ impl Driver {
     pub(super) fn join_media(&mut self, call_id: CallId, call: &mut GroupCall) {
         let (notes, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let video = call.call_type == CallType::Video;
-        let shared = SharedMedia::start(self.devices.as_ref(), video, call.muted, notes);
+        let shared = SharedMedia::start(&self.devices, video, call.muted, notes);
         if !ModePolicy::for_mode(call.mode).video_on_by_default {
             // Paranoid starts audio first, as in a 1:1 call.
             Controls::set(&shared.controls.camera_off, true);

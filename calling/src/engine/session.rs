@@ -436,7 +436,7 @@ fn start_media(
         // camera is filtered once for all its connections; a 1:1 call starts its own.
         let frames = match &setup.shared {
             Some(shared) => shared.camera(),
-            None => CameraStage::open(setup.devices.as_ref(), controls.clone(), &notes).map(
+            None => CameraStage::open(setup.devices.clone(), controls.clone(), &notes).map(
                 |(stage, camera_thread)| {
                     threads.push(camera_thread);
                     stage.subscribe()

@@ -39,27 +39,34 @@ impl CameraFrame {
 
 type Subscribers = Arc<Mutex<Vec<SyncSender<Arc<CameraFrame>>>>>;
 
+/// Opens the camera and its filter, on the camera thread.
+type Opener = Box<
+    dyn FnOnce() -> Result<(Box<dyn VideoSource>, Box<dyn PrivacyFilter>), PipelineNote> + Send,
+>;
+
 /// The camera thread and the encoders it feeds.
 pub(crate) struct CameraStage {
     subscribers: Subscribers,
 }
 
 impl CameraStage {
-    /// Opens the devices' camera behind their privacy filter and starts the stage; a
-    /// camera or thread that cannot start is noted (the call goes on without video).
+    /// Starts the stage on the devices' camera behind their privacy filter. Both open on
+    /// the camera thread (building the filter loads the blackout model), so the call's
+    /// offer or answer does not wait for them; encoders get frames once they are open. A
+    /// camera that cannot open is noted and its encoders' queues end (the call goes on
+    /// without video); `None` when the thread cannot start.
     pub fn open(
-        devices: &dyn crate::devices::MediaDevices,
+        devices: Arc<dyn crate::devices::MediaDevices>,
         controls: Arc<Controls>,
         notes: &Notes,
     ) -> Option<(Self, JoinHandle<()>)> {
-        let camera = match devices.camera() {
-            Ok(camera) => camera,
-            Err(e) => {
-                let _ = notes.send(PipelineNote::device(MediaPart::Camera, e));
-                return None;
-            }
-        };
-        match Self::start(camera, devices.privacy_filter(), controls, notes.clone()) {
+        let opener: Opener = Box::new(move || {
+            let camera = devices
+                .camera()
+                .map_err(|e| PipelineNote::device(MediaPart::Camera, e))?;
+            Ok((camera, devices.privacy_filter()))
+        });
+        match Self::spawn(opener, controls, notes.clone()) {
             Ok(started) => Some(started),
             Err(e) => {
                 let _ = notes.send(PipelineNote::device(MediaPart::VideoSender, e));
@@ -70,9 +77,18 @@ impl CameraStage {
 
     /// Starts the thread that reads `source`, filters every frame with `filter` (black
     /// while the camera is off) and hands it to the subscribed encoders.
+    #[cfg(test)]
     pub fn start(
-        mut source: Box<dyn VideoSource>,
-        mut filter: Box<dyn PrivacyFilter>,
+        source: Box<dyn VideoSource>,
+        filter: Box<dyn PrivacyFilter>,
+        controls: Arc<Controls>,
+        notes: Notes,
+    ) -> std::io::Result<(Self, JoinHandle<()>)> {
+        Self::spawn(Box::new(move || Ok((source, filter))), controls, notes)
+    }
+
+    fn spawn(
+        opener: Opener,
         controls: Arc<Controls>,
         notes: Notes,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
@@ -81,6 +97,13 @@ impl CameraStage {
         let thread = std::thread::Builder::new()
             .name("camera".into())
             .spawn(move || {
+                let (mut source, mut filter) = match opener() {
+                    Ok(opened) => opened,
+                    Err(note) => {
+                        let _ = notes.send(note);
+                        return;
+                    }
+                };
                 let fps = source.fps().max(1);
                 let mut last_filter_state: Option<(
                     std::mem::Discriminant<blackout::FilterState>,
@@ -212,6 +235,63 @@ mod tests {
             filter_runs <= most + ENCODER_QUEUE + 1,
             "the filter ran once per frame, not once per encoder: {filter_runs} runs for {most} frames"
         );
+    }
+
+    /// Synthetic devices whose camera cannot open.
+    struct NoCamera(crate::devices::SyntheticDevices);
+
+    impl crate::devices::MediaDevices for NoCamera {
+        fn microphone(
+            &self,
+        ) -> Result<Box<dyn media::audio::AudioSource>, media::audio::AudioError> {
+            self.0.microphone()
+        }
+        fn speaker(&self) -> Result<Box<dyn media::audio::AudioSink>, media::audio::AudioError> {
+            self.0.speaker()
+        }
+        fn camera(&self) -> Result<Box<dyn VideoSource>, media::video::VideoError> {
+            Err(media::video::VideoError::Camera("unplugged".into()))
+        }
+        fn privacy_filter(&self) -> Box<dyn PrivacyFilter> {
+            self.0.privacy_filter()
+        }
+        fn remote_video(&self) -> Box<dyn crate::devices::RemoteVideoSink> {
+            self.0.remote_video()
+        }
+        fn screen_targets(&self) -> media::video::ScreenTargets {
+            self.0.screen_targets()
+        }
+        fn screen(
+            &self,
+            target: &media::video::ScreenTarget,
+        ) -> Result<Box<dyn media::video::ScreenSource>, media::video::VideoError> {
+            self.0.screen(target)
+        }
+        fn remote_screen(&self) -> Box<dyn crate::devices::RemoteVideoSink> {
+            self.0.remote_screen()
+        }
+    }
+
+    #[test]
+    fn a_camera_that_cannot_open_is_noted_and_its_encoders_queues_end() {
+        let (notes, mut notes_rx) = tokio::sync::mpsc::unbounded_channel();
+        let devices = Arc::new(NoCamera(crate::devices::SyntheticDevices::new(440.0)));
+        // Opening returns at once: the camera opens on the stage's own thread.
+        let (stage, thread) = CameraStage::open(devices, Arc::default(), &notes).unwrap();
+        let encoder = stage.subscribe();
+        drop(stage); // as a session does once its encoder has subscribed
+        thread.join().unwrap();
+        assert_eq!(
+            encoder.recv_timeout(Duration::from_secs(1)).err(),
+            Some(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            "no frame, and the queue ends"
+        );
+        match notes_rx.try_recv() {
+            Ok(PipelineNote::DeviceError(failure)) => {
+                assert_eq!(failure.part, MediaPart::Camera, "{failure:?}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub(crate) struct SharedMedia {
 impl SharedMedia {
     /// Opens the microphone, the speaker and (for `video`) the camera. A device that
     /// cannot be opened is noted and the call goes on without it.
-    pub fn start(devices: &dyn MediaDevices, video: bool, muted: bool, notes: Notes) -> Self {
+    pub fn start(devices: &Arc<dyn MediaDevices>, video: bool, muted: bool, notes: Notes) -> Self {
         let controls = Arc::new(Controls::default());
         Controls::set(&controls.muted, muted);
         let counters = Arc::new(Counters::default());
@@ -102,7 +102,7 @@ impl SharedMedia {
             }
         };
         let camera = video
-            .then(|| CameraStage::open(devices, controls.clone(), &notes))
+            .then(|| CameraStage::open(devices.clone(), controls.clone(), &notes))
             .flatten()
             .map(|(stage, thread)| {
                 threads.push(thread);
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn every_connection_gets_every_microphone_frame() {
-        let devices = SyntheticDevices::new(660.0);
+        let devices: Arc<dyn MediaDevices> = Arc::new(SyntheticDevices::new(660.0));
         let (notes, _) = tokio::sync::mpsc::unbounded_channel();
         let shared = SharedMedia::start(&devices, false, false, notes);
         let mut a = shared.microphone().expect("microphone");
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_connection_set_up_after_the_call_ended_gets_no_microphone() {
-        let devices = SyntheticDevices::new(440.0);
+        let devices: Arc<dyn MediaDevices> = Arc::new(SyntheticDevices::new(440.0));
         let (notes, _) = tokio::sync::mpsc::unbounded_channel();
         let shared = SharedMedia::start(&devices, false, false, notes);
         for thread in shared.stop() {
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_stalled_connection_does_not_hold_up_the_others() {
-        let devices = SyntheticDevices::new(440.0);
+        let devices: Arc<dyn MediaDevices> = Arc::new(SyntheticDevices::new(440.0));
         let (notes, _) = tokio::sync::mpsc::unbounded_channel();
         let shared = SharedMedia::start(&devices, false, false, notes);
         let _stalled = shared.microphone().expect("microphone");
