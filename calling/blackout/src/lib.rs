@@ -40,6 +40,7 @@ mod filtered;
 mod frame;
 mod mask;
 mod model;
+mod motion;
 mod pipeline;
 mod placeholder;
 pub mod quality;
@@ -60,6 +61,7 @@ pub use filter::{
 pub use filtered::{FilteredFrame, FrameOrigin};
 pub use frame::{FrameError, PixelFormat, RawFrame, MAX_DIMENSION};
 pub use model::{ModelChoice, ModelError, ModelSource, GENERAL_ONNX, LANDSCAPE_ONNX};
+pub use motion::MotionConfig;
 pub use placeholder::{Placeholder, PlaceholderError};
 pub use schedule::DetectorConfig;
 pub use segmenter::{RgbImage, SegmentError, Segmenter, TractSegmenter};
