@@ -20,15 +20,17 @@
 /// Settings of the motion mask (part of [`DetectorConfig`](crate::DetectorConfig)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MotionConfig {
-    /// Side of a cell, in pixels of the segmenter's input (default 8: a 32x32 grid for the
-    /// general model, 32x18 for the landscape one). Clamped to 1..=64.
+    /// Side of a cell, in pixels of the segmenter's input (default 10: a 26x26 grid for the
+    /// general model, 26x15 for the landscape one; with `spread` 1 a change is covered 10 to
+    /// 20 px around, 4-8 % of the width). Clamped to 1..=64. 8 left a strip of one entering
+    /// person's box visible on the clip (README).
     pub cell: u32,
     /// Difference (0..255) from the reference in any of R, G, B at which a pixel counts as
     /// changed (default 24: well above sensor and compression noise, well below a person
     /// against a wall; per channel, so that blue jeans on a yellow kerb of the same luma
     /// count). 0 counts every pixel as changed.
     pub pixel_threshold: u8,
-    /// Changed pixels that make a cell count as changed (default 3, of 64). At least 1.
+    /// Changed pixels that make a cell count as changed (default 3, of 100). At least 1.
     pub min_changed: u32,
     /// Cells around a changed cell that are marked too, on each side (default 1).
     pub spread: u32,
@@ -40,7 +42,7 @@ pub struct MotionConfig {
 impl Default for MotionConfig {
     fn default() -> Self {
         MotionConfig {
-            cell: 8,
+            cell: 10,
             pixel_threshold: 24,
             min_changed: 3,
             spread: 1,
@@ -248,9 +250,17 @@ mod tests {
         mask
     }
 
+    /// Cells of 8 px (the pixel positions below are chosen for them).
+    fn config() -> MotionConfig {
+        MotionConfig {
+            cell: 8,
+            ..MotionConfig::default()
+        }
+    }
+
     /// Frame 1 loaded, kept and judged by the detector: the reference.
     fn judged() -> MotionMask {
-        let mut m = MotionMask::new(MotionConfig::default());
+        let mut m = MotionMask::new(config());
         m.load(&scene(), W, H);
         m.keep(1);
         m.observe(1, Some(1));
@@ -259,7 +269,7 @@ mod tests {
 
     #[test]
     fn without_a_reference_everything_is_black_until_a_result_for_it() {
-        let mut m = MotionMask::new(MotionConfig::default());
+        let mut m = MotionMask::new(config());
         m.load(&scene(), W, H);
         m.observe(1, None);
         assert!(painted(&m, None).iter().all(|&v| v == 255));

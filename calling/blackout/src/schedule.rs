@@ -43,10 +43,13 @@ pub struct DetectorConfig {
     pub long_side: u32,
     /// Lowest person score whose box is blacked out (default 0.3).
     pub min_score: f32,
-    /// The detector starts a run every `interval` frames (default 3), when it is idle.
+    /// The detector starts a run every `interval` frames (default 8, a third of a second at
+    /// 24 fps), when it is idle. The motion mask covers what changes in between, so this
+    /// trades background blacked while people move for speed, not safety.
     pub interval: u32,
     /// A frame whose newest detector result is older than this many frames waits for a
-    /// fresh one, and is then most likely sent black (default 12, half a second at 24 fps).
+    /// fresh one, and is then most likely sent black (default 16, two detector intervals:
+    /// two thirds of a second at 24 fps).
     pub max_age: u32,
     /// Each box is widened by this fraction of its width and height on each side (0.05).
     pub margin: f32,
@@ -73,8 +76,8 @@ impl Default for DetectorConfig {
         DetectorConfig {
             long_side: 320,
             min_score: 0.3,
-            interval: 3,
-            max_age: 12,
+            interval: 8,
+            max_age: 16,
             margin: 0.05,
             growth_per_frame: 0.04,
             max_wait: Duration::from_secs(2),
@@ -430,8 +433,8 @@ mod tests {
 
     fn settings() -> ScheduleSettings {
         ScheduleSettings {
-            interval: 3,
-            max_age: 12,
+            interval: 8,
+            max_age: 16,
             margin: 0.1,
             growth_per_frame: 0.05,
             max_wait: Duration::from_secs(1),
