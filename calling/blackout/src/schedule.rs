@@ -433,8 +433,8 @@ mod tests {
 
     fn settings() -> ScheduleSettings {
         ScheduleSettings {
-            interval: 8,
-            max_age: 16,
+            interval: 3,
+            max_age: 12,
             margin: 0.1,
             growth_per_frame: 0.05,
             max_wait: Duration::from_secs(1),
