@@ -1,6 +1,7 @@
 //! `cargo bench -p blackout`: frames per second and latency of the whole blackout pipeline.
 //! Pin it to one core to check the floor: `taskset -c 0 cargo bench -p blackout`.
-//! `BLACKOUT_BENCH_FRAMES` sets the number of timed frames per case (default 200).
+//! `BLACKOUT_BENCH_FRAMES` sets the number of timed frames per case (default 200);
+//! `BLACKOUT_BENCH_DETECTOR` other detector settings for the new pipeline.
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not: then only smoke-test.
@@ -10,9 +11,22 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if benching { 200 } else { 3 });
     let warmup = if benching { 20 } else { 1 };
+    // `BLACKOUT_BENCH_DETECTOR=interval=3,long_side=320`: other detector settings for the
+    // new pipeline (see `parse_detector_override`).
+    let detector = match std::env::var("BLACKOUT_BENCH_DETECTOR") {
+        Ok(text) => match blackout::bench::parse_detector_override(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("BLACKOUT_BENCH_DETECTOR: {e}");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => blackout::FilterConfig::with_person_detector().detector,
+    };
+    eprintln!("new pipeline's detector: {detector:?}");
     let mut rows = Vec::new();
     for case in blackout::bench::standard_cases() {
-        let row = blackout::bench::run_case(case, warmup, frames);
+        let row = blackout::bench::run_case_with(case, detector, warmup, frames);
         eprintln!(
             "{}x{} {} {:?} detector {}: {:.1} fps",
             case.width, case.height, case.format, case.model, case.detector, row.fps

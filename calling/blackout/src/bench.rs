@@ -15,6 +15,7 @@ use crate::filter::{BlackoutFilter, FilterConfig, PrivacyFilter};
 use crate::filtered::FrameOrigin;
 use crate::frame::{PixelFormat, RawFrame};
 use crate::model::ModelChoice;
+use crate::schedule::DetectorConfig;
 
 static PHOTO_PNG: &[u8] = include_bytes!("../model/testdata/astronaut.png");
 
@@ -111,8 +112,25 @@ pub fn photo_rgb(width: u32, height: u32) -> Vec<u8> {
     image::imageops::resize(&crop, width, height, image::imageops::FilterType::Triangle).into_raw()
 }
 
-/// Runs one case: `warmup` untimed frames, then `frames` timed ones.
+/// Runs one case: `warmup` untimed frames, then `frames` timed ones; the new pipeline with
+/// the default detector settings.
 pub fn run_case(case: BenchCase, warmup: usize, frames: usize) -> BenchRow {
+    run_case_with(
+        case,
+        FilterConfig::with_person_detector().detector,
+        warmup,
+        frames,
+    )
+}
+
+/// [`run_case`] with these detector settings for the new pipeline (`case.detector`); the old
+/// pipeline ignores them.
+pub fn run_case_with(
+    case: BenchCase,
+    detector: Option<DetectorConfig>,
+    warmup: usize,
+    frames: usize,
+) -> BenchRow {
     let rgb = photo_rgb(case.width, case.height);
     let data = pack_rgb(&rgb, case.width, case.height, case.format);
     let config = FilterConfig {
@@ -120,11 +138,7 @@ pub fn run_case(case: BenchCase, warmup: usize, frames: usize) -> BenchRow {
         deadline: Duration::from_secs(30),
         stall_limit: Duration::from_secs(60),
         load_timeout: Duration::from_secs(60),
-        detector: if case.detector {
-            FilterConfig::with_person_detector().detector
-        } else {
-            None
-        },
+        detector: if case.detector { detector } else { None },
         ..FilterConfig::default()
     };
     let mut filter = BlackoutFilter::new(config);
@@ -207,4 +221,83 @@ pub fn table(rows: &[BenchRow]) -> String {
         );
     }
     s
+}
+
+/// Largest detector interval and input side a benchmark override may ask for.
+const MAX_OVERRIDE: u32 = 4096;
+
+/// Parses detector settings for the benchmark (`BLACKOUT_BENCH_DETECTOR`), e.g.
+/// `interval=6,long_side=256`: comma-separated `key=value` pairs over the defaults, keys
+/// `interval`, `long_side`, `max_age` (whole numbers, 1..=4096) and `motion` (`on`/`off`).
+/// Anything else is refused, so a typo cannot silently measure the defaults.
+pub fn parse_detector_override(text: &str) -> Result<DetectorConfig, String> {
+    let mut config = DetectorConfig::default();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}` is not key=value"))?;
+        let (key, value) = (key.trim(), value.trim());
+        let number = || -> Result<u32, String> {
+            let n: u32 = value
+                .parse()
+                .map_err(|_| format!("{key}: `{value}` is not a whole number"))?;
+            if (1..=MAX_OVERRIDE).contains(&n) {
+                Ok(n)
+            } else {
+                Err(format!("{key}: {n} is outside 1..={MAX_OVERRIDE}"))
+            }
+        };
+        match key {
+            "interval" => config.interval = number()?,
+            "long_side" => {
+                let n = number()?;
+                if n % 32 != 0 {
+                    return Err(format!("long_side: {n} is not a multiple of 32"));
+                }
+                config.long_side = n;
+            }
+            "max_age" => config.max_age = number()?,
+            "motion" => {
+                config.motion = match value {
+                    "on" => Some(crate::motion::MotionConfig::default()),
+                    "off" => None,
+                    _ => return Err(format!("motion: `{value}` is not on or off")),
+                }
+            }
+            _ => return Err(format!("unknown key `{key}`")),
+        }
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detector_override_sets_the_keys_given_and_keeps_the_rest() {
+        let c = parse_detector_override("interval=6, long_side=256,motion=off").unwrap();
+        assert_eq!((c.interval, c.long_side, c.motion), (6, 256, None));
+        assert_eq!(c.max_age, DetectorConfig::default().max_age);
+        assert_eq!(
+            parse_detector_override("").unwrap(),
+            DetectorConfig::default()
+        );
+    }
+
+    #[test]
+    fn detector_override_refuses_what_it_cannot_read() {
+        for bad in [
+            "interval",
+            "interval=0",
+            "interval=-3",
+            "interval=6.5",
+            "interval=99999",
+            "long_side=250",
+            "motion=maybe",
+            "speed=11",
+        ] {
+            assert!(parse_detector_override(bad).is_err(), "{bad} accepted");
+        }
+    }
 }

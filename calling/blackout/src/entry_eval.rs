@@ -38,6 +38,24 @@ pub struct EntryRow {
     pub min_covered_pct: f64,
 }
 
+/// Clip frames that have hand-checked truth (`vtestNNN.truth.png`, at twice the clip's size).
+pub const TRUTH_FRAMES: [usize; 3] = [150, 450, 700];
+
+/// Coverage of one clip frame against its truth, as it came out of the running filter.
+#[derive(Debug, Clone, Default)]
+pub struct TruthRow {
+    /// Frame number in the clip.
+    pub frame: usize,
+    /// Person pixels (at the clip's size).
+    pub person_px: u64,
+    /// Person pixels left visible.
+    pub leaked_px: u64,
+    /// Background pixels.
+    pub background_px: u64,
+    /// Background pixels blacked out.
+    pub background_blacked_px: u64,
+}
+
 /// The whole clip's result.
 #[derive(Debug, Clone, Default)]
 pub struct ClipReport {
@@ -47,6 +65,77 @@ pub struct ClipReport {
     pub frames: usize,
     /// Frames that came out all black (deadline missed, detector late, ...).
     pub black_frames: usize,
+    /// Sum over the frames of the share of pixels that are #000000 (people included).
+    pub black_share_sum: f64,
+    /// The frames with truth.
+    pub truth: Vec<TruthRow>,
+    /// Every exposed frame: entry, frame, black share of the entering person's box (%).
+    pub exposures: Vec<(u32, usize, f64)>,
+}
+
+impl ClipReport {
+    /// Mean share of each frame's pixels that came out black, percent (an upper bound on
+    /// the background blacked: people count too).
+    pub fn mean_black_pct(&self) -> f64 {
+        if self.frames == 0 {
+            0.0
+        } else {
+            100.0 * self.black_share_sum / self.frames as f64
+        }
+    }
+}
+
+/// The truth of clip frame `n` at the clip's size (`w x h`): per clip pixel 0 background,
+/// 1 person, 2 ignore, from the 2x2 block of the full-size truth (person wins over ignore,
+/// ignore over background: a block with any person pixel is person).
+fn clip_truth(dir: &Path, n: usize, w: u32, h: u32) -> Result<Vec<u8>, QualityError> {
+    let path = dir.join(format!("vtest{n}.truth.png"));
+    let truth = image::open(&path)
+        .map_err(|source| QualityError::Image { path, source })?
+        .to_luma8();
+    if truth.dimensions() != (2 * w, 2 * h) {
+        return Err(QualityError::Size(format!("vtest{n}.truth")));
+    }
+    let mut out = vec![0u8; (w * h) as usize];
+    for y in 0..h {
+        for x in 0..w {
+            let mut label = 0u8;
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                label = match truth.get_pixel(2 * x + dx, 2 * y + dy).0[0] {
+                    0 => label,
+                    255 if label == 1 => 1,
+                    255 => 2,
+                    _ => 1,
+                };
+            }
+            out[(y * w + x) as usize] = label;
+        }
+    }
+    Ok(out)
+}
+
+/// Compares one output frame (RGB24) with its truth; `all_black` frames cover everything.
+fn truth_row(frame: usize, src: &[u8], out: &[u8], all_black: bool, labels: &[u8]) -> TruthRow {
+    let mut row = TruthRow {
+        frame,
+        ..TruthRow::default()
+    };
+    for (i, &l) in labels.iter().enumerate() {
+        let px = 3 * i..3 * i + 3;
+        // Pixels black in the input say nothing about the filter.
+        if l == 2 || src[px.clone()] == [0, 0, 0] {
+            continue;
+        }
+        let covered = all_black || out[px] == [0, 0, 0];
+        if l == 1 {
+            row.person_px += 1;
+            row.leaked_px += u64::from(!covered);
+        } else {
+            row.background_px += 1;
+            row.background_blacked_px += u64::from(covered);
+        }
+    }
+    row
 }
 
 struct Mark {
@@ -107,6 +196,20 @@ pub fn measure_clip(config: &FilterConfig, fps: Option<f64>) -> Result<ClipRepor
         report.frames += 1;
         let all_black = out.origin() != FrameOrigin::Filtered;
         report.black_frames += usize::from(all_black);
+        let black_px = if all_black {
+            (w * h) as usize
+        } else {
+            out.data()
+                .chunks_exact(3)
+                .filter(|p| *p == [0, 0, 0])
+                .count()
+        };
+        report.black_share_sum += black_px as f64 / f64::from(w * h);
+        if TRUTH_FRAMES.contains(&n) {
+            let labels = clip_truth(&dir, n, w, h)?;
+            let row = truth_row(n, img.as_raw(), out.data(), all_black, &labels);
+            report.truth.push(row);
+        }
         for m in marks.iter().filter(|m| m.frame == n) {
             let covered = if all_black {
                 100.0
@@ -126,6 +229,9 @@ pub fn measure_clip(config: &FilterConfig, fps: Option<f64>) -> Result<ClipRepor
                     report.entries.len() - 1
                 }
             };
+            if covered < COVERED_SHARE_PCT {
+                report.exposures.push((m.entry, n, covered));
+            }
             let row = &mut report.entries[i];
             row.frames += 1;
             row.exposed += usize::from(covered < COVERED_SHARE_PCT);
@@ -177,6 +283,28 @@ pub fn table(report: &ClipReport) -> String {
         report.black_frames,
         report.frames
     );
+    for (entry, frame, pct) in &report.exposures {
+        let _ = writeln!(
+            s,
+            "entry {entry} exposed in frame {frame}: {pct:.1} % of its box black"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "mean share of each frame blacked (people included): {:.2} %",
+        report.mean_black_pct()
+    );
+    for t in &report.truth {
+        let _ = writeln!(
+            s,
+            "frame {} against its truth: leakage {:.2} % of {} person px, background blacked {:.2} % of {} px",
+            t.frame,
+            100.0 * t.leaked_px as f64 / t.person_px.max(1) as f64,
+            t.person_px,
+            100.0 * t.background_blacked_px as f64 / t.background_px.max(1) as f64,
+            t.background_px
+        );
+    }
     s
 }
 
@@ -192,5 +320,26 @@ mod tests {
         assert_eq!(box_black_pct(&rgb, w, h, [0, 0, 2, 1]), 50.0);
         assert_eq!(box_black_pct(&rgb, w, h, [1, 0, 4, 2]), 0.0);
         assert_eq!(box_black_pct(&rgb, w, h, [3, 3, 9, 9]), 100.0, "empty box");
+    }
+
+    #[test]
+    fn truth_rows_count_leaks_and_blacked_background_and_skip_ignored() {
+        // Pixels: person covered, person visible, background blacked, background kept,
+        // ignored, background already black in the input.
+        let labels = [1u8, 1, 0, 0, 2, 0];
+        let src = [9u8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 0, 0];
+        let out = [0u8, 0, 0, 9, 9, 9, 0, 0, 0, 9, 9, 9, 9, 9, 9, 0, 0, 0];
+        let r = truth_row(7, &src, &out, false, &labels);
+        assert_eq!(
+            (
+                r.person_px,
+                r.leaked_px,
+                r.background_px,
+                r.background_blacked_px
+            ),
+            (2, 1, 2, 1)
+        );
+        let r = truth_row(7, &src, &out, true, &labels);
+        assert_eq!((r.leaked_px, r.background_blacked_px), (0, 2));
     }
 }

@@ -184,8 +184,9 @@ pub struct FilterConfig {
     pub load_timeout: Duration,
     /// Replace every frame by this image (itself passed through the filter).
     pub placeholder: Option<Placeholder>,
-    /// The person detector whose boxes are blacked out together with the segmentation
-    /// (default: on). `None`: segmentation alone (the pre-issue-13 pipeline).
+    /// The person detector whose boxes are blacked out together with the segmentation, and
+    /// its motion mask (default: on, [`DetectorConfig::default`]). `None`: segmentation
+    /// alone (the pre-issue-13 pipeline).
     pub detector: Option<DetectorConfig>,
 }
 
@@ -219,17 +220,18 @@ impl Default for FilterConfig {
             stall_limit: DEFAULT_STALL_LIMIT,
             load_timeout: DEFAULT_LOAD_TIMEOUT,
             placeholder: None,
-            // Opt-in for now: with its segmenter gate a person walking in can be less
-            // covered than by the segmenter alone until the detector has seen them, and it
-            // does not reach 24 fps on one core of this machine yet (calling/blackout/README.md).
-            detector: None,
+            // The segmenter alone misses people behind the caller, whole bodies and distant
+            // people, and the motion mask covers people walking in before the detector has
+            // looked (issue 13, calling/blackout/README.md).
+            detector: Some(DetectorConfig::default()),
         }
     }
 }
 
 impl FilterConfig {
-    /// The defaults with the person detector beside the segmenter (union of masks on the
-    /// detector's schedule): the pipeline under evaluation for issue 13.
+    /// The defaults, which include the person detector and its motion mask (the issue-13
+    /// pipeline); kept for callers that name the detector explicitly. The segmenter alone
+    /// (the old pipeline) is `FilterConfig { detector: None, ..FilterConfig::default() }`.
     pub fn with_person_detector() -> Self {
         FilterConfig {
             detector: Some(DetectorConfig::default()),

@@ -4,8 +4,9 @@
 //! A camera frame ([`RawFrame`]: RGB24, RGBA, BGRA, YUYV, NV12 or I420, with explicit size
 //! and strides) goes through a [`PrivacyFilter`]: it is squashed to the input of MediaPipe
 //! Selfie Segmentation (embedded in the binary, run by tract on a worker thread), the person
-//! mask is dilated, held over the last frames and upsampled, and the person pixels are set to
-//! black. This crate must never let a raw frame out: the encoder, the network, files and the
+//! mask is dilated, held over the last frames, joined with the boxes of a person detector
+//! (NanoDet, on its own thread every few frames) and with a motion mask (what changed since
+//! the detector last looked), upsampled, and the person pixels are set to black. This crate must never let a raw frame out: the encoder, the network, files and the
 //! remote preview accept only a [`FilteredFrame`], which can be obtained only from a filter or
 //! as an all-black frame ([`FilteredFrame::black`]). Whenever the filter cannot vouch for a
 //! frame — model missing or corrupt, inference error or panic, a frame past its deadline, a
@@ -40,6 +41,7 @@ mod filtered;
 mod frame;
 mod mask;
 mod model;
+mod motion;
 mod pipeline;
 mod placeholder;
 pub mod quality;
@@ -60,6 +62,7 @@ pub use filter::{
 pub use filtered::{FilteredFrame, FrameOrigin};
 pub use frame::{FrameError, PixelFormat, RawFrame, MAX_DIMENSION};
 pub use model::{ModelChoice, ModelError, ModelSource, GENERAL_ONNX, LANDSCAPE_ONNX};
+pub use motion::MotionConfig;
 pub use placeholder::{Placeholder, PlaceholderError};
 pub use schedule::DetectorConfig;
 pub use segmenter::{RgbImage, SegmentError, Segmenter, TractSegmenter};

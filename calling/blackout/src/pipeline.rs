@@ -1,9 +1,11 @@
-//! One frame through the whole chain, on the worker thread: downscale -> segment -> dilate +
-//! hold -> upsample + threshold -> paint black. Every buffer is reused from frame to frame.
+//! One frame through the whole chain, on the worker thread: downscale -> (detector schedule,
+//! motion mask) -> segment -> dilate + hold -> union with boxes and motion -> upsample +
+//! threshold -> paint black. Every buffer is reused from frame to frame.
 
 use crate::composite::paint;
 use crate::frame::PixelFormat;
 use crate::mask::{MaskProcessor, Upsampler};
+use crate::motion::MotionMask;
 use crate::placeholder::Placeholder;
 use crate::resize::Downscaler;
 use crate::schedule::Schedule;
@@ -24,6 +26,8 @@ pub(crate) struct Pipeline {
     segmenter: Box<dyn Segmenter>,
     /// The person detector's schedule; `None` for segmentation alone.
     schedule: Option<Schedule>,
+    /// What changed since the detector last looked (with the detector only).
+    motion: Option<MotionMask>,
     settings: MaskSettings,
     down: Downscaler,
     raw_mask: Vec<u8>,
@@ -43,9 +47,14 @@ impl Pipeline {
         settings: MaskSettings,
         placeholder: Option<Placeholder>,
     ) -> Pipeline {
+        let motion = schedule
+            .as_ref()
+            .and_then(Schedule::motion_config)
+            .map(MotionMask::new);
         Pipeline {
             segmenter,
             schedule,
+            motion,
             settings,
             down: Downscaler::default(),
             raw_mask: Vec::new(),
@@ -109,12 +118,20 @@ impl Pipeline {
                 "segmenter asked for a {mw}x{mh} input"
             )));
         }
+        self.down.run(format, width, height, frame, mw, mh);
         // The detector's run (when due) starts before segmentation, so on two cores both
         // models work at once.
         if let Some(schedule) = self.schedule.as_mut() {
-            schedule.step(format, width, height, frame)?;
+            let stepped = schedule.step(format, width, height, frame);
+            if let Some(motion) = self.motion.as_mut() {
+                motion.load(&self.down.rgb, mw as usize, mh as usize);
+                if schedule.submitted_this_frame() {
+                    motion.keep(schedule.frame_no());
+                }
+                motion.observe(schedule.frame_no(), schedule.newest_result());
+            }
+            stepped?;
         }
-        self.down.run(format, width, height, frame, mw, mh);
         self.raw_mask.clear();
         self.raw_mask.resize(mw as usize * mh as usize, 0);
         self.segmenter.segment(
@@ -138,6 +155,10 @@ impl Pipeline {
         // Painted after dilation and hold: boxes carry their own margin and age growth.
         if let Some(schedule) = &self.schedule {
             schedule.paint(&mut self.mask.held, mw as usize, mh as usize);
+            // And what changed since the detector last looked: people walking in.
+            if let Some(motion) = &self.motion {
+                motion.paint(&mut self.mask.held, schedule.newest_result());
+            }
         }
         self.up.prepare(mw, mh, width, height);
         paint(

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::detector::{Detection, PersonDetector};
 use crate::frame::PixelFormat;
+use crate::motion::MotionConfig;
 use crate::resize::Downscaler;
 use crate::segmenter::{RgbImage, SegmentError};
 use crate::worker::panic_message;
@@ -31,6 +32,7 @@ pub(crate) struct ScheduleSettings {
     pub(crate) growth_per_frame: f32,
     pub(crate) max_wait: Duration,
     pub(crate) gate: Option<f32>,
+    pub(crate) motion: Option<MotionConfig>,
 }
 
 /// Settings of the person detector (NanoDet, embedded) that runs beside the segmenter.
@@ -41,10 +43,13 @@ pub struct DetectorConfig {
     pub long_side: u32,
     /// Lowest person score whose box is blacked out (default 0.3).
     pub min_score: f32,
-    /// The detector starts a run every `interval` frames (default 3), when it is idle.
+    /// The detector starts a run every `interval` frames (default 8, a third of a second at
+    /// 24 fps), when it is idle. The motion mask covers what changes in between, so this
+    /// trades background blacked while people move for speed, not safety.
     pub interval: u32,
     /// A frame whose newest detector result is older than this many frames waits for a
-    /// fresh one, and is then most likely sent black (default 12, half a second at 24 fps).
+    /// fresh one, and is then most likely sent black (default 16, two detector intervals:
+    /// two thirds of a second at 24 fps).
     pub max_age: u32,
     /// Each box is widened by this fraction of its width and height on each side (0.05).
     pub margin: f32,
@@ -60,6 +65,10 @@ pub struct DetectorConfig {
     /// marks 30-45 % of some photographs without anyone (a building with birds, an animal
     /// face, a butterfly) as person with near certainty; gating removes that.
     pub segmenter_gate: Option<f32>,
+    /// `Some`: the motion mask (see [`MotionConfig`]) blacks out, on every frame, what
+    /// changed since the frame of the newest detector result, until the detector has seen
+    /// it; this covers people walking in before the detector finds them. `None`: off.
+    pub motion: Option<MotionConfig>,
 }
 
 impl Default for DetectorConfig {
@@ -67,12 +76,13 @@ impl Default for DetectorConfig {
         DetectorConfig {
             long_side: 320,
             min_score: 0.3,
-            interval: 3,
-            max_age: 12,
+            interval: 8,
+            max_age: 16,
             margin: 0.05,
             growth_per_frame: 0.04,
             max_wait: Duration::from_secs(2),
             segmenter_gate: Some(0.5),
+            motion: Some(MotionConfig::default()),
         }
     }
 }
@@ -87,6 +97,7 @@ impl DetectorConfig {
             growth_per_frame: finite(self.growth_per_frame, 0.04),
             max_wait: self.max_wait,
             gate: self.segmenter_gate.map(|g| finite(g, 0.5)),
+            motion: self.motion,
         }
     }
 }
@@ -319,6 +330,26 @@ impl Schedule {
         Ok(())
     }
 
+    /// The motion mask's settings (`None`: no motion mask).
+    pub(crate) fn motion_config(&self) -> Option<MotionConfig> {
+        self.settings.motion
+    }
+
+    /// Number of the current frame (counted from 1 by [`step`](Self::step)).
+    pub(crate) fn frame_no(&self) -> u64 {
+        self.frame_no
+    }
+
+    /// Whether the current frame was handed to the detector.
+    pub(crate) fn submitted_this_frame(&self) -> bool {
+        self.last_submitted == Some(self.frame_no)
+    }
+
+    /// The frame the newest detector result was computed on.
+    pub(crate) fn newest_result(&self) -> Option<u64> {
+        self.current.as_ref().map(|c| c.frame_no)
+    }
+
     /// Paints the held boxes (grown by margin and age) into `mask` (`mw x mh`, the whole
     /// frame squashed) as certain person (255).
     pub(crate) fn paint(&self, mask: &mut [u8], mw: usize, mh: usize) {
@@ -408,6 +439,7 @@ mod tests {
             growth_per_frame: 0.05,
             max_wait: Duration::from_secs(1),
             gate: None,
+            motion: None,
         }
     }
 

@@ -163,3 +163,110 @@ fn the_deadline_reads_in_whole_milliseconds() {
     let text = UnavailableReason::DeadlineMissed(DEFAULT_DEADLINE).to_string();
     assert_eq!(text, "frame missed its 42 ms deadline");
 }
+
+/// Finds nobody: at once on its first run, then only after `delay` (a detector far slower
+/// than the frames).
+struct SlowEmptyDetector {
+    runs: usize,
+    delay: std::time::Duration,
+}
+impl PersonDetector for SlowEmptyDetector {
+    fn input_size(&self, _: u32, _: u32) -> (u32, u32) {
+        (32, 32)
+    }
+    fn detect(&mut self, _: RgbImage<'_>, out: &mut Vec<Detection>) -> Result<(), SegmentError> {
+        if self.runs > 0 {
+            std::thread::sleep(self.delay);
+        }
+        self.runs += 1;
+        out.clear();
+        Ok(())
+    }
+}
+
+/// Frames of 128x96, the segmenter finds nobody (64x64 input: an 8x8 grid of motion cells),
+/// the detector has seen the empty room once and then takes 1.5 s per run. On frame 5 a dark
+/// figure appears at the left edge: returns whether its pixels and a far corner are black.
+fn walk_in(motion: Option<blackout::MotionConfig>) -> (bool, bool) {
+    let (w, h) = (128u32, 96u32);
+    let config = blackout::FilterConfig {
+        detector: Some(blackout::DetectorConfig {
+            motion,
+            ..blackout::DetectorConfig::default()
+        }),
+        ..relaxed()
+    };
+    let mut filter = BlackoutFilter::with_models(
+        config,
+        || {
+            Ok::<Box<dyn Segmenter>, ModelError>(Box::new(ScriptSegmenter {
+                size: 64,
+                script: |_, _, _| 0,
+                frame: Arc::new(AtomicUsize::new(0)),
+            }))
+        },
+        || {
+            Ok::<Box<dyn PersonDetector>, ModelError>(Box::new(SlowEmptyDetector {
+                runs: 0,
+                delay: std::time::Duration::from_millis(1500),
+            }))
+        },
+    );
+    let room = bright_rgb(w, h);
+    let mut figure = room.clone();
+    for y in 30..60 {
+        for x in 0..12 {
+            let i = 3 * (y * w + x) as usize;
+            figure[i..i + 3].copy_from_slice(&[10, 20, 30]);
+        }
+    }
+    let black = |f: &blackout::FilteredFrame, x: u32, y: u32| {
+        let i = 3 * (y * w + x) as usize;
+        f.data()[i..i + 3] == [0, 0, 0]
+    };
+    for _ in 0..4 {
+        let out = filter.filter(RawFrame::tight(&room, w, h, PixelFormat::Rgb24).unwrap());
+        assert!(filter.state().is_active(), "{}", filter.state());
+        assert!(!black(&out, 64, 48), "an empty room is left visible");
+    }
+    let out = filter.filter(RawFrame::tight(&figure, w, h, PixelFormat::Rgb24).unwrap());
+    assert!(filter.state().is_active(), "{}", filter.state());
+    let figure_black = (30..60).all(|y| (0..12).all(|x| black(&out, x, y)));
+    (figure_black, black(&out, 120, 5))
+}
+
+#[test]
+fn a_person_walking_in_is_black_before_the_detector_has_looked() {
+    let (figure, corner) = walk_in(Some(blackout::MotionConfig::default()));
+    assert!(figure, "the figure walking in is visible");
+    assert!(!corner, "the unchanged far corner went black");
+    // Without the motion mask the figure would show until the detector's next run: this
+    // test measures the motion mask, not the detector.
+    let (figure, _) = walk_in(None);
+    assert!(!figure, "the figure was black without the motion mask");
+}
+
+#[test]
+fn a_detector_slower_than_its_wait_gives_black_frames() {
+    let mut filter = BlackoutFilter::with_models(
+        blackout::FilterConfig {
+            detector: Some(blackout::DetectorConfig {
+                max_wait: std::time::Duration::from_millis(50),
+                ..blackout::DetectorConfig::default()
+            }),
+            ..relaxed()
+        },
+        || Ok::<_, ModelError>(nobody()),
+        || {
+            Ok::<Box<dyn PersonDetector>, ModelError>(Box::new(SlowEmptyDetector {
+                runs: 1,
+                delay: std::time::Duration::from_millis(400),
+            }))
+        },
+    );
+    for out in run(&mut filter, 3) {
+        assert_all_black(&out);
+    }
+    let state = filter.state().to_string();
+    assert!(state.contains("person detector too slow"), "{state}");
+}
