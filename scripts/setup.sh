@@ -34,6 +34,10 @@ DEB_PACKAGES=(
   bc                  # scripts/screenshots.sh: start-up time arithmetic
 )
 
+# Packages only one script needs (the quality bench's espeak-ng and Python build tools).
+read -r -a EXTRA_PACKAGES <<< "${PHANTOMCALL_EXTRA_PACKAGES:-}"
+DEB_PACKAGES+=("${EXTRA_PACKAGES[@]}")
+
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

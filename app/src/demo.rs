@@ -95,10 +95,14 @@ impl DemoPeer {
             .map_err(|e| format!("embedded relay: {e}"))?;
         let mut devices = SyntheticDevices::new(DEMO_PEER_HZ);
         devices.filter = filter;
-        // Half the user's frame rate: the demo runs two blackout filters on one machine,
-        // and each frame's deadline doubles, so a two-core laptop keeps both protected
+        // Half the user's frame rate when it is the test pattern: the demo runs two
+        // blackout filters on one machine, and a synthetic camera under 24 fps gives its
+        // filter a frame interval's deadline, so a two-core laptop keeps both protected
         // rather than blacking out on missed deadlines.
         devices.video.2 = DEMO_PEER_FPS;
+        // People walking past a still camera (at the clip's 10 fps), so the user sees bodies
+        // blacked out and the scene kept.
+        let devices = devices.with_people_clip();
         let peer = answering_peer(relay.url().clone(), devices)
             .await
             .map_err(|e| format!("demo peer: {e}"))?;

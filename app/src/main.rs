@@ -127,7 +127,7 @@ enum Command {
         /// Length of the call once connected.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
-        /// Video call (test pattern camera).
+        /// Video call (the camera plays a clip of people walking, through the blackout filter).
         #[arg(long)]
         video: bool,
         /// Where to save one received video frame.

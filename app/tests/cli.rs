@@ -246,23 +246,32 @@ fn paranoid_mode_without_a_socks5_proxy_is_refused_before_anything_is_contacted(
     );
 }
 
-#[test]
-fn demo_call_carries_both_tones_and_black_video_and_saves_a_frame() {
+/// Runs `phantomcall demo --quiet --video --seconds SECONDS` with `extra` arguments; returns
+/// its JSON line and the frame it saved.
+fn video_demo(seconds: &str, extra: &[&str]) -> (serde_json::Value, image::DynamicImage) {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("frame.png");
-    let out = run(Command::new(BIN).args([
+    let mut cmd = Command::new(BIN);
+    cmd.args([
         "demo",
         "--quiet",
         "--video",
-        "--no-blackout",
         "--seconds",
-        "2",
+        seconds,
         "--frame-png",
-        png.to_str().unwrap(),
-    ]));
+    ])
+    .arg(&png)
+    .args(extra);
+    let out = run(&mut cmd);
     assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let json = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let saved = image::open(&png).expect("the saved frame is a readable PNG");
+    (json, saved)
+}
+
+#[test]
+fn demo_call_carries_both_tones_and_black_video_and_saves_a_frame() {
+    let (json, saved) = video_demo("2", &["--no-blackout"]);
     assert_eq!(json["audio_tone_ok"], true, "{json}");
     assert_eq!(json["hung_up_cleanly"], true, "{json}");
     let frames = json["video_frames"].as_u64().unwrap();
@@ -273,8 +282,107 @@ fn demo_call_carries_both_tones_and_black_video_and_saves_a_frame() {
         "{json}"
     );
     assert!(json["setup_ms"].as_f64().unwrap() > 0.0, "{json}");
-    let saved = image::open(&png).expect("the saved frame is a readable PNG");
-    assert_eq!((saved.width(), saved.height()), (640, 480));
+    // The people clip's size (the checkout has it).
+    assert_eq!((saved.width(), saved.height()), (384, 288));
+}
+
+/// Share of pixels darker than the blackout's black after VP8 (every channel below 24).
+fn dark_share(picture: &image::RgbImage) -> f64 {
+    let dark = picture
+        .pixels()
+        .filter(|p| p.0.iter().all(|&c| c < 24))
+        .count();
+    dark as f64 / (picture.width() * picture.height()) as f64
+}
+
+#[test]
+fn demo_video_blacks_out_the_people_of_its_clip_and_keeps_the_scene() {
+    let (_, saved) = video_demo("4", &[]);
+    let saved = saved.to_rgb8();
+    // Which clip frame it shows: the one closest on the pixels left visible.
+    let clip = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../calling/blackout/model/evaldata/vtest");
+    let visible: Vec<usize> = saved
+        .pixels()
+        .enumerate()
+        .filter(|(_, p)| p.0.iter().any(|&c| c >= 24))
+        .map(|(i, _)| i)
+        .collect();
+    let frames: Vec<image::RgbImage> = (0..795)
+        .map(|n| {
+            image::open(clip.join(format!("{n:04}.jpg")))
+                .unwrap()
+                .to_rgb8()
+        })
+        .collect();
+    let mut best: Option<(f64, &image::RgbImage)> = None;
+    for raw in &frames {
+        let diff = visible
+            .iter()
+            .map(|&i| {
+                let (x, y) = (i as u32 % saved.width(), i as u32 / saved.width());
+                let (a, b) = (saved.get_pixel(x, y).0, raw.get_pixel(x, y).0);
+                (0..3).map(|c| a[c].abs_diff(b[c]) as f64).sum::<f64>() / 3.0
+            })
+            .sum::<f64>()
+            / visible.len().max(1) as f64;
+        if best.as_ref().is_none_or(|(d, _)| diff < *d) {
+            best = Some((diff, raw));
+        }
+    }
+    let (diff, raw) = best.unwrap();
+    let (sent_dark, raw_dark) = (dark_share(&saved), dark_share(raw));
+    // The scene is kept: most of the frame is shown, and it is the clip's (VP8 changes
+    // pixels by a few levels, a different frame or scene by far more).
+    assert!(
+        sent_dark < 0.8,
+        "{:.0} % of the frame black",
+        sent_dark * 100.0
+    );
+    assert!(
+        diff < 12.0,
+        "visible pixels differ from the clip by {diff:.1} levels"
+    );
+    // People are blacked out: far more of the frame is black than the clip's own shadows.
+    assert!(
+        sent_dark > raw_dark + 0.02,
+        "{:.1} % black sent, {:.1} % dark in the clip frame",
+        sent_dark * 100.0,
+        raw_dark * 100.0
+    );
+    // Truth that is not the filter's: the camera is still, so the people are where the
+    // frame differs from the median of the clip (the empty scene).
+    let people = moving_pixels(raw, &frames);
+    assert!(people.len() > 300, "people in the shown frame");
+    let left_visible = people
+        .iter()
+        .filter(|&&(x, y)| saved.get_pixel(x, y).0.iter().any(|&c| c >= 24))
+        .count();
+    assert!(
+        left_visible * 100 <= people.len(),
+        "{left_visible} of {} moving pixels visible",
+        people.len()
+    );
+}
+
+/// Pixels of `frame` that differ by more than 60 levels in a channel from the median of
+/// every 16th frame of the clip.
+fn moving_pixels(frame: &image::RgbImage, clip: &[image::RgbImage]) -> Vec<(u32, u32)> {
+    let samples: Vec<&image::RgbImage> = clip.iter().step_by(16).collect();
+    let mut moving = Vec::new();
+    let mut values = Vec::with_capacity(samples.len());
+    for (x, y, pixel) in frame.enumerate_pixels() {
+        let differs = (0..3).any(|c| {
+            values.clear();
+            values.extend(samples.iter().map(|s| s.get_pixel(x, y).0[c]));
+            values.sort_unstable();
+            pixel.0[c].abs_diff(values[values.len() / 2]) > 60
+        });
+        if differs {
+            moving.push((x, y));
+        }
+    }
+    moving
 }
 
 #[test]

@@ -14,13 +14,14 @@ use crate::pipeline::processing::VoiceProcessing;
 use crate::pipeline::render::FarEndTap;
 use crate::pipeline::transform::{FrameTransform, IdentityTransform};
 use media::audio::{
-    AudioError, AudioSink, AudioSource, BurstDetector, BurstLog, CpalMicrophone, CpalSpeaker,
-    Recording, RecordingSink, ToneSource,
+    AudioError, AudioSink, AudioSource, BurstDetector, BurstLog, ClipSource, CpalMicrophone,
+    CpalSpeaker, Recording, RecordingSink, ToneSource,
 };
 use media::video::{
     list_screen_targets, DecodedFrame, FileSource, NokhwaCamera, ScreenSource, ScreenTarget,
-    ScreenTargets, SyntheticScreen, TestPatternSource, VideoError, VideoSource, XcapScreen,
-    DEFAULT_BLACK_TOLERANCE, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, SYNTHETIC_SCREEN_ID,
+    ScreenTargets, SequenceSource, SyntheticScreen, TestPatternSource, VideoError, VideoSource,
+    XcapScreen, DEFAULT_BLACK_TOLERANCE, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH,
+    SYNTHETIC_SCREEN_ID,
 };
 
 /// Receives the peer's decoded video (the UI's remote view, or a test probe).
@@ -70,6 +71,11 @@ pub trait MediaDevices: Send + Sync + 'static {
     /// test devices); real devices process.
     fn voice_processing(&self) -> VoiceProcessing {
         VoiceProcessing::Off
+    }
+    /// Whether the microphone's Opus may carry in-band FEC (when the peer asks for it).
+    /// Default: yes; the quality bench turns it off to measure what it buys.
+    fn opus_fec(&self) -> bool {
+        true
     }
     /// What also gets every frame the speaker plays, after mixing: the far-end reference
     /// of an echo canceller of the devices' own (the call's voice processing has its
@@ -171,7 +177,8 @@ pub struct SyntheticDevices {
     pub bursts: Option<(Duration, Duration)>,
     /// Camera resolution and rate.
     pub video: (u32, u32, u32),
-    /// A PNG/JPEG/Y4M file as the camera instead of the test pattern.
+    /// A PNG/JPEG/Y4M file, or a directory of pictures played as a clip at the rate of
+    /// `video`, as the camera instead of the test pattern.
     pub video_file: Option<PathBuf>,
     /// The camera's privacy filter.
     pub filter: FilterChoice,
@@ -184,6 +191,10 @@ pub struct SyntheticDevices {
     /// The microphone's processing: off unless a test turns it on (noise suppression
     /// would take a steady test tone for noise).
     pub voice_processing: VoiceProcessing,
+    /// Recorded samples (48 kHz mono, looped) as the microphone instead of the tone.
+    pub microphone_clip: Option<Arc<[i16]>>,
+    /// Whether its Opus may carry in-band FEC (see [`MediaDevices::opus_fec`]).
+    pub opus_fec: bool,
 }
 
 /// Shared access to what synthetic sinks received.
@@ -240,13 +251,43 @@ impl SyntheticDevices {
             probes: Probes::default(),
             frame_transform: None,
             voice_processing: VoiceProcessing::Off,
+            microphone_clip: None,
+            opus_fec: true,
         }
     }
+
+    /// The camera plays [`people_clip`] (people walking past a still camera) at its own
+    /// rate, when the checkout has it; otherwise the test pattern stays. For the demo: the
+    /// blackout filter shows what it does on real people, and keeps the still scene (a
+    /// test pattern moves everywhere, so the motion mask keeps all of it black).
+    pub fn with_people_clip(mut self) -> Self {
+        if let Some(dir) = people_clip() {
+            self.video_file = Some(dir);
+            self.video.2 = PEOPLE_CLIP_FPS;
+        }
+        self
+    }
+}
+
+/// Frame rate of [`people_clip`] (OpenCV's `vtest.avi`, 10 fps).
+pub const PEOPLE_CLIP_FPS: u32 = 10;
+
+/// The directory of the people clip: the 795 frames of OpenCV's pedestrian sample
+/// `vtest.avi` (Debian `opencv-doc`, Apache-2.0 AND BSD-3-Clause) at 384x288, which the
+/// blackout evaluation also uses (`calling/blackout/model/evaldata/SOURCES.md`). Looked up
+/// where this crate was built; `None` when that checkout is gone (an installed binary).
+pub fn people_clip() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("blackout/model/evaldata/vtest");
+    dir.is_dir().then_some(dir)
 }
 
 impl MediaDevices for SyntheticDevices {
     fn voice_processing(&self) -> VoiceProcessing {
         self.voice_processing.clone()
+    }
+
+    fn opus_fec(&self) -> bool {
+        self.opus_fec
     }
 
     fn frame_transform(&self) -> Arc<dyn FrameTransform> {
@@ -256,6 +297,9 @@ impl MediaDevices for SyntheticDevices {
     }
 
     fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
+        if let Some(clip) = &self.microphone_clip {
+            return Ok(Box::new(ClipSource::new(clip.clone())));
+        }
         match self.bursts {
             Some((period, length)) => {
                 let (source, log) = ToneSource::bursts(self.tone_hz, period, length);
@@ -287,13 +331,24 @@ impl MediaDevices for SyntheticDevices {
     fn camera(&self) -> Result<Box<dyn VideoSource>, VideoError> {
         let (w, h, fps) = self.video;
         match &self.video_file {
+            Some(path) if path.is_dir() => Ok(Box::new(SequenceSource::open(path, fps)?)),
             Some(path) => Ok(Box::new(FileSource::open(path, fps)?)),
             None => Ok(Box::new(TestPatternSource::new(w, h, fps))),
         }
     }
 
     fn privacy_filter(&self) -> Box<dyn PrivacyFilter> {
-        self.filter.build()
+        match &self.filter {
+            // A camera slower than 24 fps (the people clip plays at 10) leaves the filter a
+            // whole frame interval: a tighter deadline only blacks frames on a busy machine.
+            FilterChoice::Blackout(config) => {
+                let interval = Duration::from_secs(1) / self.video.2.max(1);
+                let mut config = config.clone();
+                config.deadline = config.deadline.max(interval);
+                FilterChoice::Blackout(config).build()
+            }
+            other => other.build(),
+        }
     }
 
     fn remote_video(&self) -> Box<dyn RemoteVideoSink> {
@@ -385,6 +440,8 @@ pub struct VideoProbeState {
     pub black_frames: u64,
     /// The latest frame.
     pub last: Option<DecodedFrame>,
+    /// The latest frame that was not entirely black.
+    pub last_shown: Option<DecodedFrame>,
 }
 
 impl VideoProbe {
@@ -400,6 +457,8 @@ impl RemoteVideoSink for VideoProbe {
         state.frames += 1;
         if frame.is_black(DEFAULT_BLACK_TOLERANCE) {
             state.black_frames += 1;
+        } else {
+            state.last_shown = Some(frame.clone());
         }
         state.last = Some(frame.clone());
     }

@@ -165,6 +165,44 @@ async fn assert_private_path_with_a_peer_without_modes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nip_ac_client_calls_a_private_phantomcall_user() {
+    let mut call = nip_ac_client_calls(|offer| offer).await;
+    // Its offer asks for Opus in-band FEC (`useinbandfec=1`, as browsers' do): it gets it.
+    let stats = call
+        .bob
+        .wait_stats(call.call_id, |s| s.audio_frames_sent > 25)
+        .await;
+    assert_eq!(
+        stats.audio_frames_sent_with_fec, stats.audio_frames_sent,
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nip_ac_client_that_does_not_ask_for_fec_gets_none_and_the_call_works() {
+    let without_fec = |offer: String| {
+        assert!(offer.contains(";useinbandfec=1"), "{offer}");
+        offer.replace(";useinbandfec=1", "")
+    };
+    let mut call = nip_ac_client_calls(without_fec).await;
+    let stats = call
+        .bob
+        .wait_stats(call.call_id, |s| s.audio_frames_sent > 25)
+        .await;
+    assert_eq!(stats.audio_frames_sent_with_fec, 0, "{stats:?}");
+    assert!(stats.media_up, "{stats:?}");
+}
+
+/// A call from a NIP-AC client to Bob, connected; the relay, TURN server and client live
+/// as long as it.
+struct NipAcCall {
+    bob: Phone,
+    call_id: phantomcall_schemas::CallId,
+    _held: (Relay, Coturn, NipAcClient),
+}
+
+/// A NIP-AC client calls Bob (Private) with its offer as `edit` leaves it; returns the
+/// call connected, after the checks every such call must pass.
+async fn nip_ac_client_calls(edit: impl FnOnce(String) -> String) -> NipAcCall {
     let relay = relay().await;
     let coturn = Coturn::start();
     let mut bob = private_phone(&relay, &coturn, BOB_IP).await;
@@ -173,7 +211,7 @@ async fn a_nip_ac_client_calls_a_private_phantomcall_user() {
     bob.engine
         .add_contact_with_mode(peer.key(), PrivacyMode::Private);
     let call_id = uuid::Uuid::new_v4().to_string();
-    let offer = peer.media.create_offer(false).await.unwrap();
+    let offer = edit(peer.media.create_offer(false).await.unwrap());
     peer.send(
         bob.key,
         25050,
@@ -203,6 +241,11 @@ async fn a_nip_ac_client_calls_a_private_phantomcall_user() {
         .find(|c| c.call_id == ringing.call_id)
         .unwrap();
     assert_private_path_with_a_peer_without_modes(&mut bob, info, &sent).await;
+    NipAcCall {
+        bob,
+        call_id: ringing.call_id,
+        _held: (relay, coturn, peer),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

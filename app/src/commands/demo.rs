@@ -1,9 +1,10 @@
 //! `phantomcall demo`: a whole call on one machine. Starts the embedded relay on
 //! loopback, creates two fresh identities, and Alice calls Bob with synthetic devices
-//! (Alice speaks a 440 Hz tone, Bob 660 Hz; a moving test pattern as camera) through the
-//! real pipeline: gift-wrapped signaling, webrtc-rs, Opus, VP8, the privacy filter. Bob
-//! answers automatically. Live figures are printed while it runs; one received video
-//! frame is saved as PNG; the call is hung up and one JSON line of figures ends the run.
+//! (Alice speaks a 440 Hz tone, Bob 660 Hz; as camera, people walking past a still camera,
+//! or a moving test pattern outside the checkout) through the real pipeline: gift-wrapped
+//! signaling, webrtc-rs, Opus, VP8, the privacy filter. Bob answers automatically. Live
+//! figures are printed while it runs; one received video frame is saved as PNG; the call is
+//! hung up and one JSON line of figures ends the run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,7 +61,8 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
     let devices = |tone_hz| {
         let mut devices = SyntheticDevices::new(tone_hz);
         devices.filter = filter.clone();
-        devices
+        // People walking past a still camera: the saved frame shows them blacked out.
+        devices.with_people_clip()
     };
     // No TURN server on a bare machine: the demo runs in Fast mode on loopback.
     let alice = synthetic_peer(relay.url().clone(), devices(ALICE_HZ)).await?;
@@ -142,7 +144,12 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode> {
     // Bob's view of Alice's camera.
     let video = bob.devices.probes.videos().pop().map(|p| p.snapshot());
     let mut frame_png = None;
-    if let Some(last) = video.as_ref().and_then(|v| v.last.as_ref()) {
+    // The newest frame with something to see (the filter sends whole frames black while
+    // the scene is new to it), or the newest black one.
+    let to_save = video
+        .as_ref()
+        .and_then(|v| v.last_shown.as_ref().or(v.last.as_ref()));
+    if let Some(last) = to_save {
         last.save_png(&options.frame_png)
             .with_context(|| format!("saving {}", options.frame_png.display()))?;
         say(format!(

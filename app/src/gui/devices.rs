@@ -10,6 +10,7 @@
 //! The local preview is tapped at the privacy filter's *output* ([`PreviewTap`]), so the
 //! user sees exactly what is sent, never the raw camera (DESIGN.md section 5, invariant 1).
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -22,6 +23,7 @@ use eframe::egui;
 use media::audio::{AudioError, AudioSink, AudioSource};
 use media::video::{
     DecodedFrame, NokhwaCamera, ScreenSource, ScreenTarget, ScreenTargets, VideoError, VideoSource,
+    DEFAULT_FPS,
 };
 
 use super::picture::Picture;
@@ -141,6 +143,10 @@ impl MediaDevices for UiDevices {
 
     fn voice_processing(&self) -> VoiceProcessing {
         self.inner().voice_processing()
+    }
+
+    fn opus_fec(&self) -> bool {
+        self.inner().opus_fec()
     }
 
     fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
@@ -321,6 +327,10 @@ impl MediaDevices for ChosenSystemDevices {
         self.system.voice_processing()
     }
 
+    fn opus_fec(&self) -> bool {
+        self.system.opus_fec()
+    }
+
     fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
         self.system.speaker()
     }
@@ -371,8 +381,8 @@ pub const SECOND_TONE_STEP_HZ: f32 = 310.0;
 
 /// Synthetic devices with two of each kind, so that the pickers can be tested without
 /// hardware: microphones are tones (the base's and one [`SECOND_TONE_STEP_HZ`] higher),
-/// speakers are two recorders with their own probes, cameras are the test pattern at the
-/// base's size and at half of it.
+/// speakers are two recorders with their own probes, cameras are the base's (the people
+/// clip when it has one, else the test pattern) and the test pattern at half its size.
 pub struct SyntheticCatalog {
     base: SyntheticDevices,
     second_speaker: SyntheticDevices,
@@ -403,15 +413,29 @@ impl SyntheticCatalog {
         ]
     }
 
-    fn cameras(&self) -> [(String, (u32, u32, u32)); 2] {
+    /// Each camera's name, size and rate, and the file or clip it plays.
+    fn cameras(&self) -> [SyntheticCamera; 2] {
         let (w, h, fps) = self.base.video;
         let (hw, hh) = ((w / 2).max(2) & !1, (h / 2).max(2) & !1);
+        let first = match &self.base.video_file {
+            Some(file) if file.is_dir() => "Synthetic camera: people walking".to_string(),
+            Some(_) => "Synthetic camera: picture".to_string(),
+            None => format!("Synthetic camera {w}x{h}"),
+        };
         [
-            (format!("Synthetic camera {w}x{h}"), (w, h, fps)),
-            (format!("Synthetic camera {hw}x{hh}"), (hw, hh, fps)),
+            (first, (w, h, fps), self.base.video_file.clone()),
+            (
+                format!("Synthetic camera {hw}x{hh}"),
+                (hw, hh, DEFAULT_FPS),
+                None,
+            ),
         ]
     }
 }
+
+/// A synthetic camera of the catalog: its name, size and rate, and the file or clip it
+/// plays (`None`: the test pattern).
+type SyntheticCamera = (String, (u32, u32, u32), Option<PathBuf>);
 
 /// Names of the two synthetic speakers.
 pub const SYNTHETIC_SPEAKERS: [&str; 2] = ["Synthetic speaker 1", "Synthetic speaker 2"];
@@ -421,7 +445,7 @@ impl DeviceCatalog for SyntheticCatalog {
         DeviceLists {
             microphones: Ok(self.microphones().into_iter().map(|(n, _)| n).collect()),
             speakers: Ok(SYNTHETIC_SPEAKERS.iter().map(|s| s.to_string()).collect()),
-            cameras: Ok(self.cameras().into_iter().map(|(n, _)| n).collect()),
+            cameras: Ok(self.cameras().into_iter().map(|(n, ..)| n).collect()),
         }
     }
 
@@ -435,12 +459,13 @@ impl DeviceCatalog for SyntheticCatalog {
         {
             devices.tone_hz = hz;
         }
-        if let Some((_, video)) = self
+        if let Some((_, video, file)) = self
             .cameras()
             .into_iter()
-            .find(|(n, _)| Some(n) == choice.camera.as_ref())
+            .find(|(n, ..)| Some(n) == choice.camera.as_ref())
         {
             devices.video = video;
+            devices.video_file = file;
         }
         let speaker = if choice.speaker.as_deref() == Some(SYNTHETIC_SPEAKERS[1]) {
             self.second_speaker.clone()
@@ -464,6 +489,10 @@ impl MediaDevices for ChosenSynthetic {
 
     fn voice_processing(&self) -> VoiceProcessing {
         self.devices.voice_processing()
+    }
+
+    fn opus_fec(&self) -> bool {
+        self.devices.opus_fec()
     }
 
     fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {

@@ -95,7 +95,7 @@ impl AppOptions {
     /// human blackout, and the demo contact.
     pub fn demo() -> AppOptions {
         let dir = std::env::temp_dir().join(format!("phantomcall-demo-{}", std::process::id()));
-        let mut devices = SyntheticDevices::new(OWN_TONE_HZ);
+        let mut devices = SyntheticDevices::new(OWN_TONE_HZ).with_people_clip();
         devices.filter = FilterChoice::Blackout(blackout::FilterConfig::default());
         AppOptions {
             key_file: dir.join("identity.ncryptsec"),

@@ -154,7 +154,7 @@ impl Controller {
                 FilterChoice::AllBlack
             };
             if settings.synthetic_devices {
-                let mut d = SyntheticDevices::new(OWN_TONE_HZ);
+                let mut d = SyntheticDevices::new(OWN_TONE_HZ).with_people_clip();
                 d.filter = filter;
                 Arc::new(SyntheticCatalog::new(d))
             } else {

@@ -200,6 +200,8 @@ pub struct CallStats {
     pub audio_frames_concealed: u64,
     /// Lost audio frames rebuilt from the next packet's in-band FEC.
     pub audio_frames_recovered: u64,
+    /// Audio frames sent carrying in-band FEC (the peer's description asked for it).
+    pub audio_frames_sent_with_fec: u64,
     /// When the first decoded audio was played.
     pub first_audio_at: Option<Instant>,
     /// Video frames sent.

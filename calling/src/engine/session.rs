@@ -390,6 +390,7 @@ fn start_media(
     match microphone {
         Ok(mic) => match audio::spawn_sender(
             mic,
+            setup.devices.opus_fec(),
             tracks
                 .audio
                 .clone()
@@ -776,6 +777,9 @@ async fn collect_stats(
     let connected_at = supervisor.connected_at();
     let media_up = supervisor.path_up();
     let peer = session.stats().await;
+    media
+        .controls
+        .note_peer_audio_loss(peer.audio_loss_reported);
     let c = &media.counters;
     let now = now();
     let frames_decoded = Counters::read(&c.video_frames_decoded);
@@ -808,6 +812,7 @@ async fn collect_stats(
         audio_frames_played: Counters::read(&c.audio_frames_played),
         audio_frames_concealed: Counters::read(&c.audio_frames_concealed),
         audio_frames_recovered: Counters::read(&c.audio_frames_recovered),
+        audio_frames_sent_with_fec: Counters::read(&c.audio_frames_sent_with_fec),
         first_audio_at: *c.first_audio_at.lock().expect("lock"),
         video_frames_sent: Counters::read(&c.video_frames_sent),
         video_frames_decoded: frames_decoded,

@@ -9,11 +9,12 @@
 mod candidates;
 mod config;
 mod connection;
+mod opus_params;
 mod paced_runtime;
 mod stats;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,7 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 use webrtc::runtime::TokioRuntime;
 
+pub use opus_params::{peer_opus_wishes, OpusWishes};
 use paced_runtime::{PacedRuntime, RELAYED_MAX_SLEEP};
 
 use crate::pipeline::transform::{FrameKind, FrameTransform};
@@ -208,6 +210,9 @@ pub struct LocalTrack {
     ssrc: u32,
     /// Negotiated payload type; `NO_PAYLOAD_TYPE` until negotiation settles it.
     payload_type: Arc<AtomicU16>,
+    /// The peer's description asks for Opus in-band FEC (audio only; false until it is
+    /// applied).
+    peer_wants_fec: Arc<AtomicBool>,
 }
 
 const NO_PAYLOAD_TYPE: u16 = u16::MAX;
@@ -261,6 +266,12 @@ impl LocalTrack {
             .write_sample(&sample)
             .await?;
         Ok(true)
+    }
+
+    /// Whether the peer's description asks for Opus in-band FEC (`useinbandfec=1`): the
+    /// audio sender adds it only then.
+    pub fn peer_wants_fec(&self) -> bool {
+        self.peer_wants_fec.load(Ordering::Acquire)
     }
 
     /// Whether negotiation gave this track a payload type (a peer whose app does not know
@@ -509,10 +520,18 @@ impl PeerSession {
 
     /// The peer's description, checked as webrtc-rs reads it: the same parser on the same
     /// text (webrtc-rs keeps its own parse private), every candidate through the policy.
-    fn check_remote(&self, desc: &RTCSessionDescription) -> Result<(), PeerError> {
+    /// Returns what it asks of our Opus.
+    fn check_remote(&self, desc: &RTCSessionDescription) -> Result<OpusWishes, PeerError> {
         let parsed = desc.unmarshal().map_err(|_| PeerError::BadSdp)?;
         candidates::inbound_sdp(&self.remote_policy(), &self.own_addresses(), &parsed)?;
-        Ok(())
+        Ok(peer_opus_wishes(&parsed))
+    }
+
+    /// Records what the peer's applied description asks of our Opus.
+    fn note_opus_wishes(&self, wishes: OpusWishes) {
+        self.audio
+            .peer_wants_fec
+            .store(wishes.inband_fec, Ordering::Release);
     }
 
     /// Applies the rules of `mode` from now on (both users agreed to switch): candidates
@@ -550,8 +569,9 @@ impl PeerSession {
     pub async fn answer(&self, remote_offer: &str) -> Result<String, PeerError> {
         let offer =
             RTCSessionDescription::offer(remote_offer.to_owned()).map_err(|_| PeerError::BadSdp)?;
-        self.check_remote(&offer)?;
+        let wishes = self.check_remote(&offer)?;
         self.pc.set_remote_description(offer).await?;
+        self.note_opus_wishes(wishes);
         let answer = self.pc.create_answer(None).await?;
         let sdp = self.outgoing(&answer.sdp)?;
         self.pc.set_local_description(answer).await?;
@@ -563,8 +583,9 @@ impl PeerSession {
     pub async fn apply_answer(&self, remote_answer: &str) -> Result<(), PeerError> {
         let answer = RTCSessionDescription::answer(remote_answer.to_owned())
             .map_err(|_| PeerError::BadSdp)?;
-        self.check_remote(&answer)?;
+        let wishes = self.check_remote(&answer)?;
         self.pc.set_remote_description(answer).await?;
+        self.note_opus_wishes(wishes);
         self.refresh_payload_types().await;
         Ok(())
     }
@@ -765,6 +786,7 @@ async fn add_track(
         sender,
         ssrc,
         payload_type: Arc::new(AtomicU16::new(NO_PAYLOAD_TYPE)),
+        peer_wants_fec: Arc::new(AtomicBool::new(false)),
     })
 }
 

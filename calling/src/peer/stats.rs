@@ -32,6 +32,9 @@ pub struct PeerStats {
     pub remote_address: Option<SocketAddr>,
     /// The congestion controller's current target, bits/s.
     pub target_bitrate_bps: u64,
+    /// Share of our audio packets the peer lost (0..=1), from its latest RTCP receiver
+    /// report; `None` before the first one.
+    pub audio_loss_reported: Option<f64>,
 }
 
 impl PeerStats {
@@ -74,6 +77,16 @@ impl PeerStats {
                 // units (RFC 3550 section 6.4.1), 48 kHz for Opus, despite its docs saying
                 // seconds.
                 stats.audio_jitter_ms = Some(received.jitter * 1000.0 / 48_000.0);
+            }
+        }
+        for entry in report.iter() {
+            if let RTCStatsReportEntry::RemoteInboundRtp(remote) = entry {
+                let kind = &remote.received_rtp_stream_stats.rtp_stream_stats.kind;
+                if *kind == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio
+                    && remote.fraction_lost.is_finite()
+                {
+                    stats.audio_loss_reported = Some(remote.fraction_lost.clamp(0.0, 1.0));
+                }
             }
         }
         stats

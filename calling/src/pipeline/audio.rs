@@ -24,9 +24,21 @@ pub(crate) const PLAYOUT: PlayoutConfig = PlayoutConfig {
     max_delay: Duration::from_millis(200),
 };
 
+/// Most bits per second the voice gets when the peer reports loss.
+pub(crate) const MAX_LOSSY_BITRATE: i32 = 48_000;
+
+/// The voice's bitrate when the encoder prepares for `expected_loss_pct` percent loss: FEC
+/// takes its share of the bits, so the bitrate grows with it (500 bit/s per percent) and
+/// the speech itself keeps its quality; voice is a few percent of a video call's bits.
+pub(crate) fn bitrate_for_loss(expected_loss_pct: i32) -> i32 {
+    (DEFAULT_BITRATE + 500 * expected_loss_pct.max(0)).min(MAX_LOSSY_BITRATE)
+}
+
 /// Starts the thread that reads the microphone, encodes and sends.
+/// In-band FEC goes out when `allow_fec` and the peer's description asks for it.
 pub(crate) fn spawn_sender(
     mut source: Box<dyn AudioSource>,
+    allow_fec: bool,
     track: LocalTrack,
     runtime: Handle,
     controls: Arc<Controls>,
@@ -44,6 +56,10 @@ pub(crate) fn spawn_sender(
                 }
             };
             let silence = vec![0i16; FRAME_SAMPLES];
+            // Unknown until the first frame goes out (the peer's description is applied
+            // by then), and again after a renegotiation.
+            let mut fec_on: Option<bool> = None;
+            let mut expected_loss: Option<u8> = None;
             while !Controls::get(&controls.stop) {
                 let frame = match source.read_frame() {
                     Ok(frame) => frame,
@@ -60,6 +76,24 @@ pub(crate) fn spawn_sender(
                 } else {
                     &frame.samples
                 };
+                let want_fec = allow_fec && track.peer_wants_fec();
+                if fec_on != Some(want_fec) {
+                    match encoder.set_inband_fec(want_fec) {
+                        Ok(()) => fec_on = Some(want_fec),
+                        Err(e) => tracing::warn!(error = %e, "Opus FEC setting refused"),
+                    }
+                }
+                let loss = controls.expected_loss_pct();
+                if loss.is_some() && loss != expected_loss {
+                    let percent = loss.map_or(0, i32::from);
+                    let set = encoder
+                        .set_expected_loss(percent)
+                        .and_then(|()| encoder.set_bitrate(bitrate_for_loss(percent)));
+                    match set {
+                        Ok(()) => expected_loss = loss,
+                        Err(e) => tracing::warn!(error = %e, "Opus loss settings refused"),
+                    }
+                }
                 let packet = match encoder.encode(samples) {
                     Ok(p) => p,
                     Err(e) => {
@@ -68,7 +102,12 @@ pub(crate) fn spawn_sender(
                     }
                 };
                 match runtime.block_on(track.write(packet, frame.captured_at, FRAME_DURATION)) {
-                    Ok(true) => Counters::bump(&counters.audio_frames_sent),
+                    Ok(true) => {
+                        Counters::bump(&counters.audio_frames_sent);
+                        if fec_on == Some(true) {
+                            Counters::bump(&counters.audio_frames_sent_with_fec);
+                        }
+                    }
                     Ok(false) => {}
                     Err(e) => tracing::debug!(error = %e, "audio frame not sent"),
                 }

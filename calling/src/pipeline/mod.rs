@@ -30,6 +30,11 @@ use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+/// Least loss the encoder's FEC is sized for once the peer reports (percent).
+pub(crate) const MIN_EXPECTED_LOSS: u8 = 1;
+/// Most loss the encoder's FEC is sized for (percent).
+pub(crate) const MAX_EXPECTED_LOSS: u8 = 40;
+
 /// Switches the pipelines read on every frame.
 #[derive(Debug, Default)]
 pub(crate) struct Controls {
@@ -52,6 +57,9 @@ pub(crate) struct Controls {
     pub screen_sharing: AtomicBool,
     /// [`crate::VideoQuality`] as its `u8`.
     video_quality: AtomicU8,
+    /// The loss the Opus encoder prepares its FEC for, percent, from the peer's receiver
+    /// reports; 0 until the first one (the encoder's default stands).
+    expected_loss_pct: AtomicU8,
 }
 
 impl Controls {
@@ -76,6 +84,24 @@ impl Controls {
         }
     }
 
+    /// Takes the share of our audio the peer reported lost (0..=1): the encoder's FEC is
+    /// then sized for one and a half times that (loss comes in bursts, and reports lag by
+    /// a second), at least [`MIN_EXPECTED_LOSS`] (a clean path keeps a trace of FEC and
+    /// gives the speech its bits) and at most [`MAX_EXPECTED_LOSS`] (past that FEC takes
+    /// bits the speech itself needs).
+    pub fn note_peer_audio_loss(&self, reported: Option<f64>) {
+        if let Some(loss) = reported.filter(|l| l.is_finite()) {
+            let percent = (loss.clamp(0.0, 1.0) * 150.0).ceil() as u8;
+            let percent = percent.clamp(MIN_EXPECTED_LOSS, MAX_EXPECTED_LOSS);
+            self.expected_loss_pct.store(percent, Ordering::Release);
+        }
+    }
+
+    /// The loss to size FEC for, percent; `None` before the peer's first report.
+    pub fn expected_loss_pct(&self) -> Option<u8> {
+        Some(self.expected_loss_pct.load(Ordering::Acquire)).filter(|&p| p > 0)
+    }
+
     /// The next frame of every video encoder (camera and screen) is a keyframe.
     pub fn request_keyframes(&self) {
         Controls::set(&self.force_keyframe, true);
@@ -91,6 +117,8 @@ pub(crate) struct Counters {
     pub audio_frames_played: AtomicU64,
     pub audio_frames_concealed: AtomicU64,
     pub audio_frames_recovered: AtomicU64,
+    /// Audio frames sent with in-band FEC on (the peer asked for it).
+    pub audio_frames_sent_with_fec: AtomicU64,
     pub first_audio_at: Mutex<Option<Instant>>,
     pub video_frames_sent: AtomicU64,
     pub video_frames_decoded: AtomicU64,
@@ -163,5 +191,22 @@ mod tests {
             Controls::get(&controls.force_keyframe),
             "back from Off: keyframe"
         );
+    }
+
+    #[test]
+    fn fec_is_sized_from_the_peers_reports_within_bounds() {
+        let controls = Controls::default();
+        assert_eq!(controls.expected_loss_pct(), None, "no report yet");
+        controls.note_peer_audio_loss(None);
+        assert_eq!(controls.expected_loss_pct(), None);
+        controls.note_peer_audio_loss(Some(0.0));
+        assert_eq!(controls.expected_loss_pct(), Some(MIN_EXPECTED_LOSS));
+        controls.note_peer_audio_loss(Some(0.10));
+        assert_eq!(controls.expected_loss_pct(), Some(15));
+        controls.note_peer_audio_loss(Some(0.9));
+        assert_eq!(controls.expected_loss_pct(), Some(MAX_EXPECTED_LOSS));
+        // A report that makes no sense changes nothing.
+        controls.note_peer_audio_loss(Some(f64::NAN));
+        assert_eq!(controls.expected_loss_pct(), Some(MAX_EXPECTED_LOSS));
     }
 }

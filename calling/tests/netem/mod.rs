@@ -1,6 +1,7 @@
-//! A network between two loopback peers that a test can cut: a UDP proxy (a tiny
-//! symmetric NAT with a blackhole switch) and a signaling decorator that points every ICE
-//! candidate a side sends at a proxy port instead of the real socket.
+//! A network between two loopback peers that a test can cut or degrade: a UDP proxy (a
+//! tiny symmetric NAT with a blackhole switch, random loss and delay with jitter) and a
+//! signaling decorator that points every ICE candidate a side sends at a proxy port
+//! instead of the real socket.
 #![allow(dead_code)] // each test file uses a different part
 
 use std::collections::HashMap;
@@ -24,9 +25,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Random loss and delay applied to every datagram, both ways.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Impairment {
+    /// Probability that a datagram is dropped (0..=1), each independently.
+    pub loss: f64,
+    /// Mean one-way delay added.
+    pub delay: Duration,
+    /// Each datagram's delay is `delay` plus or minus up to this (uniform), so datagrams
+    /// overtake each other as on a real jittery path.
+    pub jitter: Duration,
+}
+
 #[derive(Default)]
 struct Shared {
     blackhole: AtomicBool,
+    impairment: Mutex<Impairment>,
     forwarded: AtomicU64,
     dropped: AtomicU64,
     /// Real candidate address -> the proxy port that fronts it.
@@ -47,16 +61,33 @@ impl Shared {
         }
     }
 
-    /// Counts a datagram and says whether it may pass.
-    fn pass(&self) -> bool {
-        if self.blackhole.load(Ordering::Acquire) {
+    /// Counts a datagram and says whether it may pass, and after how long.
+    fn pass(&self) -> Option<Duration> {
+        let impairment = *lock(&self.impairment);
+        if self.blackhole.load(Ordering::Acquire) || fastrand::f64() < impairment.loss {
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            false
-        } else {
-            self.forwarded.fetch_add(1, Ordering::Relaxed);
-            true
+            return None;
         }
+        self.forwarded.fetch_add(1, Ordering::Relaxed);
+        let spread = impairment.jitter.as_secs_f64() * (2.0 * fastrand::f64() - 1.0);
+        Some(Duration::from_secs_f64(
+            (impairment.delay.as_secs_f64() + spread).max(0.0),
+        ))
     }
+}
+
+/// Sends `data` from `socket` to `to` now, or after `delay` without holding up the
+/// datagrams behind it.
+async fn send_after(socket: &Arc<UdpSocket>, data: &[u8], to: SocketAddr, delay: Duration) {
+    if delay.is_zero() {
+        let _ = socket.send_to(data, to).await;
+        return;
+    }
+    let (socket, data) = (socket.clone(), data.to_vec());
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let _ = socket.send_to(&data, to).await;
+    });
 }
 
 /// The UDP proxy. For each real address A it fronts, a listening socket P; for each source
@@ -81,12 +112,17 @@ impl UdpProxy {
         self.shared.blackhole.store(on, Ordering::Release);
     }
 
+    /// Drops and delays datagrams from now on (`Impairment::default()`: none).
+    pub fn set_impairment(&self, impairment: Impairment) {
+        *lock(&self.shared.impairment) = impairment;
+    }
+
     /// Datagrams relayed so far (both directions).
     pub fn forwarded(&self) -> u64 {
         self.shared.forwarded.load(Ordering::Relaxed)
     }
 
-    /// Datagrams dropped by the blackhole so far.
+    /// Datagrams dropped so far (blackhole and random loss).
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
@@ -161,8 +197,8 @@ async fn listen(shared: Arc<Shared>, front: Arc<UdpSocket>, real: SocketAddr) {
                 q
             }
         };
-        if shared.pass() {
-            let _ = q.send_to(&buf[..len], real).await;
+        if let Some(delay) = shared.pass() {
+            send_after(&q, &buf[..len], real, delay).await;
         }
     }
 }
@@ -182,8 +218,8 @@ async fn reply(
         if from != real {
             continue;
         }
-        if shared.pass() {
-            let _ = front.send_to(&buf[..len], source).await;
+        if let Some(delay) = shared.pass() {
+            send_after(&front, &buf[..len], source, delay).await;
         }
     }
 }

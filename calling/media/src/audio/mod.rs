@@ -7,6 +7,7 @@
 //! level before encoding.
 //! [`ToneCheck`] and [`BurstDetector`] check what came out (frequency, latency).
 
+mod clip;
 mod cpal_driver;
 mod frame;
 mod goertzel;
@@ -20,6 +21,7 @@ mod tone;
 pub use self::opus::{
     OpusDecoder, OpusEncoder, DEFAULT_BITRATE, MAX_BITRATE, MAX_PACKET_BYTES, MIN_BITRATE,
 };
+pub use clip::ClipSource;
 pub use cpal_driver::{
     list_input_devices, list_output_devices, CpalMicrophone, CpalSpeaker, MICROPHONE_TIMEOUT,
 };

@@ -48,15 +48,19 @@ impl OpusEncoder {
         let mut encoder = OpusEncoder { inner, bitrate: 0 };
         encoder.set_bitrate(bitrate_bps)?;
         // In-band FEC: each packet also carries a coarse copy of the previous frame, so
-        // a lost packet is rebuilt from the next one (`OpusDecoder::recover`). A decoder
-        // that does not use it just ignores it (RFC 7587 section 3.3), so it needs no
-        // negotiation.
-        encoder
-            .inner
-            .set_inband_fec(true)
-            .map_err(codec_error("enable FEC"))?;
+        // a lost packet is rebuilt from the next one (`OpusDecoder::recover`). A call
+        // turns it off toward a peer whose description does not ask for it
+        // (`useinbandfec`, RFC 7587 section 6.1).
+        encoder.set_inband_fec(true)?;
         encoder.set_expected_loss(DEFAULT_EXPECTED_LOSS)?;
         Ok(encoder)
+    }
+
+    /// Turns in-band FEC on (the default) or off.
+    pub fn set_inband_fec(&mut self, on: bool) -> Result<(), AudioError> {
+        self.inner
+            .set_inband_fec(on)
+            .map_err(codec_error("in-band FEC"))
     }
 
     /// Tells the encoder how much loss to prepare for, percent (0..=100): the share of the

@@ -157,7 +157,7 @@ impl VideoSource for FileSource {
 }
 
 /// Decodes a PNG/JPEG into I420, cropped to even size.
-fn load_still(path: &Path) -> Result<(u32, u32, Vec<u8>), VideoError> {
+pub(crate) fn load_still(path: &Path) -> Result<(u32, u32, Vec<u8>), VideoError> {
     let image_error = |source| VideoError::Image {
         path: path.to_path_buf(),
         source,

@@ -1,7 +1,8 @@
 //! Video: devices and the codec.
 //!
 //! Frames flow one way: a [`VideoSource`] (the camera through [`NokhwaCamera`], or the
-//! synthetic [`TestPatternSource`] / [`FileSource`]) yields [`CapturedFrame`]s; the call
+//! synthetic [`TestPatternSource`] / [`FileSource`] / [`SequenceSource`]) yields
+//! [`CapturedFrame`]s; the call
 //! engine passes each through a [`blackout::PrivacyFilter`] (via [`CapturedFrame::as_raw`]);
 //! only the resulting [`blackout::FilteredFrame`] can be given to [`VideoEncoder::encode`],
 //! which produces VP8 [`EncodedFrame`]s. On the receiving side [`VideoDecoder`] turns VP8 back
@@ -38,6 +39,7 @@ mod file;
 mod frame;
 mod pattern;
 mod screen;
+mod sequence;
 mod slides;
 mod source;
 mod vp8;
@@ -57,6 +59,7 @@ pub use screen::{
     shared_size, ScreenFrame, ScreenKind, ScreenSource, ScreenTarget, MAX_SCREEN_SIZE,
     MIN_SCREEN_SIDE, SCREEN_FPS,
 };
+pub use sequence::{SequenceSource, MAX_SEQUENCE_FRAMES};
 pub use slides::{SyntheticScreen, SYNTHETIC_SCREEN_ID};
 pub use source::VideoSource;
 pub use xcap_screen::{list_screen_targets, ScreenTargets, XcapScreen};
