@@ -146,3 +146,19 @@ pub(crate) fn read_track(
         input.close();
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_voice_gets_more_bits_with_loss_up_to_what_video_leaves_it() {
+        assert_eq!(bitrate_for_loss(0), DEFAULT_BITRATE);
+        assert!(bitrate_for_loss(15) > bitrate_for_loss(1));
+        assert_eq!(
+            bitrate_for_loss(i32::from(super::super::MAX_EXPECTED_LOSS)),
+            MAX_LOSSY_BITRATE
+        );
+        assert_eq!(bitrate_for_loss(-5), DEFAULT_BITRATE, "nonsense is no loss");
+    }
+}

@@ -20,8 +20,9 @@ use crate::devices::RemoteVideoSink;
 use crate::engine::{MediaPart, VideoQuality, LOW_VIDEO_KBPS};
 use crate::peer::LocalTrack;
 
-/// What audio takes out of the congestion controller's target before video gets the rest.
-const AUDIO_SHARE_BPS: u64 = 48_000;
+/// What audio takes out of the congestion controller's target before video gets the rest:
+/// the most the voice uses, even under loss, so video is scaled down before audio suffers.
+const AUDIO_SHARE_BPS: u64 = super::audio::MAX_LOSSY_BITRATE as u64;
 /// Encoded frames waiting for the decoder; beyond it frames are dropped, not queued.
 const DECODE_QUEUE: usize = 4;
 /// RTP packets the sample builder waits for a late packet of a frame (VP8 at 640x480 is
