@@ -201,7 +201,7 @@ async fn run_one(
     index: u32,
 ) -> Run {
     let proxy = UdpProxy::new();
-    let (alice, alice_devices, _) = side(relay, &proxy, Some(clip.clone()), fec).await;
+    let (alice, _, _) = side(relay, &proxy, Some(clip.clone()), fec).await;
     let (bob, bob_devices, bob_key) = side(relay, &proxy, None, true).await;
     let mut alice_events = alice.events();
     let mut bob_events = bob.events();
@@ -238,7 +238,6 @@ async fn run_one(
     tokio::time::sleep(Duration::from_millis(300)).await;
     alice.shutdown().await;
     bob.shutdown().await;
-    drop(alice_devices);
     Run {
         loss,
         fec,

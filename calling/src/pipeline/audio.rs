@@ -56,8 +56,8 @@ pub(crate) fn spawn_sender(
                 }
             };
             let silence = vec![0i16; FRAME_SAMPLES];
-            // Unknown until the first frame goes out (the peer's description is applied
-            // by then), and again after a renegotiation.
+            // What the encoder was last set to: the peer's wishes are read before each frame
+            // (applied by the time the first one goes out, changed by a renegotiation).
             let mut fec_on: Option<bool> = None;
             let mut expected_loss: Option<u8> = None;
             while !Controls::get(&controls.stop) {
