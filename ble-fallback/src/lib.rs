@@ -1,9 +1,28 @@
-//! BLE fallback for PhantomCall signaling (placeholder; filled by the BLE issue).
+//! Bluetooth LE fallback for PhantomCall: a mesh of nearby devices that carries the same
+//! gift wraps the Nostr relays carry, for when no relay is reachable.
 //!
-//! Will hold: a `BleLink` trait over Bluetooth LE (btleplug central, BlueZ peripheral) with a
-//! simulated link for tests, fragmentation and reassembly of gift-wrapped events into GATT-sized
-//! frames, and store-and-forward mesh relaying. It carries the same kind 1059 wraps as the Nostr
-//! relays; `nostr-signal`'s single verifier checks everything that arrives over it.
-//! It must never see plaintext call messages: it only moves opaque wraps.
+//! - [`link`]: the radio trait ([`BleLink`]) both roles at once, our own service UUID.
+//! - [`sim`]: an in-process simulated radio (range, MTU, throughput, latency, loss).
+//! - [`frame`], [`frag`], [`envelope`]: the wire: a 14-byte header, fragmentation into
+//!   connection-sized frames and bounded reassembly, the recipient and expiry of a message.
+//! - [`mesh`]: the sans-IO node (flooding with TTL, de-duplication, relay jitter,
+//!   acknowledgements and resends, store-and-forward); [`driver`] runs it on Tokio.
 //!
-//! Main types: none yet.
+//! It must never see plaintext call messages: it moves opaque wraps and trusts nothing
+//! from the air (every frame is bounded and validated, and whatever it delivers still
+//! goes through `nostr-signal`'s one verifier). It must never put a stable identifier
+//! (npub, device name, fixed id) on the air.
+
+pub mod driver;
+pub mod envelope;
+pub mod frag;
+pub mod frame;
+pub mod link;
+pub mod mesh;
+pub mod sim;
+
+pub use driver::{HandOver, MeshNode, NodeStatus};
+pub use envelope::Envelope;
+pub use frame::MessageId;
+pub use link::{Advertisement, BleError, BleLink, LinkEvent, NeighborId, RadioAddress};
+pub use mesh::{Delivery, MeshConfig, MeshStats, Outgoing};
