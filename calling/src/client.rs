@@ -9,8 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use nostr_signal::ble_fallback::MeshNode;
 use nostr_signal::{
-    Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl, SignalError,
+    BlePaths, Identity, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl, SignalError,
     SignalTransport,
 };
 use phantomcall_schemas::DeviceId;
@@ -66,6 +67,17 @@ pub struct ClientSetup {
     pub signaling: Option<SignalingWrap>,
     /// Last changes to the engine's settings; `None`: as [`connect`] made them.
     pub configure: Option<ConfigureEngine>,
+    /// The Bluetooth LE mesh, beside the relays or instead of them; `None`: relays only.
+    pub ble: Option<BleSignaling>,
+}
+
+/// Signaling over the Bluetooth LE mesh.
+#[derive(Clone)]
+pub struct BleSignaling {
+    /// The running mesh node (its interests include our key).
+    pub mesh: Arc<MeshNode>,
+    /// Beside the relays or instead of them.
+    pub paths: BlePaths,
 }
 
 impl ClientSetup {
@@ -88,6 +100,7 @@ impl ClientSetup {
             ring_timeout: None,
             signaling: None,
             configure: None,
+            ble: None,
         }
     }
 }
@@ -152,14 +165,22 @@ pub async fn connect(setup: ClientSetup) -> Result<Client, ClientError> {
         ring_timeout,
         signaling,
         configure,
+        ble,
     } = setup;
-    let transport = Arc::new(
-        NostrTransport::connect(identity.clone(), transport)
-            .await
-            .map_err(ClientError::Connect)?,
-    );
-    // Published at every start, so a changed inbox list reaches peers on the next one.
-    if let Err(e) = transport.publish_dm_relay_list(&inbox).await {
+    let transport = match ble {
+        None => NostrTransport::connect(identity.clone(), transport).await,
+        Some(ble) => {
+            NostrTransport::connect_with_ble(identity.clone(), transport, ble.mesh, ble.paths).await
+        }
+    };
+    let transport = Arc::new(transport.map_err(ClientError::Connect)?);
+    // Published at every start, so a changed inbox list reaches peers on the next one
+    // (on the mesh alone there is no relay to publish on).
+    let published = match transport.relay_link() {
+        Some(_) => transport.publish_dm_relay_list(&inbox).await,
+        None => Ok(()),
+    };
+    if let Err(e) = published {
         match dm_relay_list {
             DmRelayList::Required => {
                 transport.shutdown().await;

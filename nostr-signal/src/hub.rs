@@ -19,7 +19,7 @@ use phantomcall_schemas::{CallMessage, ChatMessage};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink};
+use crate::link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink, Via};
 use crate::recent::{RecentMap, RecentSet};
 use crate::replay_file::ReplayFile;
 use crate::transport::{IncomingChats, IncomingMessages, Recipients, Route};
@@ -402,12 +402,12 @@ struct Intake {
 
 async fn run_intake(mut intake: Intake) {
     while let Some(arrival) = intake.arrivals.recv().await {
-        intake.take(arrival.wrap);
+        intake.take(arrival.wrap, arrival.via);
     }
 }
 
 impl Intake {
-    fn take(&mut self, wrap: Event) {
+    fn take(&mut self, wrap: Event, via: Via) {
         let id = wrap.id;
         let own_copy = self
             .shared
@@ -450,7 +450,8 @@ impl Intake {
             }
         }
         match verified {
-            Verified::Call(message) => {
+            Verified::Call(mut message) => {
+                message.via = via;
                 if !message.from_own_device {
                     self.shared
                         .peer_forms
@@ -461,7 +462,8 @@ impl Intake {
                 // No subscriber yet is fine: the message is for nobody then.
                 let _ = self.incoming.send(message);
             }
-            Verified::Chat(chat) => {
+            Verified::Chat(mut chat) => {
+                chat.via = via;
                 let _ = self.chats.send(chat);
             }
         }

@@ -21,6 +21,7 @@
 //! [`VerifiedChat`] for NIP-17 chats), and [`EmbeddedRelay`] for the demo and tests.
 
 mod binding;
+mod ble_link;
 mod embedded_relay;
 mod error;
 mod hub;
@@ -39,13 +40,14 @@ mod verify;
 mod wrap;
 
 pub use binding::MAX_CONVERSATION_MEMBERS;
+pub use ble_link::BleSignalLink;
 pub use embedded_relay::EmbeddedRelay;
 pub use error::SignalError;
 pub use hub::{HubConfig, IntakeCounts, SignalHub};
 pub use keys::{encode_npub, parse_public_key, verify_digest, Identity, KeyFile, KeyStrength};
-pub use link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink};
+pub use link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink, Via};
 pub use memory_link::{MemoryLink, MemoryNet};
-pub use nostr_transport::NostrTransport;
+pub use nostr_transport::{BlePaths, NostrTransport};
 pub use peer_relays::{PeerRelayPolicy, PeerRelayRefusal};
 pub use relay_link::{NostrTransportConfig, RelayLink};
 pub use transport::{
@@ -58,5 +60,7 @@ pub use wrap::{
     EPHEMERAL_GIFT_WRAP_KIND,
 };
 
+/// The Bluetooth LE mesh crate, for callers that set a mesh up for [`BleSignalLink`].
+pub use ble_fallback;
 /// Re-export of the Nostr types that appear in this crate's API.
 pub use nostr_sdk::{EventId, PublicKey, RelayUrl, Timestamp};

@@ -77,8 +77,36 @@ impl fmt::Display for Accepted {
 pub struct Arrival {
     /// The gift wrap.
     pub wrap: Event,
-    /// The link it came over.
+    /// The path it came over.
+    pub via: Via,
+}
+
+/// The path a message came over, shown to the user ("via Bluetooth, 2 hops").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Via {
+    /// The link.
     pub link: LinkKind,
+    /// Radio hops, for a mesh link (1: a device in range sent it).
+    pub hops: Option<u8>,
+}
+
+impl Via {
+    /// Over a link without hops.
+    pub fn link(link: LinkKind) -> Self {
+        Self { link, hops: None }
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.link, self.hops) {
+            (LinkKind::Ble, Some(1)) => f.write_str("via Bluetooth, 1 hop"),
+            (LinkKind::Ble, Some(hops)) => write!(f, "via Bluetooth, {hops} hops"),
+            (LinkKind::Ble, None) => f.write_str("via Bluetooth"),
+            (LinkKind::Relays, _) => f.write_str("via relays"),
+            (LinkKind::Memory, _) => f.write_str("in process"),
+        }
+    }
 }
 
 /// Where a link hands what arrives: the hub's intake. Bounded, so a flood on one link

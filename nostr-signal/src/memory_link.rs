@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use nostr_sdk::{Event, PublicKey};
 
-use crate::link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink};
+use crate::link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink, Via};
 use crate::SignalError;
 
 struct Node {
@@ -63,7 +63,7 @@ impl MemoryNet {
         for sink in sinks {
             let arrival = Arrival {
                 wrap: wrap.clone(),
-                link: LinkKind::Memory,
+                via: Via::link(LinkKind::Memory),
             };
             if sink.send(arrival).await.is_ok() {
                 handed += 1;

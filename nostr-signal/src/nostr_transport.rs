@@ -1,4 +1,5 @@
-//! The usual set-up: a [`SignalHub`] with the relay pool as its link.
+//! The usual set-up: a [`SignalHub`] with the relay pool as its link, and the Bluetooth LE
+//! mesh beside it or instead of it when the user chooses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,16 +8,30 @@ use async_trait::async_trait;
 use nostr_sdk::{PublicKey, RelayUrl};
 use phantomcall_schemas::CallMessage;
 
+use ble_fallback::MeshNode;
+
+use crate::ble_link::BleSignalLink;
 use crate::hub::{HubConfig, SignalHub};
 use crate::relay_link::{NostrTransportConfig, RelayLink};
 use crate::transport::{IncomingMessages, Recipients, Route};
 use crate::{Identity, SendReport, SignalError, SignalTransport};
 
+/// Which paths signaling takes besides (or instead of) the relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlePaths {
+    /// Relays and the Bluetooth LE mesh side by side; when no relay is reachable at start
+    /// the transport comes up on the mesh alone instead of failing.
+    Alongside,
+    /// The mesh only: no relay is contacted at all.
+    Only,
+}
+
 /// Signaling through Nostr relays: a hub whose first link is the relay pool. More links
 /// (Bluetooth LE) can be added with [`SignalHub::add_link`].
 pub struct NostrTransport {
     hub: SignalHub,
-    relays: Arc<RelayLink>,
+    /// `None` when signaling runs on the Bluetooth LE mesh alone.
+    relays: Option<Arc<RelayLink>>,
 }
 
 impl NostrTransport {
@@ -27,18 +42,57 @@ impl NostrTransport {
         identity: Identity,
         config: NostrTransportConfig,
     ) -> Result<Self, SignalError> {
-        let hub = SignalHub::new(
+        let hub = Self::hub_for(&identity, &config);
+        let relays =
+            Arc::new(RelayLink::connect(identity.keys(), config, hub.arrival_sink()).await?);
+        hub.add_link(relays.clone());
+        Ok(Self {
+            hub,
+            relays: Some(relays),
+        })
+    }
+
+    /// Like [`NostrTransport::connect`], with the Bluetooth LE `mesh` (whose interests
+    /// include our [`BleSignalLink::mesh_key`]) as a link too, or as the only one.
+    pub async fn connect_with_ble(
+        identity: Identity,
+        config: NostrTransportConfig,
+        mesh: Arc<MeshNode>,
+        paths: BlePaths,
+    ) -> Result<Self, SignalError> {
+        let hub = Self::hub_for(&identity, &config);
+        hub.add_link(Arc::new(BleSignalLink::new(mesh, hub.arrival_sink())));
+        if paths == BlePaths::Only {
+            return Ok(Self { hub, relays: None });
+        }
+        match RelayLink::connect(identity.keys(), config, hub.arrival_sink()).await {
+            Ok(relays) => {
+                let relays = Arc::new(relays);
+                hub.add_link(relays.clone());
+                Ok(Self {
+                    hub,
+                    relays: Some(relays),
+                })
+            }
+            Err(error @ (SignalError::NoRelayReachable { .. } | SignalError::NoRelays)) => {
+                tracing::warn!(%error, "no relay reachable: signaling over Bluetooth LE only");
+                Ok(Self { hub, relays: None })
+            }
+            // Behind a proxy, an unreachable relay may mean the proxy is down; that is
+            // said, not papered over with the radio.
+            Err(error) => Err(error),
+        }
+    }
+
+    fn hub_for(identity: &Identity, config: &NostrTransportConfig) -> SignalHub {
+        SignalHub::new(
             identity.clone(),
             HubConfig {
                 verifier: config.verifier.clone(),
                 wrap_expiration: config.wrap_expiration,
                 replay_file: config.replay_file.clone(),
             },
-        );
-        let relays =
-            Arc::new(RelayLink::connect(identity.keys(), config, hub.arrival_sink()).await?);
-        hub.add_link(relays.clone());
-        Ok(Self { hub, relays })
+        )
     }
 
     /// The hub under this transport (also reached through `Deref`).
@@ -46,41 +100,50 @@ impl NostrTransport {
         &self.hub
     }
 
-    /// The relay link under this transport.
-    pub fn relay_link(&self) -> &RelayLink {
-        &self.relays
+    /// The relay link under this transport; `None` on the Bluetooth LE mesh alone.
+    pub fn relay_link(&self) -> Option<&RelayLink> {
+        self.relays.as_deref()
+    }
+
+    fn relays(&self) -> Result<&RelayLink, SignalError> {
+        self.relays.as_deref().ok_or(SignalError::NoRelays)
     }
 
     /// Publish our DM relay list (kind 10050) on our relays so peers know where to send calls.
     pub async fn publish_dm_relays(&self) -> Result<(), SignalError> {
-        self.relays.publish_dm_relays().await
+        self.relays()?.publish_dm_relays().await
     }
 
     /// Publish our DM relay list (kind 10050, naming our relays) on `targets`, for example
     /// the general-purpose relays where contacts look profiles up.
     pub async fn publish_dm_relays_to(&self, targets: Vec<RelayUrl>) -> Result<(), SignalError> {
-        self.relays.publish_dm_relays_to(targets).await
+        self.relays()?.publish_dm_relays_to(targets).await
     }
 
     /// Publish `inbox` as our DM relay list (kind 10050) on our relays (see
     /// [`RelayLink::publish_dm_relay_list`]).
     pub async fn publish_dm_relay_list(&self, inbox: &[RelayUrl]) -> Result<(), SignalError> {
-        self.relays.publish_dm_relay_list(inbox).await
+        self.relays()?.publish_dm_relay_list(inbox).await
     }
 
     /// Tell the transport where `peer` receives DMs (see [`RelayLink::set_peer_dm_relays`]).
     pub fn set_peer_dm_relays(&self, peer: PublicKey, relays: Vec<RelayUrl>) {
-        self.relays.set_peer_dm_relays(peer, relays);
+        if let Some(link) = &self.relays {
+            link.set_peer_dm_relays(peer, relays);
+        }
     }
 
     /// Every relay in the pool with a live connection (ours and peers').
     pub async fn connected_relays(&self) -> Vec<RelayUrl> {
-        self.relays.connected_relays().await
+        match &self.relays {
+            Some(link) => link.connected_relays().await,
+            None => Vec::new(),
+        }
     }
 
     /// The SOCKS5 proxy every relay connection goes through, if any.
     pub fn socks5_proxy(&self) -> Option<SocketAddr> {
-        self.relays.proxy()
+        self.relays.as_ref().and_then(|link| link.proxy())
     }
 }
 

@@ -23,7 +23,7 @@ use nostr_sdk::prelude::{
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink};
+use crate::link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink, Via};
 use crate::logsafe::ShortKey;
 use crate::peer_relays::PeerRelayPolicy;
 use crate::publish::{publish, relay_options, wait_for_any_relay};
@@ -438,7 +438,7 @@ async fn forward_wraps(
                 }
                 let arrival = Arrival {
                     wrap: *event,
-                    link: LinkKind::Relays,
+                    via: Via::link(LinkKind::Relays),
                 };
                 if sink.send(arrival).await.is_err() {
                     break; // the hub is gone

@@ -5,7 +5,7 @@ use nostr_sdk::{EventId, PublicKey, Timestamp};
 use phantomcall_schemas::{CallMessage, ChatMessage};
 use tokio::sync::broadcast;
 
-use crate::{Accepted, DeliveryForm, SignalError};
+use crate::{Accepted, DeliveryForm, SignalError, Via};
 
 /// A call message that passed every check of the [`crate::Verifier`].
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,8 @@ pub struct VerifiedMessage {
     pub form: DeliveryForm,
     /// True when one of our own other devices sent it (the multi-device copy).
     pub from_own_device: bool,
+    /// The path it came over.
+    pub via: Via,
 }
 
 /// A chat message (NIP-17 kind 14) that passed every check of the [`crate::Verifier`].
@@ -37,6 +39,8 @@ pub struct VerifiedChat {
     pub created_at: Timestamp,
     /// True when one of our own other devices sent it.
     pub from_own_device: bool,
+    /// The path it came over.
+    pub via: Via,
 }
 
 /// What the verifier lets through, by family.

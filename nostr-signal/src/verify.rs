@@ -26,7 +26,7 @@ use phantomcall_schemas::{CallKind, CallMessage, ChatMessage, SchemaError, CHAT_
 
 use crate::binding::Conversations;
 use crate::wrap::is_wrap_kind;
-use crate::{DeliveryForm, Verified, VerifiedChat, VerifiedMessage};
+use crate::{DeliveryForm, LinkKind, Verified, VerifiedChat, VerifiedMessage, Via};
 
 /// Why a wrap was dropped. Counted per reason and logged without payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -382,6 +382,8 @@ impl Verifier {
             created_at: opened.created_at,
             form: opened.form,
             from_own_device,
+            // The hub, which knows the link, fills this in.
+            via: Via::link(LinkKind::Relays),
         })
     }
 
@@ -411,6 +413,7 @@ impl Verifier {
             rumor_id: opened.rumor_id,
             created_at: opened.created_at,
             from_own_device,
+            via: Via::link(LinkKind::Relays),
         })
     }
 

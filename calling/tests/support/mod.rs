@@ -118,6 +118,17 @@ pub async fn phone_with_transport(
     options: PhoneOptions,
     transport: NostrTransportConfig,
 ) -> Phone {
+    phone_with(identity, options, transport, |_| {}).await
+}
+
+/// Like [`phone_with_transport`], with a last change to the client's setup (for example
+/// signaling over the Bluetooth LE mesh).
+pub async fn phone_with(
+    identity: &Identity,
+    options: PhoneOptions,
+    transport: NostrTransportConfig,
+    customize: impl FnOnce(&mut ClientSetup),
+) -> Phone {
     let mut devices = SyntheticDevices::new(options.tone_hz);
     devices.frame_transform = options.frame_transform.clone();
     let engine_devices: Arc<dyn calling::MediaDevices> = match options.devices {
@@ -130,6 +141,7 @@ pub async fn phone_with_transport(
     setup.signaling = options.wrap;
     // Test identities call each other in any mode; the stranger floor has its own tests.
     setup.configure = Some(Box::new(client::takes_any_mode));
+    customize(&mut setup);
     let Client {
         engine, transport, ..
     } = client::connect(setup).await.expect("client starts");

@@ -1,0 +1,157 @@
+//! Calls whose signaling crosses the Bluetooth LE mesh (simulated radio, real engines,
+//! real webrtc-rs media on loopback): no relay is involved, or none is reachable.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use calling::client::BleSignaling;
+use calling::CallState;
+use media::audio::{ToneCheck, ToneReport, SAMPLE_RATE};
+use nostr_signal::ble_fallback::sim::{SimAir, SimParams, SimRadio};
+use nostr_signal::ble_fallback::{MeshConfig, MeshNode};
+use nostr_signal::{BlePaths, BleSignalLink, Identity, RelayUrl};
+use phantomcall_schemas::{CallType, PrivacyMode};
+use support::{phone_with, transport_config, Phone, PhoneOptions};
+
+fn mesh(
+    air: &SimAir,
+    name: &str,
+    interests: Vec<[u8; 32]>,
+    seed: u64,
+) -> (Arc<SimRadio>, Arc<MeshNode>) {
+    let radio = Arc::new(air.add_node(name));
+    let config = MeshConfig {
+        interests,
+        seed: Some(seed),
+        ..MeshConfig::default()
+    };
+    (radio.clone(), Arc::new(MeshNode::spawn(radio, config)))
+}
+
+async fn ble_phone(
+    air: &SimAir,
+    name: &str,
+    seed: u64,
+    tone_hz: f32,
+    relays: Vec<RelayUrl>,
+    paths: BlePaths,
+) -> (Phone, Arc<SimRadio>, Arc<MeshNode>) {
+    let identity = Identity::generate();
+    let (radio, mesh) = mesh(
+        air,
+        name,
+        vec![BleSignalLink::mesh_key(&identity.public_key())],
+        seed,
+    );
+    let mut transport = transport_config(relays);
+    transport.connect_timeout = Duration::from_secs(2);
+    let ble = BleSignaling {
+        mesh: mesh.clone(),
+        paths,
+    };
+    let phone = phone_with(
+        &identity,
+        PhoneOptions::tone(tone_hz),
+        transport,
+        move |setup| {
+            setup.ble = Some(ble);
+        },
+    )
+    .await;
+    (phone, radio, mesh)
+}
+
+async fn wait_neighbors(mesh: &MeshNode, count: usize) {
+    let mut status = mesh.status();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.neighbors >= count),
+    )
+    .await
+    .expect("neighbours in time")
+    .expect("node running");
+}
+
+fn hears(phone: &Phone, hz: f32) -> ToneReport {
+    let speaker = phone
+        .devices
+        .probes
+        .speakers()
+        .pop()
+        .expect("a speaker was opened");
+    ToneCheck::detect(&speaker.recording.last(SAMPLE_RATE as usize), hz)
+}
+
+async fn talk_and_hang_up(alice: &mut Phone, bob: &mut Phone) {
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Voice, PrivacyMode::Fast);
+    let ringing = bob
+        .wait_call(Some(call), Duration::from_secs(30), |e| {
+            e.state == CallState::Ringing
+        })
+        .await;
+    assert_eq!(ringing.peer, alice.key);
+    bob.engine.accept(call, false);
+    alice
+        .wait_call(Some(call), Duration::from_secs(30), |e| {
+            e.state == CallState::Connected
+        })
+        .await;
+    bob.wait_state(Some(call), CallState::Connected).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let at_bob = hears(bob, 440.0);
+    assert!(at_bob.dominant, "Bob hears Alice's tone: {at_bob:?}");
+    let at_alice = hears(alice, 660.0);
+    assert!(at_alice.dominant, "Alice hears Bob's tone: {at_alice:?}");
+    alice.engine.hangup(call);
+    bob.wait_call(Some(call), Duration::from_secs(30), |e| {
+        e.state == CallState::Ended
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_signaled_across_a_three_hop_mesh_connects_its_media_on_the_local_network() {
+    let air = SimAir::new(SimParams::default());
+    let (mut alice, a, mesh_a) =
+        ble_phone(&air, "alice", 1, 440.0, Vec::new(), BlePaths::Only).await;
+    let (b, relay_b) = mesh(&air, "b", Vec::new(), 2);
+    let (c, relay_c) = mesh(&air, "c", Vec::new(), 3);
+    let (mut bob, d, mesh_d) = ble_phone(&air, "bob", 4, 660.0, Vec::new(), BlePaths::Only).await;
+    air.line(&[&a, &b, &c, &d]);
+    wait_neighbors(&mesh_a, 1).await;
+    wait_neighbors(&mesh_d, 1).await;
+    assert!(alice.transport.relay_link().is_none(), "no relay contacted");
+
+    talk_and_hang_up(&mut alice, &mut bob).await;
+    let relayed = relay_b.status().borrow().stats.relayed + relay_c.status().borrow().stats.relayed;
+    assert!(relayed > 0, "the middle nodes carried the call's messages");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_no_relay_reachable_relays_and_bluetooth_comes_up_on_the_mesh_and_calls() {
+    let air = SimAir::new(SimParams::default());
+    // Nothing listens there: the relays are unreachable.
+    let dead: RelayUrl = "ws://127.0.0.1:9".parse().unwrap();
+    let (mut alice, a, mesh_a) = ble_phone(
+        &air,
+        "alice",
+        1,
+        440.0,
+        vec![dead.clone()],
+        BlePaths::Alongside,
+    )
+    .await;
+    let (mut bob, b, _mesh_b) =
+        ble_phone(&air, "bob", 2, 660.0, vec![dead], BlePaths::Alongside).await;
+    assert!(
+        alice.transport.relay_link().is_none(),
+        "started without relays"
+    );
+    air.set_in_range(&a, &b, true);
+    wait_neighbors(&mesh_a, 1).await;
+    talk_and_hang_up(&mut alice, &mut bob).await;
+}

@@ -1,0 +1,179 @@
+//! The Bluetooth LE mesh as a hub link, over the simulated radio: call messages cross
+//! several hops, say the path they took, and meet the same one verifier as relay traffic.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ble_fallback::sim::{SimAir, SimParams, SimRadio};
+use ble_fallback::{MeshConfig, MeshNode};
+use common::*;
+use nostr_signal::{
+    Accepted, BleSignalLink, EmbeddedRelay, HubConfig, Identity, LinkKind, SignalHub,
+    SignalTransport, Via,
+};
+use phantomcall_schemas::CallBody;
+
+fn mesh_for(
+    air: &SimAir,
+    name: &str,
+    interests: Vec<[u8; 32]>,
+    seed: u64,
+) -> (Arc<SimRadio>, Arc<MeshNode>) {
+    let radio = Arc::new(air.add_node(name));
+    let config = MeshConfig {
+        interests,
+        seed: Some(seed),
+        ..MeshConfig::default()
+    };
+    let mesh = Arc::new(MeshNode::spawn(radio.clone(), config));
+    (radio, mesh)
+}
+
+/// A hub whose only link is the mesh.
+fn ble_hub(
+    air: &SimAir,
+    name: &str,
+    seed: u64,
+) -> (Identity, SignalHub, Arc<SimRadio>, Arc<MeshNode>) {
+    let identity = Identity::generate();
+    let hub = SignalHub::new(identity.clone(), HubConfig::default());
+    let key = BleSignalLink::mesh_key(&identity.public_key());
+    let (radio, mesh) = mesh_for(air, name, vec![key], seed);
+    hub.add_link(Arc::new(BleSignalLink::new(
+        mesh.clone(),
+        hub.arrival_sink(),
+    )));
+    (identity, hub, radio, mesh)
+}
+
+async fn wait_neighbors(mesh: &MeshNode, count: usize) {
+    let mut status = mesh.status();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.neighbors >= count),
+    )
+    .await
+    .expect("neighbours in time")
+    .expect("node running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_and_its_answer_cross_a_three_hop_mesh_and_say_their_path() {
+    let air = SimAir::new(SimParams::default());
+    let (alice, alice_hub, a, mesh_a) = ble_hub(&air, "alice", 1);
+    let (b, _relay_b) = mesh_for(&air, "b", Vec::new(), 2);
+    let (c, _relay_c) = mesh_for(&air, "c", Vec::new(), 3);
+    let (bob, bob_hub, d, mesh_d) = ble_hub(&air, "bob", 4);
+    air.line(&[&a, &b, &c, &d]);
+    wait_neighbors(&mesh_a, 1).await;
+    wait_neighbors(&mesh_d, 1).await;
+    assert!(alice_hub.hides_network_address(), "nothing goes over IP");
+    let mut bob_inbox = bob_hub.incoming();
+    let mut alice_inbox = alice_hub.incoming();
+
+    let offer = offer_to(&bob.public_key());
+    let report = alice_hub
+        .send(bob.public_key(), &offer)
+        .await
+        .expect("sent over the mesh");
+    assert_eq!(report.accepted_by, Accepted::Link(LinkKind::Ble));
+    let got = next_message(&mut bob_inbox, "the offer over three hops").await;
+    assert_eq!(got.sender, alice.public_key());
+    assert_eq!(got.message, offer);
+    assert_eq!(
+        got.via,
+        Via {
+            link: LinkKind::Ble,
+            hops: Some(3)
+        }
+    );
+    assert_eq!(got.via.to_string(), "via Bluetooth, 3 hops");
+
+    let mut answer = offer.clone();
+    answer.peer = alice.public_key().to_hex();
+    answer.body = CallBody::Answer {
+        sdp: SAMPLE_SDP.into(),
+    };
+    bob_hub
+        .send(alice.public_key(), &answer)
+        .await
+        .expect("answer sent");
+    let got = next_message(&mut alice_inbox, "the answer over three hops").await;
+    assert_eq!(got.sender, bob.public_key());
+    assert!(matches!(got.message.body, CallBody::Answer { .. }));
+    assert_eq!(got.via.hops, Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrap_over_relays_and_bluetooth_is_verified_once() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let air = SimAir::new(SimParams::default());
+    let (alice, alice_tx) = client(vec![relay.url().clone()]).await;
+    let (bob, bob_tx) = client(vec![relay.url().clone()]).await;
+    let (a, mesh_a) = mesh_for(
+        &air,
+        "alice",
+        vec![BleSignalLink::mesh_key(&alice.public_key())],
+        1,
+    );
+    let (b, mesh_b) = mesh_for(
+        &air,
+        "bob",
+        vec![BleSignalLink::mesh_key(&bob.public_key())],
+        2,
+    );
+    alice_tx.add_link(Arc::new(BleSignalLink::new(
+        mesh_a.clone(),
+        alice_tx.hub().arrival_sink(),
+    )));
+    bob_tx.add_link(Arc::new(BleSignalLink::new(
+        mesh_b,
+        bob_tx.hub().arrival_sink(),
+    )));
+    air.set_in_range(&a, &b, true);
+    wait_neighbors(&mesh_a, 1).await;
+    let mut inbox = bob_tx.incoming();
+
+    alice_tx
+        .send(bob.public_key(), &offer_to(&bob.public_key()))
+        .await
+        .unwrap();
+    let got = next_message(&mut inbox, "the offer").await;
+    assert_eq!(got.sender, alice.public_key());
+    expect_silence(&mut inbox, Duration::from_secs(2)).await;
+    assert_eq!(
+        bob_tx.intake_counts().duplicates(),
+        1,
+        "the copy over the other path"
+    );
+    assert!(
+        bob_tx.rejection_counts().snapshot().is_empty(),
+        "the second copy never reached the verifier: {:?}",
+        bob_tx.rejection_counts().snapshot()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nobody_in_range_a_send_fails_and_the_wrap_waits_in_the_mesh() {
+    let air = SimAir::new(SimParams::default());
+    let (alice, alice_hub, a, mesh_a) = ble_hub(&air, "alice", 1);
+    let (bob, bob_hub, b, _mesh_b) = ble_hub(&air, "bob", 2);
+    let mut inbox = bob_hub.incoming();
+    let offer = offer_to(&bob.public_key());
+    let error = alice_hub
+        .send(bob.public_key(), &offer)
+        .await
+        .expect_err("nobody in range");
+    assert_eq!(
+        error.to_string(),
+        "the recipient cannot be reached over the Bluetooth LE"
+    );
+    // Only the peer's wrap: no copy addressed to our own key goes on the air.
+    assert_eq!(mesh_a.status().borrow().stored, 1, "kept for later");
+    air.set_in_range(&a, &b, true);
+    let got = next_message(&mut inbox, "the queued offer").await;
+    assert_eq!(got.sender, alice.public_key());
+    assert_eq!(got.via.hops, Some(1));
+}
