@@ -380,6 +380,7 @@ fn an_offer_whose_sdp_cannot_be_read_is_answered_with_a_reject() {
             sender: alice_key,
             from_own_device: false,
             message: offer,
+            via: nostr_signal::Via::link(nostr_signal::LinkKind::Relays),
         }),
     );
     assert_eq!(

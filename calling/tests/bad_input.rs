@@ -84,6 +84,7 @@ fn an_answer_whose_sdp_does_not_parse_is_dropped_and_a_good_one_still_connects()
             sender: bob_key,
             from_own_device: false,
             message: bad,
+            via: nostr_signal::Via::link(nostr_signal::LinkKind::Relays),
         }),
     );
     assert_eq!(last_drop(&net, alice), DropReason::UnparsableSdp);
@@ -371,6 +372,7 @@ fn a_flood_of_offers_from_strangers_keeps_memory_bounded() {
                 sender: mallory_key,
                 from_own_device: false,
                 message: offer,
+                via: nostr_signal::Via::link(nostr_signal::LinkKind::Relays),
             }),
             net.now,
         );

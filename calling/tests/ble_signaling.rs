@@ -11,7 +11,7 @@ use calling::CallState;
 use media::audio::{ToneCheck, ToneReport, SAMPLE_RATE};
 use nostr_signal::ble_fallback::sim::{SimAir, SimParams, SimRadio};
 use nostr_signal::ble_fallback::{MeshConfig, MeshNode};
-use nostr_signal::{BlePaths, BleSignalLink, Identity, RelayUrl};
+use nostr_signal::{BlePaths, BleSignalLink, Identity, LinkKind, RelayUrl};
 use phantomcall_schemas::{CallType, PrivacyMode};
 use support::{phone_with, transport_config, Phone, PhoneOptions};
 
@@ -84,7 +84,7 @@ fn hears(phone: &Phone, hz: f32) -> ToneReport {
     ToneCheck::detect(&speaker.recording.last(SAMPLE_RATE as usize), hz)
 }
 
-async fn talk_and_hang_up(alice: &mut Phone, bob: &mut Phone) {
+async fn talk_and_hang_up(alice: &mut Phone, bob: &mut Phone, hops: u8) {
     let call = alice
         .engine
         .dial(bob.key, CallType::Voice, PrivacyMode::Fast);
@@ -126,7 +126,7 @@ async fn a_call_signaled_across_a_three_hop_mesh_connects_its_media_on_the_local
     wait_neighbors(&mesh_d, 1).await;
     assert!(alice.transport.relay_link().is_none(), "no relay contacted");
 
-    talk_and_hang_up(&mut alice, &mut bob).await;
+    talk_and_hang_up(&mut alice, &mut bob, 3).await;
     let relayed = relay_b.status().borrow().stats.relayed + relay_c.status().borrow().stats.relayed;
     assert!(relayed > 0, "the middle nodes carried the call's messages");
 }
@@ -153,5 +153,5 @@ async fn with_no_relay_reachable_relays_and_bluetooth_comes_up_on_the_mesh_and_c
     );
     air.set_in_range(&a, &b, true);
     wait_neighbors(&mesh_a, 1).await;
-    talk_and_hang_up(&mut alice, &mut bob).await;
+    talk_and_hang_up(&mut alice, &mut bob, 1).await;
 }

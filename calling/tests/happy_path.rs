@@ -66,6 +66,8 @@ fn alice_calls_bob_who_answers_then_alice_hangs_up() {
             reason: Reason::Ended(EndReason::LocalHangup),
             missed: false,
             peer_without_modes: false,
+            // The answer came over the (simulated) relays.
+            signaled_via: Some(nostr_signal::Via::link(nostr_signal::LinkKind::Relays)),
         }
     );
     assert_eq!(

@@ -52,6 +52,8 @@ pub struct CallView {
     pub screen_share: Option<String>,
     /// The peer's app does not support privacy modes (a plain NIP-AC client).
     pub peer_without_modes: bool,
+    /// The path the peer's last call message came over.
+    pub signaled_via: Option<nostr_signal::Via>,
     /// Whether the peer's screen share is coming in.
     pub remote_screen: bool,
     /// How the media is protected end to end (post-quantum keys, or DTLS-SRTP alone).
@@ -85,7 +87,9 @@ impl CallView {
 
     /// A call first seen through an event.
     pub fn from_event(e: &CallEvent) -> Self {
-        Self::new(e.call_id, e.peer, e.direction, e.call_type, e.mode, e.state)
+        let mut view = Self::new(e.call_id, e.peer, e.direction, e.call_type, e.mode, e.state);
+        view.signaled_via = e.signaled_via;
+        view
     }
 
     fn new(
@@ -121,6 +125,7 @@ impl CallView {
             remote_screen: false,
             media_keys: calling::e2ee::MediaKeys::Pending,
             peer_without_modes: false,
+            signaled_via: None,
             peer_voice: calling::VoiceActivity::default(),
             voice_processing: true,
             quality: super::quality::QualityMeter::default(),
@@ -132,6 +137,9 @@ impl CallView {
         self.state = e.state;
         self.mode = e.mode;
         self.peer_without_modes |= e.peer_without_modes;
+        if e.signaled_via.is_some() {
+            self.signaled_via = e.signaled_via;
+        }
         match e.reason {
             Reason::MediaConnected if self.connected_at.is_none() => {
                 self.connected_at = Some(Instant::now());
@@ -297,6 +305,7 @@ mod tests {
             reason,
             missed: false,
             peer_without_modes: without_modes,
+            signaled_via: None,
         }
     }
 

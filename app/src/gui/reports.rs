@@ -143,6 +143,7 @@ mod tests {
             reason: Reason::Ended(EndReason::UnknownCaller),
             missed: true,
             peer_without_modes: false,
+            signaled_via: None,
         }))
     }
 

@@ -49,6 +49,20 @@ pub fn peer_without_modes_line(ui: &mut egui::Ui) {
     ui.label(RichText::new(PEER_WITHOUT_MODES).color(WARN));
 }
 
+/// What using Bluetooth LE tells people nearby (docs/ble.md has the whole table).
+pub const BLE_REVEALS: &str = "Bluetooth lets people nearby see that a PhantomCall device is \
+    here (not who you are or whom you call).";
+
+/// The signaling path of a call, when it is not the relays: "Signaling via Bluetooth,
+/// 2 hops" and what that reveals.
+pub fn signal_path_line(ui: &mut egui::Ui, via: Option<nostr_signal::Via>) {
+    let Some(via) = via.filter(|via| via.link == nostr_signal::LinkKind::Ble) else {
+        return;
+    };
+    ui.label(RichText::new(format!("Signaling {via}")).strong());
+    ui.label(RichText::new(BLE_REVEALS).color(WARN));
+}
+
 /// The encryption indicator with its one-line explanation.
 pub fn encryption_line(ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {

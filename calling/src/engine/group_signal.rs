@@ -45,6 +45,7 @@ impl Driver {
             sender,
             from_own_device,
             message,
+            ..
         } = incoming;
         let call_id = message.call_id;
         if from_own_device {

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use nostr_signal::PublicKey;
+use nostr_signal::{PublicKey, Via};
 use phantomcall_schemas::{CallBody, CallId, CallKind, CallMessage, CallType, PrivacyMode};
 
 use super::admit::{Admission, OfferFacts, Refusal};
@@ -21,7 +21,13 @@ use super::types::{CallState, Direction, DropReason, EndReason, Incoming, InputK
 use super::wire;
 
 impl CallEngineCore {
-    pub(super) fn on_offer(&mut self, sender: PublicKey, message: CallMessage, now: Instant) {
+    pub(super) fn on_offer(
+        &mut self,
+        sender: PublicKey,
+        message: CallMessage,
+        via: Via,
+        now: Instant,
+    ) {
         let input = InputKind::Signal(CallKind::Offer);
         let id = message.call_id;
         let CallBody::Offer { sdp, call_type } = message.body else {
@@ -55,6 +61,7 @@ impl CallEngineCore {
         };
         let mut call = self.incoming_call(id, sender, call_type, mode, peer_mode);
         call.peer_without_modes = peer_mode.is_none();
+        call.signaled_via = Some(via);
         call.negotiation.remote_offer = Some(sdp);
         call.negotiation.remote_candidates = self.early.take(id, &sender, now);
 
@@ -203,6 +210,7 @@ impl CallEngineCore {
         }
         let mode = self.config.required_mode(&sender);
         let mut call = self.incoming_call(id, sender, call_type, mode, incoming.message.mode);
+        call.signaled_via = Some(incoming.via);
         let refusal = reject(wire::REJECT_UNREADABLE_SDP.to_owned());
         self.sink
             .end(&mut call, EndReason::UnreadableOffer, Some(refusal), now);

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use nostr_signal::logsafe::ShortCallId;
-use nostr_signal::{PublicKey, Route};
+use nostr_signal::{PublicKey, Route, Via};
 use phantomcall_schemas::{
     CallBody, CallId, CallMessage, CallType, DeviceId, IceCandidate, PrivacyMode,
     MAX_CANDIDATES_PER_MESSAGE,
@@ -52,6 +52,8 @@ pub(crate) struct Call {
     pub accepted_here: bool,
     /// A mode switch asked for and not answered yet.
     pub pending_switch: Option<PendingSwitch>,
+    /// The path the peer's last message came over (shown: "via Bluetooth, 2 hops").
+    pub signaled_via: Option<Via>,
 }
 
 impl Call {
@@ -80,6 +82,7 @@ impl Call {
             negotiation: Negotiation::default(),
             accepted_here: false,
             pending_switch: None,
+            signaled_via: None,
         }
     }
 
@@ -110,6 +113,7 @@ impl Call {
             state: self.state,
             end_reason: self.end_reason,
             answered_by: self.negotiation.answered_by.clone(),
+            signaled_via: self.signaled_via,
         }
     }
 
@@ -194,6 +198,7 @@ impl Sink {
             reason,
             missed,
             peer_without_modes: call.peer_without_modes,
+            signaled_via: call.signaled_via,
         }));
     }
 

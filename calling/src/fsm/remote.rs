@@ -24,6 +24,7 @@ impl CallEngineCore {
             sender,
             from_own_device,
             message,
+            via,
         } = incoming;
         let input = InputKind::Signal(message.kind());
         let id = message.call_id;
@@ -43,6 +44,7 @@ impl CallEngineCore {
                 sender,
                 from_own_device,
                 message,
+                via,
             };
             self.on_unparsable_sdp(incoming, input, now);
             return;
@@ -52,7 +54,7 @@ impl CallEngineCore {
                 self.sink
                     .drop_input(Some(id), input, DropReason::OwnDeviceCall);
             } else {
-                self.on_offer(sender, message, now);
+                self.on_offer(sender, message, via, now);
             }
             return;
         }
@@ -81,6 +83,9 @@ impl CallEngineCore {
             self.sink
                 .drop_input(Some(id), input, DropReason::ThirdParty);
             return;
+        }
+        if !own {
+            call.signaled_via = Some(via);
         }
         if !call.is_live() {
             // A device of the callee answered after the call ended here (a decline from

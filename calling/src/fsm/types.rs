@@ -1,6 +1,6 @@
 //! What goes into the state machine and what comes out of it.
 
-use nostr_signal::{PublicKey, Route, VerifiedMessage};
+use nostr_signal::{PublicKey, Route, VerifiedMessage, Via};
 use phantomcall_schemas::{
     CallId, CallKind, CallMessage, CallType, DeviceId, IceCandidate, PrivacyMode,
 };
@@ -16,6 +16,8 @@ pub struct Incoming {
     pub from_own_device: bool,
     /// The parsed message.
     pub message: CallMessage,
+    /// The path it came over (relays, Bluetooth LE with its hops).
+    pub via: Via,
 }
 
 impl From<VerifiedMessage> for Incoming {
@@ -24,6 +26,7 @@ impl From<VerifiedMessage> for Incoming {
             sender: v.sender,
             from_own_device: v.from_own_device,
             message: v.message,
+            via: v.via,
         }
     }
 }
@@ -491,6 +494,8 @@ pub struct CallEvent {
     /// keeps its mode, the peer's address may be exposed to us and our TURN server. The
     /// UI says so.
     pub peer_without_modes: bool,
+    /// The path the peer's last message of this call came over; `None` before any.
+    pub signaled_via: Option<Via>,
 }
 
 /// A snapshot of one call, for the UI and tests.
@@ -517,6 +522,8 @@ pub struct CallInfo {
     /// Outgoing calls, once answered: the `device` tag of the answer that was taken
     /// (`Some(None)` for a peer that sends no device tag).
     pub answered_by: Option<Option<DeviceId>>,
+    /// The path the peer's last message of this call came over; `None` before any.
+    pub signaled_via: Option<Via>,
 }
 
 /// An input that changed nothing.

@@ -209,6 +209,7 @@ impl Net {
                 sender,
                 from_own_device,
                 message,
+                via: nostr_signal::Via::link(nostr_signal::LinkKind::Relays),
             }),
         );
     }
@@ -330,6 +331,7 @@ impl Net {
                 sender,
                 from_own_device: d.key == sender,
                 message: message.clone(),
+                via: nostr_signal::Via::link(nostr_signal::LinkKind::Relays),
             };
             if self.hold {
                 self.held.push_back((dev, incoming));

@@ -12,8 +12,8 @@ use crate::gui::calls::{clock, CallView};
 use crate::gui::devices::{FrameSlot, UiDevices};
 use crate::gui::screens::share;
 use crate::gui::widgets::{
-    encryption_line, media_keys_line, peer_without_modes_line, privacy_badge, voice_label, SAFE,
-    WARN,
+    encryption_line, media_keys_line, peer_without_modes_line, privacy_badge, signal_path_line,
+    voice_label, SAFE, WARN,
 };
 use calling::{CallState, Direction, VideoQuality, LOW_VIDEO_KBPS};
 
@@ -97,6 +97,7 @@ pub fn incoming_window(
             if call.peer_without_modes {
                 peer_without_modes_line(ui);
             }
+            signal_path_line(ui, call.signaled_via);
             encryption_line(ui);
             ui.add_space(8.0);
             ui.horizontal(|ui| {
@@ -170,6 +171,7 @@ fn header(view: &CallViewModel<'_>, ui: &mut egui::Ui) {
     if call.peer_without_modes {
         peer_without_modes_line(ui);
     }
+    signal_path_line(ui, call.signaled_via);
     encryption_line(ui);
     media_keys_line(ui, call.media_keys);
     if call.is_live() {

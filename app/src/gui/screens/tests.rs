@@ -194,6 +194,7 @@ fn incoming_call_window_accepts_and_declines() {
         reason: Reason::OfferReceived,
         missed: false,
         peer_without_modes: false,
+        signaled_via: None,
     });
     let id = call.call_id;
     let mut h = Harness::builder().with_size([800.0, 600.0]).build_ui_state(
@@ -220,6 +221,48 @@ fn incoming_call_window_accepts_and_declines() {
     h.state_mut().clear();
     click(&mut h, "Decline");
     assert!(matches!(h.state().as_slice(), [Action::Decline(call)] if *call == id));
+}
+
+#[test]
+fn an_incoming_call_over_bluetooth_says_its_path_and_what_bluetooth_reveals() {
+    let event = |via| CallEvent {
+        call_id: CallId::new_random(),
+        peer: Identity::generate().public_key(),
+        direction: Direction::Incoming,
+        call_type: CallType::Voice,
+        mode: PrivacyMode::Fast,
+        state: CallState::Ringing,
+        reason: Reason::OfferReceived,
+        missed: false,
+        peer_without_modes: false,
+        signaled_via: Some(via),
+    };
+    let render = |call: CallView| {
+        let mut h = Harness::builder().with_size([800.0, 600.0]).build_ui_state(
+            move |ui, out: &mut Vec<Action>| {
+                let view = CallViewModel {
+                    call: &call,
+                    name: "Alice".into(),
+                    devices: None,
+                };
+                incoming_window(Some(&view), ui.ctx(), out);
+            },
+            Vec::new(),
+        );
+        frames(&mut h);
+        h
+    };
+    let ble = nostr_signal::Via {
+        link: nostr_signal::LinkKind::Ble,
+        hops: Some(2),
+    };
+    let h = render(CallView::from_event(&event(ble)));
+    h.get_by_label("Signaling via Bluetooth, 2 hops");
+    h.get_by_label(crate::gui::widgets::BLE_REVEALS);
+    let relays = nostr_signal::Via::link(nostr_signal::LinkKind::Relays);
+    let h = render(CallView::from_event(&event(relays)));
+    assert!(h.query_by_label_contains("Signaling via").is_none());
+    assert!(h.query_by_label(crate::gui::widgets::BLE_REVEALS).is_none());
 }
 
 #[test]

@@ -90,6 +90,7 @@ impl CallsModel {
                     reason,
                     missed,
                     peer_without_modes: info.peer_without_modes,
+                    signaled_via: info.signaled_via,
                 }))
             })
             .collect()
@@ -200,6 +201,7 @@ mod tests {
             reason,
             missed: false,
             peer_without_modes: false,
+            signaled_via: None,
         })
     }
 
@@ -215,6 +217,7 @@ mod tests {
             state,
             end_reason: end,
             answered_by: None,
+            signaled_via: None,
         }
     }
 
