@@ -94,12 +94,22 @@ async fn talk_and_hang_up(alice: &mut Phone, bob: &mut Phone, hops: u8) {
         })
         .await;
     assert_eq!(ringing.peer, alice.key);
+    assert_eq!(
+        ringing.signaled_via.map(|via| via.link),
+        Some(LinkKind::Ble)
+    );
+    assert_eq!(ringing.signaled_via.and_then(|via| via.hops), Some(hops));
     bob.engine.accept(call, false);
-    alice
+    let connected = alice
         .wait_call(Some(call), Duration::from_secs(30), |e| {
             e.state == CallState::Connected
         })
         .await;
+    let plural = if hops == 1 { "" } else { "s" };
+    assert_eq!(
+        connected.signaled_via.map(|via| via.to_string()),
+        Some(format!("via Bluetooth, {hops} hop{plural}"))
+    );
     bob.wait_state(Some(call), CallState::Connected).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let at_bob = hears(bob, 440.0);
