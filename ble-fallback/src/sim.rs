@@ -62,8 +62,28 @@ struct Node {
     next_neighbor: u64,
 }
 
+/// What a passive listener next to every node would have heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// An advertisement.
+    Advertisement {
+        /// The node (its simulated address).
+        from: String,
+        /// What it advertised.
+        ad: Advertisement,
+    },
+    /// A frame on a connection.
+    Frame {
+        /// The sending node.
+        from: String,
+        /// The bytes.
+        frame: Vec<u8>,
+    },
+}
+
 struct Air {
     params: SimParams,
+    capture: Option<Vec<Heard>>,
     rng: StdRng,
     nodes: Vec<Node>,
     in_range: HashSet<(NodeIndex, NodeIndex)>,
@@ -111,6 +131,7 @@ impl SimAir {
         Self {
             air: Arc::new(Mutex::new(Air {
                 params,
+                capture: None,
                 rng,
                 nodes: Vec::new(),
                 in_range: HashSet::new(),
@@ -180,6 +201,22 @@ impl SimAir {
         }
     }
 
+    /// Starts recording everything sent on the air (advertisements and frames), as a
+    /// listener in range of every node would.
+    pub fn start_capture(&self) {
+        self.air.lock().expect("sim air poisoned").capture = Some(Vec::new());
+    }
+
+    /// What was recorded since [`SimAir::start_capture`].
+    pub fn captured(&self) -> Vec<Heard> {
+        self.air
+            .lock()
+            .expect("sim air poisoned")
+            .capture
+            .clone()
+            .unwrap_or_default()
+    }
+
     /// Changes the loss rate from now on.
     pub fn set_loss(&self, loss: f64) {
         self.air.lock().expect("sim air poisoned").params.loss = loss;
@@ -235,6 +272,10 @@ impl BleLink for SimRadio {
         let mut air = self.air.air.lock().expect("sim air poisoned");
         let first = air.nodes[self.index].advert.is_none();
         air.nodes[self.index].advert = Some(ad);
+        let from = air.nodes[self.index].name.clone();
+        if let Some(capture) = &mut air.capture {
+            capture.push(Heard::Advertisement { from, ad });
+        }
         if first {
             for other in 0..air.nodes.len() {
                 if other != self.index && air.hears(self.index, other) {
@@ -322,6 +363,13 @@ impl BleLink for SimRadio {
             return Err(BleError::NotConnected(to));
         };
         let params = air.params.clone();
+        let from = air.nodes[self.index].name.clone();
+        if let Some(capture) = &mut air.capture {
+            capture.push(Heard::Frame {
+                from,
+                frame: frame.clone(),
+            });
+        }
         let lost = params.loss > 0.0 && air.rng.random_bool(params.loss.min(1.0));
         let connection = &mut air.connections[index];
         let airtime = Duration::from_micros(frame.len() as u64 * 1_000_000 / params.bytes_per_sec);

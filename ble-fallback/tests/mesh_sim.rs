@@ -284,3 +284,65 @@ async fn a_flood_of_malformed_frames_leaves_the_node_responsive() {
     );
     assert!(stats.dropped.len() >= 4, "by several reasons: {stats:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn ble_advertisements_and_announcements_carry_only_a_rotating_id() {
+    let air = SimAir::new(SimParams::default());
+    air.start_capture();
+    let config = |seed| MeshConfig {
+        interests: vec![key(seed as u8)],
+        id_rotation: Duration::from_secs(60),
+        seed: Some(seed),
+        ..MeshConfig::default()
+    };
+    let a = Arc::new(air.add_node("a"));
+    let b = Arc::new(air.add_node("b"));
+    let mesh_a = MeshNode::spawn(a.clone(), config(1));
+    let _mesh_b = MeshNode::spawn(b.clone(), config(2));
+    air.set_in_range(&a, &b, true);
+    wait_neighbors(&mesh_a, 1).await;
+    tokio::time::sleep(Duration::from_secs(60 * 5 + 30)).await;
+
+    let heard = air.captured();
+    let ads: Vec<[u8; 8]> = heard
+        .iter()
+        .filter_map(|h| match h {
+            ble_fallback::sim::Heard::Advertisement { from, ad } if from == "a" => {
+                Some(ad.rotating_id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(ads.len() >= 6, "a first id and one per minute: {ads:?}");
+    let distinct: std::collections::HashSet<_> = ads.iter().collect();
+    assert_eq!(distinct.len(), ads.len(), "no advertised id comes back");
+    // Announcements on a connection name the current rotating id and nothing else.
+    let announced: Vec<Vec<u8>> = heard
+        .iter()
+        .filter_map(|h| match h {
+            ble_fallback::sim::Heard::Frame { from, frame } if from == "a" && frame[1] == 0x01 => {
+                Some(frame.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        announced.len() >= 6,
+        "announced at connect and at each rotation"
+    );
+    for frame in &announced {
+        assert_eq!(frame.len(), 14, "an announcement is a bare header");
+        let id: [u8; 8] = frame[4..12].try_into().unwrap();
+        assert!(
+            ads.contains(&id),
+            "announces only an advertised rotating id"
+        );
+    }
+    // Our key (the mesh interest) never goes on the air outside a message's envelope.
+    let own = key(1);
+    for h in &heard {
+        if let ble_fallback::sim::Heard::Frame { frame, .. } = h {
+            assert!(!frame.windows(32).any(|w| w == own), "own key on the air");
+        }
+    }
+}

@@ -177,3 +177,73 @@ async fn with_nobody_in_range_a_send_fails_and_the_wrap_waits_in_the_mesh() {
     assert_eq!(got.sender, alice.public_key());
     assert_eq!(got.via.hops, Some(1));
 }
+
+/// Every message a listener could rebuild from what went over the air: frame payloads
+/// per sender and message id, fragments in order.
+fn messages_heard(air: &SimAir) -> Vec<Vec<u8>> {
+    use std::collections::BTreeMap;
+    let mut pieces: BTreeMap<(String, Vec<u8>), BTreeMap<u16, Vec<u8>>> = BTreeMap::new();
+    let mut whole = Vec::new();
+    for heard in air.captured() {
+        let ble_fallback::sim::Heard::Frame { from, frame } = heard else {
+            continue;
+        };
+        let (kind, id, payload) = (frame[1], frame[4..12].to_vec(), &frame[14..]);
+        match kind {
+            0x02 => whole.push(payload.to_vec()),
+            0x03 => {
+                let index = u16::from_be_bytes([payload[0], payload[1]]);
+                pieces
+                    .entry((from, id))
+                    .or_default()
+                    .insert(index, payload[4..].to_vec());
+            }
+            _ => {}
+        }
+    }
+    whole.extend(
+        pieces
+            .into_values()
+            .map(|p| p.into_values().flatten().collect()),
+    );
+    whole
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ble_air_never_carries_the_senders_key_or_a_plaintext_call_field() {
+    let air = SimAir::new(SimParams::default());
+    air.start_capture();
+    let (alice, alice_hub, a, mesh_a) = ble_hub(&air, "alice", 1);
+    let (b, _relay_b) = mesh_for(&air, "b", Vec::new(), 2);
+    let (bob, bob_hub, d, _mesh_d) = ble_hub(&air, "bob", 3);
+    air.line(&[&a, &b, &d]);
+    wait_neighbors(&mesh_a, 1).await;
+    let mut inbox = bob_hub.incoming();
+    let offer = offer_to(&bob.public_key());
+    alice_hub.send(bob.public_key(), &offer).await.unwrap();
+    next_message(&mut inbox, "the offer").await;
+
+    let heard = messages_heard(&air);
+    assert!(!heard.is_empty(), "the listener heard the wraps");
+    let alice_hex = alice.public_key().to_hex();
+    let alice_raw = alice.public_key().to_bytes();
+    let npub = nostr_signal::encode_npub(&alice.public_key());
+    let call_id = offer.call_id.to_string();
+    for message in &heard {
+        let text = String::from_utf8_lossy(message);
+        assert!(!text.contains(&alice_hex), "the caller's key in hex");
+        assert!(!text.contains(&npub), "the caller's npub");
+        assert!(
+            !message.windows(32).any(|w| w == alice_raw),
+            "the caller's key"
+        );
+        assert!(!text.contains("a=fingerprint"), "the SDP in the clear");
+        assert!(!text.contains(&call_id), "the call id in the clear");
+        assert!(!text.contains("\"offer\""), "the message kind in the clear");
+    }
+    // What a listener does learn: a wrap's recipient, as the relays do (docs/ble.md).
+    let bob_hex = bob.public_key().to_hex();
+    assert!(heard
+        .iter()
+        .any(|m| String::from_utf8_lossy(m).contains(&bob_hex)));
+}
