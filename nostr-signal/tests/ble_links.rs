@@ -37,8 +37,17 @@ fn ble_hub(
     name: &str,
     seed: u64,
 ) -> (Identity, SignalHub, Arc<SimRadio>, Arc<MeshNode>) {
+    ble_hub_with(air, name, seed, HubConfig::default())
+}
+
+fn ble_hub_with(
+    air: &SimAir,
+    name: &str,
+    seed: u64,
+    config: HubConfig,
+) -> (Identity, SignalHub, Arc<SimRadio>, Arc<MeshNode>) {
     let identity = Identity::generate();
-    let hub = SignalHub::new(identity.clone(), HubConfig::default());
+    let hub = SignalHub::new(identity.clone(), config);
     let key = BleSignalLink::mesh_key(&identity.public_key());
     let (radio, mesh) = mesh_for(air, name, vec![key], seed);
     hub.add_link(Arc::new(BleSignalLink::new(
@@ -246,4 +255,65 @@ async fn ble_air_never_carries_the_senders_key_or_a_plaintext_call_field() {
     assert!(heard
         .iter()
         .any(|m| String::from_utf8_lossy(m).contains(&bob_hex)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_group_chats_and_calls_over_the_mesh_and_a_member_away_catches_up_on_return() {
+    let air = SimAir::new(SimParams::default());
+    let chats = || {
+        let mut config = HubConfig::default();
+        config.verifier.accept_chats = true;
+        config
+    };
+    let (alice, alice_hub, a, mesh_a) = ble_hub_with(&air, "alice", 1, chats());
+    let (bob, bob_hub, b, mesh_b) = ble_hub_with(&air, "bob", 2, chats());
+    let (carol, carol_hub, c, _mesh_c) = ble_hub_with(&air, "carol", 3, chats());
+    air.set_in_range(&a, &b, true);
+    wait_neighbors(&mesh_a, 1).await;
+    let (mut bob_chats, mut bob_calls) = (bob_hub.incoming_chats(), bob_hub.incoming());
+    let (mut carol_chats, mut carol_calls) = (carol_hub.incoming_chats(), carol_hub.incoming());
+
+    // Carol is away: Alice writes to both and starts a group call with both.
+    let members = vec![bob.public_key().to_hex(), carol.public_key().to_hex()];
+    let chat = phantomcall_schemas::ChatMessage::new(members.clone(), "Meet at the north gate.");
+    let sent = alice_hub.send_chat(&chat).await.unwrap();
+    assert!(
+        sent.iter().all(|r| r.is_ok()),
+        "Bob's device took both: {sent:?}"
+    );
+    let mut offer = offer_to(&bob.public_key());
+    offer.also_to = vec![carol.public_key().to_hex()];
+    let to = nostr_signal::Recipients::Many(vec![bob.public_key(), carol.public_key()]);
+    alice_hub
+        .send_to(&to, &offer, nostr_signal::Route::PeerInbox)
+        .await
+        .unwrap();
+
+    let got = tokio::time::timeout(Duration::from_secs(20), bob_chats.recv())
+        .await
+        .expect("Bob gets the chat")
+        .unwrap();
+    assert_eq!(
+        (got.sender, got.chat.text.as_str()),
+        (alice.public_key(), "Meet at the north gate.")
+    );
+    assert_eq!(got.via.hops, Some(1));
+    let got = next_message(&mut bob_calls, "the group offer at Bob").await;
+    assert_eq!(got.message.also_to, offer.also_to);
+
+    // Alice walks off; Carol comes within range of Bob, who carried her copies.
+    air.isolate(&a);
+    air.set_in_range(&b, &c, true);
+    let got = tokio::time::timeout(Duration::from_secs(30), carol_chats.recv())
+        .await
+        .expect("Carol gets the chat queued while she was away")
+        .unwrap();
+    assert_eq!(got.sender, alice.public_key());
+    assert_eq!(got.via.hops, Some(2));
+    let got = next_message(&mut carol_calls, "the group offer at Carol").await;
+    assert_eq!(got.sender, alice.public_key());
+    assert!(
+        mesh_b.status().borrow().stored >= 2,
+        "Bob's device kept Carol's copies"
+    );
 }
