@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use calling::client::BleSignaling;
-use calling::CallState;
+use calling::{CallState, EngineEvent, GroupChange};
 use media::audio::{ToneCheck, ToneReport, SAMPLE_RATE};
 use nostr_signal::ble_fallback::sim::{SimAir, SimParams, SimRadio};
 use nostr_signal::ble_fallback::{MeshConfig, MeshNode};
@@ -164,4 +164,65 @@ async fn with_no_relay_reachable_relays_and_bluetooth_comes_up_on_the_mesh_and_c
     air.set_in_range(&a, &b, true);
     wait_neighbors(&mesh_a, 1).await;
     talk_and_hang_up(&mut alice, &mut bob, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offline_group_of_three_calls_over_the_mesh_alone_with_its_mls_keys() {
+    let air = SimAir::new(SimParams::default());
+    let tones = [300.0, 1000.0, 3000.0];
+    let mut group = Vec::new();
+    let mut radios = Vec::new();
+    for (i, tone) in tones.iter().enumerate() {
+        let (phone, radio, _mesh) = ble_phone(
+            &air,
+            &format!("m{i}"),
+            i as u64 + 1,
+            *tone,
+            Vec::new(),
+            BlePaths::Only,
+        )
+        .await;
+        group.push(phone);
+        radios.push(radio);
+    }
+    // Everyone within range of everyone (a table of three).
+    air.set_in_range(&radios[0], &radios[1], true);
+    air.set_in_range(&radios[1], &radios[2], true);
+    air.set_in_range(&radios[0], &radios[2], true);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let others = vec![group[1].key, group[2].key];
+    let call = group[0]
+        .engine
+        .dial_group(others, CallType::Voice, PrivacyMode::Fast)
+        .expect("three fit an audio group");
+    for phone in group[1..].iter_mut() {
+        phone
+            .wait_event(Duration::from_secs(30), |e| {
+                matches!(e, EngineEvent::Group(g) if g.call_id == call
+                    && matches!(g.change, GroupChange::Ringing { .. }))
+            })
+            .await;
+        phone.engine.accept(call, false);
+    }
+    for (i, phone) in group.iter().enumerate() {
+        let others: Vec<f32> = tones
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, t)| *t)
+            .collect();
+        phone.wait_hears_all(&others).await;
+    }
+    for phone in group.iter_mut() {
+        phone
+            .wait_event(Duration::from_secs(30), |e| {
+                matches!(e, EngineEvent::Group(g) if g.call_id == call
+                    && matches!(g.change, GroupChange::Keys { keyed: 3, members: 3, .. }))
+            })
+            .await;
+    }
+    for phone in &group {
+        phone.engine.shutdown().await;
+    }
 }
