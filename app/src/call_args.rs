@@ -11,6 +11,7 @@ use calling::peer::{ModeUnavailable, NetworkConfig, TurnServer};
 use calling::turn::{TurnRenewal, DEFAULT_TURN_CREDENTIAL_LIFETIME};
 use calling::{FilterChoice, MediaDevices, SyntheticDevices, SystemDevices, VoiceProcessing};
 use nostr_signal::NostrTransportConfig;
+use phantomcall::ble::SignalingPaths;
 use phantomcall_schemas::PrivacyMode;
 
 /// Privacy mode on the command line.
@@ -68,6 +69,11 @@ pub struct NetArgs {
     /// Needed for paranoid; with it, nothing connects to a relay directly.
     #[arg(long, value_name = "HOST:PORT")]
     pub socks5: Option<SocketAddr>,
+    /// Where call messages travel: relays, relays and the Bluetooth LE mesh (which carries
+    /// on when no relay is reachable), or the mesh alone. Bluetooth lets people nearby see
+    /// that a PhantomCall device is here.
+    #[arg(long, value_enum, default_value_t = SignalingPaths::Relays)]
+    pub signaling: SignalingPaths,
 }
 
 /// Where a static TURN password may come from besides a file.

@@ -18,5 +18,6 @@
 
 #![warn(missing_docs)]
 
+pub mod ble;
 pub mod demo;
 pub mod gui;

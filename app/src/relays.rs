@@ -14,6 +14,16 @@ pub struct RelayArgs {
 impl RelayArgs {
     /// The parsed relays. There is no built-in default: PhantomCall never contacts a relay
     /// the user did not choose.
+    /// The relays when `paths` uses them (then at least one is needed), else whatever was
+    /// given (none is fine: nothing is contacted).
+    pub fn urls_for(&self, paths: phantomcall::ble::SignalingPaths) -> Result<Vec<RelayUrl>> {
+        if paths.uses_relays() || !self.relays.is_empty() {
+            self.urls()
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
     pub fn urls(&self) -> Result<Vec<RelayUrl>> {
         if self.relays.is_empty() {
             bail!("no relay given: pass --relay ws://HOST:PORT (run your own with `phantomcall relay`)");

@@ -246,6 +246,60 @@ fn paranoid_mode_without_a_socks5_proxy_is_refused_before_anything_is_contacted(
     );
 }
 
+#[test]
+fn bluetooth_only_signaling_without_a_radio_says_so_and_contacts_no_relay() {
+    // This machine has no Bluetooth controller (and CI no BlueZ daemon).
+    let dir = tempfile::tempdir().unwrap();
+    let alice = dir.path().join("alice");
+    keygen(&alice);
+    let bob_npub = keygen(&dir.path().join("bob"));
+    let args = [
+        "call",
+        &bob_npub,
+        "--mode",
+        "fast",
+        "--signaling",
+        "bluetooth-only",
+    ];
+    let out = run(phantomcall(&alice).args(args));
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(
+        said.contains("Bluetooth signaling is not available"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("connecting"),
+        "no relay was needed or contacted: {said}"
+    );
+}
+
+#[test]
+fn relays_and_bluetooth_without_a_radio_says_so_and_goes_on_over_the_relays() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = dir.path().join("alice");
+    keygen(&alice);
+    let bob_npub = keygen(&dir.path().join("bob"));
+    let args = [
+        "call",
+        &bob_npub,
+        "--mode",
+        "fast",
+        "--signaling",
+        "relays-and-bluetooth",
+        "--relay",
+        "ws://127.0.0.1:9",
+    ];
+    let out = run(phantomcall(&alice).args(args));
+    let said = stderr(&out);
+    assert!(said.contains("Bluetooth is not available"), "{said}");
+    assert!(
+        said.contains("call messages go over the relays only"),
+        "{said}"
+    );
+    assert!(said.contains("connecting to 1 relay(s)"), "{said}");
+}
+
 /// Runs `phantomcall demo --quiet --video --seconds SECONDS` with `extra` arguments; returns
 /// its JSON line and the frame it saved.
 fn video_demo(seconds: &str, extra: &[&str]) -> (serde_json::Value, image::DynamicImage) {

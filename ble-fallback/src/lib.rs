@@ -20,9 +20,11 @@ pub mod frame;
 pub mod link;
 pub mod mesh;
 pub mod sim;
+mod system;
 
 pub use driver::{HandOver, MeshNode, NodeStatus};
 pub use envelope::Envelope;
 pub use frame::MessageId;
 pub use link::{Advertisement, BleError, BleLink, LinkEvent, NeighborId, RadioAddress};
 pub use mesh::{Delivery, MeshConfig, MeshStats, Outgoing};
+pub use system::open_system_radio;

@@ -35,17 +35,27 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
         .collect::<Result<Vec<_>, _>>()?;
     let duration = call_duration(options.seconds)?;
     let network = options.net.network()?;
-    let urls = options.relays.urls()?;
+    let urls = options.relays.urls_for(options.net.signaling)?;
     let id = identity::load(file)?;
     if peers.contains(&id.public_key()) {
         bail!("that is your own npub: call someone else");
     }
     let peer = peers[0];
-    eprintln!("connecting to {} relay(s)…", urls.len());
+    let start = phantomcall::ble::ble_signaling(options.net.signaling, &id.public_key()).await?;
+    if let Some(notice) = &start.notice {
+        eprintln!("{notice}");
+    }
+    let ble = start.signaling;
+    match (&ble, options.net.signaling.uses_relays()) {
+        (Some(_), false) => eprintln!("signaling over Bluetooth only…"),
+        (Some(_), true) => eprintln!("connecting to {} relay(s) and Bluetooth…", urls.len()),
+        (None, _) => eprintln!("connecting to {} relay(s)…", urls.len()),
+    }
     let Client {
         engine, transport, ..
     } = client::connect(ClientSetup {
         network,
+        ble,
         ..ClientSetup::new(
             id,
             options.net.transport_config(urls, file),

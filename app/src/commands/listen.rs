@@ -48,10 +48,19 @@ pub struct ListenOptions {
 }
 
 pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
-    let urls = options.relays.urls()?;
+    let urls = options.relays.urls_for(options.net.signaling)?;
     let network = options.net.network_for_answering()?;
     let id = identity::load(file)?;
-    eprintln!("connecting to {} relay(s)…", urls.len());
+    let start = phantomcall::ble::ble_signaling(options.net.signaling, &id.public_key()).await?;
+    if let Some(notice) = &start.notice {
+        eprintln!("{notice}");
+    }
+    let ble = start.signaling;
+    match (&ble, options.net.signaling.uses_relays()) {
+        (Some(_), false) => eprintln!("signaling over Bluetooth only…"),
+        (Some(_), true) => eprintln!("connecting to {} relay(s) and Bluetooth…", urls.len()),
+        (None, _) => eprintln!("connecting to {} relay(s)…", urls.len()),
+    }
     // Whoever calls a listening client is expected: there is no contact list here. The
     // mode given on the command line is the least any call may use (an offer asking for
     // less is refused with the mode required), and the user's explicit choice, so it
@@ -76,6 +85,7 @@ pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
             }
         })),
         network,
+        ble,
         ..ClientSetup::new(
             id.clone(),
             options.net.transport_config(urls, file),

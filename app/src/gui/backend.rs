@@ -79,6 +79,8 @@ pub struct Online {
     pub transport: Arc<NostrTransport>,
     /// How many relays were configured.
     pub relays: usize,
+    /// What the user should know about the paths (Bluetooth unavailable, relays unreachable).
+    pub notice: Option<String>,
 }
 
 /// What going online needs.
@@ -100,6 +102,8 @@ pub struct Connection {
     pub contacts: Vec<(PublicKey, PrivacyMode)>,
     /// Where the ids of accepted messages are kept across restarts (replay protection).
     pub replay_file: Option<std::path::PathBuf>,
+    /// Where call messages travel (relays, Bluetooth LE beside them, or alone).
+    pub signaling: crate::ble::SignalingPaths,
 }
 
 /// The runtime and the report channel.
@@ -223,7 +227,20 @@ impl Backend {
                 // know it: not fatal for the window.
                 dm_relay_list: DmRelayList::BestEffort,
                 network: c.network,
-                ..ClientSetup::new(c.identity, transport, c.devices, callers)
+                ..ClientSetup::new(c.identity.clone(), transport, c.devices, callers)
+            };
+            let start = match crate::ble::ble_signaling(c.signaling, &c.identity.public_key()).await
+            {
+                Ok(start) => start,
+                Err(e) => {
+                    report.send(Report::OnlineFailed(format!("{e:#}")));
+                    return;
+                }
+            };
+            let mut notice = start.notice;
+            let setup = ClientSetup {
+                ble: start.signaling,
+                ..setup
             };
             let client = match client::connect(setup).await {
                 Ok(c) => c,
@@ -232,12 +249,19 @@ impl Backend {
                     return;
                 }
             };
+            notice = notice.or_else(|| {
+                crate::ble::relays_unreachable_notice(
+                    c.signaling,
+                    client.transport.relay_link().is_some(),
+                )
+            });
             let mut events = client.engine.events();
             let engine = client.engine.clone();
             report.send(Report::Online(Online {
                 engine: client.engine,
                 transport: client.transport,
                 relays: count,
+                notice,
             }));
             loop {
                 match events.recv().await {

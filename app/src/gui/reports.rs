@@ -28,6 +28,9 @@ impl Controller {
             }
             Report::Online(online) => {
                 s.busy = None;
+                if let Some(notice) = &online.notice {
+                    s.error = Some(notice.clone());
+                }
                 // Contacts added while connecting (the demo contact among them) ring too.
                 for contact in &s.contacts.contacts {
                     if let Some(key) = contact.public_key() {

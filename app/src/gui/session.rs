@@ -68,7 +68,7 @@ impl Controller {
             }
         };
         let relays = match s.settings.all_relay_urls() {
-            Ok(r) if r.is_empty() => {
+            Ok(r) if r.is_empty() && s.settings.signaling.uses_relays() => {
                 s.net = Net::Offline;
                 return;
             }
@@ -83,7 +83,12 @@ impl Controller {
         let s = &mut self.state;
         s.devices = Some(devices.clone());
         s.net = Net::Connecting;
-        s.busy = Some(format!("Connecting to {} relay(s)…", relays.len()));
+        let signaling = s.settings.signaling;
+        s.busy = Some(if signaling.uses_relays() {
+            format!("Connecting to {} relay(s)…", relays.len())
+        } else {
+            "Starting Bluetooth…".to_owned()
+        });
         let contacts = s
             .contacts
             .contacts
@@ -100,6 +105,7 @@ impl Controller {
             devices,
             contacts,
             replay_file: Some(replay_file),
+            signaling,
         });
     }
 

@@ -132,6 +132,8 @@ pub struct Settings {
     /// SOCKS5 proxy (`HOST:PORT`, for example Tor's `127.0.0.1:9050`) that relay
     /// connections and NIP-05 lookups go through; empty or absent: none.
     pub socks5_proxy: Option<String>,
+    /// Where call messages travel: relays, relays and Bluetooth LE, or Bluetooth LE only.
+    pub signaling: crate::ble::SignalingPaths,
 }
 
 impl Default for Settings {
@@ -146,6 +148,7 @@ impl Default for Settings {
             synthetic_devices: false,
             devices: DeviceChoice::default(),
             socks5_proxy: None,
+            signaling: crate::ble::SignalingPaths::Relays,
         }
     }
 }
@@ -290,8 +293,14 @@ mod tests {
                 camera: Some("Integrated camera".into()),
             },
             socks5_proxy: Some("127.0.0.1:9050".into()),
+            signaling: crate::ble::SignalingPaths::RelaysAndBluetooth,
         };
         settings.save(dir.path()).unwrap();
+        let saved = std::fs::read_to_string(Settings::path(dir.path())).unwrap();
+        assert!(
+            saved.contains("\"signaling\": \"relays-and-bluetooth\""),
+            "{saved}"
+        );
         assert_eq!(Settings::load(dir.path()).unwrap(), settings);
         assert_eq!(settings.relay_urls().unwrap().len(), 1);
         assert_eq!(settings.all_relay_urls().unwrap().len(), 2, "no duplicate");

@@ -7,6 +7,7 @@ use eframe::egui::{self, RichText};
 
 use std::path::Path;
 
+use crate::ble::{SignalingPaths, BLUETOOTH_NOTICE};
 use crate::gui::action::Action;
 use crate::gui::screens::lobby::DEFAULT_DEVICE;
 use crate::gui::settings::{BlackoutStrength, DeviceChoice, Settings, TurnEntry};
@@ -33,6 +34,8 @@ pub struct SettingsForm {
     pub blackout_strength: BlackoutStrength,
     /// Synthetic devices.
     pub synthetic: bool,
+    /// Where call messages travel.
+    pub signaling: SignalingPaths,
 }
 
 impl From<&Settings> for SettingsForm {
@@ -48,6 +51,7 @@ impl From<&Settings> for SettingsForm {
             blackout: s.blackout,
             blackout_strength: s.blackout_strength,
             synthetic: s.synthetic_devices,
+            signaling: s.signaling,
         }
     }
 }
@@ -83,6 +87,7 @@ impl SettingsForm {
             blackout: self.blackout,
             blackout_strength: self.blackout_strength,
             synthetic_devices: self.synthetic,
+            signaling: self.signaling,
             ..base.clone()
         }
     }
@@ -154,6 +159,18 @@ impl SettingsScreen {
             .weak(),
         );
         text_field(ui, "SOCKS5 proxy", &mut form.proxy, false);
+        ui.add_space(8.0);
+        ui.label(RichText::new("Call messages").strong());
+        egui::ComboBox::new("signaling-paths", "Call messages travel over")
+            .selected_text(form.signaling.label())
+            .show_ui(ui, |ui| {
+                for paths in SignalingPaths::ALL {
+                    ui.selectable_value(&mut form.signaling, paths, paths.label());
+                }
+            });
+        if form.signaling.uses_bluetooth() {
+            ui.label(RichText::new(BLUETOOTH_NOTICE).color(crate::gui::widgets::WARN));
+        }
         ui.add_space(8.0);
         ui.label(RichText::new("TURN server (needed for Private and Paranoid modes)").strong());
         text_field(ui, "TURN URL", &mut form.turn_url, false);
