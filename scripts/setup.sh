@@ -18,6 +18,7 @@ DEB_PACKAGES=(
   libpipewire-0.3-dev # xcap: screen share on Wayland (desktop portal + PipeWire)
   libgbm-dev          # xcap: Wayland screen capture buffers (libwayshot)
   libwayland-dev      # xcap: Wayland client library
+  libdbus-1-dev       # ble-fallback's Bluetooth LE driver (BlueZ over D-Bus, feature `bluetooth`)
   coturn              # turnserver: the TURN relay the privacy-mode tests start on loopback
   dante-server        # danted: the SOCKS5 proxy (Tor's stand-in) the Paranoid tests start
   libgl1-mesa-dri     # desktop app: Mesa's software OpenGL (llvmpipe) where there is no GPU

@@ -3,6 +3,7 @@
 //!
 //! - [`link`]: the radio trait ([`BleLink`]) both roles at once, our own service UUID.
 //! - [`sim`]: an in-process simulated radio (range, MTU, throughput, latency, loss).
+//! - `bluez` (feature `bluetooth`, Linux): the real radio, through BlueZ.
 //! - [`frame`], [`frag`], [`envelope`]: the wire: a 14-byte header, fragmentation into
 //!   connection-sized frames and bounded reassembly, the recipient and expiry of a message.
 //! - [`mesh`]: the sans-IO node (flooding with TTL, de-duplication, relay jitter,
@@ -13,6 +14,8 @@
 //! goes through `nostr-signal`'s one verifier). It must never put a stable identifier
 //! (npub, device name, fixed id) on the air.
 
+#[cfg(feature = "bluetooth")]
+pub mod bluez;
 pub mod driver;
 pub mod envelope;
 pub mod frag;
@@ -22,6 +25,8 @@ pub mod mesh;
 pub mod sim;
 mod system;
 
+#[cfg(feature = "bluetooth")]
+pub use bluez::BluezRadio;
 pub use driver::{HandOver, MeshNode, NodeStatus};
 pub use envelope::Envelope;
 pub use frame::MessageId;

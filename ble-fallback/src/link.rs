@@ -92,7 +92,7 @@ pub enum BleError {
 }
 
 /// A Bluetooth LE radio in both roles. Implemented by the Linux driver
-/// ([`crate::bluez`], feature `bluetooth`) and by the simulated radio ([`crate::sim`]).
+/// (`bluez::BluezRadio`, feature `bluetooth`) and by the simulated radio ([`crate::sim`]).
 #[async_trait]
 pub trait BleLink: Send + Sync + 'static {
     /// Advertise our service with `ad` (replacing any earlier advertisement) and scan for
