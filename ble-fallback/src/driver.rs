@@ -25,6 +25,8 @@ pub enum HandOver {
     Handed,
     /// No neighbour is in range; it is kept and sent to whoever comes (until it expires).
     Queued,
+    /// Not sent: already expired, or its id was carried before.
+    Refused,
     /// The mesh is shut down.
     Closed,
 }
@@ -236,6 +238,7 @@ impl Running {
                 }
                 MeshOutput::Handed { id } => self.answer(id, HandOver::Handed),
                 MeshOutput::Queued { id } => self.answer(id, HandOver::Queued),
+                MeshOutput::Refused { id } => self.answer(id, HandOver::Refused),
                 MeshOutput::Advertise(ad) => {
                     self.rotating_id = Some(ad.rotating_id);
                     if let Err(error) = self.link.advertise_and_scan(ad).await {

@@ -346,3 +346,14 @@ async fn ble_advertisements_and_announcements_carry_only_a_rotating_id() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_message_sent_twice_or_already_expired_is_refused_at_once() {
+    let air = SimAir::new(SimParams::default());
+    let (_a, mesh_a) = node(&air, "a", 1, 1);
+    assert_eq!(mesh_a.send(message(1, 2, 10)).await, HandOver::Queued);
+    assert_eq!(mesh_a.send(message(1, 2, 10)).await, HandOver::Refused);
+    let mut stale = message(2, 2, 10);
+    stale.envelope.expires_at = 1;
+    assert_eq!(mesh_a.send(stale).await, HandOver::Refused);
+}

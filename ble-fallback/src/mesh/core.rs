@@ -213,6 +213,7 @@ impl MeshCore {
     fn send(&mut self, outgoing: Outgoing, now: Instant) {
         let Outgoing { id, envelope } = outgoing;
         if envelope.expires_at <= self.unix(now) || !self.seen.insert(id) {
+            self.outputs.push_back(MeshOutput::Refused { id });
             return;
         }
         self.originated.push_back(id);

@@ -141,6 +141,12 @@ pub enum MeshOutput {
         /// The message.
         id: MessageId,
     },
+    /// A message handed to [`MeshInput::Send`] that was not sent: already expired, or an id
+    /// the mesh has already carried.
+    Refused {
+        /// The message.
+        id: MessageId,
+    },
     /// Advertise this from now on (rotation).
     Advertise(Advertisement),
 }
