@@ -226,3 +226,33 @@ async fn an_offline_group_of_three_calls_over_the_mesh_alone_with_its_mls_keys()
         phone.engine.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_the_relay_goes_down_mid_session_calls_still_ring_over_bluetooth() {
+    let relay = support::relay().await;
+    let air = SimAir::new(SimParams::default());
+    let (mut alice, a, mesh_a) = ble_phone(
+        &air,
+        "alice",
+        1,
+        440.0,
+        vec![relay.url()],
+        BlePaths::Alongside,
+    )
+    .await;
+    let (mut bob, b, _mesh_b) = ble_phone(
+        &air,
+        "bob",
+        2,
+        660.0,
+        vec![relay.url()],
+        BlePaths::Alongside,
+    )
+    .await;
+    assert!(alice.transport.relay_link().is_some(), "both paths up");
+    air.set_in_range(&a, &b, true);
+    wait_neighbors(&mesh_a, 1).await;
+
+    relay.relay.shutdown().await;
+    talk_and_hang_up(&mut alice, &mut bob, 1).await;
+}
