@@ -19,5 +19,8 @@ fuzz_target!(|data: &[u8]| {
     let text = msg.build().expect("an accepted message builds");
     assert_eq!(text.as_bytes(), data, "the round trip changed the bytes");
     assert_eq!(SiwsMessage::parse(text.as_bytes()).as_ref(), Ok(&msg));
-    assert!(msg.address_key().is_some(), "an accepted address is a 32-byte key");
+    assert!(
+        msg.address_key().is_some(),
+        "an accepted address is a 32-byte key"
+    );
 });

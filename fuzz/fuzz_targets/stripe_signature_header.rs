@@ -23,8 +23,11 @@ fuzz_target!(|data: &[u8]| {
             Ok(parsed) => {
                 assert!(parsed.timestamp >= 0);
                 assert!(!parsed.v1.is_empty() && parsed.v1.len() <= MAX_SIGNATURES);
-                let sigs: Vec<String> =
-                    parsed.v1.iter().map(|s| format!("v1={}", hex::encode(s))).collect();
+                let sigs: Vec<String> = parsed
+                    .v1
+                    .iter()
+                    .map(|s| format!("v1={}", hex::encode(s)))
+                    .collect();
                 let canonical = format!("t={},{}", parsed.timestamp, sigs.join(","));
                 assert_eq!(parse_header(&canonical).as_ref(), Ok(&parsed));
                 let _ = verify(body, text, &secret, parsed.timestamp);
@@ -39,6 +42,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(first) = body.first() {
         let mut changed = body.to_vec();
         changed[0] = first ^ 1;
-        assert_eq!(verify(&changed, &header, &secret, t), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&changed, &header, &secret, t),
+            Err(SignatureError::Mismatch)
+        );
     }
 });
