@@ -1,9 +1,34 @@
-//! Conference media service (placeholder; filled by the conference issue).
+//! PhantomCall's conference service: who may enter a conference, for how long and with how
+//! many others.
 //!
-//! Will hold: an embedded SFU that forwards SFrame (RFC 9605) ciphertext between participants
-//! without ever holding media keys, rooms with host controls, Sign-In With Solana
-//! authentication (single-use nonces, short-lived EdDSA session tokens), and a Jitsi
-//! Videobridge (COLIBRI2) backend for scale-out.
+//! This crate is the service's authentication and billing core, as a library the service
+//! binary drives (it does no network I/O and reads no clock: every function takes `now`):
+//! Sign-In With Solana ([`siws`]), single-use nonces ([`nonce`]), EdDSA session tokens and
+//! rotating refresh tokens ([`token`], tied together in [`auth`]), plans as entitlements
+//! ([`tiers`]), Stripe webhooks that set a wallet's plan ([`stripe`]), and the state behind them
+//! in SQLite or PostgreSQL ([`store`]). The embedded SFU (forwarding SFrame, RFC 9605,
+//! ciphertext), rooms, host controls and the Jitsi Videobridge (COLIBRI2) backend come later
+//! in this crate.
 //!
-//! Main types: none yet. It must never hold media keys or decrypt media: it forwards
-//! SFrame ciphertext only.
+//! What it must never do:
+//! - hold media keys or decrypt media: conference media is SFrame ciphertext keyed by the
+//!   room's MLS group, which this service relays as opaque blobs and is never a member of;
+//! - log a wallet address or an IP address in full: addresses go to logs only through
+//!   [`logsafe::ShortAddress`] (first and last four characters), and [`logsafe::WalletAddress`]
+//!   has no `Display` and a shortened `Debug`;
+//! - keep personal data for billing: a wallet address, a Stripe customer id and a tier are all
+//!   it stores about a paying user.
+//!
+//! Main types: [`auth::AuthService`] (challenge, sign in, refresh, check a session),
+//! [`siws::SiwsMessage`] and [`siws::verify`], [`token::SessionKeys`], [`tiers::Tier`] and
+//! [`tiers::Entitlements`], [`stripe::handle_webhook`], and the [`store::Store`] trait with
+//! [`store::SqliteStore`] and [`store::PostgresStore`].
+
+pub mod auth;
+pub mod logsafe;
+pub mod nonce;
+pub mod siws;
+pub mod store;
+pub mod stripe;
+pub mod tiers;
+pub mod token;
