@@ -21,6 +21,7 @@ DEB_PACKAGES=(
   libdbus-1-dev       # ble-fallback's Bluetooth LE driver (BlueZ over D-Bus, feature `bluetooth`)
   coturn              # turnserver: the TURN relay the privacy-mode tests start on loopback
   dante-server        # danted: the SOCKS5 proxy (Tor's stand-in) the Paranoid tests start
+  postgresql          # the conference service's PostgreSQL store: its tests start a throwaway cluster
   libgl1-mesa-dri     # desktop app: Mesa's software OpenGL (llvmpipe) where there is no GPU
   libegl1             # desktop app: EGL, through which glutin finds OpenGL
   libxkbcommon-x11-0  # desktop app: keyboard layouts under X11 (winit)
