@@ -42,6 +42,8 @@ enum Command {
 pub struct NodeStatus {
     /// Connected neighbours.
     pub neighbors: usize,
+    /// Their ids, in order (what a direct voice call sends to).
+    pub neighbor_ids: Vec<NeighborId>,
     /// Messages kept for store-and-forward.
     pub stored: usize,
     /// Counters.
@@ -249,6 +251,7 @@ impl Running {
         }
         let status = NodeStatus {
             neighbors: self.core.neighbor_count(),
+            neighbor_ids: self.core.neighbor_ids(),
             stored: self.core.stored_messages(),
             stats: self.core.stats().clone(),
         };

@@ -21,6 +21,9 @@
 //!   video track.
 //! - [`client`]: [`client::connect`] brings a whole client up (transport, DM relay list,
 //!   engine).
+//! - [`ble_voice`]: voice over a direct Bluetooth LE connection when there is no IP
+//!   network at all (Opus at 6-16 kbit/s, end-to-end encrypted under keys from the
+//!   offer and answer).
 //!
 //! Seams for the second wave: admission of offers is a policy object
 //! ([`fsm::AdmissionPolicy`]); each call's media path is supervised by sans-IO code fed
@@ -48,6 +51,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ble_voice;
 pub mod client;
 pub mod devices;
 pub mod e2ee;

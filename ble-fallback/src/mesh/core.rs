@@ -112,6 +112,11 @@ impl MeshCore {
         self.neighbors.len()
     }
 
+    /// The connected neighbours, in id order.
+    pub fn neighbor_ids(&self) -> Vec<NeighborId> {
+        self.neighbors.keys().copied().collect()
+    }
+
     /// Messages kept for store-and-forward.
     pub fn stored_messages(&self) -> usize {
         self.store.len()

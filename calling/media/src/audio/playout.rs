@@ -3,7 +3,9 @@
 //!
 //! Sequence numbers are unwrapped to 64 bits, so reordering across the 65535 -> 0 wrap
 //! is ordinary reordering. Each packet is assumed to hold one 20 ms frame (what
-//! [`super::OpusEncoder`] produces).
+//! [`super::OpusEncoder`] produces), or one frame of the duration given to
+//! [`PlayoutBuffer::with_frame_duration`] (the Bluetooth voice path's 40 ms packets);
+//! timestamps are in 48 kHz units either way.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -29,7 +31,8 @@ impl Default for PlayoutConfig {
     }
 }
 
-/// What the playout thread should do for the next 20 ms.
+/// What the playout thread should do for the next frame (20 ms unless the buffer was made
+/// with another frame duration).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Playout {
     /// Decode and play this packet.
@@ -121,22 +124,33 @@ pub struct PlayoutBuffer {
     previous_arrival: Option<(Instant, u32)>,
     turns_above_target: u32,
     stats: PlayoutStats,
+    /// Audio in one packet (one turn of [`PlayoutBuffer::pop`]).
+    frame: Duration,
 }
 
-fn frames_in(d: Duration) -> i64 {
-    (d.as_nanos() / FRAME_DURATION.as_nanos()) as i64
-}
+/// Shortest and longest frame one Opus packet can hold.
+const MIN_FRAME: Duration = Duration::from_micros(2_500);
+const MAX_FRAME: Duration = Duration::from_millis(120);
 
 impl PlayoutBuffer {
-    /// A buffer with `config`; a `max_delay` below `target_delay` is raised to it, and the
-    /// target is at least one frame.
+    /// A buffer of 20 ms packets with `config`; a `max_delay` below `target_delay` is
+    /// raised to it, and the target is at least one frame.
     pub fn new(config: PlayoutConfig) -> Self {
-        let target_delay = config.target_delay.max(FRAME_DURATION);
+        Self::with_frame_duration(config, FRAME_DURATION)
+    }
+
+    /// A buffer whose packets each hold `frame` of audio (2.5..=120 ms, Opus's range;
+    /// clamped), popped once per `frame`. `config` is made consistent as in
+    /// [`PlayoutBuffer::new`]; jitter is still measured on 48 kHz timestamps.
+    pub fn with_frame_duration(config: PlayoutConfig, frame: Duration) -> Self {
+        let frame = frame.clamp(MIN_FRAME, MAX_FRAME);
+        let target_delay = config.target_delay.max(frame);
         let config = PlayoutConfig {
             target_delay,
             max_delay: config.max_delay.max(target_delay),
         };
         PlayoutBuffer {
+            frame,
             config,
             packets: BTreeMap::new(),
             state: State::Priming,
@@ -177,7 +191,7 @@ impl PlayoutBuffer {
         self.enforce_max_delay();
     }
 
-    /// What to play for the next 20 ms; call once per frame from the playout thread.
+    /// What to play for the next frame; call once per frame from the playout thread.
     pub fn pop(&mut self, now: Instant) -> Playout {
         match self.state {
             State::Priming => {
@@ -214,7 +228,7 @@ impl PlayoutBuffer {
     /// Counters and the current depth, target and jitter.
     pub fn stats(&self) -> PlayoutStats {
         let mut stats = self.stats;
-        stats.depth_ms = (self.depth_frames() * FRAME_DURATION.as_millis() as i64) as u32;
+        stats.depth_ms = (self.depth_frames() as u128 * self.frame.as_micros() / 1000) as u32;
         stats.target_ms = self.target_delay().as_millis() as u32;
         stats.jitter_ms = self.jitter * 1000.0 / f64::from(SAMPLE_RATE);
         stats
@@ -225,8 +239,8 @@ impl PlayoutBuffer {
     pub fn target_delay(&self) -> Duration {
         let jitter =
             Duration::from_secs_f64(JITTER_MULTIPLE * self.jitter / f64::from(SAMPLE_RATE));
-        let frames = jitter.as_nanos().div_ceil(FRAME_DURATION.as_nanos()) as u32;
-        (FRAME_DURATION * frames)
+        let frames = jitter.as_nanos().div_ceil(self.frame.as_nanos()) as u32;
+        (self.frame * frames)
             .max(self.config.target_delay)
             .min(self.config.max_delay)
     }
@@ -264,7 +278,7 @@ impl PlayoutBuffer {
     /// Drops one packet when the delay has stayed above target for a while (after a jitter
     /// spike has passed), so latency comes back down.
     fn shrink_if_long_above_target(&mut self) {
-        let target = frames_in(self.target_delay());
+        let target = self.frames_in(self.target_delay());
         if self.depth_frames() <= target + 1 {
             self.turns_above_target = 0;
             return;
@@ -289,7 +303,7 @@ impl PlayoutBuffer {
         };
         let target = self.target_delay();
         now.saturating_duration_since(oldest_arrival) >= target
-            || self.depth_frames() >= frames_in(target)
+            || self.depth_frames() >= self.frames_in(target)
     }
 
     /// Frames from the next one to play (or the oldest buffered) to the newest buffered.
@@ -306,6 +320,10 @@ impl PlayoutBuffer {
         }
     }
 
+    fn frames_in(&self, d: Duration) -> i64 {
+        (d.as_nanos() / self.frame.as_nanos()) as i64
+    }
+
     fn first_buffered(&self) -> Option<i64> {
         self.packets.keys().next().copied()
     }
@@ -314,7 +332,7 @@ impl PlayoutBuffer {
     /// packets at the front are skipped all at once (a long outage is not concealed turn
     /// by turn); a real packet at the front is dropped.
     fn enforce_max_delay(&mut self) {
-        let max = frames_in(self.config.max_delay).max(1);
+        let max = self.frames_in(self.config.max_delay).max(1);
         while self.depth_frames() > max {
             let Some(first) = self.first_buffered() else {
                 break;
@@ -656,5 +674,48 @@ mod tests {
         assert_eq!(buf.target_delay(), FRAME_DURATION);
         assert_eq!(PlayoutConfig::default().target_delay, ms(40));
         assert_eq!(PlayoutConfig::default().max_delay, ms(200));
+    }
+
+    #[test]
+    fn longer_frames_count_in_their_own_duration() {
+        // 40 ms packets (timestamps 1920 apart): the target, depth and jitter are in
+        // 40 ms turns, and steady 40 ms arrivals measure no jitter.
+        let config = PlayoutConfig {
+            target_delay: ms(80),
+            max_delay: ms(320),
+        };
+        let mut buf = PlayoutBuffer::with_frame_duration(config, ms(40));
+        let t0 = Instant::now();
+        let push = |buf: &mut PlayoutBuffer, i: u16, at: u64| {
+            buf.push(i, u32::from(i) * 1920, payload(i), t0 + ms(at));
+        };
+        push(&mut buf, 0, 0);
+        assert_eq!(
+            buf.pop(t0 + ms(40)),
+            Playout::Wait,
+            "40 ms held, target 80 ms"
+        );
+        push(&mut buf, 1, 40);
+        assert_eq!(seq_of(&buf.pop(t0 + ms(80))), Some(0));
+        for i in 2..60u16 {
+            push(&mut buf, i, 40 * u64::from(i));
+            assert!(matches!(
+                buf.pop(t0 + ms(40 * u64::from(i))),
+                Playout::Packet(_)
+            ));
+        }
+        let s = buf.stats();
+        assert!(s.jitter_ms < 0.01, "jitter {}", s.jitter_ms);
+        assert_eq!((s.target_ms, s.depth_ms, s.lost), (80, 40, 0), "{s:?}");
+        // Overflow keeps at most 320 ms: 8 packets of 40 ms.
+        for i in 60..80u16 {
+            push(&mut buf, i, 2400);
+        }
+        assert_eq!(buf.stats().depth_ms, 320);
+        // Out-of-range frame durations are clamped to what Opus can carry.
+        let tiny = PlayoutBuffer::with_frame_duration(PlayoutConfig::default(), ms(0));
+        assert_eq!(tiny.target_delay(), ms(40));
+        let huge = PlayoutBuffer::with_frame_duration(PlayoutConfig::default(), ms(500));
+        assert_eq!(huge.target_delay(), ms(120), "at least one 120 ms frame");
     }
 }
