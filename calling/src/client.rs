@@ -167,6 +167,7 @@ pub async fn connect(setup: ClientSetup) -> Result<Client, ClientError> {
         configure,
         ble,
     } = setup;
+    let ble_voice = ble.as_ref().map(|ble| ble.mesh.clone());
     let transport = match ble {
         None => NostrTransport::connect(identity.clone(), transport).await,
         Some(ble) => {
@@ -211,6 +212,7 @@ pub async fn connect(setup: ClientSetup) -> Result<Client, ClientError> {
         config,
         network,
         devices,
+        ble_voice,
     });
     Ok(Client {
         engine,

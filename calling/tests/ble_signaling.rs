@@ -1,18 +1,21 @@
 //! Calls whose signaling crosses the Bluetooth LE mesh (simulated radio, real engines,
 //! real webrtc-rs media on loopback): no relay is involved, or none is reachable.
 
+mod netem;
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use calling::client::BleSignaling;
-use calling::{CallState, EngineEvent, GroupChange};
+use calling::{CallState, EngineEvent, GroupChange, MediaEvent};
 use media::audio::{ToneCheck, ToneReport, SAMPLE_RATE};
+use netem::{ThroughProxy, UdpProxy};
 use nostr_signal::ble_fallback::sim::{SimAir, SimParams, SimRadio};
 use nostr_signal::ble_fallback::{MeshConfig, MeshNode};
+use nostr_signal::SignalTransport;
 use nostr_signal::{BlePaths, BleSignalLink, Identity, LinkKind, RelayUrl};
-use phantomcall_schemas::{CallType, PrivacyMode};
+use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 use support::{phone_with, transport_config, Phone, PhoneOptions};
 
 fn mesh(
@@ -38,6 +41,17 @@ async fn ble_phone(
     relays: Vec<RelayUrl>,
     paths: BlePaths,
 ) -> (Phone, Arc<SimRadio>, Arc<MeshNode>) {
+    ble_phone_with(air, name, seed, PhoneOptions::tone(tone_hz), relays, paths).await
+}
+
+async fn ble_phone_with(
+    air: &SimAir,
+    name: &str,
+    seed: u64,
+    options: PhoneOptions,
+    relays: Vec<RelayUrl>,
+    paths: BlePaths,
+) -> (Phone, Arc<SimRadio>, Arc<MeshNode>) {
     let identity = Identity::generate();
     let (radio, mesh) = mesh(
         air,
@@ -51,14 +65,9 @@ async fn ble_phone(
         mesh: mesh.clone(),
         paths,
     };
-    let phone = phone_with(
-        &identity,
-        PhoneOptions::tone(tone_hz),
-        transport,
-        move |setup| {
-            setup.ble = Some(ble);
-        },
-    )
+    let phone = phone_with(&identity, options, transport, move |setup| {
+        setup.ble = Some(ble);
+    })
     .await;
     (phone, radio, mesh)
 }
@@ -255,4 +264,108 @@ async fn when_the_relay_goes_down_mid_session_calls_still_ring_over_bluetooth() 
 
     relay.relay.shutdown().await;
     talk_and_hang_up(&mut alice, &mut bob, 1).await;
+}
+
+/// A phone whose media candidates all point at `proxy`.
+fn through(proxy: &Arc<UdpProxy>, tone_hz: f32) -> PhoneOptions {
+    let proxy = proxy.clone();
+    PhoneOptions {
+        wrap: Some(Box::new(move |transport| {
+            ThroughProxy::wrap(transport as Arc<dyn SignalTransport>, proxy)
+        })),
+        ..PhoneOptions::tone(tone_hz)
+    }
+}
+
+/// Whether `phone` saw `event` on `call` among the engine events received so far.
+async fn media_event_within(phone: &mut Phone, call: CallId, event: MediaEvent, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, phone.events.recv()).await {
+            Ok(Ok(EngineEvent::Media {
+                call_id,
+                event: seen,
+            })) if call_id == call && seen == event => return,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("engine events: {e}"),
+            Err(_) => panic!("no {event:?} within {within:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_no_ip_path_between_two_devices_in_range_the_call_goes_on_as_voice_over_bluetooth() {
+    let air = SimAir::new(SimParams::default());
+    // Every media datagram between the two goes through a proxy that drops them all:
+    // no IP path, as between two laptops without a common network.
+    let proxy = UdpProxy::new();
+    proxy.set_blackhole(true);
+    let (mut alice, a, mesh_a) = ble_phone_with(
+        &air,
+        "alice",
+        1,
+        through(&proxy, 440.0),
+        Vec::new(),
+        BlePaths::Only,
+    )
+    .await;
+    let (mut bob, b, mesh_b) = ble_phone_with(
+        &air,
+        "bob",
+        2,
+        through(&proxy, 660.0),
+        Vec::new(),
+        BlePaths::Only,
+    )
+    .await;
+    air.set_in_range(&a, &b, true);
+    wait_neighbors(&mesh_a, 1).await;
+    wait_neighbors(&mesh_b, 1).await;
+
+    let call = alice
+        .engine
+        .dial(bob.key, CallType::Voice, PrivacyMode::Fast);
+    bob.wait_call(Some(call), Duration::from_secs(30), |e| {
+        e.state == CallState::Ringing
+    })
+    .await;
+    bob.engine.accept(call, false);
+    // The IP path never comes up; after the ICE failure timeout both move to Bluetooth.
+    let within = Duration::from_secs(30);
+    alice
+        .wait_call(Some(call), within, |e| e.state == CallState::Connected)
+        .await;
+    bob.wait_call(Some(call), within, |e| e.state == CallState::Connected)
+        .await;
+    media_event_within(&mut alice, call, MediaEvent::VoiceOverBluetooth, within).await;
+    media_event_within(&mut bob, call, MediaEvent::VoiceOverBluetooth, within).await;
+    assert!(
+        proxy.dropped() > 0,
+        "the IP path was tried and found nothing"
+    );
+    assert_eq!(proxy.forwarded(), 0);
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let at_bob = hears(&bob, 440.0);
+    assert!(
+        at_bob.dominant,
+        "Bob hears Alice's tone over Bluetooth: {at_bob:?}"
+    );
+    let at_alice = hears(&alice, 660.0);
+    assert!(
+        at_alice.dominant,
+        "Alice hears Bob's tone over Bluetooth: {at_alice:?}"
+    );
+
+    // Muting the call mutes its Bluetooth voice too.
+    bob.engine.set_muted(call, true);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let muted = hears(&alice, 660.0);
+    assert!(!muted.dominant, "Bob is muted: {muted:?}");
+
+    alice.engine.hangup(call);
+    bob.wait_call(Some(call), Duration::from_secs(30), |e| {
+        e.state == CallState::Ended
+    })
+    .await;
 }

@@ -135,6 +135,9 @@ fn describe_media(event: &MediaEvent) -> Option<String> {
         }
         MediaEvent::RemoteVoice(voice) if voice.muted => "peer muted their microphone".into(),
         MediaEvent::RemoteVoice(_) => return None,
+        MediaEvent::VoiceOverBluetooth => {
+            phantomcall::gui::state::calls::VOICE_OVER_BLUETOOTH.into()
+        }
     })
 }
 

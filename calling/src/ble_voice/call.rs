@@ -25,6 +25,7 @@ use super::receiver::{BleVoiceReceiver, ReceiverStats, Source};
 use super::sender::{BleVoiceSender, SenderStats};
 use super::{BleVoiceConfig, BleVoiceError, FRAME};
 use crate::devices::MediaDevices;
+use crate::pipeline::Controls;
 
 /// Microphone frames waiting for the encoder (20 ms each): 200 ms.
 const MICROPHONE_QUEUE: usize = 10;
@@ -139,6 +140,20 @@ impl BleVoiceCall {
         config: BleVoiceConfig,
         devices: &dyn MediaDevices,
     ) -> Result<Self, BleVoiceError> {
+        Self::start_on_devices(mesh, peer, keys, config, devices, None)
+    }
+
+    /// [`Self::start_with_devices`] inside a call of the engine: `controls` mutes the
+    /// microphone (silence is sent, so the peer's playout keeps its clock) as the user
+    /// mutes the call.
+    pub(crate) fn start_on_devices(
+        mesh: Arc<MeshNode>,
+        peer: Option<NeighborId>,
+        keys: SessionKeys,
+        config: BleVoiceConfig,
+        devices: &dyn MediaDevices,
+        controls: Option<Arc<Controls>>,
+    ) -> Result<Self, BleVoiceError> {
         let mut source = devices.microphone()?;
         let mut sink = devices.speaker()?;
         let (mut call, io) = Self::start(mesh, peer, keys, config)?;
@@ -152,7 +167,10 @@ impl BleVoiceCall {
             .spawn(move || loop {
                 match source.read_frame() {
                     // Fails once the call has ended.
-                    Ok(frame) => {
+                    Ok(mut frame) => {
+                        if controls.as_ref().is_some_and(|c| Controls::get(&c.muted)) {
+                            frame.samples.fill(0);
+                        }
                         if microphone.blocking_send(frame).is_err() {
                             return;
                         }

@@ -108,6 +108,9 @@ pub enum MediaEvent {
     /// SFrame keys, or DTLS-SRTP alone because the other app has no such layer (the user
     /// is told either way).
     MediaKeys(MediaKeys),
+    /// No IP path reached the peer: the call's voice moved to a direct Bluetooth LE
+    /// connection (voice only, end-to-end encrypted with keys from the offer and answer).
+    VoiceOverBluetooth,
 }
 
 /// Which part of a call's media failed.

@@ -354,6 +354,7 @@ impl Driver {
             devices: self.devices.clone(),
             shared: call.shared.clone(),
             group_keys: call.keys.as_ref().map(|k| k.sframe.clone()),
+            ble: None,
             runtime: tokio::runtime::Handle::current(),
         };
         let plain = call.plain.contains(&member);

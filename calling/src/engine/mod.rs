@@ -3,6 +3,7 @@
 //! never block (they queue); every state change comes back as an [`EngineEvent`] on a
 //! broadcast channel, so a UI thread can poll without waiting.
 
+mod ble_path;
 mod events;
 mod group;
 mod group_events;
@@ -54,6 +55,9 @@ pub struct EngineSetup {
     pub network: NetworkConfig,
     /// Microphone, speaker, camera, privacy filter, remote view.
     pub devices: Arc<dyn MediaDevices>,
+    /// The Bluetooth LE mesh, when there is one: a 1:1 call with a peer in range moves
+    /// its voice there when it finds no IP path.
+    pub ble_voice: Option<Arc<nostr_signal::ble_fallback::MeshNode>>,
 }
 
 enum Command {
@@ -270,6 +274,8 @@ struct Driver {
     /// Whether the signaling keeps our address from the relays (Paranoid needs it).
     signaling_hides_address: bool,
     devices: Arc<dyn MediaDevices>,
+    /// Where 1:1 calls' voice may go when there is no IP path.
+    ble_voice: Option<ble_path::BleVoiceRadio>,
     sessions: HashMap<CallId, SessionHandle>,
     /// Group calls (NIP-AC mesh), apart from the state machine's 1:1 calls.
     groups: HashMap<CallId, group::GroupCall>,
@@ -314,6 +320,7 @@ async fn run(
         signaling_hides_address: setup.transport.hides_network_address(),
         network: setup.network,
         devices: setup.devices,
+        ble_voice: setup.ble_voice.map(ble_path::BleVoiceRadio::new),
         sessions: HashMap::new(),
         groups: HashMap::new(),
         early_group: HashMap::new(),
@@ -643,6 +650,7 @@ impl Driver {
             devices: self.devices.clone(),
             shared: None,
             group_keys: None,
+            ble: self.ble_voice.clone(),
             runtime: tokio::runtime::Handle::current(),
         };
         let handle = session::spawn(setup, self.reports.clone());

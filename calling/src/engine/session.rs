@@ -13,6 +13,7 @@ use phantomcall_schemas::{CallId, IceCandidate, PrivacyMode};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::sleep_until;
 
+use super::ble_path::{BlePath, BleVoiceRadio};
 use super::events::{CallStats, MediaEvent, MediaPart};
 use super::session_keys::SessionKeys;
 use super::supervisor::{Supervision, Supervisor};
@@ -128,6 +129,8 @@ pub(crate) struct SessionSetup {
     /// A group call's SFrame keys (MLS), which key this connection instead of its own
     /// agreement.
     pub group_keys: Option<Arc<crate::e2ee::GroupSframe>>,
+    /// The Bluetooth radio a 1:1 call's voice may move to when there is no IP path.
+    pub ble: Option<BleVoiceRadio>,
     pub runtime: tokio::runtime::Handle,
 }
 
@@ -235,6 +238,12 @@ pub(crate) async fn drive(
         setup.is_caller,
     );
     keys.use_group(setup.group_keys.clone());
+    // Group calls keep to IP: one Bluetooth voice call per radio.
+    let mut ble = match (&setup.ble, &setup.shared) {
+        (Some(radio), None) => Some(BlePath::new(radio.clone(), call_id, setup.is_caller)),
+        _ => None,
+    };
+    let ice_failed_timeout = setup.peer.network.ice_failed_timeout;
 
     let mut batch: Vec<IceCandidate> = Vec::new();
     let mut batch_due: Option<Instant> = None;
@@ -250,6 +259,10 @@ pub(crate) async fn drive(
 
     loop {
         let supervision_due = supervisor.next_timeout();
+        let ble_due = match &ble {
+            Some(path) if supervisor.connected_at().is_none() => path.due(ice_failed_timeout),
+            _ => None,
+        };
         tokio::select! {
             command = commands.recv() => {
                 match command {
@@ -267,7 +280,9 @@ pub(crate) async fn drive(
                         set_screen_share(&setup, session, &mut media, target, connected, &notes_tx, &report);
                     }
                     Some(SessionCommand::RestartIce) => supervisor.on_restart_requested(now()),
-                    Some(command) => handle_command(command, session, &media, &mut keys, &report).await,
+                    Some(command) => {
+                        handle_command(command, session, &media, &mut keys, ble.as_mut(), &report).await
+                    }
                 }
             }
             Some(event) = peer_events.recv() => match event {
@@ -316,18 +331,45 @@ pub(crate) async fn drive(
             _ = sleep_until(supervision_due.unwrap_or(far).into()), if supervision_due.is_some() => {
                 supervisor.on_timeout(now());
             }
+            _ = sleep_until(ble_due.unwrap_or(far).into()), if ble_due.is_some() => {
+                if let Some(path) = ble.as_mut() {
+                    tracing::info!("no IP path to the peer: moving the call to Bluetooth voice");
+                    if let Err(error) = move_to_bluetooth(path, &setup, &media, &supervisor, &report) {
+                        tracing::warn!(%error, "the call could not move to Bluetooth voice");
+                    }
+                }
+            }
             _ = sleep_until(stats_due.into()) => {
                 stats_due = now() + STATS_INTERVAL;
+                if ble.as_ref().is_some_and(BlePath::running) {
+                    continue; // the IP path's figures say nothing about this call now
+                }
                 let stats = collect_stats(session, &media, &supervisor, &mut last_sample).await;
                 supervisor.on_path(stats.peer.local_candidate_type.as_deref(), now());
                 report(SessionReport::Stats(Box::new(stats)));
             }
         }
         while let Some(step) = supervisor.poll() {
-            supervise(step, session, &media, &report).await;
+            match ble.as_mut() {
+                // On Bluetooth the IP path is no longer the call's.
+                Some(path) if path.running() => continue,
+                Some(path) if path.ready() && matches!(step, Supervision::Failed(_)) => {
+                    tracing::info!("the IP path failed: moving the call to Bluetooth voice");
+                    if let Err(error) =
+                        move_to_bluetooth(path, &setup, &media, &supervisor, &report)
+                    {
+                        tracing::warn!(%error, "the call could not move to Bluetooth voice");
+                        supervise(step, session, &media, &report).await;
+                    }
+                }
+                _ => supervise(step, session, &media, &report).await,
+            }
         }
     }
 
+    if let Some(path) = ble {
+        path.stop().await;
+    }
     stop_media(session, media).await;
 }
 
@@ -604,16 +646,43 @@ fn attach_remote_track(
     }
 }
 
+/// Moves the call's voice to Bluetooth and tells the engine: connected (or back) on it.
+fn move_to_bluetooth(
+    path: &mut BlePath,
+    setup: &SessionSetup,
+    media: &Media,
+    supervisor: &Supervisor,
+    report: &impl Fn(SessionReport),
+) -> Result<(), super::ble_path::BlePathError> {
+    path.start(setup.devices.as_ref(), media.controls.clone())?;
+    // The IP pipelines stay idle from now on: nothing of this call goes out over IP.
+    Controls::set(&media.controls.connected, false);
+    report(if supervisor.connected_at().is_none() {
+        SessionReport::Connected
+    } else {
+        SessionReport::Media(MediaEvent::Reconnected)
+    });
+    report(SessionReport::Media(MediaEvent::VoiceOverBluetooth));
+    Ok(())
+}
+
 async fn handle_command(
     command: SessionCommand,
     session: &dyn MediaConnection,
     media: &Media,
     keys: &mut SessionKeys,
+    mut ble: Option<&mut BlePath>,
     report: &impl Fn(SessionReport),
 ) {
     match command {
         SessionCommand::Offer => match (session.create_offer(false).await, keys.offer_share()) {
-            (Ok(sdp), Ok(pq_share)) => report(SessionReport::Offer { sdp, pq_share }),
+            (Ok(sdp), Ok(pq_share)) => {
+                let sdp = match ble {
+                    Some(path) => path.add_share(sdp),
+                    None => sdp,
+                };
+                report(SessionReport::Offer { sdp, pq_share })
+            }
             (Err(e), _) => {
                 tracing::warn!(error = %e.log_text(), "offer failed");
                 report(SessionReport::Failed(MediaError::CreateOffer));
@@ -635,9 +704,15 @@ async fn handle_command(
                 }
             };
             report(SessionReport::Media(MediaEvent::MediaKeys(state)));
+            if let Some(path) = ble.as_deref_mut() {
+                path.on_peer_sdp(&sdp, now());
+            }
             match session.answer(&sdp).await {
                 Ok(sdp) => report(SessionReport::Answer {
-                    sdp,
+                    sdp: match ble {
+                        Some(path) => path.add_share(sdp),
+                        None => sdp,
+                    },
                     pq_share: answer_share,
                 }),
                 Err(e) => {
@@ -658,6 +733,9 @@ async fn handle_command(
                     return;
                 }
                 None => {}
+            }
+            if let Some(path) = ble {
+                path.on_peer_sdp(&answer, now());
             }
             if let Err(e) = session.apply_answer(&answer).await {
                 tracing::warn!(error = %e.log_text(), "applying the answer failed");

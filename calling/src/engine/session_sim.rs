@@ -123,6 +123,7 @@ fn scene(mode: PrivacyMode, is_caller: bool) -> Scene {
         devices: Arc::new(SyntheticDevices::new(440.0)),
         shared: None,
         group_keys: None,
+        ble: None,
         runtime: tokio::runtime::Handle::current(),
     };
     let (path, peer_events) = unbounded_channel();

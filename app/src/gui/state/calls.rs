@@ -143,6 +143,10 @@ impl CallsModel {
     }
 }
 
+/// What the call screen says once a call's voice runs over Bluetooth (no IP path).
+pub const VOICE_OVER_BLUETOOTH: &str =
+    "No network path to the peer: voice now goes over Bluetooth, end-to-end encrypted (no video)";
+
 /// What the call screen says when the microphone's processing failed: the call goes on,
 /// unprocessed.
 pub fn voice_processing_notice(fault: &str, gave_up: bool) -> String {
@@ -175,6 +179,7 @@ fn apply_media(call: &mut CallView, event: &MediaEvent) {
         MediaEvent::VoiceProcessingFault { fault, gave_up } => {
             call.notice = Some(voice_processing_notice(fault, *gave_up))
         }
+        MediaEvent::VoiceOverBluetooth => call.notice = Some(VOICE_OVER_BLUETOOTH.into()),
         MediaEvent::IceRestartSent
         | MediaEvent::CandidateWithheld(_)
         | MediaEvent::SetupFailed(_) => {}
@@ -303,6 +308,15 @@ mod tests {
             event: MediaEvent::Reconnected,
         });
         assert_eq!(model.live().unwrap().notice, None);
+        model.apply(&EngineEvent::Media {
+            call_id: id,
+            event: MediaEvent::VoiceOverBluetooth,
+        });
+        let notice = model.live().unwrap().notice.clone().unwrap_or_default();
+        assert!(
+            notice.contains("Bluetooth") && notice.contains("end-to-end encrypted"),
+            "{notice}"
+        );
         let applied = model.apply(&EngineEvent::Media {
             call_id: id,
             event: MediaEvent::SetupFailed(SetupFailure::NoTurnServer(PrivacyMode::Private)),
