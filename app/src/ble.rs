@@ -106,8 +106,14 @@ pub async fn ble_signaling(paths: SignalingPaths, own_key: &PublicKey) -> Result
 /// What to tell the user when relays and Bluetooth were asked for and no relay answered
 /// at start (the transport then came up on the mesh alone).
 pub fn relays_unreachable_notice(paths: SignalingPaths, has_relays: bool) -> Option<String> {
-    (paths == SignalingPaths::RelaysAndBluetooth && !has_relays).then(|| {
-        "No relay is reachable: call messages go over Bluetooth only (reconnect to try the relays again)"
-            .to_owned()
-    })
+    (paths == SignalingPaths::RelaysAndBluetooth && !has_relays)
+        .then(|| RELAYS_UNREACHABLE.to_owned())
 }
+
+/// The notice while relays and Bluetooth run on Bluetooth alone.
+pub const RELAYS_UNREACHABLE: &str =
+    "No relay is reachable: call messages go over Bluetooth only, and the relays are tried again in the background";
+
+/// The notice once the relays answered after all.
+pub const RELAYS_JOINED: &str =
+    "Relays reachable again: call messages go over relays and Bluetooth";

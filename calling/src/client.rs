@@ -181,7 +181,23 @@ pub async fn connect(setup: ClientSetup) -> Result<Client, ClientError> {
         Some(_) => transport.publish_dm_relay_list(&inbox).await,
         None => Ok(()),
     };
-    if let Err(e) = published {
+    if transport.relay_link().is_none() {
+        // Relays that join later (relays + Bluetooth, none reachable at start) get our
+        // inbox list then.
+        let later = Arc::downgrade(&transport);
+        let mut joined = transport.relays_joined();
+        tokio::spawn(async move {
+            if joined.wait_for(|joined| *joined).await.is_err() {
+                return; // on the mesh for good
+            }
+            let Some(transport) = later.upgrade() else {
+                return;
+            };
+            if let Err(e) = transport.publish_dm_relay_list(&inbox).await {
+                tracing::warn!(error = %e, "DM relay list not published after the relays joined");
+            }
+        });
+    } else if let Err(e) = published {
         match dm_relay_list {
             DmRelayList::Required => {
                 transport.shutdown().await;

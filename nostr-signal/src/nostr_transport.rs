@@ -2,16 +2,19 @@
 //! mesh beside it or instead of it when the user chooses.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use nostr_sdk::{PublicKey, RelayUrl};
 use phantomcall_schemas::CallMessage;
+use tokio::sync::watch;
 
 use ble_fallback::MeshNode;
 
 use crate::ble_link::BleSignalLink;
 use crate::hub::{HubConfig, SignalHub};
+use crate::link::SignalLink;
 use crate::relay_link::{NostrTransportConfig, RelayLink};
 use crate::transport::{IncomingMessages, Recipients, Route};
 use crate::{Identity, SendReport, SignalError, SignalTransport};
@@ -20,7 +23,8 @@ use crate::{Identity, SendReport, SignalError, SignalTransport};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlePaths {
     /// Relays and the Bluetooth LE mesh side by side; when no relay is reachable at start
-    /// the transport comes up on the mesh alone instead of failing.
+    /// the transport comes up on the mesh alone instead of failing, and keeps trying the
+    /// relays in the background until one answers.
     Alongside,
     /// The mesh only: no relay is contacted at all.
     Only,
@@ -29,10 +33,18 @@ pub enum BlePaths {
 /// Signaling through Nostr relays: a hub whose first link is the relay pool. More links
 /// (Bluetooth LE) can be added with [`SignalHub::add_link`].
 pub struct NostrTransport {
-    hub: SignalHub,
-    /// `None` when signaling runs on the Bluetooth LE mesh alone.
-    relays: Option<Arc<RelayLink>>,
+    hub: Arc<SignalHub>,
+    /// Empty while signaling runs on the Bluetooth LE mesh alone (set once, when the
+    /// relays join later).
+    relays: Arc<OnceLock<Arc<RelayLink>>>,
+    /// Whether the relays are in use; flips to `true` when they join after the start.
+    relays_joined: watch::Receiver<bool>,
 }
+
+/// The first wait before the relays are tried again in the background.
+const RELAY_RETRY_FIRST: Duration = Duration::from_secs(10);
+/// The longest wait between two tries (the wait doubles after each failure).
+const RELAY_RETRY_MAX: Duration = Duration::from_secs(120);
 
 impl NostrTransport {
     /// Connect to the configured relays and start receiving. Fails with
@@ -46,10 +58,21 @@ impl NostrTransport {
         let relays =
             Arc::new(RelayLink::connect(identity.keys(), config, hub.arrival_sink()).await?);
         hub.add_link(relays.clone());
-        Ok(Self {
-            hub,
-            relays: Some(relays),
-        })
+        Ok(Self::assemble(hub, Some(relays)))
+    }
+
+    fn assemble(hub: SignalHub, relays: Option<Arc<RelayLink>>) -> Self {
+        // Nothing changes it later (the retries bring their own channel).
+        let (_, relays_joined) = watch::channel(relays.is_some());
+        let cell = OnceLock::new();
+        if let Some(relays) = relays {
+            let _ = cell.set(relays);
+        }
+        Self {
+            hub: Arc::new(hub),
+            relays: Arc::new(cell),
+            relays_joined,
+        }
     }
 
     /// Like [`NostrTransport::connect`], with the Bluetooth LE `mesh` (whose interests
@@ -63,20 +86,31 @@ impl NostrTransport {
         let hub = Self::hub_for(&identity, &config);
         hub.add_link(Arc::new(BleSignalLink::new(mesh, hub.arrival_sink())));
         if paths == BlePaths::Only {
-            return Ok(Self { hub, relays: None });
+            return Ok(Self::assemble(hub, None));
         }
-        match RelayLink::connect(identity.keys(), config, hub.arrival_sink()).await {
+        match RelayLink::connect(identity.keys(), config.clone(), hub.arrival_sink()).await {
             Ok(relays) => {
                 let relays = Arc::new(relays);
                 hub.add_link(relays.clone());
-                Ok(Self {
-                    hub,
-                    relays: Some(relays),
-                })
+                Ok(Self::assemble(hub, Some(relays)))
             }
-            Err(error @ (SignalError::NoRelayReachable { .. } | SignalError::NoRelays)) => {
-                tracing::warn!(%error, "no relay reachable: signaling over Bluetooth LE only");
-                Ok(Self { hub, relays: None })
+            Err(error @ SignalError::NoRelayReachable { .. }) => {
+                tracing::warn!(%error, "no relay reachable: signaling over Bluetooth LE only, relays tried again in the background");
+                let mut transport = Self::assemble(hub, None);
+                let (joined, relays_joined) = watch::channel(false);
+                transport.relays_joined = relays_joined;
+                tokio::spawn(retry_relays(
+                    Arc::downgrade(&transport.hub),
+                    transport.relays.clone(),
+                    joined,
+                    identity,
+                    config,
+                ));
+                Ok(transport)
+            }
+            Err(error @ SignalError::NoRelays) => {
+                tracing::warn!(%error, "no relay configured: signaling over Bluetooth LE only");
+                Ok(Self::assemble(hub, None))
             }
             // Behind a proxy, an unreachable relay may mean the proxy is down; that is
             // said, not papered over with the radio.
@@ -102,11 +136,18 @@ impl NostrTransport {
 
     /// The relay link under this transport; `None` on the Bluetooth LE mesh alone.
     pub fn relay_link(&self) -> Option<&RelayLink> {
-        self.relays.as_deref()
+        self.relays.get().map(|link| link.as_ref())
+    }
+
+    /// Whether the relays are in use, watched: with [`BlePaths::Alongside`] and no relay
+    /// reachable at start, it turns `true` when the background retries reach one (then
+    /// the DM relay list can be published and the user told).
+    pub fn relays_joined(&self) -> watch::Receiver<bool> {
+        self.relays_joined.clone()
     }
 
     fn relays(&self) -> Result<&RelayLink, SignalError> {
-        self.relays.as_deref().ok_or(SignalError::NoRelays)
+        self.relay_link().ok_or(SignalError::NoRelays)
     }
 
     /// Publish our DM relay list (kind 10050) on our relays so peers know where to send calls.
@@ -128,14 +169,14 @@ impl NostrTransport {
 
     /// Tell the transport where `peer` receives DMs (see [`RelayLink::set_peer_dm_relays`]).
     pub fn set_peer_dm_relays(&self, peer: PublicKey, relays: Vec<RelayUrl>) {
-        if let Some(link) = &self.relays {
+        if let Some(link) = self.relay_link() {
             link.set_peer_dm_relays(peer, relays);
         }
     }
 
     /// Every relay in the pool with a live connection (ours and peers').
     pub async fn connected_relays(&self) -> Vec<RelayUrl> {
-        match &self.relays {
+        match self.relay_link() {
             Some(link) => link.connected_relays().await,
             None => Vec::new(),
         }
@@ -143,7 +184,42 @@ impl NostrTransport {
 
     /// The SOCKS5 proxy every relay connection goes through, if any.
     pub fn socks5_proxy(&self) -> Option<SocketAddr> {
-        self.relays.as_ref().and_then(|link| link.proxy())
+        self.relay_link().and_then(|link| link.proxy())
+    }
+}
+
+/// Tries the relays again, waiting longer after each failure, until one answers (its link
+/// then joins the hub) or the transport is shut down or dropped.
+async fn retry_relays(
+    hub: Weak<SignalHub>,
+    relays: Arc<OnceLock<Arc<RelayLink>>>,
+    joined: watch::Sender<bool>,
+    identity: Identity,
+    config: NostrTransportConfig,
+) {
+    let mut wait = RELAY_RETRY_FIRST;
+    loop {
+        tokio::time::sleep(wait).await;
+        // A shut-down hub has no links left.
+        let Some(hub) = hub.upgrade().filter(|hub| !hub.link_kinds().is_empty()) else {
+            return;
+        };
+        match RelayLink::connect(identity.keys(), config.clone(), hub.arrival_sink()).await {
+            Ok(link) => {
+                let link = Arc::new(link);
+                if hub.link_kinds().is_empty() {
+                    link.shutdown().await;
+                    return;
+                }
+                hub.add_link(link.clone());
+                let _ = relays.set(link);
+                let _ = joined.send(true);
+                tracing::info!("relays reachable again: signaling over relays and Bluetooth LE");
+                return;
+            }
+            Err(error) => tracing::debug!(%error, ?wait, "relays still unreachable"),
+        }
+        wait = (wait * 2).min(RELAY_RETRY_MAX);
     }
 }
 

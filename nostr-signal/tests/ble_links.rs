@@ -10,8 +10,8 @@ use ble_fallback::sim::{SimAir, SimParams, SimRadio};
 use ble_fallback::{MeshConfig, MeshNode};
 use common::*;
 use nostr_signal::{
-    Accepted, BleSignalLink, EmbeddedRelay, HubConfig, Identity, LinkKind, SignalHub,
-    SignalTransport, Via,
+    Accepted, BlePaths, BleSignalLink, EmbeddedRelay, HubConfig, Identity, LinkKind,
+    NostrTransport, SignalHub, SignalTransport, Via,
 };
 use phantomcall_schemas::CallBody;
 
@@ -316,4 +316,74 @@ async fn an_offline_group_chats_and_calls_over_the_mesh_and_a_member_away_catche
         mesh_b.status().borrow().stored >= 2,
         "Bob's device kept Carol's copies"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_down_at_start_join_in_the_background_when_they_come_up() {
+    // A free port for a relay that is not running yet.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = nostr_signal::RelayUrl::parse(&format!("ws://{addr}")).unwrap();
+    let air = SimAir::new(SimParams::default());
+    let alice = Identity::generate();
+    let (_radio, mesh) = mesh_for(
+        &air,
+        "alice",
+        vec![BleSignalLink::mesh_key(&alice.public_key())],
+        1,
+    );
+    let mut config = fast_config(vec![url.clone()]);
+    config.connect_timeout = Duration::from_secs(1);
+    let alice_tx =
+        NostrTransport::connect_with_ble(alice.clone(), config, mesh, BlePaths::Alongside)
+            .await
+            .expect("up on the mesh alone");
+    assert!(alice_tx.relay_link().is_none());
+    assert_eq!(alice_tx.link_kinds(), vec![LinkKind::Ble]);
+    let mut joined = alice_tx.relays_joined();
+    assert!(!*joined.borrow());
+
+    let relay = EmbeddedRelay::start(addr).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), joined.wait_for(|j| *j))
+        .await
+        .expect("the relays joined within a minute")
+        .expect("still retrying");
+    assert!(alice_tx.relay_link().is_some());
+    assert_eq!(alice_tx.link_kinds(), vec![LinkKind::Ble, LinkKind::Relays]);
+
+    // And they carry calls: an offer from someone on the relay alone arrives.
+    let (bob, bob_tx) = client(vec![relay.url().clone()]).await;
+    let mut inbox = alice_tx.incoming();
+    bob_tx
+        .send(alice.public_key(), &offer_to(&alice.public_key()))
+        .await
+        .unwrap();
+    let got = next_message(&mut inbox, "the offer over the relay").await;
+    assert_eq!(got.sender, bob.public_key());
+    alice_tx.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transport_shut_down_on_the_mesh_stops_trying_the_relays() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = nostr_signal::RelayUrl::parse(&format!("ws://{addr}")).unwrap();
+    let air = SimAir::new(SimParams::default());
+    let alice = Identity::generate();
+    let (_radio, mesh) = mesh_for(&air, "alice", Vec::new(), 1);
+    let mut config = fast_config(vec![url]);
+    config.connect_timeout = Duration::from_secs(1);
+    let alice_tx = NostrTransport::connect_with_ble(alice, config, mesh, BlePaths::Alongside)
+        .await
+        .expect("up on the mesh alone");
+    let joined = alice_tx.relays_joined();
+    alice_tx.shutdown().await;
+    let relay = EmbeddedRelay::start(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    assert!(!*joined.borrow(), "no relay joined a shut-down transport");
+    assert!(relay.connections_from().is_empty(), "nobody connected");
 }

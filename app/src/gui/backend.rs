@@ -51,6 +51,8 @@ pub enum Report {
     DemoFailed(String),
     /// The screens and windows that can be shared, for the picker.
     ScreenTargets(calling::ScreenTargets),
+    /// Relays and Bluetooth had started on Bluetooth alone; the relays answered now.
+    RelaysJoined,
     /// A NIP-05 lookup for a new contact finished.
     Nip05 {
         /// The contact being added.
@@ -255,6 +257,15 @@ impl Backend {
                     client.transport.relay_link().is_some(),
                 )
             });
+            let mut joined = client.transport.relays_joined();
+            if !*joined.borrow() && c.signaling == crate::ble::SignalingPaths::RelaysAndBluetooth {
+                let report = report.clone();
+                tokio::spawn(async move {
+                    if joined.wait_for(|joined| *joined).await.is_ok() {
+                        report.send(Report::RelaysJoined);
+                    }
+                });
+            }
             let mut events = client.engine.events();
             let engine = client.engine.clone();
             report.send(Report::Online(Online {

@@ -42,6 +42,11 @@ impl Controller {
                     self.demo_call(auto);
                 }
             }
+            Report::RelaysJoined => {
+                if s.error.as_deref() == Some(crate::ble::RELAYS_UNREACHABLE) {
+                    s.error = Some(crate::ble::RELAYS_JOINED.to_owned());
+                }
+            }
             Report::OnlineFailed(e) => {
                 s.busy = None;
                 s.net = Net::Failed(e);
