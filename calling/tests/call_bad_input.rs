@@ -61,6 +61,7 @@ impl Scene {
     /// Mallory sends `body` about `call_id` to Bob, with PhantomCall's tags.
     async fn mallory_sends(&self, call_id: CallId, body: CallBody) {
         let message = CallMessage {
+            phone: None,
             call_id,
             peer: self.bob.key.to_hex(),
             also_to: Vec::new(),

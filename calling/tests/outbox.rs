@@ -50,7 +50,7 @@ async fn hangup_is_not_delayed_by_another_peers_dead_relay() {
     bob.wait_state(Some(call), CallState::Ringing).await;
     // Carol calls Alice, who is busy: the reject to Carol hangs on Carol's dead relay.
     let carols = CallId::new_random();
-    let offer = CallMessage {
+    let offer = CallMessage { phone: None,
         call_id: carols,
         peer: alice.key.to_hex(),
         also_to: Vec::new(),

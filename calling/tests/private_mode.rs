@@ -283,7 +283,7 @@ async fn an_offer_with_an_unknown_mode_never_rings() {
     // otherwise, signed and wrapped for Bob.
     let mallory = Identity::generate();
     let call = CallId::new_random();
-    let offer = CallMessage {
+    let offer = CallMessage { phone: None,
         call_id: call,
         peer: bob.key.to_hex(),
         also_to: Vec::new(),

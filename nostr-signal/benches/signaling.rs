@@ -30,6 +30,7 @@ fn offer(peer: &nostr_sdk::PublicKey) -> CallMessage {
         }
     }
     CallMessage {
+        phone: None,
         call_id: CallId::new_random(),
         peer: peer.to_hex(),
         also_to: Vec::new(),

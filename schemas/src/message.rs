@@ -90,6 +90,54 @@ impl CallBody {
     }
 }
 
+/// A telephone at one end of a call, through a phone gateway (offers and answers only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneLeg {
+    /// From a gateway (`phone` tag): the other end is a telephone with this number, as
+    /// the gateway shows it (possibly masked). The call is not end-to-end encrypted past
+    /// the gateway.
+    Phone {
+        /// Digits, spaces, `+`, `-`, `.` and `…`; at most 32 characters.
+        shown: String,
+    },
+    /// To a gateway (`dial` tag, offers only): the telephone number to call.
+    Dial {
+        /// E.164: `+` and 7 to 15 digits, the first not 0.
+        number: String,
+    },
+}
+
+impl PhoneLeg {
+    /// `number` if it is an E.164 number a `dial` tag can carry.
+    pub fn dial(number: &str) -> Option<PhoneLeg> {
+        let digits = number.strip_prefix('+')?;
+        let valid = (7..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        valid.then(|| PhoneLeg::Dial {
+            number: number.to_owned(),
+        })
+    }
+
+    /// `shown` if a `phone` tag can carry it.
+    pub fn phone(shown: &str) -> Option<PhoneLeg> {
+        let valid = (1..=32).contains(&shown.chars().count())
+            && shown
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '.' | '-' | '…'));
+        valid.then(|| PhoneLeg::Phone {
+            shown: shown.to_owned(),
+        })
+    }
+
+    fn to_tag(&self) -> Vec<String> {
+        match self {
+            PhoneLeg::Phone { shown } => tag("phone", shown),
+            PhoneLeg::Dial { number } => tag("dial", number),
+        }
+    }
+}
+
 /// One call signaling message: the tags every kind shares plus the kind-specific body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallMessage {
@@ -110,6 +158,9 @@ pub struct CallMessage {
     /// the X-Wing encapsulation key in an offer, the ciphertext in an answer. `None` from
     /// NIP-AC clients, when the layer is off, and on every other kind.
     pub pq_share: Option<Vec<u8>>,
+    /// A telephone at one end (`phone` or `dial` tag; offers and answers only, a `dial`
+    /// on offers only). `None` on every call between two apps.
+    pub phone: Option<PhoneLeg>,
 }
 
 /// The key agreement a `pq` tag carries (the only one so far).
@@ -126,7 +177,8 @@ impl CallMessage {
     }
 
     /// Kind, tags and content of the rumor to build. Tags are, in order: `p`, `call-id`,
-    /// `call-type` (offers), `v`, then `mode`, `device` and `pq` (offers and answers) when set. A single candidate is
+    /// `call-type` (offers), `v`, then `mode`, `device`, `pq` and `phone` or `dial` (offers and
+    /// answers) when set. A single candidate is
     /// sent as a JSON object (NIP-AC form), several as an array.
     pub fn to_parts(&self) -> (u16, Vec<Vec<String>>, String) {
         let mut tags = vec![tag("p", &self.peer)];
@@ -146,6 +198,16 @@ impl CallMessage {
             (&self.pq_share, &self.body)
         {
             tags.push(vec!["pq".into(), PQ_SCHEME.into(), BASE64.encode(share)]);
+        }
+        match (&self.phone, &self.body) {
+            (
+                Some(leg @ PhoneLeg::Phone { .. }),
+                CallBody::Offer { .. } | CallBody::Answer { .. },
+            )
+            | (Some(leg @ PhoneLeg::Dial { .. }), CallBody::Offer { .. }) => {
+                tags.push(leg.to_tag())
+            }
+            _ => {}
         }
         let content = match &self.body {
             CallBody::Offer { sdp, .. }
@@ -282,6 +344,17 @@ impl CallMessage {
                 .transpose()?,
             _ => None,
         };
+        let phone = match (kind, tag_value("phone"), tag_value("dial")) {
+            (CallKind::Offer | CallKind::Answer, Some(shown), None) => {
+                Some(PhoneLeg::phone(shown).ok_or(unparsable("phone tag"))?)
+            }
+            (CallKind::Offer, None, Some(number)) => {
+                Some(PhoneLeg::dial(number).ok_or(unparsable("dial tag"))?)
+            }
+            // A gateway's own leg and a number to dial exclude each other.
+            (CallKind::Offer, Some(_), Some(_)) => return Err(unparsable("phone and dial tags")),
+            _ => None,
+        };
         Ok(CallMessage {
             call_id,
             peer,
@@ -290,6 +363,7 @@ impl CallMessage {
             device,
             body,
             pq_share,
+            phone,
         })
     }
 }

@@ -5,8 +5,8 @@ mod common;
 
 use phantomcall_schemas::{
     validate_rumor, CallBody, CallId, CallKind, CallMessage, CallType, DeviceId, GroupKeysKind,
-    HandledOutcome, IceCandidate, PrivacyMode, MAX_CANDIDATES_PER_MESSAGE, MAX_CANDIDATE_LEN,
-    MAX_GROUP_KEYS_LEN, MAX_REASON_LEN, MAX_SDP_LEN,
+    HandledOutcome, IceCandidate, PhoneLeg, PrivacyMode, MAX_CANDIDATES_PER_MESSAGE,
+    MAX_CANDIDATE_LEN, MAX_GROUP_KEYS_LEN, MAX_REASON_LEN, MAX_SDP_LEN,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -153,6 +153,7 @@ fn every_kind_with_and_without_mode_and_device_round_trips() {
         for mode in modes {
             for with_device in [false, true] {
                 let message = CallMessage {
+                    phone: None,
                     call_id: CallId::new_random(),
                     peer: rng.hex64(),
                     also_to: Vec::new(),
@@ -183,6 +184,7 @@ fn random_messages_of_every_kind_round_trip() {
     for _ in 0..40 {
         for kind in CallKind::ALL {
             let message = CallMessage {
+                phone: None,
                 call_id: rng.call_id(),
                 peer: rng.hex64(),
                 also_to: Vec::new(),
@@ -204,6 +206,7 @@ fn single_candidate_is_sent_as_an_object_and_a_batch_as_an_array() {
     for n in [1, 2, MAX_CANDIDATES_PER_MESSAGE] {
         let candidates: Vec<IceCandidate> = (0..n).map(|_| rng.candidate()).collect();
         let message = CallMessage {
+            phone: None,
             call_id: CallId::new_random(),
             peer: rng.hex64(),
             also_to: Vec::new(),
@@ -234,6 +237,7 @@ fn empty_reasons_parse_as_none() {
         },
     ] {
         let message = CallMessage {
+            phone: None,
             call_id: CallId::new_random(),
             peer: common::BOB.into(),
             also_to: Vec::new(),
@@ -259,6 +263,7 @@ fn pq_shares_round_trip_on_offers_and_answers_only() {
     for kind in CallKind::ALL {
         let share: Vec<u8> = (0..1216).map(|i| (i * 7 % 251) as u8).collect();
         let message = CallMessage {
+            phone: None,
             call_id: CallId::new_random(),
             peer: rng.hex64(),
             also_to: Vec::new(),
@@ -274,5 +279,70 @@ fn pq_shares_round_trip_on_offers_and_answers_only() {
         if expected {
             assert_round_trip(&message, &rng.hex64(), 7);
         }
+    }
+}
+
+#[test]
+fn phone_legs_round_trip_where_they_belong_and_bad_numbers_are_refused() {
+    let mut rng = Rng::seeded(0x7e1e_70e5);
+    let shown = PhoneLeg::phone("+1 555 …12").expect("a masked number");
+    let dial = PhoneLeg::dial("+15551234567").expect("an E.164 number");
+    for kind in CallKind::ALL {
+        for leg in [&shown, &dial] {
+            let message = CallMessage {
+                phone: Some(leg.clone()),
+                call_id: CallId::new_random(),
+                peer: rng.hex64(),
+                also_to: Vec::new(),
+                pq_share: None,
+                mode: Some(PrivacyMode::Fast),
+                device: None,
+                body: rng.body(kind),
+            };
+            let (_, tags, _) = message.to_parts();
+            let carried = tags.iter().any(|t| t[0] == "phone" || t[0] == "dial");
+            let belongs = match leg {
+                PhoneLeg::Phone { .. } => matches!(kind, CallKind::Offer | CallKind::Answer),
+                PhoneLeg::Dial { .. } => kind == CallKind::Offer,
+            };
+            assert_eq!(carried, belongs, "{kind:?} {leg:?}");
+            if belongs {
+                assert_round_trip(&message, &rng.hex64(), 9);
+            }
+        }
+    }
+    for bad in [
+        "15551234567",
+        "+0551234567",
+        "+12345",
+        "+1234567890123456",
+        "+1 555 123",
+    ] {
+        assert_eq!(PhoneLeg::dial(bad), None, "{bad}");
+    }
+    for bad in ["", "call me", "+1 555 0000 0000 0000 0000 0000 0000 0"] {
+        assert_eq!(PhoneLeg::phone(bad), None, "{bad}");
+    }
+    // What a hand-made rumor says is checked by the schema and the parser alike.
+    let offer = CallMessage {
+        phone: Some(dial),
+        call_id: CallId::new_random(),
+        peer: rng.hex64(),
+        also_to: Vec::new(),
+        pq_share: None,
+        mode: None,
+        device: None,
+        body: rng.body(CallKind::Offer),
+    };
+    let (kind, mut tags, content) = offer.to_parts();
+    for (name, value) in [("dial", "+1-555-1234"), ("phone", "<script>")] {
+        let at = tags.iter().position(|t| t[0] == "dial").unwrap();
+        tags[at] = vec![name.to_owned(), value.to_owned()];
+        let rumor = rumor(&rng.hex64(), 9, kind, &tags, &content);
+        assert!(validate_rumor(&rumor).is_err(), "{name} {value}");
+        assert!(
+            CallMessage::from_rumor_json(&rumor).is_err(),
+            "{name} {value}"
+        );
     }
 }

@@ -25,6 +25,7 @@ pub fn test_sdp() -> String {
 /// A test offer to `peer`.
 pub fn test_offer(peer: &nostr_signal::PublicKey, device: &DeviceId) -> CallMessage {
     CallMessage {
+        phone: None,
         call_id: CallId::new_random(),
         peer: peer.to_hex(),
         also_to: Vec::new(),

@@ -82,6 +82,7 @@ fn script() -> Vec<(CallBody, CallBody)> {
 
 fn message(call_id: CallId, peer: &PublicKey, device: &DeviceId, body: CallBody) -> CallMessage {
     CallMessage {
+        phone: None,
         call_id,
         peer: peer.to_hex(),
         also_to: Vec::new(),

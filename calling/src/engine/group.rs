@@ -453,6 +453,7 @@ impl Driver {
         body: CallBody,
     ) -> CallMessage {
         CallMessage {
+            phone: None,
             call_id,
             peer: to.to_hex(),
             also_to: others

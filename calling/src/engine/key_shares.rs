@@ -75,6 +75,7 @@ mod tests {
 
     fn message(call_id: CallId, body: CallBody, share: Option<Vec<u8>>) -> CallMessage {
         CallMessage {
+            phone: None,
             call_id,
             peer: "ab".repeat(32),
             also_to: Vec::new(),

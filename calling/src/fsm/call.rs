@@ -153,6 +153,7 @@ impl Sink {
     /// Sends `body` about `call` to its peer, with our mode and device tags.
     pub fn send(&mut self, call: &Call, body: CallBody) {
         let message = CallMessage {
+            phone: None,
             call_id: call.id,
             peer: call.peer_hex.clone(),
             also_to: Vec::new(),

@@ -443,6 +443,7 @@ impl Net {
 /// A message as `from` would send it about `call` to the person of `to`.
 pub fn message(net: &Net, from: Dev, to: Dev, call: CallId, body: CallBody) -> CallMessage {
     CallMessage {
+        phone: None,
         call_id: call,
         peer: net.key(to).to_hex(),
         also_to: Vec::new(),

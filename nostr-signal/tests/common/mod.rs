@@ -85,6 +85,7 @@ pub fn one_of_each_kind(peer: &PublicKey, call_id: CallId) -> Vec<CallMessage> {
     bodies
         .into_iter()
         .map(|body| CallMessage {
+            phone: None,
             call_id,
             peer: peer.to_hex(),
             also_to: Vec::new(),
