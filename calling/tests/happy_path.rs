@@ -57,6 +57,7 @@ fn alice_calls_bob_who_answers_then_alice_hangs_up() {
     assert_eq!(
         net.last_event(alice, call),
         calling::CallEvent {
+            phone: None,
             call_id: call,
             peer: net.key(bob),
             direction: calling::Direction::Outgoing,

@@ -31,8 +31,16 @@ pub fn describe_call(event: &CallEvent) -> String {
         ),
         other => format!("{other:?}"),
     };
+    let phone = match &event.phone {
+        Some(leg) => format!(
+            "  phone {}: {}",
+            phantomcall::gui::widgets::phone_number(leg),
+            phantomcall::gui::widgets::PHONE_NOT_E2EE
+        ),
+        None => String::new(),
+    };
     format!(
-        "{:?} {:?} call with {}…  {:?}  [{}]  mode {}",
+        "{:?} {:?} call with {}…  {:?}  [{}]  mode {}{phone}",
         event.direction,
         event.call_type,
         &peer[..16.min(peer.len())],

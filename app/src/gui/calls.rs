@@ -54,6 +54,8 @@ pub struct CallView {
     pub peer_without_modes: bool,
     /// The path the peer's last call message came over.
     pub signaled_via: Option<nostr_signal::Via>,
+    /// A telephone at one end, through a phone gateway (not end-to-end encrypted past it).
+    pub phone: Option<phantomcall_schemas::PhoneLeg>,
     /// Whether the peer's screen share is coming in.
     pub remote_screen: bool,
     /// How the media is protected end to end (post-quantum keys, or DTLS-SRTP alone).
@@ -89,6 +91,7 @@ impl CallView {
     pub fn from_event(e: &CallEvent) -> Self {
         let mut view = Self::new(e.call_id, e.peer, e.direction, e.call_type, e.mode, e.state);
         view.signaled_via = e.signaled_via;
+        view.phone = e.phone.clone();
         view
     }
 
@@ -126,6 +129,7 @@ impl CallView {
             media_keys: calling::e2ee::MediaKeys::Pending,
             peer_without_modes: false,
             signaled_via: None,
+            phone: None,
             peer_voice: calling::VoiceActivity::default(),
             voice_processing: true,
             quality: super::quality::QualityMeter::default(),
@@ -139,6 +143,10 @@ impl CallView {
         self.peer_without_modes |= e.peer_without_modes;
         if e.signaled_via.is_some() {
             self.signaled_via = e.signaled_via;
+        }
+        // A call once known to reach a phone stays one.
+        if e.phone.is_some() {
+            self.phone = e.phone.clone();
         }
         match e.reason {
             Reason::MediaConnected if self.connected_at.is_none() => {
@@ -296,6 +304,7 @@ mod tests {
 
     fn event(state: CallState, reason: Reason, without_modes: bool) -> CallEvent {
         CallEvent {
+            phone: None,
             call_id: CallId::new_random(),
             peer: nostr_signal::Identity::generate().public_key(),
             direction: Direction::Incoming,

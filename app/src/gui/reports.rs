@@ -142,6 +142,7 @@ mod tests {
     /// A missed call from `peer`, as the engine ends it.
     fn missed(peer: PublicKey) -> Report {
         Report::Engine(EngineEvent::Call(CallEvent {
+            phone: None,
             call_id: CallId::new_random(),
             peer,
             direction: Direction::Incoming,

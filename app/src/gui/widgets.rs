@@ -63,6 +63,33 @@ pub fn signal_path_line(ui: &mut egui::Ui, via: Option<nostr_signal::Via>) {
     ui.label(RichText::new(BLE_REVEALS).color(WARN));
 }
 
+/// What a call with a telephone at one end means, in plain words.
+pub const PHONE_NOT_E2EE: &str = "Not end-to-end encrypted: the phone leg is an ordinary \
+    phone call. The gateway's operator and the phone company can hear it.";
+
+/// The number a phone call shows: the gateway's (possibly masked) or the one dialled.
+pub fn phone_number(leg: &phantomcall_schemas::PhoneLeg) -> &str {
+    match leg {
+        phantomcall_schemas::PhoneLeg::Phone { shown } => shown,
+        phantomcall_schemas::PhoneLeg::Dial { number } => number,
+    }
+}
+
+/// A phone call's line, shown instead of the encryption line: who is on the phone and
+/// that the call is not end-to-end encrypted past the gateway.
+pub fn phone_line(ui: &mut egui::Ui, leg: &phantomcall_schemas::PhoneLeg) {
+    ui.label(RichText::new(format!("Phone call: {}", phone_number(leg))).strong());
+    ui.label(RichText::new(PHONE_NOT_E2EE).color(WARN).strong());
+}
+
+/// The encryption line, or for a phone call the phone line in its place.
+pub fn protection_line(ui: &mut egui::Ui, phone: Option<&phantomcall_schemas::PhoneLeg>) {
+    match phone {
+        Some(leg) => phone_line(ui, leg),
+        None => encryption_line(ui),
+    }
+}
+
 /// The encryption indicator with its one-line explanation.
 pub fn encryption_line(ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {

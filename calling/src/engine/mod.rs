@@ -62,6 +62,8 @@ pub struct EngineSetup {
 
 enum Command {
     Input(Input),
+    /// Inputs handled back to back, before anything else the engine hears.
+    Inputs(Vec<Input>),
     Session(CallId, SessionCommand),
     AddContact(PublicKey, Option<PrivacyMode>),
     DialGroup {
@@ -115,6 +117,70 @@ impl CallEngine {
             mode,
         }));
         call_id
+    }
+
+    /// Calls the telephone `number` (E.164) through the phone `gateway` (an npub that runs
+    /// PhantomCall's phone gateway): the offer carries a `dial` tag. The call is not
+    /// end-to-end encrypted past the gateway, which its events say
+    /// ([`CallEvent::phone`](crate::CallEvent)). `None` if `number` is not E.164.
+    pub fn dial_phone(
+        &self,
+        gateway: PublicKey,
+        number: &str,
+        mode: PrivacyMode,
+    ) -> Option<CallId> {
+        let leg = phantomcall_schemas::PhoneLeg::dial(number)?;
+        let call_id = CallId::new_random();
+        self.send(Command::Inputs(vec![
+            Input::Dial {
+                call_id,
+                peer: gateway,
+                call_type: CallType::Voice,
+                mode,
+            },
+            Input::PhoneLeg { call_id, leg },
+        ]));
+        Some(call_id)
+    }
+
+    /// For a phone gateway: calls `peer` on behalf of the telephone `shown` (the offer
+    /// carries a `phone` tag, so the app says who is on the phone and that the call is
+    /// not end-to-end encrypted past the gateway). `None` if `shown` cannot be a tag.
+    pub fn dial_for_phone(
+        &self,
+        peer: PublicKey,
+        shown: &str,
+        mode: PrivacyMode,
+    ) -> Option<CallId> {
+        let leg = phantomcall_schemas::PhoneLeg::phone(shown)?;
+        let call_id = CallId::new_random();
+        self.send(Command::Inputs(vec![
+            Input::Dial {
+                call_id,
+                peer,
+                call_type: CallType::Voice,
+                mode,
+            },
+            Input::PhoneLeg { call_id, leg },
+        ]));
+        Some(call_id)
+    }
+
+    /// For a phone gateway: answers the ringing call `call_id` (whose offer asked to dial
+    /// a number) on behalf of the telephone `shown`; the answer carries a `phone` tag.
+    /// `false` if `shown` cannot be a tag (nothing is sent).
+    pub fn accept_for_phone(&self, call_id: CallId, shown: &str) -> bool {
+        let Some(leg) = phantomcall_schemas::PhoneLeg::phone(shown) else {
+            return false;
+        };
+        self.send(Command::Inputs(vec![
+            Input::PhoneLeg { call_id, leg },
+            Input::Accept {
+                call_id,
+                with_video: false,
+            },
+        ]));
+        true
     }
 
     /// Calls `members` together: a NIP-AC group call, one connection to each (a mesh).
@@ -410,6 +476,11 @@ impl Driver {
                 self.group_leave(call_id)
             }
             Command::Input(input) => self.core.handle(input, Instant::now()),
+            Command::Inputs(inputs) => {
+                for input in inputs {
+                    self.core.handle(input, Instant::now());
+                }
+            }
             Command::DialGroup {
                 call_id,
                 members,

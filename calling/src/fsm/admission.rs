@@ -62,6 +62,7 @@ impl CallEngineCore {
         let mut call = self.incoming_call(id, sender, call_type, mode, peer_mode);
         call.peer_without_modes = peer_mode.is_none();
         call.signaled_via = Some(via);
+        call.peer_phone = message.phone;
         call.negotiation.remote_offer = Some(sdp);
         call.negotiation.remote_candidates = self.early.take(id, &sender, now);
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use nostr_signal::logsafe::ShortCallId;
 use nostr_signal::{PublicKey, Route, Via};
 use phantomcall_schemas::{
-    CallBody, CallId, CallMessage, CallType, DeviceId, IceCandidate, PrivacyMode,
+    CallBody, CallId, CallMessage, CallType, DeviceId, IceCandidate, PhoneLeg, PrivacyMode,
     MAX_CANDIDATES_PER_MESSAGE,
 };
 
@@ -54,6 +54,11 @@ pub(crate) struct Call {
     pub pending_switch: Option<PendingSwitch>,
     /// The path the peer's last message came over (shown: "via Bluetooth, 2 hops").
     pub signaled_via: Option<Via>,
+    /// The peer's `phone` or `dial` tag: it is a phone gateway, or (we being one) the
+    /// number it asks us to dial.
+    pub peer_phone: Option<PhoneLeg>,
+    /// Ours: carried on our offer or answer of this call.
+    pub own_phone: Option<PhoneLeg>,
 }
 
 impl Call {
@@ -83,7 +88,15 @@ impl Call {
             accepted_here: false,
             pending_switch: None,
             signaled_via: None,
+            peer_phone: None,
+            own_phone: None,
         }
+    }
+
+    /// The telephone at one end of this call, if any: the peer's tag first (a gateway
+    /// saying who is on the phone), else ours (the number we asked a gateway to dial).
+    pub fn phone(&self) -> Option<PhoneLeg> {
+        self.peer_phone.clone().or_else(|| self.own_phone.clone())
     }
 
     pub fn is_live(&self) -> bool {
@@ -114,6 +127,7 @@ impl Call {
             end_reason: self.end_reason,
             answered_by: self.negotiation.answered_by.clone(),
             signaled_via: self.signaled_via,
+            phone: self.phone(),
         }
     }
 
@@ -152,8 +166,13 @@ impl Sink {
 
     /// Sends `body` about `call` to its peer, with our mode and device tags.
     pub fn send(&mut self, call: &Call, body: CallBody) {
+        // Only offers and answers carry it (restart offers are renegotiations).
+        let phone = match body {
+            CallBody::Offer { .. } | CallBody::Answer { .. } => call.own_phone.clone(),
+            _ => None,
+        };
         let message = CallMessage {
-            phone: None,
+            phone,
             call_id: call.id,
             peer: call.peer_hex.clone(),
             also_to: Vec::new(),
@@ -200,6 +219,7 @@ impl Sink {
             missed,
             peer_without_modes: call.peer_without_modes,
             signaled_via: call.signaled_via,
+            phone: call.phone(),
         }));
     }
 

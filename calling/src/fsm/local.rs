@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use nostr_signal::PublicKey;
-use phantomcall_schemas::{CallBody, CallId, CallType, IceCandidate, PrivacyMode};
+use phantomcall_schemas::{CallBody, CallId, CallType, IceCandidate, PhoneLeg, PrivacyMode};
 
 use super::call::{Call, Sink};
 use super::config::EngineConfig;
@@ -54,6 +54,29 @@ impl CallEngineCore {
             self.sink.event(&call, Reason::LocalDial);
         }
         self.calls.insert(call_id, call);
+    }
+
+    pub(super) fn on_phone_leg(&mut self, call_id: CallId, leg: PhoneLeg) {
+        let Some(call) = live(
+            &mut self.calls,
+            &mut self.sink,
+            call_id,
+            InputKind::PhoneLeg,
+        ) else {
+            return;
+        };
+        // Before our offer or answer left: the tag must ride on it.
+        let answered = call.direction == Direction::Incoming && call.accepted_here;
+        if call.state == CallState::Ended || answered || call.state == CallState::Connected {
+            let state = call.state;
+            self.sink.drop_input(
+                Some(call_id),
+                InputKind::PhoneLeg,
+                DropReason::NotInThisState(state),
+            );
+            return;
+        }
+        call.own_phone = Some(leg);
     }
 
     pub(super) fn on_accept(&mut self, call_id: CallId, with_video: bool, now: Instant) {

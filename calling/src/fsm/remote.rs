@@ -160,6 +160,9 @@ pub(super) fn on_peer_message(
     match (message.body, call.direction, call.state) {
         (CallBody::Answer { sdp }, Direction::Outgoing, CallState::Ringing) => {
             call.peer_mode = message.mode;
+            if message.phone.is_some() {
+                call.peer_phone = message.phone;
+            }
             if message.mode.is_some_and(|m| m != call.mode) {
                 // Fail closed: a mode change needs an explicit switch on both sides.
                 let notify = hangup(wire::HANGUP_MODE_MISMATCH);

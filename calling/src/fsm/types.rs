@@ -2,7 +2,7 @@
 
 use nostr_signal::{PublicKey, Route, VerifiedMessage, Via};
 use phantomcall_schemas::{
-    CallId, CallKind, CallMessage, CallType, DeviceId, IceCandidate, PrivacyMode,
+    CallId, CallKind, CallMessage, CallType, DeviceId, IceCandidate, PhoneLeg, PrivacyMode,
 };
 
 /// A verified call message from the signaling transport: the part of
@@ -53,6 +53,16 @@ pub enum Input {
         call_id: CallId,
         /// Send video too (only meaningful for a video call).
         with_video: bool,
+    },
+    /// This side is (or goes through) a phone gateway: `leg` rides on our offer or answer
+    /// of the call from now on (`Dial`: the number a gateway should call; `Phone`: we are
+    /// the gateway and this is the telephone on our side). Send it right after `Dial` or
+    /// before `Accept`.
+    PhoneLeg {
+        /// The call.
+        call_id: CallId,
+        /// The tag to carry.
+        leg: PhoneLeg,
     },
     /// The user declines an incoming call that rings.
     Decline {
@@ -154,6 +164,7 @@ impl Input {
         match self {
             Input::Dial { call_id, .. }
             | Input::Accept { call_id, .. }
+            | Input::PhoneLeg { call_id, .. }
             | Input::Decline { call_id }
             | Input::Hangup { call_id }
             | Input::LocalOffer { call_id, .. }
@@ -177,6 +188,7 @@ impl Input {
         match self {
             Input::Dial { .. } => InputKind::Dial,
             Input::Accept { .. } => InputKind::Accept,
+            Input::PhoneLeg { .. } => InputKind::PhoneLeg,
             Input::Decline { .. } => InputKind::Decline,
             Input::Hangup { .. } => InputKind::Hangup,
             Input::LocalOffer { .. } => InputKind::LocalOffer,
@@ -203,6 +215,7 @@ impl Input {
 pub enum InputKind {
     Dial,
     Accept,
+    PhoneLeg,
     Decline,
     Hangup,
     LocalOffer,
@@ -496,6 +509,9 @@ pub struct CallEvent {
     pub peer_without_modes: bool,
     /// The path the peer's last message of this call came over; `None` before any.
     pub signaled_via: Option<Via>,
+    /// A telephone at one end, through a phone gateway: the call is not end-to-end
+    /// encrypted past the gateway (see [`crate::CallInfo::phone`]).
+    pub phone: Option<PhoneLeg>,
 }
 
 /// A snapshot of one call, for the UI and tests.
@@ -524,6 +540,10 @@ pub struct CallInfo {
     pub answered_by: Option<Option<DeviceId>>,
     /// The path the peer's last message of this call came over; `None` before any.
     pub signaled_via: Option<Via>,
+    /// A telephone at one end: the gateway's `phone` tag (who is on the phone), or the
+    /// number we asked a gateway to dial, or (when we are the gateway) the number the
+    /// caller asked us to dial. The call is not end-to-end encrypted past the gateway.
+    pub phone: Option<PhoneLeg>,
 }
 
 /// An input that changed nothing.

@@ -12,7 +12,7 @@ use crate::gui::calls::{clock, CallView};
 use crate::gui::devices::{FrameSlot, UiDevices};
 use crate::gui::screens::share;
 use crate::gui::widgets::{
-    encryption_line, media_keys_line, peer_without_modes_line, privacy_badge, signal_path_line,
+    media_keys_line, peer_without_modes_line, privacy_badge, protection_line, signal_path_line,
     voice_label, SAFE, WARN,
 };
 use calling::{CallState, Direction, VideoQuality, LOW_VIDEO_KBPS};
@@ -98,7 +98,7 @@ pub fn incoming_window(
                 peer_without_modes_line(ui);
             }
             signal_path_line(ui, call.signaled_via);
-            encryption_line(ui);
+            protection_line(ui, call.phone.as_ref());
             ui.add_space(8.0);
             ui.horizontal(|ui| {
                 if ui.button("Accept audio").clicked() {
@@ -172,7 +172,7 @@ fn header(view: &CallViewModel<'_>, ui: &mut egui::Ui) {
         peer_without_modes_line(ui);
     }
     signal_path_line(ui, call.signaled_via);
-    encryption_line(ui);
+    protection_line(ui, call.phone.as_ref());
     media_keys_line(ui, call.media_keys);
     if call.is_live() {
         ui.horizontal(|ui| {

@@ -8,7 +8,7 @@ use egui_kittest::Harness;
 use nostr_signal::{Identity, PublicKey};
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 
-use super::call::{incoming_window, CallViewModel};
+use super::call::{incoming_window, CallScreen, CallViewModel};
 use super::contacts::{ContactsScreen, ContactsView};
 use super::history::{self, HistoryView};
 use super::lobby::{LobbyScreen, LobbyView};
@@ -185,6 +185,7 @@ fn history_names_contacts_gives_each_call_its_quality_and_coalesces_strangers() 
 fn incoming_call_window_accepts_and_declines() {
     let peer = Identity::generate().public_key();
     let call = CallView::from_event(&CallEvent {
+        phone: None,
         call_id: CallId::new_random(),
         peer,
         direction: Direction::Incoming,
@@ -226,6 +227,7 @@ fn incoming_call_window_accepts_and_declines() {
 #[test]
 fn an_incoming_call_over_bluetooth_says_its_path_and_what_bluetooth_reveals() {
     let event = |via| CallEvent {
+        phone: None,
         call_id: CallId::new_random(),
         peer: Identity::generate().public_key(),
         direction: Direction::Incoming,
@@ -468,4 +470,63 @@ fn an_incoming_group_call_names_who_else_is_in_it_and_joins_on_click() {
         h.state().out.as_slice(),
         [Action::Accept { call, video: true }] if *call == call_id
     ));
+}
+
+#[test]
+fn a_phone_call_says_who_is_on_the_phone_and_never_that_it_is_end_to_end_encrypted() {
+    let event = |state, reason, phone| CallEvent {
+        phone,
+        call_id: CallId::new_random(),
+        peer: Identity::generate().public_key(),
+        direction: Direction::Incoming,
+        call_type: CallType::Voice,
+        mode: PrivacyMode::Private,
+        state,
+        reason,
+        missed: false,
+        peer_without_modes: false,
+        signaled_via: None,
+    };
+    let ringing = |phone| {
+        let call = CallView::from_event(&event(CallState::Ringing, Reason::OfferReceived, phone));
+        let mut h = Harness::builder().with_size([800.0, 600.0]).build_ui_state(
+            move |ui, out: &mut Vec<Action>| {
+                let view = CallViewModel {
+                    call: &call,
+                    name: "Hotline gateway".into(),
+                    devices: None,
+                };
+                incoming_window(Some(&view), ui.ctx(), out);
+            },
+            Vec::new(),
+        );
+        frames(&mut h);
+        h
+    };
+    let leg = phantomcall_schemas::PhoneLeg::phone("+1 555 …12");
+    let h = ringing(leg.clone());
+    h.get_by_label("Phone call: +1 555 …12");
+    h.get_by_label(crate::gui::widgets::PHONE_NOT_E2EE);
+    assert!(h.query_by_label("End-to-end encrypted").is_none());
+    let h = ringing(None);
+    assert!(h.query_by_label_contains("Phone call").is_none());
+    h.get_by_label("End-to-end encrypted");
+
+    // In the call too, from the first event to the last.
+    let mut call = CallView::from_event(&event(CallState::Connecting, Reason::LocalAccept, leg));
+    call.apply(&event(CallState::Connected, Reason::MediaConnected, None));
+    let mut h = Harness::builder().with_size([900.0, 700.0]).build_ui_state(
+        move |ui, out: &mut Vec<Action>| {
+            let view = CallViewModel {
+                call: &call,
+                name: "Hotline gateway".into(),
+                devices: None,
+            };
+            CallScreen::default().show(&view, ui, out);
+        },
+        Vec::new(),
+    );
+    frames(&mut h);
+    h.get_by_label(crate::gui::widgets::PHONE_NOT_E2EE);
+    assert!(h.query_by_label("End-to-end encrypted").is_none());
 }

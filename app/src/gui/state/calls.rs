@@ -81,6 +81,7 @@ impl CallsModel {
                 let missed =
                     never_taken && matches!(reason, Reason::Ended(end) if end.counts_as_missed());
                 Some(EngineEvent::Call(CallEvent {
+                    phone: info.phone.clone(),
                     call_id: info.call_id,
                     peer: info.peer,
                     direction: info.direction,
@@ -197,6 +198,7 @@ mod tests {
 
     fn event(call_id: CallId, state: CallState, reason: Reason) -> EngineEvent {
         EngineEvent::Call(CallEvent {
+            phone: None,
             call_id,
             peer: Identity::generate().public_key(),
             direction: Direction::Incoming,
@@ -212,6 +214,7 @@ mod tests {
 
     fn info(call: &CallView, state: CallState, end: Option<EndReason>) -> CallInfo {
         CallInfo {
+            phone: None,
             call_id: call.call_id,
             peer: call.peer,
             direction: call.direction,
