@@ -60,6 +60,27 @@ pub trait MediaDevices: Send + Sync + 'static {
         let _ = participant;
         self.remote_video()
     }
+    /// The microphone of the 1:1 call `call` with `participant` (default:
+    /// [`microphone`](Self::microphone)): a phone gateway's "microphone" is the phone line
+    /// of that call.
+    fn microphone_for(
+        &self,
+        call: phantomcall_schemas::CallId,
+        participant: &PublicKey,
+    ) -> Result<Box<dyn AudioSource>, AudioError> {
+        let _ = (call, participant);
+        self.microphone()
+    }
+    /// The speaker of the 1:1 call `call` with `participant` (default:
+    /// [`speaker`](Self::speaker)).
+    fn speaker_for(
+        &self,
+        call: phantomcall_schemas::CallId,
+        participant: &PublicKey,
+    ) -> Result<Box<dyn AudioSink>, AudioError> {
+        let _ = (call, participant);
+        self.speaker()
+    }
     /// Where `participant`'s screen share goes (default:
     /// [`remote_screen`](Self::remote_screen)).
     fn remote_screen_of(&self, participant: &PublicKey) -> Box<dyn RemoteVideoSink> {

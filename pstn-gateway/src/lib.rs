@@ -5,3 +5,5 @@
 //! phone leg cannot be end-to-end encrypted.
 //!
 //! Main types: none yet. It must never present the phone leg as end-to-end encrypted.
+
+pub mod bridge;

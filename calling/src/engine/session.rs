@@ -417,17 +417,20 @@ fn start_media(
             kind: "microphone",
             message: "the call has no microphone".into(),
         }),
-        None => setup.devices.microphone().map(|mic| {
-            let (mic, tap) = processing::process(
-                mic,
-                far_end_tap.take(),
-                &setup.devices.voice_processing(),
-                controls.clone(),
-                notes.clone(),
-            );
-            far_end_tap = tap;
-            mic
-        }),
+        None => setup
+            .devices
+            .microphone_for(setup.call_id, &setup.participant)
+            .map(|mic| {
+                let (mic, tap) = processing::process(
+                    mic,
+                    far_end_tap.take(),
+                    &setup.devices.voice_processing(),
+                    controls.clone(),
+                    notes.clone(),
+                );
+                far_end_tap = tap;
+                mic
+            }),
     };
     match microphone {
         Ok(mic) => match audio::spawn_sender(
@@ -450,7 +453,7 @@ fn start_media(
     // A group call mixes every member into its one shared speaker.
     let speaker = match setup.shared {
         Some(_) => None,
-        None => Some(setup.devices.speaker()),
+        None => Some(setup.devices.speaker_for(setup.call_id, &setup.participant)),
     };
     let render = match speaker {
         None => None,
