@@ -8,7 +8,7 @@ use std::time::Duration;
 use calling::client::{self, Callers, Client, ClientSetup};
 use calling::peer::NetworkConfig;
 use calling::{CallEngine, CallState, EngineEvent, SyntheticDevices};
-use media::audio::{goertzel_power, ToneCheck, SAMPLE_RATE};
+use media::audio::{goertzel_power, DtmfDetector, ToneCheck, SAMPLE_RATE};
 use nostr_signal::{EmbeddedRelay, Identity, NostrTransportConfig, RelayUrl};
 use phantomcall_schemas::{CallId, PhoneLeg, PrivacyMode};
 use pstn_gateway::bridge::{PhoneAudio, PhoneDevices, PHONE_FRAME};
@@ -55,6 +55,10 @@ async fn wait_state(
 /// A telephone: says `hz` every 20 ms and keeps what it hears.
 struct Telephone {
     heard: Arc<std::sync::Mutex<Vec<i16>>>,
+    /// Keys the user pressed, as the leg would send them to the telephone.
+    keys: Arc<std::sync::Mutex<String>>,
+    /// Presses a key on the telephone.
+    press: mpsc::Sender<char>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -63,6 +67,10 @@ fn telephone(hz: f64) -> (Telephone, PhoneAudio) {
     let (to_phone, mut hear) = mpsc::channel::<Vec<i16>>(64);
     let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = heard.clone();
+    let (keys_to_phone, mut keys_in) = mpsc::channel::<char>(32);
+    let (press, keys_from_phone) = mpsc::channel::<char>(32);
+    let keys = Arc::new(std::sync::Mutex::new(String::new()));
+    let keys_kept = keys.clone();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         let mut n = 0usize;
@@ -84,14 +92,22 @@ fn telephone(hz: f64) -> (Telephone, PhoneAudio) {
                     Some(frame) => kept.lock().unwrap().extend(frame),
                     None => return,
                 },
+                Some(key) = keys_in.recv() => keys_kept.lock().unwrap().push(key),
             }
         }
     });
     (
-        Telephone { heard, task },
+        Telephone {
+            heard,
+            keys,
+            press,
+            task,
+        },
         PhoneAudio {
             from_phone,
             to_phone,
+            keys_from_phone: Some(keys_from_phone),
+            keys_to_phone: Some(keys_to_phone),
         },
     )
 }
@@ -185,6 +201,23 @@ async fn a_user_dials_a_number_and_the_gateway_bridges_the_line_it_opens() {
         "the user hears the phone"
     );
     assert!(telephone_hears(&phone, 660.0), "the phone hears the user");
+
+    // Keypad: the user's keys reach the telephone, the telephone's reach the user's ear.
+    user.engine.send_dtmf(call, "5#x9");
+    phone.press.send('7').await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        *phone.keys.lock().unwrap(),
+        "5#9",
+        "the user's keys, found in the call's audio (x is no key)"
+    );
+    let speaker = user_devices.probes.speakers().pop().expect("a speaker");
+    let heard = speaker.recording.last(3 * SAMPLE_RATE as usize);
+    let keys: String = DtmfDetector::new(SAMPLE_RATE)
+        .push(&heard)
+        .into_iter()
+        .collect();
+    assert_eq!(keys, "7", "the user hears the key pressed on the telephone");
     hang_up(&user.engine, call).await;
     phone.task.abort();
 }

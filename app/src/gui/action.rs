@@ -78,6 +78,8 @@ pub enum Action {
     Hangup(CallId),
     /// Mute or unmute our microphone.
     SetMuted(CallId, bool),
+    /// Press a keypad key (DTMF) on a phone call.
+    Keypad(CallId, char),
     /// Echo cancellation and noise suppression on our microphone, on or off for a call.
     SetVoiceProcessing(CallId, bool),
     /// Turn our camera off (black frames) or on.

@@ -56,6 +56,8 @@ pub struct CallView {
     pub signaled_via: Option<nostr_signal::Via>,
     /// A telephone at one end, through a phone gateway (not end-to-end encrypted past it).
     pub phone: Option<phantomcall_schemas::PhoneLeg>,
+    /// Keypad keys pressed in this call (shown above the keypad).
+    pub keys_pressed: String,
     /// Whether the peer's screen share is coming in.
     pub remote_screen: bool,
     /// How the media is protected end to end (post-quantum keys, or DTLS-SRTP alone).
@@ -130,6 +132,7 @@ impl CallView {
             peer_without_modes: false,
             signaled_via: None,
             phone: None,
+            keys_pressed: String::new(),
             peer_voice: calling::VoiceActivity::default(),
             voice_processing: true,
             quality: super::quality::QualityMeter::default(),

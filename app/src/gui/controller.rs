@@ -118,6 +118,10 @@ impl Controller {
                 self.call_mut(call, |c| c.muted = muted);
                 self.state.groups.set_muted(call, muted);
             }
+            Action::Keypad(call, key) => {
+                self.engine_do(|e| e.send_dtmf(call, &key.to_string()));
+                self.call_mut(call, |c| c.keys_pressed.push(key));
+            }
             Action::SetVoiceProcessing(call, on) => {
                 self.engine_do(|e| e.set_voice_processing(call, on));
                 self.call_mut(call, |c| c.voice_processing = on);

@@ -243,6 +243,17 @@ impl CallEngine {
         self.send(Command::Session(call_id, SessionCommand::Mute(muted)));
     }
 
+    /// Sends keypad tones (DTMF, `0-9 * # A-D`; other characters are skipped) in the
+    /// call's audio, in place of the microphone for 160 ms a key: what a phone gateway
+    /// turns into keypad presses for the telephone (menus, PINs). At most about 20 keys
+    /// wait at a time.
+    pub fn send_dtmf(&self, call_id: CallId, keys: &str) {
+        self.send(Command::Session(
+            call_id,
+            SessionCommand::Dtmf(keys.to_owned()),
+        ));
+    }
+
     /// Turns the microphone's processing (echo cancellation, noise suppression, gain
     /// control) on or off for a call whose devices process it
     /// ([`crate::MediaDevices::voice_processing`]).

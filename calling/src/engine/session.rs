@@ -68,6 +68,8 @@ pub(crate) enum SessionCommand {
     RestartIce,
     /// Mute or unmute the microphone.
     Mute(bool),
+    /// Send keypad tones (DTMF) in place of the microphone.
+    Dtmf(String),
     /// Process the microphone (echo cancellation, noise suppression) or send it as
     /// captured.
     VoiceProcessing(bool),
@@ -766,6 +768,9 @@ async fn handle_command(
             }
         },
         SessionCommand::Mute(on) => Controls::set(&media.controls.muted, on),
+        SessionCommand::Dtmf(keys) => {
+            media.controls.queue_dtmf(&keys);
+        }
         SessionCommand::VoiceProcessing(on) => {
             Controls::set(&media.controls.voice_processing_off, !on)
         }

@@ -71,7 +71,10 @@ pub(crate) fn spawn_sender(
                 if !Controls::get(&controls.connected) {
                     continue; // nothing to send to yet; the microphone keeps its pace
                 }
-                let samples = if Controls::get(&controls.muted) {
+                let mut keypad = [0i16; FRAME_SAMPLES];
+                let samples = if controls.take_dtmf(&mut keypad) {
+                    &keypad[..]
+                } else if Controls::get(&controls.muted) {
                     &silence
                 } else {
                     &frame.samples

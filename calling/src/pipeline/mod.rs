@@ -60,9 +60,50 @@ pub(crate) struct Controls {
     /// The loss the Opus encoder prepares its FEC for, percent, from the peer's receiver
     /// reports; 0 until the first one (the encoder's default stands).
     expected_loss_pct: AtomicU8,
+    /// Keypad tones waiting to go out in place of the microphone (48 kHz samples).
+    dtmf: Mutex<std::collections::VecDeque<i16>>,
 }
 
+/// Keypad tones queued at most (about 20 keys): a stuck button cannot queue minutes.
+const MAX_DTMF_SAMPLES: usize = 20 * 48 * (media::audio::TONE_MS + media::audio::GAP_MS) as usize;
+
 impl Controls {
+    /// Queues keypad `keys` (the characters that are DTMF keys) to be sent as tones in
+    /// place of the microphone, muted or not. Returns how many were queued.
+    pub fn queue_dtmf(&self, keys: &str) -> usize {
+        let mut queue = self
+            .dtmf
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut queued = 0;
+        for key in keys.chars() {
+            let Some(tone) = media::audio::dtmf_tone(key, media::audio::SAMPLE_RATE) else {
+                continue;
+            };
+            if queue.len() + tone.len() > MAX_DTMF_SAMPLES {
+                break;
+            }
+            queue.extend(tone);
+            queued += 1;
+        }
+        queued
+    }
+
+    /// Replaces `frame` with the next queued keypad tone samples, if any are queued.
+    pub fn take_dtmf(&self, frame: &mut [i16]) -> bool {
+        let mut queue = self
+            .dtmf
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if queue.is_empty() {
+            return false;
+        }
+        for sample in frame.iter_mut() {
+            *sample = queue.pop_front().unwrap_or(0);
+        }
+        true
+    }
+
     pub fn get(flag: &AtomicBool) -> bool {
         flag.load(Ordering::Acquire)
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use blackout::{BlackFrameFilter, PrivacyFilter};
 use calling::{MediaDevices, RemoteVideoSink, ScreenTarget, ScreenTargets};
-use media::audio::{AudioError, AudioFrame, AudioSink, AudioSource};
+use media::audio::{dtmf_tone, AudioError, AudioFrame, AudioSink, AudioSource, DtmfDetector};
 use media::video::{DecodedFrame, ScreenSource, VideoError, VideoSource};
 use nostr_signal::PublicKey;
 use phantomcall_schemas::CallId;
@@ -18,6 +18,8 @@ use super::resample::{Downsampler, Upsampler};
 
 /// Samples in one 20 ms frame at 8 kHz.
 pub const PHONE_FRAME: usize = 160;
+/// The phone side's sample rate.
+pub const PHONE_RATE: u32 = 8_000;
 /// How long a call's media waits for its line to be connected before giving up.
 const LINE_WAIT: Duration = Duration::from_secs(10);
 
@@ -29,6 +31,12 @@ pub struct PhoneAudio {
     pub from_phone: mpsc::Receiver<Vec<i16>>,
     /// What the phone hears.
     pub to_phone: mpsc::Sender<Vec<i16>>,
+    /// Keys pressed on the telephone (RFC 4733 events of the leg): played to the user as
+    /// keypad tones.
+    pub keys_from_phone: Option<mpsc::Receiver<char>>,
+    /// Keys the user pressed (keypad tones found in the user's audio): the leg sends
+    /// them to the telephone as RFC 4733 events.
+    pub keys_to_phone: Option<mpsc::Sender<char>>,
 }
 
 #[derive(Default)]
@@ -37,10 +45,14 @@ struct Lines {
     connected: Condvar,
 }
 
+/// What a call's microphone takes from its line: the phone's audio and keys.
+type FromPhone = (mpsc::Receiver<Vec<i16>>, Option<mpsc::Receiver<char>>);
+
 struct Line {
     /// Taken by the call's microphone when it opens.
-    from_phone: Option<mpsc::Receiver<Vec<i16>>>,
+    from_phone: Option<FromPhone>,
     to_phone: mpsc::Sender<Vec<i16>>,
+    keys_to_phone: Option<mpsc::Sender<char>>,
 }
 
 impl Lines {
@@ -62,8 +74,9 @@ impl PhoneDevices {
         self.lines.lock().insert(
             call,
             Line {
-                from_phone: Some(audio.from_phone),
+                from_phone: Some((audio.from_phone, audio.keys_from_phone)),
                 to_phone: audio.to_phone,
+                keys_to_phone: audio.keys_to_phone,
             },
         );
         self.lines.connected.notify_all();
@@ -103,6 +116,8 @@ impl MediaDevices for PhoneDevices {
             call,
             lines: self.lines.clone(),
             from_phone: None,
+            keys: None,
+            tones: std::collections::VecDeque::new(),
             up: Upsampler::default(),
         }))
     }
@@ -115,6 +130,8 @@ impl MediaDevices for PhoneDevices {
             call,
             lines: self.lines.clone(),
             to_phone: None,
+            keys_to_phone: None,
+            detector: DtmfDetector::new(PHONE_RATE),
             down: Downsampler::default(),
         }))
     }
@@ -152,6 +169,9 @@ struct LineSource {
     call: CallId,
     lines: Arc<Lines>,
     from_phone: Option<mpsc::Receiver<Vec<i16>>>,
+    keys: Option<mpsc::Receiver<char>>,
+    /// Keypad tones still to play to the user (8 kHz samples).
+    tones: std::collections::VecDeque<i16>,
     up: Upsampler,
 }
 
@@ -169,8 +189,11 @@ impl LineSource {
             let deadline = Instant::now() + LINE_WAIT;
             let mut lines = self.lines.lock();
             loop {
-                if let Some(rx) = lines.get_mut(&self.call).and_then(|l| l.from_phone.take()) {
+                if let Some((rx, keys)) =
+                    lines.get_mut(&self.call).and_then(|l| l.from_phone.take())
+                {
                     self.from_phone = Some(rx);
+                    self.keys = keys;
                     break;
                 }
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -202,6 +225,17 @@ impl AudioSource for LineSource {
         // A frame of the wrong size (a bug of the leg) is fitted, not trusted.
         let mut samples = frame;
         samples.resize(PHONE_FRAME, 0);
+        while let Some(key) = self.keys.as_mut().and_then(|k| k.try_recv().ok()) {
+            self.tones
+                .extend(dtmf_tone(key, PHONE_RATE).unwrap_or_default());
+        }
+        // A key pressed on the phone sounds to the user in place of the line, as in a
+        // phone's own earpiece.
+        if !self.tones.is_empty() {
+            for sample in samples.iter_mut() {
+                *sample = self.tones.pop_front().unwrap_or(0);
+            }
+        }
         Ok(AudioFrame {
             samples: self.up.process(&samples),
             captured_at: Instant::now(),
@@ -218,6 +252,8 @@ struct LineSink {
     call: CallId,
     lines: Arc<Lines>,
     to_phone: Option<mpsc::Sender<Vec<i16>>>,
+    keys_to_phone: Option<mpsc::Sender<char>>,
+    detector: DtmfDetector,
     down: Downsampler,
 }
 
@@ -225,11 +261,16 @@ impl AudioSink for LineSink {
     fn write_frame(&mut self, samples: &[i16]) -> Result<(), AudioError> {
         let narrow = self.down.process(samples);
         if self.to_phone.is_none() {
-            self.to_phone = self
-                .lines
-                .lock()
-                .get(&self.call)
-                .map(|l| l.to_phone.clone());
+            if let Some(line) = self.lines.lock().get(&self.call) {
+                self.to_phone = Some(line.to_phone.clone());
+                self.keys_to_phone = line.keys_to_phone.clone();
+            }
+        }
+        for key in self.detector.push(&narrow) {
+            tracing::debug!("a keypad key from the user, for the phone");
+            if let Some(keys) = &self.keys_to_phone {
+                let _ = keys.try_send(key);
+            }
         }
         // Before the line is connected, or when the leg lags, the audio is dropped: the
         // phone leg paces itself and late audio is worse than a gap.

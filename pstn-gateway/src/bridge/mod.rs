@@ -6,4 +6,4 @@
 pub mod devices;
 pub mod resample;
 
-pub use devices::{PhoneAudio, PhoneDevices, PHONE_FRAME};
+pub use devices::{PhoneAudio, PhoneDevices, PHONE_FRAME, PHONE_RATE};

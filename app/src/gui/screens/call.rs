@@ -135,6 +135,9 @@ impl CallScreen {
         header(view, ui);
         if call.is_live() {
             controls(call, ui, out);
+            if call.phone.is_some() {
+                keypad(call, ui, out);
+            }
             share::sharing_banner(call, ui, out);
             if let Some(devices) = view.devices {
                 self.video_area(call, &view.name, devices, ui);
@@ -388,4 +391,25 @@ fn own_preview(ui: &mut egui::Ui, call: &CallView, preview: Option<egui::Texture
 pub(crate) fn fit(size: egui::Vec2, room: egui::Vec2) -> egui::Vec2 {
     let scale = (room.x / size.x).min(room.y / size.y).clamp(0.05, 4.0);
     size * scale
+}
+
+/// A phone keypad: each key goes to the telephone as a keypad tone (menus, PINs).
+fn keypad(call: &CallView, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+    ui.group(|ui| {
+        ui.label(RichText::new("Keypad").strong());
+        if !call.keys_pressed.is_empty() {
+            ui.label(RichText::new(&call.keys_pressed).monospace());
+        }
+        for row in ["123", "456", "789", "*0#"] {
+            ui.horizontal(|ui| {
+                for key in row.chars() {
+                    let button = egui::Button::new(RichText::new(key.to_string()).size(18.0))
+                        .min_size(egui::vec2(40.0, 32.0));
+                    if ui.add(button).clicked() {
+                        out.push(Action::Keypad(call.call_id, key));
+                    }
+                }
+            });
+        }
+    });
 }

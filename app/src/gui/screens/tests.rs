@@ -515,7 +515,8 @@ fn a_phone_call_says_who_is_on_the_phone_and_never_that_it_is_end_to_end_encrypt
     // In the call too, from the first event to the last.
     let mut call = CallView::from_event(&event(CallState::Connecting, Reason::LocalAccept, leg));
     call.apply(&event(CallState::Connected, Reason::MediaConnected, None));
-    let mut h = Harness::builder().with_size([900.0, 700.0]).build_ui_state(
+    let call_id = call.call_id;
+    let mut h = Harness::builder().with_size([900.0, 800.0]).build_ui_state(
         move |ui, out: &mut Vec<Action>| {
             let view = CallViewModel {
                 call: &call,
@@ -529,4 +530,14 @@ fn a_phone_call_says_who_is_on_the_phone_and_never_that_it_is_end_to_end_encrypt
     frames(&mut h);
     h.get_by_label(crate::gui::widgets::PHONE_NOT_E2EE);
     assert!(h.query_by_label("End-to-end encrypted").is_none());
+    // The keypad sends keys to the telephone.
+    h.get_by_label("Keypad");
+    h.get_by_label("5").click();
+    frames(&mut h);
+    h.get_by_label("#").click();
+    frames(&mut h);
+    assert!(matches!(
+        h.state().as_slice(),
+        [Action::Keypad(a, '5'), Action::Keypad(b, '#')] if *a == call_id && *b == call_id
+    ));
 }

@@ -9,6 +9,7 @@
 
 mod clip;
 mod cpal_driver;
+mod dtmf;
 mod frame;
 mod goertzel;
 mod opus;
@@ -25,6 +26,7 @@ pub use clip::ClipSource;
 pub use cpal_driver::{
     list_input_devices, list_output_devices, CpalMicrophone, CpalSpeaker, MICROPHONE_TIMEOUT,
 };
+pub use dtmf::{dtmf_frequencies, dtmf_tone, DtmfDetector, DTMF_KEYS, GAP_MS, TONE_MS};
 pub use frame::{
     duration_to_samples, samples_to_duration, AudioError, AudioFrame, FRAME_DURATION,
     FRAME_SAMPLES, SAMPLE_RATE,
