@@ -71,6 +71,13 @@ enum Command {
         /// Hang up this many seconds after the call connects.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Call this telephone number (E.164, e.g. +15551234567) through the phone
+        /// gateway whose npub is given: not end-to-end encrypted past the gateway.
+        #[arg(long, conflicts_with = "video")]
+        phone: Option<String>,
+        /// Keypad keys (0-9 * #) to press once the call connects (phone menus, PINs).
+        #[arg(long, requires = "phone")]
+        keys: Option<String>,
         #[command(flatten)]
         relays: relays::RelayArgs,
         #[command(flatten)]
@@ -204,6 +211,8 @@ fn main() -> ExitCode {
                 video,
                 camera_on,
                 seconds,
+                phone,
+                keys,
                 relays,
                 net,
                 devices,
@@ -213,6 +222,8 @@ fn main() -> ExitCode {
                     video,
                     camera_on,
                     seconds,
+                    phone,
+                    keys,
                     relays,
                     net,
                     devices,

@@ -612,3 +612,24 @@ fn a_group_call_to_two_listeners_is_keyed_by_mls_and_the_others_go_on_when_the_c
         assert!(heard.matches(": connected").count() >= 2, "{heard}");
     }
 }
+
+#[test]
+fn calling_a_phone_number_that_is_not_e164_says_how_to_write_it_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = dir.path().join("alice");
+    keygen(&alice);
+    let gateway = keygen(&dir.path().join("gateway"));
+    let args = [
+        "call",
+        &gateway,
+        "--phone",
+        "555-1234",
+        "--relay",
+        "ws://127.0.0.1:9",
+    ];
+    let out = run(phantomcall(&alice).args(args));
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(said.contains("not a telephone number in E.164 form"), "{said}");
+    assert!(!said.contains("connecting"), "nothing was sent: {said}");
+}

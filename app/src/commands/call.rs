@@ -22,6 +22,10 @@ pub struct CallOptions {
     /// Paranoid: send video from the start (the explicit confirmation).
     pub camera_on: bool,
     pub seconds: u64,
+    /// A telephone number to call through the gateway `npubs[0]`.
+    pub phone: Option<String>,
+    /// Keypad keys to press once connected.
+    pub keys: Option<String>,
     pub relays: RelayArgs,
     pub net: NetArgs,
     pub devices: DeviceArgs,
@@ -34,6 +38,21 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
         .map(|n| parse_public_key(n))
         .collect::<Result<Vec<_>, _>>()?;
     let duration = call_duration(options.seconds)?;
+    if options.phone.is_some() && peers.len() > 1 {
+        bail!("--phone takes one npub: the phone gateway's");
+    }
+    if let Some(number) = &options.phone {
+        if phantomcall_schemas::PhoneLeg::dial(number).is_none() {
+            bail!(
+                "{number:?} is not a telephone number in E.164 form: a plus sign and the \
+                 country code, then the number, digits only (e.g. +15551234567)"
+            );
+        }
+        eprintln!(
+            "calling {number} through the phone gateway: {}",
+            phantomcall::gui::widgets::PHONE_NOT_E2EE
+        );
+    }
     let network = options.net.network()?;
     let urls = options.relays.urls_for(options.net.signaling)?;
     let id = identity::load(file)?;
@@ -87,7 +106,11 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
              blacked-out video from the start)"
         );
     }
-    let call = if peers.len() > 1 {
+    let call = if let Some(number) = &options.phone {
+        engine
+            .dial_phone(peer, number, mode)
+            .expect("the number was checked above")
+    } else if peers.len() > 1 {
         engine.dial_group(peers, call_type, mode)?
     } else {
         engine.dial(peer, call_type, mode)
@@ -113,6 +136,10 @@ pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
                         match e.state {
                             CallState::Connected if connected_until.is_none() => {
                                 connected_until = Some(tokio::time::Instant::now() + duration);
+                                if let Some(keys) = &options.keys {
+                                    eprintln!("pressing {keys}");
+                                    engine.send_dtmf(call, keys);
+                                }
                             }
                             CallState::Ended => break connected_until.is_some(),
                             _ => {}
