@@ -630,6 +630,9 @@ fn calling_a_phone_number_that_is_not_e164_says_how_to_write_it_and_sends_nothin
     let out = run(phantomcall(&alice).args(args));
     assert!(!out.status.success());
     let said = stderr(&out);
-    assert!(said.contains("not a telephone number in E.164 form"), "{said}");
+    assert!(
+        said.contains("not a telephone number in E.164 form"),
+        "{said}"
+    );
     assert!(!said.contains("connecting"), "nothing was sent: {said}");
 }

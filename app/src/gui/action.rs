@@ -47,6 +47,11 @@ pub enum Action {
         /// Its call-log auto-delete.
         auto_delete: AutoDelete,
     },
+    /// Call a telephone number through the phone gateway of the settings.
+    DialPhone {
+        /// E.164.
+        number: String,
+    },
     /// Call someone.
     Dial {
         /// Whom.

@@ -102,6 +102,7 @@ impl Controller {
                 }
             }
             Action::Dial { peer, call_type } => self.dial(peer, call_type),
+            Action::DialPhone { number } => self.dial_phone(&number),
             Action::DialGroup { peers, call_type } => self.dial_group(peers, call_type),
             Action::InviteToGroup(call, peer) => self.engine_do(|e| e.invite(call, peer)),
             Action::DemoRingMe => self.demo_call(AutoCall::Incoming),
@@ -287,6 +288,35 @@ impl Controller {
         self.state
             .calls
             .dialed(CallView::dialed(call_id, peer, call_type, mode));
+    }
+
+    /// Calls a telephone number through the settings' phone gateway, in the gateway
+    /// contact's mode (Private when it is not a contact).
+    fn dial_phone(&mut self, number: &str) {
+        let Some(gateway) = self.state.settings.phone_gateway_key() else {
+            self.state.error =
+                Some("set a phone gateway (its npub) in Settings to call phone numbers".into());
+            return;
+        };
+        let s = &self.state;
+        let mode = s.next_call_mode.unwrap_or_else(|| {
+            s.contacts
+                .find(&gateway)
+                .map_or(PrivacyMode::Private, |c| c.mode)
+        });
+        let Some(engine) = self.engine_for_call(mode) else {
+            return;
+        };
+        let Some(call_id) = engine.dial_phone(gateway, number, mode) else {
+            self.state.error = Some(format!(
+                "{number:?} is not a phone number in E.164 form (+ country code, digits only)"
+            ));
+            return;
+        };
+        self.state.next_call_mode = None;
+        let mut view = CallView::dialed(call_id, gateway, CallType::Voice, mode);
+        view.phone = phantomcall_schemas::PhoneLeg::dial(number);
+        self.state.calls.dialed(view);
     }
 
     /// The engine, when a call in `mode` may be placed now; otherwise the banner says why.

@@ -134,6 +134,9 @@ pub struct Settings {
     pub socks5_proxy: Option<String>,
     /// Where call messages travel: relays, relays and Bluetooth LE, or Bluetooth LE only.
     pub signaling: crate::ble::SignalingPaths,
+    /// The npub of the phone gateway that calls telephone numbers for us (a hotline's,
+    /// or one we run); `None`: phone numbers cannot be called.
+    pub phone_gateway: Option<String>,
 }
 
 impl Default for Settings {
@@ -149,11 +152,18 @@ impl Default for Settings {
             devices: DeviceChoice::default(),
             socks5_proxy: None,
             signaling: crate::ble::SignalingPaths::Relays,
+            phone_gateway: None,
         }
     }
 }
 
 impl Settings {
+    /// The phone gateway's key, when one is set and readable.
+    pub fn phone_gateway_key(&self) -> Option<nostr_signal::PublicKey> {
+        let text = self.phone_gateway.as_deref()?.trim();
+        nostr_signal::parse_public_key(text).ok()
+    }
+
     /// The file in `config_dir`.
     pub fn path(config_dir: &Path) -> PathBuf {
         config_dir.join("settings.json")
@@ -202,6 +212,10 @@ impl Settings {
         self.relay_urls()?;
         self.dm_relay_urls()?;
         self.proxy_addr()?;
+        if let Some(gateway) = self.phone_gateway.as_deref() {
+            nostr_signal::parse_public_key(gateway.trim())
+                .map_err(|e| anyhow::anyhow!("phone gateway {gateway:?}: not an npub ({e})"))?;
+        }
         Ok(())
     }
 
@@ -273,6 +287,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_phone_gateway_must_be_a_key() {
+        let npub = nostr_signal::encode_npub(&nostr_signal::Identity::generate().public_key());
+        let good = Settings {
+            phone_gateway: Some(format!(" {npub} ")),
+            ..Settings::default()
+        };
+        assert!(good.validate().is_ok());
+        assert!(good.phone_gateway_key().is_some());
+        let bad = Settings {
+            phone_gateway: Some("+15551234567".into()),
+            ..Settings::default()
+        };
+        let error = bad.validate().unwrap_err().to_string();
+        assert!(error.contains("phone gateway"), "{error}");
+        assert_eq!(bad.phone_gateway_key(), None);
+    }
+
+    #[test]
     fn round_trip_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(Settings::load(dir.path()).unwrap(), Settings::default());
@@ -294,6 +326,9 @@ mod tests {
             },
             socks5_proxy: Some("127.0.0.1:9050".into()),
             signaling: crate::ble::SignalingPaths::RelaysAndBluetooth,
+            phone_gateway: Some(
+                "npub1sg6plzptd64u62a878hep2kev88swjh3tw00gjsfl8f237lmu63q0uf63m".into(),
+            ),
         };
         settings.save(dir.path()).unwrap();
         let saved = std::fs::read_to_string(Settings::path(dir.path())).unwrap();

@@ -317,6 +317,7 @@ fn section(
                 looking_up: s.nip05_lookup.is_some(),
                 demo: s.demo_peer.is_some(),
                 added: s.contacts_added,
+                phone_gateway: s.settings.phone_gateway_key().is_some(),
             };
             forms.contacts.show(&view, ui, out);
         }

@@ -41,6 +41,8 @@ pub struct ContactsView<'a> {
     pub demo: bool,
     /// How many contacts were added so far: the form clears when it changes.
     pub added: u64,
+    /// Whether a phone gateway is set (phone numbers can be called).
+    pub phone_gateway: bool,
 }
 
 /// The contacts screen: it owns the add-contact form and the group-call selection.
@@ -51,6 +53,8 @@ pub struct ContactsScreen {
     added_seen: u64,
     /// Contacts ticked for a group call, by their place in the book.
     pub selected: std::collections::BTreeSet<usize>,
+    /// The telephone number being typed.
+    pub phone_number: String,
 }
 
 impl ContactsScreen {
@@ -85,6 +89,7 @@ impl ContactsScreen {
         if view.demo && view.online && ui.button("Let the demo contact call you").clicked() {
             out.push(Action::DemoRingMe);
         }
+        self.phone_dialer(view, ui, out);
         ui.separator();
         ui.label(RichText::new("Add a contact").strong());
         let form = &mut self.form;
@@ -115,6 +120,42 @@ impl ContactsScreen {
 }
 
 impl ContactsScreen {
+    /// "Call a phone number": a number field and its button, with what such a call is.
+    fn phone_dialer(&mut self, view: &ContactsView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+        ui.separator();
+        ui.label(RichText::new("Call a phone number").strong());
+        if !view.phone_gateway {
+            ui.label(
+                RichText::new("Set a phone gateway in Settings to call telephone numbers.").weak(),
+            );
+            return;
+        }
+        text_field(ui, "Phone number", &mut self.phone_number, false);
+        // Spaces and dashes as people write numbers are fine; the gateway gets E.164.
+        let number: String = self
+            .phone_number
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+            .collect();
+        let valid = phantomcall_schemas::PhoneLeg::dial(&number).is_some();
+        if !self.phone_number.trim().is_empty() && !valid {
+            ui.label(
+                RichText::new("Write it with + and the country code, e.g. +1 555 123 4567")
+                    .color(crate::gui::widgets::WARN),
+            );
+        }
+        ui.label(
+            RichText::new(crate::gui::widgets::PHONE_NOT_E2EE).color(crate::gui::widgets::WARN),
+        );
+        if ui
+            .add_enabled(view.online && valid, egui::Button::new("Call number"))
+            .clicked()
+        {
+            out.push(Action::DialPhone { number });
+            self.phone_number.clear();
+        }
+    }
+
     /// The group call buttons for the ticked contacts; past the cap they say why.
     fn group_buttons(&mut self, view: &ContactsView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
         let peers: Vec<_> = self

@@ -36,6 +36,8 @@ pub struct SettingsForm {
     pub synthetic: bool,
     /// Where call messages travel.
     pub signaling: SignalingPaths,
+    /// The phone gateway's npub (empty: none).
+    pub phone_gateway: String,
 }
 
 impl From<&Settings> for SettingsForm {
@@ -52,6 +54,7 @@ impl From<&Settings> for SettingsForm {
             blackout_strength: s.blackout_strength,
             synthetic: s.synthetic_devices,
             signaling: s.signaling,
+            phone_gateway: s.phone_gateway.clone().unwrap_or_default(),
         }
     }
 }
@@ -88,6 +91,10 @@ impl SettingsForm {
             blackout_strength: self.blackout_strength,
             synthetic_devices: self.synthetic,
             signaling: self.signaling,
+            phone_gateway: {
+                let gateway = self.phone_gateway.trim();
+                (!gateway.is_empty()).then(|| gateway.to_owned())
+            },
             ..base.clone()
         }
     }
@@ -171,6 +178,16 @@ impl SettingsScreen {
         if form.signaling.uses_bluetooth() {
             ui.label(RichText::new(BLUETOOTH_NOTICE).color(crate::gui::widgets::WARN));
         }
+        ui.add_space(8.0);
+        ui.label(RichText::new("Phone gateway").strong());
+        ui.label(
+            RichText::new(
+                "The npub of a PhantomCall phone gateway (your hotline's, or one you run) to \
+                 call telephone numbers through. Empty: no phone calls.",
+            )
+            .weak(),
+        );
+        text_field(ui, "Phone gateway npub", &mut form.phone_gateway, false);
         ui.add_space(8.0);
         ui.label(RichText::new("TURN server (needed for Private and Paranoid modes)").strong());
         text_field(ui, "TURN URL", &mut form.turn_url, false);

@@ -37,6 +37,7 @@ struct ContactsWorld {
     contacts: Vec<Contact>,
     online: bool,
     added: u64,
+    phone_gateway: bool,
     out: Vec<Action>,
 }
 
@@ -49,6 +50,7 @@ fn contacts_harness(world: ContactsWorld) -> Harness<'static, ContactsWorld> {
                 looking_up: false,
                 demo: false,
                 added: w.added,
+                phone_gateway: w.phone_gateway,
             };
             w.screen.show(&view, ui, &mut w.out);
         },
@@ -73,6 +75,7 @@ fn click<S>(h: &mut Harness<'_, S>, label: &str) {
 fn contacts_screen_dials_and_adds_through_actions() {
     let bob = Identity::generate().public_key();
     let mut h = contacts_harness(ContactsWorld {
+        phone_gateway: false,
         screen: ContactsScreen::default(),
         contacts: vec![contact("Bob", &bob)],
         online: true,
@@ -111,6 +114,7 @@ fn contacts_screen_dials_and_adds_through_actions() {
 #[test]
 fn contacts_screen_offline_cannot_dial() {
     let mut h = contacts_harness(ContactsWorld {
+        phone_gateway: false,
         screen: ContactsScreen::default(),
         contacts: vec![contact("Bob", &Identity::generate().public_key())],
         online: false,
@@ -302,6 +306,7 @@ fn ticking_two_contacts_offers_a_group_call_with_both() {
         Identity::generate().public_key(),
     );
     let mut h = contacts_harness(ContactsWorld {
+        phone_gateway: false,
         screen: ContactsScreen::default(),
         contacts: vec![contact("Bob", &bob), contact("Carol", &carol)],
         online: true,
@@ -540,4 +545,51 @@ fn a_phone_call_says_who_is_on_the_phone_and_never_that_it_is_end_to_end_encrypt
         h.state().as_slice(),
         [Action::Keypad(a, '5'), Action::Keypad(b, '#')] if *a == call_id && *b == call_id
     ));
+}
+
+#[test]
+fn a_phone_number_is_called_through_the_gateway_with_its_notice() {
+    let mut h = contacts_harness(ContactsWorld {
+        phone_gateway: true,
+        screen: ContactsScreen::default(),
+        contacts: Vec::new(),
+        online: true,
+        added: 0,
+        out: Vec::new(),
+    });
+    frames(&mut h);
+    h.get_by_label(crate::gui::widgets::PHONE_NOT_E2EE);
+    let type_number = |h: &mut Harness<'_, ContactsWorld>, text: &str| {
+        h.state_mut().screen.phone_number.clear();
+        frames(h);
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Phone number")
+            .focus();
+        frames(h);
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Phone number")
+            .type_text(text);
+        frames(h);
+    };
+    type_number(&mut h, "555 1234");
+    h.get_by_label("Write it with + and the country code, e.g. +1 555 123 4567");
+    click(&mut h, "Call number");
+    assert!(h.state().out.is_empty(), "not a number to call");
+    type_number(&mut h, "+1 555 123 4567");
+    click(&mut h, "Call number");
+    assert!(matches!(
+        h.state().out.as_slice(),
+        [Action::DialPhone { number }] if number == "+15551234567"
+    ));
+
+    // Without a gateway there is nothing to call through: the screen says where to set one.
+    let mut h = contacts_harness(ContactsWorld {
+        phone_gateway: false,
+        screen: ContactsScreen::default(),
+        contacts: Vec::new(),
+        online: true,
+        added: 0,
+        out: Vec::new(),
+    });
+    frames(&mut h);
+    h.get_by_label("Set a phone gateway in Settings to call telephone numbers.");
+    assert!(h.query_by_label("Call number").is_none());
 }
