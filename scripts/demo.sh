@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIP_TEST_TOOLS=1 bash scripts/setup.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phantomcall/target}"
+source scripts/target-dir.sh
 # On a desktop the demo opens the app with a demo contact that answers; without a display
 # (a server, CI) it runs the same call headless and prints its figures.
 if [ "$#" -eq 0 ]; then

@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Build outside the checkout so repeated runs (and CI on the same machine) reuse it.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phantomcall/target}"
+source scripts/target-dir.sh
 export PHANTOMCALL_NOSTR_RS_RELAY="${PHANTOMCALL_NOSTR_RS_RELAY:-${PHANTOMCALL_TOOLS:-$HOME/.cache/phantomcall/tools}/bin/nostr-rs-relay}"
 cargo test --workspace --locked "$@"

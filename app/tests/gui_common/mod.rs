@@ -212,6 +212,8 @@ pub fn type_into(harness: &mut Harness<'_, PhantomApp>, label: &str, text: &str)
         .into_iter()
         .find(|role| harness.query_by_role_and_label(*role, label).is_some())
         .unwrap_or(Role::TextInput);
+    harness.get_by_role_and_label(role, label).scroll_to_me();
+    harness.step();
     harness.get_by_role_and_label(role, label).focus();
     harness.step();
     // Select what is there so the typed text replaces it.
@@ -224,17 +226,20 @@ pub fn type_into(harness: &mut Harness<'_, PhantomApp>, label: &str, text: &str)
     harness.step();
 }
 
-/// Clicks the button named `label`.
+/// Clicks the button named `label` (scrolled into view first, as a user would).
 pub fn click(harness: &mut Harness<'_, PhantomApp>, label: &str) {
-    harness
-        .get_by_role_and_label(eframe::egui::accesskit::Role::Button, label)
-        .click();
+    use eframe::egui::accesskit::Role;
+    harness.get_by_role_and_label(Role::Button, label).scroll_to_me();
+    harness.step();
+    harness.get_by_role_and_label(Role::Button, label).click();
     harness.step();
     harness.step();
 }
 
 /// Opens the combo box named `picker` and picks `option`.
 pub fn pick(harness: &mut Harness<'_, PhantomApp>, picker: &str, option: &str) {
+    harness.get_by_label(picker).scroll_to_me();
+    harness.step();
     harness.get_by_label(picker).click();
     harness.step();
     harness.step();

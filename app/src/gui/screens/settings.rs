@@ -179,16 +179,6 @@ impl SettingsScreen {
             ui.label(RichText::new(BLUETOOTH_NOTICE).color(crate::gui::widgets::WARN));
         }
         ui.add_space(8.0);
-        ui.label(RichText::new("Phone gateway").strong());
-        ui.label(
-            RichText::new(
-                "The npub of a PhantomCall phone gateway (your hotline's, or one you run) to \
-                 call telephone numbers through. Empty: no phone calls.",
-            )
-            .weak(),
-        );
-        text_field(ui, "Phone gateway npub", &mut form.phone_gateway, false);
-        ui.add_space(8.0);
         ui.label(RichText::new("TURN server (needed for Private and Paranoid modes)").strong());
         text_field(ui, "TURN URL", &mut form.turn_url, false);
         text_field(ui, "TURN username", &mut form.turn_user, false);
@@ -225,6 +215,16 @@ impl SettingsScreen {
         if *choice != DeviceChoice::default() && ui.button("Use the system defaults").clicked() {
             out.push(Action::ChooseDevices(DeviceChoice::default()));
         }
+        ui.add_space(8.0);
+        ui.label(RichText::new("Phone gateway").strong());
+        ui.label(
+            RichText::new(
+                "The npub of a PhantomCall phone gateway (your hotline's, or one you run) to \
+                 call telephone numbers through. Empty: no phone calls.",
+            )
+            .weak(),
+        );
+        text_field(ui, "Phone gateway npub", &mut form.phone_gateway, false);
         ui.add_space(8.0);
         ui.label(
             RichText::new(format!(
