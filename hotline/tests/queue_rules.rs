@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use hotline::core::{
-    CancelReason, CoreConfig, EndReason, EntryKind, Input, OverflowAction, Output, Presence,
+    CancelReason, CoreConfig, EndReason, EntryKind, Input, Output, OverflowAction, Presence,
 };
 
 fn config() -> CoreConfig {
@@ -63,8 +63,16 @@ fn repeated_misses_set_a_dispatcher_away() {
     assert_eq!(sim.core.presence(&dispatcher(1)), Some(Presence::Available));
     sim.advance(secs(20));
     assert_eq!(sim.core.presence(&dispatcher(1)), Some(Presence::Away));
-    assert_eq!(sim.offers().len(), 2, "nobody is offered the call while d1 is away");
-    assert_eq!(sim.core.waiting(), vec![e], "the caller keeps waiting, never refused");
+    assert_eq!(
+        sim.offers().len(),
+        2,
+        "nobody is offered the call while d1 is away"
+    );
+    assert_eq!(
+        sim.core.waiting(),
+        vec![e],
+        "the caller keeps waiting, never refused"
+    );
 }
 
 #[test]
@@ -83,7 +91,10 @@ fn wrap_up_is_respected_until_it_ends() {
         "no offer during wrap-up"
     );
     sim.advance(secs(1));
-    assert_eq!(sim.offers().last(), Some(&(secs(90), second, vec![dispatcher(1)])));
+    assert_eq!(
+        sim.offers().last(),
+        Some(&(secs(90), second, vec![dispatcher(1)]))
+    );
     // A dispatcher's own wrap-up time overrides the default.
     sim.input(Input::SetWrapUp(dispatcher(1), secs(5))).unwrap();
     sim.input(Input::Answer(second, dispatcher(1))).unwrap();
@@ -178,7 +189,11 @@ fn overflow_creates_callback_entries_that_keep_their_place() {
     let Some(Output::Queued { entry: c, kind, .. }) = outs.first().cloned() else {
         panic!("expected Queued, got {outs:?}");
     };
-    assert_eq!(kind, EntryKind::Callback, "queue full: a callback entry, not busy");
+    assert_eq!(
+        kind,
+        EntryKind::Callback,
+        "queue full: a callback entry, not busy"
+    );
     assert!(outs.contains(&Output::ConvertedToCallback {
         entry: c,
         call: call(3)
@@ -284,9 +299,12 @@ fn waiting_callers_get_position_and_estimate_updates() {
     let start = sim.log.len();
     sim.advance(secs(20));
     let outs = sim.outputs_since(start);
-    assert!(outs.contains(&Output::Position {
-        entry: entries[1],
-        position: 2,
-        estimate: Some(secs(80)),
-    }), "{outs:?}");
+    assert!(
+        outs.contains(&Output::Position {
+            entry: entries[1],
+            position: 2,
+            estimate: Some(secs(80)),
+        }),
+        "{outs:?}"
+    );
 }

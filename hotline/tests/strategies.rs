@@ -103,7 +103,11 @@ fn run(strategy: Strategy) -> Vec<(u8, u8)> {
 
 fn dispatchers_in_order(answered: &[(u8, u8)]) -> Vec<u8> {
     let callers: Vec<u8> = answered.iter().map(|(c, _)| *c).collect();
-    assert_eq!(callers, vec![1, 2, 3, 4, 5, 6], "every caller answered, in order");
+    assert_eq!(
+        callers,
+        vec![1, 2, 3, 4, 5, 6],
+        "every caller answered, in order"
+    );
     answered.iter().map(|(_, d)| *d).collect()
 }
 
@@ -112,14 +116,20 @@ fn ring_all_gives_each_caller_to_the_fastest_free_dispatcher() {
     // c1@0: all ring, d2 answers first (1 s), busy to 351, free 361.
     // c2@100: d1, d3 ring, d3 answers (2 s) at 102, ends 252. c3@200: only d1 free -> d1.
     // c4@300: d1, d3 free -> d3. c5@400: all free -> d2. c6@500: all free -> d2.
-    assert_eq!(dispatchers_in_order(&run(Strategy::RingAll)), [2, 3, 1, 3, 2, 2]);
+    assert_eq!(
+        dispatchers_in_order(&run(Strategy::RingAll)),
+        [2, 3, 1, 3, 2, 2]
+    );
 }
 
 #[test]
 fn round_robin_resumes_after_the_last_dispatcher_offered() {
     // c1 d1 (to 353+10), c2 d2 (to 251+10), c3 d3 (to 232+10); c4: after d3 comes d1,
     // busy, so d2; c5: after d2 -> d3; c6: after d3 -> d1 (free since 363).
-    assert_eq!(dispatchers_in_order(&run(Strategy::RoundRobin)), [1, 2, 3, 2, 3, 1]);
+    assert_eq!(
+        dispatchers_in_order(&run(Strategy::RoundRobin)),
+        [1, 2, 3, 2, 3, 1]
+    );
 }
 
 #[test]
@@ -127,7 +137,10 @@ fn longest_idle_picks_the_dispatcher_whose_last_call_ended_first() {
     // c1 d1 (ends 353), c2 d2 (ends 251), c3 d3 (never had a call; ends 232);
     // c4@300: d2 ended 251, d3 232 -> d3 (ends 352); c5@400: d1 353, d2 251, d3 352 -> d2;
     // c6@500: d1 353, d2 451, d3 352 -> d3.
-    assert_eq!(dispatchers_in_order(&run(Strategy::LongestIdle)), [1, 2, 3, 3, 2, 3]);
+    assert_eq!(
+        dispatchers_in_order(&run(Strategy::LongestIdle)),
+        [1, 2, 3, 3, 2, 3]
+    );
 }
 
 #[test]
@@ -135,5 +148,8 @@ fn fewest_calls_picks_the_least_loaded_dispatcher() {
     // c1..c3 as longest-idle (one call each). c4@300: d2 and d3 have 1, tie -> longest
     // idle d3; c5@400: d1 1, d2 1, d3 2 -> d2 (idle since 251, d1 since 353);
     // c6@500: d1 has 1, d2 and d3 have 2 -> d1.
-    assert_eq!(dispatchers_in_order(&run(Strategy::FewestCalls)), [1, 2, 3, 3, 2, 1]);
+    assert_eq!(
+        dispatchers_in_order(&run(Strategy::FewestCalls)),
+        [1, 2, 3, 3, 2, 1]
+    );
 }

@@ -59,6 +59,9 @@ impl Store {
         // across process crashes, which is what a service restart is.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // A caller's npub row is deleted when the entry ends; zero it on disk too, so the
+        // file does not keep callers' keys in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         Self::with_connection(conn)
     }
 
@@ -244,7 +247,7 @@ impl Store {
         snapshot.dispatchers = load_dispatchers(&self.conn)?;
         let mut stmt = self
             .conn
-            .prepare("SELECT caller_id, last_seen_ms, blocked FROM callers")?;
+            .prepare("SELECT caller_id, last_seen_ms, blocked FROM callers ORDER BY caller_id")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
@@ -342,7 +345,7 @@ fn put_dispatcher(tx: &Transaction<'_>, rec: &DispatcherRecord) -> Result<(), St
 fn load_dispatchers(conn: &Connection) -> Result<Vec<DispatcherRecord>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT npub, presence, wrap_up_ms, wrap_up_until_ms, last_end_ms, taken_today, day, \
-         taken_total, missed, declined, miss_streak FROM dispatchers",
+         taken_total, missed, declined, miss_streak FROM dispatchers ORDER BY npub",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((
