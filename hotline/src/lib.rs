@@ -19,6 +19,8 @@
 //! Main types: [`core::HotlineCore`], [`core::Input`], [`core::Output`],
 //! [`store::Store`], [`config::HotlineConfig`].
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod core;
 pub mod ids;

@@ -131,7 +131,13 @@ fn a_blocked_caller_id_is_refused_and_removed_from_the_queue() {
 
 #[test]
 fn calling_again_with_a_pending_callback_takes_its_place() {
-    let mut sim = Sim::new(config(5), 1);
+    let mut sim = Sim::new(
+        CoreConfig {
+            max_wait: Some(secs(60)),
+            ..config(5)
+        },
+        1,
+    );
     away(&mut sim);
     let ahead = sim.incoming(2, 0).unwrap();
     sim.input(Input::RequestCallback {
@@ -141,13 +147,20 @@ fn calling_again_with_a_pending_callback_takes_its_place() {
     .unwrap();
     let cb = sim.core.waiting()[1];
     assert_eq!(sim.kind(cb), Some(EntryKind::Callback));
-    sim.advance(secs(30));
+    // Callback entries never overflow; the live caller ahead does after 60 s.
+    sim.advance(secs(100));
+    assert_eq!(sim.kind(ahead), Some(EntryKind::Callback));
     sim.incoming(3, 0).unwrap();
     // Caller 1 rings in live: no second entry, the callback becomes the live call.
     assert_eq!(sim.incoming(1, 0), Some(cb));
     assert_eq!(sim.kind(cb), Some(EntryKind::Live));
     assert_eq!(sim.core.waiting()[..2], [ahead, cb]);
     assert!(refusals(&sim).is_empty());
+    // Its maximum wait counts from the new call, not from the callback request.
+    sim.advance(secs(59));
+    assert_eq!(sim.kind(cb), Some(EntryKind::Live));
+    sim.advance(secs(1));
+    assert_eq!(sim.kind(cb), Some(EntryKind::Callback));
 }
 
 #[test]

@@ -9,6 +9,10 @@ impl HotlineCore {
     /// Offers waiting entries, in service order, to free dispatchers until either runs out.
     /// Each free dispatcher rings for at most one entry at a time.
     pub(super) fn dispatch(&mut self, now: Instant) {
+        // Most inputs find every dispatcher busy: skip the queue walk then.
+        if !self.dispatchers.iter().any(|d| d.is_free()) {
+            return;
+        }
         let waiting: Vec<EntryId> = self
             .order
             .iter()

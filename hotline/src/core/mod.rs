@@ -152,6 +152,11 @@ impl HotlineCore {
         self.order.iter().map(|k| k.id).collect()
     }
 
+    /// How many entries are not yet assigned.
+    pub fn waiting_len(&self) -> usize {
+        self.order.len()
+    }
+
     /// An entry's state.
     pub fn entry_state(&self, entry: EntryId) -> Option<&EntryState> {
         self.entries.get(&entry).map(|e| &e.state)
@@ -229,7 +234,7 @@ impl HotlineCore {
                 EntryState::Waiting if e.kind == EntryKind::Live => {
                     at(e.next_position_at);
                     if let Some(max) = self.config.max_wait {
-                        at(e.enqueued_at + max);
+                        at(e.line_since + max);
                     }
                 }
                 _ => {}

@@ -40,6 +40,8 @@ pub struct EntryRecord {
     pub kind: EntryKind,
     /// When it was queued (unix ms).
     pub enqueued_ms: u64,
+    /// When the current live line began (unix ms).
+    pub line_since_ms: u64,
     /// Where it was.
     pub state: StoredEntryState,
     /// Its dispatcher when assigned.
@@ -222,6 +224,7 @@ impl HotlineCore {
             priority: e.priority,
             kind: e.kind,
             enqueued_ms: self.unix_ms(e.enqueued_at),
+            line_since_ms: self.unix_ms(e.line_since),
             state,
             dispatcher,
             answered_ms: e.answered_at.map(|t| self.unix_ms(t)),
@@ -355,6 +358,7 @@ impl HotlineCore {
             priority: rec.priority,
             kind: rec.kind,
             enqueued_at: self.instant_at(rec.enqueued_ms),
+            line_since: self.instant_at(rec.line_since_ms),
             state,
             answered_at: rec.answered_ms.map(|ms| self.instant_at(ms)),
             note: rec.note,

@@ -27,6 +27,9 @@ pub(crate) struct Entry {
     pub priority: i32,
     pub kind: EntryKind,
     pub enqueued_at: Instant,
+    /// When the current live line began (the maximum wait counts from here: a caller who
+    /// rings in for a pending callback gets a full wait on the line).
+    pub line_since: Instant,
     pub state: EntryState,
     pub answered_at: Option<Instant>,
     pub note: Option<String>,
@@ -135,6 +138,7 @@ impl HotlineCore {
             priority,
             kind,
             enqueued_at: now,
+            line_since: now,
             state: EntryState::Waiting,
             answered_at: None,
             note: None,
@@ -198,6 +202,7 @@ impl HotlineCore {
         };
         e.kind = EntryKind::Live;
         e.call = Some(call.clone());
+        e.line_since = now;
         e.next_position_at = now + interval;
         let (caller_id, repeat) = (e.caller_id, e.repeat);
         self.calls.insert(call.clone(), id);
@@ -289,7 +294,7 @@ impl HotlineCore {
             .filter(|e| {
                 e.kind == EntryKind::Live
                     && e.state == EntryState::Waiting
-                    && e.enqueued_at + max <= now
+                    && e.line_since + max <= now
             })
             .map(|e| e.id)
             .collect();

@@ -126,19 +126,25 @@ impl Store {
             put_entry(&tx, rec)?;
         }
         for id in &changes.removed {
-            tx.execute("DELETE FROM entries WHERE id = ?1", params![to_i64(id.0)])?;
+            exec(
+                &tx,
+                "DELETE FROM entries WHERE id = ?1",
+                params![to_i64(id.0)],
+            )?;
         }
         for rec in &changes.dispatchers {
             put_dispatcher(&tx, rec)?;
         }
         for rec in &changes.callers {
             if rec.last_seen_ms.is_none() && !rec.blocked {
-                tx.execute(
+                exec(
+                    &tx,
                     "DELETE FROM callers WHERE caller_id = ?1",
                     params![rec.caller_id.as_bytes().to_vec()],
                 )?;
             } else {
-                tx.execute(
+                exec(
+                    &tx,
                     "INSERT OR REPLACE INTO callers (caller_id, last_seen_ms, blocked) \
                      VALUES (?1, ?2, ?3)",
                     params![
@@ -153,11 +159,13 @@ impl Store {
             put_stats(&tx, stats)?;
         }
         if let Some((next_id, rr_last)) = &changes.meta {
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_entry_id', ?1)",
                 params![to_i64(*next_id).to_le_bytes().to_vec()],
             )?;
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('rr_last', ?1)",
                 params![rr_last.map(|n| n.as_bytes().to_vec()).unwrap_or_default()],
             )?;
@@ -174,75 +182,12 @@ impl Store {
         };
         let mut stmt = self.conn.prepare(
             "SELECT id, call_id, caller_key, caller_id, priority, kind, enqueued_ms, state, \
-             dispatcher, answered_ms, assigned_ms, on_hold, note, repeat FROM entries ORDER BY id",
+             dispatcher, answered_ms, assigned_ms, on_hold, note, repeat, line_since_ms \
+             FROM entries ORDER BY id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-                r.get::<_, i32>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, Option<Vec<u8>>>(8)?,
-                r.get::<_, Option<i64>>(9)?,
-                r.get::<_, Option<i64>>(10)?,
-                r.get::<_, bool>(11)?,
-                r.get::<_, Option<String>>(12)?,
-                r.get::<_, bool>(13)?,
-            ))
-        })?;
-        for row in rows {
-            let (
-                id,
-                call,
-                caller,
-                caller_id,
-                priority,
-                kind,
-                enq,
-                state,
-                disp,
-                ans,
-                asg,
-                hold,
-                note,
-                rep,
-            ) = row?;
-            let corrupt = |what| StoreError::Corrupt {
-                table: "entries",
-                what,
-            };
-            snapshot.entries.push(EntryRecord {
-                id: EntryId(from_i64(id)),
-                call: call.map(CallId),
-                caller: CallerKey::new(npub(&caller).ok_or(corrupt("caller_key"))?),
-                caller_id: caller_id_of(&caller_id).ok_or(corrupt("caller_id"))?,
-                priority,
-                kind: match kind.as_str() {
-                    "live" => EntryKind::Live,
-                    "callback" => EntryKind::Callback,
-                    _ => return Err(corrupt("kind")),
-                },
-                enqueued_ms: from_i64(enq),
-                state: match state.as_str() {
-                    "waiting" => StoredEntryState::Waiting,
-                    "ringing" => StoredEntryState::Ringing,
-                    "assigned" => StoredEntryState::Assigned,
-                    _ => return Err(corrupt("state")),
-                },
-                dispatcher: match disp {
-                    Some(bytes) => Some(npub(&bytes).ok_or(corrupt("dispatcher"))?),
-                    None => None,
-                },
-                answered_ms: ans.map(from_i64),
-                assigned_ms: asg.map(from_i64),
-                on_hold: hold,
-                note,
-                repeat: rep,
-            });
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            snapshot.entries.push(entry_from_row(r)?);
         }
         snapshot.dispatchers = load_dispatchers(&self.conn)?;
         let mut stmt = self
@@ -288,11 +233,59 @@ impl Store {
     }
 }
 
+/// Runs a statement through the connection's statement cache: write-through runs the same
+/// few statements on every input, and preparing them is most of the cost.
+fn exec(tx: &Transaction<'_>, sql: &str, p: impl rusqlite::Params) -> Result<usize, StoreError> {
+    Ok(tx.prepare_cached(sql)?.execute(p)?)
+}
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> Result<EntryRecord, StoreError> {
+    let corrupt = |what| StoreError::Corrupt {
+        table: "entries",
+        what,
+    };
+    let caller: Vec<u8> = r.get(2)?;
+    let caller_id: Vec<u8> = r.get(3)?;
+    let kind: String = r.get(5)?;
+    let state: String = r.get(7)?;
+    let dispatcher: Option<Vec<u8>> = r.get(8)?;
+    Ok(EntryRecord {
+        id: EntryId(from_i64(r.get(0)?)),
+        call: r.get::<_, Option<String>>(1)?.map(CallId),
+        caller: CallerKey::new(npub(&caller).ok_or(corrupt("caller_key"))?),
+        caller_id: caller_id_of(&caller_id).ok_or(corrupt("caller_id"))?,
+        priority: r.get(4)?,
+        kind: match kind.as_str() {
+            "live" => EntryKind::Live,
+            "callback" => EntryKind::Callback,
+            _ => return Err(corrupt("kind")),
+        },
+        enqueued_ms: from_i64(r.get(6)?),
+        line_since_ms: from_i64(r.get(14)?),
+        state: match state.as_str() {
+            "waiting" => StoredEntryState::Waiting,
+            "ringing" => StoredEntryState::Ringing,
+            "assigned" => StoredEntryState::Assigned,
+            _ => return Err(corrupt("state")),
+        },
+        dispatcher: match dispatcher {
+            Some(bytes) => Some(npub(&bytes).ok_or(corrupt("dispatcher"))?),
+            None => None,
+        },
+        answered_ms: r.get::<_, Option<i64>>(9)?.map(from_i64),
+        assigned_ms: r.get::<_, Option<i64>>(10)?.map(from_i64),
+        on_hold: r.get(11)?,
+        note: r.get(12)?,
+        repeat: r.get(13)?,
+    })
+}
+
 fn put_entry(tx: &Transaction<'_>, rec: &EntryRecord) -> Result<(), StoreError> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT OR REPLACE INTO entries (id, call_id, caller_key, caller_id, priority, kind, \
-         enqueued_ms, state, dispatcher, answered_ms, assigned_ms, on_hold, note, repeat) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         enqueued_ms, state, dispatcher, answered_ms, assigned_ms, on_hold, note, repeat, \
+         line_since_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         params![
             to_i64(rec.id.0),
             rec.call.as_ref().map(|c| c.0.as_str()),
@@ -315,13 +308,15 @@ fn put_entry(tx: &Transaction<'_>, rec: &EntryRecord) -> Result<(), StoreError> 
             rec.on_hold,
             rec.note,
             rec.repeat,
+            to_i64(rec.line_since_ms),
         ],
     )?;
     Ok(())
 }
 
 fn put_dispatcher(tx: &Transaction<'_>, rec: &DispatcherRecord) -> Result<(), StoreError> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT OR REPLACE INTO dispatchers (npub, presence, wrap_up_ms, wrap_up_until_ms, \
          last_end_ms, taken_today, day, taken_total, missed, declined, miss_streak) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -419,14 +414,22 @@ fn counter_refs(s: &mut HotlineStats) -> [&mut u64; 11] {
 
 fn put_stats(tx: &Transaction<'_>, stats: &HotlineStats) -> Result<(), StoreError> {
     let mut copy = stats.clone();
-    for (name, value) in COUNTERS.iter().zip(counter_refs(&mut copy)) {
-        tx.execute(
-            "INSERT OR REPLACE INTO stats (name, value) VALUES (?1, ?2)",
-            params![name, to_i64(*value)],
-        )?;
-    }
+    // One statement for every counter: they change together on most inputs.
+    let values: Vec<(&str, i64)> = COUNTERS
+        .iter()
+        .zip(counter_refs(&mut copy))
+        .map(|(name, value)| (*name, to_i64(*value)))
+        .collect();
+    let placeholders = vec!["(?, ?)"; values.len()].join(", ");
+    let sql = format!("INSERT OR REPLACE INTO stats (name, value) VALUES {placeholders}");
+    let flat: Vec<rusqlite::types::Value> = values
+        .into_iter()
+        .flat_map(|(name, value)| [name.to_owned().into(), value.into()])
+        .collect();
+    exec(tx, &sql, rusqlite::params_from_iter(flat))?;
     let recent: Vec<String> = stats.recent_handle_ms.iter().map(u64::to_string).collect();
-    tx.execute(
+    exec(
+        tx,
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('recent_handle_ms', ?1)",
         params![recent.join(",").into_bytes()],
     )?;

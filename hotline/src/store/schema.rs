@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
          priority INTEGER NOT NULL,
          kind TEXT NOT NULL,
          enqueued_ms INTEGER NOT NULL,
+         line_since_ms INTEGER NOT NULL,
          state TEXT NOT NULL,
          dispatcher BLOB,
          answered_ms INTEGER,
