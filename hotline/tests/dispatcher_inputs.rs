@@ -87,6 +87,27 @@ fn a_declined_offer_goes_to_the_next_dispatcher_at_once() {
 }
 
 #[test]
+fn a_decliner_gets_the_next_caller_not_the_same_one_again() {
+    let mut sim = Sim::new(config(), 1);
+    let first = sim.incoming(1, 0).unwrap();
+    sim.input(Input::Decline(first, dispatcher(1))).unwrap();
+    assert_eq!(
+        sim.ringing_at(dispatcher(1)),
+        None,
+        "not re-offered at once"
+    );
+    let second = sim.incoming(2, 0).unwrap();
+    assert_eq!(sim.ringing_at(dispatcher(1)), Some(second));
+    sim.input(Input::Decline(second, dispatcher(1))).unwrap();
+    // After a ring timeout (20 s by default) the first caller is offered again, first.
+    sim.advance(secs(19));
+    assert_eq!(sim.ringing_at(dispatcher(1)), None);
+    sim.advance(secs(1));
+    assert_eq!(sim.ringing_at(dispatcher(1)), Some(first));
+    assert_eq!(sim.core.waiting(), vec![first, second]);
+}
+
+#[test]
 fn presence_changes_withdraw_offers_and_wrap_up_is_not_set_by_hand() {
     let mut sim = Sim::new(config(), 2);
     let e = sim.incoming(1, 0).unwrap();

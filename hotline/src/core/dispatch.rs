@@ -39,8 +39,13 @@ impl HotlineCore {
                 .filter(|&i| !entry.tried.contains(&self.dispatchers[i].npub))
                 .collect();
             if candidates.is_empty() {
+                if entry.retry_at.is_some_and(|t| t > now) {
+                    // Declined by everyone free: later entries may take them meanwhile.
+                    continue;
+                }
                 // Every free dispatcher was tried: a new round (app_queue's retry).
                 entry.tried.clear();
+                entry.retry_at = None;
                 candidates = free;
             }
             let chosen = self.choose(&candidates);

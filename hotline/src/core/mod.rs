@@ -195,7 +195,7 @@ impl HotlineCore {
             Input::SetPresence(d, presence) => self.set_presence(&d, presence),
             Input::SetWrapUp(d, wrap_up) => self.set_wrap_up(&d, wrap_up),
             Input::Answer(entry, d) => self.answer(entry, &d, now),
-            Input::Decline(entry, d) => self.decline(entry, &d),
+            Input::Decline(entry, d) => self.decline(entry, &d, now),
             Input::TransferTo { entry, from, to } => self.transfer(entry, &from, &to, now),
             Input::Hold(entry, d, on) => self.hold(entry, &d, on),
             Input::Note(entry, d, text) => self.note(entry, &d, text),
@@ -210,9 +210,12 @@ impl HotlineCore {
                 Ok(())
             }
         };
-        if result.is_ok() {
-            self.dispatch(now);
-        }
+        // The input can make a timer due at once (an entry back to waiting whose position
+        // update fell due while it rang): fire those too, so no deadline is in the past.
+        self.fire_timers(now);
+        // Also after an error: timers may have fired. With nothing due this is a no-op,
+        // since no waiting entry is left next to a free dispatcher.
+        self.dispatch(now);
         result
     }
 
@@ -231,10 +234,15 @@ impl HotlineCore {
         for e in self.entries.values() {
             match &e.state {
                 EntryState::Ringing { until, .. } => at(*until),
-                EntryState::Waiting if e.kind == EntryKind::Live => {
-                    at(e.next_position_at);
-                    if let Some(max) = self.config.max_wait {
-                        at(e.line_since + max);
+                EntryState::Waiting => {
+                    if let Some(retry) = e.retry_at {
+                        at(retry);
+                    }
+                    if e.kind == EntryKind::Live {
+                        at(e.next_position_at);
+                        if let Some(max) = self.config.max_wait {
+                            at(e.line_since + max);
+                        }
                     }
                 }
                 _ => {}
@@ -250,6 +258,12 @@ impl HotlineCore {
     }
 
     fn fire_timers(&mut self, now: Instant) {
+        // A passed retry time only allows a new round; cleared so it is no deadline.
+        for e in self.entries.values_mut() {
+            if e.retry_at.is_some_and(|t| t <= now) {
+                e.retry_at = None;
+            }
+        }
         self.ring_timeouts(now);
         self.wrap_up_ends(now);
         self.max_wait(now);

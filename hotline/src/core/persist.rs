@@ -364,6 +364,7 @@ impl HotlineCore {
             note: rec.note,
             repeat: rec.repeat,
             tried: BTreeSet::new(),
+            retry_at: None,
             next_position_at: now + interval,
         };
         let waiting = entry.state == EntryState::Waiting;

@@ -37,6 +37,9 @@ pub(crate) struct Entry {
     /// Dispatchers who missed or declined this entry in the current round; skipped until
     /// every free dispatcher has been tried.
     pub tried: BTreeSet<Npub>,
+    /// After a decline, no new round of offers before this (the decliner gets the next
+    /// caller instead of the same one again at once).
+    pub retry_at: Option<Instant>,
     pub next_position_at: Instant,
 }
 
@@ -144,6 +147,7 @@ impl HotlineCore {
             note: None,
             repeat,
             tried: BTreeSet::new(),
+            retry_at: None,
             next_position_at: now + self.config.position_interval,
         };
         self.order.insert(entry.key());

@@ -255,7 +255,12 @@ impl HotlineCore {
         }
     }
 
-    pub(super) fn decline(&mut self, entry: EntryId, d: &Npub) -> Result<(), HotlineError> {
+    pub(super) fn decline(
+        &mut self,
+        entry: EntryId,
+        d: &Npub,
+        now: Instant,
+    ) -> Result<(), HotlineError> {
         let i = self.ringing_at(entry, d)?;
         self.dispatchers[i].declined += 1;
         self.dirty.dispatchers.insert(i);
@@ -269,6 +274,7 @@ impl HotlineCore {
                 }
             }
             e.tried.insert(npub);
+            e.retry_at = Some(now + self.config.ring_timeout);
             self.dirty.entries.insert(entry);
         }
         Ok(())
