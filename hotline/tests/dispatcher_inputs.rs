@@ -7,7 +7,7 @@ use common::*;
 use hotline::core::{
     CoreConfig, EntryState, HotlineError, Input, Output, Presence, MAX_NOTE_CHARS,
 };
-use hotline::{EntryId, Npub};
+use hotline::{CallId, EntryId, Npub};
 
 fn config() -> CoreConfig {
     CoreConfig {
@@ -174,6 +174,34 @@ fn wrong_inputs_are_typed_errors_and_change_nothing() {
         (
             Input::SetWrapUp(stranger, secs(1)),
             HotlineError::UnknownDispatcher,
+        ),
+        (
+            Input::SetWrapUp(dispatcher(1), secs(3601)),
+            HotlineError::WrapUpTooLong,
+        ),
+        (
+            Input::Incoming {
+                call: CallId(String::new()),
+                caller: caller(5),
+                priority: 0,
+            },
+            HotlineError::BadCallId,
+        ),
+        (
+            Input::Incoming {
+                call: CallId("x".repeat(129)),
+                caller: caller(5),
+                priority: 0,
+            },
+            HotlineError::BadCallId,
+        ),
+        (
+            Input::Incoming {
+                call: call(1),
+                caller: caller(5),
+                priority: 0,
+            },
+            HotlineError::DuplicateCall,
         ),
     ];
     for (input, expected) in cases {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::{
     CancelReason, EndReason, EntryKind, EntryState, HotlineCore, HotlineError, Output,
-    OverflowAction, RefuseReason,
+    OverflowAction, RefuseReason, MAX_CALL_ID_CHARS,
 };
 use crate::ids::{CallId, CallerId, CallerKey, EntryId, Npub};
 
@@ -61,6 +61,12 @@ impl HotlineCore {
         priority: i32,
         now: Instant,
     ) -> Result<(), HotlineError> {
+        if call
+            .as_ref()
+            .is_some_and(|c| c.0.is_empty() || c.0.chars().count() > MAX_CALL_ID_CHARS)
+        {
+            return Err(HotlineError::BadCallId);
+        }
         if call.as_ref().is_some_and(|c| self.calls.contains_key(c)) {
             return Err(HotlineError::DuplicateCall);
         }

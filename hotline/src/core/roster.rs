@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     CancelReason, EndReason, EntryKind, EntryState, HotlineCore, HotlineError, Output, Presence,
-    MAX_NOTE_CHARS,
+    MAX_NOTE_CHARS, MAX_WRAP_UP,
 };
 use crate::ids::{EntryId, Npub};
 
@@ -86,6 +86,9 @@ impl HotlineCore {
 
     pub(super) fn set_wrap_up(&mut self, d: &Npub, wrap_up: Duration) -> Result<(), HotlineError> {
         let i = self.dispatcher_index(d)?;
+        if wrap_up > MAX_WRAP_UP {
+            return Err(HotlineError::WrapUpTooLong);
+        }
         self.dispatchers[i].wrap_up = wrap_up;
         self.dirty.dispatchers.insert(i);
         Ok(())

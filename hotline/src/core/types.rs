@@ -423,7 +423,17 @@ pub enum HotlineError {
     /// A note longer than [`MAX_NOTE_CHARS`].
     #[error("note too long")]
     NoteTooLong,
+    /// A call id that is empty or longer than [`MAX_CALL_ID_CHARS`].
+    #[error("malformed call id")]
+    BadCallId,
+    /// A wrap-up time beyond [`MAX_WRAP_UP`].
+    #[error("wrap-up time too long")]
+    WrapUpTooLong,
 }
 
 /// Notes are short operator text, not a document store.
 pub const MAX_NOTE_CHARS: usize = 2000;
+/// Call ids are UUIDs or similar; the bound keeps a hostile caller from storing a blob.
+pub const MAX_CALL_ID_CHARS: usize = 128;
+/// The longest wrap-up a dispatcher may set (as `hotline.toml` allows).
+pub const MAX_WRAP_UP: Duration = Duration::from_secs(3600);
