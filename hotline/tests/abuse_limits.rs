@@ -161,6 +161,21 @@ fn calling_again_with_a_pending_callback_takes_its_place() {
     assert_eq!(sim.kind(cb), Some(EntryKind::Live));
     sim.advance(secs(1));
     assert_eq!(sim.kind(cb), Some(EntryKind::Callback));
+    // Ringing in again and hanging up keeps the callback: not an abandoned entry.
+    assert_eq!(
+        sim.input(Input::Incoming {
+            call: CallId("again".into()),
+            caller: caller(1),
+            priority: 0
+        }),
+        Ok(())
+    );
+    assert_eq!(sim.kind(cb), Some(EntryKind::Live));
+    let abandoned = sim.core.stats().abandoned;
+    sim.input(Input::CallerLeft(cb)).unwrap();
+    assert_eq!(sim.kind(cb), Some(EntryKind::Callback));
+    assert_eq!(sim.core.stats().abandoned, abandoned);
+    assert_eq!(sim.core.entry_for_call(&CallId("again".into())), None);
 }
 
 #[test]

@@ -153,3 +153,61 @@ fn fewest_calls_picks_the_least_loaded_dispatcher() {
         [1, 2, 3, 3, 2, 1]
     );
 }
+
+#[test]
+fn fewest_calls_counts_only_today() {
+    let mut sim = Sim::new(
+        CoreConfig {
+            strategy: Strategy::FewestCalls,
+            wrap_up: Duration::ZERO,
+            max_wait: None,
+            ..CoreConfig::default()
+        },
+        2,
+    );
+    sim.input(Input::SetPresence(
+        dispatcher(2),
+        hotline::core::Presence::Away,
+    ))
+    .unwrap();
+    // Yesterday: d1 takes three calls, d2 one that ends later.
+    for n in 1..=3 {
+        let e = sim.incoming(n, 0).unwrap();
+        sim.input(Input::Answer(e, dispatcher(1))).unwrap();
+        sim.advance(secs(60));
+        sim.input(Input::End(e, dispatcher(1))).unwrap();
+    }
+    sim.input(Input::SetPresence(
+        dispatcher(1),
+        hotline::core::Presence::Away,
+    ))
+    .unwrap();
+    sim.input(Input::SetPresence(
+        dispatcher(2),
+        hotline::core::Presence::Available,
+    ))
+    .unwrap();
+    let e = sim.incoming(4, 0).unwrap();
+    sim.input(Input::Answer(e, dispatcher(2))).unwrap();
+    sim.advance(secs(60));
+    sim.input(Input::End(e, dispatcher(2))).unwrap();
+    // Past UTC midnight both counts are 0 again: the tie goes to the longest idle, d1.
+    let unix_now = UNIX0 + (sim.elapsed().as_millis() as u64);
+    let midnight = (unix_now / 86_400_000 + 1) * 86_400_000;
+    sim.advance(Duration::from_millis(midnight - unix_now + 1000));
+    sim.input(Input::SetPresence(
+        dispatcher(1),
+        hotline::core::Presence::Available,
+    ))
+    .unwrap();
+    let view = sim.core.view(sim.now);
+    assert_eq!(
+        (
+            view.dispatchers[0].taken_today,
+            view.dispatchers[1].taken_today
+        ),
+        (0, 0)
+    );
+    let e = sim.incoming(5, 0).unwrap();
+    assert_eq!(sim.ringing_at(dispatcher(1)), Some(e));
+}

@@ -48,7 +48,7 @@ impl HotlineCore {
                 entry.retry_at = None;
                 candidates = free;
             }
-            let chosen = self.choose(&candidates);
+            let chosen = self.choose(&candidates, now);
             if chosen.is_empty() {
                 continue;
             }
@@ -80,8 +80,9 @@ impl HotlineCore {
     }
 
     /// Picks among free `candidates` (indices in enrolment order, non-empty).
-    fn choose(&self, candidates: &[usize]) -> Vec<usize> {
+    fn choose(&self, candidates: &[usize], now: Instant) -> Vec<usize> {
         let d = &self.dispatchers;
+        let today = self.today(now);
         // `None` (never had a call) sorts first: idle since sign-in counts as longest.
         let idle_key = |i: usize| (d[i].last_end, i);
         match self.config.strategy {
@@ -95,7 +96,7 @@ impl HotlineCore {
             Strategy::FewestCalls => candidates
                 .iter()
                 .copied()
-                .min_by_key(|&i| (d[i].taken_today, idle_key(i)))
+                .min_by_key(|&i| (d[i].taken_on(today), idle_key(i)))
                 .into_iter()
                 .collect(),
             Strategy::RoundRobin => {

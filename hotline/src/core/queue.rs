@@ -44,6 +44,12 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// A live line that took over a pending callback: the only way a live entry's line
+    /// starts after its enqueue time.
+    pub fn took_over_callback(&self) -> bool {
+        self.kind == EntryKind::Live && self.line_since != self.enqueued_at
+    }
+
     pub fn key(&self) -> OrderKey {
         OrderKey {
             priority: Reverse(self.priority),
@@ -198,9 +204,11 @@ impl HotlineCore {
         self.entries
             .values()
             .find(|e| {
+                // A callback being offered can be taken over too: the dispatcher who
+                // answers then gets a transfer instead of dialling out.
                 e.caller_id == caller_id
                     && e.kind == EntryKind::Callback
-                    && e.state == EntryState::Waiting
+                    && !matches!(e.state, EntryState::Assigned { .. })
             })
             .map(|e| e.id)
     }
@@ -244,6 +252,20 @@ impl HotlineCore {
             .ok_or(HotlineError::UnknownEntry(id))?;
         match &entry.state {
             EntryState::Assigned { .. } => self.end(id, None, now),
+            EntryState::Waiting | EntryState::Ringing { .. } if entry.took_over_callback() => {
+                // They hung up on a line that had taken over their callback: the callback
+                // stays, in its place.
+                self.withdraw_offers(id);
+                if let Some(e) = self.entries.get_mut(&id) {
+                    e.kind = EntryKind::Callback;
+                    e.line_since = e.enqueued_at;
+                    if let Some(call) = e.call.take() {
+                        self.calls.remove(&call);
+                    }
+                }
+                self.dirty.entries.insert(id);
+                Ok(())
+            }
             EntryState::Waiting | EntryState::Ringing { .. } => {
                 self.withdraw_offers(id);
                 self.remove_entry(id);

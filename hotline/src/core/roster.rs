@@ -49,6 +49,15 @@ impl Dispatcher {
         }
     }
 
+    /// Calls taken on UTC day `today` (the counter is reset lazily, on the next call).
+    pub fn taken_on(&self, today: u64) -> u32 {
+        if self.day == today {
+            self.taken_today
+        } else {
+            0
+        }
+    }
+
     /// Can be offered a call now.
     pub fn is_free(&self) -> bool {
         self.presence == Presence::Available && self.ringing.is_none() && self.on_call.is_none()
@@ -56,6 +65,10 @@ impl Dispatcher {
 }
 
 impl HotlineCore {
+    pub(super) fn today(&self, now: Instant) -> u64 {
+        self.unix_ms(now) / DAY_MS
+    }
+
     pub(super) fn set_presence(
         &mut self,
         d: &Npub,
@@ -202,7 +215,7 @@ impl HotlineCore {
 
     /// Dispatcher `i` starts handling `entry`.
     fn take_call(&mut self, i: usize, entry: EntryId, now: Instant) {
-        let today = self.unix_ms(now) / DAY_MS;
+        let today = self.today(now);
         let disp = &mut self.dispatchers[i];
         disp.ringing = None;
         disp.on_call = Some(entry);

@@ -110,13 +110,14 @@ impl HotlineCore {
                 })
             })
             .collect();
+        let today = self.today(now);
         let dispatchers = self
             .dispatchers
             .iter()
             .map(|d| DispatcherView {
                 npub: d.npub,
                 presence: d.presence,
-                taken_today: d.taken_today,
+                taken_today: d.taken_on(today),
                 taken_total: d.taken_total,
                 missed: d.missed,
                 declined: d.declined,
