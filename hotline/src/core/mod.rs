@@ -9,21 +9,31 @@
 //! |---|---|
 //! | [`Input::Incoming`] | abuse limits, then a live entry ([`Output::Queued`], [`Output::Position`]); a full queue overflows (callback entry or voicemail), never "busy"; a caller with a waiting callback entry takes its place over |
 //! | [`Input::RequestCallback`] | a callback entry, same ordering rules |
-//! | [`Input::CallerLeft`] | waiting or ringing: abandoned (offers cancelled); assigned: ended, wrap-up |
+//! | [`Input::CallerLeft`] | waiting or ringing: abandoned (offers cancelled), or back to a callback entry when the line had taken one over; assigned: ended, wrap-up |
 //! | [`Input::SetPresence`] | available / busy / away; leaving "available" withdraws a ringing offer |
 //! | [`Input::Answer`] | ringing at that dispatcher: assigned, [`Output::Transfer`] (live) or [`Output::PlaceCallback`]; others' offers cancelled |
-//! | [`Input::Decline`] | the next dispatcher is tried (no miss counted) |
+//! | [`Input::Decline`] | the next dispatcher is tried (no miss counted); the decliner gets the next caller, and this one again only after a ring timeout |
 //! | [`Input::TransferTo`] | assigned: handed to a free dispatcher ([`Output::Transfer`]); the first one wraps up |
-//! | [`Input::Hold`], [`Input::Note`] | on an assigned entry (note: any enrolled dispatcher) |
+//! | [`Input::Hold`] | on an assigned entry, by its dispatcher |
+//! | [`Input::Note`] | on any entry, by any enrolled dispatcher (at most [`MAX_NOTE_CHARS`]) |
+//! | [`Input::SetWrapUp`] | a dispatcher's own wrap-up time (at most [`MAX_WRAP_UP`]) |
 //! | [`Input::End`] | assigned: ended, the dispatcher wraps up |
 //! | [`Input::Block`], [`Input::Unblock`] | operator's block list by opaque caller id |
 //!
 //! Timers ([`HotlineCore::handle_timeout`]): ring timeouts (a miss; after
 //! `away_after_misses` in a row the dispatcher is set away), wrap-up ends, maximum wait
-//! (overflow), position updates, and pruning of the repeat/rate memory.
+//! (overflow), position updates, the retry after a decline, and pruning of the
+//! repeat/rate memory. Every input fires due timers first, then again after the input
+//! (which can make one due), then offers waiting entries to free dispatchers.
 //!
-//! An input that does not fit (unknown dispatcher or entry, wrong state) returns a
-//! [`HotlineError`] and changes nothing; nothing here panics on outside input.
+//! An input that does not fit (unknown dispatcher or entry, wrong state, malformed call
+//! id) returns a [`HotlineError`] and changes nothing itself; nothing here panics on
+//! outside input.
+//!
+//! # Persistence
+//!
+//! [`HotlineCore::take_changes`] hands the changed records to the store after each input
+//! (write-through); [`HotlineCore::restore`] rebuilds a core from a [`Snapshot`].
 
 mod dispatch;
 mod persist;
