@@ -1,0 +1,118 @@
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../hotline.example.toml");
+const ALICE: &str = "npub1nplvpaxe7ecsfmguvvztvpug0uw22jzn7u2hxs6px6g6y6uz83cs7wrked";
+
+fn minimal(extra: &str) -> String {
+    format!("name = \"Test line\"\n{extra}\n[[dispatchers]]\nnpub = \"{ALICE}\"\n")
+}
+
+fn field_of(err: ConfigError) -> String {
+    match err {
+        ConfigError::Invalid { field, .. } => field,
+        other => panic!("expected an Invalid error, got {other}"),
+    }
+}
+
+#[test]
+fn the_example_parses_to_the_documented_defaults() {
+    let config = HotlineConfig::parse(EXAMPLE).unwrap();
+    assert_eq!(config.name, "Example helpline");
+    assert_eq!(config.core, CoreConfig::default());
+    assert_eq!(config.dispatchers.len(), 3);
+    assert_eq!(config.dispatchers[1].wrap_up, Some(Duration::from_secs(60)));
+    assert_eq!(config.dispatchers[0].name.as_deref(), Some("Alice"));
+    assert!(config.blocked.is_empty());
+}
+
+#[test]
+fn a_minimal_file_gets_defaults_and_zero_means_no_limit() {
+    let config = HotlineConfig::parse(&minimal(
+        "max_wait_secs = 0\nmax_queue_len = 0\nstrategy = \"ring-all\"\noverflow = \"voicemail\"",
+    ))
+    .unwrap();
+    assert_eq!(config.core.max_wait, None);
+    assert_eq!(config.core.max_queue_len, None);
+    assert_eq!(config.core.strategy, Strategy::RingAll);
+    assert_eq!(config.core.overflow, OverflowAction::Voicemail);
+    assert!(!config.core.show_caller_npub);
+}
+
+#[test]
+fn bad_values_name_their_field() {
+    let cases = [
+        ("strategy = \"random\"", "strategy"),
+        ("overflow = \"busy\"", "overflow"),
+        ("ring_timeout_secs = 0", "ring_timeout_secs"),
+        ("ring_timeout_secs = 301", "ring_timeout_secs"),
+        ("position_interval_secs = 1", "position_interval_secs"),
+        ("blocked_caller_ids = [\"zz\"]", "blocked_caller_ids[0]"),
+        (
+            "[abuse]\nmax_concurrent_per_caller = 0",
+            "abuse.max_concurrent_per_caller",
+        ),
+        ("[abuse]\nrate_window_secs = 0", "abuse.rate_window_secs"),
+    ];
+    for (extra, field) in cases {
+        let err = HotlineConfig::parse(&minimal(extra)).unwrap_err();
+        assert_eq!(field_of(err), field, "for {extra}");
+    }
+    let err = HotlineConfig::parse("name = \"\"\n[[dispatchers]]\nnpub = \"x\"").unwrap_err();
+    assert_eq!(field_of(err), "name");
+}
+
+#[test]
+fn dispatcher_npubs_are_checked_strictly() {
+    let bad = [
+        "npub1nplvpaxe7ecsfmguvvztvpug0uw22jzn7u2hxs6px6g6y6uz83cs7wrkee", // checksum
+        "nsec1nplvpaxe7ecsfmguvvztvpug0uw22jzn7u2hxs6px6g6y6uz83cs7wrked", // prefix
+        "0f3ec0f4d9f6710..",
+    ];
+    for npub in bad {
+        let text = format!("name = \"x\"\n[[dispatchers]]\nnpub = \"{ALICE}\"\n[[dispatchers]]\nnpub = \"{npub}\"\n");
+        let err = HotlineConfig::parse(&text).unwrap_err();
+        assert_eq!(field_of(err), "dispatchers[1].npub", "for {npub}");
+    }
+    let twice = format!(
+        "name = \"x\"\n[[dispatchers]]\nnpub = \"{ALICE}\"\n[[dispatchers]]\nnpub = \"{ALICE}\"\n"
+    );
+    assert_eq!(
+        field_of(HotlineConfig::parse(&twice).unwrap_err()),
+        "dispatchers[1].npub"
+    );
+    assert_eq!(
+        field_of(HotlineConfig::parse("name = \"x\"").unwrap_err()),
+        "dispatchers"
+    );
+}
+
+#[test]
+fn type_errors_and_unknown_keys_show_the_key() {
+    let err = HotlineConfig::parse(&minimal("ring_timeout_secs = \"soon\"")).unwrap_err();
+    assert!(matches!(err, ConfigError::Toml(_)));
+    assert!(err.to_string().contains("ring_timeout_secs"), "{err}");
+    let err = HotlineConfig::parse(&minimal("ring_timeout = 5")).unwrap_err();
+    assert!(err.to_string().contains("ring_timeout"), "{err}");
+}
+
+#[test]
+fn configured_blocks_refuse_the_caller() {
+    let caller = Npub::from_bytes([9; 32]);
+    let key = CallerIdKey::from_bytes([1; 32]);
+    let id = key.caller_id(&caller).to_hex();
+    let config =
+        HotlineConfig::parse(&minimal(&format!("blocked_caller_ids = [\"{id}\"]"))).unwrap();
+    let now = Instant::now();
+    let mut core = config.new_core(key, now, 1_000_000);
+    core.handle_input(
+        Input::Incoming {
+            call: crate::ids::CallId("c1".into()),
+            caller,
+            priority: 0,
+        },
+        now,
+    )
+    .unwrap();
+    assert!(core.waiting().is_empty());
+    assert_eq!(core.stats().refused, 1);
+}
