@@ -52,14 +52,21 @@ async fn after_removal_the_removed_participants_streams_stop_at_once_and_it_rece
 
     // Its streams stopped reaching the others within the bound.
     let mut worst = Duration::ZERO;
+    let mut latest = None;
     for other in [a, b] {
         for kind in [Kind::Audio, Kind::Video] {
             let flow = other.flow(removed.marker, kind);
             let last = flow.last.expect("received before removal");
             worst = worst.max(last.saturating_duration_since(at));
+            latest = latest.max(Some(last));
         }
     }
-    println!("remove() returned after {call:?}; last packet of the removed participant arrived {worst:?} after the call");
+    let latest = latest.unwrap();
+    if latest >= at {
+        println!("remove() returned after {call:?}; the removed participant's last packet arrived {:?} after the call began", latest - at);
+    } else {
+        println!("remove() returned after {call:?}; the removed participant's last packet arrived {:?} before the call began", at - latest);
+    }
     assert!(worst <= STOP_BOUND, "still arriving {worst:?} after removal");
 
     // It was told, and received nothing more once its connection was closed.

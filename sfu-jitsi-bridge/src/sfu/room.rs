@@ -11,6 +11,7 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -288,16 +289,26 @@ impl Room {
                 ..Default::default()
             }],
         )));
-        let sender = match subscriber
+        // A transceiver of its own, send-only: `add_track` would reuse the subscriber's own
+        // publishing m-line of the same kind, which the subscriber does not receive on.
+        let transceiver = subscriber
             .pc
-            .add_track(track.clone() as Arc<dyn TrackLocal>)
-            .await
-        {
-            Ok(sender) => sender,
-            Err(_) => {
-                tracing::debug!(room = ?self.id, "track not added to a subscriber");
-                return false;
-            }
+            .add_transceiver_from_track(
+                track.clone() as Arc<dyn TrackLocal>,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Sendonly,
+                    streams: Vec::new(),
+                    send_encodings: Vec::new(),
+                }),
+            )
+            .await;
+        let sender = match transceiver {
+            Ok(t) => t.sender().await.ok().flatten(),
+            Err(_) => None,
+        };
+        let Some(sender) = sender else {
+            tracing::debug!(room = ?self.id, "track not added to a subscriber");
+            return false;
         };
         let enabled = match publication.kind {
             MediaKind::Audio => true,
