@@ -180,15 +180,19 @@ impl Downstream {
         if pt == NO_PAYLOAD_TYPE {
             return None;
         }
-        let mut out = header.clone();
-        out.ssrc = self.ssrc;
-        out.payload_type = pt as u8;
-        // The publisher's extensions (transport-wide sequence numbers, its ids) mean nothing
-        // on this leg: only the audio level goes on, under this leg's id.
-        out.extension = false;
-        out.extension_profile = 0;
-        out.extensions.clear();
-        out.extensions_padding = 0;
+        // A fresh header rather than a clone: the publisher's extensions (transport-wide
+        // sequence numbers, its ids) mean nothing on this leg, and only the audio level goes
+        // on, under this leg's id. Padding is not payload: webrtc-rs strips it on reading.
+        let mut out = rtp::Header {
+            version: 2,
+            marker: header.marker,
+            payload_type: pt as u8,
+            sequence_number: header.sequence_number,
+            timestamp: header.timestamp,
+            ssrc: self.ssrc,
+            csrc: header.csrc.clone(),
+            ..Default::default()
+        };
         let level_id = self.audio_level_id.load(Ordering::Acquire);
         if let (Some(level), true) = (audio_level, level_id != 0) {
             let _ = out.set_extension(level_id, Bytes::copy_from_slice(&[level]));
