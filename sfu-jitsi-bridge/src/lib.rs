@@ -6,9 +6,10 @@
 //! Sign-In With Solana ([`siws`]), single-use nonces ([`nonce`]), EdDSA session tokens and
 //! rotating refresh tokens ([`token`], tied together in [`auth`]), plans as entitlements
 //! ([`tiers`]), Stripe webhooks that set a wallet's plan ([`stripe`]), and the state behind them
-//! in SQLite or PostgreSQL ([`store`]). The embedded SFU (forwarding SFrame, RFC 9605,
-//! ciphertext), rooms, host controls and the Jitsi Videobridge (COLIBRI2) backend come later
-//! in this crate.
+//! in SQLite or PostgreSQL ([`store`]), and the embedded SFU ([`sfu`]), which forwards SFrame
+//! (RFC 9605) ciphertext between a room's participants without ever reading it. The
+//! service's HTTP/WebSocket layer, rooms' invite links and the Jitsi Videobridge (COLIBRI2)
+//! backend come later in this crate.
 //!
 //! What it must never do:
 //! - hold media keys or decrypt media: conference media is SFrame ciphertext keyed by the
@@ -22,11 +23,12 @@
 //! Main types: [`auth::AuthService`] (challenge, sign in, refresh, check a session),
 //! [`siws::SiwsMessage`] and [`siws::verify`], [`token::SessionKeys`], [`tiers::Tier`] and
 //! [`tiers::Entitlements`], [`stripe::handle_webhook`], and the [`store::Store`] trait with
-//! [`store::SqliteStore`] and [`store::PostgresStore`].
+//! [`store::SqliteStore`] and [`store::PostgresStore`], [`sfu::Sfu`].
 
 pub mod auth;
 pub mod logsafe;
 pub mod nonce;
+pub mod sfu;
 pub mod siws;
 pub mod store;
 pub mod stripe;
