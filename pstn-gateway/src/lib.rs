@@ -17,13 +17,18 @@
 
 #[cfg(feature = "bridge")]
 pub mod bridge;
+pub mod call;
 pub mod config;
 pub mod g711;
+pub mod gateway;
 pub mod number;
 pub mod rtp;
 pub mod rules;
 pub mod sdp;
 
+pub use call::{CallError, CallInfo, CallNotice, Direction, EndReason, PhoneCall};
 pub use config::{ConfigError, GatewayConfig, TrunkConfig};
+pub use gateway::{DialError, Gateway, StartError, StatsSnapshot, QUIET_SIP_STACK};
+pub use rtp::{PhoneFrame, FRAME_SAMPLES, FRAME_TIME};
 pub use number::E164;
 pub mod digest;
