@@ -104,6 +104,9 @@ pub async fn run(
     let mut tick = tokio::time::interval(FRAME_TIME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut first_audio = true;
+    // The audio stream's SSRC: a new one (a restarted stream) resets the jitter buffer,
+    // and telephone-events from another SSRC leave the audio's sequence alone.
+    let mut audio_ssrc = None;
     loop {
         let media = *target.borrow_and_update();
         let may_send = matches!(media.direction, MediaDirection::SendRecv | MediaDirection::SendOnly);
@@ -125,10 +128,16 @@ pub async fn run(
                     continue;
                 };
                 if packet.payload_type == media.codec_pt {
+                    if audio_ssrc != Some(packet.ssrc) {
+                        audio_ssrc = Some(packet.ssrc);
+                        jitter = JitterBuffer::default();
+                    }
                     jitter.push(packet.sequence, packet.payload.to_vec());
                 } else if Some(packet.payload_type) == media.dtmf_pt {
-                    // Keeps the sequence numbers contiguous: the slot plays as silence.
-                    jitter.push(packet.sequence, Vec::new());
+                    if audio_ssrc == Some(packet.ssrc) {
+                        // Keeps the sequence numbers contiguous: the slot plays as silence.
+                        jitter.push(packet.sequence, Vec::new());
+                    }
                     if let Some(key) = keys.receive(packet.timestamp, packet.payload) {
                         let _ = channels.keys_from_phone.try_send(key);
                     }
