@@ -43,7 +43,10 @@ async fn a_wrong_trunk_password_is_auth_failed() {
     let Some(bin) = sipp() else { return };
     let sipp_port = free_port();
     let trunk = format!("127.0.0.1:{sipp_port}").parse().unwrap();
-    let sipp = start_sipp(&bin, "outbound_trunk_auth.xml", sipp_port, None, &[], tempdir::Dir::new("outbad"));
+    let dir = tempdir::Dir::new("outbad");
+    // sipp caches the scenario's audio file at start, even on the path that never plays it.
+    write_ulaw_tone(&dir.0.join("tone.ulaw"), 600.0, 0.2);
+    let sipp = start_sipp(&bin, "outbound_trunk_auth.xml", sipp_port, None, &[], dir);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (gw, _calls, _) = gateway(GwOptions { trunk_server: Some(trunk), trunk_password: Some("wrong-password-000"), ..Default::default() }).await;
     gw.add_credit(USER, 10);

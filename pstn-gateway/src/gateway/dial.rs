@@ -135,6 +135,7 @@ async fn place(inner: &Arc<Inner>, id: u64, trunk: &crate::TrunkConfig, number: 
         Ok(Ok(Err(e))) => {
             unroute();
             tracing::info!(call = id, error = %e, "pstn: INVITE failed");
+            // rsipstack reports an unanswered INVITE (Timer B) as an error.
             return Err(DialError::Timeout);
         }
         Ok(Err(join)) => {

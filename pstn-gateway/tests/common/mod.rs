@@ -104,6 +104,11 @@ pub mod tempdir {
     }
     impl Drop for Dir {
         fn drop(&mut self) {
+            // PSTN_KEEP_SIPP_LOGS=1 keeps sipp's message traces for debugging.
+            if std::env::var_os("PSTN_KEEP_SIPP_LOGS").is_some() {
+                eprintln!("sipp logs kept in {}", self.0.display());
+                return;
+            }
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
@@ -115,7 +120,6 @@ pub fn scenario(name: &str) -> PathBuf {
 
 /// Starts sipp with a scenario. `target` is the gateway for a UAC, None for a UAS.
 pub fn start_sipp(bin: &Path, scenario_file: &str, port: u16, target: Option<SocketAddr>, extra: &[&str], dir: tempdir::Dir) -> Sipp {
-    let rtp = free_port();
     let mut cmd = Command::new(bin);
     cmd.current_dir(&dir.0)
         .arg("-sf")
@@ -123,7 +127,6 @@ pub fn start_sipp(bin: &Path, scenario_file: &str, port: u16, target: Option<Soc
         .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-l", "1", "-nostdin"])
         .args(["-timeout", "20s", "-timeout_error", "-trace_err", "-trace_msg"])
         .args(["-p", &port.to_string(), "-mp", &free_port().to_string()])
-        .args(["-min_rtp_port", &rtp.to_string(), "-max_rtp_port", &(rtp + 10).to_string()])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
