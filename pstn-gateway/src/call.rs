@@ -114,7 +114,9 @@ pub struct PhoneCall {
 
 impl fmt::Debug for PhoneCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PhoneCall").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("PhoneCall")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -152,7 +154,9 @@ impl PhoneCall {
         if !*self.dtmf_supported.borrow() {
             return Err(CallError::NoDtmf);
         }
-        self.keys_to_phone.try_send(key).map_err(|_| CallError::Ended)
+        self.keys_to_phone
+            .try_send(key)
+            .map_err(|_| CallError::Ended)
     }
 
     /// Answers an inbound call (200 OK with our SDP answer); media starts.

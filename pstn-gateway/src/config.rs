@@ -131,11 +131,15 @@ impl IpNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -225,7 +229,12 @@ impl GatewayConfig {
 
 fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
     let f = |name: &str| format!("trunk[{i}].{name}");
-    if t.name.is_empty() || !t.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+    if t.name.is_empty()
+        || !t
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    {
         return Err(invalid(f("name"), "letters, digits, - and _ only"));
     }
     let (host, port) = t
@@ -243,15 +252,21 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
         .parse()
         .map_err(|_| invalid(f("listen"), "expected ip:port"))?;
     let media_ip = match &t.media_ip {
-        Some(ip) => ip.parse().map_err(|_| invalid(f("media_ip"), "expected an IP"))?,
+        Some(ip) => ip
+            .parse()
+            .map_err(|_| invalid(f("media_ip"), "expected an IP"))?,
         None if listen.ip().is_unspecified() => {
-            return Err(invalid(f("media_ip"), "required when listen is a wildcard address"))
+            return Err(invalid(
+                f("media_ip"),
+                "required when listen is a wildcard address",
+            ))
         }
         None => listen.ip(),
     };
     let mut codecs = Vec::new();
     for c in &t.codecs {
-        let codec = G711::from_name(c).ok_or_else(|| invalid(f("codecs"), format!("unknown codec {c:?} (PCMU, PCMA)")))?;
+        let codec = G711::from_name(c)
+            .ok_or_else(|| invalid(f("codecs"), format!("unknown codec {c:?} (PCMU, PCMA)")))?;
         if !codecs.contains(&codec) {
             codecs.push(codec);
         }
@@ -261,7 +276,12 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
     }
     let mut inbound_allow = Vec::new();
     for (j, net) in t.inbound_allow.iter().enumerate() {
-        inbound_allow.push(IpNet::parse(net).ok_or_else(|| invalid(format!("trunk[{i}].inbound_allow[{j}]"), "expected an IP or IP/prefix"))?);
+        inbound_allow.push(IpNet::parse(net).ok_or_else(|| {
+            invalid(
+                format!("trunk[{i}].inbound_allow[{j}]"),
+                "expected an IP or IP/prefix",
+            )
+        })?);
     }
     for (did, target) in &t.dids {
         if did.is_empty() || target.is_empty() {
@@ -270,7 +290,10 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
     }
     if let Some(auth) = &t.inbound_auth {
         if auth.username.is_empty() || auth.password.len() < 12 {
-            return Err(invalid(f("inbound_auth.password"), "a user name and a password of 12 characters or more"));
+            return Err(invalid(
+                f("inbound_auth.password"),
+                "a user name and a password of 12 characters or more",
+            ));
         }
     }
     if t.answer_timeout_secs == 0 || t.answer_timeout_secs > 600 {

@@ -90,11 +90,21 @@ pub fn challenge(realm: &str, nonce: &str) -> String {
 
 /// Checks a response against the expected credentials and `method`. The caller checks
 /// that the nonce is one it issued.
-pub fn verify(creds: &DigestResponse, method: &str, username: &str, realm: &str, password: &str) -> bool {
+pub fn verify(
+    creds: &DigestResponse,
+    method: &str,
+    username: &str,
+    realm: &str,
+    password: &str,
+) -> bool {
     if creds.username != username || creds.realm != realm {
         return false;
     }
-    if creds.algorithm.as_deref().is_some_and(|a| !a.eq_ignore_ascii_case("MD5")) {
+    if creds
+        .algorithm
+        .as_deref()
+        .is_some_and(|a| !a.eq_ignore_ascii_case("MD5"))
+    {
         return false;
     }
     let ha1 = md5_hex(&format!("{username}:{realm}:{password}"));
@@ -120,16 +130,44 @@ mod tests {
         let header = r#"Digest username="Mufasa", realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", uri="/dir/index.html", qop=auth, nc=00000001, cnonce="0a4f113b", response="6629fae49393a05397450978507c4ef1", opaque="5ccc069c403ebaf9f0171e9517f40e41""#;
         let creds = parse_credentials(header).unwrap();
         assert_eq!(creds.nc.as_deref(), Some("00000001"));
-        assert!(verify(&creds, "GET", "Mufasa", "testrealm@host.com", "Circle Of Life"));
-        assert!(!verify(&creds, "GET", "Mufasa", "testrealm@host.com", "wrong"));
-        assert!(!verify(&creds, "INVITE", "Mufasa", "testrealm@host.com", "Circle Of Life"));
+        assert!(verify(
+            &creds,
+            "GET",
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life"
+        ));
+        assert!(!verify(
+            &creds,
+            "GET",
+            "Mufasa",
+            "testrealm@host.com",
+            "wrong"
+        ));
+        assert!(!verify(
+            &creds,
+            "INVITE",
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life"
+        ));
     }
 
     #[test]
     fn junk_is_refused() {
-        for junk in ["", "Basic abc", "Digest", "Digest username=\"unterminated", "Digest ===", "Digest a"] {
+        for junk in [
+            "",
+            "Basic abc",
+            "Digest",
+            "Digest username=\"unterminated",
+            "Digest ===",
+            "Digest a",
+        ] {
             let parsed = parse_credentials(junk);
-            assert!(parsed.is_none() || parsed.unwrap().response.is_empty(), "{junk}");
+            assert!(
+                parsed.is_none() || parsed.unwrap().response.is_empty(),
+                "{junk}"
+            );
         }
         assert!(parse_credentials(&format!("Digest {}", "a=b,".repeat(2000))).is_none());
     }

@@ -170,7 +170,11 @@ mod tests {
             if u != 0 {
                 assert_eq!(linear_to_ulaw(u), byte, "μ-law {byte:#x}");
             }
-            assert_eq!(linear_to_alaw(alaw_to_linear(byte)), byte, "A-law {byte:#x}");
+            assert_eq!(
+                linear_to_alaw(alaw_to_linear(byte)),
+                byte,
+                "A-law {byte:#x}"
+            );
         }
     }
 

@@ -29,6 +29,6 @@ pub mod sdp;
 pub use call::{CallError, CallInfo, CallNotice, Direction, EndReason, PhoneCall};
 pub use config::{ConfigError, GatewayConfig, TrunkConfig};
 pub use gateway::{DialError, Gateway, StartError, StatsSnapshot, QUIET_SIP_STACK};
-pub use rtp::{PhoneFrame, FRAME_SAMPLES, FRAME_TIME};
 pub use number::E164;
+pub use rtp::{PhoneFrame, FRAME_SAMPLES, FRAME_TIME};
 pub mod digest;

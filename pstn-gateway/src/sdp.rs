@@ -339,7 +339,11 @@ pub struct LocalMedia {
 }
 
 fn write_header(out: &mut String, local: &LocalMedia, version: u64) {
-    let kind = if local.address.is_ipv4() { "IP4" } else { "IP6" };
+    let kind = if local.address.is_ipv4() {
+        "IP4"
+    } else {
+        "IP6"
+    };
     let _ = write!(
         out,
         "v=0\r\no=- {id} {version} IN {kind} {addr}\r\ns=-\r\nc=IN {kind} {addr}\r\nt=0 0\r\n",
@@ -353,7 +357,10 @@ fn write_codec_lines(out: &mut String, codecs: &[(u8, G711)], dtmf: Option<u8>) 
         let _ = write!(out, "a=rtpmap:{pt} {}/8000\r\n", codec.name());
     }
     if let Some(pt) = dtmf {
-        let _ = write!(out, "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n");
+        let _ = write!(
+            out,
+            "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n"
+        );
     }
     out.push_str("a=ptime:20\r\n");
 }

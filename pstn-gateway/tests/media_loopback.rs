@@ -40,9 +40,25 @@ async fn pair(codec: G711) -> (End, End, CancellationToken) {
         };
         let (_keep, target) = watch::channel(negotiated);
         std::mem::forget(_keep);
-        let channels = MediaChannels { from_phone: from_tx, to_phone: to_rx, keys_from_phone: kf_tx, keys_to_phone: kt_rx };
-        tokio::spawn(session::run(socket, target, channels, Arc::new(MediaStats::default()), stop.clone()));
-        ends.push(End { from, to, keys_from, keys_to });
+        let channels = MediaChannels {
+            from_phone: from_tx,
+            to_phone: to_rx,
+            keys_from_phone: kf_tx,
+            keys_to_phone: kt_rx,
+        };
+        tokio::spawn(session::run(
+            socket,
+            target,
+            channels,
+            Arc::new(MediaStats::default()),
+            stop.clone(),
+        ));
+        ends.push(End {
+            from,
+            to,
+            keys_from,
+            keys_to,
+        });
     }
     let b = ends.pop().unwrap();
     let a = ends.pop().unwrap();
@@ -75,21 +91,37 @@ async fn tones_and_keys_cross_both_ways() {
     for codec in [G711::Pcmu, G711::Pcma] {
         let (mut a, mut b, stop) = pair(codec).await;
         let quiet = hear(&mut a.from, 5).await;
-        assert!(quiet.iter().all(|&s| s == 0), "silence before anything is sent");
+        assert!(
+            quiet.iter().all(|&s| s == 0),
+            "silence before anything is sent"
+        );
         tokio::spawn(play(a.to.clone(), tone(700.0, 0.6, 8000.0)));
         tokio::spawn(play(b.to.clone(), tone(1200.0, 0.6, 8000.0)));
         let at_b = hear(&mut b.from, 40).await;
         let at_a = hear(&mut a.from, 40).await;
-        let loud = |pcm: &[i16]| -> Vec<i16> { pcm.chunks(160).filter(|f| f.iter().any(|s| s.abs() > 2000)).flatten().copied().collect() };
+        let loud = |pcm: &[i16]| -> Vec<i16> {
+            pcm.chunks(160)
+                .filter(|f| f.iter().any(|s| s.abs() > 2000))
+                .flatten()
+                .copied()
+                .collect()
+        };
         assert!(tone_share(&loud(&at_b), 700.0) > 0.9, "{codec:?} a->b");
         assert!(tone_share(&loud(&at_a), 1200.0) > 0.9, "{codec:?} b->a");
         a.keys_to.send('9').await.unwrap();
         b.keys_to.send('#').await.unwrap();
-        let key_b = tokio::time::timeout(Duration::from_secs(2), b.keys_from.recv()).await.unwrap();
-        let key_a = tokio::time::timeout(Duration::from_secs(2), a.keys_from.recv()).await.unwrap();
+        let key_b = tokio::time::timeout(Duration::from_secs(2), b.keys_from.recv())
+            .await
+            .unwrap();
+        let key_a = tokio::time::timeout(Duration::from_secs(2), a.keys_from.recv())
+            .await
+            .unwrap();
         assert_eq!((key_b, key_a), (Some('9'), Some('#')));
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(b.keys_from.try_recv().is_err(), "one key per press despite 3 end packets");
+        assert!(
+            b.keys_from.try_recv().is_err(),
+            "one key per press despite 3 end packets"
+        );
         stop.cancel();
     }
 }

@@ -18,22 +18,42 @@ async fn a_dialled_call_answers_the_trunk_challenge_and_hangs_up() {
     let sipp = start_sipp(&bin, "outbound_trunk_auth.xml", sipp_port, None, &[], dir);
     // sipp needs a moment to bind before the INVITE is sent.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (gw, _calls, _) = gateway(GwOptions { trunk_server: Some(trunk), trunk_password: Some(TRUNK_PASS), ..Default::default() }).await;
+    let (gw, _calls, _) = gateway(GwOptions {
+        trunk_server: Some(trunk),
+        trunk_password: Some(TRUNK_PASS),
+        ..Default::default()
+    })
+    .await;
     gw.add_credit(USER, 10);
     let mut call = gw.dial(USER, "test", "+1 555 010 0142").await.unwrap();
     assert_eq!(call.info().remote_number, "+15550100142");
     let pcm = collect(&mut call, 60).await;
-    let loud: Vec<i16> = pcm.chunks(160).filter(|f| f.iter().any(|s| s.abs() > 2000)).flatten().copied().collect();
-    assert!(loud.len() >= 4000, "the trunk's tone arrived: {} samples", loud.len());
+    let loud: Vec<i16> = pcm
+        .chunks(160)
+        .filter(|f| f.iter().any(|s| s.abs() > 2000))
+        .flatten()
+        .copied()
+        .collect();
+    assert!(
+        loud.len() >= 4000,
+        "the trunk's tone arrived: {} samples",
+        loud.len()
+    );
     assert!(tone_share(&loud, 600.0) > 0.9);
     call.send_dtmf('7').unwrap();
     assert!(call.send_dtmf('x').is_err());
     call.hang_up().await;
     let mut ended = call.ended();
-    tokio::time::timeout(Duration::from_secs(5), ended.wait_for(|r| r.is_some())).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), ended.wait_for(|r| r.is_some()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(*ended.borrow(), Some(EndReason::HungUp));
     sipp.finish().await;
-    assert!(gw.credit_minutes(USER).unwrap() < 10.0, "the call was charged");
+    assert!(
+        gw.credit_minutes(USER).unwrap() < 10.0,
+        "the call was charged"
+    );
     assert_eq!(gw.stats().outbound_calls, 1);
     gw.shutdown();
 }
@@ -48,7 +68,12 @@ async fn a_wrong_trunk_password_is_auth_failed() {
     write_ulaw_tone(&dir.0.join("tone.ulaw"), 600.0, 0.2);
     let sipp = start_sipp(&bin, "outbound_trunk_auth.xml", sipp_port, None, &[], dir);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (gw, _calls, _) = gateway(GwOptions { trunk_server: Some(trunk), trunk_password: Some("wrong-password-000"), ..Default::default() }).await;
+    let (gw, _calls, _) = gateway(GwOptions {
+        trunk_server: Some(trunk),
+        trunk_password: Some("wrong-password-000"),
+        ..Default::default()
+    })
+    .await;
     gw.add_credit(USER, 10);
     let err = gw.dial(USER, "test", "+15550100142").await.unwrap_err();
     assert_eq!(err, DialError::AuthFailed);

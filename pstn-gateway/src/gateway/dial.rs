@@ -70,7 +70,12 @@ fn status_error(code: &StatusCode, challenged: bool) -> DialError {
     }
 }
 
-pub(crate) async fn dial(inner: Arc<Inner>, user: &str, trunk_name: &str, number: &str) -> Result<PhoneCall, DialError> {
+pub(crate) async fn dial(
+    inner: Arc<Inner>,
+    user: &str,
+    trunk_name: &str,
+    number: &str,
+) -> Result<PhoneCall, DialError> {
     let number = E164::parse(number)?;
     let trunk = inner
         .config
@@ -89,16 +94,30 @@ pub(crate) async fn dial(inner: Arc<Inner>, user: &str, trunk_name: &str, number
     result
 }
 
-async fn place(inner: &Arc<Inner>, id: u64, trunk: &crate::TrunkConfig, number: &E164) -> Result<PhoneCall, DialError> {
+async fn place(
+    inner: &Arc<Inner>,
+    id: u64,
+    trunk: &crate::TrunkConfig,
+    number: &E164,
+) -> Result<PhoneCall, DialError> {
     let internal = |e: &dyn std::fmt::Display| DialError::Internal(e.to_string());
-    let (socket, rtp_addr) = session::bind(trunk.media_ip).await.map_err(|e| internal(&e))?;
+    let (socket, rtp_addr) = session::bind(trunk.media_ip)
+        .await
+        .map_err(|e| internal(&e))?;
     let local = LocalMedia {
         address: trunk.media_ip,
         port: rtp_addr.port(),
         session_id: rand::random::<u32>().into(),
     };
-    let sip_addr = inner.sip_addrs.get(&trunk.name).copied().ok_or_else(|| internal(&"trunk not bound"))?;
-    let user = trunk.username.clone().unwrap_or_else(|| "phantomcall".into());
+    let sip_addr = inner
+        .sip_addrs
+        .get(&trunk.name)
+        .copied()
+        .ok_or_else(|| internal(&"trunk not bound"))?;
+    let user = trunk
+        .username
+        .clone()
+        .unwrap_or_else(|| "phantomcall".into());
     let uri = |s: String| rsipstack::sip::Uri::try_from(s.as_str()).map_err(|e| internal(&e));
     let sip_call_id = format!("{:032x}@phantomcall", rand::random::<u128>());
     let option = InviteOption {
@@ -107,12 +126,14 @@ async fn place(inner: &Arc<Inner>, id: u64, trunk: &crate::TrunkConfig, number: 
         contact: uri(format!("sip:{user}@{sip_addr}"))?,
         content_type: Some("application/sdp".into()),
         offer: Some(sdp::build_offer(&local, &trunk.codecs).into_bytes()),
-        credential: trunk.username.clone().zip(trunk.password.clone()).map(|(username, password)| Credential {
-            username,
-            password,
-            realm: None,
-            auth_username: None,
-        }),
+        credential: trunk.username.clone().zip(trunk.password.clone()).map(
+            |(username, password)| Credential {
+                username,
+                password,
+                realm: None,
+                auth_username: None,
+            },
+        ),
         call_id: Some(sip_call_id.clone()),
         ..Default::default()
     };
@@ -122,7 +143,10 @@ async fn place(inner: &Arc<Inner>, id: u64, trunk: &crate::TrunkConfig, number: 
         inner.routes().remove(&sip_call_id);
     };
     tracing::info!(call = id, to = %Redacted(number.as_str()), trunk = %trunk.name, "pstn: dialling");
-    let (dialog, invite) = match inner.dialog_layer.do_invite_async(option, inner.state_sender.clone()) {
+    let (dialog, invite) = match inner
+        .dialog_layer
+        .do_invite_async(option, inner.state_sender.clone())
+    {
         Ok(started) => started,
         Err(e) => {
             unroute();
@@ -154,7 +178,11 @@ async fn place(inner: &Arc<Inner>, id: u64, trunk: &crate::TrunkConfig, number: 
     };
     // Whether the request carried credentials (i.e. a challenge was answered).
     let challenged = dialog.initial_request().headers.iter().any(|h| {
-        matches!(h, rsipstack::sip::Header::Authorization(_) | rsipstack::sip::Header::ProxyAuthorization(_))
+        matches!(
+            h,
+            rsipstack::sip::Header::Authorization(_)
+                | rsipstack::sip::Header::ProxyAuthorization(_)
+        )
     });
     if response.status_code.kind() != rsipstack::sip::StatusCodeKind::Successful {
         unroute();

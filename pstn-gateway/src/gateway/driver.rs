@@ -91,17 +91,37 @@ fn sdp_headers() -> Vec<Header> {
 
 /// Runs a call to its end.
 pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
-    let Leg { inner, info, dialog, sip_call_id, mut events, mut rule_events, socket, local, negotiated, mut answered, codecs } = leg;
+    let Leg {
+        inner,
+        info,
+        dialog,
+        sip_call_id,
+        mut events,
+        mut rule_events,
+        socket,
+        local,
+        negotiated,
+        mut answered,
+        codecs,
+    } = leg;
     let _ = ends.dtmf_supported.send(negotiated.dtmf_pt.is_some());
     let (target_tx, target_rx) = watch::channel(negotiated);
     let stop = inner.cancel.child_token();
     let mut media = Some((socket, target_rx, ends.media));
     let mut sdp_version = 1u64;
-    let start_media = |media: &mut Option<(UdpSocket, watch::Receiver<Negotiated>, MediaChannels)>, stop: &CancellationToken| {
-        if let Some((socket, target, channels)) = media.take() {
-            tokio::spawn(session::run(socket, target, channels, Arc::new(MediaStats::default()), stop.clone()));
-        }
-    };
+    let start_media =
+        |media: &mut Option<(UdpSocket, watch::Receiver<Negotiated>, MediaChannels)>,
+         stop: &CancellationToken| {
+            if let Some((socket, target, channels)) = media.take() {
+                tokio::spawn(session::run(
+                    socket,
+                    target,
+                    channels,
+                    Arc::new(MediaStats::default()),
+                    stop.clone(),
+                ));
+            }
+        };
     if answered {
         start_media(&mut media, &stop);
     }

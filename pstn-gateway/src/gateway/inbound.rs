@@ -90,9 +90,18 @@ fn find_did<'a>(trunk: &'a TrunkConfig, user: &str) -> Option<(&'a String, &'a S
 }
 
 /// Checks the carrier's digest answer; `Err(status)` is the reply to send.
-fn check_auth(inner: &Inner, trunk: &TrunkConfig, tx: &Transaction) -> Result<(), (StatusCode, Option<Header>)> {
-    let Some(auth) = &trunk.inbound_auth else { return Ok(()) };
-    let mut nonces = inner.nonces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+fn check_auth(
+    inner: &Inner,
+    trunk: &TrunkConfig,
+    tx: &Transaction,
+) -> Result<(), (StatusCode, Option<Header>)> {
+    let Some(auth) = &trunk.inbound_auth else {
+        return Ok(());
+    };
+    let mut nonces = inner
+        .nonces
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let now = Instant::now();
     nonces.retain(|_, t| now.saturating_duration_since(*t) < NONCE_LIFETIME);
     let answer = tx.original.headers.iter().find_map(|h| match h {
@@ -101,7 +110,13 @@ fn check_auth(inner: &Inner, trunk: &TrunkConfig, tx: &Transaction) -> Result<()
     });
     match answer {
         Some(creds) if nonces.contains_key(&creds.nonce) => {
-            if digest::verify(&creds, "INVITE", &auth.username, &auth.realm, &auth.password) {
+            if digest::verify(
+                &creds,
+                "INVITE",
+                &auth.username,
+                &auth.realm,
+                &auth.password,
+            ) {
                 nonces.remove(&creds.nonce);
                 Ok(())
             } else {
@@ -116,7 +131,10 @@ fn check_auth(inner: &Inner, trunk: &TrunkConfig, tx: &Transaction) -> Result<()
             }
             let nonce = format!("{:032x}", rand::random::<u128>());
             nonces.insert(nonce.clone(), now);
-            let header = Header::ProxyAuthenticate(ProxyAuthenticate::new(digest::challenge(&auth.realm, &nonce)));
+            let header = Header::ProxyAuthenticate(ProxyAuthenticate::new(digest::challenge(
+                &auth.realm,
+                &nonce,
+            )));
             Err((StatusCode::ProxyAuthenticationRequired, Some(header)))
         }
     }
@@ -127,16 +145,28 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
         inner.stats.blocked_sources.fetch_add(1, Ordering::Relaxed);
         return Ok(());
     };
-    let Some(trunk) = inner.config.trunks.iter().find(|t| t.inbound_allow.iter().any(|n| n.contains(ip))) else {
+    let Some(trunk) = inner
+        .config
+        .trunks
+        .iter()
+        .find(|t| t.inbound_allow.iter().any(|n| n.contains(ip)))
+    else {
         inner.stats.blocked_sources.fetch_add(1, Ordering::Relaxed);
         tracing::info!("pstn: INVITE from an address outside every allow-list dropped");
         return Ok(());
     };
     if let Err((status, header)) = check_auth(inner, trunk, &tx) {
-        return tx.reply_with(status, header.into_iter().collect(), None).await;
+        return tx
+            .reply_with(status, header.into_iter().collect(), None)
+            .await;
     }
-    let did_user = user_part(&tx.original.uri)
-        .or_else(|| tx.original.to_header().ok().and_then(|t| t.uri().ok()).and_then(|u| user_part(&u)));
+    let did_user = user_part(&tx.original.uri).or_else(|| {
+        tx.original
+            .to_header()
+            .ok()
+            .and_then(|t| t.uri().ok())
+            .and_then(|u| user_part(&u))
+    });
     let Some((did, target)) = did_user.as_deref().and_then(|u| find_did(trunk, u)) else {
         inner.stats.unknown_dids.fetch_add(1, Ordering::Relaxed);
         tracing::info!(did = %Redacted(did_user.as_deref().unwrap_or("")), trunk = %trunk.name, "pstn: unknown DID");
@@ -163,8 +193,16 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
     let Ok(sip_call_id) = tx.original.call_id_header().map(|c| c.value().to_string()) else {
         return tx.reply(StatusCode::BadRequest).await;
     };
-    let contact = inner.sip_addrs.get(&trunk.name).and_then(|a| rsipstack::sip::Uri::try_from(format!("sip:gateway@{a}").as_str()).ok());
-    let dialog = match inner.dialog_layer.get_or_create_server_invite(&tx, inner.state_sender.clone(), None, contact) {
+    let contact = inner
+        .sip_addrs
+        .get(&trunk.name)
+        .and_then(|a| rsipstack::sip::Uri::try_from(format!("sip:gateway@{a}").as_str()).ok());
+    let dialog = match inner.dialog_layer.get_or_create_server_invite(
+        &tx,
+        inner.state_sender.clone(),
+        None,
+        contact,
+    ) {
         Ok(d) => d,
         Err(e) => {
             tracing::info!(error = %e, "pstn: dialog not created");

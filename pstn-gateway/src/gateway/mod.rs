@@ -118,12 +118,18 @@ impl Inner {
         self.rules.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<DialogState>>> {
+    pub(crate) fn routes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<DialogState>>> {
         self.routes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn rule_routes(&self) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::UnboundedSender<RuleEvent>>> {
-        self.rule_routes.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn rule_routes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::UnboundedSender<RuleEvent>>> {
+        self.rule_routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -137,7 +143,9 @@ impl Gateway {
     /// Binds every trunk's listen address and starts serving. Inbound calls that passed
     /// the checks (source, digest, DID, codecs) arrive on the returned receiver, ringing
     /// (180) until [`PhoneCall::answer`] or [`PhoneCall::hang_up`].
-    pub async fn start(config: GatewayConfig) -> Result<(Gateway, mpsc::Receiver<PhoneCall>), StartError> {
+    pub async fn start(
+        config: GatewayConfig,
+    ) -> Result<(Gateway, mpsc::Receiver<PhoneCall>), StartError> {
         let cancel = CancellationToken::new();
         let transport_layer = TransportLayer::new(cancel.clone());
         let mut bound: HashMap<SocketAddr, SocketAddr> = HashMap::new();
@@ -156,18 +164,19 @@ impl Gateway {
                         addr: trunk.listen,
                         reason: e.to_string(),
                     };
-                    let conn = UdpConnection::create_connection(trunk.listen, None, Some(cancel.child_token()))
-                        .await
-                        .map_err(listen_err)?;
-                    let actual: SocketAddr = conn
-                        .get_addr()
-                        .addr
-                        .clone()
-                        .try_into()
-                        .map_err(|e: rsipstack::sip::Error| StartError::Listen {
+                    let conn = UdpConnection::create_connection(
+                        trunk.listen,
+                        None,
+                        Some(cancel.child_token()),
+                    )
+                    .await
+                    .map_err(listen_err)?;
+                    let actual: SocketAddr = conn.get_addr().addr.clone().try_into().map_err(
+                        |e: rsipstack::sip::Error| StartError::Listen {
                             addr: trunk.listen,
                             reason: e.to_string(),
-                        })?;
+                        },
+                    )?;
                     transport_layer.add_transport(conn.into());
                     bound.insert(trunk.listen, actual);
                     actual
@@ -180,10 +189,12 @@ impl Gateway {
             .with_transport_layer(transport_layer)
             .with_user_agent("PhantomCall-Gateway")
             .build();
-        let incoming_tx = endpoint.incoming_transactions().map_err(|e| StartError::Listen {
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            reason: e.to_string(),
-        })?;
+        let incoming_tx = endpoint
+            .incoming_transactions()
+            .map_err(|e| StartError::Listen {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                reason: e.to_string(),
+            })?;
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let (state_sender, state_receiver) = dialog_layer.new_dialog_state_channel();
         let (incoming, calls) = mpsc::channel(INCOMING_QUEUE);
@@ -233,7 +244,12 @@ impl Gateway {
     /// Dials `number` (E.164) for `user` through `trunk`: checks the rules, sends the
     /// INVITE (answering the trunk's 401/407 with the trunk's credentials), and returns
     /// the call once it is answered (200 OK, ACK sent, media running).
-    pub async fn dial(&self, user: &str, trunk: &str, number: &str) -> Result<PhoneCall, DialError> {
+    pub async fn dial(
+        &self,
+        user: &str,
+        trunk: &str,
+        number: &str,
+    ) -> Result<PhoneCall, DialError> {
         dial::dial(self.inner.clone(), user, trunk, number).await
     }
 

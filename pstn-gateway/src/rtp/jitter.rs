@@ -159,7 +159,10 @@ mod tests {
             jb.push(seq, seq);
         }
         assert_eq!(jb.stats().duplicate, 1);
-        assert_eq!(drain(&mut jb, 4), vec![Some(10), Some(11), Some(12), Some(13)]);
+        assert_eq!(
+            drain(&mut jb, 4),
+            vec![Some(10), Some(11), Some(12), Some(13)]
+        );
     }
 
     #[test]
@@ -179,7 +182,11 @@ mod tests {
     fn waits_for_prefill_and_rebuffers_after_a_pause() {
         let mut jb = JitterBuffer::default();
         jb.push(100, 100);
-        assert_eq!(drain(&mut jb, 1), vec![None], "one frame is not enough to start");
+        assert_eq!(
+            drain(&mut jb, 1),
+            vec![None],
+            "one frame is not enough to start"
+        );
         jb.push(101, 101);
         assert_eq!(drain(&mut jb, 3), vec![Some(100), Some(101), None]);
         // The sender paused for a second; its sequence numbers continue.

@@ -109,7 +109,10 @@ pub async fn run(
     let mut audio_ssrc = None;
     loop {
         let media = *target.borrow_and_update();
-        let may_send = matches!(media.direction, MediaDirection::SendRecv | MediaDirection::SendOnly);
+        let may_send = matches!(
+            media.direction,
+            MediaDirection::SendRecv | MediaDirection::SendOnly
+        );
         tokio::select! {
             _ = stop.cancelled() => break,
             changed = target.changed() => {
@@ -192,10 +195,17 @@ pub async fn run(
 }
 
 /// Sends the next packet of the key press in progress, starting the next queued one.
-async fn send_event_step(socket: &UdpSocket, tx: &mut Sender, media: &Negotiated, stats: &MediaStats) {
+async fn send_event_step(
+    socket: &UdpSocket,
+    tx: &mut Sender,
+    media: &Negotiated,
+    stats: &MediaStats,
+) {
     let Some(pt) = media.dtmf_pt else { return };
     if tx.event.is_empty() {
-        let Some(event) = tx.queued_keys.pop_front() else { return };
+        let Some(event) = tx.queued_keys.pop_front() else {
+            return;
+        };
         tx.event = dtmf::key_press(event).into();
         tx.event_ts = tx.ts;
     }

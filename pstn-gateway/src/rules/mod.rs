@@ -87,10 +87,17 @@ impl RulesConfig {
             field: format!("rules.{field}"),
             reason: reason.into(),
         };
-        if self.home_country_code.as_deref().is_some_and(|c| !is_digits(c) || c.len() > 3) {
+        if self
+            .home_country_code
+            .as_deref()
+            .is_some_and(|c| !is_digits(c) || c.len() > 3)
+        {
             return Err(bad("home_country_code", "1 to 3 digits"));
         }
-        for (field, list) in [("allow_prefixes", &self.allow_prefixes), ("deny_prefixes", &self.deny_prefixes)] {
+        for (field, list) in [
+            ("allow_prefixes", &self.allow_prefixes),
+            ("deny_prefixes", &self.deny_prefixes),
+        ] {
             if !list.iter().all(|p| is_digits(p)) {
                 return Err(bad(field, "digits only, without +"));
             }
@@ -207,7 +214,10 @@ pub struct Rules {
 }
 
 fn prune(queue: &mut VecDeque<Instant>, now: Instant) {
-    while queue.front().is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW) {
+    while queue
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+    {
         queue.pop_front();
     }
 }
@@ -253,8 +263,11 @@ impl Rules {
     }
 
     fn rate_of(&self, number: &E164) -> f64 {
-        destinations::longest_match(self.config.rates.iter().map(|(p, r)| (p, *r)), number.digits())
-            .unwrap_or(self.config.default_rate)
+        destinations::longest_match(
+            self.config.rates.iter().map(|(p, r)| (p, *r)),
+            number.digits(),
+        )
+        .unwrap_or(self.config.default_rate)
     }
 
     fn note_attempt(&mut self, now: Instant) {
@@ -262,7 +275,11 @@ impl Rules {
         self.attempts.push_back(now);
         let spike = self.attempts.len() >= self.config.spike_alert_per_minute;
         // One alert per window: a flood would otherwise flood the log too.
-        if spike && self.alerted_at.is_none_or(|t| now.saturating_duration_since(t) >= WINDOW) {
+        if spike
+            && self
+                .alerted_at
+                .is_none_or(|t| now.saturating_duration_since(t) >= WINDOW)
+        {
             self.alerts += 1;
             self.alerted_at = Some(now);
             tracing::warn!(
@@ -274,7 +291,13 @@ impl Rules {
     }
 
     /// A user asks to dial `number` as call `call`: refuses, or reserves a slot.
-    pub fn authorize(&mut self, call: u64, user: &str, number: &E164, now: Instant) -> Result<Admission, Refusal> {
+    pub fn authorize(
+        &mut self,
+        call: u64,
+        user: &str,
+        number: &E164,
+        now: Instant,
+    ) -> Result<Admission, Refusal> {
         self.note_attempt(now);
         let cfg = &self.config;
         let Some(state) = self.users.get_mut(user) else {
@@ -288,7 +311,9 @@ impl Rules {
         if self.attempts.len() > cfg.calls_per_minute_total {
             return Err(Refusal::TooManyPerMinute(Scope::Overall));
         }
-        self.destinations.check(number.digits()).map_err(Refusal::Blocked)?;
+        self.destinations
+            .check(number.digits())
+            .map_err(Refusal::Blocked)?;
         let user_calls = self.calls.values().filter(|c| c.user == user).count();
         if user_calls >= cfg.max_concurrent_per_user {
             return Err(Refusal::TooManyConcurrent(Scope::User));
@@ -306,7 +331,8 @@ impl Rules {
                 rate,
             });
         }
-        let max_duration = (rate_milli > 0).then(|| Duration::from_millis(credit * 60_000 / rate_milli));
+        let max_duration =
+            (rate_milli > 0).then(|| Duration::from_millis(credit * 60_000 / rate_milli));
         self.calls.insert(
             call,
             Call {

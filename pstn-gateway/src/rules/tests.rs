@@ -25,14 +25,34 @@ fn home_country_is_allowed_international_and_premium_are_not() {
     let d = &r.destinations;
     assert_eq!(d.check("15550100199"), Ok(()));
     assert_eq!(d.check("442079460000"), Ok(()), "explicitly allowed");
-    assert_eq!(d.check("4930123456"), Err(Blocked::NotAllowed), "international by default");
+    assert_eq!(
+        d.check("4930123456"),
+        Err(Blocked::NotAllowed),
+        "international by default"
+    );
     assert_eq!(d.check("19005550100"), Err(Blocked::PremiumRate));
-    assert_eq!(d.check("449098790000"), Err(Blocked::PremiumRate), "premium inside an allowed country");
-    assert_eq!(d.check("8816000000"), Err(Blocked::PremiumRate), "satellite");
+    assert_eq!(
+        d.check("449098790000"),
+        Err(Blocked::PremiumRate),
+        "premium inside an allowed country"
+    );
+    assert_eq!(
+        d.check("8816000000"),
+        Err(Blocked::PremiumRate),
+        "satellite"
+    );
     let none = Destinations::new(None, &[], &[]);
-    assert_eq!(none.check("15550100199"), Err(Blocked::NotAllowed), "unconfigured allows nothing");
+    assert_eq!(
+        none.check("15550100199"),
+        Err(Blocked::NotAllowed),
+        "unconfigured allows nothing"
+    );
     let operator = Destinations::new(Some("1"), &["1900555".into()], &["1555".into()]);
-    assert_eq!(operator.check("19005550100"), Ok(()), "a longer explicit allow wins");
+    assert_eq!(
+        operator.check("19005550100"),
+        Ok(()),
+        "a longer explicit allow wins"
+    );
     assert_eq!(operator.check("15550100199"), Err(Blocked::Denied));
 }
 
@@ -40,15 +60,29 @@ fn home_country_is_allowed_international_and_premium_are_not() {
 fn refusals_say_why() {
     let mut r = rules();
     let now = Instant::now();
-    assert_eq!(r.authorize(1, ALICE, &num("+15550100199"), now), Err(Refusal::NotEnrolled));
+    assert_eq!(
+        r.authorize(1, ALICE, &num("+15550100199"), now),
+        Err(Refusal::NotEnrolled)
+    );
     r.add_credit(ALICE, 1);
     assert_eq!(
         r.authorize(2, ALICE, &num("+19005550100"), now),
         Err(Refusal::Blocked(Blocked::PremiumRate))
     );
-    let no_credit = r.authorize(3, ALICE, &num("+442079460000"), now).unwrap_err();
-    assert_eq!(no_credit, Refusal::NoCredit { minutes_left: 1.0, rate: 2.0 });
-    assert!(no_credit.to_string().contains("1.0 minutes left"), "{no_credit}");
+    let no_credit = r
+        .authorize(3, ALICE, &num("+442079460000"), now)
+        .unwrap_err();
+    assert_eq!(
+        no_credit,
+        Refusal::NoCredit {
+            minutes_left: 1.0,
+            rate: 2.0
+        }
+    );
+    assert!(
+        no_credit.to_string().contains("1.0 minutes left"),
+        "{no_credit}"
+    );
     let ok = r.authorize(4, ALICE, &num("+15550100199"), now).unwrap();
     assert_eq!(ok.max_duration, Some(Duration::from_secs(60)));
 }
@@ -68,9 +102,15 @@ fn concurrency_caps_per_user_and_overall() {
     let n = num("+15550100199");
     r.authorize(1, ALICE, &n, now).unwrap();
     r.authorize(2, ALICE, &n, now).unwrap();
-    assert_eq!(r.authorize(3, ALICE, &n, now), Err(Refusal::TooManyConcurrent(Scope::User)));
+    assert_eq!(
+        r.authorize(3, ALICE, &n, now),
+        Err(Refusal::TooManyConcurrent(Scope::User))
+    );
     r.authorize(4, BOB, &n, now).unwrap();
-    assert_eq!(r.authorize(5, BOB, &n, now), Err(Refusal::TooManyConcurrent(Scope::Overall)));
+    assert_eq!(
+        r.authorize(5, BOB, &n, now),
+        Err(Refusal::TooManyConcurrent(Scope::Overall))
+    );
     r.ended(1, now);
     r.authorize(6, BOB, &n, now).unwrap();
     assert_eq!(r.active_calls(), 3);
@@ -90,7 +130,10 @@ fn calls_per_minute_are_capped_and_spikes_alert() {
         r.authorize(call, ALICE, &n, t0).unwrap();
         r.ended(call, t0);
     }
-    assert_eq!(r.authorize(9, ALICE, &n, t0), Err(Refusal::TooManyPerMinute(Scope::User)));
+    assert_eq!(
+        r.authorize(9, ALICE, &n, t0),
+        Err(Refusal::TooManyPerMinute(Scope::User))
+    );
     assert_eq!(r.alerts(), 1, "one alert per window");
     let later = t0 + Duration::from_secs(61);
     assert!(r.authorize(10, ALICE, &n, later).is_ok());
@@ -102,16 +145,28 @@ fn running_calls_are_charged_warned_and_cut_off() {
     r.add_credit(ALICE, 3);
     let t0 = Instant::now();
     r.authorize(1, ALICE, &num("+442079460000"), t0).unwrap();
-    assert!(r.tick(t0 + Duration::from_secs(30)).is_empty(), "ringing is free");
+    assert!(
+        r.tick(t0 + Duration::from_secs(30)).is_empty(),
+        "ringing is free"
+    );
     r.answered(1, t0 + Duration::from_secs(30));
     assert!(r.tick(t0 + Duration::from_secs(45)).is_empty());
     // 3 credit minutes at rate 2 = 90 s; 60 s left after 30 s of talk.
     assert_eq!(
         r.tick(t0 + Duration::from_secs(61)),
-        vec![RuleEvent::LowCredit { call: 1, seconds_left: 59 }]
+        vec![RuleEvent::LowCredit {
+            call: 1,
+            seconds_left: 59
+        }]
     );
-    assert!(r.tick(t0 + Duration::from_secs(100)).is_empty(), "warned once");
-    assert_eq!(r.tick(t0 + Duration::from_secs(121)), vec![RuleEvent::CutOff { call: 1 }]);
+    assert!(
+        r.tick(t0 + Duration::from_secs(100)).is_empty(),
+        "warned once"
+    );
+    assert_eq!(
+        r.tick(t0 + Duration::from_secs(121)),
+        vec![RuleEvent::CutOff { call: 1 }]
+    );
     r.ended(1, t0 + Duration::from_secs(121));
     assert_eq!(r.credit_minutes(ALICE), Some(0.0));
 }

@@ -23,7 +23,8 @@ fn a_carrier_offer_is_read() {
 
 #[test]
 fn static_payload_types_need_no_rtpmap_and_media_c_wins() {
-    let body = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8\r\nc=IN IP4 10.0.0.2\r\na=sendonly\r\n";
+    let body =
+        "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8\r\nc=IN IP4 10.0.0.2\r\na=sendonly\r\n";
     let sdp = parse(body.as_bytes()).unwrap();
     let n = sdp.negotiate(&[G711::Pcmu, G711::Pcma]).unwrap();
     assert_eq!(n.codec, G711::Pcma);
@@ -52,26 +53,59 @@ fn bad_input_is_a_typed_error() {
     let cases: &[(&[u8], SdpError)] = &[
         (b"v=0\r\nc=IN IP4 1.2.3.4\r\n", SdpError::NoAudio),
         (b"v=0\r\nm=audio 5 RTP/AVP 0\r\n", SdpError::NoConnection),
-        (b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n", SdpError::NoAudio),
+        (
+            b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n",
+            SdpError::NoAudio,
+        ),
         (b"garbage", SdpError::BadLine(1)),
-        (b"v=0\r\nc=IN IP4 999.1.1.1\r\n", SdpError::BadField("c= address")),
-        (b"v=0\r\nc=IN IP6 1.1.1.1\r\n", SdpError::BadField("c= address type")),
-        (b"v=0\r\nm=audio 70000 RTP/AVP 0\r\n", SdpError::BadField("m= port")),
-        (b"v=0\r\nm=audio 5 RTP/AVP 200\r\n", SdpError::BadField("payload type")),
-        (b"v=0\r\nm=audio 5 RTP/SAVP 0\r\n", SdpError::BadField("m= proto")),
-        (b"v=0\r\nm=audio 5 RTP/AVP 0\r\na=rtpmap:0\r\n", SdpError::BadField("a=rtpmap")),
-        (b"v=0\r\nm=audio 5 RTP/AVP 0\r\na=ptime:0\r\n", SdpError::BadField("a=ptime")),
+        (
+            b"v=0\r\nc=IN IP4 999.1.1.1\r\n",
+            SdpError::BadField("c= address"),
+        ),
+        (
+            b"v=0\r\nc=IN IP6 1.1.1.1\r\n",
+            SdpError::BadField("c= address type"),
+        ),
+        (
+            b"v=0\r\nm=audio 70000 RTP/AVP 0\r\n",
+            SdpError::BadField("m= port"),
+        ),
+        (
+            b"v=0\r\nm=audio 5 RTP/AVP 200\r\n",
+            SdpError::BadField("payload type"),
+        ),
+        (
+            b"v=0\r\nm=audio 5 RTP/SAVP 0\r\n",
+            SdpError::BadField("m= proto"),
+        ),
+        (
+            b"v=0\r\nm=audio 5 RTP/AVP 0\r\na=rtpmap:0\r\n",
+            SdpError::BadField("a=rtpmap"),
+        ),
+        (
+            b"v=0\r\nm=audio 5 RTP/AVP 0\r\na=ptime:0\r\n",
+            SdpError::BadField("a=ptime"),
+        ),
         (b"\xff\xfe", SdpError::NotText),
     ];
     for (body, want) in cases {
-        assert_eq!(parse(body).unwrap_err(), *want, "{:?}", String::from_utf8_lossy(body));
+        assert_eq!(
+            parse(body).unwrap_err(),
+            *want,
+            "{:?}",
+            String::from_utf8_lossy(body)
+        );
     }
-    assert_eq!(parse(&vec![b'a'; MAX_SDP_LEN + 1]).unwrap_err(), SdpError::TooLong);
+    assert_eq!(
+        parse(&vec![b'a'; MAX_SDP_LEN + 1]).unwrap_err(),
+        SdpError::TooLong
+    );
 }
 
 #[test]
 fn no_common_codec_is_refused() {
-    let body = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 9 96\r\na=rtpmap:96 opus/48000/2\r\n";
+    let body =
+        "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 9 96\r\na=rtpmap:96 opus/48000/2\r\n";
     let sdp = parse(body.as_bytes()).unwrap();
     assert_eq!(sdp.negotiate(&[G711::Pcmu]), Err(SdpError::NoCommonCodec));
 }

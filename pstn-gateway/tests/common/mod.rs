@@ -34,14 +34,20 @@ pub fn sipp() -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        eprintln!("SKIP: sipp not installed (Debian package sip-tester; scripts/setup.sh installs it)");
+        eprintln!(
+            "SKIP: sipp not installed (Debian package sip-tester; scripts/setup.sh installs it)"
+        );
     }
     found
 }
 
 /// A UDP port free right now on loopback.
 pub fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Options for a test gateway.
@@ -60,7 +66,11 @@ pub async fn gateway(opts: GwOptions) -> (Gateway, mpsc::Receiver<PhoneCall>, So
     let server = opts
         .trunk_server
         .map_or("127.0.0.1:9".to_string(), |a| a.to_string());
-    let allow = if opts.foreign_only { "192.0.2.1" } else { "127.0.0.1" };
+    let allow = if opts.foreign_only {
+        "192.0.2.1"
+    } else {
+        "127.0.0.1"
+    };
     let mut toml = format!(
         "[[trunk]]\nname = \"test\"\nserver = \"{server}\"\nlisten = \"127.0.0.1:0\"\n\
          media_ip = \"127.0.0.1\"\ninbound_allow = [\"{allow}\"]\nanswer_timeout_secs = 10\n"
@@ -74,7 +84,11 @@ pub async fn gateway(opts: GwOptions) -> (Gateway, mpsc::Receiver<PhoneCall>, So
         );
     }
     toml += &format!("[trunk.dids]\n\"{DID}\" = \"{TARGET}\"\n");
-    toml += if opts.rules.is_empty() { "[rules]\nhome_country_code = \"1\"\n" } else { opts.rules };
+    toml += if opts.rules.is_empty() {
+        "[rules]\nhome_country_code = \"1\"\n"
+    } else {
+        opts.rules
+    };
     let config = GatewayConfig::from_toml(&toml).unwrap();
     let (gw, calls) = Gateway::start(config).await.unwrap();
     let addr = gw.sip_addr("test").unwrap();
@@ -115,17 +129,42 @@ pub mod tempdir {
 }
 
 pub fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
 }
 
 /// Starts sipp with a scenario. `target` is the gateway for a UAC, None for a UAS.
-pub fn start_sipp(bin: &Path, scenario_file: &str, port: u16, target: Option<SocketAddr>, extra: &[&str], dir: tempdir::Dir) -> Sipp {
+pub fn start_sipp(
+    bin: &Path,
+    scenario_file: &str,
+    port: u16,
+    target: Option<SocketAddr>,
+    extra: &[&str],
+    dir: tempdir::Dir,
+) -> Sipp {
     let mut cmd = Command::new(bin);
     cmd.current_dir(&dir.0)
         .arg("-sf")
         .arg(scenario(scenario_file))
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-l", "1", "-nostdin"])
-        .args(["-timeout", "20s", "-timeout_error", "-trace_err", "-trace_msg"])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-nostdin",
+        ])
+        .args([
+            "-timeout",
+            "20s",
+            "-timeout_error",
+            "-trace_err",
+            "-trace_msg",
+        ])
         .args(["-p", &port.to_string(), "-mp", &free_port().to_string()])
         .args(extra)
         .stdin(Stdio::null())
@@ -134,7 +173,10 @@ pub fn start_sipp(bin: &Path, scenario_file: &str, port: u16, target: Option<Soc
     if let Some(target) = target {
         cmd.arg(target.to_string());
     }
-    Sipp { child: cmd.spawn().expect("sipp starts"), dir }
+    Sipp {
+        child: cmd.spawn().expect("sipp starts"),
+        dir,
+    }
 }
 
 impl Sipp {
@@ -148,7 +190,10 @@ impl Sipp {
                     for entry in std::fs::read_dir(&self.dir.0).unwrap().flatten() {
                         let name = entry.file_name().to_string_lossy().to_string();
                         if name.ends_with(".log") {
-                            logs += &format!("--- {name}\n{}\n", std::fs::read_to_string(entry.path()).unwrap_or_default());
+                            logs += &format!(
+                                "--- {name}\n{}\n",
+                                std::fs::read_to_string(entry.path()).unwrap_or_default()
+                            );
                         }
                     }
                     let mut stderr = String::new();
@@ -236,7 +281,20 @@ pub fn write_dtmf_pcap(path: &Path, key: char) {
         let ip_len = 20 + udp_len;
         let mut frame = vec![0u8; 12];
         frame.extend_from_slice(&[0x08, 0x00]);
-        frame.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+        frame.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ]);
         frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
         frame.extend_from_slice(&6000u16.to_be_bytes());
         frame.extend_from_slice(&6002u16.to_be_bytes());
