@@ -161,21 +161,13 @@ impl PhoneCall {
 
     /// Answers an inbound call (200 OK with our SDP answer); media starts.
     pub async fn answer(&self) -> Result<(), CallError> {
-        let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Control::Answer(tx))
-            .await
-            .map_err(|_| CallError::Ended)?;
-        rx.await.map_err(|_| CallError::Ended)?
+        answer(&self.control).await
     }
 
     /// Ends the call: BYE when established, CANCEL when still ringing out, 603 Decline
     /// when an inbound call was not answered. Returns once the request is sent.
     pub async fn hang_up(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.control.send(Control::HangUp(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
+        hang_up(&self.control).await
     }
 
     /// `None` while the call runs, then why it ended. Await `changed()` to be told.
@@ -186,5 +178,136 @@ impl PhoneCall {
     /// Notices for the user during the call (low credit).
     pub fn notices(&mut self) -> &mut mpsc::Receiver<CallNotice> {
         &mut self.notices
+    }
+
+    /// Splits the call into its media channels (to hand to the bridge's devices, which own
+    /// their receivers) and the controls. Dropping the [`PhoneControl`] hangs up.
+    pub fn into_parts(self) -> (PhoneMedia, PhoneControl) {
+        let media = PhoneMedia {
+            from_phone: self.from_phone,
+            to_phone: self.to_phone.clone(),
+            keys_from_phone: self.keys_from_phone,
+            keys_to_phone: self.keys_to_phone.clone(),
+        };
+        let control = PhoneControl {
+            info: self.info,
+            keys_to_phone: self.keys_to_phone,
+            dtmf_supported: self.dtmf_supported,
+            control: self.control,
+            ended: self.ended,
+            notices: self.notices,
+        };
+        (media, control)
+    }
+}
+
+/// A call's media channels, owned (see [`PhoneCall::into_parts`]). Same contract as the
+/// [`PhoneCall`] accessors: 20 ms frames of 160 samples at 8 kHz; keys are 0-9 * # A-D
+/// (anything else sent on `keys_to_phone` is ignored).
+#[derive(Debug)]
+pub struct PhoneMedia {
+    /// Decoded audio from the phone, one frame per 20 ms.
+    pub from_phone: mpsc::Receiver<PhoneFrame>,
+    /// Audio for the phone, paced by the sender.
+    pub to_phone: mpsc::Sender<PhoneFrame>,
+    /// Keys pressed on the phone.
+    pub keys_from_phone: mpsc::Receiver<char>,
+    /// Keys to send to the phone.
+    pub keys_to_phone: mpsc::Sender<char>,
+}
+
+#[cfg(feature = "bridge")]
+impl From<PhoneMedia> for crate::bridge::PhoneAudio {
+    fn from(media: PhoneMedia) -> Self {
+        crate::bridge::PhoneAudio {
+            from_phone: media.from_phone,
+            to_phone: media.to_phone,
+            keys_from_phone: Some(media.keys_from_phone),
+            keys_to_phone: Some(media.keys_to_phone),
+        }
+    }
+}
+
+/// A call's controls once its media is handed elsewhere ([`PhoneCall::into_parts`]).
+pub struct PhoneControl {
+    info: CallInfo,
+    keys_to_phone: mpsc::Sender<char>,
+    dtmf_supported: watch::Receiver<bool>,
+    control: mpsc::Sender<Control>,
+    ended: watch::Receiver<Option<EndReason>>,
+    notices: mpsc::Receiver<CallNotice>,
+}
+
+impl fmt::Debug for PhoneControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PhoneControl")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PhoneControl {
+    /// Who and what the call is.
+    pub fn info(&self) -> &CallInfo {
+        &self.info
+    }
+
+    /// As [`PhoneCall::send_dtmf`].
+    pub fn send_dtmf(&self, key: char) -> Result<(), CallError> {
+        send_key(&self.keys_to_phone, &self.dtmf_supported, &self.ended, key)
+    }
+
+    /// As [`PhoneCall::answer`].
+    pub async fn answer(&self) -> Result<(), CallError> {
+        answer(&self.control).await
+    }
+
+    /// As [`PhoneCall::hang_up`].
+    pub async fn hang_up(&self) {
+        hang_up(&self.control).await
+    }
+
+    /// As [`PhoneCall::ended`].
+    pub fn ended(&self) -> watch::Receiver<Option<EndReason>> {
+        self.ended.clone()
+    }
+
+    /// As [`PhoneCall::notices`].
+    pub fn notices(&mut self) -> &mut mpsc::Receiver<CallNotice> {
+        &mut self.notices
+    }
+}
+
+fn send_key(
+    keys: &mpsc::Sender<char>,
+    supported: &watch::Receiver<bool>,
+    ended: &watch::Receiver<Option<EndReason>>,
+    key: char,
+) -> Result<(), CallError> {
+    if crate::rtp::dtmf::event_of(key).is_none() {
+        return Err(CallError::NotAKey(key));
+    }
+    if ended.borrow().is_some() {
+        return Err(CallError::Ended);
+    }
+    if !*supported.borrow() {
+        return Err(CallError::NoDtmf);
+    }
+    keys.try_send(key).map_err(|_| CallError::Ended)
+}
+
+async fn answer(control: &mpsc::Sender<Control>) -> Result<(), CallError> {
+    let (tx, rx) = oneshot::channel();
+    control
+        .send(Control::Answer(tx))
+        .await
+        .map_err(|_| CallError::Ended)?;
+    rx.await.map_err(|_| CallError::Ended)?
+}
+
+async fn hang_up(control: &mpsc::Sender<Control>) {
+    let (tx, rx) = oneshot::channel();
+    if control.send(Control::HangUp(tx)).await.is_ok() {
+        let _ = rx.await;
     }
 }

@@ -26,7 +26,9 @@ pub mod rtp;
 pub mod rules;
 pub mod sdp;
 
-pub use call::{CallError, CallInfo, CallNotice, Direction, EndReason, PhoneCall};
+pub use call::{
+    CallError, CallInfo, CallNotice, Direction, EndReason, PhoneCall, PhoneControl, PhoneMedia,
+};
 pub use config::{ConfigError, GatewayConfig, TrunkConfig};
 pub use gateway::{DialError, Gateway, StartError, StatsSnapshot, QUIET_SIP_STACK};
 pub use number::E164;

@@ -160,8 +160,11 @@ async fn a_reinvite_is_answered_with_the_same_media() {
         .await
         .unwrap()
         .unwrap();
-    call.answer().await.unwrap();
-    let mut ended = call.ended();
+    // The split form the bridge uses: media channels owned elsewhere, controls here.
+    let (mut media, control) = call.into_parts();
+    control.answer().await.unwrap();
+    assert_eq!(media.from_phone.recv().await.map(|f| f.len()), Some(160));
+    let mut ended = control.ended();
     tokio::time::timeout(Duration::from_secs(10), ended.wait_for(|r| r.is_some()))
         .await
         .unwrap()
