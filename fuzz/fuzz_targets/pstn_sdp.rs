@@ -8,23 +8,23 @@
 use libfuzzer_sys::fuzz_target;
 
 #[allow(dead_code)]
-#[path = "../../pstn-gateway/src/g711.rs"]
-mod g711;
-#[allow(dead_code)]
-#[path = "../../pstn-gateway/src/sdp.rs"]
-mod sdp;
-#[allow(dead_code)]
 #[path = "../../pstn-gateway/src/digest.rs"]
 mod digest;
 #[allow(dead_code)]
-mod rtp {
-    #[path = "../../../pstn-gateway/src/rtp/dtmf.rs"]
-    pub mod dtmf;
-    #[path = "../../../pstn-gateway/src/rtp/jitter.rs"]
-    pub mod jitter;
-    #[path = "../../../pstn-gateway/src/rtp/packet.rs"]
-    pub mod packet;
-}
+#[path = "../../pstn-gateway/src/rtp/dtmf.rs"]
+mod dtmf;
+#[allow(dead_code)]
+#[path = "../../pstn-gateway/src/g711.rs"]
+mod g711;
+#[allow(dead_code)]
+#[path = "../../pstn-gateway/src/rtp/jitter.rs"]
+mod jitter;
+#[allow(dead_code)]
+#[path = "../../pstn-gateway/src/rtp/packet.rs"]
+mod packet;
+#[allow(dead_code)]
+#[path = "../../pstn-gateway/src/sdp.rs"]
+mod sdp;
 
 use g711::G711;
 
@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
             };
             let answer = sdp::build_answer(&local, &agreed, 2);
             let back = sdp::parse(answer.as_bytes()).expect("our own answer parses");
-            assert_eq!(back.negotiate(&[agreed.codec]).map(|n| n.codec), Ok(agreed.codec));
+            assert_eq!(
+                back.negotiate(&[agreed.codec]).map(|n| n.codec),
+                Ok(agreed.codec)
+            );
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
@@ -46,21 +49,21 @@ fuzz_target!(|data: &[u8]| {
             let _ = digest::verify(&creds, "INVITE", "u", "r", "p");
         }
     }
-    if let Ok(packet) = rtp::packet::RtpPacket::parse(data) {
+    if let Ok(packet) = packet::RtpPacket::parse(data) {
         let bytes = packet.to_bytes();
-        let again = rtp::packet::RtpPacket::parse(&bytes).expect("re-serialised packet parses");
+        let again = packet::RtpPacket::parse(&bytes).expect("re-serialised packet parses");
         assert_eq!(again.payload, packet.payload);
-        let _ = rtp::dtmf::DtmfReceiver::default().receive(packet.timestamp, packet.payload);
+        let _ = dtmf::DtmfReceiver::default().receive(packet.timestamp, packet.payload);
     }
     // Sequence numbers from the input, pushed and played interleaved.
-    let mut jb = rtp::jitter::JitterBuffer::default();
+    let mut jb = jitter::JitterBuffer::default();
     for pair in data.chunks(3) {
         if let [hi, lo, op] = pair {
             jb.push(u16::from_be_bytes([*hi, *lo]), *op);
             if op & 1 == 0 {
                 let _ = jb.pop();
             }
-            assert!(jb.len() <= rtp::jitter::MAX_DEPTH);
+            assert!(jb.len() <= jitter::MAX_DEPTH);
         }
     }
 });
