@@ -63,6 +63,7 @@ pub enum CallError {
 
 /// What a call's driver task is asked to do.
 pub(crate) enum Control {
+    EarlyMedia(oneshot::Sender<Result<(), CallError>>),
     Answer(oneshot::Sender<Result<(), CallError>>),
     HangUp(oneshot::Sender<()>),
 }
@@ -161,7 +162,14 @@ impl PhoneCall {
 
     /// Answers an inbound call (200 OK with our SDP answer); media starts.
     pub async fn answer(&self) -> Result<(), CallError> {
-        answer(&self.control).await
+        request(&self.control, Control::Answer).await
+    }
+
+    /// Starts media on an inbound call before answering it (183 Session Progress with
+    /// our SDP): for announcements or queue tones the caller hears unbilled by the carrier.
+    /// [`PhoneCall::answer`] still has to follow.
+    pub async fn early_media(&self) -> Result<(), CallError> {
+        request(&self.control, Control::EarlyMedia).await
     }
 
     /// Ends the call: BYE when established, CANCEL when still ringing out, 603 Decline
@@ -259,7 +267,12 @@ impl PhoneControl {
 
     /// As [`PhoneCall::answer`].
     pub async fn answer(&self) -> Result<(), CallError> {
-        answer(&self.control).await
+        request(&self.control, Control::Answer).await
+    }
+
+    /// As [`PhoneCall::early_media`].
+    pub async fn early_media(&self) -> Result<(), CallError> {
+        request(&self.control, Control::EarlyMedia).await
     }
 
     /// As [`PhoneCall::hang_up`].
@@ -296,12 +309,12 @@ fn send_key(
     keys.try_send(key).map_err(|_| CallError::Ended)
 }
 
-async fn answer(control: &mpsc::Sender<Control>) -> Result<(), CallError> {
+async fn request(
+    control: &mpsc::Sender<Control>,
+    what: fn(oneshot::Sender<Result<(), CallError>>) -> Control,
+) -> Result<(), CallError> {
     let (tx, rx) = oneshot::channel();
-    control
-        .send(Control::Answer(tx))
-        .await
-        .map_err(|_| CallError::Ended)?;
+    control.send(what(tx)).await.map_err(|_| CallError::Ended)?;
     rx.await.map_err(|_| CallError::Ended)?
 }
 

@@ -162,7 +162,14 @@ async fn a_reinvite_is_answered_with_the_same_media() {
         .unwrap();
     // The split form the bridge uses: media channels owned elsewhere, controls here.
     let (mut media, control) = call.into_parts();
+    control.early_media().await.unwrap();
+    assert_eq!(
+        media.from_phone.recv().await.map(|f| f.len()),
+        Some(160),
+        "media before answer"
+    );
     control.answer().await.unwrap();
+    assert!(control.early_media().await.is_err(), "not after answer");
     assert_eq!(media.from_phone.recv().await.map(|f| f.len()), Some(160));
     let mut ended = control.ended();
     tokio::time::timeout(Duration::from_secs(10), ended.wait_for(|r| r.is_some()))

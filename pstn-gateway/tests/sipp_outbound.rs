@@ -81,3 +81,33 @@ async fn a_wrong_trunk_password_is_auth_failed() {
     assert_eq!(gw.credit_minutes(USER), Some(10.0), "nothing charged");
     gw.shutdown();
 }
+
+#[tokio::test]
+async fn an_unanswered_call_is_cancelled_at_the_answer_timeout() {
+    let Some(bin) = sipp() else { return };
+    let sipp_port = free_port();
+    let trunk = format!("127.0.0.1:{sipp_port}").parse().unwrap();
+    let sipp = start_sipp(
+        &bin,
+        "outbound_no_answer.xml",
+        sipp_port,
+        None,
+        &[],
+        tempdir::Dir::new("noanswer"),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (gw, _calls, _) = gateway(GwOptions {
+        trunk_server: Some(trunk),
+        answer_timeout: Some(2),
+        ..Default::default()
+    })
+    .await;
+    gw.add_credit(USER, 10);
+    let started = std::time::Instant::now();
+    let err = gw.dial(USER, "test", "+15550100142").await.unwrap_err();
+    assert_eq!(err, DialError::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    sipp.finish().await;
+    assert_eq!(gw.credit_minutes(USER), Some(10.0), "ringing is free");
+    gw.shutdown();
+}

@@ -109,6 +109,7 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
     let stop = inner.cancel.child_token();
     let mut media = Some((socket, target_rx, ends.media));
     let mut sdp_version = 1u64;
+    let mut early = false;
     let start_media =
         |media: &mut Option<(UdpSocket, watch::Receiver<Negotiated>, MediaChannels)>,
          stop: &CancellationToken| {
@@ -129,6 +130,24 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
         tokio::select! {
             _ = inner.cancel.cancelled() => break EndReason::Failed("gateway shut down".into()),
             control = ends.control.recv() => match control {
+                Some(Control::EarlyMedia(reply)) => {
+                    if answered || early || info.direction != Direction::Inbound {
+                        let _ = reply.send(Err(CallError::NotAnswerable));
+                        continue;
+                    }
+                    // ringing() with a body sends 183 Session Progress.
+                    let body = sdp::build_answer(&local, &negotiated, sdp_version);
+                    match dialog.ringing(Some(sdp_headers()), Some(body.into_bytes())) {
+                        Ok(()) => {
+                            early = true;
+                            start_media(&mut media, &stop);
+                            let _ = reply.send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(CallError::Sip(e.to_string())));
+                        }
+                    }
+                }
                 Some(Control::Answer(reply)) => {
                     if answered || info.direction != Direction::Inbound {
                         let _ = reply.send(Err(CallError::NotAnswerable));

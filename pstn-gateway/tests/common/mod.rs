@@ -60,12 +60,15 @@ pub struct GwOptions {
     /// Leave 127.0.0.1 out of the allow-list.
     pub foreign_only: bool,
     pub rules: &'static str,
+    /// Seconds an outbound call may ring (default 10).
+    pub answer_timeout: Option<u64>,
 }
 
 pub async fn gateway(opts: GwOptions) -> (Gateway, mpsc::Receiver<PhoneCall>, SocketAddr) {
     let server = opts
         .trunk_server
         .map_or("127.0.0.1:9".to_string(), |a| a.to_string());
+    let timeout = opts.answer_timeout.unwrap_or(10);
     let allow = if opts.foreign_only {
         "192.0.2.1"
     } else {
@@ -73,7 +76,7 @@ pub async fn gateway(opts: GwOptions) -> (Gateway, mpsc::Receiver<PhoneCall>, So
     };
     let mut toml = format!(
         "[[trunk]]\nname = \"test\"\nserver = \"{server}\"\nlisten = \"127.0.0.1:0\"\n\
-         media_ip = \"127.0.0.1\"\ninbound_allow = [\"{allow}\"]\nanswer_timeout_secs = 10\n"
+         media_ip = \"127.0.0.1\"\ninbound_allow = [\"{allow}\"]\nanswer_timeout_secs = {timeout}\n"
     );
     if let Some(pass) = opts.trunk_password {
         toml += &format!("username = \"{TRUNK_USER}\"\npassword = \"{pass}\"\n");
