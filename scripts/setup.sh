@@ -34,6 +34,7 @@ DEB_PACKAGES=(
   imagemagick         # scripts/screenshots.sh: `import` grabs the virtual display
   x11-utils           # scripts/screenshots.sh: `xwininfo` sees when the window is up
   bc                  # scripts/screenshots.sh: start-up time arithmetic
+  sip-tester          # sipp: the SIP carrier/trunk the pstn-gateway tests talk to
 )
 
 # Packages only one script needs (the quality bench's espeak-ng and Python build tools).

@@ -1,0 +1,44 @@
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../gateway.example.toml");
+
+#[test]
+fn the_example_file_parses() {
+    let cfg = GatewayConfig::from_toml(EXAMPLE).unwrap();
+    let twilio = cfg.trunk("twilio").unwrap();
+    assert_eq!(twilio.codecs, vec![G711::Pcmu, G711::Pcma]);
+    assert_eq!(twilio.dids["+15550100101"], "hotline:community-line");
+    assert!(twilio.inbound_allow[0].contains("54.172.60.3".parse().unwrap()));
+    assert!(!twilio.inbound_allow[0].contains("54.172.60.4".parse().unwrap()));
+    assert_eq!(cfg.rules.home_country_code.as_deref(), Some("1"));
+    let debug = format!("{twilio:?}");
+    assert!(
+        !debug.contains("change-me"),
+        "no password in Debug: {debug}"
+    );
+}
+
+fn err_of(toml: &str) -> String {
+    GatewayConfig::from_toml(toml).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_name_the_field() {
+    let base =
+        "[[trunk]]\nname = \"t\"\nserver = \"sip.example:5060\"\nlisten = \"127.0.0.1:5060\"\n";
+    assert!(GatewayConfig::from_toml(base).is_ok());
+    assert!(err_of("[[trunk]]\nname = \"t\"\n").contains("server"));
+    assert!(err_of(&format!("{base}passwrd = \"x\"\n")).contains("passwrd"));
+    assert!(err_of(&format!("{base}codecs = [\"G729\"]\n")).contains("trunk[0].codecs"));
+    assert!(
+        err_of(&format!("{base}inbound_allow = [\"10.0.0.0/40\"]\n"))
+            .contains("trunk[0].inbound_allow[0]")
+    );
+    assert!(err_of(&format!("{base}username = \"u\"\n")).contains("trunk[0].password"));
+    assert!(err_of(&base.replace("sip.example:5060", "sip.example")).contains("trunk[0].server"));
+    assert!(err_of(&base.replace("127.0.0.1", "0.0.0.0")).contains("trunk[0].media_ip"));
+    assert!(err_of(&format!("{base}{base}")).contains("duplicate"));
+    assert!(
+        err_of(&format!("{base}[rules]\nrates = {{ \"1\" = -1.0 }}\n")).contains("rules.rates")
+    );
+}

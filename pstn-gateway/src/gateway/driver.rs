@@ -1,0 +1,268 @@
+//! One task per call: it owns the dialog, starts the media when the call is answered,
+//! answers re-INVITEs with the same media, and turns BYE/CANCEL, the bridge's controls
+//! and the rules' cut-off into the call's end.
+//!
+//! Inputs: the call's [`Control`]s, its dialog events (routed by Call-ID), its rule
+//! events. Each ends the loop or not; nothing here panics on an unexpected event, which
+//! is logged and ignored.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Header, Method, StatusCode};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::Inner;
+use crate::call::{CallError, CallInfo, CallNotice, Control, Direction, EndReason, PhoneCall};
+use crate::rtp::session::{self, MediaChannels, MediaStats, PhoneFrame};
+use crate::rules::RuleEvent;
+use crate::sdp::{self, LocalMedia, Negotiated};
+
+/// Frames queued each way: 10 (200 ms) absorbs scheduling hiccups; more would be delay.
+const AUDIO_QUEUE: usize = 10;
+
+/// The gateway's ends of a new call's channels.
+pub(crate) struct CallEnds {
+    media: MediaChannels,
+    dtmf_supported: watch::Sender<bool>,
+    control: mpsc::Receiver<Control>,
+    ended: watch::Sender<Option<EndReason>>,
+    notices: mpsc::Sender<CallNotice>,
+}
+
+/// Creates a [`PhoneCall`] and the driver's ends of its channels.
+pub(crate) fn new_call(info: CallInfo) -> (PhoneCall, CallEnds) {
+    let (from_tx, from_rx) = mpsc::channel::<PhoneFrame>(AUDIO_QUEUE);
+    let (to_tx, to_rx) = mpsc::channel::<PhoneFrame>(AUDIO_QUEUE);
+    let (kf_tx, kf_rx) = mpsc::channel(32);
+    let (kt_tx, kt_rx) = mpsc::channel(32);
+    let (dtmf_tx, dtmf_rx) = watch::channel(false);
+    let (control_tx, control_rx) = mpsc::channel(4);
+    let (ended_tx, ended_rx) = watch::channel(None);
+    let (notice_tx, notice_rx) = mpsc::channel(4);
+    let call = PhoneCall {
+        info,
+        from_phone: from_rx,
+        to_phone: to_tx,
+        keys_from_phone: kf_rx,
+        keys_to_phone: kt_tx,
+        dtmf_supported: dtmf_rx,
+        control: control_tx,
+        ended: ended_rx,
+        notices: notice_rx,
+    };
+    let ends = CallEnds {
+        media: MediaChannels {
+            from_phone: from_tx,
+            to_phone: to_rx,
+            keys_from_phone: kf_tx,
+            keys_to_phone: kt_rx,
+        },
+        dtmf_supported: dtmf_tx,
+        control: control_rx,
+        ended: ended_tx,
+        notices: notice_tx,
+    };
+    (call, ends)
+}
+
+/// Everything a driver needs.
+pub(crate) struct Leg {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) info: CallInfo,
+    pub(crate) dialog: InviteDialog,
+    pub(crate) sip_call_id: String,
+    pub(crate) events: mpsc::UnboundedReceiver<DialogState>,
+    pub(crate) rule_events: Option<mpsc::UnboundedReceiver<RuleEvent>>,
+    pub(crate) socket: UdpSocket,
+    pub(crate) local: LocalMedia,
+    pub(crate) negotiated: Negotiated,
+    pub(crate) answered: bool,
+    pub(crate) codecs: Vec<crate::g711::G711>,
+}
+
+fn sdp_headers() -> Vec<Header> {
+    vec![Header::ContentType("application/sdp".into())]
+}
+
+/// Runs a call to its end.
+pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
+    let Leg {
+        inner,
+        info,
+        dialog,
+        sip_call_id,
+        mut events,
+        mut rule_events,
+        socket,
+        local,
+        negotiated,
+        mut answered,
+        codecs,
+    } = leg;
+    let _ = ends.dtmf_supported.send(negotiated.dtmf_pt.is_some());
+    let (target_tx, target_rx) = watch::channel(negotiated);
+    let stop = inner.cancel.child_token();
+    let mut media = Some((socket, target_rx, ends.media));
+    let mut sdp_version = 1u64;
+    let mut early = false;
+    let start_media =
+        |media: &mut Option<(UdpSocket, watch::Receiver<Negotiated>, MediaChannels)>,
+         stop: &CancellationToken| {
+            if let Some((socket, target, channels)) = media.take() {
+                tokio::spawn(session::run(
+                    socket,
+                    target,
+                    channels,
+                    Arc::new(MediaStats::default()),
+                    stop.clone(),
+                ));
+            }
+        };
+    if answered {
+        start_media(&mut media, &stop);
+    }
+    let reason = loop {
+        tokio::select! {
+            _ = inner.cancel.cancelled() => break EndReason::Failed("gateway shut down".into()),
+            control = ends.control.recv() => match control {
+                Some(Control::EarlyMedia(reply)) => {
+                    if answered || early || info.direction != Direction::Inbound {
+                        let _ = reply.send(Err(CallError::NotAnswerable));
+                        continue;
+                    }
+                    // ringing() with a body sends 183 Session Progress.
+                    let body = sdp::build_answer(&local, &negotiated, sdp_version);
+                    match dialog.ringing(Some(sdp_headers()), Some(body.into_bytes())) {
+                        Ok(()) => {
+                            early = true;
+                            start_media(&mut media, &stop);
+                            let _ = reply.send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(CallError::Sip(e.to_string())));
+                        }
+                    }
+                }
+                Some(Control::Answer(reply)) => {
+                    if answered || info.direction != Direction::Inbound {
+                        let _ = reply.send(Err(CallError::NotAnswerable));
+                        continue;
+                    }
+                    let body = sdp::build_answer(&local, &negotiated, sdp_version);
+                    match dialog.accept(Some(sdp_headers()), Some(body.into_bytes())) {
+                        Ok(()) => {
+                            answered = true;
+                            start_media(&mut media, &stop);
+                            let _ = reply.send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(CallError::Sip(e.to_string())));
+                            break EndReason::Failed(e.to_string());
+                        }
+                    }
+                }
+                Some(Control::HangUp(done)) => {
+                    hang_up(&dialog, answered).await;
+                    let _ = done.send(());
+                    break EndReason::HungUp;
+                }
+                // The PhoneCall was dropped: nobody can hear this call any more.
+                None => {
+                    hang_up(&dialog, answered).await;
+                    break EndReason::HungUp;
+                }
+            },
+            event = events.recv() => match event {
+                Some(DialogState::Terminated(_, why)) => break match why {
+                    TerminatedReason::UacCancel => EndReason::Cancelled,
+                    TerminatedReason::Timeout => EndReason::Failed("SIP transaction timeout".into()),
+                    _ => EndReason::RemoteHungUp,
+                },
+                Some(DialogState::Updated(_, request, handle)) => {
+                    // A re-INVITE or UPDATE (session refresh, hold, a moved media address):
+                    // same codec, same port; a new remote address or direction is followed.
+                    let is_invite = request.method == Method::Invite;
+                    if request.body.is_empty() {
+                        let body = is_invite.then(|| {
+                            sdp_version += 1;
+                            sdp::build_answer(&local, &target_tx.borrow(), sdp_version).into_bytes()
+                        });
+                        let headers = body.as_ref().map(|_| sdp_headers());
+                        let _ = handle.respond(StatusCode::OK, headers, body).await;
+                        continue;
+                    }
+                    match sdp::parse(&request.body).and_then(|o| o.negotiate(&codecs)) {
+                        Ok(mut agreed) => {
+                            let current = *target_tx.borrow();
+                            // Keep the established codec: switching mid-call is not needed by trunks.
+                            agreed.codec = current.codec;
+                            agreed.codec_pt = current.codec_pt;
+                            let _ = target_tx.send(agreed);
+                            sdp_version += 1;
+                            let body = sdp::build_answer(&local, &agreed, sdp_version);
+                            let _ = handle.respond(StatusCode::OK, Some(sdp_headers()), Some(body.into_bytes())).await;
+                        }
+                        Err(e) => {
+                            tracing::info!(call = info.id, error = %e, "pstn: re-INVITE refused");
+                            let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+                        }
+                    }
+                }
+                Some(DialogState::Info(_, _, handle)) | Some(DialogState::Options(_, _, handle)) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+                Some(DialogState::Notify(_, _, handle)) | Some(DialogState::Message(_, _, handle)) | Some(DialogState::Refer(_, _, handle)) => {
+                    let _ = handle.reply(StatusCode::NotImplemented).await;
+                }
+                Some(_) => {}
+                None => break EndReason::Failed("dialog events closed".into()),
+            },
+            rule = recv_rule(&mut rule_events) => match rule {
+                RuleEvent::CutOff { .. } => {
+                    hang_up(&dialog, answered).await;
+                    break EndReason::CreditExhausted;
+                }
+                RuleEvent::LowCredit { seconds_left, .. } => {
+                    let _ = ends.notices.try_send(CallNotice::LowCredit { seconds_left });
+                }
+            },
+        }
+    };
+    stop.cancel();
+    inner.routes().remove(&sip_call_id);
+    inner.rule_routes().remove(&info.id);
+    inner.dialog_layer.remove_dialog(&dialog.id());
+    if info.direction == Direction::Outbound {
+        inner.rules().ended(info.id, Instant::now());
+    }
+    tracing::info!(call = info.id, trunk = %info.trunk, ?reason, "pstn: call ended");
+    let _ = ends.ended.send(Some(reason));
+}
+
+async fn recv_rule(rx: &mut Option<mpsc::UnboundedReceiver<RuleEvent>>) -> RuleEvent {
+    match rx {
+        Some(rx) => match rx.recv().await {
+            Some(event) => event,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn hang_up(dialog: &InviteDialog, answered: bool) {
+    let result = if answered {
+        dialog.bye().await
+    } else if dialog.role() == rsipstack::transaction::key::TransactionRole::Server {
+        dialog.reject(Some(StatusCode::Decline), None)
+    } else {
+        dialog.cancel().await
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "pstn: hang-up request failed");
+    }
+}

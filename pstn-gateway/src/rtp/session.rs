@@ -1,0 +1,229 @@
+//! The media task of one call: a UDP socket carrying G.711 RTP both ways.
+//!
+//! - Receive: packets from the negotiated remote IP only (anything else is counted and
+//!   dropped: an open RTP port is otherwise an injection point), audio into the jitter
+//!   buffer, telephone-events to the key channel at once (no jitter delay for keys).
+//! - Every 20 ms: one decoded frame (silence when nothing is due) to `audio_from_phone`.
+//! - Send: each frame from `audio_to_phone` is encoded and sent as it comes (the bridge
+//!   paces them at 20 ms); a key press replaces audio for its 100 ms and its end packets.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::dtmf::{self, DtmfReceiver, EventPayload};
+use super::jitter::{JitterBuffer, Slot};
+use super::packet::RtpPacket;
+use crate::sdp::{MediaDirection, Negotiated};
+
+/// One 20 ms frame: 160 samples of 16-bit PCM at 8 kHz.
+pub type PhoneFrame = Vec<i16>;
+/// Samples per frame.
+pub const FRAME_SAMPLES: usize = 160;
+/// Frame duration.
+pub const FRAME_TIME: Duration = Duration::from_millis(20);
+
+/// Counters of one media session.
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    /// RTP packets received and used.
+    pub received: AtomicU64,
+    /// Datagrams dropped: wrong source, not RTP, unknown payload type.
+    pub dropped: AtomicU64,
+    /// RTP packets sent (audio and events).
+    pub sent: AtomicU64,
+}
+
+/// The call-side ends of a media session's channels.
+pub struct MediaChannels {
+    /// Decoded frames toward the bridge.
+    pub from_phone: mpsc::Sender<PhoneFrame>,
+    /// Frames from the bridge to send.
+    pub to_phone: mpsc::Receiver<PhoneFrame>,
+    /// Keys received.
+    pub keys_from_phone: mpsc::Sender<char>,
+    /// Keys to send.
+    pub keys_to_phone: mpsc::Receiver<char>,
+}
+
+/// Where and how to send, changeable by a re-INVITE.
+pub type MediaTarget = watch::Receiver<Negotiated>;
+
+struct Sender {
+    ssrc: u32,
+    seq: u16,
+    /// Timestamp of the next audio frame.
+    ts: u32,
+    /// Packets of the key press being sent, one per tick, and its start timestamp.
+    event: VecDeque<(bool, EventPayload)>,
+    event_ts: u32,
+    queued_keys: VecDeque<u8>,
+}
+
+impl Sender {
+    fn packet(&mut self, marker: bool, pt: u8, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let bytes = RtpPacket {
+            marker,
+            payload_type: pt,
+            sequence: self.seq,
+            timestamp: ts,
+            ssrc: self.ssrc,
+            payload,
+        }
+        .to_bytes();
+        self.seq = self.seq.wrapping_add(1);
+        bytes
+    }
+}
+
+/// Runs a call's media until `stop` is cancelled or the call's channels close.
+pub async fn run(
+    socket: UdpSocket,
+    mut target: MediaTarget,
+    mut channels: MediaChannels,
+    stats: Arc<MediaStats>,
+    stop: CancellationToken,
+) {
+    let mut jitter: JitterBuffer<Vec<u8>> = JitterBuffer::default();
+    let mut keys = DtmfReceiver::default();
+    let mut tx = Sender {
+        ssrc: rand::random(),
+        seq: rand::random(),
+        ts: rand::random(),
+        event: VecDeque::new(),
+        event_ts: 0,
+        queued_keys: VecDeque::new(),
+    };
+    let mut buf = vec![0u8; 2048];
+    let mut tick = tokio::time::interval(FRAME_TIME);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first_audio = true;
+    // The audio stream's SSRC: a new one (a restarted stream) resets the jitter buffer,
+    // and telephone-events from another SSRC leave the audio's sequence alone.
+    let mut audio_ssrc = None;
+    loop {
+        let media = *target.borrow_and_update();
+        let may_send = matches!(
+            media.direction,
+            MediaDirection::SendRecv | MediaDirection::SendOnly
+        );
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            changed = target.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            received = socket.recv_from(&mut buf) => {
+                let Ok((len, from)) = received else { continue };
+                if from.ip() != media.remote.ip() {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let Ok(packet) = RtpPacket::parse(&buf[..len]) else {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                if packet.payload_type == media.codec_pt {
+                    if audio_ssrc != Some(packet.ssrc) {
+                        audio_ssrc = Some(packet.ssrc);
+                        jitter = JitterBuffer::default();
+                    }
+                    jitter.push(packet.sequence, packet.payload.to_vec());
+                } else if Some(packet.payload_type) == media.dtmf_pt {
+                    if audio_ssrc == Some(packet.ssrc) {
+                        // Keeps the sequence numbers contiguous: the slot plays as silence.
+                        jitter.push(packet.sequence, Vec::new());
+                    }
+                    if let Some(key) = keys.receive(packet.timestamp, packet.payload) {
+                        let _ = channels.keys_from_phone.try_send(key);
+                    }
+                } else {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                stats.received.fetch_add(1, Ordering::Relaxed);
+            }
+            _ = tick.tick() => {
+                let frame = match jitter.pop() {
+                    Slot::Frame(bytes) if bytes.len() == FRAME_SAMPLES => media.codec.decode(&bytes),
+                    Slot::Frame(bytes) if !bytes.is_empty() => {
+                        // Another packet size (10 or 30 ms ptime): fitted to 20 ms.
+                        let mut pcm = media.codec.decode(&bytes);
+                        pcm.resize(FRAME_SAMPLES, 0);
+                        pcm
+                    }
+                    _ => vec![0; FRAME_SAMPLES],
+                };
+                // A full channel means the bridge is behind: dropping keeps latency bounded.
+                if channels.from_phone.try_send(frame).is_err() && channels.from_phone.is_closed() {
+                    break;
+                }
+                if may_send {
+                    send_event_step(&socket, &mut tx, &media, &stats).await;
+                }
+            }
+            frame = channels.to_phone.recv() => {
+                let Some(frame) = frame else { break };
+                if !may_send || !tx.event.is_empty() {
+                    // During a key press the event stands in for audio; time still moves.
+                    tx.ts = tx.ts.wrapping_add(FRAME_SAMPLES as u32);
+                    continue;
+                }
+                let payload = media.codec.encode(&frame[..frame.len().min(FRAME_SAMPLES)]);
+                let bytes = tx.packet(first_audio, media.codec_pt, tx.ts, &payload);
+                first_audio = false;
+                tx.ts = tx.ts.wrapping_add(FRAME_SAMPLES as u32);
+                if socket.send_to(&bytes, media.remote).await.is_ok() {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            key = channels.keys_to_phone.recv() => {
+                let Some(key) = key else { break };
+                if let (Some(event), Some(_)) = (dtmf::event_of(key), media.dtmf_pt) {
+                    tx.queued_keys.push_back(event);
+                }
+            }
+        }
+    }
+}
+
+/// Sends the next packet of the key press in progress, starting the next queued one.
+async fn send_event_step(
+    socket: &UdpSocket,
+    tx: &mut Sender,
+    media: &Negotiated,
+    stats: &MediaStats,
+) {
+    let Some(pt) = media.dtmf_pt else { return };
+    if tx.event.is_empty() {
+        let Some(event) = tx.queued_keys.pop_front() else {
+            return;
+        };
+        tx.event = dtmf::key_press(event).into();
+        tx.event_ts = tx.ts;
+    }
+    if let Some((marker, payload)) = tx.event.pop_front() {
+        let bytes = tx.packet(marker, pt, tx.event_ts, &payload.to_bytes());
+        if socket.send_to(&bytes, media.remote).await.is_ok() {
+            stats.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        if tx.event.is_empty() {
+            // The next audio frame starts after the event's duration.
+            tx.ts = tx.event_ts.wrapping_add(u32::from(payload.duration));
+        }
+    }
+}
+
+/// Binds an RTP socket on `ip`, any free port.
+pub async fn bind(ip: std::net::IpAddr) -> std::io::Result<(UdpSocket, SocketAddr)> {
+    let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+    let local = socket.local_addr()?;
+    Ok((socket, local))
+}

@@ -1,0 +1,511 @@
+//! The gateway's own SDP offer/answer (RFC 4566, RFC 3264) for exactly what a G.711 trunk
+//! needs: `c=`, the first `m=audio`, `a=rtpmap`, `a=fmtp` of telephone-event, `a=ptime`
+//! and the direction attributes. Everything else is skipped. Input comes from carriers
+//! and from anyone who can reach the SIP port, so every field is validated and bad input
+//! is an [`SdpError`], never a panic (fuzzed: `fuzz/fuzz_targets/pstn_sdp.rs`).
+//!
+//! Depends on nothing but `std` and `crate::g711`, so the fuzz target includes it by path.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::g711::G711;
+
+/// Largest SDP body accepted: trunks send well under 2 KiB; this bounds the work.
+pub const MAX_SDP_LEN: usize = 16 * 1024;
+/// The telephone-event payload type the gateway offers (any dynamic type works).
+pub const OFFER_DTMF_PT: u8 = 101;
+
+/// Why an SDP body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SdpError {
+    /// Longer than [`MAX_SDP_LEN`].
+    TooLong,
+    /// Not UTF-8 text.
+    NotText,
+    /// A line is not `<letter>=<value>`.
+    BadLine(usize),
+    /// A field's value could not be read: which field.
+    BadField(&'static str),
+    /// No connection address for the audio stream (`c=` missing at both levels).
+    NoConnection,
+    /// No `m=audio` line, or its port is 0 (stream refused).
+    NoAudio,
+    /// No payload format both sides support.
+    NoCommonCodec,
+}
+
+impl std::fmt::Display for SdpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SdpError::TooLong => write!(f, "SDP longer than {MAX_SDP_LEN} bytes"),
+            SdpError::NotText => write!(f, "SDP is not UTF-8"),
+            SdpError::BadLine(n) => write!(f, "SDP line {n} is not <type>=<value>"),
+            SdpError::BadField(field) => write!(f, "SDP field {field} is malformed"),
+            SdpError::NoConnection => write!(f, "SDP has no c= line for the audio"),
+            SdpError::NoAudio => write!(f, "SDP has no usable m=audio stream"),
+            SdpError::NoCommonCodec => write!(f, "no common codec (PCMU/PCMA)"),
+        }
+    }
+}
+
+impl std::error::Error for SdpError {}
+
+/// Media direction attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MediaDirection {
+    /// Both ways (the default when absent).
+    #[default]
+    SendRecv,
+    /// The describing side only sends.
+    SendOnly,
+    /// The describing side only receives.
+    RecvOnly,
+    /// Neither (hold).
+    Inactive,
+}
+
+impl MediaDirection {
+    /// The direction the other side answers with (RFC 3264 section 6.1).
+    pub fn reversed(self) -> Self {
+        match self {
+            MediaDirection::SendOnly => MediaDirection::RecvOnly,
+            MediaDirection::RecvOnly => MediaDirection::SendOnly,
+            other => other,
+        }
+    }
+
+    fn attribute(self) -> &'static str {
+        match self {
+            MediaDirection::SendRecv => "sendrecv",
+            MediaDirection::SendOnly => "sendonly",
+            MediaDirection::RecvOnly => "recvonly",
+            MediaDirection::Inactive => "inactive",
+        }
+    }
+}
+
+/// One `a=rtpmap` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpMap {
+    /// Payload type, 0..=127.
+    pub payload_type: u8,
+    /// Encoding name as written.
+    pub name: String,
+    /// Clock rate in Hz.
+    pub clock_rate: u32,
+}
+
+/// The parts of a session description the gateway uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionDescription {
+    /// Where the audio goes: the media-level `c=` if present, else the session-level one.
+    pub address: IpAddr,
+    /// The `m=audio` port (never 0 here).
+    pub port: u16,
+    /// Payload types of the `m=audio` line, in preference order.
+    pub formats: Vec<u8>,
+    /// The stream's rtpmaps.
+    pub rtpmaps: Vec<RtpMap>,
+    /// `a=ptime` in ms, if given.
+    pub ptime: Option<u32>,
+    /// Direction attribute (stream level wins over session level).
+    pub direction: MediaDirection,
+}
+
+/// Largest number of payload types read from an `m=` line (more is an attack, not a trunk).
+const MAX_FORMATS: usize = 64;
+/// Largest number of lines read.
+const MAX_LINES: usize = 512;
+
+fn parse_connection(value: &str) -> Result<IpAddr, SdpError> {
+    let mut parts = value.split_ascii_whitespace();
+    let (Some("IN"), Some(kind), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(SdpError::BadField("c="));
+    };
+    // Multicast TTL/count suffixes (`/127`) are not for trunks but are legal syntax.
+    let addr = addr.split('/').next().unwrap_or(addr);
+    let ip: IpAddr = addr.parse().map_err(|_| SdpError::BadField("c= address"))?;
+    match (kind, ip) {
+        ("IP4", IpAddr::V4(_)) | ("IP6", IpAddr::V6(_)) => Ok(ip),
+        _ => Err(SdpError::BadField("c= address type")),
+    }
+}
+
+fn parse_payload_type(text: &str) -> Result<u8, SdpError> {
+    match text.parse::<u8>() {
+        Ok(pt) if pt <= 127 => Ok(pt),
+        _ => Err(SdpError::BadField("payload type")),
+    }
+}
+
+fn parse_rtpmap(value: &str) -> Result<RtpMap, SdpError> {
+    let (pt, rest) = value
+        .split_once(' ')
+        .ok_or(SdpError::BadField("a=rtpmap"))?;
+    let mut enc = rest.trim().split('/');
+    let name = enc.next().unwrap_or("");
+    let rate = enc.next().ok_or(SdpError::BadField("a=rtpmap rate"))?;
+    if name.is_empty() || name.len() > 32 {
+        return Err(SdpError::BadField("a=rtpmap name"));
+    }
+    Ok(RtpMap {
+        payload_type: parse_payload_type(pt)?,
+        name: name.to_string(),
+        clock_rate: rate
+            .parse()
+            .map_err(|_| SdpError::BadField("a=rtpmap rate"))?,
+    })
+}
+
+/// Parses an SDP body.
+pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
+    if body.len() > MAX_SDP_LEN {
+        return Err(SdpError::TooLong);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| SdpError::NotText)?;
+    let mut session_c = None;
+    let mut session_dir = None;
+    // Only the first m=audio is used; later m= sections are skipped entirely.
+    let mut in_audio = false;
+    let mut seen_audio = false;
+    let mut media_c = None;
+    let mut port = 0u16;
+    let mut formats = Vec::new();
+    let mut rtpmaps = Vec::new();
+    let mut ptime = None;
+    let mut media_dir = None;
+    for (n, line) in text.lines().enumerate() {
+        if n >= MAX_LINES {
+            return Err(SdpError::TooLong);
+        }
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        let (kind, value) = line.split_once('=').ok_or(SdpError::BadLine(n + 1))?;
+        if kind.len() != 1 {
+            return Err(SdpError::BadLine(n + 1));
+        }
+        let in_session = !seen_audio && !in_audio;
+        match kind {
+            "m" => {
+                if in_audio {
+                    in_audio = false;
+                    continue;
+                }
+                let mut parts = value.split_ascii_whitespace();
+                let media = parts.next().ok_or(SdpError::BadField("m="))?;
+                if media != "audio" || seen_audio {
+                    continue;
+                }
+                let p = parts.next().ok_or(SdpError::BadField("m= port"))?;
+                let p = p.split('/').next().unwrap_or(p);
+                port = p.parse().map_err(|_| SdpError::BadField("m= port"))?;
+                let proto = parts.next().ok_or(SdpError::BadField("m= proto"))?;
+                if !proto.eq_ignore_ascii_case("RTP/AVP") {
+                    // SRTP profiles need keys this leg does not negotiate yet.
+                    return Err(SdpError::BadField("m= proto"));
+                }
+                for pt in parts {
+                    if formats.len() >= MAX_FORMATS {
+                        return Err(SdpError::BadField("m= formats"));
+                    }
+                    formats.push(parse_payload_type(pt)?);
+                }
+                in_audio = true;
+                seen_audio = true;
+            }
+            "c" if in_session => session_c = Some(parse_connection(value)?),
+            "c" if in_audio => media_c = Some(parse_connection(value)?),
+            "a" if in_session || in_audio => {
+                let (name, arg) = value.split_once(':').unwrap_or((value, ""));
+                let dir = match name {
+                    "sendrecv" => Some(MediaDirection::SendRecv),
+                    "sendonly" => Some(MediaDirection::SendOnly),
+                    "recvonly" => Some(MediaDirection::RecvOnly),
+                    "inactive" => Some(MediaDirection::Inactive),
+                    _ => None,
+                };
+                if let Some(dir) = dir {
+                    if in_audio {
+                        media_dir = Some(dir);
+                    } else {
+                        session_dir = Some(dir);
+                    }
+                } else if in_audio && name == "rtpmap" {
+                    if rtpmaps.len() >= MAX_FORMATS {
+                        return Err(SdpError::BadField("a=rtpmap"));
+                    }
+                    rtpmaps.push(parse_rtpmap(arg)?);
+                } else if in_audio && name == "ptime" {
+                    let ms: u32 = arg
+                        .trim()
+                        .parse()
+                        .map_err(|_| SdpError::BadField("a=ptime"))?;
+                    if !(1..=1000).contains(&ms) {
+                        return Err(SdpError::BadField("a=ptime"));
+                    }
+                    ptime = Some(ms);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !seen_audio || port == 0 {
+        return Err(SdpError::NoAudio);
+    }
+    Ok(SessionDescription {
+        address: media_c.or(session_c).ok_or(SdpError::NoConnection)?,
+        port,
+        formats,
+        rtpmaps,
+        ptime,
+        direction: media_dir.or(session_dir).unwrap_or_default(),
+    })
+}
+
+/// What both sides agreed on for a call's audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The G.711 law in use.
+    pub codec: G711,
+    /// Its payload type (static: 0 or 8).
+    pub codec_pt: u8,
+    /// The telephone-event payload type, if the peer supports RFC 4733.
+    pub dtmf_pt: Option<u8>,
+    /// Where to send RTP.
+    pub remote: SocketAddr,
+    /// Our direction (what we may do: `SendRecv`, or `RecvOnly` when the peer only sends...).
+    pub direction: MediaDirection,
+}
+
+impl SessionDescription {
+    fn rtpmap(&self, pt: u8) -> Option<&RtpMap> {
+        self.rtpmaps.iter().find(|m| m.payload_type == pt)
+    }
+
+    /// The codec of a payload type: its rtpmap, or the static assignment of RFC 3551.
+    fn codec_of(&self, pt: u8) -> Option<G711> {
+        match self.rtpmap(pt) {
+            Some(map) if map.clock_rate == 8000 => G711::from_name(&map.name),
+            Some(_) => None,
+            None => [G711::Pcmu, G711::Pcma]
+                .into_iter()
+                .find(|c| c.payload_type() == pt),
+        }
+    }
+
+    /// The telephone-event/8000 payload type offered, if any.
+    pub fn telephone_event(&self) -> Option<u8> {
+        self.formats.iter().copied().find(|&pt| {
+            self.rtpmap(pt).is_some_and(|m| {
+                m.name.eq_ignore_ascii_case("telephone-event") && m.clock_rate == 8000
+            })
+        })
+    }
+
+    /// Picks the first of the peer's formats that `allowed` contains (the peer's order
+    /// wins, as RFC 3264 suggests for an answerer) and the peer's telephone-event.
+    pub fn negotiate(&self, allowed: &[G711]) -> Result<Negotiated, SdpError> {
+        let (codec_pt, codec) = self
+            .formats
+            .iter()
+            .find_map(|&pt| {
+                self.codec_of(pt)
+                    .filter(|c| allowed.contains(c))
+                    .map(|c| (pt, c))
+            })
+            .ok_or(SdpError::NoCommonCodec)?;
+        Ok(Negotiated {
+            codec,
+            codec_pt,
+            dtmf_pt: self.telephone_event(),
+            remote: SocketAddr::new(self.address, self.port),
+            direction: self.direction.reversed(),
+        })
+    }
+}
+
+/// Our side of a session: where we receive RTP and what we support.
+#[derive(Debug, Clone)]
+pub struct LocalMedia {
+    /// Our RTP address as the peer should reach it.
+    pub address: IpAddr,
+    /// Our RTP port.
+    pub port: u16,
+    /// The `o=` session id (stable for the call; the version goes up on changes).
+    pub session_id: u64,
+}
+
+fn write_header(out: &mut String, local: &LocalMedia, version: u64) {
+    let kind = if local.address.is_ipv4() {
+        "IP4"
+    } else {
+        "IP6"
+    };
+    let _ = write!(
+        out,
+        "v=0\r\no=- {id} {version} IN {kind} {addr}\r\ns=-\r\nc=IN {kind} {addr}\r\nt=0 0\r\n",
+        id = local.session_id,
+        addr = local.address,
+    );
+}
+
+fn write_codec_lines(out: &mut String, codecs: &[(u8, G711)], dtmf: Option<u8>) {
+    for (pt, codec) in codecs {
+        let _ = write!(out, "a=rtpmap:{pt} {}/8000\r\n", codec.name());
+    }
+    if let Some(pt) = dtmf {
+        let _ = write!(
+            out,
+            "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n"
+        );
+    }
+    out.push_str("a=ptime:20\r\n");
+}
+
+/// Builds an offer of `codecs` (in preference order) plus telephone-event.
+pub fn build_offer(local: &LocalMedia, codecs: &[G711]) -> String {
+    let mut out = String::new();
+    write_header(&mut out, local, 1);
+    let pts: Vec<(u8, G711)> = codecs.iter().map(|c| (c.payload_type(), *c)).collect();
+    let _ = write!(out, "m=audio {} RTP/AVP", local.port);
+    for (pt, _) in &pts {
+        let _ = write!(out, " {pt}");
+    }
+    let _ = write!(out, " {OFFER_DTMF_PT}\r\n");
+    write_codec_lines(&mut out, &pts, Some(OFFER_DTMF_PT));
+    out.push_str("a=sendrecv\r\n");
+    out
+}
+
+/// Builds the answer to an offer that was negotiated as `agreed` (the same media every
+/// time, so a re-INVITE gets an identical answer with the version bumped).
+pub fn build_answer(local: &LocalMedia, agreed: &Negotiated, version: u64) -> String {
+    let mut out = String::new();
+    write_header(&mut out, local, version);
+    let _ = write!(out, "m=audio {} RTP/AVP {}", local.port, agreed.codec_pt);
+    if let Some(pt) = agreed.dtmf_pt {
+        let _ = write!(out, " {pt}");
+    }
+    out.push_str("\r\n");
+    write_codec_lines(&mut out, &[(agreed.codec_pt, agreed.codec)], agreed.dtmf_pt);
+    let _ = write!(out, "a={}\r\n", agreed.direction.attribute());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWILIO_LIKE: &str = "v=0\r\no=root 1 1 IN IP4 203.0.113.5\r\ns=Twilio Media Gateway\r\n\
+    c=IN IP4 203.0.113.5\r\nt=0 0\r\nm=audio 12000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\n\
+    a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n\
+    a=sendrecv\r\n";
+
+    #[test]
+    fn a_carrier_offer_is_read() {
+        let sdp = parse(TWILIO_LIKE.as_bytes()).unwrap();
+        assert_eq!(sdp.address, "203.0.113.5".parse::<IpAddr>().unwrap());
+        assert_eq!(sdp.port, 12000);
+        assert_eq!(sdp.formats, vec![0, 8, 101]);
+        assert_eq!(sdp.telephone_event(), Some(101));
+        assert_eq!(sdp.ptime, Some(20));
+        let n = sdp.negotiate(&[G711::Pcma, G711::Pcmu]).unwrap();
+        assert_eq!(n.codec, G711::Pcmu, "the offerer's order wins");
+        assert_eq!(n.dtmf_pt, Some(101));
+        assert_eq!(n.remote, "203.0.113.5:12000".parse().unwrap());
+        let only_a = sdp.negotiate(&[G711::Pcma]).unwrap();
+        assert_eq!((only_a.codec, only_a.codec_pt), (G711::Pcma, 8));
+    }
+
+    #[test]
+    fn static_payload_types_need_no_rtpmap_and_media_c_wins() {
+        let body =
+            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8\r\nc=IN IP4 10.0.0.2\r\na=sendonly\r\n";
+        let sdp = parse(body.as_bytes()).unwrap();
+        let n = sdp.negotiate(&[G711::Pcmu, G711::Pcma]).unwrap();
+        assert_eq!(n.codec, G711::Pcma);
+        assert_eq!(n.dtmf_pt, None);
+        assert_eq!(n.remote.ip().to_string(), "10.0.0.2");
+        assert_eq!(n.direction, MediaDirection::RecvOnly);
+    }
+
+    #[test]
+    fn offer_and_answer_round_trip_through_the_parser() {
+        let local = LocalMedia {
+            address: "127.0.0.1".parse().unwrap(),
+            port: 30000,
+            session_id: 42,
+        };
+        let offer = parse(build_offer(&local, &[G711::Pcmu, G711::Pcma]).as_bytes()).unwrap();
+        assert_eq!(offer.formats, vec![0, 8, OFFER_DTMF_PT]);
+        let agreed = offer.negotiate(&[G711::Pcma]).unwrap();
+        let answer = parse(build_answer(&local, &agreed, 2).as_bytes()).unwrap();
+        assert_eq!(answer.formats, vec![8, OFFER_DTMF_PT]);
+        assert_eq!(answer.negotiate(&[G711::Pcma]).unwrap().codec, G711::Pcma);
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        let cases: &[(&[u8], SdpError)] = &[
+            (b"v=0\r\nc=IN IP4 1.2.3.4\r\n", SdpError::NoAudio),
+            (b"v=0\r\nm=audio 5 RTP/AVP 0\r\n", SdpError::NoConnection),
+            (
+                b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n",
+                SdpError::NoAudio,
+            ),
+            (b"garbage", SdpError::BadLine(1)),
+            (
+                b"v=0\r\nc=IN IP4 999.1.1.1\r\n",
+                SdpError::BadField("c= address"),
+            ),
+            (
+                b"v=0\r\nc=IN IP6 1.1.1.1\r\n",
+                SdpError::BadField("c= address type"),
+            ),
+            (
+                b"v=0\r\nm=audio 70000 RTP/AVP 0\r\n",
+                SdpError::BadField("m= port"),
+            ),
+            (
+                b"v=0\r\nm=audio 5 RTP/AVP 200\r\n",
+                SdpError::BadField("payload type"),
+            ),
+            (
+                b"v=0\r\nm=audio 5 RTP/SAVP 0\r\n",
+                SdpError::BadField("m= proto"),
+            ),
+            (
+                b"v=0\r\nm=audio 5 RTP/AVP 0\r\na=rtpmap:0\r\n",
+                SdpError::BadField("a=rtpmap"),
+            ),
+            (
+                b"v=0\r\nm=audio 5 RTP/AVP 0\r\na=ptime:0\r\n",
+                SdpError::BadField("a=ptime"),
+            ),
+            (b"\xff\xfe", SdpError::NotText),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                parse(body).unwrap_err(),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(
+            parse(&vec![b'a'; MAX_SDP_LEN + 1]).unwrap_err(),
+            SdpError::TooLong
+        );
+    }
+
+    #[test]
+    fn no_common_codec_is_refused() {
+        let body =
+            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 9 96\r\na=rtpmap:96 opus/48000/2\r\n";
+        let sdp = parse(body.as_bytes()).unwrap();
+        assert_eq!(sdp.negotiate(&[G711::Pcmu]), Err(SdpError::NoCommonCodec));
+    }
+}

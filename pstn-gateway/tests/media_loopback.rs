@@ -1,0 +1,127 @@
+//! Two RTP media sessions wired to each other on loopback: a tone and keys each way, and
+//! silence when nothing is sent. Checks the send side (encoding, pacing by the caller,
+//! RFC 4733 events) that the sipp tests cannot observe.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use pstn_gateway::g711::G711;
+use pstn_gateway::rtp::session::{self, MediaChannels, MediaStats};
+use pstn_gateway::sdp::{MediaDirection, Negotiated};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+struct End {
+    from: mpsc::Receiver<Vec<i16>>,
+    to: mpsc::Sender<Vec<i16>>,
+    keys_from: mpsc::Receiver<char>,
+    keys_to: mpsc::Sender<char>,
+}
+
+async fn pair(codec: G711) -> (End, End, CancellationToken) {
+    let (a, a_addr) = session::bind("127.0.0.1".parse().unwrap()).await.unwrap();
+    let (b, b_addr) = session::bind("127.0.0.1".parse().unwrap()).await.unwrap();
+    let stop = CancellationToken::new();
+    let mut ends = Vec::new();
+    for (socket, remote) in [(a, b_addr), (b, a_addr)] {
+        let (from_tx, from) = mpsc::channel(100);
+        let (to, to_rx) = mpsc::channel(100);
+        let (kf_tx, keys_from) = mpsc::channel(10);
+        let (keys_to, kt_rx) = mpsc::channel(10);
+        let negotiated = Negotiated {
+            codec,
+            codec_pt: codec.payload_type(),
+            dtmf_pt: Some(101),
+            remote,
+            direction: MediaDirection::SendRecv,
+        };
+        let (_keep, target) = watch::channel(negotiated);
+        std::mem::forget(_keep);
+        let channels = MediaChannels {
+            from_phone: from_tx,
+            to_phone: to_rx,
+            keys_from_phone: kf_tx,
+            keys_to_phone: kt_rx,
+        };
+        tokio::spawn(session::run(
+            socket,
+            target,
+            channels,
+            Arc::new(MediaStats::default()),
+            stop.clone(),
+        ));
+        ends.push(End {
+            from,
+            to,
+            keys_from,
+            keys_to,
+        });
+    }
+    let b = ends.pop().unwrap();
+    let a = ends.pop().unwrap();
+    (a, b, stop)
+}
+
+async fn play(to: mpsc::Sender<Vec<i16>>, pcm: Vec<i16>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for frame in pcm.chunks(160) {
+        tick.tick().await;
+        if to.send(frame.to_vec()).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn hear(from: &mut mpsc::Receiver<Vec<i16>>, frames: usize) -> Vec<i16> {
+    let mut pcm = Vec::new();
+    for _ in 0..frames {
+        if let Ok(Some(f)) = tokio::time::timeout(Duration::from_secs(1), from.recv()).await {
+            assert_eq!(f.len(), 160, "every frame is 20 ms");
+            pcm.extend(f);
+        }
+    }
+    pcm
+}
+
+#[tokio::test]
+async fn tones_and_keys_cross_both_ways() {
+    for codec in [G711::Pcmu, G711::Pcma] {
+        let (mut a, mut b, stop) = pair(codec).await;
+        let quiet = hear(&mut a.from, 5).await;
+        assert!(
+            quiet.iter().all(|&s| s == 0),
+            "silence before anything is sent"
+        );
+        tokio::spawn(play(a.to.clone(), tone(700.0, 0.6, 8000.0)));
+        tokio::spawn(play(b.to.clone(), tone(1200.0, 0.6, 8000.0)));
+        let at_b = hear(&mut b.from, 40).await;
+        let at_a = hear(&mut a.from, 40).await;
+        let loud = |pcm: &[i16]| -> Vec<i16> {
+            pcm.chunks(160)
+                .filter(|f| f.iter().any(|s| s.abs() > 2000))
+                .flatten()
+                .copied()
+                .collect()
+        };
+        assert!(tone_share(&loud(&at_b), 700.0) > 0.9, "{codec:?} a->b");
+        assert!(tone_share(&loud(&at_a), 1200.0) > 0.9, "{codec:?} b->a");
+        a.keys_to.send('9').await.unwrap();
+        b.keys_to.send('#').await.unwrap();
+        let key_b = tokio::time::timeout(Duration::from_secs(2), b.keys_from.recv())
+            .await
+            .unwrap();
+        let key_a = tokio::time::timeout(Duration::from_secs(2), a.keys_from.recv())
+            .await
+            .unwrap();
+        assert_eq!((key_b, key_a), (Some('9'), Some('#')));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            b.keys_from.try_recv().is_err(),
+            "one key per press despite 3 end packets"
+        );
+        stop.cancel();
+    }
+}
