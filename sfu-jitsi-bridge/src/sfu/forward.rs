@@ -138,7 +138,12 @@ impl Downstream {
     /// Stops the keyframe relay and this copy's forwarding.
     pub fn shut(&self) {
         self.enabled.store(false, Ordering::Release);
-        if let Some(task) = self.relay.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(task) = self
+            .relay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             task.abort();
         }
     }
@@ -376,7 +381,9 @@ pub(crate) async fn forward_track(room: Weak<Room>, publication: Arc<Publication
                 written += 1;
             }
         }
-        counters.packets_out.fetch_add(written as u64, Ordering::Relaxed);
+        counters
+            .packets_out
+            .fetch_add(written as u64, Ordering::Relaxed);
         counters
             .bytes_out
             .fetch_add(written as u64 * size, Ordering::Relaxed);
