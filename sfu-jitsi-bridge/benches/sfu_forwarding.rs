@@ -114,7 +114,9 @@ fn p95(mut v: Vec<u32>) -> Option<u32> {
 }
 
 fn ms(us: Option<u32>) -> String {
-    us.map_or("-".to_owned(), |us| format!("{:.2}", f64::from(us) / 1000.0))
+    us.map_or("-".to_owned(), |us| {
+        format!("{:.2}", f64::from(us) / 1000.0)
+    })
 }
 
 struct Row {
@@ -205,7 +207,11 @@ fn run(n: usize, sfu_rt: &tokio::runtime::Runtime, clients_rt: &tokio::runtime::
             mbps,
             sfu_cores,
             process_cores,
-            per_core: if sfu_cores > 0.0 { mbps / sfu_cores } else { 0.0 },
+            per_core: if sfu_cores > 0.0 {
+                mbps / sfu_cores
+            } else {
+                0.0
+            },
             p95_sfu: p95(sfu_delays),
             p95_e2e: p95(e2e),
             delivered,

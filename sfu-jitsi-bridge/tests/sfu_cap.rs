@@ -14,7 +14,9 @@ async fn a_join_beyond_the_plans_cap_is_refused_with_a_clear_error() {
     let sfu = Sfu::new(SfuConfig::loopback());
     let room = RoomId::random();
     // The host's plan is Free: two participants.
-    let a = Client::join(&sfu, room, Tier::Free, 1, false).await.unwrap();
+    let a = Client::join(&sfu, room, Tier::Free, 1, false)
+        .await
+        .unwrap();
     // A later joiner's own tier does not change the room's cap.
     let b = Client::join(&sfu, room, Tier::Enterprise, 2, false)
         .await
@@ -39,7 +41,9 @@ async fn a_join_beyond_the_plans_cap_is_refused_with_a_clear_error() {
     // Someone leaves: there is room again.
     sfu.leave(room, &b.id).await.unwrap();
     b.close().await;
-    let c = Client::join(&sfu, room, Tier::Free, 3, false).await.unwrap();
+    let c = Client::join(&sfu, room, Tier::Free, 3, false)
+        .await
+        .unwrap();
     assert_eq!(sfu.participant_count(room), 2);
 
     // The room vanishes with its last participant.
@@ -63,7 +67,9 @@ async fn ending_a_room_tells_everyone_and_closes_it() {
     assert_eq!(sfu.room_count(), 0);
     assert!(a.signals.lock().unwrap().iter().any(|s| s == "RoomEnded"));
     // Joining the same id again opens a fresh room.
-    let c = Client::join(&sfu, room, Tier::Free, 3, false).await.unwrap();
+    let c = Client::join(&sfu, room, Tier::Free, 3, false)
+        .await
+        .unwrap();
     assert_eq!(sfu.participant_count(room), 1);
     for client in [a, b, c] {
         client.close().await;

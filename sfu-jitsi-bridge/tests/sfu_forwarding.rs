@@ -6,7 +6,10 @@ mod sfu_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sfu_jitsi_bridge::sfu::{RoomId, Sfu, SfuConfig};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sfu_jitsi_bridge::sfu::{ForwardHook, ForwardedPacket, MediaKind, RoomId, Sfu, SfuConfig};
 use sfu_jitsi_bridge::tiers::Tier;
 use sfu_support::{Client, Kind};
 
@@ -36,12 +39,26 @@ async fn stream_all(clients: &[Arc<Client>], span: Duration, level: u8) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// How many subscribers each publisher's last packets went to (diagnostics).
+#[derive(Default)]
+struct Fanout(Mutex<HashMap<(String, MediaKind), usize>>);
+
+impl ForwardHook for Fanout {
+    fn on_forward(&self, packet: &ForwardedPacket<'_>) {
+        self.0.lock().unwrap().insert(
+            (packet.publisher.as_str().to_owned(), packet.kind),
+            packet.subscribers,
+        );
+    }
+}
+
 async fn everyone_gets_everyone_else(n: usize) {
     let config = SfuConfig {
         last_n: n,
         ..SfuConfig::loopback()
     };
-    let sfu = Sfu::new(config);
+    let fanout = Arc::new(Fanout::default());
+    let sfu = Sfu::with_hook(config, Some(fanout.clone()));
     let room = RoomId::random();
     let clients = join_all(&sfu, room, n).await;
     assert_eq!(sfu.participant_count(room), n);
@@ -54,24 +71,42 @@ async fn everyone_gets_everyone_else(n: usize) {
             let audio = receiver.flow(sender.marker, Kind::Audio);
             let video = receiver.flow(sender.marker, Kind::Video);
             if sender.marker == receiver.marker {
-                assert_eq!(audio.packets + video.packets, 0, "a participant got its own media");
+                assert_eq!(
+                    audio.packets + video.packets,
+                    0,
+                    "a participant got its own media"
+                );
                 continue;
             }
             // 150 audio and 150 video packets were sent; set-up takes part of the first
             // second.
+            let diagnose = |kind: MediaKind| {
+                format!(
+                    "its {kind:?} went to {:?} subscribers; {} tracks arrived; signals {:?}",
+                    fanout
+                        .0
+                        .lock()
+                        .unwrap()
+                        .get(&(sender.id.as_str().to_owned(), kind)),
+                    receiver.received.lock().unwrap().streams.len(),
+                    receiver.signals.lock().unwrap(),
+                )
+            };
             assert!(
                 audio.packets >= 75,
-                "{} got {} audio packets from {}",
+                "{} got {} audio packets from {} ({})",
                 receiver.marker,
                 audio.packets,
-                sender.marker
+                sender.marker,
+                diagnose(MediaKind::Audio)
             );
             assert!(
                 video.packets >= 75,
-                "{} got {} video packets from {}",
+                "{} got {} video packets from {} ({})",
                 receiver.marker,
                 video.packets,
-                sender.marker
+                sender.marker,
+                diagnose(MediaKind::Video)
             );
             // Every payload compared with what the sender sent, byte for byte.
             assert_eq!(audio.corrupted + video.corrupted, 0);
@@ -88,21 +123,34 @@ async fn everyone_gets_everyone_else(n: usize) {
     // A subscriber's keyframe request (PLI) reaches the publisher.
     let before: Vec<u64> = clients
         .iter()
-        .map(|c| c.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|c| {
+            c.keyframe_requests
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
         .collect();
     tokio::time::sleep(Duration::from_millis(400)).await; // past the relay's rate limit
     assert_eq!(clients[0].request_keyframes().await, n - 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (c, before) in clients.iter().zip(before).skip(1) {
-        let now = c.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed);
-        assert!(now > before, "publisher {} got no keyframe request", c.marker);
+        let now = c
+            .keyframe_requests
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            now > before,
+            "publisher {} got no keyframe request",
+            c.marker
+        );
     }
 
     for c in &clients {
         sfu.leave(room, &c.id).await.unwrap();
         c.close().await;
     }
-    assert_eq!(sfu.room_count(), 0, "the room vanishes with its last participant");
+    assert_eq!(
+        sfu.room_count(),
+        0,
+        "the room vanishes with its last participant"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,7 +32,13 @@ async fn with_last_2_a_subscriber_gets_video_of_only_the_two_speakers_and_audio_
                 .unwrap(),
         ));
     }
-    let level = |marker: u8| if marker == 3 || marker == 4 { LOUD } else { SILENT };
+    let level = |marker: u8| {
+        if marker == 3 || marker == 4 {
+            LOUD
+        } else {
+            SILENT
+        }
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for c in &clients {
         let c = c.clone();
@@ -58,7 +64,9 @@ async fn with_last_2_a_subscriber_gets_video_of_only_the_two_speakers_and_audio_
         let marker = i as u8 + 1;
         let audio = a1.packets - a0.packets;
         let video = v1.packets - v0.packets;
-        println!("observer, from publisher {marker}: {audio} audio, {video} video packets in 1.5 s");
+        println!(
+            "observer, from publisher {marker}: {audio} audio, {video} video packets in 1.5 s"
+        );
         assert!(audio >= 50, "audio of everyone ({marker}: {audio})");
         if level(marker) == LOUD {
             assert!(video >= 50, "video of speaker {marker}: {video}");

@@ -12,18 +12,21 @@ use sfu_jitsi_bridge::sfu::{
 use sfu_jitsi_bridge::tiers::Tier;
 use sfu_support::{parse_tag, payload, Client, Kind};
 
-/// What the hook saw: (kind, audio level, payload).
+/// One packet as the hook saw it: kind, audio level, payload.
+type Seen = (MediaKind, Option<u8>, Vec<u8>);
+
 #[derive(Default)]
 struct Capture {
-    seen: Mutex<Vec<(MediaKind, Option<u8>, Vec<u8>)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl ForwardHook for Capture {
     fn on_forward(&self, packet: &ForwardedPacket<'_>) {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((packet.kind, packet.header.audio_level, packet.payload.to_vec()));
+        self.seen.lock().unwrap().push((
+            packet.kind,
+            packet.header.audio_level,
+            packet.payload.to_vec(),
+        ));
     }
 }
 
@@ -68,7 +71,7 @@ async fn the_sfu_forwards_ciphertext_unchanged_never_parses_it_and_sees_only_hea
 
     // What the SFU had in hand: the same ciphertext, untouched, and from the header the
     // audio level the sender set (20).
-    let seen = capture.seen.lock().unwrap();
+    let seen = std::mem::take(&mut *capture.seen.lock().unwrap());
     assert!(!seen.is_empty());
     let mut odd_seen = 0;
     for (kind, level, bytes) in seen.iter() {
@@ -88,13 +91,15 @@ async fn the_sfu_forwards_ciphertext_unchanged_never_parses_it_and_sees_only_hea
             odd_seen += 1;
         }
     }
-    assert!(odd_seen >= 2 * sizes.len() - 2, "odd-sized packets seen: {odd_seen}");
+    assert!(
+        odd_seen >= 2 * sizes.len() - 2,
+        "odd-sized packets seen: {odd_seen}"
+    );
 
     // Nothing the SFU sends a participant names the other's address in a log-able form.
     let signals = b.signals.lock().unwrap().join(" ");
     assert!(!signals.contains("127.0.0.1"), "{signals}");
     assert!(format!("{:?}", SfuSignal::Offer("c=IN IP4 127.0.0.1".into())) == "Offer");
-    drop(seen);
     a.close().await;
     b.close().await;
 }

@@ -43,9 +43,7 @@ async fn after_removal_the_removed_participants_streams_stop_at_once_and_it_rece
     tokio::time::sleep(Duration::from_millis(300)).await;
     let removed_total_then: u64 = [a.marker, b.marker]
         .iter()
-        .map(|m| {
-            removed.flow(*m, Kind::Audio).packets + removed.flow(*m, Kind::Video).packets
-        })
+        .map(|m| removed.flow(*m, Kind::Audio).packets + removed.flow(*m, Kind::Video).packets)
         .sum();
     while tasks.join_next().await.is_some() {} // the removed one keeps sending, in vain
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -67,15 +65,16 @@ async fn after_removal_the_removed_participants_streams_stop_at_once_and_it_rece
     } else {
         println!("remove() returned after {call:?}; the removed participant's last packet arrived {:?} before the call began", at - latest);
     }
-    assert!(worst <= STOP_BOUND, "still arriving {worst:?} after removal");
+    assert!(
+        worst <= STOP_BOUND,
+        "still arriving {worst:?} after removal"
+    );
 
     // It was told, and received nothing more once its connection was closed.
     assert!(removed.removed.load(Ordering::Acquire));
     let removed_total_end: u64 = [a.marker, b.marker]
         .iter()
-        .map(|m| {
-            removed.flow(*m, Kind::Audio).packets + removed.flow(*m, Kind::Video).packets
-        })
+        .map(|m| removed.flow(*m, Kind::Audio).packets + removed.flow(*m, Kind::Video).packets)
         .sum();
     assert_eq!(removed_total_then, removed_total_end);
 

@@ -92,18 +92,9 @@ pub(crate) struct Downstream {
     pub subscriber: ParticipantId,
     pub track: Arc<TrackLocalStaticRTP>,
     pub sender: Arc<dyn RtpSender>,
-    ssrc: u32,
-    /// Negotiated on the subscriber's leg; `NO_PAYLOAD_TYPE` until its answer is applied.
-    payload_type: AtomicU16,
-    /// The audio-level extension id on the subscriber's leg, 0 if not negotiated.
-    audio_level_id: AtomicU8,
+    rewriter: HeaderRewriter,
     /// Last-N: whether this subscriber currently gets this track.
     enabled: AtomicBool,
-    /// Sequence numbers rewritten so that the subscriber sees no gap when last-N pauses and
-    /// resumes the track: (last sequence number out, offset to add).
-    seq: Mutex<Option<(u16, u16)>>,
-    /// A pause since the last packet: the next one continues the sequence.
-    resumed: AtomicBool,
     /// The task relaying this subscriber's keyframe requests (aborted before the track is
     /// removed: it holds the track's event receiver).
     relay: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -121,12 +112,8 @@ impl Downstream {
             subscriber,
             track,
             sender,
-            ssrc,
-            payload_type: AtomicU16::new(NO_PAYLOAD_TYPE),
-            audio_level_id: AtomicU8::new(0),
+            rewriter: HeaderRewriter::new(ssrc),
             enabled: AtomicBool::new(enabled),
-            seq: Mutex::new(None),
-            resumed: AtomicBool::new(false),
             relay: Mutex::new(None),
         }
     }
@@ -138,7 +125,12 @@ impl Downstream {
     /// Stops the keyframe relay and this copy's forwarding.
     pub fn shut(&self) {
         self.enabled.store(false, Ordering::Release);
-        if let Some(task) = self.relay.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(task) = self
+            .relay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             task.abort();
         }
     }
@@ -151,7 +143,7 @@ impl Downstream {
     pub fn set_enabled(&self, on: bool) -> bool {
         let was = self.enabled.swap(on, Ordering::AcqRel);
         if on && !was {
-            self.resumed.store(true, Ordering::Release);
+            self.rewriter.resume();
         }
         was != on
     }
@@ -161,17 +153,51 @@ impl Downstream {
         let Ok(params) = self.sender.get_parameters().await else {
             return;
         };
-        if let Some(codec) = params.rtp_parameters.codecs.first() {
-            self.payload_type
-                .store(u16::from(codec.payload_type), Ordering::Release);
-        }
+        let pt = params.rtp_parameters.codecs.first().map(|c| c.payload_type);
         let id = params
             .rtp_parameters
             .header_extensions
             .iter()
             .find(|ext| ext.uri == AUDIO_LEVEL_URI)
             .map_or(0, |ext| ext.id as u8);
-        self.audio_level_id.store(id, Ordering::Release);
+        self.rewriter.negotiated(pt, id);
+    }
+}
+
+/// The header one subscriber's copy of a track needs (pure: unit-tested below).
+struct HeaderRewriter {
+    ssrc: u32,
+    /// Negotiated on the subscriber's leg; `NO_PAYLOAD_TYPE` until its answer is applied.
+    payload_type: AtomicU16,
+    /// The audio-level extension id on the subscriber's leg, 0 if not negotiated.
+    audio_level_id: AtomicU8,
+    /// Sequence numbers rewritten so that the subscriber sees no gap when last-N pauses and
+    /// resumes the track: (last sequence number out, offset to add).
+    seq: Mutex<Option<(u16, u16)>>,
+    /// A pause since the last packet: the next one continues the sequence.
+    resumed: AtomicBool,
+}
+
+impl HeaderRewriter {
+    fn new(ssrc: u32) -> Self {
+        Self {
+            ssrc,
+            payload_type: AtomicU16::new(NO_PAYLOAD_TYPE),
+            audio_level_id: AtomicU8::new(0),
+            seq: Mutex::new(None),
+            resumed: AtomicBool::new(false),
+        }
+    }
+
+    fn negotiated(&self, payload_type: Option<u8>, audio_level_id: u8) {
+        if let Some(pt) = payload_type {
+            self.payload_type.store(u16::from(pt), Ordering::Release);
+        }
+        self.audio_level_id.store(audio_level_id, Ordering::Release);
+    }
+
+    fn resume(&self) {
+        self.resumed.store(true, Ordering::Release);
     }
 
     /// The header this subscriber's leg needs; `None` before negotiation settled it.
@@ -198,6 +224,7 @@ impl Downstream {
             let _ = out.set_extension(level_id, Bytes::copy_from_slice(&[level]));
         }
         let mut seq = self.seq.lock().unwrap_or_else(PoisonError::into_inner);
+        // After a pause the next packet continues from the last one sent.
         let offset = match (*seq, self.resumed.swap(false, Ordering::AcqRel)) {
             (Some((last, _)), true) => last.wrapping_add(1).wrapping_sub(header.sequence_number),
             (Some((_, offset)), false) => offset,
@@ -364,7 +391,7 @@ pub(crate) async fn forward_track(room: Weak<Room>, publication: Arc<Publication
             if !downstream.enabled() || publication.is_stopped() {
                 continue;
             }
-            let Some(header) = downstream.rewrite(&packet.header, level) else {
+            let Some(header) = downstream.rewriter.rewrite(&packet.header, level) else {
                 continue;
             };
             let out = rtp::Packet {
@@ -376,7 +403,9 @@ pub(crate) async fn forward_track(room: Weak<Room>, publication: Arc<Publication
                 written += 1;
             }
         }
-        counters.packets_out.fetch_add(written as u64, Ordering::Relaxed);
+        counters
+            .packets_out
+            .fetch_add(written as u64, Ordering::Relaxed);
         counters
             .bytes_out
             .fetch_add(written as u64 * size, Ordering::Relaxed);
@@ -421,5 +450,73 @@ pub(crate) async fn relay_keyframe_requests(
         if asks && downstream.enabled() {
             publication.request_keyframe().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(seq: u16, with_extensions: bool) -> rtp::Header {
+        let mut h = rtp::Header {
+            version: 2,
+            payload_type: 111,
+            sequence_number: seq,
+            timestamp: 4242,
+            ssrc: 7,
+            marker: true,
+            ..Default::default()
+        };
+        if with_extensions {
+            // The publisher's own ids: transport-wide sequence number (3), audio level (5).
+            h.set_extension(3, Bytes::from_static(&[0, 9])).unwrap();
+            h.set_extension(5, Bytes::from_static(&[0x94])).unwrap();
+        }
+        h
+    }
+
+    #[test]
+    fn nothing_goes_out_before_the_subscribers_leg_is_negotiated() {
+        let r = HeaderRewriter::new(99);
+        assert!(r.rewrite(&header(1, false), None).is_none());
+        r.negotiated(Some(96), 0);
+        assert!(r.rewrite(&header(1, false), None).is_some());
+    }
+
+    #[test]
+    fn the_copy_gets_its_own_ssrc_and_payload_type_and_only_the_audio_level_under_its_id() {
+        let r = HeaderRewriter::new(99);
+        r.negotiated(Some(109), 1);
+        let out = r.rewrite(&header(10, true), Some(20)).unwrap();
+        assert_eq!((out.ssrc, out.payload_type), (99, 109));
+        assert_eq!(
+            (out.timestamp, out.marker, out.sequence_number),
+            (4242, true, 10)
+        );
+        assert_eq!(out.get_extension_ids(), vec![1]);
+        assert_eq!(out.get_extension(1).unwrap().as_ref(), &[20]);
+        // A leg without the extension gets none.
+        let bare = HeaderRewriter::new(98);
+        bare.negotiated(Some(109), 0);
+        let out = bare.rewrite(&header(10, true), Some(20)).unwrap();
+        assert!(out.get_extension_ids().is_empty());
+    }
+
+    #[test]
+    fn a_pause_leaves_no_gap_in_the_sequence_numbers() {
+        let r = HeaderRewriter::new(99);
+        r.negotiated(Some(96), 0);
+        let seqs: Vec<u16> = [65_534u16, 65_535, 0]
+            .iter()
+            .map(|s| r.rewrite(&header(*s, false), None).unwrap().sequence_number)
+            .collect();
+        assert_eq!(seqs, vec![65_534, 65_535, 0]);
+        // Paused for 500 packets, then resumed: the subscriber sees 1, 2, ...
+        r.resume();
+        let next: Vec<u16> = [500u16, 501]
+            .iter()
+            .map(|s| r.rewrite(&header(*s, false), None).unwrap().sequence_number)
+            .collect();
+        assert_eq!(next, vec![1, 2]);
     }
 }

@@ -11,8 +11,7 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYP
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability,
-    RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use webrtc::peer_connection::{
@@ -80,10 +79,8 @@ pub fn media_engine_and_registry() -> Result<(MediaEngine, Registry), webrtc::er
         RtpCodecKind::Audio,
         None,
     )?;
-    let registry = webrtc::peer_connection::register_default_interceptors(
-        Registry::new(),
-        &mut media_engine,
-    )?;
+    let registry =
+        webrtc::peer_connection::register_default_interceptors(Registry::new(), &mut media_engine)?;
     // Application-most, so every interceptor has seen the whole inbound RTCP first.
     let registry = registry.with(Slot::from(14_000), KeyframeRequestsToApp::default());
     Ok((media_engine, registry))

@@ -423,7 +423,10 @@ impl SfuInner {
         };
         let (start, end) = (u32::from(*range.start()), u32::from(*range.end()));
         let len = end.saturating_sub(start) + 1;
-        let mut next = self.next_port.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = self
+            .next_port
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for _ in 0..len {
             let port = (start + *next % len) as u16;
             *next = next.wrapping_add(1);

@@ -9,12 +9,16 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::mpsc::UnboundedSender;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
     RTCPeerConnectionState, RTCSessionDescription,
 };
+use webrtc::rtp_transceiver::RtpSender;
 
 use super::forward::Downstream;
 use super::ids::{ParticipantId, RoomId};
@@ -77,7 +81,11 @@ impl Participant {
             .set_remote_description(offer)
             .await
             .map_err(|_| SfuError::BadSdp)?;
-        let answer = self.pc.create_answer(None).await.map_err(SfuError::webrtc)?;
+        let answer = self
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(SfuError::webrtc)?;
         let sdp = answer.sdp.clone();
         self.set_mid(&sdp);
         self.pc
@@ -148,6 +156,33 @@ impl Participant {
             self.send_offer(&mut neg).await;
         }
         Ok(())
+    }
+
+    /// Adds a forwarded track on a send-only transceiver of its own (`add_track` would reuse
+    /// the participant's own publishing m-line of the same kind, which it does not receive
+    /// on). Serialized with negotiation, so it never lands between creating and applying an
+    /// offer. The caller renegotiates.
+    pub async fn add_forwarded_track(
+        &self,
+        track: Arc<TrackLocalStaticRTP>,
+    ) -> Option<Arc<dyn RtpSender>> {
+        let _neg = self.negotiation.lock().await;
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let transceiver = self
+            .pc
+            .add_transceiver_from_track(
+                track as Arc<dyn TrackLocal>,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Sendonly,
+                    streams: Vec::new(),
+                    send_encodings: Vec::new(),
+                }),
+            )
+            .await
+            .ok()?;
+        transceiver.sender().await.ok().flatten()
     }
 
     pub async fn add_candidate(&self, candidate: IceCandidate) -> Result<(), SfuError> {

@@ -11,11 +11,9 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemote;
 
 use super::forward::{
@@ -28,11 +26,19 @@ use super::speaker::SpeakerTracker;
 use super::{media, SfuConfig, SfuError, SfuInner, SfuSignal};
 use crate::tiers::{check_join, Tier};
 
+/// How often, and how long apart, a new track's SSRC and codec are looked up before it is
+/// given up: 40 x 50 ms covers a slow DTLS handshake.
+const TRACK_INFO_ATTEMPTS: usize = 40;
+const TRACK_INFO_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 struct RoomState {
     participants: HashMap<ParticipantId, Arc<Participant>>,
     /// Joins under way (they count towards the cap).
     joining: usize,
     publications: Vec<(Arc<Publication>, JoinHandle<()>)>,
+    /// Tracks that arrived while their publisher was still joining (webrtc-rs may announce a
+    /// track as soon as the offer is applied, before the join completes).
+    early_tracks: HashMap<ParticipantId, Vec<Arc<dyn TrackRemote>>>,
     speakers: SpeakerTracker,
     closed: bool,
 }
@@ -63,6 +69,7 @@ impl Room {
                 participants: HashMap::new(),
                 joining: 0,
                 publications: Vec::new(),
+                early_tracks: HashMap::new(),
                 speakers: SpeakerTracker::new(sfu.config.speaker),
                 closed: false,
             }),
@@ -138,32 +145,38 @@ impl Room {
             check_join(self.tier, present)?;
             state.joining += 1;
         }
-        let (participant, answer) = self.connect(id.clone(), offer, bind, signals).await.inspect_err(|_| {
-            self.lock().joining -= 1;
-        })?;
-        let publications = {
+        let (participant, answer) = self
+            .connect(id.clone(), offer, bind, signals)
+            .await
+            .inspect_err(|_| {
+                let mut state = self.lock();
+                state.joining -= 1;
+                state.early_tracks.remove(&id);
+            })?;
+        let (publications, early) = {
             let mut state = self.lock();
             state.joining -= 1;
+            let early = state.early_tracks.remove(&id).unwrap_or_default();
             if state.closed {
-                None
+                (None, early)
             } else {
-                state
-                    .participants
-                    .insert(id.clone(), participant.clone());
+                state.participants.insert(id.clone(), participant.clone());
                 state.speakers.add(id.clone());
-                Some(
-                    state
-                        .publications
-                        .iter()
-                        .map(|(p, _)| p.clone())
-                        .collect::<Vec<_>>(),
-                )
+                let publications = state
+                    .publications
+                    .iter()
+                    .map(|(p, _)| p.clone())
+                    .collect::<Vec<_>>();
+                (Some(publications), early)
             }
         };
         let Some(publications) = publications else {
             participant.close().await;
             return Err(SfuError::RoomEnded);
         };
+        for track in early {
+            tokio::spawn(self.clone().on_publisher_track(id.clone(), track));
+        }
         let mut added = false;
         for publication in publications {
             added |= self.subscribe(&publication, &participant).await;
@@ -205,36 +218,54 @@ impl Room {
     }
 
     /// A participant's track arrived: forward it to everyone else.
-    pub async fn on_publisher_track(self: Arc<Self>, id: ParticipantId, track: Arc<dyn TrackRemote>) {
+    pub async fn on_publisher_track(
+        self: Arc<Self>,
+        id: ParticipantId,
+        track: Arc<dyn TrackRemote>,
+    ) {
+        let level_id = {
+            let mut state = self.lock();
+            let Some(publisher) = state.participants.get(&id) else {
+                // Announced before the join completed: taken up when it does.
+                if !state.closed && state.joining > 0 {
+                    state.early_tracks.entry(id).or_default().push(track);
+                }
+                return;
+            };
+            publisher
+                .audio_level_id
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
         let kind = match track.kind().await {
             RtpCodecKind::Audio => MediaKind::Audio,
             RtpCodecKind::Video => MediaKind::Video,
             _ => return,
         };
-        let Some(ssrc) = track.ssrcs().await.first().copied() else {
+        // The SSRC and codec are known once the description declares them or the first
+        // packet arrives.
+        let mut found = None;
+        for _ in 0..TRACK_INFO_ATTEMPTS {
+            if let Some(ssrc) = track.ssrcs().await.first().copied() {
+                if let Some(codec) = track.codec(ssrc).await {
+                    found = Some((ssrc, codec));
+                    break;
+                }
+            }
+            tokio::time::sleep(TRACK_INFO_RETRY).await;
+        }
+        let Some((ssrc, codec)) = found else {
+            tracing::debug!(room = ?self.id, publisher = ?id, "track without SSRC or codec ignored");
             return;
         };
-        let Some(codec) = track.codec(ssrc).await else {
-            return;
-        };
-        let publication = {
-            let state = self.lock();
-            let Some(publisher) = state.participants.get(&id) else {
-                return;
-            };
-            let level_id = publisher
-                .audio_level_id
-                .load(std::sync::atomic::Ordering::Acquire);
-            Arc::new(Publication::new(
-                self.next_publication.fetch_add(1, Ordering::Relaxed),
-                id.clone(),
-                kind,
-                track,
-                ssrc,
-                codec,
-                level_id,
-            ))
-        };
+        let publication = Arc::new(Publication::new(
+            self.next_publication.fetch_add(1, Ordering::Relaxed),
+            id.clone(),
+            kind,
+            track,
+            ssrc,
+            codec,
+            level_id,
+        ));
         let subscribers: Vec<Arc<Participant>> = {
             let mut state = self.lock();
             if state.closed || !state.participants.contains_key(&id) {
@@ -258,7 +289,11 @@ impl Room {
     }
 
     /// Gives `subscriber` a copy of `publication` (once). The caller renegotiates.
-    async fn subscribe(&self, publication: &Arc<Publication>, subscriber: &Arc<Participant>) -> bool {
+    async fn subscribe(
+        &self,
+        publication: &Arc<Publication>,
+        subscriber: &Arc<Participant>,
+    ) -> bool {
         let key = (publication.id, subscriber.id.clone());
         if !self
             .claimed
@@ -289,25 +324,13 @@ impl Room {
                 ..Default::default()
             }],
         )));
-        // A transceiver of its own, send-only: `add_track` would reuse the subscriber's own
-        // publishing m-line of the same kind, which the subscriber does not receive on.
-        let transceiver = subscriber
-            .pc
-            .add_transceiver_from_track(
-                track.clone() as Arc<dyn TrackLocal>,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Sendonly,
-                    streams: Vec::new(),
-                    send_encodings: Vec::new(),
-                }),
-            )
-            .await;
-        let sender = match transceiver {
-            Ok(t) => t.sender().await.ok().flatten(),
-            Err(_) => None,
-        };
+        let sender = subscriber.add_forwarded_track(track.clone()).await;
         let Some(sender) = sender else {
             tracing::debug!(room = ?self.id, "track not added to a subscriber");
+            self.claimed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&(publication.id, subscriber.id.clone()));
             return false;
         };
         let enabled = match publication.kind {

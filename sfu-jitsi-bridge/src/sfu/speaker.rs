@@ -142,8 +142,7 @@ impl SpeakerTracker {
                 Some(cur) if !self.speaking(cur, now) => true,
                 Some(cur) => {
                     now.saturating_duration_since(*since) >= self.config.min_hold
-                        && loudness_of(&self.members, id)
-                            > cur.loudness + self.config.switch_margin
+                        && loudness_of(&self.members, id) > cur.loudness + self.config.switch_margin
                 }
             },
         };
@@ -181,14 +180,15 @@ impl SpeakerTracker {
                 }
             };
             let (ca, cb) = (class(a_id, a), class(b_id, b));
-            ca.cmp(&cb).then_with(|| match ca {
-                // Longest-running turn first.
-                1 => a.turn_since.cmp(&b.turn_since),
-                // Most recent first.
-                2 => b.last_spoke.cmp(&a.last_spoke),
-                _ => std::cmp::Ordering::Equal,
-            })
-            .then(a.join_seq.cmp(&b.join_seq))
+            ca.cmp(&cb)
+                .then_with(|| match ca {
+                    // Longest-running turn first.
+                    1 => a.turn_since.cmp(&b.turn_since),
+                    // Most recent first.
+                    2 => b.last_spoke.cmp(&a.last_spoke),
+                    _ => std::cmp::Ordering::Equal,
+                })
+                .then(a.join_seq.cmp(&b.join_seq))
         });
         ranked
             .into_iter()
@@ -291,7 +291,10 @@ mod tests {
         talk(&mut t, &mut now, &[(&p[3], 10)], Duration::from_secs(1));
         talk(&mut t, &mut now, &[(&p[4], 10)], Duration::from_secs(1));
         assert_eq!(t.last_n(2, &p[0], now), vec![p[4].clone(), p[3].clone()]);
-        assert_eq!(t.last_n(3, &p[4], now), vec![p[3].clone(), p[0].clone(), p[1].clone()]);
+        assert_eq!(
+            t.last_n(3, &p[4], now),
+            vec![p[3].clone(), p[0].clone(), p[1].clone()]
+        );
         t.remove(&p[4]);
         assert_eq!(t.last_n(2, &p[0], now), vec![p[3].clone(), p[1].clone()]);
     }

@@ -309,11 +309,16 @@ impl Client {
                     SfuSignal::Offer(sdp) => {
                         let offer = RTCSessionDescription::offer(sdp).unwrap();
                         if pc3.set_remote_description(offer).await.is_err() {
+                            eprintln!("participant {marker}: the SFU's offer was refused");
                             continue;
                         }
-                        let answer = pc3.create_answer(None).await.unwrap();
+                        let Ok(answer) = pc3.create_answer(None).await else {
+                            continue;
+                        };
                         let sdp = answer.sdp.clone();
-                        pc3.set_local_description(answer).await.unwrap();
+                        if pc3.set_local_description(answer).await.is_err() {
+                            continue;
+                        }
                         let _ = sfu3.apply_answer(room, &id3, sdp).await;
                     }
                     SfuSignal::Candidate(c) => {
@@ -376,9 +381,15 @@ impl Client {
             header,
             payload: Bytes::from(payload(self.marker, Kind::Audio, seq, len)),
         };
-        let level = AudioLevelExtension { level, voice: level < 127 };
+        let level = AudioLevelExtension {
+            level,
+            voice: level < 127,
+        };
         self.audio
-            .write_rtp_with_extensions(packet, &[rtp::extension::HeaderExtension::AudioLevel(level)])
+            .write_rtp_with_extensions(
+                packet,
+                &[rtp::extension::HeaderExtension::AudioLevel(level)],
+            )
             .await
             .is_ok()
     }
@@ -458,10 +469,11 @@ impl Client {
             let Some(ssrc) = track.ssrcs().await.first().copied() else {
                 continue;
             };
-            let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
-                sender_ssrc: 0,
-                media_ssrc: ssrc,
-            };
+            let pli =
+                rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: ssrc,
+                };
             if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
                 asked += 1;
             }
