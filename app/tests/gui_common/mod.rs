@@ -229,7 +229,9 @@ pub fn type_into(harness: &mut Harness<'_, PhantomApp>, label: &str, text: &str)
 /// Clicks the button named `label` (scrolled into view first, as a user would).
 pub fn click(harness: &mut Harness<'_, PhantomApp>, label: &str) {
     use eframe::egui::accesskit::Role;
-    harness.get_by_role_and_label(Role::Button, label).scroll_to_me();
+    harness
+        .get_by_role_and_label(Role::Button, label)
+        .scroll_to_me();
     harness.step();
     harness.get_by_role_and_label(Role::Button, label).click();
     harness.step();
