@@ -415,10 +415,7 @@ mod tests {
         let n = sdp.negotiate(&[G711::Pcma, G711::Pcmu]).unwrap();
         assert_eq!(n.codec, G711::Pcmu, "the offerer's order wins");
         assert_eq!(n.dtmf_pt, Some(101));
-        assert_eq!(
-            n.remote,
-            "203.0.113.5:12000".parse::<std::net::SocketAddr>().unwrap()
-        );
+        assert_eq!(n.remote, "203.0.113.5:12000".parse::<SocketAddr>().unwrap());
         let only_a = sdp.negotiate(&[G711::Pcma]).unwrap();
         assert_eq!((only_a.codec, only_a.codec_pt), (G711::Pcma, 8));
     }
