@@ -327,7 +327,7 @@ mod tests {
             socks5_proxy: Some("127.0.0.1:9050".into()),
             signaling: crate::ble::SignalingPaths::RelaysAndBluetooth,
             phone_gateway: Some(
-                "npub1sg6plzptd64u62a878hep2kev88swjh3tw00gjsfl8f237lmu63q0uf63m".into(),
+                "npub10elfcs4fr0l0r8af98jlmgdh9c8tcxjvz9qkw038js35mp4dma8qzvjptg".into(),
             ),
         };
         settings.save(dir.path()).unwrap();

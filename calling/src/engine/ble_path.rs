@@ -39,6 +39,15 @@ impl BleVoiceRadio {
     }
 }
 
+/// The radio taken by one call; dropping it frees the radio, however the call ends.
+struct RadioClaim(Arc<AtomicBool>);
+
+impl Drop for RadioClaim {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// Why the call could not move to Bluetooth.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BlePathError {
@@ -60,7 +69,8 @@ pub(crate) struct BlePath {
     agreed: Option<(ble_voice::SessionKeys, Instant)>,
     /// We sent our share (the peer can agree too).
     shared: bool,
-    running: Option<BleVoiceCall>,
+    /// The running call and its hold on the radio (dropped after the call).
+    running: Option<(BleVoiceCall, RadioClaim)>,
 }
 
 impl BlePath {
@@ -142,6 +152,7 @@ impl BlePath {
         if self.radio.busy.swap(true, Ordering::SeqCst) {
             return Err(BlePathError::Busy);
         }
+        let claim = RadioClaim(self.radio.busy.clone());
         match BleVoiceCall::start_on_devices(
             self.radio.mesh.clone(),
             None,
@@ -151,19 +162,17 @@ impl BlePath {
             Some(controls),
         ) {
             Ok(call) => {
-                self.running = Some(call);
+                self.running = Some((call, claim));
                 Ok(())
             }
-            Err(error) => {
-                self.radio.busy.store(false, Ordering::SeqCst);
-                Err(error.into())
-            }
+            // The claim drops here: the radio is free again.
+            Err(error) => Err(error.into()),
         }
     }
 
     /// Ends the Bluetooth call, if one runs, and frees the radio.
     pub(crate) async fn stop(mut self) {
-        if let Some(call) = self.running.take() {
+        if let Some((call, claim)) = self.running.take() {
             let stats = call.stats();
             tracing::info!(
                 sent = stats.sender.packets,
@@ -173,7 +182,7 @@ impl BlePath {
                 "Bluetooth voice call ended"
             );
             call.stop().await;
-            self.radio.busy.store(false, Ordering::SeqCst);
+            drop(claim);
         }
     }
 }
@@ -196,6 +205,17 @@ fn with_session_attribute(sdp: &str, attribute: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_radio_is_free_again_however_the_call_ends() {
+        let busy = Arc::new(AtomicBool::new(true));
+        let claim = RadioClaim(busy.clone());
+        assert!(busy.load(Ordering::SeqCst));
+        // A task cancelled mid-call drops its claim without `stop` ever running.
+        let running = Some(claim);
+        drop(running);
+        assert!(!busy.load(Ordering::SeqCst));
+    }
 
     #[test]
     fn the_share_goes_before_the_first_media_section() {
