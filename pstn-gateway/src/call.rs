@@ -146,18 +146,7 @@ impl PhoneCall {
 
     /// Sends a key to the phone as RFC 4733 events (100 ms, end packet sent 3 times).
     pub fn send_dtmf(&self, key: char) -> Result<(), CallError> {
-        if crate::rtp::dtmf::event_of(key).is_none() {
-            return Err(CallError::NotAKey(key));
-        }
-        if self.ended.borrow().is_some() {
-            return Err(CallError::Ended);
-        }
-        if !*self.dtmf_supported.borrow() {
-            return Err(CallError::NoDtmf);
-        }
-        self.keys_to_phone
-            .try_send(key)
-            .map_err(|_| CallError::Ended)
+        send_key(&self.keys_to_phone, &self.dtmf_supported, &self.ended, key)
     }
 
     /// Answers an inbound call (200 OK with our SDP answer); media starts.

@@ -35,12 +35,7 @@ pub const DEFAULT_BITRATE: i32 = 12_000;
 /// Loss the encoder prepares for by default, percent.
 pub const DEFAULT_EXPECTED_LOSS: u8 = 10;
 
-fn codec_error(operation: &'static str) -> impl FnOnce(::opus::Error) -> AudioError {
-    move |e| AudioError::Codec {
-        operation,
-        message: e.description().to_string(),
-    }
-}
+use media::audio::opus_codec_error as codec_error;
 
 /// The encoder: 40 ms of 48 kHz mono in, one Opus frame out.
 #[derive(Debug)]

@@ -20,7 +20,8 @@ mod source;
 mod tone;
 
 pub use self::opus::{
-    OpusDecoder, OpusEncoder, DEFAULT_BITRATE, MAX_BITRATE, MAX_PACKET_BYTES, MIN_BITRATE,
+    codec_error as opus_codec_error, OpusDecoder, OpusEncoder, DEFAULT_BITRATE, MAX_BITRATE,
+    MAX_PACKET_BYTES, MIN_BITRATE,
 };
 pub use clip::ClipSource;
 pub use cpal_driver::{

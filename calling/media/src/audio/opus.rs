@@ -22,7 +22,8 @@ const ENCODE_BUFFER: usize = 4000;
 /// Longest frame a packet can hold: 120 ms at 48 kHz.
 const MAX_DECODED_SAMPLES: usize = 5760;
 
-fn codec_error(operation: &'static str) -> impl FnOnce(::opus::Error) -> AudioError {
+/// Maps a libopus error of `operation` ("encode", "set bitrate", ...) to an [`AudioError`].
+pub fn codec_error(operation: &'static str) -> impl FnOnce(::opus::Error) -> AudioError {
     move |e| AudioError::Codec {
         operation,
         message: e.description().to_string(),
