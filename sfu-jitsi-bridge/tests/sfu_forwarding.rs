@@ -53,6 +53,10 @@ impl ForwardHook for Fanout {
 }
 
 async fn everyone_gets_everyone_else(n: usize) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("sfu_jitsi_bridge=debug"))
+        .with_test_writer()
+        .try_init();
     let config = SfuConfig {
         last_n: n,
         ..SfuConfig::loopback()

@@ -14,7 +14,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::forward::{
     forward_track, relay_keyframe_requests, Counters, Downstream, ForwardHook, MediaKind,
@@ -26,10 +26,9 @@ use super::speaker::SpeakerTracker;
 use super::{media, SfuConfig, SfuError, SfuInner, SfuSignal};
 use crate::tiers::{check_join, Tier};
 
-/// How often, and how long apart, a new track's SSRC and codec are looked up before it is
-/// given up: 40 x 50 ms covers a slow DTLS handshake.
-const TRACK_INFO_ATTEMPTS: usize = 40;
-const TRACK_INFO_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long a new track may stay silent before it is given up: its first packet names its
+/// SSRC, and a publisher whose DTLS handshake is slow on a loaded machine still makes it.
+const FIRST_PACKET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 struct RoomState {
     participants: HashMap<ParticipantId, Arc<Participant>>,
@@ -241,21 +240,19 @@ impl Room {
             RtpCodecKind::Video => MediaKind::Video,
             _ => return,
         };
-        // The SSRC and codec are known once the description declares them or the first
-        // packet arrives.
-        let mut found = None;
-        for _ in 0..TRACK_INFO_ATTEMPTS {
-            if let Some(ssrc) = track.ssrcs().await.first().copied() {
-                if let Some(codec) = track.codec(ssrc).await {
-                    found = Some((ssrc, codec));
-                    break;
-                }
-            }
-            tokio::time::sleep(TRACK_INFO_RETRY).await;
-        }
-        let Some((ssrc, codec)) = found else {
-            tracing::debug!(room = ?self.id, publisher = ?id, "track without SSRC or codec ignored");
+        let Some(ssrc) = first_ssrc(track.as_ref()).await else {
+            tracing::debug!(room = ?self.id, publisher = ?id, "track ended before its first packet");
             return;
+        };
+        // The SFU registers one codec per kind, so the kind names it when webrtc-rs has not
+        // attached the coding to the track (it does so only if the description it holds at
+        // the first packet lists the SSRC, which a renegotiation in flight can prevent).
+        let codec = match track.codec(ssrc).await {
+            Some(codec) => codec,
+            None => match kind {
+                MediaKind::Audio => media::opus_codec(),
+                MediaKind::Video => media::vp8_codec(),
+            },
         };
         let publication = Arc::new(Publication::new(
             self.next_publication.fetch_add(1, Ordering::Relaxed),
@@ -478,4 +475,24 @@ impl Room {
             participant.close().await;
         }
     }
+}
+
+/// The SSRC of a new remote track: from its coding when webrtc-rs attached one, otherwise from
+/// the open event (or the first packet) it delivers. `None` if the track ends or stays silent.
+async fn first_ssrc(track: &dyn TrackRemote) -> Option<u32> {
+    if let Some(ssrc) = track.ssrcs().await.first().copied() {
+        return Some(ssrc);
+    }
+    let first = tokio::time::timeout(FIRST_PACKET_TIMEOUT, async {
+        loop {
+            match track.poll().await? {
+                TrackRemoteEvent::OnOpen(init) => return Some(init.ssrc),
+                // A lost open event: the packet names the stream (and is not forwarded).
+                TrackRemoteEvent::OnRtpPacket(packet) => return Some(packet.header.ssrc),
+                TrackRemoteEvent::OnEnded => return None,
+                _ => continue,
+            }
+        }
+    });
+    first.await.ok().flatten()
 }
