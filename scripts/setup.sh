@@ -35,6 +35,8 @@ DEB_PACKAGES=(
   x11-utils           # scripts/screenshots.sh: `xwininfo` sees when the window is up
   bc                  # scripts/screenshots.sh: start-up time arithmetic
   sip-tester          # sipp: the SIP carrier/trunk the pstn-gateway tests talk to
+  baresip             # pstn-gateway service tests: a SIP phone calling and answering through the gateway
+  kamailio            # pstn-gateway service tests: a SIP proxy in front of the gateway
 )
 
 # Packages only one script needs (the quality bench's espeak-ng and Python build tools).

@@ -104,6 +104,35 @@ fn dialing_during_a_call_is_refused_and_sends_nothing() {
 }
 
 #[test]
+fn a_service_allowed_several_calls_dials_and_rings_side_by_side_up_to_its_limit() {
+    let mut net = Net::new();
+    let gateway = net.person_with("gateway", 1, |config| {
+        config.max_live_calls = 2;
+        config.admission = std::sync::Arc::new(calling::RingUpTo { max_calls: 2 });
+    })[0];
+    let alice = net.person("alice", 1)[0];
+    let bob = net.person("bob", 1)[0];
+    let carol = net.person("carol", 1)[0];
+    let first = connected_call(&mut net, gateway, alice);
+    let second = net.dial(gateway, bob, CallType::Voice);
+    assert_eq!(net.state(bob, second), Some(CallState::Ringing));
+    assert_eq!(net.state(gateway, first), Some(CallState::Connected));
+    // Two live: a third dial is refused, an incoming call is busy.
+    let third = net.dial(gateway, carol, CallType::Voice);
+    assert_eq!(
+        net.history(gateway, third),
+        [ended(EndReason::AlreadyInCall)]
+    );
+    let fourth = net.dial(carol, gateway, CallType::Voice);
+    assert_eq!(net.end_reason(carol, fourth), Some(EndReason::RemoteBusy));
+    // One ends: an incoming call rings beside the other.
+    net.hangup(alice, first);
+    let fifth = net.dial(carol, gateway, CallType::Voice);
+    assert_eq!(net.state(gateway, fifth), Some(CallState::Ringing));
+    assert_eq!(net.state(bob, second), Some(CallState::Ringing));
+}
+
+#[test]
 fn after_a_call_ends_the_line_is_free_again() {
     let mut net = Net::new();
     let alice = net.person("alice", 1)[0];

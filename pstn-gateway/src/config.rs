@@ -105,6 +105,57 @@ struct RawConfig {
     trunks: Vec<RawTrunk>,
     #[serde(default)]
     rules: RulesConfig,
+    #[serde(default)]
+    service: ServiceConfig,
+}
+
+/// How much of a phone caller's number the PhantomCall side is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CallerNumber {
+    /// Country and area code and the last two digits (`+1 555 …12`): enough to recognise
+    /// a caller, not enough to keep a stranger's full number in every call log.
+    #[default]
+    Partial,
+    /// The whole number (a user's own line, where callers are known).
+    Full,
+}
+
+/// The `[service]` table: how the gateway joins phone calls to PhantomCall users (the
+/// `phantomcall gateway serve` command). Keys are checked by the service when it starts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// The trunk that carries users' outbound calls (default: the first trunk).
+    pub outbound_trunk: Option<String>,
+    /// Most bridged calls at once (both directions).
+    #[serde(default = "default_max_calls")]
+    pub max_calls: usize,
+    /// How a phone caller's number is shown to the user it rings.
+    #[serde(default)]
+    pub caller_number: CallerNumber,
+    /// Hotline name (as in a DID target `hotline:<name>`) -> the hotline's npub.
+    #[serde(default)]
+    pub hotlines: BTreeMap<String, String>,
+    /// Users enrolled for outbound calls: npub -> prepaid credit in minutes.
+    #[serde(default)]
+    pub users: BTreeMap<String, u32>,
+}
+
+fn default_max_calls() -> usize {
+    20
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            outbound_trunk: None,
+            max_calls: default_max_calls(),
+            caller_number: CallerNumber::default(),
+            hotlines: BTreeMap::new(),
+            users: BTreeMap::new(),
+        }
+    }
 }
 
 /// An address or network in an allow-list (`203.0.113.7` or `54.172.60.0/30`).
@@ -200,6 +251,8 @@ pub struct GatewayConfig {
     pub trunks: Vec<TrunkConfig>,
     /// Credit, destination and rate-limit rules.
     pub rules: RulesConfig,
+    /// How calls are joined to PhantomCall users.
+    pub service: ServiceConfig,
 }
 
 impl GatewayConfig {
@@ -215,9 +268,18 @@ impl GatewayConfig {
             trunks.push(trunk);
         }
         raw.rules.validate()?;
+        if let Some(name) = &raw.service.outbound_trunk {
+            if !trunks.iter().any(|t| &t.name == name) {
+                return Err(invalid("service.outbound_trunk", "no trunk of that name"));
+            }
+        }
+        if raw.service.max_calls == 0 {
+            return Err(invalid("service.max_calls", "at least 1"));
+        }
         Ok(GatewayConfig {
             trunks,
             rules: raw.rules,
+            service: raw.service,
         })
     }
 

@@ -25,6 +25,8 @@ pub mod number;
 pub mod rtp;
 pub mod rules;
 pub mod sdp;
+#[cfg(feature = "bridge")]
+pub mod service;
 
 pub use call::{
     CallError, CallInfo, CallNotice, Direction, EndReason, PhoneCall, PhoneControl, PhoneMedia,

@@ -123,6 +123,22 @@ impl AdmissionPolicy for AnswerUpTo {
     }
 }
 
+/// A service that decides on each call itself while it keeps several side by side (the
+/// phone gateway's outbound legs: it rings while the trunk is dialled, then answers or
+/// declines): rings up to `max_calls` live calls, busy beyond; the other refusals as
+/// [`PersonalPolicy`]'s.
+#[derive(Debug, Clone, Copy)]
+pub struct RingUpTo {
+    /// Most calls live at once (at least one).
+    pub max_calls: usize,
+}
+
+impl AdmissionPolicy for RingUpTo {
+    fn admit(&self, facts: &OfferFacts) -> Admission {
+        refusal(facts, self.max_calls.max(1)).unwrap_or(Admission::Ring)
+    }
+}
+
 /// The rules every policy here shares, in order: strangers silent, group offers refused,
 /// busy (`capacity` live calls already), mode too low, mode without a media path.
 fn refusal(facts: &OfferFacts, capacity: usize) -> Option<Admission> {
@@ -210,6 +226,21 @@ mod tests {
             Admission::Accept { with_video: true },
             "a limit of zero still takes one call"
         );
+    }
+
+    #[test]
+    fn a_service_that_decides_itself_rings_up_to_its_limit_then_is_busy() {
+        let second = OfferFacts {
+            live_calls: 1,
+            ..contact_offer()
+        };
+        let gateway = RingUpTo { max_calls: 2 };
+        assert_eq!(gateway.admit(&second), Admission::Ring);
+        let third = OfferFacts {
+            live_calls: 2,
+            ..second
+        };
+        assert_eq!(gateway.admit(&third), Admission::Busy);
     }
 
     #[test]

@@ -81,6 +81,11 @@ pub struct EngineConfig {
     /// What becomes of incoming offers that may ring: [`PersonalPolicy`] (they ring)
     /// unless a headless client or a service brings its own.
     pub admission: Arc<dyn AdmissionPolicy>,
+    /// Most calls this device may have live when it dials: 1 for a person (dialing during
+    /// a call ends the new one with `AlreadyInCall`); more for a service that bridges
+    /// several calls side by side (the phone gateway). Incoming calls are capped by the
+    /// admission policy.
+    pub max_live_calls: usize,
 }
 
 impl EngineConfig {
@@ -99,6 +104,7 @@ impl EngineConfig {
             unavailable_modes: BTreeSet::new(),
             handled_by_app: None,
             admission: Arc::new(PersonalPolicy),
+            max_live_calls: 1,
         }
     }
 

@@ -225,8 +225,10 @@ impl CallEngineCore {
         self.config.allow_strangers = allow;
     }
 
-    pub(super) fn has_live_call(&self) -> bool {
-        self.calls.values().any(Call::is_live)
+    /// Whether a new outgoing call would exceed [`EngineConfig::max_live_calls`].
+    pub(super) fn at_call_capacity(&self) -> bool {
+        let live = self.calls.values().filter(|c| c.is_live()).count();
+        live >= self.config.max_live_calls.max(1)
     }
 
     fn fire_timers(&mut self, now: Instant) {

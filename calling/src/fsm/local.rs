@@ -30,7 +30,7 @@ impl CallEngineCore {
                 .drop_input(Some(call_id), InputKind::Dial, DropReason::CannotCallSelf);
             return;
         }
-        let busy = self.has_live_call();
+        let busy = self.at_call_capacity();
         let mut call = Call::new(
             call_id,
             peer,

@@ -118,6 +118,7 @@ pub mod wire;
 
 pub use admit::{
     Admission, AdmissionPolicy, AnswerEverything, AnswerUpTo, OfferFacts, PersonalPolicy, Refusal,
+    RingUpTo,
 };
 pub use config::EngineConfig;
 pub use engine::CallEngineCore;

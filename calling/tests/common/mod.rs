@@ -93,6 +93,16 @@ impl Net {
     /// A person with `devices` devices (named `name`, `name2`, ...). Everybody in the net
     /// is everybody's contact.
     pub fn person(&mut self, name: &str, devices: usize) -> Vec<Dev> {
+        self.person_with(name, devices, |_| {})
+    }
+
+    /// [`Net::person`] with last changes to each device's engine settings.
+    pub fn person_with(
+        &mut self,
+        name: &str,
+        devices: usize,
+        configure: impl Fn(&mut EngineConfig),
+    ) -> Vec<Dev> {
         let key = Identity::generate().public_key();
         let mut added = Vec::new();
         for i in 0..devices {
@@ -104,6 +114,7 @@ impl Net {
             config.contacts = self.devices.iter().map(|d| d.key).collect();
             // Contacts may call in any mode here; the mode floor has its own tests.
             config.default_mode = PrivacyMode::Fast;
+            configure(&mut config);
             let name = if i == 0 {
                 name.to_owned()
             } else {

@@ -10,6 +10,7 @@ use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::sip::{HeadersExt, StatusCode};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::driver::{self, Leg};
 use super::Inner;
@@ -44,6 +45,9 @@ pub enum DialError {
     /// Not answered in time (the INVITE was cancelled), or the trunk did not respond.
     #[error("no answer")]
     Timeout,
+    /// The caller gave up before the number answered (the INVITE was cancelled).
+    #[error("cancelled")]
+    Cancelled,
     /// Any other final response.
     #[error("rejected by the trunk: {code}")]
     Rejected {
@@ -75,6 +79,7 @@ pub(crate) async fn dial(
     user: &str,
     trunk_name: &str,
     number: &str,
+    cancel: CancellationToken,
 ) -> Result<PhoneCall, DialError> {
     let number = E164::parse(number)?;
     let trunk = inner
@@ -87,7 +92,7 @@ pub(crate) async fn dial(
         tracing::info!(call = id, to = %Redacted(number.as_str()), %refusal, "pstn: outbound call refused");
         return Err(refusal.into());
     }
-    let result = place(&inner, id, &trunk, &number).await;
+    let result = place(&inner, id, &trunk, &number, cancel).await;
     if result.is_err() {
         inner.rules().ended(id, Instant::now());
     }
@@ -99,6 +104,7 @@ async fn place(
     id: u64,
     trunk: &crate::TrunkConfig,
     number: &E164,
+    cancel: CancellationToken,
 ) -> Result<PhoneCall, DialError> {
     let internal = |e: &dyn std::fmt::Display| DialError::Internal(e.to_string());
     let (socket, rtp_addr) = session::bind(trunk.media_ip)
@@ -154,7 +160,16 @@ async fn place(
         }
     };
     let timeout = Duration::from_secs(trunk.answer_timeout_secs);
-    let response = match tokio::time::timeout(timeout, invite).await {
+    let answered = tokio::select! {
+        answered = tokio::time::timeout(timeout, invite) => answered,
+        _ = cancel.cancelled() => {
+            let _ = dialog.cancel().await;
+            unroute();
+            tracing::info!(call = id, "pstn: outbound call cancelled by the caller");
+            return Err(DialError::Cancelled);
+        }
+    };
+    let response = match answered {
         Ok(Ok(Ok((_, response)))) => response,
         Ok(Ok(Err(e))) => {
             unroute();

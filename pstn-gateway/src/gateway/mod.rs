@@ -250,7 +250,31 @@ impl Gateway {
         trunk: &str,
         number: &str,
     ) -> Result<PhoneCall, DialError> {
-        dial::dial(self.inner.clone(), user, trunk, number).await
+        dial::dial(
+            self.inner.clone(),
+            user,
+            trunk,
+            number,
+            CancellationToken::new(),
+        )
+        .await
+    }
+
+    /// [`Gateway::dial`] that gives up when `cancel` fires before the number answers:
+    /// the INVITE is cancelled (SIP CANCEL) and the rules forget the call.
+    pub async fn dial_until(
+        &self,
+        user: &str,
+        trunk: &str,
+        number: &str,
+        cancel: CancellationToken,
+    ) -> Result<PhoneCall, DialError> {
+        dial::dial(self.inner.clone(), user, trunk, number, cancel).await
+    }
+
+    /// The configuration it started with.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
     }
 
     /// The counters.

@@ -2,6 +2,8 @@
 //! generator, a Goertzel tone check and a pcap writer for RFC 4733 packets.
 #![allow(dead_code)]
 
+pub mod baresip;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

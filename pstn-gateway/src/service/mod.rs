@@ -1,0 +1,265 @@
+//! The gateway service: the SIP leg ([`Gateway`]) and a headless PhantomCall engine whose
+//! devices are the phone lines ([`PhoneDevices`]), joined call by call.
+//!
+//! - **Inbound**: a carrier's INVITE to a DID becomes a PhantomCall call to the DID's
+//!   target (a user's npub, or a hotline's by name) with a `phone` tag showing the
+//!   caller's number; the SIP side is answered when the user answers, and either side
+//!   hanging up ends the other.
+//! - **Outbound**: an enrolled user's call to the gateway with a `dial` tag rings here
+//!   while the rules are checked and the trunk dials the number; the user's call is
+//!   answered (with a `phone` tag) when the number answers, or refused with the reason.
+//!
+//! The media between the user and the gateway is an ordinary PhantomCall call (DTLS-SRTP,
+//! the configured privacy mode); only the phone leg is plain RTP to the carrier.
+
+mod inbound;
+mod outbound;
+mod shown;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use calling::client::{self, Callers, ClientError, ClientSetup};
+use calling::peer::NetworkConfig;
+use calling::{CallEngine, CallEvent, EngineConfig, EngineEvent, RingUpTo};
+use nostr_signal::{Identity, NostrTransport, NostrTransportConfig, PublicKey};
+use phantomcall_schemas::PrivacyMode;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::bridge::PhoneDevices;
+use crate::config::{CallerNumber, GatewayConfig};
+use crate::gateway::{Gateway, StartError};
+
+pub use shown::{shown_number, WITHHELD};
+
+/// Everything [`GatewayService::start`] needs.
+pub struct ServiceSetup {
+    /// Trunks, rules and the `[service]` table.
+    pub config: GatewayConfig,
+    /// The gateway's own Nostr identity (users dial its npub).
+    pub identity: Identity,
+    /// Relays and how to reach them.
+    pub transport: NostrTransportConfig,
+    /// Sockets, STUN/TURN of the PhantomCall side of calls.
+    pub network: NetworkConfig,
+    /// The privacy mode of the calls the gateway places to users, and the least it takes
+    /// from users who call out.
+    pub mode: PrivacyMode,
+}
+
+/// Why the service did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A value of the `[service]` table or a DID target is unusable.
+    #[error("gateway config: {field}: {reason}")]
+    Config {
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The SIP side did not start.
+    #[error(transparent)]
+    Sip(#[from] StartError),
+    /// The PhantomCall side did not start (no relay reachable).
+    #[error(transparent)]
+    Nostr(#[from] ClientError),
+}
+
+/// Where a DID's calls go, resolved from `trunk.dids` and `[service.hotlines]`.
+#[derive(Debug, Clone)]
+struct Targets {
+    /// Trunk name -> DID -> the npub it rings.
+    by_did: HashMap<(String, String), PublicKey>,
+}
+
+impl Targets {
+    fn resolve(config: &GatewayConfig) -> Result<Self, ServiceError> {
+        let bad = |field: String, reason: &str| ServiceError::Config {
+            field,
+            reason: reason.into(),
+        };
+        let mut hotlines = HashMap::new();
+        for (name, npub) in &config.service.hotlines {
+            let key = nostr_signal::parse_public_key(npub)
+                .map_err(|_| bad(format!("service.hotlines.{name}"), "not an npub"))?;
+            hotlines.insert(name.clone(), key);
+        }
+        let mut by_did = HashMap::new();
+        for trunk in &config.trunks {
+            for (did, target) in &trunk.dids {
+                let field = format!("trunk.{}.dids.{did}", trunk.name);
+                let key = match target.strip_prefix("hotline:") {
+                    Some(name) => *hotlines
+                        .get(name)
+                        .ok_or_else(|| bad(field, "no such hotline in [service.hotlines]"))?,
+                    None => nostr_signal::parse_public_key(target)
+                        .map_err(|_| bad(field, "neither an npub nor hotline:<name>"))?,
+                };
+                by_did.insert((trunk.name.clone(), did.clone()), key);
+            }
+        }
+        Ok(Self { by_did })
+    }
+
+    fn get(&self, trunk: &str, did: Option<&str>) -> Option<PublicKey> {
+        self.by_did
+            .get(&(trunk.to_owned(), did?.to_owned()))
+            .copied()
+    }
+}
+
+/// What every call's task shares.
+struct Shared {
+    engine: CallEngine,
+    gateway: Gateway,
+    lines: PhoneDevices,
+    targets: Targets,
+    mode: PrivacyMode,
+    caller_number: CallerNumber,
+    outbound_trunk: String,
+}
+
+/// A running gateway: SIP trunks on one side, PhantomCall relays on the other.
+pub struct GatewayService {
+    gateway: Gateway,
+    engine: CallEngine,
+    transport: Arc<NostrTransport>,
+    lines: PhoneDevices,
+    key: PublicKey,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl GatewayService {
+    /// Checks the `[service]` table, enrols its users with their credit, binds the trunks,
+    /// connects to the relays and starts bridging.
+    pub async fn start(setup: ServiceSetup) -> Result<Self, ServiceError> {
+        let ServiceSetup {
+            config,
+            identity,
+            transport,
+            network,
+            mode,
+        } = setup;
+        let targets = Targets::resolve(&config)?;
+        let mut users = Vec::new();
+        for (npub, minutes) in &config.service.users {
+            let key = nostr_signal::parse_public_key(npub).map_err(|_| ServiceError::Config {
+                field: format!("service.users.{npub}"),
+                reason: "not an npub".into(),
+            })?;
+            users.push((key, *minutes));
+        }
+        let outbound_trunk = config
+            .service
+            .outbound_trunk
+            .clone()
+            .or_else(|| config.trunks.first().map(|t| t.name.clone()))
+            .unwrap_or_default();
+        let max_calls = config.service.max_calls;
+        let caller_number = config.service.caller_number;
+        // A user's call rings here while the trunk dials: as long as the longest answer
+        // timeout, and a little more so the trunk's own timeout is what the user hears.
+        let ring = config
+            .trunks
+            .iter()
+            .map(|t| t.answer_timeout_secs)
+            .max()
+            .unwrap_or(60)
+            + 10;
+        let (gateway, phone_calls) = Gateway::start(config).await?;
+        for (key, minutes) in &users {
+            gateway.add_credit(&key.to_hex(), *minutes);
+        }
+        let lines = PhoneDevices::default();
+        let started = client::connect(ClientSetup {
+            network,
+            ring_timeout: Some(Duration::from_secs(ring)),
+            configure: Some(Box::new(move |config: &mut EngineConfig| {
+                config.default_mode = mode;
+                config.stranger_mode = mode;
+                config.max_live_calls = max_calls;
+                config.admission = Arc::new(RingUpTo { max_calls });
+            })),
+            ..ClientSetup::new(
+                identity,
+                transport,
+                Arc::new(lines.clone()),
+                Callers::Anyone,
+            )
+        })
+        .await;
+        let started = match started {
+            Ok(started) => started,
+            Err(e) => {
+                gateway.shutdown();
+                return Err(e.into());
+            }
+        };
+        let shared = Arc::new(Shared {
+            engine: started.engine.clone(),
+            gateway: gateway.clone(),
+            lines: lines.clone(),
+            targets,
+            mode,
+            caller_number,
+            outbound_trunk,
+        });
+        let tasks = vec![
+            tokio::spawn(inbound::serve(shared.clone(), phone_calls)),
+            tokio::spawn(outbound::serve(shared, started.engine.events())),
+        ];
+        tracing::info!(npub = %nostr_signal::encode_npub(&started.key), "gateway service started");
+        Ok(Self {
+            gateway,
+            engine: started.engine,
+            transport: started.transport,
+            lines,
+            key: started.key,
+            tasks,
+        })
+    }
+
+    /// The gateway's public key: what users dial.
+    pub fn public_key(&self) -> PublicKey {
+        self.key
+    }
+
+    /// The SIP side (addresses, credit, counters).
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Calls bridged right now.
+    pub fn bridged_calls(&self) -> usize {
+        self.lines.connected()
+    }
+
+    /// Stops both sides: running calls end.
+    pub async fn shutdown(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.gateway.shutdown();
+        self.engine.shutdown().await;
+        self.transport.shutdown().await;
+    }
+}
+
+/// The next event of `call` on `events`; `None` when the engine is gone. Events of other
+/// calls are skipped; a lagging receiver goes on (the call's end is what matters, and the
+/// engine's buffer is far larger than one call's burst).
+async fn next_event_of(
+    events: &mut broadcast::Receiver<EngineEvent>,
+    call: phantomcall_schemas::CallId,
+) -> Option<CallEvent> {
+    loop {
+        match events.recv().await {
+            Ok(EngineEvent::Call(e)) if e.call_id == call => return Some(e),
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}

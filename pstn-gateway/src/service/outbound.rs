@@ -1,0 +1,132 @@
+//! PhantomCall -> phone: a user's call with a `dial` tag rings here while the trunk
+//! dials the number; it is answered when the number answers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use calling::{CallEvent, CallState, Direction, EngineEvent};
+use nostr_signal::PublicKey;
+use phantomcall_schemas::{CallId, PhoneLeg};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{shown_number, Shared};
+use crate::call::PhoneControl;
+use crate::config::CallerNumber;
+use crate::number::Redacted;
+
+/// Reads the engine's events: a new incoming call with a `dial` tag starts a dial, any
+/// other incoming call is declined (the gateway answers phone calls only), and the later
+/// events of calls being bridged go to their task (routed here, so none is missed
+/// between the ring and the task's start).
+pub(super) async fn serve(shared: Arc<Shared>, mut events: broadcast::Receiver<EngineEvent>) {
+    let mut running: HashMap<CallId, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
+    loop {
+        let event = match events.recv().await {
+            Ok(EngineEvent::Call(event)) => event,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        running.retain(|_, task| !task.is_closed());
+        if let Some(task) = running.get(&event.call_id) {
+            let _ = task.send(event);
+            continue;
+        }
+        if event.direction != Direction::Incoming || event.state != CallState::Ringing {
+            continue;
+        }
+        match &event.phone {
+            Some(PhoneLeg::Dial { number }) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                running.insert(event.call_id, tx);
+                tokio::spawn(bridge(
+                    shared.clone(),
+                    event.call_id,
+                    event.peer,
+                    number.clone(),
+                    rx,
+                ));
+            }
+            _ => {
+                tracing::info!("pstn: a call without a number to dial declined");
+                shared.engine.decline(event.call_id);
+            }
+        }
+    }
+}
+
+fn ends(event: Option<&CallEvent>) -> bool {
+    event.is_none_or(|e| e.state == CallState::Ended)
+}
+
+async fn bridge(
+    shared: Arc<Shared>,
+    call: CallId,
+    user: PublicKey,
+    number: String,
+    mut events: mpsc::UnboundedReceiver<CallEvent>,
+) {
+    let cancel = CancellationToken::new();
+    let user = user.to_hex();
+    let dial = shared
+        .gateway
+        .dial_until(&user, &shared.outbound_trunk, &number, cancel.clone());
+    tokio::pin!(dial);
+    let placed = loop {
+        tokio::select! {
+            placed = &mut dial => break placed,
+            event = events.recv() => if ends(event.as_ref()) {
+                // The user gave up while the number rang: the INVITE is cancelled.
+                cancel.cancel();
+                if let Ok(phone) = dial.await {
+                    phone.hang_up().await; // answered in the same instant
+                }
+                return;
+            },
+        }
+    };
+    let phone = match placed {
+        Ok(phone) => phone,
+        Err(error) => {
+            tracing::info!(to = %Redacted(&number), %error, "pstn: outbound call not placed");
+            shared.engine.decline(call);
+            return;
+        }
+    };
+    let (media, control) = phone.into_parts();
+    shared.lines.connect(call, media.into());
+    // The user sees the number as dialled (it is theirs), never masked.
+    let shown = shown_number(&number, CallerNumber::Full);
+    if !shared.engine.accept_for_phone(call, &shown) {
+        control.hang_up().await;
+        shared.lines.disconnect(call);
+        return;
+    }
+    hold_until_either_ends(&shared, call, &control, &mut events).await;
+    shared.lines.disconnect(call);
+}
+
+async fn hold_until_either_ends(
+    shared: &Shared,
+    call: CallId,
+    control: &PhoneControl,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+) {
+    let mut ended = control.ended();
+    loop {
+        if ended.borrow().is_some() {
+            shared.engine.hangup(call);
+            return;
+        }
+        tokio::select! {
+            event = events.recv() => if ends(event.as_ref()) {
+                control.hang_up().await;
+                return;
+            },
+            changed = ended.changed() => if changed.is_err() {
+                shared.engine.hangup(call);
+                return;
+            },
+        }
+    }
+}

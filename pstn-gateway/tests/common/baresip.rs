@@ -1,0 +1,131 @@
+//! baresip (Debian `baresip`), a SIP phone the project did not write: it says a sine
+//! tone (module `ausine`), answers or dials, and records what it hears to a WAV file
+//! (module `sndfile`). Audio goes to ALSA's `null` device: no sound card needed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::tempdir::Dir;
+
+/// The baresip binary, or a panic naming the package (scripts/setup.sh installs it).
+pub fn binary() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("baresip"))
+                .find(|p| p.is_file())
+        })
+        .expect("baresip not installed (Debian package baresip; scripts/setup.sh installs it)")
+}
+
+/// A running baresip; killed on drop.
+pub struct Baresip {
+    child: Child,
+    pub dir: Dir,
+    /// Its SIP address.
+    pub sip: SocketAddr,
+}
+
+/// What the phone does when started.
+pub enum Role<'a> {
+    /// Dials this SIP URI at once.
+    Dial(&'a str),
+    /// Waits and answers every call at once.
+    AutoAnswer,
+}
+
+impl Baresip {
+    /// Starts baresip as `user` (e.g. `+15551234512`), saying `tone_hz`, quitting after
+    /// `seconds`.
+    pub fn start(user: &str, tone_hz: u32, role: Role<'_>, seconds: u32) -> Self {
+        let dir = Dir::new("baresip");
+        let port = super::free_port();
+        let rtp = super::free_port();
+        let sip: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        std::fs::create_dir_all(dir.0.join("rec")).unwrap();
+        let config = format!(
+            "poll_method epoll\nsip_listen {sip}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule ausine.so\nmodule alsa.so\nmodule sndfile.so\n\
+             module_app account.so\nmodule_app menu.so\n\
+             audio_source ausine,{tone_hz}\naudio_player alsa,null\naudio_alert alsa,null\n\
+             ausrc_srate 48000\nausrc_channels 2\nsnd_path {}\nrtp_ports {rtp}-{}\n",
+            dir.0.join("rec").display(),
+            rtp + 10,
+        );
+        std::fs::write(dir.0.join("config"), config).unwrap();
+        let answer = match role {
+            Role::AutoAnswer => ";answermode=auto",
+            Role::Dial(_) => "",
+        };
+        std::fs::write(
+            dir.0.join("accounts"),
+            format!("<sip:{user}@127.0.0.1>;regint=0{answer}\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.0.join("contacts"), "").unwrap();
+        let mut command = Command::new(binary());
+        command
+            .arg("-f")
+            .arg(&dir.0)
+            .args(["-n", "127.0.0.1", "-t", &seconds.to_string()]);
+        if let Role::Dial(uri) = role {
+            command.args(["-e", &format!("/dial {uri}")]);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.0.join("out.log")).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("baresip starts");
+        Self { child, dir, sip }
+    }
+
+    /// Quits the way a person hangs up and closes the app (SIGTERM: baresip ends its
+    /// calls with BYE first).
+    pub fn quit(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// What it printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("out.log")).unwrap_or_default()
+    }
+
+    /// What it heard: the samples of its decoder dump (8 kHz mono, G.711 decoded).
+    pub fn heard(&self) -> Vec<i16> {
+        let rec = self.dir.0.join("rec");
+        std::fs::read_dir(&rec)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .map(|p| wav_samples(&p))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The 16-bit samples of a PCM WAV file (its `data` chunk; a dump still being written
+/// may say a length of 0, so everything after the chunk header is taken).
+fn wav_samples(path: &Path) -> Vec<i16> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let Some(at) = bytes.windows(4).position(|w| w == b"data") else {
+        return Vec::new();
+    };
+    bytes
+        .get(at + 8..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}

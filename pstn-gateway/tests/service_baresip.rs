@@ -1,0 +1,238 @@
+//! The gateway service end to end with a SIP phone the project did not write: baresip
+//! calls a DID and a PhantomCall user answers; a user dials a number and baresip (as the
+//! trunk's far end) answers. A tone from each side is found on the other. The user's
+//! side is a real PhantomCall client on an embedded relay, real webrtc-rs media.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use calling::client::{self, Callers, Client, ClientSetup};
+use calling::peer::NetworkConfig;
+use calling::{CallState, EndReason, EngineEvent, SyntheticDevices};
+use common::baresip::{Baresip, Role};
+use media::audio::{goertzel_power, ToneCheck, SAMPLE_RATE};
+use nostr_signal::{EmbeddedRelay, Identity, NostrTransportConfig, RelayUrl};
+use phantomcall_schemas::{CallId, PhoneLeg, PrivacyMode};
+use pstn_gateway::service::{GatewayService, ServiceSetup};
+use pstn_gateway::GatewayConfig;
+use tokio::sync::broadcast;
+
+const DID: &str = "+15550100101";
+
+fn transport(relay: &RelayUrl) -> NostrTransportConfig {
+    let mut config = NostrTransportConfig::new(vec![relay.clone()]);
+    config.reconnect_interval = Duration::from_millis(300);
+    config.dm_relay_lookup_timeout = Duration::from_millis(500);
+    config.allow_local_peer_relays = true;
+    config
+}
+
+async fn user(relay: &RelayUrl, devices: &SyntheticDevices) -> Client {
+    let mut setup = ClientSetup::new(
+        Identity::generate(),
+        transport(relay),
+        Arc::new(devices.clone()),
+        Callers::Anyone,
+    );
+    setup.network = NetworkConfig::loopback();
+    setup.configure = Some(Box::new(client::takes_any_mode));
+    client::connect(setup).await.expect("user starts")
+}
+
+/// A gateway service whose DID rings `callee` and whose trunk is `trunk` (baresip), with
+/// `enrolled` users allowed to dial out.
+async fn service(
+    relay: &RelayUrl,
+    callee: &Client,
+    trunk: Option<std::net::SocketAddr>,
+    enrolled: &[&Client],
+) -> GatewayService {
+    let server = trunk.map_or("127.0.0.1:9".into(), |a| a.to_string());
+    let mut toml = format!(
+        "[[trunk]]\nname = \"test\"\nserver = \"{server}\"\nlisten = \"127.0.0.1:0\"\n\
+         media_ip = \"127.0.0.1\"\ninbound_allow = [\"127.0.0.1\"]\nanswer_timeout_secs = 15\n\
+         [trunk.dids]\n\"{DID}\" = \"{}\"\n[rules]\nhome_country_code = \"1\"\n\
+         [service]\n[service.users]\n",
+        nostr_signal::encode_npub(&callee.key),
+    );
+    for user in enrolled {
+        toml += &format!("\"{}\" = 30\n", nostr_signal::encode_npub(&user.key));
+    }
+    GatewayService::start(ServiceSetup {
+        config: GatewayConfig::from_toml(&toml).unwrap(),
+        identity: Identity::generate(),
+        transport: transport(relay),
+        network: NetworkConfig::loopback(),
+        mode: PrivacyMode::Fast,
+    })
+    .await
+    .expect("the service starts")
+}
+
+async fn wait_state(
+    events: &mut broadcast::Receiver<EngineEvent>,
+    state: CallState,
+    within: Duration,
+) -> calling::CallEvent {
+    tokio::time::timeout(within, async {
+        loop {
+            if let EngineEvent::Call(e) = events.recv().await.expect("engine events") {
+                if e.state == state {
+                    return e;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{state:?} within {within:?}"))
+}
+
+fn user_hears(devices: &SyntheticDevices, hz: f32) -> bool {
+    let speaker = devices.probes.speakers().pop().expect("a speaker");
+    ToneCheck::detect(&speaker.recording.last(SAMPLE_RATE as usize), hz).dominant
+}
+
+/// Whether the last second baresip heard is `hz` rather than the other test tones.
+fn phone_hears(phone: &Baresip, hz: f32) -> bool {
+    let heard = phone.heard();
+    let last = &heard[heard.len().saturating_sub(8_000)..];
+    let wanted = goertzel_power(last, hz, 8_000);
+    let others = [440.0, 660.0, 1_000.0, 1_400.0]
+        .iter()
+        .filter(|&&f| (f - hz).abs() > 50.0)
+        .map(|&f| goertzel_power(last, f, 8_000))
+        .fold(0.0, f64::max);
+    last.len() == 8_000 && wanted > 1e-4 && wanted > 10.0 * others
+}
+
+async fn ended_within(events: &mut broadcast::Receiver<EngineEvent>, call: CallId) -> EndReason {
+    let e = wait_state(events, CallState::Ended, Duration::from_secs(10)).await;
+    assert_eq!(e.call_id, call);
+    match e.reason {
+        calling::Reason::Ended(reason) => reason,
+        other => panic!("ended for {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_phone_calls_a_did_and_the_user_it_maps_to_hears_it_and_is_heard() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let devices = SyntheticDevices::new(440.0);
+    let alice = user(relay.url(), &devices).await;
+    let mut events = alice.engine.events();
+    let gateway = service(relay.url(), &alice, None, &[]).await;
+    let sip = gateway.gateway().sip_addr("test").unwrap();
+
+    let phone = Baresip::start(
+        "+15551234512",
+        1_000,
+        Role::Dial(&format!("sip:{DID}@{sip}")),
+        30,
+    );
+    let ringing = wait_state(&mut events, CallState::Ringing, Duration::from_secs(15)).await;
+    assert_eq!(ringing.peer, gateway.public_key());
+    assert_eq!(
+        ringing.phone,
+        PhoneLeg::phone("+1 555 …12"),
+        "the user sees who calls, not their whole number, and that it is a phone"
+    );
+    alice.engine.accept(ringing.call_id, false);
+    wait_state(&mut events, CallState::Connected, Duration::from_secs(15)).await;
+    assert_eq!(gateway.bridged_calls(), 1);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        user_hears(&devices, 1_000.0),
+        "the user hears the phone's 1 kHz"
+    );
+    assert!(
+        phone_hears(&phone, 440.0),
+        "the phone hears the user's 440 Hz: {}",
+        phone.log()
+    );
+
+    // The user hangs up: the phone's call ends too.
+    alice.engine.hangup(ringing.call_id);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !phone.log().contains("terminated") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("baresip's call ended: {}", phone.log()));
+    assert_eq!(gateway.bridged_calls(), 0);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_dials_a_number_and_talks_with_the_phone_that_answers() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let devices = SyntheticDevices::new(660.0);
+    let alice = user(relay.url(), &devices).await;
+    let mut events = alice.engine.events();
+    let phone = Baresip::start("+15551234567", 1_400, Role::AutoAnswer, 40);
+    let gateway = service(relay.url(), &alice, Some(phone.sip), &[&alice]).await;
+
+    let call = alice
+        .engine
+        .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
+        .unwrap();
+    let connected = wait_state(&mut events, CallState::Connected, Duration::from_secs(20)).await;
+    assert_eq!(connected.call_id, call);
+    assert_eq!(
+        connected.phone,
+        PhoneLeg::phone("+15551234567"),
+        "the user's own dialled number, in full"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(user_hears(&devices, 1_400.0), "the user hears the phone");
+    assert!(
+        phone_hears(&phone, 660.0),
+        "the phone hears the user: {}",
+        phone.log()
+    );
+    assert!(
+        gateway
+            .gateway()
+            .credit_minutes(&alice.key.to_hex())
+            .unwrap()
+            < 30.0,
+        "the call is charged"
+    );
+
+    // The phone hangs up (baresip quits, saying BYE): the user's call ends.
+    phone.quit();
+    assert_eq!(
+        ended_within(&mut events, call).await,
+        EndReason::RemoteHangup
+    );
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_who_is_not_enrolled_is_refused_and_no_number_is_dialled() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let devices = SyntheticDevices::new(660.0);
+    let mallory = user(relay.url(), &devices).await;
+    let mut events = mallory.engine.events();
+    let phone = Baresip::start("+15551234567", 1_400, Role::AutoAnswer, 20);
+    let gateway = service(relay.url(), &mallory, Some(phone.sip), &[]).await;
+
+    let call = mallory
+        .engine
+        .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
+        .unwrap();
+    assert_eq!(
+        ended_within(&mut events, call).await,
+        EndReason::RemoteDecline
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !phone.log().contains("Incoming call"),
+        "nothing reached the phone: {}",
+        phone.log()
+    );
+    assert_eq!(gateway.gateway().stats().outbound_calls, 0);
+    gateway.shutdown().await;
+}
