@@ -128,6 +128,9 @@ enum Command {
     },
     /// Human blackout: paint the people in a photo or Y4M video black, or benchmark it.
     Blackout(commands::blackout::BlackoutArgs),
+    /// The phone gateway: SIP trunks bridged to PhantomCall calls.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// Local demo: embedded relay, two fresh identities, a real call between them with
     /// synthetic devices; live figures, one received frame saved as PNG, a JSON summary.
     Demo {
@@ -156,6 +159,22 @@ enum Command {
     },
 }
 
+/// `phantomcall gateway ...`.
+#[derive(Subcommand)]
+enum GatewayCommand {
+    /// Serve phone calls: trunks, DIDs, rules and enrolled users come from the config file
+    /// (see pstn-gateway/gateway.example.toml); relays, privacy mode and TURN from flags.
+    Serve {
+        /// The gateway configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        relays: relays::RelayArgs,
+        #[command(flatten)]
+        net: call_args::NetArgs,
+    },
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter({
@@ -165,7 +184,13 @@ fn main() -> ExitCode {
             // (calling::peer::log_filter), and the engine reports what matters as events.
             let user = std::env::var("PHANTOMCALL_LOG")
                 .unwrap_or_else(|_| "warn,nostr_relay_builder=off,nostr_relay_pool=error".into());
-            tracing_subscriber::EnvFilter::try_new(calling::peer::log_filter(&user))
+            // rsipstack logs whole SIP messages (phone numbers, digest headers) at info.
+            let filter = format!(
+                "{},{}",
+                calling::peer::log_filter(&user),
+                pstn_gateway::QUIET_SIP_STACK
+            );
+            tracing_subscriber::EnvFilter::try_new(filter)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rtc=off,webrtc=off"))
         })
         .with_writer(std::io::stderr)
@@ -275,6 +300,11 @@ fn main() -> ExitCode {
                 commands::demo::run(options).await
             }
             Command::Blackout(args) => commands::blackout::run(args),
+            Command::Gateway(GatewayCommand::Serve {
+                config,
+                relays,
+                net,
+            }) => commands::gateway::serve(&key_file, &config, relays, net).await,
             Command::TurnCredentials {
                 id,
                 ttl,

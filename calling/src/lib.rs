@@ -74,7 +74,7 @@ pub use engine::{
 };
 pub use fsm::{
     CallEngineCore, CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason,
-    EngineConfig, Incoming, Input, InputKind, MediaError, Output, Reason, RingUpTo,
+    EngineConfig, Incoming, Input, InputKind, MediaError, Output, PhoneRefusal, Reason, RingUpTo,
 };
 pub use media::video::{ScreenKind, ScreenTarget, ScreenTargets};
 pub use pipeline::processing::VoiceProcessing;

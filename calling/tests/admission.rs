@@ -8,7 +8,9 @@ mod common;
 use std::sync::Arc;
 
 use calling::fsm::{AnswerEverything, AnswerUpTo};
-use calling::{CallEngineCore, CallState, DropReason, EndReason, Input, Output, Reason};
+use calling::{
+    CallEngineCore, CallState, DropReason, EndReason, Input, Output, PhoneRefusal, Reason,
+};
 use common::{candidate, ended, message, sdp, Net};
 use nostr_signal::Route;
 use phantomcall_schemas::{CallBody, CallId, CallKind, CallType, PrivacyMode};
@@ -426,4 +428,35 @@ fn a_strangers_offer_is_never_answered_through_their_relays_before_accept() {
         "{:?}",
         Reason::OfferReceived
     );
+}
+
+#[test]
+fn a_gateway_that_will_not_dial_tells_the_caller_why() {
+    let mut net = Net::new();
+    let alice = net.person("alice", 1)[0];
+    let gateway = net.person("gateway", 1)[0];
+    let call = net.dial(alice, gateway, CallType::Voice);
+    net.input(
+        gateway,
+        Input::RefusePhone {
+            call_id: call,
+            refusal: PhoneRefusal::NoCredit,
+        },
+    );
+    let reject = net
+        .sent(gateway)
+        .into_iter()
+        .find(|m| m.call_id == call)
+        .expect("a reject");
+    assert_eq!(
+        reject.body,
+        CallBody::Reject {
+            reason: Some("phone:no-credit".into())
+        }
+    );
+    assert_eq!(
+        net.end_reason(alice, call),
+        Some(EndReason::RemotePhoneRefused(PhoneRefusal::NoCredit))
+    );
+    assert_eq!(net.end_reason(gateway, call), Some(EndReason::LocalDecline));
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use calling::client::{self, Callers, Client, ClientSetup};
 use calling::peer::NetworkConfig;
-use calling::{CallState, EndReason, EngineEvent, SyntheticDevices};
+use calling::{CallState, EndReason, EngineEvent, PhoneRefusal, SyntheticDevices};
 use common::baresip::{Baresip, Role};
 use media::audio::{goertzel_power, ToneCheck, SAMPLE_RATE};
 use nostr_signal::{EmbeddedRelay, Identity, NostrTransportConfig, RelayUrl};
@@ -225,7 +225,8 @@ async fn a_user_who_is_not_enrolled_is_refused_and_no_number_is_dialled() {
         .unwrap();
     assert_eq!(
         ended_within(&mut events, call).await,
-        EndReason::RemoteDecline
+        EndReason::RemotePhoneRefused(PhoneRefusal::NotEnrolled),
+        "the user is told why"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(

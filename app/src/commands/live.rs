@@ -2,7 +2,8 @@
 //! figures line once a second.
 
 use calling::{
-    CallEvent, CallStats, EngineEvent, GroupChange, GroupEvent, MediaEvent, MemberState, Reason,
+    CallEvent, CallStats, EndReason, EngineEvent, GroupChange, GroupEvent, MediaEvent, MemberState,
+    Reason,
 };
 use nostr_signal::encode_npub;
 use tokio::sync::broadcast::{error::RecvError, Receiver};
@@ -25,6 +26,9 @@ pub async fn next_event(events: &mut Receiver<EngineEvent>) -> Option<EngineEven
 pub fn describe_call(event: &CallEvent) -> String {
     let peer = encode_npub(&event.peer);
     let reason = match event.reason {
+        Reason::Ended(EndReason::RemotePhoneRefused(refusal)) => {
+            format!("ended: {refusal}")
+        }
         Reason::Ended(end) => format!(
             "ended: {end:?}{}",
             if event.missed { " (missed)" } else { "" }

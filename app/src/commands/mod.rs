@@ -3,6 +3,7 @@
 pub mod blackout;
 pub mod call;
 pub mod demo;
+pub mod gateway;
 pub mod keygen;
 pub mod listen;
 pub mod live;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use calling::{CallEvent, CallState, CallStats, Direction, EndReason, Reason};
+use calling::{CallEvent, CallState, CallStats, Direction, EndReason, PhoneRefusal, Reason};
 use nostr_signal::PublicKey;
 use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 
@@ -222,6 +222,7 @@ impl CallView {
             Some(EndReason::RemoteModeUnavailable(_)) => {
                 "their side has no TURN server (or proxy) for this mode"
             }
+            Some(EndReason::RemotePhoneRefused(refusal)) => refusal.words(),
             Some(EndReason::GroupCallUnsupported) => "a group call: not supported yet",
             Some(EndReason::UnreadableOffer) => "the caller's app sent a call we could not read",
             Some(EndReason::Glare) => "you both called at once: the other call was kept",
@@ -256,6 +257,10 @@ impl CallView {
                     | EndReason::RemoteRequiresMode(_)
                     | EndReason::RemoteModeUnavailable(_),
                 ) => LogResult::Failed,
+                Some(EndReason::RemotePhoneRefused(
+                    PhoneRefusal::Busy | PhoneRefusal::NoAnswer,
+                )) => LogResult::NoAnswer,
+                Some(EndReason::RemotePhoneRefused(_)) => LogResult::Failed,
                 _ if self.direction == Direction::Incoming => LogResult::Missed,
                 _ => LogResult::NoAnswer,
             }

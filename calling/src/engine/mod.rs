@@ -233,6 +233,12 @@ impl CallEngine {
         self.send(Command::Input(Input::Decline { call_id }));
     }
 
+    /// For a phone gateway: refuses a ringing call that asked it to dial a number, telling
+    /// the caller why ([`PhoneRefusal`](crate::PhoneRefusal)).
+    pub fn refuse_phone(&self, call_id: CallId, refusal: crate::PhoneRefusal) {
+        self.send(Command::Input(Input::RefusePhone { call_id, refusal }));
+    }
+
     /// Hangs up (or cancels, or declines) a call.
     pub fn hangup(&self, call_id: CallId) {
         self.send(Command::Input(Input::Hangup { call_id }));

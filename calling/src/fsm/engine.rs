@@ -127,6 +127,9 @@ impl CallEngineCore {
             } => self.on_accept(call_id, with_video, now),
             Input::PhoneLeg { call_id, leg } => self.on_phone_leg(call_id, leg),
             Input::Decline { call_id } => self.on_decline(call_id, kind, now),
+            Input::RefusePhone { call_id, refusal } => {
+                self.on_refuse_phone(call_id, refusal, kind, now)
+            }
             Input::Hangup { call_id } => self.on_hangup(call_id, now),
             Input::LocalOffer { call_id, sdp } => self.on_local_offer(call_id, sdp, now),
             Input::LocalAnswer { call_id, sdp } => self.on_local_answer(call_id, sdp),

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::phone::PhoneRefusal;
 use nostr_signal::PublicKey;
 use phantomcall_schemas::{CallBody, CallId, CallType, IceCandidate, PhoneLeg, PrivacyMode};
 
@@ -103,6 +104,21 @@ impl CallEngineCore {
     }
 
     pub(super) fn on_decline(&mut self, call_id: CallId, input: InputKind, now: Instant) {
+        self.reject_ringing(call_id, wire::REJECT_DECLINED.to_owned(), input, now);
+    }
+
+    pub(super) fn on_refuse_phone(
+        &mut self,
+        call_id: CallId,
+        refusal: PhoneRefusal,
+        input: InputKind,
+        now: Instant,
+    ) {
+        self.reject_ringing(call_id, refusal.reason(), input, now);
+    }
+
+    /// Ends a call that rings here with a reject carrying `reason`.
+    fn reject_ringing(&mut self, call_id: CallId, reason: String, input: InputKind, now: Instant) {
         let Some(call) = live(&mut self.calls, &mut self.sink, call_id, input) else {
             return;
         };
@@ -113,7 +129,7 @@ impl CallEngineCore {
             return;
         }
         let reject = CallBody::Reject {
-            reason: Some(wire::REJECT_DECLINED.to_owned()),
+            reason: Some(reason),
         };
         self.sink
             .end(call, EndReason::LocalDecline, Some(reject), now);

@@ -112,6 +112,7 @@ mod local;
 mod mode_switch;
 mod negotiation;
 mod own_devices;
+mod phone;
 mod remote;
 mod types;
 pub mod wire;
@@ -122,6 +123,7 @@ pub use admit::{
 };
 pub use config::EngineConfig;
 pub use engine::CallEngineCore;
+pub use phone::{PhoneRefusal, REJECT_PHONE_PREFIX};
 pub use types::{
     CallEvent, CallInfo, CallState, Direction, DropReason, Dropped, EndReason, Incoming, Input,
     InputKind, MediaError, Output, Reason,

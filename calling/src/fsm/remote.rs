@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::phone::PhoneRefusal;
 use nostr_signal::PublicKey;
 use phantomcall_schemas::{CallBody, CallMessage, CallType, DeviceId};
 
@@ -306,6 +307,8 @@ pub(super) fn on_peer_message(
                 EndReason::RemoteRequiresMode(mode)
             } else if let Some(mode) = wire::mode_unavailable(reason.as_deref()) {
                 EndReason::RemoteModeUnavailable(mode)
+            } else if let Some(refusal) = PhoneRefusal::from_reason(reason.as_deref()) {
+                EndReason::RemotePhoneRefused(refusal)
             } else {
                 EndReason::RemoteDecline
             };

@@ -1,5 +1,6 @@
 //! What goes into the state machine and what comes out of it.
 
+use super::phone::PhoneRefusal;
 use nostr_signal::{PublicKey, Route, VerifiedMessage, Via};
 use phantomcall_schemas::{
     CallId, CallKind, CallMessage, CallType, DeviceId, IceCandidate, PhoneLeg, PrivacyMode,
@@ -68,6 +69,14 @@ pub enum Input {
     Decline {
         /// The call.
         call_id: CallId,
+    },
+    /// A phone gateway refuses an incoming call that asked it to dial a number, saying
+    /// why (reject `phone:<code>`).
+    RefusePhone {
+        /// The call.
+        call_id: CallId,
+        /// Why.
+        refusal: PhoneRefusal,
     },
     /// The user hangs up (or cancels, or declines: whatever ends the call from here).
     Hangup {
@@ -166,6 +175,7 @@ impl Input {
             | Input::Accept { call_id, .. }
             | Input::PhoneLeg { call_id, .. }
             | Input::Decline { call_id }
+            | Input::RefusePhone { call_id, .. }
             | Input::Hangup { call_id }
             | Input::LocalOffer { call_id, .. }
             | Input::LocalAnswer { call_id, .. }
@@ -190,6 +200,7 @@ impl Input {
             Input::Accept { .. } => InputKind::Accept,
             Input::PhoneLeg { .. } => InputKind::PhoneLeg,
             Input::Decline { .. } => InputKind::Decline,
+            Input::RefusePhone { .. } => InputKind::RefusePhone,
             Input::Hangup { .. } => InputKind::Hangup,
             Input::LocalOffer { .. } => InputKind::LocalOffer,
             Input::LocalAnswer { .. } => InputKind::LocalAnswer,
@@ -217,6 +228,7 @@ pub enum InputKind {
     Accept,
     PhoneLeg,
     Decline,
+    RefusePhone,
     Hangup,
     LocalOffer,
     LocalAnswer,
@@ -415,6 +427,9 @@ pub enum EndReason {
     LocalDecline,
     /// The peer declined our call.
     RemoteDecline,
+    /// The phone gateway we asked to dial a number did not place the call, or the number
+    /// did not answer (reject `phone:<code>`).
+    RemotePhoneRefused(PhoneRefusal),
     /// The peer is in another call (reject with reason `"busy"`).
     RemoteBusy,
     /// The call arrived while we were in another call; it was rejected as busy.

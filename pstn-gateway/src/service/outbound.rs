@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use calling::{CallEvent, CallState, Direction, EngineEvent};
+use calling::{CallEvent, CallState, Direction, EngineEvent, PhoneRefusal};
 use nostr_signal::PublicKey;
 use phantomcall_schemas::{CallId, PhoneLeg};
 use tokio::sync::{broadcast, mpsc};
@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::{shown_number, Shared};
 use crate::call::PhoneControl;
 use crate::config::CallerNumber;
+use crate::gateway::DialError;
 use crate::number::Redacted;
+use crate::rules::Refusal;
 
 /// Reads the engine's events: a new incoming call with a `dial` tag starts a dial, any
 /// other incoming call is declined (the gateway answers phone calls only), and the later
@@ -55,6 +57,29 @@ pub(super) async fn serve(shared: Arc<Shared>, mut events: broadcast::Receiver<E
     }
 }
 
+/// What the user is told about a call the gateway did not place. Carrier-side failures
+/// (credentials, a rejected INVITE, an unusable answer) are all "could not be placed": the
+/// user can do nothing about them, and the operator has the details in the log.
+fn refusal_of(error: &DialError) -> PhoneRefusal {
+    match error {
+        DialError::Refused(Refusal::NotEnrolled) => PhoneRefusal::NotEnrolled,
+        DialError::Refused(Refusal::Blocked(_)) => PhoneRefusal::Blocked,
+        DialError::Refused(Refusal::NoCredit { .. }) => PhoneRefusal::NoCredit,
+        DialError::Refused(Refusal::TooManyConcurrent(_) | Refusal::TooManyPerMinute(_)) => {
+            PhoneRefusal::TooManyCalls
+        }
+        DialError::Busy => PhoneRefusal::Busy,
+        DialError::Timeout | DialError::Cancelled => PhoneRefusal::NoAnswer,
+        DialError::InvalidNumber(_)
+        | DialError::UnknownTrunk(_)
+        | DialError::AuthFailed
+        | DialError::NoCredit
+        | DialError::Rejected { .. }
+        | DialError::BadAnswer(_)
+        | DialError::Internal(_) => PhoneRefusal::Failed,
+    }
+}
+
 fn ends(event: Option<&CallEvent>) -> bool {
     event.is_none_or(|e| e.state == CallState::Ended)
 }
@@ -89,7 +114,7 @@ async fn bridge(
         Ok(phone) => phone,
         Err(error) => {
             tracing::info!(to = %Redacted(&number), %error, "pstn: outbound call not placed");
-            shared.engine.decline(call);
+            shared.engine.refuse_phone(call, refusal_of(&error));
             return;
         }
     };
