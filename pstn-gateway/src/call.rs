@@ -27,6 +27,10 @@ pub enum EndReason {
     Cancelled,
     /// The user's credit ran out (the caller was warned first by [`CallNotice::LowCredit`]).
     CreditExhausted,
+    /// No RTP from the phone side for the trunk's `media_timeout_secs` while the call was
+    /// neither on hold nor ended: the carrier is gone without a BYE (ended with BYE, so
+    /// nobody keeps paying for a dead line).
+    MediaTimeout,
     /// Signalling failed (transaction timeout, transport error).
     Failed(String),
 }

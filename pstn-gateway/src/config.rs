@@ -88,6 +88,8 @@ struct RawTrunk {
     inbound_auth: Option<InboundAuth>,
     #[serde(default = "default_timeout")]
     answer_timeout_secs: u64,
+    #[serde(default = "default_media_timeout")]
+    media_timeout_secs: u64,
 }
 
 fn default_codecs() -> Vec<String> {
@@ -95,6 +97,10 @@ fn default_codecs() -> Vec<String> {
 }
 
 fn default_timeout() -> u64 {
+    60
+}
+
+fn default_media_timeout() -> u64 {
     60
 }
 
@@ -228,6 +234,9 @@ pub struct TrunkConfig {
     pub inbound_auth: Option<InboundAuth>,
     /// How long an outbound call may ring before it is cancelled.
     pub answer_timeout_secs: u64,
+    /// How long an answered call may go without RTP from the carrier (not on hold) before
+    /// it is ended with BYE.
+    pub media_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for TrunkConfig {
@@ -361,6 +370,9 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
     if t.answer_timeout_secs == 0 || t.answer_timeout_secs > 600 {
         return Err(invalid(f("answer_timeout_secs"), "1 to 600"));
     }
+    if t.media_timeout_secs == 0 || t.media_timeout_secs > 3600 {
+        return Err(invalid(f("media_timeout_secs"), "1 to 3600"));
+    }
     Ok(TrunkConfig {
         from_domain: t.from_domain.unwrap_or_else(|| host.to_string()),
         name: t.name,
@@ -375,6 +387,7 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
         inbound_allow,
         inbound_auth: t.inbound_auth,
         answer_timeout_secs: t.answer_timeout_secs,
+        media_timeout_secs: t.media_timeout_secs,
     })
 }
 

@@ -11,7 +11,7 @@ use common::*;
 use pstn_gateway::g711::G711;
 use pstn_gateway::rtp::session::{self, MediaChannels, MediaStats};
 use pstn_gateway::sdp::{MediaDirection, Negotiated};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 struct End {
@@ -22,6 +22,15 @@ struct End {
 }
 
 async fn pair(codec: G711) -> (End, End, CancellationToken) {
+    pair_with(codec, Duration::from_secs(60), None).await
+}
+
+/// [`pair`] whose first session reports silence past `timeout` on `lost`.
+async fn pair_with(
+    codec: G711,
+    timeout: Duration,
+    mut lost: Option<oneshot::Sender<()>>,
+) -> (End, End, CancellationToken) {
     let (a, a_addr) = session::bind("127.0.0.1".parse().unwrap()).await.unwrap();
     let (b, b_addr) = session::bind("127.0.0.1".parse().unwrap()).await.unwrap();
     let stop = CancellationToken::new();
@@ -52,6 +61,10 @@ async fn pair(codec: G711) -> (End, End, CancellationToken) {
             channels,
             Arc::new(MediaStats::default()),
             stop.clone(),
+            session::Silence {
+                timeout,
+                lost: lost.take(),
+            },
         ));
         ends.push(End {
             from,
@@ -124,4 +137,20 @@ async fn tones_and_keys_cross_both_ways() {
         );
         stop.cancel();
     }
+}
+
+#[tokio::test]
+async fn a_far_end_that_falls_silent_is_reported_and_one_that_talks_is_not() {
+    let (lost_tx, mut lost) = oneshot::channel();
+    let (a, b, stop) = pair_with(G711::Pcmu, Duration::from_millis(400), Some(lost_tx)).await;
+    // B talks for a second: A hears packets, no report (B, told nobody, never stops).
+    let talking = tokio::spawn(play(b.to.clone(), tone(440.0, 1.0, 8000.0)));
+    let early = tokio::time::timeout(Duration::from_millis(900), &mut lost).await;
+    assert!(early.is_err(), "reported while the far end talked");
+    talking.await.unwrap();
+    // Then nothing at all: reported within the timeout and a tick or two.
+    let reported = tokio::time::timeout(Duration::from_millis(1_500), &mut lost).await;
+    assert!(matches!(reported, Ok(Ok(()))), "silence reported");
+    stop.cancel();
+    drop((a, b));
 }

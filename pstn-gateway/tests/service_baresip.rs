@@ -12,6 +12,7 @@ use calling::client::{self, Callers, Client, ClientSetup};
 use calling::peer::NetworkConfig;
 use calling::{CallState, EndReason, EngineEvent, PhoneRefusal, SyntheticDevices};
 use common::baresip::{Baresip, Role};
+use common::kamailio::Kamailio;
 use media::audio::{goertzel_power, ToneCheck, SAMPLE_RATE};
 use nostr_signal::{EmbeddedRelay, Identity, NostrTransportConfig, RelayUrl};
 use phantomcall_schemas::{CallId, PhoneLeg, PrivacyMode};
@@ -49,13 +50,26 @@ async fn service(
     trunk: Option<std::net::SocketAddr>,
     enrolled: &[&Client],
 ) -> GatewayService {
+    service_allowing(relay, callee, trunk, enrolled, "127.0.0.1").await
+}
+
+/// [`service`] that takes inbound calls only from `allow`.
+async fn service_allowing(
+    relay: &RelayUrl,
+    callee: &Client,
+    trunk: Option<std::net::SocketAddr>,
+    enrolled: &[&Client],
+    allow: &str,
+) -> GatewayService {
     let server = trunk.map_or("127.0.0.1:9".into(), |a| a.to_string());
     let mut toml = format!(
         "[[trunk]]\nname = \"test\"\nserver = \"{server}\"\nlisten = \"127.0.0.1:0\"\n\
-         media_ip = \"127.0.0.1\"\ninbound_allow = [\"127.0.0.1\"]\nanswer_timeout_secs = 15\n\
+         media_ip = \"127.0.0.1\"\ninbound_allow = [\"{allow}\"]\nanswer_timeout_secs = 15\n\
+         media_timeout_secs = 3\n\
          [trunk.dids]\n\"{DID}\" = \"{}\"\n[rules]\nhome_country_code = \"1\"\n\
          [service]\n[service.users]\n",
         nostr_signal::encode_npub(&callee.key),
+        allow = allow,
     );
     for user in enrolled {
         toml += &format!("\"{}\" = 30\n", nostr_signal::encode_npub(&user.key));
@@ -235,5 +249,98 @@ async fn a_user_who_is_not_enrolled_is_refused_and_no_number_is_dialled() {
         phone.log()
     );
     assert_eq!(gateway.gateway().stats().outbound_calls, 0);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_phone_behind_a_kamailio_proxy_reaches_the_user_and_a_direct_call_is_not_let_in() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let devices = SyntheticDevices::new(440.0);
+    let alice = user(relay.url(), &devices).await;
+    let mut events = alice.engine.events();
+    // The gateway takes calls from the proxy's address only.
+    let gateway = service_allowing(relay.url(), &alice, None, &[], "127.0.0.2").await;
+    let gw_sip = gateway.gateway().sip_addr("test").unwrap();
+    let proxy = Kamailio::start("127.0.0.2", gw_sip);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Straight to the gateway from another address: dropped without an answer.
+    let stray = Baresip::start_on(
+        "127.0.0.3",
+        "+15551234599",
+        1_000,
+        Role::Dial(&format!("sip:{DID}@{gw_sip}")),
+        6,
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(gateway.gateway().stats().blocked_sources >= 1);
+    assert!(!stray.log().contains("established"), "{}", stray.log());
+    drop(stray);
+
+    // Through the proxy: it rings the user, both hear each other, the hang-up goes back.
+    // (The phone is on 127.0.0.1: its RTP socket is unbound, so toward the gateway the
+    // kernel picks that source, and the gateway takes media only from the SDP's address.)
+    let phone = Baresip::start_on(
+        "127.0.0.1",
+        "+15551234512",
+        1_000,
+        Role::Dial(&format!("sip:{DID}@{}", proxy.sip)),
+        30,
+    );
+    let ringing = wait_state(&mut events, CallState::Ringing, Duration::from_secs(15)).await;
+    assert_eq!(ringing.phone, PhoneLeg::phone("+1 555 …12"));
+    alice.engine.accept(ringing.call_id, false);
+    wait_state(&mut events, CallState::Connected, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(user_hears(&devices, 1_000.0), "the user hears the phone");
+    assert!(
+        phone_hears(&phone, 440.0),
+        "the phone hears the user: {}",
+        phone.log()
+    );
+    assert!(
+        proxy
+            .log()
+            .contains("proxy: new call relayed to the gateway"),
+        "the call went through Kamailio: {}",
+        proxy.log()
+    );
+    alice.engine.hangup(ringing.call_id);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !phone.log().contains("terminated") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the BYE went back through the proxy: {}", phone.log()));
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_phone_that_vanishes_without_a_bye_is_hung_up_after_the_media_timeout() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let devices = SyntheticDevices::new(440.0);
+    let alice = user(relay.url(), &devices).await;
+    let mut events = alice.engine.events();
+    let gateway = service(relay.url(), &alice, None, &[]).await;
+    let sip = gateway.gateway().sip_addr("test").unwrap();
+    let phone = Baresip::start(
+        "+15551234512",
+        1_000,
+        Role::Dial(&format!("sip:{DID}@{sip}")),
+        30,
+    );
+    let ringing = wait_state(&mut events, CallState::Ringing, Duration::from_secs(15)).await;
+    alice.engine.accept(ringing.call_id, false);
+    wait_state(&mut events, CallState::Connected, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Killed: no BYE, its RTP just stops (a carrier that lost the line). The trunk's
+    // media timeout is 3 s here.
+    drop(phone);
+    assert_eq!(
+        ended_within(&mut events, ringing.call_id).await,
+        EndReason::RemoteHangup
+    );
+    assert_eq!(gateway.bridged_calls(), 0);
     gateway.shutdown().await;
 }

@@ -11,6 +11,12 @@ fn the_example_file_parses() {
     assert!(twilio.inbound_allow[0].contains("54.172.60.3".parse().unwrap()));
     assert!(!twilio.inbound_allow[0].contains("54.172.60.4".parse().unwrap()));
     assert_eq!(cfg.rules.home_country_code.as_deref(), Some("1"));
+    assert_eq!(cfg.service.outbound_trunk.as_deref(), Some("twilio"));
+    assert_eq!(
+        cfg.service.users.values().copied().collect::<Vec<_>>(),
+        [120]
+    );
+    assert_eq!(twilio.media_timeout_secs, 60);
     let debug = format!("{twilio:?}");
     assert!(
         !debug.contains("change-me"),
@@ -38,6 +44,13 @@ fn errors_name_the_field() {
     assert!(err_of(&base.replace("sip.example:5060", "sip.example")).contains("trunk[0].server"));
     assert!(err_of(&base.replace("127.0.0.1", "0.0.0.0")).contains("trunk[0].media_ip"));
     assert!(err_of(&format!("{base}{base}")).contains("duplicate"));
+    assert!(err_of(&format!("{base}media_timeout_secs = 0\n")).contains("media_timeout_secs"));
+    assert!(
+        err_of(&format!("{base}[service]\noutbound_trunk = \"nope\"\n"))
+            .contains("service.outbound_trunk")
+    );
+    assert!(err_of(&format!("{base}[service]\nmax_calls = 0\n")).contains("service.max_calls"));
+    assert!(err_of(&format!("{base}[service]\nlines = 3\n")).contains("lines"));
     assert!(
         err_of(&format!("{base}[rules]\nrates = {{ \"1\" = -1.0 }}\n")).contains("rules.rates")
     );

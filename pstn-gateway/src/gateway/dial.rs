@@ -241,6 +241,7 @@ async fn place(
         negotiated,
         answered: true,
         codecs: trunk.codecs.clone(),
+        media_timeout: Duration::from_secs(trunk.media_timeout_secs),
     };
     tokio::spawn(driver::drive(leg, ends));
     Ok(call)

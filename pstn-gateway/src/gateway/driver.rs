@@ -7,13 +7,13 @@
 //! is logged and ignored.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, Method, StatusCode};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::Inner;
@@ -83,6 +83,7 @@ pub(crate) struct Leg {
     pub(crate) negotiated: Negotiated,
     pub(crate) answered: bool,
     pub(crate) codecs: Vec<crate::g711::G711>,
+    pub(crate) media_timeout: Duration,
 }
 
 fn sdp_headers() -> Vec<Header> {
@@ -103,6 +104,7 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
         negotiated,
         mut answered,
         codecs,
+        media_timeout,
     } = leg;
     let _ = ends.dtmf_supported.send(negotiated.dtmf_pt.is_some());
     let (target_tx, target_rx) = watch::channel(negotiated);
@@ -110,7 +112,11 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
     let mut media = Some((socket, target_rx, ends.media));
     let mut sdp_version = 1u64;
     let mut early = false;
-    let start_media =
+    // Fires if the carrier's RTP stops while the call is not on hold (see MediaTimeout).
+    let (lost_tx, mut lost_rx) = oneshot::channel();
+    let mut lost_tx = Some(lost_tx);
+    let mut watching_media = true;
+    let mut start_media =
         |media: &mut Option<(UdpSocket, watch::Receiver<Negotiated>, MediaChannels)>,
          stop: &CancellationToken| {
             if let Some((socket, target, channels)) = media.take() {
@@ -120,6 +126,10 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
                     channels,
                     Arc::new(MediaStats::default()),
                     stop.clone(),
+                    session::Silence {
+                        timeout: media_timeout,
+                        lost: lost_tx.take(),
+                    },
                 ));
             }
         };
@@ -222,6 +232,15 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
                 Some(_) => {}
                 None => break EndReason::Failed("dialog events closed".into()),
             },
+            lost = &mut lost_rx, if watching_media => {
+                watching_media = false;
+                // An error only means the media task ended first (the call is ending).
+                if lost.is_ok() {
+                    tracing::info!(call = info.id, "pstn: no audio from the phone side: ended");
+                    hang_up(&dialog, answered).await;
+                    break EndReason::MediaTimeout;
+                }
+            }
             rule = recv_rule(&mut rule_events) => match rule {
                 RuleEvent::CutOff { .. } => {
                     hang_up(&dialog, answered).await;
@@ -254,9 +273,19 @@ async fn recv_rule(rx: &mut Option<mpsc::UnboundedReceiver<RuleEvent>>) -> RuleE
     }
 }
 
+/// How long a hang-up waits for the far end's response: a vanished carrier would
+/// otherwise hold the call (and its charge) for the whole transaction timeout (32 s).
+const HANG_UP_WAIT: Duration = Duration::from_secs(2);
+
 async fn hang_up(dialog: &InviteDialog, answered: bool) {
     let result = if answered {
-        dialog.bye().await
+        match tokio::time::timeout(HANG_UP_WAIT, dialog.bye()).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::debug!("pstn: no answer to BYE; the call ends anyway");
+                Ok(())
+            }
+        }
     } else if dialog.role() == rsipstack::transaction::key::TransactionRole::Server {
         dialog.reject(Some(StatusCode::Decline), None)
     } else {

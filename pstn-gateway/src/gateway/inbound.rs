@@ -238,6 +238,7 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
         negotiated,
         answered: false,
         codecs: trunk.codecs.clone(),
+        media_timeout: Duration::from_secs(trunk.media_timeout_secs),
     };
     if inner.incoming.try_send(call).is_err() {
         inner.routes().remove(&sip_call_id);

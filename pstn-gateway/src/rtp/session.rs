@@ -11,10 +11,10 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::dtmf::{self, DtmfReceiver, EventPayload};
@@ -82,14 +82,28 @@ impl Sender {
     }
 }
 
-/// Runs a call's media until `stop` is cancelled or the call's channels close.
+/// How long the phone side may stay silent (no RTP at all) while the call is in
+/// send-receive, and whom to tell when it has: the driver ends the call.
+pub struct Silence {
+    /// The longest gap between received packets.
+    pub timeout: Duration,
+    /// Told once, then the media task ends; `None`: never.
+    pub lost: Option<oneshot::Sender<()>>,
+}
+
+/// Runs a call's media until `stop` is cancelled, the call's channels close, or the phone
+/// side goes silent past `silence.timeout`.
 pub async fn run(
     socket: UdpSocket,
     mut target: MediaTarget,
     mut channels: MediaChannels,
     stats: Arc<MediaStats>,
     stop: CancellationToken,
+    mut silence: Silence,
 ) {
+    // Packets, not sound: carriers send RTP (comfort noise included) all through a call
+    // that is not on hold, so a gap this long means the far end is gone.
+    let mut last_heard = Instant::now();
     let mut jitter: JitterBuffer<Vec<u8>> = JitterBuffer::default();
     let mut keys = DtmfReceiver::default();
     let mut tx = Sender {
@@ -119,6 +133,8 @@ pub async fn run(
                 if changed.is_err() {
                     break;
                 }
+                // Hold and resume restart the count.
+                last_heard = Instant::now();
             }
             received = socket.recv_from(&mut buf) => {
                 let Ok((len, from)) = received else { continue };
@@ -149,8 +165,17 @@ pub async fn run(
                     continue;
                 }
                 stats.received.fetch_add(1, Ordering::Relaxed);
+                last_heard = Instant::now();
             }
             _ = tick.tick() => {
+                if media.direction == MediaDirection::SendRecv
+                    && last_heard.elapsed() > silence.timeout
+                {
+                    if let Some(lost) = silence.lost.take() {
+                        let _ = lost.send(());
+                        break;
+                    }
+                }
                 let frame = match jitter.pop() {
                     Slot::Frame(bytes) if bytes.len() == FRAME_SAMPLES => media.codec.decode(&bytes),
                     Slot::Frame(bytes) if !bytes.is_empty() => {

@@ -263,3 +263,41 @@ async fn next_event_of(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NPUB: &str = "npub1sg6plzptd64u62a878hep2kev88swjh3tw00gjsfl8f237lmu63q0uf63m";
+
+    fn config(did_target: &str, hotlines: &str) -> GatewayConfig {
+        GatewayConfig::from_toml(&format!(
+            "[[trunk]]\nname = \"t\"\nserver = \"127.0.0.1:5060\"\nlisten = \"127.0.0.1:0\"\n\
+             [trunk.dids]\n\"+15550100101\" = \"{did_target}\"\n[service.hotlines]\n{hotlines}"
+        ))
+        .unwrap()
+    }
+
+    fn error_of(config: &GatewayConfig) -> String {
+        Targets::resolve(config).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_did_rings_an_npub_or_a_hotline_by_name() {
+        let key = nostr_signal::parse_public_key(NPUB).unwrap();
+        let direct = Targets::resolve(&config(NPUB, "")).unwrap();
+        assert_eq!(direct.get("t", Some("+15550100101")), Some(key));
+        assert_eq!(direct.get("t", Some("+15550100102")), None);
+        assert_eq!(direct.get("other", Some("+15550100101")), None);
+        let hotline =
+            Targets::resolve(&config("hotline:line", &format!("line = \"{NPUB}\"\n"))).unwrap();
+        assert_eq!(hotline.get("t", Some("+15550100101")), Some(key));
+    }
+
+    #[test]
+    fn a_bad_target_is_refused_at_start_naming_the_field() {
+        assert!(error_of(&config("hotline:nope", "")).contains("trunk.t.dids.+15550100101"));
+        assert!(error_of(&config("bob", "")).contains("neither an npub nor hotline:<name>"));
+        assert!(error_of(&config(NPUB, "line = \"npub1bad\"\n")).contains("service.hotlines.line"));
+    }
+}

@@ -36,13 +36,19 @@ pub enum Role<'a> {
 }
 
 impl Baresip {
-    /// Starts baresip as `user` (e.g. `+15551234512`), saying `tone_hz`, quitting after
-    /// `seconds`.
+    /// Starts baresip on 127.0.0.1 as `user` (e.g. `+15551234512`), saying `tone_hz`,
+    /// quitting after `seconds`.
     pub fn start(user: &str, tone_hz: u32, role: Role<'_>, seconds: u32) -> Self {
+        Self::start_on("127.0.0.1", user, tone_hz, role, seconds)
+    }
+
+    /// [`Baresip::start`] on the loopback address `ip` (another source address than the
+    /// gateway's allow-list, for instance).
+    pub fn start_on(ip: &str, user: &str, tone_hz: u32, role: Role<'_>, seconds: u32) -> Self {
         let dir = Dir::new("baresip");
         let port = super::free_port();
         let rtp = super::free_port();
-        let sip: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let sip: SocketAddr = format!("{ip}:{port}").parse().unwrap();
         std::fs::create_dir_all(dir.0.join("rec")).unwrap();
         let config = format!(
             "poll_method epoll\nsip_listen {sip}\nmodule_path /usr/lib/baresip/modules\n\
@@ -60,7 +66,7 @@ impl Baresip {
         };
         std::fs::write(
             dir.0.join("accounts"),
-            format!("<sip:{user}@127.0.0.1>;regint=0{answer}\n"),
+            format!("<sip:{user}@{ip}>;regint=0{answer}\n"),
         )
         .unwrap();
         std::fs::write(dir.0.join("contacts"), "").unwrap();
@@ -68,7 +74,7 @@ impl Baresip {
         command
             .arg("-f")
             .arg(&dir.0)
-            .args(["-n", "127.0.0.1", "-t", &seconds.to_string()]);
+            .args(["-n", ip, "-t", &seconds.to_string()]);
         if let Role::Dial(uri) = role {
             command.args(["-e", &format!("/dial {uri}")]);
         }

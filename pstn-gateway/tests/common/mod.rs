@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod kamailio;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
