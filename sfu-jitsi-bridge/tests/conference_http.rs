@@ -66,6 +66,41 @@ async fn sign_in_over_http_gives_a_session_that_creates_a_room_with_its_invite_l
 }
 
 #[tokio::test]
+async fn oversized_chunked_and_malformed_requests_are_refused_with_clear_statuses() {
+    let service = Service::start(Options {
+        limits: "max_body_bytes = 1024\n".into(),
+        ..Options::default()
+    });
+    let big = vec![b'a'; 2048];
+    let refused = service.request("POST", "/v1/auth/refresh", &[], &big).await;
+    assert_eq!(refused.status, 413);
+    // A chunked body is never parsed.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", service.port))
+        .await
+        .unwrap();
+    let raw =
+        b"POST /v1/auth/refresh HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    assert!(raw_exchange(tcp, raw).await.starts_with(b"HTTP/1.1 411 "));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", service.port))
+        .await
+        .unwrap();
+    assert!(raw_exchange(tcp, b"GARBAGE\x00\r\n\r\n")
+        .await
+        .starts_with(b"HTTP/1.1 400 "));
+    let wrong = service.request("GET", "/v1/rooms", &[], b"").await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(
+        service.request("GET", "/nothing", &[], b"").await.status,
+        404
+    );
+    // The service is still up.
+    assert_eq!(
+        service.request("GET", "/healthz", &[], b"").await.text(),
+        "ok"
+    );
+}
+
+#[tokio::test]
 async fn room_creation_is_rate_limited_to_ten_per_minute_per_wallet() {
     let service = Service::start(Options::default());
     let alice = service.sign_in(&Wallet::new(12)).await;
@@ -251,6 +286,23 @@ async fn websockets_are_limited_per_ip_and_messages_per_second_per_connection() 
         .unwrap();
     let reply = next_json(&mut first).await;
     assert_eq!(reply["code"], "bad_request", "{reply}");
+
+    // A message over 256 KiB ends the connection.
+    let huge = format!(
+        "{{\"v\":1,\"type\":\"answer\",\"sdp\":\"v=0{}\"}}",
+        "a".repeat(300 * 1024)
+    );
+    let _ = first.send(Message::Text(huge.into())).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match first.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true));
 }
 
 #[tokio::test]
@@ -307,6 +359,15 @@ where
             return serde_json::from_str(text.as_str()).unwrap();
         }
     }
+}
+
+/// Writes `raw` and returns everything read until the service closes the connection.
+async fn raw_exchange(mut tcp: tokio::net::TcpStream, raw: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    tcp.write_all(raw).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut out)).await;
+    out
 }
 
 /// Sends a plain-text GET and returns whatever comes back before the connection closes.
