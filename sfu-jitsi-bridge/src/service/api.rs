@@ -27,6 +27,9 @@ use super::{join_page, AppState};
 use crate::auth::{AuthError, Session};
 use crate::sfu::RoomId;
 
+/// The Stripe webhook's path (its bodies have a limit of their own).
+pub const STRIPE_WEBHOOK_PATH: &str = "/v1/stripe/webhook";
+
 /// Answers one request.
 pub async fn handle(state: &Arc<AppState>, request: &Request) -> Response {
     let path = request.path.as_str();
@@ -39,7 +42,7 @@ pub async fn handle(state: &Arc<AppState>, request: &Request) -> Response {
         ("POST", "/v1/auth/challenge") => challenge(state).await,
         ("POST", "/v1/auth/sign-in") => sign_in(state, request).await,
         ("POST", "/v1/auth/refresh") => refresh(state, request).await,
-        ("POST", "/v1/stripe/webhook") => stripe_webhook(state, request).await,
+        ("POST", STRIPE_WEBHOOK_PATH) => stripe_webhook(state, request).await,
         ("POST", "/v1/rooms") => create_room(state, request).await,
         ("GET", p) if p.starts_with("/join/") => join_page::page(state, &p["/join/".len()..]),
         (_, "/healthz" | "/v1/auth/challenge" | "/v1/auth/sign-in" | "/v1/auth/refresh")

@@ -114,12 +114,16 @@ impl Default for SfuSection {
 pub struct Limits {
     /// Rooms one wallet may create per minute.
     pub rooms_per_minute: u32,
+    /// Open TCP connections in all (HTTP and WebSocket); beyond, new ones are closed at once.
+    pub max_connections: u32,
     /// Open WebSocket connections per client IP.
     pub websockets_per_ip: u32,
     /// Signaling messages per second per connection (bursts of twice this pass).
     pub messages_per_second: u32,
     /// Largest HTTP request body.
     pub max_body_bytes: usize,
+    /// Largest Stripe webhook body (invoices with many lines are large).
+    pub max_webhook_body_bytes: usize,
     /// Seconds between WebSocket pings.
     pub ping_interval_secs: u64,
     /// Seconds without any frame from the client before its connection is closed.
@@ -136,9 +140,11 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             rooms_per_minute: 10,
+            max_connections: 4096,
             websockets_per_ip: 20,
             messages_per_second: 20,
             max_body_bytes: 64 * 1024,
+            max_webhook_body_bytes: 512 * 1024,
             ping_interval_secs: 15,
             idle_timeout_secs: 45,
             free_room_secs: None,
@@ -234,6 +240,7 @@ impl ServiceConfig {
         }
         let l = &self.limits;
         if l.rooms_per_minute == 0
+            || l.max_connections == 0
             || l.websockets_per_ip == 0
             || l.messages_per_second == 0
             || l.ping_interval_secs == 0

@@ -82,10 +82,11 @@ impl ReadError {
     }
 }
 
-/// Reads one request, body included, within [`READ_TIMEOUT`].
+/// Reads one request, body included, within [`READ_TIMEOUT`]. `max_body` gives the largest
+/// body accepted for a path.
 pub async fn read_request<S: AsyncRead + Unpin>(
     stream: &mut S,
-    max_body: usize,
+    max_body: impl Fn(&str) -> usize,
 ) -> Result<Request, ReadError> {
     tokio::time::timeout(READ_TIMEOUT, read_inner(stream, max_body))
         .await
@@ -94,7 +95,7 @@ pub async fn read_request<S: AsyncRead + Unpin>(
 
 async fn read_inner<S: AsyncRead + Unpin>(
     stream: &mut S,
-    max_body: usize,
+    max_body: impl Fn(&str) -> usize,
 ) -> Result<Request, ReadError> {
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 4096];
@@ -136,7 +137,7 @@ async fn read_inner<S: AsyncRead + Unpin>(
                         .parse::<usize>()
                         .map_err(|_| ReadError::Malformed)?,
                 };
-                if length > max_body {
+                if length > max_body(&request.path) {
                     return Err(ReadError::BodyTooLarge);
                 }
                 let mut rest = buf.split_off(head_len);

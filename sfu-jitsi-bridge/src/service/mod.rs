@@ -152,6 +152,9 @@ impl Server {
 
     /// Serves until the process ends.
     pub async fn run(self) {
+        let connections = Arc::new(tokio::sync::Semaphore::new(
+            self.state.config.limits.max_connections as usize,
+        ));
         loop {
             let (tcp, peer) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
@@ -162,10 +165,16 @@ impl Server {
                     continue;
                 }
             };
+            // At the limit the connection is closed unread: no task, no buffer for it.
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                drop(tcp);
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let state = self.state.clone();
             let tls = self.tls.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 match tls {
                     Some(acceptor) => {
                         let handshake =
@@ -185,7 +194,15 @@ async fn serve<S>(state: Arc<AppState>, mut stream: S, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let request = match http::read_request(&mut stream, state.config.limits.max_body_bytes).await {
+    let limits = &state.config.limits;
+    let max_body = |path: &str| {
+        if path == api::STRIPE_WEBHOOK_PATH {
+            limits.max_webhook_body_bytes
+        } else {
+            limits.max_body_bytes
+        }
+    };
+    let request = match http::read_request(&mut stream, max_body).await {
         Ok(r) => r,
         Err(e) => {
             if let Some(status) = e.status() {
