@@ -174,8 +174,19 @@ impl Session {
                                 break;
                             }
                         },
-                        Message::Binary(_) => Some(ServerMessage::error(
-                            "bad_request", "signaling messages are JSON text")),
+                        Message::Binary(_) => match self.rate_limited() {
+                            Some((reply, Next::Close)) => {
+                                if let Some(r) = reply {
+                                    let _ = send(&mut sink, &r).await;
+                                }
+                                break;
+                            }
+                            Some((reply, Next::Continue)) => reply,
+                            None => Some(ServerMessage::error(
+                                "bad_request",
+                                "signaling messages are JSON text",
+                            )),
+                        },
                         Message::Close(_) => break,
                         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
                     }
@@ -208,17 +219,26 @@ impl Session {
         }
     }
 
+    /// Takes a token for one message; without one, the `rate_limited` reply and whether to
+    /// close (after [`MAX_STRIKES`] of them).
+    fn rate_limited(&mut self) -> Option<(Option<ServerMessage>, Next)> {
+        if self.bucket.take(Instant::now()) {
+            return None;
+        }
+        self.strikes += 1;
+        let next = if self.strikes > MAX_STRIKES {
+            Next::Close
+        } else {
+            Next::Continue
+        };
+        let error = ServerMessage::error("rate_limited", "too many messages: slow down");
+        Some((Some(error), next))
+    }
+
     /// Handles one text message: the reply to send, and whether to close.
     async fn on_text(&mut self, text: &str) -> (Option<ServerMessage>, Next) {
-        if !self.bucket.take(Instant::now()) {
-            self.strikes += 1;
-            let next = if self.strikes > MAX_STRIKES {
-                Next::Close
-            } else {
-                Next::Continue
-            };
-            let error = ServerMessage::error("rate_limited", "too many messages: slow down");
-            return (Some(error), next);
+        if let Some(limited) = self.rate_limited() {
+            return limited;
         }
         let message = match ClientMessage::parse(text) {
             Ok(m) => m,
