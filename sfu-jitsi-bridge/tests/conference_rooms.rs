@@ -263,12 +263,17 @@ async fn mls_commits_are_ordered_one_per_epoch_and_other_messages_are_relayed_op
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_free_room_refuses_a_third_participant_warns_before_its_time_limit_and_ends_at_it() {
+async fn free_rooms_take_two_warn_before_their_time_limit_and_end_and_unjoined_rooms_expire() {
     let service = Service::start(Options {
-        limits: "free_room_secs = 5\nwarn_before_end_secs = 2\n".into(),
+        limits: "free_room_secs = 5\nwarn_before_end_secs = 2\nunjoined_room_secs = 3\n".into(),
         ..Options::default()
     });
     let (token, room) = host_room(&service, 24, false).await;
+    // A second room nobody joins: forgotten after `unjoined_room_secs`.
+    let unjoined = service.create_room(&token).await.json()["room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let host = Peer::connect(&service.ws_url(), 1, false).await;
     let joined = host.join(&room, Some(&token)).await;
     assert!(joined["seconds_left"].as_u64().unwrap() <= 5, "{joined}");
@@ -291,7 +296,9 @@ async fn a_free_room_refuses_a_third_participant_warns_before_its_time_limit_and
     }
     let after = Peer::connect(&service.ws_url(), 4, false).await;
     assert_eq!(after.join(&room, None).await["code"], "no_such_room");
-    for p in [&host, &guest, &third, &after] {
+    let late = Peer::connect(&service.ws_url(), 5, false).await;
+    assert_eq!(late.join(&unjoined, None).await["code"], "no_such_room");
+    for p in [&host, &guest, &third, &after, &late] {
         p.close().await;
     }
 }
