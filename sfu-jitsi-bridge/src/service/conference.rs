@@ -112,7 +112,14 @@ impl Conference {
             anonymous,
             muted: false,
         };
-        let admitted = room.admit(id.clone(), info, self.limits.room_duration(room.tier));
+        let admitted = match room.admit(id.clone(), info, self.limits.room_duration(room.tier)) {
+            Ok(a) => a,
+            // Ended while the SFU set the connection up.
+            Err(e) => {
+                let _ = self.sfu.leave(room.id, &id).await;
+                return Err(refused(e));
+            }
+        };
         if admitted.first {
             self.spawn_duration_limit(&room);
         }

@@ -124,11 +124,20 @@ impl ConfRoom {
     /// Completes a reservation: the participant is in. Returns its outbox, whether this was
     /// the room's first join (its clock starts: the room lasts `duration` from now), and the
     /// room's state for the `joined` reply; the others get the new participant list.
-    pub fn admit(&self, id: ParticipantId, info: ParticipantInfo, duration: Duration) -> Admitted {
+    /// Refused if the room ended while the participant was joining.
+    pub fn admit(
+        &self,
+        id: ParticipantId,
+        info: ParticipantInfo,
+        duration: Duration,
+    ) -> Result<Admitted, JoinRefused> {
         let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
         let kick = Arc::new(Notify::new());
         let mut s = self.state();
         s.joining = s.joining.saturating_sub(1);
+        if s.ended {
+            return Err(JoinRefused::Ended);
+        }
         let first = !s.started;
         s.started = true;
         let now = Instant::now();
@@ -145,14 +154,14 @@ impl ConfRoom {
                 participants: participants.clone(),
             });
         }
-        Admitted {
+        Ok(Admitted {
             outbox: Outbox { rx, kick },
             first,
             participants,
             locked: s.locked,
             epoch: s.epoch,
             seconds_left: ends_at.saturating_duration_since(now).as_secs(),
-        }
+        })
     }
 
     /// Takes a participant out; the others get the new list. `false` if it was not in.
@@ -255,6 +264,17 @@ impl ConfRoom {
         Ok(())
     }
 
+    /// Marks the room ended if someone joined it once and nobody is in or joining now, in
+    /// one step (so no join can slip in between the check and the end).
+    fn end_if_empty(&self) -> bool {
+        let mut s = self.state();
+        if s.started && s.members.is_empty() && s.joining == 0 {
+            s.ended = true;
+            return true;
+        }
+        false
+    }
+
     /// Marks the room ended; `false` if it already was.
     pub fn mark_ended(&self) -> bool {
         let mut s = self.state();
@@ -325,7 +345,7 @@ impl Rooms {
     pub fn forget_if_empty(&self, room: &Arc<ConfRoom>) -> bool {
         let mut map = self.map();
         let current = map.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room));
-        if current && room.started() && room.is_empty() {
+        if current && room.end_if_empty() {
             map.remove(&room.id);
             return true;
         }
@@ -367,7 +387,8 @@ mod tests {
         let (a, b) = (ParticipantId::random(), ParticipantId::random());
         for id in [&a, &b] {
             room.reserve(None).unwrap();
-            room.admit(id.clone(), info(id, false), Duration::from_secs(60));
+            room.admit(id.clone(), info(id, false), Duration::from_secs(60))
+                .unwrap();
         }
         assert_eq!(room.commit(&a, 0, "AA==".into()), Ok(()));
         assert_eq!(
@@ -404,10 +425,13 @@ mod tests {
         assert!(!rooms.forget_if_empty(&room));
         let id = ParticipantId::random();
         room.reserve(None).unwrap();
-        room.admit(id.clone(), info(&id, false), Duration::from_secs(60));
+        room.admit(id.clone(), info(&id, false), Duration::from_secs(60))
+            .unwrap();
         assert!(!rooms.forget_if_empty(&room));
         assert!(room.remove_member(&id));
         assert!(rooms.forget_if_empty(&room));
         assert!(rooms.get(room.id).is_none());
+        // A join that got hold of the room just before: refused, not left alone in it.
+        assert_eq!(room.reserve(None), Err(JoinRefused::Ended));
     }
 }
