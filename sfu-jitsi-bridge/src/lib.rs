@@ -8,8 +8,9 @@
 //! ([`tiers`]), Stripe webhooks that set a wallet's plan ([`stripe`]), and the state behind them
 //! in SQLite or PostgreSQL ([`store`]), and the embedded SFU ([`sfu`]), which forwards SFrame
 //! (RFC 9605) ciphertext between a room's participants without ever reading it. The
-//! service's HTTP/WebSocket layer, rooms' invite links and the Jitsi Videobridge (COLIBRI2)
-//! backend come later in this crate.
+//! service process itself ([`service`], run by the `phantomcall-conference` binary) puts
+//! HTTPS and WebSocket signaling, rooms with invite links, host controls and the MLS
+//! delivery service in front of them. The Jitsi Videobridge (COLIBRI2) backend comes later.
 //!
 //! What it must never do:
 //! - hold media keys or decrypt media: conference media is SFrame ciphertext keyed by the
@@ -23,11 +24,12 @@
 //! Main types: [`auth::AuthService`] (challenge, sign in, refresh, check a session),
 //! [`siws::SiwsMessage`] and [`siws::verify`], [`token::SessionKeys`], [`tiers::Tier`] and
 //! [`tiers::Entitlements`], [`stripe::handle_webhook`], and the [`store::Store`] trait with
-//! [`store::SqliteStore`] and [`store::PostgresStore`], [`sfu::Sfu`].
+//! [`store::SqliteStore`] and [`store::PostgresStore`], [`sfu::Sfu`], [`service::Server`].
 
 pub mod auth;
 pub mod logsafe;
 pub mod nonce;
+pub mod service;
 pub mod sfu;
 pub mod siws;
 pub mod store;

@@ -54,7 +54,8 @@ pub fn origin() -> Instant {
     *ORIGIN.get_or_init(Instant::now)
 }
 
-fn micros_now() -> u32 {
+/// Microseconds since [`origin`] (the RTP timestamp the tests send).
+pub fn micros_now() -> u32 {
     origin().elapsed().as_micros() as u32
 }
 
@@ -136,12 +137,13 @@ pub struct Client {
     keep_delays: bool,
 }
 
-struct ClientHandler {
-    candidates: tokio::sync::mpsc::UnboundedSender<IceCandidate>,
-    video_tracks: Arc<Mutex<Vec<Arc<dyn TrackRemote>>>>,
-    received: Arc<Mutex<Received>>,
-    removed: Arc<AtomicBool>,
-    keep_delays: bool,
+/// Records what arrives (also the conference service tests' participant, `conf_support`).
+pub struct ClientHandler {
+    pub candidates: tokio::sync::mpsc::UnboundedSender<IceCandidate>,
+    pub video_tracks: Arc<Mutex<Vec<Arc<dyn TrackRemote>>>>,
+    pub received: Arc<Mutex<Received>>,
+    pub removed: Arc<AtomicBool>,
+    pub keep_delays: bool,
 }
 
 #[async_trait::async_trait]
@@ -197,7 +199,8 @@ impl PeerConnectionEventHandler for ClientHandler {
     }
 }
 
-fn local_track(kind: RtpCodecKind, name: &str, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+/// A send-only local track with a fixed SSRC.
+pub fn local_track(kind: RtpCodecKind, name: &str, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
     let codec = match kind {
         RtpCodecKind::Audio => media::opus_codec(),
         _ => media::vp8_codec(),

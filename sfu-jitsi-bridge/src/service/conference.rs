@@ -1,0 +1,403 @@
+//! Rooms and the embedded SFU together: joins (caps, locks, anonymous limits), leaving, host
+//! removal, the end of a room (by its host or its plan's duration limit, with a warning
+//! before), and the MLS delivery service's relaying.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::config::Limits;
+use super::protocol::{MlsKind, MlsMessage, ParticipantInfo, ServerMessage};
+use super::rooms::{ConfRoom, JoinRefused, Outbox, Rooms};
+use crate::sfu::{IceCandidate, ParticipantId, RoomId, Sfu, SfuError, SfuSignal};
+use crate::tiers::{check_screen_share, Tier};
+
+/// The service's rooms and SFU. Cheap to clone.
+#[derive(Clone)]
+pub struct Conference {
+    sfu: Sfu,
+    rooms: Arc<Rooms>,
+    limits: Arc<Limits>,
+}
+
+/// Who is joining.
+pub struct JoinRequest {
+    pub room: RoomId,
+    /// The signed-in wallet; `None`: an anonymous guest (by link).
+    pub wallet: Option<String>,
+    pub display_name: String,
+    pub offer: String,
+}
+
+/// A participant in a room.
+pub struct Member {
+    pub room: Arc<ConfRoom>,
+    pub id: ParticipantId,
+    pub anonymous: bool,
+    /// The SFU's offers and candidates for this participant.
+    pub signals: UnboundedReceiver<SfuSignal>,
+    /// Messages from the room.
+    pub outbox: Outbox,
+    /// The `joined` reply.
+    pub reply: ServerMessage,
+}
+
+impl Conference {
+    /// Rooms on `sfu` with these limits.
+    pub fn new(sfu: Sfu, limits: Limits) -> Self {
+        Self {
+            sfu,
+            rooms: Arc::new(Rooms::default()),
+            limits: Arc::new(limits),
+        }
+    }
+
+    /// Rooms open now.
+    pub fn room_count(&self) -> usize {
+        self.rooms.count()
+    }
+
+    /// A new room hosted by `wallet` on `tier`. Forgotten if nobody joins it in time.
+    pub fn create_room(&self, wallet: &str, tier: Tier) -> Arc<ConfRoom> {
+        let room = self.rooms.create(wallet, tier);
+        let (weak, rooms) = (Arc::downgrade(&room), self.rooms.clone());
+        let wait = Duration::from_secs(self.limits.unjoined_room_secs);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if let Some(room) = weak.upgrade() {
+                if !room.started() {
+                    room.mark_ended();
+                    rooms.forget(&room);
+                }
+            }
+        });
+        room
+    }
+
+    /// Joins a room: checks, then the SFU's answer to the offer.
+    pub async fn join(&self, request: JoinRequest) -> Result<Member, ServerMessage> {
+        let refused = |e: JoinRefused| ServerMessage::error(e.code(), e.to_string());
+        let room = self
+            .rooms
+            .get(request.room)
+            .ok_or_else(|| refused(JoinRefused::NoSuchRoom))?;
+        let anonymous = request.wallet.is_none();
+        // A participant publishes what its first offer carries (after that only the SFU
+        // offers): a second sending video section is a screen share.
+        if anonymous && sending_video_sections(&request.offer) > 1 {
+            return Err(ServerMessage::error(
+                "screen_share_not_allowed",
+                "anonymous participants cannot share their screen: offer one audio and one camera track",
+            ));
+        }
+        let host = room.reserve(request.wallet.as_deref()).map_err(refused)?;
+        let id = ParticipantId::random();
+        let joined = match self
+            .sfu
+            .join(room.id, room.tier, id.clone(), request.offer)
+            .await
+        {
+            Ok(j) => j,
+            Err(e) => {
+                room.cancel();
+                self.rooms.forget_if_empty(&room);
+                return Err(ServerMessage::error("join_refused", e.to_string()));
+            }
+        };
+        let info = ParticipantInfo {
+            id: id.as_str().to_owned(),
+            display_name: request.display_name,
+            host,
+            anonymous,
+            muted: false,
+        };
+        let admitted = match room.admit(id.clone(), info, self.limits.room_duration(room.tier)) {
+            Ok(a) => a,
+            // Ended while the SFU set the connection up.
+            Err(e) => {
+                let _ = self.sfu.leave(room.id, &id).await;
+                return Err(refused(e));
+            }
+        };
+        if admitted.first {
+            self.spawn_duration_limit(&room);
+        }
+        tracing::info!(room = ?room.id, participant = ?id, host, anonymous, "joined");
+        let reply = ServerMessage::Joined {
+            participant_id: id.as_str().to_owned(),
+            host,
+            anonymous,
+            answer: joined.answer,
+            participants: admitted.participants,
+            locked: admitted.locked,
+            epoch: admitted.epoch,
+            seconds_left: admitted.seconds_left,
+        };
+        Ok(Member {
+            room,
+            id,
+            anonymous,
+            signals: joined.signals,
+            outbox: admitted.outbox,
+            reply,
+        })
+    }
+
+    /// The participant's answer to the SFU's latest offer.
+    pub async fn apply_answer(
+        &self,
+        room: &ConfRoom,
+        id: &ParticipantId,
+        sdp: String,
+    ) -> Result<(), SfuError> {
+        self.sfu.apply_answer(room.id, id, sdp).await
+    }
+
+    /// One of the participant's ICE candidates.
+    pub async fn add_candidate(
+        &self,
+        room: &ConfRoom,
+        id: &ParticipantId,
+        candidate: IceCandidate,
+    ) -> Result<(), SfuError> {
+        self.sfu.add_ice_candidate(room.id, id, candidate).await
+    }
+
+    /// The participant leaves (or its connection ended). The room vanishes with its last
+    /// participant.
+    pub async fn leave(&self, room: &Arc<ConfRoom>, id: &ParticipantId) {
+        if room.remove_member(id) {
+            tracing::info!(room = ?room.id, participant = ?id, "left");
+        }
+        // Already gone from the SFU when removed or ended: nothing to undo.
+        let _ = self.sfu.leave(room.id, id).await;
+        self.rooms.forget_if_empty(room);
+    }
+
+    /// The host removes `target`: the SFU stops its streams, it is told, and everyone else is
+    /// told to move the MLS group to an epoch without it.
+    pub async fn remove(
+        &self,
+        room: &Arc<ConfRoom>,
+        by: &ParticipantId,
+        target: &str,
+    ) -> Result<(), ServerMessage> {
+        let target = self.host_target(room, by, target)?;
+        if &target == by {
+            return Err(ServerMessage::error(
+                "bad_request",
+                "the host cannot remove themselves: leave or end the room",
+            ));
+        }
+        // Queued before the SFU closes its media, so it learns why first.
+        room.send_to(&target, ServerMessage::Removed);
+        room.remove_member(&target);
+        let _ = self.sfu.remove(room.id, &target).await;
+        room.broadcast(
+            &ServerMessage::ParticipantRemoved {
+                participant: target.as_str().to_owned(),
+            },
+            None,
+        );
+        tracing::info!(room = ?room.id, participant = ?target, "removed by the host");
+        Ok(())
+    }
+
+    /// The host mutes `target` (it is told to mute its microphone).
+    pub fn mute(
+        &self,
+        room: &Arc<ConfRoom>,
+        by: &ParticipantId,
+        target: &str,
+    ) -> Result<(), ServerMessage> {
+        let target = self.host_target(room, by, target)?;
+        room.mute(&target);
+        Ok(())
+    }
+
+    /// The host locks or unlocks the room.
+    pub fn set_locked(
+        &self,
+        room: &Arc<ConfRoom>,
+        by: &ParticipantId,
+        locked: bool,
+    ) -> Result<(), ServerMessage> {
+        require_host(room, by)?;
+        room.set_locked(locked);
+        Ok(())
+    }
+
+    /// The host ends the room.
+    pub async fn end_by_host(
+        &self,
+        room: &Arc<ConfRoom>,
+        by: &ParticipantId,
+    ) -> Result<(), ServerMessage> {
+        require_host(room, by)?;
+        self.end(room, "the host ended the room".to_owned()).await;
+        Ok(())
+    }
+
+    /// Whether `id` may share a screen of `height` pixels.
+    pub fn screen_share(
+        &self,
+        room: &Arc<ConfRoom>,
+        anonymous: bool,
+        height: u32,
+    ) -> ServerMessage {
+        if anonymous {
+            return ServerMessage::error(
+                "screen_share_not_allowed",
+                "anonymous participants cannot share their screen: sign in to share",
+            );
+        }
+        match check_screen_share(room.tier, height) {
+            Ok(()) => ServerMessage::ScreenShareAllowed {
+                max_height: room.tier.entitlements().screen_share_max_height,
+            },
+            Err(e) => ServerMessage::error("screen_share_too_large", e.to_string()),
+        }
+    }
+
+    /// Relays an MLS handshake message (commits: ordered, see [`ConfRoom::commit`]).
+    pub fn mls(
+        &self,
+        room: &Arc<ConfRoom>,
+        from: &ParticipantId,
+        message: MlsMessage,
+    ) -> Result<(), ServerMessage> {
+        if message.kind == MlsKind::Commit {
+            let epoch = message.epoch.unwrap_or_default();
+            return room
+                .commit(from, epoch, message.data)
+                .map_err(|wrong| ServerMessage::Error {
+                    code: "stale_epoch".to_owned(),
+                    message: format!(
+                        "commit for epoch {epoch} refused: the group is at epoch {}",
+                        wrong.current
+                    ),
+                    current_epoch: Some(wrong.current),
+                });
+        }
+        let relayed = ServerMessage::Mls {
+            from: from.as_str().to_owned(),
+            kind: message.kind,
+            epoch: message.epoch,
+            data: message.data,
+        };
+        match message.to {
+            Some(to) => {
+                let target = room.member(&to).ok_or_else(no_such_participant)?;
+                room.send_to(&target, relayed);
+            }
+            None => room.broadcast(&relayed, Some(from)),
+        }
+        Ok(())
+    }
+
+    /// Ends a room: everyone is told, the SFU closes every connection, the room is forgotten.
+    async fn end(&self, room: &Arc<ConfRoom>, reason: String) {
+        if !room.mark_ended() {
+            return;
+        }
+        room.broadcast(&ServerMessage::RoomEnded { reason }, None);
+        self.rooms.forget(room);
+        let _ = self.sfu.end_room(room.id).await;
+        tracing::info!(room = ?room.id, "room ended");
+    }
+
+    /// Warns before the plan's duration limit and ends the room at it.
+    fn spawn_duration_limit(&self, room: &Arc<ConfRoom>) {
+        let this = self.clone();
+        let weak: Weak<ConfRoom> = Arc::downgrade(room);
+        let duration = self.limits.room_duration(room.tier);
+        let warn = Duration::from_secs(self.limits.warn_before_end_secs);
+        tokio::spawn(async move {
+            if duration > warn {
+                tokio::time::sleep(duration - warn).await;
+                let Some(room) = weak.upgrade() else { return };
+                room.broadcast(
+                    &ServerMessage::RoomEnding {
+                        seconds_left: warn.as_secs(),
+                    },
+                    None,
+                );
+                drop(room);
+                tokio::time::sleep(warn).await;
+            } else {
+                tokio::time::sleep(duration).await;
+            }
+            let Some(room) = weak.upgrade() else { return };
+            let minutes = duration.as_secs() / 60;
+            let reason = format!(
+                "the {} plan's time limit was reached ({minutes} minutes)",
+                room.tier
+            );
+            this.end(&room, reason).await;
+        });
+    }
+
+    fn host_target(
+        &self,
+        room: &Arc<ConfRoom>,
+        by: &ParticipantId,
+        target: &str,
+    ) -> Result<ParticipantId, ServerMessage> {
+        require_host(room, by)?;
+        room.member(target).ok_or_else(no_such_participant)
+    }
+}
+
+fn require_host(room: &ConfRoom, by: &ParticipantId) -> Result<(), ServerMessage> {
+    if room.is_host(by) {
+        Ok(())
+    } else {
+        Err(ServerMessage::error(
+            "not_host",
+            "only the room's host can do that",
+        ))
+    }
+}
+
+fn no_such_participant() -> ServerMessage {
+    ServerMessage::error("no_such_participant", "no such participant in this room")
+}
+
+/// Video sections of an SDP offer that send (`sendrecv` or `sendonly`; the default is
+/// `sendrecv`).
+pub fn sending_video_sections(sdp: &str) -> usize {
+    let mut count = 0;
+    let mut in_video = false;
+    let mut sends = false;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(media) = line.strip_prefix("m=") {
+            if in_video && sends {
+                count += 1;
+            }
+            in_video = media.starts_with("video ");
+            sends = true;
+        } else if in_video && matches!(line, "a=recvonly" | "a=inactive") {
+            sends = false;
+        }
+    }
+    if in_video && sends {
+        count += 1;
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sending_video_sections;
+
+    #[test]
+    fn sending_video_sections_counts_camera_and_screen_but_not_receive_only() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n";
+        assert_eq!(sending_video_sections(sdp), 2);
+        assert_eq!(sending_video_sections("v=0\r\n"), 0);
+    }
+}

@@ -1,0 +1,304 @@
+//! The service's configuration: a TOML file, some of it overridable by flags.
+//!
+//! See `docs/host-a-conference.md` for an example. Validation refuses, with a message naming
+//! the setting, anything the service could not run safely with: plain HTTP on a
+//! non-loopback address above all (session tokens and wallet sign-ins would cross the
+//! network in clear).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::tiers::Tier;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Address and port to listen on (HTTPS, or plain HTTP on loopback only). Port 0: any
+    /// free port (printed on standard output as `ready port=N`).
+    pub listen: SocketAddr,
+    /// The public authority (`meet.example.org`, or `host:port`) put in invite links and
+    /// in sign-in challenges.
+    pub public_host: String,
+    /// Certificate chain and key (PEM). Absent: plain HTTP, loopback only.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    pub auth: AuthSection,
+    pub store: StoreSection,
+    #[serde(default)]
+    pub stripe: Option<StripeSection>,
+    #[serde(default)]
+    pub sfu: SfuSection,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Session tokens and the sign-in challenge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// The Ed25519 key that signs session tokens (PKCS#8 PEM, mode 0600; created if absent).
+    pub signing_key: PathBuf,
+    /// The sentence the wallet shows.
+    #[serde(default)]
+    pub statement: Option<String>,
+    /// A chain to require (`mainnet`, `devnet`, ...).
+    #[serde(default)]
+    pub chain_id: Option<String>,
+}
+
+/// Where accounts, nonces and refresh tokens live: one of the two.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    #[serde(default)]
+    pub sqlite: Option<PathBuf>,
+    /// libpq-style connection string.
+    #[serde(default)]
+    pub postgres: Option<String>,
+}
+
+/// Stripe webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSection {
+    /// A file holding the endpoint's signing secret (`whsec_...`).
+    pub webhook_secret_file: PathBuf,
+    /// Price id to tier.
+    #[serde(default)]
+    pub prices: HashMap<String, Tier>,
+}
+
+/// The embedded SFU.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SfuSection {
+    /// The address media sockets bind and announce (the server's public address).
+    pub bind_ip: IpAddr,
+    /// `[first, last]` UDP ports for media; absent: ephemeral ports.
+    #[serde(default)]
+    pub udp_ports: Option<[u16; 2]>,
+    #[serde(default = "default_last_n")]
+    pub last_n: usize,
+}
+
+fn default_last_n() -> usize {
+    4
+}
+
+impl Default for SfuSection {
+    fn default() -> Self {
+        Self {
+            bind_ip: IpAddr::from([127, 0, 0, 1]),
+            udp_ports: None,
+            last_n: default_last_n(),
+        }
+    }
+}
+
+/// Abuse limits and timers. Defaults suit production; tests shorten them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Rooms one wallet may create per minute.
+    pub rooms_per_minute: u32,
+    /// Open TCP connections in all (HTTP and WebSocket); beyond, new ones are closed at once.
+    pub max_connections: u32,
+    /// Open WebSocket connections per client IP.
+    pub websockets_per_ip: u32,
+    /// Signaling messages per second per connection (bursts of twice this pass).
+    pub messages_per_second: u32,
+    /// Largest HTTP request body.
+    pub max_body_bytes: usize,
+    /// Largest Stripe webhook body (invoices with many lines are large).
+    pub max_webhook_body_bytes: usize,
+    /// Seconds between WebSocket pings.
+    pub ping_interval_secs: u64,
+    /// Seconds without any frame from the client before its connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Overrides the Free plan's room duration (seconds); for tests and trials.
+    pub free_room_secs: Option<u64>,
+    /// Participants are warned this many seconds before their room ends.
+    pub warn_before_end_secs: u64,
+    /// A created room nobody joins is forgotten after this many seconds.
+    pub unjoined_room_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            rooms_per_minute: 10,
+            max_connections: 4096,
+            websockets_per_ip: 20,
+            messages_per_second: 20,
+            max_body_bytes: 64 * 1024,
+            max_webhook_body_bytes: 512 * 1024,
+            ping_interval_secs: 15,
+            idle_timeout_secs: 45,
+            free_room_secs: None,
+            warn_before_end_secs: 5 * 60,
+            unjoined_room_secs: 10 * 60,
+        }
+    }
+}
+
+impl Limits {
+    /// How long a room of `tier` lasts.
+    pub fn room_duration(&self, tier: Tier) -> Duration {
+        match (tier, self.free_room_secs) {
+            (Tier::Free, Some(secs)) => Duration::from_secs(secs),
+            _ => tier.entitlements().max_duration,
+        }
+    }
+}
+
+/// A configuration that cannot be used. The text names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error(
+        "refusing to serve plain HTTP on a non-loopback address: configure [tls] cert and key, \
+         or listen on 127.0.0.1 / ::1"
+    )]
+    PlainHttpNotLoopback,
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+impl ServiceConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.message().to_owned(),
+        })?;
+        Ok(config)
+    }
+
+    /// Checks the settings that flags may have changed too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::PlainHttpNotLoopback);
+        }
+        let host = &self.public_host;
+        if host.is_empty()
+            || host.len() > 253
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        {
+            return Err(ConfigError::Invalid(
+                "public_host must be a host name or host:port",
+            ));
+        }
+        match (&self.store.sqlite, &self.store.postgres) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "[store] needs exactly one of sqlite or postgres",
+                ))
+            }
+        }
+        if let Some(chain) = &self.auth.chain_id {
+            if crate::siws::ChainId::parse(chain).is_none() {
+                return Err(ConfigError::Invalid(
+                    "[auth] chain_id is not a Solana chain",
+                ));
+            }
+        }
+        if let Some([first, last]) = self.sfu.udp_ports {
+            if first == 0 || first > last {
+                return Err(ConfigError::Invalid("[sfu] udp_ports is [first, last]"));
+            }
+        }
+        if self.sfu.bind_ip.is_unspecified() {
+            return Err(ConfigError::Invalid(
+                "[sfu] bind_ip must be the address media is reached at, not 0.0.0.0",
+            ));
+        }
+        let l = &self.limits;
+        if l.rooms_per_minute == 0
+            || l.max_connections == 0
+            || l.websockets_per_ip == 0
+            || l.messages_per_second == 0
+            || l.ping_interval_secs == 0
+            || l.idle_timeout_secs <= l.ping_interval_secs
+        {
+            return Err(ConfigError::Invalid(
+                "[limits] counts must be positive and idle_timeout_secs above ping_interval_secs",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `https` with TLS, `http` on loopback without.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(listen: &str, tls: bool) -> ServiceConfig {
+        let tls = if tls {
+            "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "listen = \"{listen}\"\npublic_host = \"meet.example.org\"\n{tls}\
+             [auth]\nsigning_key = \"key.pem\"\n[store]\nsqlite = \"s.db\"\n"
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback_and_allowed_on_it() {
+        assert!(matches!(
+            config("0.0.0.0:8080", false).validate(),
+            Err(ConfigError::PlainHttpNotLoopback)
+        ));
+        assert!(config("127.0.0.1:8080", false).validate().is_ok());
+        assert!(config("[::1]:8080", false).validate().is_ok());
+        assert!(config("0.0.0.0:8443", true).validate().is_ok());
+    }
+
+    #[test]
+    fn the_free_duration_override_touches_only_the_free_plan() {
+        let mut c = config("127.0.0.1:0", false);
+        c.limits.free_room_secs = Some(7);
+        assert_eq!(c.limits.room_duration(Tier::Free), Duration::from_secs(7));
+        assert_eq!(
+            c.limits.room_duration(Tier::Pro),
+            Tier::Pro.entitlements().max_duration
+        );
+    }
+}
