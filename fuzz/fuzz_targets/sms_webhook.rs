@@ -28,8 +28,8 @@ mod webhook;
 
 /// The paths webhook.rs uses inside the crate (`crate::sms::…`).
 mod sms {
-    pub use crate::segments;
-    pub use crate::types::*;
+    pub(crate) use crate::segments;
+    pub(crate) use crate::types::*;
 }
 
 use types::Provider;
