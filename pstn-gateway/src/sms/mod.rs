@@ -16,6 +16,7 @@
 //! read it. Message text passes through memory only: it is never logged nor stored.
 
 pub mod config;
+pub mod intake;
 pub mod keywords;
 pub mod limits;
 pub mod segments;
@@ -27,6 +28,7 @@ pub mod types;
 pub mod webhook;
 
 pub use config::{Secret, SmsConfig};
+pub use intake::{Intake, Taken};
 pub use sender::{SendError, SentSms, SmsSender};
 pub use server::{SmsServer, SmsServerError};
 pub use store::SmsStore;

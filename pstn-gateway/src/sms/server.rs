@@ -17,15 +17,14 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::number::Redacted;
-use crate::sms::keywords::{self, Keyword};
-use crate::sms::limits::PerMinute;
+use crate::number::E164;
+use crate::sms::intake::{Intake, Taken};
 use crate::sms::signature::{self, Method};
-use crate::sms::webhook::{self, ParsedInbound};
-use crate::sms::{InboundSms, Provider, SmsConfig, SmsEvent, SmsStore};
+use crate::sms::webhook;
+use crate::sms::{Provider, SmsConfig, SmsEvent};
 
 /// Largest request body accepted. A Twilio SMS callback is about 1 KB; 16 KiB leaves room
 /// for a 1600-character UCS-2 text percent-encoded (up to 9 bytes a character).
@@ -37,8 +36,6 @@ const MAX_CONNECTIONS: usize = 128;
 /// Plivo nonces remembered, against a replayed signed request.
 const NONCE_KEEP: Duration = Duration::from_secs(3600);
 const MAX_NONCES: usize = 50_000;
-/// HELP answers per sender per minute (each answer is a billed message).
-const HELP_PER_MINUTE: usize = 1;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -82,10 +79,7 @@ impl Nonces {
 
 struct Shared {
     config: Arc<SmsConfig>,
-    store: Arc<SmsStore>,
-    events: mpsc::Sender<SmsEvent>,
-    inbound_limit: Mutex<PerMinute>,
-    help_limit: Mutex<PerMinute>,
+    intake: Arc<Intake>,
     nonces: Mutex<Nonces>,
 }
 
@@ -96,14 +90,12 @@ pub struct SmsServer {
 }
 
 impl SmsServer {
-    /// Binds `config.listen` and serves until [`SmsServer::shutdown`]. Events go to
-    /// `events`; when the application does not keep up (channel full), the provider is
-    /// answered 503 and retries later.
-    pub async fn start(
-        config: Arc<SmsConfig>,
-        store: Arc<SmsStore>,
-        events: mpsc::Sender<SmsEvent>,
-    ) -> Result<Self, SmsServerError> {
+    /// Binds `intake`'s `listen` address and serves until [`SmsServer::shutdown`].
+    /// Messages go through `intake` (the same one can serve the SIP MESSAGE path); when the
+    /// application does not keep up (channel full), the provider is answered 503 and
+    /// retries later.
+    pub async fn start(intake: Arc<Intake>) -> Result<Self, SmsServerError> {
+        let config = intake.config_arc();
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -118,15 +110,9 @@ impl SmsServer {
                 source,
             })?;
         let shared = Arc::new(Shared {
-            inbound_limit: Mutex::new(PerMinute::new(
-                config.inbound_per_minute_per_number,
-                "inbound",
-            )),
-            help_limit: Mutex::new(PerMinute::new(HELP_PER_MINUTE, "HELP reply")),
             nonces: Mutex::new(Nonces::default()),
             config,
-            store,
-            events,
+            intake,
         });
         let cancel = CancellationToken::new();
         tokio::spawn(accept_loop(listener, shared, cancel.clone()));
@@ -215,19 +201,19 @@ fn xml_escape(text: &str) -> String {
 
 /// The answer to an inbound message: an empty `<Response/>` (both providers read it as
 /// "send nothing back"), or the HELP text as a reply.
-fn reply(provider: Provider, help: Option<(&str, &ParsedInbound)>) -> Response<Full<Bytes>> {
+fn reply(provider: Provider, help: Option<(&str, &E164, &E164)>) -> Response<Full<Bytes>> {
     let head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
     match help {
         None => xml(format!("{head}<Response/>")),
-        Some((text, m)) => match provider {
+        Some((text, from, to)) => match provider {
             Provider::Twilio => xml(format!(
                 "{head}<Response><Message>{}</Message></Response>",
                 xml_escape(text)
             )),
             Provider::Plivo => xml(format!(
                 "{head}<Response><Message src=\"{}\" dst=\"{}\" type=\"sms\">{}</Message></Response>",
-                m.to.digits(),
-                m.from.digits(),
+                to.digits(),
+                from.digits(),
                 xml_escape(text)
             )),
         },
@@ -337,7 +323,6 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
 
 fn inbound(shared: &Shared, params: &[(String, String)]) -> Response<Full<Bytes>> {
     let config = &shared.config;
-    let empty = || reply(config.provider, None);
     let m = match webhook::parse_inbound(config.provider, &config.account_id, params) {
         Ok(m) => m,
         Err(e) => {
@@ -345,80 +330,12 @@ fn inbound(shared: &Shared, params: &[(String, String)]) -> Response<Full<Bytes>
             return plain(StatusCode::BAD_REQUEST, "bad message\n");
         }
     };
-    let Some(target) = config.numbers.get(&m.to) else {
-        // Answered 200: a retry would not make the number ours.
-        tracing::warn!(to = %Redacted(m.to.as_str()), "sms: message to a number not in [sms.numbers] dropped");
-        return empty();
-    };
-    match shared.store.first_delivery(&m.provider_message_id) {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::info!(id = %m.provider_message_id, "sms: duplicate delivery dropped");
-            return empty();
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "sms: store failed");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "try later\n");
-        }
+    let (from, to) = (m.from.clone(), m.to.clone());
+    match shared.intake.take(m) {
+        Taken::Forwarded | Taken::OptChanged | Taken::Dropped => reply(config.provider, None),
+        Taken::Help(text) => reply(config.provider, Some((&text, &from, &to))),
+        Taken::Retry => plain(StatusCode::SERVICE_UNAVAILABLE, "try later\n"),
     }
-    let allowed = shared
-        .inbound_limit
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .allow(&m.from, Instant::now());
-    if !allowed {
-        return empty();
-    }
-    let event = match keywords::classify(&m.text) {
-        Some(Keyword::OptOut) | Some(Keyword::OptIn) => {
-            let out = keywords::classify(&m.text) == Some(Keyword::OptOut);
-            if let Err(e) = shared.store.set_opted_out(&m.from, out) {
-                tracing::error!(error = %e, "sms: store failed");
-                let _ = shared.store.forget_delivery(&m.provider_message_id);
-                return plain(StatusCode::SERVICE_UNAVAILABLE, "try later\n");
-            }
-            tracing::info!(from = %Redacted(m.from.as_str()), opted_out = out, "sms: opt-out state changed");
-            let (number, to) = (m.from.clone(), m.to.clone());
-            if out {
-                SmsEvent::OptedOut { number, to }
-            } else {
-                SmsEvent::OptedIn { number, to }
-            }
-        }
-        Some(Keyword::Help) => {
-            let allowed = shared
-                .help_limit
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .allow(&m.from, Instant::now());
-            return if allowed {
-                reply(config.provider, Some((&config.help_text, &m)))
-            } else {
-                empty()
-            };
-        }
-        None => SmsEvent::Message(InboundSms {
-            from: m.from.clone(),
-            to: m.to.clone(),
-            target: target.clone(),
-            text: m.text.clone(),
-            provider_message_id: m.provider_message_id.clone(),
-            segments: m.segments,
-        }),
-    };
-    if shared.events.try_send(event).is_err() {
-        // Not taken: forget the id so the provider's retry is accepted.
-        let _ = shared.store.forget_delivery(&m.provider_message_id);
-        tracing::warn!("sms: application not keeping up, provider asked to retry");
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "try later\n");
-    }
-    tracing::info!(
-        from = %Redacted(m.from.as_str()),
-        to = %Redacted(m.to.as_str()),
-        segments = m.segments,
-        "sms: inbound message accepted"
-    );
-    empty()
 }
 
 fn status(shared: &Shared, params: &[(String, String)]) -> Response<Full<Bytes>> {
@@ -430,10 +347,15 @@ fn status(shared: &Shared, params: &[(String, String)]) -> Response<Full<Bytes>>
             return plain(StatusCode::BAD_REQUEST, "bad report\n");
         }
     };
-    match shared.store.apply_report(&report) {
+    match shared.intake.store().apply_report(&report) {
         Ok(Some(status)) => {
             tracing::info!(id = %report.provider_message_id, ?status, "sms: delivery state");
-            if shared.events.try_send(SmsEvent::Delivery(report)).is_err() {
+            if shared
+                .intake
+                .events()
+                .try_send(SmsEvent::Delivery(report))
+                .is_err()
+            {
                 // The state is in the store; the application can still query it.
                 tracing::warn!("sms: delivery event not taken (channel full)");
             }

@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use pstn_gateway::number::E164;
-use pstn_gateway::sms::{SmsConfig, SmsEvent, SmsSender, SmsServer, SmsStore};
+use pstn_gateway::sms::{Intake, SmsConfig, SmsEvent, SmsSender, SmsServer, SmsStore};
 use pstn_gateway::GatewayConfig;
 use tokio::sync::mpsc;
 
@@ -179,9 +179,8 @@ state_db = "unused-in-tests.sqlite"
     let config = Arc::new(config);
     let store = Arc::new(SmsStore::open_in_memory().unwrap());
     let (tx, events) = mpsc::channel(16);
-    let server = SmsServer::start(config.clone(), store.clone(), tx)
-        .await
-        .unwrap();
+    let intake = Arc::new(Intake::new(config.clone(), store.clone(), tx));
+    let server = SmsServer::start(intake).await.unwrap();
     Bridge {
         addr: server.local_addr(),
         events,
