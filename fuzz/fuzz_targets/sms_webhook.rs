@@ -1,6 +1,7 @@
 //! The SMS bridge's readers of untrusted input (pstn-gateway/src/sms, by path): the
 //! provider webhook form, the inbound-message and delivery-report field checks, both
-//! signature verifiers, the opt-out keyword reader and the segment splitter. Never a panic;
+//! signature verifiers, the SIP MESSAGE reader, the opt-out keyword reader and the segment
+//! splitter. Never a panic;
 //! an accepted message's numbers are E.164; the splitter's parts join back to the text and
 //! respect the GSM-7 / UCS-2 part sizes.
 #![no_main]
@@ -20,6 +21,9 @@ mod segments;
 #[path = "../../pstn-gateway/src/sms/signature.rs"]
 mod signature;
 #[allow(dead_code)]
+#[path = "../../pstn-gateway/src/sms/sip_message.rs"]
+mod sip_message;
+#[allow(dead_code)]
 #[path = "../../pstn-gateway/src/sms/types.rs"]
 mod types;
 #[allow(dead_code)]
@@ -30,6 +34,7 @@ mod webhook;
 mod sms {
     pub(crate) use crate::segments;
     pub(crate) use crate::types::*;
+    pub(crate) use crate::webhook;
 }
 
 use types::Provider;
@@ -70,6 +75,24 @@ fuzz_target!(|data: &[u8]| {
             "1",
             "x",
         );
+    }
+    // A SIP MESSAGE: the header line's fields split on '|', the rest as the body.
+    let fields: Vec<&str> = header.split('|').collect();
+    let field = |i: usize| fields.get(i).copied().unwrap_or("");
+    let req = sip_message::SipRequest {
+        from_user: field(0),
+        to_user: field(1),
+        call_id: field(2),
+        cseq: field(3),
+        content_type: fields.get(4).copied(),
+        body,
+    };
+    match sip_message::parse(&req) {
+        Ok(m) => {
+            assert!(body.len() <= sip_message::MAX_SIP_BODY);
+            assert!(m.provider_message_id.len() == 36);
+        }
+        Err(e) => assert!([400, 404, 413, 415].contains(&e.status())),
     }
     if let Ok(text) = std::str::from_utf8(body) {
         let _ = keywords::classify(text);

@@ -23,6 +23,7 @@ pub mod segments;
 pub mod sender;
 pub mod server;
 pub mod signature;
+pub mod sip_message;
 pub mod store;
 pub mod types;
 pub mod webhook;
