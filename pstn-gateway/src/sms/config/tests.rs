@@ -122,3 +122,29 @@ fn http_is_allowed_toward_loopback_only() {
     );
     assert_eq!(err_field(&text), "sms.api_base_url");
 }
+
+/// The commented `[sms]` example in gateway.example.toml, uncommented, is a valid table
+/// (with the token given inline, as the example's file does not exist here).
+#[test]
+fn the_commented_example_parses() {
+    let example = include_str!("../../../gateway.example.toml");
+    let start = example.find("# [sms]").expect("an [sms] example");
+    let mut text = String::new();
+    for line in example[start..].lines() {
+        let Some(line) = line.strip_prefix("# ") else {
+            continue;
+        };
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with("auth_token_file") {
+            text.push_str("auth_token = \"example-token-123\"\n");
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let c = GatewayConfig::from_toml(&text).unwrap().sms.unwrap();
+    assert_eq!(c.numbers.len(), 1);
+    assert_eq!(c.status_url(), "https://gateway.example.org/sms/status");
+}
