@@ -75,6 +75,11 @@ impl Nonces {
         self.order.push_back((now, nonce.to_string()));
         true
     }
+
+    /// Forgets `nonce` (the request was answered 503, so the provider may resend it as is).
+    fn forget(&mut self, nonce: &str) {
+        self.seen.remove(nonce);
+    }
 }
 
 struct Shared {
@@ -305,20 +310,24 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         return plain(StatusCode::FORBIDDEN, "bad signature\n");
     }
     if config.provider == Provider::Plivo {
-        let fresh = shared
-            .nonces
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .fresh(&nonce, Instant::now());
+        let fresh = lock(&shared.nonces).fresh(&nonce, Instant::now());
         if !fresh {
             tracing::warn!("sms: replayed Plivo nonce refused");
             return plain(StatusCode::FORBIDDEN, "replayed\n");
         }
     }
-    match endpoint {
+    let response = match endpoint {
         Endpoint::Inbound => inbound(shared, &params),
         Endpoint::Status => status(shared, &params),
+    };
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && config.provider == Provider::Plivo {
+        lock(&shared.nonces).forget(&nonce);
     }
+    response
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn inbound(shared: &Shared, params: &[(String, String)]) -> Response<Full<Bytes>> {
@@ -381,6 +390,8 @@ mod tests {
         assert!(!n.fresh("a", t0 + Duration::from_secs(10)));
         assert!(n.fresh("b", t0));
         assert!(n.fresh("a", t0 + NONCE_KEEP + Duration::from_secs(1)));
+        n.forget("b");
+        assert!(n.fresh("b", t0), "a forgotten nonce is fresh again");
     }
 
     #[test]

@@ -169,7 +169,8 @@ pub fn parse_inbound(
     let from = number(params, "From")?;
     let to = number(params, "To")?;
     let provider_message_id = message_id(params, id_field)?;
-    // An empty body is a valid SMS (and an MMS with media only is refused upstream).
+    // An empty body is a valid SMS. MMS media are not fetched (they stay at the provider):
+    // only the text is taken.
     let text = field(params, text_field)?.unwrap_or_default().to_string();
     if text.chars().count() > MAX_TEXT_CHARS {
         return Err(WebhookError::TooLong);
