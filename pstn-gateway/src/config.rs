@@ -113,6 +113,7 @@ struct RawConfig {
     rules: RulesConfig,
     #[serde(default)]
     service: ServiceConfig,
+    sms: Option<crate::sms::config::RawSms>,
 }
 
 /// How much of a phone caller's number the PhantomCall side is shown.
@@ -262,6 +263,8 @@ pub struct GatewayConfig {
     pub rules: RulesConfig,
     /// How calls are joined to PhantomCall users.
     pub service: ServiceConfig,
+    /// The SMS bridge (`[sms]`), if configured.
+    pub sms: Option<crate::sms::SmsConfig>,
 }
 
 impl GatewayConfig {
@@ -285,10 +288,12 @@ impl GatewayConfig {
         if raw.service.max_calls == 0 {
             return Err(invalid("service.max_calls", "at least 1"));
         }
+        let sms = raw.sms.map(|s| s.validate()).transpose()?;
         Ok(GatewayConfig {
             trunks,
             rules: raw.rules,
             service: raw.service,
+            sms,
         })
     }
 

@@ -5,15 +5,23 @@
 //! RFC 4733 DTMF; it hands 8 kHz PCM frames and keys to the bridge over channels.
 //! [`rules`] decides who may dial where and for how long (credit, destinations, caps).
 //! The bridge ([`bridge`], feature `bridge`) joins a phone leg to a PhantomCall call.
+//! The SMS bridge ([`sms`]) carries text messages for the messaging hotline: inbound
+//! through the provider's signed webhooks (Twilio, Plivo), outbound through its REST API,
+//! with opt-out keywords, delivery reports, and rate and budget limits against abuse and
+//! overbilling.
 //!
 //! What this crate must never do:
-//! - present the phone leg as end-to-end encrypted: it is plain RTP to the carrier, who
-//!   (with the gateway operator) can hear it; every screen says so;
-//! - record audio: frames pass through memory only;
-//! - log a phone number in full (only its last two digits, [`number::Redacted`]) or a
-//!   SIP password (config types hide them from `Debug`).
+//! - present the phone leg or an SMS as end-to-end encrypted: it is plain RTP or SMS to
+//!   the carrier, who (with the provider and the gateway operator) can hear or read it;
+//!   every screen says so;
+//! - record audio, or log or store a message text: both pass through memory only;
+//! - log a phone number in full (only its last two digits, [`number::Redacted`]), a SIP
+//!   password or an SMS auth token (config types hide them from `Debug`);
+//! - act on a webhook whose provider signature does not verify, or send an SMS to a number
+//!   that opted out (STOP).
 //!
-//! Main types: [`Gateway`], [`PhoneCall`], [`GatewayConfig`], [`rules::Rules`].
+//! Main types: [`Gateway`], [`PhoneCall`], [`GatewayConfig`], [`rules::Rules`],
+//! [`sms::SmsServer`], [`sms::SmsSender`].
 
 #[cfg(feature = "bridge")]
 pub mod bridge;
@@ -27,6 +35,7 @@ pub mod rules;
 pub mod sdp;
 #[cfg(feature = "bridge")]
 pub mod service;
+pub mod sms;
 
 pub use call::{
     CallError, CallInfo, CallNotice, Direction, EndReason, PhoneCall, PhoneControl, PhoneMedia,

@@ -12,7 +12,7 @@ pub enum NumberError {
 }
 
 /// A validated E.164 number, stored as `+` and digits.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct E164(String);
 
 impl E164 {

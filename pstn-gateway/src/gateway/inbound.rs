@@ -53,6 +53,7 @@ async fn handle(inner: Arc<Inner>, mut tx: Transaction) {
     }
     let result = match tx.original.method {
         Method::Invite => offer(&inner, tx).await,
+        Method::Message => super::message::message(&inner, tx).await,
         Method::Options => tx.reply(StatusCode::OK).await,
         Method::Ack => Ok(()),
         Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::PRack => {
@@ -67,7 +68,7 @@ async fn handle(inner: Arc<Inner>, mut tx: Transaction) {
 
 /// The source IP of a request: rsipstack writes the real one into the top Via's
 /// `received` whenever it differs from what the Via claims.
-fn source_ip(tx: &Transaction) -> Option<IpAddr> {
+pub(super) fn source_ip(tx: &Transaction) -> Option<IpAddr> {
     let via = tx.original.via_header().ok()?;
     let (_, host) = SipConnection::parse_target_from_via(via).ok()?;
     match host.host {
@@ -76,7 +77,7 @@ fn source_ip(tx: &Transaction) -> Option<IpAddr> {
     }
 }
 
-fn user_part(uri: &rsipstack::sip::Uri) -> Option<String> {
+pub(super) fn user_part(uri: &rsipstack::sip::Uri) -> Option<String> {
     uri.auth.as_ref().map(|a| a.user.clone())
 }
 
@@ -90,7 +91,7 @@ fn find_did<'a>(trunk: &'a TrunkConfig, user: &str) -> Option<(&'a String, &'a S
 }
 
 /// Checks the carrier's digest answer; `Err(status)` is the reply to send.
-fn check_auth(
+pub(super) fn check_auth(
     inner: &Inner,
     trunk: &TrunkConfig,
     tx: &Transaction,
@@ -110,9 +111,10 @@ fn check_auth(
     });
     match answer {
         Some(creds) if nonces.contains_key(&creds.nonce) => {
+            // The digest covers the request's own method (INVITE, or MESSAGE for SMS).
             if digest::verify(
                 &creds,
-                "INVITE",
+                &tx.original.method.to_string(),
                 &auth.username,
                 &auth.realm,
                 &auth.password,

@@ -8,6 +8,7 @@
 mod dial;
 mod driver;
 mod inbound;
+mod message;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -111,6 +112,8 @@ pub(crate) struct Inner {
     /// Nonces we issued in 407 challenges, with when (bounded; see inbound).
     pub(crate) nonces: Mutex<HashMap<String, Instant>>,
     pub(crate) cancel: CancellationToken,
+    /// Where inbound SIP MESSAGEs go, once the SMS bridge is set up.
+    pub(crate) sms_intake: std::sync::OnceLock<Arc<crate::sms::Intake>>,
 }
 
 impl Inner {
@@ -212,6 +215,7 @@ impl Gateway {
             incoming,
             nonces: Mutex::default(),
             cancel: cancel.clone(),
+            sms_intake: std::sync::OnceLock::new(),
         });
         let serve_cancel = cancel.clone();
         tokio::spawn(async move {
@@ -224,6 +228,14 @@ impl Gateway {
         tokio::spawn(inbound::serve(inner.clone(), incoming_tx));
         tokio::spawn(tick_rules(inner.clone()));
         Ok((Gateway { inner }, calls))
+    }
+
+    /// Takes SMS carried as SIP MESSAGE (RFC 3428) from the trunks into the SMS bridge:
+    /// each passes the trunk's allow-list and digest check, then `intake` (the same one the
+    /// webhook server uses). Before this is called MESSAGE is answered 405. Set once:
+    /// `false` if an intake was already set.
+    pub fn set_sms_intake(&self, intake: Arc<crate::sms::Intake>) -> bool {
+        self.inner.sms_intake.set(intake).is_ok()
     }
 
     /// Our SIP address for a trunk (useful when the config said port 0).
