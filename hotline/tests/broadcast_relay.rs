@@ -300,6 +300,68 @@ async fn a_broadcast_with_one_relay_down_reports_partial_delivery_after_retries(
     b.shutdown().await;
 }
 
+/// Refuses each event the first time it is offered (`OK false`, as a throttling public
+/// relay answers), takes it the second time.
+#[derive(Debug, Default)]
+struct RefuseOnce {
+    offered: std::sync::Mutex<HashSet<EventId>>,
+}
+
+impl nostr_relay_builder::prelude::WritePolicy for RefuseOnce {
+    fn admit_event<'a>(
+        &'a self,
+        event: &'a Event,
+        _addr: &'a std::net::SocketAddr,
+    ) -> nostr_relay_builder::prelude::BoxedFuture<'a, nostr_relay_builder::prelude::PolicyResult>
+    {
+        use nostr_relay_builder::prelude::PolicyResult;
+        let first = self.offered.lock().unwrap().insert(event.id);
+        Box::pin(async move {
+            if first {
+                PolicyResult::Reject("rate-limited: slow down".into())
+            } else {
+                PolicyResult::Accept
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_relay_answering_ok_false_is_retried_with_backoff() {
+    use nostr_relay_builder::prelude::{LocalRelay, RelayBuilder};
+    let relay = LocalRelay::new(RelayBuilder::default().write_policy(RefuseOnce::default()));
+    relay.run().await.unwrap();
+    let url = relay.url().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hotline = Identity::generate();
+    let b = broadcaster(
+        &hotline,
+        vec![url.clone()],
+        &dir.path().join("h.sqlite"),
+        fast(),
+    )
+    .await;
+    let to = recipients(5);
+    let id = b.create(TEXT, &npubs(&to)).unwrap();
+    let report = b.run(id, None).await.unwrap();
+    for line in &report.recipients {
+        assert_eq!(
+            line.outcome,
+            Outcome::Delivered {
+                relays_ok: 1,
+                relays_total: 1,
+                attempts: 2
+            }
+        );
+    }
+    let client = Client::default();
+    client.add_relay(url).await.unwrap();
+    client.connect().await;
+    client.wait_for_connection(Duration::from_secs(5)).await;
+    assert_eq!(stored_wraps(&client, None).await.len(), 5);
+    b.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_interrupted_broadcast_resumes_without_resending_to_those_done() {
     let relay = EmbeddedRelay::start_on_loopback().await.unwrap();

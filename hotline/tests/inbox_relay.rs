@@ -227,6 +227,14 @@ async fn a_restart_keeps_conversations_and_takes_what_arrived_while_down_once() 
     let (other, to) = first_assignment(&mut events).await;
     assert!(other.0 > id.0);
     assert_eq!(to, d);
+    // The hotline's own copies of its replies never became conversations.
+    let held: Vec<ConversationId> = service
+        .assigned_to(&d)
+        .unwrap()
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(held, [id, other]);
     service.shutdown().await;
 }
 
