@@ -21,7 +21,7 @@ const TEXT: &str = "The shelter on 5th street is open tonight.";
 /// Fast enough that 200 recipients take well under a second of pacing.
 fn fast() -> BroadcastConfig {
     BroadcastConfig {
-        per_relay_rate: 2000.0,
+        per_relay_interval: Duration::from_micros(500),
         jitter: Duration::ZERO..Duration::from_millis(2),
         max_attempts: 3,
         backoff_first: Duration::from_millis(20),

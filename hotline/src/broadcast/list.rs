@@ -79,6 +79,26 @@ pub fn parse_key(token: &str) -> Result<Npub, LineError> {
     }
 }
 
+/// Largest list file read (a 100 000-line list of npubs with labels is about 8 MB).
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads and parses a list file. Bytes that are not UTF-8 spoil only their own line
+/// (reported as not a key). Errors: the file cannot be read, or is over
+/// [`MAX_FILE_BYTES`].
+pub fn read_recipients_file(path: &std::path::Path) -> std::io::Result<RecipientList> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("recipient list larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    Ok(parse_recipients(&String::from_utf8_lossy(&bytes)))
+}
+
 /// Parses a whole list.
 pub fn parse_recipients(text: &str) -> RecipientList {
     let mut out = RecipientList::default();
@@ -177,5 +197,20 @@ mod tests {
         );
         // An nsec's text never appears in what is reported.
         assert!(!format!("{:?}", list.invalid).contains(&nsec));
+    }
+
+    #[test]
+    fn a_file_with_broken_bytes_loses_only_that_line() {
+        let a = Npub::from_bytes([1; 32]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.txt");
+        let mut bytes = b"\xff\xfe junk\n".to_vec();
+        bytes.extend_from_slice(a.to_bech32().as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let list = read_recipients_file(&path).unwrap();
+        assert_eq!(list.recipients, vec![a]);
+        assert_eq!(list.invalid.len(), 1);
+        assert_eq!(list.invalid[0].line, 1);
+        assert!(read_recipients_file(&dir.path().join("missing.txt")).is_err());
     }
 }

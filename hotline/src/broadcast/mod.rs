@@ -15,16 +15,17 @@ pub mod wrap;
 use std::ops::Range;
 use std::time::Duration;
 
-pub use list::{parse_recipients, InvalidLine, LineError, RecipientList};
+pub use list::{parse_recipients, read_recipients_file, InvalidLine, LineError, RecipientList};
 pub use report::{BroadcastId, DeliveryReport, Outcome, Progress, RecipientReport};
 pub use runner::{BroadcastError, Broadcaster};
 
 /// How a broadcast paces itself.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BroadcastConfig {
-    /// Events per second sent to each relay. Public relays throttle writers (often a few
-    /// events a second) and may ban a key that floods; 2 per second stays well under.
-    pub per_relay_rate: f64,
+    /// Shortest time between two events sent to one relay (the per-relay rate limit).
+    /// Public relays throttle writers (often a few events a second) and may ban a key
+    /// that floods; the default, 2 per second, stays well under.
+    pub per_relay_interval: Duration,
     /// A random wait in this range before each wrap is handed to the relays, so the
     /// relays do not see a machine-regular stream.
     pub jitter: Range<Duration>,
@@ -43,7 +44,7 @@ pub struct BroadcastConfig {
 impl Default for BroadcastConfig {
     fn default() -> Self {
         Self {
-            per_relay_rate: 2.0,
+            per_relay_interval: Duration::from_millis(500),
             jitter: Duration::from_millis(50)..Duration::from_millis(500),
             max_attempts: 5,
             backoff_first: Duration::from_secs(1),

@@ -103,9 +103,6 @@ impl Broadcaster {
         if relays.is_empty() {
             return Err(BroadcastError::NoRelays);
         }
-        if !(config.per_relay_rate.is_finite() && config.per_relay_rate > 0.0) {
-            return Err(BroadcastError::Config("per_relay_rate must be above 0"));
-        }
         if config.max_attempts == 0 {
             return Err(BroadcastError::Config("max_attempts must be at least 1"));
         }
@@ -365,7 +362,7 @@ async fn relay_worker(
     tally: mpsc::UnboundedSender<Tally>,
     config: BroadcastConfig,
 ) {
-    let period = Duration::from_secs_f64(1.0 / config.per_relay_rate);
+    let period = config.per_relay_interval;
     let mut next_slot = Instant::now();
     let mut failed_in_a_row = 0u32;
     while let Some(job) = jobs.recv().await {
