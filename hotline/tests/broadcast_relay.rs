@@ -28,6 +28,10 @@ fn fast() -> BroadcastConfig {
         backoff_max: Duration::from_millis(100),
         attempt_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),
+        // Every relay here is on loopback, recipients' DM relays included.
+        allow_local_relays: true,
+        lookup_timeout: Duration::from_secs(2),
+        ..BroadcastConfig::default()
     }
 }
 
@@ -297,6 +301,84 @@ async fn a_broadcast_with_one_relay_down_reports_partial_delivery_after_retries(
         }
         other => panic!("expected a failure, got {other:?}"),
     }
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_recipients_wrap_goes_to_their_own_dm_relays_when_they_publish_them() {
+    let hotline_relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let inbox_relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let to = recipients(3);
+    // Recipient 0 reads DMs on their own relay and says so (kind 10050) where the hotline
+    // looks; the others publish no list.
+    let client = outside_client(&hotline_relay).await;
+    let list = EventBuilder::new(Kind::InboxRelays, "")
+        .tag(Tag::custom(TagKind::Relay, [inbox_relay.url().to_string()]))
+        .sign_with_keys(&to[0])
+        .unwrap();
+    client.send_event(&list).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hotline = Identity::generate();
+    let b = broadcaster(
+        &hotline,
+        vec![hotline_relay.url().clone()],
+        &dir.path().join("h.sqlite"),
+        fast(),
+    )
+    .await;
+    let id = b.create(TEXT, &npubs(&to)).unwrap();
+    let report = b.run(id, None).await.unwrap();
+    assert_eq!(report.progress().delivered, 3);
+    let on_hotline_relay = stored_wraps(&client, None).await;
+    let inbox_client = outside_client(&inbox_relay).await;
+    let on_inbox_relay = stored_wraps(&inbox_client, None).await;
+    let opens = |wraps: &[Event], k: &Keys| wraps.iter().filter_map(|w| nip17_open(k, w)).count();
+    assert_eq!(
+        opens(&on_inbox_relay, &to[0]),
+        1,
+        "recipient 0's wrap is on their relay"
+    );
+    assert_eq!(opens(&on_hotline_relay, &to[0]), 0, "and only there");
+    for k in &to[1..] {
+        assert_eq!(
+            opens(&on_hotline_relay, k),
+            1,
+            "no list: the hotline's relays"
+        );
+        assert_eq!(opens(&on_inbox_relay, k), 0);
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_recipients_local_dm_relay_is_refused_unless_allowed() {
+    let hotline_relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let inbox_relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let to = recipients(1);
+    let client = outside_client(&hotline_relay).await;
+    let list = EventBuilder::new(Kind::InboxRelays, "")
+        .tag(Tag::custom(TagKind::Relay, [inbox_relay.url().to_string()]))
+        .sign_with_keys(&to[0])
+        .unwrap();
+    client.send_event(&list).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = fast();
+    // Production default: a list naming a ws:// loopback relay must not steer the hotline.
+    config.allow_local_relays = false;
+    let b = broadcaster(
+        &Identity::generate(),
+        vec![hotline_relay.url().clone()],
+        &dir.path().join("h.sqlite"),
+        config,
+    )
+    .await;
+    let id = b.create(TEXT, &npubs(&to)).unwrap();
+    b.run(id, None).await.unwrap();
+    assert!(inbox_relay.connections_from().is_empty(), "never contacted");
+    assert_eq!(
+        stored_wraps(&client, Some(to[0].public_key())).await.len(),
+        1
+    );
     b.shutdown().await;
 }
 

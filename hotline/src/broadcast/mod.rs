@@ -10,6 +10,7 @@
 pub mod list;
 mod report;
 mod runner;
+mod targets;
 pub mod wrap;
 
 use std::ops::Range;
@@ -39,6 +40,16 @@ pub struct BroadcastConfig {
     pub attempt_timeout: Duration,
     /// How long to wait for the relays to connect before starting anyway.
     pub connect_timeout: Duration,
+    /// Send each recipient's wrap to their DM relays (kind 10050), as NIP-17 asks, when
+    /// they publish a list; the hotline's own relays otherwise. Off: own relays only.
+    pub recipient_relays: bool,
+    /// Most of one recipient's DM relays used.
+    pub max_relays_per_recipient: usize,
+    /// Accept `ws://` and local addresses in recipients' lists (local set-ups and tests
+    /// only: elsewhere a list could point the hotline at its own network).
+    pub allow_local_relays: bool,
+    /// How long the DM relay lookup waits for the relays' answers.
+    pub lookup_timeout: Duration,
 }
 
 impl Default for BroadcastConfig {
@@ -51,6 +62,10 @@ impl Default for BroadcastConfig {
             backoff_max: Duration::from_secs(30),
             attempt_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            recipient_relays: true,
+            max_relays_per_recipient: 3,
+            allow_local_relays: false,
+            lookup_timeout: Duration::from_secs(5),
         }
     }
 }

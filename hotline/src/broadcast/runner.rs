@@ -10,10 +10,12 @@ use std::time::Duration;
 use nostr_sdk::prelude::{
     Client, Event, JsonUtil, Keys, PublicKey, RelayOptions, RelayStatus, RelayUrl, Timestamp,
 };
+use nostr_signal::PeerRelayPolicy;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::report::{BroadcastId, DeliveryReport, Outcome, Progress};
+use super::targets::dm_relays;
 use super::wrap::wrap_for;
 use super::BroadcastConfig;
 use crate::ids::{CallerIdKey, Npub};
@@ -27,6 +29,9 @@ const RELAY_QUEUE: usize = 64;
 const DOWN_AFTER_FAILURES: u32 = 3;
 /// Pause between reconnection attempts to a relay that went away.
 const RECONNECT_INTERVAL: Duration = Duration::from_millis(500);
+/// Most distinct relays one broadcast connects to (the hotline's and recipients' DM
+/// relays); recipients whose relays would go past it get the hotline's relays.
+const MAX_RELAYS: usize = 64;
 
 /// Why a broadcast could not be started or stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +71,8 @@ pub struct Broadcaster {
 
 struct Job {
     position: u64,
+    /// How many relays this recipient's wrap goes to.
+    targets: u32,
     wrap: Arc<Event>,
 }
 
@@ -77,6 +84,7 @@ enum Tally {
     /// One relay's final answer for one recipient.
     Relay {
         position: u64,
+        targets: u32,
         result: Result<(), String>,
         attempts: u32,
     },
@@ -112,15 +120,7 @@ impl Broadcaster {
         let caller_ids = store.caller_id_key()?;
         let client = Client::builder().build();
         for url in &relays {
-            let options = RelayOptions::new()
-                .read(false)
-                .retry_interval(RECONNECT_INTERVAL)
-                .adjust_retry_interval(false);
-            client
-                .pool()
-                .add_relay(url.clone(), options)
-                .await
-                .map_err(|e| BroadcastError::Client(e.to_string()))?;
+            add_relay(&client, url).await?;
         }
         client.connect().await;
         let deadline = Instant::now() + config.connect_timeout;
@@ -197,21 +197,26 @@ impl Broadcaster {
         };
         notify(totals);
 
+        let lists = if self.config.recipient_relays {
+            let policy = PeerRelayPolicy {
+                own: self.relays.clone(),
+                allow_local: self.config.allow_local_relays,
+            };
+            let who: Vec<Npub> = pending.iter().map(|p| p.recipient).collect();
+            dm_relays(
+                &self.client,
+                &self.relays,
+                &who,
+                &policy,
+                self.config.max_relays_per_recipient,
+                self.config.lookup_timeout,
+            )
+            .await
+        } else {
+            HashMap::new()
+        };
         let (tally_tx, mut tally_rx) = mpsc::unbounded_channel();
-        let mut queues = Vec::with_capacity(self.relays.len());
-        let mut workers = Vec::with_capacity(self.relays.len());
-        for url in &self.relays {
-            let (tx, rx) = mpsc::channel(RELAY_QUEUE);
-            queues.push(tx);
-            workers.push(tokio::spawn(relay_worker(
-                self.client.clone(),
-                url.clone(),
-                rx,
-                tally_tx.clone(),
-                self.config.clone(),
-            )));
-        }
-        let producer = self.produce(id, &text, pending, queues, tally_tx);
+        let producer = self.produce(id, &text, pending, &lists, tally_tx);
         let relay_count = self.relays.len();
         let tally = async {
             let mut answers: HashMap<u64, Answers> = HashMap::new();
@@ -228,6 +233,7 @@ impl Broadcaster {
                     ),
                     Tally::Relay {
                         position,
+                        targets,
                         result,
                         attempts,
                     } => {
@@ -238,19 +244,19 @@ impl Broadcaster {
                             Ok(()) => a.ok += 1,
                             Err(e) => a.last_error = Some(e),
                         }
-                        if a.reported < relay_count {
+                        if a.reported < targets as usize {
                             continue;
                         }
                         let a = answers.remove(&position).unwrap_or_default();
                         let outcome = if a.ok > 0 {
                             Outcome::Delivered {
                                 relays_ok: a.ok,
-                                relays_total: relay_count as u32,
+                                relays_total: targets,
                                 attempts: a.attempts,
                             }
                         } else {
                             Outcome::Failed {
-                                relays_total: relay_count as u32,
+                                relays_total: targets,
                                 attempts: a.attempts,
                                 reason: a.last_error.unwrap_or_default(),
                             }
@@ -271,9 +277,6 @@ impl Broadcaster {
             Ok::<(), BroadcastError>(())
         };
         let (produced, tallied) = tokio::join!(producer, tally);
-        for w in workers {
-            let _ = w.await;
-        }
         produced?;
         tallied?;
         if finishing {
@@ -289,9 +292,12 @@ impl Broadcaster {
         id: BroadcastId,
         text: &str,
         pending: Vec<crate::store::PendingRecipient>,
-        queues: Vec<mpsc::Sender<Job>>,
+        lists: &HashMap<Npub, Vec<RelayUrl>>,
         tally: mpsc::UnboundedSender<Tally>,
     ) -> Result<(), BroadcastError> {
+        // One worker per relay, started when the first wrap for it comes. Dropping the
+        // queues at the end lets the workers drain and stop, which ends the tally.
+        let mut queues: HashMap<RelayUrl, mpsc::Sender<Job>> = HashMap::new();
         for p in pending {
             // Asked at the moment of sending: a "stop" that arrived mid-broadcast counts.
             let caller = self.caller_ids.caller_id(&p.recipient);
@@ -329,23 +335,69 @@ impl Broadcaster {
                 let ms = rand::random_range(jitter.start.as_micros()..jitter.end.as_micros());
                 tokio::time::sleep(Duration::from_micros(ms as u64)).await;
             }
+            let targets = self.targets_for(&p.recipient, lists, &queues).await;
             let wrap = Arc::new(wrap);
-            for q in &queues {
+            for url in &targets {
+                let queue = match queues.get(url) {
+                    Some(q) => q.clone(),
+                    None => {
+                        let (tx, rx) = mpsc::channel(RELAY_QUEUE);
+                        tokio::spawn(relay_worker(
+                            self.client.clone(),
+                            url.clone(),
+                            rx,
+                            tally.clone(),
+                            self.config.clone(),
+                        ));
+                        queues.insert(url.clone(), tx.clone());
+                        tx
+                    }
+                };
                 let job = Job {
                     position: p.position,
+                    targets: targets.len() as u32,
                     wrap: Arc::clone(&wrap),
                 };
-                if q.send(job).await.is_err() {
+                if queue.send(job).await.is_err() {
                     // A worker that ended cannot answer: count the relay as failed.
                     let _ = tally.send(Tally::Relay {
                         position: p.position,
-                        result: Err("relay worker stopped".into()),
+                        targets: targets.len() as u32,
+                        result: Err(format!("{url}: relay worker stopped")),
                         attempts: 0,
                     });
                 }
             }
         }
         Ok(())
+    }
+
+    /// The relays `recipient`'s wrap goes to: their DM relays when known (added to the
+    /// pool, up to [`MAX_RELAYS`] in all), else the hotline's.
+    async fn targets_for(
+        &self,
+        recipient: &Npub,
+        lists: &HashMap<Npub, Vec<RelayUrl>>,
+        open: &HashMap<RelayUrl, mpsc::Sender<Job>>,
+    ) -> Vec<RelayUrl> {
+        let Some(theirs) = lists.get(recipient) else {
+            return self.relays.clone();
+        };
+        let new = theirs.iter().filter(|u| !open.contains_key(*u)).count();
+        if open.len().max(self.relays.len()) + new > MAX_RELAYS {
+            return self.relays.clone();
+        }
+        let mut usable = Vec::with_capacity(theirs.len());
+        for url in theirs {
+            if self.relays.contains(url) || add_relay(&self.client, url).await.is_ok() {
+                usable.push(url.clone());
+            }
+        }
+        if usable.is_empty() {
+            self.relays.clone()
+        } else {
+            usable
+        }
     }
 
     /// Disconnects from the relays.
@@ -363,6 +415,10 @@ async fn relay_worker(
     config: BroadcastConfig,
 ) {
     let period = config.per_relay_interval;
+    // A relay added for a recipient's list connects now; the first publish waits for it.
+    if let Ok(relay) = client.relay(&url).await {
+        relay.wait_for_connection(config.connect_timeout).await;
+    }
     let mut next_slot = Instant::now();
     let mut failed_in_a_row = 0u32;
     while let Some(job) = jobs.recv().await {
@@ -395,6 +451,7 @@ async fn relay_worker(
         };
         let _ = tally.send(Tally::Relay {
             position: job.position,
+            targets: job.targets,
             result,
             attempts,
         });
@@ -421,6 +478,23 @@ async fn publish_once(
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no OK from the relay in time".to_owned()),
     }
+}
+
+/// Adds `url` to the pool (read for the DM relay lookup, write for the wraps) and
+/// connects; an address already in the pool is left as it is.
+async fn add_relay(client: &Client, url: &RelayUrl) -> Result<(), BroadcastError> {
+    let options = RelayOptions::new()
+        .retry_interval(RECONNECT_INTERVAL)
+        .adjust_retry_interval(false);
+    let added = client
+        .pool()
+        .add_relay(url.clone(), options)
+        .await
+        .map_err(|e| BroadcastError::Client(e.to_string()))?;
+    if added {
+        let _ = client.connect_relay(url.clone()).await;
+    }
+    Ok(())
 }
 
 fn unix_ms() -> u64 {

@@ -28,6 +28,8 @@ pub(super) struct RawBroadcast {
     backoff_first_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
     attempt_timeout_secs: Option<u64>,
+    recipient_relays: Option<bool>,
+    max_relays_per_recipient: Option<u32>,
 }
 
 /// The inbox settings; `strategy` and `show_npub` are the voice queue's, the defaults
@@ -150,7 +152,19 @@ pub(super) fn parse_broadcast(raw: Option<RawBroadcast>) -> Result<BroadcastConf
             ))
         }
     };
+    let max_relays_per_recipient = match raw.max_relays_per_recipient {
+        None => defaults.max_relays_per_recipient,
+        Some(n) if (1..=8).contains(&n) => n as usize,
+        Some(_) => {
+            return Err(invalid(
+                "broadcast.max_relays_per_recipient",
+                "must be between 1 and 8",
+            ))
+        }
+    };
     Ok(BroadcastConfig {
+        recipient_relays: raw.recipient_relays.unwrap_or(defaults.recipient_relays),
+        max_relays_per_recipient,
         per_relay_interval,
         jitter,
         max_attempts,
