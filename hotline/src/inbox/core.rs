@@ -368,6 +368,14 @@ impl InboxCore {
         Ok(self.view_of(conv))
     }
 
+    /// Assigns conversations nobody has yet, while anyone available has room (after a
+    /// restore: a dispatcher left the enrolment, or nobody was available before).
+    pub fn assign_unassigned(&mut self, now_ms: u64) -> Vec<InboxEvent> {
+        let mut events = Vec::new();
+        self.assign_waiting(now_ms, &mut events);
+        events
+    }
+
     /// The active conversations assigned to `dispatcher`, oldest first.
     pub fn assigned_to(&self, dispatcher: &Npub) -> Result<Vec<ConversationView>, InboxError> {
         self.enrolled(dispatcher)?;

@@ -90,7 +90,10 @@ impl InboxService {
     ) -> Result<Self, ServiceError> {
         let key = store.caller_id_key()?;
         let snapshot = store.load_inbox()?;
-        let core = InboxCore::restore(config.inbox, &config.dispatchers, key, snapshot);
+        let mut core = InboxCore::restore(config.inbox, &config.dispatchers, key, snapshot);
+        // Conversations of a dispatcher no longer enrolled go to someone else now.
+        core.assign_unassigned(unix_ms());
+        store.write_inbox(&mut core)?;
         let mut transport = config.transport;
         transport.verifier.accept_chats = true;
         let hub = Arc::new(SignalHub::new(

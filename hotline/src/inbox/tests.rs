@@ -233,3 +233,28 @@ fn the_store_gives_back_every_active_conversation_and_forgets_closed_senders_key
     assert!(!store.inbox_keeps_sender_key(c).unwrap());
     assert!(store.inbox_keeps_sender_key(a).unwrap());
 }
+
+#[test]
+fn after_a_restore_conversations_of_a_dispatcher_no_longer_enrolled_are_reassigned() {
+    let mut core = core_with(Strategy::RoundRobin, 5);
+    let a = write(&mut core, 1, "hi", 10);
+    assert_eq!(assignee(&core, a), Some(d(1)));
+    let mut store = Store::in_memory().unwrap();
+    store.write_inbox(&mut core).unwrap();
+    // Dispatcher 1 left the enrolment.
+    let mut again = InboxCore::restore(
+        InboxConfig::default(),
+        &[d(2), d(3)],
+        CallerIdKey::from_bytes([9; 32]),
+        store.load_inbox().unwrap(),
+    );
+    assert_eq!(again.unassigned(), vec![a]);
+    let events = again.assign_unassigned(20);
+    assert_eq!(
+        events,
+        vec![InboxEvent::Assigned {
+            conversation: a,
+            dispatcher: d(2)
+        }]
+    );
+}
