@@ -7,17 +7,19 @@
 use libfuzzer_sys::fuzz_target;
 
 #[allow(dead_code)]
+#[path = "../../hotline/src/inbox/command.rs"]
+mod command;
+#[allow(dead_code)]
 #[path = "../../hotline/src/ids.rs"]
 mod ids;
 #[allow(dead_code)]
 #[path = "../../hotline/src/broadcast/list.rs"]
 mod list;
-#[allow(dead_code)]
-#[path = "../../hotline/src/inbox/command.rs"]
-mod command;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if command::parse_command(text).is_some() {
         assert!(text.len() <= 32, "only short texts are keywords");
     }
