@@ -7,10 +7,14 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::broadcast::BroadcastConfig;
 use crate::core::{
     AbuseLimits, CoreConfig, HotlineCore, Input, OverflowAction, Snapshot, Strategy,
 };
 use crate::ids::{CallerId, CallerIdKey, Npub};
+use crate::inbox::InboxConfig;
+
+mod messaging;
 
 /// Why a `hotline.toml` was refused.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,8 @@ struct RawConfig {
     abuse: Option<RawAbuse>,
     #[serde(default)]
     dispatchers: Vec<RawDispatcher>,
+    inbox: Option<messaging::RawInbox>,
+    broadcast: Option<messaging::RawBroadcast>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +110,10 @@ pub struct HotlineConfig {
     pub dispatchers: Vec<DispatcherConfig>,
     /// Caller ids blocked from the start.
     pub blocked: Vec<CallerId>,
+    /// The messaging inbox (`[inbox]`).
+    pub inbox: InboxConfig,
+    /// Broadcast pacing (`[broadcast]`).
+    pub broadcast: BroadcastConfig,
 }
 
 /// Longest accepted ring timeout: beyond it a caller waits on an absent dispatcher.
@@ -206,6 +216,9 @@ impl HotlineConfig {
             Some(0) => None,
             Some(n) => Some(n),
         };
+        let show_caller_npub = raw.show_caller_npub.unwrap_or(false);
+        let inbox = messaging::parse_inbox(raw.inbox, strategy, show_caller_npub)?;
+        let broadcast = messaging::parse_broadcast(raw.broadcast)?;
         let abuse = parse_abuse(raw.abuse)?;
         let dispatchers = parse_dispatchers(raw.dispatchers)?;
         let blocked = raw
@@ -235,11 +248,13 @@ impl HotlineConfig {
                 repeat_window,
                 away_after_misses,
                 abuse,
-                show_caller_npub: raw.show_caller_npub.unwrap_or(false),
+                show_caller_npub,
                 ..defaults
             },
             dispatchers,
             blocked,
+            inbox,
+            broadcast,
         })
     }
 
@@ -249,6 +264,11 @@ impl HotlineConfig {
             .iter()
             .map(|d| (d.npub, d.wrap_up))
             .collect()
+    }
+
+    /// The enrolled dispatchers' npubs, in enrolment order (the inbox's roster).
+    pub fn dispatcher_npubs(&self) -> Vec<Npub> {
+        self.dispatchers.iter().map(|d| d.npub).collect()
     }
 
     /// A fresh core for this configuration, with the configured block list.

@@ -23,6 +23,71 @@ fn the_example_parses_to_the_documented_defaults() {
     assert_eq!(config.dispatchers[1].wrap_up, Some(Duration::from_secs(60)));
     assert_eq!(config.dispatchers[0].name.as_deref(), Some("Alice"));
     assert!(config.blocked.is_empty());
+    assert_eq!(config.inbox, crate::inbox::InboxConfig::default());
+    assert_eq!(
+        config.broadcast,
+        crate::broadcast::BroadcastConfig::default()
+    );
+}
+
+#[test]
+fn the_inbox_follows_the_queue_strategy_and_npub_rule_unless_it_sets_its_own() {
+    let config = HotlineConfig::parse(&minimal(
+        "strategy = \"round-robin\"\nshow_caller_npub = true",
+    ))
+    .unwrap();
+    assert_eq!(config.inbox.strategy, Strategy::RoundRobin);
+    assert!(config.inbox.show_sender_npub);
+    let config = HotlineConfig::parse(&format!(
+        "{}\n[inbox]\nstrategy = \"fewest-open\"\nshow_sender_npub = false\nmax_per_dispatcher = 3",
+        minimal("strategy = \"round-robin\"\nshow_caller_npub = true")
+    ))
+    .unwrap();
+    assert_eq!(config.inbox.strategy, Strategy::FewestCalls);
+    assert!(!config.inbox.show_sender_npub);
+    assert_eq!(config.inbox.max_per_dispatcher, 3);
+}
+
+#[test]
+fn broadcast_pacing_is_read_and_bad_values_name_their_field() {
+    let config = HotlineConfig::parse(&format!(
+        "{}\n[broadcast]\nper_relay_rate = 4.0\njitter_ms = [0, 10]\nmax_attempts = 2",
+        minimal("")
+    ))
+    .unwrap();
+    assert_eq!(
+        config.broadcast.per_relay_interval,
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        config.broadcast.jitter,
+        Duration::ZERO..Duration::from_millis(10)
+    );
+    assert_eq!(config.broadcast.max_attempts, 2);
+    for (section, field) in [
+        (
+            "[broadcast]\nper_relay_rate = 0.0",
+            "broadcast.per_relay_rate",
+        ),
+        ("[broadcast]\njitter_ms = [9, 1]", "broadcast.jitter_ms"),
+        ("[broadcast]\nmax_attempts = 0", "broadcast.max_attempts"),
+        (
+            "[broadcast]\nbackoff_first_ms = 5000\nbackoff_max_ms = 10",
+            "broadcast.backoff_max_ms",
+        ),
+        ("[inbox]\nstrategy = \"ring-all\"", "inbox.strategy"),
+        (
+            "[inbox]\nmax_per_dispatcher = 0",
+            "inbox.max_per_dispatcher",
+        ),
+    ] {
+        let err = HotlineConfig::parse(&format!("{}\n{section}", minimal(""))).unwrap_err();
+        assert_eq!(field_of(err), field, "{section}");
+    }
+    assert!(matches!(
+        HotlineConfig::parse(&format!("{}\n[broadcast]\nrate = 1", minimal(""))),
+        Err(ConfigError::Toml(_))
+    ));
 }
 
 #[test]

@@ -6,7 +6,11 @@
 //! Caller npubs are stored only in the `entries` rows that need them (to re-ring or call
 //! back) and deleted with the entry; everything else keys on the opaque caller id.
 
+mod broadcast;
+mod inbox;
 mod schema;
+
+pub use broadcast::PendingRecipient;
 
 use std::path::Path;
 use std::time::Duration;

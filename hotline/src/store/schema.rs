@@ -46,6 +46,53 @@ const MIGRATIONS: &[&str] = &[
          blocked INTEGER NOT NULL DEFAULT 0
      );
      CREATE TABLE stats (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    // 2: the messaging inbox and broadcasts. A conversation's sender key is cleared when
+    // it closes; opt-outs key on the opaque caller id.
+    "CREATE TABLE inbox_conversations (
+         id INTEGER PRIMARY KEY,
+         caller_id BLOB NOT NULL,
+         caller_key BLOB,
+         status TEXT NOT NULL,
+         dispatcher BLOB,
+         opened_ms INTEGER NOT NULL,
+         updated_ms INTEGER NOT NULL
+     );
+     CREATE INDEX inbox_conversations_status ON inbox_conversations (status);
+     CREATE TABLE inbox_messages (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         conversation INTEGER NOT NULL,
+         at_ms INTEGER NOT NULL,
+         kind TEXT NOT NULL,
+         author BLOB,
+         target BLOB,
+         rumor_id TEXT UNIQUE,
+         text TEXT NOT NULL
+     );
+     CREATE INDEX inbox_messages_conversation ON inbox_messages (conversation);
+     CREATE TABLE inbox_opt_outs (caller_id BLOB PRIMARY KEY);
+     CREATE TABLE inbox_dispatchers (
+         npub BLOB PRIMARY KEY,
+         available INTEGER NOT NULL,
+         last_assigned_ms INTEGER
+     );
+     CREATE TABLE broadcasts (
+         id INTEGER PRIMARY KEY,
+         text TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         finished_ms INTEGER
+     );
+     CREATE TABLE broadcast_recipients (
+         broadcast INTEGER NOT NULL,
+         position INTEGER NOT NULL,
+         npub BLOB NOT NULL,
+         state TEXT NOT NULL,
+         wrap TEXT,
+         relays_ok INTEGER NOT NULL DEFAULT 0,
+         relays_total INTEGER NOT NULL DEFAULT 0,
+         attempts INTEGER NOT NULL DEFAULT 0,
+         reason TEXT,
+         PRIMARY KEY (broadcast, position)
+     );",
 ];
 
 /// The version this build writes.
