@@ -2,7 +2,7 @@
 //! delivery report.
 //!
 //! ```text
-//! PHANTOMCALL_KEY_PASSWORD=… cargo run -p hotline --example broadcast -- \
+//! PHANTOMCALL_PASSWORD=… cargo run -p hotline --example broadcast -- \
 //!     --key hotline.key --db hotline.sqlite --config hotline.toml \
 //!     --relay wss://relay.example --list recipients.txt --text "Doors open at 8 pm"
 //! cargo run -p hotline --example broadcast -- --key … --db … --relay … --resume
@@ -54,8 +54,8 @@ fn parse_args() -> Result<Args, String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let password = std::env::var("PHANTOMCALL_KEY_PASSWORD")
-        .map_err(|_| "set PHANTOMCALL_KEY_PASSWORD to the key file's password")?;
+    let password = std::env::var("PHANTOMCALL_PASSWORD")
+        .map_err(|_| "set PHANTOMCALL_PASSWORD to the key file's password")?;
     let identity = KeyFile::new(args.key.ok_or("--key is required")?).load(&password)?;
     let pacing = match &args.config {
         Some(path) => HotlineConfig::load(path)?.broadcast,
