@@ -50,7 +50,7 @@ async fn service(
     trunk: Option<std::net::SocketAddr>,
     enrolled: &[&Client],
 ) -> GatewayService {
-    service_allowing(relay, callee, trunk, enrolled, "127.0.0.1").await
+    service_allowing(relay, callee, trunk, enrolled, "127.0.0.1", 30).await
 }
 
 /// [`service`] that takes inbound calls only from `allow`.
@@ -60,6 +60,7 @@ async fn service_allowing(
     trunk: Option<std::net::SocketAddr>,
     enrolled: &[&Client],
     allow: &str,
+    credit_minutes: u32,
 ) -> GatewayService {
     let server = trunk.map_or("127.0.0.1:9".into(), |a| a.to_string());
     let mut toml = format!(
@@ -72,7 +73,10 @@ async fn service_allowing(
         allow = allow,
     );
     for user in enrolled {
-        toml += &format!("\"{}\" = 30\n", nostr_signal::encode_npub(&user.key));
+        toml += &format!(
+            "\"{}\" = {credit_minutes}\n",
+            nostr_signal::encode_npub(&user.key)
+        );
     }
     GatewayService::start(ServiceSetup {
         config: GatewayConfig::from_toml(&toml).unwrap(),
@@ -259,7 +263,7 @@ async fn a_phone_behind_a_kamailio_proxy_reaches_the_user_and_a_direct_call_is_n
     let alice = user(relay.url(), &devices).await;
     let mut events = alice.engine.events();
     // The gateway takes calls from the proxy's address only.
-    let gateway = service_allowing(relay.url(), &alice, None, &[], "127.0.0.2").await;
+    let gateway = service_allowing(relay.url(), &alice, None, &[], "127.0.0.2", 30).await;
     let gw_sip = gateway.gateway().sip_addr("test").unwrap();
     let proxy = Kamailio::start("127.0.0.2", gw_sip);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -342,5 +346,47 @@ async fn a_phone_that_vanishes_without_a_bye_is_hung_up_after_the_media_timeout(
         EndReason::RemoteHangup
     );
     assert_eq!(gateway.bridged_calls(), 0);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_about_to_run_out_of_credit_hears_the_warning_and_the_phone_does_not() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let devices = SyntheticDevices::new(660.0);
+    let alice = user(relay.url(), &devices).await;
+    let mut events = alice.engine.events();
+    let phone = Baresip::start("+15551234567", 1_400, Role::AutoAnswer, 40);
+    // One minute of credit: under the rules' default 60 s warning at once.
+    let gateway = service_allowing(
+        relay.url(),
+        &alice,
+        Some(phone.sip),
+        &[&alice],
+        "127.0.0.1",
+        1,
+    )
+    .await;
+    alice
+        .engine
+        .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
+        .unwrap();
+    wait_state(&mut events, CallState::Connected, Duration::from_secs(20)).await;
+    // The warning is three 0.2 s beeps at 1 kHz, played over the phone's 1.4 kHz.
+    let heard = tokio::time::timeout(Duration::from_secs(6), async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let speaker = devices.probes.speakers().pop().expect("a speaker");
+            let last = speaker.recording.last(SAMPLE_RATE as usize / 5);
+            if ToneCheck::detect(&last, 1_000.0).dominant {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "the user hears the low-credit beeps");
+    assert!(
+        !phone_hears(&phone, 1_000.0),
+        "the warning is for the user only"
+    );
     gateway.shutdown().await;
 }

@@ -53,7 +53,13 @@ struct Line {
     from_phone: Option<FromPhone>,
     to_phone: mpsc::Sender<Vec<i16>>,
     keys_to_phone: Option<mpsc::Sender<char>>,
+    /// Sounds the gateway itself plays to the user (8 kHz), shared with the microphone.
+    announcements: Announcements,
 }
+
+/// 8 kHz samples the gateway plays to the user in place of the line (a low-credit
+/// warning), as a phone company plays its own tones over a call.
+type Announcements = Arc<Mutex<std::collections::VecDeque<i16>>>;
 
 impl Lines {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallId, Line>> {
@@ -77,9 +83,24 @@ impl PhoneDevices {
                 from_phone: Some((audio.from_phone, audio.keys_from_phone)),
                 to_phone: audio.to_phone,
                 keys_to_phone: audio.keys_to_phone,
+                announcements: Announcements::default(),
             },
         );
         self.lines.connected.notify_all();
+    }
+
+    /// Plays `samples` (8 kHz) to the user of `call` in place of the line's audio, after
+    /// anything still playing. `false` if the call has no line.
+    pub fn announce(&self, call: CallId, samples: &[i16]) -> bool {
+        let lines = self.lines.lock();
+        let Some(line) = lines.get(&call) else {
+            return false;
+        };
+        line.announcements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(samples);
+        true
     }
 
     /// Forgets `call`'s line (the call ended).
@@ -117,6 +138,7 @@ impl MediaDevices for PhoneDevices {
             lines: self.lines.clone(),
             from_phone: None,
             keys: None,
+            announcements: None,
             tones: std::collections::VecDeque::new(),
             up: Upsampler::default(),
         }))
@@ -170,6 +192,7 @@ struct LineSource {
     lines: Arc<Lines>,
     from_phone: Option<mpsc::Receiver<Vec<i16>>>,
     keys: Option<mpsc::Receiver<char>>,
+    announcements: Option<Announcements>,
     /// Keypad tones still to play to the user (8 kHz samples).
     tones: std::collections::VecDeque<i16>,
     up: Upsampler,
@@ -189,12 +212,13 @@ impl LineSource {
             let deadline = Instant::now() + LINE_WAIT;
             let mut lines = self.lines.lock();
             loop {
-                if let Some((rx, keys)) =
-                    lines.get_mut(&self.call).and_then(|l| l.from_phone.take())
-                {
-                    self.from_phone = Some(rx);
-                    self.keys = keys;
-                    break;
+                if let Some(line) = lines.get_mut(&self.call) {
+                    if let Some((rx, keys)) = line.from_phone.take() {
+                        self.from_phone = Some(rx);
+                        self.keys = keys;
+                        self.announcements = Some(line.announcements.clone());
+                        break;
+                    }
                 }
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -228,6 +252,14 @@ impl AudioSource for LineSource {
         while let Some(key) = self.keys.as_mut().and_then(|k| k.try_recv().ok()) {
             self.tones
                 .extend(dtmf_tone(key, PHONE_RATE).unwrap_or_default());
+        }
+        if let Some(announcements) = &self.announcements {
+            let mut queued = announcements.lock().unwrap_or_else(PoisonError::into_inner);
+            if !queued.is_empty() {
+                for sample in samples.iter_mut() {
+                    *sample = queued.pop_front().unwrap_or(0);
+                }
+            }
         }
         // A key pressed on the phone sounds to the user in place of the line, as in a
         // phone's own earpiece.

@@ -32,6 +32,7 @@ use crate::bridge::PhoneDevices;
 use crate::config::{CallerNumber, GatewayConfig};
 use crate::gateway::{Gateway, StartError};
 
+pub use outbound::low_credit_tone;
 pub use shown::{shown_number, WITHHELD};
 
 /// Everything [`GatewayService::start`] needs.

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{shown_number, Shared};
-use crate::call::PhoneControl;
+use crate::call::{CallNotice, PhoneControl};
 use crate::config::CallerNumber;
 use crate::gateway::DialError;
 use crate::number::Redacted;
@@ -118,7 +118,7 @@ async fn bridge(
             return;
         }
     };
-    let (media, control) = phone.into_parts();
+    let (media, mut control) = phone.into_parts();
     shared.lines.connect(call, media.into());
     // The user sees the number as dialled (it is theirs), never masked.
     let shown = shown_number(&number, CallerNumber::Full);
@@ -127,31 +127,69 @@ async fn bridge(
         shared.lines.disconnect(call);
         return;
     }
-    hold_until_either_ends(&shared, call, &control, &mut events).await;
+    hold_until_either_ends(&shared, call, &mut control, &mut events).await;
     shared.lines.disconnect(call);
+}
+
+/// What ends a wait in a bridged call.
+enum Next {
+    UserGone,
+    PhoneGone,
+    Notice(CallNotice),
+    Nothing,
 }
 
 async fn hold_until_either_ends(
     shared: &Shared,
     call: CallId,
-    control: &PhoneControl,
+    control: &mut PhoneControl,
     events: &mut mpsc::UnboundedReceiver<CallEvent>,
 ) {
     let mut ended = control.ended();
+    let mut notices_open = true;
     loop {
         if ended.borrow().is_some() {
             shared.engine.hangup(call);
             return;
         }
-        tokio::select! {
-            event = events.recv() => if ends(event.as_ref()) {
+        let next = tokio::select! {
+            event = events.recv() => if ends(event.as_ref()) { Next::UserGone } else { Next::Nothing },
+            changed = ended.changed() => if changed.is_err() { Next::PhoneGone } else { Next::Nothing },
+            notice = control.notices().recv(), if notices_open => match notice {
+                Some(notice) => Next::Notice(notice),
+                None => {
+                    notices_open = false;
+                    Next::Nothing
+                }
+            },
+        };
+        match next {
+            Next::UserGone => {
                 control.hang_up().await;
                 return;
-            },
-            changed = ended.changed() => if changed.is_err() {
+            }
+            Next::PhoneGone => {
                 shared.engine.hangup(call);
                 return;
-            },
+            }
+            Next::Notice(CallNotice::LowCredit { seconds_left }) => {
+                // The user hears it; the phone does not (it is the user's credit).
+                tracing::info!(seconds_left, "pstn: low credit warning played to the user");
+                shared.lines.announce(call, &low_credit_tone());
+            }
+            Next::Nothing => {}
         }
     }
+}
+
+/// Three short 1 kHz beeps at 8 kHz (0.2 s on, 0.2 s off): the call will be cut when the
+/// credit runs out.
+pub fn low_credit_tone() -> Vec<i16> {
+    let beep = (0..1_600).map(|i| {
+        let t = f64::from(i) / 8_000.0;
+        (8_000.0 * (2.0 * std::f64::consts::PI * 1_000.0 * t).sin()) as i16
+    });
+    let gap = std::iter::repeat_n(0i16, 1_600);
+    let one: Vec<i16> = beep.chain(gap).collect();
+    one.repeat(3)
 }
