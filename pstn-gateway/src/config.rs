@@ -144,9 +144,13 @@ pub struct ServiceConfig {
     /// Hotline name (as in a DID target `hotline:<name>`) -> the hotline's npub.
     #[serde(default)]
     pub hotlines: BTreeMap<String, String>,
-    /// Users enrolled for outbound calls: npub -> prepaid credit in minutes.
+    /// Users enrolled for outbound calls: npub -> prepaid credit in minutes (in all: what
+    /// they used is kept in `state_db` and subtracted).
     #[serde(default)]
     pub users: BTreeMap<String, u32>,
+    /// SQLite file keeping the minutes each user has used, so a restart gives nobody their
+    /// credit back. Without it, credit starts afresh at every start (and a warning says so).
+    pub state_db: Option<std::path::PathBuf>,
 }
 
 fn default_max_calls() -> usize {
@@ -161,6 +165,7 @@ impl Default for ServiceConfig {
             caller_number: CallerNumber::default(),
             hotlines: BTreeMap::new(),
             users: BTreeMap::new(),
+            state_db: None,
         }
     }
 }

@@ -50,7 +50,7 @@ async fn service(
     trunk: Option<std::net::SocketAddr>,
     enrolled: &[&Client],
 ) -> GatewayService {
-    service_allowing(relay, callee, trunk, enrolled, "127.0.0.1", 30).await
+    service_allowing(relay, callee, trunk, enrolled, "127.0.0.1", 30, "").await
 }
 
 /// [`service`] that takes inbound calls only from `allow`.
@@ -61,6 +61,7 @@ async fn service_allowing(
     enrolled: &[&Client],
     allow: &str,
     credit_minutes: u32,
+    service_keys: &str,
 ) -> GatewayService {
     let server = trunk.map_or("127.0.0.1:9".into(), |a| a.to_string());
     let mut toml = format!(
@@ -68,7 +69,7 @@ async fn service_allowing(
          media_ip = \"127.0.0.1\"\ninbound_allow = [\"{allow}\"]\nanswer_timeout_secs = 15\n\
          media_timeout_secs = 3\n\
          [trunk.dids]\n\"{DID}\" = \"{}\"\n[rules]\nhome_country_code = \"1\"\n\
-         [service]\n[service.users]\n",
+         [service]\n{service_keys}[service.users]\n",
         nostr_signal::encode_npub(&callee.key),
         allow = allow,
     );
@@ -263,7 +264,7 @@ async fn a_phone_behind_a_kamailio_proxy_reaches_the_user_and_a_direct_call_is_n
     let alice = user(relay.url(), &devices).await;
     let mut events = alice.engine.events();
     // The gateway takes calls from the proxy's address only.
-    let gateway = service_allowing(relay.url(), &alice, None, &[], "127.0.0.2", 30).await;
+    let gateway = service_allowing(relay.url(), &alice, None, &[], "127.0.0.2", 30, "").await;
     let gw_sip = gateway.gateway().sip_addr("test").unwrap();
     let proxy = Kamailio::start("127.0.0.2", gw_sip);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -364,6 +365,7 @@ async fn a_user_about_to_run_out_of_credit_hears_the_warning_and_the_phone_does_
         &[&alice],
         "127.0.0.1",
         1,
+        "",
     )
     .await;
     alice
@@ -389,4 +391,54 @@ async fn a_user_about_to_run_out_of_credit_hears_the_warning_and_the_phone_does_
         "the warning is for the user only"
     );
     gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn credit_used_before_a_restart_stays_used_after_it() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let devices = SyntheticDevices::new(660.0);
+    let alice = user(relay.url(), &devices).await;
+    let mut events = alice.engine.events();
+    let phone = Baresip::start("+15551234567", 1_400, Role::AutoAnswer, 40);
+    let state = common::tempdir::Dir::new("gateway-state");
+    let keys = format!(
+        "state_db = \"{}\"\n",
+        state.0.join("gateway.sqlite").display()
+    );
+    let enrolled = [&alice];
+    let start = || {
+        service_allowing(
+            relay.url(),
+            &alice,
+            Some(phone.sip),
+            &enrolled,
+            "127.0.0.1",
+            30,
+            &keys,
+        )
+    };
+    let gateway = start().await;
+    let call = alice
+        .engine
+        .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
+        .unwrap();
+    wait_state(&mut events, CallState::Connected, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    alice.engine.hangup(call);
+    ended_within(&mut events, call).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let left = gateway
+        .gateway()
+        .credit_minutes(&alice.key.to_hex())
+        .unwrap();
+    assert!(left < 29.96, "three seconds were charged: {left}");
+    gateway.shutdown().await;
+
+    let again = start().await;
+    let after = again.gateway().credit_minutes(&alice.key.to_hex()).unwrap();
+    assert!(
+        (after - left).abs() < 0.001,
+        "the restart gave no minutes back: {left} before, {after} after"
+    );
+    again.shutdown().await;
 }

@@ -248,6 +248,16 @@ impl Gateway {
         self.inner.rules().add_credit(user, minutes);
     }
 
+    /// Enrols `user` with exactly `milli` milli-minutes of credit (a stored balance).
+    pub fn set_credit_milli(&self, user: &str, milli: u64) {
+        self.inner.rules().set_credit_milli(user, milli);
+    }
+
+    /// Credit left for `user` in milli-minutes (None: not enrolled).
+    pub fn credit_milli(&self, user: &str) -> Option<u64> {
+        self.inner.rules().credit_milli(user)
+    }
+
     /// Credit minutes left for `user` (None: not enrolled).
     pub fn credit_minutes(&self, user: &str) -> Option<f64> {
         self.inner.rules().credit_minutes(user)

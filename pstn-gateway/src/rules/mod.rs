@@ -247,6 +247,17 @@ impl Rules {
         entry.credit = entry.credit.saturating_add(u64::from(minutes) * 1000);
     }
 
+    /// Enrols `user` (if new) with exactly `milli` milli-minutes of base-rate credit (a
+    /// balance restored from storage).
+    pub fn set_credit_milli(&mut self, user: &str, milli: u64) {
+        self.users.entry(user.to_string()).or_default().credit = milli;
+    }
+
+    /// Credit left in milli-minutes (None: not enrolled).
+    pub fn credit_milli(&self, user: &str) -> Option<u64> {
+        self.users.get(user).map(|u| u.credit)
+    }
+
     /// Credit minutes left (None: not enrolled).
     pub fn credit_minutes(&self, user: &str) -> Option<f64> {
         self.users.get(user).map(|u| u.credit as f64 / 1000.0)

@@ -12,6 +12,7 @@
 //! The media between the user and the gateway is an ordinary PhantomCall call (DTLS-SRTP,
 //! the configured privacy mode); only the phone leg is plain RTP to the carrier.
 
+mod credit;
 mod inbound;
 mod outbound;
 mod shown;
@@ -31,6 +32,7 @@ use tokio::task::JoinHandle;
 use crate::bridge::PhoneDevices;
 use crate::config::{CallerNumber, GatewayConfig};
 use crate::gateway::{Gateway, StartError};
+use credit::CreditLedger;
 
 pub use outbound::low_credit_tone;
 pub use shown::{shown_number, WITHHELD};
@@ -131,6 +133,7 @@ pub struct GatewayService {
     lines: PhoneDevices,
     key: PublicKey,
     tasks: Vec<JoinHandle<()>>,
+    ledger: Option<Arc<CreditLedger>>,
 }
 
 impl GatewayService {
@@ -170,10 +173,35 @@ impl GatewayService {
             .max()
             .unwrap_or(60)
             + 10;
+        let state_db = config.service.state_db.clone();
         let (gateway, phone_calls) = Gateway::start(config).await?;
-        for (key, minutes) in &users {
-            gateway.add_credit(&key.to_hex(), *minutes);
-        }
+        let granted: Vec<(String, u32)> = users
+            .iter()
+            .map(|(key, minutes)| (key.to_hex(), *minutes))
+            .collect();
+        let ledger = match &state_db {
+            Some(path) => {
+                let opened = CreditLedger::open(path, &granted)
+                    .and_then(|ledger| ledger.restore(&gateway).map(|()| ledger));
+                match opened {
+                    Ok(ledger) => Some(Arc::new(ledger)),
+                    Err(e) => {
+                        gateway.shutdown();
+                        return Err(ServiceError::Config {
+                            field: "service.state_db".into(),
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+            None => {
+                tracing::warn!("no [service] state_db: users' credit starts afresh at every start");
+                for (user, minutes) in &granted {
+                    gateway.add_credit(user, *minutes);
+                }
+                None
+            }
+        };
         let lines = PhoneDevices::default();
         let started = client::connect(ClientSetup {
             network,
@@ -208,10 +236,13 @@ impl GatewayService {
             caller_number,
             outbound_trunk,
         });
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(inbound::serve(shared.clone(), phone_calls)),
             tokio::spawn(outbound::serve(shared, started.engine.events())),
         ];
+        if let Some(ledger) = &ledger {
+            tasks.push(tokio::spawn(keep_ledger(ledger.clone(), gateway.clone())));
+        }
         tracing::info!(npub = %nostr_signal::encode_npub(&started.key), "gateway service started");
         Ok(Self {
             gateway,
@@ -220,6 +251,7 @@ impl GatewayService {
             lines,
             key: started.key,
             tasks,
+            ledger,
         })
     }
 
@@ -238,14 +270,34 @@ impl GatewayService {
         self.lines.connected()
     }
 
-    /// Stops both sides: running calls end.
+    /// Stops both sides: running calls end (and are charged), the credit used is saved.
     pub async fn shutdown(self) {
         for task in &self.tasks {
             task.abort();
         }
         self.gateway.shutdown();
+        if let Some(ledger) = &self.ledger {
+            // The calls' drivers charge their last seconds as they see the shutdown.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Err(e) = ledger.save(&self.gateway) {
+                tracing::error!(error = %e, "credit used not saved at shutdown");
+            }
+        }
         self.engine.shutdown().await;
         self.transport.shutdown().await;
+    }
+}
+
+/// How often the credit used is written down: a crash loses at most this much charging.
+const LEDGER_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn keep_ledger(ledger: Arc<CreditLedger>, gateway: Gateway) {
+    let mut tick = tokio::time::interval(LEDGER_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(e) = ledger.save(&gateway) {
+            tracing::error!(error = %e, "credit used not saved");
+        }
     }
 }
 
