@@ -23,6 +23,7 @@
 //! Main types: [`Gateway`], [`PhoneCall`], [`GatewayConfig`], [`rules::Rules`],
 //! [`sms::SmsServer`], [`sms::SmsSender`].
 
+pub mod alert;
 #[cfg(feature = "bridge")]
 pub mod bridge;
 pub mod call;

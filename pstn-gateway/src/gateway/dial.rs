@@ -88,7 +88,18 @@ pub(crate) async fn dial(
         .ok_or_else(|| DialError::UnknownTrunk(trunk_name.to_string()))?
         .clone();
     let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-    if let Err(refusal) = inner.rules().authorize(id, user, &number, Instant::now()) {
+    let (verdict, spike) = {
+        let mut rules = inner.rules();
+        let alerts = rules.alerts();
+        let verdict = rules.authorize(id, user, &number, Instant::now());
+        let spike =
+            (rules.alerts() > alerts).then(|| (rules.attempts_last_minute(), rules.alerts()));
+        (verdict, spike)
+    };
+    if let (Some((attempts, alerts)), Some(url)) = (spike, &inner.config.rules.alert_webhook_url) {
+        crate::alert::notify(url.clone(), attempts, alerts);
+    }
+    if let Err(refusal) = verdict {
         tracing::info!(call = id, to = %Redacted(number.as_str()), %refusal, "pstn: outbound call refused");
         return Err(refusal.into());
     }

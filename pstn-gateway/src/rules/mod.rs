@@ -49,7 +49,8 @@ pub struct RulesConfig {
     pub spike_alert_per_minute: usize,
     /// Seconds of credit left at which a running call is warned (once).
     pub warn_seconds_left: u64,
-    /// Webhook to notify on spike alerts (configuration only: not called yet).
+    /// Webhook POSTed a small JSON document on each spike alert (`https://`, or `http://`
+    /// to a loopback address). It names no user and no number.
     pub alert_webhook_url: Option<String>,
 }
 
@@ -115,6 +116,14 @@ impl RulesConfig {
         }
         if self.calls_per_minute_per_user == 0 || self.calls_per_minute_total == 0 {
             return Err(bad("calls_per_minute_per_user", "at least 1"));
+        }
+        if let Some(hook) = &self.alert_webhook_url {
+            if !crate::alert::acceptable_url(hook) {
+                return Err(bad(
+                    "alert_webhook_url",
+                    "an https:// URL (http:// only to a loopback address)",
+                ));
+            }
         }
         Ok(())
     }
@@ -261,6 +270,11 @@ impl Rules {
     /// Credit minutes left (None: not enrolled).
     pub fn credit_minutes(&self, user: &str) -> Option<f64> {
         self.users.get(user).map(|u| u.credit as f64 / 1000.0)
+    }
+
+    /// Call attempts in the last minute, all users (what a spike alert reports).
+    pub fn attempts_last_minute(&self) -> usize {
+        self.attempts.len()
     }
 
     /// Spike alerts raised so far (the metric).
