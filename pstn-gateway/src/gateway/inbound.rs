@@ -22,7 +22,7 @@ use crate::call::{CallInfo, Direction};
 use crate::config::TrunkConfig;
 use crate::digest;
 use crate::number::Redacted;
-use crate::rtp::session;
+use crate::rtp::{session, srtp};
 use crate::sdp::{self, LocalMedia};
 
 /// A nonce is good for this long: enough for a carrier to answer the challenge.
@@ -174,12 +174,26 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
         tracing::info!(did = %Redacted(did_user.as_deref().unwrap_or("")), trunk = %trunk.name, "pstn: unknown DID");
         return tx.reply(StatusCode::NotFound).await;
     };
-    let negotiated = match sdp::parse(&tx.original.body).and_then(|o| o.negotiate(&trunk.codecs)) {
+    // The codec and, under the trunk's SRTP mode, the caller's key: a required key that is
+    // missing is a 488 like a missing codec, never a plain-RTP call.
+    let agreed = sdp::parse(&tx.original.body).and_then(|o| {
+        let negotiated = o.negotiate(&trunk.codecs)?;
+        Ok((negotiated, srtp::pick(trunk.srtp, &o)?, o.savp))
+    });
+    let (negotiated, remote_key, savp) = match agreed {
         Ok(n) => n,
         Err(e) => {
             inner.stats.bad_offers.fetch_add(1, Ordering::Relaxed);
             tracing::info!(error = %e, "pstn: inbound offer refused");
             return tx.reply(StatusCode::NotAcceptableHere).await;
+        }
+    };
+    let (crypto, srtp_session) = match remote_key.map(|key| srtp::answer(key, savp)) {
+        None => (None, None),
+        Some(Ok((crypto, session))) => (Some(crypto), Some(session)),
+        Some(Err(e)) => {
+            tracing::info!(error = %e, "pstn: SRTP context not created");
+            return tx.reply(StatusCode::ServerInternalError).await;
         }
     };
     let Ok((socket, rtp_addr)) = session::bind(trunk.media_ip).await else {
@@ -195,10 +209,16 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
     let Ok(sip_call_id) = tx.original.call_id_header().map(|c| c.value().to_string()) else {
         return tx.reply(StatusCode::BadRequest).await;
     };
-    let contact = inner
-        .sip_addrs
-        .get(&trunk.name)
-        .and_then(|a| rsipstack::sip::Uri::try_from(format!("sip:gateway@{a}").as_str()).ok());
+    let contact = inner.sip_addrs.get(&trunk.name).and_then(|a| {
+        rsipstack::sip::Uri::try_from(
+            format!(
+                "sip:gateway@{a}{}",
+                super::transport::uri_param(trunk.transport)
+            )
+            .as_str(),
+        )
+        .ok()
+    });
     let dialog = match inner.dialog_layer.get_or_create_server_invite(
         &tx,
         inner.state_sender.clone(),
@@ -238,6 +258,8 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
             session_id: rand::random::<u32>().into(),
         },
         negotiated,
+        crypto,
+        srtp: srtp_session,
         answered: false,
         codecs: trunk.codecs.clone(),
         media_timeout: Duration::from_secs(trunk.media_timeout_secs),
