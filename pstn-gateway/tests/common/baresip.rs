@@ -35,6 +35,9 @@ pub struct PhoneOptions {
     pub srtp: bool,
     /// CA file baresip trusts for TLS (`sip_cafile`); dial a `;transport=tls` URI.
     pub tls_ca: Option<PathBuf>,
+    /// Certificate and key in one PEM file (`sip_certificate`): baresip then listens for
+    /// TLS on its SIP port + 1 ([`Baresip::tls_addr`]).
+    pub tls_certificate: Option<PathBuf>,
 }
 
 impl PhoneOptions {
@@ -45,6 +48,9 @@ impl PhoneOptions {
         }
         if let Some(ca) = &self.tls_ca {
             lines += &format!("sip_cafile {}\n", ca.display());
+        }
+        if let Some(cert) = &self.tls_certificate {
+            lines += &format!("sip_certificate {}\n", cert.display());
         }
         lines
     }
@@ -139,6 +145,12 @@ impl Baresip {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+    }
+
+    /// Its TLS listener (with [`PhoneOptions::tls_certificate`]): baresip puts TLS on the
+    /// SIP port + 1.
+    pub fn tls_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.sip.ip(), self.sip.port() + 1)
     }
 
     /// What it printed so far.

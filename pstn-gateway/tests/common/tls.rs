@@ -8,7 +8,7 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use super::tempdir::Dir;
 
 /// PEM files: `ca.pem`, and a server certificate for 127.0.0.1 (`cert.pem`, `key.pem`,
-/// and `both.pem` with certificate and key together, as sipp wants them).
+/// and `both.pem` with certificate and key together, as baresip wants them).
 pub struct TestPki {
     pub dir: Dir,
 }
@@ -32,6 +32,7 @@ impl TestPki {
         std::fs::write(dir.0.join("ca.pem"), ca_cert.pem()).unwrap();
         std::fs::write(dir.0.join("cert.pem"), cert.pem()).unwrap();
         std::fs::write(dir.0.join("key.pem"), key.serialize_pem()).unwrap();
+        std::fs::write(dir.0.join("both.pem"), cert.pem() + &key.serialize_pem()).unwrap();
         TestPki { dir }
     }
 
@@ -47,17 +48,5 @@ impl TestPki {
             self.path("key.pem").display(),
             self.path("ca.pem").display(),
         )
-    }
-
-    /// sipp's TLS arguments (its certificate and key: the same server certificate).
-    pub fn sipp_args(&self) -> Vec<String> {
-        vec![
-            "-t".into(),
-            "l1".into(),
-            "-tls_cert".into(),
-            self.path("cert.pem").display().to_string(),
-            "-tls_key".into(),
-            self.path("key.pem").display().to_string(),
-        ]
     }
 }
