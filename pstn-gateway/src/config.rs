@@ -42,7 +42,7 @@ pub enum Transport {
     /// UDP (every trunk supports it).
     #[default]
     Udp,
-    /// TCP (for large messages or trunks that prefer it).
+    /// TCP (for large messages or trunks that prefer it). Signalling in clear.
     Tcp,
     /// TLS over TCP (SIP signalling encrypted; needs [`TlsFiles`]).
     Tls,

@@ -1,6 +1,7 @@
 //! The gateway's own SDP offer/answer (RFC 4566, RFC 3264) for exactly what a G.711 trunk
-//! needs: `c=`, the first `m=audio`, `a=rtpmap`, `a=fmtp` of telephone-event, `a=ptime`
-//! and the direction attributes. Everything else is skipped. Input comes from carriers
+//! needs: `c=`, the first `m=audio` (RTP/AVP, or RTP/SAVP with SDES keys), `a=rtpmap`,
+//! `a=fmtp` of telephone-event, `a=ptime`, `a=crypto` (kept unparsed here; see
+//! `crate::rtp::sdes`) and the direction attributes. Everything else is skipped. Input comes from carriers
 //! and from anyone who can reach the SIP port, so every field is validated and bad input
 //! is an [`SdpError`], never a panic (fuzzed: `fuzz/fuzz_targets/pstn_sdp.rs`).
 //!

@@ -101,3 +101,28 @@ fn udp_and_tcp_trunks_default_to_plain_rtp_unless_srtp_is_set() {
     assert_eq!(udp.trunks[0].srtp, SrtpMode::Required);
     assert!(err_of(&format!("{TRUNK}srtp = \"maybe\"\n")).contains("srtp"));
 }
+
+#[test]
+fn the_commented_tls_trunk_example_parses_as_tls_with_required_srtp() {
+    let start = EXAMPLE
+        .find("# [[trunk]]\n# name = \"twilio-secure\"")
+        .unwrap();
+    let end = start + EXAMPLE[start..].find("\n\n").unwrap();
+    let mut text = String::new();
+    for line in EXAMPLE[start..end].lines() {
+        if let Some(line) = line.strip_prefix("# ").filter(|l| !l.starts_with('#')) {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let cfg = GatewayConfig::from_toml(&text).unwrap();
+    let trunk = cfg.trunk("twilio-secure").unwrap();
+    assert_eq!(trunk.transport, Transport::Tls);
+    assert_eq!(trunk.srtp, SrtpMode::Required);
+    assert_eq!(
+        trunk.tls.as_ref().unwrap().ca_file,
+        None,
+        "system roots by default"
+    );
+    assert_eq!(trunk.dids.len(), 1);
+}

@@ -1,7 +1,8 @@
 //! Inbound: every new transaction from the SIP stack. In-dialog requests go to their
 //! dialog; a new INVITE passes, in order, the source allow-list (else dropped without a
 //! reply: scanners learn nothing), the trunk's digest challenge if configured (407, then
-//! 403 on a wrong answer), the DID map (404), and the SDP offer (488). It then rings
+//! 403 on a wrong answer), the DID map (404), and the SDP offer: a common codec and, under
+//! the trunk's `srtp` mode, a usable SDES key (488 otherwise). It then rings
 //! (180) and is offered to the application as a [`crate::PhoneCall`].
 
 use std::net::IpAddr;

@@ -1,9 +1,10 @@
 //! [`Gateway`]: the SIP user agent toward the trunks (rsipstack's transaction and dialog
-//! layers over UDP or TCP, [`transport`]), the inbound checks, outbound dialling with the [`crate::rules`], and
-//! one driver task per call ([`driver`]).
+//! layers over UDP, TCP or TLS), the inbound checks, outbound dialling with the
+//! [`crate::rules`], and one driver task per call ([`driver`]).
 //!
-//! Logging: rsipstack logs whole SIP messages (with phone numbers) at `info`; a process
-//! embedding the gateway must filter it with [`QUIET_SIP_STACK`] in its `EnvFilter`.
+//! Logging: rsipstack logs whole SIP messages (with phone numbers, and SRTP keys in SDP)
+//! at `info`; a process embedding the gateway must filter it with [`QUIET_SIP_STACK`] in
+//! its `EnvFilter`.
 
 mod dial;
 mod driver;
@@ -31,7 +32,7 @@ use crate::rules::{RuleEvent, Rules};
 pub use dial::DialError;
 
 /// The `EnvFilter` directive that keeps rsipstack's message dumps (phone numbers, digest
-/// headers) out of logs.
+/// headers, SDES keys) out of logs.
 pub const QUIET_SIP_STACK: &str = "rsipstack=error";
 /// Inbound calls waiting for the application: more ring as 486 Busy Here.
 const INCOMING_QUEUE: usize = 16;
