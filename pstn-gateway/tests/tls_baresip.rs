@@ -41,6 +41,17 @@ async fn talk(call: &mut PhoneCall, hz: f64) -> Vec<i16> {
     heard
 }
 
+/// Waits until baresip reports its call ended (our BYE reached it over TLS).
+async fn phone_hung_up(phone: &Baresip) {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !phone.log().contains("terminated") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("baresip's call ended: {}", phone.log()));
+}
+
 fn srtp_phone(pki: &TestPki, serve_tls: bool) -> PhoneOptions {
     PhoneOptions {
         srtp: true,
@@ -83,6 +94,7 @@ async fn a_phone_calling_over_tls_with_srtp_hears_and_is_heard() {
         phone.log()
     );
     call.hang_up().await;
+    phone_hung_up(&phone).await;
     gw.shutdown();
 }
 
@@ -121,6 +133,7 @@ async fn the_gateway_dials_a_tls_trunk_it_verifies_and_both_sides_hear() {
         phone.log()
     );
     call.hang_up().await;
+    phone_hung_up(&phone).await;
     assert_eq!(gw.stats().outbound_calls, 1);
     gw.shutdown();
 }
@@ -152,7 +165,7 @@ async fn a_trunk_certificate_from_another_ca_is_not_trusted() {
         "no call to an unverified trunk: {err:?}"
     );
     assert!(
-        !phone.log().contains("Incoming call"),
+        !phone.log().contains("ncoming call"),
         "nothing reached the phone: {}",
         phone.log()
     );
