@@ -134,3 +134,30 @@ async fn a_tcp_listen_address_in_use_is_a_start_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_invite_over_udp_from_a_tcp_trunks_carrier_is_dropped() {
+    let Some(bin) = sipp() else { return };
+    // 127.0.0.1 is the TCP trunk's carrier; the UDP trunk takes calls from elsewhere only.
+    let toml = format!(
+        "[[trunk]]\nname = \"plain\"\nserver = \"127.0.0.1:9\"\nlisten = \"127.0.0.1:0\"\n\
+         inbound_allow = [\"192.0.2.1\"]\n[trunk.dids]\n\"{DID}\" = \"{TARGET}\"\n\
+         [[trunk]]\nname = \"tcp\"\nserver = \"127.0.0.1:9\"\nlisten = \"127.0.0.1:0\"\n{TCP}\
+         inbound_allow = [\"127.0.0.1\"]\n[trunk.dids]\n\"{DID}\" = \"{TARGET}\"\n"
+    );
+    let config = pstn_gateway::GatewayConfig::from_toml(&toml).unwrap();
+    let (gw, mut calls) = pstn_gateway::Gateway::start(config).await.unwrap();
+    let udp = gw.sip_addr("plain").unwrap();
+    let _sipp = start_sipp(
+        &bin,
+        "inbound_reinvite.xml",
+        free_port(),
+        Some(udp),
+        &["-s", DID],
+        tempdir::Dir::new("tcp-over-udp"),
+    );
+    let offered = tokio::time::timeout(Duration::from_secs(2), calls.recv()).await;
+    assert!(offered.is_err(), "not offered as the TCP trunk's call");
+    assert!(gw.stats().blocked_sources >= 1, "dropped as a stranger");
+    gw.shutdown();
+}

@@ -78,6 +78,18 @@ pub(super) fn source_ip(tx: &Transaction) -> Option<IpAddr> {
     }
 }
 
+/// The trunk a request comes from: its source address in the trunk's allow-list, and
+/// arrived over the trunk's transport (a TLS trunk's carrier sending over plain UDP is not
+/// that trunk: its SDES keys and digest would be in clear).
+pub(super) fn source_trunk<'a>(inner: &'a Inner, tx: &Transaction) -> Option<&'a TrunkConfig> {
+    let ip = source_ip(tx)?;
+    let arrived = tx.connection.as_ref().map(|c| c.transport());
+    inner.config.trunks.iter().find(|t| {
+        t.inbound_allow.iter().any(|n| n.contains(ip))
+            && arrived.is_none_or(|a| super::transport::carries(t.transport, a))
+    })
+}
+
 pub(super) fn user_part(uri: &rsipstack::sip::Uri) -> Option<String> {
     uri.auth.as_ref().map(|a| a.user.clone())
 }
@@ -144,18 +156,11 @@ pub(super) fn check_auth(
 }
 
 async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()> {
-    let Some(ip) = source_ip(&tx) else {
+    let Some(trunk) = source_trunk(inner, &tx) else {
         inner.stats.blocked_sources.fetch_add(1, Ordering::Relaxed);
-        return Ok(());
-    };
-    let Some(trunk) = inner
-        .config
-        .trunks
-        .iter()
-        .find(|t| t.inbound_allow.iter().any(|n| n.contains(ip)))
-    else {
-        inner.stats.blocked_sources.fetch_add(1, Ordering::Relaxed);
-        tracing::info!("pstn: INVITE from an address outside every allow-list dropped");
+        tracing::info!(
+            "pstn: INVITE from outside every allow-list (or over another transport) dropped"
+        );
         return Ok(());
     };
     if let Err((status, header)) = check_auth(inner, trunk, &tx) {

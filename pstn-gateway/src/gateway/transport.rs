@@ -207,3 +207,12 @@ pub(crate) fn uri_param(transport: Transport) -> &'static str {
         Transport::Tls => ";transport=tls",
     }
 }
+
+/// Whether a request that arrived over `arrived` may belong to a trunk on `configured`.
+pub(crate) fn carries(configured: Transport, arrived: rsipstack::sip::Transport) -> bool {
+    use rsipstack::sip::Transport as Sip;
+    matches!(
+        (configured, arrived),
+        (Transport::Udp, Sip::Udp) | (Transport::Tcp, Sip::Tcp) | (Transport::Tls, Sip::Tls)
+    )
+}
