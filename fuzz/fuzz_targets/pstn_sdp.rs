@@ -1,8 +1,9 @@
 //! The phone gateway's own parsers on untrusted input (a carrier, or anyone who reaches
 //! the SIP or RTP port): the SDP offer/answer reader, the `Proxy-Authorization` digest
-//! reader, RTP headers, RFC 4733 events and the jitter buffer. Never a panic; an answer
-//! built from any accepted offer parses back to the same codec; an RTP packet
-//! re-serialised parses back to the same payload.
+//! reader, the SDES `a=crypto` reader, RTP headers, RFC 4733 events and the jitter
+//! buffer. Never a panic; an answer built from any accepted offer parses back to the same
+//! codec (and key, when it carries one); an RTP packet re-serialised parses back to the
+//! same payload.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,6 +24,9 @@ mod jitter;
 #[path = "../../pstn-gateway/src/rtp/packet.rs"]
 mod packet;
 #[allow(dead_code)]
+#[path = "../../pstn-gateway/src/rtp/sdes.rs"]
+mod sdes;
+#[allow(dead_code)]
 #[path = "../../pstn-gateway/src/sdp.rs"]
 mod sdp;
 
@@ -36,13 +40,29 @@ fuzz_target!(|data: &[u8]| {
                 port: 40000,
                 session_id: 7,
             };
-            let answer = sdp::build_answer(&local, &agreed, 2);
+            // Every usable key of the offer, written back as our answer's line.
+            let key = offer
+                .crypto
+                .iter()
+                .find_map(|value| sdes::CryptoAttribute::parse(value).ok());
+            let crypto = key.as_ref().map(|k| sdp::LocalCrypto {
+                attribute: k.to_value(),
+                savp: offer.savp,
+            });
+            let answer = sdp::build_secure_answer(&local, &agreed, 2, crypto.as_ref());
             let back = sdp::parse(answer.as_bytes()).expect("our own answer parses");
             assert_eq!(
                 back.negotiate(&[agreed.codec]).map(|n| n.codec),
                 Ok(agreed.codec)
             );
+            if let Some(key) = key {
+                assert_eq!(back.crypto.len(), 1);
+                assert_eq!(sdes::CryptoAttribute::parse(&back.crypto[0]).ok(), Some(key));
+            }
         }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = sdes::CryptoAttribute::parse(text);
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some(creds) = digest::parse_credentials(text) {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -35,15 +36,69 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 }
 
 /// SIP transport toward a trunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// UDP (every trunk supports it).
     #[default]
     Udp,
-    /// TCP (for large messages or trunks that prefer it).
+    /// TCP (for large messages or trunks that prefer it). Signalling in clear.
     Tcp,
+    /// TLS over TCP (SIP signalling encrypted; needs [`TlsFiles`]).
+    Tls,
 }
+
+/// SRTP (SDES keys, RFC 4568) on a trunk's RTP leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpMode {
+    /// Plain RTP; an RTP/SAVP offer is refused (488).
+    Off,
+    /// SRTP when the peer offers or accepts a usable key, plain RTP otherwise.
+    Optional,
+    /// SRTP or no call: SDP without a usable key is refused (488) or the call ended.
+    Required,
+}
+
+impl SrtpMode {
+    /// The default for a transport: `Required` on TLS (SDES keys travel in the SIP, which
+    /// only TLS keeps secret), `Off` on UDP and TCP.
+    pub fn default_for(transport: Transport) -> Self {
+        match transport {
+            Transport::Tls => SrtpMode::Required,
+            Transport::Udp | Transport::Tcp => SrtpMode::Off,
+        }
+    }
+}
+
+/// Certificate files of a TLS trunk (paths to PEM files, read when the gateway starts).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Our certificate chain, presented to trunks that connect to our listener.
+    pub certificate: PathBuf,
+    /// Its private key (PKCS#8 or PKCS#1). Its contents are never logged.
+    pub key: PathBuf,
+    /// CA certificates that may sign the trunk's server certificate; `None`: the system
+    /// roots ([`SYSTEM_ROOTS`]).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("certificate", &self.certificate)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the system's CA bundle is looked for when a TLS trunk names no `tls_ca_file`
+/// (Debian/Ubuntu, then Fedora/RHEL, then Alpine/macOS); `SSL_CERT_FILE` comes first.
+pub const SYSTEM_ROOTS: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
 
 /// Credentials the gateway demands from a carrier's INVITEs (a 407 challenge), for trunks
 /// that can authenticate toward their origination URI.
@@ -90,6 +145,10 @@ struct RawTrunk {
     answer_timeout_secs: u64,
     #[serde(default = "default_media_timeout")]
     media_timeout_secs: u64,
+    tls_certificate: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca_file: Option<PathBuf>,
+    srtp: Option<SrtpMode>,
 }
 
 fn default_codecs() -> Vec<String> {
@@ -219,6 +278,10 @@ pub struct TrunkConfig {
     pub server: String,
     /// SIP transport.
     pub transport: Transport,
+    /// Certificate files; `Some` exactly when `transport` is TLS.
+    pub tls: Option<TlsFiles>,
+    /// SRTP on the RTP leg (default [`SrtpMode::default_for`] the transport).
+    pub srtp: SrtpMode,
     /// Digest user name for outbound calls, if the trunk authenticates by credentials.
     pub username: Option<String>,
     /// Digest password (never logged; `Debug` hides it).
@@ -251,6 +314,8 @@ impl std::fmt::Debug for TrunkConfig {
             .field("name", &self.name)
             .field("server", &self.server)
             .field("transport", &self.transport)
+            .field("tls", &self.tls)
+            .field("srtp", &self.srtp)
             .field("username", &self.username)
             .field("listen", &self.listen)
             .field("codecs", &self.codecs)
@@ -383,7 +448,10 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
     if t.media_timeout_secs == 0 || t.media_timeout_secs > 3600 {
         return Err(invalid(f("media_timeout_secs"), "1 to 3600"));
     }
+    let tls = validate_tls(i, &t)?;
     Ok(TrunkConfig {
+        tls,
+        srtp: t.srtp.unwrap_or(SrtpMode::default_for(t.transport)),
         from_domain: t.from_domain.unwrap_or_else(|| host.to_string()),
         name: t.name,
         server: t.server,
@@ -399,6 +467,30 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
         answer_timeout_secs: t.answer_timeout_secs,
         media_timeout_secs: t.media_timeout_secs,
     })
+}
+
+/// TLS trunks need our certificate and key; other trunks must not name TLS files (a
+/// `transport` typo must not leave an operator believing the signalling is encrypted).
+fn validate_tls(i: usize, t: &RawTrunk) -> Result<Option<TlsFiles>, ConfigError> {
+    let f = |name: &str| format!("trunk[{i}].{name}");
+    if t.transport != Transport::Tls {
+        if t.tls_certificate.is_some() || t.tls_key.is_some() || t.tls_ca_file.is_some() {
+            return Err(invalid(
+                f("transport"),
+                "tls_certificate, tls_key and tls_ca_file need transport = \"tls\"",
+            ));
+        }
+        return Ok(None);
+    }
+    let nonempty = |p: &Option<PathBuf>, name: &str| match p {
+        Some(p) if !p.as_os_str().is_empty() => Ok(p.clone()),
+        _ => Err(invalid(f(name), "required with transport = \"tls\"")),
+    };
+    Ok(Some(TlsFiles {
+        certificate: nonempty(&t.tls_certificate, "tls_certificate")?,
+        key: nonempty(&t.tls_key, "tls_key")?,
+        ca_file: t.tls_ca_file.clone(),
+    }))
 }
 
 #[cfg(test)]

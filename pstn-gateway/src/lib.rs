@@ -1,8 +1,8 @@
 //! PSTN gateway: the phone leg of PhantomCall.
 //!
 //! The SIP/RTP leg ([`Gateway`], [`PhoneCall`]) is a SIP user agent toward trunks
-//! (Twilio Elastic SIP Trunking, Plivo Zentrunk, a self-hosted PBX) carrying G.711 and
-//! RFC 4733 DTMF; it hands 8 kHz PCM frames and keys to the bridge over channels.
+//! (Twilio Elastic SIP Trunking, Plivo Zentrunk, a self-hosted PBX) over UDP, TCP or TLS,
+//! carrying G.711 and RFC 4733 DTMF over RTP or SDES-SRTP; it hands 8 kHz PCM frames and keys to the bridge over channels.
 //! [`rules`] decides who may dial where and for how long (credit, destinations, caps).
 //! The bridge ([`bridge`], feature `bridge`) joins a phone leg to a PhantomCall call.
 //! The SMS bridge ([`sms`]) carries text messages for the messaging hotline: inbound
@@ -11,9 +11,9 @@
 //! overbilling.
 //!
 //! What this crate must never do:
-//! - present the phone leg or an SMS as end-to-end encrypted: it is plain RTP or SMS to
-//!   the carrier, who (with the provider and the gateway operator) can hear or read it;
-//!   every screen says so;
+//! - present the phone leg or an SMS as end-to-end encrypted: it is RTP (or SRTP, which
+//!   protects only the hop to the trunk) or SMS to the carrier, who (with the provider and
+//!   the gateway operator) can hear or read it; every screen says so;
 //! - record audio, or log or store a message text: both pass through memory only;
 //! - log a phone number in full (only its last two digits, [`number::Redacted`]), a SIP
 //!   password or an SMS auth token (config types hide them from `Debug`);

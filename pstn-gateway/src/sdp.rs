@@ -1,6 +1,7 @@
 //! The gateway's own SDP offer/answer (RFC 4566, RFC 3264) for exactly what a G.711 trunk
-//! needs: `c=`, the first `m=audio`, `a=rtpmap`, `a=fmtp` of telephone-event, `a=ptime`
-//! and the direction attributes. Everything else is skipped. Input comes from carriers
+//! needs: `c=`, the first `m=audio` (RTP/AVP, or RTP/SAVP with SDES keys), `a=rtpmap`,
+//! `a=fmtp` of telephone-event, `a=ptime`, `a=crypto` (kept unparsed here; see
+//! `crate::rtp::sdes`) and the direction attributes. Everything else is skipped. Input comes from carriers
 //! and from anyone who can reach the SIP port, so every field is validated and bad input
 //! is an [`SdpError`], never a panic (fuzzed: `fuzz/fuzz_targets/pstn_sdp.rs`).
 //!
@@ -33,6 +34,8 @@ pub enum SdpError {
     NoAudio,
     /// No payload format both sides support.
     NoCommonCodec,
+    /// SRTP is required (or the stream is RTP/SAVP) and no `a=crypto` line is usable.
+    NoUsableCrypto,
 }
 
 impl std::fmt::Display for SdpError {
@@ -45,6 +48,7 @@ impl std::fmt::Display for SdpError {
             SdpError::NoConnection => write!(f, "SDP has no c= line for the audio"),
             SdpError::NoAudio => write!(f, "SDP has no usable m=audio stream"),
             SdpError::NoCommonCodec => write!(f, "no common codec (PCMU/PCMA)"),
+            SdpError::NoUsableCrypto => write!(f, "no usable SRTP key (a=crypto)"),
         }
     }
 }
@@ -111,12 +115,18 @@ pub struct SessionDescription {
     pub ptime: Option<u32>,
     /// Direction attribute (stream level wins over session level).
     pub direction: MediaDirection,
+    /// The stream's profile is RTP/SAVP (SRTP only).
+    pub savp: bool,
+    /// The stream's `a=crypto` values, unparsed (see `crate::rtp::sdes`), in order.
+    pub crypto: Vec<String>,
 }
 
 /// Largest number of payload types read from an `m=` line (more is an attack, not a trunk).
 const MAX_FORMATS: usize = 64;
 /// Largest number of lines read.
 const MAX_LINES: usize = 512;
+/// Largest number of `a=crypto` lines kept (RFC 4568 peers offer one to a few).
+const MAX_CRYPTO: usize = 8;
 
 fn parse_connection(value: &str) -> Result<IpAddr, SdpError> {
     let mut parts = value.split_ascii_whitespace();
@@ -175,6 +185,8 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
     let mut rtpmaps = Vec::new();
     let mut ptime = None;
     let mut media_dir = None;
+    let mut savp = false;
+    let mut crypto = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if n >= MAX_LINES {
             return Err(SdpError::TooLong);
@@ -203,8 +215,11 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
                 let p = p.split('/').next().unwrap_or(p);
                 port = p.parse().map_err(|_| SdpError::BadField("m= port"))?;
                 let proto = parts.next().ok_or(SdpError::BadField("m= proto"))?;
-                if !proto.eq_ignore_ascii_case("RTP/AVP") {
-                    // SRTP profiles need keys this leg does not negotiate yet.
+                // RTP/SAVP: SRTP with SDES keys. DTLS-SRTP (UDP/TLS/RTP/SAVP) and the
+                // feedback profiles are not for trunks.
+                if proto.eq_ignore_ascii_case("RTP/SAVP") {
+                    savp = true;
+                } else if !proto.eq_ignore_ascii_case("RTP/AVP") {
                     return Err(SdpError::BadField("m= proto"));
                 }
                 for pt in parts {
@@ -247,6 +262,11 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
                         return Err(SdpError::BadField("a=ptime"));
                     }
                     ptime = Some(ms);
+                } else if in_audio && name == "crypto" {
+                    if crypto.len() >= MAX_CRYPTO {
+                        return Err(SdpError::BadField("a=crypto"));
+                    }
+                    crypto.push(arg.to_string());
                 }
             }
             _ => {}
@@ -262,6 +282,8 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
         rtpmaps,
         ptime,
         direction: media_dir.or(session_dir).unwrap_or_default(),
+        savp,
+        crypto,
     })
 }
 
@@ -365,17 +387,59 @@ fn write_codec_lines(out: &mut String, codecs: &[(u8, G711)], dtmf: Option<u8>) 
     out.push_str("a=ptime:20\r\n");
 }
 
+/// Our SRTP side of an SDP: the `a=crypto` value we send (it holds our key: `Debug`
+/// hides it) and whether the stream is declared RTP/SAVP.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LocalCrypto {
+    /// `<tag> <suite> inline:<key>`.
+    pub attribute: String,
+    /// RTP/SAVP (SRTP only) rather than RTP/AVP with an optional key (RFC 4568 allows
+    /// both; SAVP is what an SRTP-required peer expects).
+    pub savp: bool,
+}
+
+impl std::fmt::Debug for LocalCrypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCrypto")
+            .field("savp", &self.savp)
+            .finish_non_exhaustive()
+    }
+}
+
+fn profile(crypto: Option<&LocalCrypto>) -> &'static str {
+    match crypto {
+        Some(c) if c.savp => "RTP/SAVP",
+        _ => "RTP/AVP",
+    }
+}
+
+fn write_crypto(out: &mut String, crypto: Option<&LocalCrypto>) {
+    if let Some(c) = crypto {
+        let _ = write!(out, "a=crypto:{}\r\n", c.attribute);
+    }
+}
+
 /// Builds an offer of `codecs` (in preference order) plus telephone-event.
 pub fn build_offer(local: &LocalMedia, codecs: &[G711]) -> String {
+    build_secure_offer(local, codecs, None)
+}
+
+/// [`build_offer`] with our SRTP key, if any.
+pub fn build_secure_offer(
+    local: &LocalMedia,
+    codecs: &[G711],
+    crypto: Option<&LocalCrypto>,
+) -> String {
     let mut out = String::new();
     write_header(&mut out, local, 1);
     let pts: Vec<(u8, G711)> = codecs.iter().map(|c| (c.payload_type(), *c)).collect();
-    let _ = write!(out, "m=audio {} RTP/AVP", local.port);
+    let _ = write!(out, "m=audio {} {}", local.port, profile(crypto));
     for (pt, _) in &pts {
         let _ = write!(out, " {pt}");
     }
     let _ = write!(out, " {OFFER_DTMF_PT}\r\n");
     write_codec_lines(&mut out, &pts, Some(OFFER_DTMF_PT));
+    write_crypto(&mut out, crypto);
     out.push_str("a=sendrecv\r\n");
     out
 }
@@ -383,14 +447,31 @@ pub fn build_offer(local: &LocalMedia, codecs: &[G711]) -> String {
 /// Builds the answer to an offer that was negotiated as `agreed` (the same media every
 /// time, so a re-INVITE gets an identical answer with the version bumped).
 pub fn build_answer(local: &LocalMedia, agreed: &Negotiated, version: u64) -> String {
+    build_secure_answer(local, agreed, version, None)
+}
+
+/// [`build_answer`] with our SRTP key (its tag the one picked from the offer), if any.
+pub fn build_secure_answer(
+    local: &LocalMedia,
+    agreed: &Negotiated,
+    version: u64,
+    crypto: Option<&LocalCrypto>,
+) -> String {
     let mut out = String::new();
     write_header(&mut out, local, version);
-    let _ = write!(out, "m=audio {} RTP/AVP {}", local.port, agreed.codec_pt);
+    let _ = write!(
+        out,
+        "m=audio {} {} {}",
+        local.port,
+        profile(crypto),
+        agreed.codec_pt
+    );
     if let Some(pt) = agreed.dtmf_pt {
         let _ = write!(out, " {pt}");
     }
     out.push_str("\r\n");
     write_codec_lines(&mut out, &[(agreed.codec_pt, agreed.codec)], agreed.dtmf_pt);
+    write_crypto(&mut out, crypto);
     let _ = write!(out, "a={}\r\n", agreed.direction.attribute());
     out
 }
@@ -474,7 +555,7 @@ mod tests {
                 SdpError::BadField("payload type"),
             ),
             (
-                b"v=0\r\nm=audio 5 RTP/SAVP 0\r\n",
+                b"v=0\r\nm=audio 5 UDP/TLS/RTP/SAVP 0\r\n",
                 SdpError::BadField("m= proto"),
             ),
             (

@@ -17,6 +17,9 @@ fn the_example_file_parses() {
         [120]
     );
     assert_eq!(twilio.media_timeout_secs, 60);
+    assert_eq!(twilio.transport, Transport::Udp);
+    assert_eq!(twilio.srtp, SrtpMode::Off);
+    assert_eq!(twilio.tls, None);
     let debug = format!("{twilio:?}");
     assert!(
         !debug.contains("change-me"),
@@ -54,4 +57,72 @@ fn errors_name_the_field() {
     assert!(
         err_of(&format!("{base}[rules]\nrates = {{ \"1\" = -1.0 }}\n")).contains("rules.rates")
     );
+}
+
+const TRUNK: &str =
+    "[[trunk]]\nname = \"t\"\nserver = \"sip.example:5061\"\nlisten = \"127.0.0.1:5061\"\n";
+
+#[test]
+fn a_tls_trunk_needs_its_certificate_and_key_and_defaults_to_required_srtp() {
+    let tls = format!("{TRUNK}transport = \"tls\"\n");
+    assert!(err_of(&tls).contains("trunk[0].tls_certificate"));
+    assert!(err_of(&format!("{tls}tls_certificate = \"c.pem\"\n")).contains("trunk[0].tls_key"));
+    let full = format!("{tls}tls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\n");
+    let cfg = GatewayConfig::from_toml(&full).unwrap();
+    let trunk = &cfg.trunks[0];
+    assert_eq!(trunk.transport, Transport::Tls);
+    assert_eq!(trunk.srtp, SrtpMode::Required);
+    let files = trunk.tls.as_ref().unwrap();
+    assert_eq!(files.key, PathBuf::from("k.pem"));
+    assert_eq!(files.ca_file, None);
+    assert!(
+        !format!("{trunk:?}").contains("k.pem"),
+        "the key's path is not in Debug"
+    );
+    let optional = GatewayConfig::from_toml(&format!("{full}srtp = \"optional\"\n")).unwrap();
+    assert_eq!(optional.trunks[0].srtp, SrtpMode::Optional);
+}
+
+#[test]
+fn tls_files_on_a_trunk_that_is_not_tls_are_refused() {
+    assert!(err_of(&format!("{TRUNK}tls_certificate = \"c.pem\"\n")).contains("trunk[0].transport"));
+    assert!(err_of(&format!(
+        "{TRUNK}transport = \"tcp\"\ntls_ca_file = \"ca.pem\"\n"
+    ))
+    .contains("trunk[0].transport"));
+    assert!(err_of(&format!("{TRUNK}transport = \"sctp\"\n")).contains("transport"));
+}
+
+#[test]
+fn udp_and_tcp_trunks_default_to_plain_rtp_unless_srtp_is_set() {
+    let tcp = GatewayConfig::from_toml(&format!("{TRUNK}transport = \"tcp\"\n")).unwrap();
+    assert_eq!(tcp.trunks[0].srtp, SrtpMode::Off);
+    let udp = GatewayConfig::from_toml(&format!("{TRUNK}srtp = \"required\"\n")).unwrap();
+    assert_eq!(udp.trunks[0].srtp, SrtpMode::Required);
+    assert!(err_of(&format!("{TRUNK}srtp = \"maybe\"\n")).contains("srtp"));
+}
+
+#[test]
+fn the_commented_tls_trunk_example_parses_as_tls_with_required_srtp() {
+    let start = EXAMPLE
+        .find("# [[trunk]]\n# name = \"twilio-secure\"")
+        .unwrap();
+    let end = start + EXAMPLE[start..].find("\n\n").unwrap();
+    let mut text = String::new();
+    for line in EXAMPLE[start..end].lines() {
+        if let Some(line) = line.strip_prefix("# ").filter(|l| !l.starts_with('#')) {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let cfg = GatewayConfig::from_toml(&text).unwrap();
+    let trunk = cfg.trunk("twilio-secure").unwrap();
+    assert_eq!(trunk.transport, Transport::Tls);
+    assert_eq!(trunk.srtp, SrtpMode::Required);
+    assert_eq!(
+        trunk.tls.as_ref().unwrap().ca_file,
+        None,
+        "system roots by default"
+    );
+    assert_eq!(trunk.dids.len(), 1);
 }

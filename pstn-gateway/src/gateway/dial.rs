@@ -17,6 +17,7 @@ use super::Inner;
 use crate::call::{CallInfo, Direction, PhoneCall};
 use crate::number::{NumberError, Redacted, E164};
 use crate::rtp::session;
+use crate::rtp::srtp::{self, SrtpKeys, SrtpSession};
 use crate::rules::Refusal;
 use crate::sdp::{self, LocalMedia};
 
@@ -136,13 +137,22 @@ async fn place(
         .clone()
         .unwrap_or_else(|| "phantomcall".into());
     let uri = |s: String| rsipstack::sip::Uri::try_from(s.as_str()).map_err(|e| internal(&e));
+    let offered = srtp::offer(trunk.srtp);
     let sip_call_id = format!("{:032x}@phantomcall", rand::random::<u128>());
     let option = InviteOption {
         caller: uri(format!("sip:{user}@{}", trunk.from_domain))?,
-        callee: uri(format!("sip:{}@{}", number.as_str(), trunk.server))?,
+        callee: uri(format!(
+            "sip:{}@{}{}",
+            number.as_str(),
+            trunk.server,
+            super::transport::uri_param(trunk.transport)
+        ))?,
         contact: uri(format!("sip:{user}@{sip_addr}"))?,
         content_type: Some("application/sdp".into()),
-        offer: Some(sdp::build_offer(&local, &trunk.codecs).into_bytes()),
+        offer: Some(
+            sdp::build_secure_offer(&local, &trunk.codecs, offered.as_ref().map(|o| &o.0))
+                .into_bytes(),
+        ),
         credential: trunk.username.clone().zip(trunk.password.clone()).map(
             |(username, password)| Credential {
                 username,
@@ -217,7 +227,23 @@ async fn place(
         tracing::info!(call = id, status = %response.status_code, "pstn: outbound call not answered");
         return Err(err);
     }
-    let negotiated = match sdp::parse(&response.body).and_then(|a| a.negotiate(&trunk.codecs)) {
+    // The answer's codec and, if we offered a key, the trunk's: under `required` an answer
+    // without one ends the call (BYE) rather than carrying plain RTP.
+    let agreed = sdp::parse(&response.body).and_then(|a| {
+        let negotiated = a.negotiate(&trunk.codecs)?;
+        let remote = match &offered {
+            Some(_) => srtp::pick(trunk.srtp, &a)?,
+            None => srtp::pick(crate::config::SrtpMode::Off, &a)?,
+        };
+        Ok((negotiated, remote))
+    });
+    let secured = agreed.and_then(|(negotiated, remote)| match (offered, remote) {
+        (Some((crypto, local)), Some(remote)) => SrtpSession::new(&SrtpKeys { local, remote })
+            .map(|session| (negotiated, Some(crypto), Some(session)))
+            .map_err(|_| sdp::SdpError::NoUsableCrypto),
+        _ => Ok((negotiated, None, None)),
+    });
+    let (negotiated, crypto, srtp_session) = match secured {
         Ok(n) => n,
         Err(e) => {
             let _ = dialog.bye().await;
@@ -250,6 +276,8 @@ async fn place(
         socket,
         local,
         negotiated,
+        crypto,
+        srtp: srtp_session,
         answered: true,
         codecs: trunk.codecs.clone(),
         media_timeout: Duration::from_secs(trunk.media_timeout_secs),

@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 use super::Inner;
 use crate::call::{CallError, CallInfo, CallNotice, Control, Direction, EndReason, PhoneCall};
 use crate::rtp::session::{self, MediaChannels, MediaStats, PhoneFrame};
+use crate::rtp::srtp::SrtpSession;
 use crate::rules::RuleEvent;
-use crate::sdp::{self, LocalMedia, Negotiated};
+use crate::sdp::{self, LocalCrypto, LocalMedia, Negotiated};
 
 /// Frames queued each way: 10 (200 ms) absorbs scheduling hiccups; more would be delay.
 const AUDIO_QUEUE: usize = 10;
@@ -81,10 +82,22 @@ pub(crate) struct Leg {
     pub(crate) socket: UdpSocket,
     pub(crate) local: LocalMedia,
     pub(crate) negotiated: Negotiated,
+    /// Our `a=crypto` line when the call uses SRTP (repeated in every answer we send).
+    pub(crate) crypto: Option<LocalCrypto>,
+    /// The call's SRTP contexts, `None` for plain RTP.
+    pub(crate) srtp: Option<SrtpSession>,
     pub(crate) answered: bool,
     pub(crate) codecs: Vec<crate::g711::G711>,
     pub(crate) media_timeout: Duration,
 }
+
+/// What the media task is started with, once.
+type MediaParts = (
+    UdpSocket,
+    watch::Receiver<Negotiated>,
+    MediaChannels,
+    Option<SrtpSession>,
+);
 
 fn sdp_headers() -> Vec<Header> {
     vec![Header::ContentType("application/sdp".into())]
@@ -102,37 +115,42 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
         socket,
         local,
         negotiated,
+        crypto,
+        srtp,
         mut answered,
         codecs,
         media_timeout,
     } = leg;
+    let crypto = crypto.as_ref();
+    let answer = |agreed: &Negotiated, version: u64| {
+        sdp::build_secure_answer(&local, agreed, version, crypto)
+    };
     let _ = ends.dtmf_supported.send(negotiated.dtmf_pt.is_some());
     let (target_tx, target_rx) = watch::channel(negotiated);
     let stop = inner.cancel.child_token();
-    let mut media = Some((socket, target_rx, ends.media));
+    let mut media = Some((socket, target_rx, ends.media, srtp));
     let mut sdp_version = 1u64;
     let mut early = false;
     // Fires if the carrier's RTP stops while the call is not on hold (see MediaTimeout).
     let (lost_tx, mut lost_rx) = oneshot::channel();
     let mut lost_tx = Some(lost_tx);
     let mut watching_media = true;
-    let mut start_media =
-        |media: &mut Option<(UdpSocket, watch::Receiver<Negotiated>, MediaChannels)>,
-         stop: &CancellationToken| {
-            if let Some((socket, target, channels)) = media.take() {
-                tokio::spawn(session::run(
-                    socket,
-                    target,
-                    channels,
-                    Arc::new(MediaStats::default()),
-                    stop.clone(),
-                    session::Silence {
-                        timeout: media_timeout,
-                        lost: lost_tx.take(),
-                    },
-                ));
-            }
-        };
+    let mut start_media = |media: &mut Option<MediaParts>, stop: &CancellationToken| {
+        if let Some((socket, target, channels, srtp)) = media.take() {
+            tokio::spawn(session::run_secure(
+                socket,
+                target,
+                channels,
+                Arc::new(MediaStats::default()),
+                stop.clone(),
+                session::Silence {
+                    timeout: media_timeout,
+                    lost: lost_tx.take(),
+                },
+                srtp,
+            ));
+        }
+    };
     if answered {
         start_media(&mut media, &stop);
     }
@@ -146,7 +164,7 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
                         continue;
                     }
                     // ringing() with a body sends 183 Session Progress.
-                    let body = sdp::build_answer(&local, &negotiated, sdp_version);
+                    let body = answer(&negotiated, sdp_version);
                     match dialog.ringing(Some(sdp_headers()), Some(body.into_bytes())) {
                         Ok(()) => {
                             early = true;
@@ -163,7 +181,7 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
                         let _ = reply.send(Err(CallError::NotAnswerable));
                         continue;
                     }
-                    let body = sdp::build_answer(&local, &negotiated, sdp_version);
+                    let body = answer(&negotiated, sdp_version);
                     match dialog.accept(Some(sdp_headers()), Some(body.into_bytes())) {
                         Ok(()) => {
                             answered = true;
@@ -200,13 +218,21 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
                     if request.body.is_empty() {
                         let body = is_invite.then(|| {
                             sdp_version += 1;
-                            sdp::build_answer(&local, &target_tx.borrow(), sdp_version).into_bytes()
+                            answer(&target_tx.borrow(), sdp_version).into_bytes()
                         });
                         let headers = body.as_ref().map(|_| sdp_headers());
                         let _ = handle.respond(StatusCode::OK, headers, body).await;
                         continue;
                     }
-                    match sdp::parse(&request.body).and_then(|o| o.negotiate(&codecs)) {
+                    // An SRTP call stays SRTP: a re-offer without a usable key is refused
+                    // (the keys of the first offer stay in use; rekeying is not supported).
+                    let reoffer = sdp::parse(&request.body).and_then(|o| {
+                        if crypto.is_some() {
+                            crate::rtp::srtp::pick(crate::config::SrtpMode::Required, &o)?;
+                        }
+                        o.negotiate(&codecs)
+                    });
+                    match reoffer {
                         Ok(mut agreed) => {
                             let current = *target_tx.borrow();
                             // Keep the established codec: switching mid-call is not needed by trunks.
@@ -214,7 +240,7 @@ pub(crate) async fn drive(leg: Leg, mut ends: CallEnds) {
                             agreed.codec_pt = current.codec_pt;
                             let _ = target_tx.send(agreed);
                             sdp_version += 1;
-                            let body = sdp::build_answer(&local, &agreed, sdp_version);
+                            let body = answer(&agreed, sdp_version);
                             let _ = handle.respond(StatusCode::OK, Some(sdp_headers()), Some(body.into_bytes())).await;
                         }
                         Err(e) => {

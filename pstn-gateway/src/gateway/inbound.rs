@@ -1,7 +1,8 @@
 //! Inbound: every new transaction from the SIP stack. In-dialog requests go to their
 //! dialog; a new INVITE passes, in order, the source allow-list (else dropped without a
 //! reply: scanners learn nothing), the trunk's digest challenge if configured (407, then
-//! 403 on a wrong answer), the DID map (404), and the SDP offer (488). It then rings
+//! 403 on a wrong answer), the DID map (404), and the SDP offer: a common codec and, under
+//! the trunk's `srtp` mode, a usable SDES key (488 otherwise). It then rings
 //! (180) and is offered to the application as a [`crate::PhoneCall`].
 
 use std::net::IpAddr;
@@ -22,7 +23,7 @@ use crate::call::{CallInfo, Direction};
 use crate::config::TrunkConfig;
 use crate::digest;
 use crate::number::Redacted;
-use crate::rtp::session;
+use crate::rtp::{session, srtp};
 use crate::sdp::{self, LocalMedia};
 
 /// A nonce is good for this long: enough for a carrier to answer the challenge.
@@ -75,6 +76,18 @@ pub(super) fn source_ip(tx: &Transaction) -> Option<IpAddr> {
         rsipstack::sip::Host::IpAddr(ip) => Some(ip),
         rsipstack::sip::Host::Domain(_) => None,
     }
+}
+
+/// The trunk a request comes from: its source address in the trunk's allow-list, and
+/// arrived over the trunk's transport (a TLS trunk's carrier sending over plain UDP is not
+/// that trunk: its SDES keys and digest would be in clear).
+pub(super) fn source_trunk<'a>(inner: &'a Inner, tx: &Transaction) -> Option<&'a TrunkConfig> {
+    let ip = source_ip(tx)?;
+    let arrived = tx.connection.as_ref().map(|c| c.transport());
+    inner.config.trunks.iter().find(|t| {
+        t.inbound_allow.iter().any(|n| n.contains(ip))
+            && arrived.is_none_or(|a| super::transport::carries(t.transport, a))
+    })
 }
 
 pub(super) fn user_part(uri: &rsipstack::sip::Uri) -> Option<String> {
@@ -143,18 +156,11 @@ pub(super) fn check_auth(
 }
 
 async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()> {
-    let Some(ip) = source_ip(&tx) else {
+    let Some(trunk) = source_trunk(inner, &tx) else {
         inner.stats.blocked_sources.fetch_add(1, Ordering::Relaxed);
-        return Ok(());
-    };
-    let Some(trunk) = inner
-        .config
-        .trunks
-        .iter()
-        .find(|t| t.inbound_allow.iter().any(|n| n.contains(ip)))
-    else {
-        inner.stats.blocked_sources.fetch_add(1, Ordering::Relaxed);
-        tracing::info!("pstn: INVITE from an address outside every allow-list dropped");
+        tracing::info!(
+            "pstn: INVITE from outside every allow-list (or over another transport) dropped"
+        );
         return Ok(());
     };
     if let Err((status, header)) = check_auth(inner, trunk, &tx) {
@@ -174,12 +180,26 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
         tracing::info!(did = %Redacted(did_user.as_deref().unwrap_or("")), trunk = %trunk.name, "pstn: unknown DID");
         return tx.reply(StatusCode::NotFound).await;
     };
-    let negotiated = match sdp::parse(&tx.original.body).and_then(|o| o.negotiate(&trunk.codecs)) {
+    // The codec and, under the trunk's SRTP mode, the caller's key: a required key that is
+    // missing is a 488 like a missing codec, never a plain-RTP call.
+    let agreed = sdp::parse(&tx.original.body).and_then(|o| {
+        let negotiated = o.negotiate(&trunk.codecs)?;
+        Ok((negotiated, srtp::pick(trunk.srtp, &o)?, o.savp))
+    });
+    let (negotiated, remote_key, savp) = match agreed {
         Ok(n) => n,
         Err(e) => {
             inner.stats.bad_offers.fetch_add(1, Ordering::Relaxed);
             tracing::info!(error = %e, "pstn: inbound offer refused");
             return tx.reply(StatusCode::NotAcceptableHere).await;
+        }
+    };
+    let (crypto, srtp_session) = match remote_key.map(|key| srtp::answer(key, savp)) {
+        None => (None, None),
+        Some(Ok((crypto, session))) => (Some(crypto), Some(session)),
+        Some(Err(e)) => {
+            tracing::info!(error = %e, "pstn: SRTP context not created");
+            return tx.reply(StatusCode::ServerInternalError).await;
         }
     };
     let Ok((socket, rtp_addr)) = session::bind(trunk.media_ip).await else {
@@ -195,10 +215,16 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
     let Ok(sip_call_id) = tx.original.call_id_header().map(|c| c.value().to_string()) else {
         return tx.reply(StatusCode::BadRequest).await;
     };
-    let contact = inner
-        .sip_addrs
-        .get(&trunk.name)
-        .and_then(|a| rsipstack::sip::Uri::try_from(format!("sip:gateway@{a}").as_str()).ok());
+    let contact = inner.sip_addrs.get(&trunk.name).and_then(|a| {
+        rsipstack::sip::Uri::try_from(
+            format!(
+                "sip:gateway@{a}{}",
+                super::transport::uri_param(trunk.transport)
+            )
+            .as_str(),
+        )
+        .ok()
+    });
     let dialog = match inner.dialog_layer.get_or_create_server_invite(
         &tx,
         inner.state_sender.clone(),
@@ -238,6 +264,8 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
             session_id: rand::random::<u32>().into(),
         },
         negotiated,
+        crypto,
+        srtp: srtp_session,
         answered: false,
         codecs: trunk.codecs.clone(),
         media_timeout: Duration::from_secs(trunk.media_timeout_secs),

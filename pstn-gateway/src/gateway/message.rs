@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rsipstack::sip::{Header, HeadersExt, StatusCode};
 use rsipstack::transaction::Transaction;
 
-use super::inbound::{check_auth, source_ip, user_part};
+use super::inbound::{check_auth, source_trunk, user_part};
 use super::Inner;
 use crate::sms::sip_message::{self, SipRequest};
 use crate::sms::Taken;
@@ -19,14 +19,7 @@ pub(super) async fn message(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstac
     let Some(intake) = inner.sms_intake.get().cloned() else {
         return tx.reply(StatusCode::MethodNotAllowed).await;
     };
-    let trunk = source_ip(&tx).and_then(|ip| {
-        inner
-            .config
-            .trunks
-            .iter()
-            .find(|t| t.inbound_allow.iter().any(|n| n.contains(ip)))
-    });
-    let Some(trunk) = trunk else {
+    let Some(trunk) = source_trunk(inner, &tx) else {
         inner.stats.blocked_sources.fetch_add(1, Ordering::Relaxed);
         tracing::info!("pstn: MESSAGE from an address outside every allow-list dropped");
         return Ok(());

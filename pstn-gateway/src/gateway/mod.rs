@@ -1,14 +1,16 @@
 //! [`Gateway`]: the SIP user agent toward the trunks (rsipstack's transaction and dialog
-//! layers over UDP), the inbound checks, outbound dialling with the [`crate::rules`], and
-//! one driver task per call ([`driver`]).
+//! layers over UDP, TCP or TLS), the inbound checks, outbound dialling with the
+//! [`crate::rules`], and one driver task per call ([`driver`]).
 //!
-//! Logging: rsipstack logs whole SIP messages (with phone numbers) at `info`; a process
-//! embedding the gateway must filter it with [`QUIET_SIP_STACK`] in its `EnvFilter`.
+//! Logging: rsipstack logs whole SIP messages (with phone numbers, and SRTP keys in SDP)
+//! at `info`; a process embedding the gateway must filter it with [`QUIET_SIP_STACK`] in
+//! its `EnvFilter`.
 
 mod dial;
 mod driver;
 mod inbound;
 mod message;
+mod transport;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
 use rsipstack::EndpointBuilder;
 use tokio::sync::mpsc;
@@ -31,7 +32,7 @@ use crate::rules::{RuleEvent, Rules};
 pub use dial::DialError;
 
 /// The `EnvFilter` directive that keeps rsipstack's message dumps (phone numbers, digest
-/// headers) out of logs.
+/// headers, SDES keys) out of logs.
 pub const QUIET_SIP_STACK: &str = "rsipstack=error";
 /// Inbound calls waiting for the application: more ring as 486 Busy Here.
 const INCOMING_QUEUE: usize = 16;
@@ -47,6 +48,15 @@ pub enum StartError {
         /// The address.
         addr: SocketAddr,
         /// The OS's reason.
+        reason: String,
+    },
+    /// A TLS trunk's certificate, key or CA file is missing or unusable (the reason
+    /// names the file, never the key's contents).
+    #[error("trunk {trunk}: TLS: {reason}")]
+    Tls {
+        /// The trunk's name.
+        trunk: String,
+        /// What is wrong.
         reason: String,
     },
     /// A trunk asks for something not implemented yet.
@@ -151,42 +161,13 @@ impl Gateway {
     ) -> Result<(Gateway, mpsc::Receiver<PhoneCall>), StartError> {
         let cancel = CancellationToken::new();
         let transport_layer = TransportLayer::new(cancel.clone());
-        let mut bound: HashMap<SocketAddr, SocketAddr> = HashMap::new();
+        let mut listeners = transport::Listeners::default();
         let mut sip_addrs = HashMap::new();
         for trunk in &config.trunks {
-            if trunk.transport != crate::config::Transport::Udp {
-                return Err(StartError::Unsupported {
-                    trunk: trunk.name.clone(),
-                    reason: "only UDP is implemented; TCP is configuration only for now".into(),
-                });
-            }
-            let actual = match bound.get(&trunk.listen) {
-                Some(actual) => *actual,
-                None => {
-                    let listen_err = |e: rsipstack::Error| StartError::Listen {
-                        addr: trunk.listen,
-                        reason: e.to_string(),
-                    };
-                    let conn = UdpConnection::create_connection(
-                        trunk.listen,
-                        None,
-                        Some(cancel.child_token()),
-                    )
-                    .await
-                    .map_err(listen_err)?;
-                    let actual: SocketAddr = conn.get_addr().addr.clone().try_into().map_err(
-                        |e: rsipstack::sip::Error| StartError::Listen {
-                            addr: trunk.listen,
-                            reason: e.to_string(),
-                        },
-                    )?;
-                    transport_layer.add_transport(conn.into());
-                    bound.insert(trunk.listen, actual);
-                    actual
-                }
-            };
+            let actual = listeners.bind(trunk, &transport_layer, &cancel).await?;
             sip_addrs.insert(trunk.name.clone(), actual);
         }
+        listeners.finish(&transport_layer);
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport_layer)

@@ -1,8 +1,11 @@
-//! RTP for the phone leg: packets, the receive jitter buffer and RFC 4733 DTMF.
+//! RTP for the phone leg: packets, the receive jitter buffer, RFC 4733 DTMF, and SRTP
+//! with SDES keys when the trunk is configured for it.
 
 pub mod dtmf;
 pub mod jitter;
 pub mod packet;
+pub mod sdes;
 pub mod session;
+pub mod srtp;
 
 pub use session::{PhoneFrame, FRAME_SAMPLES, FRAME_TIME};

@@ -6,6 +6,9 @@
 //! - Every 20 ms: one decoded frame (silence when nothing is due) to `audio_from_phone`.
 //! - Send: each frame from `audio_to_phone` is encoded and sent as it comes (the bridge
 //!   paces them at 20 ms); a key press replaces audio for its 100 ms and its end packets.
+//! - With SRTP ([`run_secure`]) every packet is protected before it is sent, and a
+//!   received one that fails its authentication tag or the replay check is dropped like
+//!   any other stray datagram: never played as audio, never taken as plain RTP.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -20,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::dtmf::{self, DtmfReceiver, EventPayload};
 use super::jitter::{JitterBuffer, Slot};
 use super::packet::RtpPacket;
+use super::srtp::SrtpSession;
 use crate::sdp::{MediaDirection, Negotiated};
 
 /// One 20 ms frame: 160 samples of 16-bit PCM at 8 kHz.
@@ -95,11 +99,32 @@ pub struct Silence {
 /// side goes silent past `silence.timeout`.
 pub async fn run(
     socket: UdpSocket,
+    target: MediaTarget,
+    channels: MediaChannels,
+    stats: Arc<MediaStats>,
+    stop: CancellationToken,
+    silence: Silence,
+) {
+    run_secure(socket, target, channels, stats, stop, silence, None).await;
+}
+
+/// Protects a packet for sending when the call uses SRTP.
+fn seal(srtp: &mut Option<SrtpSession>, bytes: Vec<u8>) -> Option<Vec<u8>> {
+    match srtp {
+        Some(session) => session.protect(&bytes),
+        None => Some(bytes),
+    }
+}
+
+/// [`run`] with SRTP when `srtp` is given.
+pub async fn run_secure(
+    socket: UdpSocket,
     mut target: MediaTarget,
     mut channels: MediaChannels,
     stats: Arc<MediaStats>,
     stop: CancellationToken,
     mut silence: Silence,
+    mut srtp: Option<SrtpSession>,
 ) {
     // Packets, not sound: carriers send RTP (comfort noise included) all through a call
     // that is not on hold, so a gap this long means the far end is gone.
@@ -142,7 +167,21 @@ pub async fn run(
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                let Ok(packet) = RtpPacket::parse(&buf[..len]) else {
+                let opened;
+                let data = match srtp.as_mut() {
+                    Some(session) => match session.unprotect(&buf[..len]) {
+                        Some(plain) => {
+                            opened = plain;
+                            &opened[..]
+                        }
+                        None => {
+                            stats.dropped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    },
+                    None => &buf[..len],
+                };
+                let Ok(packet) = RtpPacket::parse(data) else {
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
@@ -191,7 +230,7 @@ pub async fn run(
                     break;
                 }
                 if may_send {
-                    send_event_step(&socket, &mut tx, &media, &stats).await;
+                    send_event_step(&socket, &mut tx, &media, &stats, &mut srtp).await;
                 }
             }
             frame = channels.to_phone.recv() => {
@@ -205,6 +244,7 @@ pub async fn run(
                 let bytes = tx.packet(first_audio, media.codec_pt, tx.ts, &payload);
                 first_audio = false;
                 tx.ts = tx.ts.wrapping_add(FRAME_SAMPLES as u32);
+                let Some(bytes) = seal(&mut srtp, bytes) else { continue };
                 if socket.send_to(&bytes, media.remote).await.is_ok() {
                     stats.sent.fetch_add(1, Ordering::Relaxed);
                 }
@@ -225,6 +265,7 @@ async fn send_event_step(
     tx: &mut Sender,
     media: &Negotiated,
     stats: &MediaStats,
+    srtp: &mut Option<SrtpSession>,
 ) {
     let Some(pt) = media.dtmf_pt else { return };
     if tx.event.is_empty() {
@@ -236,8 +277,11 @@ async fn send_event_step(
     }
     if let Some((marker, payload)) = tx.event.pop_front() {
         let bytes = tx.packet(marker, pt, tx.event_ts, &payload.to_bytes());
-        if socket.send_to(&bytes, media.remote).await.is_ok() {
-            stats.sent.fetch_add(1, Ordering::Relaxed);
+        let sealed = seal(srtp, bytes);
+        if let Some(bytes) = sealed {
+            if socket.send_to(&bytes, media.remote).await.is_ok() {
+                stats.sent.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if tx.event.is_empty() {
             // The next audio frame starts after the event's duration.

@@ -27,6 +27,43 @@ pub struct Baresip {
     pub sip: SocketAddr,
 }
 
+/// Optional phone settings.
+#[derive(Default)]
+pub struct PhoneOptions {
+    /// SDES-SRTP only (module `srtp`, account `;mediaenc=srtp-mand`): baresip offers
+    /// RTP/SAVP with an `a=crypto` key and refuses plain RTP.
+    pub srtp: bool,
+    /// CA file baresip trusts for TLS (`sip_cafile`); dial a `;transport=tls` URI.
+    pub tls_ca: Option<PathBuf>,
+    /// Certificate and key in one PEM file (`sip_certificate`): baresip then listens for
+    /// TLS on its SIP port + 1 ([`Baresip::tls_addr`]).
+    pub tls_certificate: Option<PathBuf>,
+}
+
+impl PhoneOptions {
+    fn config_lines(&self) -> String {
+        let mut lines = String::new();
+        if self.srtp {
+            lines += "module srtp.so\n";
+        }
+        if let Some(ca) = &self.tls_ca {
+            lines += &format!("sip_cafile {}\n", ca.display());
+        }
+        if let Some(cert) = &self.tls_certificate {
+            lines += &format!("sip_certificate {}\n", cert.display());
+        }
+        lines
+    }
+
+    fn account_params(&self) -> &'static str {
+        if self.srtp {
+            ";mediaenc=srtp-mand"
+        } else {
+            ""
+        }
+    }
+}
+
 /// What the phone does when started.
 pub enum Role<'a> {
     /// Dials this SIP URI at once.
@@ -45,6 +82,18 @@ impl Baresip {
     /// [`Baresip::start`] on the loopback address `ip` (another source address than the
     /// gateway's allow-list, for instance).
     pub fn start_on(ip: &str, user: &str, tone_hz: u32, role: Role<'_>, seconds: u32) -> Self {
+        Self::start_with(ip, user, tone_hz, role, seconds, &PhoneOptions::default())
+    }
+
+    /// [`Baresip::start_on`] with [`PhoneOptions`] (SRTP, TLS).
+    pub fn start_with(
+        ip: &str,
+        user: &str,
+        tone_hz: u32,
+        role: Role<'_>,
+        seconds: u32,
+        options: &PhoneOptions,
+    ) -> Self {
         let dir = Dir::new("baresip");
         let port = super::free_port();
         let rtp = super::free_port();
@@ -58,7 +107,7 @@ impl Baresip {
              ausrc_srate 48000\nausrc_channels 2\nsnd_path {}\nrtp_ports {rtp}-{}\n",
             dir.0.join("rec").display(),
             rtp + 10,
-        );
+        ) + &options.config_lines();
         std::fs::write(dir.0.join("config"), config).unwrap();
         let answer = match role {
             Role::AutoAnswer => ";answermode=auto",
@@ -66,7 +115,10 @@ impl Baresip {
         };
         std::fs::write(
             dir.0.join("accounts"),
-            format!("<sip:{user}@{ip}>;regint=0{answer}\n"),
+            format!(
+                "<sip:{user}@{ip}>;regint=0{answer}{}\n",
+                options.account_params()
+            ),
         )
         .unwrap();
         std::fs::write(dir.0.join("contacts"), "").unwrap();
@@ -93,6 +145,12 @@ impl Baresip {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+    }
+
+    /// Its TLS listener (with [`PhoneOptions::tls_certificate`]): baresip puts TLS on the
+    /// SIP port + 1.
+    pub fn tls_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.sip.ip(), self.sip.port() + 1)
     }
 
     /// What it printed so far.

@@ -4,6 +4,7 @@
 
 pub mod baresip;
 pub mod kamailio;
+pub mod tls;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -65,6 +66,10 @@ pub struct GwOptions {
     pub rules: &'static str,
     /// Seconds an outbound call may ring (default 10).
     pub answer_timeout: Option<u64>,
+    /// Extra trunk keys (e.g. `transport = "tcp"`), one per line, each ending in `\n`.
+    pub trunk_extra: &'static str,
+    /// Like `trunk_extra`, built at run time (certificate paths).
+    pub trunk_keys: String,
 }
 
 pub async fn gateway(opts: GwOptions) -> (Gateway, mpsc::Receiver<PhoneCall>, SocketAddr) {
@@ -89,6 +94,8 @@ pub async fn gateway(opts: GwOptions) -> (Gateway, mpsc::Receiver<PhoneCall>, So
             "inbound_auth = {{ realm = \"gw.test\", username = \"{CARRIER_USER}\", password = \"{CARRIER_PASS}\" }}\n"
         );
     }
+    toml += opts.trunk_extra;
+    toml += &opts.trunk_keys;
     toml += &format!("[trunk.dids]\n\"{DID}\" = \"{TARGET}\"\n");
     toml += if opts.rules.is_empty() {
         "[rules]\nhome_country_code = \"1\"\n"

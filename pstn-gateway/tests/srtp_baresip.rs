@@ -1,0 +1,101 @@
+//! SRTP (SDES, RFC 4568) with baresip, a phone the project did not write: baresip in
+//! `srtp-mand` mode calls the gateway, and the audio must arrive both ways, which needs
+//! both sides' keys to be right. Plain-RTP peers are refused when SRTP is required.
+//!
+//! Over UDP here: SDES over UDP exposes the key to anyone who can read the SIP, which is
+//! why TLS trunks default to `srtp = "required"` and UDP/TCP to "off" (see
+//! docs/decisions-sip-tls.md); the key exchange and the SRTP contexts are the same.
+
+mod common;
+
+use std::time::Duration;
+
+use common::baresip::{Baresip, PhoneOptions, Role};
+use common::*;
+use pstn_gateway::{FRAME_SAMPLES, FRAME_TIME};
+
+/// Whether `samples` (8 kHz) are mostly `hz`, and loud.
+fn mostly(samples: &[i16], hz: f64) -> bool {
+    let loud: Vec<i16> = samples
+        .chunks(160)
+        .filter(|f| f.iter().any(|s| s.abs() > 1000))
+        .flatten()
+        .copied()
+        .collect();
+    loud.len() >= 8_000 && tone_share(&loud, hz) > 0.8
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_srtp_phone_is_heard_and_hears_the_gateway_through_sdes_keys() {
+    let (gw, mut calls, sip) = gateway(GwOptions {
+        trunk_extra: "srtp = \"required\"\n",
+        ..Default::default()
+    })
+    .await;
+    let phone = Baresip::start_with(
+        "127.0.0.1",
+        "+15551234512",
+        1_000,
+        Role::Dial(&format!("sip:{DID}@{sip}")),
+        20,
+        &PhoneOptions {
+            srtp: true,
+            ..Default::default()
+        },
+    );
+    let mut call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
+        .await
+        .unwrap_or_else(|_| panic!("baresip's SRTP offer was accepted: {}", phone.log()))
+        .unwrap();
+    call.answer().await.unwrap();
+    // Our side says 600 Hz for 3 s, paced at 20 ms, while we listen.
+    let to_phone = call.audio_to_phone();
+    let sender = tokio::spawn(async move {
+        let tone = tone(600.0, 3.0, 8_000.0);
+        let mut tick = tokio::time::interval(FRAME_TIME);
+        for frame in tone.chunks(FRAME_SAMPLES) {
+            tick.tick().await;
+            if to_phone.send(frame.to_vec()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let heard_by_gateway = collect(&mut call, 150).await;
+    sender.await.unwrap();
+    assert!(
+        mostly(&heard_by_gateway[8_000..], 1_000.0),
+        "the gateway decrypted baresip's 1 kHz: {}",
+        phone.log()
+    );
+    let heard_by_phone = phone.heard();
+    assert!(
+        mostly(&heard_by_phone, 600.0),
+        "baresip decrypted the gateway's 600 Hz ({} samples): {}",
+        heard_by_phone.len(),
+        phone.log()
+    );
+    call.hang_up().await;
+    gw.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_rtp_phone_is_refused_when_srtp_is_required() {
+    let (gw, mut calls, sip) = gateway(GwOptions {
+        trunk_extra: "srtp = \"required\"\n",
+        ..Default::default()
+    })
+    .await;
+    let phone = Baresip::start(
+        "+15551234512",
+        1_000,
+        Role::Dial(&format!("sip:{DID}@{sip}")),
+        10,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gw.stats().bad_offers == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(gw.stats().bad_offers, 1, "refused (488): {}", phone.log());
+    assert!(calls.try_recv().is_err(), "never offered as a plain call");
+    gw.shutdown();
+}
