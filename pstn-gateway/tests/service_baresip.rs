@@ -135,34 +135,86 @@ async fn ended_within(events: &mut broadcast::Receiver<EngineEvent>, call: CallI
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_phone_calls_a_did_and_the_user_it_maps_to_hears_it_and_is_heard() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let devices = SyntheticDevices::new(440.0);
-    let alice = user(relay.url(), &devices).await;
-    let mut events = alice.engine.events();
-    let gateway = service(relay.url(), &alice, None, &[]).await;
-    let sip = gateway.gateway().sip_addr("test").unwrap();
+/// A relay and a user, Alice, whose devices say `hz`.
+struct Scene {
+    relay: EmbeddedRelay,
+    devices: SyntheticDevices,
+    alice: Client,
+    events: broadcast::Receiver<EngineEvent>,
+}
 
-    let phone = Baresip::start(
+async fn scene(hz: f32) -> Scene {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let devices = SyntheticDevices::new(hz);
+    let alice = user(relay.url(), &devices).await;
+    let events = alice.engine.events();
+    Scene {
+        relay,
+        devices,
+        alice,
+        events,
+    }
+}
+
+impl Scene {
+    /// Waits for a call to ring, answers it and waits until it is connected.
+    async fn answer(&mut self) -> calling::CallEvent {
+        let ringing = wait_state(
+            &mut self.events,
+            CallState::Ringing,
+            Duration::from_secs(15),
+        )
+        .await;
+        self.alice.engine.accept(ringing.call_id, false);
+        wait_state(
+            &mut self.events,
+            CallState::Connected,
+            Duration::from_secs(15),
+        )
+        .await;
+        ringing
+    }
+}
+
+/// baresip as a phone with the number +1 555 123 4512, saying 1 kHz, dialling the DID at
+/// `sip`.
+fn phone_dialling(ip: &str, sip: std::net::SocketAddr) -> Baresip {
+    Baresip::start_on(
+        ip,
         "+15551234512",
         1_000,
         Role::Dial(&format!("sip:{DID}@{sip}")),
         30,
-    );
-    let ringing = wait_state(&mut events, CallState::Ringing, Duration::from_secs(15)).await;
+    )
+}
+
+/// Waits until baresip says its call ended.
+async fn phone_call_ends(phone: &Baresip, what: &str) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !phone.log().contains("terminated") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}: {}", phone.log()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_phone_calls_a_did_and_the_user_it_maps_to_hears_it_and_is_heard() {
+    let mut scene = scene(440.0).await;
+    let gateway = service(scene.relay.url(), &scene.alice, None, &[]).await;
+    let phone = phone_dialling("127.0.0.1", gateway.gateway().sip_addr("test").unwrap());
+    let ringing = scene.answer().await;
     assert_eq!(ringing.peer, gateway.public_key());
     assert_eq!(
         ringing.phone,
         PhoneLeg::phone("+1 555 …12"),
         "the user sees who calls, not their whole number, and that it is a phone"
     );
-    alice.engine.accept(ringing.call_id, false);
-    wait_state(&mut events, CallState::Connected, Duration::from_secs(15)).await;
     assert_eq!(gateway.bridged_calls(), 1);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(
-        user_hears(&devices, 1_000.0),
+        user_hears(&scene.devices, 1_000.0),
         "the user hears the phone's 1 kHz"
     );
     assert!(
@@ -170,34 +222,29 @@ async fn a_phone_calls_a_did_and_the_user_it_maps_to_hears_it_and_is_heard() {
         "the phone hears the user's 440 Hz: {}",
         phone.log()
     );
-
     // The user hangs up: the phone's call ends too.
-    alice.engine.hangup(ringing.call_id);
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !phone.log().contains("terminated") {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("baresip's call ended: {}", phone.log()));
+    scene.alice.engine.hangup(ringing.call_id);
+    phone_call_ends(&phone, "baresip's call ended").await;
     assert_eq!(gateway.bridged_calls(), 0);
     gateway.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_user_dials_a_number_and_talks_with_the_phone_that_answers() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let devices = SyntheticDevices::new(660.0);
-    let alice = user(relay.url(), &devices).await;
-    let mut events = alice.engine.events();
+    let mut scene = scene(660.0).await;
+    let alice = &scene.alice;
     let phone = Baresip::start("+15551234567", 1_400, Role::AutoAnswer, 40);
-    let gateway = service(relay.url(), &alice, Some(phone.sip), &[&alice]).await;
-
+    let gateway = service(scene.relay.url(), alice, Some(phone.sip), &[alice]).await;
     let call = alice
         .engine
         .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
         .unwrap();
-    let connected = wait_state(&mut events, CallState::Connected, Duration::from_secs(20)).await;
+    let connected = wait_state(
+        &mut scene.events,
+        CallState::Connected,
+        Duration::from_secs(20),
+    )
+    .await;
     assert_eq!(connected.call_id, call);
     assert_eq!(
         connected.phone,
@@ -205,7 +252,10 @@ async fn a_user_dials_a_number_and_talks_with_the_phone_that_answers() {
         "the user's own dialled number, in full"
     );
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(user_hears(&devices, 1_400.0), "the user hears the phone");
+    assert!(
+        user_hears(&scene.devices, 1_400.0),
+        "the user hears the phone"
+    );
     assert!(
         phone_hears(&phone, 660.0),
         "the phone hears the user: {}",
@@ -219,11 +269,10 @@ async fn a_user_dials_a_number_and_talks_with_the_phone_that_answers() {
             < 30.0,
         "the call is charged"
     );
-
     // The phone hangs up (baresip quits, saying BYE): the user's call ends.
     phone.quit();
     assert_eq!(
-        ended_within(&mut events, call).await,
+        ended_within(&mut scene.events, call).await,
         EndReason::RemoteHangup
     );
     gateway.shutdown().await;
@@ -231,19 +280,16 @@ async fn a_user_dials_a_number_and_talks_with_the_phone_that_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_user_who_is_not_enrolled_is_refused_and_no_number_is_dialled() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let devices = SyntheticDevices::new(660.0);
-    let mallory = user(relay.url(), &devices).await;
-    let mut events = mallory.engine.events();
+    let mut scene = scene(660.0).await;
+    let mallory = &scene.alice;
     let phone = Baresip::start("+15551234567", 1_400, Role::AutoAnswer, 20);
-    let gateway = service(relay.url(), &mallory, Some(phone.sip), &[]).await;
-
+    let gateway = service(scene.relay.url(), mallory, Some(phone.sip), &[]).await;
     let call = mallory
         .engine
         .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
         .unwrap();
     assert_eq!(
-        ended_within(&mut events, call).await,
+        ended_within(&mut scene.events, call).await,
         EndReason::RemotePhoneRefused(PhoneRefusal::NotEnrolled),
         "the user is told why"
     );
@@ -259,24 +305,24 @@ async fn a_user_who_is_not_enrolled_is_refused_and_no_number_is_dialled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_phone_behind_a_kamailio_proxy_reaches_the_user_and_a_direct_call_is_not_let_in() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let devices = SyntheticDevices::new(440.0);
-    let alice = user(relay.url(), &devices).await;
-    let mut events = alice.engine.events();
+    let mut scene = scene(440.0).await;
     // The gateway takes calls from the proxy's address only.
-    let gateway = service_allowing(relay.url(), &alice, None, &[], "127.0.0.2", 30, "").await;
+    let gateway = service_allowing(
+        scene.relay.url(),
+        &scene.alice,
+        None,
+        &[],
+        "127.0.0.2",
+        30,
+        "",
+    )
+    .await;
     let gw_sip = gateway.gateway().sip_addr("test").unwrap();
     let proxy = Kamailio::start("127.0.0.2", gw_sip);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Straight to the gateway from another address: dropped without an answer.
-    let stray = Baresip::start_on(
-        "127.0.0.3",
-        "+15551234599",
-        1_000,
-        Role::Dial(&format!("sip:{DID}@{gw_sip}")),
-        6,
-    );
+    let stray = phone_dialling("127.0.0.3", gw_sip);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(gateway.gateway().stats().blocked_sources >= 1);
     assert!(!stray.log().contains("established"), "{}", stray.log());
@@ -285,19 +331,14 @@ async fn a_phone_behind_a_kamailio_proxy_reaches_the_user_and_a_direct_call_is_n
     // Through the proxy: it rings the user, both hear each other, the hang-up goes back.
     // (The phone is on 127.0.0.1: its RTP socket is unbound, so toward the gateway the
     // kernel picks that source, and the gateway takes media only from the SDP's address.)
-    let phone = Baresip::start_on(
-        "127.0.0.1",
-        "+15551234512",
-        1_000,
-        Role::Dial(&format!("sip:{DID}@{}", proxy.sip)),
-        30,
-    );
-    let ringing = wait_state(&mut events, CallState::Ringing, Duration::from_secs(15)).await;
+    let phone = phone_dialling("127.0.0.1", proxy.sip);
+    let ringing = scene.answer().await;
     assert_eq!(ringing.phone, PhoneLeg::phone("+1 555 …12"));
-    alice.engine.accept(ringing.call_id, false);
-    wait_state(&mut events, CallState::Connected, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(user_hears(&devices, 1_000.0), "the user hears the phone");
+    assert!(
+        user_hears(&scene.devices, 1_000.0),
+        "the user hears the phone"
+    );
     assert!(
         phone_hears(&phone, 440.0),
         "the phone hears the user: {}",
@@ -310,40 +351,23 @@ async fn a_phone_behind_a_kamailio_proxy_reaches_the_user_and_a_direct_call_is_n
         "the call went through Kamailio: {}",
         proxy.log()
     );
-    alice.engine.hangup(ringing.call_id);
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !phone.log().contains("terminated") {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("the BYE went back through the proxy: {}", phone.log()));
+    scene.alice.engine.hangup(ringing.call_id);
+    phone_call_ends(&phone, "the BYE went back through the proxy").await;
     gateway.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_phone_that_vanishes_without_a_bye_is_hung_up_after_the_media_timeout() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let devices = SyntheticDevices::new(440.0);
-    let alice = user(relay.url(), &devices).await;
-    let mut events = alice.engine.events();
-    let gateway = service(relay.url(), &alice, None, &[]).await;
-    let sip = gateway.gateway().sip_addr("test").unwrap();
-    let phone = Baresip::start(
-        "+15551234512",
-        1_000,
-        Role::Dial(&format!("sip:{DID}@{sip}")),
-        30,
-    );
-    let ringing = wait_state(&mut events, CallState::Ringing, Duration::from_secs(15)).await;
-    alice.engine.accept(ringing.call_id, false);
-    wait_state(&mut events, CallState::Connected, Duration::from_secs(15)).await;
+    let mut scene = scene(440.0).await;
+    let gateway = service(scene.relay.url(), &scene.alice, None, &[]).await;
+    let phone = phone_dialling("127.0.0.1", gateway.gateway().sip_addr("test").unwrap());
+    let ringing = scene.answer().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Killed: no BYE, its RTP just stops (a carrier that lost the line). The trunk's
     // media timeout is 3 s here.
     drop(phone);
     assert_eq!(
-        ended_within(&mut events, ringing.call_id).await,
+        ended_within(&mut scene.events, ringing.call_id).await,
         EndReason::RemoteHangup
     );
     assert_eq!(gateway.bridged_calls(), 0);
@@ -352,17 +376,15 @@ async fn a_phone_that_vanishes_without_a_bye_is_hung_up_after_the_media_timeout(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_user_about_to_run_out_of_credit_hears_the_warning_and_the_phone_does_not() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let devices = SyntheticDevices::new(660.0);
-    let alice = user(relay.url(), &devices).await;
-    let mut events = alice.engine.events();
+    let mut scene = scene(660.0).await;
+    let alice = &scene.alice;
     let phone = Baresip::start("+15551234567", 1_400, Role::AutoAnswer, 40);
     // One minute of credit: under the rules' default 60 s warning at once.
     let gateway = service_allowing(
-        relay.url(),
-        &alice,
+        scene.relay.url(),
+        alice,
         Some(phone.sip),
-        &[&alice],
+        &[alice],
         "127.0.0.1",
         1,
         "",
@@ -372,12 +394,17 @@ async fn a_user_about_to_run_out_of_credit_hears_the_warning_and_the_phone_does_
         .engine
         .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
         .unwrap();
-    wait_state(&mut events, CallState::Connected, Duration::from_secs(20)).await;
+    wait_state(
+        &mut scene.events,
+        CallState::Connected,
+        Duration::from_secs(20),
+    )
+    .await;
     // The warning is three 0.2 s beeps at 1 kHz, played over the phone's 1.4 kHz.
     let heard = tokio::time::timeout(Duration::from_secs(6), async {
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let speaker = devices.probes.speakers().pop().expect("a speaker");
+            let speaker = scene.devices.probes.speakers().pop().expect("a speaker");
             let last = speaker.recording.last(SAMPLE_RATE as usize / 5);
             if ToneCheck::detect(&last, 1_000.0).dominant {
                 return;
@@ -395,21 +422,19 @@ async fn a_user_about_to_run_out_of_credit_hears_the_warning_and_the_phone_does_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn credit_used_before_a_restart_stays_used_after_it() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let devices = SyntheticDevices::new(660.0);
-    let alice = user(relay.url(), &devices).await;
-    let mut events = alice.engine.events();
+    let mut scene = scene(660.0).await;
+    let alice = &scene.alice;
     let phone = Baresip::start("+15551234567", 1_400, Role::AutoAnswer, 40);
     let state = common::tempdir::Dir::new("gateway-state");
     let keys = format!(
         "state_db = \"{}\"\n",
         state.0.join("gateway.sqlite").display()
     );
-    let enrolled = [&alice];
+    let enrolled = [alice];
     let start = || {
         service_allowing(
-            relay.url(),
-            &alice,
+            scene.relay.url(),
+            alice,
             Some(phone.sip),
             &enrolled,
             "127.0.0.1",
@@ -422,10 +447,15 @@ async fn credit_used_before_a_restart_stays_used_after_it() {
         .engine
         .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
         .unwrap();
-    wait_state(&mut events, CallState::Connected, Duration::from_secs(20)).await;
+    wait_state(
+        &mut scene.events,
+        CallState::Connected,
+        Duration::from_secs(20),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     alice.engine.hangup(call);
-    ended_within(&mut events, call).await;
+    ended_within(&mut scene.events, call).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let left = gateway
         .gateway()
