@@ -2,9 +2,13 @@
 //!
 //! The SIP/RTP leg ([`Gateway`], [`PhoneCall`]) is a SIP user agent toward trunks
 //! (Twilio Elastic SIP Trunking, Plivo Zentrunk, a self-hosted PBX) over UDP, TCP or TLS,
-//! carrying G.711 and RFC 4733 DTMF over RTP or SDES-SRTP; it hands 8 kHz PCM frames and keys to the bridge over channels.
+//! carrying G.711 and RFC 4733 DTMF over RTP or SDES-SRTP; it hands 8 kHz PCM frames and
+//! keys to the bridge over channels.
 //! [`rules`] decides who may dial where and for how long (credit, destinations, caps).
-//! The bridge ([`bridge`], feature `bridge`) joins a phone leg to a PhantomCall call.
+//! The bridge ([`bridge`], feature `bridge`) joins a phone leg to a PhantomCall call, and
+//! the service ([`service`], `phantomcall gateway serve`) joins trunks to users: DIDs ring
+//! npubs or hotlines, users' `dial` calls go out through the rules, credit is kept in a
+//! ledger, spikes reach the operator's webhook ([`alert`]).
 //! The SMS bridge ([`sms`]) carries text messages for the messaging hotline: inbound
 //! through the provider's signed webhooks (Twilio, Plivo), outbound through its REST API,
 //! with opt-out keywords, delivery reports, and rate and budget limits against abuse and
