@@ -4,7 +4,7 @@
 //!
 //! Over UDP here: SDES over UDP exposes the key to anyone who can read the SIP, which is
 //! why TLS trunks default to `srtp = "required"` and UDP/TCP to "off" (see
-//! docs/decisions-sip-tls.md); the key exchange and the SRTP contexts are the same.
+//! docs/decisions.md); the key exchange and the SRTP contexts are the same.
 
 mod common;
 

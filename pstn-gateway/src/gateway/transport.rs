@@ -5,7 +5,7 @@
 //! anything listens, so a wrong file is a start error, not a failed handshake later. The
 //! trunk's certificate is verified against its `tls_ca_file` or the system roots; rsipstack
 //! keeps one client TLS configuration per endpoint, so the CA sets of all TLS trunks are
-//! trusted together (see docs/decisions-sip-tls.md).
+//! trusted together (see docs/decisions.md).
 //!
 //! Trunks that share a listen address and transport share one listener. A TCP listen
 //! address with port 0 is resolved first (a short-lived bind) because rsipstack's TCP
