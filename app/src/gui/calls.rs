@@ -350,6 +350,31 @@ mod tests {
     }
 
     #[test]
+    fn a_call_the_phone_gateway_would_not_place_says_why_and_logs_as_failed() {
+        let mut dialed = event(CallState::Ringing, Reason::OfferSent, false);
+        dialed.direction = Direction::Outgoing;
+        let mut view = CallView::from_event(&dialed);
+        view.apply(&dialed);
+        let mut refused = event(
+            CallState::Ended,
+            Reason::Ended(EndReason::RemotePhoneRefused(PhoneRefusal::NoCredit)),
+            false,
+        );
+        refused.direction = Direction::Outgoing;
+        view.apply(&refused);
+        assert_eq!(
+            view.status(),
+            "Call ended: not enough phone credit left at the gateway"
+        );
+        assert_eq!(view.log_entry().result, LogResult::Failed);
+        let mut busy = CallView::from_event(&dialed);
+        busy.apply(&dialed);
+        refused.reason = Reason::Ended(EndReason::RemotePhoneRefused(PhoneRefusal::Busy));
+        busy.apply(&refused);
+        assert_eq!(busy.log_entry().result, LogResult::NoAnswer);
+    }
+
+    #[test]
     fn clock_format() {
         assert_eq!(clock(Duration::from_secs(65)), "1:05");
         assert_eq!(clock(Duration::from_secs(3600 + 61)), "1:01:01");
