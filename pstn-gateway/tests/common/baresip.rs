@@ -85,12 +85,39 @@ impl Baresip {
         Self::start_with(ip, user, tone_hz, role, seconds, &PhoneOptions::default())
     }
 
-    /// [`Baresip::start_on`] with [`PhoneOptions`] (SRTP, TLS).
+    /// [`Baresip::start_on`] with [`PhoneOptions`] (SRTP, TLS). The ports are picked free
+    /// but may be taken by another process before baresip binds them (it also opens TLS
+    /// and TCP beside UDP): then it is started again on others.
     pub fn start_with(
         ip: &str,
         user: &str,
         tone_hz: u32,
         role: Role<'_>,
+        seconds: u32,
+        options: &PhoneOptions,
+    ) -> Self {
+        for _ in 0..4 {
+            let phone = Self::start_once(ip, user, tone_hz, &role, seconds, options);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                let log = phone.log();
+                if log.contains("Address already in use") {
+                    break; // dropped (killed); try other ports
+                }
+                if log.contains("baresip is ready") || std::time::Instant::now() > deadline {
+                    return phone;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        panic!("baresip found no free ports in four tries")
+    }
+
+    fn start_once(
+        ip: &str,
+        user: &str,
+        tone_hz: u32,
+        role: &Role<'_>,
         seconds: u32,
         options: &PhoneOptions,
     ) -> Self {
