@@ -18,6 +18,7 @@
 //! | [`Input::Accept`] | incoming Ringing -> Connecting: [`Output::CreateAnswer`], then buffered remote candidates |
 //! | [`Input::LocalAnswer`] | incoming Connecting: answer sent (its copy stops our other devices), buffered local candidates sent |
 //! | [`Input::Decline`] | incoming Ringing -> Ended(`LocalDecline`): reject `"declined"` sent |
+//! | [`Input::RefusePhone`] | as Decline, for a phone gateway: reject `phone:<code>`; the caller ends with `RemotePhoneRefused` |
 //! | [`Input::Hangup`] | any live state -> Ended(`LocalHangup`), hangup sent when the peer knows the call; on an incoming call that rings it is a decline |
 //! | [`Input::LocalCandidates`] | sent once our offer/answer is out, buffered before |
 //! | [`Input::MediaConnected`] | Connecting -> Connected |
