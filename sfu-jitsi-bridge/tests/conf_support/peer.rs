@@ -12,21 +12,19 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt as _, StreamExt as _};
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use serde_json::{json, Value};
-use sfu_jitsi_bridge::sfu::media::{self, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE};
+use sfu_jitsi_bridge::sfu::media::{OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::unbounded_channel;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCIceCandidateInit,
-    RTCSessionDescription, SettingEngineBuilder,
-};
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 
-use crate::sfu_support::{local_track, micros_now, payload, ClientHandler, Flow, Kind, Received};
+use crate::sfu_support::{
+    local_track, micros_now, payload, sending_peer, ClientHandler, Flow, Kind, Received,
+};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Sink = Arc<tokio::sync::Mutex<SplitSink<Ws, Message>>>;
@@ -52,13 +50,6 @@ impl Peer {
     /// Builds the connection and its offer (`screen`: a second sending video section) and
     /// connects the WebSocket; nothing is sent yet.
     pub async fn connect(url: &str, marker: u8, screen: bool) -> Self {
-        let (media_engine, registry) = media::media_engine_and_registry().unwrap();
-        let setting_engine = SettingEngineBuilder::new()
-            .with_include_loopback_candidate(true)
-            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-            .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
-            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
-            .build();
         let (cand_tx, mut cand_rx) = unbounded_channel();
         let received = Arc::new(Mutex::new(Received::default()));
         let handler = Arc::new(ClientHandler {
@@ -68,18 +59,6 @@ impl Peer {
             removed: Arc::new(AtomicBool::new(false)),
             keep_delays: false,
         });
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media_engine)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(setting_engine)
-            .with_runtime(Arc::new(webrtc::runtime::TokioRuntime))
-            .with_handler(handler)
-            .with_udp_addrs(vec!["127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()])
-            .build()
-            .await
-            .unwrap();
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let (audio_ssrc, video_ssrc) = (fastrand::u32(1..), fastrand::u32(1..));
         let audio = local_track(RtpCodecKind::Audio, "audio", audio_ssrc);
         let video = local_track(RtpCodecKind::Video, "video", video_ssrc);
@@ -91,21 +70,7 @@ impl Peer {
                 fastrand::u32(1..),
             ));
         }
-        for track in tracks {
-            pc.add_transceiver_from_track(
-                track as Arc<dyn TrackLocal>,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Sendonly,
-                    streams: Vec::new(),
-                    send_encodings: Vec::new(),
-                }),
-            )
-            .await
-            .unwrap();
-        }
-        let offer = pc.create_offer(None).await.unwrap();
-        let sdp = offer.sdp.clone();
-        pc.set_local_description(offer).await.unwrap();
+        let (pc, sdp) = sending_peer(handler, &tracks).await;
 
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let (sink, mut stream) = ws.split();

@@ -221,6 +221,49 @@ pub fn local_track(kind: RtpCodecKind, name: &str, ssrc: u32) -> Arc<TrackLocalS
     )))
 }
 
+/// A loopback peer connection with `handler`, sending `tracks` each on a send-only
+/// transceiver of its own, and its offer (already applied locally).
+pub async fn sending_peer(
+    handler: Arc<ClientHandler>,
+    tracks: &[Arc<TrackLocalStaticRTP>],
+) -> (Arc<dyn PeerConnection>, String) {
+    let (media_engine, registry) = media::media_engine_and_registry().unwrap();
+    let setting_engine = SettingEngineBuilder::new()
+        .with_include_loopback_candidate(true)
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
+        .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+        .build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(setting_engine)
+        .with_runtime(Arc::new(webrtc::runtime::TokioRuntime))
+        .with_handler(handler)
+        .with_udp_addrs(vec!["127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()])
+        .build()
+        .await
+        .unwrap();
+    let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+    for track in tracks {
+        pc.add_transceiver_from_track(
+            track.clone() as Arc<dyn TrackLocal>,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendonly,
+                streams: Vec::new(),
+                send_encodings: Vec::new(),
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    let offer = pc.create_offer(None).await.unwrap();
+    let sdp = offer.sdp.clone();
+    pc.set_local_description(offer).await.unwrap();
+    (pc, sdp)
+}
+
 impl Client {
     /// Builds the connection, offers, joins `room` through `sfu` and starts answering its
     /// offers. `marker` tags this participant's payloads.
@@ -231,13 +274,6 @@ impl Client {
         marker: u8,
         keep_delays: bool,
     ) -> Result<Self, SfuError> {
-        let (media_engine, registry) = media::media_engine_and_registry().unwrap();
-        let setting_engine = SettingEngineBuilder::new()
-            .with_include_loopback_candidate(true)
-            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-            .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
-            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
-            .build();
         let (cand_tx, mut cand_rx) = unbounded_channel();
         let received = Arc::new(Mutex::new(Received::default()));
         let removed = Arc::new(AtomicBool::new(false));
@@ -249,36 +285,10 @@ impl Client {
             removed: removed.clone(),
             keep_delays,
         });
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media_engine)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(setting_engine)
-            .with_runtime(Arc::new(webrtc::runtime::TokioRuntime))
-            .with_handler(handler)
-            .with_udp_addrs(vec!["127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()])
-            .build()
-            .await
-            .unwrap();
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let (audio_ssrc, video_ssrc) = (fastrand::u32(1..), fastrand::u32(1..));
         let audio = local_track(RtpCodecKind::Audio, "audio", audio_ssrc);
         let video = local_track(RtpCodecKind::Video, "video", video_ssrc);
-        for track in [&audio, &video] {
-            pc.add_transceiver_from_track(
-                track.clone() as Arc<dyn TrackLocal>,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Sendonly,
-                    streams: Vec::new(),
-                    send_encodings: Vec::new(),
-                }),
-            )
-            .await
-            .unwrap();
-        }
-        let offer = pc.create_offer(None).await.unwrap();
-        let sdp = offer.sdp.clone();
-        pc.set_local_description(offer).await.unwrap();
+        let (pc, sdp) = sending_peer(handler, &[audio.clone(), video.clone()]).await;
 
         let id = ParticipantId::random();
         let joined = sfu.join(room, tier, id.clone(), sdp).await?;
