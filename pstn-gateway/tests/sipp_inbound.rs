@@ -28,10 +28,7 @@ async fn a_carrier_call_with_digest_carries_a_tone_and_a_key() {
         &extra,
         dir,
     );
-    let mut call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let mut call = next_call(&mut calls, "an INVITE").await;
     assert_eq!(call.info().direction, Direction::Inbound);
     assert_eq!(call.info().did.as_deref(), Some(DID));
     assert_eq!(call.info().target.as_deref(), Some(TARGET));
@@ -130,10 +127,7 @@ async fn a_cancel_before_answer_ends_the_call() {
         &["-s", DID],
         tempdir::Dir::new("cancel"),
     );
-    let call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let call = next_call(&mut calls, "an INVITE").await;
     let mut ended = call.ended();
     tokio::time::timeout(Duration::from_secs(10), ended.wait_for(|r| r.is_some()))
         .await
@@ -156,10 +150,7 @@ async fn a_reinvite_is_answered_with_the_same_media() {
         &["-s", DID],
         tempdir::Dir::new("reinvite"),
     );
-    let call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let call = next_call(&mut calls, "an INVITE").await;
     // The split form the bridge uses: media channels owned elsewhere, controls here.
     let (mut media, control) = call.into_parts();
     control.early_media().await.unwrap();
@@ -206,10 +197,7 @@ async fn malformed_sip_is_dropped_and_the_next_call_is_answered() {
         &["-s", DID],
         tempdir::Dir::new("malformed"),
     );
-    let call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let call = next_call(&mut calls, "an INVITE").await;
     call.answer().await.unwrap();
     sipp.finish().await;
     gw.shutdown();

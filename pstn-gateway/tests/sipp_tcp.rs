@@ -49,10 +49,7 @@ async fn an_inbound_call_over_tcp_carries_a_tone_and_ends_with_the_carriers_bye(
         &extra,
         dir,
     );
-    let mut call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
-        .await
-        .expect("the INVITE arrived over TCP")
-        .unwrap();
+    let mut call = next_call(&mut calls, "the INVITE arrived over TCP").await;
     assert_eq!(call.info().direction, Direction::Inbound);
     call.answer().await.unwrap();
     let loud = loud_samples(&collect(&mut call, 90).await);

@@ -43,10 +43,10 @@ async fn an_srtp_phone_is_heard_and_hears_the_gateway_through_sdes_keys() {
             ..Default::default()
         },
     );
-    let mut call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
-        .await
-        .unwrap_or_else(|_| panic!("baresip's SRTP offer was accepted: {}", phone.log()))
-        .unwrap();
+    let mut call = next_call_or(&mut calls, || {
+        format!("baresip's SRTP offer was accepted: {}", phone.log())
+    })
+    .await;
     call.answer().await.unwrap();
     // Our side says 600 Hz for 3 s, paced at 20 ms, while we listen.
     let to_phone = call.audio_to_phone();

@@ -28,10 +28,7 @@ async fn an_srtp_call_is_answered_with_our_key_and_a_plain_reinvite_is_refused()
         &["-s", DID],
         tempdir::Dir::new("srtp-reinvite"),
     );
-    let call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let call = next_call(&mut calls, "an INVITE").await;
     call.answer().await.unwrap();
     let mut ended = call.ended();
     tokio::time::timeout(Duration::from_secs(10), ended.wait_for(|r| r.is_some()))

@@ -76,10 +76,10 @@ async fn a_phone_calling_over_tls_with_srtp_hears_and_is_heard() {
         20,
         &srtp_phone(&pki, false),
     );
-    let mut call = tokio::time::timeout(Duration::from_secs(10), calls.recv())
-        .await
-        .unwrap_or_else(|_| panic!("the INVITE arrived over TLS: {}", phone.log()))
-        .unwrap();
+    let mut call = next_call_or(&mut calls, || {
+        format!("the INVITE arrived over TLS: {}", phone.log())
+    })
+    .await;
     assert_eq!(call.info().direction, Direction::Inbound);
     call.answer().await.unwrap();
     let heard = talk(&mut call, 600.0).await;

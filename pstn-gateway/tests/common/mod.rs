@@ -108,6 +108,23 @@ pub async fn gateway(opts: GwOptions) -> (Gateway, mpsc::Receiver<PhoneCall>, So
     (gw, calls, addr)
 }
 
+/// The next inbound call the gateway lets through, within 10 s; `what` says what was
+/// expected (and what to show) if none comes.
+pub async fn next_call(calls: &mut mpsc::Receiver<PhoneCall>, what: &str) -> PhoneCall {
+    next_call_or(calls, || what.to_owned()).await
+}
+
+/// [`next_call`] whose failure message is made when it fails (a peer's log by then).
+pub async fn next_call_or(
+    calls: &mut mpsc::Receiver<PhoneCall>,
+    what: impl FnOnce() -> String,
+) -> PhoneCall {
+    match tokio::time::timeout(Duration::from_secs(10), calls.recv()).await {
+        Ok(call) => call.expect("the gateway is running"),
+        Err(_) => panic!("no call within 10 s: {}", what()),
+    }
+}
+
 /// A sipp process; killed on drop if still running.
 pub struct Sipp {
     child: Child,
