@@ -4,6 +4,8 @@
 
 pub mod baresip;
 pub mod kamailio;
+#[cfg(feature = "bridge")]
+pub mod service;
 pub mod tls;
 
 use std::net::{SocketAddr, UdpSocket};
