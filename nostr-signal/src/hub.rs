@@ -22,11 +22,12 @@ use tokio::task::JoinHandle;
 use crate::link::{Accepted, Arrival, ArrivalSink, Destination, LinkKind, SignalLink, Via};
 use crate::recent::{RecentMap, RecentSet};
 use crate::replay_file::ReplayFile;
-use crate::transport::{IncomingChats, IncomingMessages, Recipients, Route};
+use crate::transport::{IncomingChats, IncomingControls, IncomingMessages, Recipients, Route};
 use crate::wrap::{build_rumor, wrap_rumor};
 use crate::{
     DeliveryForm, Identity, RejectReason, RejectionCounts, SendReport, SignalError,
-    SignalTransport, Verified, VerifiedChat, VerifiedMessage, Verifier, VerifierConfig,
+    SignalTransport, Verified, VerifiedChat, VerifiedControl, VerifiedMessage, Verifier,
+    VerifierConfig,
     DEFAULT_WRAP_EXPIRATION,
 };
 
@@ -98,6 +99,7 @@ pub struct SignalHub {
     arrivals: ArrivalSink,
     incoming: broadcast::Sender<VerifiedMessage>,
     chats: broadcast::Sender<VerifiedChat>,
+    controls: broadcast::Sender<VerifiedControl>,
     counts: Arc<RejectionCounts>,
     shared: Arc<Shared>,
     intake_task: JoinHandle<()>,
@@ -115,6 +117,7 @@ impl SignalHub {
         let counts = verifier.counts();
         let (incoming, _) = broadcast::channel(INCOMING_BUFFER);
         let (chats, _) = broadcast::channel(INCOMING_BUFFER);
+        let (controls, _) = broadcast::channel(INCOMING_BUFFER);
         let (arrivals, intake) = mpsc::channel(INTAKE_BUFFER);
         let shared = Arc::new(Shared {
             peer_forms: Mutex::new(RecentMap::new(MAX_REMEMBERED_PEERS)),
@@ -128,6 +131,7 @@ impl SignalHub {
             seen_wraps: RecentSet::new(MAX_SEEN_WRAPS),
             incoming: incoming.clone(),
             chats: chats.clone(),
+            controls: controls.clone(),
             shared: Arc::clone(&shared),
         }));
         Self {
@@ -137,6 +141,7 @@ impl SignalHub {
             arrivals,
             incoming,
             chats,
+            controls,
             counts,
             shared,
             intake_task,
@@ -191,7 +196,7 @@ impl SignalHub {
         form: DeliveryForm,
     ) -> Result<SendReport, SignalError> {
         let rumor = build_rumor(self.identity.public_key(), message, Timestamp::now())?;
-        self.send_rumor(&[peer], rumor, Route::PeerInbox, |_| form)
+        self.send_rumor(&[peer], rumor, Route::PeerInbox, true, |_| form)
             .await?
             .pop()
             .expect("one result per recipient")
@@ -216,7 +221,7 @@ impl SignalHub {
             content,
             Timestamp::now(),
         )?;
-        self.send_rumor(&receivers, rumor, Route::PeerInbox, |_| {
+        self.send_rumor(&receivers, rumor, Route::PeerInbox, true, |_| {
             DeliveryForm::Sealed
         })
         .await
@@ -228,13 +233,46 @@ impl SignalHub {
         IncomingChats::new(self.chats.subscribe())
     }
 
-    /// One rumor to every recipient, each in `form_of` its key, and one sealed copy for
-    /// our own devices.
+    /// Send a control message ([`crate::CONTROL_KIND`], sealed) to `peer` alone: no copy
+    /// for our own devices (a service's state is its own; a copy would only be noise).
+    pub async fn send_control(
+        &self,
+        peer: PublicKey,
+        content: &str,
+    ) -> Result<SendReport, SignalError> {
+        if content.len() > crate::MAX_CONTROL_BYTES {
+            return Err(SignalError::Build("control message too large".into()));
+        }
+        let tags = vec![vec!["p".to_owned(), peer.to_hex()]];
+        let rumor = crate::wrap::rumor_from_parts(
+            self.identity.public_key(),
+            crate::CONTROL_KIND,
+            tags,
+            content.to_owned(),
+            Timestamp::now(),
+        )?;
+        self.send_rumor(&[peer], rumor, Route::PeerInbox, false, |_| {
+            DeliveryForm::Sealed
+        })
+        .await?
+        .pop()
+        .expect("one result per recipient")
+    }
+
+    /// A new subscription to verified incoming control messages, from now on (only when
+    /// the verifier accepts them).
+    pub fn incoming_controls(&self) -> IncomingControls {
+        IncomingControls::new(self.controls.subscribe())
+    }
+
+    /// One rumor to every recipient, each in `form_of` its key, and (with `own_copy`) one
+    /// sealed copy for our own devices.
     async fn send_rumor(
         &self,
         recipients: &[PublicKey],
         rumor: UnsignedEvent,
         route: Route,
+        own_copy: bool,
         form_of: impl Fn(&PublicKey) -> DeliveryForm,
     ) -> Result<Vec<Result<SendReport, SignalError>>, SignalError> {
         let links = self.links();
@@ -247,17 +285,21 @@ impl SignalHub {
             .ok_or_else(|| SignalError::Build("rumor without id".into()))?;
         let expiration = self.wrap_expiration;
         // Our other devices always get the sealed form: they are PhantomCall.
-        match wrap_rumor(
+        let to_self = match own_copy {
+            false => None,
+            true => Some(wrap_rumor(
             keys,
             &keys.public_key(),
             rumor.clone(),
             DeliveryForm::Sealed,
             expiration,
         )
-        .await
-        {
-            Ok(to_self) => self.send_own_copy(&links, to_self),
-            Err(e) => tracing::debug!(error = %e, "copy for our other devices not built"),
+        .await),
+        };
+        match to_self {
+            Some(Ok(to_self)) => self.send_own_copy(&links, to_self),
+            Some(Err(e)) => tracing::debug!(error = %e, "copy for our other devices not built"),
+            None => {}
         }
         // Each recipient at once: a slow path of one member does not hold up the others.
         let sends = recipients.iter().map(|peer| {
@@ -373,7 +415,7 @@ impl SignalTransport for SignalHub {
         route: Route,
     ) -> Result<Vec<Result<SendReport, SignalError>>, SignalError> {
         let rumor = build_rumor(self.identity.public_key(), message, Timestamp::now())?;
-        self.send_rumor(recipients.as_slice(), rumor, route, |peer| {
+        self.send_rumor(recipients.as_slice(), rumor, route, true, |peer| {
             self.form_for(peer)
         })
         .await
@@ -397,6 +439,7 @@ struct Intake {
     seen_wraps: RecentSet<EventId>,
     incoming: broadcast::Sender<VerifiedMessage>,
     chats: broadcast::Sender<VerifiedChat>,
+    controls: broadcast::Sender<VerifiedControl>,
     shared: Arc<Shared>,
 }
 
@@ -465,6 +508,10 @@ impl Intake {
             Verified::Chat(mut chat) => {
                 chat.via = via;
                 let _ = self.chats.send(chat);
+            }
+            Verified::Control(mut control) => {
+                control.via = via;
+                let _ = self.controls.send(control);
             }
         }
     }

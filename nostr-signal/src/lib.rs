@@ -51,10 +51,12 @@ pub use nostr_transport::{BlePaths, NostrTransport};
 pub use peer_relays::{PeerRelayPolicy, PeerRelayRefusal};
 pub use relay_link::{NostrTransportConfig, RelayLink};
 pub use transport::{
-    Incoming, IncomingChats, IncomingMessages, Recipients, Route, SendReport, SignalTransport,
-    Verified, VerifiedChat, VerifiedMessage,
+    Incoming, IncomingChats, IncomingControls, IncomingMessages, Recipients, Route, SendReport,
+    SignalTransport, Verified, VerifiedChat, VerifiedControl, VerifiedMessage,
 };
-pub use verify::{RejectReason, RejectionCounts, Verifier, VerifierConfig};
+pub use verify::{
+    RejectReason, RejectionCounts, Verifier, VerifierConfig, CONTROL_KIND, MAX_CONTROL_BYTES,
+};
 pub use wrap::{
     build_rumor, build_wrap, wrap_rumor, DeliveryForm, DEFAULT_WRAP_EXPIRATION,
     EPHEMERAL_GIFT_WRAP_KIND,

@@ -43,6 +43,22 @@ pub struct VerifiedChat {
     pub via: Via,
 }
 
+/// A control message ([`crate::CONTROL_KIND`]) that passed the verifier: sealed, signed
+/// by `sender`, fresh, addressed to us, not a replay. Its content is the service's to parse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedControl {
+    /// Who sent it (the seal's signer, equal to the rumor's author).
+    pub sender: PublicKey,
+    /// The content, at most [`crate::MAX_CONTROL_BYTES`] bytes, not yet parsed.
+    pub content: String,
+    /// Id of the rumor.
+    pub rumor_id: EventId,
+    /// When the sender wrote it.
+    pub created_at: Timestamp,
+    /// The path it came over.
+    pub via: Via,
+}
+
 /// What the verifier lets through, by family.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verified {
@@ -50,6 +66,8 @@ pub enum Verified {
     Call(VerifiedMessage),
     /// A chat message (only when [`crate::VerifierConfig::accept_chats`] is on).
     Chat(VerifiedChat),
+    /// A control message (only when [`crate::VerifierConfig::accept_controls`] is on).
+    Control(VerifiedControl),
 }
 
 /// Who one message goes to.
@@ -92,6 +110,8 @@ pub struct Incoming<T> {
 pub type IncomingMessages = Incoming<VerifiedMessage>;
 /// Verified incoming chat messages.
 pub type IncomingChats = Incoming<VerifiedChat>;
+/// Verified incoming control messages.
+pub type IncomingControls = Incoming<VerifiedControl>;
 
 impl<T: Clone> Incoming<T> {
     pub(crate) fn new(receiver: broadcast::Receiver<T>) -> Self {

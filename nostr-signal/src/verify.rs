@@ -10,9 +10,10 @@
 //! addressed to us, not a replay, call-id bound to its conversation (see
 //! [`crate::binding`]).
 //!
-//! Two families of rumor come out: call messages, and (when
+//! Three families of rumor come out: call messages, (when
 //! [`VerifierConfig::accept_chats`] is on) NIP-17 chat messages, each checked against its
-//! own schema.
+//! own schema, and (when [`VerifierConfig::accept_controls`] is on) control messages of
+//! kind [`CONTROL_KIND`], whose content the service that asked for them parses.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,7 +27,17 @@ use phantomcall_schemas::{CallKind, CallMessage, ChatMessage, SchemaError, CHAT_
 
 use crate::binding::Conversations;
 use crate::wrap::is_wrap_kind;
-use crate::{DeliveryForm, LinkKind, Verified, VerifiedChat, VerifiedMessage, Via};
+use crate::{
+    DeliveryForm, LinkKind, Verified, VerifiedChat, VerifiedControl, VerifiedMessage, Via,
+};
+
+/// Kind of a control message between a service and its users (a hotline and its
+/// dispatchers and callers): a PhantomCall extension, always sealed, never shown as chat.
+pub const CONTROL_KIND: u16 = 25070;
+
+/// Largest control message content, in bytes: a console snapshot of a full queue fits,
+/// a flood does not.
+pub const MAX_CONTROL_BYTES: usize = 64 * 1024;
 
 /// Why a wrap was dropped. Counted per reason and logged without payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,6 +166,9 @@ pub struct VerifierConfig {
     /// Also accept NIP-17 chat messages (kind 14). Off for a plain caller, whose client
     /// has nowhere to show them; the messaging hotline turns it on.
     pub accept_chats: bool,
+    /// Also accept control messages ([`CONTROL_KIND`], sealed only). Off for a plain
+    /// client; a hotline, its dispatchers and its callers turn it on.
+    pub accept_controls: bool,
 }
 
 impl Default for VerifierConfig {
@@ -165,6 +179,7 @@ impl Default for VerifierConfig {
             max_call_bindings: 65_536,
             max_seen_ids: 65_536,
             accept_chats: false,
+            accept_controls: false,
         }
     }
 }
@@ -225,10 +240,13 @@ impl Verifier {
     /// Verify one gift wrap of any family this verifier accepts.
     pub fn verify_any(&mut self, wrap: &Event, now: Timestamp) -> Result<Verified, RejectReason> {
         let result = self.open(wrap, now).and_then(|opened| {
-            let chat = opened.json.get("kind").and_then(serde_json::Value::as_u64)
-                == Some(u64::from(CHAT_KIND));
-            if chat && self.config.accept_chats && opened.form == DeliveryForm::Sealed {
+            let kind = opened.json.get("kind").and_then(serde_json::Value::as_u64);
+            let sealed = opened.form == DeliveryForm::Sealed;
+            if kind == Some(u64::from(CHAT_KIND)) && self.config.accept_chats && sealed {
                 self.accept_chat(opened, now).map(Verified::Chat)
+            } else if kind == Some(u64::from(CONTROL_KIND)) && self.config.accept_controls && sealed
+            {
+                self.accept_control(opened, now).map(Verified::Control)
             } else {
                 self.accept_call(opened, now).map(Verified::Call)
             }
@@ -413,6 +431,51 @@ impl Verifier {
             rumor_id: opened.rumor_id,
             created_at: opened.created_at,
             from_own_device,
+            via: Via::link(LinkKind::Relays),
+        })
+    }
+
+    fn accept_control(
+        &mut self,
+        opened: Opened,
+        now: Timestamp,
+    ) -> Result<VerifiedControl, RejectReason> {
+        let content = opened
+            .json
+            .get("content")
+            .and_then(serde_json::Value::as_str)
+            .filter(|c| c.len() <= MAX_CONTROL_BYTES)
+            .ok_or(RejectReason::SchemaInvalid)?
+            .to_owned();
+        let age = now.as_secs().abs_diff(opened.created_at.as_secs());
+        if age > self.config.freshness_window.as_secs() {
+            return Err(RejectReason::Stale);
+        }
+        let me = self.keys.public_key().to_hex();
+        let addressed = opened
+            .json
+            .get("tags")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|tags| {
+                tags.iter().any(|tag| {
+                    let tag = tag.as_array();
+                    tag.and_then(|t| t.first()).and_then(|v| v.as_str()) == Some("p")
+                        && tag.and_then(|t| t.get(1)).and_then(|v| v.as_str()) == Some(&me)
+                })
+            });
+        // A control message is for one recipient; our own copies are never sent.
+        if !addressed || opened.sender == self.keys.public_key() {
+            return Err(RejectReason::NotAddressedToUs);
+        }
+        if self.seen.contains_key(&opened.rumor_id) {
+            return Err(RejectReason::Replayed);
+        }
+        self.remember_seen(opened.rumor_id, opened.created_at, now);
+        Ok(VerifiedControl {
+            sender: opened.sender,
+            content,
+            rumor_id: opened.rumor_id,
+            created_at: opened.created_at,
             via: Via::link(LinkKind::Relays),
         })
     }

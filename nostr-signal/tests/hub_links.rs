@@ -246,3 +246,80 @@ async fn a_nip17_chat_built_from_the_nip_text_reaches_a_hub_that_takes_chats() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+fn controls_on() -> HubConfig {
+    let mut config = HubConfig::default();
+    config.verifier.accept_controls = true;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_message_reaches_only_a_hub_that_takes_controls_and_only_its_addressee() {
+    let net = MemoryNet::new();
+    let (hotline, hotline_hub) = hub_on(&net, controls_on());
+    let (dispatcher, dispatcher_hub) = hub_on(&net, controls_on());
+    let (caller, caller_hub) = hub_on(&net, HubConfig::default());
+    let mut controls = dispatcher_hub.incoming_controls();
+    let mut hotline_controls = hotline_hub.incoming_controls();
+
+    hotline_hub
+        .send_control(dispatcher.public_key(), r#"{"type":"presence"}"#)
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), controls.recv())
+        .await
+        .expect("the control message arrives")
+        .unwrap();
+    assert_eq!(got.sender, hotline.public_key());
+    assert_eq!(got.content, r#"{"type":"presence"}"#);
+    // No copy for the sender's own devices: the hotline sees nothing of its own.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), hotline_controls.recv())
+            .await
+            .is_err()
+    );
+
+    // A client that does not take controls refuses them as an unknown kind.
+    hotline_hub
+        .send_control(caller.public_key(), r#"{"type":"position"}"#)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while caller_hub
+        .rejection_counts()
+        .get(RejectReason::UnregisteredKind)
+        == 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A control rumor whose p tag names someone else is not for us, whoever's wrap it is in.
+    let sender = Keys::generate();
+    let mut rumor = UnsignedEvent::new(
+        sender.public_key(),
+        Timestamp::now(),
+        Kind::from(nostr_signal::CONTROL_KIND),
+        [Tag::public_key(caller.public_key())],
+        r#"{"type":"offer"}"#,
+    );
+    rumor.ensure_id();
+    let wrap = EventBuilder::gift_wrap(&sender, &dispatcher.public_key(), rumor, [])
+        .await
+        .unwrap();
+    assert_eq!(net.inject(wrap, dispatcher.public_key()).await, 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while dispatcher_hub
+        .rejection_counts()
+        .get(RejectReason::NotAddressedToUs)
+        == 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), controls.recv())
+            .await
+            .is_err()
+    );
+}
