@@ -27,6 +27,8 @@
 //! [`store::SqliteStore`] and [`store::PostgresStore`], [`sfu::Sfu`], [`service::Server`].
 
 pub mod auth;
+pub mod backend;
+pub mod janus;
 pub mod logsafe;
 pub mod nonce;
 pub mod service;

@@ -33,6 +33,9 @@ pub struct ServiceConfig {
     pub stripe: Option<StripeSection>,
     #[serde(default)]
     pub sfu: SfuSection,
+    /// Janus VideoRoom instances as the media backend; absent: the embedded SFU.
+    #[serde(default)]
+    pub janus: Option<crate::janus::JanusConfig>,
     #[serde(default)]
     pub limits: Limits,
 }
@@ -237,6 +240,29 @@ impl ServiceConfig {
             return Err(ConfigError::Invalid(
                 "[sfu] bind_ip must be the address media is reached at, not 0.0.0.0",
             ));
+        }
+        if let Some(janus) = &self.janus {
+            if janus.instances.is_empty() {
+                return Err(ConfigError::Invalid("[janus] needs at least one instance"));
+            }
+            let mut names = std::collections::HashSet::new();
+            for i in &janus.instances {
+                if !(i.url.starts_with("ws://") || i.url.starts_with("wss://")) {
+                    return Err(ConfigError::Invalid(
+                        "[[janus.instances]] url is Janus's WebSocket API (ws:// or wss://)",
+                    ));
+                }
+                if i.name.is_empty() || !names.insert(i.name.as_str()) || i.max_participants == 0 {
+                    return Err(ConfigError::Invalid(
+                        "[[janus.instances]] need unique names and a positive max_participants",
+                    ));
+                }
+                if i.cascade_ip.parse::<IpAddr>().is_err() {
+                    return Err(ConfigError::Invalid(
+                        "[[janus.instances]] cascade_ip must be an IP address",
+                    ));
+                }
+            }
         }
         let l = &self.limits;
         if l.rooms_per_minute == 0

@@ -30,6 +30,8 @@ pub struct Options {
     pub tls: bool,
     /// Extra lines for the `[limits]` table.
     pub limits: String,
+    /// Tables appended to the configuration (a `[janus]` backend).
+    pub extra: String,
 }
 
 impl Default for Options {
@@ -38,6 +40,7 @@ impl Default for Options {
             listen: "127.0.0.1:0".into(),
             tls: false,
             limits: String::new(),
+            extra: String::new(),
         }
     }
 }
@@ -79,11 +82,12 @@ impl Service {
              [stripe]\nwebhook_secret_file = \"{secret_file}\"\n\
              [stripe.prices]\nprice_1PhantomProMonthly = \"pro\"\n\
              [sfu]\nbind_ip = \"127.0.0.1\"\n\
-             [limits]\n{limits}\n",
+             [limits]\n{limits}\n{extra}\n",
             listen = options.listen,
             key = path("session-key.pem"),
             db = path("conference.db"),
             limits = options.limits,
+            extra = options.extra,
         );
         let config_path = dir.path().join("conference.toml");
         std::fs::write(&config_path, config).unwrap();
