@@ -43,8 +43,12 @@ grep -q "WebSockets thread started" "$work/janus.log" || { cat "$work/janus.log"
 echo "try-local: Janus API on ws://127.0.0.1:$ws_port"
 
 # The conference service.
-cargo build -q --manifest-path "$repo/Cargo.toml" -p sfu-jitsi-bridge --bin phantomcall-conference
-bin="${CARGO_TARGET_DIR:-$repo/target}/debug/phantomcall-conference"
+# PHANTOMCALL_CONFERENCE_BIN: an already built binary (no cargo run then).
+bin="${PHANTOMCALL_CONFERENCE_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build -q --manifest-path "$repo/Cargo.toml" -p sfu-jitsi-bridge --bin phantomcall-conference
+  bin="${CARGO_TARGET_DIR:-$repo/target}/debug/phantomcall-conference"
+fi
 cat > "$work/conference.toml" <<TOML
 listen = "127.0.0.1:0"
 public_host = "localhost"

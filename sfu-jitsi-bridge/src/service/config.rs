@@ -318,6 +318,27 @@ mod tests {
     }
 
     #[test]
+    fn janus_instances_need_a_websocket_url_unique_names_and_an_ip_to_cascade_to() {
+        let with = |instances: &str| {
+            let text = format!(
+                "listen = \"127.0.0.1:0\"\npublic_host = \"h\"\n[auth]\nsigning_key = \"k\"\n\
+                 [store]\nsqlite = \"s\"\n[janus]\n{instances}"
+            );
+            toml::from_str::<ServiceConfig>(&text).unwrap().validate()
+        };
+        let one = |name: &str, url: &str| {
+            format!("[[janus.instances]]\nname = \"{name}\"\nregion = \"eu\"\nurl = \"{url}\"\n")
+        };
+        assert!(with(&one("a", "ws://10.0.0.1:8188")).is_ok());
+        assert!(with("instances = []\n").is_err());
+        assert!(with(&one("a", "http://10.0.0.1:8088/janus")).is_err());
+        let twice = one("a", "ws://10.0.0.1:8188") + &one("a", "ws://10.0.0.2:8188");
+        assert!(with(&twice).is_err());
+        let bad_ip = one("a", "ws://10.0.0.1:8188") + "cascade_ip = \"janus-a\"\n";
+        assert!(with(&bad_ip).is_err());
+    }
+
+    #[test]
     fn the_free_duration_override_touches_only_the_free_plan() {
         let mut c = config("127.0.0.1:0", false);
         c.limits.free_room_secs = Some(7);
