@@ -324,3 +324,57 @@ async fn one_room_spans_two_janus_instances_and_survives_losing_one() {
         "failover took {recovered:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_janus_instance_is_noticed_by_keepalives_and_its_participants_moved() {
+    clients_on_host_ip();
+    let janus_a = Janus::start("a");
+    let janus_b = Janus::start("b");
+    let service = Service::start(Options {
+        extra: janus_config(&[("a", "eu", janus_a.url()), ("b", "us", janus_b.url())]),
+        ..Options::default()
+    });
+    let (room, token) = pro_room(&service, 44).await;
+    let mut peers = Vec::new();
+    for (marker, region) in [(1u8, "eu"), (2, "us")] {
+        let options = PeerOptions {
+            sframe: true,
+            region: Some(region.to_owned()),
+            ..PeerOptions::default()
+        };
+        let peer = Arc::new(Peer::connect_with(&service.ws_url(), marker, options).await);
+        let token = (marker == 1).then_some(token.as_str());
+        assert_eq!(peer.join(&room, token).await["type"], "joined");
+        peers.push(peer);
+    }
+    let streams = stream_all(&peers);
+    eventually(Duration::from_secs(30), "both receive each other", || {
+        receives_all(&peers[0], &[2]) && receives_all(&peers[1], &[1])
+    })
+    .await;
+    // Janus b freezes: no TCP reset, its API just stops answering.
+    let frozen = Instant::now();
+    janus_b.freeze();
+    let deadline = frozen + Duration::from_secs(30);
+    loop {
+        let moved = peers[1].rejoined_at().first().copied();
+        if let Some(since) = moved {
+            if flowing_since(&peers[1], 1, since) && flowing_since(&peers[0], 2, since) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "{:?}", peers[1].types());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let recovered = frozen.elapsed();
+    for s in streams {
+        s.abort();
+    }
+    println!(
+        "janus failover: instance frozen -> both receive each other again in {} ms",
+        recovered.as_millis()
+    );
+    // Keep-alives every 3 s, 3 s to answer: noticed within 6 s, then the rejoin.
+    assert!(recovered < Duration::from_secs(10), "took {recovered:?}");
+    assert!(!peers[0].types().iter().any(|t| t == "reconnect"));
+}

@@ -23,8 +23,12 @@ use super::wire::{self, Kind, Message, MAX_REPLY_BYTES, VIDEOROOM};
 /// How long a request waits for its reply (Janus answers in milliseconds; a long wait means
 /// the instance is overloaded or gone, and the participant is better placed elsewhere).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Keep-alive period: well inside Janus's default 60 s session timeout.
-const KEEPALIVE: Duration = Duration::from_secs(20);
+/// Keep-alive period: well inside Janus's default 60 s session timeout, and short enough
+/// that an instance which stops answering (a frozen machine sends no TCP reset) is noticed
+/// within [`KEEPALIVE`] + [`KEEPALIVE_TIMEOUT`].
+pub const KEEPALIVE: Duration = Duration::from_secs(3);
+/// A keep-alive not acknowledged within this: the instance is taken as lost.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why talking to Janus failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +50,8 @@ type Pending = HashMap<String, (bool, oneshot::Sender<Message>)>;
 struct Shared {
     pending: Mutex<Pending>,
     handles: Mutex<HashMap<u64, mpsc::UnboundedSender<Message>>>,
+    /// Closes the connection from our side (keep-alives unanswered).
+    shutdown: tokio::sync::Notify,
 }
 
 /// A connected Janus session. Cheap to clone; the connection closes with the last clone's
@@ -82,6 +88,7 @@ impl JanusClient {
         let shared = Arc::new(Shared {
             pending: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
+            shutdown: tokio::sync::Notify::new(),
         });
         let (closed_tx, closed) = watch::channel(false);
         let reader_shared = shared.clone();
@@ -94,6 +101,7 @@ impl JanusClient {
                             route(&reader_shared, text.as_str());
                         }
                     }
+                    _ = reader_shared.shutdown.notified() => break,
                     text = out_rx.recv() => {
                         let Some(text) = text else { break };
                         if sink.send(WsMessage::Text(text.into())).await.is_err() {
@@ -123,10 +131,11 @@ impl JanusClient {
         Ok(client)
     }
 
+    /// Sends keep-alives and waits for their acknowledgement; closes the connection when
+    /// one goes unanswered. Holds no strong sender, so it never keeps the connection open.
     fn clone_weak_keepalive(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let out = self.out.downgrade();
-        let session = self.session;
-        let next = self.next.clone();
+        let (shared, session, next) = (self.shared.clone(), self.session, self.next.clone());
         let mut closed = self.closed.clone();
         async move {
             loop {
@@ -135,9 +144,18 @@ impl JanusClient {
                     _ = closed.wait_for(|c| *c) => return,
                 }
                 let Some(out) = out.upgrade() else { return };
-                let t = format!("k{}", next.fetch_add(1, Ordering::Relaxed));
-                let text = json!({"janus": "keepalive", "session_id": session, "transaction": t});
-                if out.send(text.to_string()).is_err() {
+                let client = JanusClient {
+                    out,
+                    shared: shared.clone(),
+                    session,
+                    next: next.clone(),
+                    closed: closed.clone(),
+                };
+                let body = json!({"janus": "keepalive", "session_id": session});
+                let acked = client.request_within(body, false, KEEPALIVE_TIMEOUT).await;
+                if matches!(acked, Err(ClientError::Timeout)) {
+                    tracing::warn!("Janus stopped answering keep-alives: closing its connection");
+                    shared.shutdown.notify_one();
                     return;
                 }
             }
@@ -228,7 +246,16 @@ impl JanusClient {
 
     /// Sends `body` with a fresh transaction and waits for its reply (`wait_event`: the
     /// plugin's event after the `ack`).
-    async fn request(&self, mut body: Value, wait_event: bool) -> Result<Message, ClientError> {
+    async fn request(&self, body: Value, wait_event: bool) -> Result<Message, ClientError> {
+        self.request_within(body, wait_event, REQUEST_TIMEOUT).await
+    }
+
+    async fn request_within(
+        &self,
+        mut body: Value,
+        wait_event: bool,
+        within: Duration,
+    ) -> Result<Message, ClientError> {
         if self.is_closed() {
             return Err(ClientError::Closed);
         }
@@ -240,7 +267,7 @@ impl JanusClient {
             lock(&self.shared.pending).remove(&transaction);
             return Err(ClientError::Closed);
         }
-        let reply = match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+        let reply = match tokio::time::timeout(within, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => return Err(ClientError::Closed),
             Err(_) => {

@@ -88,6 +88,18 @@ impl Janus {
         std::fs::read_to_string(self.dir.path().join("janus.log")).unwrap_or_default()
     }
 
+    /// Stops the process without ending it (SIGSTOP): a frozen machine, whose connections
+    /// get no reset; only keep-alives going unanswered tell.
+    pub fn freeze(&self) {
+        let pid = self.pid().expect("janus runs");
+        let status = Command::new("kill")
+            .arg("-STOP")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Kills the process (an instance lost mid-call).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
