@@ -202,6 +202,30 @@ async fn janus_forwards_the_sframe_ciphertext_participants_sent_without_reading_
     );
 }
 
+/// What each participant got, and the service's log, for a failure's message.
+fn dump(peers: &[Arc<Peer>], service: &Service) {
+    for p in peers {
+        let events: Vec<String> = p
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}{}",
+                    e["type"],
+                    e.get("leg").map_or(String::new(), |l| format!("/{l}"))
+                )
+            })
+            .collect();
+        eprintln!("participant {}: {events:?}", p.marker);
+        let r = p.received.lock().unwrap();
+        let flows: Vec<_> = r.flows.iter().map(|(k, f)| (*k, f.packets)).collect();
+        eprintln!("  flows {flows:?} streams {:?}", r.streams.len());
+    }
+    eprintln!("service log:\n{}", service.log());
+}
+
 /// Packets from `sender` of both kinds that reached `peer` after `since`.
 fn flowing_since(peer: &Peer, sender: u8, since: Instant) -> bool {
     [Kind::Audio, Kind::Video]
@@ -234,14 +258,17 @@ async fn one_room_spans_two_janus_instances_and_survives_losing_one() {
         peers.push(peer);
     }
     let streams = stream_all(&peers);
-    for peer in &peers {
-        let others: Vec<u8> = (1..=4).filter(|m| *m != peer.marker).collect();
-        eventually(
-            Duration::from_secs(40),
-            &format!("participant {} gets all three others", peer.marker),
-            || receives_all(peer, &others),
-        )
-        .await;
+    let everyone = |p: &Peer| {
+        let others: Vec<u8> = (1..=4).filter(|m| *m != p.marker).collect();
+        receives_all(p, &others)
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !peers.iter().all(|p| everyone(p)) {
+        if Instant::now() > deadline {
+            dump(&peers, &service);
+            panic!("not everyone gets all three others");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let log = service.log();
     for name in ["a", "b"] {
@@ -348,10 +375,14 @@ async fn a_frozen_janus_instance_is_noticed_by_keepalives_and_its_participants_m
         peers.push(peer);
     }
     let streams = stream_all(&peers);
-    eventually(Duration::from_secs(30), "both receive each other", || {
-        receives_all(&peers[0], &[2]) && receives_all(&peers[1], &[1])
-    })
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(receives_all(&peers[0], &[2]) && receives_all(&peers[1], &[1])) {
+        if Instant::now() > deadline {
+            dump(&peers, &service);
+            panic!("they do not receive each other");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Janus b freezes: no TCP reset, its API just stops answering.
     let frozen = Instant::now();
     janus_b.freeze();
@@ -374,7 +405,8 @@ async fn a_frozen_janus_instance_is_noticed_by_keepalives_and_its_participants_m
         "janus failover: instance frozen -> both receive each other again in {} ms",
         recovered.as_millis()
     );
-    // Keep-alives every 3 s, 3 s to answer: noticed within 6 s, then the rejoin.
-    assert!(recovered < Duration::from_secs(10), "took {recovered:?}");
+    // Keep-alives every 3 s, 3 s to answer: noticed within 6 s, then the rejoin (well under
+    // a second here; the margin is for a loaded CI machine).
+    assert!(recovered < Duration::from_secs(15), "took {recovered:?}");
     assert!(!peers[0].types().iter().any(|t| t == "reconnect"));
 }

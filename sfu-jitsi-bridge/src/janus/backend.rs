@@ -278,7 +278,7 @@ impl Inner {
     }
 
     /// Places and publishes `id` and subscribes it to the others' feeds; once its media is
-    /// up (Janus's `webrtcup`), [`Inner::announce`] gives its feed to the others. The member
+    /// up (Janus's first `media` event), [`Inner::announce`] gives its feed to the others. The member
     /// must be in `state` already (with no instance). Returns the answer.
     async fn place_member(
         self: &Arc<Self>,
@@ -332,8 +332,11 @@ impl Inner {
         let mut events = published.events;
         tokio::spawn(async move {
             let up = async {
+                // Janus's `media` event, not `webrtcup`: `webrtcup` can reach us before
+                // VideoRoom marks the publisher started, and a subscription in that gap is
+                // refused ("No such feed"); `media` comes with its first packets, after.
                 while let Some(event) = events.recv().await {
-                    if event.kind == Kind::Webrtcup {
+                    if event.kind == Kind::Media {
                         return true;
                     }
                 }

@@ -134,6 +134,12 @@ pub struct PublisherInfo {
     pub streams: Vec<StreamInfo>,
 }
 
+/// A participant as `listparticipants` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ParticipantEntry {
+    pub id: u64,
+}
+
 /// The VideoRoom plugin's part of a reply (`plugindata.data`): the fields the backend
 /// reads, all optional except the `videoroom` tag.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
@@ -156,6 +162,9 @@ pub struct VideoRoomData {
     pub streams: Option<Vec<StreamInfo>>,
     #[serde(default)]
     pub publishers: Option<Vec<PublisherInfo>>,
+    /// `listparticipants`.
+    #[serde(default)]
+    pub participants: Option<Vec<ParticipantEntry>>,
     /// `add_remote_publisher`: where to send the remote publisher's RTP.
     #[serde(default)]
     pub ip: Option<String>,
@@ -271,6 +280,11 @@ fn validate_videoroom(data: &VideoRoomData) -> Result<(), WireError> {
     }
     if let Some(streams) = &data.streams {
         check_streams(streams)?;
+    }
+    if let Some(participants) = &data.participants {
+        if participants.len() > MAX_LIST || participants.iter().any(|p| p.id == 0) {
+            return Err(WireError::Invalid("participants"));
+        }
     }
     if let Some(publishers) = &data.publishers {
         if publishers.len() > MAX_LIST {

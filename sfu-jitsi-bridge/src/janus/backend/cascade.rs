@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{lock, server_error, Inner, JRoom, Member, RoomState, RECONNECT_EVERY};
+use super::{lock, server_error, Conn, Inner, JRoom, Member, RoomState, RECONNECT_EVERY};
+
+/// How often, and how many times, a new remote publisher's listing is checked.
+const LISTED_POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+const LISTED_POLLS: u32 = 100;
 use crate::janus::wire::StreamInfo;
 use crate::sfu::{RoomId, SfuError, SfuSignal};
 
@@ -82,6 +86,7 @@ impl Inner {
             .await
             .map_err(server_error("add_remote_publisher"))?;
         let port = added.port.ok_or(SfuError::MediaServer)?;
+        self.wait_listed(&dst, number, feed).await?;
         let mut body = json!({
             "request": "publish_remotely", "room": number, "secret": self.secret,
             "publisher_id": feed, "remote_id": format!("to-{to}"),
@@ -95,6 +100,27 @@ impl Inner {
             .await
             .map_err(server_error("publish_remotely"))?;
         Ok(())
+    }
+
+    /// Waits until `feed` is listed in the room on `conn`'s instance. Janus 1.1.2 adds a
+    /// remote publisher to its room from the publisher's own thread, after
+    /// `add_remote_publisher` has answered: a subscription sent at once can be refused
+    /// ("No such feed"). `listparticipants` is asked until it is there (1 s at most).
+    async fn wait_listed(&self, conn: &Conn, number: u64, feed: u64) -> Result<(), SfuError> {
+        for _ in 0..LISTED_POLLS {
+            let body = json!({"request": "listparticipants", "room": number});
+            let listed = conn
+                .client
+                .plugin_sync(conn.admin, body)
+                .await
+                .map_err(server_error("listparticipants"))?;
+            if listed.participants.iter().flatten().any(|p| p.id == feed) {
+                return Ok(());
+            }
+            tokio::time::sleep(LISTED_POLL_EVERY).await;
+        }
+        tracing::warn!("Janus: a remote publisher was not listed within a second");
+        Err(SfuError::MediaServer)
     }
 
     pub(super) async fn remove_remote(&self, number: u64, feed: u64, on: usize) {
