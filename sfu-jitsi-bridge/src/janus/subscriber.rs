@@ -23,6 +23,8 @@ struct State {
     pending: BTreeSet<u64>,
     subscribed: HashSet<u64>,
     closed: bool,
+    /// The `o=` session version of the last offer forwarded.
+    last_version: u64,
 }
 
 /// The subscriber leg of one participant on one instance.
@@ -148,10 +150,17 @@ impl Subscriber {
         Ok(())
     }
 
-    /// Forwards the offer a reply or event carries.
+    /// Forwards the offer a reply or event carries, unless it is older than the last one
+    /// (an unsolicited renegotiation that waited for the lock while our own request got a
+    /// newer offer).
     fn offer_from(&self, state: &mut State, message: &Message) {
         if let Some(jsep) = &message.jsep {
             if jsep.kind == JsepKind::Offer {
+                let version = session_version(&jsep.sdp);
+                if version.is_some_and(|v| v <= state.last_version) {
+                    return;
+                }
+                state.last_version = version.unwrap_or(state.last_version);
                 state.offer_out = true;
                 let _ = self
                     .signals
@@ -168,5 +177,22 @@ impl Subscriber {
                 self.offer_from(&mut state, &message);
             }
         }
+    }
+}
+
+/// The session version of an SDP's `o=` line (RFC 4566: it grows with every new offer).
+fn session_version(sdp: &str) -> Option<u64> {
+    let origin = sdp.lines().find_map(|l| l.strip_prefix("o="))?;
+    origin.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_session_version_is_read_from_the_origin_line() {
+        let sdp = "v=0\r\no=- 1733 4 IN IP4 192.0.2.2\r\ns=VideoRoom\r\n";
+        assert_eq!(super::session_version(sdp), Some(4));
+        assert_eq!(super::session_version("v=0\r\n"), None);
+        assert_eq!(super::session_version("v=0\r\no=- 1 x IN IP4 a\r\n"), None);
     }
 }
