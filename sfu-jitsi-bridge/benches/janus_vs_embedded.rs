@@ -1,19 +1,23 @@
-//! Side-by-side bench: the embedded SFU and Janus VideoRoom (Debian's `janus`, one instance
-//! started here on loopback) forwarding the same synthetic load through the same
-//! `MediaBackend` trait: N participants (default 5), each publishing audio (~40 kbit/s) and
-//! video (~480 kbit/s) of random "ciphertext", everyone receiving everyone.
+//! Side-by-side bench: the conference service (`phantomcall-conference`, its own process)
+//! on the embedded SFU and on Janus VideoRoom (Debian's `janus`, its own process), with the
+//! same synthetic load from the same participants (`tests/conf_support/peer.rs`, webrtc-rs,
+//! signaling over the service's WebSocket): N participants (default 5), each sending audio
+//! (100 B every 20 ms) and video (600 B every 20 ms) of random "ciphertext", everyone
+//! receiving everyone.
 //!
-//! Printed for each: forwarded Mbit/s (payload the participants received in the window),
-//! the media server's CPU (embedded: its Tokio threads, `sfu-worker`; Janus: the janus
-//! process, `/proc/<pid>/stat`) and Mbit/s per core of it, p95 end-to-end delay (send to
-//! receive through both legs; Janus has no in-server hook, so both are measured the same
-//! way), and the server's memory per participant (embedded: this process's RSS growth less
-//! the clients' own, taken from the Janus run where the clients are the only thing here;
-//! Janus: its RSS growth). Then the ratios embedded / Janus. No assertions: figures to read.
+//! Printed for each: forwarded Mbit/s (payload the participants received in the window);
+//! the media server's CPU in cores over the window (embedded: the service process; Janus:
+//! the Janus process plus the service process, which only signals) and Mbit/s per core of
+//! it; p95 end-to-end delay (send to receive through both legs, from send times kept by the
+//! senders, since Janus rewrites RTP timestamps); and the server side's memory per
+//! participant (RSS growth of the same processes from before the joins to the end of the
+//! window, divided by N). Then the ratios embedded / Janus. No assertions: figures to read.
 //!
 //! Run: `cargo bench -p sfu-jitsi-bridge --bench janus_vs_embedded` (optionally `-- 8` for
 //! the room size).
 
+#[path = "../tests/conf_support/mod.rs"]
+mod conf_support;
 #[path = "../tests/janus_support/mod.rs"]
 mod janus_support;
 #[path = "../tests/sfu_support/mod.rs"]
@@ -22,16 +26,12 @@ mod sfu_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sfu_jitsi_bridge::backend::{EmbeddedBackend, MediaBackend};
-use sfu_jitsi_bridge::janus::{InstanceConfig, JanusBackend, JanusConfig};
-use sfu_jitsi_bridge::sfu::{RoomId, Sfu, SfuConfig};
-use sfu_jitsi_bridge::tiers::Tier;
-use sfu_support::Client;
+use conf_support::peer::{Peer, PeerOptions};
+use conf_support::{Options, Service, Wallet};
 
-const AUDIO_LEN: usize = 100;
-const VIDEO_LEN: usize = 1200;
-const VIDEO_PPS: u32 = 50;
+/// Streaming before the window (ICE, DTLS, subscriptions).
 const WARM_UP: Duration = Duration::from_secs(4);
+/// The measurement window.
 const WINDOW: Duration = Duration::from_secs(8);
 
 struct Figures {
@@ -39,33 +39,12 @@ struct Figures {
     server_cores: f64,
     per_core: f64,
     p95_ms: f64,
-    rss_growth_kib: i64,
-    server_kib_per_participant: f64,
+    kib_per_participant: f64,
     delivered: f64,
 }
 
-/// Nanoseconds on CPU of this process's threads named `prefix*`.
-fn thread_cpu_ns(prefix: &str) -> u64 {
-    let mut total = 0;
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    for task in tasks.flatten() {
-        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if name.starts_with(prefix) {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            total += stat
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    total
-}
-
-/// CPU nanoseconds of process `pid` (utime + stime; 10 ms ticks).
-fn process_cpu_ns(pid: u32) -> u64 {
+/// CPU nanoseconds of process `pid` (utime + stime, 10 ms ticks).
+fn cpu_ns(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let Some((_, rest)) = stat.rsplit_once(')') else {
         return 0;
@@ -76,7 +55,7 @@ fn process_cpu_ns(pid: u32) -> u64 {
     ticks * 10_000_000
 }
 
-fn rss_kib(pid: &str) -> i64 {
+fn rss_kib(pid: u32) -> i64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -93,172 +72,129 @@ fn p95(mut v: Vec<u32>) -> f64 {
     f64::from(v[(v.len() * 95 / 100).min(v.len() - 1)]) / 1000.0
 }
 
-/// Runs the load on `backend`; `server_cpu` reads the server's CPU nanoseconds,
-/// `server_rss` its RSS in KiB.
-fn run(
-    n: usize,
-    backend: Arc<dyn MediaBackend>,
-    clients_rt: &tokio::runtime::Runtime,
-    server_cpu: &dyn Fn() -> u64,
-    server_rss: &dyn Fn() -> i64,
-) -> Figures {
-    let room = RoomId::random();
-    let (self_before, server_before) = (rss_kib("self"), server_rss());
-    let clients: Vec<Arc<Client>> = clients_rt.block_on(async {
-        let mut clients = Vec::new();
-        for i in 0..n {
-            let c = Client::join_on(backend.clone(), room, Tier::Enterprise, i as u8 + 1, true)
-                .await
-                .expect("join");
-            clients.push(Arc::new(c));
-        }
-        clients
-    });
-    let streaming: Vec<_> = clients
+/// The load on `service`, whose media server processes are `servers`.
+async fn run(n: usize, service: &Service, servers: &[u32], seed: u8) -> Figures {
+    let host = Wallet::new(seed);
+    service.buy_pro(&host, &format!("evt_bench_{seed}")).await;
+    let session = service.sign_in(&host).await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let room = service.create_room(&token).await.json()["room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cpu = || servers.iter().map(|p| cpu_ns(*p)).sum::<u64>();
+    let rss = || servers.iter().map(|p| rss_kib(*p)).sum::<i64>();
+    let rss_before = rss();
+    let mut peers = Vec::new();
+    for i in 0..n {
+        let options = PeerOptions {
+            keep_delays: true,
+            ..PeerOptions::default()
+        };
+        let peer = Arc::new(Peer::connect_with(&service.ws_url(), i as u8 + 1, options).await);
+        let token = (i == 0).then_some(token.as_str());
+        let joined = peer.join(&room, token).await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        peers.push(peer);
+    }
+    let streams: Vec<_> = peers
         .iter()
-        .map(|c| {
-            let c = c.clone();
-            clients_rt.spawn(async move {
-                c.stream(WARM_UP + WINDOW, 10, AUDIO_LEN, VIDEO_LEN, VIDEO_PPS)
-                    .await
-            })
+        .map(|p| {
+            let p = p.clone();
+            tokio::spawn(async move { p.stream(WARM_UP + WINDOW + Duration::from_secs(1)).await })
         })
         .collect();
-    std::thread::sleep(WARM_UP);
-    for c in &clients {
-        c.clear_delays();
+    tokio::time::sleep(WARM_UP).await;
+    let before: Vec<(Vec<u32>, u64, u64)> = peers.iter().map(|p| p.totals()).collect();
+    let cpu_before = cpu();
+    tokio::time::sleep(WINDOW).await;
+    let server_ns = cpu().saturating_sub(cpu_before);
+    let rss_after = rss();
+    let (mut delays, mut packets, mut bytes) = (Vec::new(), 0, 0);
+    for (p, (d0, p0, b0)) in peers.iter().zip(before) {
+        let (d, pk, b) = p.totals();
+        delays.extend_from_slice(&d[d0.len().min(d.len())..]);
+        packets += pk - p0;
+        bytes += b - b0;
     }
-    let packets_before: u64 = clients.iter().map(|c| c.delays_and_packets().1).sum();
-    let bytes_before = received_bytes(&clients);
-    let cpu_before = server_cpu();
-    std::thread::sleep(WINDOW);
-    let cpu = server_cpu().saturating_sub(cpu_before);
-    let bytes = received_bytes(&clients) - bytes_before;
-    let mut delays = Vec::new();
-    let mut packets = 0;
-    for c in &clients {
-        let (d, p) = c.delays_and_packets();
-        delays.extend(d);
-        packets += p;
+    for s in streams {
+        s.abort();
     }
-    let (self_after, server_after) = (rss_kib("self"), server_rss());
-    clients_rt.block_on(async {
-        for s in streaming {
-            let _ = s.await;
-        }
-        for c in &clients {
-            let _ = backend.leave(room, &c.id).await;
-            c.close().await;
-        }
-    });
-    let expected_per_s = (50 + VIDEO_PPS) as f64 * n as f64 * (n - 1) as f64;
-    let delivered = (packets - packets_before) as f64 / (expected_per_s * WINDOW.as_secs_f64());
+    for p in &peers {
+        p.close().await;
+    }
+    // 50 audio and 50 video packets a second from each, to each of the others.
+    let expected = 100.0 * (n * (n - 1)) as f64 * WINDOW.as_secs_f64();
     let mbps = bytes as f64 * 8.0 / WINDOW.as_secs_f64() / 1e6;
-    let server_cores = cpu as f64 / WINDOW.as_nanos() as f64;
+    let server_cores = server_ns as f64 / WINDOW.as_nanos() as f64;
     Figures {
         mbps,
         server_cores,
         per_core: mbps / server_cores.max(1e-9),
         p95_ms: p95(delays),
-        rss_growth_kib: self_after - self_before,
-        server_kib_per_participant: (server_after - server_before) as f64 / n as f64,
-        delivered,
+        kib_per_participant: (rss_after - rss_before) as f64 / n as f64,
+        delivered: packets as f64 / expected,
     }
 }
 
-fn received_bytes(clients: &[Arc<Client>]) -> u64 {
-    clients
-        .iter()
-        .map(|c| {
-            c.received
-                .lock()
-                .unwrap()
-                .flows
-                .values()
-                .map(|f| f.bytes)
-                .sum::<u64>()
-        })
-        .sum()
-}
-
-fn main() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(5);
-    let sfu_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("sfu-worker")
-        .enable_all()
-        .build()
-        .unwrap();
-    let clients_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("client-worker")
-        .enable_all()
-        .build()
-        .unwrap();
+    // Janus gathers no loopback candidates: the participants use the machine's own address
+    // in both runs, and the embedded SFU is told to bind it too.
+    let ip = janus_support::host_ip();
+    sfu_support::use_client_ip(ip);
+    sfu_support::record_send_times();
 
-    let janus = janus_support::Janus::start("bench");
-    let pid = janus.pid().expect("janus runs");
-    let config = JanusConfig {
-        instances: vec![InstanceConfig {
-            name: "bench".into(),
-            url: janus.url(),
-            region: "here".into(),
-            cascade_ip: "127.0.0.1".into(),
-            max_participants: 1000,
-        }],
-        region: None,
+    let embedded = {
+        // Every subscriber gets every video, as on Janus (no last-N).
+        let service = Service::start(Options {
+            sfu: format!("last_n = {n}"),
+            ..Options::default()
+        });
+        // The tests' configuration binds the SFU to 127.0.0.1; clients on `ip` reach it
+        // through the loopback route all the same.
+        let servers = [service.pid()];
+        run(n, &service, &servers, 61).await
     };
-    let janus_backend: Arc<dyn MediaBackend> =
-        Arc::new(clients_rt.block_on(JanusBackend::start(config)));
-    let j = run(
-        n,
-        janus_backend,
-        &clients_rt,
-        &|| process_cpu_ns(pid),
-        &|| rss_kib(&pid.to_string()),
-    );
+    let janus = {
+        let janus = janus_support::Janus::start("bench");
+        let service = Service::start(Options {
+            extra: format!(
+                "[janus]\n[[janus.instances]]\nname = \"bench\"\nregion = \"here\"\nurl = \"{}\"\n",
+                janus.url()
+            ),
+            ..Options::default()
+        });
+        let servers = [janus.pid().expect("janus runs"), service.pid()];
+        run(n, &service, &servers, 62).await
+    };
 
-    let sfu = sfu_rt.block_on(async {
-        Sfu::new(SfuConfig {
-            last_n: n,
-            ..SfuConfig::loopback()
-        })
-    });
-    let embedded: Arc<dyn MediaBackend> = Arc::new(EmbeddedBackend { sfu });
-    let e = run(
-        n,
-        embedded,
-        &clients_rt,
-        &|| thread_cpu_ns("sfu-worker"),
-        &|| rss_kib("self"),
+    println!(
+        "{n} participants on {ip}, each 100 B audio and 600 B video every 20 ms, {} s window",
+        WINDOW.as_secs()
     );
-    // The embedded SFU shares this process with the clients: its own growth is the
-    // process's less what the clients alone grew by in the Janus run.
-    let e_server_kib = (e.rss_growth_kib - j.rss_growth_kib) as f64 / n as f64;
-
-    println!("{n} participants, each {AUDIO_LEN} B audio every 20 ms and {VIDEO_PPS} x {VIDEO_LEN} B video per s, {}s window", WINDOW.as_secs());
-    println!("backend   | Mbit/s fwd | server cores | Mbit/s per core | p95 e2e ms | server KiB/participant | delivered");
-    for (name, f, kib) in [
-        ("embedded", &e, e_server_kib),
-        ("janus", &j, j.server_kib_per_participant),
-    ] {
+    println!(
+        "backend   | Mbit/s fwd | server cores | Mbit/s per core | p95 e2e ms | server KiB/participant | delivered"
+    );
+    for (name, f) in [("embedded", &embedded), ("janus", &janus)] {
         println!(
             "{name:<9} | {:>10.2} | {:>12.3} | {:>15.1} | {:>10.2} | {:>22.0} | {:>8.1}%",
             f.mbps,
             f.server_cores,
             f.per_core,
             f.p95_ms,
-            kib,
+            f.kib_per_participant,
             f.delivered * 100.0
         );
     }
     println!(
         "ratios embedded/janus: Mbit/s per core {:.2}, p95 delay {:.2}, memory per participant {:.2}",
-        e.per_core / j.per_core,
-        e.p95_ms / j.p95_ms,
-        e_server_kib / j.server_kib_per_participant
+        embedded.per_core / janus.per_core,
+        embedded.p95_ms / janus.p95_ms,
+        embedded.kib_per_participant / janus.kib_per_participant
     );
 }

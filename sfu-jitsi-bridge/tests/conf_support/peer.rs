@@ -30,8 +30,8 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 
 use crate::sfu_support::{
-    local_track, loopback_peer, micros_now, payload, sending_peer, sframe, ClientHandler, Flow,
-    Kind, Received,
+    local_track, loopback_peer, mark_sent, micros_now, payload, sending_peer, sframe,
+    ClientHandler, Flow, Kind, Received,
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -46,6 +46,8 @@ pub struct PeerOptions {
     pub sframe: bool,
     /// The region sent with `join`.
     pub region: Option<String>,
+    /// Keep every received packet's delay (benches).
+    pub keep_delays: bool,
 }
 
 /// The connections of one generation (a `reconnect` makes a new one).
@@ -94,7 +96,7 @@ impl Shared {
             video_tracks: Arc::new(Mutex::new(Vec::new())),
             received: self.received.clone(),
             removed: Arc::new(AtomicBool::new(false)),
-            keep_delays: false,
+            keep_delays: self.options.keep_delays,
             sframe: self.options.sframe,
         });
         (handler, cand_rx)
@@ -388,6 +390,7 @@ impl Peer {
                     &self.video_seq,
                 ),
             ] {
+                mark_sent(self.marker, kind, n);
                 let plain = payload(self.marker, kind, n, len);
                 let data = if sframe {
                     // A distinct frame counter per kind and packet, as a sender's would be.
@@ -412,6 +415,19 @@ impl Peer {
             }
             n += 1;
         }
+    }
+
+    /// Every delay recorded (microseconds) and the packets and payload bytes received.
+    pub fn totals(&self) -> (Vec<u32>, u64, u64) {
+        let r = self.received.lock().unwrap();
+        let mut delays = Vec::new();
+        let (mut packets, mut bytes) = (0, 0);
+        for flow in r.flows.values() {
+            delays.extend_from_slice(&flow.delays_us);
+            packets += flow.packets;
+            bytes += flow.bytes;
+        }
+        (delays, packets, bytes)
     }
 
     /// What arrived from `sender` of `kind`.

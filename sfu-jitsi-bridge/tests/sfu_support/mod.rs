@@ -62,6 +62,37 @@ pub fn micros_now() -> u32 {
     origin().elapsed().as_micros() as u32
 }
 
+/// Send times by (sender, kind, seq), kept only once [`record_send_times`] is called: for
+/// media servers that rewrite RTP timestamps (Janus does, for its subscribers), where the
+/// timestamp cannot carry the send time.
+static SENT: OnceLock<Mutex<SendTimes>> = OnceLock::new();
+
+/// Microseconds since [`origin`] by (sender, kind, seq).
+type SendTimes = HashMap<(u8, u8, u32), u32>;
+
+/// Keeps every packet's send time from now on (the delay no longer relies on RTP timestamps).
+pub fn record_send_times() {
+    let _ = SENT.set(Mutex::new(HashMap::new()));
+}
+
+/// Notes that `sender` sent packet `seq` of `kind` now (when send times are kept).
+pub fn mark_sent(sender: u8, kind: Kind, seq: u32) {
+    if let Some(sent) = SENT.get() {
+        sent.lock()
+            .unwrap()
+            .insert((sender, kind as u8, seq), micros_now());
+    }
+}
+
+/// Send-to-receive delay of packet `seq` of `kind` from `sender`, received now, with the
+/// RTP timestamp `rtp_ts` as the send time unless send times are kept.
+fn delay_of(sender: u8, kind: Kind, seq: u32, rtp_ts: u32) -> u32 {
+    let sent = SENT
+        .get()
+        .and_then(|s| s.lock().unwrap().get(&(sender, kind as u8, seq)).copied());
+    micros_now().wrapping_sub(sent.unwrap_or(rtp_ts))
+}
+
 /// The payload `sender` sends as packet `seq` of `kind`, `len` bytes long (at least the tag).
 pub fn payload(sender: u8, kind: Kind, seq: u32, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len.max(TAG_LEN));
@@ -185,7 +216,7 @@ impl PeerConnectionEventHandler for ClientHandler {
                     continue;
                 };
                 let now = Instant::now();
-                let delay = micros_now().wrapping_sub(packet.header.timestamp);
+                let rtp_ts = packet.header.timestamp;
                 let mut r = received.lock().unwrap();
                 if removed.load(Ordering::Acquire) {
                     r.after_removal += 1;
@@ -220,7 +251,7 @@ impl PeerConnectionEventHandler for ClientHandler {
                 flow.first.get_or_insert(now);
                 flow.last = Some(now);
                 if keep_delays {
-                    flow.delays_us.push(delay);
+                    flow.delays_us.push(delay_of(sender, kind, seq, rtp_ts));
                 }
             }
         });
@@ -490,6 +521,7 @@ impl Client {
 
     /// Sends one audio packet of `len` bytes, number `seq`, with audio `level` (-dBov).
     pub async fn send_audio(&self, seq: u32, len: usize, level: u8) -> bool {
+        mark_sent(self.marker, Kind::Audio, seq);
         let header = rtp::Header {
             version: 2,
             payload_type: OPUS_PAYLOAD_TYPE,
@@ -518,6 +550,7 @@ impl Client {
 
     /// Sends one video packet (`marker`: last of a frame).
     pub async fn send_video(&self, seq: u32, len: usize, marker: bool) -> bool {
+        mark_sent(self.marker, Kind::Video, seq);
         let header = rtp::Header {
             version: 2,
             payload_type: VP8_PAYLOAD_TYPE,
