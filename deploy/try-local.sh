@@ -25,7 +25,25 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A port nothing listens on (bash only: no python or curl needed on a fresh machine).
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+}
+
+# GET on the service, body only.
+http_get() {
+  local body
+  exec 3<>"/dev/tcp/127.0.0.1/$1"
+  printf 'GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$2" >&3
+  body="$(cat <&3)"
+  exec 3<&-
+  case "$body" in "HTTP/1.1 200"*) ;; *) echo "try-local: GET $2 failed" >&2; return 1 ;; esac
+  printf '%s\n' "${body#*$'\r\n\r\n'}"
+}
 
 # Janus: the deploy configuration with this trial's folder and a free API port.
 ws_port="$(free_port)"
@@ -73,9 +91,9 @@ for _ in $(seq 1 300); do
 done
 [ -n "$port" ] || { cat "$work/service.log" >&2; exit 1; }
 
-ready="$(curl -fsS "http://127.0.0.1:$port/readyz")"
+ready="$(http_get "$port" /readyz)"
 echo "try-local: conference service on http://127.0.0.1:$port ($ready)"
-curl -fsS "http://127.0.0.1:$port/metrics" | grep -E '^phantomcall_media_(servers_up|backend_info)'
+http_get "$port" /metrics | grep -E '^phantomcall_media_(servers_up|backend_info)'
 if [ "$check_only" = 1 ]; then
   echo "try-local: ok"
   exit 0

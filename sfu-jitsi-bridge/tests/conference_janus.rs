@@ -410,3 +410,30 @@ async fn a_frozen_janus_instance_is_noticed_by_keepalives_and_its_participants_m
     assert!(recovered < Duration::from_secs(15), "took {recovered:?}");
     assert!(!peers[0].types().iter().any(|t| t == "reconnect"));
 }
+
+#[test]
+fn the_trial_stack_script_brings_janus_and_the_service_up_ready() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/try-local.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("--check")
+        .env(
+            "PHANTOMCALL_CONFERENCE_BIN",
+            env!("CARGO_BIN_EXE_phantomcall-conference"),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("(ready)"), "{stdout}");
+    assert!(
+        stdout.contains("phantomcall_media_servers_up 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("backend=\"janus\""), "{stdout}");
+    assert!(stdout.ends_with("try-local: ok\n"), "{stdout}");
+}
