@@ -110,6 +110,10 @@ pub trait MediaBackend: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Stops placing new participants on the named media servers (and resumes on the others);
+    /// those already there stay until they leave.
+    fn set_draining(&self, _servers: &[String]) {}
+
     /// Whether new participants can be placed now (readiness).
     fn ready(&self) -> bool {
         true

@@ -437,3 +437,77 @@ fn the_trial_stack_script_brings_janus_and_the_service_up_ready() {
     assert!(stdout.contains("backend=\"janus\""), "{stdout}");
     assert!(stdout.ends_with("try-local: ok\n"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_draining_instance_takes_no_new_participants_and_keeps_the_ones_it_has() {
+    clients_on_host_ip();
+    let janus_a = Janus::start("a");
+    let janus_b = Janus::start("b");
+    let service = Service::start(Options {
+        extra: janus_config(&[("a", "eu", janus_a.url()), ("b", "us", janus_b.url())]),
+        ..Options::default()
+    });
+    let (room, token) = pro_room(&service, 45).await;
+    let join = |marker: u8, token: Option<String>| {
+        let (url, room) = (service.ws_url(), room.clone());
+        async move {
+            let options = PeerOptions {
+                region: Some("us".to_owned()),
+                ..PeerOptions::default()
+            };
+            let peer = Arc::new(Peer::connect_with(&url, marker, options).await);
+            let joined = peer.join(&room, token.as_deref()).await;
+            assert_eq!(joined["type"], "joined", "{joined}");
+            peer
+        }
+    };
+    let first = join(1, Some(token.clone())).await;
+    assert_eq!(
+        service
+            .log()
+            .matches("participant placed on instance b")
+            .count(),
+        1
+    );
+    // The operator marks b as draining and tells the service (SIGHUP).
+    let path = service.dir.path().join("conference.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let drained = config.replace("name = \"b\"\n", "name = \"b\"\ndrain = true\n");
+    assert_ne!(config, drained);
+    std::fs::write(&path, drained).unwrap();
+    let hup = std::process::Command::new("kill")
+        .arg("-HUP")
+        .arg(service.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    eventually(
+        Duration::from_secs(10),
+        "the service re-read the drain flags",
+        || service.log().contains("instance b draining"),
+    )
+    .await;
+    // A newcomer from b's region goes to a; the one on b stays and both see each other.
+    let second = join(2, None).await;
+    assert_eq!(
+        service
+            .log()
+            .matches("participant placed on instance a")
+            .count(),
+        1
+    );
+    let peers = vec![first, second];
+    let streams = stream_all(&peers);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(receives_all(&peers[0], &[2]) && receives_all(&peers[1], &[1])) {
+        if Instant::now() > deadline {
+            dump(&peers, &service);
+            panic!("they do not receive each other");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for s in streams {
+        s.abort();
+    }
+    assert!(!peers[0].types().iter().any(|t| t == "reconnect"));
+}

@@ -13,7 +13,7 @@
 //! is back.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -46,6 +46,7 @@ struct Instance {
     config: InstanceConfig,
     conn: Mutex<Option<Conn>>,
     load: AtomicUsize,
+    draining: AtomicBool,
 }
 
 impl Instance {
@@ -128,6 +129,7 @@ impl JanusBackend {
                 config: c.clone(),
                 conn: Mutex::new(None),
                 load: AtomicUsize::new(0),
+                draining: AtomicBool::new(c.drain),
             })
             .collect();
         let inner = Arc::new(Inner {
@@ -202,7 +204,7 @@ impl Inner {
                 region: &i.config.region,
                 load: i.load.load(Ordering::Relaxed),
                 capacity: i.config.max_participants,
-                up: i.conn().is_some(),
+                up: i.conn().is_some() && !i.draining.load(Ordering::Relaxed),
             })
             .collect();
         let region = placement
@@ -572,7 +574,24 @@ impl MediaBackend for JanusBackend {
     }
 
     fn ready(&self) -> bool {
-        self.inner.instances.iter().any(|i| i.conn().is_some())
+        self.inner
+            .instances
+            .iter()
+            .any(|i| i.conn().is_some() && !i.draining.load(Ordering::Relaxed))
+    }
+
+    fn set_draining(&self, servers: &[String]) {
+        for i in &self.inner.instances {
+            let drain = servers.contains(&i.config.name);
+            if i.draining.swap(drain, Ordering::Relaxed) != drain {
+                let state = if drain {
+                    "draining"
+                } else {
+                    "taking participants again"
+                };
+                tracing::info!("instance {} {state}", i.config.name);
+            }
+        }
     }
 
     fn server_loads(&self) -> Vec<(String, u64)> {

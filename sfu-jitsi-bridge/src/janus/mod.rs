@@ -50,6 +50,10 @@ pub struct InstanceConfig {
     /// Participants it takes at most; beyond, new ones go elsewhere.
     #[serde(default = "default_capacity")]
     pub max_participants: usize,
+    /// Draining: no new participants go there; those on it stay until they leave. Re-read on
+    /// SIGHUP, so an instance can be emptied before it is taken down.
+    #[serde(default)]
+    pub drain: bool,
 }
 
 fn default_cascade_ip() -> String {

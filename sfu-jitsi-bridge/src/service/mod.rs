@@ -160,6 +160,11 @@ impl Server {
         })
     }
 
+    /// The media backend (for the binary's SIGHUP: drain flags).
+    pub fn backend(&self) -> Arc<dyn MediaBackend> {
+        self.state.conference.backend().clone()
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
