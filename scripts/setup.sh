@@ -37,6 +37,7 @@ DEB_PACKAGES=(
   sip-tester          # sipp: the SIP carrier/trunk the pstn-gateway tests talk to
   baresip             # pstn-gateway service tests: a SIP phone calling and answering through the gateway
   kamailio            # pstn-gateway service tests: a SIP proxy in front of the gateway
+  janus               # conference service's Janus backend: its tests start real Janus VideoRoom instances
 )
 
 # Packages only one script needs (the quality bench's espeak-ng and Python build tools).

@@ -10,7 +10,10 @@
 //! (RFC 9605) ciphertext between a room's participants without ever reading it. The
 //! service process itself ([`service`], run by the `phantomcall-conference` binary) puts
 //! HTTPS and WebSocket signaling, rooms with invite links, host controls and the MLS
-//! delivery service in front of them. The Jitsi Videobridge (COLIBRI2) backend comes later.
+//! delivery service in front of them. Media goes through a [`backend::MediaBackend`]: the
+//! embedded SFU on one machine, or Janus VideoRoom instances ([`janus`]) cascaded across
+//! machines. A Jitsi Videobridge (COLIBRI2) backend would be a third one; none ships, since
+//! none can be tested here.
 //!
 //! What it must never do:
 //! - hold media keys or decrypt media: conference media is SFrame ciphertext keyed by the
@@ -27,6 +30,8 @@
 //! [`store::SqliteStore`] and [`store::PostgresStore`], [`sfu::Sfu`], [`service::Server`].
 
 pub mod auth;
+pub mod backend;
+pub mod janus;
 pub mod logsafe;
 pub mod nonce;
 pub mod service;

@@ -445,3 +445,32 @@ async fn plain_get(mut tcp: tokio::net::TcpStream) -> Vec<u8> {
         Vec::new()
     }
 }
+
+#[tokio::test]
+async fn the_embedded_sfu_is_ready_and_its_metrics_are_counts_only() {
+    let service = Service::start(Options::default());
+    let ready = service.request("GET", "/readyz", &[], b"").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.text(), "ready");
+    let wallet = Wallet::new(12);
+    let session = service.sign_in(&wallet).await;
+    let token = session["access_token"].as_str().unwrap();
+    let room = service.create_room(token).await.json();
+    let metrics = service.request("GET", "/metrics", &[], b"").await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/plain")));
+    let text = metrics.text();
+    for line in [
+        "phantomcall_conference_rooms 1",
+        "phantomcall_media_participants 0",
+        "phantomcall_media_servers_up 1",
+        "phantomcall_media_backend_info{backend=\"embedded\"} 1",
+        "# TYPE phantomcall_media_forwarded_bytes_total counter",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    assert!(!text.contains(room["room"].as_str().unwrap()));
+    assert!(!text.contains(&wallet.address));
+}

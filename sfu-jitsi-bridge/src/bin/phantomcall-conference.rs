@@ -77,12 +77,41 @@ fn main() -> ExitCode {
         println!("ready port={port}");
         let _ = std::io::stdout().flush();
         tracing::info!(port, "conference service listening");
+        tokio::spawn(drain_on_hangup(args.config.clone(), server.backend()));
         tokio::select! {
             () = server.run() => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
         }
         ExitCode::SUCCESS
     })
+}
+
+/// On SIGHUP, re-reads the configuration's `drain` flags of the Janus instances (nothing
+/// else is reloaded: the rest needs a restart).
+async fn drain_on_hangup(
+    path: PathBuf,
+    backend: std::sync::Arc<dyn sfu_jitsi_bridge::backend::MediaBackend>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match ServiceConfig::load(&path) {
+            Ok(config) => {
+                let draining: Vec<String> = config
+                    .janus
+                    .iter()
+                    .flat_map(|j| &j.instances)
+                    .filter(|i| i.drain)
+                    .map(|i| i.name.clone())
+                    .collect();
+                backend.set_draining(&draining);
+                tracing::info!(draining = draining.len(), "drain flags re-read");
+            }
+            Err(e) => tracing::warn!(error = %e, "SIGHUP: configuration not re-read"),
+        }
+    }
 }
 
 fn fail(error: &dyn std::fmt::Display) -> ExitCode {

@@ -2,7 +2,9 @@
 //!
 //! | method | path | what |
 //! |---|---|---|
-//! | GET | `/healthz` | `ok` |
+//! | GET | `/healthz` | `ok`: the process serves (liveness) |
+//! | GET | `/readyz` | `ready`, or 503 when no media server can take a participant |
+//! | GET | `/metrics` | Prometheus counts ([`super::metrics`]), nothing identifying |
 //! | POST | `/v1/auth/challenge` | a SIWS sign-in input for the wallet |
 //! | POST | `/v1/auth/sign-in` | `{message, signature (base64), address}`: a session |
 //! | POST | `/v1/auth/refresh` | `{refresh_token}`: a new session |
@@ -38,6 +40,23 @@ pub async fn handle(state: &Arc<AppState>, request: &Request) -> Response {
             status: 200,
             headers: vec![("Content-Type", "text/plain".to_owned())],
             body: b"ok".to_vec(),
+        },
+        ("GET", "/readyz") => {
+            let ready = state.conference.backend().ready();
+            Response {
+                status: if ready { 200 } else { 503 },
+                headers: vec![("Content-Type", "text/plain".to_owned())],
+                body: if ready {
+                    b"ready".to_vec()
+                } else {
+                    b"no media server".to_vec()
+                },
+            }
+        }
+        ("GET", "/metrics") => Response {
+            status: 200,
+            headers: vec![("Content-Type", "text/plain; version=0.0.4".to_owned())],
+            body: super::metrics::render(state).into_bytes(),
         },
         ("POST", "/v1/auth/challenge") => challenge(state).await,
         ("POST", "/v1/auth/sign-in") => sign_in(state, request).await,

@@ -1,4 +1,4 @@
-//! Rooms and the embedded SFU together: joins (caps, locks, anonymous limits), leaving, host
+//! Rooms and the media backend together: joins (caps, locks, anonymous limits), leaving, host
 //! removal, the end of a room (by its host or its plan's duration limit, with a warning
 //! before), and the MLS delivery service's relaying.
 
@@ -10,13 +10,14 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::config::Limits;
 use super::protocol::{MlsKind, MlsMessage, ParticipantInfo, ServerMessage};
 use super::rooms::{ConfRoom, JoinRefused, Outbox, Rooms};
-use crate::sfu::{IceCandidate, ParticipantId, RoomId, Sfu, SfuError, SfuSignal};
+use crate::backend::{Leg, MediaBackend, Placement};
+use crate::sfu::{IceCandidate, ParticipantId, RoomId, SfuError, SfuSignal};
 use crate::tiers::{check_screen_share, Tier};
 
-/// The service's rooms and SFU. Cheap to clone.
+/// The service's rooms and media backend. Cheap to clone.
 #[derive(Clone)]
 pub struct Conference {
-    sfu: Sfu,
+    sfu: Arc<dyn MediaBackend>,
     rooms: Arc<Rooms>,
     limits: Arc<Limits>,
 }
@@ -28,6 +29,8 @@ pub struct JoinRequest {
     pub wallet: Option<String>,
     pub display_name: String,
     pub offer: String,
+    /// The region the client says it is nearest to (placement across media servers).
+    pub region: Option<String>,
 }
 
 /// A participant in a room.
@@ -44,13 +47,18 @@ pub struct Member {
 }
 
 impl Conference {
-    /// Rooms on `sfu` with these limits.
-    pub fn new(sfu: Sfu, limits: Limits) -> Self {
+    /// Rooms on the media backend `sfu` with these limits.
+    pub fn new(sfu: Arc<dyn MediaBackend>, limits: Limits) -> Self {
         Self {
             sfu,
             rooms: Arc::new(Rooms::default()),
             limits: Arc::new(limits),
         }
+    }
+
+    /// The media backend.
+    pub fn backend(&self) -> &Arc<dyn MediaBackend> {
+        &self.sfu
     }
 
     /// Rooms open now.
@@ -95,7 +103,15 @@ impl Conference {
         let id = ParticipantId::random();
         let joined = match self
             .sfu
-            .join(room.id, room.tier, id.clone(), request.offer)
+            .join(
+                room.id,
+                room.tier,
+                id.clone(),
+                request.offer,
+                Placement {
+                    region: request.region,
+                },
+            )
             .await
         {
             Ok(j) => j,
@@ -144,24 +160,38 @@ impl Conference {
         })
     }
 
-    /// The participant's answer to the SFU's latest offer.
+    /// The participant's answer to the backend's latest offer on `leg`.
     pub async fn apply_answer(
         &self,
         room: &ConfRoom,
         id: &ParticipantId,
+        leg: Leg,
         sdp: String,
     ) -> Result<(), SfuError> {
-        self.sfu.apply_answer(room.id, id, sdp).await
+        self.sfu.apply_answer(room.id, id, leg, sdp).await
     }
 
-    /// One of the participant's ICE candidates.
+    /// One of the participant's ICE candidates on `leg`.
     pub async fn add_candidate(
         &self,
         room: &ConfRoom,
         id: &ParticipantId,
+        leg: Leg,
         candidate: IceCandidate,
     ) -> Result<(), SfuError> {
-        self.sfu.add_ice_candidate(room.id, id, candidate).await
+        self.sfu
+            .add_ice_candidate(room.id, id, leg, candidate)
+            .await
+    }
+
+    /// After a `reconnect`: the participant's new offer; the answer.
+    pub async fn rejoin(
+        &self,
+        room: &ConfRoom,
+        id: &ParticipantId,
+        offer: String,
+    ) -> Result<String, SfuError> {
+        self.sfu.rejoin(room.id, id, offer).await
     }
 
     /// The participant leaves (or its connection ended). The room vanishes with its last

@@ -33,6 +33,9 @@ pub struct ServiceConfig {
     pub stripe: Option<StripeSection>,
     #[serde(default)]
     pub sfu: SfuSection,
+    /// Janus VideoRoom instances as the media backend; absent: the embedded SFU.
+    #[serde(default)]
+    pub janus: Option<crate::janus::JanusConfig>,
     #[serde(default)]
     pub limits: Limits,
 }
@@ -238,6 +241,29 @@ impl ServiceConfig {
                 "[sfu] bind_ip must be the address media is reached at, not 0.0.0.0",
             ));
         }
+        if let Some(janus) = &self.janus {
+            if janus.instances.is_empty() {
+                return Err(ConfigError::Invalid("[janus] needs at least one instance"));
+            }
+            let mut names = std::collections::HashSet::new();
+            for i in &janus.instances {
+                if !(i.url.starts_with("ws://") || i.url.starts_with("wss://")) {
+                    return Err(ConfigError::Invalid(
+                        "[[janus.instances]] url is Janus's WebSocket API (ws:// or wss://)",
+                    ));
+                }
+                if i.name.is_empty() || !names.insert(i.name.as_str()) || i.max_participants == 0 {
+                    return Err(ConfigError::Invalid(
+                        "[[janus.instances]] need unique names and a positive max_participants",
+                    ));
+                }
+                if i.cascade_ip.parse::<IpAddr>().is_err() {
+                    return Err(ConfigError::Invalid(
+                        "[[janus.instances]] cascade_ip must be an IP address",
+                    ));
+                }
+            }
+        }
         let l = &self.limits;
         if l.rooms_per_minute == 0
             || l.max_connections == 0
@@ -289,6 +315,27 @@ mod tests {
         assert!(config("127.0.0.1:8080", false).validate().is_ok());
         assert!(config("[::1]:8080", false).validate().is_ok());
         assert!(config("0.0.0.0:8443", true).validate().is_ok());
+    }
+
+    #[test]
+    fn janus_instances_need_a_websocket_url_unique_names_and_an_ip_to_cascade_to() {
+        let with = |instances: &str| {
+            let text = format!(
+                "listen = \"127.0.0.1:0\"\npublic_host = \"h\"\n[auth]\nsigning_key = \"k\"\n\
+                 [store]\nsqlite = \"s\"\n[janus]\n{instances}"
+            );
+            toml::from_str::<ServiceConfig>(&text).unwrap().validate()
+        };
+        let one = |name: &str, url: &str| {
+            format!("[[janus.instances]]\nname = \"{name}\"\nregion = \"eu\"\nurl = \"{url}\"\n")
+        };
+        assert!(with(&one("a", "ws://10.0.0.1:8188")).is_ok());
+        assert!(with("instances = []\n").is_err());
+        assert!(with(&one("a", "http://10.0.0.1:8088/janus")).is_err());
+        let twice = one("a", "ws://10.0.0.1:8188") + &one("a", "ws://10.0.0.2:8188");
+        assert!(with(&twice).is_err());
+        let bad_ip = one("a", "ws://10.0.0.1:8188") + "cascade_ip = \"janus-a\"\n";
+        assert!(with(&bad_ip).is_err());
     }
 
     #[test]

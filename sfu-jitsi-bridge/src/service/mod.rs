@@ -8,7 +8,8 @@
 //! - [`signal`]: one WebSocket connection's signaling session ([`protocol`] messages);
 //! - [`rooms`] and [`conference`]: rooms, host controls, duration limits and the MLS
 //!   delivery service's commit ordering;
-//! - [`limits`]: rate and connection limits.
+//! - [`limits`]: rate and connection limits;
+//! - [`metrics`]: `/metrics` (Prometheus) and readiness, counts only.
 //!
 //! Nothing here logs an IP address, and wallet addresses only in their short form.
 
@@ -19,6 +20,7 @@ pub mod http;
 pub mod join_page;
 pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod rooms;
 pub mod signal;
@@ -32,6 +34,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthConfig, AuthService};
+use crate::backend::{EmbeddedBackend, MediaBackend};
+use crate::janus::JanusBackend;
 use crate::sfu::{Sfu, SfuConfig};
 use crate::siws::ChainId;
 use crate::store::{PostgresStore, SqliteStore, Store};
@@ -74,8 +78,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state from a validated configuration. Needs a Tokio runtime (the SFU).
-    pub fn new(config: ServiceConfig) -> Result<Self, StartError> {
+    /// Builds the state from a validated configuration, on the embedded SFU or on the
+    /// connected Janus backend `janus`. Needs a Tokio runtime (the SFU).
+    pub fn new(config: ServiceConfig, janus: Option<JanusBackend>) -> Result<Self, StartError> {
         config.validate()?;
         let store: Arc<dyn Store> = match (&config.store.sqlite, &config.store.postgres) {
             (Some(path), _) => Arc::new(SqliteStore::open(path)?),
@@ -103,7 +108,13 @@ impl AppState {
         sfu_config.bind_ip = config.sfu.bind_ip;
         sfu_config.udp_ports = config.sfu.udp_ports.map(|[a, b]| a..=b);
         sfu_config.last_n = config.sfu.last_n;
-        let conference = conference::Conference::new(Sfu::new(sfu_config), config.limits.clone());
+        let backend: Arc<dyn MediaBackend> = match janus {
+            Some(janus) => Arc::new(janus),
+            None => Arc::new(EmbeddedBackend {
+                sfu: Sfu::new(sfu_config),
+            }),
+        };
+        let conference = conference::Conference::new(backend, config.limits.clone());
         Ok(Self {
             room_creations: limits::WindowLimiter::new(
                 config.limits.rooms_per_minute,
@@ -137,12 +148,21 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(StartError::Listen)?;
-        let state = Arc::new(AppState::new(config)?);
+        let janus = match &config.janus {
+            Some(j) => Some(JanusBackend::start(j.clone()).await),
+            None => None,
+        };
+        let state = Arc::new(AppState::new(config, janus)?);
         Ok(Self {
             state,
             listener,
             tls,
         })
+    }
+
+    /// The media backend (for the binary's SIGHUP: drain flags).
+    pub fn backend(&self) -> Arc<dyn MediaBackend> {
+        self.state.conference.backend().clone()
     }
 
     /// The bound address.

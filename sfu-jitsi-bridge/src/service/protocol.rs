@@ -7,8 +7,14 @@
 //! `serde`, `serde_json` and `base64` only, so the fuzz target
 //! (`fuzz/fuzz_targets/conference_signal.rs`) compiles it by path.
 //!
-//! Client to service: `join`, `answer`, `candidate`, `screen_share`, `mute`, `remove`,
-//! `lock`, `unlock`, `end`, `leave`, `mls`. Service to client: [`ServerMessage`].
+//! Client to service: `join`, `answer`, `candidate`, `rejoin`, `screen_share`, `mute`,
+//! `remove`, `lock`, `unlock`, `end`, `leave`, `mls`. Service to client: [`ServerMessage`].
+//!
+//! Media legs: on the embedded SFU a participant has one connection. On Janus it has two,
+//! the one it offered at `join` (publishing) and a receiving one the service offers
+//! (`offer` with `"leg": "subscriber"`); `answer` and `candidate` name the leg they are for
+//! (absent: the main one). `reconnect` tells the client its media server is gone: it makes
+//! new connections and sends `rejoin` with a new offer.
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -26,6 +32,8 @@ pub const MAX_CANDIDATE_BYTES: usize = 1024;
 pub const MAX_MID_BYTES: usize = 32;
 /// Display names are cut to this many characters after trimming.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 50;
+/// Longest region name accepted.
+pub const MAX_REGION_BYTES: usize = 32;
 /// Largest session token accepted.
 pub const MAX_TOKEN_BYTES: usize = 4096;
 /// Largest MLS handshake message, decoded.
@@ -43,15 +51,20 @@ pub enum ClientMessage {
         token: Option<String>,
         display_name: String,
         offer: String,
+        /// The region the client is nearest to (lowercase letters, digits, `-`).
+        region: Option<String>,
     },
-    /// The answer to the SFU's latest offer.
-    Answer { sdp: String },
-    /// A trickled ICE candidate.
+    /// The answer to the service's latest offer on `leg`.
+    Answer { sdp: String, leg: MediaLeg },
+    /// A trickled ICE candidate for `leg`.
     Candidate {
         candidate: String,
         sdp_mid: Option<String>,
         sdp_mline_index: Option<u16>,
+        leg: MediaLeg,
     },
+    /// After `reconnect`: a new offer for the main leg.
+    Rejoin { offer: String },
     /// Asks to share a screen of `height` pixels.
     ScreenShare { height: u32 },
     /// Host: tell a participant they are muted.
@@ -68,6 +81,23 @@ pub enum ClientMessage {
     Leave,
     /// An MLS handshake message, relayed as an opaque blob.
     Mls(MlsMessage),
+}
+
+/// Which of a participant's media connections a message is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaLeg {
+    /// The connection offered at `join` (the only one on the embedded SFU).
+    #[default]
+    Main,
+    /// The receive-only connection the service offers (Janus).
+    Subscriber,
+}
+
+impl MediaLeg {
+    fn is_main(&self) -> bool {
+        *self == MediaLeg::Main
+    }
 }
 
 /// The kinds of MLS handshake message the delivery service relays.
@@ -123,9 +153,13 @@ enum Wire {
         token: Option<String>,
         display_name: String,
         offer: String,
+        #[serde(default)]
+        region: Option<String>,
     },
     Answer {
         sdp: String,
+        #[serde(default)]
+        leg: MediaLeg,
     },
     Candidate {
         candidate: String,
@@ -133,6 +167,11 @@ enum Wire {
         sdp_mid: Option<String>,
         #[serde(rename = "sdpMLineIndex", default)]
         sdp_mline_index: Option<u16>,
+        #[serde(default)]
+        leg: MediaLeg,
+    },
+    Rejoin {
+        offer: String,
     },
     ScreenShare {
         height: u32,
@@ -187,6 +226,7 @@ impl ClientMessage {
                 token,
                 display_name,
                 offer,
+                region,
             } => {
                 if !is_uuid_v4(&room) {
                     return Err(invalid("room", "a room id is a UUIDv4"));
@@ -201,15 +241,21 @@ impl ClientMessage {
                     token,
                     display_name: display_name_of(&display_name)?,
                     offer: sdp(offer, "offer")?,
+                    region: region.map(region_of).transpose()?,
                 }
             }
-            Wire::Answer { sdp: s } => Self::Answer {
+            Wire::Answer { sdp: s, leg } => Self::Answer {
                 sdp: sdp(s, "sdp")?,
+                leg,
+            },
+            Wire::Rejoin { offer } => Self::Rejoin {
+                offer: sdp(offer, "offer")?,
             },
             Wire::Candidate {
                 candidate,
                 sdp_mid,
                 sdp_mline_index,
+                leg,
             } => {
                 if candidate.len() > MAX_CANDIDATE_BYTES || has_line_break(&candidate) {
                     return Err(invalid("candidate", "not one candidate line"));
@@ -223,6 +269,7 @@ impl ClientMessage {
                     candidate,
                     sdp_mid,
                     sdp_mline_index,
+                    leg,
                 }
             }
             Wire::ScreenShare { height } => {
@@ -308,6 +355,22 @@ pub fn display_name_of(raw: &str) -> Result<String, ProtocolError> {
     Ok(name)
 }
 
+/// A region name: 1 to 32 lowercase letters, digits or `-`.
+fn region_of(s: String) -> Result<String, ProtocolError> {
+    let ok = !s.is_empty()
+        && s.len() <= MAX_REGION_BYTES
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(s)
+    } else {
+        Err(invalid(
+            "region",
+            "lowercase letters, digits and -, 32 at most",
+        ))
+    }
+}
+
 /// Participant ids are what the service hands out: 32 lowercase hex digits.
 fn participant_id(s: String, field: &'static str) -> Result<String, ProtocolError> {
     if s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
@@ -362,8 +425,16 @@ pub enum ServerMessage {
         /// Seconds until the room ends by its plan's duration limit.
         seconds_left: u64,
     },
-    /// A new SDP offer from the SFU: reply with `answer`.
-    Offer { sdp: String },
+    /// A new SDP offer for `leg`: reply with `answer` (same leg).
+    Offer {
+        sdp: String,
+        #[serde(default, skip_serializing_if = "MediaLeg::is_main")]
+        leg: MediaLeg,
+    },
+    /// The media server is gone: close the media connections, offer again with `rejoin`.
+    Reconnect,
+    /// The answer to a `rejoin` offer.
+    Rejoined { answer: String },
     /// One of the SFU's ICE candidates.
     Candidate {
         candidate: String,

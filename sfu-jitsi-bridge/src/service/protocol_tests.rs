@@ -96,3 +96,73 @@ fn uuid_v4_check() {
     assert!(!is_uuid_v4(&ROOM.replace('-', "")));
     assert!(!is_uuid_v4("6f1c2a4e-93d1-4c2b-7e0f-1a2b3c4d5e6f")); // variant
 }
+
+#[test]
+fn legs_regions_and_rejoin_are_parsed_and_bad_ones_refused() {
+    let answer =
+        ClientMessage::parse(r#"{"v":1,"type":"answer","sdp":"v=0\r\n","leg":"subscriber"}"#);
+    assert_eq!(
+        answer,
+        Ok(ClientMessage::Answer {
+            sdp: "v=0\r\n".into(),
+            leg: MediaLeg::Subscriber
+        })
+    );
+    // No leg: the main connection, as every embedded-SFU client sends it.
+    let plain = ClientMessage::parse(r#"{"v":1,"type":"candidate","candidate":"candidate:1"}"#);
+    assert!(matches!(
+        plain,
+        Ok(ClientMessage::Candidate {
+            leg: MediaLeg::Main,
+            ..
+        })
+    ));
+    assert!(ClientMessage::parse(r#"{"v":1,"type":"answer","sdp":"v=0","leg":"both"}"#).is_err());
+    let rejoin = ClientMessage::parse(r#"{"v":1,"type":"rejoin","offer":"v=0\r\n"}"#);
+    assert!(matches!(rejoin, Ok(ClientMessage::Rejoin { .. })));
+    assert!(ClientMessage::parse(r#"{"v":1,"type":"rejoin","offer":"<html>"}"#).is_err());
+    let join = |region: &str| {
+        serde_json::json!({
+            "v": 1, "type": "join", "room": ROOM, "display_name": "a", "offer": "v=0\r\n",
+            "region": region,
+        })
+        .to_string()
+    };
+    let Ok(ClientMessage::Join { region, .. }) = ClientMessage::parse(&join("eu-west-1")) else {
+        panic!("not a join")
+    };
+    assert_eq!(region.as_deref(), Some("eu-west-1"));
+    for bad in [
+        "",
+        "EU",
+        "eu west",
+        "a\nb",
+        &"a".repeat(MAX_REGION_BYTES + 1),
+    ] {
+        assert_eq!(
+            ClientMessage::parse(&join(bad)),
+            Err(ProtocolError::Invalid {
+                field: "region",
+                reason: "lowercase letters, digits and -, 32 at most"
+            }),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn a_subscriber_offer_names_its_leg_and_a_main_one_does_not() {
+    let sub = ServerMessage::Offer {
+        sdp: "v=0".into(),
+        leg: MediaLeg::Subscriber,
+    };
+    assert!(sub.to_json().contains(r#""leg":"subscriber""#));
+    let main = ServerMessage::Offer {
+        sdp: "v=0".into(),
+        leg: MediaLeg::Main,
+    };
+    assert!(!main.to_json().contains("leg"));
+    assert!(ServerMessage::Reconnect
+        .to_json()
+        .contains(r#""type":"reconnect""#));
+}

@@ -18,8 +18,9 @@ use tokio_tungstenite::WebSocketStream;
 use super::conference::{JoinRequest, Member};
 use super::http::{Request, Response};
 use super::limits::TokenBucket;
-use super::protocol::{self, ClientMessage, ServerMessage};
+use super::protocol::{self, ClientMessage, MediaLeg, ServerMessage};
 use super::AppState;
+use crate::backend::Leg;
 use crate::sfu::{IceCandidate, RoomId, SfuSignal};
 
 /// The WebSocket's path.
@@ -147,7 +148,11 @@ impl Session {
                     break;
                 }
                 signal = recv_unbounded_or_wait(signals) => match signal {
-                    Some(SfuSignal::Offer(sdp)) => Some(ServerMessage::Offer { sdp }),
+                    Some(SfuSignal::Offer(sdp)) => Some(ServerMessage::Offer { sdp, leg: MediaLeg::Main }),
+                    Some(SfuSignal::SubscriberOffer(sdp)) => {
+                        Some(ServerMessage::Offer { sdp, leg: MediaLeg::Subscriber })
+                    }
+                    Some(SfuSignal::Reconnect) => Some(ServerMessage::Reconnect),
                     Some(SfuSignal::Candidate(c)) => Some(ServerMessage::Candidate {
                         candidate: c.candidate,
                         sdp_mid: c.sdp_mid,
@@ -266,9 +271,10 @@ impl Session {
             token,
             display_name,
             offer,
+            region,
         } = message
         {
-            let joined = self.join(room, token, display_name, offer).await?;
+            let joined = self.join(room, token, display_name, offer, region).await?;
             return Ok((Some(joined), Next::Continue));
         }
         if matches!(message, ClientMessage::Leave) {
@@ -279,14 +285,22 @@ impl Session {
         };
         let (room, me) = (&member.room, &member.id);
         match message {
-            ClientMessage::Answer { sdp } => conference
-                .apply_answer(room, me, sdp)
+            ClientMessage::Answer { sdp, leg } => conference
+                .apply_answer(room, me, leg_of(leg), sdp)
                 .await
                 .map_err(|e| ServerMessage::error("bad_answer", e.to_string()))?,
+            ClientMessage::Rejoin { offer } => {
+                let answer = conference
+                    .rejoin(room, me, offer)
+                    .await
+                    .map_err(|e| ServerMessage::error("rejoin_refused", e.to_string()))?;
+                return Ok((Some(ServerMessage::Rejoined { answer }), Next::Continue));
+            }
             ClientMessage::Candidate {
                 candidate,
                 sdp_mid,
                 sdp_mline_index,
+                leg,
             } => {
                 let candidate = IceCandidate {
                     candidate,
@@ -294,7 +308,7 @@ impl Session {
                     sdp_mline_index,
                 };
                 conference
-                    .add_candidate(room, me, candidate)
+                    .add_candidate(room, me, leg_of(leg), candidate)
                     .await
                     .map_err(|e| ServerMessage::error("bad_candidate", e.to_string()))?
             }
@@ -324,6 +338,7 @@ impl Session {
         token: Option<String>,
         display_name: String,
         offer: String,
+        region: Option<String>,
     ) -> Result<ServerMessage, ServerMessage> {
         if self.member.is_some() {
             return Err(ServerMessage::error("already_joined", "already in a room"));
@@ -349,6 +364,7 @@ impl Session {
                 wallet,
                 display_name,
                 offer,
+                region,
             })
             .await?;
         let reply = member.reply.clone();
@@ -404,5 +420,12 @@ async fn notified_or_wait(kick: Option<&tokio::sync::Notify>) {
     match kick {
         Some(kick) => kick.notified().await,
         None => std::future::pending().await,
+    }
+}
+
+fn leg_of(leg: MediaLeg) -> Leg {
+    match leg {
+        MediaLeg::Main => Leg::Main,
+        MediaLeg::Subscriber => Leg::Subscriber,
     }
 }

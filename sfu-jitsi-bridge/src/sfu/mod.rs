@@ -124,6 +124,13 @@ pub enum SfuSignal {
     Removed,
     /// The room ended: its connection is closed.
     RoomEnded,
+    /// An offer for the participant's second, receive-only connection (backends whose
+    /// engine keeps publishing and subscribing apart, like Janus VideoRoom): answer it on
+    /// the [`crate::backend::Leg::Subscriber`] leg.
+    SubscriberOffer(String),
+    /// The media server the participant was on is gone: close both connections, offer
+    /// again (`rejoin`), and the backend places it on another one.
+    Reconnect,
 }
 
 impl fmt::Debug for SfuSignal {
@@ -133,6 +140,8 @@ impl fmt::Debug for SfuSignal {
             SfuSignal::Candidate(c) => write!(f, "Candidate({c:?})"),
             SfuSignal::Removed => f.write_str("Removed"),
             SfuSignal::RoomEnded => f.write_str("RoomEnded"),
+            SfuSignal::SubscriberOffer(_) => f.write_str("SubscriberOffer"),
+            SfuSignal::Reconnect => f.write_str("Reconnect"),
         }
     }
 }
@@ -170,6 +179,13 @@ pub enum SfuError {
     /// webrtc-rs refused an operation (its text is not kept: it may name addresses).
     #[error("the media connection could not be set up")]
     Webrtc,
+    /// The external media server (Janus) could not be reached or refused; the service's
+    /// log has its reason.
+    #[error("the media server is unavailable")]
+    MediaServer,
+    /// This backend does not do that.
+    #[error("not supported by this media backend")]
+    Unsupported,
 }
 
 impl SfuError {
@@ -351,6 +367,19 @@ impl Sfu {
     /// Participants in `room` now (0 for no such room).
     pub fn participant_count(&self, room: RoomId) -> usize {
         self.inner.room(room).map_or(0, |r| r.participant_count())
+    }
+
+    /// Participants in all rooms now.
+    pub fn participant_total(&self) -> usize {
+        let rooms: Vec<Arc<Room>> = self
+            .inner
+            .rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        rooms.iter().map(|r| r.participant_count()).sum()
     }
 
     /// The room's dominant speaker, if someone is speaking.

@@ -30,6 +30,10 @@ pub struct Options {
     pub tls: bool,
     /// Extra lines for the `[limits]` table.
     pub limits: String,
+    /// Tables appended to the configuration (a `[janus]` backend).
+    pub extra: String,
+    /// Extra lines for the `[sfu]` table.
+    pub sfu: String,
 }
 
 impl Default for Options {
@@ -38,6 +42,8 @@ impl Default for Options {
             listen: "127.0.0.1:0".into(),
             tls: false,
             limits: String::new(),
+            extra: String::new(),
+            sfu: String::new(),
         }
     }
 }
@@ -78,12 +84,14 @@ impl Service {
              [store]\nsqlite = \"{db}\"\n\
              [stripe]\nwebhook_secret_file = \"{secret_file}\"\n\
              [stripe.prices]\nprice_1PhantomProMonthly = \"pro\"\n\
-             [sfu]\nbind_ip = \"127.0.0.1\"\n\
-             [limits]\n{limits}\n",
+             [sfu]\nbind_ip = \"127.0.0.1\"\n{sfu}\n\
+             [limits]\n{limits}\n{extra}\n",
             listen = options.listen,
             key = path("session-key.pem"),
             db = path("conference.db"),
             limits = options.limits,
+            extra = options.extra,
+            sfu = options.sfu,
         );
         let config_path = dir.path().join("conference.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -124,6 +132,11 @@ impl Service {
             dir,
             cert_der,
         }
+    }
+
+    /// The service process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything the service logged so far.

@@ -11,6 +11,8 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod sframe;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,6 +26,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use sfu_jitsi_bridge::backend::{EmbeddedBackend, Leg, MediaBackend, Placement};
 use sfu_jitsi_bridge::sfu::media::{self, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE};
 use sfu_jitsi_bridge::sfu::{IceCandidate, ParticipantId, RoomId, Sfu, SfuError, SfuSignal};
 use sfu_jitsi_bridge::tiers::Tier;
@@ -57,6 +60,37 @@ pub fn origin() -> Instant {
 /// Microseconds since [`origin`] (the RTP timestamp the tests send).
 pub fn micros_now() -> u32 {
     origin().elapsed().as_micros() as u32
+}
+
+/// Send times by (sender, kind, seq), kept only once [`record_send_times`] is called: for
+/// media servers that rewrite RTP timestamps (Janus does, for its subscribers), where the
+/// timestamp cannot carry the send time.
+static SENT: OnceLock<Mutex<SendTimes>> = OnceLock::new();
+
+/// Microseconds since [`origin`] by (sender, kind, seq).
+type SendTimes = HashMap<(u8, u8, u32), u32>;
+
+/// Keeps every packet's send time from now on (the delay no longer relies on RTP timestamps).
+pub fn record_send_times() {
+    let _ = SENT.set(Mutex::new(HashMap::new()));
+}
+
+/// Notes that `sender` sent packet `seq` of `kind` now (when send times are kept).
+pub fn mark_sent(sender: u8, kind: Kind, seq: u32) {
+    if let Some(sent) = SENT.get() {
+        sent.lock()
+            .unwrap()
+            .insert((sender, kind as u8, seq), micros_now());
+    }
+}
+
+/// Send-to-receive delay of packet `seq` of `kind` from `sender`, received now, with the
+/// RTP timestamp `rtp_ts` as the send time unless send times are kept.
+fn delay_of(sender: u8, kind: Kind, seq: u32, rtp_ts: u32) -> u32 {
+    let sent = SENT
+        .get()
+        .and_then(|s| s.lock().unwrap().get(&(sender, kind as u8, seq)).copied());
+    micros_now().wrapping_sub(sent.unwrap_or(rtp_ts))
 }
 
 /// The payload `sender` sends as packet `seq` of `kind`, `len` bytes long (at least the tag).
@@ -113,6 +147,12 @@ pub struct Received {
     pub streams: Vec<String>,
     /// Packets received after `mark_removed` was set.
     pub after_removal: u64,
+    /// With SFrame on: packets that arrived as SFrame ciphertext and decrypted.
+    pub sframe_decrypted: u64,
+    /// With SFrame on: packets whose plaintext was readable on the wire (must stay 0), or
+    /// that did not decrypt.
+    pub plaintext_on_wire: u64,
+    pub undecryptable: u64,
 }
 
 /// A test participant.
@@ -144,6 +184,8 @@ pub struct ClientHandler {
     pub received: Arc<Mutex<Received>>,
     pub removed: Arc<AtomicBool>,
     pub keep_delays: bool,
+    /// Payloads are SFrame ciphertext ([`sframe::open`] them first).
+    pub sframe: bool,
 }
 
 #[async_trait::async_trait]
@@ -167,16 +209,33 @@ impl PeerConnectionEventHandler for ClientHandler {
         let received = self.received.clone();
         let removed = self.removed.clone();
         let keep_delays = self.keep_delays;
+        let with_sframe = self.sframe;
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                     continue;
                 };
                 let now = Instant::now();
-                let delay = micros_now().wrapping_sub(packet.header.timestamp);
+                let rtp_ts = packet.header.timestamp;
                 let mut r = received.lock().unwrap();
                 if removed.load(Ordering::Acquire) {
                     r.after_removal += 1;
+                }
+                let mut packet = packet;
+                if with_sframe {
+                    if parse_tag(&packet.payload).is_some() {
+                        r.plaintext_on_wire += 1;
+                    }
+                    match sframe::open(&packet.payload) {
+                        Some(plain) => {
+                            r.sframe_decrypted += 1;
+                            packet.payload = Bytes::from(plain);
+                        }
+                        None => {
+                            r.undecryptable += 1;
+                            continue;
+                        }
+                    }
                 }
                 let Some((sender, kind, seq)) = parse_tag(&packet.payload) else {
                     r.foreign += 1;
@@ -192,7 +251,7 @@ impl PeerConnectionEventHandler for ClientHandler {
                 flow.first.get_or_insert(now);
                 flow.last = Some(now);
                 if keep_delays {
-                    flow.delays_us.push(delay);
+                    flow.delays_us.push(delay_of(sender, kind, seq, rtp_ts));
                 }
             }
         });
@@ -227,25 +286,7 @@ pub async fn sending_peer(
     handler: Arc<ClientHandler>,
     tracks: &[Arc<TrackLocalStaticRTP>],
 ) -> (Arc<dyn PeerConnection>, String) {
-    let (media_engine, registry) = media::media_engine_and_registry().unwrap();
-    let setting_engine = SettingEngineBuilder::new()
-        .with_include_loopback_candidate(true)
-        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-        .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
-        .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
-        .build();
-    let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(media_engine)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(setting_engine)
-        .with_runtime(Arc::new(webrtc::runtime::TokioRuntime))
-        .with_handler(handler)
-        .with_udp_addrs(vec!["127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()])
-        .build()
-        .await
-        .unwrap();
-    let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+    let pc = loopback_peer(handler).await;
     for track in tracks {
         pc.add_transceiver_from_track(
             track.clone() as Arc<dyn TrackLocal>,
@@ -264,11 +305,60 @@ pub async fn sending_peer(
     (pc, sdp)
 }
 
+static CLIENT_IP: OnceLock<std::net::IpAddr> = OnceLock::new();
+
+/// The address test participants bind: 127.0.0.1 unless [`use_client_ip`] said otherwise.
+pub fn client_ip() -> std::net::IpAddr {
+    *CLIENT_IP.get_or_init(|| std::net::IpAddr::from([127, 0, 0, 1]))
+}
+
+/// Makes test participants bind `ip` (before the first one is built). Janus never gathers
+/// loopback candidates, so its tests put the participants on the machine's own address.
+pub fn use_client_ip(ip: std::net::IpAddr) {
+    let _ = CLIENT_IP.set(ip);
+}
+
+/// A peer connection on [`client_ip`] with `handler` and no tracks (it answers offers).
+pub async fn loopback_peer(handler: Arc<ClientHandler>) -> Arc<dyn PeerConnection> {
+    let (media_engine, registry) = media::media_engine_and_registry().unwrap();
+    let setting_engine = SettingEngineBuilder::new()
+        .with_include_loopback_candidate(true)
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
+        .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+        .build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(setting_engine)
+        .with_runtime(Arc::new(webrtc::runtime::TokioRuntime))
+        .with_handler(handler)
+        .with_udp_addrs(vec![std::net::SocketAddr::new(client_ip(), 0)])
+        .build()
+        .await
+        .unwrap();
+    Arc::new(pc)
+}
+
 impl Client {
     /// Builds the connection, offers, joins `room` through `sfu` and starts answering its
     /// offers. `marker` tags this participant's payloads.
     pub async fn join(
         sfu: &Sfu,
+        room: RoomId,
+        tier: Tier,
+        marker: u8,
+        keep_delays: bool,
+    ) -> Result<Self, SfuError> {
+        let backend = Arc::new(EmbeddedBackend { sfu: sfu.clone() });
+        Self::join_on(backend, room, tier, marker, keep_delays).await
+    }
+
+    /// [`Client::join`] through any media backend; on Janus, the subscriber leg's offers
+    /// are answered on a second, receive-only connection.
+    pub async fn join_on(
+        sfu: Arc<dyn MediaBackend>,
         room: RoomId,
         tier: Tier,
         marker: u8,
@@ -284,6 +374,7 @@ impl Client {
             received: received.clone(),
             removed: removed.clone(),
             keep_delays,
+            sframe: false,
         });
         let (audio_ssrc, video_ssrc) = (fastrand::u32(1..), fastrand::u32(1..));
         let audio = local_track(RtpCodecKind::Audio, "audio", audio_ssrc);
@@ -291,7 +382,9 @@ impl Client {
         let (pc, sdp) = sending_peer(handler, &[audio.clone(), video.clone()]).await;
 
         let id = ParticipantId::random();
-        let joined = sfu.join(room, tier, id.clone(), sdp).await?;
+        let joined = sfu
+            .join(room, tier, id.clone(), sdp, Placement::default())
+            .await?;
         pc.set_remote_description(RTCSessionDescription::answer(joined.answer).unwrap())
             .await
             .unwrap();
@@ -300,7 +393,11 @@ impl Client {
         let (sfu2, id2) = (sfu.clone(), id.clone());
         tokio::spawn(async move {
             while let Some(c) = cand_rx.recv().await {
-                if sfu2.add_ice_candidate(room, &id2, c).await.is_err() {
+                if sfu2
+                    .add_ice_candidate(room, &id2, Leg::Main, c)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -315,7 +412,9 @@ impl Client {
             removed.clone(),
         );
         let mut rx = joined.signals;
+        let received3 = received.clone();
         tokio::spawn(async move {
+            let mut sub_pc: Option<Arc<dyn PeerConnection>> = None;
             while let Some(signal) = rx.recv().await {
                 log.lock().unwrap().push(format!("{signal:?}"));
                 match signal {
@@ -332,7 +431,7 @@ impl Client {
                         if pc3.set_local_description(answer).await.is_err() {
                             continue;
                         }
-                        let _ = sfu3.apply_answer(room, &id3, sdp).await;
+                        let _ = sfu3.apply_answer(room, &id3, Leg::Main, sdp).await;
                     }
                     SfuSignal::Candidate(c) => {
                         let _ = pc3
@@ -347,6 +446,47 @@ impl Client {
                     SfuSignal::Removed | SfuSignal::RoomEnded => {
                         removed3.store(true, Ordering::Release);
                     }
+                    SfuSignal::SubscriberOffer(sdp) => {
+                        let sub = match &sub_pc {
+                            Some(pc) => pc.clone(),
+                            None => {
+                                let (tx, mut rx) = unbounded_channel();
+                                let handler = Arc::new(ClientHandler {
+                                    candidates: tx,
+                                    video_tracks: Arc::new(Mutex::new(Vec::new())),
+                                    received: received3.clone(),
+                                    removed: removed3.clone(),
+                                    keep_delays,
+                                    sframe: false,
+                                });
+                                let pc = loopback_peer(handler).await;
+                                sub_pc = Some(pc.clone());
+                                let (b, id) = (sfu3.clone(), id3.clone());
+                                tokio::spawn(async move {
+                                    while let Some(c) = rx.recv().await {
+                                        let _ = b
+                                            .add_ice_candidate(room, &id, Leg::Subscriber, c)
+                                            .await;
+                                    }
+                                });
+                                pc
+                            }
+                        };
+                        let offer = RTCSessionDescription::offer(sdp).unwrap();
+                        if sub.set_remote_description(offer).await.is_err() {
+                            continue;
+                        }
+                        let Ok(answer) = sub.create_answer(None).await else {
+                            continue;
+                        };
+                        let sdp = answer.sdp.clone();
+                        if sub.set_local_description(answer).await.is_err() {
+                            continue;
+                        }
+                        let _ = sfu3.apply_answer(room, &id3, Leg::Subscriber, sdp).await;
+                    }
+                    // The bench and SFU tests never lose a media server.
+                    SfuSignal::Reconnect => {}
                 }
             }
         });
@@ -381,6 +521,7 @@ impl Client {
 
     /// Sends one audio packet of `len` bytes, number `seq`, with audio `level` (-dBov).
     pub async fn send_audio(&self, seq: u32, len: usize, level: u8) -> bool {
+        mark_sent(self.marker, Kind::Audio, seq);
         let header = rtp::Header {
             version: 2,
             payload_type: OPUS_PAYLOAD_TYPE,
@@ -409,6 +550,7 @@ impl Client {
 
     /// Sends one video packet (`marker`: last of a frame).
     pub async fn send_video(&self, seq: u32, len: usize, marker: bool) -> bool {
+        mark_sent(self.marker, Kind::Video, seq);
         let header = rtp::Header {
             version: 2,
             payload_type: VP8_PAYLOAD_TYPE,
