@@ -131,6 +131,9 @@ enum Command {
     /// The phone gateway: SIP trunks bridged to PhantomCall calls.
     #[command(subcommand)]
     Gateway(GatewayCommand),
+    /// A hotline: a queue of callers answered by enrolled dispatchers, and a shared inbox.
+    #[command(subcommand)]
+    Hotline(HotlineCommand),
     /// Local demo: embedded relay, two fresh identities, a real call between them with
     /// synthetic devices; live figures, one received frame saved as PNG, a JSON summary.
     Demo {
@@ -168,6 +171,31 @@ enum GatewayCommand {
         /// The gateway configuration (TOML).
         #[arg(long)]
         config: PathBuf,
+        #[command(flatten)]
+        relays: relays::RelayArgs,
+        #[command(flatten)]
+        net: call_args::NetArgs,
+    },
+}
+
+/// `phantomcall hotline ...`.
+#[derive(Subcommand)]
+enum HotlineCommand {
+    /// Serve the hotline on this identity: callers wait on a line with a waiting tone
+    /// until a dispatcher takes them; rules and dispatchers from the config file (see
+    /// hotline/hotline.example.toml); relays, privacy mode and TURN from flags.
+    Serve {
+        /// The hotline configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The SQLite file of the queue and the inbox (default: hotline.db next to the
+        /// config). A restart keeps every waiting caller's place.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Most waiting lines open at once (the machine's limit; the queue's own limits
+        /// overflow into callbacks first).
+        #[arg(long, default_value_t = hotline::voice::DEFAULT_MAX_LINES)]
+        max_lines: usize,
         #[command(flatten)]
         relays: relays::RelayArgs,
         #[command(flatten)]
@@ -305,6 +333,13 @@ fn main() -> ExitCode {
                 relays,
                 net,
             }) => commands::gateway::serve(&key_file, &config, relays, net).await,
+            Command::Hotline(HotlineCommand::Serve {
+                config,
+                state,
+                max_lines,
+                relays,
+                net,
+            }) => commands::hotline::serve(&key_file, &config, state, max_lines, relays, net).await,
             Command::TurnCredentials {
                 id,
                 ttl,

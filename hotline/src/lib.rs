@@ -39,6 +39,7 @@ pub mod core;
 pub mod ids;
 pub mod inbox;
 pub mod store;
+pub mod voice;
 
 pub use crate::core::{HotlineCore, HotlineError, Input, Output};
 pub use ids::{CallId, CallerId, CallerIdKey, CallerKey, EntryId, Npub};

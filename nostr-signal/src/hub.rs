@@ -27,8 +27,7 @@ use crate::wrap::{build_rumor, wrap_rumor};
 use crate::{
     DeliveryForm, Identity, RejectReason, RejectionCounts, SendReport, SignalError,
     SignalTransport, Verified, VerifiedChat, VerifiedControl, VerifiedMessage, Verifier,
-    VerifierConfig,
-    DEFAULT_WRAP_EXPIRATION,
+    VerifierConfig, DEFAULT_WRAP_EXPIRATION,
 };
 
 /// Peers whose delivery form is remembered; a flood of throwaway keys pushes out the
@@ -287,14 +286,16 @@ impl SignalHub {
         // Our other devices always get the sealed form: they are PhantomCall.
         let to_self = match own_copy {
             false => None,
-            true => Some(wrap_rumor(
-            keys,
-            &keys.public_key(),
-            rumor.clone(),
-            DeliveryForm::Sealed,
-            expiration,
-        )
-        .await),
+            true => Some(
+                wrap_rumor(
+                    keys,
+                    &keys.public_key(),
+                    rumor.clone(),
+                    DeliveryForm::Sealed,
+                    expiration,
+                )
+                .await,
+            ),
         };
         match to_self {
             Some(Ok(to_self)) => self.send_own_copy(&links, to_self),

@@ -4,6 +4,7 @@ pub mod blackout;
 pub mod call;
 pub mod demo;
 pub mod gateway;
+pub mod hotline;
 pub mod keygen;
 pub mod listen;
 pub mod live;

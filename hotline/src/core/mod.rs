@@ -53,7 +53,7 @@ pub use stats::{estimate_wait, HotlineStats};
 pub use types::*;
 pub use view::{ConsoleView, DispatcherView, EntryView};
 
-use crate::ids::{CallId, CallerId, CallerIdKey, EntryId, Npub};
+use crate::ids::{CallId, CallerId, CallerIdKey, CallerKey, EntryId, Npub};
 use queue::{Entry, OrderKey};
 use roster::Dispatcher;
 
@@ -182,6 +182,12 @@ impl HotlineCore {
         self.by_npub
             .get(dispatcher)
             .map(|&i| self.dispatchers[i].presence)
+    }
+
+    /// The caller's key of `entry`, for the driver that must address them (re-ring after
+    /// a restart, a callback). Never for a screen.
+    pub fn caller_of(&self, entry: EntryId) -> Option<CallerKey> {
+        self.entries.get(&entry).map(|e| e.caller)
     }
 
     /// The next thing to do.

@@ -1,0 +1,25 @@
+//! The hotline's control messages (the content of sealed kind 25070 rumors from
+//! dispatchers, callers' hotlines and anyone who knows a key). Never a panic; whatever
+//! parses re-serializes and parses back to the same message.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[allow(dead_code)]
+#[path = "../../hotline/src/core/types.rs"]
+mod core;
+#[allow(dead_code)]
+#[path = "../../hotline/src/ids.rs"]
+mod ids;
+#[allow(dead_code)]
+#[path = "../../hotline/src/voice/wire.rs"]
+mod wire;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(control) = wire::Control::parse(text) {
+        assert_eq!(wire::Control::parse(&control.to_json()), Ok(control));
+    }
+});

@@ -1,0 +1,346 @@
+//! A dispatcher's side: signs in to the hotline, hears offers, answers, and takes the
+//! caller's call on its own engine when the hotline hands the caller over. The console
+//! screen drives it; it never holds the hotline's key.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use calling::{CallEngine, CallState, Direction, EngineEvent};
+use nostr_signal::{IncomingControls, NostrTransport, PublicKey, SignalError};
+use phantomcall_schemas::CallType;
+use phantomcall_schemas::{CallId, PrivacyMode};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use super::wire::{key_of, Control};
+use crate::core::Presence;
+use crate::ids::EntryId;
+
+/// What the console shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatcherEvent {
+    /// An entry rings for you.
+    Offered {
+        /// The entry.
+        entry: EntryId,
+        /// The opaque caller id, short form.
+        caller: String,
+        /// The caller's npub, only when the operator allows it.
+        caller_npub: Option<String>,
+        /// A repeat caller.
+        repeat: bool,
+        /// A callback entry: you will call them.
+        callback: bool,
+        /// How long it rings.
+        ring: Duration,
+    },
+    /// An offer was withdrawn ("answered-elsewhere", "timeout", "withdrawn").
+    OfferCancelled {
+        /// The entry.
+        entry: EntryId,
+        /// Why.
+        reason: String,
+    },
+    /// You are on a call with the caller of `entry`.
+    Connected {
+        /// The entry.
+        entry: EntryId,
+        /// Your call with them.
+        call: CallId,
+    },
+    /// Your call of `entry` ended.
+    CallEnded {
+        /// The entry.
+        entry: EntryId,
+    },
+    /// Your presence as the hotline sees it.
+    Presence(Presence),
+    /// The hotline refused an action of yours.
+    Refused(String),
+}
+
+#[derive(Default)]
+struct Calls {
+    /// Callers the hotline handed to us, and their entries.
+    expected: HashMap<PublicKey, EntryId>,
+    /// Calls ringing before their hand-over arrived.
+    ringing: HashMap<PublicKey, CallId>,
+    /// Our calls with callers, by call.
+    calls: HashMap<CallId, EntryId>,
+    /// Entries we transferred away: their call's end is not ours to report.
+    given_away: HashSet<EntryId>,
+}
+
+/// One dispatcher's connection to one hotline.
+pub struct DispatcherClient {
+    transport: Arc<NostrTransport>,
+    hotline: PublicKey,
+    events: broadcast::Sender<DispatcherEvent>,
+    calls: Arc<Mutex<Calls>>,
+    task: JoinHandle<()>,
+}
+
+impl DispatcherClient {
+    /// Starts listening to `hotline` on `transport` (whose verifier must accept control
+    /// messages); calls with callers run on `engine` in `mode`.
+    pub fn start(
+        engine: CallEngine,
+        transport: Arc<NostrTransport>,
+        hotline: PublicKey,
+        mode: PrivacyMode,
+    ) -> Self {
+        let (events, _) = broadcast::channel(64);
+        let calls = Arc::new(Mutex::new(Calls::default()));
+        let controls = transport.hub().incoming_controls();
+        let task = tokio::spawn(run(
+            Runner {
+                engine: engine.clone(),
+                hotline,
+                mode,
+                events: events.clone(),
+                calls: calls.clone(),
+                transport: transport.clone(),
+            },
+            engine.events(),
+            controls,
+        ));
+        Self {
+            transport,
+            hotline,
+            events,
+            calls,
+            task,
+        }
+    }
+
+    /// What happens, from now on.
+    pub fn events(&self) -> broadcast::Receiver<DispatcherEvent> {
+        self.events.subscribe()
+    }
+
+    async fn send(&self, control: Control) -> Result<(), SignalError> {
+        self.transport
+            .hub()
+            .send_control(self.hotline, &control.to_json())
+            .await
+            .map(drop)
+    }
+
+    /// Sign in (available), pause (busy), or sign out (away).
+    pub async fn set_presence(&self, presence: Presence) -> Result<(), SignalError> {
+        self.send(Control::SetPresence {
+            presence: presence.as_str().into(),
+        })
+        .await
+    }
+
+    /// Take the offered entry.
+    pub async fn answer(&self, entry: EntryId) -> Result<(), SignalError> {
+        self.send(Control::Answer { entry: entry.0 }).await
+    }
+
+    /// Decline the offered entry.
+    pub async fn decline(&self, entry: EntryId) -> Result<(), SignalError> {
+        self.send(Control::Decline { entry: entry.0 }).await
+    }
+
+    /// Hand the caller of `entry` to the dispatcher `to` (blind: they take over).
+    pub async fn transfer(&self, entry: EntryId, to: PublicKey) -> Result<(), SignalError> {
+        self.lock().given_away.insert(entry);
+        self.send(Control::Transfer {
+            entry: entry.0,
+            to: to.to_hex(),
+        })
+        .await
+    }
+
+    /// Hold or resume (the queue records it; muting is the console's).
+    pub async fn hold(&self, entry: EntryId, on: bool) -> Result<(), SignalError> {
+        self.send(Control::SetHold { entry: entry.0, on }).await
+    }
+
+    /// Set the entry's note (internal: never sent to the caller).
+    pub async fn note(&self, entry: EntryId, text: &str) -> Result<(), SignalError> {
+        self.send(Control::Note {
+            entry: entry.0,
+            text: text.into(),
+        })
+        .await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for DispatcherClient {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Runner {
+    engine: CallEngine,
+    hotline: PublicKey,
+    mode: PrivacyMode,
+    events: broadcast::Sender<DispatcherEvent>,
+    calls: Arc<Mutex<Calls>>,
+    transport: Arc<NostrTransport>,
+}
+
+async fn run(
+    runner: Runner,
+    mut calls: broadcast::Receiver<EngineEvent>,
+    mut controls: IncomingControls,
+) {
+    loop {
+        tokio::select! {
+            event = calls.recv() => match event {
+                Ok(EngineEvent::Call(event)) => runner.on_call(&event).await,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            control = controls.recv() => match control {
+                Some(control) if control.sender == runner.hotline => {
+                    runner.on_control(&control.content);
+                }
+                Some(_) => tracing::debug!("control message from another key dropped"),
+                None => return,
+            },
+        }
+    }
+}
+
+impl Runner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn emit(&self, event: DispatcherEvent) {
+        let _ = self.events.send(event);
+    }
+
+    async fn on_call(&self, event: &calling::CallEvent) {
+        match (event.direction, event.state) {
+            (Direction::Incoming, CallState::Ringing) => {
+                let mut calls = self.lock();
+                match calls.expected.remove(&event.peer) {
+                    Some(entry) => {
+                        calls.calls.insert(event.call_id.clone(), entry);
+                        self.engine.accept(event.call_id.clone(), false);
+                    }
+                    None => {
+                        calls.ringing.insert(event.peer, event.call_id.clone());
+                    }
+                }
+            }
+            (_, CallState::Connected) => {
+                let entry = self.lock().calls.get(&event.call_id).copied();
+                if let Some(entry) = entry {
+                    self.emit(DispatcherEvent::Connected {
+                        entry,
+                        call: event.call_id.clone(),
+                    });
+                }
+            }
+            (_, CallState::Ended) => {
+                let ended = {
+                    let mut calls = self.lock();
+                    calls.ringing.retain(|_, call| *call != event.call_id);
+                    calls
+                        .calls
+                        .remove(&event.call_id)
+                        .map(|entry| (entry, calls.given_away.remove(&entry)))
+                };
+                if let Some((entry, given_away)) = ended {
+                    if !given_away {
+                        let end = Control::End { entry: entry.0 };
+                        if let Err(e) = self
+                            .transport
+                            .hub()
+                            .send_control(self.hotline, &end.to_json())
+                            .await
+                        {
+                            tracing::warn!(error = %e, "call end not reported to the hotline");
+                        }
+                    }
+                    self.emit(DispatcherEvent::CallEnded { entry });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_control(&self, content: &str) {
+        let control = match Control::parse(content) {
+            Ok(control) => control,
+            Err(e) => {
+                tracing::info!(error = %e, "hotline control message dropped");
+                return;
+            }
+        };
+        let caller_key = |hex: &str| {
+            key_of(hex, "caller")
+                .ok()
+                .and_then(|n| PublicKey::from_slice(n.as_bytes()).ok())
+        };
+        let event = match control {
+            Control::Offer {
+                entry,
+                caller,
+                caller_npub,
+                repeat,
+                callback,
+                ring_secs,
+            } => DispatcherEvent::Offered {
+                entry: EntryId(entry),
+                caller,
+                caller_npub,
+                repeat,
+                callback,
+                ring: Duration::from_secs(u64::from(ring_secs)),
+            },
+            Control::OfferCancelled { entry, reason } => DispatcherEvent::OfferCancelled {
+                entry: EntryId(entry),
+                reason,
+            },
+            Control::ExpectCaller { entry, caller } => {
+                let Some(caller) = caller_key(&caller) else {
+                    return;
+                };
+                // Their call must ring here, though they are no contact of ours.
+                self.engine.add_contact(caller);
+                let mut calls = self.lock();
+                match calls.ringing.remove(&caller) {
+                    Some(call) => {
+                        calls.calls.insert(call.clone(), EntryId(entry));
+                        self.engine.accept(call, false);
+                    }
+                    None => {
+                        calls.expected.insert(caller, EntryId(entry));
+                    }
+                }
+                return;
+            }
+            Control::CallBack { entry, caller } => {
+                let Some(caller) = caller_key(&caller) else {
+                    return;
+                };
+                let call = self.engine.dial(caller, CallType::Voice, self.mode);
+                self.lock().calls.insert(call, EntryId(entry));
+                return;
+            }
+            Control::PresenceIs { presence } => match Presence::parse(&presence) {
+                Some(presence) => DispatcherEvent::Presence(presence),
+                None => return,
+            },
+            Control::Refused { reason } => DispatcherEvent::Refused(reason),
+            _ => {
+                tracing::debug!("control message not meant for a dispatcher dropped");
+                return;
+            }
+        };
+        self.emit(event);
+    }
+}

@@ -1,0 +1,335 @@
+//! The control messages between a hotline, its dispatchers and its callers: the JSON
+//! content of sealed kind 25070 rumors ([`nostr_signal::CONTROL_KIND`]). The relay sees
+//! none of it; the seal's signature says who sent each one.
+//!
+//! Every field is checked when parsed: keys are 64 hex digits of a valid point, call ids
+//! and notes are bounded, presence is one of four words. What does not parse is dropped
+//! with its reason, never acted on.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::{Presence, MAX_CALL_ID_CHARS, MAX_NOTE_CHARS};
+use crate::ids::{EntryId, Npub};
+
+/// One control message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Control {
+    // Hotline -> caller.
+    /// Your place in the queue of the waiting call `call`, and the estimated wait.
+    Position {
+        /// The waiting call's id (the caller's own call to the hotline).
+        call: String,
+        /// 1-based place.
+        position: u32,
+        /// Estimated seconds left; absent when nobody is signed in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_secs: Option<u32>,
+    },
+    /// A dispatcher takes your call: call `dispatcher` now; the hotline vouches for them.
+    TransferTo {
+        /// The waiting call being handed over.
+        call: String,
+        /// The dispatcher's key (hex).
+        dispatcher: String,
+    },
+    /// The queue is full or the wait too long: the line ends, a dispatcher calls back.
+    CallbackPromised {
+        /// The waiting call that ends.
+        call: String,
+    },
+    /// A dispatcher of this hotline is about to call you back (the callback entry).
+    CallingBack {
+        /// The dispatcher's key (hex).
+        dispatcher: String,
+    },
+
+    // Hotline -> dispatcher.
+    /// An entry rings for you; answer before `ring_secs` run out.
+    Offer {
+        /// The queue entry.
+        entry: u64,
+        /// The opaque caller id, short form.
+        caller: String,
+        /// The caller's npub, only when the operator allows dispatchers to see it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caller_npub: Option<String>,
+        /// A repeat caller.
+        repeat: bool,
+        /// A callback entry (you will call them) rather than a caller on the line.
+        callback: bool,
+        /// Seconds the offer rings.
+        ring_secs: u32,
+    },
+    /// The offer of `entry` is withdrawn ("answered-elsewhere", "timeout", "withdrawn").
+    OfferCancelled {
+        /// The entry.
+        entry: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The caller of `entry` is calling you now: your client answers that call (and only
+    /// that caller's) at once. Their key is for the client, not the screen.
+    ExpectCaller {
+        /// The entry.
+        entry: u64,
+        /// The caller's key (hex).
+        caller: String,
+    },
+    /// Call back the caller of the callback entry `entry`.
+    CallBack {
+        /// The entry.
+        entry: u64,
+        /// The caller's key (hex).
+        caller: String,
+    },
+    /// Your presence as the hotline sees it.
+    PresenceIs {
+        /// "available", "busy", "wrap-up" or "away".
+        presence: String,
+    },
+    /// An action of yours was refused, with the reason.
+    Refused {
+        /// The reason, in words.
+        reason: String,
+    },
+
+    // Dispatcher -> hotline.
+    /// Sign in, change presence, or sign out ("away").
+    SetPresence {
+        /// "available", "busy" or "away" (wrap-up is the hotline's to set).
+        presence: String,
+    },
+    /// Take the offered entry.
+    Answer {
+        /// The entry.
+        entry: u64,
+    },
+    /// Decline the offered entry.
+    Decline {
+        /// The entry.
+        entry: u64,
+    },
+    /// Hand the caller of `entry` to another dispatcher (blind transfer).
+    Transfer {
+        /// The entry.
+        entry: u64,
+        /// The dispatcher taking over (hex).
+        to: String,
+    },
+    /// Hold or resume.
+    SetHold {
+        /// The entry.
+        entry: u64,
+        /// On hold.
+        on: bool,
+    },
+    /// The entry's note.
+    Note {
+        /// The entry.
+        entry: u64,
+        /// The text.
+        text: String,
+    },
+    /// The call of `entry` ended (wrap-up starts).
+    End {
+        /// The entry.
+        entry: u64,
+    },
+}
+
+/// Why a control message was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Not JSON, or not one of the messages above.
+    #[error("not a hotline control message: {0}")]
+    Malformed(String),
+    /// A key is not 64 hex digits.
+    #[error("{0} is not a public key")]
+    BadKey(&'static str),
+    /// A call id is empty or too long.
+    #[error("bad call id")]
+    BadCallId,
+    /// A note or reason is too long.
+    #[error("{0} too long")]
+    TooLong(&'static str),
+    /// Not a presence a dispatcher may set.
+    #[error("unknown presence {0:?}")]
+    BadPresence(String),
+}
+
+/// Longest reason or short caller id carried.
+const MAX_SHORT_TEXT: usize = 200;
+
+impl Control {
+    /// Parses and checks one message.
+    pub fn parse(text: &str) -> Result<Self, WireError> {
+        let control: Control =
+            serde_json::from_str(text).map_err(|e| WireError::Malformed(e.to_string()))?;
+        control.check()?;
+        Ok(control)
+    }
+
+    /// The JSON content.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("control messages always serialize")
+    }
+
+    fn check(&self) -> Result<(), WireError> {
+        let call_ok = |call: &str| {
+            (!call.is_empty() && call.len() <= MAX_CALL_ID_CHARS)
+                .then_some(())
+                .ok_or(WireError::BadCallId)
+        };
+        let short = |text: &str, what| {
+            (text.chars().count() <= MAX_SHORT_TEXT)
+                .then_some(())
+                .ok_or(WireError::TooLong(what))
+        };
+        match self {
+            Control::Position { call, .. } | Control::CallbackPromised { call } => call_ok(call),
+            Control::TransferTo { call, dispatcher } => {
+                call_ok(call)?;
+                key_of(dispatcher, "dispatcher").map(drop)
+            }
+            Control::CallingBack { dispatcher } => key_of(dispatcher, "dispatcher").map(drop),
+            Control::Offer {
+                caller,
+                caller_npub,
+                ..
+            } => {
+                short(caller, "caller id")?;
+                match caller_npub {
+                    Some(npub) => Npub::parse(npub)
+                        .map(drop)
+                        .map_err(|_| WireError::BadKey("caller npub")),
+                    None => Ok(()),
+                }
+            }
+            Control::OfferCancelled { reason, .. } | Control::Refused { reason } => {
+                short(reason, "reason")
+            }
+            Control::ExpectCaller { caller, .. } | Control::CallBack { caller, .. } => {
+                key_of(caller, "caller").map(drop)
+            }
+            Control::PresenceIs { presence } => Presence::parse(presence)
+                .map(drop)
+                .ok_or_else(|| WireError::BadPresence(presence.clone())),
+            Control::SetPresence { presence } => match Presence::parse(presence) {
+                Some(Presence::WrapUp) | None => Err(WireError::BadPresence(presence.clone())),
+                Some(_) => Ok(()),
+            },
+            Control::Transfer { to, .. } => key_of(to, "transfer target").map(drop),
+            Control::Note { text, .. } => (text.chars().count() <= MAX_NOTE_CHARS)
+                .then_some(())
+                .ok_or(WireError::TooLong("note")),
+            Control::Answer { .. }
+            | Control::Decline { .. }
+            | Control::SetHold { .. }
+            | Control::End { .. } => Ok(()),
+        }
+    }
+}
+
+/// The key in a checked message's hex field (64 hex digits, a valid point).
+pub fn key_of(hex: &str, what: &'static str) -> Result<Npub, WireError> {
+    let bytes: [u8; 32] = hex::decode(hex)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(WireError::BadKey(what))?;
+    nostr_sdk::PublicKey::from_slice(&bytes).map_err(|_| WireError::BadKey(what))?;
+    Ok(Npub::from_bytes(bytes))
+}
+
+/// The entry id of a message's `entry` field.
+pub fn entry(id: u64) -> EntryId {
+    EntryId(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "82341f882b6eabcd2ba7f1ef90aad961cf074af15b9ef44a09f9d2a8fbfbe6a2";
+
+    #[test]
+    fn every_message_round_trips() {
+        let all = [
+            Control::Position {
+                call: "c1".into(),
+                position: 3,
+                wait_secs: Some(120),
+            },
+            Control::TransferTo {
+                call: "c1".into(),
+                dispatcher: KEY.into(),
+            },
+            Control::Offer {
+                entry: 7,
+                caller: "c-0123456789ab".into(),
+                caller_npub: None,
+                repeat: true,
+                callback: false,
+                ring_secs: 20,
+            },
+            Control::ExpectCaller {
+                entry: 7,
+                caller: KEY.into(),
+            },
+            Control::SetPresence {
+                presence: "available".into(),
+            },
+            Control::Note {
+                entry: 7,
+                text: "asked for a call back tomorrow".into(),
+            },
+        ];
+        for message in all {
+            assert_eq!(Control::parse(&message.to_json()), Ok(message));
+        }
+    }
+
+    #[test]
+    fn bad_fields_are_refused_with_the_field_named() {
+        let cases = [
+            (
+                r#"{"type":"transfer-to","call":"c","dispatcher":"zz"}"#,
+                "dispatcher",
+            ),
+            (
+                r#"{"type":"expect-caller","entry":1,"caller":"00"}"#,
+                "caller",
+            ),
+            (
+                r#"{"type":"set-presence","presence":"wrap-up"}"#,
+                "presence",
+            ),
+            (r#"{"type":"set-presence","presence":"asleep"}"#, "presence"),
+            (r#"{"type":"position","call":"","position":1}"#, "call id"),
+            (
+                r#"{"type":"self-destruct"}"#,
+                "not a hotline control message",
+            ),
+            (
+                r#"{"type":"answer","entry":-1}"#,
+                "not a hotline control message",
+            ),
+            ("not json", "not a hotline control message"),
+        ];
+        for (text, said) in cases {
+            let error = Control::parse(text).unwrap_err().to_string();
+            assert!(error.contains(said), "{text}: {error}");
+        }
+        let long = format!(
+            r#"{{"type":"note","entry":1,"text":"{}"}}"#,
+            "x".repeat(MAX_NOTE_CHARS + 1)
+        );
+        assert_eq!(Control::parse(&long), Err(WireError::TooLong("note")));
+        // An x-only key that is not on the curve is not a key.
+        let off_curve = "0".repeat(64);
+        assert_eq!(
+            key_of(&off_curve, "caller"),
+            Err(WireError::BadKey("caller"))
+        );
+    }
+}
