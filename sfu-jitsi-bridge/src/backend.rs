@@ -5,7 +5,7 @@
 //! machine), and [`crate::janus::JanusBackend`], Janus VideoRoom instances driven through
 //! Janus's WebSocket API, cascaded across instances with VideoRoom's remote publishers
 //! (conferences beyond one machine). A Jitsi Videobridge (COLIBRI2) backend would be a third
-//! implementation; none ships, because none could be tested here (docs/decisions-janus.md).
+//! implementation; none ships, because none could be tested here (docs/decisions.md, "Conferences on Janus").
 //!
 //! Every backend forwards SFrame ciphertext untouched and holds no media key.
 

@@ -146,8 +146,8 @@ impl Assist {
                     self.sessions.insert(
                         event.peer,
                         Session {
-                            first_call: event.call_id.clone(),
-                            current: event.call_id.clone(),
+                            first_call: event.call_id,
+                            current: event.call_id,
                             call_type: event.call_type,
                             mode: event.mode,
                             since: Instant::now(),
@@ -159,8 +159,8 @@ impl Assist {
             (Direction::Incoming, CallState::Ringing) => {
                 // The hotline rings back after a restart: the user is still waiting.
                 if let Some(session) = self.sessions.get_mut(&event.peer) {
-                    session.current = event.call_id.clone();
-                    self.engine.accept(event.call_id.clone(), false);
+                    session.current = event.call_id;
+                    self.engine.accept(event.call_id, false);
                 }
             }
             _ => {}
@@ -207,11 +207,11 @@ impl Assist {
                 };
                 // A person's client keeps one live call: the line (or the previous
                 // dispatcher) closes first, then the dispatcher is called.
-                self.engine.hangup(session.current.clone());
+                self.engine.hangup(session.current);
                 let new = self
                     .engine
                     .dial(dispatcher, session.call_type, session.mode);
-                session.current = new.clone();
+                session.current = new;
                 CallerEvent::HandedOver {
                     hotline: sender,
                     dispatcher,

@@ -227,11 +227,11 @@ impl Runner {
                 let mut calls = self.lock();
                 match calls.expected.remove(&event.peer) {
                     Some(entry) => {
-                        calls.calls.insert(event.call_id.clone(), entry);
-                        self.engine.accept(event.call_id.clone(), false);
+                        calls.calls.insert(event.call_id, entry);
+                        self.engine.accept(event.call_id, false);
                     }
                     None => {
-                        calls.ringing.insert(event.peer, event.call_id.clone());
+                        calls.ringing.insert(event.peer, event.call_id);
                     }
                 }
             }
@@ -240,7 +240,7 @@ impl Runner {
                 if let Some(entry) = entry {
                     self.emit(DispatcherEvent::Connected {
                         entry,
-                        call: event.call_id.clone(),
+                        call: event.call_id,
                     });
                 }
             }
@@ -314,7 +314,7 @@ impl Runner {
                 let mut calls = self.lock();
                 match calls.ringing.remove(&caller) {
                     Some(call) => {
-                        calls.calls.insert(call.clone(), EntryId(entry));
+                        calls.calls.insert(call, EntryId(entry));
                         self.engine.accept(call, false);
                     }
                     None => {

@@ -74,7 +74,7 @@ pub(super) async fn serve_calls(
                                 state.lines.insert(
                                     entry,
                                     Line {
-                                        call: Some(event.call_id.clone()),
+                                        call: Some(event.call_id),
                                         caller: event.peer,
                                     },
                                 );

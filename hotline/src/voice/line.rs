@@ -43,7 +43,7 @@ impl WaitingLine {
         self.announcements
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(call.clone())
+            .entry(*call)
             .or_default()
             .clone()
     }
@@ -185,9 +185,9 @@ mod tests {
     #[test]
     fn an_announcement_replaces_the_waiting_tone_then_the_tone_returns() {
         let line = WaitingLine::default();
-        let call = CallId::new("queued-1").unwrap();
+        let call = CallId::new_random();
         let key = nostr_sdk::Keys::generate().public_key();
-        let mut mic = line.microphone_for(call.clone(), &key).unwrap();
+        let mut mic = line.microphone_for(call, &key).unwrap();
         line.announce_position(&call, 2);
         let frames = (2 * (BEEP_SAMPLES + GAP_SAMPLES)) / 960;
         let announced: Vec<i16> = (0..frames)
