@@ -237,7 +237,9 @@ pub fn key_of(hex: &str, what: &'static str) -> Result<Npub, WireError> {
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or(WireError::BadKey(what))?;
-    nostr_sdk::PublicKey::from_slice(&bytes).map_err(|_| WireError::BadKey(what))?;
+    // nostr-sdk's key type keeps any 32 bytes; the curve check is secp256k1's.
+    nostr_sdk::secp256k1::XOnlyPublicKey::from_slice(&bytes)
+        .map_err(|_| WireError::BadKey(what))?;
     Ok(Npub::from_bytes(bytes))
 }
 
