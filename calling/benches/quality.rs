@@ -190,6 +190,8 @@ struct Run {
     received: CallStats,
     sent_with_fec: u64,
     sent: u64,
+    /// Alice's voice bitrate at the end of the call (raised with the loss Bob reports).
+    bitrate_kbps: u32,
 }
 
 async fn run_one(
@@ -246,6 +248,7 @@ async fn run_one(
         received,
         sent_with_fec: sent_stats.audio_frames_sent_with_fec,
         sent: sent_stats.audio_frames_sent,
+        bitrate_kbps: sent_stats.audio_bitrate_kbps,
     }
 }
 
@@ -286,7 +289,7 @@ fn main() {
         runs
     });
     let mut tsv = String::from(
-        "loss_pct\tfec\trun\tdropped_pct\tplayed\tconcealed\trecovered\tsent\tsent_with_fec\trtt_ms\tjitter_ms\n",
+        "loss_pct\tfec\trun\tdropped_pct\tplayed\tconcealed\trecovered\tsent\tsent_with_fec\tbitrate_kbps\trtt_ms\tjitter_ms\n",
     );
     println!(
         "network: {} ms delay +- {} ms jitter (uniform), loss both ways",
@@ -296,23 +299,24 @@ fn main() {
     // "From the next packet": decoded with the next packet's FEC data when it carries
     // some, else concealed by the decoder from it.
     println!(
-        "| loss | FEC | call | datagrams dropped | frames played | concealed | decoded from the next packet |"
+        "| loss | FEC | call | datagrams dropped | frames played | concealed | decoded from the next packet | voice bitrate |"
     );
-    println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for run in &runs {
         let r = &run.received;
         println!(
-            "| {} % | {} | {} | {:.1} % | {} | {} | {} |",
+            "| {} % | {} | {} | {:.1} % | {} | {} | {} | {} kbit/s |",
             run.loss,
             if run.fec { "on" } else { "off" },
             run.index,
             run.dropped_share * 100.0,
             r.audio_frames_played,
             r.audio_frames_concealed,
-            r.audio_frames_recovered
+            r.audio_frames_recovered,
+            run.bitrate_kbps
         );
         tsv.push_str(&format!(
-            "{}\t{}\t{}\t{:.2}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{:.2}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             run.loss,
             if run.fec { "on" } else { "off" },
             run.index,
@@ -322,6 +326,7 @@ fn main() {
             r.audio_frames_recovered,
             run.sent,
             run.sent_with_fec,
+            run.bitrate_kbps,
             r.peer.rtt_ms.map_or(String::new(), |v| format!("{v:.0}")),
             r.peer
                 .audio_jitter_ms

@@ -98,6 +98,57 @@ async fn a_muted_side_is_not_heard_and_the_peer_sees_it_muted_then_speaking_agai
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_muted_side_sends_dtx_and_the_peer_plays_comfort_noise_not_concealment_and_sees_it_muted()
+{
+    let relay = relay().await;
+    let (alice_id, bob_id) = (Identity::generate(), Identity::generate());
+    let mut alice = phone(&relay, &alice_id, PhoneOptions::tone(440.0)).await;
+    let mut bob = phone(&relay, &bob_id, PhoneOptions::tone(660.0)).await;
+    let call = support::connected_call(&mut alice, &mut bob).await;
+    let voice = |muted: bool, speaking: bool| {
+        move |e: &EngineEvent| {
+            matches!(e, EngineEvent::Media { call_id, event: MediaEvent::RemoteVoice(v) }
+                if *call_id == call && v.muted == muted && v.speaking == speaking)
+        }
+    };
+    bob.wait_event(Duration::from_secs(5), voice(false, true))
+        .await;
+    // Both sides' descriptions accept DTX (`usedtx=1`): muted, Alice's silence goes out
+    // as DTX, and Bob still sees her muted from the comfort noise his decoder plays.
+    alice.engine.set_muted(call, true);
+    bob.wait_event(Duration::from_secs(5), voice(true, false))
+        .await;
+    let (a0, b0) = (
+        alice.wait_stats(call, |_| true).await,
+        bob.wait_stats(call, |_| true).await,
+    );
+    let frames = |s: &calling::CallStats| s.audio_frames_sent + s.audio_frames_unsent_dtx;
+    let a1 = alice
+        .wait_stats(call, |s| frames(s) >= frames(&a0) + 75)
+        .await;
+    let b1 = bob
+        .wait_stats(call, |s| {
+            s.audio_frames_comfort >= b0.audio_frames_comfort + 50
+        })
+        .await;
+    let sent = a1.audio_frames_sent - a0.audio_frames_sent;
+    let unsent = a1.audio_frames_unsent_dtx - a0.audio_frames_unsent_dtx;
+    assert!(
+        4 * sent < unsent,
+        "silence in DTX: {sent} frames sent, {unsent} not"
+    );
+    // Without DTX handling every silent turn would be an underrun, concealed.
+    let concealed = b1.audio_frames_concealed - b0.audio_frames_concealed;
+    assert!(concealed <= 3, "{concealed} frames concealed in a silence");
+
+    alice.engine.set_muted(call, false);
+    bob.wait_event(Duration::from_secs(5), voice(false, true))
+        .await;
+    bob.wait_hears(440.0).await;
+    support::hang_up_and_shut_down(&alice, &mut bob, call).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn video_arrives_black_while_no_blackout_filter_is_configured() {
     let relay = relay().await;
     let (alice_id, bob_id) = (Identity::generate(), Identity::generate());

@@ -96,7 +96,9 @@ impl Counts {
         Self {
             lost: stats.peer.packets_lost.max(0),
             received: stats.peer.packets_received,
-            played: stats.audio_frames_played,
+            // A peer's DTX silence is played as comfort noise: audio heard as sent, so it
+            // counts with the played frames, never as concealment.
+            played: stats.audio_frames_played + stats.audio_frames_comfort,
             concealed: stats.audio_frames_concealed,
         }
     }
@@ -291,6 +293,23 @@ mod tests {
         assert_eq!(
             jittery.reason.as_deref(),
             Some("uneven delivery: 40 ms of jitter")
+        );
+    }
+
+    #[test]
+    fn a_silent_peer_in_dtx_is_not_a_bad_line() {
+        // One concealed frame in a second where the peer sent 3 packets and its silence
+        // (DTX) was played as comfort noise for the other 46 turns: good, not "poor".
+        let mut meter = QualityMeter::default();
+        meter.update(&stats(0, 1000, 500, 0, 20.0));
+        let mut quiet = stats(0, 1003, 503, 1, 20.0);
+        quiet.audio_frames_comfort = 46;
+        meter.update(&quiet);
+        assert_eq!(meter.now().unwrap().level, QualityLevel::Good);
+        // The same second without comfort noise counted would read 25 % concealed.
+        assert_eq!(
+            assess(0.0, 1.0 / 4.0, Some(20.0), None).level,
+            QualityLevel::Poor
         );
     }
 

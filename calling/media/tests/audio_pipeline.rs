@@ -90,7 +90,7 @@ fn run_leg(
         }
         let samples = match buffer.pop(now) {
             Playout::Packet(p) => dec.decode(Some(&p)).unwrap(),
-            Playout::Conceal => dec.decode(None).unwrap(),
+            Playout::Conceal | Playout::Comfort => dec.decode(None).unwrap(),
             Playout::Recover(next) => dec.recover(&next).unwrap(),
             Playout::Wait => vec![0; FRAME_SAMPLES],
         };

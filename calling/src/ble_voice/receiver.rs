@@ -195,7 +195,10 @@ impl BleVoiceReceiver {
                 }
                 None => self.undecodable(None),
             },
-            Playout::Conceal => (self.decoder.conceal(), Source::Concealed, None),
+            // Comfort never comes: our entries are never DTX frames (4-byte prefix).
+            Playout::Conceal | Playout::Comfort => {
+                (self.decoder.conceal(), Source::Concealed, None)
+            }
             Playout::Wait => (vec![0; FRAME_SAMPLES], Source::Waiting, None),
         };
         match source {

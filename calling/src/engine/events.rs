@@ -205,6 +205,15 @@ pub struct CallStats {
     pub audio_frames_recovered: u64,
     /// Audio frames sent carrying in-band FEC (the peer's description asked for it).
     pub audio_frames_sent_with_fec: u64,
+    /// The voice encoder's target bitrate now, kbit/s (raised with the loss the peer
+    /// reports; 0 before the encoder starts).
+    pub audio_bitrate_kbps: u32,
+    /// Audio frames not sent because they were silence coded as DTX (the peer accepts
+    /// discontinuous transmission).
+    pub audio_frames_unsent_dtx: u64,
+    /// Frames of the peer's silence played as comfort noise (it sent nothing: DTX); not
+    /// concealment.
+    pub audio_frames_comfort: u64,
     /// When the first decoded audio was played.
     pub first_audio_at: Option<Instant>,
     /// Video frames sent.

@@ -851,6 +851,8 @@ struct StatsSample {
     bytes_in: u64,
     bytes_out: u64,
     frames_decoded: u64,
+    packets_lost: i64,
+    packets_received: u64,
 }
 
 async fn collect_stats(
@@ -863,9 +865,20 @@ async fn collect_stats(
     let connected_at = supervisor.connected_at();
     let media_up = supervisor.path_up();
     let peer = session.stats().await;
-    media
-        .controls
-        .note_peer_audio_loss(peer.audio_loss_reported);
+    // The loss our audio meets on the way to the peer: its receiver reports, or, when
+    // higher, the loss we measure on what it sends us. webrtc-rs 0.21 reads reports only
+    // from receiver reports, not from the blocks in a sender report, which is how a peer
+    // that also sends reports: without this the encoder saw no loss (quality bench:
+    // 34 kbit/s at 10 % loss). Paths are mostly as lossy both ways; where they are not,
+    // the cost is FEC bits, not quality.
+    let lost = (peer.packets_lost - last.packets_lost).max(0) as f64;
+    let received = peer.packets_received.saturating_sub(last.packets_received) as f64;
+    let incoming = (lost + received > 0.0).then(|| lost / (lost + received));
+    let loss = match (peer.audio_loss_reported, incoming) {
+        (Some(reported), Some(incoming)) => Some(reported.max(incoming)),
+        (reported, incoming) => reported.or(incoming),
+    };
+    media.controls.note_peer_audio_loss(loss);
     let c = &media.counters;
     let now = now();
     let frames_decoded = Counters::read(&c.video_frames_decoded);
@@ -885,6 +898,8 @@ async fn collect_stats(
         bytes_in: peer.bytes_received,
         bytes_out: peer.bytes_sent,
         frames_decoded,
+        packets_lost: peer.packets_lost,
+        packets_received: peer.packets_received,
     };
     CallStats {
         mode: Some(mode),
@@ -899,6 +914,9 @@ async fn collect_stats(
         audio_frames_concealed: Counters::read(&c.audio_frames_concealed),
         audio_frames_recovered: Counters::read(&c.audio_frames_recovered),
         audio_frames_sent_with_fec: Counters::read(&c.audio_frames_sent_with_fec),
+        audio_bitrate_kbps: Counters::read(&c.audio_bitrate_kbps) as u32,
+        audio_frames_unsent_dtx: Counters::read(&c.audio_frames_unsent_dtx),
+        audio_frames_comfort: Counters::read(&c.audio_frames_comfort),
         first_audio_at: *c.first_audio_at.lock().expect("lock"),
         video_frames_sent: Counters::read(&c.video_frames_sent),
         video_frames_decoded: frames_decoded,

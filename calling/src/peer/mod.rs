@@ -6,6 +6,7 @@
 //! fingerprint verification is left on), so the media identity is bound to the Nostr key
 //! that signed the offer or answer.
 
+mod audio_rtp;
 mod candidates;
 mod config;
 mod connection;
@@ -15,7 +16,7 @@ mod stats;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use phantomcall_schemas::{IceCandidate, PrivacyMode};
@@ -213,6 +214,10 @@ pub struct LocalTrack {
     /// The peer's description asks for Opus in-band FEC (audio only; false until it is
     /// applied).
     peer_wants_fec: Arc<AtomicBool>,
+    /// The peer's description accepts Opus DTX (`usedtx=1`; audio only).
+    peer_wants_dtx: Arc<AtomicBool>,
+    /// Numbering of audio packets written with [`LocalTrack::write_audio`].
+    audio_clock: Arc<Mutex<audio_rtp::AudioRtpClock>>,
 }
 
 const NO_PAYLOAD_TYPE: u16 = u16::MAX;
@@ -272,6 +277,46 @@ impl LocalTrack {
     /// audio sender adds it only then.
     pub fn peer_wants_fec(&self) -> bool {
         self.peer_wants_fec.load(Ordering::Acquire)
+    }
+
+    /// Whether the peer's description accepts Opus DTX (`usedtx=1`): the audio sender then
+    /// sends nothing during silence.
+    pub fn peer_wants_dtx(&self) -> bool {
+        self.peer_wants_dtx.load(Ordering::Acquire)
+    }
+
+    /// Writes one Opus packet of `samples_per_frame` (48 kHz units) as one RTP packet,
+    /// after `unsent` frames that were not sent (DTX): their time passes in the
+    /// timestamp, not in the sequence. Dropped (false) before negotiation or when the
+    /// frame transform refuses it, as [`LocalTrack::write`]. An audio track is written
+    /// only through this method.
+    pub async fn write_audio(
+        &self,
+        data: Vec<u8>,
+        unsent: u32,
+        samples_per_frame: u32,
+    ) -> Result<bool, PeerError> {
+        let pt = self.payload_type.load(Ordering::Acquire);
+        if pt == NO_PAYLOAD_TYPE {
+            return Ok(false);
+        }
+        let data = match &self.transform {
+            Some((kind, transform)) => match transform.outgoing(*kind, data) {
+                Ok(data) => data,
+                Err(e) => {
+                    tracing::debug!(error = %e, "frame not sent");
+                    return Ok(false);
+                }
+            },
+            None => data,
+        };
+        let packet = self
+            .audio_clock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .packet(data, unsent, samples_per_frame, pt as u8, self.ssrc);
+        self.track.write_rtp(packet).await?;
+        Ok(true)
     }
 
     /// Whether negotiation gave this track a payload type (a peer whose app does not know
@@ -532,6 +577,9 @@ impl PeerSession {
         self.audio
             .peer_wants_fec
             .store(wishes.inband_fec, Ordering::Release);
+        self.audio
+            .peer_wants_dtx
+            .store(wishes.dtx, Ordering::Release);
     }
 
     /// Applies the rules of `mode` from now on (both users agreed to switch): candidates
@@ -736,7 +784,8 @@ fn opus_codec() -> RTCRtpCodec {
         clock_rate: 48_000,
         // SDP always says opus/48000/2; we send mono (RFC 7587 section 7).
         channels: 2,
-        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        // DTX: our playout buffer plays comfort noise through a sender's silence.
+        sdp_fmtp_line: "minptime=10;useinbandfec=1;usedtx=1".to_owned(),
         rtcp_feedback: Vec::new(),
     }
 }
@@ -787,6 +836,8 @@ async fn add_track(
         ssrc,
         payload_type: Arc::new(AtomicU16::new(NO_PAYLOAD_TYPE)),
         peer_wants_fec: Arc::new(AtomicBool::new(false)),
+        peer_wants_dtx: Arc::new(AtomicBool::new(false)),
+        audio_clock: Arc::new(Mutex::new(audio_rtp::AudioRtpClock::new())),
     })
 }
 

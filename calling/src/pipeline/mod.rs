@@ -160,6 +160,12 @@ pub(crate) struct Counters {
     pub audio_frames_recovered: AtomicU64,
     /// Audio frames sent with in-band FEC on (the peer asked for it).
     pub audio_frames_sent_with_fec: AtomicU64,
+    /// The Opus encoder's target bitrate, kbit/s.
+    pub audio_bitrate_kbps: AtomicU64,
+    /// Audio frames not sent: DTX frames after the first of a silence.
+    pub audio_frames_unsent_dtx: AtomicU64,
+    /// Turns played as comfort noise through the peer's DTX silence.
+    pub audio_frames_comfort: AtomicU64,
     pub first_audio_at: Mutex<Option<Instant>>,
     pub video_frames_sent: AtomicU64,
     pub video_frames_decoded: AtomicU64,

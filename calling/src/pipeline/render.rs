@@ -113,6 +113,13 @@ impl Stream {
                 Counters::bump(&counters.audio_frames_recovered);
                 (self.decoder.recover(&next).ok(), false)
             }
+            // The sender's silence (DTX): the decoder's comfort noise is what it meant to
+            // send, so the voice meter reads it like a decoded frame (a muted sender's
+            // comfort noise is digital silence).
+            Playout::Comfort => {
+                Counters::bump(&counters.audio_frames_comfort);
+                (self.decoder.decode(None).ok(), true)
+            }
             Playout::Wait => (None, false),
         }
     }

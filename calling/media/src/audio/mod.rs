@@ -36,7 +36,9 @@ pub use goertzel::{
     goertzel_power, BurstDetector, MixReport, ToneCheck, ToneReport, BURST_OFF_POWER,
     BURST_ON_POWER, BURST_WINDOW,
 };
-pub use playout::{Playout, PlayoutBuffer, PlayoutConfig, PlayoutStats};
+pub use playout::{
+    is_dtx_frame, Playout, PlayoutBuffer, PlayoutConfig, PlayoutStats, DTX_FRAME_MAX_BYTES,
+};
 pub use processing::{
     AudioChain, ProcessingConfig, ProcessingFault, Processor, ProcessorFactory, SonoraProcessor,
     MAX_FAULTS,

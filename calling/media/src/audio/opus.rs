@@ -64,6 +64,13 @@ impl OpusEncoder {
             .map_err(codec_error("in-band FEC"))
     }
 
+    /// Turns discontinuous transmission on or off (off by default): with it on, silence
+    /// is coded as DTX frames ([`crate::audio::is_dtx_frame`]) after about 200 ms, with a
+    /// comfort noise update every 400 ms, and the sender need not send them.
+    pub fn set_dtx(&mut self, on: bool) -> Result<(), AudioError> {
+        self.inner.set_dtx(on).map_err(codec_error("DTX"))
+    }
+
     /// Tells the encoder how much loss to prepare for, percent (0..=100): the share of the
     /// bitrate its in-band FEC gets. From the peer's reports of what it lost.
     pub fn set_expected_loss(&mut self, percent: i32) -> Result<(), AudioError> {
@@ -278,6 +285,32 @@ mod tests {
             recovering.recover(&[]).is_err(),
             "an empty packet is refused"
         );
+    }
+
+    #[test]
+    fn silence_becomes_dtx_frames_only_with_dtx_on_and_they_decode_to_silence() {
+        let silence = [0i16; FRAME_SAMPLES];
+        let mut enc = OpusEncoder::new(DEFAULT_BITRATE).unwrap();
+        let off: Vec<usize> = (0..30)
+            .map(|_| enc.encode(&silence).unwrap().len())
+            .collect();
+        assert!(off.iter().all(|&n| n > 2), "DTX off: {off:?}");
+        enc.set_dtx(true).unwrap();
+        let mut dec = OpusDecoder::new().unwrap();
+        let mut dtx = 0;
+        for _ in 0..30 {
+            let packet = enc.encode(&silence).unwrap();
+            if crate::audio::is_dtx_frame(&packet) {
+                dtx += 1;
+                // What the receiver plays for a DTX turn: the decoder's comfort noise,
+                // digital silence here (the voice meter's "muted").
+                let comfort = dec.decode(None).unwrap();
+                assert!(comfort.iter().all(|s| s.abs() <= 2), "{comfort:?}");
+            } else {
+                dec.decode(Some(&packet)).unwrap();
+            }
+        }
+        assert!(dtx >= 15, "{dtx} DTX frames of 30 silent ones");
     }
 
     #[test]
