@@ -9,6 +9,9 @@ use crate::gui::calls::clock;
 use crate::gui::console::{percent, presence_text, ConsoleModel, ConsoleView};
 use crate::gui::screens::dispatcher::presence_colour;
 
+/// A tile's inner width, points.
+const TILE_WIDTH: f32 = 150.0;
+
 /// One figure of the screen: what it is, its value, and a line under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Figure {
@@ -105,11 +108,17 @@ pub fn show(m: &ConsoleModel<'_>, ui: &mut egui::Ui) {
     );
     ui.add_space(6.0);
     egui::ScrollArea::vertical().show(ui, |ui| {
-        ui.horizontal_wrapped(|ui| {
-            for f in figures(view, m.age) {
-                tile(ui, &f);
-            }
-        });
+        // Rows of a fixed count: inside a scroll area a wrapping row has no width to
+        // wrap at and runs off the window.
+        let all = figures(view, m.age);
+        let per_row = ((ui.available_width() / (TILE_WIDTH + 30.0)) as usize).max(1);
+        for row in all.chunks(per_row) {
+            ui.horizontal(|ui| {
+                for f in row {
+                    tile(ui, f);
+                }
+            });
+        }
         ui.add_space(10.0);
         ui.label(RichText::new("Dispatchers").strong().size(16.0));
         egui::Grid::new("hotline-dispatchers")
@@ -150,7 +159,7 @@ fn tile(ui: &mut egui::Ui, f: &Figure) {
         .corner_radius(8.0)
         .inner_margin(egui::Margin::same(10))
         .show(ui, |ui| {
-            ui.set_width(150.0);
+            ui.set_width(TILE_WIDTH);
             ui.vertical(|ui| {
                 ui.label(RichText::new(f.label).weak());
                 ui.label(RichText::new(&f.value).size(24.0).strong());
