@@ -2,10 +2,13 @@
 # Runs the desktop app under a virtual X display (Xvfb, Mesa software OpenGL) in its demo
 # configuration (synthetic camera and microphone, embedded relay, a demo contact that
 # answers) and saves screenshots into docs/screenshots/: onboarding, contacts, incoming
-# call, in-call, the demo contact sharing its screen, lobby. Prints how long the window took to appear each time.
+# call, in-call, the demo contact sharing its screen, lobby, and dispatcher mode (the console
+# and the statistics of a demo hotline: a real queue core run through a simulated morning).
+# Prints how long the window took to appear each time.
 #
 #   bash scripts/screenshots.sh            # build (debug profile) and shoot
 #   PHANTOMCALL_BIN=path/to/phantomcall bash scripts/screenshots.sh
+#   ONLY="dispatcher hotline-stats" bash scripts/screenshots.sh   # just these shots
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIP_TEST_TOOLS=1 bash scripts/setup.sh
@@ -36,6 +39,7 @@ for _ in $(seq 50); do xwininfo -root >/dev/null 2>&1 && break; sleep 0.1; done
 shot() {
   local name=$1 settle=$2
   shift 2
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
   local start end
   start=$(date +%s.%N)
   "$@" >/dev/null 2>&1 &
@@ -72,4 +76,6 @@ shot lobby 8 env PHANTOMCALL_DEMO_AUTOCALL=lobby "$PHANTOMCALL_BIN" demo --gui
 shot incoming 6 env PHANTOMCALL_DEMO_AUTOCALL=incoming "$PHANTOMCALL_BIN" demo --gui
 VIDEO_AREA=598x449+158+191 shot in-call 18 env PHANTOMCALL_DEMO_AUTOCALL=video "$PHANTOMCALL_BIN" demo --gui
 shot screen-share 12 env PHANTOMCALL_DEMO_AUTOCALL=share "$PHANTOMCALL_BIN" demo --gui
+shot dispatcher 8 env PHANTOMCALL_DEMO_AUTOCALL=dispatcher "$PHANTOMCALL_BIN" demo --gui
+shot hotline-stats 8 env PHANTOMCALL_DEMO_AUTOCALL=hotline-stats "$PHANTOMCALL_BIN" demo --gui
 echo "screenshots: saved in $OUT/"

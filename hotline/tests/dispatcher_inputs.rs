@@ -254,3 +254,33 @@ fn service_level_counts_answers_within_the_threshold() {
     assert_eq!(stats.average_wait(), Some(secs(20)));
     assert_eq!(sim.core.view(sim.now).service_level, Some(1.0 / 3.0));
 }
+
+#[test]
+fn the_view_marks_a_ringing_dispatcher_not_free_and_gives_wrap_up_its_end() {
+    let mut sim = Sim::new(config(), 2);
+    let free = |sim: &Sim| -> Vec<bool> {
+        sim.core
+            .view(sim.now)
+            .dispatchers
+            .iter()
+            .map(|d| d.free)
+            .collect()
+    };
+    assert_eq!(free(&sim), vec![true, true]);
+    let e = sim.incoming(1, 0).unwrap();
+    // Ringing at dispatcher 1: still "available", but not free (a transfer would fail).
+    assert_eq!(sim.core.presence(&dispatcher(1)), Some(Presence::Available));
+    assert_eq!(free(&sim), vec![false, true]);
+    sim.input(Input::Answer(e, dispatcher(1))).unwrap();
+    assert_eq!(sim.core.wrap_up_until(&dispatcher(1)), None);
+    sim.advance(secs(5));
+    sim.input(Input::End(e, dispatcher(1))).unwrap();
+    assert_eq!(
+        sim.core.wrap_up_until(&dispatcher(1)),
+        Some(sim.now + secs(15))
+    );
+    assert_eq!(free(&sim), vec![false, true]);
+    sim.advance(secs(15));
+    assert_eq!(sim.core.wrap_up_until(&dispatcher(1)), None);
+    assert_eq!(free(&sim), vec![true, true]);
+}

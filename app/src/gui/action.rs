@@ -115,4 +115,6 @@ pub enum Action {
     SaveSettings(Settings),
     /// Forget the call log.
     ClearLog,
+    /// Dispatcher mode: something for the hotline.
+    Console(super::console::ConsoleAction),
 }

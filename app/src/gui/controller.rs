@@ -12,6 +12,7 @@ use phantomcall_schemas::{CallId, CallType, PrivacyMode};
 use super::action::Action;
 use super::backend::{Backend, ContactRequest, IdentityJob};
 use super::calls::CallView;
+use super::console::DeskLink;
 use super::contacts::ContactStore;
 use super::lobby::Lobby;
 use super::logstore::LogWriter;
@@ -35,6 +36,8 @@ pub struct Controller {
     /// How many times the lobby's threads started (each start has a new preview slot).
     pub lobby_starts: u64,
     pub(super) last_retention: u64,
+    /// Dispatcher mode: where the console's snapshots come from and its actions go.
+    pub(super) desk_link: Option<Box<dyn DeskLink>>,
 }
 
 impl Controller {
@@ -63,6 +66,7 @@ impl Controller {
             lobby: None,
             lobby_starts: 0,
             last_retention: 0,
+            desk_link: None,
         };
         if ctl.options.demo {
             ctl.state.busy =
@@ -160,6 +164,7 @@ impl Controller {
             Action::ChooseDevices(choice) => self.choose_devices(choice),
             Action::SaveSettings(settings) => self.save_settings_and_reconnect(settings),
             Action::ClearLog => self.clear_log(),
+            Action::Console(action) => self.console(action),
         }
     }
 
@@ -361,11 +366,20 @@ impl Controller {
             self.state.tab = Tab::Lobby;
             return;
         }
+        if matches!(call, AutoCall::Dispatcher | AutoCall::HotlineStats) {
+            self.start_demo_hotline();
+            self.state.tab = if call == AutoCall::Dispatcher {
+                Tab::Dispatcher
+            } else {
+                Tab::HotlineStats
+            };
+            return;
+        }
         let Some(peer) = self.state.demo_peer else {
             return;
         };
         match call {
-            AutoCall::Lobby => {}
+            AutoCall::Lobby | AutoCall::Dispatcher | AutoCall::HotlineStats => {}
             AutoCall::Outgoing(call_type) => self.dial(peer, call_type),
             AutoCall::Presentation => {
                 self.state.demo_presents = true;

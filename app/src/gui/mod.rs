@@ -20,6 +20,7 @@ pub mod action;
 pub mod backend;
 pub mod calllog;
 pub mod calls;
+pub mod console;
 pub mod contacts;
 pub mod controller;
 pub mod devices;

@@ -50,10 +50,15 @@ pub enum AutoCall {
     Lobby,
     /// Video-call the demo contact, who shares its screen (a slide deck) once connected.
     Presentation,
+    /// Sign in to the demo hotline as a dispatcher and open the console.
+    Dispatcher,
+    /// Sign in to the demo hotline and open its statistics.
+    HotlineStats,
 }
 
 impl AutoCall {
-    /// From `PHANTOMCALL_DEMO_AUTOCALL`: `audio`, `video`, `incoming`, `lobby` or `share`.
+    /// From `PHANTOMCALL_DEMO_AUTOCALL`: `audio`, `video`, `incoming`, `lobby`, `share`,
+    /// `dispatcher` or `hotline-stats`.
     pub fn from_env() -> Option<AutoCall> {
         match std::env::var("PHANTOMCALL_DEMO_AUTOCALL").ok()?.as_str() {
             "audio" => Some(AutoCall::Outgoing(CallType::Voice)),
@@ -61,6 +66,8 @@ impl AutoCall {
             "incoming" => Some(AutoCall::Incoming),
             "lobby" => Some(AutoCall::Lobby),
             "share" => Some(AutoCall::Presentation),
+            "dispatcher" => Some(AutoCall::Dispatcher),
+            "hotline-stats" => Some(AutoCall::HotlineStats),
             _ => None,
         }
     }

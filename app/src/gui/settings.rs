@@ -137,6 +137,9 @@ pub struct Settings {
     /// The npub of the phone gateway that calls telephone numbers for us (a hotline's,
     /// or one we run); `None`: phone numbers cannot be called.
     pub phone_gateway: Option<String>,
+    /// The npub of a hotline we are enrolled in as a dispatcher; set, the side bar shows
+    /// dispatcher mode (console and statistics). `None`: no dispatcher mode.
+    pub hotline: Option<String>,
 }
 
 impl Default for Settings {
@@ -153,6 +156,7 @@ impl Default for Settings {
             socks5_proxy: None,
             signaling: crate::ble::SignalingPaths::Relays,
             phone_gateway: None,
+            hotline: None,
         }
     }
 }
@@ -161,6 +165,12 @@ impl Settings {
     /// The phone gateway's key, when one is set and readable.
     pub fn phone_gateway_key(&self) -> Option<nostr_signal::PublicKey> {
         let text = self.phone_gateway.as_deref()?.trim();
+        nostr_signal::parse_public_key(text).ok()
+    }
+
+    /// The hotline's key, when one is set and readable.
+    pub fn hotline_key(&self) -> Option<nostr_signal::PublicKey> {
+        let text = self.hotline.as_deref()?.trim();
         nostr_signal::parse_public_key(text).ok()
     }
 
@@ -215,6 +225,10 @@ impl Settings {
         if let Some(gateway) = self.phone_gateway.as_deref() {
             nostr_signal::parse_public_key(gateway.trim())
                 .map_err(|e| anyhow::anyhow!("phone gateway {gateway:?}: not an npub ({e})"))?;
+        }
+        if let Some(hotline) = self.hotline.as_deref() {
+            nostr_signal::parse_public_key(hotline.trim())
+                .map_err(|e| anyhow::anyhow!("hotline {hotline:?}: not an npub ({e})"))?;
         }
         Ok(())
     }
@@ -329,6 +343,7 @@ mod tests {
             phone_gateway: Some(
                 "npub10elfcs4fr0l0r8af98jlmgdh9c8tcxjvz9qkw038js35mp4dma8qzvjptg".into(),
             ),
+            hotline: Some("npub10elfcs4fr0l0r8af98jlmgdh9c8tcxjvz9qkw038js35mp4dma8qzvjptg".into()),
         };
         settings.save(dir.path()).unwrap();
         let saved = std::fs::read_to_string(Settings::path(dir.path())).unwrap();

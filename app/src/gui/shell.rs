@@ -14,6 +14,7 @@ use super::action::Action;
 use super::backend::{Backend, Report};
 use super::calllog::CallLog;
 use super::calls::CallView;
+use super::console::{short_npub, ConsoleModel, DeskLink, Npub};
 use super::contacts::ContactBook;
 use super::controller::Controller;
 use super::devices::UiDevices;
@@ -87,6 +88,7 @@ impl PhantomApp {
             self.ctl.on_report(report);
         }
         self.ctl.retention_tick();
+        self.ctl.hotline_tick();
         self.effects
             .sync(&self.ctl.state, &ctx, self.ctl.backend.handle());
         self.sync_lobby(&ctx);
@@ -141,7 +143,9 @@ impl PhantomApp {
                 egui::Panel::left("sections")
                     .resizable(false)
                     .exact_size(150.0)
-                    .show(ui, |ui| screens::side_bar(s.tab, ui, out));
+                    .show(ui, |ui| {
+                        screens::side_bar(s.tab, s.dispatcher_mode(), ui, out)
+                    });
                 let names = |k: &nostr_signal::PublicKey| s.contacts.display_name(k);
                 egui::CentralPanel::default().show(ui, |ui| {
                     let shown = s.calls.live().or(s.calls.ended.as_ref());
@@ -281,6 +285,12 @@ impl PhantomApp {
         self.ctl.choose_devices(choice);
     }
 
+    /// Dispatcher mode: the hotline link the console reads snapshots from and sends its
+    /// actions to, with names for the hotline's dispatchers (shown over contacts' names).
+    pub fn attach_hotline(&mut self, link: Box<dyn DeskLink>, names: Vec<(Npub, String)>) {
+        self.ctl.attach_hotline(link, names);
+    }
+
     /// Stops calls, the engine and the demo peer (at exit).
     pub fn shutdown(&mut self) {
         self.ctl.shutdown();
@@ -333,6 +343,7 @@ fn section(
             forms.settings.show(&view, ui, out);
         }
         Tab::Identity => identity::show(npub, ui),
+        Tab::Dispatcher | Tab::HotlineStats => dispatcher_section(s, forms, ui, out),
         Tab::Lobby => {
             let view = LobbyView {
                 running: ctl.lobby.as_ref().map(|l| (l.status(), l.preview())),
@@ -344,6 +355,49 @@ fn section(
             forms.lobby.show(&view, ui, out);
         }
     }
+}
+
+/// Dispatcher mode's screens, over the newest snapshot from the hotline.
+fn dispatcher_section(
+    s: &crate::gui::state::AppState,
+    forms: &mut Screens,
+    ui: &mut egui::Ui,
+    out: &mut Vec<Action>,
+) {
+    let Some(d) = &s.dispatcher else {
+        ui.heading("Dispatcher");
+        ui.label(
+            "Not connected to the hotline yet: the console shows its queue once the hotline \
+             sends its first update.",
+        );
+        return;
+    };
+    let me = d.desk.me;
+    let names = |k: &Npub| -> String {
+        if *k == me {
+            return "You".into();
+        }
+        if let Some((_, name)) = d.names.iter().find(|(n, _)| n == k) {
+            return name.clone();
+        }
+        match nostr_signal::PublicKey::from_slice(k.as_bytes()) {
+            Ok(key) if s.contacts.find(&key).is_some() => s.contacts.display_name(&key),
+            _ => short_npub(k),
+        }
+    };
+    let model = ConsoleModel {
+        view: d.view.as_ref(),
+        desk: &d.desk,
+        age: d.taken_at.elapsed(),
+        names: &names,
+    };
+    if s.tab == Tab::HotlineStats {
+        screens::hotline_stats::show(&model, ui);
+        return;
+    }
+    let mut actions = Vec::new();
+    forms.dispatcher.show(&model, ui, &mut actions);
+    out.extend(actions.into_iter().map(Action::Console));
 }
 
 impl eframe::App for PhantomApp {

@@ -190,6 +190,13 @@ impl HotlineCore {
         self.entries.get(&entry).map(|e| e.caller)
     }
 
+    /// When a dispatcher's wrap-up ends, while it wraps up (the console's countdown).
+    pub fn wrap_up_until(&self, dispatcher: &Npub) -> Option<Instant> {
+        self.by_npub
+            .get(dispatcher)
+            .and_then(|&i| self.dispatchers[i].wrap_up_until)
+    }
+
     /// The next thing to do.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()

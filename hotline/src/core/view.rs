@@ -40,6 +40,9 @@ pub struct DispatcherView {
     pub npub: Npub,
     /// Presence.
     pub presence: Presence,
+    /// Can be offered or transferred a call now: available, not ringing, not on a call
+    /// (an available dispatcher is often ringing while callers wait).
+    pub free: bool,
     /// Calls taken today.
     pub taken_today: u32,
     /// Calls taken in total.
@@ -117,6 +120,7 @@ impl HotlineCore {
             .map(|d| DispatcherView {
                 npub: d.npub,
                 presence: d.presence,
+                free: d.is_free(),
                 taken_today: d.taken_on(today),
                 taken_total: d.taken_total,
                 missed: d.missed,

@@ -3,9 +3,13 @@
 //! bar (who you are, connection), the banner for errors and slow work, the side bar.
 
 pub mod call;
+#[cfg(test)]
+mod console_tests;
 pub mod contacts;
+pub mod dispatcher;
 pub mod group;
 pub mod history;
+pub mod hotline_stats;
 pub mod identity;
 pub mod lobby;
 pub mod onboarding;
@@ -35,6 +39,8 @@ pub struct Screens {
     pub group: group::GroupScreen,
     /// The lobby's preview texture.
     pub lobby: lobby::LobbyScreen,
+    /// The dispatcher console's note being typed.
+    pub dispatcher: dispatcher::DispatcherScreen,
 }
 
 impl Screens {
@@ -47,6 +53,7 @@ impl Screens {
             call: Default::default(),
             group: Default::default(),
             lobby: Default::default(),
+            dispatcher: Default::default(),
         }
     }
 }
@@ -108,9 +115,14 @@ pub fn top_bar(view: &TopBarView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) 
     }
 }
 
-/// The sections.
-pub fn side_bar(tab: Tab, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+/// The sections; dispatcher mode's two only once a hotline is enrolled (`dispatcher`).
+pub fn side_bar(tab: Tab, dispatcher: bool, ui: &mut egui::Ui, out: &mut Vec<Action>) {
     ui.add_space(8.0);
+    let mut pick = |ui: &mut egui::Ui, section: Tab, label: &str| {
+        if ui.selectable_label(tab == section, label).clicked() {
+            out.push(Action::SelectTab(section));
+        }
+    };
     for (section, label) in [
         (Tab::Contacts, "Contacts"),
         (Tab::Lobby, "Lobby"),
@@ -118,8 +130,12 @@ pub fn side_bar(tab: Tab, ui: &mut egui::Ui, out: &mut Vec<Action>) {
         (Tab::Settings, "Settings"),
         (Tab::Identity, "My identity"),
     ] {
-        if ui.selectable_label(tab == section, label).clicked() {
-            out.push(Action::SelectTab(section));
-        }
+        pick(ui, section, label);
+    }
+    if dispatcher {
+        ui.separator();
+        ui.label(RichText::new("Hotline").weak());
+        pick(ui, Tab::Dispatcher, "Dispatcher");
+        pick(ui, Tab::HotlineStats, "Statistics");
     }
 }

@@ -38,6 +38,8 @@ pub struct SettingsForm {
     pub signaling: SignalingPaths,
     /// The phone gateway's npub (empty: none).
     pub phone_gateway: String,
+    /// The npub of the hotline we dispatch for (empty: none).
+    pub hotline: String,
 }
 
 impl From<&Settings> for SettingsForm {
@@ -55,6 +57,7 @@ impl From<&Settings> for SettingsForm {
             synthetic: s.synthetic_devices,
             signaling: s.signaling,
             phone_gateway: s.phone_gateway.clone().unwrap_or_default(),
+            hotline: s.hotline.clone().unwrap_or_default(),
         }
     }
 }
@@ -94,6 +97,10 @@ impl SettingsForm {
             phone_gateway: {
                 let gateway = self.phone_gateway.trim();
                 (!gateway.is_empty()).then(|| gateway.to_owned())
+            },
+            hotline: {
+                let hotline = self.hotline.trim();
+                (!hotline.is_empty()).then(|| hotline.to_owned())
             },
             ..base.clone()
         }
@@ -225,6 +232,17 @@ impl SettingsScreen {
             .weak(),
         );
         text_field(ui, "Phone gateway npub", &mut form.phone_gateway, false);
+        ui.add_space(8.0);
+        ui.label(RichText::new("Dispatcher mode").strong());
+        ui.label(
+            RichText::new(
+                "The npub of a hotline whose operator enrolled you as a dispatcher. Set, the \
+                 side bar shows the dispatcher console and the hotline's statistics. Empty: \
+                 no dispatcher mode.",
+            )
+            .weak(),
+        );
+        text_field(ui, "Hotline npub", &mut form.hotline, false);
         ui.add_space(8.0);
         ui.label(
             RichText::new(format!(

@@ -44,6 +44,22 @@ pub enum Tab {
     Identity,
     /// The pre-call lobby: camera preview (filtered), microphone, speaker, mode.
     Lobby,
+    /// Dispatcher mode: the hotline console (shown once a hotline is enrolled).
+    Dispatcher,
+    /// Dispatcher mode: the hotline's statistics.
+    HotlineStats,
+}
+
+/// Dispatcher mode: the newest snapshot from the hotline and this dispatcher's desk.
+pub struct DispatcherState {
+    /// The queue, the roster and the counters; `None` until the first snapshot.
+    pub view: Option<crate::gui::console::ConsoleView>,
+    /// Our presence, offer, call and wrap-up, from the same moment.
+    pub desk: crate::gui::console::DeskState,
+    /// When the snapshot was taken (the clocks tick on from it).
+    pub taken_at: std::time::Instant,
+    /// Names the hotline gives its dispatchers (the demo's colleagues), over contacts'.
+    pub names: Vec<(crate::gui::console::Npub, String)>,
 }
 
 /// The screen-share picker of a call.
@@ -106,6 +122,8 @@ pub struct AppState {
     pub nip05_lookup: Option<String>,
     /// The screen-share picker, while open.
     pub screen_picker: Option<ScreenPicker>,
+    /// Dispatcher mode, once a hotline link runs.
+    pub dispatcher: Option<DispatcherState>,
 }
 
 impl AppState {
@@ -131,6 +149,7 @@ impl AppState {
             next_call_mode: None,
             nip05_lookup: None,
             screen_picker: None,
+            dispatcher: None,
         }
     }
 
@@ -140,6 +159,12 @@ impl AppState {
             Net::Online(o) => Some(&o.engine),
             _ => None,
         }
+    }
+
+    /// Whether dispatcher mode shows in the side bar: a hotline is enrolled in the
+    /// settings, or a hotline link (the demo's) runs.
+    pub fn dispatcher_mode(&self) -> bool {
+        self.settings.hotline_key().is_some() || self.dispatcher.is_some()
     }
 
     /// Whether the lobby should run: it is shown and no call (ringing included) holds the

@@ -1,0 +1,71 @@
+//! The controller's side of dispatcher mode: it polls the hotline link each frame for the
+//! newest snapshot, sends the console's actions through it, and starts the demo hotline.
+
+use crate::gui::controller::Controller;
+use crate::gui::state::DispatcherState;
+
+use super::demo::DemoHotline;
+use super::{ConsoleAction, DeskLink, DeskState, Npub};
+
+impl Controller {
+    /// Dispatcher mode reads snapshots from `link` and sends actions to it from now on;
+    /// `names` name the hotline's dispatchers (over contacts' names).
+    pub fn attach_hotline(&mut self, link: Box<dyn DeskLink>, names: Vec<(Npub, String)>) {
+        self.desk_link = Some(link);
+        let me = self
+            .state
+            .identity
+            .as_ref()
+            .map(|i| Npub::from_bytes(i.public_key().to_bytes()));
+        self.state.dispatcher = Some(DispatcherState {
+            view: None,
+            desk: DeskState::signed_out(me.unwrap_or(Npub::from_bytes([0; 32]))),
+            taken_at: std::time::Instant::now(),
+            names,
+        });
+        self.hotline_tick();
+    }
+
+    /// Takes the newest snapshot from the hotline link, if one came (never waits).
+    pub fn hotline_tick(&mut self) {
+        let Some(link) = self.desk_link.as_mut() else {
+            return;
+        };
+        let mut newest = None;
+        while let Some(snapshot) = link.poll() {
+            newest = Some(snapshot);
+        }
+        if let (Some((view, desk, taken_at)), Some(d)) = (newest, self.state.dispatcher.as_mut()) {
+            d.view = Some(view);
+            d.desk = desk;
+            d.taken_at = taken_at;
+        }
+    }
+
+    /// Sends one of the console's actions; a refusal goes to the banner.
+    pub(crate) fn console(&mut self, action: ConsoleAction) {
+        let Some(link) = self.desk_link.as_mut() else {
+            self.state.error = Some("Not connected to the hotline".into());
+            return;
+        };
+        if let Err(e) = link.send(&action) {
+            self.state.error = Some(e);
+        }
+        self.hotline_tick();
+    }
+
+    /// The demo: our identity as a dispatcher of a demo hotline that has run a morning.
+    pub(crate) fn start_demo_hotline(&mut self) {
+        let Some(identity) = &self.state.identity else {
+            return;
+        };
+        let me = Npub::from_bytes(identity.public_key().to_bytes());
+        let demo = DemoHotline::morning(me, false);
+        let names = demo
+            .colleagues()
+            .iter()
+            .filter_map(|c| Some((*c, demo.name(c)?.to_owned())))
+            .collect();
+        self.attach_hotline(Box::new(demo), names);
+    }
+}

@@ -1,0 +1,323 @@
+//! Dispatcher mode: what the dispatcher console and the operator's statistics screen
+//! show, and what the console asks the hotline to do.
+//!
+//! The screens ([`crate::gui::screens::dispatcher`], [`crate::gui::screens::hotline_stats`])
+//! draw a [`ConsoleModel`]: the hotline's [`ConsoleView`] snapshot (the queue, the roster,
+//! the counters, as `hotline::core::HotlineCore::view` builds it) plus this dispatcher's own
+//! [`DeskState`] (presence, the offer ringing here, the current call, wrap-up). They return
+//! [`ConsoleAction`]s and do no I/O; whoever links the app to the hotline turns each action
+//! into a control message ([`ConsoleAction::input`] names the core input it stands for).
+//!
+//! Privacy: a caller is shown by the opaque per-hotline id (`c-…`); the caller's npub
+//! only where the snapshot carries it, which the core does only when the operator set
+//! `show_caller_npub`. Nothing here derives or keeps an npub of its own.
+//!
+//! [`demo::DemoHotline`] drives a real `HotlineCore` for the demo, the screenshots and the
+//! tests; [`DeskLink`] is the seam a network link implements.
+
+pub mod demo;
+mod desk;
+
+use std::time::{Duration, Instant};
+
+pub use hotline::core::{ConsoleView, DispatcherView, EntryKind, EntryView, Presence};
+use hotline::core::{EntryState, HotlineCore, Input};
+pub use hotline::{EntryId, Npub};
+
+/// An offer ringing at this dispatcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskOffer {
+    /// The queue entry.
+    pub entry: EntryId,
+    /// The caller's opaque short id (`c-…`).
+    pub caller: String,
+    /// A live caller on the line, or a callback to place.
+    pub kind: EntryKind,
+    /// The caller was seen within the repeat window.
+    pub repeat: bool,
+    /// How long the caller had waited when the snapshot was taken.
+    pub waited: Duration,
+    /// How long the offer still rang when the snapshot was taken (`None`: unknown).
+    pub rings_for: Option<Duration>,
+}
+
+/// The call this dispatcher handles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskCall {
+    /// The queue entry.
+    pub entry: EntryId,
+    /// The caller's opaque short id (`c-…`).
+    pub caller: String,
+    /// A live call handed over, or a callback placed.
+    pub kind: EntryKind,
+    /// On hold.
+    pub on_hold: bool,
+    /// The note on the entry.
+    pub note: Option<String>,
+    /// How long the call had run (since answered or transferred here) at the snapshot.
+    pub since: Duration,
+}
+
+/// This dispatcher's own state, beside the shared snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskState {
+    /// This dispatcher.
+    pub me: Npub,
+    /// Presence as the hotline has it.
+    pub presence: Presence,
+    /// The offer ringing here, if any.
+    pub offer: Option<DeskOffer>,
+    /// The call handled here, if any.
+    pub call: Option<DeskCall>,
+    /// Wrap-up time left at the snapshot, while wrapping up.
+    pub wrap_up_left: Option<Duration>,
+}
+
+impl DeskState {
+    /// Signed in to nothing yet: away, no offer, no call.
+    pub fn signed_out(me: Npub) -> DeskState {
+        DeskState {
+            me,
+            presence: Presence::Away,
+            offer: None,
+            call: None,
+            wrap_up_left: None,
+        }
+    }
+
+    /// The desk of `me` as `core` has it at `now`, with the console entries of `view`
+    /// (taken at the same `now`). This is what the hotline service knows; the demo and
+    /// the tests use it, and a service can send the same fields to each dispatcher.
+    pub fn from_core(core: &HotlineCore, view: &ConsoleView, me: Npub, now: Instant) -> DeskState {
+        let entry = |id: EntryId| view.entries.iter().find(|e| e.entry == id);
+        let offer = core.waiting().into_iter().find_map(|id| {
+            let EntryState::Ringing { dispatchers, until } = core.entry_state(id)? else {
+                return None;
+            };
+            if !dispatchers.contains(&me) {
+                return None;
+            }
+            let e = entry(id)?;
+            Some(DeskOffer {
+                entry: id,
+                caller: e.caller.clone(),
+                kind: e.kind,
+                repeat: e.repeat,
+                waited: e.waited,
+                rings_for: Some(until.saturating_duration_since(now)),
+            })
+        });
+        let call = view
+            .entries
+            .iter()
+            .filter(|e| e.dispatcher == Some(me))
+            .find_map(|e| {
+                let EntryState::Assigned { since, on_hold, .. } = core.entry_state(e.entry)? else {
+                    return None;
+                };
+                Some(DeskCall {
+                    entry: e.entry,
+                    caller: e.caller.clone(),
+                    kind: e.kind,
+                    on_hold: *on_hold,
+                    note: e.note.clone(),
+                    since: now.saturating_duration_since(*since),
+                })
+            });
+        let presence = core.presence(&me).unwrap_or(Presence::Away);
+        let wrap_up_left = (presence == Presence::WrapUp)
+            .then(|| {
+                core.wrap_up_until(&me)
+                    .map(|t| t.saturating_duration_since(now))
+            })
+            .flatten();
+        DeskState {
+            me,
+            presence,
+            offer,
+            call,
+            wrap_up_left,
+        }
+    }
+}
+
+/// What the console asks the hotline to do. Each names the entry it is about, so an
+/// action that arrives after the entry moved on is refused by the core, not misapplied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleAction {
+    /// Available, busy or away (wrap-up is the hotline's, entered by ending a call).
+    SetPresence(Presence),
+    /// Take the live call ringing here (the caller's client then re-offers to us).
+    Answer(EntryId),
+    /// Take the callback ringing here (we then call the caller).
+    CallBack(EntryId),
+    /// Refuse the offer ringing here (the next dispatcher is tried).
+    Decline(EntryId),
+    /// Hold on (`true`) or off.
+    Hold(EntryId, bool),
+    /// Replace the entry's note (empty clears it).
+    SaveNote(EntryId, String),
+    /// Hand our call to a free colleague (blind transfer).
+    Transfer(EntryId, Npub),
+    /// End our call; wrap-up starts.
+    End(EntryId),
+    /// End wrap-up now and take calls again.
+    EndWrapUp,
+}
+
+impl ConsoleAction {
+    /// The hotline core's input this action stands for, sent by dispatcher `me`.
+    pub fn input(&self, me: Npub) -> Input {
+        match self {
+            ConsoleAction::SetPresence(p) => Input::SetPresence(me, *p),
+            ConsoleAction::Answer(e) | ConsoleAction::CallBack(e) => Input::Answer(*e, me),
+            ConsoleAction::Decline(e) => Input::Decline(*e, me),
+            ConsoleAction::Hold(e, on) => Input::Hold(*e, me, *on),
+            ConsoleAction::SaveNote(e, text) => Input::Note(*e, me, text.clone()),
+            ConsoleAction::Transfer(e, to) => Input::TransferTo {
+                entry: *e,
+                from: me,
+                to: *to,
+            },
+            ConsoleAction::End(e) => Input::End(*e, me),
+            // The core ends wrap-up early when the dispatcher says "available".
+            ConsoleAction::EndWrapUp => Input::SetPresence(me, Presence::Available),
+        }
+    }
+}
+
+/// What the dispatcher screens draw.
+pub struct ConsoleModel<'a> {
+    /// The newest snapshot from the hotline; `None` until one arrives.
+    pub view: Option<&'a ConsoleView>,
+    /// This dispatcher's state, from the same moment.
+    pub desk: &'a DeskState,
+    /// Time since the snapshot was taken: waits grow and countdowns shrink by it, so the
+    /// clocks tick between snapshots.
+    pub age: Duration,
+    /// A colleague's name (a contact's name, or the short npub).
+    pub names: &'a dyn Fn(&Npub) -> String,
+}
+
+impl ConsoleModel<'_> {
+    /// The snapshot's entry `id`.
+    pub fn entry(&self, id: EntryId) -> Option<&EntryView> {
+        self.view?.entries.iter().find(|e| e.entry == id)
+    }
+
+    /// Colleagues a call can be handed to, with whether each is free now: everyone
+    /// enrolled but us, in enrolment order. Only free ones may be picked: available and
+    /// neither ringing nor on a call (the core refuses a transfer to anyone else).
+    pub fn transfer_targets(&self) -> Vec<(&DispatcherView, bool)> {
+        let Some(view) = self.view else {
+            return Vec::new();
+        };
+        view.dispatchers
+            .iter()
+            .filter(|d| d.npub != self.desk.me)
+            .map(|d| (d, d.free))
+            .collect()
+    }
+
+    /// Whether any entry of the snapshot carries a caller's npub (the operator allows it).
+    pub fn shows_npubs(&self) -> bool {
+        self.view
+            .is_some_and(|v| v.entries.iter().any(|e| e.caller_npub.is_some()))
+    }
+
+    /// `waited` of the snapshot as of now.
+    pub fn grown(&self, waited: Duration) -> Duration {
+        waited + self.age
+    }
+
+    /// A countdown of the snapshot as of now.
+    pub fn shrunk(&self, left: Duration) -> Duration {
+        left.saturating_sub(self.age)
+    }
+}
+
+/// An entry's state in words. The one place that reads `EntryView::state`, so a change
+/// of its type touches only this function.
+pub fn state_text(entry: &EntryView) -> &str {
+    entry.state
+}
+
+/// A presence in words, capitalised for the console.
+pub fn presence_text(presence: Presence) -> &'static str {
+    match presence {
+        Presence::Available => "Available",
+        Presence::Busy => "Busy",
+        Presence::WrapUp => "Wrap-up",
+        Presence::Away => "Away",
+    }
+}
+
+/// Live or callback, in words.
+pub fn kind_text(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Live => "live",
+        EntryKind::Callback => "callback",
+    }
+}
+
+/// An npub shortened for a table: `npub1` and the first and last 4 characters.
+pub fn short_npub(npub: &Npub) -> String {
+    let full = npub.to_bech32();
+    if full.len() < 16 {
+        return full;
+    }
+    format!("{}…{}", &full[..9], &full[full.len() - 4..])
+}
+
+/// A share as a whole percentage.
+pub fn percent(share: f64) -> String {
+    format!("{:.0} %", share * 100.0)
+}
+
+/// Where the console's snapshots come from and its actions go: the network link to the
+/// hotline service implements it, [`demo::DemoHotline`] too. Called on the UI thread each
+/// frame, so neither method may wait.
+pub trait DeskLink: Send {
+    /// Sends one action; an error is shown in the banner.
+    fn send(&mut self, action: &ConsoleAction) -> Result<(), String>;
+    /// The newest snapshot if one came since the last call, with the instant it was
+    /// taken on this machine's clock.
+    fn poll(&mut self) -> Option<(ConsoleView, DeskState, Instant)>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_names_the_dispatcher_who_sent_it() {
+        let me = Npub::from_bytes([7; 32]);
+        let other = Npub::from_bytes([8; 32]);
+        let e = EntryId(3);
+        assert!(matches!(
+            ConsoleAction::Answer(e).input(me),
+            Input::Answer(x, d) if x == e && d == me
+        ));
+        assert!(matches!(
+            ConsoleAction::CallBack(e).input(me),
+            Input::Answer(x, d) if x == e && d == me
+        ));
+        assert!(matches!(
+            ConsoleAction::Transfer(e, other).input(me),
+            Input::TransferTo { entry, from, to } if entry == e && from == me && to == other
+        ));
+        assert!(matches!(
+            ConsoleAction::EndWrapUp.input(me),
+            Input::SetPresence(d, Presence::Available) if d == me
+        ));
+    }
+
+    #[test]
+    fn short_npubs_keep_both_ends() {
+        let npub = Npub::from_bytes([1; 32]);
+        let full = npub.to_bech32();
+        let short = short_npub(&npub);
+        assert!(short.starts_with(&full[..9]) && short.ends_with(&full[full.len() - 4..]));
+        assert!(short.chars().count() < 16);
+    }
+}
