@@ -213,7 +213,7 @@ pub fn type_into(harness: &mut Harness<'_, PhantomApp>, label: &str, text: &str)
         .find(|role| harness.query_by_role_and_label(*role, label).is_some())
         .unwrap_or(Role::TextInput);
     harness.get_by_role_and_label(role, label).scroll_to_me();
-    harness.step();
+    settle_scroll(harness);
     harness.get_by_role_and_label(role, label).focus();
     harness.step();
     // Select what is there so the typed text replaces it.
@@ -227,12 +227,20 @@ pub fn type_into(harness: &mut Harness<'_, PhantomApp>, label: &str, text: &str)
 }
 
 /// Clicks the button named `label` (scrolled into view first, as a user would).
+/// Lets a scroll to a widget finish: egui animates it over several frames, and a click
+/// sent mid-way lands where the widget was, outside the visible area.
+fn settle_scroll(harness: &mut Harness<'_, PhantomApp>) {
+    for _ in 0..12 {
+        harness.step();
+    }
+}
+
 pub fn click(harness: &mut Harness<'_, PhantomApp>, label: &str) {
     use eframe::egui::accesskit::Role;
     harness
         .get_by_role_and_label(Role::Button, label)
         .scroll_to_me();
-    harness.step();
+    settle_scroll(harness);
     harness.get_by_role_and_label(Role::Button, label).click();
     harness.step();
     harness.step();
