@@ -54,21 +54,8 @@ pub async fn serve(
         "users dial numbers through {} (Ctrl-C stops)",
         nostr_signal::encode_npub(&service.public_key())
     );
-    wait_for_stop().await;
+    super::wait_for_stop().await;
     eprintln!("stopping: running calls end");
     service.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_stop() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(term) => { term.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }

@@ -64,22 +64,9 @@ pub async fn serve(
         "callers call {} (Ctrl-C stops; waiting callers keep their place)",
         nostr_signal::encode_npub(&voice.public_key())
     );
-    wait_for_stop().await;
+    super::wait_for_stop().await;
     eprintln!("stopping: waiting callers are rung again at the next start");
     inbox.shutdown().await;
     voice.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_stop() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(term) => { term.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }
