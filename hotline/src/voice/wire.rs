@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::{Presence, MAX_CALL_ID_CHARS, MAX_NOTE_CHARS};
-use crate::ids::{EntryId, Npub};
+use crate::ids::Npub;
 
 /// One control message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,11 +241,6 @@ pub fn key_of(hex: &str, what: &'static str) -> Result<Npub, WireError> {
     nostr_sdk::secp256k1::XOnlyPublicKey::from_slice(&bytes)
         .map_err(|_| WireError::BadKey(what))?;
     Ok(Npub::from_bytes(bytes))
-}
-
-/// The entry id of a message's `entry` field.
-pub fn entry(id: u64) -> EntryId {
-    EntryId(id)
 }
 
 #[cfg(test)]
