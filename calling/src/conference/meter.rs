@@ -57,7 +57,7 @@ impl SenderMeter {
             self.window.drain(..excess);
         }
         self.frames += 1;
-        if self.frames % ESTIMATE_EVERY == 0 && self.window.len() == WINDOW {
+        if self.frames.is_multiple_of(ESTIMATE_EVERY) && self.window.len() == WINDOW {
             self.tone_hz = dominant_hz(&self.window);
         }
     }

@@ -319,7 +319,7 @@ impl Run {
                 let candidate = IceCandidate {
                     candidate,
                     sdp_mid,
-                    sdp_mline_index: sdp_mline_index,
+                    sdp_mline_index,
                 };
                 for e in self.media.session.add_remote_candidates(&[candidate]).await {
                     tracing::debug!(error = %e.log_text(), "SFU candidate refused");
