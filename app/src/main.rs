@@ -1,7 +1,7 @@
 //! `phantomcall`: the PhantomCall desktop app (no subcommand, or `demo --gui`) and
 //! command line.
 //!
-//! Headless commands: `keygen`, `whoami`, `relay`, `call`, `listen`, `send-test`, `demo`,
+//! Headless commands: `keygen`, `whoami`, `relay`, `call`, `listen`, `join`, `send-test`, `demo`,
 //! `blackout`, `turn-credentials`. Errors are
 //! printed for a person to read and end the process with a non-zero status; nothing here
 //! prints a secret unless the user asked for an export.
@@ -128,6 +128,31 @@ enum Command {
     },
     /// Human blackout: paint the people in a photo or Y4M video black, or benchmark it.
     Blackout(commands::blackout::BlackoutArgs),
+    /// Join a conference room by its invite link (phantomcall://join/<host>/<room> or
+    /// https://<host>/join/<room>): audio and (blacked-out) video through the service's
+    /// SFU, end-to-end encrypted under the room's MLS key.
+    Join {
+        /// The invite link.
+        link: String,
+        /// A session token from signing in with your wallet (else you join as an
+        /// anonymous guest: audio and blacked-out video, no screen share).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// The name the others see.
+        #[arg(long, default_value = "Guest")]
+        name: String,
+        /// Send no video.
+        #[arg(long)]
+        audio_only: bool,
+        /// Leave after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        seconds: u64,
+        /// Events and figures as JSON lines on standard output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        devices: call_args::DeviceArgs,
+    },
     /// The phone gateway: SIP trunks bridged to PhantomCall calls.
     #[command(subcommand)]
     Gateway(GatewayCommand),
@@ -340,6 +365,26 @@ fn main() -> ExitCode {
                 relays,
                 net,
             }) => commands::hotline::serve(&key_file, &config, state, max_lines, relays, net).await,
+            Command::Join {
+                link,
+                token_file,
+                name,
+                audio_only,
+                seconds,
+                json,
+                devices,
+            } => {
+                commands::join::run(commands::join::JoinArgs {
+                    link,
+                    token_file,
+                    name,
+                    audio_only,
+                    seconds,
+                    json,
+                    devices,
+                })
+                .await
+            }
             Command::TurnCredentials {
                 id,
                 ttl,
@@ -347,6 +392,9 @@ fn main() -> ExitCode {
             } => commands::turn_credentials::run(&id, ttl, secret_file.as_deref()),
         }
     });
+    // A blocking read of standard input (`join`'s commands) cannot be cancelled and would
+    // hold the runtime's drop until the next line: the work is done, do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(code) => code,
         Err(e) => {

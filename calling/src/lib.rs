@@ -53,6 +53,7 @@
 
 pub mod ble_voice;
 pub mod client;
+pub mod conference;
 pub mod devices;
 pub mod e2ee;
 mod engine;

@@ -5,6 +5,7 @@ pub mod call;
 pub mod demo;
 pub mod gateway;
 pub mod hotline;
+pub mod join;
 pub mod keygen;
 pub mod listen;
 pub mod live;

@@ -117,4 +117,10 @@ pub enum Action {
     ClearLog,
     /// Dispatcher mode: something for the hotline.
     Console(super::console::ConsoleAction),
+    /// Join a conference room by its invite link.
+    JoinConference(String),
+    /// Something for the conference we are in (mute, host controls, leave).
+    Conference(calling::conference::ConferenceCommand),
+    /// Back to the join form after a conference ended.
+    CloseConference,
 }

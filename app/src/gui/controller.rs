@@ -38,6 +38,8 @@ pub struct Controller {
     pub(super) last_retention: u64,
     /// Dispatcher mode: where the console's snapshots come from and its actions go.
     pub(super) desk_link: Option<Box<dyn DeskLink>>,
+    /// The conference room we are in, if any.
+    pub conference: super::conference::ConferenceState,
 }
 
 impl Controller {
@@ -67,6 +69,7 @@ impl Controller {
             lobby_starts: 0,
             last_retention: 0,
             desk_link: None,
+            conference: Default::default(),
         };
         if ctl.options.demo {
             ctl.state.busy =
@@ -83,6 +86,17 @@ impl Controller {
         let s = &mut self.state;
         match action {
             Action::SelectTab(tab) => s.tab = tab,
+            Action::JoinConference(link) => {
+                match calling::conference::ConferenceLink::parse(&link) {
+                    Ok(link) => {
+                        let devices = self.media_devices();
+                        self.conference.join(self.backend.handle(), link, devices);
+                    }
+                    Err(e) => self.state.error = Some(e.to_string()),
+                }
+            }
+            Action::Conference(command) => self.conference.command(command),
+            Action::CloseConference => self.conference.close(),
             Action::DismissError => s.error = None,
             Action::ShowError(e) => s.error = Some(e),
             Action::Identity { job, what } => self.start_identity_job(job, what),

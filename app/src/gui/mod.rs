@@ -21,6 +21,7 @@ pub mod backend;
 pub mod calllog;
 pub mod calls;
 pub mod console;
+pub mod conference;
 pub mod contacts;
 pub mod controller;
 pub mod devices;

@@ -89,6 +89,11 @@ impl PhantomApp {
         }
         self.ctl.retention_tick();
         self.ctl.hotline_tick();
+        self.ctl.conference.poll();
+        if self.ctl.conference.active() {
+            // Figures and video of the room change without input.
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
         self.effects
             .sync(&self.ctl.state, &ctx, self.ctl.backend.handle());
         self.sync_lobby(&ctx);
@@ -344,6 +349,15 @@ fn section(
         }
         Tab::Identity => identity::show(npub, ui),
         Tab::Dispatcher | Tab::HotlineStats => dispatcher_section(s, forms, ui, out),
+        Tab::Conferences => {
+            let conference = &ctl.conference;
+            let view = screens::conference::ConferenceViewModel {
+                phase: &conference.phase,
+                figures: conference.figures.as_ref(),
+                time_left: conference.time_left(),
+            };
+            forms.conference.show(&view, ui, out);
+        }
         Tab::Lobby => {
             let view = LobbyView {
                 running: ctl.lobby.as_ref().map(|l| (l.status(), l.preview())),

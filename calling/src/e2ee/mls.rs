@@ -193,6 +193,18 @@ impl GroupKeys {
     /// and the welcome (for the newcomers). Every credential must be bound to its Nostr
     /// key, or nobody is added.
     pub fn add(&mut self, key_packages: &[Vec<u8>]) -> Result<(Vec<u8>, Vec<u8>), MlsError> {
+        let made = self.add_pending(key_packages)?;
+        self.merge_pending()?;
+        Ok(made)
+    }
+
+    /// [`GroupKeys::add`] without moving to the new epoch: the commit stays pending until
+    /// [`GroupKeys::merge_pending`] (a delivery service accepted it) or
+    /// [`GroupKeys::discard_pending`] (it accepted another member's commit instead).
+    pub fn add_pending(
+        &mut self,
+        key_packages: &[Vec<u8>],
+    ) -> Result<(Vec<u8>, Vec<u8>), MlsError> {
         let mut packages = Vec::with_capacity(key_packages.len());
         for bytes in key_packages {
             packages.push(self.bound_package(bytes)?.0);
@@ -202,7 +214,6 @@ impl GroupKeys {
         let (commit, welcome, _) = group
             .add_members(provider, signer, &packages)
             .map_err(refused)?;
-        group.merge_pending_commit(provider).map_err(refused)?;
         Ok((
             commit.to_bytes().map_err(refused)?,
             welcome.to_bytes().map_err(refused)?,
@@ -211,19 +222,44 @@ impl GroupKeys {
 
     /// Removes `member`: returns the commit for those who stay.
     pub fn remove(&mut self, member: &PublicKey) -> Result<Vec<u8>, MlsError> {
-        let index = self
-            .group()?
-            .members()
-            .find(|m| bound_nostr_key(&m.credential, &m.signature_key).as_ref() == Ok(member))
-            .map(|m| m.index)
-            .ok_or(MlsError::NotMember)?;
+        let commit = self.remove_pending(std::slice::from_ref(member))?;
+        self.merge_pending()?;
+        Ok(commit)
+    }
+
+    /// Removes `members` in one commit, left pending (see [`GroupKeys::add_pending`]).
+    pub fn remove_pending(&mut self, members: &[PublicKey]) -> Result<Vec<u8>, MlsError> {
+        let mut indexes = Vec::with_capacity(members.len());
+        for member in members {
+            let index = self
+                .group()?
+                .members()
+                .find(|m| bound_nostr_key(&m.credential, &m.signature_key).as_ref() == Ok(member))
+                .map(|m| m.index)
+                .ok_or(MlsError::NotMember)?;
+            indexes.push(index);
+        }
         let (provider, signer) = (&self.provider, &self.signer);
         let group = self.group.as_mut().ok_or(MlsError::NoGroup)?;
         let (commit, _, _) = group
-            .remove_members(provider, signer, &[index])
+            .remove_members(provider, signer, &indexes)
             .map_err(refused)?;
-        group.merge_pending_commit(provider).map_err(refused)?;
         commit.to_bytes().map_err(refused)
+    }
+
+    /// Moves to the epoch of our pending commit.
+    pub fn merge_pending(&mut self) -> Result<(), MlsError> {
+        let provider = &self.provider;
+        let group = self.group.as_mut().ok_or(MlsError::NoGroup)?;
+        group.merge_pending_commit(provider).map_err(refused)
+    }
+
+    /// Forgets our pending commit (another one was ordered first); the epoch stays.
+    pub fn discard_pending(&mut self) {
+        let provider = &self.provider;
+        if let Some(group) = self.group.as_mut() {
+            let _ = group.clear_pending_commit(provider.storage());
+        }
     }
 
     /// Joins through a welcome. Every member's credential must be bound to its Nostr key.

@@ -517,6 +517,14 @@ impl PeerSession {
         })
     }
 
+    /// Stops offering our screen-share section as sending (before the first offer): a
+    /// conference's anonymous guests may not share a screen, and the service refuses a
+    /// guest's offer with a second sending video section.
+    pub async fn withdraw_screen(&self) -> Result<(), PeerError> {
+        self.pc.remove_track(&self.screen.sender).await?;
+        Ok(())
+    }
+
     fn policy(&self) -> ModePolicy {
         self.policy
             .read()

@@ -78,9 +78,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state from a validated configuration, on the embedded SFU or on the
-    /// connected Janus backend `janus`. Needs a Tokio runtime (the SFU).
-    pub fn new(config: ServiceConfig, janus: Option<JanusBackend>) -> Result<Self, StartError> {
+    /// Builds the state from a validated configuration, on the embedded SFU (with `hook`
+    /// seeing every packet it forwards: tests check that clients send ciphertext only) or on
+    /// the connected Janus backend `janus`. Needs a Tokio runtime (the SFU).
+    pub fn new(
+        config: ServiceConfig,
+        janus: Option<JanusBackend>,
+        hook: Option<Arc<dyn crate::sfu::ForwardHook>>,
+    ) -> Result<Self, StartError> {
         config.validate()?;
         let store: Arc<dyn Store> = match (&config.store.sqlite, &config.store.postgres) {
             (Some(path), _) => Arc::new(SqliteStore::open(path)?),
@@ -111,7 +116,7 @@ impl AppState {
         let backend: Arc<dyn MediaBackend> = match janus {
             Some(janus) => Arc::new(janus),
             None => Arc::new(EmbeddedBackend {
-                sfu: Sfu::new(sfu_config),
+                sfu: Sfu::with_hook(sfu_config, hook),
             }),
         };
         let conference = conference::Conference::new(backend, config.limits.clone());
@@ -140,6 +145,14 @@ pub struct Server {
 impl Server {
     /// Loads the certificate, opens the store and binds the port.
     pub async fn bind(config: ServiceConfig) -> Result<Self, StartError> {
+        Self::bind_with_forward_hook(config, None).await
+    }
+
+    /// [`Server::bind`] with the SFU's forwarding hook ([`AppState::with_forward_hook`]).
+    pub async fn bind_with_forward_hook(
+        config: ServiceConfig,
+        hook: Option<Arc<dyn crate::sfu::ForwardHook>>,
+    ) -> Result<Self, StartError> {
         config.validate()?;
         let tls = match &config.tls {
             Some(t) => Some(tls::acceptor(&t.cert, &t.key)?),
@@ -152,7 +165,7 @@ impl Server {
             Some(j) => Some(JanusBackend::start(j.clone()).await),
             None => None,
         };
-        let state = Arc::new(AppState::new(config, janus)?);
+        let state = Arc::new(AppState::new(config, janus, hook)?);
         Ok(Self {
             state,
             listener,

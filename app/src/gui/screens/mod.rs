@@ -5,6 +5,7 @@
 pub mod call;
 #[cfg(test)]
 mod console_tests;
+pub mod conference;
 pub mod contacts;
 pub mod dispatcher;
 pub mod group;
@@ -41,6 +42,8 @@ pub struct Screens {
     pub lobby: lobby::LobbyScreen,
     /// The dispatcher console's note being typed.
     pub dispatcher: dispatcher::DispatcherScreen,
+    /// The invite link being typed, the participants' video textures.
+    pub conference: conference::ConferenceScreen,
 }
 
 impl Screens {
@@ -54,6 +57,7 @@ impl Screens {
             group: Default::default(),
             lobby: Default::default(),
             dispatcher: Default::default(),
+            conference: Default::default(),
         }
     }
 }
@@ -126,6 +130,7 @@ pub fn side_bar(tab: Tab, dispatcher: bool, ui: &mut egui::Ui, out: &mut Vec<Act
     for (section, label) in [
         (Tab::Contacts, "Contacts"),
         (Tab::Lobby, "Lobby"),
+        (Tab::Conferences, "Conferences"),
         (Tab::Recent, "Recent calls"),
         (Tab::Settings, "Settings"),
         (Tab::Identity, "My identity"),

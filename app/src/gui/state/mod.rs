@@ -48,6 +48,8 @@ pub enum Tab {
     Dispatcher,
     /// Dispatcher mode: the hotline's statistics.
     HotlineStats,
+    /// Conference rooms: join by link, the room.
+    Conferences,
 }
 
 /// Dispatcher mode: the newest snapshot from the hotline and this dispatcher's desk.
