@@ -3,9 +3,9 @@
 //! bar (who you are, connection), the banner for errors and slow work, the side bar.
 
 pub mod call;
+pub mod conference;
 #[cfg(test)]
 mod console_tests;
-pub mod conference;
 pub mod contacts;
 pub mod dispatcher;
 pub mod group;
