@@ -5,13 +5,14 @@
 //! draw a view model and return [`gui::action::Action`]s; the controller applies them to
 //! plain state ([`gui::state`]); everything slow (keys, relays, the call engine through
 //! [`calling::client`]) runs off the UI thread ([`gui::backend`]); ring tone and
-//! notifications live apart ([`gui::effects`]). [`demo`] holds the demo contact.
+//! notifications live apart ([`gui::effects`]). [`demo`] holds the demo contact;
+//! [`wallet`] signs in to conference services with the user's Solana keypair.
 //!
 //! Main types: [`gui::PhantomApp`] (the eframe shell), [`gui::AppOptions`],
 //! [`gui::state::AppState`], [`gui::action::Action`], [`gui::backend::Backend`].
 //!
 //! What it must never do: never show or send a raw camera frame (the preview is the privacy
-//! filter's output); never store an nsec, contacts or the call log in plain text (the key
+//! filter's output); never store an nsec, a wallet secret, contacts or the call log in plain text (the key
 //! is NIP-49 encrypted, the rest sealed by [`gui::vault`]); never contact a relay, NIP-05
 //! domain or TURN server the user did not choose, and never resolve a name locally when a
 //! SOCKS5 proxy is set; never block the UI thread on the network, scrypt or the disk.
@@ -21,3 +22,4 @@
 pub mod ble;
 pub mod demo;
 pub mod gui;
+pub mod wallet;

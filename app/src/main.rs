@@ -136,8 +136,12 @@ enum Command {
         link: String,
         /// A session token from signing in with your wallet (else you join as an
         /// anonymous guest: audio and blacked-out video, no screen share).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "wallet")]
         token_file: Option<PathBuf>,
+        /// Sign in to the link's service with your imported wallet first (the room's
+        /// creator hosts it; `phantomcall wallet import`).
+        #[arg(long)]
+        wallet: bool,
         /// The name the others see.
         #[arg(long, default_value = "Guest")]
         name: String,
@@ -153,6 +157,12 @@ enum Command {
         #[command(flatten)]
         devices: call_args::DeviceArgs,
     },
+    /// Your Solana wallet, which signs you in to conference services.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Conference rooms you host.
+    #[command(subcommand)]
+    Room(RoomCommand),
     /// The phone gateway: SIP trunks bridged to PhantomCall calls.
     #[command(subcommand)]
     Gateway(GatewayCommand),
@@ -200,6 +210,40 @@ enum GatewayCommand {
         relays: relays::RelayArgs,
         #[command(flatten)]
         net: call_args::NetArgs,
+    },
+}
+
+/// `phantomcall wallet ...`.
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// Import a Solana keypair, sealed with your identity: a keypair file (what
+    /// `solana-keygen new` writes) or, without one, its base58 secret (asked hidden, or
+    /// from PHANTOMCALL_WALLET_SECRET). Prints the wallet's address.
+    Import {
+        /// The Solana CLI keypair file (a JSON array of 64 numbers).
+        file: Option<PathBuf>,
+        /// Replace a wallet imported before.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the imported wallet's address.
+    Address,
+}
+
+/// `phantomcall room ...`.
+#[derive(Subcommand)]
+enum RoomCommand {
+    /// Sign in to a conference service with your wallet and create a room; prints its
+    /// invite links (web, then app).
+    Create {
+        /// The service: its host (meet.example.org), URL, or any invite link of it.
+        service: String,
+        /// Also save the session token here (for `join --token-file`; valid one hour).
+        #[arg(long)]
+        token_out: Option<PathBuf>,
+        /// The room as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -365,9 +409,19 @@ fn main() -> ExitCode {
                 relays,
                 net,
             }) => commands::hotline::serve(&key_file, &config, state, max_lines, relays, net).await,
+            Command::Wallet(WalletCommand::Import { file, force }) => {
+                commands::wallet::import(&key_file, file.as_deref(), force)
+            }
+            Command::Wallet(WalletCommand::Address) => commands::wallet::address(&key_file),
+            Command::Room(RoomCommand::Create {
+                service,
+                token_out,
+                json,
+            }) => commands::wallet::create_room(&key_file, &service, token_out, json).await,
             Command::Join {
                 link,
                 token_file,
+                wallet,
                 name,
                 audio_only,
                 seconds,
@@ -377,6 +431,7 @@ fn main() -> ExitCode {
                 commands::join::run(commands::join::JoinArgs {
                     link,
                     token_file,
+                    wallet: wallet.then_some(&key_file),
                     name,
                     audio_only,
                     seconds,

@@ -22,9 +22,11 @@ use tokio::io::AsyncBufReadExt as _;
 use crate::call_args::{call_duration, DeviceArgs};
 
 /// Everything `join` needs.
-pub struct JoinArgs {
+pub struct JoinArgs<'a> {
     pub link: String,
     pub token_file: Option<PathBuf>,
+    /// Sign in with the wallet imported beside this identity.
+    pub wallet: Option<&'a nostr_signal::KeyFile>,
     pub name: String,
     pub audio_only: bool,
     pub seconds: u64,
@@ -32,7 +34,7 @@ pub struct JoinArgs {
     pub devices: DeviceArgs,
 }
 
-pub async fn run(args: JoinArgs) -> Result<ExitCode> {
+pub async fn run(args: JoinArgs<'_>) -> Result<ExitCode> {
     let link = ConferenceLink::parse(&args.link)?;
     let duration = call_duration(args.seconds)?;
     let token = match &args.token_file {
@@ -42,7 +44,15 @@ pub async fn run(args: JoinArgs) -> Result<ExitCode> {
                 .trim()
                 .to_owned(),
         ),
-        None => None,
+        None => match args.wallet {
+            Some(key_file) => {
+                let service = phantomcall::wallet::service::ConferenceService::for_link(&link);
+                let session = super::wallet::sign_in(key_file, service).await?;
+                eprintln!("signed in ({} plan)", session.tier);
+                Some(session.access_token.as_str().to_owned())
+            }
+            None => None,
+        },
     };
     let mut options = JoinOptions::new(link.clone(), args.devices.devices());
     options.screen_share = token.is_some();

@@ -13,6 +13,7 @@ pub mod relay;
 pub mod send_test;
 pub mod signaling_demo;
 pub mod turn_credentials;
+pub mod wallet;
 pub mod whoami;
 
 /// Waits for Ctrl-C or SIGTERM: how a service run from the command line (gateway,

@@ -70,11 +70,27 @@ impl Drop for Service {
 
 impl Service {
     pub async fn start() -> Self {
+        Self::start_named(None).await
+    }
+
+    /// A service that names itself by the address it listens on (`127.0.0.1:<port>`), as a
+    /// real deployment names itself by its public host: a wallet then signs its sign-in
+    /// requests, which name that host.
+    pub async fn start_at_its_own_address() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_named(Some(port)).await
+    }
+
+    async fn start_named(port: Option<u16>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
         std::fs::write(path("stripe-secret"), STRIPE_SECRET).unwrap();
         let config = format!(
-            "listen = \"127.0.0.1:0\"\npublic_host = \"meet.phantomcall.test\"\n\
+            "listen = \"127.0.0.1:{port}\"\npublic_host = \"{host}\"\n\
              [auth]\nsigning_key = \"{key}\"\n[store]\nsqlite = \"{db}\"\n\
              [stripe]\nwebhook_secret_file = \"{secret}\"\n\
              [stripe.prices]\nprice_1PhantomProMonthly = \"pro\"\n\
@@ -82,6 +98,10 @@ impl Service {
             key = path("session-key.pem"),
             db = path("conference.db"),
             secret = path("stripe-secret"),
+            port = port.unwrap_or(0),
+            host = port.map_or("meet.phantomcall.test".to_owned(), |p| format!(
+                "127.0.0.1:{p}"
+            )),
         );
         std::fs::write(path("conference.toml"), config).unwrap();
         let config = ServiceConfig::load(&dir.path().join("conference.toml")).unwrap();
@@ -199,6 +219,22 @@ impl Participant {
     /// Starts `phantomcall join <link>` with a synthetic camera (black video: no person
     /// detection to pay for) and a `tone` Hz tone.
     pub fn spawn(link: &str, name: &str, tone: u32, token_file: Option<&std::path::Path>) -> Self {
+        let mut extra = Vec::new();
+        if let Some(file) = token_file {
+            extra.push(std::ffi::OsString::from("--token-file"));
+            extra.push(file.as_os_str().to_owned());
+        }
+        Self::spawn_with(link, name, tone, &extra, &[])
+    }
+
+    /// [`Participant::spawn`] with `extra` arguments to `join` and `env` set.
+    pub fn spawn_with(
+        link: &str,
+        name: &str,
+        tone: u32,
+        extra: &[std::ffi::OsString],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_phantomcall"));
         command
             .args([
@@ -214,10 +250,9 @@ impl Participant {
             .env("PHANTOMCALL_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(file) = token_file {
-            command.arg("--token-file").arg(file);
-        }
+            .stderr(Stdio::piped())
+            .args(extra)
+            .envs(env.iter().copied());
         let mut child = command.spawn().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().unwrap();
