@@ -176,3 +176,63 @@ async fn a_sign_in_request_naming_another_host_is_not_signed() {
     );
     assert!(out.stdout.is_empty(), "no room was created");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apps_host_part_imports_signs_in_and_creates_a_room() {
+    use phantomcall::gui::hosting::{Hosting, HostingPhase, WalletSecret};
+    use phantomcall::wallet::WalletFile;
+
+    let service = Service::start_at_its_own_address().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = || WalletFile::beside(&dir.path().join("identity.ncryptsec"));
+    let identity = nostr_signal::Identity::generate();
+    let wallet = SigningKey::from_bytes(&[44; 32]);
+    let handle = tokio::runtime::Handle::current();
+    let mut hosting = Hosting::default();
+    let mut error = None;
+    hosting.import(
+        &handle,
+        file(),
+        identity.clone(),
+        WalletSecret(bs58::encode(wallet.to_keypair_bytes()).into_string().into()),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while hosting.wallet_address.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline && error.is_none(),
+            "{error:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        hosting.poll(&mut error);
+    }
+    assert_eq!(
+        hosting.wallet_address.as_deref(),
+        Some(
+            bs58::encode(wallet.verifying_key().as_bytes())
+                .into_string()
+                .as_str()
+        )
+    );
+
+    hosting.create_room(
+        &handle,
+        file(),
+        identity,
+        &format!("127.0.0.1:{}", service.port),
+    );
+    assert!(matches!(hosting.phase, HostingPhase::Working(_)));
+    while matches!(hosting.phase, HostingPhase::Working(_)) {
+        assert!(std::time::Instant::now() < deadline, "still creating");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        hosting.poll(&mut error);
+    }
+    let HostingPhase::Created(links) = &hosting.phase else {
+        panic!("no room: {:?}", hosting.phase);
+    };
+    assert!(links
+        .app_url
+        .starts_with(&format!("phantomcall://join/127.0.0.1:{}/", service.port)));
+    assert_eq!(links.plan, "Free plan: up to 2 participants, 30 minutes");
+    assert!(hosting.take_host_token().is_some());
+    assert!(hosting.take_host_token().is_none(), "one join per creation");
+}

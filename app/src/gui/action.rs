@@ -123,4 +123,10 @@ pub enum Action {
     Conference(calling::conference::ConferenceCommand),
     /// Back to the join form after a conference ended.
     CloseConference,
+    /// Import (and seal) the wallet whose secret was pasted.
+    ImportWallet(super::hosting::WalletSecret),
+    /// Sign in to this conference service with the wallet and create a room.
+    CreateRoom(String),
+    /// Join the room just created, as its host.
+    JoinHostedRoom,
 }

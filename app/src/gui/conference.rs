@@ -33,14 +33,23 @@ pub struct ConferenceState {
 }
 
 impl ConferenceState {
-    /// Starts joining `link` as a guest with `devices`.
-    pub fn join(&mut self, handle: &Handle, link: ConferenceLink, devices: Arc<dyn MediaDevices>) {
+    /// Starts joining `link` with `devices`: signed in with `token` (a session of the
+    /// room's service), else as a guest.
+    pub fn join(
+        &mut self,
+        handle: &Handle,
+        link: ConferenceLink,
+        devices: Arc<dyn MediaDevices>,
+        token: Option<zeroize::Zeroizing<String>>,
+    ) {
         if self.conference.is_some() || self.joining.is_some() {
             return;
         }
         let mut options = JoinOptions::new(link, devices);
         options.display_name = "PhantomCall user".into();
         options.keep_frames = true;
+        options.screen_share = token.is_some();
+        options.token = token.map(|t| t.as_str().to_owned());
         let (tx, rx) = channel();
         handle.spawn(async move {
             let joined = conference::join(options).await.map_err(|e| e.to_string());

@@ -40,6 +40,8 @@ pub struct Controller {
     pub(super) desk_link: Option<Box<dyn DeskLink>>,
     /// The conference room we are in, if any.
     pub conference: super::conference::ConferenceState,
+    /// The wallet and the conference room we host.
+    pub hosting: super::hosting::Hosting,
 }
 
 impl Controller {
@@ -70,6 +72,7 @@ impl Controller {
             last_retention: 0,
             desk_link: None,
             conference: Default::default(),
+            hosting: Default::default(),
         };
         if ctl.options.demo {
             ctl.state.busy =
@@ -90,13 +93,29 @@ impl Controller {
                 match calling::conference::ConferenceLink::parse(&link) {
                     Ok(link) => {
                         let devices = self.media_devices();
-                        self.conference.join(self.backend.handle(), link, devices);
+                        self.conference
+                            .join(self.backend.handle(), link, devices, None);
                     }
                     Err(e) => self.state.error = Some(e.to_string()),
                 }
             }
             Action::Conference(command) => self.conference.command(command),
             Action::CloseConference => self.conference.close(),
+            Action::ImportWallet(secret) => {
+                if let Some(identity) = self.state.identity.clone() {
+                    let file = self.wallet_file();
+                    self.hosting
+                        .import(self.backend.handle(), file, identity, secret);
+                }
+            }
+            Action::CreateRoom(service) => {
+                if let Some(identity) = self.state.identity.clone() {
+                    let file = self.wallet_file();
+                    self.hosting
+                        .create_room(self.backend.handle(), file, identity, &service);
+                }
+            }
+            Action::JoinHostedRoom => self.join_hosted_room(),
             Action::DismissError => s.error = None,
             Action::ShowError(e) => s.error = Some(e),
             Action::Identity { job, what } => self.start_identity_job(job, what),
@@ -368,9 +387,44 @@ impl Controller {
             Ok(_) => self.state.next_call_mode = None,
             Err(e) => {
                 self.state.error = Some(format!(
-                    "{e}: for more people, a conference (coming in a later version)"
+                    "{e}: for more people, host a conference (Conferences)"
                 ))
             }
+        }
+    }
+
+    /// The wallet file beside the identity's key file.
+    fn wallet_file(&self) -> crate::wallet::WalletFile {
+        crate::wallet::WalletFile::beside(&self.options.key_file)
+    }
+
+    /// Joins the room we created, as its host (the creation's session token).
+    fn join_hosted_room(&mut self) {
+        let super::hosting::HostingPhase::Created(links) = &self.hosting.phase else {
+            return;
+        };
+        let link = match calling::conference::ConferenceLink::parse(&links.app_url) {
+            Ok(link) => link,
+            Err(e) => {
+                self.state.error = Some(e.to_string());
+                return;
+            }
+        };
+        let token = self.hosting.take_host_token();
+        let devices = self.media_devices();
+        self.conference
+            .join(self.backend.handle(), link, devices, token);
+    }
+
+    /// Conferences, every frame: results of background work, the wallet's address once the
+    /// identity is unlocked.
+    pub(super) fn conference_tick(&mut self) {
+        self.conference.poll();
+        self.hosting.poll(&mut self.state.error);
+        if let Some(identity) = self.state.identity.clone() {
+            let file = self.wallet_file();
+            self.hosting
+                .look_for_wallet(self.backend.handle(), file, identity);
         }
     }
 

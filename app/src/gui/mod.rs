@@ -26,6 +26,7 @@ pub mod contacts;
 pub mod controller;
 pub mod devices;
 pub mod effects;
+pub mod hosting;
 pub mod lobby;
 pub mod logstore;
 pub mod nip05;

@@ -89,8 +89,8 @@ impl PhantomApp {
         }
         self.ctl.retention_tick();
         self.ctl.hotline_tick();
-        self.ctl.conference.poll();
-        if self.ctl.conference.active() {
+        self.ctl.conference_tick();
+        if self.ctl.conference.active() || self.ctl.hosting.busy() {
             // Figures and video of the room change without input.
             ctx.request_repaint_after(Duration::from_millis(100));
         }
@@ -355,6 +355,8 @@ fn section(
                 phase: &conference.phase,
                 figures: conference.figures.as_ref(),
                 time_left: conference.time_left(),
+                hosting: &ctl.hosting,
+                signed_in: s.identity.is_some(),
             };
             forms.conference.show(&view, ui, out);
         }

@@ -1,4 +1,5 @@
-//! The Conferences screen: join a room by its invite link; in the room, a grid of
+//! The Conferences screen: join a room by its invite link, or host one
+//! ([`super::conference_host`]); in the room, a grid of
 //! participants (blacked-out video, name, host or guest, muted; the active speaker
 //! outlined), the encryption line with the number of participants holding the key, the
 //! plan's time limit before it bites, host controls for the host, mute and leave.
@@ -39,6 +40,10 @@ pub struct ConferenceViewModel<'a> {
     pub figures: Option<&'a ConferenceFigures>,
     /// Time left by the plan, when known.
     pub time_left: Option<Duration>,
+    /// The wallet and the room we host.
+    pub hosting: &'a crate::gui::hosting::Hosting,
+    /// Whether the identity is unlocked (the wallet is sealed with it).
+    pub signed_in: bool,
 }
 
 /// The screen's own state: the link being typed, the video textures.
@@ -46,6 +51,8 @@ pub struct ConferenceViewModel<'a> {
 pub struct ConferenceScreen {
     /// The invite link field.
     pub link: String,
+    /// The "Host a room" part.
+    pub host: super::conference_host::HostForm,
     textures: HashMap<String, (usize, egui::TextureHandle)>,
 }
 
@@ -106,7 +113,11 @@ impl ConferenceScreen {
                     out.push(Action::CloseConference);
                 }
             }
-            _ => self.join_form(ui, out),
+            _ => {
+                self.join_form(ui, out);
+                ui.separator();
+                self.host.show(view.hosting, view.signed_in, ui, out);
+            }
         }
     }
 

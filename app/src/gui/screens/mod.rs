@@ -4,6 +4,9 @@
 
 pub mod call;
 pub mod conference;
+pub mod conference_host;
+#[cfg(test)]
+mod conference_tests;
 #[cfg(test)]
 mod console_tests;
 pub mod contacts;
