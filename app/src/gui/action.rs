@@ -129,4 +129,8 @@ pub enum Action {
     CreateRoom(String),
     /// Join the room just created, as its host.
     JoinHostedRoom,
+    /// From the lobby: join the room chosen.
+    ConfirmConferenceJoin,
+    /// From the lobby: do not join the room chosen.
+    CancelConferenceJoin,
 }

@@ -27,9 +27,35 @@ pub struct ConferenceState {
     pub figures: Option<ConferenceFigures>,
     /// When the plan's limit ends the room.
     pub ends_at: Option<Instant>,
+    /// A room chosen but not joined yet: the lobby is shown first.
+    pub pending: Option<PendingJoin>,
     joining: Option<Receiver<Joined>>,
     conference: Option<Conference>,
     events: Option<UnboundedReceiver<ConferenceEvent>>,
+}
+
+/// A room the user chose to join, waiting for the lobby's "Join the room".
+pub struct PendingJoin {
+    /// Which room.
+    pub link: ConferenceLink,
+    /// The session to join with (the host's), or none for a guest.
+    pub token: Option<zeroize::Zeroizing<String>>,
+}
+
+impl PendingJoin {
+    /// What the lobby says about it: "room 3f2b8c1e on meet.example.org, as host".
+    pub fn describe(&self) -> String {
+        format!(
+            "room {} on {}{}",
+            &self.link.room[..8],
+            self.link.host,
+            if self.token.is_some() {
+                ", as host"
+            } else {
+                ", as a guest"
+            }
+        )
+    }
 }
 
 impl ConferenceState {

@@ -91,11 +91,7 @@ impl Controller {
             Action::SelectTab(tab) => s.tab = tab,
             Action::JoinConference(link) => {
                 match calling::conference::ConferenceLink::parse(&link) {
-                    Ok(link) => {
-                        let devices = self.media_devices();
-                        self.conference
-                            .join(self.backend.handle(), link, devices, None);
-                    }
+                    Ok(link) => self.lobby_before_joining(link, None),
                     Err(e) => self.state.error = Some(e.to_string()),
                 }
             }
@@ -116,6 +112,23 @@ impl Controller {
                 }
             }
             Action::JoinHostedRoom => self.join_hosted_room(),
+            Action::ConfirmConferenceJoin => {
+                if let Some(pending) = self.conference.pending.take() {
+                    let devices = self.media_devices();
+                    self.conference.join(
+                        self.backend.handle(),
+                        pending.link,
+                        devices,
+                        pending.token,
+                    );
+                    // Leaving the lobby releases its camera before the room opens its own.
+                    self.state.tab = Tab::Conferences;
+                }
+            }
+            Action::CancelConferenceJoin => {
+                self.conference.pending = None;
+                self.state.tab = Tab::Conferences;
+            }
             Action::DismissError => s.error = None,
             Action::ShowError(e) => s.error = Some(e),
             Action::Identity { job, what } => self.start_identity_job(job, what),
@@ -411,9 +424,18 @@ impl Controller {
             }
         };
         let token = self.hosting.take_host_token();
-        let devices = self.media_devices();
-        self.conference
-            .join(self.backend.handle(), link, devices, token);
+        self.lobby_before_joining(link, token);
+    }
+
+    /// The pre-call lobby (camera preview through the filter, microphone, speaker) before
+    /// a room is joined, as before a call.
+    pub(super) fn lobby_before_joining(
+        &mut self,
+        link: calling::conference::ConferenceLink,
+        token: Option<zeroize::Zeroizing<String>>,
+    ) {
+        self.conference.pending = Some(super::conference::PendingJoin { link, token });
+        self.state.tab = Tab::Lobby;
     }
 
     /// Conferences, every frame: results of background work, the wallet's address once the

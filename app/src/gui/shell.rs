@@ -367,6 +367,7 @@ fn section(
                 mode: s.lobby_mode,
                 next_call_mode: s.next_call_mode,
                 devices: &s.settings.devices,
+                conference: ctl.conference.pending.as_ref().map(|p| p.describe()),
             };
             forms.lobby.show(&view, ui, out);
         }

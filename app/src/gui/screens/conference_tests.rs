@@ -239,3 +239,42 @@ fn a_guest_has_no_host_controls_and_sees_the_plan_end_coming() {
     // Two of three hold the key: the line says so (and is not shown as all clear).
     h.get_by_label_contains("held by 2 of 3 participants");
 }
+
+#[test]
+fn the_lobby_comes_before_the_room_and_joins_or_cancels() {
+    use super::lobby::{LobbyScreen, LobbyView};
+    use crate::gui::devices::FrameSlot;
+    use crate::gui::lobby::LobbyStatus;
+    use crate::gui::settings::DeviceChoice;
+    use phantomcall_schemas::PrivacyMode;
+
+    let slot = FrameSlot::default();
+    let devices = DeviceChoice::default();
+    let mut screen = LobbyScreen::default();
+    let mut h = Harness::builder().with_size([900.0, 700.0]).build_ui_state(
+        |ui, out: &mut Vec<Action>| {
+            let view = LobbyView {
+                running: Some((LobbyStatus::default(), &slot)),
+                starts: 1,
+                mode: PrivacyMode::Private,
+                next_call_mode: None,
+                devices: &devices,
+                conference: Some("room 3f2b8c1e on meet.example.org, as a guest".into()),
+            };
+            screen.show(&view, ui, out);
+        },
+        Vec::new(),
+    );
+    frames(&mut h);
+    h.get_by_label_contains("Ready to join room 3f2b8c1e on meet.example.org, as a guest");
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "Join the room")
+        .click();
+    frames(&mut h);
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "Cancel")
+        .click();
+    frames(&mut h);
+    assert!(matches!(
+        h.state().as_slice(),
+        [Action::ConfirmConferenceJoin, Action::CancelConferenceJoin]
+    ));
+}

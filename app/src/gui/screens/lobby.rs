@@ -30,6 +30,9 @@ pub struct LobbyView<'a> {
     pub next_call_mode: Option<PrivacyMode>,
     /// The devices picked.
     pub devices: &'a DeviceChoice,
+    /// The conference room about to be joined ("room 3f2b8c1e on meet.example.org, as a
+    /// guest"), if the lobby was opened for one.
+    pub conference: Option<String>,
 }
 
 /// The lobby screen: it owns the preview's texture.
@@ -45,6 +48,20 @@ impl LobbyScreen {
     pub fn show(&mut self, view: &LobbyView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) {
         ui.heading("Lobby");
         ui.label(RichText::new("Check your camera, microphone and speaker before a call.").weak());
+        if let Some(room) = &view.conference {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(format!("Ready to join {room}")).strong());
+                let join =
+                    egui::Button::new(RichText::new("Join the room").color(egui::Color32::WHITE))
+                        .fill(SAFE);
+                if ui.add(join).clicked() {
+                    out.push(Action::ConfirmConferenceJoin);
+                }
+                if ui.button("Cancel").clicked() {
+                    out.push(Action::CancelConferenceJoin);
+                }
+            });
+        }
         if view.starts != self.start {
             // Restarted on other devices: its slot counts its frames from zero again.
             self.start = view.starts;

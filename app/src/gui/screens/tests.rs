@@ -284,6 +284,7 @@ fn lobby_sets_the_next_call_mode() {
                 mode: PrivacyMode::Paranoid,
                 next_call_mode: None,
                 devices: &devices,
+                conference: None,
             };
             screen.show(&view, ui, out);
         },
