@@ -157,6 +157,16 @@ enum Command {
         #[command(flatten)]
         devices: call_args::DeviceArgs,
     },
+    /// Open the app on a conference invite link (phantomcall://join/<host>/<room> or
+    /// https://<host>/join/<room>): the lobby, then the room. The desktop runs this for
+    /// phantomcall:// links once `phantomcall register-links` was run.
+    Open {
+        /// The invite link.
+        link: String,
+    },
+    /// Make this program the desktop's handler of phantomcall:// links (a .desktop entry
+    /// in ~/.local/share/applications, then xdg-mime).
+    RegisterLinks,
     /// Your Solana wallet, which signs you in to conference services.
     #[command(subcommand)]
     Wallet(WalletCommand),
@@ -297,6 +307,11 @@ fn main() -> ExitCode {
     // it must not start inside this one.
     let gui = match &cli.command {
         None => Some(phantomcall::gui::AppOptions::standard(cli.key_file.clone())),
+        Some(Command::Open { link }) => {
+            let mut options = phantomcall::gui::AppOptions::standard(cli.key_file.clone());
+            options.open_link = Some(link.clone());
+            Some(options)
+        }
         Some(Command::Demo { gui: true, .. }) => Some(phantomcall::gui::AppOptions::demo()),
         Some(_) => None,
     };
@@ -409,6 +424,9 @@ fn main() -> ExitCode {
                 relays,
                 net,
             }) => commands::hotline::serve(&key_file, &config, state, max_lines, relays, net).await,
+            // The window took `open` above; nothing is left to run here.
+            Command::Open { .. } => Ok(ExitCode::SUCCESS),
+            Command::RegisterLinks => commands::register_links::run(),
             Command::Wallet(WalletCommand::Import { file, force }) => {
                 commands::wallet::import(&key_file, file.as_deref(), force)
             }

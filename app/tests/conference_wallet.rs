@@ -236,3 +236,30 @@ async fn the_apps_host_part_imports_signs_in_and_creates_a_room() {
     assert!(hosting.take_host_token().is_some());
     assert!(hosting.take_host_token().is_none(), "one join per creation");
 }
+
+#[test]
+fn register_links_writes_a_desktop_entry_for_phantomcall_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_phantomcall"))
+        .arg("register-links")
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let entry = std::fs::read_to_string(
+        dir.path()
+            .join("data/applications/phantomcall-links.desktop"),
+    )
+    .unwrap();
+    assert!(
+        entry.contains("MimeType=x-scheme-handler/phantomcall;"),
+        "{entry}"
+    );
+    let exec = entry.lines().find(|l| l.starts_with("Exec=")).unwrap();
+    assert_eq!(
+        exec,
+        format!("Exec=\"{}\" open %u", env!("CARGO_BIN_EXE_phantomcall"))
+    );
+}

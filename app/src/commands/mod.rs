@@ -9,6 +9,7 @@ pub mod join;
 pub mod keygen;
 pub mod listen;
 pub mod live;
+pub mod register_links;
 pub mod relay;
 pub mod send_test;
 pub mod signaling_demo;

@@ -74,6 +74,12 @@ impl Controller {
             conference: Default::default(),
             hosting: Default::default(),
         };
+        if let Some(text) = ctl.options.open_link.clone() {
+            match calling::conference::ConferenceLink::parse(&text) {
+                Ok(link) => ctl.lobby_before_joining(link, None),
+                Err(e) => ctl.state.error = Some(format!("Cannot open the link: {e}")),
+            }
+        }
         if ctl.options.demo {
             ctl.state.busy =
                 Some("Starting the demo contact (embedded relay, synthetic camera)…".into());

@@ -37,6 +37,9 @@ pub struct AppOptions {
     /// Tests only: NIP-05 lookups go to this `http://127.0.0.1:PORT` instead of
     /// `https://DOMAIN` (see [`super::nip05::Nip05Resolver::base_override`]).
     pub nip05_base: Option<String>,
+    /// A conference invite link to open at start (`phantomcall open <link>`, what the
+    /// desktop's `phantomcall://` handler runs): the lobby, then the room.
+    pub open_link: Option<String>,
 }
 
 /// A call the demo starts by itself.
@@ -95,6 +98,7 @@ impl AppOptions {
             auto_call: None,
             perf: PerfMode::from_env(),
             nip05_base: None,
+            open_link: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl AppOptions {
             auto_call: AutoCall::from_env(),
             perf: PerfMode::from_env(),
             nip05_base: None,
+            open_link: None,
         }
     }
 }

@@ -173,6 +173,7 @@ mod tests {
             auto_call: None,
             perf: None,
             nip05_base: None,
+            open_link: None,
         };
         let mut ctl = Controller::new(options, Backend::on(rt.handle().clone()));
         let me = Identity::generate();

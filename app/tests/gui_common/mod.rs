@@ -71,6 +71,7 @@ impl World {
             auto_call: None,
             perf: None,
             nip05_base: None,
+            open_link: None,
         }
     }
 

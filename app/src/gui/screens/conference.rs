@@ -124,12 +124,13 @@ impl ConferenceScreen {
     fn join_form(&mut self, ui: &mut egui::Ui, out: &mut Vec<Action>) {
         ui.label("Join a room with the invite link its host shared.");
         ui.horizontal(|ui| {
-            ui.label("Invite link");
+            let label = ui.label("Invite link");
             ui.add(
                 egui::TextEdit::singleline(&mut self.link)
                     .hint_text("phantomcall://join/… or https://…/join/…")
                     .desired_width(420.0),
-            );
+            )
+            .labelled_by(label.id);
         });
         if ui.button("Join").clicked() {
             match ConferenceLink::parse(&self.link) {

@@ -41,12 +41,13 @@ impl HostForm {
         }
         let ready = hosting.wallet_address.is_some();
         ui.horizontal(|ui| {
-            ui.label("Conference service");
+            let label = ui.label("Conference service");
             ui.add(
                 egui::TextEdit::singleline(&mut self.service)
                     .hint_text("meet.example.org")
                     .desired_width(260.0),
-            );
+            )
+            .labelled_by(label.id);
             let working = matches!(hosting.phase, HostingPhase::Working(_));
             let create = ui.add_enabled(
                 ready && !working && !self.service.trim().is_empty(),
@@ -104,12 +105,14 @@ impl HostForm {
              identity and used only to sign in to conference services.",
         );
         ui.horizontal(|ui| {
+            let label = ui.label("Wallet secret key");
             ui.add(
                 egui::TextEdit::singleline(&mut *self.secret)
                     .password(true)
-                    .hint_text("secret key")
+                    .hint_text("base58, or [n, n, …]")
                     .desired_width(300.0),
-            );
+            )
+            .labelled_by(label.id);
             let import = ui.add_enabled(
                 !busy && !self.secret.trim().is_empty(),
                 egui::Button::new("Import wallet"),
