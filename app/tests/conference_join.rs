@@ -95,7 +95,7 @@ async fn five_cli_participants_hear_each_others_tones_through_an_sfu_that_sees_o
             let header = sframe::header::SframeHeader::deserialize(&packet.payload)
                 .expect("every audio payload is an SFrame frame");
             // Header, then at least a byte of ciphertext and the 16-byte tag.
-            assert!(packet.payload.len() > header.len() + 16);
+            assert!(packet.len > header.len() + 16);
         }
         // A plain VP8 keyframe shows its start code right after the payload descriptor;
         // the synthetic camera sends a keyframe every 3 s, so plain video would show it.
@@ -169,4 +169,54 @@ async fn five_cli_participants_hear_each_others_tones_through_an_sfu_that_sees_o
         .wait_for(Duration::from_secs(30), |v| v["event"] == "refused")
         .await;
     assert_eq!(refused["code"], "screen_share_not_allowed");
+
+    // The signed-in host shares a screen: the others decode it as a screen share (apart
+    // from the camera), and the SFU still has ciphertext only in hand.
+    let shared_from = Instant::now();
+    let host_id = people[0].0.clone();
+    people[0].1.command("share-screen 720");
+    people[0]
+        .1
+        .wait_for(Duration::from_secs(30), |v| {
+            v["event"] == "screen_share_allowed"
+        })
+        .await;
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let all_see_it = people[1..].iter().all(|(_, p)| {
+            p.figures().is_some_and(|f| {
+                f["senders"].as_array().is_some_and(|senders| {
+                    senders.iter().any(|s| {
+                        s["participant"] == host_id.as_str()
+                            && s["screen_frames"].as_u64().unwrap_or(0) > 0
+                            && s["sharing_screen"] == true
+                    })
+                })
+            })
+        });
+        if all_see_it {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the host's screen share did not reach everyone: {:#?}",
+            people.iter().map(|(_, p)| p.figures()).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let seen = service.capture.packets.lock().unwrap();
+    let host_video_after: Vec<_> = seen
+        .iter()
+        .filter(|s| !s.audio && s.publisher == host_id && s.at > shared_from)
+        .filter(|s| !s.payload.is_empty())
+        .collect();
+    assert!(!host_video_after.is_empty());
+    assert!(
+        host_video_after.iter().all(|p| !p
+            .payload
+            .windows(3)
+            .take(12)
+            .any(|w| w == [0x9d, 0x01, 0x2a])),
+        "no screen keyframe in clear"
+    );
 }

@@ -4,7 +4,7 @@
 //! Progress goes to standard error for a person; with `--json`, events and figures (one
 //! JSON object a line, every second) go to standard output for scripts and tests. Host
 //! controls and the rest are read from standard input, one command a line: `mute <id>`,
-//! `remove <id>`, `lock`, `unlock`, `end`, `share-screen [height]`, `mute-self`,
+//! `remove <id>`, `lock`, `unlock`, `end`, `share-screen [height]`, `stop-screen`, `mute-self`,
 //! `unmute-self`, `leave`.
 
 use std::path::PathBuf;
@@ -139,6 +139,7 @@ fn parse_command(line: &str) -> Option<ConferenceCommand> {
         ("leave", None) => ConferenceCommand::Leave,
         ("mute-self", None) => ConferenceCommand::SetMuted(true),
         ("unmute-self", None) => ConferenceCommand::SetMuted(false),
+        ("stop-screen", None) => ConferenceCommand::StopScreenShare,
         ("share-screen", height) => ConferenceCommand::ShareScreen {
             height: height.map_or(Some(1080), |h| h.parse().ok())?,
         },
@@ -203,7 +204,11 @@ impl Out {
             ),
             ConferenceEvent::ScreenShareAllowed { max_height } => (
                 json!({"event": "screen_share_allowed", "max_height": max_height}),
-                format!("screen share allowed up to {max_height} lines"),
+                format!("sharing your screen (up to {max_height} lines)"),
+            ),
+            ConferenceEvent::ScreenShareFailed(why) => (
+                json!({"event": "screen_share_failed", "reason": why}),
+                format!("screen share failed: {why}"),
             ),
             ConferenceEvent::Refused { code, message } => (
                 json!({"event": "refused", "code": code, "message": message}),
@@ -225,13 +230,15 @@ impl Out {
             .map(|s| {
                 json!({"participant": s.participant, "audio_packets": s.audio_packets,
                     "audio_opened": s.audio_opened, "audio_refused": s.audio_refused,
-                    "tone_hz": s.tone_hz, "level": s.level, "video_frames": s.video_frames})
+                    "tone_hz": s.tone_hz, "level": s.level, "video_frames": s.video_frames,
+                    "screen_frames": s.screen_frames, "sharing_screen": s.sharing_screen})
             })
             .collect();
         self.event(
             json!({"event": "figures", "epoch": f.epoch, "key_members": f.key_members,
             "connected": f.connected, "audio_sent": f.audio_frames_sent,
-            "video_sent": f.video_frames_sent, "active_speaker": f.active_speaker(),
+            "video_sent": f.video_frames_sent, "screen_sent": f.screen_frames_sent,
+            "sharing_screen": f.sharing_screen, "active_speaker": f.active_speaker(),
             "senders": senders}),
         );
     }

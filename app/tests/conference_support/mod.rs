@@ -22,12 +22,18 @@ use tokio::net::TcpStream;
 
 pub const STRIPE_SECRET: &str = "whsec_PhantomCallClientTestSecret001";
 
+/// How much of each forwarded payload the capture keeps.
+pub const KEPT_BYTES: usize = 48;
+
 /// One packet as the SFU's forwarding hook saw it.
 pub struct Seen {
     pub at: Instant,
     pub publisher: String,
     pub audio: bool,
+    /// The payload's first [`KEPT_BYTES`] bytes (headers and codec start codes).
     pub payload: Vec<u8>,
+    /// The payload's whole length.
+    pub len: usize,
 }
 
 /// What the SFU's forwarding hook saw.
@@ -39,17 +45,14 @@ pub struct Capture {
 impl ForwardHook for Capture {
     fn on_forward(&self, packet: &ForwardedPacket<'_>) {
         let mut packets = self.packets.lock().unwrap();
-        // Enough to judge; a long run must not hold every payload.
-        let payload = if packets.len() < 20_000 {
-            packet.payload.to_vec()
-        } else {
-            Vec::new()
-        };
+        // The head is enough to judge; a long run must not hold every payload whole.
+        let payload = packet.payload[..packet.payload.len().min(KEPT_BYTES)].to_vec();
         packets.push(Seen {
             at: Instant::now(),
             publisher: packet.publisher.as_str().to_owned(),
             audio: packet.kind == MediaKind::Audio,
             payload,
+            len: packet.payload.len(),
         });
     }
 }

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use ::media::video::DecodedFrame;
+use std::sync::atomic::AtomicBool;
+
+use ::media::video::{DecodedFrame, HeightCappedScreen, ScreenSource};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -20,6 +22,7 @@ use super::meter::SenderMeter;
 use crate::devices::{MediaDevices, RemoteVideoSink};
 use crate::e2ee::GroupSframe;
 use crate::peer::{PeerEvent, PeerSession, PeerSetup, RemoteKind};
+use crate::pipeline::screen::{self, ScreenSender};
 use crate::pipeline::shared::SharedMedia;
 use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::pipeline::video::ReceiveTally;
@@ -35,6 +38,11 @@ pub(crate) struct SenderState {
     pub meter: Option<SenderMeter>,
     pub video: Option<Arc<Counters>>,
     pub last_frame: Option<Arc<DecodedFrame>>,
+    /// Their screen share's decoder counters, while they share.
+    pub screen: Option<Arc<Counters>>,
+    /// When their screen share's last frame was decoded.
+    pub last_screen_at: Option<Instant>,
+    pub last_screen_frame: Option<Arc<DecodedFrame>>,
 }
 
 pub(crate) type Senders = Arc<Mutex<HashMap<String, SenderState>>>;
@@ -51,6 +59,9 @@ pub(crate) struct ConferenceMedia {
     keep_frames: bool,
     threads: Vec<JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Our screen share's stop flag, while we share.
+    screen_stop: Option<Arc<AtomicBool>>,
+    screen_shares: u64,
 }
 
 impl ConferenceMedia {
@@ -128,6 +139,8 @@ impl ConferenceMedia {
             keep_frames,
             threads,
             tasks: Vec::new(),
+            screen_stop: None,
+            screen_shares: 0,
         })
     }
 
@@ -180,22 +193,32 @@ impl ConferenceMedia {
                 }));
             }
             RemoteKind::Camera | RemoteKind::Screen => {
+                let screen = kind == RemoteKind::Screen;
                 let counters = Arc::new(Counters::default());
-                self.senders
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entry(sender.clone())
-                    .or_default()
-                    .video = Some(counters.clone());
+                {
+                    let mut all = self.senders.lock().unwrap_or_else(PoisonError::into_inner);
+                    let state = all.entry(sender.clone()).or_default();
+                    if screen {
+                        state.screen = Some(counters.clone());
+                    } else {
+                        state.video = Some(counters.clone());
+                    }
+                }
                 let sink = Box::new(LatestFrame {
                     keep: self.keep_frames,
+                    screen,
                     sender,
                     senders: self.senders.clone(),
                 });
+                let tally = if screen {
+                    ReceiveTally::Screen(counters)
+                } else {
+                    ReceiveTally::Camera(counters)
+                };
                 match video::spawn_receiver(
                     track,
                     sink,
-                    ReceiveTally::Camera(counters),
+                    tally,
                     self.sframe.clone(),
                     self.notes.clone(),
                 ) {
@@ -207,6 +230,49 @@ impl ConferenceMedia {
                 }
             }
         }
+    }
+
+    /// Starts sending `source` as our screen share, SFrame-encrypted like the camera and
+    /// held to `max_height` rows (the host's plan); a share already running is replaced.
+    pub fn start_screen(&mut self, source: Box<dyn ScreenSource>, max_height: u32) {
+        self.stop_screen();
+        let stop = Arc::new(AtomicBool::new(false));
+        self.screen_shares += 1;
+        let transform: Arc<dyn FrameTransform> = self.sframe.clone();
+        let sender = ScreenSender {
+            source: Box::new(HeightCappedScreen::new(source, max_height)),
+            track: self
+                .session
+                .screen
+                .clone()
+                .with_transform(FrameKind::Screen, transform),
+            target_bitrate: self.session.target_bitrate.clone(),
+            runtime: Handle::current(),
+            controls: self.shared.controls.clone(),
+            stop: stop.clone(),
+            share_id: self.screen_shares,
+            counters: self.counters.clone(),
+            notes: self.notes.clone(),
+        };
+        match screen::spawn_sender(sender) {
+            Ok(thread) => {
+                self.threads.push(thread);
+                self.screen_stop = Some(stop);
+            }
+            Err(e) => tracing::warn!(error = %e, "no screen sender"),
+        }
+    }
+
+    /// Stops our screen share, if any.
+    pub fn stop_screen(&mut self) {
+        if let Some(stop) = self.screen_stop.take() {
+            Controls::set(&stop, true);
+        }
+    }
+
+    /// Screen frames we sent.
+    pub fn screen_sent(&self) -> u64 {
+        Counters::read(&self.counters.screen_frames_sent)
     }
 
     /// Frames we sent: (audio, video).
@@ -279,20 +345,27 @@ async fn read_audio(
 /// Keeps each sender's latest decoded frame for the participant grid.
 struct LatestFrame {
     keep: bool,
+    /// Frames of their screen share, not their camera.
+    screen: bool,
     sender: String,
     senders: Senders,
 }
 
 impl RemoteVideoSink for LatestFrame {
     fn on_frame(&mut self, frame: &DecodedFrame) {
+        let mut all = self.senders.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = all.entry(self.sender.clone()).or_default();
+        if self.screen {
+            state.last_screen_at = Some(Instant::now());
+        }
         if !self.keep {
             return;
         }
-        self.senders
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(self.sender.clone())
-            .or_default()
-            .last_frame = Some(Arc::new(frame.clone()));
+        let slot = if self.screen {
+            &mut state.last_screen_frame
+        } else {
+            &mut state.last_frame
+        };
+        *slot = Some(Arc::new(frame.clone()));
     }
 }

@@ -113,8 +113,11 @@ pub enum ConferenceCommand {
     Lock(bool),
     /// Host: end the room for everyone.
     End,
-    /// Ask to share a screen of this height.
+    /// Ask to share our first screen at this height; once the service allows it (up to
+    /// the host's plan's height), the share starts.
     ShareScreen { height: u32 },
+    /// Stop our screen share.
+    StopScreenShare,
     /// Leave the room.
     Leave,
 }
@@ -138,8 +141,10 @@ pub enum ConferenceEvent {
     RoomEnding { seconds_left: u64 },
     /// The room ended; the room is left.
     Ended { reason: String },
-    /// A screen share up to this height may start.
+    /// The service allowed a screen share up to this height: ours has started.
     ScreenShareAllowed { max_height: u32 },
+    /// Our screen share could not start, or ended by itself (with why).
+    ScreenShareFailed(String),
     /// The service refused a request (`code` is stable, `message` for the user).
     Refused { code: String, message: String },
     /// We left (or the connection was lost); nothing follows.
@@ -165,6 +170,12 @@ pub struct SenderFigures {
     pub video_frames: u64,
     /// Its latest decoded frame (with [`JoinOptions::keep_frames`]).
     pub last_frame: Option<Arc<DecodedFrame>>,
+    /// Frames of its screen share decoded.
+    pub screen_frames: u64,
+    /// Whether its screen share is live (a frame in the last 3 s).
+    pub sharing_screen: bool,
+    /// Its screen share's latest frame (with [`JoinOptions::keep_frames`]).
+    pub last_screen_frame: Option<Arc<DecodedFrame>>,
 }
 
 /// A snapshot of the conference's figures.
@@ -183,6 +194,9 @@ pub struct ConferenceFigures {
     /// Frames we sent (after encryption).
     pub audio_frames_sent: u64,
     pub video_frames_sent: u64,
+    /// Whether we share a screen, and its frames sent.
+    pub sharing_screen: bool,
+    pub screen_frames_sent: u64,
     /// Seconds left by the plan when the room was joined, and when that was.
     pub seconds_left_at_join: u64,
     pub joined_at: Option<Instant>,

@@ -17,6 +17,10 @@ use super::{
 };
 use crate::peer::{PathState, PeerEvent, PeerSetup};
 
+/// A sender's screen share counts as live this long after its last frame (shares run at
+/// a few frames a second, and a still screen still sends them).
+const SCREEN_LIVE: Duration = Duration::from_secs(3);
+
 /// How long the service has to answer the join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -25,11 +29,13 @@ pub(crate) struct Shared {
     pub base: ConferenceFigures,
     pub senders: Senders,
     pub sent: (u64, u64),
+    pub screen_sent: u64,
 }
 
 pub(crate) fn snapshot(shared: &Shared) -> ConferenceFigures {
     let mut figures = shared.base.clone();
     (figures.audio_frames_sent, figures.video_frames_sent) = shared.sent;
+    figures.screen_frames_sent = shared.screen_sent;
     let senders = shared
         .senders
         .lock()
@@ -55,6 +61,11 @@ pub(crate) fn snapshot(shared: &Shared) -> ConferenceFigures {
                     crate::pipeline::Counters::read(&c.video_frames_decoded)
                 });
                 f.last_frame = s.last_frame.clone();
+                f.screen_frames = s.screen.as_ref().map_or(0, |c| {
+                    crate::pipeline::Counters::read(&c.screen_frames_decoded)
+                });
+                f.sharing_screen = s.last_screen_at.is_some_and(|t| t.elapsed() < SCREEN_LIVE);
+                f.last_screen_frame = s.last_screen_frame.clone();
             }
             f
         })
@@ -69,6 +80,8 @@ struct Run {
     shared: Arc<Mutex<Shared>>,
     events: UnboundedSender<ConferenceEvent>,
     me: String,
+    /// Where our screen share comes from.
+    devices: Arc<dyn crate::devices::MediaDevices>,
 }
 
 /// Connects, joins, and spawns the loop.
@@ -164,6 +177,7 @@ pub(crate) async fn start(
         },
         senders: media.senders.clone(),
         sent: (0, 0),
+        screen_sent: 0,
     }));
     let mut run = Run {
         socket,
@@ -172,6 +186,7 @@ pub(crate) async fn start(
         shared: shared.clone(),
         events,
         me: participant_id,
+        devices: options.devices.clone(),
     };
     let _ = run.events.send(ConferenceEvent::Participants(participants));
     run.send_all(first).await;
@@ -211,6 +226,31 @@ async fn exchange_join(
 }
 
 impl Run {
+    /// The service allowed our screen share: the first screen, held to `max_height`.
+    fn start_screen(&mut self, max_height: u32) {
+        let listed = self.devices.screen_targets();
+        let opened = match listed.targets.first() {
+            Some(target) => self.devices.screen(target).map_err(|e| e.to_string()),
+            None => Err(listed
+                .problems
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "no screen to share".to_owned())),
+        };
+        match opened {
+            Ok(source) => {
+                self.media.start_screen(source, max_height);
+                self.update(|f| f.sharing_screen = true);
+                let _ = self
+                    .events
+                    .send(ConferenceEvent::ScreenShareAllowed { max_height });
+            }
+            Err(why) => {
+                let _ = self.events.send(ConferenceEvent::ScreenShareFailed(why));
+            }
+        }
+    }
+
     async fn send(&mut self, message: ClientMessage) {
         if socket::send(&mut self.socket, message.to_json())
             .await
@@ -291,6 +331,7 @@ impl Run {
                     let muted = self.media.muted();
                     let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
                     shared.sent = sent;
+                    shared.screen_sent = self.media.screen_sent();
                     shared.base.muted = muted;
                 }
             }
@@ -373,11 +414,7 @@ impl Run {
                 let _ = self.events.send(ConferenceEvent::Ended { reason });
                 return false;
             }
-            ServerMessage::ScreenShareAllowed { max_height } => {
-                let _ = self
-                    .events
-                    .send(ConferenceEvent::ScreenShareAllowed { max_height });
-            }
+            ServerMessage::ScreenShareAllowed { max_height } => self.start_screen(max_height),
             ServerMessage::Joined { .. } => {}
         }
         true
@@ -440,6 +477,11 @@ impl Run {
             ConferenceCommand::Lock(false) => ClientMessage::Unlock,
             ConferenceCommand::End => ClientMessage::End,
             ConferenceCommand::ShareScreen { height } => ClientMessage::ScreenShare { height },
+            ConferenceCommand::StopScreenShare => {
+                self.media.stop_screen();
+                self.update(|f| f.sharing_screen = false);
+                return true;
+            }
             ConferenceCommand::Leave => {
                 self.send(ClientMessage::Leave).await;
                 return false;

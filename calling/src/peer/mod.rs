@@ -898,7 +898,12 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let kind = track.kind().await;
-        let screen = kind == RtpCodecKind::Video && track.track_id().await == SCREEN_TRACK_ID;
+        // A peer names its screen share `screen`; a conference SFU names the copies it
+        // forwards `screen-<publisher>`.
+        let screen = kind == RtpCodecKind::Video && {
+            let id = track.track_id().await;
+            id == SCREEN_TRACK_ID || id.starts_with("screen-")
+        };
         let kind = match kind {
             RtpCodecKind::Audio => RemoteKind::Audio,
             RtpCodecKind::Video if screen => RemoteKind::Screen,

@@ -242,6 +242,9 @@ pub(crate) struct Publication {
     pub id: u64,
     pub publisher: ParticipantId,
     pub kind: MediaKind,
+    /// A screen share (the publisher's video track named `screen`), not a camera: always
+    /// forwarded (last-N ranks cameras), and named so subscribers can show it apart.
+    pub screen: bool,
     pub track: Arc<dyn TrackRemote>,
     pub ssrc: u32,
     pub codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
@@ -268,6 +271,7 @@ impl Publication {
             id,
             publisher,
             kind,
+            screen: false,
             track,
             ssrc,
             codec,

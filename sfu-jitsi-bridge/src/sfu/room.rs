@@ -26,6 +26,10 @@ use super::speaker::SpeakerTracker;
 use super::{media, SfuConfig, SfuError, SfuInner, SfuSignal};
 use crate::tiers::{check_join, Tier};
 
+/// The track id a PhantomCall client gives its screen share (and the SFU gives the
+/// forwarded copy's label, so subscribers know it for one).
+pub(crate) const SCREEN_TRACK_ID: &str = "screen";
+
 /// How long a new track may stay silent before it is given up: its first packet names its
 /// SSRC, and a publisher whose DTLS handshake is slow on a loaded machine still makes it.
 const FIRST_PACKET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -240,6 +244,9 @@ impl Room {
             RtpCodecKind::Video => MediaKind::Video,
             _ => return,
         };
+        // The PhantomCall client names its screen-share track `screen` (calling's
+        // SCREEN_TRACK_ID); any other video is a camera.
+        let screen = kind == MediaKind::Video && track.track_id().await == SCREEN_TRACK_ID;
         let Some(ssrc) = first_ssrc(track.as_ref()).await else {
             tracing::debug!(room = ?self.id, publisher = ?id, "track ended before its first packet");
             return;
@@ -254,7 +261,7 @@ impl Room {
                 MediaKind::Video => media::vp8_codec(),
             },
         };
-        let publication = Arc::new(Publication::new(
+        let mut publication = Publication::new(
             self.next_publication.fetch_add(1, Ordering::Relaxed),
             id.clone(),
             kind,
@@ -262,7 +269,9 @@ impl Room {
             ssrc,
             codec,
             level_id,
-        ));
+        );
+        publication.screen = screen;
+        let publication = Arc::new(publication);
         let subscribers: Vec<Arc<Participant>> = {
             let mut state = self.lock();
             if state.closed || !state.participants.contains_key(&id) {
@@ -303,6 +312,7 @@ impl Room {
         let ssrc = fastrand::u32(1..);
         let (kind, label) = match publication.kind {
             MediaKind::Audio => (RtpCodecKind::Audio, "audio"),
+            MediaKind::Video if publication.screen => (RtpCodecKind::Video, SCREEN_TRACK_ID),
             MediaKind::Video => (RtpCodecKind::Video, "video"),
         };
         let publisher = publication.publisher.as_str();
@@ -332,6 +342,7 @@ impl Room {
         };
         let enabled = match publication.kind {
             MediaKind::Audio => true,
+            MediaKind::Video if publication.screen => true,
             MediaKind::Video => self.wants_video(&subscriber.id, &publication.publisher),
         };
         let downstream = Arc::new(Downstream::new(
@@ -366,7 +377,7 @@ impl Room {
             let now = Instant::now();
             let mut wanted: HashMap<ParticipantId, Vec<ParticipantId>> = HashMap::new();
             for (publication, _) in &state.publications {
-                if publication.kind != MediaKind::Video {
+                if publication.kind != MediaKind::Video || publication.screen {
                     continue;
                 }
                 for downstream in publication.downstreams().iter() {

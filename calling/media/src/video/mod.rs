@@ -32,6 +32,7 @@
 //! ```
 
 mod camera;
+mod capped;
 mod codec;
 mod convert;
 mod error;
@@ -46,6 +47,7 @@ mod vp8;
 mod xcap_screen;
 
 pub use camera::{list_cameras, CameraInfo, NokhwaCamera};
+pub use capped::HeightCappedScreen;
 pub use codec::{
     ContentHint, DecodedFrame, EncodedFrame, EncoderConfig, VideoDecoder, VideoEncoder, BLACK_LUMA,
     DEFAULT_BITRATE_KBPS, DEFAULT_BLACK_TOLERANCE, KEYFRAME_INTERVAL, MAX_BITRATE_KBPS,

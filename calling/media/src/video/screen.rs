@@ -98,6 +98,18 @@ impl fmt::Debug for ScreenFrame {
 }
 
 impl ScreenFrame {
+    /// A frame from its parts (`rgba` tightly packed, `width * height * 4` bytes, even
+    /// sides): for sources that transform another source's frames.
+    pub(crate) fn from_parts(width: u32, height: u32, rgba: Vec<u8>, captured_at: Instant) -> Self {
+        debug_assert_eq!(rgba.len(), width as usize * height as usize * 4);
+        Self {
+            width,
+            height,
+            rgba,
+            captured_at,
+        }
+    }
+
     /// Width in pixels (even).
     pub fn width(&self) -> u32 {
         self.width
@@ -222,7 +234,7 @@ impl ContentScaler {
         })
     }
 
-    fn downscale(
+    pub(crate) fn downscale(
         &mut self,
         rgba: &[u8],
         width: u32,
