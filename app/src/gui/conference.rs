@@ -27,6 +27,8 @@ pub struct ConferenceState {
     pub figures: Option<ConferenceFigures>,
     /// When the plan's limit ends the room.
     pub ends_at: Option<Instant>,
+    /// The service's or the share's last word on a request ("screen share refused: …").
+    pub notice: Option<String>,
     /// A room chosen but not joined yet: the lobby is shown first.
     pub pending: Option<PendingJoin>,
     joining: Option<Receiver<Joined>>,
@@ -152,6 +154,18 @@ impl ConferenceState {
             ConferenceEvent::Left => Some("You left the room.".to_owned()),
             ConferenceEvent::RoomEnding { seconds_left } => {
                 self.ends_at = Some(Instant::now() + Duration::from_secs(seconds_left));
+                None
+            }
+            ConferenceEvent::Refused { message, .. } => {
+                self.notice = Some(message);
+                None
+            }
+            ConferenceEvent::ScreenShareFailed(why) => {
+                self.notice = Some(format!("Your screen share stopped: {why}"));
+                None
+            }
+            ConferenceEvent::ScreenShareAllowed { .. } => {
+                self.notice = None;
                 None
             }
             _ => None,

@@ -355,6 +355,7 @@ fn section(
                 phase: &conference.phase,
                 figures: conference.figures.as_ref(),
                 time_left: conference.time_left(),
+                notice: conference.notice.as_deref(),
                 hosting: &ctl.hosting,
                 signed_in: s.identity.is_some(),
             };

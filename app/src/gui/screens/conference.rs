@@ -15,6 +15,8 @@ use crate::gui::widgets::{SAFE, WARN};
 
 /// Width of a participant's tile, points.
 const TILE_WIDTH: f32 = 200.0;
+/// Widest a shared screen is drawn, points.
+const SCREEN_WIDTH: f32 = 760.0;
 /// The plan's end is shown this long before it comes.
 pub const WARN_BEFORE_END: Duration = Duration::from_secs(5 * 60);
 
@@ -40,6 +42,8 @@ pub struct ConferenceViewModel<'a> {
     pub figures: Option<&'a ConferenceFigures>,
     /// Time left by the plan, when known.
     pub time_left: Option<Duration>,
+    /// The service's last refusal or a share's failure, for the user.
+    pub notice: Option<&'a str>,
     /// The wallet and the room we host.
     pub hosting: &'a crate::gui::hosting::Hosting,
     /// Whether the identity is unlocked (the wallet is sealed with it).
@@ -171,7 +175,11 @@ impl ConferenceScreen {
         if let Some(warning) = plan_warning(view.time_left) {
             ui.label(RichText::new(warning).color(WARN).strong());
         }
+        if let Some(notice) = view.notice {
+            ui.label(RichText::new(notice).color(WARN));
+        }
         ui.separator();
+        self.shared_screen(figures, ui);
         let speaker = figures.active_speaker().map(str::to_owned);
         ui.horizontal_wrapped(|ui| {
             for p in &figures.participants {
@@ -192,6 +200,17 @@ impl ConferenceScreen {
                     !figures.muted,
                 )));
             }
+            if figures.sharing_screen {
+                if ui.button("Stop sharing").clicked() {
+                    out.push(Action::Conference(ConferenceCommand::StopScreenShare));
+                }
+            } else if !figures.anonymous && ui.button("Share screen").clicked() {
+                // Every plan allows 720 lines; the service answers with the plan's own cap,
+                // which the share then uses.
+                out.push(Action::Conference(ConferenceCommand::ShareScreen {
+                    height: 720,
+                }));
+            }
             if figures.host {
                 let lock = if figures.locked {
                     "Unlock room"
@@ -211,6 +230,62 @@ impl ConferenceScreen {
                 out.push(Action::Conference(ConferenceCommand::Leave));
             }
         });
+    }
+
+    /// Someone's screen share, large, above the cameras (the first live one).
+    fn shared_screen(&mut self, figures: &ConferenceFigures, ui: &mut egui::Ui) {
+        if figures.sharing_screen {
+            ui.label(
+                RichText::new("You are sharing your screen")
+                    .color(WARN)
+                    .strong(),
+            );
+        }
+        let Some((sender, frame)) = figures.senders.iter().find_map(|s| {
+            s.last_screen_frame
+                .clone()
+                .filter(|_| s.sharing_screen)
+                .map(|f| (s, f))
+        }) else {
+            return;
+        };
+        let name = figures
+            .participants
+            .iter()
+            .find(|p| p.id == sender.participant)
+            .map_or("Someone", |p| p.display_name.as_str());
+        ui.label(RichText::new(format!("{name} is sharing their screen")).strong());
+        let texture = self.texture(ui, &format!("screen-{}", sender.participant), &frame);
+        let size = texture.size_vec2();
+        let width = ui.available_width().min(SCREEN_WIDTH);
+        ui.image((texture.id(), size * (width / size.x.max(1.0))));
+        ui.separator();
+    }
+
+    /// The texture of `frame` under `key`, uploaded again only when the frame is new.
+    fn texture(
+        &mut self,
+        ui: &egui::Ui,
+        key: &str,
+        frame: &std::sync::Arc<media::video::DecodedFrame>,
+    ) -> egui::TextureHandle {
+        let id = frame_key(frame);
+        if let Some((held, t)) = self.textures.get(key) {
+            if *held == id {
+                return t.clone();
+            }
+        }
+        let image = egui::ColorImage::from_rgb(
+            [frame.width as usize, frame.height as usize],
+            &frame.to_rgb24(),
+        );
+        let t = ui.ctx().load_texture(
+            format!("conference-{key}"),
+            image,
+            egui::TextureOptions::LINEAR,
+        );
+        self.textures.insert(key.to_owned(), (id, t.clone()));
+        t
     }
 
     fn tile(
@@ -253,24 +328,7 @@ impl ConferenceScreen {
                 }
                 let sender = figures.senders.iter().find(|s| s.participant == p.id);
                 if let Some(frame) = sender.and_then(|s| s.last_frame.clone()) {
-                    let key = frame_key(&frame);
-                    let held = self.textures.get(&p.id).filter(|(k, _)| *k == key);
-                    let texture = match held {
-                        Some((_, t)) => t.clone(),
-                        None => {
-                            let image = egui::ColorImage::from_rgb(
-                                [frame.width as usize, frame.height as usize],
-                                &frame.to_rgb24(),
-                            );
-                            let t = ui.ctx().load_texture(
-                                format!("conference-{}", p.id),
-                                image,
-                                egui::TextureOptions::LINEAR,
-                            );
-                            self.textures.insert(p.id.clone(), (key, t.clone()));
-                            t
-                        }
-                    };
+                    let texture = self.texture(ui, &p.id, &frame);
                     let size = texture.size_vec2();
                     let scale = (TILE_WIDTH - 10.0) / size.x.max(1.0);
                     ui.image((texture.id(), size * scale));

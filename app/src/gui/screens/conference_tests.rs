@@ -19,6 +19,7 @@ struct World {
     phase: ConferencePhase,
     figures: Option<ConferenceFigures>,
     time_left: Option<Duration>,
+    notice: Option<String>,
     hosting: Hosting,
     signed_in: bool,
     screen: ConferenceScreen,
@@ -31,6 +32,7 @@ impl World {
             phase: ConferencePhase::Idle,
             figures: None,
             time_left: None,
+            notice: None,
             hosting: Hosting::default(),
             signed_in: true,
             screen: ConferenceScreen::default(),
@@ -48,6 +50,7 @@ fn harness(world: World) -> Harness<'static, World> {
                     phase: &w.phase,
                     figures: w.figures.as_ref(),
                     time_left: w.time_left,
+                    notice: w.notice.as_deref(),
                     hosting: &w.hosting,
                     signed_in: w.signed_in,
                 };
@@ -277,4 +280,57 @@ fn the_lobby_comes_before_the_room_and_joins_or_cancels() {
         h.state().as_slice(),
         [Action::ConfirmConferenceJoin, Action::CancelConferenceJoin]
     ));
+}
+
+#[test]
+fn a_shared_screen_is_shown_large_and_only_the_signed_in_may_share() {
+    let mut figures = room(3);
+    figures.anonymous = false;
+    let frame = media::video::DecodedFrame {
+        width: 64,
+        height: 36,
+        i420: vec![128; 64 * 36 * 3 / 2],
+    };
+    figures.senders = vec![calling::conference::SenderFigures {
+        participant: "p2".into(),
+        screen_frames: 12,
+        sharing_screen: true,
+        last_screen_frame: Some(std::sync::Arc::new(frame)),
+        ..Default::default()
+    }];
+    let mut world = World::idle();
+    world.phase = ConferencePhase::In;
+    world.figures = Some(figures);
+    world.notice = Some("Your screen share stopped: capture revoked".into());
+    let mut h = harness(world);
+    h.get_by_label("Bob is sharing their screen");
+    h.get_by_label("Your screen share stopped: capture revoked");
+    click(&mut h, "Share screen");
+    assert!(matches!(
+        h.state().out.as_slice(),
+        [Action::Conference(ConferenceCommand::ShareScreen {
+            height: 720
+        })]
+    ));
+
+    // Sharing: the button stops it, and the room says so.
+    h.state_mut().out.clear();
+    h.state_mut().figures.as_mut().unwrap().sharing_screen = true;
+    frames(&mut h);
+    h.get_by_label("You are sharing your screen");
+    click(&mut h, "Stop sharing");
+    assert!(matches!(
+        h.state().out.as_slice(),
+        [Action::Conference(ConferenceCommand::StopScreenShare)]
+    ));
+
+    // A guest has no share button.
+    let mut guest = room(3);
+    guest.host = false;
+    guest.anonymous = true;
+    h.state_mut().figures = Some(guest);
+    frames(&mut h);
+    assert!(h
+        .query_by_role_and_label(egui::accesskit::Role::Button, "Share screen")
+        .is_none());
 }
