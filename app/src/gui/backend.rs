@@ -11,6 +11,7 @@ use calling::client::{self, Callers, ClientSetup, DmRelayList};
 use calling::peer::NetworkConfig;
 use calling::{CallEngine, EngineConfig, EngineEvent, FilterChoice, MediaDevices};
 use eframe::egui;
+use hotline::voice::CallerAssist;
 use nostr_sdk::nips::nip05::{Nip05Address, Nip05Profile};
 use nostr_signal::{
     Identity, KeyFile, KeyStrength, NostrTransport, NostrTransportConfig, PublicKey, RelayUrl,
@@ -53,6 +54,9 @@ pub enum Report {
     ScreenTargets(calling::ScreenTargets),
     /// Relays and Bluetooth had started on Bluetooth alone; the relays answered now.
     RelaysJoined,
+    /// A hotline we called said something: our place in its queue, a hand-over to one of
+    /// its dispatchers, a promised call back.
+    Hotline(hotline::voice::CallerEvent),
     /// A NIP-05 lookup for a new contact finished.
     Nip05 {
         /// The contact being added.
@@ -217,6 +221,9 @@ impl Backend {
             let mut transport = NostrTransportConfig::new(c.relays);
             transport.proxy = c.proxy;
             transport.replay_file = c.replay_file;
+            // Hotlines we call speak to us in sealed control messages (queue place,
+            // hand-over); the assist below acts only on those of keys we called.
+            transport.verifier.accept_controls = true;
             let callers = Callers::Contacts(c.contacts.iter().map(|(key, _)| *key).collect());
             let modes = c.contacts;
             let setup = ClientSetup {
@@ -268,6 +275,21 @@ impl Backend {
             }
             let mut events = client.engine.events();
             let engine = client.engine.clone();
+            // A hotline hands us over to a dispatcher by a control message: the assist
+            // closes the waiting line and calls the dispatcher, as a person would.
+            let assist = CallerAssist::start(client.engine.clone(), &client.transport);
+            let mut hotline_events = assist.events();
+            let hotline_report = report.clone();
+            tokio::spawn(async move {
+                let _assist = assist;
+                loop {
+                    match hotline_events.recv().await {
+                        Ok(event) => hotline_report.send(Report::Hotline(event)),
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            });
             report.send(Report::Online(Online {
                 engine: client.engine,
                 transport: client.transport,

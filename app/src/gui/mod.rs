@@ -27,6 +27,7 @@ pub mod controller;
 pub mod devices;
 pub mod effects;
 pub mod hosting;
+pub mod hotline_caller;
 pub mod lobby;
 pub mod logstore;
 pub mod nip05;

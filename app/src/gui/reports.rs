@@ -42,6 +42,7 @@ impl Controller {
                     self.demo_call(auto);
                 }
             }
+            Report::Hotline(event) => self.on_hotline_event(event),
             Report::RelaysJoined => {
                 if s.error.as_deref() == Some(crate::ble::RELAYS_UNREACHABLE) {
                     s.error = Some(crate::ble::RELAYS_JOINED.to_owned());

@@ -171,13 +171,13 @@ impl PhantomApp {
                         };
                         forms.group.show(&view, ui, out);
                     } else if let Some(call) = shown {
-                        let view = call_view(call, &s.contacts, s.devices.as_deref());
+                        let view = call_view(call, s, s.devices.as_deref());
                         forms.call.show(&view, ui, out);
                     } else {
                         section(ctl, forms, npub.as_deref(), ui, out);
                     }
                 });
-                let ringing = s.calls.ringing().map(|c| call_view(c, &s.contacts, None));
+                let ringing = s.calls.ringing().map(|c| call_view(c, s, None));
                 incoming_window(ringing.as_ref(), ui.ctx(), out);
                 incoming_group_window(s.groups.ringing(), &names, ui.ctx(), out);
                 share::picker_window(s.screen_picker.as_ref(), ui.ctx(), out);
@@ -305,13 +305,14 @@ impl PhantomApp {
 /// The call view of `call`, named from `contacts`.
 fn call_view<'a>(
     call: &'a CallView,
-    contacts: &ContactBook,
+    s: &'a crate::gui::state::AppState,
     devices: Option<&'a UiDevices>,
 ) -> CallViewModel<'a> {
     CallViewModel {
         call,
-        name: contacts.display_name(&call.peer),
+        name: s.contacts.display_name(&call.peer),
         devices,
+        note: s.hotline_notes.get(&call.peer).map(String::as_str),
     }
 }
 

@@ -28,6 +28,8 @@ pub struct CallViewModel<'a> {
     pub name: String,
     /// The video slots (remote camera, remote screen, our preview), once online.
     pub devices: Option<&'a UiDevices>,
+    /// What a hotline says about this call (place in its queue, who put us through).
+    pub note: Option<&'a str>,
 }
 
 /// The in-call screen: it owns the video textures.
@@ -170,6 +172,9 @@ fn header(view: &CallViewModel<'_>, ui: &mut egui::Ui) {
             voice_label(ui, call.peer_voice);
         }
     });
+    if let Some(note) = view.note {
+        ui.label(RichText::new(note).strong());
+    }
     privacy_badge(ui, call.mode);
     if call.peer_without_modes {
         peer_without_modes_line(ui);

@@ -208,6 +208,7 @@ fn incoming_call_window_accepts_and_declines() {
                 call: &call,
                 name: "Alice".into(),
                 devices: None,
+                note: None,
             };
             incoming_window(Some(&view), ui.ctx(), out);
         },
@@ -250,6 +251,7 @@ fn an_incoming_call_over_bluetooth_says_its_path_and_what_bluetooth_reveals() {
                     call: &call,
                     name: "Alice".into(),
                     devices: None,
+                    note: None,
                 };
                 incoming_window(Some(&view), ui.ctx(), out);
             },
@@ -501,6 +503,7 @@ fn a_phone_call_says_who_is_on_the_phone_and_never_that_it_is_end_to_end_encrypt
                     call: &call,
                     name: "Hotline gateway".into(),
                     devices: None,
+                    note: None,
                 };
                 incoming_window(Some(&view), ui.ctx(), out);
             },
@@ -528,6 +531,7 @@ fn a_phone_call_says_who_is_on_the_phone_and_never_that_it_is_end_to_end_encrypt
                 call: &call,
                 name: "Hotline gateway".into(),
                 devices: None,
+                note: None,
             };
             CallScreen::default().show(&view, ui, out);
         },

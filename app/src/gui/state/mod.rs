@@ -126,6 +126,9 @@ pub struct AppState {
     pub screen_picker: Option<ScreenPicker>,
     /// Dispatcher mode, once a hotline link runs.
     pub dispatcher: Option<DispatcherState>,
+    /// What a hotline we called says, by the key of the call it is about (the hotline's
+    /// waiting line, or the dispatcher it put us through to): shown on that call.
+    pub hotline_notes: std::collections::HashMap<PublicKey, String>,
 }
 
 impl AppState {
@@ -152,6 +155,7 @@ impl AppState {
             nip05_lookup: None,
             screen_picker: None,
             dispatcher: None,
+            hotline_notes: Default::default(),
         }
     }
 

@@ -1,0 +1,87 @@
+//! What a hotline we called tells us, shown on the call it is about: our place in its
+//! queue on the waiting line, who put us through to the dispatcher, a promised call back.
+//! The calls themselves (closing the line, calling the dispatcher) are the assist's job
+//! (`hotline::voice::CallerAssist`, started with the engine).
+
+use std::time::Duration;
+
+use hotline::voice::CallerEvent;
+
+use super::controller::Controller;
+
+impl Controller {
+    /// Applies one hotline message.
+    pub(super) fn on_hotline_event(&mut self, event: CallerEvent) {
+        let s = &mut self.state;
+        match event {
+            CallerEvent::Position {
+                hotline,
+                position,
+                wait,
+            } => {
+                s.hotline_notes.insert(hotline, queue_line(position, wait));
+            }
+            CallerEvent::HandedOver {
+                hotline,
+                dispatcher,
+                ..
+            } => {
+                s.hotline_notes.remove(&hotline);
+                let name = s.contacts.display_name(&hotline);
+                s.hotline_notes.insert(
+                    dispatcher,
+                    format!("A dispatcher of {name}, who put you through"),
+                );
+            }
+            CallerEvent::CallbackPromised { hotline } => {
+                s.hotline_notes.remove(&hotline);
+                let name = s.contacts.display_name(&hotline);
+                s.error = Some(format!(
+                    "{name} cannot take more callers now: a dispatcher will call you back"
+                ));
+            }
+            CallerEvent::CallingBack {
+                hotline,
+                dispatcher,
+            } => {
+                let name = s.contacts.display_name(&hotline);
+                s.hotline_notes.insert(
+                    dispatcher,
+                    format!("A dispatcher of {name}, calling you back"),
+                );
+            }
+        }
+    }
+}
+
+/// "You are number 3 in the queue · about 4 minutes".
+pub fn queue_line(position: u32, wait: Option<Duration>) -> String {
+    let place = if position <= 1 {
+        "You are next in the queue".to_owned()
+    } else {
+        format!("You are number {position} in the queue")
+    };
+    match wait.map(|w| w.as_secs().div_ceil(60)) {
+        None => place,
+        Some(0 | 1) => format!("{place} · about a minute"),
+        Some(m) => format!("{place} · about {m} minutes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_line_says_the_place_and_the_wait_in_words() {
+        assert_eq!(queue_line(1, None), "You are next in the queue");
+        assert_eq!(
+            queue_line(3, Some(Duration::from_secs(200))),
+            "You are number 3 in the queue · about 4 minutes"
+        );
+        assert_eq!(
+            queue_line(2, Some(Duration::from_secs(20))),
+            "You are number 2 in the queue · about a minute"
+        );
+    }
+}
