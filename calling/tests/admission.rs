@@ -39,6 +39,23 @@ fn rejects(net: &Net, dev: usize, call: CallId) -> Vec<Option<String>> {
 }
 
 #[test]
+fn adding_a_known_contact_again_without_a_mode_never_lowers_its_mode() {
+    let (mut net, alice, bob) = bob_requires_private_of_alice();
+    let alice_key = net.key(alice);
+    net.devices[bob]
+        .core
+        .add_contact(alice_key, Some(PrivacyMode::Paranoid));
+    // A hotline (or anyone the user trusts) vouches for Alice again, without a mode.
+    net.devices[bob].core.add_contact(alice_key, None);
+    let id = CallId::new_random();
+    net.dial_with(alice, bob, CallType::Voice, PrivacyMode::Private, id);
+    assert_eq!(
+        net.history(bob, id),
+        [ended(EndReason::ModeTooLow(PrivacyMode::Paranoid))]
+    );
+}
+
+#[test]
 fn callee_mode_is_never_lowered_by_the_caller() {
     let (mut net, alice, bob) = bob_requires_private_of_alice();
     let id = CallId::new_random();

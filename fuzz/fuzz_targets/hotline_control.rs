@@ -14,6 +14,9 @@ mod ids;
 #[allow(dead_code)]
 #[path = "../../hotline/src/voice/wire.rs"]
 mod wire;
+#[allow(dead_code)]
+#[path = "../../hotline/src/voice/console_dto.rs"]
+mod console_dto;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

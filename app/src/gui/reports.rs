@@ -38,6 +38,7 @@ impl Controller {
                     }
                 }
                 s.net = Net::Online(online);
+                self.join_hotline_desk();
                 if let Some(auto) = self.options.auto_call.take() {
                     self.demo_call(auto);
                 }

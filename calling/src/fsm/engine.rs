@@ -211,10 +211,12 @@ impl CallEngineCore {
     /// Lets calls from `contact` ring; with a mode, calls with them never go lower.
     pub fn add_contact(&mut self, contact: PublicKey, mode: Option<PrivacyMode>) {
         self.config.contacts.insert(contact);
-        match mode {
-            Some(mode) => self.config.contact_modes.insert(contact, mode),
-            None => self.config.contact_modes.remove(&contact),
-        };
+        // Without a mode, a mode chosen before stays: a service vouching for someone
+        // (a hotline's dispatcher, a caller handed over) must not lower the floor the
+        // user set for them.
+        if let Some(mode) = mode {
+            self.config.contact_modes.insert(contact, mode);
+        }
     }
 
     /// Modes this device has no media path for (see

@@ -35,6 +35,7 @@
 //! [`HotlineCore::take_changes`] hands the changed records to the store after each input
 //! (write-through); [`HotlineCore::restore`] rebuilds a core from a [`Snapshot`].
 
+mod desk;
 mod dispatch;
 mod persist;
 mod queue;
@@ -46,6 +47,7 @@ mod view;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+pub use desk::{DeskCall, DeskOffer, DeskState};
 pub use persist::{
     CallerRecord, ChangeSet, DispatcherRecord, EntryRecord, Snapshot, StoredEntryState,
 };

@@ -14,11 +14,11 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::wire::{key_of, Control};
-use crate::core::Presence;
+use crate::core::{ConsoleView, DeskState, Presence};
 use crate::ids::EntryId;
 
 /// What the console shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DispatcherEvent {
     /// An entry rings for you.
     Offered {
@@ -58,6 +58,15 @@ pub enum DispatcherEvent {
     Presence(Presence),
     /// The hotline refused an action of yours.
     Refused(String),
+    /// The hotline's console snapshot for you (checked), and when it arrived.
+    Console {
+        /// The queue, the roster and the counters.
+        view: Box<ConsoleView>,
+        /// Your desk.
+        desk: Box<DeskState>,
+        /// When it arrived (its times count from then).
+        at: std::time::Instant,
+    },
 }
 
 #[derive(Default)]
@@ -74,6 +83,7 @@ struct Calls {
 
 /// One dispatcher's connection to one hotline.
 pub struct DispatcherClient {
+    engine: CallEngine,
     transport: Arc<NostrTransport>,
     hotline: PublicKey,
     events: broadcast::Sender<DispatcherEvent>,
@@ -106,6 +116,7 @@ impl DispatcherClient {
             controls,
         ));
         Self {
+            engine,
             transport,
             hotline,
             events,
@@ -158,6 +169,23 @@ impl DispatcherClient {
     /// Hold or resume (the queue records it; muting is the console's).
     pub async fn hold(&self, entry: EntryId, on: bool) -> Result<(), SignalError> {
         self.send(Control::SetHold { entry: entry.0, on }).await
+    }
+
+    /// Ends our call of `entry` (hanging it up reports the end to the hotline; with no
+    /// call of ours, the end is reported directly).
+    pub async fn end(&self, entry: EntryId) -> Result<(), SignalError> {
+        let call = self
+            .lock()
+            .calls
+            .iter()
+            .find_map(|(call, e)| (*e == entry).then_some(*call));
+        match call {
+            Some(call) => {
+                self.engine.hangup(call);
+                Ok(())
+            }
+            None => self.send(Control::End { entry: entry.0 }).await,
+        }
     }
 
     /// Set the entry's note (internal: never sent to the caller).
@@ -336,6 +364,17 @@ impl Runner {
                 None => return,
             },
             Control::Refused { reason } => DispatcherEvent::Refused(reason),
+            Control::Console(snapshot) => match snapshot.read() {
+                Ok((view, desk)) => DispatcherEvent::Console {
+                    view: Box::new(view),
+                    desk: Box::new(desk),
+                    at: std::time::Instant::now(),
+                },
+                Err(e) => {
+                    tracing::info!(error = %e, "console snapshot dropped");
+                    return;
+                }
+            },
             _ => {
                 tracing::debug!("control message not meant for a dispatcher dropped");
                 return;

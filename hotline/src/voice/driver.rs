@@ -145,6 +145,8 @@ fn take_control(
         tracing::debug!("control message from someone not enrolled dropped");
         return Ok(None);
     }
+    // An enrolled dispatcher's app is there: it gets console snapshots from now on.
+    state.consoles.insert(message.sender);
     let control = Control::parse(&message.content).map_err(|e| e.to_string())?;
     let entry = ids::EntryId;
     let input = match control {

@@ -12,9 +12,12 @@
 //! - [`VoiceService`]: the service (`phantomcall hotline serve`).
 //! - [`DispatcherClient`]: a dispatcher's side (sign in, offers, answer, transfer, end).
 //! - [`CallerAssist`]: a caller's side (position updates, following a hand-over).
-//! - [`wire`]: the control messages.
+//! - [`wire`]: the control messages; [`console_dto`]: the console snapshot among them.
 
 mod caller;
+pub mod console_dto;
+mod console_view;
+mod consoles;
 mod dispatcher;
 mod driver;
 pub mod line;

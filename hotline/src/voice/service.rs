@@ -94,6 +94,8 @@ pub(super) struct State {
     pub(super) store: Store,
     /// Open waiting lines and restored entries by entry.
     pub(super) lines: HashMap<EntryId, Line>,
+    /// Dispatchers whose app spoke to us since the start: they get console snapshots.
+    pub(super) consoles: std::collections::HashSet<PublicKey>,
 }
 
 pub(super) struct Shared {
@@ -157,6 +159,7 @@ impl VoiceService {
                 core,
                 store,
                 lines: HashMap::new(),
+                consoles: Default::default(),
             }),
             engine: started.engine.clone(),
             transport: started.transport.clone(),
@@ -173,6 +176,7 @@ impl VoiceService {
             tokio::spawn(driver::serve_calls(shared.clone(), calls)),
             tokio::spawn(driver::serve_controls(shared.clone(), controls)),
             tokio::spawn(driver::serve_timers(shared.clone())),
+            tokio::spawn(super::consoles::serve_consoles(shared.clone())),
         ];
         tracing::info!(npub = %nostr_signal::encode_npub(&started.key), "hotline voice service started");
         Ok(Self {

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::console_dto::ConsoleSnapshot;
 use crate::core::{Presence, MAX_CALL_ID_CHARS, MAX_NOTE_CHARS};
 use crate::ids::Npub;
 
@@ -88,6 +89,10 @@ pub enum Control {
         /// "available", "busy", "wrap-up" or "away".
         presence: String,
     },
+    /// The console: the queue, the roster, the counters and your desk, sent to each
+    /// dispatcher whose app said it is there (at once when something changed, else every
+    /// few seconds).
+    Console(Box<ConsoleSnapshot>),
     /// An action of yours was refused, with the reason.
     Refused {
         /// The reason, in words.
@@ -223,6 +228,7 @@ impl Control {
             Control::Note { text, .. } => (text.chars().count() <= MAX_NOTE_CHARS)
                 .then_some(())
                 .ok_or(WireError::TooLong("note")),
+            Control::Console(snapshot) => snapshot.check(),
             Control::Answer { .. }
             | Control::Decline { .. }
             | Control::SetHold { .. }

@@ -1,10 +1,15 @@
 //! The controller's side of dispatcher mode: it polls the hotline link each frame for the
 //! newest snapshot, sends the console's actions through it, and starts the demo hotline.
 
+use std::sync::Arc;
+
+use hotline::voice::DispatcherClient;
+
 use crate::gui::controller::Controller;
-use crate::gui::state::DispatcherState;
+use crate::gui::state::{DispatcherState, Net};
 
 use super::demo::DemoHotline;
+use super::relay::RelayDesk;
 use super::{ConsoleAction, DeskLink, DeskState, Npub};
 
 impl Controller {
@@ -52,6 +57,33 @@ impl Controller {
             self.state.error = Some(e);
         }
         self.hotline_tick();
+    }
+
+    /// Dispatcher mode over the relays: with a hotline set in the settings (outside the
+    /// demo), the console links to it through our own client once we are online; the
+    /// hotline sends this console its snapshots from our first message on.
+    pub(crate) fn join_hotline_desk(&mut self) {
+        if self.options.demo || self.desk_link.is_some() {
+            return;
+        }
+        let Some(hotline) = self.state.settings.hotline_key() else {
+            return;
+        };
+        let Net::Online(online) = &self.state.net else {
+            return;
+        };
+        let handle = self.backend.handle().clone();
+        let client = {
+            // The client's task runs on the background runtime.
+            let _runtime = handle.enter();
+            Arc::new(DispatcherClient::start(
+                online.engine.clone(),
+                online.transport.clone(),
+                hotline,
+                self.state.lobby_mode,
+            ))
+        };
+        self.attach_hotline(Box::new(RelayDesk::new(client, handle)), Vec::new());
     }
 
     /// The demo: our identity as a dispatcher of a demo hotline that has run a morning.

@@ -1,0 +1,105 @@
+//! Dispatcher mode against a real hotline: the app's identity is enrolled in the hotline
+//! voice service on a real relay; once online, the console fills with the service's
+//! snapshots, the dispatcher signs in, a real caller's call is offered, "Answer" hands the
+//! caller over, and the caller's own client calls the app, which connects.
+
+mod gui_common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use calling::client::{self, Callers, ClientSetup};
+use calling::peer::NetworkConfig;
+use calling::SyntheticDevices;
+use egui_kittest::kittest::Queryable;
+use gui_common::{click, wait_for_text, World};
+use hotline::config::HotlineConfig;
+use hotline::store::Store;
+use hotline::voice::{CallerAssist, VoiceService, VoiceSetup};
+use nostr_signal::{Identity, NostrTransportConfig, RelayUrl};
+use phantomcall::gui::settings::Settings;
+use phantomcall_schemas::{CallType, PrivacyMode};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn transport(relay: &RelayUrl) -> NostrTransportConfig {
+    let mut config = NostrTransportConfig::new(vec![relay.clone()]);
+    config.reconnect_interval = Duration::from_millis(300);
+    config.dm_relay_lookup_timeout = Duration::from_millis(500);
+    config.allow_local_peer_relays = true;
+    config.verifier.accept_controls = true;
+    config
+}
+
+#[test]
+fn the_console_follows_the_hotline_and_answering_connects_the_caller() {
+    let world = World::new(true);
+    let relay = world.relay.as_ref().unwrap().url().clone();
+    let me = Identity::generate();
+    let hotline_identity = Identity::generate();
+    let mut settings = Settings::load(world.dir.path()).unwrap();
+    settings.hotline = Some(hotline_identity.npub());
+    settings.save(world.dir.path()).unwrap();
+
+    let db = world.dir.path().join("hotline.db");
+    let toml = format!(
+        "name = \"Help line\"\n[[dispatchers]]\nnpub = \"{}\"\n",
+        me.npub()
+    );
+    let _service = world.rt.block_on(async {
+        VoiceService::start(VoiceSetup {
+            config: HotlineConfig::parse(&toml).unwrap(),
+            identity: hotline_identity.clone(),
+            transport: transport(&relay),
+            network: NetworkConfig::loopback(),
+            mode: PrivacyMode::Fast,
+            store: Store::open(&db).unwrap(),
+            max_lines: 10,
+        })
+        .await
+        .expect("hotline starts")
+    });
+
+    let mut options = world.options(SyntheticDevices::new(300.0));
+    options.network = NetworkConfig::loopback();
+    let mut h = world.harness(options);
+    h.state_mut().unlocked(me.clone());
+    // Loopback has no TURN server, so the caller's calls are Fast; the app takes a Fast
+    // call only from a contact marked Fast (a dispatcher's IP is theirs to show).
+    let caller_identity = Identity::generate();
+    assert!(h
+        .state_mut()
+        .add_contact("Caller", &caller_identity.npub(), PrivacyMode::Fast));
+    wait_for_text(&mut h, "Online", TIMEOUT);
+    h.get_by_label("Dispatcher").click();
+    h.step();
+    // The service's first snapshot says we are away.
+    wait_for_text(&mut h, "Away: no call is offered to you.", TIMEOUT);
+    click(&mut h, "Available");
+    wait_for_text(&mut h, "Calls are offered to you.", TIMEOUT);
+
+    // A caller with the hotline assist, as a person's client has it.
+    let (caller, _assist) = world.rt.block_on(async {
+        let mut setup = ClientSetup::new(
+            caller_identity.clone(),
+            transport(&relay),
+            Arc::new(SyntheticDevices::new(700.0)),
+            Callers::Contacts(Vec::new()),
+        );
+        setup.network = NetworkConfig::loopback();
+        setup.configure = Some(Box::new(client::takes_any_mode));
+        let caller = client::connect(setup).await.expect("caller online");
+        let assist = CallerAssist::start(caller.engine.clone(), &caller.transport);
+        caller.engine.dial(
+            hotline_identity.public_key(),
+            CallType::Voice,
+            PrivacyMode::Fast,
+        );
+        (caller, assist)
+    });
+    wait_for_text(&mut h, "Incoming call: c-", TIMEOUT);
+    click(&mut h, "Answer");
+    // The hotline hands the caller over; the caller's client calls us and we take it.
+    wait_for_text(&mut h, "Connected", TIMEOUT);
+    drop(caller);
+}
