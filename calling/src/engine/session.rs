@@ -853,6 +853,8 @@ struct StatsSample {
     frames_decoded: u64,
     packets_lost: i64,
     packets_received: u64,
+    /// The loss measured on what the peer sends, over enough packets.
+    incoming_loss: crate::pipeline::loss::LossWindow,
 }
 
 async fn collect_stats(
@@ -871,9 +873,11 @@ async fn collect_stats(
     // that also sends reports: without this the encoder saw no loss (quality bench:
     // 34 kbit/s at 10 % loss). Paths are mostly as lossy both ways; where they are not,
     // the cost is FEC bits, not quality.
-    let lost = (peer.packets_lost - last.packets_lost).max(0) as f64;
-    let received = peer.packets_received.saturating_sub(last.packets_received) as f64;
-    let incoming = (lost + received > 0.0).then(|| lost / (lost + received));
+    // Over at least a window of packets: a silent peer (DTX) sends too few a second for a
+    // per-second figure to mean anything (crate::pipeline::loss).
+    let lost = (peer.packets_lost - last.packets_lost).max(0) as u64;
+    let received = peer.packets_received.saturating_sub(last.packets_received);
+    let incoming = last.incoming_loss.add(lost, received);
     let loss = match (peer.audio_loss_reported, incoming) {
         (Some(reported), Some(incoming)) => Some(reported.max(incoming)),
         (reported, incoming) => reported.or(incoming),
@@ -900,6 +904,7 @@ async fn collect_stats(
         frames_decoded,
         packets_lost: peer.packets_lost,
         packets_received: peer.packets_received,
+        incoming_loss: std::mem::take(&mut last.incoming_loss),
     };
     CallStats {
         mode: Some(mode),

@@ -16,6 +16,7 @@
 
 pub(crate) mod audio;
 pub(crate) mod camera;
+pub(crate) mod loss;
 pub mod processing;
 pub mod render;
 pub(crate) mod screen;
