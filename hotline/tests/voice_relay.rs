@@ -344,3 +344,78 @@ async fn a_restart_while_two_callers_wait_loses_neither_of_them() {
     .await;
     second_run.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_busy_when_rung_back_after_a_restart_is_rung_again_and_keeps_the_place() {
+    let relay = relay().await;
+    let url = relay.url().clone();
+    let identity = Identity::generate();
+    let hotline = identity.public_key();
+    let dispatcher = Dispatcher::start(&url, hotline, true, Duration::from_secs(2), TONES).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hotline.db");
+    let toml = config_text("wrap_up_secs = 1\n", &[dispatcher.client.key]);
+    let first_run = service(&url, &identity, &toml, &db).await;
+    let mut queued = first_run.events();
+    let mut caller = Caller::start(&url, TONES[0]).await;
+    let line = caller.dial(hotline);
+    next_service_event(&mut queued, |e| matches!(e, VoiceEvent::Queued { .. })).await;
+    // The hotline's first message makes it a caller's contact (it may ring back).
+    caller
+        .next(|e| matches!(e, CallerEvent::Position { .. }))
+        .await;
+    first_run.shutdown().await;
+    caller.until(&line, calling::CallState::Ended).await;
+
+    // While the hotline is down the caller takes a friend's call: the ring-back finds
+    // them busy.
+    let mut friend = Caller::start(&url, TONES[1]).await;
+    friend.client.engine.add_contact(caller.client.key);
+    caller.client.engine.add_contact(friend.client.key);
+    let chat = friend.client.engine.dial(
+        caller.client.key,
+        phantomcall_schemas::CallType::Voice,
+        phantomcall_schemas::PrivacyMode::Fast,
+    );
+    let mut caller_calls = caller.client.engine.events();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(calling::EngineEvent::Call(e)) = caller_calls.recv().await {
+                if e.call_id == chat && e.state == calling::CallState::Ringing {
+                    caller.client.engine.accept(chat, false);
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the friend's call rings");
+    friend.until(&chat, calling::CallState::Connected).await;
+
+    let second_run = service(&url, &identity, &toml, &db).await;
+    // The first ring-back ends unanswered: the caller was on another call.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(calling::EngineEvent::Call(e)) = caller_calls.recv().await {
+                if e.peer == hotline && e.state == calling::CallState::Ended {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the hotline rings back while the caller is busy");
+    caller.client.engine.hangup(chat);
+
+    // The hotline rings again, and the caller is still first in line.
+    caller.rung_back_by(hotline).await;
+    dispatcher.sign_in().await;
+    let CallerEvent::HandedOver { call, .. } = caller
+        .next(|e| matches!(e, CallerEvent::HandedOver { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    caller.until(&call, calling::CallState::Connected).await;
+    second_run.shutdown().await;
+}

@@ -19,7 +19,18 @@ use crate::ids::{self, EntryId, Npub};
 pub(super) struct Line {
     pub(super) call: Option<CallId>,
     pub(super) caller: PublicKey,
+    /// How many times the service rang the caller back (after a restart); 0 for the
+    /// caller's own call.
+    pub(super) rerings: u8,
+    /// Whether this line's call ever connected.
+    pub(super) connected: bool,
 }
+
+/// A ring-back that ends before it connects (the caller's client still held the line of
+/// the service that went down, and answered busy) is tried again this much later...
+const RERING_RETRY: Duration = Duration::from_secs(5);
+/// ...this many times in all, before the caller counts as gone.
+const MAX_RERINGS: u8 = 8;
 
 /// One thing to do once the state lock is released.
 enum Action {
@@ -76,6 +87,8 @@ pub(super) async fn serve_calls(
                                     Line {
                                         call: Some(event.call_id),
                                         caller: event.peer,
+                                        rerings: 0,
+                                        connected: false,
                                     },
                                 );
                             }
@@ -83,10 +96,25 @@ pub(super) async fn serve_calls(
                         Err(e) => tracing::warn!(error = %e, "incoming call not queued"),
                     }
                 }
+                CallState::Connected => {
+                    if let Some(entry) = line_of_call(&state, &event.call_id) {
+                        if let Some(line) = state.lines.get_mut(&entry) {
+                            line.connected = true;
+                        }
+                    }
+                    continue;
+                }
                 CallState::Ended => {
                     shared.line.forget(&event.call_id);
                     if let Some(entry) = line_of_call(&state, &event.call_id) {
-                        state.lines.remove(&entry);
+                        let line = state.lines.remove(&entry);
+                        if let Some(line) = line
+                            .filter(|l| l.rerings > 0 && !l.connected && l.rerings < MAX_RERINGS)
+                        {
+                            // Keep the caller's place: ring again shortly.
+                            tokio::spawn(ring_back_again(shared.clone(), entry, line));
+                            continue;
+                        }
                         // Still in the queue (not handed over): the caller left.
                         match state.core.handle_input(Input::CallerLeft(entry), now) {
                             Ok(()) => {
@@ -103,6 +131,31 @@ pub(super) async fn serve_calls(
         }
         flush(&shared, now).await;
     }
+}
+
+/// Rings `line`'s caller back once more after [`RERING_RETRY`], if they still wait.
+async fn ring_back_again(shared: std::sync::Arc<Shared>, entry: EntryId, line: Line) {
+    tokio::time::sleep(RERING_RETRY).await;
+    let waiting = {
+        let state = shared.state();
+        state.core.waiting().contains(&entry) && !state.lines.contains_key(&entry)
+    };
+    if !waiting {
+        return;
+    }
+    let call = shared
+        .engine
+        .dial(line.caller, CallType::Voice, shared.mode);
+    shared.state().lines.insert(
+        entry,
+        Line {
+            call: Some(call),
+            caller: line.caller,
+            rerings: line.rerings + 1,
+            connected: false,
+        },
+    );
+    let _ = shared.events.send(VoiceEvent::ReRinging { entry });
 }
 
 fn line_of_call(state: &State, call: &CallId) -> Option<EntryId> {
@@ -253,6 +306,7 @@ fn plan(state: &mut State, output: Output, now: Instant, actions: &mut Vec<Actio
             if let Some(Line {
                 call: Some(call),
                 caller,
+                ..
             }) = state.lines.get(&entry).cloned()
             {
                 let position = u32::try_from(position).unwrap_or(u32::MAX);
@@ -379,6 +433,7 @@ fn plan(state: &mut State, output: Output, now: Instant, actions: &mut Vec<Actio
             if let Some(Line {
                 call: Some(call),
                 caller,
+                ..
             }) = state.lines.remove(&entry)
             {
                 actions.push(Action::Send(
@@ -442,6 +497,8 @@ async fn act(shared: &Shared, action: Action) {
                 Line {
                     call: Some(call),
                     caller,
+                    rerings: 1,
+                    connected: false,
                 },
             );
             let _ = shared.events.send(VoiceEvent::ReRinging { entry });
