@@ -219,4 +219,34 @@ async fn five_cli_participants_hear_each_others_tones_through_an_sfu_that_sees_o
             .any(|w| w == [0x9d, 0x01, 0x2a])),
         "no screen keyframe in clear"
     );
+    drop(seen);
+
+    // A muted participant sends silence, which Opus DTX (negotiated through the SFU)
+    // turns into a few comfort-noise packets a second instead of fifty.
+    let quiet_id = people[1].0.clone();
+    let audio_from = |from: Instant, to: Instant| {
+        service
+            .capture
+            .packets
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.audio && s.publisher == quiet_id && s.at > from && s.at <= to)
+            .count()
+    };
+    let talking_from = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let talking = audio_from(talking_from, Instant::now());
+    people[1].1.command("mute-self");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let quiet_from = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let quiet = audio_from(quiet_from, Instant::now());
+    // The hook sees each packet once as it is forwarded: about 100 in 2 s talking (50 a
+    // second), a handful in DTX.
+    assert!(talking > 60, "talking: {talking} forwarded packets in 2 s");
+    assert!(
+        quiet * 4 < talking,
+        "muted: {quiet} vs talking {talking} in 2 s"
+    );
 }

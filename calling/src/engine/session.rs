@@ -873,8 +873,8 @@ async fn collect_stats(
     // that also sends reports: without this the encoder saw no loss (quality bench:
     // 34 kbit/s at 10 % loss). Paths are mostly as lossy both ways; where they are not,
     // the cost is FEC bits, not quality.
-    // Over at least a window of packets: a silent peer (DTX) sends too few a second for a
-    // per-second figure to mean anything (crate::pipeline::loss).
+    // Smoothed over the last seconds, weighted by packets: a silent peer (DTX) sends too
+    // few a second for a per-second figure to mean anything (crate::pipeline::loss).
     let lost = (peer.packets_lost - last.packets_lost).max(0) as u64;
     let received = peer.packets_received.saturating_sub(last.packets_received);
     let incoming = last.incoming_loss.add(lost, received);
