@@ -204,22 +204,23 @@ async fn five_cli_participants_hear_each_others_tones_through_an_sfu_that_sees_o
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let seen = service.capture.packets.lock().unwrap();
-    let host_video_after: Vec<_> = seen
-        .iter()
-        .filter(|s| !s.audio && s.publisher == host_id && s.at > shared_from)
-        .filter(|s| !s.payload.is_empty())
-        .collect();
-    assert!(!host_video_after.is_empty());
-    assert!(
-        host_video_after.iter().all(|p| !p
-            .payload
-            .windows(3)
-            .take(12)
-            .any(|w| w == [0x9d, 0x01, 0x2a])),
-        "no screen keyframe in clear"
-    );
-    drop(seen);
+    {
+        let seen = service.capture.packets.lock().unwrap();
+        let host_video_after: Vec<_> = seen
+            .iter()
+            .filter(|s| !s.audio && s.publisher == host_id && s.at > shared_from)
+            .filter(|s| !s.payload.is_empty())
+            .collect();
+        assert!(!host_video_after.is_empty());
+        assert!(
+            host_video_after.iter().all(|p| !p
+                .payload
+                .windows(3)
+                .take(12)
+                .any(|w| w == [0x9d, 0x01, 0x2a])),
+            "no screen keyframe in clear"
+        );
+    }
 
     // A muted participant sends silence, which Opus DTX (negotiated through the SFU)
     // turns into a few comfort-noise packets a second instead of fifty.
