@@ -13,6 +13,7 @@
 //! the configured privacy mode); only the phone leg is plain RTP to the carrier.
 
 mod credit;
+mod handover;
 mod inbound;
 mod outbound;
 mod shown;
@@ -33,6 +34,7 @@ use crate::bridge::PhoneDevices;
 use crate::config::{CallerNumber, GatewayConfig};
 use crate::gateway::{Gateway, StartError};
 use credit::CreditLedger;
+use handover::Shown;
 
 pub use outbound::low_credit_tone;
 pub use shown::{shown_number, WITHHELD};
@@ -76,6 +78,8 @@ pub enum ServiceError {
 struct Targets {
     /// Trunk name -> DID -> the npub it rings.
     by_did: HashMap<(String, String), PublicKey>,
+    /// The hotlines' keys: only their hand-overs are followed.
+    hotlines: std::collections::HashSet<PublicKey>,
 }
 
 impl Targets {
@@ -104,7 +108,14 @@ impl Targets {
                 by_did.insert((trunk.name.clone(), did.clone()), key);
             }
         }
-        Ok(Self { by_did })
+        Ok(Self {
+            by_did,
+            hotlines: hotlines.into_values().collect(),
+        })
+    }
+
+    fn is_hotline(&self, key: &PublicKey) -> bool {
+        self.hotlines.contains(key)
     }
 
     fn get(&self, trunk: &str, did: Option<&str>) -> Option<PublicKey> {
@@ -123,6 +134,10 @@ struct Shared {
     mode: PrivacyMode,
     caller_number: CallerNumber,
     outbound_trunk: String,
+    /// Follows hotlines' hand-overs of phone callers (when a DID rings a hotline).
+    assist: Option<Arc<hotline::voice::CallerAssist>>,
+    /// How each inbound phone caller is shown, by call (a hand-over's call shows it too).
+    shown: Shown,
 }
 
 /// A running gateway: SIP trunks on one side, PhantomCall relays on the other.
@@ -143,11 +158,14 @@ impl GatewayService {
         let ServiceSetup {
             config,
             identity,
-            transport,
+            mut transport,
             network,
             mode,
         } = setup;
         let targets = Targets::resolve(&config)?;
+        let hotlines = !config.service.hotlines.is_empty();
+        // Hotlines hand their callers over by control messages (docs/decisions.md).
+        transport.verifier.accept_controls |= hotlines;
         let mut users = Vec::new();
         for (npub, minutes) in &config.service.users {
             let key = nostr_signal::parse_public_key(npub).map_err(|_| ServiceError::Config {
@@ -227,7 +245,18 @@ impl GatewayService {
                 return Err(e.into());
             }
         };
+        let shown = Shown::default();
+        let assist = hotlines.then(|| {
+            Arc::new(handover::follow_hotlines(
+                &started.engine,
+                &started.transport,
+                shown.clone(),
+                mode,
+            ))
+        });
         let shared = Arc::new(Shared {
+            assist,
+            shown,
             engine: started.engine.clone(),
             gateway: gateway.clone(),
             lines: lines.clone(),
