@@ -145,15 +145,19 @@ impl Dispatcher {
     }
 }
 
+/// The hotline, knowing `gateway` as a phone gateway (its callers are many people) and
+/// otherwise with the default per-caller limits (one entry per caller at a time).
 async fn hotline_service(
     relay: &RelayUrl,
     identity: &Identity,
     db: &std::path::Path,
     dispatchers: &[PublicKey],
+    gateway: PublicKey,
 ) -> VoiceService {
-    let mut toml = "name = \"Test line\"\nwrap_up_secs = 1\n\
-                    [abuse]\nmax_concurrent_per_caller = 4\n"
-        .to_owned();
+    let mut toml = format!(
+        "name = \"Test line\"\nwrap_up_secs = 1\nphone_gateways = [\"{}\"]\n",
+        nostr_signal::encode_npub(&gateway)
+    );
     for d in dispatchers {
         toml += &format!(
             "[[dispatchers]]\nnpub = \"{}\"\n",
@@ -173,8 +177,8 @@ async fn hotline_service(
     .expect("the hotline starts")
 }
 
-/// A gateway whose DID rings the hotline `hotline` by name.
-async fn gateway(relay: &RelayUrl, hotline: PublicKey) -> GatewayService {
+/// A gateway (as `identity`) whose DID rings the hotline `hotline` by name.
+async fn gateway(relay: &RelayUrl, identity: &Identity, hotline: PublicKey) -> GatewayService {
     let toml = format!(
         "[[trunk]]\nname = \"test\"\nserver = \"127.0.0.1:9\"\nlisten = \"127.0.0.1:0\"\n\
          media_ip = \"127.0.0.1\"\ninbound_allow = [\"127.0.0.1\"]\nanswer_timeout_secs = 15\n\
@@ -187,7 +191,7 @@ async fn gateway(relay: &RelayUrl, hotline: PublicKey) -> GatewayService {
     transport.verifier.accept_controls = false;
     GatewayService::start(ServiceSetup {
         config: GatewayConfig::from_toml(&toml).unwrap(),
-        identity: Identity::generate(),
+        identity: identity.clone(),
         transport,
         network: NetworkConfig::loopback(),
         mode: PrivacyMode::Fast,
@@ -250,6 +254,7 @@ async fn a_phone_caller_waits_with_the_tone_then_talks_to_the_dispatcher_and_is_
     let url = relay.url().clone();
     let identity = Identity::generate();
     let hotline_key = identity.public_key();
+    let gateway_identity = Identity::generate();
     let mut first = Dispatcher::start(&url, hotline_key, FIRST_HZ).await;
     let mut second = Dispatcher::start(&url, hotline_key, SECOND_HZ).await;
     let dir = tempfile::tempdir().unwrap();
@@ -258,10 +263,11 @@ async fn a_phone_caller_waits_with_the_tone_then_talks_to_the_dispatcher_and_is_
         &identity,
         &dir.path().join("hotline.db"),
         &[first.client.key, second.client.key],
+        gateway_identity.public_key(),
     )
     .await;
     let mut queue = hotline.events();
-    let gateway = gateway(&url, hotline_key).await;
+    let gateway = gateway(&url, &gateway_identity, hotline_key).await;
     let phone = phone(&gateway);
 
     // Queued: the hotline's waiting tone reaches the phone.
@@ -359,11 +365,12 @@ async fn a_phone_caller_waits_with_the_tone_then_talks_to_the_dispatcher_and_is_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_phone_caller_who_hangs_up_while_waiting_leaves_the_queue() {
+async fn two_phone_callers_wait_at_once_and_the_one_who_hangs_up_leaves_the_queue() {
     let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
     let url = relay.url().clone();
     let identity = Identity::generate();
     let hotline_key = identity.public_key();
+    let gateway_identity = Identity::generate();
     let dispatcher = Dispatcher::start(&url, hotline_key, FIRST_HZ).await;
     let dir = tempfile::tempdir().unwrap();
     let hotline = hotline_service(
@@ -371,31 +378,47 @@ async fn a_phone_caller_who_hangs_up_while_waiting_leaves_the_queue() {
         &identity,
         &dir.path().join("hotline.db"),
         &[dispatcher.client.key],
+        gateway_identity.public_key(),
     )
     .await;
     let mut queue = hotline.events();
-    let gateway = gateway(&url, hotline_key).await;
-    let phone = phone(&gateway);
-    let VoiceEvent::Queued { entry, .. } = next_service_event(&mut queue, "queued", |e| {
-        matches!(e, VoiceEvent::Queued { .. })
-    })
+    let gateway = gateway(&url, &gateway_identity, hotline_key).await;
+    let queued = async |queue: &mut broadcast::Receiver<VoiceEvent>| match next_service_event(
+        queue,
+        "queued",
+        |e| matches!(e, VoiceEvent::Queued { .. }),
+    )
     .await
-    else {
-        unreachable!()
+    {
+        VoiceEvent::Queued { entry, .. } => entry,
+        _ => unreachable!(),
     };
-    // The phone hangs up (baresip quits, saying BYE).
-    phone.quit();
+    // Both calls come from the gateway's key: the hotline's default of one entry per
+    // caller does not hold for a phone gateway's many callers.
+    let staying = phone(&gateway);
+    let stays = queued(&mut queue).await;
+    let leaving = phone(&gateway);
+    let leaves = queued(&mut queue).await;
+    assert_eq!(hotline.lines_with(&gateway.public_key()).await, 2);
+    // The second phone hangs up (baresip quits, saying BYE).
+    leaving.quit();
     next_service_event(&mut queue, "the caller leaves the queue", |e| {
-        *e == VoiceEvent::Left { entry }
+        *e == VoiceEvent::Left { entry: leaves }
     })
     .await;
-    assert!(hotline.view().entries.iter().all(|e| e.entry != entry));
+    let waiting: Vec<EntryId> = hotline.view().entries.iter().map(|e| e.entry).collect();
+    assert_eq!(
+        waiting,
+        vec![stays],
+        "the other phone caller keeps its place"
+    );
     eventually(
-        "the hotline holds no line with the caller",
+        "the hotline holds one line with the gateway",
         Duration::from_secs(10),
-        async || hotline.lines_with(&gateway.public_key()).await == 0,
+        async || hotline.lines_with(&gateway.public_key()).await == 1,
     )
     .await;
+    assert!(!staying.log().contains("terminated"), "{}", staying.log());
     gateway.shutdown().await;
     hotline.shutdown().await;
 }

@@ -80,7 +80,9 @@ impl HotlineCore {
         if self.blocked.contains(&caller_id) {
             return self.refuse(call, RefuseReason::Blocked);
         }
-        if let Some(call) = &call {
+        // A phone gateway carries many people: its calls are not one caller's.
+        let gateway = self.config.phone_gateways.contains(&caller);
+        if let Some(call) = call.as_ref().filter(|_| !gateway) {
             if let Some(id) = self.waiting_callback_of(caller_id) {
                 // The caller rang again while a callback was pending: the call takes the
                 // callback's place instead of queueing twice.
@@ -93,22 +95,25 @@ impl HotlineCore {
             .values()
             .filter(|e| e.caller_id == caller_id)
             .count();
-        if concurrent >= self.config.abuse.max_concurrent_per_caller as usize {
+        if !gateway && concurrent >= self.config.abuse.max_concurrent_per_caller as usize {
             return self.refuse(call, RefuseReason::TooManyConcurrent);
         }
-        let window = self.config.abuse.rate_window;
-        let times = self.recent.entry(caller_id).or_default();
-        times.retain(|&t| now.saturating_duration_since(t) < window);
-        if times.len() >= self.config.abuse.max_new_per_window as usize {
-            return self.refuse(call, RefuseReason::RateLimited);
-        }
-        times.push_back(now);
-
-        let repeat = self
-            .last_seen
-            .insert(caller_id, now)
-            .is_some_and(|seen| now.saturating_duration_since(seen) <= self.config.repeat_window);
-        self.dirty.callers.insert(caller_id);
+        let repeat = if gateway {
+            false
+        } else {
+            let window = self.config.abuse.rate_window;
+            let times = self.recent.entry(caller_id).or_default();
+            times.retain(|&t| now.saturating_duration_since(t) < window);
+            if times.len() >= self.config.abuse.max_new_per_window as usize {
+                return self.refuse(call, RefuseReason::RateLimited);
+            }
+            times.push_back(now);
+            let repeat = self.last_seen.insert(caller_id, now).is_some_and(|seen| {
+                now.saturating_duration_since(seen) <= self.config.repeat_window
+            });
+            self.dirty.callers.insert(caller_id);
+            repeat
+        };
 
         let id = EntryId(self.next_id);
         self.next_id += 1;
