@@ -17,6 +17,7 @@ mod handover;
 mod inbound;
 mod outbound;
 mod shown;
+mod sms;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,8 +79,8 @@ pub enum ServiceError {
 struct Targets {
     /// Trunk name -> DID -> the npub it rings.
     by_did: HashMap<(String, String), PublicKey>,
-    /// The hotlines' keys: only their hand-overs are followed.
-    hotlines: std::collections::HashSet<PublicKey>,
+    /// The hotlines by name: only their hand-overs are followed.
+    hotlines: HashMap<String, PublicKey>,
 }
 
 impl Targets {
@@ -108,14 +109,11 @@ impl Targets {
                 by_did.insert((trunk.name.clone(), did.clone()), key);
             }
         }
-        Ok(Self {
-            by_did,
-            hotlines: hotlines.into_values().collect(),
-        })
+        Ok(Self { by_did, hotlines })
     }
 
     fn is_hotline(&self, key: &PublicKey) -> bool {
-        self.hotlines.contains(key)
+        self.hotlines.values().any(|k| k == key)
     }
 
     fn get(&self, trunk: &str, did: Option<&str>) -> Option<PublicKey> {
@@ -149,6 +147,7 @@ pub struct GatewayService {
     key: PublicKey,
     tasks: Vec<JoinHandle<()>>,
     ledger: Option<Arc<CreditLedger>>,
+    sms: Option<sms::SmsBridge>,
 }
 
 impl GatewayService {
@@ -192,6 +191,7 @@ impl GatewayService {
             .unwrap_or(60)
             + 10;
         let state_db = config.service.state_db.clone();
+        let sms_config = config.sms.clone();
         let (gateway, phone_calls) = Gateway::start(config).await?;
         let granted: Vec<(String, u32)> = users
             .iter()
@@ -265,6 +265,27 @@ impl GatewayService {
             caller_number,
             outbound_trunk,
         });
+        let sms = match sms_config {
+            Some(sms) => {
+                let bridge = sms::SmsBridge::start(
+                    sms,
+                    &shared.targets.hotlines,
+                    &gateway,
+                    started.transport.clone(),
+                )
+                .await;
+                match bridge {
+                    Ok(bridge) => Some(bridge),
+                    Err(e) => {
+                        gateway.shutdown();
+                        started.engine.shutdown().await;
+                        started.transport.shutdown().await;
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         let mut tasks = vec![
             tokio::spawn(inbound::serve(shared.clone(), phone_calls)),
             tokio::spawn(outbound::serve(shared, started.engine.events())),
@@ -281,6 +302,7 @@ impl GatewayService {
             key: started.key,
             tasks,
             ledger,
+            sms,
         })
     }
 
@@ -294,6 +316,11 @@ impl GatewayService {
         &self.gateway
     }
 
+    /// Where the SMS webhook listens (`[sms]` configured).
+    pub fn sms_addr(&self) -> Option<std::net::SocketAddr> {
+        self.sms.as_ref().map(sms::SmsBridge::local_addr)
+    }
+
     /// Calls bridged right now.
     pub fn bridged_calls(&self) -> usize {
         self.lines.connected()
@@ -303,6 +330,9 @@ impl GatewayService {
     pub async fn shutdown(self) {
         for task in &self.tasks {
             task.abort();
+        }
+        if let Some(sms) = &self.sms {
+            sms.shutdown();
         }
         self.gateway.shutdown();
         if let Some(ledger) = &self.ledger {
