@@ -197,6 +197,10 @@ async fn an_sms_becomes_an_inbox_conversation_and_the_dispatchers_reply_goes_bac
     assert_eq!(field("From"), OUR_NUMBER, "from the number it wrote to");
     assert_eq!(field("Body"), "We are here. How can we help?");
     assert!(seen[0].path.ends_with("/Messages.json"), "{}", seen[0].path);
+    // Longer than one SMS may be: refused at the inbox, nothing sent.
+    let long = "x".repeat(1_601);
+    assert!(inbox.reply(&dispatcher, conversation, &long).await.is_err());
+    assert_eq!(provider.seen().len(), 1);
     gateway.shutdown().await;
     inbox.shutdown().await;
 }

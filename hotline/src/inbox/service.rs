@@ -23,7 +23,7 @@ use super::sms;
 use super::types::*;
 use crate::ids::{CallerId, Npub};
 use crate::store::{Store, StoreError};
-use crate::voice::wire::Control;
+use crate::voice::wire::{Control, MAX_SMS_CHARS};
 
 /// Buffered events per console subscriber before the slowest loses old ones.
 const EVENT_BUFFER: usize = 1024;
@@ -164,6 +164,23 @@ impl InboxService {
     ) -> Result<(), ServiceError> {
         let out = {
             let mut s = self.state();
+            // A phone's conversation is answered by SMS: no longer than one message may be
+            // (refused before it is recorded as sent).
+            let to_phone = s
+                .core
+                .view(dispatcher, id)?
+                .messages
+                .iter()
+                .rev()
+                .find_map(|m| match &m.kind {
+                    MessageKind::FromSender { rumor_id } => Some(sms::way_back(rumor_id)),
+                    _ => None,
+                })
+                .flatten()
+                .is_some();
+            if to_phone && text.chars().count() > MAX_SMS_CHARS {
+                return Err(InboxError::TooLong(MAX_SMS_CHARS).into());
+            }
             let out = s.core.reply(dispatcher, id, text.to_owned(), unix_ms())?;
             let State { core, store } = &mut *s;
             store.write_inbox(core)?;
