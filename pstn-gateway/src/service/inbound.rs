@@ -104,78 +104,129 @@ async fn ring_then_answer(
 /// it is up, the SIP leg staying as it is. Returns the call the line ends on.
 async fn hold_until_either_ends(
     shared: &Shared,
-    mut call: CallId,
+    call: CallId,
     control: &PhoneControl,
     events: &mut broadcast::Receiver<EngineEvent>,
     mut handovers: Option<&mut broadcast::Receiver<CallerEvent>>,
 ) -> CallId {
     let mut ended = control.ended();
-    // The dispatcher's call being placed, and whether the current call ended meanwhile.
-    let mut pending: Option<CallId> = None;
-    let mut current_over = false;
+    let mut hand = Hand {
+        call,
+        pending: None,
+        current_over: false,
+    };
     loop {
         if phone_gone(&ended) {
-            shared.engine.hangup(call);
-            if let Some(new) = pending.take() {
+            shared.engine.hangup(hand.call);
+            if let Some(new) = hand.pending.take() {
                 shared.engine.hangup(new);
                 shared.shown.remove(&new);
             }
-            return call;
+            return hand.call;
         }
         tokio::select! {
-            event = next_event_of_either(events, call, pending) => {
+            event = next_event_of_either(events, hand.call, hand.pending) => {
                 let Some(event) = event else {
                     control.hang_up().await;
-                    return call;
+                    return hand.call;
                 };
-                if Some(event.call_id) == pending {
-                    match event.state {
-                        CallState::Connected => {
-                            // The dispatcher is there: the phone's audio moves to their
-                            // call and the waiting line (or the previous dispatcher's
-                            // call) closes.
-                            shared.lines.move_line(call, event.call_id);
-                            shared.engine.hangup(call);
-                            shared.shown.remove(&call);
-                            tracing::info!("pstn: phone caller handed over to a dispatcher");
-                            call = event.call_id;
-                            pending = None;
-                            current_over = false;
-                        }
-                        CallState::Ended => {
-                            tracing::warn!("pstn: the hand-over's call to the dispatcher failed");
-                            shared.shown.remove(&event.call_id);
-                            pending = None;
-                            if current_over {
-                                control.hang_up().await;
-                                return call;
-                            }
-                        }
-                        _ => {}
+                if Some(event.call_id) == hand.pending {
+                    if let Done = dispatcher_call(shared, control, &mut hand, event.state).await {
+                        return hand.call;
                     }
                 } else if event.state == CallState::Ended {
-                    if pending.is_some() {
+                    if hand.pending.is_some() {
                         // The hotline closed the waiting line first: the caller hears
                         // nothing until the dispatcher's call is up.
-                        current_over = true;
+                        hand.current_over = true;
                         continue;
                     }
                     control.hang_up().await;
-                    return call;
+                    return hand.call;
                 }
             }
-            new = next_handover(&mut handovers, call, pending) => {
-                if let Some(old) = pending.replace(new) {
+            new = next_handover(&mut handovers, hand.call, hand.pending) => {
+                if let Some(old) = hand.pending.replace(new) {
                     // Transferred again before the first dispatcher's call was up.
                     shared.engine.hangup(old);
                     shared.shown.remove(&old);
                 }
+                // Its events before this point were not ours yet: its state now counts
+                // (the engine took the dial before this question, so a call it no
+                // longer lists has ended).
+                let state = shared
+                    .engine
+                    .calls()
+                    .await
+                    .iter()
+                    .find(|c| c.call_id == new)
+                    .map_or(CallState::Ended, |c| c.state);
+                if let Done = dispatcher_call(shared, control, &mut hand, state).await {
+                    return hand.call;
+                }
             }
             changed = ended.changed() => if changed.is_err() {
-                shared.engine.hangup(call);
-                return call;
+                shared.engine.hangup(hand.call);
+                return hand.call;
             },
         }
+    }
+}
+
+/// Where a bridged phone call stands.
+struct Hand {
+    /// The call the phone's line is on.
+    call: CallId,
+    /// The dispatcher's call being placed by a hand-over.
+    pending: Option<CallId>,
+    /// `call` ended while `pending` was being placed.
+    current_over: bool,
+}
+
+enum Step {
+    Go,
+    Done,
+}
+use Step::{Done, Go};
+
+/// The hand-over's call to the dispatcher reached `state`: once connected the phone's
+/// line moves to it and the previous call closes; if it failed, the phone stays where it
+/// was (or the call ends, when that is gone too).
+async fn dispatcher_call(
+    shared: &Shared,
+    control: &PhoneControl,
+    hand: &mut Hand,
+    state: CallState,
+) -> Step {
+    let Some(new) = hand.pending else {
+        return Go;
+    };
+    match state {
+        CallState::Connected => {
+            // The dispatcher is there: the phone's audio moves to their call and the
+            // waiting line (or the previous dispatcher's call) closes.
+            shared.lines.move_line(hand.call, new);
+            shared.engine.hangup(hand.call);
+            shared.shown.remove(&hand.call);
+            tracing::info!("pstn: phone caller handed over to a dispatcher");
+            *hand = Hand {
+                call: new,
+                pending: None,
+                current_over: false,
+            };
+            Go
+        }
+        CallState::Ended => {
+            tracing::warn!("pstn: the hand-over's call to the dispatcher failed");
+            shared.shown.remove(&new);
+            hand.pending = None;
+            if hand.current_over {
+                control.hang_up().await;
+                return Done;
+            }
+            Go
+        }
+        _ => Go,
     }
 }
 
