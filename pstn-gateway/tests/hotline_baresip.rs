@@ -365,13 +365,14 @@ async fn a_phone_caller_waits_with_the_tone_then_talks_to_the_dispatcher_and_is_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_phone_callers_wait_at_once_and_the_one_who_hangs_up_leaves_the_queue() {
+async fn two_phone_callers_wait_at_once_and_the_one_who_hangs_up_leaves_the_queue_the_other_is_served(
+) {
     let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
     let url = relay.url().clone();
     let identity = Identity::generate();
     let hotline_key = identity.public_key();
     let gateway_identity = Identity::generate();
-    let dispatcher = Dispatcher::start(&url, hotline_key, FIRST_HZ).await;
+    let mut dispatcher = Dispatcher::start(&url, hotline_key, FIRST_HZ).await;
     let dir = tempfile::tempdir().unwrap();
     let hotline = hotline_service(
         &url,
@@ -419,6 +420,17 @@ async fn two_phone_callers_wait_at_once_and_the_one_who_hangs_up_leaves_the_queu
     )
     .await;
     assert!(!staying.log().contains("terminated"), "{}", staying.log());
+
+    // The remaining phone is put through, then hangs up: the dispatcher's call ends.
+    dispatcher.sign_in().await;
+    let (entry, _) = dispatcher.take_next_offer().await;
+    assert_eq!(entry, stays);
+    staying.quit();
+    dispatcher
+        .next("the dispatcher's call ends with the phone's", |e| {
+            *e == DispatcherEvent::CallEnded { entry }
+        })
+        .await;
     gateway.shutdown().await;
     hotline.shutdown().await;
 }
