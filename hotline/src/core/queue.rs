@@ -131,7 +131,9 @@ impl HotlineCore {
                 .config
                 .max_queue_len
                 .is_some_and(|max| live_waiting >= max);
-        if full && self.config.overflow == OverflowAction::Voicemail {
+        // A phone gateway's caller cannot be called back (the hotline does not know the
+        // number): overflow ends their call the voicemail way, never as a callback.
+        if full && (gateway || self.config.overflow == OverflowAction::Voicemail) {
             self.stats.voicemail += 1;
             self.dirty.stats = true;
             self.emit(Output::TakeVoicemail {
@@ -341,7 +343,16 @@ impl HotlineCore {
     }
 
     fn overflow_waiting(&mut self, id: EntryId) {
-        match self.config.overflow {
+        let phone = self
+            .entries
+            .get(&id)
+            .is_some_and(|e| self.config.phone_gateways.contains(&e.caller.npub()));
+        let action = if phone {
+            OverflowAction::Voicemail
+        } else {
+            self.config.overflow
+        };
+        match action {
             OverflowAction::Callback => {
                 let Some(e) = self.entries.get_mut(&id) else {
                     return;

@@ -85,7 +85,8 @@ pub struct CoreConfig {
     /// Phone gateways: identities that carry many people (every phone caller through a
     /// gateway calls from its key). Their calls are not held to the per-caller limits
     /// (the gateway has its own), never flagged as repeat callers, and never take over a
-    /// callback entry: one gateway is not one person.
+    /// callback entry: one gateway is not one person. On overflow their call ends the
+    /// voicemail way ([`Output::TakeVoicemail`]): the hotline cannot call a phone back.
     pub phone_gateways: Vec<Npub>,
 }
 
