@@ -201,6 +201,22 @@ async fn an_sms_becomes_an_inbox_conversation_and_the_dispatchers_reply_goes_bac
     let long = "x".repeat(1_601);
     assert!(inbox.reply(&dispatcher, conversation, &long).await.is_err());
     assert_eq!(provider.seen().len(), 1);
+
+    // The phone opts out: the conversation shows it, and a reply is not sent.
+    text_from_phone(&gateway, "SM00000000000000000000000000000004", "stop").await;
+    next_message(&mut events).await;
+    let view = inbox.view(&dispatcher, conversation).unwrap();
+    assert_eq!(view.messages.last().map(|m| m.text.as_str()), Some("STOP"));
+    inbox
+        .reply(&dispatcher, conversation, "are you still there?")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        provider.seen().len(),
+        1,
+        "nothing goes to a phone that opted out"
+    );
     gateway.shutdown().await;
     inbox.shutdown().await;
 }

@@ -18,10 +18,8 @@ use tokio::task::JoinHandle;
 
 use super::ServiceError;
 use crate::gateway::Gateway;
-use crate::number::Redacted;
-use crate::sms::{
-    InboundSms, Intake, SenderTokens, SmsConfig, SmsEvent, SmsSender, SmsServer, SmsStore,
-};
+use crate::number::{Redacted, E164};
+use crate::sms::{Intake, SenderTokens, SmsConfig, SmsEvent, SmsSender, SmsServer, SmsStore};
 
 /// Webhook messages waiting for the bridge before the provider is answered 503.
 const QUEUE: usize = 256;
@@ -110,25 +108,36 @@ impl SmsBridge {
 async fn inbound(bridge: Arc<Bridge>, mut events: mpsc::Receiver<SmsEvent>) {
     while let Some(event) = events.recv().await {
         match event {
-            SmsEvent::Message(message) => bridge.to_hotline(message).await,
+            SmsEvent::Message(message) => {
+                bridge
+                    .to_hotline(&message.to, &message.from, message.text)
+                    .await;
+            }
             SmsEvent::Delivery(report) => {
                 tracing::debug!(status = ?report.status, "sms: delivery report");
             }
-            // The gateway itself refuses sends to a number that opted out.
-            SmsEvent::OptedOut { .. } | SmsEvent::OptedIn { .. } => {}
+            // The gateway refuses sends to a number that opted out; the conversation
+            // shows the word, so the dispatcher knows why a reply goes nowhere.
+            SmsEvent::OptedOut { number, to } => {
+                bridge.to_hotline(&to, &number, "STOP".into()).await;
+            }
+            SmsEvent::OptedIn { number, to } => {
+                bridge.to_hotline(&to, &number, "START".into()).await;
+            }
         }
     }
 }
 
 impl Bridge {
-    async fn to_hotline(&self, message: InboundSms) {
-        let Some(hotline) = self.hotline_of.get(message.to.as_str()) else {
-            tracing::warn!(to = ?message.to, "sms: number not routed to a hotline; message dropped");
+    /// `text` from the phone `from` to our number `to`, to the hotline `to` routes to.
+    async fn to_hotline(&self, to: &E164, from: &E164, text: String) {
+        let Some(hotline) = self.hotline_of.get(to.as_str()) else {
+            tracing::warn!(to = ?to, "sms: number not routed to a hotline; message dropped");
             return;
         };
         let control = Control::SmsIn {
-            sender: self.tokens.seal(&message.to, &message.from),
-            text: message.text,
+            sender: self.tokens.seal(to, from),
+            text,
         };
         match self
             .transport
@@ -136,7 +145,7 @@ impl Bridge {
             .send_control(*hotline, &control.to_json())
             .await
         {
-            Ok(_) => tracing::info!(from = ?message.from, "sms: message passed to the hotline"),
+            Ok(_) => tracing::info!(from = ?from, "sms: message passed to the hotline"),
             Err(e) => tracing::warn!(error = %e, "sms: message not passed to the hotline"),
         }
     }
