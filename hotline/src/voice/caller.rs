@@ -42,7 +42,9 @@ pub enum CallerEvent {
         dispatcher: PublicKey,
         /// The new call.
         call: CallId,
-        /// The call it replaces (the waiting line, or the previous dispatcher's call).
+        /// The call it replaces (the waiting line, or the previous dispatcher's call):
+        /// already hung up by a person's assist; a bridge closes it itself
+        /// ([`CallerAssist::start_bridged`]).
         previous: CallId,
     },
     /// The queue overflowed: the line ends and a dispatcher will call back.
