@@ -1,7 +1,7 @@
 //! The SMS bridge's readers of untrusted input (pstn-gateway/src/sms, by path): the
 //! provider webhook form, the inbound-message and delivery-report field checks, both
-//! signature verifiers, the SIP MESSAGE reader, the opt-out keyword reader and the segment
-//! splitter. Never a panic;
+//! signature verifiers, the SIP MESSAGE reader, the opt-out keyword reader, the segment
+//! splitter and the SMS sender token reader. Never a panic;
 //! an accepted message's numbers are E.164; the splitter's parts join back to the text and
 //! respect the GSM-7 / UCS-2 part sizes.
 #![no_main]
@@ -23,6 +23,9 @@ mod signature;
 #[allow(dead_code)]
 #[path = "../../pstn-gateway/src/sms/sip_message.rs"]
 mod sip_message;
+#[allow(dead_code)]
+#[path = "../../pstn-gateway/src/sms/token.rs"]
+mod token;
 #[allow(dead_code)]
 #[path = "../../pstn-gateway/src/sms/types.rs"]
 mod types;
@@ -46,6 +49,15 @@ fuzz_target!(|data: &[u8]| {
         None => (&[][..], data),
     };
     let header = String::from_utf8_lossy(header);
+    // The first line as a hotline's SMS sender token: only what the gateway sealed opens,
+    // and what opens seals back to a token that opens the same.
+    let tokens = token::SenderTokens::new([1; 32], [2; 32]);
+    if let Some((ours, sender)) = tokens.open(&header) {
+        assert_eq!(
+            tokens.open(&tokens.seal(&ours, &sender)),
+            Some((ours, sender))
+        );
+    }
     if let Ok(params) = webhook::parse_form(body) {
         assert!(params.len() <= webhook::MAX_PARAMS);
         for provider in [Provider::Twilio, Provider::Plivo] {

@@ -65,6 +65,8 @@ struct RawConfig {
     show_caller_npub: Option<bool>,
     #[serde(default)]
     blocked_caller_ids: Vec<String>,
+    #[serde(default)]
+    phone_gateways: Vec<String>,
     abuse: Option<RawAbuse>,
     #[serde(default)]
     dispatchers: Vec<RawDispatcher>,
@@ -221,6 +223,15 @@ impl HotlineConfig {
         let broadcast = messaging::parse_broadcast(raw.broadcast)?;
         let abuse = parse_abuse(raw.abuse)?;
         let dispatchers = parse_dispatchers(raw.dispatchers)?;
+        let phone_gateways = raw
+            .phone_gateways
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                Npub::parse(text)
+                    .map_err(|e| invalid(format!("phone_gateways[{i}]"), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let blocked = raw
             .blocked_caller_ids
             .iter()
@@ -249,6 +260,7 @@ impl HotlineConfig {
                 away_after_misses,
                 abuse,
                 show_caller_npub,
+                phone_gateways,
                 ..defaults
             },
             dispatchers,

@@ -236,3 +236,56 @@ fn sorted(mut s: hotline::core::Snapshot) -> hotline::core::Snapshot {
 fn rusqlite_conn(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+#[test]
+fn a_restart_abandons_a_phone_gateways_waiting_caller_and_rerings_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hotline.sqlite");
+    let mut store = Store::open(&path).unwrap();
+    let key = store.caller_id_key().unwrap();
+    // Caller 7 is a phone gateway: its caller's SIP call ends with the waiting line.
+    let config = CoreConfig {
+        phone_gateways: vec![caller(7)],
+        ..config()
+    };
+    let t0 = Instant::now();
+    let mut core = HotlineCore::new(config.clone(), &enrolled(), key.clone(), t0, UNIX0);
+    for n in [7, 1] {
+        let input = Input::Incoming {
+            call: call(n),
+            caller: caller(n),
+            priority: 0,
+        };
+        core.handle_input(input, t0).unwrap();
+    }
+    let (phone, person) = (
+        core.entry_for_call(&call(7)).unwrap(),
+        core.entry_for_call(&call(1)).unwrap(),
+    );
+    store.write_through(&mut core).unwrap();
+    drop(core);
+    let snapshot = store.load().unwrap();
+    let mut core = HotlineCore::restore(
+        config,
+        &enrolled(),
+        key,
+        snapshot,
+        t0 + secs(3),
+        UNIX0 + 3_000,
+    );
+    let mut outs = Vec::new();
+    while let Some(o) = core.poll_output() {
+        outs.push(o);
+    }
+    assert!(outs.contains(&Output::Restored {
+        entry: person,
+        action: RestoreAction::ReRingCaller
+    }));
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, Output::Restored { entry, .. } if *entry == phone)),
+        "the gateway is not rung back for a phone caller who is gone: {outs:?}"
+    );
+    assert_eq!(core.waiting(), vec![person]);
+}

@@ -46,6 +46,11 @@ pub async fn serve(
             );
         }
     }
+    if let Some(addr) = service.sms_addr() {
+        eprintln!(
+            "SMS webhook on {addr} (behind your TLS proxy); SMS are not end-to-end encrypted"
+        );
+    }
     eprintln!(
         "phone calls are not end-to-end encrypted past this gateway: the carrier and the \
          gateway's operator can hear them. Nothing is recorded."

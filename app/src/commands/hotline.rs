@@ -49,6 +49,8 @@ pub async fn serve(
     .await?;
     let mut inbox_config = InboxServiceConfig::new(urls.clone(), config.dispatcher_npubs());
     inbox_config.inbox = config.inbox.clone();
+    // The phone gateways whose callers queue here also bring their SMS to the inbox.
+    inbox_config.phone_gateways = config.core.phone_gateways.clone();
     let base = net.transport_config(urls, file);
     inbox_config.transport.proxy = base.proxy;
     let inbox = InboxService::start(id, inbox_config, open("inbox")?).await?;

@@ -181,3 +181,77 @@ fn configured_blocks_refuse_the_caller() {
     assert!(core.waiting().is_empty());
     assert_eq!(core.stats().refused, 1);
 }
+
+#[test]
+fn a_phone_gateway_carries_many_callers_past_the_per_caller_limits() {
+    let gateway = Npub::from_bytes([7; 32]);
+    let person = Npub::from_bytes([8; 32]);
+    let text = minimal(&format!("phone_gateways = [\"{}\"]", gateway.to_bech32()));
+    let config = HotlineConfig::parse(&text).unwrap();
+    assert_eq!(config.core.phone_gateways, vec![gateway]);
+    let now = Instant::now();
+    let mut core = config.new_core(CallerIdKey::from_bytes([1; 32]), now, 1_000_000);
+    let call = |n: u32| crate::ids::CallId(format!("c{n}"));
+    for (n, caller) in [
+        (1, gateway),
+        (2, gateway),
+        (3, gateway),
+        (4, person),
+        (5, person),
+    ] {
+        let _ = core.handle_input(
+            Input::Incoming {
+                call: call(n),
+                caller,
+                priority: 0,
+            },
+            now,
+        );
+    }
+    assert_eq!(
+        core.waiting().len(),
+        4,
+        "three phone callers through the gateway wait; the person's second call is refused"
+    );
+    assert_eq!(core.stats().refused, 1);
+    let err = HotlineConfig::parse(&minimal("phone_gateways = [\"npub1bad\"]")).unwrap_err();
+    assert_eq!(field_of(err), "phone_gateways[0]");
+}
+
+#[test]
+fn a_phone_gateways_caller_overflows_the_voicemail_way_not_into_a_callback() {
+    let gateway = Npub::from_bytes([7; 32]);
+    let person = Npub::from_bytes([8; 32]);
+    let text = minimal(&format!(
+        "max_queue_len = 1\nphone_gateways = [\"{}\"]",
+        gateway.to_bech32()
+    ));
+    let config = HotlineConfig::parse(&text).unwrap();
+    let now = Instant::now();
+    let mut core = config.new_core(CallerIdKey::from_bytes([1; 32]), now, 1_000_000);
+    for (n, caller) in [(1, person), (2, gateway)] {
+        core.handle_input(
+            Input::Incoming {
+                call: crate::ids::CallId(format!("c{n}")),
+                caller,
+                priority: 0,
+            },
+            now,
+        )
+        .unwrap();
+    }
+    let mut outputs = Vec::new();
+    while let Some(o) = core.poll_output() {
+        outputs.push(o);
+    }
+    assert!(
+        outputs.iter().any(
+            |o| matches!(o, crate::core::Output::TakeVoicemail { call: Some(c), .. } if c.0 == "c2")
+        ),
+        "{outputs:?}"
+    );
+    assert!(!outputs
+        .iter()
+        .any(|o| matches!(o, crate::core::Output::ConvertedToCallback { .. })));
+    assert_eq!(core.waiting().len(), 1, "no callback entry for the phone");
+}

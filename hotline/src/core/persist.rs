@@ -307,9 +307,15 @@ impl HotlineCore {
         }
         let mut entries = snapshot.entries;
         entries.sort_by_key(|r| r.id);
+        let mut phone_callers_gone = Vec::new();
         for rec in entries {
             core.next_id = core.next_id.max(rec.id.0 + 1);
-            core.restore_entry(rec, now);
+            phone_callers_gone.extend(core.restore_entry(rec, now));
+        }
+        // A phone caller's SIP call ended with the waiting line: the gateway cannot be
+        // rung back for them, so their entry is abandoned, not left to a dispatcher.
+        for id in phone_callers_gone {
+            let _ = core.caller_left(id, now);
         }
         // Dispatchers busy with no call left (their entry ended while we were down, or
         // the entry was lost) are freed; the others stay busy with their call.
@@ -324,7 +330,9 @@ impl HotlineCore {
         core
     }
 
-    fn restore_entry(&mut self, rec: EntryRecord, now: Instant) {
+    /// Restores one entry; the waiting live entry of a phone gateway's caller is
+    /// returned (not re-rung) for the caller to be taken as gone.
+    fn restore_entry(&mut self, rec: EntryRecord, now: Instant) -> Option<EntryId> {
         let interval = self.config.position_interval;
         let assigned_to = match (rec.state, rec.dispatcher) {
             (StoredEntryState::Assigned, Some(d)) => match self.by_npub.get(&d) {
@@ -333,7 +341,7 @@ impl HotlineCore {
                 // and that client, but the hotline forgets it.
                 None => {
                     self.dirty.removed.insert(rec.id);
-                    return;
+                    return None;
                 }
             },
             _ => None,
@@ -378,13 +386,16 @@ impl HotlineCore {
             self.dirty.entries.insert(entry.id);
         }
         let (id, kind) = (entry.id, entry.kind);
+        let phone = self.config.phone_gateways.contains(&entry.caller.npub());
         self.entries.insert(id, entry);
         if waiting {
             let action = match kind {
+                EntryKind::Live if phone => return Some(id),
                 EntryKind::Live => RestoreAction::ReRingCaller,
                 EntryKind::Callback => RestoreAction::CallBackLater,
             };
             self.emit(Output::Restored { entry: id, action });
         }
+        None
     }
 }

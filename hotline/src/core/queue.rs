@@ -80,7 +80,9 @@ impl HotlineCore {
         if self.blocked.contains(&caller_id) {
             return self.refuse(call, RefuseReason::Blocked);
         }
-        if let Some(call) = &call {
+        // A phone gateway carries many people: its calls are not one caller's.
+        let gateway = self.config.phone_gateways.contains(&caller);
+        if let Some(call) = call.as_ref().filter(|_| !gateway) {
             if let Some(id) = self.waiting_callback_of(caller_id) {
                 // The caller rang again while a callback was pending: the call takes the
                 // callback's place instead of queueing twice.
@@ -93,22 +95,25 @@ impl HotlineCore {
             .values()
             .filter(|e| e.caller_id == caller_id)
             .count();
-        if concurrent >= self.config.abuse.max_concurrent_per_caller as usize {
+        if !gateway && concurrent >= self.config.abuse.max_concurrent_per_caller as usize {
             return self.refuse(call, RefuseReason::TooManyConcurrent);
         }
-        let window = self.config.abuse.rate_window;
-        let times = self.recent.entry(caller_id).or_default();
-        times.retain(|&t| now.saturating_duration_since(t) < window);
-        if times.len() >= self.config.abuse.max_new_per_window as usize {
-            return self.refuse(call, RefuseReason::RateLimited);
-        }
-        times.push_back(now);
-
-        let repeat = self
-            .last_seen
-            .insert(caller_id, now)
-            .is_some_and(|seen| now.saturating_duration_since(seen) <= self.config.repeat_window);
-        self.dirty.callers.insert(caller_id);
+        let repeat = if gateway {
+            false
+        } else {
+            let window = self.config.abuse.rate_window;
+            let times = self.recent.entry(caller_id).or_default();
+            times.retain(|&t| now.saturating_duration_since(t) < window);
+            if times.len() >= self.config.abuse.max_new_per_window as usize {
+                return self.refuse(call, RefuseReason::RateLimited);
+            }
+            times.push_back(now);
+            let repeat = self.last_seen.insert(caller_id, now).is_some_and(|seen| {
+                now.saturating_duration_since(seen) <= self.config.repeat_window
+            });
+            self.dirty.callers.insert(caller_id);
+            repeat
+        };
 
         let id = EntryId(self.next_id);
         self.next_id += 1;
@@ -126,7 +131,9 @@ impl HotlineCore {
                 .config
                 .max_queue_len
                 .is_some_and(|max| live_waiting >= max);
-        if full && self.config.overflow == OverflowAction::Voicemail {
+        // A phone gateway's caller cannot be called back (the hotline does not know the
+        // number): overflow ends their call the voicemail way, never as a callback.
+        if full && (gateway || self.config.overflow == OverflowAction::Voicemail) {
             self.stats.voicemail += 1;
             self.dirty.stats = true;
             self.emit(Output::TakeVoicemail {
@@ -336,7 +343,16 @@ impl HotlineCore {
     }
 
     fn overflow_waiting(&mut self, id: EntryId) {
-        match self.config.overflow {
+        let phone = self
+            .entries
+            .get(&id)
+            .is_some_and(|e| self.config.phone_gateways.contains(&e.caller.npub()));
+        let action = if phone {
+            OverflowAction::Voicemail
+        } else {
+            self.config.overflow
+        };
+        match action {
             OverflowAction::Callback => {
                 let Some(e) = self.entries.get_mut(&id) else {
                     return;

@@ -82,6 +82,12 @@ pub struct CoreConfig {
     pub handle_time_samples: usize,
     /// The handle time assumed before any call has been handled.
     pub handle_time_prior: Duration,
+    /// Phone gateways: identities that carry many people (every phone caller through a
+    /// gateway calls from its key). Their calls are not held to the per-caller limits
+    /// (the gateway has its own), never flagged as repeat callers, and never take over a
+    /// callback entry: one gateway is not one person. On overflow their call ends the
+    /// voicemail way ([`Output::TakeVoicemail`]): the hotline cannot call a phone back.
+    pub phone_gateways: Vec<Npub>,
 }
 
 impl Default for CoreConfig {
@@ -104,6 +110,7 @@ impl Default for CoreConfig {
             show_caller_npub: false,
             handle_time_samples: 20,
             handle_time_prior: Duration::from_secs(180),
+            phone_gateways: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod assign;
 pub mod command;
 mod core;
 mod service;
+pub mod sms;
 mod types;
 
 pub use assign::InboxDispatcher;

@@ -19,9 +19,11 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::core::InboxCore;
+use super::sms;
 use super::types::*;
 use crate::ids::{CallerId, Npub};
 use crate::store::{Store, StoreError};
+use crate::voice::wire::{Control, MAX_SMS_CHARS};
 
 /// Buffered events per console subscriber before the slowest loses old ones.
 const EVENT_BUFFER: usize = 1024;
@@ -49,6 +51,9 @@ pub struct InboxServiceConfig {
     pub dispatchers: Vec<Npub>,
     /// Relays and transport settings; chats are turned on whatever it says.
     pub transport: NostrTransportConfig,
+    /// Phone gateways whose SMS to the hotline's number become conversations
+    /// ([`super::sms`]); empty: no SMS.
+    pub phone_gateways: Vec<Npub>,
 }
 
 impl InboxServiceConfig {
@@ -62,6 +67,7 @@ impl InboxServiceConfig {
             inbox: InboxConfig::default(),
             dispatchers,
             transport,
+            phone_gateways: Vec::new(),
         }
     }
 }
@@ -78,6 +84,7 @@ pub struct InboxService {
     hub: Arc<SignalHub>,
     events: broadcast::Sender<InboxEvent>,
     intake: JoinHandle<()>,
+    sms_intake: Option<JoinHandle<()>>,
 }
 
 impl InboxService {
@@ -96,6 +103,8 @@ impl InboxService {
         store.write_inbox(&mut core)?;
         let mut transport = config.transport;
         transport.verifier.accept_chats = true;
+        // Phone gateways forward SMS as control messages.
+        transport.verifier.accept_controls |= !config.phone_gateways.is_empty();
         let hub = Arc::new(SignalHub::new(
             identity.clone(),
             HubConfig {
@@ -106,17 +115,27 @@ impl InboxService {
         ));
         // Subscribed before the relays connect, so what they hold for us is not missed.
         let chats = hub.incoming_chats();
+        let controls = hub.incoming_controls();
         let link = RelayLink::connect(identity.keys(), transport, hub.arrival_sink()).await?;
         hub.add_link(Arc::new(link));
         let state = Arc::new(Mutex::new(State { core, store }));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let intake = tokio::spawn(run_intake(chats, Arc::clone(&state), events.clone()));
+        let sms_intake = (!config.phone_gateways.is_empty()).then(|| {
+            tokio::spawn(run_sms_intake(
+                controls,
+                config.phone_gateways,
+                Arc::clone(&state),
+                events.clone(),
+            ))
+        });
         Ok(Self {
             identity,
             state,
             hub,
             events,
             intake,
+            sms_intake,
         })
     }
 
@@ -145,11 +164,37 @@ impl InboxService {
     ) -> Result<(), ServiceError> {
         let out = {
             let mut s = self.state();
+            // A phone's conversation is answered by SMS: no longer than one message may be
+            // (refused before it is recorded as sent).
+            let to_phone = s
+                .core
+                .view(dispatcher, id)?
+                .messages
+                .iter()
+                .rev()
+                .find_map(|m| match &m.kind {
+                    MessageKind::FromSender { rumor_id } => Some(sms::way_back(rumor_id)),
+                    _ => None,
+                })
+                .flatten()
+                .is_some();
+            if to_phone && text.chars().count() > MAX_SMS_CHARS {
+                return Err(InboxError::TooLong(MAX_SMS_CHARS).into());
+            }
             let out = s.core.reply(dispatcher, id, text.to_owned(), unix_ms())?;
             let State { core, store } = &mut *s;
             store.write_inbox(core)?;
             out
         };
+        // A phone's conversation is answered by SMS, through the gateway it came from.
+        if let Some((gateway, sender)) = out.reply_to.as_deref().and_then(sms::way_back) {
+            let control = Control::SmsOut {
+                sender,
+                text: out.text,
+            };
+            self.hub.send_control(gateway, &control.to_json()).await?;
+            return Ok(());
+        }
         let mut chat = ChatMessage::new(vec![out.to.npub().to_hex()], out.text);
         chat.reply_to = out.reply_to;
         let results = self.hub.send_chat(&chat).await?;
@@ -223,6 +268,9 @@ impl InboxService {
     /// Stops taking messages and disconnects.
     pub async fn shutdown(&self) {
         self.intake.abort();
+        if let Some(sms) = &self.sms_intake {
+            sms.abort();
+        }
         self.hub.shutdown().await;
     }
 
@@ -248,6 +296,9 @@ impl InboxService {
 impl Drop for InboxService {
     fn drop(&mut self) {
         self.intake.abort();
+        if let Some(sms) = &self.sms_intake {
+            sms.abort();
+        }
     }
 }
 
@@ -274,20 +325,64 @@ async fn run_intake(
     }
 }
 
+/// Every `sms-in` from a phone gateway the operator named, into the core and the store.
+async fn run_sms_intake(
+    mut controls: nostr_signal::IncomingControls,
+    gateways: Vec<Npub>,
+    state: Arc<Mutex<State>>,
+    events: broadcast::Sender<InboxEvent>,
+) {
+    while let Some(control) = controls.recv().await {
+        if !gateways.contains(&Npub::from_bytes(control.sender.to_bytes())) {
+            // Dispatchers' and callers' control messages are the voice service's.
+            continue;
+        }
+        let (sender, text) = match Control::parse(&control.content) {
+            Ok(Control::SmsIn { sender, text }) => (sender, text),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::info!(error = %e, "inbox: phone gateway message dropped");
+                continue;
+            }
+        };
+        let id = sms::message_id(&control.rumor_id, &control.sender, &sender);
+        let from = sms::sms_sender(&control.sender, &sender);
+        let result = {
+            let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+            take_message(&mut s, from, id, text)
+        };
+        match result {
+            Ok(out) => {
+                for e in out {
+                    let _ = events.send(e);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "inbox: SMS dropped"),
+        }
+    }
+}
+
 fn take_chat(s: &mut State, chat: VerifiedChat) -> Result<Vec<InboxEvent>, ServiceError> {
     // Our own copies of replies come back from the relays; they are not messages to us.
     if chat.from_own_device {
         return Ok(Vec::new());
     }
-    let rumor_id = chat.rumor_id.to_hex();
+    let sender = Npub::from_bytes(chat.sender.to_bytes());
+    take_message(s, sender, chat.rumor_id.to_hex(), chat.chat.text)
+}
+
+/// One sender's message, unless the store already has it.
+fn take_message(
+    s: &mut State,
+    sender: Npub,
+    rumor_id: String,
+    text: String,
+) -> Result<Vec<InboxEvent>, ServiceError> {
     // A relay sends stored wraps again after a restart; the store remembers what it took.
     if s.store.inbox_has_rumor(&rumor_id)? {
         return Ok(Vec::new());
     }
-    let sender = Npub::from_bytes(chat.sender.to_bytes());
-    let events = s
-        .core
-        .sender_message(sender, rumor_id, chat.chat.text, unix_ms())?;
+    let events = s.core.sender_message(sender, rumor_id, text, unix_ms())?;
     let State { core, store } = s;
     store.write_inbox(core)?;
     Ok(events)

@@ -24,6 +24,6 @@ pub mod line;
 mod service;
 pub mod wire;
 
-pub use caller::{CallerAssist, CallerEvent};
+pub use caller::{CallerAssist, CallerEvent, Redial};
 pub use dispatcher::{DispatcherClient, DispatcherEvent};
 pub use service::{VoiceError, VoiceEvent, VoiceService, VoiceSetup, DEFAULT_MAX_LINES};

@@ -141,7 +141,28 @@ pub enum Control {
         /// The entry.
         entry: u64,
     },
+
+    // Phone gateway <-> hotline: the messaging hotline's SMS.
+    /// Phone gateway -> hotline: an SMS to the hotline's number from the phone `sender`.
+    SmsIn {
+        /// The sender, as a token only the gateway can read back (never the number).
+        sender: String,
+        /// The text, whole.
+        text: String,
+    },
+    /// Hotline -> phone gateway: a reply to the phone `sender` of an earlier `sms-in`.
+    SmsOut {
+        /// The token the `sms-in` carried.
+        sender: String,
+        /// The text.
+        text: String,
+    },
 }
+
+/// Longest SMS sender token carried (the gateway's are about 90 hex digits).
+pub const MAX_SMS_SENDER_CHARS: usize = 256;
+/// Longest SMS text carried: what providers deliver as one message (1600 characters).
+pub const MAX_SMS_CHARS: usize = 1600;
 
 /// Why a control message was dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,6 +176,9 @@ pub enum WireError {
     /// A call id is empty or too long.
     #[error("bad call id")]
     BadCallId,
+    /// An SMS sender token that is not 1 to 256 hex digits.
+    #[error("bad sms sender token")]
+    BadSmsSender,
     /// A note or reason is too long.
     #[error("{0} too long")]
     TooLong(&'static str),
@@ -229,6 +253,16 @@ impl Control {
                 .then_some(())
                 .ok_or(WireError::TooLong("note")),
             Control::Console(snapshot) => snapshot.check(),
+            Control::SmsIn { sender, text } | Control::SmsOut { sender, text } => {
+                let token_ok = (1..=MAX_SMS_SENDER_CHARS).contains(&sender.len())
+                    && sender.bytes().all(|b| b.is_ascii_hexdigit());
+                if !token_ok {
+                    return Err(WireError::BadSmsSender);
+                }
+                (!text.is_empty() && text.chars().count() <= MAX_SMS_CHARS)
+                    .then_some(())
+                    .ok_or(WireError::TooLong("sms text"))
+            }
             Control::Answer { .. }
             | Control::Decline { .. }
             | Control::SetHold { .. }
@@ -286,6 +320,14 @@ mod tests {
                 entry: 7,
                 text: "asked for a call back tomorrow".into(),
             },
+            Control::SmsIn {
+                sender: "0a1b".into(),
+                text: "is anyone there?".into(),
+            },
+            Control::SmsOut {
+                sender: "0a1b".into(),
+                text: "yes, how can we help?".into(),
+            },
         ];
         for message in all {
             assert_eq!(Control::parse(&message.to_json()), Ok(message));
@@ -318,6 +360,11 @@ mod tests {
                 "not a hotline control message",
             ),
             ("not json", "not a hotline control message"),
+            (
+                r#"{"type":"sms-in","sender":"+1555","text":"hi"}"#,
+                "sms sender",
+            ),
+            (r#"{"type":"sms-out","sender":"00","text":""}"#, "sms text"),
         ];
         for (text, said) in cases {
             let error = Control::parse(text).unwrap_err().to_string();

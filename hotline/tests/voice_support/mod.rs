@@ -58,10 +58,15 @@ pub fn config_text(extra: &str, dispatchers: &[PublicKey]) -> String {
 }
 
 pub async fn service(relay: &RelayUrl, identity: &Identity, toml: &str, db: &Path) -> VoiceService {
+    // As `phantomcall hotline serve` does (the key file's seen-ids file): a restarted
+    // service knows the wraps it already took, so the relay's stored copy of a caller's
+    // first offer is not taken for a new call.
+    let mut transport = transport(relay);
+    transport.replay_file = Some(db.with_extension("seen"));
     VoiceService::start(VoiceSetup {
         config: HotlineConfig::parse(toml).expect("config"),
         identity: identity.clone(),
-        transport: transport(relay),
+        transport,
         network: NetworkConfig::loopback(),
         mode: PrivacyMode::Fast,
         store: Store::open(db).expect("store"),

@@ -41,16 +41,20 @@ pub struct PhoneAudio {
 
 #[derive(Default)]
 struct Lines {
-    by_call: Mutex<HashMap<CallId, Line>>,
+    by_call: Mutex<HashMap<CallId, Arc<Line>>>,
     connected: Condvar,
 }
 
 /// What a call's microphone takes from its line: the phone's audio and keys.
 type FromPhone = (mpsc::Receiver<Vec<i16>>, Option<mpsc::Receiver<char>>);
 
+/// One phone leg's audio. Shared, not owned by a call: a hand-over moves the leg to
+/// another call ([`PhoneDevices::move_line`]) and the new call's microphone reads on
+/// where the old one stopped.
 struct Line {
-    /// Taken by the call's microphone when it opens.
-    from_phone: Option<FromPhone>,
+    /// Read by the microphone of the call the line belongs to (locked while it waits
+    /// for a frame: one reader at a time).
+    from_phone: Mutex<FromPhone>,
     to_phone: mpsc::Sender<Vec<i16>>,
     keys_to_phone: Option<mpsc::Sender<char>>,
     /// Sounds the gateway itself plays to the user (8 kHz), shared with the microphone.
@@ -62,8 +66,13 @@ struct Line {
 type Announcements = Arc<Mutex<std::collections::VecDeque<i16>>>;
 
 impl Lines {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallId, Line>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallId, Arc<Line>>> {
         self.by_call.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `line` is still `call`'s (not moved to another call, not disconnected).
+    fn still_has(&self, call: &CallId, line: &Arc<Line>) -> bool {
+        self.lock().get(call).is_some_and(|l| Arc::ptr_eq(l, line))
     }
 }
 
@@ -79,14 +88,29 @@ impl PhoneDevices {
     pub fn connect(&self, call: CallId, audio: PhoneAudio) {
         self.lines.lock().insert(
             call,
-            Line {
-                from_phone: Some((audio.from_phone, audio.keys_from_phone)),
+            Arc::new(Line {
+                from_phone: Mutex::new((audio.from_phone, audio.keys_from_phone)),
                 to_phone: audio.to_phone,
                 keys_to_phone: audio.keys_to_phone,
                 announcements: Announcements::default(),
-            },
+            }),
         );
         self.lines.connected.notify_all();
+    }
+
+    /// Moves `from`'s line to the call `to` (a hotline's hand-over: the phone leg stays,
+    /// the call on the PhantomCall side changes). From now on `to`'s microphone reads the
+    /// phone and `to`'s speaker is heard on it; `from`'s media stops using the line at its
+    /// next frame. `false` if `from` has no line.
+    pub fn move_line(&self, from: CallId, to: CallId) -> bool {
+        let mut lines = self.lines.lock();
+        let Some(line) = lines.remove(&from) else {
+            return false;
+        };
+        lines.insert(to, line);
+        drop(lines);
+        self.lines.connected.notify_all();
+        true
     }
 
     /// Plays `samples` (8 kHz) to the user of `call` in place of the line's audio, after
@@ -136,9 +160,7 @@ impl MediaDevices for PhoneDevices {
         Ok(Box::new(LineSource {
             call,
             lines: self.lines.clone(),
-            from_phone: None,
-            keys: None,
-            announcements: None,
+            line: None,
             tones: std::collections::VecDeque::new(),
             up: Upsampler::default(),
         }))
@@ -151,8 +173,6 @@ impl MediaDevices for PhoneDevices {
         Ok(Box::new(LineSink {
             call,
             lines: self.lines.clone(),
-            to_phone: None,
-            keys_to_phone: None,
             detector: DtmfDetector::new(PHONE_RATE),
             down: Downsampler::default(),
         }))
@@ -190,9 +210,7 @@ impl RemoteVideoSink for Discard {
 struct LineSource {
     call: CallId,
     lines: Arc<Lines>,
-    from_phone: Option<mpsc::Receiver<Vec<i16>>>,
-    keys: Option<mpsc::Receiver<char>>,
-    announcements: Option<Announcements>,
+    line: Option<Arc<Line>>,
     /// Keypad tones still to play to the user (8 kHz samples).
     tones: std::collections::VecDeque<i16>,
     up: Upsampler,
@@ -206,55 +224,64 @@ impl LineSource {
         }
     }
 
-    /// Waits (on the audio thread) until the gateway connects this call's line.
-    fn take_line(&mut self) -> Result<&mut mpsc::Receiver<Vec<i16>>, AudioError> {
-        if self.from_phone.is_none() {
-            let deadline = Instant::now() + LINE_WAIT;
-            let mut lines = self.lines.lock();
-            loop {
-                if let Some(line) = lines.get_mut(&self.call) {
-                    if let Some((rx, keys)) = line.from_phone.take() {
-                        self.from_phone = Some(rx);
-                        self.keys = keys;
-                        self.announcements = Some(line.announcements.clone());
-                        break;
-                    }
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(AudioError::Device {
-                        kind: "microphone",
-                        message: "no phone line was connected to this call".into(),
-                    });
-                }
-                lines = self
-                    .lines
-                    .connected
-                    .wait_timeout(lines, left)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+    /// Waits (on the audio thread) until the gateway connects this call's line; an
+    /// error once the line was moved to another call or disconnected.
+    fn take_line(&mut self) -> Result<Arc<Line>, AudioError> {
+        if let Some(line) = &self.line {
+            if !self.lines.still_has(&self.call, line) {
+                return Err(self.line_closed());
             }
+            return Ok(line.clone());
         }
-        let closed = self.line_closed();
-        self.from_phone.as_mut().ok_or(closed)
+        let deadline = Instant::now() + LINE_WAIT;
+        let mut lines = self.lines.lock();
+        loop {
+            if let Some(line) = lines.get(&self.call) {
+                self.line = Some(line.clone());
+                return Ok(line.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(AudioError::Device {
+                    kind: "microphone",
+                    message: "no phone line was connected to this call".into(),
+                });
+            }
+            lines = self
+                .lines
+                .connected
+                .wait_timeout(lines, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 }
 
 impl AudioSource for LineSource {
     fn read_frame(&mut self) -> Result<AudioFrame, AudioError> {
-        let frame = match self.take_line()?.blocking_recv() {
-            Some(frame) => frame,
-            None => return Err(self.line_closed()),
+        let line = self.take_line()?;
+        let mut samples = {
+            let mut from_phone = line
+                .from_phone
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (audio, keys) = &mut *from_phone;
+            let Some(frame) = audio.blocking_recv() else {
+                return Err(self.line_closed());
+            };
+            while let Some(key) = keys.as_mut().and_then(|k| k.try_recv().ok()) {
+                self.tones
+                    .extend(dtmf_tone(key, PHONE_RATE).unwrap_or_default());
+            }
+            frame
         };
         // A frame of the wrong size (a bug of the leg) is fitted, not trusted.
-        let mut samples = frame;
         samples.resize(PHONE_FRAME, 0);
-        while let Some(key) = self.keys.as_mut().and_then(|k| k.try_recv().ok()) {
-            self.tones
-                .extend(dtmf_tone(key, PHONE_RATE).unwrap_or_default());
-        }
-        if let Some(announcements) = &self.announcements {
-            let mut queued = announcements.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut queued = line
+                .announcements
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if !queued.is_empty() {
                 for sample in samples.iter_mut() {
                     *sample = queued.pop_front().unwrap_or(0);
@@ -283,8 +310,6 @@ impl AudioSource for LineSource {
 struct LineSink {
     call: CallId,
     lines: Arc<Lines>,
-    to_phone: Option<mpsc::Sender<Vec<i16>>>,
-    keys_to_phone: Option<mpsc::Sender<char>>,
     detector: DtmfDetector,
     down: Downsampler,
 }
@@ -292,29 +317,81 @@ struct LineSink {
 impl AudioSink for LineSink {
     fn write_frame(&mut self, samples: &[i16]) -> Result<(), AudioError> {
         let narrow = self.down.process(samples);
-        if self.to_phone.is_none() {
-            if let Some(line) = self.lines.lock().get(&self.call) {
-                self.to_phone = Some(line.to_phone.clone());
-                self.keys_to_phone = line.keys_to_phone.clone();
-            }
-        }
+        // Looked up at every frame: a hand-over moves the line to another call, and
+        // this call's sound must stop reaching the phone at once.
+        let line = self.lines.lock().get(&self.call).cloned();
+        let Some(line) = line else {
+            // Before the line is connected, or after it moved: the audio is dropped.
+            return Ok(());
+        };
         for key in self.detector.push(&narrow) {
             tracing::debug!("a keypad key from the user, for the phone");
-            if let Some(keys) = &self.keys_to_phone {
+            if let Some(keys) = &line.keys_to_phone {
                 let _ = keys.try_send(key);
             }
         }
-        // Before the line is connected, or when the leg lags, the audio is dropped: the
-        // phone leg paces itself and late audio is worse than a gap.
-        if let Some(tx) = &self.to_phone {
-            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(narrow) {
-                self.to_phone = None;
-            }
-        }
+        // When the leg lags, the audio is dropped: the phone leg paces itself and late
+        // audio is worse than a gap.
+        let _ = line.to_phone.try_send(narrow);
         Ok(())
     }
 
     fn describe(&self) -> String {
         "phone line".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> (PhoneAudio, mpsc::Sender<Vec<i16>>, mpsc::Receiver<Vec<i16>>) {
+        let (phone_tx, from_phone) = mpsc::channel(64);
+        let (to_phone, phone_rx) = mpsc::channel(64);
+        let audio = PhoneAudio {
+            from_phone,
+            to_phone,
+            keys_from_phone: None,
+            keys_to_phone: None,
+        };
+        (audio, phone_tx, phone_rx)
+    }
+
+    fn key() -> PublicKey {
+        nostr_signal::Identity::generate().public_key()
+    }
+
+    #[test]
+    fn a_moved_line_feeds_the_new_call_and_the_old_call_stops_using_it() {
+        let devices = PhoneDevices::default();
+        let (waiting, dispatcher) = (CallId::new_random(), CallId::new_random());
+        let (audio, phone_says, mut phone_hears) = line();
+        devices.connect(waiting, audio);
+        let mut old_mic = devices.microphone_for(waiting, &key()).unwrap();
+        let mut old_speaker = devices.speaker_for(waiting, &key()).unwrap();
+        phone_says.blocking_send(vec![1_000; PHONE_FRAME]).unwrap();
+        assert!(old_mic.read_frame().is_ok());
+        old_speaker.write_frame(&[500; 960]).unwrap();
+        assert!(phone_hears.try_recv().is_ok(), "the waiting line is heard");
+
+        assert!(devices.move_line(waiting, dispatcher));
+        assert!(!devices.move_line(waiting, dispatcher), "moved once");
+        let mut new_mic = devices.microphone_for(dispatcher, &key()).unwrap();
+        let mut new_speaker = devices.speaker_for(dispatcher, &key()).unwrap();
+        phone_says.blocking_send(vec![1_000; PHONE_FRAME]).unwrap();
+        let frame = new_mic.read_frame().unwrap();
+        assert!(
+            frame.samples.iter().any(|&s| s != 0),
+            "the new call hears the phone"
+        );
+        assert!(
+            old_mic.read_frame().is_err(),
+            "the old call no longer reads it"
+        );
+        old_speaker.write_frame(&[500; 960]).unwrap();
+        assert!(phone_hears.try_recv().is_err(), "the old call is not heard");
+        new_speaker.write_frame(&[500; 960]).unwrap();
+        assert!(phone_hears.try_recv().is_ok(), "the new call is heard");
+        assert_eq!(devices.connected(), 1);
     }
 }

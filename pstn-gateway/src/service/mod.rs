@@ -13,9 +13,11 @@
 //! the configured privacy mode); only the phone leg is plain RTP to the carrier.
 
 mod credit;
+mod handover;
 mod inbound;
 mod outbound;
 mod shown;
+mod sms;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use crate::bridge::PhoneDevices;
 use crate::config::{CallerNumber, GatewayConfig};
 use crate::gateway::{Gateway, StartError};
 use credit::CreditLedger;
+use handover::Shown;
 
 pub use outbound::low_credit_tone;
 pub use shown::{shown_number, WITHHELD};
@@ -76,6 +79,8 @@ pub enum ServiceError {
 struct Targets {
     /// Trunk name -> DID -> the npub it rings.
     by_did: HashMap<(String, String), PublicKey>,
+    /// The hotlines by name: only their hand-overs are followed.
+    hotlines: HashMap<String, PublicKey>,
 }
 
 impl Targets {
@@ -104,7 +109,11 @@ impl Targets {
                 by_did.insert((trunk.name.clone(), did.clone()), key);
             }
         }
-        Ok(Self { by_did })
+        Ok(Self { by_did, hotlines })
+    }
+
+    fn is_hotline(&self, key: &PublicKey) -> bool {
+        self.hotlines.values().any(|k| k == key)
     }
 
     fn get(&self, trunk: &str, did: Option<&str>) -> Option<PublicKey> {
@@ -123,6 +132,10 @@ struct Shared {
     mode: PrivacyMode,
     caller_number: CallerNumber,
     outbound_trunk: String,
+    /// Follows hotlines' hand-overs of phone callers (when a DID rings a hotline).
+    assist: Option<Arc<hotline::voice::CallerAssist>>,
+    /// How each inbound phone caller is shown, by call (a hand-over's call shows it too).
+    shown: Shown,
 }
 
 /// A running gateway: SIP trunks on one side, PhantomCall relays on the other.
@@ -134,6 +147,7 @@ pub struct GatewayService {
     key: PublicKey,
     tasks: Vec<JoinHandle<()>>,
     ledger: Option<Arc<CreditLedger>>,
+    sms: Option<sms::SmsBridge>,
 }
 
 impl GatewayService {
@@ -143,11 +157,14 @@ impl GatewayService {
         let ServiceSetup {
             config,
             identity,
-            transport,
+            mut transport,
             network,
             mode,
         } = setup;
         let targets = Targets::resolve(&config)?;
+        let hotlines = !config.service.hotlines.is_empty();
+        // Hotlines hand their callers over by control messages (docs/decisions.md).
+        transport.verifier.accept_controls |= hotlines;
         let mut users = Vec::new();
         for (npub, minutes) in &config.service.users {
             let key = nostr_signal::parse_public_key(npub).map_err(|_| ServiceError::Config {
@@ -174,6 +191,7 @@ impl GatewayService {
             .unwrap_or(60)
             + 10;
         let state_db = config.service.state_db.clone();
+        let sms_config = config.sms.clone();
         let (gateway, phone_calls) = Gateway::start(config).await?;
         let granted: Vec<(String, u32)> = users
             .iter()
@@ -227,7 +245,18 @@ impl GatewayService {
                 return Err(e.into());
             }
         };
+        let shown = Shown::default();
+        let assist = hotlines.then(|| {
+            Arc::new(handover::follow_hotlines(
+                &started.engine,
+                &started.transport,
+                shown.clone(),
+                mode,
+            ))
+        });
         let shared = Arc::new(Shared {
+            assist,
+            shown,
             engine: started.engine.clone(),
             gateway: gateway.clone(),
             lines: lines.clone(),
@@ -236,6 +265,27 @@ impl GatewayService {
             caller_number,
             outbound_trunk,
         });
+        let sms = match sms_config {
+            Some(sms) => {
+                let bridge = sms::SmsBridge::start(
+                    sms,
+                    &shared.targets.hotlines,
+                    &gateway,
+                    started.transport.clone(),
+                )
+                .await;
+                match bridge {
+                    Ok(bridge) => Some(bridge),
+                    Err(e) => {
+                        gateway.shutdown();
+                        started.engine.shutdown().await;
+                        started.transport.shutdown().await;
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         let mut tasks = vec![
             tokio::spawn(inbound::serve(shared.clone(), phone_calls)),
             tokio::spawn(outbound::serve(shared, started.engine.events())),
@@ -252,6 +302,7 @@ impl GatewayService {
             key: started.key,
             tasks,
             ledger,
+            sms,
         })
     }
 
@@ -265,6 +316,11 @@ impl GatewayService {
         &self.gateway
     }
 
+    /// Where the SMS webhook listens (`[sms]` configured).
+    pub fn sms_addr(&self) -> Option<std::net::SocketAddr> {
+        self.sms.as_ref().map(sms::SmsBridge::local_addr)
+    }
+
     /// Calls bridged right now.
     pub fn bridged_calls(&self) -> usize {
         self.lines.connected()
@@ -274,6 +330,9 @@ impl GatewayService {
     pub async fn shutdown(self) {
         for task in &self.tasks {
             task.abort();
+        }
+        if let Some(sms) = &self.sms {
+            sms.shutdown();
         }
         self.gateway.shutdown();
         if let Some(ledger) = &self.ledger {

@@ -25,6 +25,7 @@ pub mod server;
 pub mod signature;
 pub mod sip_message;
 pub mod store;
+pub mod token;
 pub mod types;
 pub mod webhook;
 
@@ -33,4 +34,5 @@ pub use intake::{Intake, Taken};
 pub use sender::{SendError, SentSms, SmsSender};
 pub use server::{SmsServer, SmsServerError};
 pub use store::SmsStore;
+pub use token::SenderTokens;
 pub use types::{DeliveryReport, DeliveryStatus, InboundSms, Provider, SmsEvent};

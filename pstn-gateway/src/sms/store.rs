@@ -119,6 +119,15 @@ impl SmsStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A key for `purpose`, derived from the database's random key (HMAC-SHA256): it
+    /// lasts as long as the database, and reveals nothing of the key itself.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(b"derived:");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn number_mac(&self, number: &E164) -> Vec<u8> {
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.key).expect("any key length");
         mac.update(number.as_str().as_bytes());
