@@ -5,31 +5,19 @@
 
 mod gui_common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use calling::client::{self, Callers, ClientSetup};
 use calling::peer::NetworkConfig;
 use calling::SyntheticDevices;
 use egui_kittest::kittest::Queryable;
+use gui_common::hotline::{help_line, person};
 use gui_common::{click, wait_for_text, World};
-use hotline::config::HotlineConfig;
-use hotline::store::Store;
-use hotline::voice::{CallerAssist, VoiceService, VoiceSetup};
-use nostr_signal::{Identity, NostrTransportConfig, RelayUrl};
+use hotline::voice::CallerAssist;
+use nostr_signal::Identity;
 use phantomcall::gui::settings::Settings;
 use phantomcall_schemas::{CallType, PrivacyMode};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn transport(relay: &RelayUrl) -> NostrTransportConfig {
-    let mut config = NostrTransportConfig::new(vec![relay.clone()]);
-    config.reconnect_interval = Duration::from_millis(300);
-    config.dm_relay_lookup_timeout = Duration::from_millis(500);
-    config.allow_local_peer_relays = true;
-    config.verifier.accept_controls = true;
-    config
-}
 
 #[test]
 fn the_console_follows_the_hotline_and_answering_connects_the_caller() {
@@ -42,23 +30,9 @@ fn the_console_follows_the_hotline_and_answering_connects_the_caller() {
     settings.save(world.dir.path()).unwrap();
 
     let db = world.dir.path().join("hotline.db");
-    let toml = format!(
-        "name = \"Help line\"\n[[dispatchers]]\nnpub = \"{}\"\n",
-        me.npub()
-    );
-    let _service = world.rt.block_on(async {
-        VoiceService::start(VoiceSetup {
-            config: HotlineConfig::parse(&toml).unwrap(),
-            identity: hotline_identity.clone(),
-            transport: transport(&relay),
-            network: NetworkConfig::loopback(),
-            mode: PrivacyMode::Fast,
-            store: Store::open(&db).unwrap(),
-            max_lines: 10,
-        })
-        .await
-        .expect("hotline starts")
-    });
+    let _service = world
+        .rt
+        .block_on(help_line(&relay, &hotline_identity, &me.public_key(), &db));
 
     let mut options = world.options(SyntheticDevices::new(300.0));
     options.network = NetworkConfig::loopback();
@@ -80,15 +54,7 @@ fn the_console_follows_the_hotline_and_answering_connects_the_caller() {
 
     // A caller with the hotline assist, as a person's client has it.
     let (caller, _assist) = world.rt.block_on(async {
-        let mut setup = ClientSetup::new(
-            caller_identity.clone(),
-            transport(&relay),
-            Arc::new(SyntheticDevices::new(700.0)),
-            Callers::Contacts(Vec::new()),
-        );
-        setup.network = NetworkConfig::loopback();
-        setup.configure = Some(Box::new(client::takes_any_mode));
-        let caller = client::connect(setup).await.expect("caller online");
+        let caller = person(&relay, caller_identity.clone(), 700.0).await;
         let assist = CallerAssist::start(caller.engine.clone(), &caller.transport);
         caller.engine.dial(
             hotline_identity.public_key(),

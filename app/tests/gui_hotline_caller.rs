@@ -8,27 +8,15 @@ mod gui_common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use calling::client::{self, Callers, ClientSetup};
-use calling::peer::NetworkConfig;
 use calling::SyntheticDevices;
+use gui_common::hotline::{help_line, person};
 use gui_common::{click, wait_for_text, World};
-use hotline::config::HotlineConfig;
 use hotline::core::Presence;
-use hotline::store::Store;
-use hotline::voice::{DispatcherClient, DispatcherEvent, VoiceService, VoiceSetup};
-use nostr_signal::{Identity, NostrTransportConfig, RelayUrl};
+use hotline::voice::{DispatcherClient, DispatcherEvent};
+use nostr_signal::Identity;
 use phantomcall_schemas::PrivacyMode;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn transport(relay: &RelayUrl) -> NostrTransportConfig {
-    let mut config = NostrTransportConfig::new(vec![relay.clone()]);
-    config.reconnect_interval = Duration::from_millis(300);
-    config.dm_relay_lookup_timeout = Duration::from_millis(500);
-    config.allow_local_peer_relays = true;
-    config.verifier.accept_controls = true;
-    config
-}
 
 #[test]
 fn the_app_waits_in_the_queue_then_follows_the_hand_over_to_a_dispatcher() {
@@ -39,30 +27,8 @@ fn the_app_waits_in_the_queue_then_follows_the_hand_over_to_a_dispatcher() {
 
     // A dispatcher's own client, enrolled with the hotline, answering every offer.
     let (dispatcher, line, service) = world.rt.block_on(async {
-        let mut setup = ClientSetup::new(
-            Identity::generate(),
-            transport(&relay),
-            Arc::new(SyntheticDevices::new(300.0)),
-            Callers::Contacts(Vec::new()),
-        );
-        setup.network = NetworkConfig::loopback();
-        setup.configure = Some(Box::new(client::takes_any_mode));
-        let dispatcher = client::connect(setup).await.expect("dispatcher online");
-        let toml = format!(
-            "name = \"Help line\"\n[[dispatchers]]\nnpub = \"{}\"\n",
-            nostr_signal::encode_npub(&dispatcher.key)
-        );
-        let service = VoiceService::start(VoiceSetup {
-            config: HotlineConfig::parse(&toml).unwrap(),
-            identity: hotline_identity.clone(),
-            transport: transport(&relay),
-            network: NetworkConfig::loopback(),
-            mode: PrivacyMode::Fast,
-            store: Store::open(&db).unwrap(),
-            max_lines: 10,
-        })
-        .await
-        .expect("hotline starts");
+        let dispatcher = person(&relay, Identity::generate(), 300.0).await;
+        let service = help_line(&relay, &hotline_identity, &dispatcher.key, &db).await;
         let line = Arc::new(DispatcherClient::start(
             dispatcher.engine.clone(),
             dispatcher.transport.clone(),

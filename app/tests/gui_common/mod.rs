@@ -2,6 +2,8 @@
 //! an embedded relay, and a second client (a real engine with synthetic devices).
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod hotline;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
