@@ -31,6 +31,9 @@ pub(super) struct Line {
 const RERING_RETRY: Duration = Duration::from_secs(5);
 /// ...this many times in all, before the caller counts as gone.
 const MAX_RERINGS: u8 = 8;
+/// A waiting caller's client answers a ring-back at once; one not connected after this
+/// was lost on the way and is hung up, so the retry above takes over.
+const RERING_ANSWER_TIMEOUT: Duration = Duration::from_secs(12);
 
 /// One thing to do once the state lock is released.
 enum Action {
@@ -146,6 +149,7 @@ async fn ring_back_again(shared: std::sync::Arc<Shared>, entry: EntryId, line: L
     let call = shared
         .engine
         .dial(line.caller, CallType::Voice, shared.mode);
+    give_up_if_unanswered(shared.engine.clone(), call);
     shared.state().lines.insert(
         entry,
         Line {
@@ -156,6 +160,19 @@ async fn ring_back_again(shared: std::sync::Arc<Shared>, entry: EntryId, line: L
         },
     );
     let _ = shared.events.send(VoiceEvent::ReRinging { entry });
+}
+
+/// Hangs up the ring-back `call` if it has not connected after [`RERING_ANSWER_TIMEOUT`].
+fn give_up_if_unanswered(engine: calling::CallEngine, call: CallId) {
+    tokio::spawn(async move {
+        tokio::time::sleep(RERING_ANSWER_TIMEOUT).await;
+        let pending = engine.calls().await.into_iter().any(|c| {
+            c.call_id == call && !matches!(c.state, CallState::Connected | CallState::Ended)
+        });
+        if pending {
+            engine.hangup(call);
+        }
+    });
 }
 
 fn line_of_call(state: &State, call: &CallId) -> Option<EntryId> {
@@ -492,6 +509,7 @@ async fn act(shared: &Shared, action: Action) {
         }
         Action::ReRing(entry, caller) => {
             let call = shared.engine.dial(caller, CallType::Voice, shared.mode);
+            give_up_if_unanswered(shared.engine.clone(), call);
             shared.state().lines.insert(
                 entry,
                 Line {
