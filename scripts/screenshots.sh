@@ -3,7 +3,8 @@
 # configuration (synthetic camera and microphone, embedded relay, a demo contact that
 # answers) and saves screenshots into docs/screenshots/: onboarding, contacts, incoming
 # call, in-call, the demo contact sharing its screen, lobby, and dispatcher mode (the console
-# and the statistics of a demo hotline: a real queue core run through a simulated morning).
+# and the statistics of a demo hotline: a real queue core run through a simulated morning),
+# and a conference (a local conference service, a headless participant, the app joining).
 # Prints how long the window took to appear each time.
 #
 #   bash scripts/screenshots.sh            # build (debug profile) and shoot
@@ -78,4 +79,42 @@ VIDEO_AREA=598x449+158+191 shot in-call 18 env PHANTOMCALL_DEMO_AUTOCALL=video "
 shot screen-share 12 env PHANTOMCALL_DEMO_AUTOCALL=share "$PHANTOMCALL_BIN" demo --gui
 shot dispatcher 8 env PHANTOMCALL_DEMO_AUTOCALL=dispatcher "$PHANTOMCALL_BIN" demo --gui
 shot hotline-stats 8 env PHANTOMCALL_DEMO_AUTOCALL=hotline-stats "$PHANTOMCALL_BIN" demo --gui
+
+# A conference: the conference service on loopback, a room created by a wallet, a
+# headless participant (tones, synthetic cameras through human blackout), and the app
+# joining by the invite link past its lobby.
+conference_shot() {
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" conference "* ]]; then return; fi
+  local dir port link pids=()
+  dir=$(mktemp -d)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  printf 'listen = "127.0.0.1:%s"\npublic_host = "127.0.0.1:%s"\n[auth]\nsigning_key = "%s/key.pem"\n[store]\nsqlite = "%s/conference.db"\n[sfu]\nbind_ip = "127.0.0.1"\n' \
+    "$port" "$port" "$dir" "$dir" > "$dir/conference.toml"
+  "${CONFERENCE_BIN:-$(dirname "$PHANTOMCALL_BIN")/phantomcall-conference}" --config "$dir/conference.toml" \
+    > "$dir/service.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q ready "$dir/service.log" && break; sleep 0.1; done
+  export PHANTOMCALL_PASSWORD=screenshots PHANTOMCALL_KEY_FILE="$dir/identity.ncryptsec"
+  "$PHANTOMCALL_BIN" keygen >/dev/null 2>&1
+  # Any 32 bytes make a wallet; these are a throw-away one's.
+  PHANTOMCALL_WALLET_SECRET=4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T \
+    "$PHANTOMCALL_BIN" wallet import >/dev/null 2>&1 || true
+  link=$("$PHANTOMCALL_BIN" room create "127.0.0.1:$port" 2>/dev/null | head -1)
+  unset PHANTOMCALL_KEY_FILE
+  if [ -z "$link" ]; then
+    echo "screenshots: conference: no room (see $dir/service.log)" >&2
+  else
+    # The free plan takes two: Ana, and the app.
+    "$PHANTOMCALL_BIN" join "$link" --synthetic --tone 440 --name Ana --seconds 120 \
+      < /dev/null > /dev/null 2>&1 &
+    pids+=($!)
+    shot conference 14 env PHANTOMCALL_DEMO_AUTOCALL=conference PHANTOMCALL_DEMO_JOIN="$link" \
+      "$PHANTOMCALL_BIN" demo --gui
+  fi
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  unset PHANTOMCALL_PASSWORD
+  rm -rf "$dir"
+}
+conference_shot
 echo "screenshots: saved in $OUT/"

@@ -462,6 +462,10 @@ impl Controller {
             self.state.tab = Tab::Lobby;
             return;
         }
+        if call == AutoCall::Conference {
+            self.apply(Action::ConfirmConferenceJoin);
+            return;
+        }
         if matches!(call, AutoCall::Dispatcher | AutoCall::HotlineStats) {
             self.start_demo_hotline();
             self.state.tab = if call == AutoCall::Dispatcher {
@@ -475,7 +479,10 @@ impl Controller {
             return;
         };
         match call {
-            AutoCall::Lobby | AutoCall::Dispatcher | AutoCall::HotlineStats => {}
+            AutoCall::Lobby
+            | AutoCall::Dispatcher
+            | AutoCall::HotlineStats
+            | AutoCall::Conference => {}
             AutoCall::Outgoing(call_type) => self.dial(peer, call_type),
             AutoCall::Presentation => {
                 self.state.demo_presents = true;

@@ -57,11 +57,14 @@ pub enum AutoCall {
     Dispatcher,
     /// Sign in to the demo hotline and open its statistics.
     HotlineStats,
+    /// Join the conference room of `PHANTOMCALL_DEMO_JOIN` past the lobby (the screenshot
+    /// script runs a conference service for it).
+    Conference,
 }
 
 impl AutoCall {
     /// From `PHANTOMCALL_DEMO_AUTOCALL`: `audio`, `video`, `incoming`, `lobby`, `share`,
-    /// `dispatcher` or `hotline-stats`.
+    /// `dispatcher`, `hotline-stats` or `conference`.
     pub fn from_env() -> Option<AutoCall> {
         match std::env::var("PHANTOMCALL_DEMO_AUTOCALL").ok()?.as_str() {
             "audio" => Some(AutoCall::Outgoing(CallType::Voice)),
@@ -71,6 +74,7 @@ impl AutoCall {
             "share" => Some(AutoCall::Presentation),
             "dispatcher" => Some(AutoCall::Dispatcher),
             "hotline-stats" => Some(AutoCall::HotlineStats),
+            "conference" => Some(AutoCall::Conference),
             _ => None,
         }
     }
@@ -118,7 +122,8 @@ impl AppOptions {
             auto_call: AutoCall::from_env(),
             perf: PerfMode::from_env(),
             nip05_base: None,
-            open_link: None,
+            // The screenshot script's conference room (an invite link), if any.
+            open_link: std::env::var("PHANTOMCALL_DEMO_JOIN").ok(),
         }
     }
 }
