@@ -309,6 +309,11 @@ fn main() -> ExitCode {
         None => Some(phantomcall::gui::AppOptions::standard(cli.key_file.clone())),
         Some(Command::Open { link }) => {
             let mut options = phantomcall::gui::AppOptions::standard(cli.key_file.clone());
+            // A window already open on this config directory takes the link itself.
+            if phantomcall::gui::instance::hand_over(&options.config_dir, link) {
+                eprintln!("the open PhantomCall window has the link");
+                return ExitCode::SUCCESS;
+            }
             options.open_link = Some(link.clone());
             Some(options)
         }

@@ -105,3 +105,26 @@ fn an_opened_invite_link_lands_in_the_lobby_and_a_bad_one_says_why() {
     wait_for_text(&mut h, "Cannot open the link", TIMEOUT);
     assert!(!shows(&h, "Ready to join"));
 }
+
+#[test]
+fn a_link_opened_while_the_window_runs_goes_to_that_window() {
+    let world = World::new(false);
+    let mut h = world.harness(world.options(calling::SyntheticDevices::new(440.0)));
+    h.state_mut().unlocked(Identity::generate());
+    h.step();
+    // What `phantomcall open <link>` does first: hand the link to the running window.
+    let link = "https://meet.example.org/join/3f2b8c1e-9d4a-4e7b-a1c2-0123456789ab";
+    assert!(phantomcall::gui::instance::hand_over(
+        world.dir.path(),
+        link
+    ));
+    wait_for_text(
+        &mut h,
+        "Ready to join room 3f2b8c1e on meet.example.org, as a guest",
+        TIMEOUT,
+    );
+    assert!(!phantomcall::gui::instance::hand_over(
+        world.dir.path(),
+        "not a link"
+    ));
+}

@@ -42,6 +42,8 @@ pub struct Controller {
     pub conference: super::conference::ConferenceState,
     /// The wallet and the conference room we host.
     pub hosting: super::hosting::Hosting,
+    /// Invite links `phantomcall open` hands to this window (none in the demo).
+    links: Option<super::instance::LinkListener>,
 }
 
 impl Controller {
@@ -73,7 +75,11 @@ impl Controller {
             desk_link: None,
             conference: Default::default(),
             hosting: Default::default(),
+            links: None,
         };
+        if !ctl.options.demo {
+            ctl.links = super::instance::LinkListener::start(&ctl.options.config_dir);
+        }
         if let Some(text) = ctl.options.open_link.clone() {
             match calling::conference::ConferenceLink::parse(&text) {
                 Ok(link) => ctl.lobby_before_joining(link, None),
@@ -447,6 +453,11 @@ impl Controller {
     /// Conferences, every frame: results of background work, the wallet's address once the
     /// identity is unlocked.
     pub(super) fn conference_tick(&mut self) {
+        if let Some(text) = self.links.as_ref().and_then(|l| l.try_recv()) {
+            if let Ok(link) = calling::conference::ConferenceLink::parse(&text) {
+                self.lobby_before_joining(link, None);
+            }
+        }
         self.conference.poll();
         self.hosting.poll(&mut self.state.error);
         if let Some(identity) = self.state.identity.clone() {

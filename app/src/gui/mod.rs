@@ -28,6 +28,7 @@ pub mod devices;
 pub mod effects;
 pub mod hosting;
 pub mod hotline_caller;
+pub mod instance;
 pub mod lobby;
 pub mod logstore;
 pub mod nip05;

@@ -32,7 +32,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use crate::devices::MediaDevices;
 use crate::peer::NetworkConfig;
 
-pub use link::{ConferenceLink, LinkError};
+pub use link::{ConferenceLink, LinkError, MAX_LINK_BYTES};
 pub use socket::ConnectError;
 pub use wire::Participant;
 
