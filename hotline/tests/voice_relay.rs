@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hotline::voice::{CallerEvent, VoiceEvent};
-use nostr_signal::Identity;
+use nostr_signal::{EmbeddedRelay, Identity, PublicKey, RelayUrl};
 use voice_support::*;
 
 const TONES: &[f32] = &[520.0, 660.0, 780.0, 900.0, 1040.0, 1180.0];
@@ -289,21 +289,56 @@ async fn a_transferred_call_keeps_media_flowing_to_the_new_dispatcher() {
     service.shutdown().await;
 }
 
+/// A hotline with one enrolled dispatcher whose queue survives restarts: each
+/// [`Restartable::run`] is a new service process on the same key and database.
+struct Restartable {
+    _relay: EmbeddedRelay,
+    url: RelayUrl,
+    identity: Identity,
+    hotline: PublicKey,
+    dispatcher: Dispatcher,
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    toml: String,
+}
+
+impl Restartable {
+    async fn new() -> Self {
+        let relay = relay().await;
+        let url = relay.url().clone();
+        let identity = Identity::generate();
+        let hotline = identity.public_key();
+        let dispatcher =
+            Dispatcher::start(&url, hotline, true, Duration::from_secs(2), TONES).await;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("hotline.db");
+        let toml = config_text("wrap_up_secs = 1\n", &[dispatcher.client.key]);
+        Self {
+            _relay: relay,
+            url,
+            identity,
+            hotline,
+            dispatcher,
+            _dir: dir,
+            db,
+            toml,
+        }
+    }
+
+    async fn run(&self) -> hotline::voice::VoiceService {
+        service(&self.url, &self.identity, &self.toml, &self.db).await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restart_while_two_callers_wait_loses_neither_of_them() {
-    let relay = relay().await;
-    let url = relay.url().clone();
-    let identity = Identity::generate();
-    let hotline = identity.public_key();
-    let dispatcher = Dispatcher::start(&url, hotline, true, Duration::from_secs(2), TONES).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("hotline.db");
-    let toml = config_text("wrap_up_secs = 1\n", &[dispatcher.client.key]);
-    let first_run = service(&url, &identity, &toml, &db).await;
+    let line_setup = Restartable::new().await;
+    let (url, hotline, dispatcher) = (&line_setup.url, line_setup.hotline, &line_setup.dispatcher);
+    let first_run = line_setup.run().await;
     let mut queued = first_run.events();
     let mut callers = Vec::new();
     for &hz in &TONES[..2] {
-        let mut caller = Caller::start(&url, hz).await;
+        let mut caller = Caller::start(url, hz).await;
         caller.dial(hotline);
         next_service_event(&mut queued, |e| matches!(e, VoiceEvent::Queued { .. })).await;
         caller
@@ -314,7 +349,7 @@ async fn a_restart_while_two_callers_wait_loses_neither_of_them() {
     first_run.shutdown().await;
 
     // Back up: both are rung again, keep their places, and are served in order.
-    let second_run = service(&url, &identity, &toml, &db).await;
+    let second_run = line_setup.run().await;
     for caller in callers.iter_mut() {
         caller.rung_back_by(hotline).await;
     }
@@ -347,17 +382,11 @@ async fn a_restart_while_two_callers_wait_loses_neither_of_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_caller_busy_when_rung_back_after_a_restart_is_rung_again_and_keeps_the_place() {
-    let relay = relay().await;
-    let url = relay.url().clone();
-    let identity = Identity::generate();
-    let hotline = identity.public_key();
-    let dispatcher = Dispatcher::start(&url, hotline, true, Duration::from_secs(2), TONES).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("hotline.db");
-    let toml = config_text("wrap_up_secs = 1\n", &[dispatcher.client.key]);
-    let first_run = service(&url, &identity, &toml, &db).await;
+    let line_setup = Restartable::new().await;
+    let (url, hotline, dispatcher) = (&line_setup.url, line_setup.hotline, &line_setup.dispatcher);
+    let first_run = line_setup.run().await;
     let mut queued = first_run.events();
-    let mut caller = Caller::start(&url, TONES[0]).await;
+    let mut caller = Caller::start(url, TONES[0]).await;
     let line = caller.dial(hotline);
     next_service_event(&mut queued, |e| matches!(e, VoiceEvent::Queued { .. })).await;
     // The hotline's first message makes it a caller's contact (it may ring back).
@@ -369,7 +398,7 @@ async fn a_caller_busy_when_rung_back_after_a_restart_is_rung_again_and_keeps_th
 
     // While the hotline is down the caller takes a friend's call: the ring-back finds
     // them busy.
-    let mut friend = Caller::start(&url, TONES[1]).await;
+    let mut friend = Caller::start(url, TONES[1]).await;
     friend.client.engine.add_contact(caller.client.key);
     caller.client.engine.add_contact(friend.client.key);
     let chat = friend.client.engine.dial(
@@ -392,7 +421,7 @@ async fn a_caller_busy_when_rung_back_after_a_restart_is_rung_again_and_keeps_th
     .expect("the friend's call rings");
     friend.until(&chat, calling::CallState::Connected).await;
 
-    let second_run = service(&url, &identity, &toml, &db).await;
+    let second_run = line_setup.run().await;
     // The first ring-back ends unanswered: the caller was on another call.
     tokio::time::timeout(WAIT, async {
         loop {
