@@ -37,6 +37,19 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A new identity in `dir` (`phantomcall keygen`); its key file.
+async fn new_identity(dir: &Path) -> std::path::PathBuf {
+    let key_file = dir.join("identity.ncryptsec");
+    let out = run({
+        let mut c = phantomcall(&key_file);
+        c.arg("keygen");
+        c
+    })
+    .await;
+    assert!(out.status.success(), "keygen: {}", text(&out.stderr));
+    key_file
+}
+
 /// A keypair file as `solana-keygen new` writes it: the 64 keypair bytes as a JSON array.
 fn write_solana_keypair_file(path: &Path, key: &SigningKey) {
     let numbers: Vec<String> = key
@@ -51,14 +64,7 @@ fn write_solana_keypair_file(path: &Path, key: &SigningKey) {
 async fn an_imported_keypair_signs_in_creates_a_room_and_hosts_it() {
     let service = Service::start_at_its_own_address().await;
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("identity.ncryptsec");
-    let out = run({
-        let mut c = phantomcall(&key_file);
-        c.arg("keygen");
-        c
-    })
-    .await;
-    assert!(out.status.success(), "keygen: {}", text(&out.stderr));
+    let key_file = new_identity(dir.path()).await;
 
     let wallet = SigningKey::from_bytes(&[42; 32]);
     let address = bs58::encode(wallet.verifying_key().as_bytes()).into_string();
@@ -138,14 +144,7 @@ async fn a_sign_in_request_naming_another_host_is_not_signed() {
     // request to sign in to a name other than the one the user gave is refused.
     let service = Service::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("identity.ncryptsec");
-    let out = run({
-        let mut c = phantomcall(&key_file);
-        c.arg("keygen");
-        c
-    })
-    .await;
-    assert!(out.status.success(), "keygen: {}", text(&out.stderr));
+    let key_file = new_identity(dir.path()).await;
     let wallet = SigningKey::from_bytes(&[43; 32]);
     let out = run({
         let mut c = phantomcall(&key_file);
