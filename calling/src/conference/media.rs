@@ -353,6 +353,10 @@ struct LatestFrame {
 
 impl RemoteVideoSink for LatestFrame {
     fn on_frame(&mut self, frame: &DecodedFrame) {
+        // A camera frame nobody keeps needs nothing here (no lock per frame).
+        if !self.keep && !self.screen {
+            return;
+        }
         let mut all = self.senders.lock().unwrap_or_else(PoisonError::into_inner);
         let state = all.entry(self.sender.clone()).or_default();
         if self.screen {
