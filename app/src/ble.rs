@@ -69,13 +69,26 @@ pub struct BleStart {
 /// Opens the radio and starts the mesh for `paths`. With relays beside it, a radio that
 /// cannot open is a notice and signaling goes on over the relays; alone, it is an error.
 pub async fn ble_signaling(paths: SignalingPaths, own_key: &PublicKey) -> Result<BleStart> {
+    ble_signaling_on(paths, own_key, None).await
+}
+
+/// [`ble_signaling`] on `radio` when given (a simulated one), else the system's.
+pub async fn ble_signaling_on(
+    paths: SignalingPaths,
+    own_key: &PublicKey,
+    radio: Option<Arc<dyn ble_fallback::BleLink>>,
+) -> Result<BleStart> {
     if !paths.uses_bluetooth() {
         return Ok(BleStart {
             signaling: None,
             notice: None,
         });
     }
-    let radio = match ble_fallback::open_system_radio().await {
+    let opened = match radio {
+        Some(radio) => Ok(radio),
+        None => ble_fallback::open_system_radio().await,
+    };
+    let radio = match opened {
         Ok(radio) => radio,
         Err(error) if paths.uses_relays() => {
             tracing::warn!(%error, "Bluetooth signaling unavailable");

@@ -98,6 +98,9 @@ pub struct SignalHub {
     arrivals: ArrivalSink,
     incoming: broadcast::Sender<VerifiedMessage>,
     chats: broadcast::Sender<VerifiedChat>,
+    /// Chats verified from the start, before anyone subscribed (stored messages arrive as
+    /// soon as a relay link connects); taken once.
+    early_chats: Mutex<Option<broadcast::Receiver<VerifiedChat>>>,
     controls: broadcast::Sender<VerifiedControl>,
     counts: Arc<RejectionCounts>,
     shared: Arc<Shared>,
@@ -108,6 +111,7 @@ impl SignalHub {
     /// A hub for `identity` with no link yet; add them with [`SignalHub::add_link`], each
     /// built around [`SignalHub::arrival_sink`]. Must run inside a Tokio runtime.
     pub fn new(identity: Identity, config: HubConfig) -> Self {
+        let accept_chats = config.verifier.accept_chats;
         let mut verifier = Verifier::new(identity.keys().clone(), config.verifier);
         let replay_file = config.replay_file.map(ReplayFile::new);
         if let Some(file) = &replay_file {
@@ -115,7 +119,8 @@ impl SignalHub {
         }
         let counts = verifier.counts();
         let (incoming, _) = broadcast::channel(INCOMING_BUFFER);
-        let (chats, _) = broadcast::channel(INCOMING_BUFFER);
+        let (chats, first_chats) = broadcast::channel(INCOMING_BUFFER);
+        let early_chats = Mutex::new(accept_chats.then_some(first_chats));
         let (controls, _) = broadcast::channel(INCOMING_BUFFER);
         let (arrivals, intake) = mpsc::channel(INTAKE_BUFFER);
         let shared = Arc::new(Shared {
@@ -140,6 +145,7 @@ impl SignalHub {
             arrivals,
             incoming,
             chats,
+            early_chats,
             controls,
             counts,
             shared,
@@ -230,6 +236,17 @@ impl SignalHub {
     /// verifier accepts chats).
     pub fn incoming_chats(&self) -> IncomingChats {
         IncomingChats::new(self.chats.subscribe())
+    }
+
+    /// Every chat message verified since the hub was made, then the new ones: for an app
+    /// that must not lose the messages relays hand over as soon as they connect. Once;
+    /// `None` later, or when the verifier does not accept chats.
+    pub fn chats_since_start(&self) -> Option<IncomingChats> {
+        self.early_chats
+            .lock()
+            .expect("early chats poisoned")
+            .take()
+            .map(IncomingChats::new)
     }
 
     /// Send a control message ([`crate::CONTROL_KIND`], sealed) to `peer` alone: no copy

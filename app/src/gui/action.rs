@@ -59,6 +59,17 @@ pub enum Action {
         /// Voice or video.
         call_type: CallType,
     },
+    /// Show the conversation with these people (hex keys), started if new.
+    OpenConversation(Vec<String>),
+    /// Send a message to the people of a conversation (hex keys).
+    SendMessage {
+        /// The conversation's members.
+        members: Vec<String>,
+        /// What the user wrote.
+        text: String,
+    },
+    /// Send our message again (it failed).
+    RetryMessage(u64),
     /// Call several people together (a group call).
     DialGroup {
         /// Whom.

@@ -57,6 +57,17 @@ pub enum Report {
     /// A hotline we called said something: our place in its queue, a hand-over to one of
     /// its dispatchers, a promised call back.
     Hotline(hotline::voice::CallerEvent),
+    /// A chat message that passed the verifier (from anyone: the controller shows contacts').
+    Chat(nostr_signal::VerifiedChat),
+    /// Sending our message `local_id` ended.
+    ChatSent {
+        /// Our number for the message.
+        local_id: u64,
+        /// Its rumor id (hex), once built.
+        rumor_id: Option<String>,
+        /// What became of it.
+        delivery: super::messages::Delivery,
+    },
     /// A NIP-05 lookup for a new contact finished.
     Nip05 {
         /// The contact being added.
@@ -110,6 +121,8 @@ pub struct Connection {
     pub replay_file: Option<std::path::PathBuf>,
     /// Where call messages travel (relays, Bluetooth LE beside them, or alone).
     pub signaling: crate::ble::SignalingPaths,
+    /// The radio instead of the system's (tests).
+    pub radio: Option<Arc<dyn ble_fallback::BleLink>>,
 }
 
 /// The runtime and the report channel.
@@ -224,6 +237,8 @@ impl Backend {
             // Hotlines we call speak to us in sealed control messages (queue place,
             // hand-over); the assist below acts only on those of keys we called.
             transport.verifier.accept_controls = true;
+            // Messages (NIP-17) travel the same paths as calls.
+            transport.verifier.accept_chats = true;
             let callers = Callers::Contacts(c.contacts.iter().map(|(key, _)| *key).collect());
             let modes = c.contacts;
             let setup = ClientSetup {
@@ -238,8 +253,8 @@ impl Backend {
                 network: c.network,
                 ..ClientSetup::new(c.identity.clone(), transport, c.devices, callers)
             };
-            let start = match crate::ble::ble_signaling(c.signaling, &c.identity.public_key()).await
-            {
+            let own_key = c.identity.public_key();
+            let start = match crate::ble::ble_signaling_on(c.signaling, &own_key, c.radio).await {
                 Ok(start) => start,
                 Err(e) => {
                     report.send(Report::OnlineFailed(format!("{e:#}")));
@@ -270,6 +285,14 @@ impl Backend {
                 tokio::spawn(async move {
                     if joined.wait_for(|joined| *joined).await.is_ok() {
                         report.send(Report::RelaysJoined);
+                    }
+                });
+            }
+            if let Some(mut chats) = client.transport.hub().chats_since_start() {
+                let report = report.clone();
+                tokio::spawn(async move {
+                    while let Some(chat) = chats.recv().await {
+                        report.send(Report::Chat(chat));
                     }
                 });
             }
@@ -308,6 +331,46 @@ impl Backend {
                     Err(RecvError::Closed) => break,
                 }
             }
+        });
+    }
+
+    /// Sends `chat` (our message `local_id`) over `transport`'s paths and reports
+    /// [`Report::ChatSent`]; `names` name its receivers in a failure.
+    pub fn send_chat(
+        &self,
+        transport: Arc<NostrTransport>,
+        local_id: u64,
+        chat: phantomcall_schemas::ChatMessage,
+        names: Vec<String>,
+    ) {
+        let report = self.reporter();
+        self.handle.spawn(async move {
+            let bluetooth = transport
+                .hub()
+                .link_kinds()
+                .contains(&nostr_signal::LinkKind::Ble);
+            let (rumor_id, results) = match transport.hub().send_chat(&chat).await {
+                Ok(results) => {
+                    let rumor_id = results
+                        .iter()
+                        .find_map(|r| r.as_ref().ok())
+                        .map(|r| r.rumor_id.to_hex());
+                    let results = results
+                        .into_iter()
+                        .map(|r| r.map(|sent| super::messages::via_text(&sent.accepted_by)))
+                        .collect();
+                    (rumor_id, results)
+                }
+                Err(e) => (None, vec![Err(e)]),
+            };
+            let delivery = super::messages::delivery_of(&results, bluetooth, |i| {
+                names.get(i).cloned().unwrap_or_default()
+            });
+            report.send(Report::ChatSent {
+                local_id,
+                rumor_id,
+                delivery,
+            });
         });
     }
 

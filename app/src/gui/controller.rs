@@ -31,6 +31,7 @@ pub struct Controller {
     pub state: AppState,
     pub(super) contact_store: Option<ContactStore>,
     pub(super) log_writer: Option<LogWriter>,
+    pub(super) message_writer: Option<LogWriter>,
     /// The lobby's threads, while the lobby is open and no call is on.
     pub lobby: Option<Lobby>,
     /// How many times the lobby's threads started (each start has a new preview slot).
@@ -69,6 +70,7 @@ impl Controller {
             state,
             contact_store: None,
             log_writer: None,
+            message_writer: None,
             lobby: None,
             lobby_starts: 0,
             last_retention: 0,
@@ -100,7 +102,15 @@ impl Controller {
     pub fn apply(&mut self, action: Action) {
         let s = &mut self.state;
         match action {
-            Action::SelectTab(tab) => s.tab = tab,
+            Action::SelectTab(tab) => {
+                s.tab = tab;
+                if tab == Tab::Messages {
+                    s.messages.seen();
+                }
+            }
+            Action::OpenConversation(members) => self.open_conversation(members),
+            Action::SendMessage { members, text } => self.send_message(members, &text),
+            Action::RetryMessage(local_id) => self.retry_message(local_id),
             Action::JoinConference(link) => {
                 match calling::conference::ConferenceLink::parse(&link) {
                     Ok(link) => self.lobby_before_joining(link, None),

@@ -1,4 +1,5 @@
-//! The call log's encrypted file, written off the UI thread.
+//! The call log's encrypted file (and the messages', [`super::messages`]), written off the
+//! UI thread.
 //!
 //! Sealing and fsyncing the log took the UI thread for every call that ended, which a flood
 //! of stranger offers turned into a stalled window. [`LogWriter`] hands each snapshot to
@@ -18,6 +19,8 @@ use super::vault::Vault;
 
 /// Vault purpose label of the call log.
 const PURPOSE: &str = "call-log";
+/// Vault purpose label of the messages.
+pub const MESSAGES_PURPOSE: &str = "messages";
 
 /// Reads the log at `path` for `identity` (empty if the file does not exist), on the
 /// calling thread: once, when the key is opened.
@@ -25,6 +28,14 @@ pub fn load(path: &Path, identity: &Identity) -> Result<CallLog> {
     match Vault::new(identity, PURPOSE).load(path)? {
         Some(bytes) => CallLog::from_bytes(&bytes),
         None => Ok(CallLog::default()),
+    }
+}
+
+/// Reads the messages at `path` for `identity` (none if the file does not exist).
+pub fn load_messages(path: &Path, identity: &Identity) -> Result<super::messages::Messages> {
+    match Vault::new(identity, MESSAGES_PURPOSE).load(path)? {
+        Some(bytes) => super::messages::Messages::from_bytes(&bytes),
+        None => Ok(Default::default()),
     }
 }
 
@@ -39,7 +50,7 @@ struct Progress {
     error: Option<String>,
 }
 
-/// Saves snapshots of the log on its own thread.
+/// Saves snapshots of the log (or of another sealed file) on its own thread.
 pub struct LogWriter {
     tx: Option<Sender<(u64, Vec<u8>)>>,
     sent: u64,
@@ -48,16 +59,27 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// A writer of `path`, sealed for `identity`.
+    /// A writer of the call log at `path`, sealed for `identity`.
     pub fn start(path: &Path, identity: &Identity) -> std::io::Result<LogWriter> {
-        let vault = Vault::new(identity, PURPOSE);
+        Self::start_sealed(path, identity, PURPOSE, "call log")
+    }
+
+    /// A writer of `path` sealed for `identity` under the vault's `purpose`; `what` names
+    /// it in errors.
+    pub fn start_sealed(
+        path: &Path,
+        identity: &Identity,
+        purpose: &str,
+        what: &'static str,
+    ) -> std::io::Result<LogWriter> {
+        let vault = Vault::new(identity, purpose);
         let (tx, rx) = channel();
         let progress: Arc<(Mutex<Progress>, Condvar)> = Arc::default();
         let shared = progress.clone();
         let path = path.to_owned();
         let thread = std::thread::Builder::new()
             .name("phantomcall-log".into())
-            .spawn(move || write_loop(&vault, &path, &rx, &shared))?;
+            .spawn(move || write_loop(&vault, &path, what, &rx, &shared))?;
         Ok(LogWriter {
             tx: Some(tx),
             sent: 0,
@@ -68,9 +90,14 @@ impl LogWriter {
 
     /// Queues `log` to be saved; returns at once.
     pub fn save(&mut self, log: &mut CallLog) {
+        self.save_bytes(log.to_bytes());
+    }
+
+    /// Queues `bytes` (the whole file, before sealing) to be saved; returns at once.
+    pub fn save_bytes(&mut self, bytes: Vec<u8>) {
         self.sent += 1;
         if let Some(tx) = &self.tx {
-            let _ = tx.send((self.sent, log.to_bytes()));
+            let _ = tx.send((self.sent, bytes));
         }
     }
 
@@ -108,6 +135,7 @@ impl Drop for LogWriter {
 fn write_loop(
     vault: &Vault,
     path: &Path,
+    what: &str,
     rx: &Receiver<(u64, Vec<u8>)>,
     progress: &(Mutex<Progress>, Condvar),
 ) {
@@ -123,7 +151,7 @@ fn write_loop(
         p.written = number;
         p.writes += 1;
         if let Err(e) = result {
-            p.error = Some(format!("call log: {e:#}"));
+            p.error = Some(format!("{what}: {e:#}"));
         }
         done.notify_all();
     }
@@ -172,7 +200,7 @@ mod tests {
         }
         drop(tx);
         let progress = (Mutex::new(Progress::default()), Condvar::new());
-        write_loop(&Vault::new(&id, PURPOSE), &path, &rx, &progress);
+        write_loop(&Vault::new(&id, PURPOSE), &path, "call log", &rx, &progress);
         let p = progress.0.lock().unwrap();
         assert_eq!((p.writes, p.written), (1, 500));
         assert_eq!(load(&path, &id).unwrap().entries().len(), 500);

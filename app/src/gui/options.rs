@@ -40,6 +40,9 @@ pub struct AppOptions {
     /// A conference invite link to open at start (`phantomcall open <link>`, what the
     /// desktop's `phantomcall://` handler runs): the lobby, then the room.
     pub open_link: Option<String>,
+    /// The Bluetooth radio instead of the system's (tests: a simulated radio, behind the
+    /// trait the BlueZ driver implements; this machine has no controller).
+    pub radio: Option<Arc<dyn ble_fallback::BleLink>>,
 }
 
 /// A call the demo starts by itself.
@@ -103,6 +106,7 @@ impl AppOptions {
             perf: PerfMode::from_env(),
             nip05_base: None,
             open_link: None,
+            radio: None,
         }
     }
 
@@ -124,6 +128,7 @@ impl AppOptions {
             nip05_base: None,
             // The screenshot script's conference room (an invite link), if any.
             open_link: std::env::var("PHANTOMCALL_DEMO_JOIN").ok(),
+            radio: None,
         }
     }
 }

@@ -44,6 +44,12 @@ impl Controller {
                 }
             }
             Report::Hotline(event) => self.on_hotline_event(event),
+            Report::Chat(chat) => self.on_chat(chat),
+            Report::ChatSent {
+                local_id,
+                rumor_id,
+                delivery,
+            } => self.on_chat_sent(local_id, rumor_id, delivery),
             Report::RelaysJoined => {
                 if s.error.as_deref() == Some(crate::ble::RELAYS_UNREACHABLE) {
                     s.error = Some(crate::ble::RELAYS_JOINED.to_owned());
@@ -176,6 +182,7 @@ mod tests {
             perf: None,
             nip05_base: None,
             open_link: None,
+            radio: None,
         };
         let mut ctl = Controller::new(options, Backend::on(rt.handle().clone()));
         let me = Identity::generate();

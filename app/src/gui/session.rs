@@ -49,6 +49,24 @@ impl Controller {
                 (None, None)
             }
         };
+        let path = dir.join("messages.enc");
+        let opened = logstore::load_messages(&path, &identity).and_then(|messages| {
+            let writer =
+                LogWriter::start_sealed(&path, &identity, logstore::MESSAGES_PURPOSE, "messages")?;
+            Ok((messages, writer))
+        });
+        match opened {
+            Ok((messages, writer)) => {
+                self.state.messages = messages;
+                self.message_writer = Some(writer);
+            }
+            // Not replaced by an empty file: new messages show but are not saved.
+            Err(e) => {
+                self.state.error = Some(format!(
+                    "messages unavailable: {e:#}; new ones are not saved"
+                ))
+            }
+        }
         self.state.identity = Some(identity);
         self.state.stage = Stage::Ready;
         self.apply_retention_at(unix_now());
@@ -106,6 +124,7 @@ impl Controller {
             contacts,
             replay_file: Some(replay_file),
             signaling,
+            radio: self.options.radio.clone(),
         });
     }
 
@@ -237,7 +256,11 @@ impl Controller {
                 self.save_log();
             }
         }
-        if let Some(e) = self.log_writer.as_ref().and_then(LogWriter::take_error) {
+        let writers = [&self.log_writer, &self.message_writer];
+        if let Some(e) = writers
+            .into_iter()
+            .find_map(|w| w.as_ref().and_then(LogWriter::take_error))
+        {
             self.state.error = Some(e);
         }
     }
@@ -261,7 +284,11 @@ impl Controller {
         if self.state.log.as_ref().is_some_and(|l| l.pending()) {
             self.save_log();
         }
-        self.log_writer.as_ref().is_none_or(|w| w.flush(timeout))
+        let messages = self
+            .message_writer
+            .as_ref()
+            .is_none_or(|w| w.flush(timeout));
+        self.log_writer.as_ref().is_none_or(|w| w.flush(timeout)) && messages
     }
 
     /// Stops calls, the engine and the demo peer, and writes the log (at exit).

@@ -28,6 +28,7 @@ use super::screens::contacts::ContactsView;
 use super::screens::group::{incoming_group_window, GroupViewModel};
 use super::screens::history::HistoryView;
 use super::screens::lobby::LobbyView;
+use super::screens::messages::MessagesView;
 use super::screens::onboarding::OnboardingView;
 use super::screens::settings::SettingsView;
 use super::screens::{self, identity, share, Screens, TopBarView};
@@ -149,7 +150,7 @@ impl PhantomApp {
                     .resizable(false)
                     .exact_size(150.0)
                     .show(ui, |ui| {
-                        screens::side_bar(s.tab, s.dispatcher_mode(), ui, out)
+                        screens::side_bar(s.tab, s.dispatcher_mode(), s.messages.unread(), ui, out)
                     });
                 let names = |k: &nostr_signal::PublicKey| s.contacts.display_name(k);
                 egui::CentralPanel::default().show(ui, |ui| {
@@ -336,6 +337,16 @@ fn section(
                 phone_gateway: s.settings.phone_gateway_key().is_some(),
             };
             forms.contacts.show(&view, ui, out);
+        }
+        Tab::Messages => {
+            let name = |hex: &str| ctl.display_name_hex(hex);
+            let view = MessagesView {
+                messages: &s.messages,
+                name: &name,
+                online: matches!(s.net, Net::Online(_)),
+                bluetooth: s.settings.signaling.uses_bluetooth(),
+            };
+            forms.messages.show(&view, ui, out);
         }
         Tab::Recent => {
             let view = HistoryView::new(s.log.as_ref(), &s.contacts);

@@ -74,6 +74,7 @@ impl World {
             perf: None,
             nip05_base: None,
             open_link: None,
+            radio: None,
         }
     }
 

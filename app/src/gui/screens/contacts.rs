@@ -184,6 +184,18 @@ impl ContactsScreen {
                     self.selected.clear();
                 }
             }
+            if ui
+                .add_enabled(
+                    peers.len() <= crate::gui::chat::MAX_RECEIVERS,
+                    egui::Button::new("Message group"),
+                )
+                .clicked()
+            {
+                out.push(Action::OpenConversation(
+                    peers.iter().map(|p| p.to_hex()).collect(),
+                ));
+                self.selected.clear();
+            }
             if ui.button("Clear selection").clicked() {
                 self.selected.clear();
             }
@@ -242,6 +254,13 @@ fn contact_row(
                         out.push(Action::Dial { peer, call_type });
                     }
                 }
+            }
+            // Writing works offline too: the message says it was not sent and can go again.
+            if ui
+                .add_enabled(key.is_some(), egui::Button::new("Message"))
+                .clicked()
+            {
+                out.push(Action::OpenConversation(vec![contact.key.clone()]));
             }
         });
     });

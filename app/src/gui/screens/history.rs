@@ -96,7 +96,7 @@ pub fn show(view: &HistoryView, ui: &mut egui::Ui, out: &mut Vec<Action>) {
 }
 
 /// A UTC time of day and date, without a time-zone database.
-fn when(unix: u64) -> String {
+pub(crate) fn when(unix: u64) -> String {
     let days = unix / 86_400;
     let secs = unix % 86_400;
     let (y, m, d) = civil_from_days(days as i64);

@@ -16,6 +16,9 @@ pub mod history;
 pub mod hotline_stats;
 pub mod identity;
 pub mod lobby;
+pub mod messages;
+#[cfg(test)]
+mod messages_tests;
 pub mod onboarding;
 pub mod settings;
 pub mod share;
@@ -47,6 +50,8 @@ pub struct Screens {
     pub dispatcher: dispatcher::DispatcherScreen,
     /// The invite link being typed, the participants' video textures.
     pub conference: conference::ConferenceScreen,
+    /// The message being written.
+    pub messages: messages::MessagesScreen,
 }
 
 impl Screens {
@@ -61,6 +66,7 @@ impl Screens {
             lobby: Default::default(),
             dispatcher: Default::default(),
             conference: Default::default(),
+            messages: Default::default(),
         }
     }
 }
@@ -122,16 +128,28 @@ pub fn top_bar(view: &TopBarView<'_>, ui: &mut egui::Ui, out: &mut Vec<Action>) 
     }
 }
 
-/// The sections; dispatcher mode's two only once a hotline is enrolled (`dispatcher`).
-pub fn side_bar(tab: Tab, dispatcher: bool, ui: &mut egui::Ui, out: &mut Vec<Action>) {
+/// The sections; dispatcher mode's two only once a hotline is enrolled (`dispatcher`);
+/// `unread` messages counted beside Messages.
+pub fn side_bar(
+    tab: Tab,
+    dispatcher: bool,
+    unread: usize,
+    ui: &mut egui::Ui,
+    out: &mut Vec<Action>,
+) {
     ui.add_space(8.0);
     let mut pick = |ui: &mut egui::Ui, section: Tab, label: &str| {
         if ui.selectable_label(tab == section, label).clicked() {
             out.push(Action::SelectTab(section));
         }
     };
+    let messages = match unread {
+        0 => "Messages".to_owned(),
+        n => format!("Messages ({n})"),
+    };
     for (section, label) in [
         (Tab::Contacts, "Contacts"),
+        (Tab::Messages, messages.as_str()),
         (Tab::Lobby, "Lobby"),
         (Tab::Conferences, "Conferences"),
         (Tab::Recent, "Recent calls"),

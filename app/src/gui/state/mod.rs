@@ -38,6 +38,8 @@ pub enum Tab {
     Contacts,
     /// The call log.
     Recent,
+    /// Conversations (NIP-17 messages) with contacts.
+    Messages,
     /// Settings.
     Settings,
     /// Your npub and QR code.
@@ -104,6 +106,8 @@ pub struct AppState {
     pub contacts_added: u64,
     /// The call log, once unlocked.
     pub log: Option<CallLog>,
+    /// The conversations (empty until unlocked).
+    pub messages: super::messages::Messages,
     /// The connection.
     pub net: Net,
     /// The devices of calls, once online (preview and remote video slots).
@@ -144,6 +148,7 @@ impl AppState {
             contacts: ContactBook::default(),
             contacts_added: 0,
             log: None,
+            messages: Default::default(),
             net: Net::Offline,
             devices: None,
             calls: CallsModel::default(),
