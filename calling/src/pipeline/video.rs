@@ -261,3 +261,46 @@ pub(crate) fn spawn_receiver(
     });
     Ok((reader, decoder))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(bps: u64) -> AtomicU64 {
+        AtomicU64::new((bps as f64).to_bits())
+    }
+
+    #[test]
+    fn a_shrinking_link_takes_video_down_to_its_floor_before_the_voice_loses_a_bit() {
+        // The voice's most, under heavy loss, is what audio keeps whatever the target.
+        let voice = super::super::audio::bitrate_for_loss(40) as u64;
+        assert_eq!(voice, AUDIO_SHARE_BPS);
+        let mut previous = u32::MAX;
+        for kbps in [2_000u64, 1_000, 500, 300, 200, 150, 100, 64] {
+            let video = bitrate_kbps_for(&target(kbps * 1000), Share::All, VideoQuality::Normal);
+            assert!(video <= previous, "video follows the target down");
+            previous = video;
+            // Video never eats into the voice's part, down to the encoder's floor.
+            let room = (kbps * 1000).saturating_sub(voice) / 1000;
+            assert_eq!(
+                u64::from(video),
+                room.clamp(u64::from(MIN_BITRATE_KBPS), u64::from(MAX_BITRATE_KBPS))
+            );
+        }
+        assert_eq!(
+            previous, MIN_BITRATE_KBPS,
+            "on a link thinner than the voice, video idles"
+        );
+    }
+
+    #[test]
+    fn a_shared_screen_takes_three_quarters_and_low_quality_caps_both() {
+        let t = target(1_064_000);
+        let camera = bitrate_kbps_for(&t, Share::CameraBesideScreen, VideoQuality::Normal);
+        let screen = bitrate_kbps_for(&t, Share::Screen, VideoQuality::Normal);
+        assert_eq!((camera, screen), (250, 750));
+        for share in [Share::All, Share::CameraBesideScreen, Share::Screen] {
+            assert!(bitrate_kbps_for(&t, share, VideoQuality::Low) <= LOW_VIDEO_KBPS);
+        }
+    }
+}
