@@ -2,7 +2,8 @@
 # Runs the desktop app under a virtual X display (Xvfb, Mesa software OpenGL) in its demo
 # configuration (synthetic camera and microphone, embedded relay, a demo contact that
 # answers) and saves screenshots into docs/screenshots/: onboarding, contacts, incoming
-# call, in-call, the demo contact sharing its screen, lobby, and dispatcher mode (the console
+# call, in-call, the demo contact sharing its screen, lobby, messages (the demo contact
+# writes back), and dispatcher mode (the console
 # and the statistics of a demo hotline: a real queue core run through a simulated morning),
 # and a conference (a local conference service, a headless participant, the app joining).
 # Prints how long the window took to appear each time.
@@ -77,6 +78,7 @@ shot lobby 8 env PHANTOMCALL_DEMO_AUTOCALL=lobby "$PHANTOMCALL_BIN" demo --gui
 shot incoming 6 env PHANTOMCALL_DEMO_AUTOCALL=incoming "$PHANTOMCALL_BIN" demo --gui
 VIDEO_AREA=598x449+158+191 shot in-call 18 env PHANTOMCALL_DEMO_AUTOCALL=video "$PHANTOMCALL_BIN" demo --gui
 shot screen-share 12 env PHANTOMCALL_DEMO_AUTOCALL=share "$PHANTOMCALL_BIN" demo --gui
+shot messages 8 env PHANTOMCALL_DEMO_AUTOCALL=messages "$PHANTOMCALL_BIN" demo --gui
 shot dispatcher 8 env PHANTOMCALL_DEMO_AUTOCALL=dispatcher "$PHANTOMCALL_BIN" demo --gui
 shot hotline-stats 8 env PHANTOMCALL_DEMO_AUTOCALL=hotline-stats "$PHANTOMCALL_BIN" demo --gui
 

@@ -402,6 +402,29 @@ impl Backend {
         }
     }
 
+    /// Demo: the demo contact writes to `user` a moment later (the Messages screen).
+    pub fn demo_write(&self, user: PublicKey) {
+        let transport = self
+            .demo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|d| d.peer.transport.clone());
+        let Some(transport) = transport else {
+            return;
+        };
+        self.handle.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let chat = phantomcall_schemas::ChatMessage::new(
+                vec![user.to_hex()],
+                "Yes, six works. Call me then: audio is fine.",
+            );
+            if let Err(e) = transport.hub().send_chat(&chat).await {
+                tracing::warn!(error = %e, "demo contact's message not sent");
+            }
+        });
+    }
+
     /// Demo: the demo contact calls `user` (video, Fast mode).
     pub fn demo_ring(&self, user: PublicKey) {
         let engine = self

@@ -504,6 +504,14 @@ impl Controller {
             | AutoCall::Dispatcher
             | AutoCall::HotlineStats
             | AutoCall::Conference => {}
+            AutoCall::Messages => {
+                let members = vec![peer.to_hex()];
+                self.open_conversation(members.clone());
+                self.send_message(members, "Hi! Can we talk at six?");
+                if let Some(me) = &self.state.identity {
+                    self.backend.demo_write(me.public_key());
+                }
+            }
             AutoCall::Outgoing(call_type) => self.dial(peer, call_type),
             AutoCall::Presentation => {
                 self.state.demo_presents = true;

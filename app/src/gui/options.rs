@@ -63,11 +63,13 @@ pub enum AutoCall {
     /// Join the conference room of `PHANTOMCALL_DEMO_JOIN` past the lobby (the screenshot
     /// script runs a conference service for it).
     Conference,
+    /// Write to the demo contact, who writes back (the Messages screen).
+    Messages,
 }
 
 impl AutoCall {
     /// From `PHANTOMCALL_DEMO_AUTOCALL`: `audio`, `video`, `incoming`, `lobby`, `share`,
-    /// `dispatcher`, `hotline-stats` or `conference`.
+    /// `dispatcher`, `hotline-stats`, `conference` or `messages`.
     pub fn from_env() -> Option<AutoCall> {
         match std::env::var("PHANTOMCALL_DEMO_AUTOCALL").ok()?.as_str() {
             "audio" => Some(AutoCall::Outgoing(CallType::Voice)),
@@ -78,6 +80,7 @@ impl AutoCall {
             "dispatcher" => Some(AutoCall::Dispatcher),
             "hotline-stats" => Some(AutoCall::HotlineStats),
             "conference" => Some(AutoCall::Conference),
+            "messages" => Some(AutoCall::Messages),
             _ => None,
         }
     }
