@@ -7,7 +7,8 @@ mod voice_support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hotline::voice::{CallerEvent, VoiceEvent};
+use hotline::core::Presence;
+use hotline::voice::{CallerEvent, PresenceError, VoiceEvent};
 use nostr_signal::{EmbeddedRelay, Identity, PublicKey, RelayUrl};
 use voice_support::*;
 
@@ -253,6 +254,10 @@ async fn a_transferred_call_keeps_media_flowing_to_the_new_dispatcher() {
             _ => None,
         })
         .unwrap();
+    // On a call, "away" is refused by the hotline, and the client says so instead of
+    // sending it again and again.
+    let away = first.line.set_presence(Presence::Away).await;
+    assert!(matches!(away, Err(PresenceError::Refused(_))), "{away:?}");
     second.sign_in().await;
     first.line.transfer(entry, second.client.key).await.unwrap();
 

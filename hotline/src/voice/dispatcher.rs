@@ -3,6 +3,7 @@
 //! screen drives it; it never holds the hotline's key.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -16,6 +17,26 @@ use tokio::task::JoinHandle;
 use super::wire::{key_of, Control};
 use crate::core::{ConsoleView, DeskState, Presence};
 use crate::ids::EntryId;
+
+/// How long a presence change waits for the hotline's confirmation before it is sent again.
+const PRESENCE_CONFIRM_WAIT: Duration = Duration::from_secs(5);
+/// Sends of one presence change: a loaded relay can lose a control message, and a
+/// dispatcher who clicked "Available" must not sit unseen by the queue.
+const PRESENCE_SENDS: u32 = 5;
+
+/// Why a presence change did not take.
+#[derive(Debug, thiserror::Error)]
+pub enum PresenceError {
+    /// It could not be sent at all.
+    #[error(transparent)]
+    Send(#[from] SignalError),
+    /// The hotline refused it (on a call, not enrolled, ...).
+    #[error("the hotline refused: {0}")]
+    Refused(String),
+    /// The hotline never confirmed it.
+    #[error("the hotline did not confirm the change ({0} tries, {1} s each)")]
+    Unconfirmed(u32, u64),
+}
 
 /// What the console shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +109,8 @@ pub struct DispatcherClient {
     hotline: PublicKey,
     events: broadcast::Sender<DispatcherEvent>,
     calls: Arc<Mutex<Calls>>,
+    /// Number of the newest presence change: an older one stops re-sending.
+    presence_changes: AtomicU64,
     task: JoinHandle<()>,
 }
 
@@ -121,6 +144,7 @@ impl DispatcherClient {
             hotline,
             events,
             calls,
+            presence_changes: AtomicU64::new(0),
             task,
         }
     }
@@ -138,12 +162,44 @@ impl DispatcherClient {
             .map(drop)
     }
 
-    /// Sign in (available), pause (busy), or sign out (away).
-    pub async fn set_presence(&self, presence: Presence) -> Result<(), SignalError> {
-        self.send(Control::SetPresence {
-            presence: presence.as_str().into(),
+    /// Sign in (available), pause (busy), or sign out (away). Resolves once the hotline
+    /// confirms it (every change is answered with the presence in force), sending it
+    /// again while no confirmation comes; a newer change supersedes this one.
+    pub async fn set_presence(&self, presence: Presence) -> Result<(), PresenceError> {
+        let mine = self.presence_changes.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut events = self.events.subscribe();
+        let mut unsent = None;
+        for _ in 0..PRESENCE_SENDS {
+            if self.presence_changes.load(Ordering::SeqCst) != mine {
+                return Ok(());
+            }
+            let deadline = tokio::time::Instant::now() + PRESENCE_CONFIRM_WAIT;
+            let sent = self
+                .send(Control::SetPresence {
+                    presence: presence.as_str().into(),
+                })
+                .await;
+            if let Err(e) = sent {
+                // No relay took it now (a relay restarting): try again in a while.
+                unsent = Some(e);
+                tokio::time::sleep_until(deadline).await;
+                continue;
+            }
+            unsent = None;
+            while let Ok(event) = tokio::time::timeout_at(deadline, events.recv()).await {
+                match event {
+                    Ok(DispatcherEvent::Presence(now)) if now == presence => return Ok(()),
+                    Ok(DispatcherEvent::Refused(why)) => return Err(PresenceError::Refused(why)),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    // The client is shutting down: nothing left to confirm to.
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                }
+            }
+        }
+        Err(match unsent {
+            Some(e) => PresenceError::Send(e),
+            None => PresenceError::Unconfirmed(PRESENCE_SENDS, PRESENCE_CONFIRM_WAIT.as_secs()),
         })
-        .await
     }
 
     /// Take the offered entry.

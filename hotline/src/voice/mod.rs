@@ -25,5 +25,5 @@ mod service;
 pub mod wire;
 
 pub use caller::{CallerAssist, CallerEvent, Redial};
-pub use dispatcher::{DispatcherClient, DispatcherEvent};
+pub use dispatcher::{DispatcherClient, DispatcherEvent, PresenceError};
 pub use service::{VoiceError, VoiceEvent, VoiceService, VoiceSetup, DEFAULT_MAX_LINES};

@@ -39,13 +39,20 @@ impl RelayDesk {
     fn spawn(&self, action: ConsoleAction) {
         let client = self.client.clone();
         self.handle.spawn(async move {
-            let sent = match action {
-                ConsoleAction::SetPresence(p) => client.set_presence(p).await,
-                ConsoleAction::EndWrapUp => {
-                    client
-                        .set_presence(hotline::core::Presence::Available)
-                        .await
+            let presence = match &action {
+                ConsoleAction::SetPresence(p) => Some(*p),
+                ConsoleAction::EndWrapUp => Some(hotline::core::Presence::Available),
+                _ => None,
+            };
+            if let Some(presence) = presence {
+                // Sent again until the hotline confirms; the console shows what it says.
+                if let Err(e) = client.set_presence(presence).await {
+                    tracing::warn!(error = %e, "presence not taken by the hotline");
                 }
+                return;
+            }
+            let sent = match action {
+                ConsoleAction::SetPresence(_) | ConsoleAction::EndWrapUp => return,
                 ConsoleAction::Answer(e) | ConsoleAction::CallBack(e) => client.answer(e).await,
                 ConsoleAction::Decline(e) => client.decline(e).await,
                 ConsoleAction::Hold(e, on) => client.hold(e, on).await,
