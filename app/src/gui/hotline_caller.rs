@@ -99,4 +99,20 @@ mod tests {
             "You are number 2 in the queue · about a minute"
         );
     }
+
+    #[test]
+    fn the_voicemail_line_says_how_long_a_message_may_be() {
+        assert_eq!(
+            voicemail_line(Duration::from_secs(120)),
+            "Nobody can answer now: leave a message after the tone (up to 2 minutes)"
+        );
+        assert_eq!(
+            voicemail_line(Duration::from_secs(60)),
+            "Nobody can answer now: leave a message after the tone (up to 1 minute)"
+        );
+        assert_eq!(
+            voicemail_line(Duration::from_secs(45)),
+            "Nobody can answer now: leave a message after the tone (up to 45 seconds)"
+        );
+    }
 }
