@@ -93,8 +93,13 @@ fn heard_prompt(devices: &SyntheticDevices) -> bool {
 /// A caller overflows (max_wait 1 s, no dispatcher available), hears the prompt, sends
 /// their tone for [`TALK`] and hangs up: the voicemail's id and length.
 async fn leave_a_message(url: &RelayUrl, service: &VoiceService) -> (u64, Duration) {
+    leave_a_message_at(url, service, CALLER_HZ).await
+}
+
+/// [`leave_a_message`] in the tone `hz`.
+async fn leave_a_message_at(url: &RelayUrl, service: &VoiceService, hz: f32) -> (u64, Duration) {
     let mut events = service.events();
-    let mut caller = Caller::start(url, CALLER_HZ).await;
+    let mut caller = Caller::start(url, hz).await;
     let call = caller.dial(service.public_key());
     let CallerEvent::LeaveMessage { max, .. } = caller
         .next(|e| matches!(e, CallerEvent::LeaveMessage { .. }))
@@ -187,6 +192,40 @@ async fn an_overflowing_caller_leaves_a_voicemail_that_a_dispatcher_fetches_and_
     d.line.delete_voicemail(id).await.unwrap();
     listing(&mut console, |l| l.iter().all(|v| v.id != id)).await;
     assert!(service.voicemails().unwrap().is_empty());
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_over_the_queue_length_leaves_a_voicemail_at_once_and_the_waiting_one_keeps_waiting(
+) {
+    let relay = relay().await;
+    let url = relay.url().clone();
+    let identity = Identity::generate();
+    let hotline = identity.public_key();
+    let d = desk(&url, hotline).await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config_text(
+        "max_queue_len = 1\noverflow = \"voicemail\"\nvoicemail_max_secs = 8\n",
+        &[d.client.key],
+    );
+    let service = service(&url, &identity, &toml, &dir.path().join("hotline.db")).await;
+    d.line.set_presence(Presence::Busy).await.unwrap();
+    let mut events = service.events();
+    let first = Caller::start(&url, 520.0).await;
+    first.dial(hotline);
+    next_event(&mut events, |e| matches!(e, VoiceEvent::Queued { .. })).await;
+
+    // The queue is full: the second caller records on arrival, never queued.
+    const SECOND_HZ: f32 = 900.0;
+    let (id, _) = leave_a_message_at(&url, &service, SECOND_HZ).await;
+    let voicemail = d.line.fetch_voicemail(id, &d.identity).await.unwrap();
+    let pcm = voicemail.decode().unwrap();
+    let middle = &pcm[pcm.len() / 2 - 24_000..pcm.len() / 2 + 24_000];
+    assert!(ToneCheck::detect(middle, SECOND_HZ).dominant);
+    let view = service.view();
+    assert_eq!(view.entries.len(), 1, "the first caller still waits");
+    assert_eq!(view.stats.voicemail, 1);
+    assert_eq!(service.lines_with(&first.client.key).await, 1);
     service.shutdown().await;
 }
 
