@@ -16,6 +16,9 @@ mod core;
 #[path = "../../hotline/src/ids.rs"]
 mod ids;
 #[allow(dead_code)]
+#[path = "../../hotline/src/voice/voicemail_fetch.rs"]
+mod voicemail_fetch;
+#[allow(dead_code)]
 #[path = "../../hotline/src/voice/voicemail_wire.rs"]
 mod voicemail_wire;
 #[allow(dead_code)]
@@ -31,6 +34,21 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(control) = wire::Control::parse(text) {
-        assert_eq!(wire::Control::parse(&control.to_json()), Ok(control));
+        assert_eq!(
+            wire::Control::parse(&control.to_json()),
+            Ok(control.clone())
+        );
+        // A voicemail header or chunk into a fetch being assembled: never a panic, and
+        // what assembles is as long as its header says.
+        if let wire::Control::VoicemailHeader { id, .. }
+        | wire::Control::VoicemailChunk { id, .. } = control
+        {
+            let fetches = voicemail_fetch::Fetches::default();
+            fetches.begin(id);
+            fetches.take(control);
+            if let Ok((header, audio)) = fetches.poll(id) {
+                assert_eq!(header.bytes, audio.len());
+            }
+        }
     }
 });
