@@ -192,6 +192,13 @@ async fn an_overflowing_caller_leaves_a_voicemail_that_a_dispatcher_fetches_and_
     d.line.delete_voicemail(id).await.unwrap();
     listing(&mut console, |l| l.iter().all(|v| v.id != id)).await;
     assert!(service.voicemails().unwrap().is_empty());
+    // Deleted: a fetch ends at once with the hotline's answer, not after the timeout.
+    let asked = std::time::Instant::now();
+    assert_eq!(
+        d.line.fetch_voicemail(id, &d.identity).await,
+        Err(VoicemailError::Unavailable)
+    );
+    assert!(asked.elapsed() < Duration::from_secs(20));
     service.shutdown().await;
 }
 
@@ -248,6 +255,24 @@ async fn voicemail_is_readable_only_by_enrolled_dispatchers() {
 
     let (id, _) = leave_a_message(&url, &service).await;
     let fetched = d.line.fetch_voicemail(id, &d.identity).await.unwrap();
+    // A stranger who asks the hotline for it, as a dispatcher's client would, gets
+    // nothing at all (not even a refusal).
+    let stranger_client = person_as(&url, &SyntheticDevices::new(200.0), stranger.clone()).await;
+    let stranger_line = DispatcherClient::start(
+        stranger_client.engine.clone(),
+        stranger_client.transport.clone(),
+        hotline,
+        PrivacyMode::Fast,
+    );
+    assert!(
+        tokio::time::timeout(
+            Duration::from_secs(8),
+            stranger_line.fetch_voicemail(id, &stranger)
+        )
+        .await
+        .is_err(),
+        "the hotline sends a stranger nothing"
+    );
     service.shutdown().await;
 
     // What is on the operator's disk: the encrypted recording and one sealed key per

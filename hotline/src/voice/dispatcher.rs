@@ -255,9 +255,10 @@ impl DispatcherClient {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 match self.fetches.poll(id) {
                     Ok(done) => return Ok(done),
+                    Err(Missing::Unavailable) => return Err(VoicemailError::Unavailable),
                     Err(missing) if asked.elapsed() >= RETRY_EVERY => {
                         wanted = match missing {
-                            Missing::Header => Vec::new(),
+                            Missing::Header | Missing::Unavailable => Vec::new(),
                             Missing::Chunks(chunks) => chunks,
                         };
                         break;
@@ -449,8 +450,9 @@ impl Runner {
                 None => return,
             },
             Control::Refused { reason } => DispatcherEvent::Refused(reason),
-            header_or_chunk
-            @ (Control::VoicemailHeader { .. } | Control::VoicemailChunk { .. }) => {
+            header_or_chunk @ (Control::VoicemailHeader { .. }
+            | Control::VoicemailChunk { .. }
+            | Control::VoicemailUnavailable { .. }) => {
                 self.fetches.take(header_or_chunk);
                 return;
             }

@@ -38,6 +38,10 @@ pub enum VoicemailError {
     /// What opened is not a recording.
     #[error("malformed voicemail: {0}")]
     Malformed(String),
+    /// The hotline has no such voicemail sealed to this dispatcher (deleted, or recorded
+    /// before they were enrolled).
+    #[error("no such voicemail for this dispatcher")]
+    Unavailable,
     /// The hotline did not send it (whole) in time.
     #[error("the voicemail did not arrive in time")]
     Timeout,

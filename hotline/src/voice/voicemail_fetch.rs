@@ -32,6 +32,8 @@ pub(super) struct Header {
 
 #[derive(Default)]
 struct Assembly {
+    /// The hotline said there is no such voicemail for us.
+    unavailable: bool,
     header: Option<Header>,
     /// By index; checked against the header when it is there.
     chunks: HashMap<u32, Vec<u8>>,
@@ -45,6 +47,8 @@ pub(super) struct Fetches {
 
 /// What a fetch is missing.
 pub(super) enum Missing {
+    /// Everything: the hotline has no such voicemail for us.
+    Unavailable,
     /// The header (so: everything).
     Header,
     /// These chunks.
@@ -111,6 +115,11 @@ impl Fetches {
                     .chunks
                     .retain(|&index, data| fits(bytes as usize, index, data));
             }
+            Control::VoicemailUnavailable { id } => {
+                if let Some(assembly) = map.get_mut(&id) {
+                    assembly.unavailable = true;
+                }
+            }
             Control::VoicemailChunk { id, index, data } => {
                 let Some(assembly) = map.get_mut(&id) else {
                     return;
@@ -140,6 +149,9 @@ impl Fetches {
         let Some(assembly) = map.get(&id) else {
             return Err(Missing::Header);
         };
+        if assembly.unavailable {
+            return Err(Missing::Unavailable);
+        }
         let Some(header) = &assembly.header else {
             return Err(Missing::Header);
         };
@@ -228,6 +240,10 @@ mod tests {
         assert_eq!(h.bytes, audio.len());
         fetches.end(7);
         assert!(matches!(fetches.poll(7), Err(Missing::Header)));
+        // The hotline says there is none for us: the fetch ends.
+        assert!(fetches.begin(8));
+        fetches.take(Control::VoicemailUnavailable { id: 8 });
+        assert!(matches!(fetches.poll(8), Err(Missing::Unavailable)));
     }
 
     #[test]

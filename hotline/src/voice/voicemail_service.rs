@@ -154,9 +154,7 @@ pub(super) fn take_request(shared: &Arc<Shared>, message: &VerifiedControl) -> b
             drop(state);
             let replies = match found {
                 Ok(Some((row, stored))) => replies(row.id, &row, stored, &chunks),
-                Ok(None) => vec![Control::Refused {
-                    reason: format!("voicemail {id} is not there for you"),
-                }],
+                Ok(None) => vec![Control::VoicemailUnavailable { id }],
                 Err(e) => {
                     tracing::error!(error = %e, "voicemail not read");
                     return true;

@@ -124,6 +124,12 @@ pub enum Control {
         /// When it was recorded, unix seconds.
         recorded_unix_secs: u64,
     },
+    /// There is no voicemail `id` sealed to you (deleted, or recorded before you were
+    /// enrolled): your fetch ends.
+    VoicemailUnavailable {
+        /// The voicemail.
+        id: u64,
+    },
     /// One chunk of the encrypted recording `id`.
     VoicemailChunk {
         /// The voicemail.
@@ -348,7 +354,8 @@ impl Control {
             | Control::SetHold { .. }
             | Control::End { .. }
             | Control::VoicemailHeard { .. }
-            | Control::VoicemailDelete { .. } => Ok(()),
+            | Control::VoicemailDelete { .. }
+            | Control::VoicemailUnavailable { .. } => Ok(()),
         }
     }
 }
@@ -438,6 +445,7 @@ mod tests {
                 chunks: Vec::new(),
             },
             Control::VoicemailHeard { id: 4 },
+            Control::VoicemailUnavailable { id: 4 },
             Control::VoicemailDelete { id: 4 },
         ];
         for message in all {
