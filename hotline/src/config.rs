@@ -58,6 +58,7 @@ struct RawConfig {
     max_wait_secs: Option<u64>,
     max_queue_len: Option<u64>,
     overflow: Option<String>,
+    voicemail_max_secs: Option<u64>,
     service_level_secs: Option<u64>,
     position_interval_secs: Option<u64>,
     repeat_window_hours: Option<u64>,
@@ -116,7 +117,15 @@ pub struct HotlineConfig {
     pub inbox: InboxConfig,
     /// Broadcast pacing (`[broadcast]`).
     pub broadcast: BroadcastConfig,
+    /// Longest voicemail recorded (`voicemail_max_secs`, default 120 s).
+    pub voicemail_max: Duration,
 }
+
+/// Default of [`HotlineConfig::voicemail_max`].
+pub const DEFAULT_VOICEMAIL_MAX: Duration = Duration::from_secs(120);
+/// Longest `voicemail_max_secs` accepted: a message, not a recorder (and it bounds what
+/// the store and a fetch carry).
+pub const MAX_VOICEMAIL_SECS: u64 = 300;
 
 /// Longest accepted ring timeout: beyond it a caller waits on an absent dispatcher.
 const MAX_RING_TIMEOUT_SECS: u64 = 300;
@@ -181,6 +190,13 @@ impl HotlineConfig {
             defaults.ring_timeout,
             1,
             MAX_RING_TIMEOUT_SECS,
+        )?;
+        let voicemail_max = secs(
+            "voicemail_max_secs",
+            raw.voicemail_max_secs,
+            DEFAULT_VOICEMAIL_MAX,
+            1,
+            MAX_VOICEMAIL_SECS,
         )?;
         let wrap_up = secs("wrap_up_secs", raw.wrap_up_secs, defaults.wrap_up, 0, 3600)?;
         let service_level = secs(
@@ -267,6 +283,7 @@ impl HotlineConfig {
             blocked,
             inbox,
             broadcast,
+            voicemail_max,
         })
     }
 

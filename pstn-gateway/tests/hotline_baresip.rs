@@ -4,7 +4,8 @@
 //! DID. The phone hears the hotline's waiting tone, then the dispatcher; the dispatcher
 //! hears the phone; a blind transfer moves the phone to another dispatcher; the hotline
 //! holds no media with the caller once a dispatcher has them; a dispatcher hanging up
-//! ends the SIP call, and a phone hanging up while waiting leaves the queue.
+//! ends the SIP call, and a phone hanging up while waiting leaves the queue. A phone caller
+//! who overflows hears the voicemail tone and leaves a message a dispatcher can play.
 
 mod common;
 
@@ -60,13 +61,15 @@ struct Dispatcher {
     line: DispatcherClient,
     events: broadcast::Receiver<DispatcherEvent>,
     calls: broadcast::Receiver<EngineEvent>,
+    identity: Identity,
 }
 
 impl Dispatcher {
     async fn start(relay: &RelayUrl, hotline: PublicKey, hz: f32) -> Self {
         let devices = SyntheticDevices::new(hz);
+        let identity = Identity::generate();
         let mut setup = ClientSetup::new(
-            Identity::generate(),
+            identity.clone(),
             transport(relay),
             Arc::new(devices.clone()),
             Callers::Contacts(Vec::new()),
@@ -88,6 +91,7 @@ impl Dispatcher {
             line,
             events,
             calls,
+            identity,
         }
     }
 
@@ -160,8 +164,20 @@ async fn hotline_service(
     dispatchers: &[PublicKey],
     gateway: PublicKey,
 ) -> VoiceService {
+    hotline_service_with(relay, identity, db, dispatchers, gateway, "").await
+}
+
+/// [`hotline_service`] with more queue rules in `extra`.
+async fn hotline_service_with(
+    relay: &RelayUrl,
+    identity: &Identity,
+    db: &std::path::Path,
+    dispatchers: &[PublicKey],
+    gateway: PublicKey,
+    extra: &str,
+) -> VoiceService {
     let mut toml = format!(
-        "name = \"Test line\"\nwrap_up_secs = 1\nphone_gateways = [\"{}\"]\n",
+        "name = \"Test line\"\nwrap_up_secs = 1\nphone_gateways = [\"{}\"]\n{extra}\n",
         nostr_signal::encode_npub(&gateway)
     );
     for d in dispatchers {
@@ -433,6 +449,78 @@ async fn two_phone_callers_wait_at_once_and_the_one_who_hangs_up_leaves_the_queu
             *e == DispatcherEvent::CallEnded { entry }
         })
         .await;
+    gateway.shutdown().await;
+    hotline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_phone_caller_who_overflows_hears_the_tone_and_leaves_a_voicemail_a_dispatcher_plays() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let url = relay.url().clone();
+    let identity = Identity::generate();
+    let hotline_key = identity.public_key();
+    let gateway_identity = Identity::generate();
+    // Enrolled, never signed in: nobody takes the call.
+    let first = Dispatcher::start(&url, hotline_key, FIRST_HZ).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The overflow for persons stays "callback": a phone cannot be called back, so its
+    // caller overflows into voicemail whatever it says.
+    let hotline = hotline_service_with(
+        &url,
+        &identity,
+        &dir.path().join("hotline.db"),
+        &[first.client.key],
+        gateway_identity.public_key(),
+        "max_wait_secs = 1\nvoicemail_max_secs = 20",
+    )
+    .await;
+    let mut queue = hotline.events();
+    let gateway = gateway(&url, &gateway_identity, hotline_key).await;
+    let phone = phone(&gateway);
+    next_service_event(&mut queue, "the phone caller records", |e| {
+        matches!(e, VoiceEvent::Recording { .. })
+    })
+    .await;
+    // The 1 kHz prompt reaches the phone (the hotline sends no other 1 kHz).
+    let prompt = |samples: &[i16]| {
+        samples.chunks_exact(1_600).any(|window| {
+            let wanted = goertzel_power(window, 1_000.0, 8_000);
+            let others = [425.0, 660.0, 880.0, 1_400.0]
+                .iter()
+                .map(|&f| goertzel_power(window, f, 8_000))
+                .fold(0.0, f64::max);
+            wanted > 1e-4 && wanted > 10.0 * others
+        })
+    };
+    eventually("the phone hears the voicemail tone", WAIT, async || {
+        prompt(&phone.heard())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    phone.quit();
+    let VoiceEvent::VoicemailStored { id, duration, .. } =
+        next_service_event(&mut queue, "the voicemail is stored", |e| {
+            matches!(
+                e,
+                VoiceEvent::VoicemailStored { .. } | VoiceEvent::VoicemailDropped { .. }
+            )
+        })
+        .await
+    else {
+        panic!("the phone caller's message was not kept");
+    };
+    assert!(duration >= Duration::from_secs(2), "{duration:?}");
+    let voicemail = first
+        .line
+        .fetch_voicemail(id, &first.identity)
+        .await
+        .expect("the dispatcher opens the phone caller's voicemail");
+    let pcm = voicemail.decode().unwrap();
+    let middle = &pcm[pcm.len() / 2 - 24_000..pcm.len() / 2 + 24_000];
+    assert!(
+        media::audio::ToneCheck::detect(middle, PHONE_HZ as f32).dominant,
+        "the phone's tone is in the message"
+    );
     gateway.shutdown().await;
     hotline.shutdown().await;
 }

@@ -40,6 +40,9 @@ impl Controller {
                     "{name} cannot take more callers now: a dispatcher will call you back"
                 ));
             }
+            CallerEvent::LeaveMessage { hotline, max } => {
+                s.hotline_notes.insert(hotline, voicemail_line(max));
+            }
             CallerEvent::CallingBack {
                 hotline,
                 dispatcher,
@@ -52,6 +55,18 @@ impl Controller {
             }
         }
     }
+}
+
+/// "Nobody can answer now: leave a message after the tone (up to 2 minutes)".
+pub fn voicemail_line(max: Duration) -> String {
+    let secs = max.as_secs();
+    let up_to = if secs >= 60 && secs.is_multiple_of(60) {
+        let minutes = secs / 60;
+        format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+    } else {
+        format!("{secs} seconds")
+    };
+    format!("Nobody can answer now: leave a message after the tone (up to {up_to})")
 }
 
 /// "You are number 3 in the queue · about 4 minutes".
@@ -82,6 +97,22 @@ mod tests {
         assert_eq!(
             queue_line(2, Some(Duration::from_secs(20))),
             "You are number 2 in the queue · about a minute"
+        );
+    }
+
+    #[test]
+    fn the_voicemail_line_says_how_long_a_message_may_be() {
+        assert_eq!(
+            voicemail_line(Duration::from_secs(120)),
+            "Nobody can answer now: leave a message after the tone (up to 2 minutes)"
+        );
+        assert_eq!(
+            voicemail_line(Duration::from_secs(60)),
+            "Nobody can answer now: leave a message after the tone (up to 1 minute)"
+        );
+        assert_eq!(
+            voicemail_line(Duration::from_secs(45)),
+            "Nobody can answer now: leave a message after the tone (up to 45 seconds)"
         );
     }
 }

@@ -420,6 +420,8 @@ fn dispatcher_section(
         desk: &d.desk,
         age: d.taken_at.elapsed(),
         names: &names,
+        voicemails: &d.voicemails,
+        voicemail_note: d.voicemail_note.as_deref(),
     };
     if s.tab == Tab::HotlineStats {
         screens::hotline_stats::show(&model, ui);

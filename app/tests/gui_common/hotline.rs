@@ -45,8 +45,19 @@ pub async fn help_line(
     dispatcher: &PublicKey,
     db: &Path,
 ) -> VoiceService {
+    help_line_with(relay, identity, dispatcher, db, "").await
+}
+
+/// [`help_line`] with more of `hotline.toml` (queue rules) in `extra`.
+pub async fn help_line_with(
+    relay: &RelayUrl,
+    identity: &Identity,
+    dispatcher: &PublicKey,
+    db: &Path,
+    extra: &str,
+) -> VoiceService {
     let toml = format!(
-        "name = \"Help line\"\n[[dispatchers]]\nnpub = \"{}\"\n",
+        "name = \"Help line\"\n{extra}\n[[dispatchers]]\nnpub = \"{}\"\n",
         nostr_signal::encode_npub(dispatcher)
     );
     VoiceService::start(VoiceSetup {

@@ -9,8 +9,10 @@
 mod broadcast;
 mod inbox;
 mod schema;
+mod voicemail;
 
 pub use broadcast::PendingRecipient;
+pub use voicemail::{StoredVoicemail, VoicemailRow, MAX_STORED_VOICEMAILS};
 
 use std::path::Path;
 use std::time::Duration;

@@ -93,6 +93,24 @@ const MIGRATIONS: &[&str] = &[
          reason TEXT,
          PRIMARY KEY (broadcast, position)
      );",
+    // 3: voicemail. The recording is encrypted with a content key that is only stored
+    // sealed to each enrolled dispatcher (`voicemail_keys`); nothing here plays it.
+    "CREATE TABLE voicemails (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         caller_id BLOB NOT NULL,
+         recorded_ms INTEGER NOT NULL,
+         duration_ms INTEGER NOT NULL,
+         ephemeral BLOB NOT NULL,
+         nonce BLOB NOT NULL,
+         audio BLOB NOT NULL,
+         heard INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE voicemail_keys (
+         voicemail INTEGER NOT NULL,
+         dispatcher BLOB NOT NULL,
+         sealed TEXT NOT NULL,
+         PRIMARY KEY (voicemail, dispatcher)
+     );",
 ];
 
 /// The version this build writes.

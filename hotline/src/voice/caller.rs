@@ -52,6 +52,14 @@ pub enum CallerEvent {
         /// The hotline.
         hotline: PublicKey,
     },
+    /// The queue overflowed into voicemail: leave a message after the tone (the line
+    /// records for at most `max`, then ends).
+    LeaveMessage {
+        /// The hotline.
+        hotline: PublicKey,
+        /// The longest message kept.
+        max: Duration,
+    },
     /// A dispatcher of the hotline is calling you back (their call rings).
     CallingBack {
         /// The hotline.
@@ -286,6 +294,14 @@ impl Assist {
                 if session_of(&mut self.sessions, &call).is_some() =>
             {
                 CallerEvent::CallbackPromised { hotline: sender }
+            }
+            Control::VoicemailPrompt { call, max_secs }
+                if session_of(&mut self.sessions, &call).is_some() =>
+            {
+                CallerEvent::LeaveMessage {
+                    hotline: sender,
+                    max: Duration::from_secs(u64::from(max_secs)),
+                }
             }
             Control::CallingBack { dispatcher } if !self.bridged() => {
                 let Ok(dispatcher) = key_of(&dispatcher, "dispatcher")

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::voicemail_wire::{VoicemailWire, MAX_CONSOLE_VOICEMAILS};
 use super::wire::{key_of, WireError};
 use crate::core::Presence;
 use crate::ids::Npub;
@@ -113,6 +114,9 @@ pub struct ConsoleSnapshot {
     pub(crate) offer: Option<OfferWire>,
     pub(crate) call: Option<CallWire>,
     pub(crate) wrap_up_left_ms: Option<u64>,
+    /// The hotline's voicemails, newest first (absent from a service without voicemail).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) voicemails: Vec<VoicemailWire>,
 }
 
 impl ConsoleSnapshot {
@@ -186,6 +190,12 @@ impl ConsoleSnapshot {
         }
         if let Some(w) = self.wrap_up_left_ms {
             time(w)?;
+        }
+        if self.voicemails.len() > MAX_CONSOLE_VOICEMAILS {
+            return Err(WireError::TooLong("console voicemails"));
+        }
+        for v in &self.voicemails {
+            v.check()?;
         }
         Ok(())
     }

@@ -110,7 +110,14 @@ impl ConsoleSnapshot {
                 since_ms: ms(c.since),
             }),
             wrap_up_left_ms: desk.wrap_up_left.map(ms),
+            voicemails: Vec::new(),
         }
+    }
+
+    /// The voicemails listed, newest first (checked with the rest: read them after
+    /// [`ConsoleSnapshot::read`] succeeded).
+    pub fn voicemails(&self) -> Vec<super::voicemail::VoicemailListing> {
+        self.voicemails.iter().map(Into::into).collect()
     }
 
     /// Checks every field and gives the console's view and the dispatcher's desk.

@@ -12,6 +12,7 @@ use nostr_signal::PublicKey;
 use super::console_dto::ConsoleSnapshot;
 use super::driver::npub_of;
 use super::service::Shared;
+use super::voicemail_wire::{VoicemailWire, MAX_CONSOLE_VOICEMAILS};
 use super::wire::Control;
 use crate::core::DeskState;
 
@@ -30,12 +31,22 @@ pub(super) async fn serve_consoles(shared: Arc<Shared>) {
         let snapshots: Vec<(PublicKey, ConsoleSnapshot)> = {
             let state = shared.state();
             let view = state.core.view(now);
+            let voicemails: Vec<VoicemailWire> =
+                match state.store.voicemails(MAX_CONSOLE_VOICEMAILS) {
+                    Ok(rows) => rows.iter().map(VoicemailWire::from).collect(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "voicemails not listed");
+                        Vec::new()
+                    }
+                };
             state
                 .consoles
                 .iter()
                 .map(|key| {
                     let desk = DeskState::from_core(&state.core, &view, npub_of(key), now);
-                    (*key, ConsoleSnapshot::new(&view, &desk))
+                    let mut snapshot = ConsoleSnapshot::new(&view, &desk);
+                    snapshot.voicemails = voicemails.clone();
+                    (*key, snapshot)
                 })
                 .collect()
         };

@@ -14,6 +14,8 @@ use phantomcall_schemas::{CallId, PrivacyMode};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use super::voicemail::{open, Voicemail, VoicemailError, VoicemailListing};
+use super::voicemail_fetch::{Fetches, Missing, FETCH_TIMEOUT, RETRY_EVERY};
 use super::wire::{key_of, Control};
 use crate::core::{ConsoleView, DeskState, Presence};
 use crate::ids::EntryId;
@@ -88,6 +90,8 @@ pub enum DispatcherEvent {
         /// When it arrived (its times count from then).
         at: std::time::Instant,
     },
+    /// The hotline's voicemails, newest first (with each console snapshot).
+    Voicemails(Vec<VoicemailListing>),
 }
 
 #[derive(Default)]
@@ -111,6 +115,7 @@ pub struct DispatcherClient {
     calls: Arc<Mutex<Calls>>,
     /// Number of the newest presence change: an older one stops re-sending.
     presence_changes: AtomicU64,
+    fetches: Fetches,
     task: JoinHandle<()>,
 }
 
@@ -125,6 +130,7 @@ impl DispatcherClient {
     ) -> Self {
         let (events, _) = broadcast::channel(64);
         let calls = Arc::new(Mutex::new(Calls::default()));
+        let fetches = Fetches::default();
         let controls = transport.hub().incoming_controls();
         let task = tokio::spawn(run(
             Runner {
@@ -134,6 +140,7 @@ impl DispatcherClient {
                 events: events.clone(),
                 calls: calls.clone(),
                 transport: transport.clone(),
+                fetches: fetches.clone(),
             },
             engine.events(),
             controls,
@@ -145,6 +152,7 @@ impl DispatcherClient {
             events,
             calls,
             presence_changes: AtomicU64::new(0),
+            fetches,
             task,
         }
     }
@@ -253,6 +261,83 @@ impl DispatcherClient {
         .await
     }
 
+    /// Fetches voicemail `id` from the hotline and opens it with `identity` (this
+    /// dispatcher's own key: the only one besides other enrolled dispatchers' that can).
+    /// Parts lost on the way are asked for again; gives up after 40 s.
+    pub async fn fetch_voicemail(
+        &self,
+        id: u64,
+        identity: &nostr_signal::Identity,
+    ) -> Result<Voicemail, VoicemailError> {
+        if !self.fetches.begin(id) {
+            return Err(VoicemailError::Send(
+                "too many voicemails being fetched".into(),
+            ));
+        }
+        let result = self.assemble(id).await;
+        self.fetches.end(id);
+        let (header, audio) = result?;
+        let packets = open(
+            identity.keys(),
+            &header.ephemeral,
+            &header.sealed_key,
+            &header.nonce,
+            &audio,
+        )?;
+        Ok(Voicemail {
+            id,
+            caller: header.caller,
+            recorded_unix_secs: header.recorded_unix_secs,
+            duration: Duration::from_millis(u64::from(header.duration_ms)),
+            packets,
+        })
+    }
+
+    async fn assemble(
+        &self,
+        id: u64,
+    ) -> Result<(super::voicemail_fetch::Header, Vec<u8>), VoicemailError> {
+        let started = tokio::time::Instant::now();
+        let mut wanted = Vec::new();
+        loop {
+            self.send(Control::VoicemailFetch {
+                id,
+                chunks: std::mem::take(&mut wanted),
+            })
+            .await
+            .map_err(|e| VoicemailError::Send(e.to_string()))?;
+            let asked = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                match self.fetches.poll(id) {
+                    Ok(done) => return Ok(done),
+                    Err(Missing::Unavailable) => return Err(VoicemailError::Unavailable),
+                    Err(missing) if asked.elapsed() >= RETRY_EVERY => {
+                        wanted = match missing {
+                            Missing::Header | Missing::Unavailable => Vec::new(),
+                            Missing::Chunks(chunks) => chunks,
+                        };
+                        break;
+                    }
+                    Err(_) => {}
+                }
+                if started.elapsed() >= FETCH_TIMEOUT {
+                    return Err(VoicemailError::Timeout);
+                }
+            }
+        }
+    }
+
+    /// Marks voicemail `id` heard (for every dispatcher of the hotline).
+    pub async fn mark_voicemail_heard(&self, id: u64) -> Result<(), SignalError> {
+        self.send(Control::VoicemailHeard { id }).await
+    }
+
+    /// Deletes voicemail `id` from the hotline.
+    pub async fn delete_voicemail(&self, id: u64) -> Result<(), SignalError> {
+        self.send(Control::VoicemailDelete { id }).await
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -271,6 +356,7 @@ struct Runner {
     events: broadcast::Sender<DispatcherEvent>,
     calls: Arc<Mutex<Calls>>,
     transport: Arc<NostrTransport>,
+    fetches: Fetches,
 }
 
 async fn run(
@@ -420,12 +506,21 @@ impl Runner {
                 None => return,
             },
             Control::Refused { reason } => DispatcherEvent::Refused(reason),
+            header_or_chunk @ (Control::VoicemailHeader { .. }
+            | Control::VoicemailChunk { .. }
+            | Control::VoicemailUnavailable { .. }) => {
+                self.fetches.take(header_or_chunk);
+                return;
+            }
             Control::Console(snapshot) => match snapshot.read() {
-                Ok((view, desk)) => DispatcherEvent::Console {
-                    view: Box::new(view),
-                    desk: Box::new(desk),
-                    at: std::time::Instant::now(),
-                },
+                Ok((view, desk)) => {
+                    self.emit(DispatcherEvent::Voicemails(snapshot.voicemails()));
+                    DispatcherEvent::Console {
+                        view: Box::new(view),
+                        desk: Box::new(desk),
+                        at: std::time::Instant::now(),
+                    }
+                }
                 Err(e) => {
                     tracing::info!(error = %e, "console snapshot dropped");
                     return;

@@ -43,6 +43,12 @@ enum Action {
     ReRing(EntryId, PublicKey),
     Announce(CallId, u32),
     Event(VoiceEvent),
+    Voicemail {
+        entry: EntryId,
+        call: CallId,
+        caller: Option<PublicKey>,
+        caller_id: crate::ids::CallerId,
+    },
 }
 
 pub(super) fn npub_of(key: &PublicKey) -> Npub {
@@ -187,6 +193,9 @@ fn line_of_call(state: &State, call: &CallId) -> Option<EntryId> {
 pub(super) async fn serve_controls(shared: std::sync::Arc<Shared>, mut controls: IncomingControls) {
     while let Some(message) = controls.recv().await {
         let now = Instant::now();
+        if super::voicemail_service::take_request(&shared, &message) {
+            continue;
+        }
         match take_control(&shared, &message, now) {
             Ok(Some(reply)) => send(&shared, message.sender, reply).await,
             Ok(None) => {}
@@ -277,7 +286,7 @@ pub(super) async fn serve_timers(shared: std::sync::Arc<Shared>) {
 }
 
 /// Takes the core's outputs, writes the queue through to the store, then acts.
-pub(super) async fn flush(shared: &Shared, now: Instant) {
+pub(super) async fn flush(shared: &std::sync::Arc<Shared>, now: Instant) {
     let actions = {
         let mut state = shared.state();
         let mut actions = Vec::new();
@@ -462,10 +471,25 @@ fn plan(state: &mut State, output: Output, now: Instant, actions: &mut Vec<Actio
                 actions.push(Action::Hangup(call));
             }
         }
-        Output::TakeVoicemail { entry, .. } => {
-            // Recording voicemail is not built yet (docs/decisions.md): the line ends.
-            if let Some(call) = state.lines.remove(&entry).and_then(|l| l.call) {
-                actions.push(Action::Hangup(call));
+        Output::TakeVoicemail {
+            entry,
+            call,
+            caller_id,
+        } => {
+            // The line stays open to record (voicemail_service.rs); a caller who overflowed
+            // on arrival has no line here yet, only the call the core names.
+            let line = state.lines.remove(&entry);
+            let open = line
+                .as_ref()
+                .and_then(|l| l.call)
+                .or_else(|| call.and_then(|c| c.0.parse().ok()));
+            if let Some(open) = open {
+                actions.push(Action::Voicemail {
+                    entry,
+                    call: open,
+                    caller: line.map(|l| l.caller),
+                    caller_id,
+                });
             }
         }
         Output::PresenceChanged {
@@ -496,7 +520,7 @@ fn plan(state: &mut State, output: Output, now: Instant, actions: &mut Vec<Actio
     }
 }
 
-async fn act(shared: &Shared, action: Action) {
+async fn act(shared: &std::sync::Arc<Shared>, action: Action) {
     match action {
         Action::Send(to, control) => send(shared, to, control).await,
         Action::Hangup(call) => shared.engine.hangup(call),
@@ -522,13 +546,27 @@ async fn act(shared: &Shared, action: Action) {
             let _ = shared.events.send(VoiceEvent::ReRinging { entry });
         }
         Action::Announce(call, position) => shared.line.announce_position(&call, position),
+        Action::Voicemail {
+            entry,
+            call,
+            caller,
+            caller_id,
+        } => {
+            tokio::spawn(super::voicemail_service::record(
+                shared.clone(),
+                entry,
+                call,
+                caller,
+                caller_id,
+            ));
+        }
         Action::Event(event) => {
             let _ = shared.events.send(event);
         }
     }
 }
 
-async fn send(shared: &Shared, to: PublicKey, control: Control) {
+pub(super) async fn send(shared: &Shared, to: PublicKey, control: Control) {
     if let Err(e) = shared
         .transport
         .hub()

@@ -13,6 +13,8 @@
 //! - [`DispatcherClient`]: a dispatcher's side (sign in, offers, answer, transfer, end).
 //! - [`CallerAssist`]: a caller's side (position updates, following a hand-over).
 //! - [`wire`]: the control messages; [`console_dto`]: the console snapshot among them.
+//! - [`voicemail`]: overflow into voicemail, recorded on the line and sealed to the
+//!   enrolled dispatchers only ([`voicemail_wire`]: its messages and framing).
 
 mod caller;
 pub mod console_dto;
@@ -22,8 +24,14 @@ mod dispatcher;
 mod driver;
 pub mod line;
 mod service;
+pub mod voicemail;
+mod voicemail_fetch;
+pub mod voicemail_record;
+mod voicemail_service;
+pub mod voicemail_wire;
 pub mod wire;
 
 pub use caller::{CallerAssist, CallerEvent, Redial};
 pub use dispatcher::{DispatcherClient, DispatcherEvent, PresenceError};
 pub use service::{VoiceError, VoiceEvent, VoiceService, VoiceSetup, DEFAULT_MAX_LINES};
+pub use voicemail::{Voicemail, VoicemailError, VoicemailListing};

@@ -81,6 +81,25 @@ pub enum VoiceEvent {
         /// The entry.
         entry: EntryId,
     },
+    /// A caller overflowed into voicemail: the prompt plays and the line records.
+    Recording {
+        /// The entry (already out of the queue).
+        entry: EntryId,
+    },
+    /// A voicemail was stored (encrypted to the enrolled dispatchers).
+    VoicemailStored {
+        /// The entry it came from.
+        entry: EntryId,
+        /// The voicemail's id.
+        id: u64,
+        /// Its length.
+        duration: Duration,
+    },
+    /// A voicemail line ended with nothing worth keeping (no voice, or the store is full).
+    VoicemailDropped {
+        /// The entry it came from.
+        entry: EntryId,
+    },
     /// A control message or a dispatcher's action was refused.
     Refused {
         /// Why, in words.
@@ -108,6 +127,10 @@ pub(super) struct Shared {
     pub(super) events: broadcast::Sender<VoiceEvent>,
     /// Woken when the core's next deadline may have moved.
     pub(super) wake: Notify,
+    /// Longest voicemail recorded.
+    pub(super) voicemail_max: Duration,
+    /// Whom voicemails are sealed to: the dispatchers enrolled now.
+    pub(super) voicemail_readers: Vec<crate::ids::Npub>,
 }
 
 impl Shared {
@@ -137,6 +160,8 @@ impl VoiceService {
             max_lines,
         } = setup;
         let key = store.caller_id_key()?;
+        let voicemail_max = config.voicemail_max;
+        let voicemail_readers = config.dispatcher_npubs();
         let snapshot = store.load()?;
         let core = config.restore_core(key, snapshot, Instant::now(), unix_ms());
         transport.verifier.accept_controls = true;
@@ -167,6 +192,8 @@ impl VoiceService {
             mode,
             events,
             wake: Notify::new(),
+            voicemail_max,
+            voicemail_readers,
         });
         let controls = started.transport.hub().incoming_controls();
         let calls = started.engine.events();
@@ -199,6 +226,14 @@ impl VoiceService {
     /// The queue, the roster and the counters now (the operator's statistics screen).
     pub fn view(&self) -> ConsoleView {
         self.shared.state().core.view(Instant::now())
+    }
+
+    /// The voicemails stored, newest first (no audio: what a console lists).
+    pub fn voicemails(&self) -> Result<Vec<crate::store::VoicemailRow>, StoreError> {
+        self.shared
+            .state()
+            .store
+            .voicemails(crate::store::MAX_STORED_VOICEMAILS)
     }
 
     /// Calls (peer connections) the service holds with `caller` right now: a waiting

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::console_dto::ConsoleSnapshot;
+use super::voicemail_wire;
 use crate::core::{Presence, MAX_CALL_ID_CHARS, MAX_NOTE_CHARS};
 use crate::ids::Npub;
 
@@ -43,6 +44,14 @@ pub enum Control {
     CallingBack {
         /// The dispatcher's key (hex).
         dispatcher: String,
+    },
+    /// The queue overflowed into voicemail: leave a message after the tone on the line
+    /// `call`, at most `max_secs` long.
+    VoicemailPrompt {
+        /// The waiting call that records.
+        call: String,
+        /// The longest message kept.
+        max_secs: u32,
     },
 
     // Hotline -> dispatcher.
@@ -93,6 +102,43 @@ pub enum Control {
     /// dispatcher whose app said it is there (at once when something changed, else every
     /// few seconds).
     Console(Box<ConsoleSnapshot>),
+    /// A voicemail you asked for: its content key sealed to you, and what the chunks
+    /// that follow carry.
+    VoicemailHeader {
+        /// The voicemail.
+        id: u64,
+        /// The recording's ephemeral public key (hex): with your secret key, the NIP-44
+        /// conversation key that opens `sealed_key`.
+        ephemeral: String,
+        /// The content key, sealed to you (a NIP-44 v2 payload).
+        sealed_key: String,
+        /// The ChaCha20-Poly1305 nonce of the recording (24 hex digits).
+        nonce: String,
+        /// Bytes of the encrypted recording (tag included), carried in chunks of
+        /// [`super::voicemail_wire::VOICEMAIL_CHUNK_BYTES`].
+        bytes: u32,
+        /// Its length.
+        duration_ms: u32,
+        /// The opaque caller id, short form.
+        caller: String,
+        /// When it was recorded, unix seconds.
+        recorded_unix_secs: u64,
+    },
+    /// There is no voicemail `id` sealed to you (deleted, or recorded before you were
+    /// enrolled): your fetch ends.
+    VoicemailUnavailable {
+        /// The voicemail.
+        id: u64,
+    },
+    /// One chunk of the encrypted recording `id`.
+    VoicemailChunk {
+        /// The voicemail.
+        id: u64,
+        /// 0-based chunk index.
+        index: u32,
+        /// The chunk's bytes, hex.
+        data: String,
+    },
     /// An action of yours was refused, with the reason.
     Refused {
         /// The reason, in words.
@@ -140,6 +186,25 @@ pub enum Control {
     End {
         /// The entry.
         entry: u64,
+    },
+
+    /// Send me voicemail `id` (its header, then its chunks; only `chunks` when not empty).
+    VoicemailFetch {
+        /// The voicemail.
+        id: u64,
+        /// The chunks wanted again; empty: the header and every chunk.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        chunks: Vec<u32>,
+    },
+    /// Mark voicemail `id` heard (for every dispatcher: the hotline has one mailbox).
+    VoicemailHeard {
+        /// The voicemail.
+        id: u64,
+    },
+    /// Delete voicemail `id`.
+    VoicemailDelete {
+        /// The voicemail.
+        id: u64,
     },
 
     // Phone gateway <-> hotline: the messaging hotline's SMS.
@@ -222,6 +287,27 @@ impl Control {
                 key_of(dispatcher, "dispatcher").map(drop)
             }
             Control::CallingBack { dispatcher } => key_of(dispatcher, "dispatcher").map(drop),
+            Control::VoicemailPrompt { call, .. } => call_ok(call),
+            Control::VoicemailHeader {
+                ephemeral,
+                sealed_key,
+                nonce,
+                bytes,
+                duration_ms,
+                caller,
+                ..
+            } => voicemail_wire::check_header(
+                ephemeral,
+                sealed_key,
+                nonce,
+                *bytes,
+                *duration_ms,
+                caller,
+            ),
+            Control::VoicemailChunk { index, data, .. } => {
+                voicemail_wire::check_chunk(*index, data)
+            }
+            Control::VoicemailFetch { chunks, .. } => voicemail_wire::check_wanted(chunks),
             Control::Offer {
                 caller,
                 caller_npub,
@@ -266,7 +352,10 @@ impl Control {
             Control::Answer { .. }
             | Control::Decline { .. }
             | Control::SetHold { .. }
-            | Control::End { .. } => Ok(()),
+            | Control::End { .. }
+            | Control::VoicemailHeard { .. }
+            | Control::VoicemailDelete { .. }
+            | Control::VoicemailUnavailable { .. } => Ok(()),
         }
     }
 }
@@ -328,6 +417,36 @@ mod tests {
                 sender: "0a1b".into(),
                 text: "yes, how can we help?".into(),
             },
+            Control::VoicemailPrompt {
+                call: "c1".into(),
+                max_secs: 120,
+            },
+            Control::VoicemailHeader {
+                id: 4,
+                ephemeral: KEY.into(),
+                sealed_key: "QUJDRA==".into(),
+                nonce: "0a".repeat(12),
+                bytes: 4000,
+                duration_ms: 3000,
+                caller: "c-0123456789ab".into(),
+                recorded_unix_secs: 1_700_000_000,
+            },
+            Control::VoicemailChunk {
+                id: 4,
+                index: 0,
+                data: "00ff".into(),
+            },
+            Control::VoicemailFetch {
+                id: 4,
+                chunks: vec![1, 2],
+            },
+            Control::VoicemailFetch {
+                id: 4,
+                chunks: Vec::new(),
+            },
+            Control::VoicemailHeard { id: 4 },
+            Control::VoicemailUnavailable { id: 4 },
+            Control::VoicemailDelete { id: 4 },
         ];
         for message in all {
             assert_eq!(Control::parse(&message.to_json()), Ok(message));
@@ -365,6 +484,14 @@ mod tests {
                 "sms sender",
             ),
             (r#"{"type":"sms-out","sender":"00","text":""}"#, "sms text"),
+            (
+                r#"{"type":"voicemail-chunk","id":1,"index":0,"data":"0g"}"#,
+                "voicemail chunk",
+            ),
+            (
+                r#"{"type":"voicemail-fetch","id":1,"chunks":[999]}"#,
+                "wanted voicemail chunks",
+            ),
         ];
         for (text, said) in cases {
             let error = Control::parse(text).unwrap_err().to_string();

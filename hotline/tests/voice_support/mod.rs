@@ -34,8 +34,13 @@ pub fn transport(relay: &RelayUrl) -> NostrTransportConfig {
 
 /// A person's client: contacts only (no strangers), control messages on.
 pub async fn person(relay: &RelayUrl, devices: &SyntheticDevices) -> Client {
+    person_as(relay, devices, Identity::generate()).await
+}
+
+/// [`person`] with a given identity (a dispatcher who opens voicemails with their key).
+pub async fn person_as(relay: &RelayUrl, devices: &SyntheticDevices, identity: Identity) -> Client {
     let mut setup = ClientSetup::new(
-        Identity::generate(),
+        identity,
         transport(relay),
         Arc::new(devices.clone()),
         Callers::Contacts(Vec::new()),

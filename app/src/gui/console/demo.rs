@@ -291,7 +291,10 @@ impl DemoHotline {
 
     /// Applies one of our console's actions now.
     pub fn act(&mut self, action: &ConsoleAction) -> Result<(), String> {
-        let result = self.core.handle_input(action.input(self.me), self.now);
+        let Some(input) = action.input(self.me) else {
+            return Err("The demo hotline keeps no voicemail".into());
+        };
+        let result = self.core.handle_input(input, self.now);
         self.drain();
         result.map_err(|e| format!("The hotline refused: {e}"))
     }

@@ -27,6 +27,8 @@ impl Controller {
             desk: DeskState::signed_out(me.unwrap_or(Npub::from_bytes([0; 32]))),
             taken_at: std::time::Instant::now(),
             names,
+            voicemails: Vec::new(),
+            voicemail_note: None,
         });
         self.hotline_tick();
     }
@@ -39,6 +41,16 @@ impl Controller {
         let mut newest = None;
         while let Some(snapshot) = link.poll() {
             newest = Some(snapshot);
+        }
+        let voicemails = link.voicemails();
+        let note = link.voicemail_note();
+        if let Some(d) = self.state.dispatcher.as_mut() {
+            if let Some(list) = voicemails {
+                d.voicemails = list;
+            }
+            if note.is_some() {
+                d.voicemail_note = note;
+            }
         }
         if let (Some((view, desk, taken_at)), Some(d)) = (newest, self.state.dispatcher.as_mut()) {
             d.view = Some(view);
@@ -72,6 +84,14 @@ impl Controller {
         let Net::Online(online) = &self.state.net else {
             return;
         };
+        let Some(identity) = self.state.identity.clone() else {
+            return;
+        };
+        let devices = self
+            .state
+            .devices
+            .clone()
+            .map(|d| d as Arc<dyn calling::MediaDevices>);
         let handle = self.backend.handle().clone();
         let client = {
             // The client's task runs on the background runtime.
@@ -83,7 +103,10 @@ impl Controller {
                 self.state.lobby_mode,
             ))
         };
-        self.attach_hotline(Box::new(RelayDesk::new(client, handle)), Vec::new());
+        self.attach_hotline(
+            Box::new(RelayDesk::new(client, handle, identity, devices)),
+            Vec::new(),
+        );
     }
 
     /// The demo: our identity as a dispatcher of a demo hotline that has run a morning.

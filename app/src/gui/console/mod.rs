@@ -26,6 +26,7 @@ use hotline::core::Input;
 pub use hotline::core::{
     ConsoleView, DeskCall, DeskOffer, DeskState, DispatcherView, EntryKind, EntryView, Presence,
 };
+pub use hotline::voice::VoicemailListing;
 pub use hotline::{EntryId, Npub};
 
 /// What the console asks the hotline to do. Each names the entry it is about, so an
@@ -50,12 +51,20 @@ pub enum ConsoleAction {
     End(EntryId),
     /// End wrap-up now and take calls again.
     EndWrapUp,
+    /// Fetch voicemail `id`, open it with our key and play it through the speaker (it is
+    /// marked heard once played).
+    PlayVoicemail(u64),
+    /// Mark voicemail `id` heard (for the whole team).
+    VoicemailHeard(u64),
+    /// Delete voicemail `id` from the hotline.
+    DeleteVoicemail(u64),
 }
 
 impl ConsoleAction {
-    /// The hotline core's input this action stands for, sent by dispatcher `me`.
-    pub fn input(&self, me: Npub) -> Input {
-        match self {
+    /// The hotline core's input this action stands for, sent by dispatcher `me`; `None`
+    /// for voicemail, which is the service's mailbox, not the queue's.
+    pub fn input(&self, me: Npub) -> Option<Input> {
+        Some(match self {
             ConsoleAction::SetPresence(p) => Input::SetPresence(me, *p),
             ConsoleAction::Answer(e) | ConsoleAction::CallBack(e) => Input::Answer(*e, me),
             ConsoleAction::Decline(e) => Input::Decline(*e, me),
@@ -69,7 +78,10 @@ impl ConsoleAction {
             ConsoleAction::End(e) => Input::End(*e, me),
             // The core ends wrap-up early when the dispatcher says "available".
             ConsoleAction::EndWrapUp => Input::SetPresence(me, Presence::Available),
-        }
+            ConsoleAction::PlayVoicemail(_)
+            | ConsoleAction::VoicemailHeard(_)
+            | ConsoleAction::DeleteVoicemail(_) => return None,
+        })
     }
 }
 
@@ -84,6 +96,10 @@ pub struct ConsoleModel<'a> {
     pub age: Duration,
     /// A colleague's name (a contact's name, or the short npub).
     pub names: &'a dyn Fn(&Npub) -> String,
+    /// The hotline's voicemails, newest first.
+    pub voicemails: &'a [VoicemailListing],
+    /// What became of the last voicemail played ("Playing…", or why not).
+    pub voicemail_note: Option<&'a str>,
 }
 
 impl ConsoleModel<'_> {
@@ -170,6 +186,15 @@ pub trait DeskLink: Send {
     /// The newest snapshot if one came since the last call, with the instant it was
     /// taken on this machine's clock.
     fn poll(&mut self) -> Option<(ConsoleView, DeskState, Instant)>;
+    /// The newest list of voicemails if one came since the last call (a hotline that
+    /// records none never sends one).
+    fn voicemails(&mut self) -> Option<Vec<VoicemailListing>> {
+        None
+    }
+    /// What became of the last voicemail played, if that changed since the last call.
+    fn voicemail_note(&mut self) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -183,20 +208,21 @@ mod tests {
         let e = EntryId(3);
         assert!(matches!(
             ConsoleAction::Answer(e).input(me),
-            Input::Answer(x, d) if x == e && d == me
+            Some(Input::Answer(x, d)) if x == e && d == me
         ));
         assert!(matches!(
             ConsoleAction::CallBack(e).input(me),
-            Input::Answer(x, d) if x == e && d == me
+            Some(Input::Answer(x, d)) if x == e && d == me
         ));
         assert!(matches!(
             ConsoleAction::Transfer(e, other).input(me),
-            Input::TransferTo { entry, from, to } if entry == e && from == me && to == other
+            Some(Input::TransferTo { entry, from, to }) if entry == e && from == me && to == other
         ));
         assert!(matches!(
             ConsoleAction::EndWrapUp.input(me),
-            Input::SetPresence(d, Presence::Available) if d == me
+            Some(Input::SetPresence(d, Presence::Available)) if d == me
         ));
+        assert!(ConsoleAction::PlayVoicemail(4).input(me).is_none());
     }
 
     #[test]

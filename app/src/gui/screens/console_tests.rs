@@ -12,7 +12,9 @@ use hotline::core::{EntryKind, Input, Presence};
 use super::dispatcher::DispatcherScreen;
 use super::hotline_stats;
 use crate::gui::console::demo::DemoHotline;
-use crate::gui::console::{percent, ConsoleAction, ConsoleModel, ConsoleView, DeskState, Npub};
+use crate::gui::console::{
+    percent, ConsoleAction, ConsoleModel, ConsoleView, DeskState, Npub, VoicemailListing,
+};
 
 const ME: Npub = Npub::from_bytes([0x77; 32]);
 
@@ -24,6 +26,7 @@ struct World {
     age: Duration,
     screen: DispatcherScreen,
     out: Vec<ConsoleAction>,
+    voicemails: Vec<VoicemailListing>,
 }
 
 impl World {
@@ -41,6 +44,7 @@ impl World {
             age: Duration::ZERO,
             screen: DispatcherScreen::default(),
             out: Vec::new(),
+            voicemails: Vec::new(),
         }
     }
 
@@ -70,6 +74,8 @@ fn harness(world: World, stats: bool) -> Harness<'static, World> {
                     desk: &w.desk,
                     age: w.age,
                     names: &names,
+                    voicemails: &w.voicemails,
+                    voicemail_note: None,
                 };
                 if stats {
                     hotline_stats::show(&model, ui);
@@ -390,4 +396,66 @@ fn statistics_show_what_the_core_counted_over_a_morning() {
     // transfers count again for the dispatcher taking over.
     let taken: u64 = view.dispatchers.iter().map(|d| d.taken_total).sum();
     assert!(taken >= stats.answered + stats.callbacks_placed);
+}
+
+#[test]
+fn voicemails_are_listed_by_opaque_caller_with_play_mark_heard_and_delete() {
+    let demo = hotline([Presence::Busy, Presence::Busy, Presence::Away]);
+    let mut world = World::of(&demo);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    world.voicemails = vec![
+        VoicemailListing {
+            id: 12,
+            caller: "c-0a1b2c3d4e5f".into(),
+            recorded_unix_secs: now - 125,
+            duration: Duration::from_secs(42),
+            heard: false,
+        },
+        VoicemailListing {
+            id: 9,
+            caller: "c-99aa88bb77cc".into(),
+            recorded_unix_secs: now - 3 * 86_400,
+            duration: Duration::from_secs(75),
+            heard: true,
+        },
+    ];
+    let mut h = harness(world, false);
+    h.get_by_label_contains("2 · 1 new");
+    h.get_by_label("c-0a1b2c3d4e5f");
+    h.get_by_label("2 min ago");
+    h.get_by_label("0:42");
+    h.get_by_label("new");
+    h.get_by_label("c-99aa88bb77cc");
+    h.get_by_label("3 days ago");
+    h.get_by_label("1:15");
+    h.get_by_label("heard");
+    // Only the new one can be marked heard.
+    assert_eq!(
+        h.query_all_by_role_and_label(egui::accesskit::Role::Button, "Mark heard")
+            .count(),
+        1
+    );
+    let plays: Vec<_> = h
+        .query_all_by_role_and_label(egui::accesskit::Role::Button, "Play")
+        .collect();
+    assert_eq!(plays.len(), 2);
+    plays[0].click();
+    frames(&mut h);
+    assert_eq!(h.state().out, vec![ConsoleAction::PlayVoicemail(12)]);
+    h.state_mut().out.clear();
+    click(&mut h, "Mark heard");
+    assert_eq!(h.state().out, vec![ConsoleAction::VoicemailHeard(12)]);
+    h.state_mut().out.clear();
+    let deletes: Vec<_> = h
+        .query_all_by_role_and_label(egui::accesskit::Role::Button, "Delete")
+        .collect();
+    deletes[1].click();
+    frames(&mut h);
+    assert_eq!(h.state().out, vec![ConsoleAction::DeleteVoicemail(9)]);
+    // The demo hotline keeps no voicemail: the action is refused, not misapplied.
+    let mut demo = demo;
+    assert!(demo.act(&ConsoleAction::PlayVoicemail(12)).is_err());
 }

@@ -1,6 +1,7 @@
 //! The dispatcher console: presence, the offer ringing here (answer / decline, or call
 //! back), the current call (hold, note, transfer to a free colleague, end), the wrap-up
-//! countdown, the live queue and the team. It draws a [`ConsoleModel`] and pushes
+//! countdown, the live queue, the team and the hotline's voicemails (play, mark heard,
+//! delete). It draws a [`ConsoleModel`] and pushes
 //! [`ConsoleAction`]s; it keeps only the note being typed.
 //!
 //! Callers appear by their opaque per-hotline id; a caller's npub only where the snapshot
@@ -66,6 +67,8 @@ impl DispatcherScreen {
             queue(m, view, ui);
             ui.add_space(8.0);
             team(m, view, ui);
+            ui.add_space(8.0);
+            voicemails(m, ui, out);
         });
         // The clocks tick between snapshots.
         ui.ctx()
@@ -360,6 +363,75 @@ fn team(m: &ConsoleModel<'_>, view: &hotline::core::ConsoleView, ui: &mut egui::
             ui.add_space(8.0);
         }
     });
+}
+
+/// The hotline's voicemails, newest first: who (the opaque caller id), when, how long,
+/// new or heard, and what to do with each. Played here only: the recording is opened
+/// with our own key.
+fn voicemails(m: &ConsoleModel<'_>, ui: &mut egui::Ui, out: &mut Vec<ConsoleAction>) {
+    let new = m.voicemails.iter().filter(|v| !v.heard).count();
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("Voicemail").strong().size(16.0));
+        ui.label(format!("{} · {new} new", m.voicemails.len()));
+    });
+    if let Some(note) = m.voicemail_note {
+        ui.label(RichText::new(note).weak());
+    }
+    if m.voicemails.is_empty() {
+        ui.label(RichText::new("No voicemail.").weak());
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    egui::Grid::new("hotline-voicemail")
+        .striped(true)
+        .spacing([14.0, 4.0])
+        .show(ui, |ui| {
+            for h in ["Caller", "Received", "Length", "Status", ""] {
+                ui.label(RichText::new(h).strong());
+            }
+            ui.end_row();
+            for v in m.voicemails {
+                ui.label(RichText::new(&v.caller).monospace());
+                ui.label(ago(now.saturating_sub(v.recorded_unix_secs)));
+                ui.label(RichText::new(clock(v.duration)).monospace());
+                if v.heard {
+                    ui.label("heard");
+                } else {
+                    ui.label(RichText::new("new").color(WARN).strong());
+                }
+                ui.horizontal(|ui| {
+                    if ui
+                        .button("Play")
+                        .on_hover_text(format!("Play voicemail {} of {}", v.id, v.caller))
+                        .clicked()
+                    {
+                        out.push(ConsoleAction::PlayVoicemail(v.id));
+                    }
+                    if !v.heard && ui.button("Mark heard").clicked() {
+                        out.push(ConsoleAction::VoicemailHeard(v.id));
+                    }
+                    if ui.button("Delete").clicked() {
+                        out.push(ConsoleAction::DeleteVoicemail(v.id));
+                    }
+                });
+                ui.end_row();
+            }
+        });
+}
+
+/// How long ago, in words ("just now", "12 min ago", "3 h ago", "2 days ago").
+pub fn ago(secs: u64) -> String {
+    match secs {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86_400 => format!("{} h ago", secs / 3600),
+        _ => {
+            let days = secs / 86_400;
+            format!("{days} day{} ago", if days == 1 { "" } else { "s" })
+        }
+    }
 }
 
 /// Why a colleague is not free, in words.

@@ -64,6 +64,10 @@ pub struct DispatcherState {
     pub taken_at: std::time::Instant,
     /// Names the hotline gives its dispatchers (the demo's colleagues), over contacts'.
     pub names: Vec<(crate::gui::console::Npub, String)>,
+    /// The hotline's voicemails, newest first.
+    pub voicemails: Vec<crate::gui::console::VoicemailListing>,
+    /// What became of the last voicemail played.
+    pub voicemail_note: Option<String>,
 }
 
 /// The screen-share picker of a call.
