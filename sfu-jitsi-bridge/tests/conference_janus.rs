@@ -416,7 +416,7 @@ fn the_trial_stack_script_brings_janus_and_the_service_up_ready() {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/try-local.sh");
     let out = std::process::Command::new("bash")
         .arg(&script)
-        .arg("--check")
+        .args(["--check", "--janus"])
         .env(
             "PHANTOMCALL_CONFERENCE_BIN",
             env!("CARGO_BIN_EXE_phantomcall-conference"),
