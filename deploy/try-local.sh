@@ -144,6 +144,9 @@ relay-ip=127.0.0.1
 allow-loopback-peers
 no-tls
 no-dtls
+# Each allocation logged (client address, credential's id), to show what a TURN operator
+# could log; the deploy file keeps coturn's terse default.
+verbose
 log-file=$work/turn.log
 pidfile=$work/turnserver.pid
 CONF

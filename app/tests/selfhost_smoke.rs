@@ -67,6 +67,7 @@ impl Stack {
             .args(args)
             .env("PHANTOMCALL_BIN", BIN)
             .env("PHANTOMCALL_CONFERENCE_BIN", conference_bin())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -92,7 +93,9 @@ impl Stack {
             match rx.recv_timeout(left) {
                 Ok(line) if line == "try-local: up (Ctrl-C stops everything)" => break,
                 Ok(line) => {
-                    let pair = line.strip_prefix("try-local: ").and_then(|l| l.split_once('='));
+                    let pair = line
+                        .strip_prefix("try-local: ")
+                        .and_then(|l| l.split_once('='));
                     if let Some((name, value)) = pair {
                         if !name.contains(' ') {
                             vars.insert(name.to_owned(), value.to_owned());
@@ -118,7 +121,10 @@ impl Stack {
     /// The loopback port of a `scheme://127.0.0.1:PORT...` value.
     fn port(&self, name: &str) -> u16 {
         let value = self.var(name);
-        let rest = value.split("127.0.0.1:").nth(1).expect("a loopback address");
+        let rest = value
+            .split("127.0.0.1:")
+            .nth(1)
+            .expect("a loopback address");
         rest.split(|c: char| !c.is_ascii_digit())
             .next()
             .unwrap()
@@ -170,7 +176,11 @@ fn phantomcall(key_file: &Path) -> Command {
 
 fn keygen(key_file: &Path) -> String {
     let out = phantomcall(key_file).arg("keygen").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -341,7 +351,11 @@ async fn try_local_brings_up_the_stack_and_a_conference_and_a_private_call_go_th
     let began = Instant::now();
     let mut stack = Stack::start(&["--hotline"]);
     let up = began.elapsed();
-    assert!(stack.var("hotline").starts_with("npub1"), "{:?}", stack.vars);
+    assert!(
+        stack.var("hotline").starts_with("npub1"),
+        "{:?}",
+        stack.vars
+    );
     let ports = [
         stack.port("relay"),
         stack.port("turn"),

@@ -140,7 +140,6 @@ impl Service {
 }
 
 impl Api {
-
     /// `http://127.0.0.1:<port>/join/<room>`: the web link with the port the test got.
     pub fn link(&self, room: &str) -> String {
         format!("http://127.0.0.1:{}/join/{room}", self.port)
