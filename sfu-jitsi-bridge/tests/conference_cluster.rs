@@ -43,23 +43,81 @@ fn member(port: u16, conn: &str, shared: &std::path::Path, per_ip: u32) -> Servi
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_participant_joining_through_process_b_is_in_the_room_created_through_process_a() {
+/// A throwaway PostgreSQL with one database, and a directory with the cluster's secret
+/// (`None`: no PostgreSQL server installed, said on stderr).
+async fn database() -> Option<(pg::PgCluster, String, tempfile::TempDir)> {
     // The synchronous PostgreSQL client must not run on the test's runtime.
     let started = tokio::task::spawn_blocking(|| {
         let pg = pg::PgCluster::start()?;
         let conn = pg.create_db("cluster");
         Some((pg, conn))
     });
-    let Some((_pg, conn)) = started.await.unwrap() else {
-        return;
-    };
+    let (pg, conn) = started.await.unwrap()?;
     let shared = tempfile::tempdir().unwrap();
     std::fs::write(
         shared.path().join("cluster-secret"),
         "a-cluster-secret-for-this-test",
     )
     .unwrap();
+    Some((pg, conn, shared))
+}
+
+/// Every row of the room directory, each column as text.
+async fn directory_rows(conn: &str) -> Vec<Vec<String>> {
+    let conn = conn.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&conn, postgres::NoTls).unwrap();
+        client
+            .query("SELECT room, owner, expires_at::TEXT FROM rooms", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (0..3).map(|i| r.get::<_, String>(i)).collect())
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_directory_names_no_wallet_participant_or_address() {
+    let Some((_pg, conn, shared)) = database().await else {
+        return;
+    };
+    let port = free_port();
+    let a = member(port, &conn, shared.path(), 4);
+    let host_wallet = Wallet::new(42);
+    let session = a.sign_in(&host_wallet).await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let room = a.create_room(&token).await.json()["room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let host = Peer::connect(&a.ws_url(), 1, false).await;
+    let joined = host.join(&room, Some(&token)).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    let participant = joined["participant_id"].as_str().unwrap().to_owned();
+    let rows = directory_rows(&conn).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    // The room (its id without hyphens), where it lives, until when: nothing else.
+    assert_eq!(rows[0][0], room.replace('-', ""));
+    assert_eq!(rows[0][1], format!("ws://127.0.0.1:{port}"));
+    for column in &rows[0] {
+        for secret in [
+            &host_wallet.address,
+            &participant,
+            &token,
+            &"participant 1".to_owned(),
+        ] {
+            assert!(!column.contains(secret.as_str()), "{column} names {secret}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_participant_joining_through_process_b_is_in_the_room_created_through_process_a() {
+    let Some((_pg, conn, shared)) = database().await else {
+        return;
+    };
     // A first: it writes the signing key both use. A takes one WebSocket per address: B
     // relays from 127.0.0.1 too, so a relayed session counted against that address would be
     // refused while the host is connected to A directly.
