@@ -106,6 +106,9 @@ async fn write_switching<S: AsyncWrite + Unpin>(
 enum Next {
     Continue,
     Close,
+    /// A join for a room another process of the cluster holds (at this address): the
+    /// session is carried there.
+    Relay(String),
 }
 
 struct Session {
@@ -183,22 +186,11 @@ impl Session {
                     let Some(Ok(frame)) = frame else { break };
                     last_seen = Instant::now();
                     match frame {
-                        Message::Text(text) if self.member.is_none() && self.state.cluster.is_some() => {
-                            if let Some(owner) = cluster::owner_elsewhere(&self.state, text.as_str()).await {
+                        Message::Text(text) => match self.on_text(text.as_str()).await {
+                            (_, Next::Relay(owner)) => {
                                 handoff = Some((owner, text.as_str().to_owned()));
                                 break;
                             }
-                            match self.on_text(text.as_str()).await {
-                                (reply, Next::Continue) => reply,
-                                (reply, Next::Close) => {
-                                    if let Some(r) = reply {
-                                        let _ = send(&mut sink, &r).await;
-                                    }
-                                    break;
-                                }
-                            }
-                        }
-                        Message::Text(text) => match self.on_text(text.as_str()).await {
                             (reply, Next::Continue) => reply,
                             (reply, Next::Close) => {
                                 if let Some(r) = reply {
@@ -214,7 +206,7 @@ impl Session {
                                 }
                                 break;
                             }
-                            Some((reply, Next::Continue)) => reply,
+                            Some((reply, _)) => reply,
                             None => Some(ServerMessage::error(
                                 "bad_request",
                                 "signaling messages are JSON text",
@@ -276,6 +268,12 @@ impl Session {
     async fn on_text(&mut self, text: &str) -> (Option<ServerMessage>, Next) {
         if let Some(limited) = self.rate_limited() {
             return limited;
+        }
+        // After the rate limit: every lookup is a database query.
+        if self.member.is_none() {
+            if let Some(owner) = cluster::owner_elsewhere(&self.state, text).await {
+                return (None, Next::Relay(owner));
+            }
         }
         let message = match ClientMessage::parse(text) {
             Ok(m) => m,
