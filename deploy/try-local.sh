@@ -215,6 +215,9 @@ if [ "$with_hotline" = 1 ]; then
   wait_for "the hotline" log_has hotline "callers call npub1"
   say "hotline=$(sed -n 's/^callers call \(npub1[0-9a-z]*\).*/\1/p' "$work/hotline.log" | head -n1)"
   say "dispatcher_key_file=$work/dispatcher.ncryptsec"
+  # The trial identities' password, for trying the dispatcher side (never an argument).
+  (umask 077; printf '%s\n' "$PHANTOMCALL_PASSWORD" > "$work/identity.password")
+  say "key_password_file=$work/identity.password"
 fi
 
 cat <<EOF

@@ -53,7 +53,9 @@ case "${1:-}" in
     current="$(tr -d '\r\n' < "$secret_file")"
     [ -n "$current" ] || { echo "turn-secret: $secret_file is empty" >&2; exit 1; }
     admin -S | sed 's/\[.*//' | while read -r value; do
-      [ -n "$value" ] && [ "$value" != "$current" ] && admin -X "$value" >/dev/null
+      if [ -n "$value" ] && [ "$value" != "$current" ]; then
+        admin -X "$value" >/dev/null
+      fi
     done
     echo "turn-secret: only the secret in $secret_file is valid now"
     ;;

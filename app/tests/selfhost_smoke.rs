@@ -8,6 +8,7 @@
 //!   relay-only through the stack's coturn, across a secret rotation
 //!   (`deploy/turn-secret.sh rotate`): the listener derives its credentials from the old
 //!   secret, the caller from the new one, and both are relayed with media flowing both ways;
+//!   then `turn-secret.sh prune` leaves only the new secret;
 //! - then SIGTERM to the script stops every part (their ports close) and removes its files.
 //!
 //! Needs `scripts/setup.sh` (coturn, nostr-rs-relay). Run (`conference_http` so that cargo
@@ -342,6 +343,7 @@ fn private_call_through(stack: &Stack) {
         .output()
         .unwrap();
     assert!(rotated.status.success(), "{rotated:?}");
+    // Two secrets valid now: the old one (Bob's) and the new one (Alice's).
     assert_ne!(
         std::fs::read(&secret_file).unwrap(),
         std::fs::read(&old_secret).unwrap(),
@@ -368,6 +370,22 @@ fn private_call_through(stack: &Stack) {
         relayed_with_media_in(&listener_said) > 0,
         "the listener received media through the TURN relay: {listener_said}"
     );
+    // Pruned: only the new secret is left, as the daily timer leaves it.
+    let turn_secret = |command: &str| {
+        let out = Command::new("bash")
+            .arg(deploy().join("turn-secret.sh"))
+            .arg(command)
+            .env("TURN_USERDB", Path::new(stack.var("dir")).join("turndb"))
+            .env("TURN_REALM", "phantomcall.local")
+            .env("TURN_SECRET_FILE", &secret_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    turn_secret("prune");
+    let new_secret = std::fs::read_to_string(&secret_file).unwrap();
+    assert_eq!(turn_secret("show").trim(), new_secret.trim());
     // Both allocations were on this coturn (the stack's log): its sessions are the call's.
     let turn_log = std::fs::read_to_string(stack.var("turn_log")).unwrap();
     assert!(
