@@ -1,5 +1,6 @@
 //! The service's state: single-use sign-in nonces, refresh-token families, each wallet's tier
-//! and Stripe customer id, and the Stripe events already processed.
+//! and Stripe customer id, the Stripe events already processed, and which service process
+//! holds each open room (the room directory, for several processes on one database).
 //!
 //! One [`Store`] trait, two implementations with the same behaviour, proved by one test suite
 //! (`tests/store.rs`): [`SqliteStore`] (embedded, the default; one file) and [`PostgresStore`]
@@ -179,8 +180,20 @@ pub trait Store: Send + Sync {
         now: i64,
     ) -> Result<BillingOutcome, StoreError>;
 
-    /// Deletes expired nonces and refresh tokens, families left without tokens, and Stripe
-    /// event ids older than [`STRIPE_EVENT_RETENTION_SECS`]. Returns the rows deleted.
+    /// Records that `room` (its id in simple UUID form) is held by the service process
+    /// reachable at `owner`, until `expires_at` at the latest. Holds no wallet, name or
+    /// participant: only where the room lives.
+    fn put_room(&self, room: &str, owner: &str, expires_at: i64) -> Result<(), StoreError>;
+
+    /// The process holding `room`, unless the record expired or was never made.
+    fn room_owner(&self, room: &str, now: i64) -> Result<Option<String>, StoreError>;
+
+    /// Forgets `room` (it ended).
+    fn drop_room(&self, room: &str) -> Result<(), StoreError>;
+
+    /// Deletes expired nonces, refresh tokens and room records, families left without
+    /// tokens, and Stripe event ids older than [`STRIPE_EVENT_RETENTION_SECS`]. Returns the
+    /// rows deleted.
     fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
 

@@ -416,7 +416,7 @@ fn the_trial_stack_script_brings_janus_and_the_service_up_ready() {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/try-local.sh");
     let out = std::process::Command::new("bash")
         .arg(&script)
-        .arg("--check")
+        .args(["--check", "--janus"])
         .env(
             "PHANTOMCALL_CONFERENCE_BIN",
             env!("CARGO_BIN_EXE_phantomcall-conference"),
@@ -435,7 +435,9 @@ fn the_trial_stack_script_brings_janus_and_the_service_up_ready() {
         "{stdout}"
     );
     assert!(stdout.contains("backend=\"janus\""), "{stdout}");
-    assert!(stdout.ends_with("try-local: ok\n"), "{stdout}");
+    assert!(stdout.contains("try-local: ok\n"), "{stdout}");
+    // Everything it started is stopped again.
+    assert!(stdout.ends_with("try-local: stopped\n"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -57,12 +57,26 @@ impl ForwardHook for Capture {
     }
 }
 
-/// The service, running on the test's runtime.
+/// The service, running on the test's runtime. Its HTTP API is [`Api`] (through `Deref`).
 pub struct Service {
     pub port: u16,
     pub capture: Arc<Capture>,
+    api: Api,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for Service {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// A conference service's HTTP API on a loopback port: this test's own service, or one
+/// started elsewhere (deploy/try-local.sh).
+pub struct Api {
+    pub port: u16,
 }
 
 impl Drop for Service {
@@ -118,11 +132,14 @@ impl Service {
         Self {
             port,
             capture,
+            api: Api { port },
             _dir: dir,
             task,
         }
     }
+}
 
+impl Api {
     /// `http://127.0.0.1:<port>/join/<room>`: the web link with the port the test got.
     pub fn link(&self, room: &str) -> String {
         format!("http://127.0.0.1:{}/join/{room}", self.port)

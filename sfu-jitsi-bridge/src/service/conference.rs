@@ -61,6 +61,11 @@ impl Conference {
         &self.sfu
     }
 
+    /// Whether this process holds the open room `id`.
+    pub fn has_room(&self, id: RoomId) -> bool {
+        self.rooms.get(id).is_some()
+    }
+
     /// Rooms open now.
     pub fn room_count(&self) -> usize {
         self.rooms.count()

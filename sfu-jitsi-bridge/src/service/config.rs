@@ -36,8 +36,25 @@ pub struct ServiceConfig {
     /// Janus VideoRoom instances as the media backend; absent: the embedded SFU.
     #[serde(default)]
     pub janus: Option<crate::janus::JanusConfig>,
+    /// Several service processes on one database (behind a load balancer); absent: one.
+    #[serde(default)]
+    pub cluster: Option<ClusterSection>,
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// Several service processes sharing one `[store]`: each room lives in the process that
+/// created it, and a join reaching another process is relayed there
+/// ([`super::cluster`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Where the other processes reach this one's signaling (`ws://127.0.0.1:8081`):
+    /// plain WebSocket, so a loopback or otherwise private address.
+    pub advertise: String,
+    /// A file holding the secret the processes show each other: their relayed connections
+    /// are then not counted against the per-IP connection limit.
+    pub secret_file: PathBuf,
 }
 
 /// PEM files for HTTPS.
@@ -262,6 +279,15 @@ impl ServiceConfig {
                         "[[janus.instances]] cascade_ip must be an IP address",
                     ));
                 }
+            }
+        }
+        if let Some(cluster) = &self.cluster {
+            let host = cluster.advertise.strip_prefix("ws://").unwrap_or("");
+            if host.is_empty() || host.contains('/') {
+                return Err(ConfigError::Invalid(
+                    "[cluster] advertise is ws://HOST:PORT (no path): the relay between \
+                     processes is plain WebSocket on a private network",
+                ));
             }
         }
         let l = &self.limits;

@@ -9,11 +9,13 @@
 //! - [`rooms`] and [`conference`]: rooms, host controls, duration limits and the MLS
 //!   delivery service's commit ordering;
 //! - [`limits`]: rate and connection limits;
-//! - [`metrics`]: `/metrics` (Prometheus) and readiness, counts only.
+//! - [`metrics`]: `/metrics` (Prometheus) and readiness, counts only;
+//! - [`cluster`]: several processes on one store (rooms found and joined through any).
 //!
 //! Nothing here logs an IP address, and wallet addresses only in their short form.
 
 pub mod api;
+pub mod cluster;
 pub mod conference;
 pub mod config;
 pub mod http;
@@ -58,6 +60,8 @@ pub enum StartError {
     StripeSecret(std::io::Error),
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
+    #[error("[cluster] secret_file: {0}")]
+    ClusterSecret(std::io::Error),
 }
 
 /// Stripe settings the webhook endpoint needs.
@@ -75,6 +79,8 @@ pub struct AppState {
     pub conference: conference::Conference,
     pub room_creations: limits::WindowLimiter<String>,
     pub websockets: limits::PerIp,
+    /// With `[cluster]`: this process among the others on the same store.
+    pub cluster: Option<cluster::Cluster>,
 }
 
 impl AppState {
@@ -89,7 +95,12 @@ impl AppState {
         config.validate()?;
         let store: Arc<dyn Store> = match (&config.store.sqlite, &config.store.postgres) {
             (Some(path), _) => Arc::new(SqliteStore::open(path)?),
-            (None, Some(params)) => Arc::new(PostgresStore::connect(params)?),
+            // The synchronous client runs a runtime of its own, which cannot start on a
+            // thread that is driving the service's: connect on a plain thread.
+            (None, Some(params)) => Arc::new(
+                std::thread::scope(|s| s.spawn(|| PostgresStore::connect(params)).join())
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            ),
             (None, None) => unreachable!("validate() requires a store"),
         };
         let keys = SessionKeys::load_or_generate(&config.auth.signing_key)?;
@@ -120,7 +131,14 @@ impl AppState {
             }),
         };
         let conference = conference::Conference::new(backend, config.limits.clone());
+        let cluster = match &config.cluster {
+            Some(section) => {
+                Some(cluster::Cluster::load(section).map_err(StartError::ClusterSecret)?)
+            }
+            None => None,
+        };
         Ok(Self {
+            cluster,
             room_creations: limits::WindowLimiter::new(
                 config.limits.rooms_per_minute,
                 Duration::from_secs(60),

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use super::cluster;
 use super::conference::{JoinRequest, Member};
 use super::http::{Request, Response};
 use super::limits::TokenBucket;
@@ -45,16 +46,26 @@ where
             .await;
         return;
     };
-    // Held for the connection's life.
-    let Some(_slot) = state.websockets.acquire(ip) else {
-        let _ = Response::error(
-            429,
-            "too_many_connections",
-            "too many connections from your address",
-        )
-        .write(&mut stream)
-        .await;
-        return;
+    // Held for the connection's life. Another process of the cluster relaying its clients'
+    // sessions is not one client: its connections are not counted per address.
+    let peer = state
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.is_peer(request.header(cluster::PEER_HEADER)));
+    let _slot = if peer {
+        None
+    } else {
+        let Some(slot) = state.websockets.acquire(ip) else {
+            let _ = Response::error(
+                429,
+                "too_many_connections",
+                "too many connections from your address",
+            )
+            .write(&mut stream)
+            .await;
+            return;
+        };
+        Some(slot)
     };
     let accept = Response {
         status: 101,
@@ -95,6 +106,9 @@ async fn write_switching<S: AsyncWrite + Unpin>(
 enum Next {
     Continue,
     Close,
+    /// A join for a room another process of the cluster holds (at this address): the
+    /// session is carried there.
+    Relay(String),
 }
 
 struct Session {
@@ -126,6 +140,8 @@ impl Session {
         ping.tick().await;
         let mut last_seen = Instant::now();
         let mut close_code = CloseCode::Normal;
+        // A join for a room another process of the cluster holds: its address and the join.
+        let mut handoff: Option<(String, String)> = None;
         loop {
             let (outbox, kick, signals) = parts(&mut self.member);
             let outgoing: Option<ServerMessage> = tokio::select! {
@@ -171,6 +187,10 @@ impl Session {
                     last_seen = Instant::now();
                     match frame {
                         Message::Text(text) => match self.on_text(text.as_str()).await {
+                            (_, Next::Relay(owner)) => {
+                                handoff = Some((owner, text.as_str().to_owned()));
+                                break;
+                            }
                             (reply, Next::Continue) => reply,
                             (reply, Next::Close) => {
                                 if let Some(r) = reply {
@@ -186,7 +206,7 @@ impl Session {
                                 }
                                 break;
                             }
-                            Some((reply, Next::Continue)) => reply,
+                            Some((reply, _)) => reply,
                             None => Some(ServerMessage::error(
                                 "bad_request",
                                 "signaling messages are JSON text",
@@ -212,6 +232,10 @@ impl Session {
                     break;
                 }
             }
+        }
+        if let (Some((owner, join)), Some(c)) = (handoff, &self.state.cluster) {
+            cluster::relay(sink, stream, &owner, join, c, &self.state.config.limits).await;
+            return;
         }
         let _ = sink
             .send(Message::Close(Some(CloseFrame {
@@ -244,6 +268,12 @@ impl Session {
     async fn on_text(&mut self, text: &str) -> (Option<ServerMessage>, Next) {
         if let Some(limited) = self.rate_limited() {
             return limited;
+        }
+        // After the rate limit: every lookup is a database query.
+        if self.member.is_none() {
+            if let Some(owner) = cluster::owner_elsewhere(&self.state, text).await {
+                return (None, Next::Relay(owner));
+            }
         }
         let message = match ClientMessage::parse(text) {
             Ok(m) => m,

@@ -20,9 +20,10 @@ use super::{
 };
 
 /// Schema versions, applied in order, each once.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE siws_nonces (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE siws_nonces (
         nonce TEXT PRIMARY KEY,
         expires_at BIGINT NOT NULL,
         used_at BIGINT
@@ -52,7 +53,17 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         event_id TEXT PRIMARY KEY,
         processed_at BIGINT NOT NULL
     );",
-)];
+    ),
+    // The room directory: which service process holds each open room (no wallet, no name).
+    (
+        2,
+        "CREATE TABLE rooms (
+        room TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );",
+    ),
+];
 
 /// Advisory lock key that serialises migrations ("PhCaConf" in ASCII).
 const MIGRATION_LOCK: i64 = 0x5068_4361_436f_6e66;
@@ -300,6 +311,29 @@ impl Store for PostgresStore {
         Ok(outcome)
     }
 
+    fn put_room(&self, room: &str, owner: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.lock()?.execute(
+            "INSERT INTO rooms (room, owner, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (room) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at",
+            &[&room, &owner, &expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn room_owner(&self, room: &str, now: i64) -> Result<Option<String>, StoreError> {
+        let row = self.lock()?.query_opt(
+            "SELECT owner FROM rooms WHERE room = $1 AND expires_at > $2",
+            &[&room, &now],
+        )?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn drop_room(&self, room: &str) -> Result<(), StoreError> {
+        self.lock()?
+            .execute("DELETE FROM rooms WHERE room = $1", &[&room])?;
+        Ok(())
+    }
+
     fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut client = self.lock()?;
         let mut tx = client.transaction()?;
@@ -314,6 +348,7 @@ impl Store for PostgresStore {
             "DELETE FROM stripe_events WHERE processed_at <= $1",
             &[&(now - STRIPE_EVENT_RETENTION_SECS)],
         )?;
+        n += tx.execute("DELETE FROM rooms WHERE expires_at <= $1", &[&now])?;
         tx.commit()?;
         Ok(n)
     }

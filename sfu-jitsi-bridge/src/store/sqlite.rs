@@ -18,9 +18,10 @@ use super::{
 };
 
 /// Schema versions, applied in order, each once.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE siws_nonces (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE siws_nonces (
         nonce TEXT PRIMARY KEY,
         expires_at INTEGER NOT NULL,
         used_at INTEGER
@@ -50,7 +51,17 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         event_id TEXT PRIMARY KEY,
         processed_at INTEGER NOT NULL
     );",
-)];
+    ),
+    // The room directory: which service process holds each open room (no wallet, no name).
+    (
+        2,
+        "CREATE TABLE rooms (
+        room TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );",
+    ),
+];
 
 /// Wait this long for another connection's write lock before failing with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -320,6 +331,32 @@ impl Store for SqliteStore {
         Ok(outcome)
     }
 
+    fn put_room(&self, room: &str, owner: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.lock()?.execute(
+            "INSERT INTO rooms (room, owner, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (room) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at",
+            params![room, owner, expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn room_owner(&self, room: &str, now: i64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()?
+            .query_row(
+                "SELECT owner FROM rooms WHERE room = ?1 AND expires_at > ?2",
+                params![room, now],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn drop_room(&self, room: &str) -> Result<(), StoreError> {
+        self.lock()?
+            .execute("DELETE FROM rooms WHERE room = ?1", [room])?;
+        Ok(())
+    }
+
     fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -334,6 +371,7 @@ impl Store for SqliteStore {
             "DELETE FROM stripe_events WHERE processed_at <= ?1",
             [now - STRIPE_EVENT_RETENTION_SECS],
         )?;
+        n += tx.execute("DELETE FROM rooms WHERE expires_at <= ?1", [now])?;
         tx.commit()?;
         Ok(n as u64)
     }

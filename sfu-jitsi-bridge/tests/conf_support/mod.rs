@@ -34,6 +34,10 @@ pub struct Options {
     pub extra: String,
     /// Extra lines for the `[sfu]` table.
     pub sfu: String,
+    /// The `[store]` table's line (default: SQLite in the service's directory).
+    pub store: Option<String>,
+    /// The session signing key's path (default: in the service's directory).
+    pub signing_key: Option<String>,
 }
 
 impl Default for Options {
@@ -44,6 +48,8 @@ impl Default for Options {
             limits: String::new(),
             extra: String::new(),
             sfu: String::new(),
+            store: None,
+            signing_key: None,
         }
     }
 }
@@ -81,14 +87,20 @@ impl Service {
         let config = format!(
             "listen = \"{listen}\"\npublic_host = \"meet.phantomcall.test\"\n{tls}\
              [auth]\nsigning_key = \"{key}\"\n\
-             [store]\nsqlite = \"{db}\"\n\
+             [store]\n{store}\n\
              [stripe]\nwebhook_secret_file = \"{secret_file}\"\n\
              [stripe.prices]\nprice_1PhantomProMonthly = \"pro\"\n\
              [sfu]\nbind_ip = \"127.0.0.1\"\n{sfu}\n\
              [limits]\n{limits}\n{extra}\n",
             listen = options.listen,
-            key = path("session-key.pem"),
-            db = path("conference.db"),
+            key = options
+                .signing_key
+                .clone()
+                .unwrap_or_else(|| path("session-key.pem")),
+            store = options
+                .store
+                .clone()
+                .unwrap_or_else(|| format!("sqlite = \"{}\"", path("conference.db"))),
             limits = options.limits,
             extra = options.extra,
             sfu = options.sfu,

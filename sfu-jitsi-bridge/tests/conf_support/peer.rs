@@ -335,6 +335,11 @@ impl Peer {
         }
     }
 
+    /// Whether a message received so far matches `pred`.
+    pub fn events_match(&self, pred: impl Fn(&Value) -> bool) -> bool {
+        self.events.lock().unwrap().iter().any(pred)
+    }
+
     /// Forgets the messages received so far.
     pub fn clear_events(&self) {
         self.events.lock().unwrap().clear();

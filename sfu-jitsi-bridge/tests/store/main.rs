@@ -7,11 +7,13 @@
 mod pg;
 
 mod billing;
+mod rooms;
 mod sessions;
 
 use std::sync::Arc;
 
 use billing::*;
+use rooms::*;
 use sessions::*;
 use sfu_jitsi_bridge::store::{PostgresStore, SqliteStore, Store};
 
@@ -50,6 +52,10 @@ const CASES: &[(&str, Case)] = &[
     (
         "purge_removes_only_what_expired",
         purge_removes_only_what_expired,
+    ),
+    (
+        "a_room_is_found_by_another_instance_until_it_expires_or_ends",
+        a_room_is_found_by_another_instance_until_it_expires_or_ends,
     ),
 ];
 
@@ -93,6 +99,7 @@ sqlite_suite!(
     a_customer_moves_to_the_wallet_that_last_checked_out,
     duplicate_deliveries_race_to_one_application,
     purge_removes_only_what_expired,
+    a_room_is_found_by_another_instance_until_it_expires_or_ends,
 );
 
 #[test]
@@ -101,11 +108,11 @@ fn sqlite_schema_is_migrated_once() {
     let path = dir.path().join("m.db");
     assert_eq!(
         SqliteStore::open(&path).unwrap().schema_version().unwrap(),
-        1
+        2
     );
     assert_eq!(
         SqliteStore::open(&path).unwrap().schema_version().unwrap(),
-        1
+        2
     );
 }
 
@@ -116,13 +123,13 @@ fn postgres_store_passes_the_same_suite() {
     };
     let conn = cluster.create_db("migrations");
     let first = PostgresStore::connect(&conn).unwrap();
-    assert_eq!(first.schema_version().unwrap(), 1);
+    assert_eq!(first.schema_version().unwrap(), 2);
     assert_eq!(
         PostgresStore::connect(&conn)
             .unwrap()
             .schema_version()
             .unwrap(),
-        1
+        2
     );
     for (name, case) in CASES {
         let conn = Arc::new(cluster.create_db(name));
