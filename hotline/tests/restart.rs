@@ -203,7 +203,7 @@ fn a_snapshot_round_trips_through_the_store() {
     assert_eq!(loaded, sorted(sim.core.snapshot()));
     assert!(loaded.entries.iter().all(|e| e.id != a));
     assert_eq!(loaded.stats.completed, 1);
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn reopening_a_store_keeps_its_schema_version_and_secret() {
     let path = dir.path().join("h.sqlite");
     let first = Store::open(&path).unwrap().caller_id_key().unwrap();
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     let again = store.caller_id_key().unwrap();
     assert_eq!(first.as_bytes(), again.as_bytes());
     drop(store);

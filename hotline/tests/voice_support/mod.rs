@@ -22,6 +22,8 @@ use phantomcall_schemas::{CallType, PrivacyMode};
 use tokio::sync::broadcast;
 
 pub const WAIT: Duration = Duration::from_secs(30);
+/// How long a caller waits to be rung back after a restart: three of the service's tries.
+pub const RING_BACK_WAIT: Duration = Duration::from_secs(3 * (12 + 5));
 
 pub fn transport(relay: &RelayUrl) -> NostrTransportConfig {
     let mut config = NostrTransportConfig::new(vec![relay.clone()]);
@@ -238,9 +240,12 @@ impl Caller {
         .expect("the hotline's message arrives")
     }
 
-    /// Waits until the hotline has rung this caller and the call is up (after a restart).
+    /// Waits until the hotline has rung this caller and the call is up (after a restart),
+    /// as long as the service keeps trying: a ring-back that does not connect is hung up
+    /// after 12 s and tried again 5 s later (the first may meet the caller's old line still
+    /// closing on a loaded machine).
     pub async fn rung_back_by(&mut self, hotline: PublicKey) {
-        tokio::time::timeout(WAIT, async {
+        tokio::time::timeout(RING_BACK_WAIT, async {
             loop {
                 if let Ok(EngineEvent::Call(e)) = self.calls.recv().await {
                     if e.peer == hotline
