@@ -28,7 +28,7 @@ use pstn_gateway::bridge::{PhoneAudio, PhoneDevices};
 use pstn_gateway::g711::G711;
 use pstn_gateway::rtp::packet::RtpPacket;
 use pstn_gateway::rtp::session::{self, MediaChannels, MediaStats, Silence};
-use pstn_gateway::sdp::{MediaDirection, Negotiated};
+use pstn_gateway::sdp::{Codec, MediaDirection, Negotiated};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -130,7 +130,7 @@ async fn added_delay() {
     let (kf_tx, _kf) = mpsc::channel(8);
     let (_kt, kt_rx) = mpsc::channel(8);
     let (_keep, target) = watch::channel(Negotiated {
-        codec: G711::Pcmu,
+        codec: Codec::G711(G711::Pcmu),
         codec_pt: 0,
         dtmf_pt: None,
         remote: carrier_addr,
