@@ -284,3 +284,29 @@ async fn outbound(bridge: Arc<Bridge>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awaiting_replies_are_bounded_and_each_is_reported_once() {
+        let hotline = nostr_signal::Identity::generate().public_key();
+        let mut awaiting = Awaiting::default();
+        for n in 0..MAX_AWAITING + 10 {
+            awaiting.insert(format!("SM{n}"), hotline, format!("{n:x}"));
+        }
+        assert_eq!(awaiting.by_id.len(), MAX_AWAITING);
+        assert_eq!(awaiting.order.len(), MAX_AWAITING);
+        assert!(awaiting.remove("SM0").is_none(), "the oldest went first");
+        let last = format!("SM{}", MAX_AWAITING + 9);
+        assert_eq!(
+            awaiting.remove(&last),
+            Some((hotline, format!("{:x}", MAX_AWAITING + 9)))
+        );
+        assert!(
+            awaiting.remove(&last).is_none(),
+            "a second report finds nothing"
+        );
+    }
+}
