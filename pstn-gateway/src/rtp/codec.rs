@@ -14,9 +14,9 @@ pub(crate) enum LegCodec {
     G711(G711),
     #[cfg(feature = "bridge")]
     Opus(Box<OpusLeg>),
-    /// Opus negotiated in a build without an Opus encoder (configuration never lets this
-    /// happen): silence both ways rather than a panic.
-    #[cfg(not(feature = "bridge"))]
+    /// Opus negotiated but no encoder to be had (a build without libopus, which the
+    /// configuration never lets offer it, or libopus refusing to start): silence both
+    /// ways, never another codec's bytes on the payload type the peer agreed to.
     Unsupported,
 }
 
@@ -30,7 +30,7 @@ impl LegCodec {
                 Some(leg) => LegCodec::Opus(Box::new(leg)),
                 None => {
                     tracing::warn!("pstn: libopus would not start; the call is silent");
-                    LegCodec::G711(G711::Pcmu)
+                    LegCodec::Unsupported
                 }
             },
             #[cfg(not(feature = "bridge"))]
@@ -58,7 +58,6 @@ impl LegCodec {
             },
             #[cfg(feature = "bridge")]
             LegCodec::Opus(leg) => leg.decode(payload.filter(|p| !p.is_empty())),
-            #[cfg(not(feature = "bridge"))]
             LegCodec::Unsupported => vec![0; FRAME_SAMPLES],
         }
     }
@@ -70,7 +69,6 @@ impl LegCodec {
             LegCodec::G711(law) => law.encode(frame),
             #[cfg(feature = "bridge")]
             LegCodec::Opus(leg) => leg.encode(frame),
-            #[cfg(not(feature = "bridge"))]
             LegCodec::Unsupported => Vec::new(),
         }
     }

@@ -243,6 +243,11 @@ pub async fn run_secure(
                     continue;
                 }
                 let payload = codec.encode(&frame);
+                if payload.is_empty() {
+                    // No encoder (see `LegCodec::Unsupported`): nothing rather than garbage.
+                    tx.ts = tx.ts.wrapping_add(ticks);
+                    continue;
+                }
                 let bytes = tx.packet(first_audio, media.codec_pt, tx.ts, &payload);
                 first_audio = false;
                 tx.ts = tx.ts.wrapping_add(ticks);
