@@ -1,7 +1,7 @@
 //! The phone gateway's own parsers on untrusted input (a carrier, or anyone who reaches
-//! the SIP or RTP port): the SDP offer/answer reader, the `Proxy-Authorization` digest
-//! reader, the SDES `a=crypto` reader, RTP headers, RFC 4733 events and the jitter
-//! buffer. Never a panic; an answer built from any accepted offer parses back to the same
+//! the SIP or RTP port): the SDP offer/answer reader (G.711 and RFC 7587 Opus
+//! negotiation), the `Proxy-Authorization` digest reader, the SDES `a=crypto` reader, RTP
+//! headers, RFC 4733 events and the jitter buffer. Never a panic; an answer built from any accepted offer parses back to the same
 //! codec (and key, when it carries one); an RTP packet re-serialised parses back to the
 //! same payload.
 #![no_main]
@@ -31,10 +31,25 @@ mod sdes;
 mod sdp;
 
 use g711::G711;
+use sdp::Codec;
+
+const ALL: [Codec; 3] = [Codec::G711(G711::Pcmu), Codec::G711(G711::Pcma), Codec::Opus];
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(offer) = sdp::parse(data) {
-        if let Ok(agreed) = offer.negotiate(&[G711::Pcmu, G711::Pcma]) {
+        // Whatever is picked is a codec the offer has, on the payload type it wrote:
+        // never one it did not offer, never Opus when the trunk has it off.
+        for (allowed, opus_first) in [(&ALL[..], true), (&ALL[..2], true), (&ALL[2..], false)] {
+            if let Ok(n) = offer.negotiate_with(allowed, opus_first) {
+                assert!(allowed.contains(&n.codec));
+                assert!(offer.formats.contains(&n.codec_pt));
+                if n.codec == Codec::Opus {
+                    let map = offer.rtpmaps.iter().find(|m| m.payload_type == n.codec_pt);
+                    assert!(map.is_some_and(|m| m.clock_rate == 48_000 && m.channels == Some(2)));
+                }
+            }
+        }
+        if let Ok(agreed) = offer.negotiate(&ALL) {
             let local = sdp::LocalMedia {
                 address: "192.0.2.1".parse().unwrap(),
                 port: 40000,

@@ -7,6 +7,9 @@
 //!    figure is how many such calls one core keeps up with, and the p95 time of one
 //!    20 ms round for all N calls (which must stay under 20 ms for N to be real-time).
 //!    SRTP and the network stacks are not counted (the same for any SFU or client).
+//!    A second table does the same with Opus on the SIP leg (a trunk that offers it):
+//!    the phone's packet is Opus-decoded and brought to the leg's 8 kHz frame, and the
+//!    frame to the phone is brought back to 48 kHz and Opus-encoded, as `rtp::codec` does.
 //! 2. **Added delay.** Real parts on loopback: a "carrier" socket sends G.711 RTP every
 //!    20 ms to the gateway's RTP session; the line's microphone (what the engine reads)
 //!    returns the impulse the carrier put in; and back, an impulse written to the line's
@@ -28,7 +31,7 @@ use pstn_gateway::bridge::{PhoneAudio, PhoneDevices};
 use pstn_gateway::g711::G711;
 use pstn_gateway::rtp::packet::RtpPacket;
 use pstn_gateway::rtp::session::{self, MediaChannels, MediaStats, Silence};
-use pstn_gateway::sdp::{MediaDirection, Negotiated};
+use pstn_gateway::sdp::{Codec, MediaDirection, Negotiated};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +47,17 @@ struct Call {
     keys: DtmfDetector,
     phone_bytes: Vec<u8>,
     user_packet: Vec<u8>,
+    /// Opus on the SIP leg instead of G.711.
+    phone_opus: Option<PhoneOpus>,
+}
+
+/// The SIP leg's Opus state (what `rtp::codec` keeps per call).
+struct PhoneOpus {
+    encoder: OpusEncoder,
+    decoder: OpusDecoder,
+    up: Upsampler,
+    down: Downsampler,
+    packet: Vec<u8>,
 }
 
 fn speechish(n: usize, seed: usize) -> Vec<i16> {
@@ -56,7 +70,7 @@ fn speechish(n: usize, seed: usize) -> Vec<i16> {
         .collect()
 }
 
-fn new_call(seed: usize) -> Call {
+fn new_call(seed: usize, opus_leg: bool) -> Call {
     let mut encoder = OpusEncoder::new(DEFAULT_BITRATE).unwrap();
     let user_pcm: Vec<i16> = speechish(FRAME_8K * 6, seed);
     let user_packet = encoder.encode(&user_pcm[..FRAME_48K]).unwrap();
@@ -68,25 +82,53 @@ fn new_call(seed: usize) -> Call {
         keys: DtmfDetector::new(8_000),
         phone_bytes: G711::Pcmu.encode(&speechish(FRAME_8K, seed)),
         user_packet,
+        phone_opus: opus_leg.then(|| {
+            let mut encoder = OpusEncoder::new(DEFAULT_BITRATE).unwrap();
+            let mut up = Upsampler::default();
+            let packet = encoder
+                .encode(&up.process(&speechish(FRAME_8K, seed + 1)))
+                .unwrap();
+            PhoneOpus {
+                encoder,
+                decoder: OpusDecoder::new().unwrap(),
+                up,
+                down: Downsampler::default(),
+                packet,
+            }
+        }),
     }
 }
 
 /// One 20 ms round of one call, both directions.
 fn round(call: &mut Call) {
-    let pcm = G711::Pcmu.decode(&call.phone_bytes);
+    let pcm = match call.phone_opus.as_mut() {
+        Some(leg) => leg
+            .down
+            .process(&leg.decoder.decode(Some(&leg.packet)).unwrap()),
+        None => G711::Pcmu.decode(&call.phone_bytes),
+    };
     let wide = call.up.process(&pcm);
     std::hint::black_box(call.encoder.encode(&wide).unwrap());
     let heard = call.decoder.decode(Some(&call.user_packet)).unwrap();
     let narrow = call.down.process(&heard);
     std::hint::black_box(call.keys.push(&narrow));
-    std::hint::black_box(G711::Pcmu.encode(&narrow));
+    match call.phone_opus.as_mut() {
+        Some(leg) => {
+            let wide = leg.up.process(&narrow);
+            std::hint::black_box(leg.encoder.encode(&wide).unwrap());
+        }
+        None => {
+            std::hint::black_box(G711::Pcmu.encode(&narrow));
+        }
+    }
 }
 
-fn calls_per_core() {
-    println!("calls per core (G.711 <-> Opus, both directions, one thread, 10 s of audio):");
+fn calls_per_core(opus_leg: bool) {
+    let leg = if opus_leg { "Opus" } else { "G.711" };
+    println!("calls per core ({leg} <-> Opus, both directions, one thread, 10 s of audio):");
     println!("  calls  cpu per call-second  calls/core  p95 round (all calls)");
     for n in [1usize, 10, 50, 100] {
-        let mut calls: Vec<Call> = (0..n).map(new_call).collect();
+        let mut calls: Vec<Call> = (0..n).map(|seed| new_call(seed, opus_leg)).collect();
         let rounds = 500; // 10 s
         let mut round_times = Vec::with_capacity(rounds);
         let start = Instant::now();
@@ -130,7 +172,7 @@ async fn added_delay() {
     let (kf_tx, _kf) = mpsc::channel(8);
     let (_kt, kt_rx) = mpsc::channel(8);
     let (_keep, target) = watch::channel(Negotiated {
-        codec: G711::Pcmu,
+        codec: Codec::G711(G711::Pcmu),
         codec_pt: 0,
         dtmf_pt: None,
         remote: carrier_addr,
@@ -277,7 +319,8 @@ async fn added_delay() {
 }
 
 fn main() {
-    calls_per_core();
+    calls_per_core(false);
+    calls_per_core(true);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

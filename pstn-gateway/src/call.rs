@@ -88,6 +88,8 @@ pub struct CallInfo {
     pub target: Option<String>,
     /// The trunk's name.
     pub trunk: String,
+    /// The SIP leg's codec as negotiated with the trunk (G.711 or Opus).
+    pub codec: crate::sdp::Codec,
 }
 
 impl fmt::Debug for CallInfo {
@@ -98,6 +100,7 @@ impl fmt::Debug for CallInfo {
             .field("remote_number", &Redacted(&self.remote_number).to_string())
             .field("did", &self.did.as_deref().map(|d| Redacted(d).to_string()))
             .field("trunk", &self.trunk)
+            .field("codec", &self.codec)
             .finish_non_exhaustive()
     }
 }

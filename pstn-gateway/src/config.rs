@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::g711::G711;
 use crate::rules::RulesConfig;
+use crate::sdp::Codec;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +138,8 @@ struct RawTrunk {
     #[serde(default = "default_codecs")]
     codecs: Vec<String>,
     #[serde(default)]
+    opus: OpusMode,
+    #[serde(default)]
     dids: BTreeMap<String, String>,
     #[serde(default)]
     inbound_allow: Vec<String>,
@@ -149,6 +152,19 @@ struct RawTrunk {
     tls_key: Option<PathBuf>,
     tls_ca_file: Option<PathBuf>,
     srtp: Option<SrtpMode>,
+}
+
+/// Whether a trunk's SIP leg may carry Opus (RFC 7587) instead of G.711.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OpusMode {
+    /// Offered first, and taken whenever the trunk's offer has it.
+    Prefer,
+    /// Offered after G.711, and taken when the trunk's offer lists it before G.711.
+    #[default]
+    Accept,
+    /// Never offered nor accepted: G.711 only.
+    Off,
 }
 
 fn default_codecs() -> Vec<String> {
@@ -292,8 +308,11 @@ pub struct TrunkConfig {
     pub listen: SocketAddr,
     /// Our RTP address, put in SDP (defaults to `listen`'s IP).
     pub media_ip: IpAddr,
-    /// Codecs allowed, in our preference order.
-    pub codecs: Vec<G711>,
+    /// Codecs allowed, in our offer's order (G.711 from `codecs`, Opus placed by `opus`;
+    /// builds without the `bridge` feature have no Opus encoder and never carry it).
+    pub codecs: Vec<Codec>,
+    /// The trunk's Opus setting (`prefer` also means: answer with Opus whenever offered).
+    pub opus: OpusMode,
     /// Inbound DID (E.164 as the trunk sends it, or its user part) -> target (opaque:
     /// a hotline id or a user's npub; the bridge interprets it).
     pub dids: BTreeMap<String, String>,
@@ -411,7 +430,9 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
     };
     let mut codecs = Vec::new();
     for c in &t.codecs {
+        // Opus has its own setting (`opus`): G.711 stays the fallback every trunk has.
         let codec = G711::from_name(c)
+            .map(Codec::G711)
             .ok_or_else(|| invalid(f("codecs"), format!("unknown codec {c:?} (PCMU, PCMA)")))?;
         if !codecs.contains(&codec) {
             codecs.push(codec);
@@ -419,6 +440,16 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
     }
     if codecs.is_empty() {
         return Err(invalid(f("codecs"), "at least one of PCMU, PCMA"));
+    }
+    let opus = if cfg!(feature = "bridge") {
+        t.opus
+    } else {
+        OpusMode::Off
+    };
+    match opus {
+        OpusMode::Prefer => codecs.insert(0, Codec::Opus),
+        OpusMode::Accept => codecs.push(Codec::Opus),
+        OpusMode::Off => {}
     }
     let mut inbound_allow = Vec::new();
     for (j, net) in t.inbound_allow.iter().enumerate() {
@@ -461,6 +492,7 @@ fn validate_trunk(i: usize, t: RawTrunk) -> Result<TrunkConfig, ConfigError> {
         listen,
         media_ip,
         codecs,
+        opus,
         dids: t.dids,
         inbound_allow,
         inbound_auth: t.inbound_auth,

@@ -1,5 +1,6 @@
-//! The gateway's own SDP offer/answer (RFC 4566, RFC 3264) for exactly what a G.711 trunk
-//! needs: `c=`, the first `m=audio` (RTP/AVP, or RTP/SAVP with SDES keys), `a=rtpmap`,
+//! The gateway's own SDP offer/answer (RFC 4566, RFC 3264) for exactly what a trunk
+//! needs: G.711, and Opus (RFC 7587) toward trunks that offer or accept it. Read: `c=`,
+//! the first `m=audio` (RTP/AVP, or RTP/SAVP with SDES keys), `a=rtpmap`,
 //! `a=fmtp` of telephone-event, `a=ptime`, `a=crypto` (kept unparsed here; see
 //! `crate::rtp::sdes`) and the direction attributes. Everything else is skipped. Input comes from carriers
 //! and from anyone who can reach the SIP port, so every field is validated and bad input
@@ -16,6 +17,62 @@ use crate::g711::G711;
 pub const MAX_SDP_LEN: usize = 16 * 1024;
 /// The telephone-event payload type the gateway offers (any dynamic type works).
 pub const OFFER_DTMF_PT: u8 = 101;
+/// The payload type the gateway offers Opus on (dynamic; an answer may use another).
+pub const OFFER_OPUS_PT: u8 = 111;
+
+/// A codec the SIP leg can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// G.711 at 8 kHz on its static payload type.
+    G711(G711),
+    /// Opus (RFC 7587): always `opus/48000/2` in SDP, on a dynamic payload type. The
+    /// gateway sends mono and decodes whatever the peer sends.
+    Opus,
+}
+
+impl Codec {
+    /// The name written in configuration and logs (`PCMU`, `PCMA`, `opus`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::G711(law) => law.name(),
+            Codec::Opus => "opus",
+        }
+    }
+
+    /// The codec of a configuration name (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("opus") {
+            Some(Codec::Opus)
+        } else {
+            G711::from_name(name).map(Codec::G711)
+        }
+    }
+
+    /// The RTP clock rate: RTP timestamps advance by this many units per second.
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            Codec::G711(_) => 8000,
+            Codec::Opus => 48_000,
+        }
+    }
+
+    /// The payload type we offer it on.
+    pub fn offer_payload_type(self) -> u8 {
+        match self {
+            Codec::G711(law) => law.payload_type(),
+            Codec::Opus => OFFER_OPUS_PT,
+        }
+    }
+
+    /// What follows the payload type in `a=rtpmap`.
+    fn rtpmap_value(self) -> &'static str {
+        match self {
+            Codec::G711(G711::Pcmu) => "PCMU/8000",
+            Codec::G711(G711::Pcma) => "PCMA/8000",
+            Codec::Opus => "opus/48000/2",
+        }
+    }
+}
 
 /// Why an SDP body was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +104,7 @@ impl std::fmt::Display for SdpError {
             SdpError::BadField(field) => write!(f, "SDP field {field} is malformed"),
             SdpError::NoConnection => write!(f, "SDP has no c= line for the audio"),
             SdpError::NoAudio => write!(f, "SDP has no usable m=audio stream"),
-            SdpError::NoCommonCodec => write!(f, "no common codec (PCMU/PCMA)"),
+            SdpError::NoCommonCodec => write!(f, "no common codec (PCMU/PCMA/opus)"),
             SdpError::NoUsableCrypto => write!(f, "no usable SRTP key (a=crypto)"),
         }
     }
@@ -98,6 +155,8 @@ pub struct RtpMap {
     pub name: String,
     /// Clock rate in Hz.
     pub clock_rate: u32,
+    /// The encoding parameter after the rate (audio: channels), if given.
+    pub channels: Option<u8>,
 }
 
 /// The parts of a session description the gateway uses.
@@ -159,12 +218,15 @@ fn parse_rtpmap(value: &str) -> Result<RtpMap, SdpError> {
     if name.is_empty() || name.len() > 32 {
         return Err(SdpError::BadField("a=rtpmap name"));
     }
+    // Read leniently: an odd value here only means the entry is not RFC 7587 Opus.
+    let channels = enc.next().and_then(|c| c.parse::<u8>().ok());
     Ok(RtpMap {
         payload_type: parse_payload_type(pt)?,
         name: name.to_string(),
         clock_rate: rate
             .parse()
             .map_err(|_| SdpError::BadField("a=rtpmap rate"))?,
+        channels,
     })
 }
 
@@ -290,9 +352,9 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
 /// What both sides agreed on for a call's audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Negotiated {
-    /// The G.711 law in use.
-    pub codec: G711,
-    /// Its payload type (static: 0 or 8).
+    /// The codec in use.
+    pub codec: Codec,
+    /// Its payload type (G.711: static 0 or 8; Opus: the one the offer named).
     pub codec_pt: u8,
     /// The telephone-event payload type, if the peer supports RFC 4733.
     pub dtmf_pt: Option<u8>,
@@ -308,13 +370,22 @@ impl SessionDescription {
     }
 
     /// The codec of a payload type: its rtpmap, or the static assignment of RFC 3551.
-    fn codec_of(&self, pt: u8) -> Option<G711> {
+    /// Opus only as RFC 7587 writes it (`opus/48000/2`): a dynamic type needs its rtpmap.
+    fn codec_of(&self, pt: u8) -> Option<Codec> {
         match self.rtpmap(pt) {
-            Some(map) if map.clock_rate == 8000 => G711::from_name(&map.name),
+            Some(map) if map.clock_rate == 8000 => G711::from_name(&map.name).map(Codec::G711),
+            Some(map)
+                if map.clock_rate == 48_000
+                    && map.channels == Some(2)
+                    && map.name.eq_ignore_ascii_case("opus") =>
+            {
+                Some(Codec::Opus)
+            }
             Some(_) => None,
             None => [G711::Pcmu, G711::Pcma]
                 .into_iter()
-                .find(|c| c.payload_type() == pt),
+                .find(|c| c.payload_type() == pt)
+                .map(Codec::G711),
         }
     }
 
@@ -329,15 +400,32 @@ impl SessionDescription {
 
     /// Picks the first of the peer's formats that `allowed` contains (the peer's order
     /// wins, as RFC 3264 suggests for an answerer) and the peer's telephone-event.
-    pub fn negotiate(&self, allowed: &[G711]) -> Result<Negotiated, SdpError> {
-        let (codec_pt, codec) = self
-            .formats
-            .iter()
-            .find_map(|&pt| {
+    pub fn negotiate(&self, allowed: &[Codec]) -> Result<Negotiated, SdpError> {
+        self.negotiate_with(allowed, false)
+    }
+
+    /// [`SessionDescription::negotiate`], but with `opus_first` Opus is taken whenever
+    /// the peer offered it and `allowed` has it, wherever the peer listed it (a trunk
+    /// set to prefer Opus). Only ever a codec the peer wrote.
+    pub fn negotiate_with(
+        &self,
+        allowed: &[Codec],
+        opus_first: bool,
+    ) -> Result<Negotiated, SdpError> {
+        let find = |want: &dyn Fn(Codec) -> bool| {
+            self.formats.iter().find_map(|&pt| {
                 self.codec_of(pt)
-                    .filter(|c| allowed.contains(c))
+                    .filter(|&c| allowed.contains(&c) && want(c))
                     .map(|c| (pt, c))
             })
+        };
+        let preferred = if opus_first {
+            find(&|c| c == Codec::Opus)
+        } else {
+            None
+        };
+        let (codec_pt, codec) = preferred
+            .or_else(|| find(&|_| true))
             .ok_or(SdpError::NoCommonCodec)?;
         Ok(Negotiated {
             codec,
@@ -374,9 +462,13 @@ fn write_header(out: &mut String, local: &LocalMedia, version: u64) {
     );
 }
 
-fn write_codec_lines(out: &mut String, codecs: &[(u8, G711)], dtmf: Option<u8>) {
+fn write_codec_lines(out: &mut String, codecs: &[(u8, Codec)], dtmf: Option<u8>) {
     for (pt, codec) in codecs {
-        let _ = write!(out, "a=rtpmap:{pt} {}/8000\r\n", codec.name());
+        let _ = write!(out, "a=rtpmap:{pt} {}\r\n", codec.rtpmap_value());
+        if *codec == Codec::Opus {
+            // We send mono (RFC 7587 section 7: the peer may still send stereo).
+            let _ = write!(out, "a=fmtp:{pt} stereo=0;sprop-stereo=0\r\n");
+        }
     }
     if let Some(pt) = dtmf {
         let _ = write!(
@@ -420,19 +512,22 @@ fn write_crypto(out: &mut String, crypto: Option<&LocalCrypto>) {
 }
 
 /// Builds an offer of `codecs` (in preference order) plus telephone-event.
-pub fn build_offer(local: &LocalMedia, codecs: &[G711]) -> String {
+pub fn build_offer(local: &LocalMedia, codecs: &[Codec]) -> String {
     build_secure_offer(local, codecs, None)
 }
 
 /// [`build_offer`] with our SRTP key, if any.
 pub fn build_secure_offer(
     local: &LocalMedia,
-    codecs: &[G711],
+    codecs: &[Codec],
     crypto: Option<&LocalCrypto>,
 ) -> String {
     let mut out = String::new();
     write_header(&mut out, local, 1);
-    let pts: Vec<(u8, G711)> = codecs.iter().map(|c| (c.payload_type(), *c)).collect();
+    let pts: Vec<(u8, Codec)> = codecs
+        .iter()
+        .map(|c| (c.offer_payload_type(), *c))
+        .collect();
     let _ = write!(out, "m=audio {} {}", local.port, profile(crypto));
     for (pt, _) in &pts {
         let _ = write!(out, " {pt}");
@@ -477,116 +572,4 @@ pub fn build_secure_answer(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TWILIO_LIKE: &str = "v=0\r\no=root 1 1 IN IP4 203.0.113.5\r\ns=Twilio Media Gateway\r\n\
-    c=IN IP4 203.0.113.5\r\nt=0 0\r\nm=audio 12000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\n\
-    a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n\
-    a=sendrecv\r\n";
-
-    #[test]
-    fn a_carrier_offer_is_read() {
-        let sdp = parse(TWILIO_LIKE.as_bytes()).unwrap();
-        assert_eq!(sdp.address, "203.0.113.5".parse::<IpAddr>().unwrap());
-        assert_eq!(sdp.port, 12000);
-        assert_eq!(sdp.formats, vec![0, 8, 101]);
-        assert_eq!(sdp.telephone_event(), Some(101));
-        assert_eq!(sdp.ptime, Some(20));
-        let n = sdp.negotiate(&[G711::Pcma, G711::Pcmu]).unwrap();
-        assert_eq!(n.codec, G711::Pcmu, "the offerer's order wins");
-        assert_eq!(n.dtmf_pt, Some(101));
-        assert_eq!(n.remote, "203.0.113.5:12000".parse::<SocketAddr>().unwrap());
-        let only_a = sdp.negotiate(&[G711::Pcma]).unwrap();
-        assert_eq!((only_a.codec, only_a.codec_pt), (G711::Pcma, 8));
-    }
-
-    #[test]
-    fn static_payload_types_need_no_rtpmap_and_media_c_wins() {
-        let body =
-            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8\r\nc=IN IP4 10.0.0.2\r\na=sendonly\r\n";
-        let sdp = parse(body.as_bytes()).unwrap();
-        let n = sdp.negotiate(&[G711::Pcmu, G711::Pcma]).unwrap();
-        assert_eq!(n.codec, G711::Pcma);
-        assert_eq!(n.dtmf_pt, None);
-        assert_eq!(n.remote.ip().to_string(), "10.0.0.2");
-        assert_eq!(n.direction, MediaDirection::RecvOnly);
-    }
-
-    #[test]
-    fn offer_and_answer_round_trip_through_the_parser() {
-        let local = LocalMedia {
-            address: "127.0.0.1".parse().unwrap(),
-            port: 30000,
-            session_id: 42,
-        };
-        let offer = parse(build_offer(&local, &[G711::Pcmu, G711::Pcma]).as_bytes()).unwrap();
-        assert_eq!(offer.formats, vec![0, 8, OFFER_DTMF_PT]);
-        let agreed = offer.negotiate(&[G711::Pcma]).unwrap();
-        let answer = parse(build_answer(&local, &agreed, 2).as_bytes()).unwrap();
-        assert_eq!(answer.formats, vec![8, OFFER_DTMF_PT]);
-        assert_eq!(answer.negotiate(&[G711::Pcma]).unwrap().codec, G711::Pcma);
-    }
-
-    #[test]
-    fn bad_input_is_a_typed_error() {
-        let cases: &[(&[u8], SdpError)] = &[
-            (b"v=0\r\nc=IN IP4 1.2.3.4\r\n", SdpError::NoAudio),
-            (b"v=0\r\nm=audio 5 RTP/AVP 0\r\n", SdpError::NoConnection),
-            (
-                b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n",
-                SdpError::NoAudio,
-            ),
-            (b"garbage", SdpError::BadLine(1)),
-            (
-                b"v=0\r\nc=IN IP4 999.1.1.1\r\n",
-                SdpError::BadField("c= address"),
-            ),
-            (
-                b"v=0\r\nc=IN IP6 1.1.1.1\r\n",
-                SdpError::BadField("c= address type"),
-            ),
-            (
-                b"v=0\r\nm=audio 70000 RTP/AVP 0\r\n",
-                SdpError::BadField("m= port"),
-            ),
-            (
-                b"v=0\r\nm=audio 5 RTP/AVP 200\r\n",
-                SdpError::BadField("payload type"),
-            ),
-            (
-                b"v=0\r\nm=audio 5 UDP/TLS/RTP/SAVP 0\r\n",
-                SdpError::BadField("m= proto"),
-            ),
-            (
-                b"v=0\r\nm=audio 5 RTP/AVP 0\r\na=rtpmap:0\r\n",
-                SdpError::BadField("a=rtpmap"),
-            ),
-            (
-                b"v=0\r\nm=audio 5 RTP/AVP 0\r\na=ptime:0\r\n",
-                SdpError::BadField("a=ptime"),
-            ),
-            (b"\xff\xfe", SdpError::NotText),
-        ];
-        for (body, want) in cases {
-            assert_eq!(
-                parse(body).unwrap_err(),
-                *want,
-                "{:?}",
-                String::from_utf8_lossy(body)
-            );
-        }
-        assert_eq!(
-            parse(&vec![b'a'; MAX_SDP_LEN + 1]).unwrap_err(),
-            SdpError::TooLong
-        );
-    }
-
-    #[test]
-    fn no_common_codec_is_refused() {
-        let body =
-            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 9 96\r\na=rtpmap:96 opus/48000/2\r\n";
-        let sdp = parse(body.as_bytes()).unwrap();
-        assert_eq!(sdp.negotiate(&[G711::Pcmu]), Err(SdpError::NoCommonCodec));
-    }
-}
+mod tests;

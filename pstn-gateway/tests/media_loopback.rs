@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use pstn_gateway::g711::G711;
 use pstn_gateway::rtp::session::{self, MediaChannels, MediaStats};
-use pstn_gateway::sdp::{MediaDirection, Negotiated};
+use pstn_gateway::sdp::{Codec, MediaDirection, Negotiated};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -21,13 +21,13 @@ struct End {
     keys_to: mpsc::Sender<char>,
 }
 
-async fn pair(codec: G711) -> (End, End, CancellationToken) {
+async fn pair(codec: Codec) -> (End, End, CancellationToken) {
     pair_with(codec, Duration::from_secs(60), None).await
 }
 
 /// [`pair`] whose first session reports silence past `timeout` on `lost`.
 async fn pair_with(
-    codec: G711,
+    codec: Codec,
     timeout: Duration,
     mut lost: Option<oneshot::Sender<()>>,
 ) -> (End, End, CancellationToken) {
@@ -42,7 +42,7 @@ async fn pair_with(
         let (keys_to, kt_rx) = mpsc::channel(10);
         let negotiated = Negotiated {
             codec,
-            codec_pt: codec.payload_type(),
+            codec_pt: codec.offer_payload_type(),
             dtmf_pt: Some(101),
             remote,
             direction: MediaDirection::SendRecv,
@@ -101,7 +101,12 @@ async fn hear(from: &mut mpsc::Receiver<Vec<i16>>, frames: usize) -> Vec<i16> {
 
 #[tokio::test]
 async fn tones_and_keys_cross_both_ways() {
-    for codec in [G711::Pcmu, G711::Pcma] {
+    #[allow(unused_mut)]
+    let mut codecs = vec![Codec::G711(G711::Pcmu), Codec::G711(G711::Pcma)];
+    // Opus on the SIP leg needs libopus, which the `bridge` feature brings.
+    #[cfg(feature = "bridge")]
+    codecs.push(Codec::Opus);
+    for codec in codecs {
         let (mut a, mut b, stop) = pair(codec).await;
         let quiet = hear(&mut a.from, 5).await;
         assert!(
@@ -142,7 +147,12 @@ async fn tones_and_keys_cross_both_ways() {
 #[tokio::test]
 async fn a_far_end_that_falls_silent_is_reported_and_one_that_talks_is_not() {
     let (lost_tx, mut lost) = oneshot::channel();
-    let (a, b, stop) = pair_with(G711::Pcmu, Duration::from_millis(400), Some(lost_tx)).await;
+    let (a, b, stop) = pair_with(
+        Codec::G711(G711::Pcmu),
+        Duration::from_millis(400),
+        Some(lost_tx),
+    )
+    .await;
     // B talks for a second: A hears packets, no report (B, told nobody, never stops).
     let talking = tokio::spawn(play(b.to.clone(), tone(440.0, 1.0, 8000.0)));
     let early = tokio::time::timeout(Duration::from_millis(900), &mut lost).await;

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use calling::{CallState, EndReason, PhoneRefusal};
-use common::baresip::{Baresip, Role};
+use common::baresip::{Baresip, PhoneOptions, Role};
 use common::kamailio::Kamailio;
 use common::service::*;
 use media::audio::{ToneCheck, SAMPLE_RATE};
@@ -286,4 +286,86 @@ async fn credit_used_before_a_restart_stays_used_after_it() {
         "the restart gave no minutes back: {left} before, {after} after"
     );
     again.shutdown().await;
+}
+
+/// baresip with only the Opus codec, as a phone (`role`), saying `hz`.
+fn opus_phone(user: &str, hz: u32, role: Role<'_>) -> Baresip {
+    let options = PhoneOptions {
+        opus_only: true,
+        ..Default::default()
+    };
+    Baresip::start_with("127.0.0.1", user, hz, role, 40, &options)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opus_only_phone_calls_a_did_and_the_sip_leg_carries_opus_both_ways() {
+    let mut scene = scene(440.0).await;
+    let gateway = service(scene.relay.url(), &scene.alice, None, &[]).await;
+    let did = gateway.gateway().sip_addr("test").unwrap();
+    let phone = opus_phone(
+        "+15551234512",
+        1_000,
+        Role::Dial(&format!("sip:{}@{did}", common::DID)),
+    );
+    let ringing = scene.answer().await;
+    assert_eq!(ringing.peer, gateway.public_key());
+    assert_eq!(
+        gateway.gateway().stats().opus_calls,
+        1,
+        "the phone offered nothing but Opus and the gateway took it"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        user_hears(&scene.devices, 1_000.0),
+        "the user hears the phone's 1 kHz through Opus"
+    );
+    assert!(
+        phone_hears(&phone, 440.0),
+        "the phone hears the user's 440 Hz through Opus: {}",
+        phone.log()
+    );
+    scene.alice.engine.hangup(ringing.call_id);
+    phone_call_ends(&phone, "baresip's call ended").await;
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_dials_an_opus_only_phone_and_the_gateways_offer_gets_an_opus_answer() {
+    let mut scene = scene(660.0).await;
+    let alice = &scene.alice;
+    let phone = opus_phone("+15551234567", 1_400, Role::AutoAnswer);
+    let gateway = service(scene.relay.url(), alice, Some(phone.sip), &[alice]).await;
+    let call = alice
+        .engine
+        .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
+        .unwrap();
+    let connected = wait_state(
+        &mut scene.events,
+        CallState::Connected,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(connected.call_id, call);
+    let stats = gateway.gateway().stats();
+    assert_eq!(
+        (stats.outbound_calls, stats.opus_calls),
+        (1, 1),
+        "the phone answered the gateway's offer with Opus"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        user_hears(&scene.devices, 1_400.0),
+        "the user hears the phone through Opus"
+    );
+    assert!(
+        phone_hears(&phone, 660.0),
+        "the phone hears the user through Opus: {}",
+        phone.log()
+    );
+    phone.quit();
+    assert_eq!(
+        ended_within(&mut scene.events, call).await,
+        EndReason::RemoteHangup
+    );
+    gateway.shutdown().await;
 }

@@ -293,3 +293,110 @@ async fn only_the_hotline_the_number_routes_to_can_make_the_gateway_text_a_phone
     gateway.shutdown().await;
     inbox.shutdown().await;
 }
+
+async fn next_undelivered(
+    events: &mut broadcast::Receiver<InboxEvent>,
+    conversation: ConversationId,
+) {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let InboxEvent::Undelivered {
+                conversation: c, ..
+            } = events.recv().await.expect("inbox events")
+            {
+                assert_eq!(c, conversation);
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the failure reaches the conversation")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reply_the_provider_refuses_or_the_carrier_cannot_deliver_is_shown_in_its_conversation() {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (hotline_id, gateway_id) = (Identity::generate(), Identity::generate());
+    let dispatcher = Npub::from_bytes(Identity::generate().public_key().to_bytes());
+    let inbox = inbox(
+        &relay,
+        &hotline_id,
+        dispatcher,
+        &gateway_id,
+        &dir.path().join("h.db"),
+    )
+    .await;
+    inbox.set_available(&dispatcher, true).unwrap();
+    let mut events = inbox.events();
+    let provider = StandIn::default();
+    // The provider's REST API refuses the first reply (as Twilio does an unreachable
+    // number); the second is accepted and later reported undelivered.
+    provider.script.lock().unwrap().push_back((
+        400,
+        r#"{"code":21614,"message":"not a mobile number","status":400}"#.into(),
+    ));
+    let api = provider.start().await;
+    let gateway = gateway(
+        relay.url(),
+        &gateway_id,
+        &hotline_id,
+        api,
+        &dir.path().join("s.db"),
+    )
+    .await;
+    text_from_phone(&gateway, "SM00000000000000000000000000000011", "hello?").await;
+    let (conversation, _) = next_message(&mut events).await;
+
+    inbox
+        .reply(&dispatcher, conversation, "Hi, we are here")
+        .await
+        .unwrap();
+    next_undelivered(&mut events, conversation).await;
+    let view = inbox.view(&dispatcher, conversation).unwrap();
+    let last = view.messages.last().unwrap();
+    assert!(
+        last.text
+            .starts_with("SMS not delivered: provider refused the message (HTTP 400"),
+        "{}",
+        last.text
+    );
+    assert_eq!(last.kind, MessageKind::Undelivered);
+    assert!(last.kind.is_internal(), "never sent to the phone");
+
+    inbox
+        .reply(&dispatcher, conversation, "Trying again")
+        .await
+        .unwrap();
+    let seen = provider_gets(&provider, 2).await;
+    assert!(seen[1].body.contains("Trying+again"), "{}", seen[1].body);
+    // The stand-in named the second message SM + 32 digits ending in 2.
+    let sid = format!("SM{:032}", 2);
+    let params = [
+        ("AccountSid", "AC0123456789abcdef"),
+        ("MessageSid", sid.as_str()),
+        ("MessageStatus", "undelivered"),
+        ("ErrorCode", "30003"),
+    ];
+    let signature = twilio_sign(TOKEN, &format!("{PUBLIC}/status"), &params);
+    let (status, _) = post(
+        gateway.sms_addr().unwrap(),
+        "/sms/status",
+        &[("X-Twilio-Signature", signature)],
+        encode(&params),
+    )
+    .await;
+    assert_eq!(status, 200, "the signed report is taken");
+    next_undelivered(&mut events, conversation).await;
+    let view = inbox.view(&dispatcher, conversation).unwrap();
+    assert_eq!(
+        view.messages.last().map(|m| m.text.as_str()),
+        Some("SMS not delivered: the carrier could not deliver it (error 30003)")
+    );
+    assert!(
+        !format!("{view:?}").contains(&CALLER[2..]),
+        "the reason names no number"
+    );
+    gateway.shutdown().await;
+    inbox.shutdown().await;
+}

@@ -57,6 +57,7 @@ fn srtp_phone(pki: &TestPki, serve_tls: bool) -> PhoneOptions {
         srtp: true,
         tls_ca: Some(pki.path("ca.pem")),
         tls_certificate: serve_tls.then(|| pki.path("both.pem")),
+        ..Default::default()
     }
 }
 

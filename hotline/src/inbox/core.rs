@@ -253,6 +253,29 @@ impl InboxCore {
         Ok(out)
     }
 
+    /// A reply to `sender` was not delivered (their SMS gateway says so): the active
+    /// conversation shows "SMS not delivered: <reason>" to whoever has it. Nothing is
+    /// opened for a sender without an active conversation (the report is stale).
+    pub fn undelivered(
+        &mut self,
+        sender: &Npub,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<Option<InboxEvent>, InboxError> {
+        let caller = self.caller_id(sender);
+        let Some(&id) = self.by_caller.get(&caller) else {
+            return Ok(None);
+        };
+        let text = format!("SMS not delivered: {reason}");
+        check_text(&text, MAX_INBOX_NOTE_CHARS)?;
+        self.push(id, MessageKind::Undelivered, text, now_ms);
+        let dispatcher = self.active.get(&id).and_then(|c| c.assigned);
+        Ok(Some(InboxEvent::Undelivered {
+            conversation: id,
+            dispatcher,
+        }))
+    }
+
     /// An internal note by any enrolled dispatcher: stored, never sent.
     pub fn note(
         &mut self,

@@ -339,6 +339,25 @@ async fn run_sms_intake(
         }
         let (sender, text) = match Control::parse(&control.content) {
             Ok(Control::SmsIn { sender, text }) => (sender, text),
+            Ok(Control::SmsFailed { sender, reason }) => {
+                let from = sms::sms_sender(&control.sender, &sender);
+                let result = {
+                    let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+                    let now = unix_ms();
+                    let State { core, store } = &mut *s;
+                    core.undelivered(&from, &reason, now)
+                        .map_err(ServiceError::from)
+                        .and_then(|e| store.write_inbox(core).map(|()| e).map_err(Into::into))
+                };
+                match result {
+                    Ok(Some(e)) => {
+                        let _ = events.send(e);
+                    }
+                    Ok(None) => tracing::info!("inbox: SMS failure for no active conversation"),
+                    Err(e) => tracing::warn!(error = %e, "inbox: SMS failure not recorded"),
+                }
+                continue;
+            }
             Ok(_) => continue,
             Err(e) => {
                 tracing::info!(error = %e, "inbox: phone gateway message dropped");

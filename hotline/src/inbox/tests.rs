@@ -258,3 +258,37 @@ fn after_a_restore_conversations_of_a_dispatcher_no_longer_enrolled_are_reassign
         }]
     );
 }
+
+#[test]
+fn an_undelivered_reply_is_shown_to_the_assignee_kept_across_a_restore_and_opens_nothing() {
+    let mut core = core_with(Strategy::RoundRobin, 5);
+    let a = write(&mut core, 1, "hi", 10);
+    let who = assignee(&core, a);
+    assert_eq!(
+        core.undelivered(&sender(1), "the carrier could not deliver it", 20)
+            .unwrap(),
+        Some(InboxEvent::Undelivered {
+            conversation: a,
+            dispatcher: who
+        })
+    );
+    let view = core.view(&d(1), a).unwrap();
+    let last = view.messages.last().unwrap();
+    assert_eq!(
+        last.text,
+        "SMS not delivered: the carrier could not deliver it"
+    );
+    assert!(last.kind.is_internal());
+    // A sender with no active conversation: nothing is opened for a stale report.
+    assert_eq!(core.undelivered(&sender(9), "x", 30).unwrap(), None);
+    assert_eq!(core.active_count(), 1);
+    let mut store = Store::in_memory().unwrap();
+    store.write_inbox(&mut core).unwrap();
+    let again = InboxCore::restore(
+        InboxConfig::default(),
+        &[d(1), d(2), d(3)],
+        CallerIdKey::from_bytes([9; 32]),
+        store.load_inbox().unwrap(),
+    );
+    assert_eq!(again.view(&d(1), a).unwrap(), view);
+}

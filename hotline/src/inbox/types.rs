@@ -78,6 +78,9 @@ pub enum MessageKind {
         /// Who has it now.
         to: Npub,
     },
+    /// A reply did not reach the sender (an SMS the provider or carrier failed to
+    /// deliver): the text says why. Internal, never sent.
+    Undelivered,
 }
 
 impl MessageKind {
@@ -85,7 +88,7 @@ impl MessageKind {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            MessageKind::Note { .. } | MessageKind::HandOver { .. }
+            MessageKind::Note { .. } | MessageKind::HandOver { .. } | MessageKind::Undelivered
         )
     }
 }
@@ -212,6 +215,13 @@ pub enum InboxEvent {
     OptedIn {
         /// Who (opaque id).
         caller: CallerId,
+    },
+    /// A reply in a conversation was not delivered (the conversation says why).
+    Undelivered {
+        /// Which conversation.
+        conversation: ConversationId,
+        /// Who has it, if anyone.
+        dispatcher: Option<Npub>,
     },
 }
 

@@ -57,6 +57,7 @@ impl Store {
                     MessageKind::FromSender { rumor_id } => ("sender", None, None, Some(rumor_id)),
                     MessageKind::Reply { dispatcher } => ("reply", Some(*dispatcher), None, None),
                     MessageKind::Note { dispatcher } => ("note", Some(*dispatcher), None, None),
+                    MessageKind::Undelivered => ("undelivered", None, None, None),
                     MessageKind::HandOver { from, to } => {
                         ("handover", Some(*from), Some(*to), None)
                     }
@@ -169,6 +170,7 @@ impl Store {
                 ("sender", _, _, Some(rumor_id)) => MessageKind::FromSender { rumor_id },
                 ("reply", Some(dispatcher), _, _) => MessageKind::Reply { dispatcher },
                 ("note", Some(dispatcher), _, _) => MessageKind::Note { dispatcher },
+                ("undelivered", _, _, _) => MessageKind::Undelivered,
                 ("handover", Some(from), Some(to), _) => MessageKind::HandOver { from, to },
                 _ => return Err(corrupt("message kind")),
             };

@@ -222,6 +222,14 @@ pub enum Control {
         /// The text.
         text: String,
     },
+    /// Phone gateway -> hotline: a reply to the phone `sender` was not delivered (the
+    /// provider refused it or gave up after retries, or a carrier reported it failed).
+    SmsFailed {
+        /// The token of the conversation's phone.
+        sender: String,
+        /// Why, in words for the dispatcher (never the number; at most 200 characters).
+        reason: String,
+    },
 }
 
 /// Longest SMS sender token carried (the gateway's are about 90 hex digits).
@@ -340,14 +348,17 @@ impl Control {
                 .ok_or(WireError::TooLong("note")),
             Control::Console(snapshot) => snapshot.check(),
             Control::SmsIn { sender, text } | Control::SmsOut { sender, text } => {
-                let token_ok = (1..=MAX_SMS_SENDER_CHARS).contains(&sender.len())
-                    && sender.bytes().all(|b| b.is_ascii_hexdigit());
-                if !token_ok {
-                    return Err(WireError::BadSmsSender);
-                }
+                sms_token_ok(sender)?;
                 (!text.is_empty() && text.chars().count() <= MAX_SMS_CHARS)
                     .then_some(())
                     .ok_or(WireError::TooLong("sms text"))
+            }
+            Control::SmsFailed { sender, reason } => {
+                sms_token_ok(sender)?;
+                if reason.is_empty() {
+                    return Err(WireError::Malformed("empty reason".into()));
+                }
+                short(reason, "reason")
             }
             Control::Answer { .. }
             | Control::Decline { .. }
@@ -358,6 +369,13 @@ impl Control {
             | Control::VoicemailUnavailable { .. } => Ok(()),
         }
     }
+}
+
+/// An SMS sender token: 1 to 256 hex digits.
+fn sms_token_ok(sender: &str) -> Result<(), WireError> {
+    let ok = (1..=MAX_SMS_SENDER_CHARS).contains(&sender.len())
+        && sender.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then_some(()).ok_or(WireError::BadSmsSender)
 }
 
 /// The key in a checked message's hex field (64 hex digits, a valid point).
@@ -447,7 +465,21 @@ mod tests {
             Control::VoicemailHeard { id: 4 },
             Control::VoicemailUnavailable { id: 4 },
             Control::VoicemailDelete { id: 4 },
+            Control::SmsFailed {
+                sender: "0a1b".into(),
+                reason: "carrier could not deliver it (error 30003)".into(),
+            },
         ];
+        assert!(Control::parse(r#"{"type":"sms-failed","sender":"0a","reason":""}"#).is_err());
+        let long = format!(
+            r#"{{"type":"sms-failed","sender":"0a","reason":"{}"}}"#,
+            "x".repeat(201)
+        );
+        assert_eq!(Control::parse(&long), Err(WireError::TooLong("reason")));
+        assert_eq!(
+            Control::parse(r#"{"type":"sms-failed","sender":"+1555","reason":"x"}"#),
+            Err(WireError::BadSmsSender)
+        );
         for message in all {
             assert_eq!(Control::parse(&message.to_json()), Ok(message));
         }

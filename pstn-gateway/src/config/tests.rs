@@ -6,7 +6,15 @@ const EXAMPLE: &str = include_str!("../../gateway.example.toml");
 fn the_example_file_parses() {
     let cfg = GatewayConfig::from_toml(EXAMPLE).unwrap();
     let twilio = cfg.trunk("twilio").unwrap();
-    assert_eq!(twilio.codecs, vec![G711::Pcmu, G711::Pcma]);
+    assert_eq!(
+        twilio.codecs,
+        vec![
+            Codec::G711(G711::Pcmu),
+            Codec::G711(G711::Pcma),
+            Codec::Opus
+        ],
+        "Opus accepted after G.711 by default"
+    );
     assert_eq!(twilio.dids["+15550100101"], "hotline:community-line");
     assert!(twilio.inbound_allow[0].contains("54.172.60.3".parse().unwrap()));
     assert!(!twilio.inbound_allow[0].contains("54.172.60.4".parse().unwrap()));
@@ -39,6 +47,16 @@ fn errors_name_the_field() {
     assert!(err_of("[[trunk]]\nname = \"t\"\n").contains("server"));
     assert!(err_of(&format!("{base}passwrd = \"x\"\n")).contains("passwrd"));
     assert!(err_of(&format!("{base}codecs = [\"G729\"]\n")).contains("trunk[0].codecs"));
+    assert!(err_of(&format!("{base}opus = \"maybe\"\n")).contains("opus"));
+    let prefer =
+        GatewayConfig::from_toml(&format!("{base}opus = \"prefer\"\ncodecs = [\"PCMA\"]\n"))
+            .unwrap();
+    assert_eq!(
+        prefer.trunk("t").unwrap().codecs,
+        vec![Codec::Opus, Codec::G711(G711::Pcma)]
+    );
+    let off = GatewayConfig::from_toml(&format!("{base}opus = \"off\"\n")).unwrap();
+    assert!(!off.trunk("t").unwrap().codecs.contains(&Codec::Opus));
     assert!(
         err_of(&format!("{base}inbound_allow = [\"10.0.0.0/40\"]\n"))
             .contains("trunk[0].inbound_allow[0]")

@@ -230,7 +230,8 @@ async fn place(
     // The answer's codec and, if we offered a key, the trunk's: under `required` an answer
     // without one ends the call (BYE) rather than carrying plain RTP.
     let agreed = sdp::parse(&response.body).and_then(|a| {
-        let negotiated = a.negotiate(&trunk.codecs)?;
+        let opus_first = trunk.opus == crate::config::OpusMode::Prefer;
+        let negotiated = a.negotiate_with(&trunk.codecs, opus_first)?;
         let remote = match &offered {
             Some(_) => srtp::pick(trunk.srtp, &a)?,
             None => srtp::pick(crate::config::SrtpMode::Off, &a)?,
@@ -255,6 +256,9 @@ async fn place(
     let _ = response.to_header();
     inner.rules().answered(id, Instant::now());
     inner.stats.outbound_calls.fetch_add(1, Ordering::Relaxed);
+    if negotiated.codec == sdp::Codec::Opus {
+        inner.stats.opus_calls.fetch_add(1, Ordering::Relaxed);
+    }
     let (rule_tx, rule_events) = mpsc::unbounded_channel();
     inner.rule_routes().insert(id, rule_tx);
     let info = CallInfo {
@@ -264,6 +268,7 @@ async fn place(
         did: None,
         target: None,
         trunk: trunk.name.clone(),
+        codec: negotiated.codec,
     };
     let (call, ends) = driver::new_call(info.clone());
     let leg = Leg {

@@ -87,7 +87,7 @@ pub(crate) struct Leg {
     /// The call's SRTP contexts, `None` for plain RTP.
     pub(crate) srtp: Option<SrtpSession>,
     pub(crate) answered: bool,
-    pub(crate) codecs: Vec<crate::g711::G711>,
+    pub(crate) codecs: Vec<crate::sdp::Codec>,
     pub(crate) media_timeout: Duration,
 }
 

@@ -183,7 +183,9 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
     // The codec and, under the trunk's SRTP mode, the caller's key: a required key that is
     // missing is a 488 like a missing codec, never a plain-RTP call.
     let agreed = sdp::parse(&tx.original.body).and_then(|o| {
-        let negotiated = o.negotiate(&trunk.codecs)?;
+        // Opus only when the caller offered it; `prefer` takes it wherever they listed it.
+        let opus_first = trunk.opus == crate::config::OpusMode::Prefer;
+        let negotiated = o.negotiate_with(&trunk.codecs, opus_first)?;
         Ok((negotiated, srtp::pick(trunk.srtp, &o)?, o.savp))
     });
     let (negotiated, remote_key, savp) = match agreed {
@@ -240,6 +242,7 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
     let (events_tx, events) = mpsc::unbounded_channel();
     inner.routes().insert(sip_call_id.clone(), events_tx);
     let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+    let negotiated_codec = negotiated.codec;
     let info = CallInfo {
         id,
         direction: Direction::Inbound,
@@ -247,8 +250,9 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
         did: Some(did.clone()),
         target: Some(target.clone()),
         trunk: trunk.name.clone(),
+        codec: negotiated.codec,
     };
-    tracing::info!(call = id, did = %Redacted(did), caller = %Redacted(&info.remote_number), trunk = %trunk.name, "pstn: inbound call");
+    tracing::info!(call = id, did = %Redacted(did), caller = %Redacted(&info.remote_number), trunk = %trunk.name, codec = info.codec.name(), "pstn: inbound call");
     let (call, ends) = driver::new_call(info.clone());
     let leg = Leg {
         inner: inner.clone(),
@@ -278,6 +282,9 @@ async fn offer(inner: &Arc<Inner>, mut tx: Transaction) -> rsipstack::Result<()>
         return dialog.handle(&mut tx).await;
     }
     inner.stats.inbound_calls.fetch_add(1, Ordering::Relaxed);
+    if negotiated_codec == crate::sdp::Codec::Opus {
+        inner.stats.opus_calls.fetch_add(1, Ordering::Relaxed);
+    }
     let _ = dialog.ringing(None, None);
     tokio::spawn(driver::drive(leg, ends));
     // The INVITE transaction: delivers our responses, and ends with the ACK or a CANCEL.

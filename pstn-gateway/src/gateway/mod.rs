@@ -84,6 +84,8 @@ pub struct GatewayStats {
     pub inbound_calls: AtomicU64,
     /// Outbound calls answered.
     pub outbound_calls: AtomicU64,
+    /// Calls (either way) whose SIP leg negotiated Opus rather than G.711.
+    pub opus_calls: AtomicU64,
 }
 
 /// A snapshot of [`GatewayStats`].
@@ -101,6 +103,8 @@ pub struct StatsSnapshot {
     pub inbound_calls: u64,
     /// See [`GatewayStats::outbound_calls`].
     pub outbound_calls: u64,
+    /// See [`GatewayStats::opus_calls`].
+    pub opus_calls: u64,
     /// Spike alerts raised by the rules.
     pub spike_alerts: u64,
 }
@@ -291,6 +295,7 @@ impl Gateway {
             bad_offers: get(&s.bad_offers),
             inbound_calls: get(&s.inbound_calls),
             outbound_calls: get(&s.outbound_calls),
+            opus_calls: get(&s.opus_calls),
             spike_alerts: self.inner.rules().alerts(),
         }
     }

@@ -1,6 +1,7 @@
-//! RTP for the phone leg: packets, the receive jitter buffer, RFC 4733 DTMF, and SRTP
+//! RTP for the phone leg: the codec state (G.711, Opus), packets, the receive jitter buffer, RFC 4733 DTMF, and SRTP
 //! with SDES keys when the trunk is configured for it.
 
+pub(crate) mod codec;
 pub mod dtmf;
 pub mod jitter;
 pub mod packet;

@@ -1,4 +1,4 @@
-//! The media task of one call: a UDP socket carrying G.711 RTP both ways.
+//! The media task of one call: a UDP socket carrying G.711 or Opus RTP both ways.
 //!
 //! - Receive: packets from the negotiated remote IP only (anything else is counted and
 //!   dropped: an open RTP port is otherwise an injection point), audio into the jitter
@@ -20,6 +20,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::codec::LegCodec;
 use super::dtmf::{self, DtmfReceiver, EventPayload};
 use super::jitter::{JitterBuffer, Slot};
 use super::packet::RtpPacket;
@@ -146,8 +147,15 @@ pub async fn run_secure(
     // The audio stream's SSRC: a new one (a restarted stream) resets the jitter buffer,
     // and telephone-events from another SSRC leave the audio's sequence alone.
     let mut audio_ssrc = None;
+    let mut codec_in_use = target.borrow().codec;
+    let mut codec = LegCodec::new(codec_in_use);
     loop {
         let media = *target.borrow_and_update();
+        if media.codec != codec_in_use {
+            codec_in_use = media.codec;
+            codec = LegCodec::new(codec_in_use);
+        }
+        let ticks = LegCodec::frame_ticks(media.codec);
         let may_send = matches!(
             media.direction,
             MediaDirection::SendRecv | MediaDirection::SendOnly
@@ -216,34 +224,33 @@ pub async fn run_secure(
                     }
                 }
                 let frame = match jitter.pop() {
-                    Slot::Frame(bytes) if bytes.len() == FRAME_SAMPLES => media.codec.decode(&bytes),
-                    Slot::Frame(bytes) if !bytes.is_empty() => {
-                        // Another packet size (10 or 30 ms ptime): fitted to 20 ms.
-                        let mut pcm = media.codec.decode(&bytes);
-                        pcm.resize(FRAME_SAMPLES, 0);
-                        pcm
-                    }
-                    _ => vec![0; FRAME_SAMPLES],
+                    Slot::Frame(bytes) => codec.decode(Some(&bytes)),
+                    Slot::Missing => codec.decode(None),
                 };
                 // A full channel means the bridge is behind: dropping keeps latency bounded.
                 if channels.from_phone.try_send(frame).is_err() && channels.from_phone.is_closed() {
                     break;
                 }
                 if may_send {
-                    send_event_step(&socket, &mut tx, &media, &stats, &mut srtp).await;
+                    send_event_step(&socket, &mut tx, &media, &stats, &mut srtp, ticks).await;
                 }
             }
             frame = channels.to_phone.recv() => {
                 let Some(frame) = frame else { break };
                 if !may_send || !tx.event.is_empty() {
                     // During a key press the event stands in for audio; time still moves.
-                    tx.ts = tx.ts.wrapping_add(FRAME_SAMPLES as u32);
+                    tx.ts = tx.ts.wrapping_add(ticks);
                     continue;
                 }
-                let payload = media.codec.encode(&frame[..frame.len().min(FRAME_SAMPLES)]);
+                let payload = codec.encode(&frame);
+                if payload.is_empty() {
+                    // No encoder (see `LegCodec::Unsupported`): nothing rather than garbage.
+                    tx.ts = tx.ts.wrapping_add(ticks);
+                    continue;
+                }
                 let bytes = tx.packet(first_audio, media.codec_pt, tx.ts, &payload);
                 first_audio = false;
-                tx.ts = tx.ts.wrapping_add(FRAME_SAMPLES as u32);
+                tx.ts = tx.ts.wrapping_add(ticks);
                 let Some(bytes) = seal(&mut srtp, bytes) else { continue };
                 if socket.send_to(&bytes, media.remote).await.is_ok() {
                     stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -266,6 +273,7 @@ async fn send_event_step(
     media: &Negotiated,
     stats: &MediaStats,
     srtp: &mut Option<SrtpSession>,
+    ticks: u32,
 ) {
     let Some(pt) = media.dtmf_pt else { return };
     if tx.event.is_empty() {
@@ -284,8 +292,10 @@ async fn send_event_step(
             }
         }
         if tx.event.is_empty() {
-            // The next audio frame starts after the event's duration.
-            tx.ts = tx.event_ts.wrapping_add(u32::from(payload.duration));
+            // The next audio frame starts after the event's duration (counted at 8 kHz,
+            // telephone-event's rate; scaled to the audio clock, 48 kHz for Opus).
+            let duration = u32::from(payload.duration) * ticks / FRAME_SAMPLES as u32;
+            tx.ts = tx.event_ts.wrapping_add(duration);
         }
     }
 }

@@ -6,10 +6,16 @@
 //! `sms-out` naming such a token is sent from the number the phone wrote to, and only
 //! when that number routes to the hotline answering. Numbers routed to a user's npub are
 //! not bridged yet (dropped with a log line). The text is never logged.
+//!
+//! A reply that does not reach the phone is reported back as `sms-failed` on the same
+//! token, so the dispatcher sees "SMS not delivered: <reason>" in the conversation: when
+//! the provider refuses it or stays unavailable through the retries, and when a signed
+//! delivery report says failed or undelivered. Which reply a report is about is known
+//! from memory only ([`Awaiting`]): the state file never links a message to a phone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hotline::voice::wire::Control;
 use nostr_signal::{NostrTransport, PublicKey};
@@ -19,7 +25,10 @@ use tokio::task::JoinHandle;
 use super::ServiceError;
 use crate::gateway::Gateway;
 use crate::number::{Redacted, E164};
-use crate::sms::{Intake, SenderTokens, SmsConfig, SmsEvent, SmsSender, SmsServer, SmsStore};
+use crate::sms::{
+    DeliveryReport, DeliveryStatus, Intake, SenderTokens, SmsConfig, SmsEvent, SmsSender,
+    SmsServer, SmsStore,
+};
 
 /// Webhook messages waiting for the bridge before the provider is answered 503.
 const QUEUE: usize = 256;
@@ -30,6 +39,40 @@ pub(super) struct SmsBridge {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Replies waiting for a final delivery report, at most this many (the oldest go first).
+const MAX_AWAITING: usize = 4096;
+
+/// Sent replies by provider message id -> (the hotline, the phone's token), in memory
+/// only: the SMS store holds no link from a message to a phone. Bounded; a report for a
+/// forgotten message (after a restart, or past the bound) is only logged.
+#[derive(Default)]
+struct Awaiting {
+    by_id: HashMap<String, (PublicKey, String)>,
+    order: VecDeque<String>,
+}
+
+impl Awaiting {
+    fn insert(&mut self, id: String, hotline: PublicKey, token: String) {
+        while self.order.len() >= MAX_AWAITING {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+        if self.by_id.insert(id.clone(), (hotline, token)).is_none() {
+            self.order.push_back(id);
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<(PublicKey, String)> {
+        let found = self.by_id.remove(id)?;
+        self.order.retain(|o| o != id);
+        Some(found)
+    }
+}
+
+/// Longest reason sent back (the hotline's wire limit).
+const MAX_REASON_CHARS: usize = 200;
+
 /// What both directions need.
 struct Bridge {
     transport: Arc<NostrTransport>,
@@ -37,6 +80,7 @@ struct Bridge {
     sender: SmsSender,
     /// Our number -> the hotline it routes to.
     hotline_of: HashMap<String, PublicKey>,
+    awaiting: Mutex<Awaiting>,
 }
 
 impl SmsBridge {
@@ -80,6 +124,7 @@ impl SmsBridge {
             sender: SmsSender::new(config, store),
             transport,
             hotline_of,
+            awaiting: Mutex::default(),
         });
         Ok(Self {
             server,
@@ -113,9 +158,7 @@ async fn inbound(bridge: Arc<Bridge>, mut events: mpsc::Receiver<SmsEvent>) {
                     .to_hotline(&message.to, &message.from, message.text)
                     .await;
             }
-            SmsEvent::Delivery(report) => {
-                tracing::debug!(status = ?report.status, "sms: delivery report");
-            }
+            SmsEvent::Delivery(report) => bridge.delivery(&report).await,
             // The gateway refuses sends to a number that opted out; the conversation
             // shows the word, so the dispatcher knows why a reply goes nowhere.
             SmsEvent::OptedOut { number, to } => {
@@ -172,11 +215,60 @@ impl Bridge {
         }
         match self.sender.send(&ours, &phone, &text).await {
             Ok(sent) => {
-                tracing::info!(to = %Redacted(phone.as_str()), segments = sent.segments, "sms: reply sent")
+                tracing::info!(to = %Redacted(phone.as_str()), segments = sent.segments, "sms: reply sent");
+                self.awaiting()
+                    .insert(sent.provider_message_id, hotline, token);
             }
             Err(e) => {
-                tracing::warn!(error = %e, to = %Redacted(phone.as_str()), "sms: reply not sent")
+                tracing::warn!(error = %e, to = %Redacted(phone.as_str()), "sms: reply not sent");
+                // The error's words name no number (checked in the tests).
+                let reason = e.to_string();
+                let reason = reason.strip_prefix("sms: ").unwrap_or(&reason);
+                self.report_failure(hotline, token, reason).await;
             }
+        }
+    }
+
+    fn awaiting(&self) -> std::sync::MutexGuard<'_, Awaiting> {
+        self.awaiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A provider's delivery report (signature already checked): a reply that failed
+    /// or was undelivered goes back to its conversation; a final one is forgotten.
+    async fn delivery(&self, report: &DeliveryReport) {
+        tracing::debug!(status = ?report.status, "sms: delivery report");
+        if !report.status.is_final() {
+            return;
+        }
+        let Some((hotline, token)) = self.awaiting().remove(&report.provider_message_id) else {
+            return;
+        };
+        let code = report
+            .error_code
+            .as_deref()
+            .map(|c| format!(" (error {c})"))
+            .unwrap_or_default();
+        let reason = match report.status {
+            DeliveryStatus::Undelivered => format!("the carrier could not deliver it{code}"),
+            DeliveryStatus::Failed => format!("the provider could not send it{code}"),
+            _ => return,
+        };
+        self.report_failure(hotline, token, &reason).await;
+    }
+
+    /// Tells the hotline that its reply to the phone behind `token` did not arrive.
+    async fn report_failure(&self, hotline: PublicKey, token: String, reason: &str) {
+        let control = Control::SmsFailed {
+            sender: token,
+            reason: reason.chars().take(MAX_REASON_CHARS).collect(),
+        };
+        if let Err(e) = self
+            .transport
+            .hub()
+            .send_control(hotline, &control.to_json())
+            .await
+        {
+            tracing::warn!(error = %e, "sms: failure not passed to the hotline");
         }
     }
 }
@@ -190,5 +282,31 @@ async fn outbound(bridge: Arc<Bridge>) {
         if hotlines.contains(&control.sender) {
             bridge.reply_of(control.sender, &control.content).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awaiting_replies_are_bounded_and_each_is_reported_once() {
+        let hotline = nostr_signal::Identity::generate().public_key();
+        let mut awaiting = Awaiting::default();
+        for n in 0..MAX_AWAITING + 10 {
+            awaiting.insert(format!("SM{n}"), hotline, format!("{n:x}"));
+        }
+        assert_eq!(awaiting.by_id.len(), MAX_AWAITING);
+        assert_eq!(awaiting.order.len(), MAX_AWAITING);
+        assert!(awaiting.remove("SM0").is_none(), "the oldest went first");
+        let last = format!("SM{}", MAX_AWAITING + 9);
+        assert_eq!(
+            awaiting.remove(&last),
+            Some((hotline, format!("{:x}", MAX_AWAITING + 9)))
+        );
+        assert!(
+            awaiting.remove(&last).is_none(),
+            "a second report finds nothing"
+        );
     }
 }

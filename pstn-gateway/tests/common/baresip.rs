@@ -38,6 +38,9 @@ pub struct PhoneOptions {
     /// Certificate and key in one PEM file (`sip_certificate`): baresip then listens for
     /// TLS on its SIP port + 1 ([`Baresip::tls_addr`]).
     pub tls_certificate: Option<PathBuf>,
+    /// Only the Opus codec (module `opus` instead of `g711`): baresip offers and accepts
+    /// nothing but `opus/48000/2` (and telephone-event).
+    pub opus_only: bool,
 }
 
 impl PhoneOptions {
@@ -128,12 +131,13 @@ impl Baresip {
         std::fs::create_dir_all(dir.0.join("rec")).unwrap();
         let config = format!(
             "poll_method epoll\nsip_listen {sip}\nmodule_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule ausine.so\nmodule alsa.so\nmodule sndfile.so\n\
+             module {codec}.so\nmodule ausine.so\nmodule alsa.so\nmodule sndfile.so\n\
              module_app account.so\nmodule_app menu.so\n\
              audio_source ausine,{tone_hz}\naudio_player alsa,null\naudio_alert alsa,null\n\
              ausrc_srate 48000\nausrc_channels 2\nsnd_path {}\nrtp_ports {rtp}-{}\n",
             dir.0.join("rec").display(),
             rtp + 10,
+            codec = if options.opus_only { "opus" } else { "g711" },
         ) + &options.config_lines();
         std::fs::write(dir.0.join("config"), config).unwrap();
         let answer = match role {
@@ -185,7 +189,8 @@ impl Baresip {
         std::fs::read_to_string(self.dir.0.join("out.log")).unwrap_or_default()
     }
 
-    /// What it heard: the samples of its decoder dump (8 kHz mono, G.711 decoded).
+    /// What it heard: the samples of its decoder dump, as 8 kHz mono (a G.711 dump is
+    /// that already; an Opus one, 48 kHz and maybe stereo, is mixed down and decimated).
     pub fn heard(&self) -> Vec<i16> {
         let rec = self.dir.0.join("rec");
         std::fs::read_dir(&rec)
@@ -207,16 +212,37 @@ impl Drop for Baresip {
 }
 
 /// The 16-bit samples of a PCM WAV file (its `data` chunk; a dump still being written
-/// may say a length of 0, so everything after the chunk header is taken).
+/// may say a length of 0, so everything after the chunk header is taken), as 8 kHz mono.
 fn wav_samples(path: &Path) -> Vec<i16> {
     let bytes = std::fs::read(path).unwrap_or_default();
     let Some(at) = bytes.windows(4).position(|w| w == b"data") else {
         return Vec::new();
     };
-    bytes
+    // The `fmt ` chunk: channels at +10, sample rate at +12 from its id.
+    let (channels, rate) = bytes
+        .windows(4)
+        .position(|w| w == b"fmt ")
+        .and_then(|f| {
+            let ch = u16::from_le_bytes(bytes.get(f + 10..f + 12)?.try_into().ok()?);
+            let rate = u32::from_le_bytes(bytes.get(f + 12..f + 16)?.try_into().ok()?);
+            Some((usize::from(ch.max(1)), rate))
+        })
+        .unwrap_or((1, 8000));
+    let mono: Vec<i16> = bytes
         .get(at + 8..)
         .unwrap_or_default()
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .chunks_exact(2 * channels)
+        .map(|frame| {
+            let sum: i32 = frame
+                .chunks_exact(2)
+                .map(|b| i32::from(i16::from_le_bytes([b[0], b[1]])))
+                .sum();
+            (sum / channels as i32) as i16
+        })
+        .collect();
+    // Averaging each group is a crude low-pass, enough for the test tones (<= 1.4 kHz).
+    let step = (rate / 8000).max(1) as usize;
+    mono.chunks(step)
+        .map(|g| (g.iter().map(|&s| i32::from(s)).sum::<i32>() / g.len() as i32) as i16)
         .collect()
 }
