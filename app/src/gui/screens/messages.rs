@@ -7,7 +7,7 @@ use eframe::egui::{self, RichText};
 use phantomcall_schemas::CallType;
 
 use crate::gui::action::Action;
-use crate::gui::messages::{Conversation, Delivery, Messages};
+use crate::gui::messages::{Conversation, Delivery, Messages, MAX_TEXT_BYTES};
 use crate::gui::widgets;
 
 /// What the messages screen shows.
@@ -22,12 +22,12 @@ pub struct MessagesView<'a> {
     pub bluetooth: bool,
 }
 
-/// What the screen keeps between frames: the message being written.
+/// What the screen keeps between frames: what is being written, per conversation (as in
+/// Signal, a draft waits in its conversation while another is open).
 #[derive(Default)]
 pub struct MessagesScreen {
-    /// The text in the box, and the conversation it is for.
-    pub draft: String,
-    draft_for: Option<Vec<String>>,
+    /// Drafts by conversation (its members).
+    pub drafts: std::collections::HashMap<Vec<String>, String>,
 }
 
 /// Words for where our message stands, and its colour.
@@ -103,10 +103,6 @@ impl MessagesScreen {
         ui: &mut egui::Ui,
         out: &mut Vec<Action>,
     ) {
-        if self.draft_for.as_ref() != Some(&c.members) {
-            self.draft.clear();
-            self.draft_for = Some(c.members.clone());
-        }
         let title = room_title(view, c);
         ui.horizontal(|ui| {
             ui.label(RichText::new(&title).strong().size(16.0));
@@ -171,22 +167,34 @@ impl MessagesScreen {
                 }
             });
         ui.separator();
+        let draft = self.drafts.entry(c.members.clone()).or_default();
         ui.horizontal(|ui| {
             let field = ui.add(
-                egui::TextEdit::singleline(&mut self.draft)
+                egui::TextEdit::singleline(draft)
                     .hint_text("Message")
                     .desired_width(ui.available_width() - 70.0),
             );
             let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            let send = ui.button("Send").clicked();
-            if (enter || send) && !self.draft.trim().is_empty() {
+            // Too long is said before sending, so the text stays in the box to be cut.
+            let fits = draft.trim().len() <= MAX_TEXT_BYTES;
+            let send = ui.add_enabled(fits, egui::Button::new("Send")).clicked();
+            if (enter || send) && fits && !draft.trim().is_empty() {
                 out.push(Action::SendMessage {
                     members: c.members.clone(),
-                    text: std::mem::take(&mut self.draft),
+                    text: std::mem::take(draft),
                 });
                 field.request_focus();
             }
         });
+        if draft.trim().len() > MAX_TEXT_BYTES {
+            ui.label(
+                RichText::new(format!(
+                    "Too long to send: at most {} KB per message",
+                    MAX_TEXT_BYTES / 1024
+                ))
+                .color(widgets::WARN),
+            );
+        }
         if !view.online {
             ui.label(
                 RichText::new("Not connected: messages written now say so and can be sent again.")

@@ -148,7 +148,7 @@ fn enter_sends_what_was_written_to_the_conversations_people_and_calls_are_offere
         [Action::SendMessage { members, text }] if *members == room && text == "Five minutes"
     ));
     assert!(
-        h.state().screen.draft.is_empty(),
+        h.state().screen.drafts.values().all(String::is_empty),
         "the box empties once sent"
     );
     h.state_mut().out.clear();
@@ -197,4 +197,30 @@ fn strangers_are_counted_and_offline_says_so() {
         .get_by_role_and_label(egui::accesskit::Role::Button, "Audio call")
         .accesskit_node()
         .is_disabled());
+}
+
+#[test]
+fn a_message_too_long_to_send_stays_in_the_box_and_says_so() {
+    let (world, bob, carol, _) = group_world();
+    let mut h = harness(world);
+    let mut room = vec![bob.to_hex(), carol.to_hex()];
+    room.sort();
+    h.state_mut().messages.open_with(room.clone());
+    let long = "x".repeat(crate::gui::messages::MAX_TEXT_BYTES + 1);
+    h.state_mut()
+        .screen
+        .drafts
+        .insert(room.clone(), long.clone());
+    frames(&mut h);
+    h.get_by_label_contains("Too long to send");
+    assert!(h
+        .get_by_role_and_label(egui::accesskit::Role::Button, "Send")
+        .accesskit_node()
+        .is_disabled());
+    assert!(h.state().out.is_empty());
+    assert_eq!(
+        h.state().screen.drafts[&room],
+        long,
+        "nothing the user wrote is lost"
+    );
 }
