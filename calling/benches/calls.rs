@@ -63,6 +63,23 @@ async fn until_state(
 struct OneCall {
     setup: Duration,
     first_audio: Duration,
+    /// Video calls: from connected to the first decoded frame of the peer's camera.
+    first_video: Option<Duration>,
+}
+
+/// Waits for the first decoded frame in the remote view `index` of `side` (opened by the
+/// call); the time it arrived. Polls: the probe has no notification, and 2 ms is below
+/// a frame interval.
+async fn first_remote_frame(side: &Side, index: usize) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let views = side.devices.probes.videos();
+        if views.get(index).is_some_and(|v| v.snapshot().frames > 0) {
+            return Instant::now();
+        }
+        assert!(Instant::now() < deadline, "no video frame within 5 s");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 /// One call: dial, connected, first audio, hang up, ended on both sides.
@@ -73,6 +90,7 @@ async fn one_call(
     talk: Duration,
 ) -> OneCall {
     let mut events = alice.engine.events();
+    let views_before = alice.devices.probes.videos().len();
     let call = alice.engine.dial(bob_key, call_type, PrivacyMode::Fast);
     let offer_sent = loop {
         match events.recv().await {
@@ -84,6 +102,14 @@ async fn one_call(
         }
     };
     let connected = until_state(&mut events, call, CallState::Connected).await;
+    let first_video = match call_type {
+        CallType::Video => Some(
+            first_remote_frame(alice, views_before)
+                .await
+                .saturating_duration_since(connected),
+        ),
+        CallType::Voice => None,
+    };
     let first_audio = loop {
         match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
             Ok(Ok(EngineEvent::Stats { call_id, stats })) if call_id == call => {
@@ -102,6 +128,7 @@ async fn one_call(
     OneCall {
         setup: connected - offer_sent,
         first_audio: first_audio.saturating_duration_since(offer_sent),
+        first_video,
     }
 }
 
@@ -163,6 +190,14 @@ fn main() {
         println!("audio call, {seconds} s              CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB");
         let (cpu, rss) = load(&alice, bob_key, CallType::Video, seconds).await;
         println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB   (blackout off: black frames)");
+        // The same first-frame figure without segmentation: what the filters' share of
+        // the two cores costs when both ends run in this one process.
+        let mut first_frame = Vec::new();
+        for _ in 0..if quick { 3 } else { 10 } {
+            let c = one_call(&alice, bob_key, CallType::Video, Duration::from_millis(800)).await;
+            first_frame.extend(c.first_video.map(|d| d.as_secs_f64() * 1000.0));
+        }
+        report("first remote video frame after connected (blackout off)", first_frame, "ms");
         {
             // The real pipeline: both cameras through human blackout (segmentation).
             let blackout = || FilterChoice::Blackout(blackout::FilterConfig::default());
@@ -172,12 +207,14 @@ fn main() {
             println!("video call 640x480, {seconds} s      CPU {cpu:>5.1} % of one core   RSS {rss:>6.1} MiB   (human blackout on both cameras)");
             // Video set-up next to voice: camera and blackout model open beside signaling.
             let video_calls = if quick { 3 } else { 10 };
-            let mut video_setup = Vec::new();
+            let (mut video_setup, mut first_frame) = (Vec::new(), Vec::new());
             for _ in 0..video_calls {
                 let c = one_call(&carol, dave.key, CallType::Video, Duration::from_millis(1300)).await;
                 video_setup.push(c.setup.as_secs_f64() * 1000.0);
+                first_frame.extend(c.first_video.map(|d| d.as_secs_f64() * 1000.0));
             }
             report("video set-up (offer -> connected, human blackout on both)", video_setup, "ms");
+            report("first remote video frame after connected (blackout on both)", first_frame, "ms");
             carol.engine.shutdown().await;
             dave.engine.shutdown().await;
             carol.transport.shutdown().await;
