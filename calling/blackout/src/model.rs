@@ -5,10 +5,11 @@
 //! from a path (a user's own model, or a broken file in fault-injection tests); it must take
 //! one f32 NHWC RGB image `[1, h, w, 3]` in 0..1 and give a person probability `[1, h, w, 1]`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tract_onnx::prelude::*;
 
@@ -139,8 +140,67 @@ fn chain(e: &TractError) -> String {
     format!("{e:#}")
 }
 
+/// An optimised plan and its input size: immutable, shared; each user spawns its own state.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    width: u32,
+    height: u32,
+    plan: Arc<TypedRunnableModel>,
+}
+
+impl Prepared {
+    fn spawn(&self, name: &str) -> Result<LoadedModel, ModelError> {
+        let state = self.plan.spawn().map_err(|e| ModelError::Prepare {
+            name: name.to_string(),
+            message: chain(&e),
+        })?;
+        Ok(LoadedModel {
+            width: self.width,
+            height: self.height,
+            state,
+        })
+    }
+}
+
+/// The embedded models' plans, prepared once per process: parsing and optimising take a
+/// large part of a second on the camera thread of every call, between "connected" and the
+/// first filtered frame. Only the embedded (static) models are kept: a file may change.
+fn prepared_embedded() -> &'static Mutex<HashMap<&'static str, Prepared>> {
+    static PREPARED: OnceLock<Mutex<HashMap<&'static str, Prepared>>> = OnceLock::new();
+    PREPARED.get_or_init(Default::default)
+}
+
+/// An embedded model, prepared once per process and spawned for this user.
+pub(crate) fn load_embedded(
+    name: &'static str,
+    bytes: &'static [u8],
+) -> Result<LoadedModel, ModelError> {
+    let known = prepared_embedded()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .cloned();
+    let prepared = match known {
+        Some(prepared) => prepared,
+        None => {
+            // Prepared outside the lock: two first users may both prepare, never wait.
+            let prepared = prepare_model(name, bytes)?;
+            prepared_embedded()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name, prepared.clone());
+            prepared
+        }
+    };
+    prepared.spawn(name)
+}
+
 /// Parses, validates and optimises an ONNX model.
 pub(crate) fn load_model(name: &str, bytes: &[u8]) -> Result<LoadedModel, ModelError> {
+    prepare_model(name, bytes)?.spawn(name)
+}
+
+fn prepare_model(name: &str, bytes: &[u8]) -> Result<Prepared, ModelError> {
     let parse = |e: TractError| ModelError::Parse {
         name: name.to_string(),
         message: chain(&e),
@@ -194,11 +254,10 @@ pub(crate) fn load_model(name: &str, bytes: &[u8]) -> Result<LoadedModel, ModelE
         .map_err(prepare)?
         .into_runnable()
         .map_err(prepare)?;
-    let state = plan.spawn().map_err(prepare)?;
-    Ok(LoadedModel {
+    Ok(Prepared {
         width: w as u32,
         height: h as u32,
-        state,
+        plan,
     })
 }
 
@@ -214,6 +273,19 @@ pub(crate) fn load_model_file(path: &std::path::Path) -> Result<LoadedModel, Mod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedded_models_are_prepared_once_and_each_user_gets_its_own_state() {
+        let first = load_embedded("general", GENERAL_ONNX).unwrap();
+        let prepared = prepared_embedded().lock().unwrap().get("general").cloned();
+        let plan = prepared.expect("kept after the first load").plan;
+        let second = load_embedded("general", GENERAL_ONNX).unwrap();
+        let again = prepared_embedded().lock().unwrap()["general"].plan.clone();
+        assert!(Arc::ptr_eq(&plan, &again), "not prepared a second time");
+        assert_eq!((first.width, first.height), (second.width, second.height));
+        // A model from bytes (a file) is prepared on its own every time.
+        assert!(load_model("broken", &GENERAL_ONNX[..GENERAL_ONNX.len() / 2]).is_err());
+    }
 
     #[test]
     fn aspect_rule() {

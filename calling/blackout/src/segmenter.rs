@@ -5,8 +5,8 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 
 use crate::model::{
-    load_model, load_model_file, LoadedModel, ModelChoice, ModelError, ModelSource, GENERAL_ONNX,
-    LANDSCAPE_ONNX,
+    load_embedded, load_model_file, LoadedModel, ModelChoice, ModelError, ModelSource,
+    GENERAL_ONNX, LANDSCAPE_ONNX,
 };
 
 /// An RGB image handed to a [`Segmenter`]: `width * height * 3` bytes, row-major, no padding.
@@ -82,10 +82,10 @@ impl TractSegmenter {
             ModelSource::File(path) => seg.single = Some(slot(load_model_file(path)?)),
             ModelSource::Embedded => {
                 if choice != ModelChoice::Landscape {
-                    seg.general = Some(slot(load_model("general", GENERAL_ONNX)?));
+                    seg.general = Some(slot(load_embedded("general", GENERAL_ONNX)?));
                 }
                 if choice != ModelChoice::General {
-                    seg.landscape = Some(slot(load_model("landscape", LANDSCAPE_ONNX)?));
+                    seg.landscape = Some(slot(load_embedded("landscape", LANDSCAPE_ONNX)?));
                 }
             }
         }
