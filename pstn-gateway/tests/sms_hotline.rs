@@ -83,6 +83,52 @@ async fn gateway(
 }
 
 /// The phone texts our number: a webhook signed as Twilio documents it.
+/// A relay, the hotline's inbox with one available dispatcher, and the gateway whose SMS
+/// go to it and whose replies go to `provider`'s REST stand-in (started here, so a test
+/// scripts its answers first).
+struct Scene {
+    relay: EmbeddedRelay,
+    dir: tempfile::TempDir,
+    dispatcher: Npub,
+    inbox: InboxService,
+    events: broadcast::Receiver<InboxEvent>,
+    gateway: GatewayService,
+}
+
+async fn scene(provider: &StandIn) -> Scene {
+    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (hotline_id, gateway_id) = (Identity::generate(), Identity::generate());
+    let dispatcher = Npub::from_bytes(Identity::generate().public_key().to_bytes());
+    let inbox = inbox(
+        &relay,
+        &hotline_id,
+        dispatcher,
+        &gateway_id,
+        &dir.path().join("h.db"),
+    )
+    .await;
+    inbox.set_available(&dispatcher, true).unwrap();
+    let events = inbox.events();
+    let api = provider.start().await;
+    let gateway = gateway(
+        relay.url(),
+        &gateway_id,
+        &hotline_id,
+        api,
+        &dir.path().join("s.db"),
+    )
+    .await;
+    Scene {
+        relay,
+        dir,
+        dispatcher,
+        inbox,
+        events,
+        gateway,
+    }
+}
+
 async fn text_from_phone(gateway: &GatewayService, sid: &str, body: &str) {
     let params = twilio_inbound(sid, body);
     let signature = twilio_sign(TOKEN, &format!("{PUBLIC}/inbound"), &params);
@@ -126,30 +172,15 @@ async fn provider_gets(provider: &StandIn, count: usize) -> Vec<Seen> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_sms_becomes_an_inbox_conversation_and_the_dispatchers_reply_goes_back_as_an_sms() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (hotline_id, gateway_id) = (Identity::generate(), Identity::generate());
-    let dispatcher = Npub::from_bytes(Identity::generate().public_key().to_bytes());
-    let inbox = inbox(
-        &relay,
-        &hotline_id,
-        dispatcher,
-        &gateway_id,
-        &dir.path().join("h.db"),
-    )
-    .await;
-    inbox.set_available(&dispatcher, true).unwrap();
-    let mut events = inbox.events();
     let provider = StandIn::default();
-    let api = provider.start().await;
-    let gateway = gateway(
-        relay.url(),
-        &gateway_id,
-        &hotline_id,
-        api,
-        &dir.path().join("s.db"),
-    )
-    .await;
+    let Scene {
+        relay: _relay,
+        dir: _dir,
+        dispatcher,
+        inbox,
+        mut events,
+        gateway,
+    } = scene(&provider).await;
 
     text_from_phone(
         &gateway,
@@ -223,30 +254,15 @@ async fn an_sms_becomes_an_inbox_conversation_and_the_dispatchers_reply_goes_bac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn only_the_hotline_the_number_routes_to_can_make_the_gateway_text_a_phone() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (hotline_id, gateway_id) = (Identity::generate(), Identity::generate());
-    let dispatcher = Npub::from_bytes(Identity::generate().public_key().to_bytes());
-    let inbox = inbox(
-        &relay,
-        &hotline_id,
-        dispatcher,
-        &gateway_id,
-        &dir.path().join("h.db"),
-    )
-    .await;
-    inbox.set_available(&dispatcher, true).unwrap();
-    let mut events = inbox.events();
     let provider = StandIn::default();
-    let api = provider.start().await;
-    let gateway = gateway(
-        relay.url(),
-        &gateway_id,
-        &hotline_id,
-        api,
-        &dir.path().join("s.db"),
-    )
-    .await;
+    let Scene {
+        relay,
+        dir: _dir,
+        dispatcher,
+        inbox,
+        mut events,
+        gateway,
+    } = scene(&provider).await;
     text_from_phone(&gateway, "SM00000000000000000000000000000003", "hello").await;
     let (conversation, _) = next_message(&mut events).await;
     // The token the hotline holds for the phone (in the stored message's id).
@@ -315,20 +331,6 @@ async fn next_undelivered(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reply_the_provider_refuses_or_the_carrier_cannot_deliver_is_shown_in_its_conversation() {
-    let relay = EmbeddedRelay::start_on_loopback().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (hotline_id, gateway_id) = (Identity::generate(), Identity::generate());
-    let dispatcher = Npub::from_bytes(Identity::generate().public_key().to_bytes());
-    let inbox = inbox(
-        &relay,
-        &hotline_id,
-        dispatcher,
-        &gateway_id,
-        &dir.path().join("h.db"),
-    )
-    .await;
-    inbox.set_available(&dispatcher, true).unwrap();
-    let mut events = inbox.events();
     let provider = StandIn::default();
     // The provider's REST API refuses the first reply (as Twilio does an unreachable
     // number); the second is accepted and later reported undelivered.
@@ -336,15 +338,14 @@ async fn a_reply_the_provider_refuses_or_the_carrier_cannot_deliver_is_shown_in_
         400,
         r#"{"code":21614,"message":"not a mobile number","status":400}"#.into(),
     ));
-    let api = provider.start().await;
-    let gateway = gateway(
-        relay.url(),
-        &gateway_id,
-        &hotline_id,
-        api,
-        &dir.path().join("s.db"),
-    )
-    .await;
+    let Scene {
+        relay: _relay,
+        dir: _dir,
+        dispatcher,
+        inbox,
+        mut events,
+        gateway,
+    } = scene(&provider).await;
     text_from_phone(&gateway, "SM00000000000000000000000000000011", "hello?").await;
     let (conversation, _) = next_message(&mut events).await;
 
