@@ -67,18 +67,21 @@ async fn a_phone_caller_rings_a_user_through_the_gateway_as_a_phone_call() {
     assert_eq!(
         gateway
             .engine
-            .dial_for_phone(user.key, "<not a number>", PrivacyMode::Fast),
+            .dial_for_phone(user.key, "<not a number>", None, PrivacyMode::Fast),
         None
     );
+    // The gateway names the telephone opaquely; the user's side reads the same name.
+    let reference = phantomcall_schemas::PhoneRef::from_bytes([0x5a; 16]);
     let call = gateway
         .engine
-        .dial_for_phone(user.key, "+1 555 …12", PrivacyMode::Fast)
+        .dial_for_phone(user.key, "+1 555 …12", Some(reference), PrivacyMode::Fast)
         .expect("a number as shown");
     let ringing = user.wait_state(Some(call), CallState::Ringing).await;
-    assert_eq!(ringing.phone, PhoneLeg::phone("+1 555 …12"));
+    let named = PhoneLeg::phone_with_reference("+1 555 …12", reference);
+    assert_eq!(ringing.phone, named);
     user.engine.accept(call, false);
     let connected = user.wait_state(Some(call), CallState::Connected).await;
-    assert_eq!(connected.phone, PhoneLeg::phone("+1 555 …12"));
+    assert_eq!(connected.phone, named);
     // An ordinary call between two apps carries no phone leg.
     user.engine.hangup(call);
     gateway.wait_state(Some(call), CallState::Ended).await;

@@ -128,6 +128,25 @@ impl CallerIdKey {
         id.copy_from_slice(&out[..16]);
         CallerId(id)
     }
+
+    /// The opaque id of the telephone `phone` calling through the phone gateway
+    /// `gateway`: keyed like [`Self::caller_id`] (so not linkable to the gateway's
+    /// reference without this hotline's secret), distinct per gateway and per phone.
+    pub fn phone_caller_id(
+        &self,
+        gateway: &Npub,
+        phone: &phantomcall_schemas::PhoneRef,
+    ) -> CallerId {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC accepts keys of any length");
+        mac.update(b"phantomcall-hotline-phone-caller-id-v1");
+        mac.update(gateway.as_bytes());
+        mac.update(phone.as_bytes());
+        let out = mac.finalize().into_bytes();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&out[..16]);
+        CallerId(id)
+    }
 }
 
 /// An opaque per-hotline caller id (see [`CallerIdKey::caller_id`]). What the console,

@@ -148,7 +148,7 @@ async fn a_phone_caller_and_a_user_hear_each_other_through_the_gateway() {
     let (phone, audio) = telephone(1_000.0);
     let call = gateway
         .engine
-        .dial_for_phone(user.key, "+1 555 …12", PrivacyMode::Fast)
+        .dial_for_phone(user.key, "+1 555 …12", None, PrivacyMode::Fast)
         .expect("a number as shown");
     lines.connect(call, audio);
     let ringing = wait_state(&mut user_events, call, CallState::Ringing).await;

@@ -224,9 +224,14 @@ async fn gateway(relay: &RelayUrl, identity: &Identity, hotline: PublicKey) -> G
 
 /// baresip as the phone +1 555 123 4512, saying 1 kHz, dialling the hotline's DID.
 fn phone(gateway: &GatewayService) -> Baresip {
+    phone_numbered(gateway, "+15551234512")
+}
+
+/// baresip as the phone `number`, saying 1 kHz, dialling the hotline's DID.
+fn phone_numbered(gateway: &GatewayService, number: &str) -> Baresip {
     let sip = gateway.gateway().sip_addr("test").unwrap();
     Baresip::start(
-        "+15551234512",
+        number,
         PHONE_HZ,
         Role::Dial(&format!("sip:{DID}@{sip}")),
         120,
@@ -412,13 +417,44 @@ async fn two_phone_callers_wait_at_once_and_the_one_who_hangs_up_leaves_the_queu
         VoiceEvent::Queued { entry, .. } => entry,
         _ => unreachable!(),
     };
-    // Both calls come from the gateway's key: the hotline's default of one entry per
-    // caller does not hold for a phone gateway's many callers.
+    // Both calls come from the gateway's key, each naming its phone: two callers at the
+    // hotline, each with an id of its own (neither the gateway's), none with its number.
     let staying = phone(&gateway);
     let stays = queued(&mut queue).await;
-    let leaving = phone(&gateway);
+    let leaving = phone_numbered(&gateway, "+15557654321");
     let leaves = queued(&mut queue).await;
     assert_eq!(hotline.lines_with(&gateway.public_key()).await, 2);
+    let callers: Vec<String> = hotline
+        .view()
+        .entries
+        .iter()
+        .map(|e| e.caller.clone())
+        .collect();
+    assert_eq!(callers.len(), 2);
+    assert_ne!(callers[0], callers[1], "each phone is its own caller");
+    for shown in format!("{callers:?}").split(['"', ',']) {
+        assert!(
+            !shown.contains("555"),
+            "a caller id carries a number: {callers:?}"
+        );
+    }
+    // The first phone dialling a second time while it waits meets the per-caller limit
+    // like any caller (one entry each): refused, and the queue keeps its two.
+    let again = phone(&gateway);
+    eventually(
+        "the same phone's second call is refused",
+        Duration::from_secs(20),
+        async || hotline.view().stats.refused == 1,
+    )
+    .await;
+    eventually(
+        "the refused phone is hung up",
+        Duration::from_secs(20),
+        async || again.log().contains("session closed"),
+    )
+    .await;
+    assert_eq!(hotline.view().entries.len(), 2);
+    again.quit();
     // The second phone hangs up (baresip quits, saying BYE).
     leaving.quit();
     next_service_event(&mut queue, "the caller leaves the queue", |e| {

@@ -36,7 +36,7 @@ mod validate;
 pub use chat::{ChatMessage, CHAT_KIND, MAX_CHAT_LEN, MAX_CHAT_RECEIVERS};
 pub use error::SchemaError;
 pub use kind::CallKind;
-pub use message::{CallBody, CallMessage, PhoneLeg};
+pub use message::{CallBody, CallMessage, PhoneLeg, PhoneRef};
 pub use types::{
     CallId, CallType, DeviceId, GroupKeysKind, HandledOutcome, IceCandidate, ParseValueError,
     PrivacyMode,

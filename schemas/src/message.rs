@@ -99,6 +99,10 @@ pub enum PhoneLeg {
     Phone {
         /// Digits, spaces, `+`, `-`, `.` and `…`; at most 32 characters.
         shown: String,
+        /// Names the telephone without its number (the tag's optional third value): the
+        /// same for every call of one number to one recipient, different per recipient.
+        /// `None` when the gateway did not get a number (withheld) or does not send one.
+        reference: Option<PhoneRef>,
     },
     /// To a gateway (`dial` tag, offers only): the telephone number to call.
     Dial {
@@ -127,14 +131,104 @@ impl PhoneLeg {
                 .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '.' | '-' | '…'));
         valid.then(|| PhoneLeg::Phone {
             shown: shown.to_owned(),
+            reference: None,
         })
+    }
+
+    /// `shown` with the telephone's opaque `reference`, if a `phone` tag can carry `shown`.
+    pub fn phone_with_reference(shown: &str, reference: PhoneRef) -> Option<PhoneLeg> {
+        match Self::phone(shown)? {
+            PhoneLeg::Phone { shown, .. } => Some(PhoneLeg::Phone {
+                shown,
+                reference: Some(reference),
+            }),
+            dial => Some(dial),
+        }
+    }
+
+    /// The number as shown, for a `phone` leg.
+    pub fn shown(&self) -> Option<&str> {
+        match self {
+            PhoneLeg::Phone { shown, .. } => Some(shown),
+            PhoneLeg::Dial { .. } => None,
+        }
+    }
+
+    /// The telephone's opaque reference, for a `phone` leg that carries one.
+    pub fn reference(&self) -> Option<PhoneRef> {
+        match self {
+            PhoneLeg::Phone { reference, .. } => *reference,
+            PhoneLeg::Dial { .. } => None,
+        }
     }
 
     fn to_tag(&self) -> Vec<String> {
         match self {
-            PhoneLeg::Phone { shown } => tag("phone", shown),
+            PhoneLeg::Phone {
+                shown,
+                reference: None,
+            } => tag("phone", shown),
+            PhoneLeg::Phone {
+                shown,
+                reference: Some(reference),
+            } => vec!["phone".into(), shown.clone(), reference.to_hex()],
             PhoneLeg::Dial { number } => tag("dial", number),
         }
+    }
+}
+
+/// An opaque name for a telephone behind a phone gateway (16 bytes, 32 lowercase hex
+/// digits on the wire): a keyed hash the gateway computes from the number and the call's
+/// recipient, so a recipient can tell two phones apart and recognise one calling again,
+/// but cannot learn the number or link the phone's calls to other recipients.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PhoneRef([u8; 16]);
+
+impl PhoneRef {
+    /// From its 16 bytes.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 16 bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// Parses exactly 32 lowercase hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let digits = text.as_bytes();
+        if digits.len() != 32
+            || !digits
+                .iter()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (i, pair) in digits.chunks(2).enumerate() {
+            let nibble = |b: u8| {
+                if b.is_ascii_digit() {
+                    b - b'0'
+                } else {
+                    b - b'a' + 10
+                }
+            };
+            bytes[i] = nibble(pair[0]) << 4 | nibble(pair[1]);
+        }
+        Some(Self(bytes))
+    }
+
+    /// 32 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Shortened: references are opaque, but logs need not carry them whole.
+impl std::fmt::Debug for PhoneRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PhoneRef({}…)", &self.to_hex()[..8])
     }
 }
 
@@ -346,7 +440,19 @@ impl CallMessage {
         };
         let phone = match (kind, tag_value("phone"), tag_value("dial")) {
             (CallKind::Offer | CallKind::Answer, Some(shown), None) => {
-                Some(PhoneLeg::phone(shown).ok_or(unparsable("phone tag"))?)
+                let reference = tags
+                    .iter()
+                    .filter_map(Value::as_array)
+                    .find(|t| t.first().and_then(Value::as_str) == Some("phone"))
+                    .and_then(|t| t.get(2))
+                    .map(|r| r.as_str().and_then(PhoneRef::from_hex))
+                    .map(|r| r.ok_or(unparsable("phone tag reference")))
+                    .transpose()?;
+                let leg = match reference {
+                    Some(r) => PhoneLeg::phone_with_reference(shown, r),
+                    None => PhoneLeg::phone(shown),
+                };
+                Some(leg.ok_or(unparsable("phone tag"))?)
             }
             (CallKind::Offer, None, Some(number)) => {
                 Some(PhoneLeg::dial(number).ok_or(unparsable("dial tag"))?)

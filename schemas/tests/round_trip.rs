@@ -5,7 +5,7 @@ mod common;
 
 use phantomcall_schemas::{
     validate_rumor, CallBody, CallId, CallKind, CallMessage, CallType, DeviceId, GroupKeysKind,
-    HandledOutcome, IceCandidate, PhoneLeg, PrivacyMode, MAX_CANDIDATES_PER_MESSAGE,
+    HandledOutcome, IceCandidate, PhoneLeg, PhoneRef, PrivacyMode, MAX_CANDIDATES_PER_MESSAGE,
     MAX_CANDIDATE_LEN, MAX_GROUP_KEYS_LEN, MAX_REASON_LEN, MAX_SDP_LEN,
 };
 use serde_json::Value;
@@ -287,8 +287,10 @@ fn phone_legs_round_trip_where_they_belong_and_bad_numbers_are_refused() {
     let mut rng = Rng::seeded(0x7e1e_70e5);
     let shown = PhoneLeg::phone("+1 555 …12").expect("a masked number");
     let dial = PhoneLeg::dial("+15551234567").expect("an E.164 number");
+    let reference = PhoneRef::from_hex("0123456789abcdef0123456789abcdef").expect("32 hex digits");
+    let named = PhoneLeg::phone_with_reference("+1 555 …12", reference).expect("a masked number");
     for kind in CallKind::ALL {
-        for leg in [&shown, &dial] {
+        for leg in [&shown, &named, &dial] {
             let message = CallMessage {
                 phone: Some(leg.clone()),
                 call_id: CallId::new_random(),
@@ -335,14 +337,44 @@ fn phone_legs_round_trip_where_they_belong_and_bad_numbers_are_refused() {
         body: rng.body(CallKind::Offer),
     };
     let (kind, mut tags, content) = offer.to_parts();
-    for (name, value) in [("dial", "+1-555-1234"), ("phone", "<script>")] {
-        let at = tags.iter().position(|t| t[0] == "dial").unwrap();
-        tags[at] = vec![name.to_owned(), value.to_owned()];
+    let bad_tags: [&[&str]; 6] = [
+        &["dial", "+1-555-1234"],
+        &["phone", "<script>"],
+        // A reference must be 32 lowercase hex digits: never the number, never free text.
+        &["phone", "+1 555 …12", "+15551234512"],
+        &["phone", "+1 555 …12", "0123456789ABCDEF0123456789ABCDEF"],
+        &["phone", "+1 555 …12", "0123456789abcdef"],
+        &[
+            "phone",
+            "+1 555 …12",
+            "0123456789abcdef0123456789abcdef",
+            "x",
+        ],
+    ];
+    for bad in bad_tags {
+        let at = tags
+            .iter()
+            .position(|t| t[0] == "dial" || t[0] == "phone")
+            .unwrap();
+        tags[at] = bad.iter().map(|v| v.to_string()).collect();
         let rumor = rumor(&rng.hex64(), 9, kind, &tags, &content);
-        assert!(validate_rumor(&rumor).is_err(), "{name} {value}");
-        assert!(
-            CallMessage::from_rumor_json(&rumor).is_err(),
-            "{name} {value}"
-        );
+        assert!(validate_rumor(&rumor).is_err(), "{bad:?}");
+        assert!(CallMessage::from_rumor_json(&rumor).is_err(), "{bad:?}");
     }
+    // The reference survives the trip and is what the recipient reads back.
+    let at = tags.iter().position(|t| t[0] == "phone").unwrap();
+    tags[at] = named_tag(&named);
+    let rumor = rumor(&rng.hex64(), 9, kind, &tags, &content);
+    validate_rumor(&rumor).expect("a phone tag with a reference is valid");
+    let parsed = CallMessage::from_rumor_json(&rumor).expect("parses");
+    assert_eq!(
+        parsed.phone.and_then(|leg| leg.reference()),
+        Some(reference)
+    );
+}
+
+fn named_tag(leg: &PhoneLeg) -> Vec<String> {
+    let mut tag = vec!["phone".to_owned(), leg.shown().unwrap().to_owned()];
+    tag.extend(leg.reference().map(|r| r.to_hex()));
+    tag
 }

@@ -70,7 +70,7 @@ pub const PHONE_NOT_E2EE: &str = "Not end-to-end encrypted: the phone leg is an 
 /// The number a phone call shows: the gateway's (possibly masked) or the one dialled.
 pub fn phone_number(leg: &phantomcall_schemas::PhoneLeg) -> &str {
     match leg {
-        phantomcall_schemas::PhoneLeg::Phone { shown } => shown,
+        phantomcall_schemas::PhoneLeg::Phone { shown, .. } => shown,
         phantomcall_schemas::PhoneLeg::Dial { number } => number,
     }
 }

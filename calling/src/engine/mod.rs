@@ -145,14 +145,20 @@ impl CallEngine {
 
     /// For a phone gateway: calls `peer` on behalf of the telephone `shown` (the offer
     /// carries a `phone` tag, so the app says who is on the phone and that the call is
-    /// not end-to-end encrypted past the gateway). `None` if `shown` cannot be a tag.
+    /// not end-to-end encrypted past the gateway), with the telephone's opaque
+    /// `reference` for `peer` when the gateway has the number. `None` if `shown` cannot be
+    /// a tag.
     pub fn dial_for_phone(
         &self,
         peer: PublicKey,
         shown: &str,
+        reference: Option<phantomcall_schemas::PhoneRef>,
         mode: PrivacyMode,
     ) -> Option<CallId> {
-        let leg = phantomcall_schemas::PhoneLeg::phone(shown)?;
+        let leg = match reference {
+            Some(r) => phantomcall_schemas::PhoneLeg::phone_with_reference(shown, r)?,
+            None => phantomcall_schemas::PhoneLeg::phone(shown)?,
+        };
         let call_id = CallId::new_random();
         self.send(Command::Inputs(vec![
             Input::Dial {

@@ -219,6 +219,63 @@ fn a_phone_gateway_carries_many_callers_past_the_per_caller_limits() {
 }
 
 #[test]
+fn each_phone_behind_a_gateway_is_its_own_caller_and_a_reference_from_anyone_else_is_ignored() {
+    use phantomcall_schemas::PhoneRef;
+    let gateway = Npub::from_bytes([7; 32]);
+    let person = Npub::from_bytes([8; 32]);
+    let (first, second) = (PhoneRef::from_bytes([1; 16]), PhoneRef::from_bytes([2; 16]));
+    let key = CallerIdKey::from_bytes([1; 32]);
+    let blocked = key.phone_caller_id(&gateway, &PhoneRef::from_bytes([3; 16]));
+    let text = minimal(&format!(
+        "phone_gateways = [\"{}\"]\nblocked_caller_ids = [\"{}\"]",
+        gateway.to_bech32(),
+        blocked.to_hex()
+    ));
+    let config = HotlineConfig::parse(&text).unwrap();
+    let now = Instant::now();
+    let mut core = config.new_core(key.clone(), now, 1_000_000);
+    let phone_call = |n: u32, from: Npub, phone: PhoneRef| Input::IncomingFromPhone {
+        call: crate::ids::CallId(format!("c{n}")),
+        gateway: from,
+        phone,
+        priority: 0,
+    };
+    // Two phones through the gateway: two callers, neither the gateway's own id.
+    core.handle_input(phone_call(1, gateway, first), now)
+        .unwrap();
+    core.handle_input(phone_call(2, gateway, second), now)
+        .unwrap();
+    let callers: Vec<String> = core
+        .view(now)
+        .entries
+        .iter()
+        .map(|e| e.caller.clone())
+        .collect();
+    assert_eq!(callers.len(), 2);
+    assert_ne!(callers[0], callers[1]);
+    assert!(
+        !callers.contains(&key.caller_id(&gateway).short()),
+        "{callers:?}"
+    );
+    // The first phone calling again at once meets the per-caller limit (one entry); the
+    // blocked phone is refused; other phones are not affected by either.
+    let refused = core.stats().refused;
+    let _ = core.handle_input(phone_call(3, gateway, first), now);
+    let _ = core.handle_input(phone_call(4, gateway, PhoneRef::from_bytes([3; 16])), now);
+    assert_eq!(core.stats().refused, refused + 2);
+    assert_eq!(core.waiting().len(), 2);
+    // A person cannot pose as many phones: references from a non-gateway are ignored,
+    // so their second call is their second entry and refused.
+    core.handle_input(phone_call(5, person, first), now)
+        .unwrap();
+    let _ = core.handle_input(phone_call(6, person, second), now);
+    assert_eq!(core.stats().refused, refused + 3);
+    let view = core.view(now);
+    assert_eq!(view.entries.len(), 3);
+    assert_eq!(view.entries[2].caller, key.caller_id(&person).short());
+}
+
+#[test]
 fn a_phone_gateways_caller_overflows_the_voicemail_way_not_into_a_callback() {
     let gateway = Npub::from_bytes([7; 32]);
     let person = Npub::from_bytes([8; 32]);

@@ -212,9 +212,15 @@ impl HotlineCore {
                 call,
                 caller,
                 priority,
-            } => self.incoming(Some(call), caller, priority, now),
+            } => self.incoming(Some(call), caller, None, priority, now),
+            Input::IncomingFromPhone {
+                call,
+                gateway,
+                phone,
+                priority,
+            } => self.incoming(Some(call), gateway, Some(phone), priority, now),
             Input::RequestCallback { caller, priority } => {
-                self.incoming(None, caller, priority, now)
+                self.incoming(None, caller, None, priority, now)
             }
             Input::CallerLeft(entry) => self.caller_left(entry, now),
             Input::SetPresence(d, presence) => self.set_presence(&d, presence),

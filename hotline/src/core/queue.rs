@@ -8,6 +8,8 @@ use super::{
     CancelReason, EndReason, EntryKind, EntryState, HotlineCore, HotlineError, Output,
     OverflowAction, RefuseReason, MAX_CALL_ID_CHARS,
 };
+use phantomcall_schemas::PhoneRef;
+
 use crate::ids::{CallId, CallerId, CallerKey, EntryId, Npub};
 
 /// Service order: higher priority first, then earlier enqueue, then lower id (FIFO even
@@ -64,6 +66,7 @@ impl HotlineCore {
         &mut self,
         call: Option<CallId>,
         caller: Npub,
+        phone: Option<PhoneRef>,
         priority: i32,
         now: Instant,
     ) -> Result<(), HotlineError> {
@@ -76,12 +79,20 @@ impl HotlineCore {
         if call.as_ref().is_some_and(|c| self.calls.contains_key(c)) {
             return Err(HotlineError::DuplicateCall);
         }
-        let caller_id = self.key.caller_id(&caller);
+        // A phone gateway carries many people: its calls are not one caller's. When it
+        // names the telephone, that phone is the caller; a reference from anyone else is
+        // ignored, so nobody escapes the per-caller limits by inventing references.
+        let gateway = self.config.phone_gateways.contains(&caller);
+        let phone = phone.filter(|_| gateway);
+        let caller_id = match &phone {
+            Some(phone) => self.key.phone_caller_id(&caller, phone),
+            None => self.key.caller_id(&caller),
+        };
+        // A gateway's unnamed callers (numbers withheld) share one id: no per-caller limit.
+        let one_caller = !gateway || phone.is_some();
         if self.blocked.contains(&caller_id) {
             return self.refuse(call, RefuseReason::Blocked);
         }
-        // A phone gateway carries many people: its calls are not one caller's.
-        let gateway = self.config.phone_gateways.contains(&caller);
         if let Some(call) = call.as_ref().filter(|_| !gateway) {
             if let Some(id) = self.waiting_callback_of(caller_id) {
                 // The caller rang again while a callback was pending: the call takes the
@@ -95,10 +106,10 @@ impl HotlineCore {
             .values()
             .filter(|e| e.caller_id == caller_id)
             .count();
-        if !gateway && concurrent >= self.config.abuse.max_concurrent_per_caller as usize {
+        if one_caller && concurrent >= self.config.abuse.max_concurrent_per_caller as usize {
             return self.refuse(call, RefuseReason::TooManyConcurrent);
         }
-        let repeat = if gateway {
+        let repeat = if !one_caller {
             false
         } else {
             let window = self.config.abuse.rate_window;

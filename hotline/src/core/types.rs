@@ -195,6 +195,20 @@ pub enum Input {
         /// Higher is served first.
         priority: i32,
     },
+    /// A phone caller called the hotline through a phone gateway that names each
+    /// telephone opaquely (the `phone` tag's reference). From a configured gateway the
+    /// reference is the caller (limits, blocking, repeat callers count per phone); from
+    /// anyone else it is ignored and this is an ordinary [`Input::Incoming`].
+    IncomingFromPhone {
+        /// The call id.
+        call: CallId,
+        /// The key the call came from (the gateway's, kept to address the line).
+        gateway: Npub,
+        /// The telephone, as the gateway names it to this hotline.
+        phone: phantomcall_schemas::PhoneRef,
+        /// Higher is served first.
+        priority: i32,
+    },
     /// A callback entry requested outside a call (chat, operator).
     RequestCallback {
         /// Who to call back.

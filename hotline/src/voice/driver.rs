@@ -83,10 +83,19 @@ pub(super) async fn serve_calls(
             match event.state {
                 // The engine answers every caller at once: Connecting is the first state.
                 CallState::Connecting if event.direction == Direction::Incoming && !known => {
-                    let input = Input::Incoming {
-                        call: call.clone(),
-                        caller: npub_of(&event.peer),
-                        priority: 0,
+                    let caller = npub_of(&event.peer);
+                    let input = match event.phone.as_ref().and_then(|leg| leg.reference()) {
+                        Some(phone) => Input::IncomingFromPhone {
+                            call: call.clone(),
+                            gateway: caller,
+                            phone,
+                            priority: 0,
+                        },
+                        None => Input::Incoming {
+                            call: call.clone(),
+                            caller,
+                            priority: 0,
+                        },
                     };
                     match state.core.handle_input(input, now) {
                         Ok(()) => {

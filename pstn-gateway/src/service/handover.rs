@@ -51,7 +51,8 @@ pub(super) fn follow_hotlines(
     let redial: Redial = Arc::new(move |engine: &CallEngine, dispatcher, current| {
         // Only a call the gateway placed for a phone caller is handed on.
         let number = shown.get(&current)?;
-        let new = engine.dial_for_phone(dispatcher, &number, mode)?;
+        // The dispatcher's client expects the gateway, not a particular phone: no reference.
+        let new = engine.dial_for_phone(dispatcher, &number, None, mode)?;
         shown.insert(new, &number);
         Some(new)
     });

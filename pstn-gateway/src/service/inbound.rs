@@ -40,7 +40,13 @@ async fn bridge(shared: Arc<Shared>, phone: PhoneCall) {
         Some(assist) if shared.targets.is_hotline(&target) => Some(assist.events()),
         _ => None,
     };
-    let Some(call) = shared.engine.dial_for_phone(target, &shown, shared.mode) else {
+    // Lets a hotline tell phone callers apart (queue limits, blocking, repeat callers)
+    // without their numbers.
+    let reference = shared.phone_refs.for_caller(&target, &info.remote_number);
+    let Some(call) = shared
+        .engine
+        .dial_for_phone(target, &shown, reference, shared.mode)
+    else {
         phone.hang_up().await;
         return;
     };

@@ -16,6 +16,7 @@ mod credit;
 mod handover;
 mod inbound;
 mod outbound;
+mod phone_ref;
 mod shown;
 mod sms;
 
@@ -136,6 +137,8 @@ struct Shared {
     assist: Option<Arc<hotline::voice::CallerAssist>>,
     /// How each inbound phone caller is shown, by call (a hand-over's call shows it too).
     shown: Shown,
+    /// Names each inbound phone caller to the call's recipient without the number.
+    phone_refs: phone_ref::PhoneRefs,
 }
 
 /// A running gateway: SIP trunks on one side, PhantomCall relays on the other.
@@ -221,6 +224,7 @@ impl GatewayService {
             }
         };
         let lines = PhoneDevices::default();
+        let phone_refs = phone_ref::PhoneRefs::of(&identity);
         let started = client::connect(ClientSetup {
             network,
             ring_timeout: Some(Duration::from_secs(ring)),
@@ -257,6 +261,7 @@ impl GatewayService {
         let shared = Arc::new(Shared {
             assist,
             shown,
+            phone_refs,
             engine: started.engine.clone(),
             gateway: gateway.clone(),
             lines: lines.clone(),
