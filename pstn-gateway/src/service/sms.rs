@@ -4,8 +4,8 @@
 //! An SMS to a number routed to `hotline:<name>` goes to that hotline as `sms-in`, the
 //! sender named by a token only this gateway can open ([`SenderTokens`]); the hotline's
 //! `sms-out` naming such a token is sent from the number the phone wrote to, and only
-//! when that number routes to the hotline answering. Numbers routed to a user's npub are
-//! not bridged yet (dropped with a log line). The text is never logged.
+//! when that number routes to the hotline answering. Only hotlines take SMS (the
+//! configuration refuses any other target). The text is never logged.
 //!
 //! A reply that does not reach the phone is reported back as `sms-failed` on the same
 //! token, so the dispatcher sees "SMS not delivered: <reason>" in the conversation: when

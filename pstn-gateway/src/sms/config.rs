@@ -102,7 +102,7 @@ pub struct SmsConfig {
     pub api_base_url: String,
     /// SQLite file for opt-outs, seen message ids and delivery states.
     pub state_db: PathBuf,
-    /// Our numbers -> target (`hotline:<name>` or a user's npub; opaque here, like DIDs).
+    /// Our numbers -> target (`hotline:<name>`, checked against the hotlines at start).
     pub numbers: BTreeMap<E164, String>,
     /// Most parts an outbound message may cost; longer ones are refused.
     pub max_segments: usize,
@@ -192,6 +192,14 @@ impl RawSms {
             }
             if target.is_empty() {
                 return Err(invalid(&field, "empty target"));
+            }
+            // Only a hotline's shared inbox answers SMS; a text to a user's npub would have
+            // nowhere to go, and dropping it quietly would lose it (docs/decisions.md).
+            if !target.starts_with("hotline:") {
+                return Err(invalid(
+                    &field,
+                    "SMS go to a hotline (\"hotline:<name>\"); a user's npub takes calls, not SMS",
+                ));
             }
             numbers.insert(n, target);
         }

@@ -30,7 +30,7 @@ pub struct InboundSms {
     pub from: E164,
     /// Our number it was sent to.
     pub to: E164,
-    /// Where `to` routes (`[sms.numbers]`: `hotline:<name>` or a user's npub).
+    /// Where `to` routes (`[sms.numbers]`: `hotline:<name>`).
     pub target: String,
     /// The text, whole (the provider joins a concatenated message before posting it).
     pub text: String,

@@ -100,6 +100,11 @@ fn bad_values_name_their_field() {
         )),
         "sms.numbers"
     );
+    // A user's npub takes calls through a DID, never SMS: refused at start, not dropped.
+    assert_eq!(
+        err_field(&GOOD.replace("\"hotline:community-line\"", "\"npub1someone\"")),
+        "sms.numbers.\"…01\""
+    );
     assert_eq!(
         err_field(&format!("{GOOD}\n").replace("state_db", "max_segments = 11\nstate_db")),
         "sms.max_segments"
