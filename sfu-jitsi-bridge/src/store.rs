@@ -180,13 +180,17 @@ pub trait Store: Send + Sync {
         now: i64,
     ) -> Result<BillingOutcome, StoreError>;
 
-    /// Records that `room` (its id in simple UUID form) is held by the service process
-    /// reachable at `owner`, until `expires_at` at the latest. Holds no wallet, name or
-    /// participant: only where the room lives.
-    fn put_room(&self, room: &str, owner: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Records (or updates) `room` (its id in simple UUID form): where it lives and what
+    /// reopens it after a restart. Holds no wallet, name or participant.
+    fn put_room(&self, room: &str, record: &RoomRecord) -> Result<(), StoreError>;
+
+    /// The record of `room`, unless it expired or was never made.
+    fn room_record(&self, room: &str, now: i64) -> Result<Option<RoomRecord>, StoreError>;
 
     /// The process holding `room`, unless the record expired or was never made.
-    fn room_owner(&self, room: &str, now: i64) -> Result<Option<String>, StoreError>;
+    fn room_owner(&self, room: &str, now: i64) -> Result<Option<String>, StoreError> {
+        Ok(self.room_record(room, now)?.map(|r| r.owner))
+    }
 
     /// Forgets `room` (it ended).
     fn drop_room(&self, room: &str) -> Result<(), StoreError>;
@@ -195,6 +199,20 @@ pub trait Store: Send + Sync {
     /// tokens, and Stripe event ids older than [`STRIPE_EVENT_RETENTION_SECS`]. Returns the
     /// rows deleted.
     fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// A room in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// The process holding it (`[cluster] advertise`; empty without a cluster).
+    pub owner: String,
+    /// Unix seconds after which it is gone: creation plus the unjoined wait and the plan's
+    /// duration, then, once started, the end of the plan's duration.
+    pub expires_at: i64,
+    /// The host's wallet as a keyed hash ([`crate::token::SessionKeys::keyed_hash`]).
+    pub host_key: String,
+    /// The host's plan when the room was created.
+    pub tier: Tier,
 }
 
 /// The tier of a wallet: its account's, or Free for a wallet never billed.

@@ -101,6 +101,10 @@ pub enum TokenError {
 pub struct SessionKeys {
     public: [u8; 32],
     kid: String,
+    /// A secret for keyed hashes the service stores (a room's host), derived from the
+    /// signing key: every process of a cluster shares it, and a copy of the database alone
+    /// cannot check a hash against known wallets.
+    derived: [u8; 32],
     encoding: EncodingKey,
     decoding: DecodingKey,
 }
@@ -126,12 +130,27 @@ impl SessionKeys {
             .map_err(|e| TokenError::Library(e.to_string()))?;
         let public = key.verifying_key().to_bytes();
         let kid = hex::encode(&Sha256::digest(public)[..8]);
+        let mut derive = Sha256::new();
+        derive.update(b"phantomcall-conference-derived-secret-v1");
+        derive.update(key.to_bytes());
         Ok(Self {
             public,
             kid,
+            derived: derive.finalize().into(),
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
             decoding: DecodingKey::from_ed_der(&public),
         })
+    }
+
+    /// A keyed hash of `text` under the secret derived from the signing key, for
+    /// `purpose`: 64 hex digits. Stable across restarts and across a cluster's processes.
+    pub fn keyed_hash(&self, purpose: &str, text: &str) -> String {
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<Sha256>>::new_from_slice(&self.derived).expect("any key length");
+        mac.update(&(purpose.len() as u64).to_be_bytes());
+        mac.update(purpose.as_bytes());
+        mac.update(text.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// A fresh random key (tests, and the first start of a service).

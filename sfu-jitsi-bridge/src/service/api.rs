@@ -233,14 +233,8 @@ async fn create_room(state: &Arc<AppState>, request: &Request) -> Response {
         )
         .with_header("Retry-After", (wait.as_secs() + 1).to_string());
     }
-    let room = state.conference.create_room(&claims.sub, claims.tier);
-    // Before the reply: a join through another process may follow at once.
-    super::cluster::record_room(
-        state,
-        room.id,
-        state.config.limits.room_duration(claims.tier),
-    )
-    .await;
+    let host_key = super::directory::host_key(state.auth.keys(), &claims.sub);
+    let room = state.conference.create_room(&host_key, claims.tier).await;
     let host = &state.config.public_host;
     let (web, app) = invite_links(state.config.scheme(), host, room.id);
     let entitlements = claims.tier.entitlements();

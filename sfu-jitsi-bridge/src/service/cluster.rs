@@ -4,8 +4,9 @@
 //! MLS epoch it orders commits by, its media (the embedded SFU's connections, or the Janus
 //! handles). What the processes share is the store: sign-in state (nonces, refresh
 //! families, accounts) and the room directory, which names the process holding each room
-//! (`rooms` table: the room id, that process's `advertise` URL and an expiry; no wallet,
-//! name or participant). A `join` that reaches a process not holding the room is relayed,
+//! (`rooms` table: the room id, that process's `advertise` URL, an expiry, and what
+//! reopens it after a restart, the host as a keyed hash and the plan; no wallet, name or
+//! participant). A `join` that reaches a process not holding the room is relayed,
 //! frame by frame, over a WebSocket to the process that does, which then runs the session
 //! as if the client had come straight to it: so a participant joining through process B
 //! into a room created through process A gets A's room, A's media and A's messages.
@@ -27,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::config::{ClusterSection, Limits};
+use super::directory::room_key;
 use super::protocol::{self, ClientMessage, ServerMessage};
 use super::AppState;
 use crate::sfu::RoomId;
@@ -70,32 +72,8 @@ impl Cluster {
     }
 }
 
-/// The room's key in the directory.
-pub fn room_key(room: RoomId) -> String {
-    room.as_uuid().simple().to_string()
-}
-
 fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// Records a room just created here, for as long as it can last (unjoined wait plus the
-/// plan's duration). A failure is logged: the room still works through this process.
-pub async fn record_room(state: &Arc<AppState>, room: RoomId, lasts: Duration) {
-    let Some(cluster) = &state.cluster else {
-        return;
-    };
-    let unjoined = Duration::from_secs(state.config.limits.unjoined_room_secs);
-    let expires_at = unix_now() + (unjoined + lasts).as_secs() as i64;
-    let (store, key, owner) = (
-        state.store.clone(),
-        room_key(room),
-        cluster.advertise.clone(),
-    );
-    let done = tokio::task::spawn_blocking(move || store.put_room(&key, &owner, expires_at)).await;
-    if !matches!(done, Ok(Ok(()))) {
-        tracing::warn!(room = ?room, "the room could not be recorded: other processes will not find it");
-    }
 }
 
 /// If `text` is a `join` for a room this process does not hold and another one does: that

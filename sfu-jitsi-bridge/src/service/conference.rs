@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::config::Limits;
+use super::directory::Directory;
 use super::protocol::{MlsKind, MlsMessage, ParticipantInfo, ServerMessage};
 use super::rooms::{ConfRoom, JoinRefused, Outbox, Rooms};
 use crate::backend::{Leg, MediaBackend, Placement};
@@ -20,13 +21,16 @@ pub struct Conference {
     sfu: Arc<dyn MediaBackend>,
     rooms: Arc<Rooms>,
     limits: Arc<Limits>,
+    /// Where rooms are recorded to outlive this process.
+    directory: Arc<Directory>,
 }
 
 /// Who is joining.
 pub struct JoinRequest {
     pub room: RoomId,
-    /// The signed-in wallet; `None`: an anonymous guest (by link).
-    pub wallet: Option<String>,
+    /// The signed-in wallet as a keyed hash ([`super::directory::host_key`]); `None`: an
+    /// anonymous guest (by link).
+    pub wallet_key: Option<String>,
     pub display_name: String,
     pub offer: String,
     /// The region the client says it is nearest to (placement across media servers).
@@ -47,12 +51,13 @@ pub struct Member {
 }
 
 impl Conference {
-    /// Rooms on the media backend `sfu` with these limits.
-    pub fn new(sfu: Arc<dyn MediaBackend>, limits: Limits) -> Self {
+    /// Rooms on the media backend `sfu` with these limits, recorded in `directory`.
+    pub fn new(sfu: Arc<dyn MediaBackend>, limits: Limits, directory: Directory) -> Self {
         Self {
             sfu,
             rooms: Arc::new(Rooms::default()),
             limits: Arc::new(limits),
+            directory: Arc::new(directory),
         }
     }
 
@@ -71,31 +76,61 @@ impl Conference {
         self.rooms.count()
     }
 
-    /// A new room hosted by `wallet` on `tier`. Forgotten if nobody joins it in time.
-    pub fn create_room(&self, wallet: &str, tier: Tier) -> Arc<ConfRoom> {
-        let room = self.rooms.create(wallet, tier);
-        let (weak, rooms) = (Arc::downgrade(&room), self.rooms.clone());
+    /// A new room hosted by the wallet whose keyed hash is `host_key`, on `tier`;
+    /// recorded in the directory before it is returned (a join through another process,
+    /// or after a restart, may follow at once). Forgotten if nobody joins it in time.
+    pub async fn create_room(&self, host_key: &str, tier: Tier) -> Arc<ConfRoom> {
+        let room = self.rooms.create(host_key, tier);
         let wait = Duration::from_secs(self.limits.unjoined_room_secs);
+        let lasts = wait + self.limits.room_duration(tier);
+        self.directory.record(room.id, host_key, tier, lasts).await;
+        self.forget_unless_started(&room, wait);
+        room
+    }
+
+    /// Ends `room` if nobody has joined it `wait` from now.
+    fn forget_unless_started(&self, room: &Arc<ConfRoom>, wait: Duration) {
+        let (weak, this) = (Arc::downgrade(room), self.clone());
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             if let Some(room) = weak.upgrade() {
                 if !room.started() {
                     room.mark_ended();
-                    rooms.forget(&room);
+                    this.rooms.forget(&room);
+                    this.directory.forget(room.id).await;
                 }
             }
         });
-        room
+    }
+
+    /// The open room `id`, or the room this process held before a restart, reopened as
+    /// the directory recorded it (its participants come back within the rejoin grace, or
+    /// it ends).
+    async fn open_room(&self, id: RoomId) -> Option<Arc<ConfRoom>> {
+        if let Some(room) = self.rooms.get(id) {
+            return Some(room);
+        }
+        let reopen = self.directory.reopenable(id).await?;
+        let room = self
+            .rooms
+            .reopen(id, &reopen.host_key, reopen.tier, reopen.ends_at);
+        tracing::info!(room = ?id, "room reopened after a restart");
+        self.forget_unless_started(&room, self.rejoin_grace());
+        Some(room)
+    }
+
+    fn rejoin_grace(&self) -> Duration {
+        Duration::from_secs(self.limits.rejoin_grace_secs)
     }
 
     /// Joins a room: checks, then the SFU's answer to the offer.
     pub async fn join(&self, request: JoinRequest) -> Result<Member, ServerMessage> {
         let refused = |e: JoinRefused| ServerMessage::error(e.code(), e.to_string());
         let room = self
-            .rooms
-            .get(request.room)
+            .open_room(request.room)
+            .await
             .ok_or_else(|| refused(JoinRefused::NoSuchRoom))?;
-        let anonymous = request.wallet.is_none();
+        let anonymous = request.wallet_key.is_none();
         // A participant publishes what its first offer carries (after that only the SFU
         // offers): a second sending video section is a screen share.
         if anonymous && sending_video_sections(&request.offer) > 1 {
@@ -104,7 +139,9 @@ impl Conference {
                 "anonymous participants cannot share their screen: offer one audio and one camera track",
             ));
         }
-        let host = room.reserve(request.wallet.as_deref()).map_err(refused)?;
+        let host = room
+            .reserve(request.wallet_key.as_deref())
+            .map_err(refused)?;
         let id = ParticipantId::random();
         let joined = match self
             .sfu
@@ -142,7 +179,12 @@ impl Conference {
             }
         };
         if admitted.first {
-            self.spawn_duration_limit(&room);
+            // The room's end is fixed now: a restart reopens it with the time it has left.
+            let left = Duration::from_secs(admitted.seconds_left);
+            self.directory
+                .record(room.id, room.host_key(), room.tier, left)
+                .await;
+            self.spawn_duration_limit(&room, left);
         }
         tracing::info!(room = ?room.id, participant = ?id, host, anonymous, "joined");
         let reply = ServerMessage::Joined {
@@ -199,15 +241,32 @@ impl Conference {
         self.sfu.rejoin(room.id, id, offer).await
     }
 
-    /// The participant leaves (or its connection ended). The room vanishes with its last
-    /// participant.
-    pub async fn leave(&self, room: &Arc<ConfRoom>, id: &ParticipantId) {
+    /// The participant leaves (`deliberately`: it said so) or its connection ended. The
+    /// room ends with its last participant: at once when they left, after the rejoin grace
+    /// when their connection was lost (they are probably reconnecting).
+    pub async fn leave(&self, room: &Arc<ConfRoom>, id: &ParticipantId, deliberately: bool) {
         if room.remove_member(id) {
-            tracing::info!(room = ?room.id, participant = ?id, "left");
+            tracing::info!(room = ?room.id, participant = ?id, deliberately, "left");
         }
         // Already gone from the SFU when removed or ended: nothing to undo.
         let _ = self.sfu.leave(room.id, id).await;
-        self.rooms.forget_if_empty(room);
+        if deliberately {
+            self.forget_if_empty(room).await;
+            return;
+        }
+        if room.is_empty() {
+            let (this, room, grace) = (self.clone(), room.clone(), self.rejoin_grace());
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                this.forget_if_empty(&room).await;
+            });
+        }
+    }
+
+    async fn forget_if_empty(&self, room: &Arc<ConfRoom>) {
+        if self.rooms.forget_if_empty(room) {
+            self.directory.forget(room.id).await;
+        }
     }
 
     /// The host removes `target`: the SFU stops its streams, it is told, and everyone else is
@@ -338,15 +397,18 @@ impl Conference {
         }
         room.broadcast(&ServerMessage::RoomEnded { reason }, None);
         self.rooms.forget(room);
+        self.directory.forget(room.id).await;
         let _ = self.sfu.end_room(room.id).await;
         tracing::info!(room = ?room.id, "room ended");
     }
 
-    /// Warns before the plan's duration limit and ends the room at it.
-    fn spawn_duration_limit(&self, room: &Arc<ConfRoom>) {
+    /// Warns before the plan's duration limit and ends the room at it, `left` from now (a
+    /// reopened room has less than its plan's whole duration).
+    fn spawn_duration_limit(&self, room: &Arc<ConfRoom>, left: Duration) {
         let this = self.clone();
         let weak: Weak<ConfRoom> = Arc::downgrade(room);
-        let duration = self.limits.room_duration(room.tier);
+        let duration = left;
+        let plan = self.limits.room_duration(room.tier);
         let warn = Duration::from_secs(self.limits.warn_before_end_secs);
         tokio::spawn(async move {
             if duration > warn {
@@ -364,7 +426,7 @@ impl Conference {
                 tokio::time::sleep(duration).await;
             }
             let Some(room) = weak.upgrade() else { return };
-            let minutes = duration.as_secs() / 60;
+            let minutes = plan.as_secs() / 60;
             let reason = format!(
                 "the {} plan's time limit was reached ({minutes} minutes)",
                 room.tier

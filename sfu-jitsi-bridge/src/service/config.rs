@@ -154,6 +154,9 @@ pub struct Limits {
     pub warn_before_end_secs: u64,
     /// A created room nobody joins is forgotten after this many seconds.
     pub unjoined_room_secs: u64,
+    /// A room whose last participant's connection was lost (not one who left) stays open
+    /// this many seconds for them to reconnect; a room reopened after a restart too.
+    pub rejoin_grace_secs: u64,
 }
 
 impl Default for Limits {
@@ -170,6 +173,7 @@ impl Default for Limits {
             free_room_secs: None,
             warn_before_end_secs: 5 * 60,
             unjoined_room_secs: 10 * 60,
+            rejoin_grace_secs: 60,
         }
     }
 }

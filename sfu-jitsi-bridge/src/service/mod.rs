@@ -18,6 +18,7 @@ pub mod api;
 pub mod cluster;
 pub mod conference;
 pub mod config;
+pub mod directory;
 pub mod http;
 pub mod join_page;
 pub mod limits;
@@ -130,13 +131,21 @@ impl AppState {
                 sfu: Sfu::with_hook(sfu_config, hook),
             }),
         };
-        let conference = conference::Conference::new(backend, config.limits.clone());
         let cluster = match &config.cluster {
             Some(section) => {
                 Some(cluster::Cluster::load(section).map_err(StartError::ClusterSecret)?)
             }
             None => None,
         };
+        let owner = cluster
+            .as_ref()
+            .map(|c| c.advertise.clone())
+            .unwrap_or_default();
+        let conference = conference::Conference::new(
+            backend,
+            config.limits.clone(),
+            directory::Directory::new(store.clone(), owner),
+        );
         Ok(Self {
             cluster,
             room_creations: limits::WindowLimiter::new(

@@ -1,6 +1,7 @@
 //! Conference rooms as the signaling layer keeps them: who is in, who is host, locked or
-//! not, the MLS epoch the delivery service orders commits by. In memory only: a room
-//! vanishes with its last participant, and nothing about it is recorded.
+//! not, the MLS epoch the delivery service orders commits by. Members, lock and epoch live
+//! in memory only; what reopens a room after its process restarted (its host as a keyed
+//! hash, its plan, its end) is in the room directory (`super::directory`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -82,7 +83,8 @@ pub struct ConfRoom {
     pub id: RoomId,
     /// The host's plan when the room was created: its caps.
     pub tier: Tier,
-    host_wallet: String,
+    /// The host's wallet as a keyed hash (the directory keeps the same, never the wallet).
+    host_key: String,
     state: Mutex<State>,
 }
 
@@ -97,15 +99,15 @@ impl ConfRoom {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes a place for a joiner (`wallet`: the signed-in address, `None`: anonymous).
-    /// Returns whether the joiner is the host. Undo with [`ConfRoom::cancel`] or complete
-    /// with [`ConfRoom::admit`].
-    pub fn reserve(&self, wallet: Option<&str>) -> Result<bool, JoinRefused> {
+    /// Takes a place for a joiner (`wallet_key`: the signed-in wallet as a keyed hash,
+    /// `None`: anonymous). Returns whether the joiner is the host. Undo with
+    /// [`ConfRoom::cancel`] or complete with [`ConfRoom::admit`].
+    pub fn reserve(&self, wallet_key: Option<&str>) -> Result<bool, JoinRefused> {
         let mut s = self.state();
         if s.ended {
             return Err(JoinRefused::Ended);
         }
-        let host = wallet == Some(self.host_wallet.as_str());
+        let host = wallet_key == Some(self.host_key.as_str());
         // The host may always come back into their own locked room.
         if s.locked && !host {
             return Err(JoinRefused::Locked);
@@ -296,6 +298,11 @@ impl ConfRoom {
     pub fn started(&self) -> bool {
         self.state().started
     }
+
+    /// The host's wallet as a keyed hash.
+    pub fn host_key(&self) -> &str {
+        &self.host_key
+    }
 }
 
 /// What [`ConfRoom::admit`] returns.
@@ -323,16 +330,43 @@ impl Rooms {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A new room hosted by `host_wallet` with the caps of `tier`.
-    pub fn create(&self, host_wallet: &str, tier: Tier) -> Arc<ConfRoom> {
+    /// A new room hosted by the wallet whose keyed hash is `host_key`, with the caps of
+    /// `tier`.
+    pub fn create(&self, host_key: &str, tier: Tier) -> Arc<ConfRoom> {
         let room = Arc::new(ConfRoom {
             id: RoomId::random(),
             tier,
-            host_wallet: host_wallet.to_owned(),
+            host_key: host_key.to_owned(),
             state: Mutex::new(State::default()),
         });
         self.map().insert(room.id, room.clone());
         room
+    }
+
+    /// Opens again a room this process no longer holds (its process restarted), as the
+    /// directory recorded it; it ends at `ends_at` at the latest. The room already open
+    /// under that id, if any, is returned instead.
+    pub fn reopen(
+        &self,
+        id: RoomId,
+        host_key: &str,
+        tier: Tier,
+        ends_at: Instant,
+    ) -> Arc<ConfRoom> {
+        self.map()
+            .entry(id)
+            .or_insert_with(|| {
+                Arc::new(ConfRoom {
+                    id,
+                    tier,
+                    host_key: host_key.to_owned(),
+                    state: Mutex::new(State {
+                        ends_at: Some(ends_at),
+                        ..State::default()
+                    }),
+                })
+            })
+            .clone()
     }
 
     /// The open room of that id.

@@ -116,6 +116,9 @@ struct Session {
     member: Option<Member>,
     bucket: TokenBucket,
     strikes: u32,
+    /// The client said `leave` (its room may end at once), rather than losing its
+    /// connection (the room waits for it to reconnect).
+    left_deliberately: bool,
 }
 
 impl Session {
@@ -126,6 +129,7 @@ impl Session {
             member: None,
             bucket: TokenBucket::new(rate, rate.saturating_mul(2), Instant::now()),
             strikes: 0,
+            left_deliberately: false,
         }
     }
 
@@ -244,7 +248,10 @@ impl Session {
             })))
             .await;
         if let Some(member) = self.member.take() {
-            self.state.conference.leave(&member.room, &member.id).await;
+            self.state
+                .conference
+                .leave(&member.room, &member.id, self.left_deliberately)
+                .await;
         }
     }
 
@@ -308,6 +315,7 @@ impl Session {
             return Ok((Some(joined), Next::Continue));
         }
         if matches!(message, ClientMessage::Leave) {
+            self.left_deliberately = true;
             return Ok((None, Next::Close));
         }
         let Some(member) = &self.member else {
@@ -380,7 +388,10 @@ impl Session {
                     .auth
                     .check(&token, OffsetDateTime::now_utc())
                     .map_err(|e| ServerMessage::error("unauthorized", e.to_string()))?;
-                Some(claims.sub)
+                Some(super::directory::host_key(
+                    self.state.auth.keys(),
+                    &claims.sub,
+                ))
             }
             None => None,
         };
@@ -391,7 +402,7 @@ impl Session {
             .conference
             .join(JoinRequest {
                 room,
-                wallet,
+                wallet_key: wallet,
                 display_name,
                 offer,
                 region,

@@ -15,8 +15,8 @@ use ::postgres::{Client, NoTls, Row, Transaction};
 
 use super::{
     apply_change, decide_rotation, parse_tier, Account, BillingChange, BillingOutcome, BillingTx,
-    NewRefreshToken, NonceState, RefreshOutcome, RefreshRow, RotationStep, Store, StoreError,
-    STRIPE_EVENT_RETENTION_SECS,
+    NewRefreshToken, NonceState, RefreshOutcome, RefreshRow, RoomRecord, RotationStep, Store,
+    StoreError, STRIPE_EVENT_RETENTION_SECS,
 };
 
 /// Schema versions, applied in order, each once.
@@ -62,6 +62,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
         owner TEXT NOT NULL,
         expires_at BIGINT NOT NULL
     );",
+    ),
+    // What reopens a room after its process restarted: the host as a keyed hash of the
+    // wallet (never the wallet) and the plan's tier.
+    (
+        3,
+        "ALTER TABLE rooms ADD COLUMN host_key TEXT NOT NULL DEFAULT '';
+    ALTER TABLE rooms ADD COLUMN tier TEXT NOT NULL DEFAULT 'free';",
     ),
 ];
 
@@ -311,21 +318,38 @@ impl Store for PostgresStore {
         Ok(outcome)
     }
 
-    fn put_room(&self, room: &str, owner: &str, expires_at: i64) -> Result<(), StoreError> {
+    fn put_room(&self, room: &str, record: &RoomRecord) -> Result<(), StoreError> {
+        let RoomRecord {
+            owner,
+            expires_at,
+            host_key,
+            tier,
+        } = record;
+        let tier = tier.as_str();
         self.lock()?.execute(
-            "INSERT INTO rooms (room, owner, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (room) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at",
-            &[&room, &owner, &expires_at],
+            "INSERT INTO rooms (room, owner, expires_at, host_key, tier) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (room) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at,
+             host_key = EXCLUDED.host_key, tier = EXCLUDED.tier",
+            &[&room, owner, expires_at, host_key, &tier],
         )?;
         Ok(())
     }
 
-    fn room_owner(&self, room: &str, now: i64) -> Result<Option<String>, StoreError> {
+    fn room_record(&self, room: &str, now: i64) -> Result<Option<RoomRecord>, StoreError> {
         let row = self.lock()?.query_opt(
-            "SELECT owner FROM rooms WHERE room = $1 AND expires_at > $2",
+            "SELECT owner, expires_at, host_key, tier FROM rooms WHERE room = $1 AND expires_at > $2",
             &[&room, &now],
         )?;
-        Ok(row.map(|r| r.get(0)))
+        row.map(|r| {
+            let tier: String = r.get(3);
+            Ok(RoomRecord {
+                owner: r.get(0),
+                expires_at: r.get(1),
+                host_key: r.get(2),
+                tier: parse_tier(&tier)?,
+            })
+        })
+        .transpose()
     }
 
     fn drop_room(&self, room: &str) -> Result<(), StoreError> {

@@ -13,8 +13,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 
 use super::{
     apply_change, decide_rotation, parse_tier, Account, BillingChange, BillingOutcome, BillingTx,
-    NewRefreshToken, NonceState, RefreshOutcome, RefreshRow, RotationStep, Store, StoreError,
-    STRIPE_EVENT_RETENTION_SECS,
+    NewRefreshToken, NonceState, RefreshOutcome, RefreshRow, RoomRecord, RotationStep, Store,
+    StoreError, STRIPE_EVENT_RETENTION_SECS,
 };
 
 /// Schema versions, applied in order, each once.
@@ -60,6 +60,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
         owner TEXT NOT NULL,
         expires_at INTEGER NOT NULL
     );",
+    ),
+    // What reopens a room after its process restarted: the host as a keyed hash of the
+    // wallet (never the wallet) and the plan's tier.
+    (
+        3,
+        "ALTER TABLE rooms ADD COLUMN host_key TEXT NOT NULL DEFAULT '';
+    ALTER TABLE rooms ADD COLUMN tier TEXT NOT NULL DEFAULT 'free';",
     ),
 ];
 
@@ -331,24 +338,41 @@ impl Store for SqliteStore {
         Ok(outcome)
     }
 
-    fn put_room(&self, room: &str, owner: &str, expires_at: i64) -> Result<(), StoreError> {
+    fn put_room(&self, room: &str, record: &RoomRecord) -> Result<(), StoreError> {
+        let RoomRecord {
+            owner,
+            expires_at,
+            host_key,
+            tier,
+        } = record;
+        let tier = tier.as_str();
         self.lock()?.execute(
-            "INSERT INTO rooms (room, owner, expires_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (room) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at",
-            params![room, owner, expires_at],
+            "INSERT INTO rooms (room, owner, expires_at, host_key, tier) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (room) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
+             host_key = excluded.host_key, tier = excluded.tier",
+            params![room, owner, expires_at, host_key, tier],
         )?;
         Ok(())
     }
 
-    fn room_owner(&self, room: &str, now: i64) -> Result<Option<String>, StoreError> {
-        Ok(self
+    fn room_record(&self, room: &str, now: i64) -> Result<Option<RoomRecord>, StoreError> {
+        let row: Option<(String, i64, String, String)> = self
             .lock()?
             .query_row(
-                "SELECT owner FROM rooms WHERE room = ?1 AND expires_at > ?2",
+                "SELECT owner, expires_at, host_key, tier FROM rooms WHERE room = ?1 AND expires_at > ?2",
                 params![room, now],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
-            .optional()?)
+            .optional()?;
+        row.map(|(owner, expires_at, host_key, tier)| {
+            Ok(RoomRecord {
+                owner,
+                expires_at,
+                host_key,
+                tier: parse_tier(&tier)?,
+            })
+        })
+        .transpose()
     }
 
     fn drop_room(&self, room: &str) -> Result<(), StoreError> {

@@ -446,6 +446,12 @@ impl Peer {
             .unwrap_or_default()
     }
 
+    /// Closes the WebSocket without a `leave`: to the service, a lost connection.
+    pub async fn drop_connection(&self) {
+        let _ = self.sink.lock().await.close().await;
+        self.close().await;
+    }
+
     pub async fn close(&self) {
         let guard = self.shared.media.lock().await;
         if let Some(media) = guard.as_ref() {

@@ -108,11 +108,11 @@ fn sqlite_schema_is_migrated_once() {
     let path = dir.path().join("m.db");
     assert_eq!(
         SqliteStore::open(&path).unwrap().schema_version().unwrap(),
-        2
+        3
     );
     assert_eq!(
         SqliteStore::open(&path).unwrap().schema_version().unwrap(),
-        2
+        3
     );
 }
 
@@ -123,13 +123,13 @@ fn postgres_store_passes_the_same_suite() {
     };
     let conn = cluster.create_db("migrations");
     let first = PostgresStore::connect(&conn).unwrap();
-    assert_eq!(first.schema_version().unwrap(), 2);
+    assert_eq!(first.schema_version().unwrap(), 3);
     assert_eq!(
         PostgresStore::connect(&conn)
             .unwrap()
             .schema_version()
             .unwrap(),
-        2
+        3
     );
     for (name, case) in CASES {
         let conn = Arc::new(cluster.create_db(name));
