@@ -3,7 +3,8 @@
 //! relayed to A (which holds the room), and the two participants are in one room: each is
 //! listed to the other and receives the other's media. A room neither process holds is
 //! refused through B as it is through A, and A's per-address connection limit does not
-//! count B's relayed sessions.
+//! count B's relayed sessions. Between machines the relay runs over TLS (`wss://`), trusting
+//! only the cluster's own certificates.
 
 #[path = "common/pg.rs"]
 mod pg;
@@ -68,10 +69,13 @@ async fn directory_rows(conn: &str) -> Vec<Vec<String>> {
     tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&conn, postgres::NoTls).unwrap();
         client
-            .query("SELECT room, owner, expires_at::TEXT FROM rooms", &[])
+            .query(
+                "SELECT room, owner, expires_at::TEXT, host_key, tier FROM rooms",
+                &[],
+            )
             .unwrap()
             .iter()
-            .map(|r| (0..3).map(|i| r.get::<_, String>(i)).collect())
+            .map(|r| (0..5).map(|i| r.get::<_, String>(i)).collect())
             .collect()
     })
     .await
@@ -98,9 +102,12 @@ async fn the_room_directory_names_no_wallet_participant_or_address() {
     let participant = joined["participant_id"].as_str().unwrap().to_owned();
     let rows = directory_rows(&conn).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    // The room (its id without hyphens), where it lives, until when: nothing else.
+    // The room (its id without hyphens), where it lives, until when, its host as a keyed
+    // hash and its plan: nothing else.
     assert_eq!(rows[0][0], room.replace('-', ""));
     assert_eq!(rows[0][1], format!("ws://127.0.0.1:{port}"));
+    assert_eq!(rows[0][3].len(), 64);
+    assert_eq!(rows[0][4], "free");
     for column in &rows[0] {
         for secret in [
             &host_wallet.address,
@@ -210,4 +217,131 @@ async fn a_participant_joining_through_process_b_is_in_the_room_created_through_
         .join("0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0", None)
         .await;
     assert_eq!(refused["code"], "no_such_room", "{refused}");
+}
+
+/// A process of a TLS cluster on `port`: its listener and its relay both TLS, trusting
+/// `shared/cert.pem` only.
+fn tls_member(port: u16, conn: &str, shared: &std::path::Path, ca: &str) -> Service {
+    let path = |name: &str| shared.join(name).display().to_string();
+    Service::start(Options {
+        listen: format!("127.0.0.1:{port}"),
+        store: Some(format!("postgres = \"{conn}\"")),
+        signing_key: Some(path("session-key.pem")),
+        extra: format!(
+            "[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n\
+             [cluster]\nadvertise = \"wss://127.0.0.1:{port}\"\nsecret_file = \"{secret}\"\n\
+             ca_file = \"{ca}\"\n",
+            cert = path("cert.pem"),
+            key = path("key.pem"),
+            secret = path("cluster-secret"),
+            ca = path(ca),
+        ),
+        ..Options::default()
+    })
+}
+
+/// A raw `wss://` signaling connection to `service`, trusting `der`.
+async fn wss(
+    service: &Service,
+    der: &[u8],
+) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", service.port))
+        .await
+        .unwrap();
+    let tls = conf_support::tls_connector(der)
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    tokio_tungstenite::client_async("wss://localhost/v1/signal", tls)
+        .await
+        .unwrap()
+        .0
+}
+
+/// The first JSON message on `ws` (10 s at most).
+async fn reply<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> serde_json::Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt as _;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a reply in time")
+            .expect("the connection stays open")
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn between_machines_the_relay_runs_over_tls_to_the_clusters_own_certificates_only() {
+    use futures_util::SinkExt as _;
+    let Some((_pg, conn, shared)) = database().await else {
+        return;
+    };
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    std::fs::write(shared.path().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(
+        shared.path().join("key.pem"),
+        cert.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    std::fs::write(shared.path().join("other-ca.pem"), stranger.cert.pem()).unwrap();
+    let der = cert.cert.der().to_vec();
+
+    let mut a = tls_member(free_port(), &conn, shared.path(), "cert.pem");
+    a.cert_der = Some(der.clone());
+    let b = tls_member(free_port(), &conn, shared.path(), "cert.pem");
+    // C trusts another certificate than the cluster's: it must not talk to A.
+    let c = tls_member(free_port(), &conn, shared.path(), "other-ca.pem");
+    let session = a.sign_in(&Wallet::new(43)).await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let created = a.create_room(&token).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let room = created.json()["room"].as_str().unwrap().to_owned();
+
+    // An anonymous join offering two sending video sections: only the room's own process
+    // judges it (B and C would say `no_such_room`, or `media_server_unavailable` without
+    // reaching A), so A's "screen share not allowed" back through B proves the relay.
+    let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendrecv\r\n\
+                 m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n\
+                 m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n";
+    let join = serde_json::json!({
+        "v": 1, "type": "join", "room": room, "display_name": "guest", "offer": offer,
+    })
+    .to_string();
+    let mut through_b = wss(&b, &der).await;
+    through_b
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            join.clone().into(),
+        ))
+        .await
+        .unwrap();
+    let answered = reply(&mut through_b).await;
+    assert_eq!(
+        answered["code"],
+        "screen_share_not_allowed",
+        "{answered}\nB:\n{}",
+        b.log()
+    );
+    assert!(b.log().contains("join relayed"), "{}", b.log());
+
+    let mut through_c = wss(&c, &der).await;
+    through_c
+        .send(tokio_tungstenite::tungstenite::Message::Text(join.into()))
+        .await
+        .unwrap();
+    let refused = reply(&mut through_c).await;
+    assert_eq!(refused["code"], "media_server_unavailable", "{refused}");
+    assert!(
+        c.log().contains("TLS to the room's process failed"),
+        "{}",
+        c.log()
+    );
 }

@@ -45,6 +45,8 @@ pub struct Cluster {
     pub advertise: String,
     secret: String,
     digest: [u8; 32],
+    /// For `wss://` peers: trusts the cluster's certificates only.
+    pub tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Cluster {
@@ -63,6 +65,7 @@ impl Cluster {
             advertise: section.advertise.clone(),
             digest: Sha256::digest(secret.as_bytes()).into(),
             secret,
+            tls: None,
         })
     }
 
@@ -175,22 +178,53 @@ pub async fn relay<K, T, E>(
     let _ = sink.send(Message::Close(None)).await;
 }
 
-async fn connect(
-    owner: &str,
-    cluster: &Cluster,
-) -> Option<WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>> {
-    let mut request = format!("{owner}{}", super::signal::PATH)
-        .into_client_request()
-        .ok()?;
-    request
-        .headers_mut()
-        .insert(PEER_HEADER, cluster.secret.parse().ok()?);
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(protocol::MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(protocol::MAX_MESSAGE_BYTES));
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+/// What the relay's WebSocket runs over: plain TCP, or TLS to a `wss://` peer.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+async fn connect(owner: &str, cluster: &Cluster) -> Option<WebSocketStream<Box<dyn Io>>> {
+    let connecting = async {
+        let (tls, authority) = match owner.split_once("://")? {
+            ("wss", authority) => (true, authority),
+            ("ws", authority) => (false, authority),
+            _ => return None,
+        };
+        let mut request = format!("{owner}{}", super::signal::PATH)
+            .into_client_request()
+            .ok()?;
+        request
+            .headers_mut()
+            .insert(PEER_HEADER, cluster.secret.parse().ok()?);
+        let tcp = tokio::net::TcpStream::connect(authority).await.ok()?;
+        let _ = tcp.set_nodelay(true);
+        let io: Box<dyn Io> = if tls {
+            let Some(connector) = &cluster.tls else {
+                tracing::warn!("the room's process is wss:// but [cluster] has no ca_file");
+                return None;
+            };
+            let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned()).ok()?;
+            match connector.connect(name, tcp).await {
+                Ok(stream) => Box::new(stream),
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS to the room's process failed");
+                    return None;
+                }
+            }
+        } else {
+            Box::new(tcp)
+        };
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(protocol::MAX_MESSAGE_BYTES))
+            .max_frame_size(Some(protocol::MAX_MESSAGE_BYTES));
+        tokio_tungstenite::client_async_with_config(request, io, Some(config))
+            .await
+            .ok()
+            .map(|(ws, _)| ws)
+    };
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-        Ok(Ok((ws, _))) => Some(ws),
+        Ok(Some(ws)) => Some(ws),
         _ => {
             tracing::warn!("the room's process could not be reached");
             None

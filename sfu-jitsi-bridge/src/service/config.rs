@@ -49,9 +49,14 @@ pub struct ServiceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
-    /// Where the other processes reach this one's signaling (`ws://127.0.0.1:8081`):
-    /// plain WebSocket, so a loopback or otherwise private address.
+    /// Where the other processes reach this one's signaling: `wss://HOST:PORT` (TLS, with
+    /// `ca_file`) between machines, or `ws://HOST:PORT` on one machine or a private
+    /// network.
     pub advertise: String,
+    /// With `wss://`: the PEM certificates the relay trusts for the other processes (the
+    /// cluster's CA, or their certificates). Public CAs are not trusted here.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// A file holding the secret the processes show each other: their relayed connections
     /// are then not counted against the per-IP connection limit.
     pub secret_file: PathBuf,
@@ -286,11 +291,24 @@ impl ServiceConfig {
             }
         }
         if let Some(cluster) = &self.cluster {
-            let host = cluster.advertise.strip_prefix("ws://").unwrap_or("");
-            if host.is_empty() || host.contains('/') {
+            let (tls, host) = match cluster.advertise.split_once("://") {
+                Some(("wss", host)) => (true, host),
+                Some(("ws", host)) => (false, host),
+                _ => (false, ""),
+            };
+            if host.is_empty() || host.contains('/') || !host.contains(':') {
                 return Err(ConfigError::Invalid(
-                    "[cluster] advertise is ws://HOST:PORT (no path): the relay between \
-                     processes is plain WebSocket on a private network",
+                    "[cluster] advertise is wss://HOST:PORT or ws://HOST:PORT (no path)",
+                ));
+            }
+            if tls != cluster.ca_file.is_some() {
+                return Err(ConfigError::Invalid(
+                    "[cluster] ca_file goes with a wss:// advertise address, and only with it",
+                ));
+            }
+            if tls && self.tls.is_none() {
+                return Err(ConfigError::Invalid(
+                    "[cluster] advertise is wss:// but this process serves no [tls]",
                 ));
             }
         }
@@ -366,6 +384,41 @@ mod tests {
         assert!(with(&twice).is_err());
         let bad_ip = one("a", "ws://10.0.0.1:8188") + "cascade_ip = \"janus-a\"\n";
         assert!(with(&bad_ip).is_err());
+    }
+
+    #[test]
+    fn a_tls_cluster_needs_its_ca_file_and_a_tls_listener() {
+        let with = |tls: bool, cluster: &str| {
+            let mut text = format!(
+                "listen = \"127.0.0.1:0\"\npublic_host = \"h\"\n[auth]\nsigning_key = \"k\"\n\
+                 [store]\nsqlite = \"s\"\n[cluster]\nsecret_file = \"f\"\n{cluster}"
+            );
+            if tls {
+                text += "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+            }
+            toml::from_str::<ServiceConfig>(&text).unwrap().validate()
+        };
+        assert!(with(false, "advertise = \"ws://10.0.0.5:8080\"\n").is_ok());
+        let wss = "advertise = \"wss://10.0.0.5:8443\"\n";
+        assert!(with(true, &format!("{wss}ca_file = \"ca.pem\"\n")).is_ok());
+        assert!(with(true, wss).is_err(), "wss without a CA to trust");
+        assert!(with(false, &format!("{wss}ca_file = \"ca.pem\"\n")).is_err());
+        assert!(with(
+            false,
+            "advertise = \"ws://10.0.0.5:8080\"\nca_file = \"ca.pem\"\n"
+        )
+        .is_err());
+        for bad in [
+            "https://10.0.0.5",
+            "ws://10.0.0.5",
+            "wss://10.0.0.5:8443/x",
+            "10.0.0.5:1",
+        ] {
+            assert!(
+                with(true, &format!("advertise = \"{bad}\"\n")).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

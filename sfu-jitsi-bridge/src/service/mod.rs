@@ -133,7 +133,12 @@ impl AppState {
         };
         let cluster = match &config.cluster {
             Some(section) => {
-                Some(cluster::Cluster::load(section).map_err(StartError::ClusterSecret)?)
+                let mut cluster =
+                    cluster::Cluster::load(section).map_err(StartError::ClusterSecret)?;
+                if let Some(ca_file) = &section.ca_file {
+                    cluster.tls = Some(tls::connector(ca_file)?);
+                }
+                Some(cluster)
             }
             None => None,
         };
