@@ -195,6 +195,16 @@ pub trait Store: Send + Sync {
     /// Forgets `room` (it ended).
     fn drop_room(&self, room: &str) -> Result<(), StoreError>;
 
+    /// Says the cluster process `process` (its advertise URL) is alive at `now`.
+    fn beat(&self, process: &str, now: i64) -> Result<(), StoreError>;
+
+    /// When `process` last said it was alive; `None` if it never did.
+    fn last_beat(&self, process: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Moves `room` from the process `from` to `to`, only if `from` still holds it (two
+    /// processes taking over the same room: one wins). Returns whether this call moved it.
+    fn claim_room(&self, room: &str, from: &str, to: &str) -> Result<bool, StoreError>;
+
     /// Deletes expired nonces, refresh tokens and room records, families left without
     /// tokens, and Stripe event ids older than [`STRIPE_EVENT_RETENTION_SECS`]. Returns the
     /// rows deleted.

@@ -30,6 +30,17 @@ fn free_port() -> u16 {
 /// A process of the cluster on `port`, on the shared database `conn` and signing key,
 /// taking `per_ip` WebSockets per address.
 fn member(port: u16, conn: &str, shared: &std::path::Path, per_ip: u32) -> Service {
+    member_with(port, conn, shared, per_ip, "")
+}
+
+/// [`member`] with more lines for its `[cluster]` table.
+fn member_with(
+    port: u16,
+    conn: &str,
+    shared: &std::path::Path,
+    per_ip: u32,
+    cluster: &str,
+) -> Service {
     let secret = shared.join("cluster-secret");
     Service::start(Options {
         listen: format!("127.0.0.1:{port}"),
@@ -37,7 +48,7 @@ fn member(port: u16, conn: &str, shared: &std::path::Path, per_ip: u32) -> Servi
         signing_key: Some(shared.join("session-key.pem").display().to_string()),
         limits: format!("websockets_per_ip = {per_ip}"),
         extra: format!(
-            "[cluster]\nadvertise = \"ws://127.0.0.1:{port}\"\nsecret_file = \"{}\"\n",
+            "[cluster]\nadvertise = \"ws://127.0.0.1:{port}\"\nsecret_file = \"{}\"\n{cluster}",
             secret.display()
         ),
         ..Options::default()
@@ -344,4 +355,49 @@ async fn between_machines_the_relay_runs_over_tls_to_the_clusters_own_certificat
         "{}",
         c.log()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rooms_of_a_process_that_stopped_are_taken_over_by_the_one_a_join_reaches() {
+    let Some((_pg, conn, shared)) = database().await else {
+        return;
+    };
+    let takeover = "takeover_after_secs = 6\n";
+    let a = member_with(free_port(), &conn, shared.path(), 4, takeover);
+    let b = member_with(free_port(), &conn, shared.path(), 4, takeover);
+    let wallet = Wallet::new(44);
+    let session = a.sign_in(&wallet).await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let room = a.create_room(&token).await.json()["room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let host = Peer::connect(&a.ws_url(), 1, false).await;
+    assert_eq!(host.join(&room, Some(&token)).await["host"], true);
+    // While A is alive, a join through B goes to A (relayed), as always.
+    let guest = Peer::connect(&b.ws_url(), 2, false).await;
+    assert_eq!(guest.join(&room, None).await["type"], "joined");
+    assert!(b.log().contains("join relayed"), "{}", b.log());
+    let a_port = a.port;
+
+    // A stops for good. Once it has been silent for takeover_after_secs, the host coming
+    // back through B finds the room there: same room, still its host.
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let rejoined = loop {
+        let back = Peer::connect(&b.ws_url(), 3, false).await;
+        let reply = back.join(&room, Some(&token)).await;
+        if reply["type"] == "joined" {
+            break reply;
+        }
+        assert_eq!(reply["code"], "media_server_unavailable", "{reply}");
+        assert!(Instant::now() < deadline, "never taken over:\n{}", b.log());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert_eq!(rejoined["host"], true, "{rejoined}");
+    assert!(b.log().contains("room taken over"), "{}", b.log());
+    let rows = directory_rows(&conn).await;
+    let row = rows.iter().find(|r| r[0] == room.replace('-', "")).unwrap();
+    assert_eq!(row[1], format!("ws://127.0.0.1:{}", b.port));
+    assert_ne!(row[1], format!("ws://127.0.0.1:{a_port}"));
 }

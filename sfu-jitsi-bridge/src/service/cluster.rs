@@ -47,6 +47,8 @@ pub struct Cluster {
     digest: [u8; 32],
     /// For `wss://` peers: trusts the cluster's certificates only.
     pub tls: Option<tokio_rustls::TlsConnector>,
+    /// A process silent this long has its rooms taken over.
+    pub takeover_after: Duration,
 }
 
 impl Cluster {
@@ -66,6 +68,7 @@ impl Cluster {
             digest: Sha256::digest(secret.as_bytes()).into(),
             secret,
             tls: None,
+            takeover_after: Duration::from_secs(section.takeover_after_secs),
         })
     }
 
@@ -99,7 +102,66 @@ pub async fn owner_elsewhere(state: &Arc<AppState>, text: &str) -> Option<String
             return None;
         }
     };
-    (owner != cluster.advertise).then_some(owner)
+    if owner == cluster.advertise {
+        return None;
+    }
+    // The room's process stopped saying it is alive: this one takes the room over (the
+    // join then reopens it here, as after a restart), unless another process was faster.
+    let silent_for = cluster.takeover_after.as_secs() as i64;
+    let (store, key, me) = (
+        state.store.clone(),
+        room_key(room),
+        cluster.advertise.clone(),
+    );
+    let from = owner.clone();
+    let taken = tokio::task::spawn_blocking(move || {
+        let seen = store.last_beat(&from)?;
+        if seen.is_some_and(|at| unix_now() - at < silent_for) {
+            return Ok(None);
+        }
+        store.claim_room(&key, &from, &me).map(Some)
+    })
+    .await;
+    match taken {
+        Ok(Ok(Some(true))) => {
+            tracing::warn!(room = ?room, "the room's process is silent: room taken over");
+            None
+        }
+        // Alive, or another process took it first: relay to whoever holds it now.
+        Ok(Ok(None)) => Some(owner),
+        Ok(Ok(Some(false))) => {
+            let (store, key) = (state.store.clone(), room_key(room));
+            tokio::task::spawn_blocking(move || store.room_owner(&key, unix_now()))
+                .await
+                .ok()?
+                .ok()?
+                .filter(|now_owner| *now_owner != cluster.advertise)
+        }
+        _ => {
+            tracing::warn!("the room directory could not be updated");
+            Some(owner)
+        }
+    }
+}
+
+/// How often a cluster process says it is alive.
+const BEAT_EVERY: Duration = Duration::from_secs(5);
+
+/// Says, every [`BEAT_EVERY`], that this process is alive (the others take its rooms over
+/// once it has been silent for `[cluster] takeover_after_secs`).
+pub async fn keep_beating(state: Arc<AppState>) {
+    let Some(cluster) = &state.cluster else {
+        return;
+    };
+    let mut every = tokio::time::interval(BEAT_EVERY);
+    loop {
+        every.tick().await;
+        let (store, me) = (state.store.clone(), cluster.advertise.clone());
+        let done = tokio::task::spawn_blocking(move || store.beat(&me, unix_now())).await;
+        if !matches!(done, Ok(Ok(()))) {
+            tracing::warn!("could not tell the cluster this process is alive");
+        }
+    }
 }
 
 /// Carries the client's session to the room's process at `owner`, `first` (its `join`)

@@ -57,9 +57,17 @@ pub struct ClusterSection {
     /// cluster's CA, or their certificates). Public CAs are not trusted here.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Another process that has not said it is alive for this long (it says so every 5 s)
+    /// has its rooms taken over by the process a join for them reaches.
+    #[serde(default = "default_takeover_after_secs")]
+    pub takeover_after_secs: u64,
     /// A file holding the secret the processes show each other: their relayed connections
     /// are then not counted against the per-IP connection limit.
     pub secret_file: PathBuf,
+}
+
+fn default_takeover_after_secs() -> u64 {
+    20
 }
 
 /// PEM files for HTTPS.
@@ -304,6 +312,11 @@ impl ServiceConfig {
             if tls != cluster.ca_file.is_some() {
                 return Err(ConfigError::Invalid(
                     "[cluster] ca_file goes with a wss:// advertise address, and only with it",
+                ));
+            }
+            if cluster.takeover_after_secs <= 5 {
+                return Err(ConfigError::Invalid(
+                    "[cluster] takeover_after_secs is above 5: processes say they are alive every 5 s",
                 ));
             }
             if tls && self.tls.is_none() {

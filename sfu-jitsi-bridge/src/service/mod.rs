@@ -217,6 +217,7 @@ impl Server {
 
     /// Serves until the process ends.
     pub async fn run(self) {
+        tokio::spawn(cluster::keep_beating(self.state.clone()));
         let connections = Arc::new(tokio::sync::Semaphore::new(
             self.state.config.limits.max_connections as usize,
         ));

@@ -68,6 +68,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "ALTER TABLE rooms ADD COLUMN host_key TEXT NOT NULL DEFAULT '';
     ALTER TABLE rooms ADD COLUMN tier TEXT NOT NULL DEFAULT 'free';",
     ),
+    // The cluster's processes and when each last said it was alive (its rooms are taken
+    // over by another process when it stops).
+    (
+        4,
+        "CREATE TABLE cluster_processes (
+        advertise TEXT PRIMARY KEY,
+        seen_at INTEGER NOT NULL
+    );",
+    ),
 ];
 
 /// Wait this long for another connection's write lock before failing with "busy".
@@ -375,6 +384,34 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    fn beat(&self, process: &str, now: i64) -> Result<(), StoreError> {
+        self.lock()?.execute(
+            "INSERT INTO cluster_processes (advertise, seen_at) VALUES (?1, ?2)
+             ON CONFLICT (advertise) DO UPDATE SET seen_at = excluded.seen_at",
+            params![process, now],
+        )?;
+        Ok(())
+    }
+
+    fn last_beat(&self, process: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .lock()?
+            .query_row(
+                "SELECT seen_at FROM cluster_processes WHERE advertise = ?1",
+                [process],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn claim_room(&self, room: &str, from: &str, to: &str) -> Result<bool, StoreError> {
+        let changed = self.lock()?.execute(
+            "UPDATE rooms SET owner = ?3 WHERE room = ?1 AND owner = ?2",
+            params![room, from, to],
+        )?;
+        Ok(changed == 1)
+    }
+
     fn drop_room(&self, room: &str) -> Result<(), StoreError> {
         self.lock()?
             .execute("DELETE FROM rooms WHERE room = ?1", [room])?;
@@ -396,6 +433,11 @@ impl Store for SqliteStore {
             [now - STRIPE_EVENT_RETENTION_SECS],
         )?;
         n += tx.execute("DELETE FROM rooms WHERE expires_at <= ?1", [now])?;
+        // A process gone a day is gone for good (its rooms expired with it or were taken).
+        n += tx.execute(
+            "DELETE FROM cluster_processes WHERE seen_at <= ?1",
+            [now - 86_400],
+        )?;
         tx.commit()?;
         Ok(n as u64)
     }

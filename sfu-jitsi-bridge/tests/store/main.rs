@@ -57,6 +57,10 @@ const CASES: &[(&str, Case)] = &[
         "a_room_is_found_by_another_instance_until_it_expires_or_ends",
         a_room_is_found_by_another_instance_until_it_expires_or_ends,
     ),
+    (
+        "a_dead_processs_room_is_claimed_by_one_process_only",
+        a_dead_processs_room_is_claimed_by_one_process_only,
+    ),
 ];
 
 macro_rules! sqlite_suite {
@@ -100,6 +104,7 @@ sqlite_suite!(
     duplicate_deliveries_race_to_one_application,
     purge_removes_only_what_expired,
     a_room_is_found_by_another_instance_until_it_expires_or_ends,
+    a_dead_processs_room_is_claimed_by_one_process_only,
 );
 
 #[test]
@@ -108,11 +113,11 @@ fn sqlite_schema_is_migrated_once() {
     let path = dir.path().join("m.db");
     assert_eq!(
         SqliteStore::open(&path).unwrap().schema_version().unwrap(),
-        3
+        4
     );
     assert_eq!(
         SqliteStore::open(&path).unwrap().schema_version().unwrap(),
-        3
+        4
     );
 }
 
@@ -123,13 +128,13 @@ fn postgres_store_passes_the_same_suite() {
     };
     let conn = cluster.create_db("migrations");
     let first = PostgresStore::connect(&conn).unwrap();
-    assert_eq!(first.schema_version().unwrap(), 3);
+    assert_eq!(first.schema_version().unwrap(), 4);
     assert_eq!(
         PostgresStore::connect(&conn)
             .unwrap()
             .schema_version()
             .unwrap(),
-        3
+        4
     );
     for (name, case) in CASES {
         let conn = Arc::new(cluster.create_db(name));
