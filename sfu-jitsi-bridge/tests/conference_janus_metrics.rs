@@ -186,3 +186,82 @@ async fn janus_metrics_give_bitrate_and_loss_per_instance_but_name_no_room_parti
         s.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_admin_api_marks_the_figures_stale_and_leaves_calls_alone() {
+    sfu_support::use_client_ip(janus_support::host_ip());
+    let janus = Janus::start("solo");
+    // Nothing listens there: the Admin API is unreachable, the calls' API is fine.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let config = format!(
+        "[janus]\nstats_every_ms = 200\n[[janus.instances]]\nname = \"solo\"\nregion = \"a\"\n\
+         url = \"{}\"\nadmin_url = \"ws://127.0.0.1:{dead_port}\"\nadmin_secret_file = \"{}\"\n",
+        janus.url(),
+        janus.admin_secret_file().display()
+    );
+    let service = Service::start(Options {
+        extra: config,
+        ..Options::default()
+    });
+    let host = Wallet::new(48);
+    service.buy_pro(&host, "evt_janus_metrics_dead").await;
+    let session = service.sign_in(&host).await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let room = service.create_room(&token).await.json()["room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut peers = Vec::new();
+    for marker in 1..=2u8 {
+        let peer = Arc::new(Peer::connect(&service.ws_url(), marker, false).await);
+        let joined = peer
+            .join(&room, (marker == 1).then_some(token.as_str()))
+            .await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        peers.push(peer);
+    }
+    let streams: Vec<_> = peers
+        .iter()
+        .map(|p| {
+            let p = p.clone();
+            tokio::spawn(async move { p.stream(Duration::from_secs(600)).await })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (peer, other) in [(&peers[0], 2), (&peers[1], 1)] {
+        while peer.flow(other, Kind::Video).packets < 20
+            || peer.flow(other, Kind::Audio).packets < 20
+        {
+            assert!(
+                Instant::now() < deadline,
+                "participant {} lacks {other}",
+                peer.marker
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for s in streams {
+        s.abort();
+    }
+    let text = service.request("GET", "/metrics", &[], b"").await.text();
+    assert_eq!(
+        sample(&text, "phantomcall_media_server_stats_up{server=\"solo\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        !text.contains("phantomcall_media_server_forwarded_bits_per_second{"),
+        "{text}"
+    );
+    assert!(text.contains("phantomcall_media_servers_up 1"), "{text}");
+    // Many failed polls by now (every 200 ms), one line in the log.
+    let log = service.log();
+    assert_eq!(
+        log.matches("media counters unavailable").count(),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains(&janus.admin_secret), "admin secret logged");
+}
