@@ -96,3 +96,32 @@ fn an_error_message_never_quotes_the_reply() {
     let e = parse_handles(text, "t").unwrap_err();
     assert!(!e.to_string().contains("room-secret-123"), "{e}");
 }
+
+#[test]
+fn mutated_real_replies_never_panic_and_what_parses_stays_bounded() {
+    // A quick stand-in for the fuzz target in every test run: byte flips, cuts and
+    // duplications of the real replies.
+    let mut rng = fastrand::Rng::with_seed(20);
+    for _ in 0..4000 {
+        let seed = [PUBLISHER, SUBSCRIBER, MANAGER, HANDLES, REFUSED][rng.usize(..5)];
+        let mut bytes = seed.as_bytes().to_vec();
+        for _ in 0..rng.usize(1..4) {
+            let at = rng.usize(..bytes.len());
+            match rng.u8(..3) {
+                0 => bytes[at] = rng.u8(..),
+                1 => bytes.truncate(at.max(1)),
+                _ => {
+                    let piece = bytes[at..(at + rng.usize(..32)).min(bytes.len())].to_vec();
+                    bytes.splice(at..at, piece);
+                }
+            }
+        }
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        if let Ok(handles) = parse_handles(text, "t1") {
+            assert!(handles.len() <= MAX_HANDLES && !handles.contains(&0));
+        }
+        let _ = parse_handle_info(text, "t1");
+    }
+}

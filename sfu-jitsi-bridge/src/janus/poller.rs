@@ -38,7 +38,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// abandoned and the figures marked stale.
 pub const ROUND_BUDGET: Duration = Duration::from_secs(4);
 /// Most handles asked about per round (a participant has two): bounds the Admin API load
-/// an instance with thousands of participants would otherwise get every interval.
+/// an instance with thousands of participants would otherwise get every interval. Beyond,
+/// rounds take turns over the handles ([`pick`]); a handle left out keeps its last counters,
+/// so its growth is counted when its turn comes (totals stay right; one interval's rates
+/// then cover part of the handles).
 pub const MAX_HANDLES_PER_ROUND: usize = 2000;
 
 /// The Admin API secret. Never printed: `Debug` hides it, and no error carries it.
@@ -245,6 +248,7 @@ async fn run(
     let mut before: HashMap<u64, HandleStats> = HashMap::new();
     let mut before_at: Option<Instant> = None;
     let mut failing = false;
+    let mut turn = 0usize;
     loop {
         ticks.tick().await;
         let Some(poller) = poller.upgrade() else {
@@ -252,9 +256,12 @@ async fn run(
         };
         let name = &poller.names[index];
         let round = match session() {
-            Some(session) => tokio::time::timeout(ROUND_BUDGET, round(&mut conn, &target, session))
-                .await
-                .unwrap_or(Err(PollError::Timeout)),
+            Some(session) => {
+                let asked = round(&mut conn, &target, session, &mut turn, &before);
+                tokio::time::timeout(ROUND_BUDGET, asked)
+                    .await
+                    .unwrap_or(Err(PollError::Timeout))
+            }
             None => Err(PollError::NoSession),
         };
         let now = match round {
@@ -312,11 +319,28 @@ enum PollError {
     Reply(#[from] AdminError),
 }
 
-/// One round: the session's handles and each one's counters.
+/// The handles to ask about this round: all of them, or [`MAX_HANDLES_PER_ROUND`] from
+/// `turn` on (in id order, wrapping), `turn` then moving past them.
+fn pick(mut handles: Vec<u64>, turn: &mut usize) -> Vec<u64> {
+    if handles.len() <= MAX_HANDLES_PER_ROUND {
+        return handles;
+    }
+    handles.sort_unstable();
+    let start = *turn % handles.len();
+    *turn = start + MAX_HANDLES_PER_ROUND;
+    handles.rotate_left(start);
+    handles.truncate(MAX_HANDLES_PER_ROUND);
+    handles
+}
+
+/// One round: the session's handles and each one's counters (those not asked about this
+/// round keep their counters from `before`).
 async fn round(
     conn: &mut Option<AdminConn>,
     target: &AdminTarget,
     session: u64,
+    turn: &mut usize,
+    before: &HashMap<u64, HandleStats>,
 ) -> Result<HashMap<u64, HandleStats>, PollError> {
     if conn.is_none() {
         *conn = Some(AdminConn::connect(&target.url).await?);
@@ -326,10 +350,16 @@ async fn round(
     };
     let body = json!({"janus": "list_handles", "session_id": session});
     let (transaction, text) = c.request(body, &target.secret).await?;
-    let mut handles = admin::parse_handles(&text, &transaction)?;
-    handles.truncate(MAX_HANDLES_PER_ROUND);
-    let mut stats = HashMap::with_capacity(handles.len());
-    for handle in handles {
+    let listed = admin::parse_handles(&text, &transaction)?;
+    let mut stats = HashMap::with_capacity(listed.len());
+    if listed.len() > MAX_HANDLES_PER_ROUND {
+        for handle in &listed {
+            if let Some(s) = before.get(handle) {
+                stats.insert(*handle, *s);
+            }
+        }
+    }
+    for handle in pick(listed, turn) {
         let body = json!({"janus": "handle_info", "session_id": session, "handle_id": handle});
         let (transaction, text) = c.request(body, &target.secret).await?;
         match admin::parse_handle_info(&text, &transaction) {
@@ -444,6 +474,25 @@ mod tests {
         assert_eq!(growth(&before, &back), Growth::default());
         assert_eq!(ratio(1, 0), None);
         assert_eq!(ratio(5, 4), Some(1.0));
+    }
+
+    #[test]
+    fn rounds_take_turns_over_more_handles_than_one_round_asks_about() {
+        let few: Vec<u64> = (1..=10).collect();
+        let mut turn = 0;
+        assert_eq!(pick(few.clone(), &mut turn), few);
+        let many: Vec<u64> = (1..=(MAX_HANDLES_PER_ROUND as u64 * 2 + 1)).rev().collect();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3 {
+            let picked = pick(many.clone(), &mut turn);
+            assert_eq!(picked.len(), MAX_HANDLES_PER_ROUND);
+            seen.extend(picked);
+        }
+        assert_eq!(
+            seen.len(),
+            many.len(),
+            "every handle's turn came within three rounds"
+        );
     }
 
     #[test]
