@@ -162,11 +162,13 @@ say "turn_log=$work/turn.log"
 janus_table=""
 if [ "$with_janus" = 1 ]; then
   ws_port="$(free_port)"
+  admin_port="$(free_port)"
   mkdir -p "$work/janus"
   sed -e "s|/etc/janus|$work/janus|" "$here/janus/janus.jcfg" > "$work/janus/janus.jcfg"
   cp "$here/janus/janus.plugin.videoroom.jcfg" "$work/janus/"
-  sed -e "s|ws_port = 8188|ws_port = $ws_port|" "$here/janus/janus.transport.websockets.jcfg" \
-    > "$work/janus/janus.transport.websockets.jcfg"
+  sed -e "s|ws_port = 8188|ws_port = $ws_port|" -e "s|admin_ws_port = 7188|admin_ws_port = $admin_port|" \
+    "$here/janus/janus.transport.websockets.jcfg" > "$work/janus/janus.transport.websockets.jcfg"
+  bash "$here/janus/admin-secret.sh" "$work/janus/janus.jcfg" "$work/janus-admin.secret" > /dev/null
   start janus janus -C "$work/janus/janus.jcfg" -F "$work/janus" -o
   wait_for "Janus" log_has janus "WebSockets thread started"
   say "janus=ws://127.0.0.1:$ws_port"
@@ -175,7 +177,9 @@ region = \"local\"
 [[janus.instances]]
 name = \"local-1\"
 region = \"local\"
-url = \"ws://127.0.0.1:$ws_port\""
+url = \"ws://127.0.0.1:$ws_port\"
+admin_url = \"ws://127.0.0.1:$admin_port\"
+admin_secret_file = \"$work/janus-admin.secret\""
 fi
 
 # --- conference service ------------------------------------------------------------------
@@ -199,7 +203,13 @@ wait_for "the conference service" conference_up
 port="$(conference_port)"
 ready="$(http_get "$port" /readyz)"
 say "conference=http://127.0.0.1:$port ($ready)"
-http_get "$port" /metrics | grep -E '^phantomcall_media_(servers_up|backend_info)' | sed 's/^/try-local:   /'
+if [ "$with_janus" = 1 ]; then
+  # The service reads Janus's media counters through its Admin API (forwarded bitrate).
+  janus_counted() { http_get "$port" /metrics | grep -q '^phantomcall_media_server_stats_up{server="local-1"} 1'; }
+  wait_for "Janus's media counters (Admin API)" janus_counted
+fi
+http_get "$port" /metrics | grep -E '^phantomcall_media_(servers_up|backend_info|server_stats_up)' \
+  | sed 's/^/try-local:   /'
 
 # --- hotline (optional) ------------------------------------------------------------------
 if [ "$with_hotline" = 1 ]; then

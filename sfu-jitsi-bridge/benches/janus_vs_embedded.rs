@@ -13,6 +13,12 @@
 //! participant (RSS growth of the same processes from before the joins to the end of the
 //! window, divided by N). Then the ratios embedded / Janus. No assertions: figures to read.
 //!
+//! Also the service's own `/metrics` figure for the same window, beside the bench's: the
+//! growth of `phantomcall_media_forwarded_bytes_total` (embedded: payload it forwarded;
+//! Janus: whole RTP packets as Janus's Admin API counts them, polled every second here,
+//! so the window's ends are known to a second) and, on Janus, the last interval's
+//! `phantomcall_media_server_forwarded_bits_per_second`.
+//!
 //! Run: `cargo bench -p sfu-jitsi-bridge --bench janus_vs_embedded` (optionally `-- 8` for
 //! the room size).
 
@@ -41,6 +47,17 @@ struct Figures {
     p95_ms: f64,
     kib_per_participant: f64,
     delivered: f64,
+    /// Mbit/s from the growth of the service's forwarded-bytes counter over the window.
+    metric_mbps: f64,
+    /// Janus: the instance's forwarded bitrate gauge at the end of the window.
+    gauge_mbps: Option<f64>,
+}
+
+/// The value of `series` in the service's `/metrics`.
+async fn metric(service: &Service, series: &str) -> Option<f64> {
+    let text = service.request("GET", "/metrics", &[], b"").await.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// CPU nanoseconds of process `pid` (utime + stime, 10 ms ticks).
@@ -105,10 +122,15 @@ async fn run(n: usize, service: &Service, servers: &[u32], seed: u8) -> Figures 
         })
         .collect();
     tokio::time::sleep(WARM_UP).await;
+    let counter = "phantomcall_media_forwarded_bytes_total";
+    let counted_before = metric(service, counter).await.unwrap_or(0.0);
     let before: Vec<(Vec<u32>, u64, u64)> = peers.iter().map(|p| p.totals()).collect();
     let cpu_before = cpu();
     tokio::time::sleep(WINDOW).await;
     let server_ns = cpu().saturating_sub(cpu_before);
+    let counted = metric(service, counter).await.unwrap_or(0.0) - counted_before;
+    let gauge = "phantomcall_media_server_forwarded_bits_per_second{server=\"bench\"}";
+    let gauge_mbps = metric(service, gauge).await.map(|v| v / 1e6);
     let rss_after = rss();
     let (mut delays, mut packets, mut bytes) = (Vec::new(), 0, 0);
     for (p, (d0, p0, b0)) in peers.iter().zip(before) {
@@ -134,6 +156,8 @@ async fn run(n: usize, service: &Service, servers: &[u32], seed: u8) -> Figures 
         p95_ms: p95(delays),
         kib_per_participant: (rss_after - rss_before) as f64 / n as f64,
         delivered: packets as f64 / expected,
+        metric_mbps: counted * 8.0 / WINDOW.as_secs_f64() / 1e6,
+        gauge_mbps,
     }
 }
 
@@ -164,8 +188,11 @@ async fn main() {
         let janus = janus_support::Janus::start("bench");
         let service = Service::start(Options {
             extra: format!(
-                "[janus]\n[[janus.instances]]\nname = \"bench\"\nregion = \"here\"\nurl = \"{}\"\n",
-                janus.url()
+                "[janus]\nstats_every_ms = 1000\n[[janus.instances]]\nname = \"bench\"\n\
+                 region = \"here\"\nurl = \"{}\"\nadmin_url = \"{}\"\nadmin_secret_file = \"{}\"\n",
+                janus.url(),
+                janus.admin_url(),
+                janus.admin_secret_file().display()
             ),
             ..Options::default()
         });
@@ -189,6 +216,18 @@ async fn main() {
             f.p95_ms,
             f.kib_per_participant,
             f.delivered * 100.0
+        );
+    }
+    for (name, f) in [("embedded", &embedded), ("janus", &janus)] {
+        println!(
+            "{name}: the service's /metrics say {:.2} Mbit/s forwarded over the window ({:.2} x \
+             the bench's payload measure){}",
+            f.metric_mbps,
+            f.metric_mbps / f.mbps,
+            f.gauge_mbps.map_or(String::new(), |g| format!(
+                "; last interval's gauge {g:.2} Mbit/s ({:.2} x)",
+                g / f.mbps
+            ))
         );
     }
     println!(

@@ -40,6 +40,25 @@ pub struct BackendStats {
     pub servers: u64,
 }
 
+/// One media server's forwarding figures (Janus, from its Admin API): sums per server only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerMedia {
+    /// The operator's name for the server.
+    pub server: String,
+    /// The last poll succeeded recently; otherwise the rates below are `None` (stale).
+    pub fresh: bool,
+    /// Bytes sent to subscribers since the service started (RTP packets as Janus counts them).
+    pub forwarded_bytes_total: u64,
+    /// Bits per second sent to subscribers over the last poll interval.
+    pub forwarded_bits_per_second: Option<f64>,
+    /// Bits per second received from publishers over the last poll interval.
+    pub received_bits_per_second: Option<f64>,
+    /// Share of publishers' packets lost on the way to the server (last interval).
+    pub loss_to_server: Option<f64>,
+    /// Share of forwarded packets the subscribers report lost (last interval).
+    pub loss_to_subscribers: Option<f64>,
+}
+
 /// A participant's placement hint: the region it is nearest to (as the client or the
 /// service's configuration says).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,6 +126,11 @@ pub trait MediaBackend: Send + Sync + 'static {
 
     /// Participants on each media server, by the operator's server name (metrics).
     fn server_loads(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+
+    /// Forwarding figures per media server, where the engine reports them (metrics).
+    fn server_media(&self) -> Vec<ServerMedia> {
         Vec::new()
     }
 

@@ -435,6 +435,11 @@ fn the_trial_stack_script_brings_janus_and_the_service_up_ready() {
         "{stdout}"
     );
     assert!(stdout.contains("backend=\"janus\""), "{stdout}");
+    // Janus's Admin API is on (loopback, a generated secret) and the service reads it.
+    assert!(
+        stdout.contains("phantomcall_media_server_stats_up{server=\"local-1\"} 1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("try-local: ok\n"), "{stdout}");
     // Everything it started is stopped again.
     assert!(stdout.ends_with("try-local: stopped\n"), "{stdout}");

@@ -22,10 +22,11 @@ use serde_json::json;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::client::{ClientError, JanusClient};
+use super::poller::{AdminTarget, Poller, POLL_EVERY};
 use super::subscriber::Subscriber;
 use super::wire::{Kind, Message, StreamInfo};
 use super::{place, Candidate, InstanceConfig, JanusConfig};
-use crate::backend::{BackendStats, Leg, MediaBackend, Placement};
+use crate::backend::{BackendStats, Leg, MediaBackend, Placement, ServerMedia};
 use crate::sfu::{IceCandidate, Joined, ParticipantId, RoomId, SfuError, SfuSignal};
 use crate::tiers::{check_join, Tier};
 
@@ -92,6 +93,8 @@ struct Inner {
     rooms: Mutex<HashMap<RoomId, Arc<JRoom>>>,
     /// The rooms' edit secret: only this service manages them.
     secret: String,
+    /// Forwarded bitrate and packet loss per instance (their Admin APIs).
+    media: Arc<Poller>,
 }
 
 /// Janus VideoRoom instances as one media backend. Cheap to clone.
@@ -132,38 +135,33 @@ impl JanusBackend {
                 draining: AtomicBool::new(c.drain),
             })
             .collect();
+        let names = config.instances.iter().map(|i| i.name.clone()).collect();
+        let every = config
+            .stats_every_ms
+            .map_or(POLL_EVERY, Duration::from_millis);
         let inner = Arc::new(Inner {
             config,
             instances,
             rooms: Mutex::new(HashMap::new()),
             secret: hex::encode(secret),
+            media: Poller::new(names, every),
         });
         for index in 0..inner.instances.len() {
             let _ = inner.connect(index).await;
             tokio::spawn(cascade::supervise(Arc::downgrade(&inner), index));
+            if let Some(target) = AdminTarget::from_config(&inner.instances[index].config) {
+                let weak = Arc::downgrade(&inner);
+                let session =
+                    move || Some(weak.upgrade()?.instances[index].conn()?.client.session_id());
+                inner.media.spawn(index, target, session);
+            }
         }
         Self { inner }
-    }
-
-    /// Participants placed on each instance now, by instance name.
-    pub fn loads(&self) -> Vec<(String, usize)> {
-        self.inner
-            .instances
-            .iter()
-            .map(|i| (i.config.name.clone(), i.load.load(Ordering::Relaxed)))
-            .collect()
-    }
-
-    /// The instance a participant publishes on now (tests, metrics).
-    pub async fn instance_of(&self, room: RoomId, participant: &ParticipantId) -> Option<String> {
-        let jroom = self.inner.room(room)?;
-        let state = jroom.state.lock().await;
-        let index = state.members.get(participant)?.instance?;
-        Some(self.inner.instances[index].config.name.clone())
     }
 }
 
 mod cascade;
+mod lookup;
 
 impl Inner {
     async fn connect(&self, index: usize) -> Result<(), ClientError> {
@@ -566,8 +564,8 @@ impl MediaBackend for JanusBackend {
                 .iter()
                 .map(|i| i.load.load(Ordering::Relaxed) as u64)
                 .sum(),
-            // Janus counts its own bytes (its admin API); the service does not see the media.
-            bytes_forwarded: 0,
+            // From the instances' Admin APIs (0 where none is configured).
+            bytes_forwarded: self.inner.media.forwarded_total(),
             servers_up: instances.iter().filter(|i| i.conn().is_some()).count() as u64,
             servers: instances.len() as u64,
         }
@@ -594,28 +592,14 @@ impl MediaBackend for JanusBackend {
         }
     }
 
+    fn server_media(&self) -> Vec<ServerMedia> {
+        self.inner.media.server_media()
+    }
+
     fn server_loads(&self) -> Vec<(String, u64)> {
         self.loads()
             .into_iter()
             .map(|(name, load)| (name, load as u64))
             .collect()
-    }
-}
-
-impl JanusBackend {
-    async fn subscriber(
-        &self,
-        room: RoomId,
-        participant: &ParticipantId,
-    ) -> Result<Arc<Subscriber>, SfuError> {
-        let jroom = self.inner.room(room).ok_or(SfuError::NoSuchRoom)?;
-        let state = jroom.state.lock().await;
-        state
-            .members
-            .get(participant)
-            .ok_or(SfuError::NoSuchParticipant)?
-            .sub
-            .clone()
-            .ok_or(SfuError::NoOfferOutstanding)
     }
 }

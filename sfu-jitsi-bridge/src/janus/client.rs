@@ -162,6 +162,11 @@ impl JanusClient {
         }
     }
 
+    /// This connection's Janus session id (the Admin API lists its handles).
+    pub fn session_id(&self) -> u64 {
+        self.session
+    }
+
     /// Resolves when the connection to Janus is gone.
     pub async fn closed(&self) {
         let mut closed = self.closed.clone();

@@ -4,6 +4,8 @@
 //! - [`wire`]: Janus's replies, parsed and validated (outside input; fuzzed);
 //! - [`client`]: one Janus session: transactions, keep-alives, per-handle events;
 //! - [`subscriber`]: a participant's receiving connection and its renegotiations;
+//! - [`admin`]: Janus's Admin API replies (handle counters), parsed and validated (fuzzed);
+//! - [`poller`]: forwarded bitrate and packet loss per instance from those counters;
 //! - [`backend`]: [`JanusBackend`], rooms across instances: each participant publishes on
 //!   the instance it was placed on ([`place`]), and every other instance that has members
 //!   of the room gets its media through VideoRoom's remote publishers
@@ -13,8 +15,10 @@
 //! What it must never do: hold media keys, or hand a client anything but the SDP Janus
 //! produced for it (clients talk only to the conference service).
 
+pub mod admin;
 pub mod backend;
 pub mod client;
+pub mod poller;
 pub mod subscriber;
 pub mod wire;
 
@@ -31,6 +35,10 @@ pub struct JanusConfig {
     /// The region assumed for participants who name none (this service's own region).
     #[serde(default)]
     pub region: Option<String>,
+    /// Milliseconds between two polls of each instance's Admin API for media counters
+    /// (default 5000).
+    #[serde(default)]
+    pub stats_every_ms: Option<u64>,
 }
 
 /// One Janus instance.
@@ -54,6 +62,13 @@ pub struct InstanceConfig {
     /// SIGHUP, so an instance can be emptied before it is taken down.
     #[serde(default)]
     pub drain: bool,
+    /// Its Admin API (`ws://host:7188`, loopback or private network), polled for the
+    /// forwarded bitrate and packet loss; without it the instance's media is not measured.
+    #[serde(default)]
+    pub admin_url: Option<String>,
+    /// A file whose first line is the Admin API's secret (`admin_secret` in `janus.jcfg`).
+    #[serde(default)]
+    pub admin_secret_file: Option<std::path::PathBuf>,
 }
 
 fn default_cascade_ip() -> String {

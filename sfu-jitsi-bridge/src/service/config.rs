@@ -296,6 +296,21 @@ impl ServiceConfig {
                         "[[janus.instances]] cascade_ip must be an IP address",
                     ));
                 }
+                let admin_ws = i
+                    .admin_url
+                    .as_deref()
+                    .is_none_or(|u| u.starts_with("ws://") || u.starts_with("wss://"));
+                if !admin_ws || i.admin_url.is_some() != i.admin_secret_file.is_some() {
+                    return Err(ConfigError::Invalid(
+                        "[[janus.instances]] admin_url (Janus's Admin API, ws:// or wss://) \
+                         and admin_secret_file go together",
+                    ));
+                }
+            }
+            if janus.stats_every_ms.is_some_and(|ms| ms < 200) {
+                return Err(ConfigError::Invalid(
+                    "[janus] stats_every_ms is at least 200 (polling must stay cheap)",
+                ));
             }
         }
         if let Some(cluster) = &self.cluster {
@@ -396,6 +411,12 @@ mod tests {
         let twice = one("a", "ws://10.0.0.1:8188") + &one("a", "ws://10.0.0.2:8188");
         assert!(with(&twice).is_err());
         let bad_ip = one("a", "ws://10.0.0.1:8188") + "cascade_ip = \"janus-a\"\n";
+        let admin = one("a", "ws://10.0.0.1:8188") + "admin_url = \"ws://127.0.0.1:7188\"\n";
+        assert!(with(&admin).is_err(), "admin_url without its secret file");
+        assert!(with(&(admin.clone() + "admin_secret_file = \"/s\"\n")).is_ok());
+        let http_admin = one("a", "ws://10.0.0.1:8188")
+            + "admin_url = \"http://127.0.0.1:7088/admin\"\nadmin_secret_file = \"/s\"\n";
+        assert!(with(&http_admin).is_err());
         assert!(with(&bad_ip).is_err());
     }
 

@@ -1,6 +1,7 @@
 //! A real Janus for the tests: Debian's `janus` (scripts/setup.sh installs it) started as
 //! its own process with a configuration generated in a temporary directory (VideoRoom and
-//! the WebSocket transport only, API on a free loopback port), killed on drop.
+//! the WebSocket transport only, API and Admin API on free loopback ports, the admin secret
+//! random per process), killed on drop.
 
 #![allow(dead_code)] // each test binary uses part of it
 
@@ -16,6 +17,10 @@ const LIB: &str = "/usr/lib/x86_64-linux-gnu/janus";
 pub struct Janus {
     child: Option<Child>,
     pub port: u16,
+    /// The Admin API's port (loopback).
+    pub admin_port: u16,
+    /// The Admin API's secret (random; what `admin_secret_file` holds).
+    pub admin_secret: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -27,9 +32,11 @@ impl Janus {
             "Janus is not installed: run scripts/setup.sh (Debian package janus)"
         );
         for _ in 0..5 {
-            let port = free_port();
+            let (port, admin_port) = (free_port(), free_port());
             let dir = tempfile::tempdir().unwrap();
-            write_config(dir.path(), name, port);
+            let admin_secret = format!("{:032x}", fastrand::u128(..));
+            write_config(dir.path(), name, port, admin_port, &admin_secret);
+            std::fs::write(dir.path().join("admin.secret"), &admin_secret).unwrap();
             let log = std::fs::File::create(dir.path().join("janus.log")).unwrap();
             let child = Command::new("/usr/bin/janus")
                 .arg("-C")
@@ -44,6 +51,8 @@ impl Janus {
             let mut janus = Self {
                 child: Some(child),
                 port,
+                admin_port,
+                admin_secret,
                 dir,
             };
             if janus.wait_ready(Duration::from_secs(30)) {
@@ -65,6 +74,7 @@ impl Janus {
             }
             if self.log().contains("WebSockets thread started")
                 && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).is_ok()
             {
                 return true;
             }
@@ -81,6 +91,16 @@ impl Janus {
     /// The WebSocket API's URL.
     pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// The Admin API's URL.
+    pub fn admin_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// A file holding the admin secret (for the service's `admin_secret_file`).
+    pub fn admin_secret_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("admin.secret")
     }
 
     /// Everything Janus logged so far.
@@ -137,8 +157,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// VideoRoom and WebSockets only; no admin API, no event handlers, no recordings.
-fn write_config(dir: &Path, name: &str, port: u16) {
+/// VideoRoom and WebSockets only (API and Admin API on loopback); no event handlers, no
+/// recordings.
+fn write_config(dir: &Path, name: &str, port: u16, admin_port: u16, admin_secret: &str) {
     let disabled_plugins = [
         "audiobridge",
         "duktape",
@@ -161,7 +182,8 @@ fn write_config(dir: &Path, name: &str, port: u16) {
         "general: {{\n  configs_folder = \"{dir}\"\n  plugins_folder = \"{LIB}/plugins\"\n  \
          transports_folder = \"{LIB}/transports\"\n  events_folder = \"{LIB}/events\"\n  \
          loggers_folder = \"{LIB}/loggers\"\n  debug_level = 5\n  server_name = \"{name}\"\n  \
-         session_timeout = 60\n}}\n\
+         session_timeout = 60\n  \
+         admin_secret = \"{admin_secret}\"\n}}\n\
          plugins: {{\n  disable = \"{disabled_plugins}\"\n}}\n\
          transports: {{\n  disable = \"{disabled_transports}\"\n}}\n\
          events: {{\n  broadcast = false\n}}\n\
@@ -172,7 +194,8 @@ fn write_config(dir: &Path, name: &str, port: u16) {
     std::fs::write(dir.join("janus.plugin.videoroom.jcfg"), "general: {\n}\n").unwrap();
     let ws = format!(
         "general: {{\n  json = \"compact\"\n  ws = true\n  ws_port = {port}\n  \
-         ws_ip = \"127.0.0.1\"\n  wss = false\n}}\nadmin: {{\n  admin_ws = false\n}}\n"
+         ws_ip = \"127.0.0.1\"\n  wss = false\n}}\nadmin: {{\n  admin_ws = true\n  admin_ws_port = {admin_port}\n  \
+         admin_ws_ip = \"127.0.0.1\"\n  admin_wss = false\n}}\n"
     );
     std::fs::write(dir.join("janus.transport.websockets.jcfg"), ws).unwrap();
 }
