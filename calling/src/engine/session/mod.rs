@@ -3,34 +3,33 @@
 //! the state machine emitted them, so a remote description is always applied before the
 //! candidates that depend on it.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use media::audio::AudioError;
 use media::video::ScreenTarget;
 use phantomcall_schemas::{CallId, IceCandidate, PrivacyMode};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::sleep_until;
 
 use super::ble_path::{BlePath, BleVoiceRadio};
-use super::events::{CallStats, MediaEvent, MediaPart};
+use super::events::{CallStats, MediaEvent};
 use super::session_keys::SessionKeys;
 use super::supervisor::{Supervision, Supervisor};
 use crate::devices::MediaDevices;
-use crate::e2ee::CallKeyLayer;
 use crate::fsm::MediaError;
-use crate::peer::{
-    MediaConnection, PathState, PeerError, PeerEvent, PeerSession, PeerSetup, RemoteKind,
-};
-use crate::pipeline::audio;
-use crate::pipeline::camera::CameraStage;
-use crate::pipeline::render::RenderStage;
+use crate::peer::{MediaConnection, PathState, PeerError, PeerEvent, PeerSession, PeerSetup};
 use crate::pipeline::shared::SharedMedia;
-use crate::pipeline::transform::{FrameKind, FrameTransform};
-use crate::pipeline::video::ReceiveTally;
-use crate::pipeline::{processing, screen, video, Controls, Counters, PipelineNote};
-use crate::policy::{ModePolicy, PolicyViolation};
+use crate::pipeline::{Controls, Counters, PipelineNote};
+use crate::policy::PolicyViolation;
+
+mod pipelines;
+mod stats;
+
+use pipelines::{
+    attach_remote_track, end_screen_share, move_to_bluetooth, set_screen_share, start_media,
+    stop_media, Media,
+};
+use stats::{collect_stats, StatsSample};
 
 /// Now, on tokio's clock (virtual in the session's tests).
 fn now() -> Instant {
@@ -149,33 +148,6 @@ pub(crate) fn spawn(setup: SessionSetup, reports: Reports) -> SessionHandle {
     let (commands, rx) = unbounded_channel();
     let task = tokio::spawn(run(setup, rx, reports));
     SessionHandle { commands, task }
-}
-
-struct Media {
-    controls: Arc<Controls>,
-    /// The call's end-to-end key layer (also inside `transform`).
-    keys: Arc<CallKeyLayer>,
-    /// What every encoded frame passes, both ways.
-    transform: Arc<dyn FrameTransform>,
-    counters: Arc<Counters>,
-    /// Mixes the remote audio streams into the speaker.
-    render: Option<RenderStage>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    /// Our screen share, while one runs.
-    screen_share: Option<ActiveShare>,
-    /// Screen shares started in this call (numbers them).
-    shares_started: u64,
-}
-
-/// A running screen share.
-struct ActiveShare {
-    /// Its number within the call.
-    id: u64,
-    /// What is shared, for the user.
-    what: String,
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
 }
 
 async fn run(
@@ -375,302 +347,6 @@ pub(crate) async fn drive(
     stop_media(session, media).await;
 }
 
-fn start_media(
-    setup: &SessionSetup,
-    session: &dyn MediaConnection,
-    notes: UnboundedSender<PipelineNote>,
-) -> Media {
-    let controls = Arc::new(Controls::default());
-    // Paranoid is audio first: the camera stays off until the user turns it on, which is
-    // the explicit confirmation video needs there.
-    if !ModePolicy::for_mode(setup.peer.mode).video_on_by_default {
-        Controls::set(&controls.camera_off, true);
-    }
-    let counters = Arc::new(Counters::default());
-    // The app's transform inside, the call's SFrame layer outside.
-    let keys = Arc::new(CallKeyLayer::new(setup.devices.frame_transform()));
-    let transform: Arc<dyn FrameTransform> = keys.clone();
-    let mut threads = Vec::new();
-    let note = |part: MediaPart, e: &dyn std::fmt::Display| {
-        let _ = notes.send(PipelineNote::device(part, e));
-    };
-    let Some(tracks) = session.tracks() else {
-        // A connection without local media (the session's tests): supervision only.
-        return Media {
-            keys,
-            transform,
-            controls,
-            counters,
-            render: None,
-            threads,
-            tasks: Vec::new(),
-            screen_share: None,
-            shares_started: 0,
-        };
-    };
-    // A 1:1 call processes its own microphone against its own speaker; a group call's
-    // shared capture is processed once, before it is fanned out.
-    let mut far_end_tap = match setup.shared {
-        Some(_) => None,
-        None => setup.devices.far_end_tap(),
-    };
-    let microphone = match &setup.shared {
-        Some(shared) => shared.microphone().ok_or_else(|| AudioError::Device {
-            kind: "microphone",
-            message: "the call has no microphone".into(),
-        }),
-        None => setup
-            .devices
-            .microphone_for(setup.call_id, &setup.participant)
-            .map(|mic| {
-                let (mic, tap) = processing::process(
-                    mic,
-                    far_end_tap.take(),
-                    &setup.devices.voice_processing(),
-                    controls.clone(),
-                    notes.clone(),
-                );
-                far_end_tap = tap;
-                mic
-            }),
-    };
-    match microphone {
-        Ok(mic) => match audio::spawn_sender(
-            mic,
-            setup.devices.opus_fec(),
-            tracks
-                .audio
-                .clone()
-                .with_transform(FrameKind::Audio, transform.clone()),
-            setup.runtime.clone(),
-            controls.clone(),
-            counters.clone(),
-            notes.clone(),
-        ) {
-            Ok(t) => threads.push(t),
-            Err(e) => note(MediaPart::AudioSender, &e),
-        },
-        Err(e) => note(MediaPart::Microphone, &e),
-    }
-    // A group call mixes every member into its one shared speaker.
-    let speaker = match setup.shared {
-        Some(_) => None,
-        None => Some(setup.devices.speaker_for(setup.call_id, &setup.participant)),
-    };
-    let render = match speaker {
-        None => None,
-        Some(Ok(speaker)) => {
-            match RenderStage::start(
-                speaker,
-                far_end_tap,
-                controls.clone(),
-                counters.clone(),
-                notes.clone(),
-            ) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    note(MediaPart::AudioPlayout, &e);
-                    None
-                }
-            }
-        }
-        Some(Err(e)) => {
-            note(MediaPart::Speaker, &e);
-            None
-        }
-    };
-    if let Some(track) = &tracks.video {
-        // The filtered camera frames this connection's encoder takes: a group call's
-        // camera is filtered once for all its connections; a 1:1 call starts its own.
-        let frames = match &setup.shared {
-            Some(shared) => shared.camera(),
-            None => CameraStage::open(setup.devices.clone(), controls.clone(), &notes).map(
-                |(stage, camera_thread)| {
-                    threads.push(camera_thread);
-                    stage.subscribe()
-                },
-            ),
-        };
-        if let Some(frames) = frames {
-            let sender = video::VideoSender {
-                frames,
-                track: track
-                    .clone()
-                    .with_transform(FrameKind::Camera, transform.clone()),
-                target_bitrate: tracks.target_bitrate.clone(),
-                runtime: setup.runtime.clone(),
-                controls: controls.clone(),
-                counters: counters.clone(),
-                notes: notes.clone(),
-            };
-            match video::spawn_sender(sender) {
-                Ok(t) => threads.push(t),
-                Err(e) => note(MediaPart::VideoSender, &e),
-            }
-        }
-    }
-    Media {
-        keys,
-        transform,
-        controls,
-        counters,
-        render,
-        threads,
-        tasks: Vec::new(),
-        screen_share: None,
-        shares_started: 0,
-    }
-}
-
-/// Starts sharing `target` (ending any share first), or stops sharing (`None`), and says
-/// what came of it.
-fn set_screen_share(
-    setup: &SessionSetup,
-    session: &dyn MediaConnection,
-    media: &mut Media,
-    target: Option<ScreenTarget>,
-    connected: bool,
-    notes: &UnboundedSender<PipelineNote>,
-    report: &impl Fn(SessionReport),
-) {
-    let was_sharing = end_screen_share(media);
-    let Some(target) = target else {
-        if was_sharing {
-            report(SessionReport::Media(MediaEvent::ScreenShareStopped {
-                why: None,
-            }));
-        }
-        return;
-    };
-    let refuse = |why: String| {
-        report(SessionReport::Media(MediaEvent::ScreenShareStopped {
-            why: Some(why),
-        }))
-    };
-    let Some(tracks) = session.tracks() else {
-        return refuse("this call carries no screen share".to_owned());
-    };
-    if connected && !session.screen_negotiated() {
-        return refuse("the other side's app cannot receive a screen share".to_owned());
-    }
-    let source = match setup.devices.screen(&target) {
-        Ok(source) => source,
-        Err(e) => return refuse(e.to_string()),
-    };
-    let what = source.describe();
-    let stop = Arc::new(AtomicBool::new(false));
-    media.shares_started += 1;
-    let id = media.shares_started;
-    match screen::spawn_sender(screen::ScreenSender {
-        source,
-        track: tracks
-            .screen
-            .clone()
-            .with_transform(FrameKind::Screen, media.transform.clone()),
-        target_bitrate: tracks.target_bitrate.clone(),
-        runtime: setup.runtime.clone(),
-        controls: media.controls.clone(),
-        stop: stop.clone(),
-        share_id: id,
-        counters: media.counters.clone(),
-        notes: notes.clone(),
-    }) {
-        Ok(thread) => {
-            Controls::set(&media.controls.screen_sharing, true);
-            media.screen_share = Some(ActiveShare {
-                id,
-                what: what.clone(),
-                stop,
-                thread,
-            });
-            report(SessionReport::Media(MediaEvent::ScreenShareStarted {
-                what,
-            }));
-        }
-        Err(e) => refuse(format!("screen share thread: {e}")),
-    }
-}
-
-/// Stops our screen share, if one runs (its thread ends at its next frame, a fifth of a
-/// second at most). Returns whether one ran.
-fn end_screen_share(media: &mut Media) -> bool {
-    Controls::set(&media.controls.screen_sharing, false);
-    match media.screen_share.take() {
-        Some(share) => {
-            Controls::set(&share.stop, true);
-            media.threads.push(share.thread);
-            true
-        }
-        None => false,
-    }
-}
-
-fn attach_remote_track(
-    setup: &SessionSetup,
-    media: &mut Media,
-    track: Arc<dyn webrtc::media_stream::track_remote::TrackRemote>,
-    kind: RemoteKind,
-    notes: UnboundedSender<PipelineNote>,
-) {
-    let (sink, tally) = match kind {
-        RemoteKind::Audio => {
-            let shared = setup.shared.as_ref().and_then(|s| s.render());
-            let input = media
-                .render
-                .as_ref()
-                .or(shared)
-                .and_then(|stage| stage.add_stream(Some(notes.clone())));
-            if let Some(input) = input {
-                media.tasks.push(audio::read_track(
-                    track,
-                    input,
-                    media.counters.clone(),
-                    media.transform.clone(),
-                ));
-            }
-            return;
-        }
-        RemoteKind::Camera => (
-            setup.devices.remote_video_of(&setup.participant),
-            ReceiveTally::Camera(media.counters.clone()),
-        ),
-        RemoteKind::Screen => (
-            setup.devices.remote_screen_of(&setup.participant),
-            ReceiveTally::Screen(media.counters.clone()),
-        ),
-    };
-    let transform = media.transform.clone();
-    match video::spawn_receiver(track, sink, tally, transform, notes.clone()) {
-        Ok((task, thread)) => {
-            media.tasks.push(task);
-            media.threads.push(thread);
-        }
-        Err(e) => {
-            let _ = notes.send(PipelineNote::device(MediaPart::VideoReceiver, e));
-        }
-    }
-}
-
-/// Moves the call's voice to Bluetooth and tells the engine: connected (or back) on it.
-fn move_to_bluetooth(
-    path: &mut BlePath,
-    setup: &SessionSetup,
-    media: &Media,
-    supervisor: &Supervisor,
-    report: &impl Fn(SessionReport),
-) -> Result<(), super::ble_path::BlePathError> {
-    path.start(setup.devices.as_ref(), media.controls.clone())?;
-    // The IP pipelines stay idle from now on: nothing of this call goes out over IP.
-    Controls::set(&media.controls.connected, false);
-    report(if supervisor.connected_at().is_none() {
-        SessionReport::Connected
-    } else {
-        SessionReport::Media(MediaEvent::Reconnected)
-    });
-    report(SessionReport::Media(MediaEvent::VoiceOverBluetooth));
-    Ok(())
-}
-
 async fn handle_command(
     command: SessionCommand,
     session: &dyn MediaConnection,
@@ -843,119 +519,4 @@ async fn restart(session: &dyn MediaConnection, report: &impl Fn(SessionReport))
         }
         Err(e) => tracing::warn!(error = %e.log_text(), "ICE restart offer failed"),
     }
-}
-
-#[derive(Default)]
-struct StatsSample {
-    at: Option<Instant>,
-    bytes_in: u64,
-    bytes_out: u64,
-    frames_decoded: u64,
-    packets_lost: i64,
-    packets_received: u64,
-    /// The loss measured on what the peer sends, over enough packets.
-    incoming_loss: crate::pipeline::loss::LossWindow,
-}
-
-async fn collect_stats(
-    session: &dyn MediaConnection,
-    media: &Media,
-    supervisor: &Supervisor,
-    last: &mut StatsSample,
-) -> CallStats {
-    let mode = supervisor.mode();
-    let connected_at = supervisor.connected_at();
-    let media_up = supervisor.path_up();
-    let peer = session.stats().await;
-    // The loss our audio meets on the way to the peer: its receiver reports, or, when
-    // higher, the loss we measure on what it sends us. webrtc-rs 0.21 reads reports only
-    // from receiver reports, not from the blocks in a sender report, which is how a peer
-    // that also sends reports: without this the encoder saw no loss (quality bench:
-    // 34 kbit/s at 10 % loss). Paths are mostly as lossy both ways; where they are not,
-    // the cost is FEC bits, not quality.
-    // Smoothed over the last seconds, weighted by packets: a silent peer (DTX) sends too
-    // few a second for a per-second figure to mean anything (crate::pipeline::loss).
-    let lost = (peer.packets_lost - last.packets_lost).max(0) as u64;
-    let received = peer.packets_received.saturating_sub(last.packets_received);
-    let incoming = last.incoming_loss.add(lost, received);
-    let loss = match (peer.audio_loss_reported, incoming) {
-        (Some(reported), Some(incoming)) => Some(reported.max(incoming)),
-        (reported, incoming) => reported.or(incoming),
-    };
-    media.controls.note_peer_audio_loss(loss);
-    let c = &media.counters;
-    let now = now();
-    let frames_decoded = Counters::read(&c.video_frames_decoded);
-    let (bitrate_in_kbps, bitrate_out_kbps, video_fps) = match last.at {
-        Some(at) => {
-            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
-            (
-                peer.bytes_received.saturating_sub(last.bytes_in) as f64 * 8.0 / 1000.0 / secs,
-                peer.bytes_sent.saturating_sub(last.bytes_out) as f64 * 8.0 / 1000.0 / secs,
-                frames_decoded.saturating_sub(last.frames_decoded) as f64 / secs,
-            )
-        }
-        None => (0.0, 0.0, 0.0),
-    };
-    *last = StatsSample {
-        at: Some(now),
-        bytes_in: peer.bytes_received,
-        bytes_out: peer.bytes_sent,
-        frames_decoded,
-        packets_lost: peer.packets_lost,
-        packets_received: peer.packets_received,
-        incoming_loss: std::mem::take(&mut last.incoming_loss),
-    };
-    CallStats {
-        mode: Some(mode),
-        connected_for: connected_at.map(|t| now.duration_since(t)),
-        media_up: connected_at.is_some() && media_up,
-        relayed: peer.local_candidate_type.as_deref() == Some("relay"),
-        media_keys: media.keys.keys(),
-        peer,
-        audio_frames_sent: Counters::read(&c.audio_frames_sent),
-        audio_packets_received: Counters::read(&c.audio_packets_received),
-        audio_frames_played: Counters::read(&c.audio_frames_played),
-        audio_frames_concealed: Counters::read(&c.audio_frames_concealed),
-        audio_frames_recovered: Counters::read(&c.audio_frames_recovered),
-        audio_frames_sent_with_fec: Counters::read(&c.audio_frames_sent_with_fec),
-        audio_bitrate_kbps: Counters::read(&c.audio_bitrate_kbps) as u32,
-        audio_frames_unsent_dtx: Counters::read(&c.audio_frames_unsent_dtx),
-        audio_frames_comfort: Counters::read(&c.audio_frames_comfort),
-        first_audio_at: *c.first_audio_at.lock().expect("lock"),
-        video_frames_sent: Counters::read(&c.video_frames_sent),
-        video_frames_decoded: frames_decoded,
-        video_fps,
-        bitrate_in_kbps,
-        bitrate_out_kbps,
-        video_quality: media.controls.video_quality(),
-        camera_off: Controls::get(&media.controls.camera_off),
-        video_bitrate_kbps: Counters::read(&c.video_bitrate_kbps) as u32,
-        screen_share: media.screen_share.as_ref().map(|s| s.what.clone()),
-        screen_frames_sent: Counters::read(&c.screen_frames_sent),
-        screen_bitrate_kbps: Counters::read(&c.screen_bitrate_kbps) as u32,
-        remote_screen: supervisor.remote_screen_active(),
-        remote_screen_frames: Counters::read(&c.screen_frames_decoded),
-    }
-}
-
-async fn stop_media(session: &dyn MediaConnection, mut media: Media) {
-    Controls::set(&media.controls.stop, true);
-    end_screen_share(&mut media);
-    session.close().await;
-    for task in media.tasks.drain(..) {
-        task.abort();
-        let _ = task.await;
-    }
-    let mut threads = std::mem::take(&mut media.threads);
-    if let Some(render) = media.render.as_mut() {
-        threads.extend(render.take_thread());
-    }
-    // Each thread ends at its next frame (at most one frame period away).
-    let _ = tokio::task::spawn_blocking(move || {
-        for thread in threads {
-            let _ = thread.join();
-        }
-    })
-    .await;
 }
