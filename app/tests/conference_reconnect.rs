@@ -31,6 +31,7 @@ const BACK_WITHIN: Duration = Duration::from_secs(90);
 struct Proxy {
     port: u16,
     cuts: watch::Sender<u64>,
+    stalls: watch::Sender<u64>,
     refuse_until: Arc<Mutex<Instant>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -40,6 +41,7 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (cuts, watching) = watch::channel(0u64);
+        let (stalls, watching_stalls) = watch::channel(0u64);
         let refuse_until = Arc::new(Mutex::new(Instant::now()));
         let refusing = refuse_until.clone();
         let task = tokio::spawn(async move {
@@ -54,6 +56,8 @@ impl Proxy {
                 }
                 let mut cut = watching.clone();
                 cut.borrow_and_update();
+                let mut stall = watching_stalls.clone();
+                stall.borrow_and_update();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target)).await else {
                         return;
@@ -62,6 +66,10 @@ impl Proxy {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         // Both ends dropped: the client and the service each see it close.
                         _ = cut.changed() => {}
+                        // Nothing passes any more, nothing closes: a network gone silent.
+                        _ = stall.changed() => {
+                            let _ = cut.changed().await;
+                        }
                     }
                 });
             }
@@ -69,6 +77,7 @@ impl Proxy {
         Self {
             port,
             cuts,
+            stalls,
             refuse_until,
             task,
         }
@@ -82,6 +91,14 @@ impl Proxy {
     fn cut(&self, refuse_for: Duration) {
         *self.refuse_until.lock().unwrap() = Instant::now() + refuse_for;
         self.cuts.send_modify(|n| *n += 1);
+    }
+}
+
+impl Proxy {
+    /// Stops forwarding on every connection it carries, without closing them; new
+    /// connections are carried as usual.
+    fn stall(&self) {
+        self.stalls.send_modify(|n| *n += 1);
     }
 }
 
@@ -170,7 +187,7 @@ async fn cut_participants_reconnect_rejoin_and_hear_everyone_again() {
     guest
         .wait_for(Duration::from_secs(60), |v| v["event"] == "joined")
         .await;
-    let people = vec![(host, 440), (direct, 550), (guest, 660)];
+    let mut people = vec![(host, 440), (direct, 550), (guest, 660)];
     let first = until_all_hear(&people, SETTLE).await;
     eprintln!("first join: everyone hears everyone after {first:?}");
     let before: Vec<String> = people
@@ -182,6 +199,14 @@ async fn cut_participants_reconnect_rejoin_and_hear_everyone_again() {
                 .to_owned()
         })
         .collect();
+    // The signed-in host shares a screen; the cut stops it, and says so.
+    people[0].0.command("share-screen 720");
+    people[0]
+        .0
+        .wait_for(Duration::from_secs(30), |v| {
+            v["event"] == "screen_share_allowed"
+        })
+        .await;
 
     let cut_at = Instant::now();
     proxy.cut(Duration::from_secs(2));
@@ -211,6 +236,19 @@ async fn cut_participants_reconnect_rejoin_and_hear_everyone_again() {
             .count();
         assert!(tries >= 2, "{}: {tries} tries", p.name);
     }
+    let stopped = people[0]
+        .0
+        .wait_for(Duration::from_secs(5), |v| {
+            v["event"] == "screen_share_failed"
+        })
+        .await;
+    assert!(
+        stopped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("connection to the conference service was lost"),
+        "{stopped}"
+    );
     let direct_lines = people[1].0.lines.lock().unwrap().clone();
     assert!(
         !direct_lines.iter().any(|v| v["event"] == "reconnecting"),
@@ -253,6 +291,107 @@ async fn cut_participants_reconnect_rejoin_and_hear_everyone_again() {
         .collect();
     assert_eq!(ids.len(), 3);
     assert!(!ids.contains(&before[0].as_str()) && !ids.contains(&before[2].as_str()));
+    assert_eq!(
+        people[0].0.figures().unwrap()["sharing_screen"],
+        false,
+        "the share does not come back by itself"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_gone_silent_is_noticed_and_rejoined_with_the_microphone_still_muted() {
+    let service = Service::start().await;
+    let proxy = Proxy::start(service.port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (room, token_file) = pro_room(&service, &dir).await;
+
+    let host = Participant::spawn(&service.link(&room), "Host", 440, Some(&token_file));
+    host.wait_for(Duration::from_secs(60), |v| v["event"] == "joined")
+        .await;
+    let mut guest = Participant::spawn(&proxy.link(&room), "Guest", 550, None);
+    let joined = guest
+        .wait_for(Duration::from_secs(60), |v| v["event"] == "joined")
+        .await;
+    let old_id = joined["participant_id"].as_str().unwrap().to_owned();
+    guest
+        .wait_for(Duration::from_secs(60), |v| {
+            v["event"] == "keys" && v["members"] == 2
+        })
+        .await;
+    guest.command("mute-self");
+    guest
+        .wait_for(Duration::from_secs(10), |v| {
+            v["event"] == "figures" && v["muted"] == true
+        })
+        .await;
+
+    // No close, no error: only silence. The client's unanswered pings tell.
+    let stalled_at = Instant::now();
+    proxy.stall();
+    guest
+        .wait_for(Duration::from_secs(60), |v| v["event"] == "reconnecting")
+        .await;
+    let noticed = stalled_at.elapsed();
+    let back = guest
+        .wait_for(Duration::from_secs(60), |v| v["event"] == "reconnected")
+        .await;
+    eprintln!(
+        "silence noticed after {noticed:?}, rejoined after {:?}",
+        stalled_at.elapsed()
+    );
+    assert!(
+        noticed >= Duration::from_secs(25),
+        "not before the silence limit: {noticed:?}"
+    );
+    let new_id = back["participant_id"].as_str().unwrap().to_owned();
+    assert_ne!(new_id, old_id);
+
+    // In again, still muted: the host gets the guest's video but not its tone; the guest
+    // hears the host.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let guest_hears = guest.figures().is_some_and(|f| {
+            f["participant_id"] == new_id.as_str()
+                && f["muted"] == true
+                && f["senders"].as_array().is_some_and(|s| {
+                    s.iter().any(|s| {
+                        s["tone_hz"]
+                            .as_f64()
+                            .is_some_and(|hz| (hz - 440.0).abs() <= 15.0)
+                    })
+                })
+        });
+        let host_sees = host.figures().is_some_and(|f| {
+            f["senders"].as_array().is_some_and(|s| {
+                s.iter().any(|s| {
+                    s["participant"] == new_id.as_str()
+                        && s["video_frames"].as_u64().unwrap_or(0) > 0
+                })
+            })
+        });
+        if guest_hears && host_sees {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{:#?}",
+            (guest.figures(), host.figures())
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let host_figures = host.figures().unwrap();
+    let of_guest = host_figures["senders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["participant"] == new_id.as_str())
+        .unwrap();
+    assert!(
+        of_guest["tone_hz"].is_null(),
+        "the rejoined guest is still muted: {of_guest}"
+    );
+    guest.command("leave");
+    assert_eq!(guest.exit_code(Duration::from_secs(30)).await, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,7 +264,7 @@ impl Out {
             .collect();
         self.event(
             json!({"event": "figures", "participant_id": f.participant_id,
-            "reconnecting": f.reconnecting, "epoch": f.epoch, "key_members": f.key_members,
+            "reconnecting": f.reconnecting, "muted": f.muted, "epoch": f.epoch, "key_members": f.key_members,
             "connected": f.connected, "audio_sent": f.audio_frames_sent,
             "video_sent": f.video_frames_sent, "screen_sent": f.screen_frames_sent,
             "sharing_screen": f.sharing_screen, "active_speaker": f.active_speaker(),

@@ -298,7 +298,8 @@ impl Run {
             .unwrap_or_else(PoisonError::into_inner)
             .base
             .sharing_screen;
-        let _ = self.socket.close(None).await;
+        // A connection that went silent may not take the close either.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.close(None)).await;
         self.tally();
         {
             let mut s = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
