@@ -6,6 +6,10 @@
 //! controls and the rest are read from standard input, one command a line: `mute <id>`,
 //! `remove <id>`, `lock`, `unlock`, `end`, `share-screen [height]`, `stop-screen`, `mute-self`,
 //! `unmute-self`, `leave`.
+//!
+//! A lost connection to the service is rejoined (`reconnecting` lines, then `reconnected`
+//! with the new participant id). Exit codes: 0 left or the room ended, 2 the join was
+//! refused, 3 removed by the host, 4 the connection was lost and could not be rejoined.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,15 +100,20 @@ pub async fn run(args: JoinArgs<'_>) -> Result<ExitCode> {
     let deadline = tokio::time::sleep(duration);
     tokio::pin!(deadline);
     let mut code = ExitCode::SUCCESS;
+    let mut reconnecting = false;
     loop {
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { break };
                 let end = matches!(event, ConferenceEvent::Left);
-                if matches!(event, ConferenceEvent::Removed) {
-                    code = ExitCode::from(3);
+                match event {
+                    ConferenceEvent::Removed => code = ExitCode::from(3),
+                    ConferenceEvent::Reconnecting { .. } => reconnecting = true,
+                    ConferenceEvent::Reconnected => reconnecting = false,
+                    ConferenceEvent::Ended { .. } if reconnecting => code = ExitCode::from(4),
+                    _ => {}
                 }
-                out.conference_event(&event);
+                out.conference_event(&event, &conference);
                 if end {
                     break;
                 }
@@ -159,7 +168,7 @@ impl Out {
         }
     }
 
-    fn conference_event(&self, event: &ConferenceEvent) {
+    fn conference_event(&self, event: &ConferenceEvent, conference: &conference::Conference) {
         let (value, text) = match event {
             ConferenceEvent::Participants(list) => {
                 let people: Vec<Value> = list
@@ -214,6 +223,25 @@ impl Out {
                 json!({"event": "refused", "code": code, "message": message}),
                 format!("refused: {message}"),
             ),
+            ConferenceEvent::Reconnecting { attempt } => (
+                json!({"event": "reconnecting", "attempt": attempt}),
+                format!(
+                    "lost the connection to the conference service: rejoining (try {attempt})…"
+                ),
+            ),
+            ConferenceEvent::Reconnected => {
+                // The figures are the new connection's by the time this event comes.
+                let f = conference.figures();
+                (
+                    json!({"event": "reconnected", "participant_id": f.participant_id,
+                    "host": f.host}),
+                    format!(
+                        "back in the room as {}{}",
+                        if f.host { "host " } else { "" },
+                        f.participant_id.get(..8).unwrap_or_default()
+                    ),
+                )
+            }
             ConferenceEvent::Left => (json!({"event": "left"}), "left the room".to_owned()),
         };
         self.event(value);
@@ -235,7 +263,8 @@ impl Out {
             })
             .collect();
         self.event(
-            json!({"event": "figures", "epoch": f.epoch, "key_members": f.key_members,
+            json!({"event": "figures", "participant_id": f.participant_id,
+            "reconnecting": f.reconnecting, "muted": f.muted, "epoch": f.epoch, "key_members": f.key_members,
             "connected": f.connected, "audio_sent": f.audio_frames_sent,
             "video_sent": f.video_frames_sent, "screen_sent": f.screen_frames_sent,
             "sharing_screen": f.sharing_screen, "active_speaker": f.active_speaker(),

@@ -32,6 +32,8 @@ pub struct ConferenceState {
     /// A room chosen but not joined yet: the lobby is shown first.
     pub pending: Option<PendingJoin>,
     joining: Option<Receiver<Joined>>,
+    /// Between `Reconnecting` and `Reconnected`: an end then means the rejoin failed.
+    reconnecting: bool,
     conference: Option<Conference>,
     events: Option<UnboundedReceiver<ConferenceEvent>>,
 }
@@ -150,7 +152,24 @@ impl ConferenceState {
     fn on_event(&mut self, event: ConferenceEvent) {
         let over = match event {
             ConferenceEvent::Removed => Some("The host removed you from the room.".to_owned()),
+            ConferenceEvent::Ended { reason } if self.reconnecting => {
+                Some(format!("You are no longer in the room: {reason}"))
+            }
             ConferenceEvent::Ended { reason } => Some(format!("The room ended: {reason}")),
+            ConferenceEvent::Reconnecting { .. } => {
+                self.reconnecting = true;
+                None
+            }
+            ConferenceEvent::Reconnected => {
+                self.reconnecting = false;
+                // A new join: the plan's clock as the service gives it now.
+                if let Some(f) = self.conference.as_ref().map(Conference::figures) {
+                    self.ends_at = f
+                        .joined_at
+                        .map(|at| at + Duration::from_secs(f.seconds_left_at_join));
+                }
+                None
+            }
             ConferenceEvent::Left => Some("You left the room.".to_owned()),
             ConferenceEvent::RoomEnding { seconds_left } => {
                 self.ends_at = Some(Instant::now() + Duration::from_secs(seconds_left));

@@ -39,6 +39,13 @@ pub struct MlsRoom {
     /// Key packages of participants not (known to be) added yet.
     packages: HashMap<String, Vec<u8>>,
     in_flight: Option<InFlight>,
+    /// The delivery service's epoch minus the group's MLS epoch: 0, unless the group was
+    /// started again in a room whose delivery service had counted on (everyone had left,
+    /// the room was kept, and someone came back alone).
+    base: u64,
+    /// Before we are in the group: the delivery-service epoch of the last commit seen (the
+    /// one that adds us, when the welcome comes).
+    last_commit: Option<u64>,
 }
 
 impl std::fmt::Debug for MlsRoom {
@@ -62,6 +69,8 @@ impl MlsRoom {
             owners: HashMap::new(),
             packages: HashMap::new(),
             in_flight: None,
+            base: 0,
+            last_commit: None,
         })
     }
 
@@ -80,14 +89,20 @@ impl MlsRoom {
         self.keys.epoch_keys()
     }
 
+    /// Our group's epoch as the delivery service counts it.
+    fn service_epoch(&self) -> Option<u64> {
+        self.keys.epoch().map(|e| e + self.base)
+    }
+
     fn is_leader(&self) -> bool {
         self.me.is_some() && self.participants.first() == self.me.as_ref()
     }
 
     /// We joined as `me`; `participants` is the list (join order), `epoch` the delivery
-    /// service's. The first participant of a fresh room starts the group; anyone else
-    /// sends a key package to everyone (the leader adds it; the others keep it in case
-    /// they become the leader).
+    /// service's. Alone in the room, we start the group (at the delivery service's epoch:
+    /// a room everyone left and came back to has counted on); anyone else sends a key
+    /// package to everyone (the leader adds it; the others keep it in case they become
+    /// the leader).
     pub fn on_joined(
         &mut self,
         me: &str,
@@ -96,8 +111,9 @@ impl MlsRoom {
     ) -> Result<Outgoing, MlsError> {
         self.me = Some(me.to_owned());
         self.participants = participants.to_vec();
-        if participants == [me.to_owned()] && epoch == 0 {
+        if participants == [me.to_owned()] {
             self.keys.create(&self.group_id)?;
+            self.base = epoch;
             return Ok(Vec::new());
         }
         Ok(vec![ClientMessage::Mls {
@@ -133,10 +149,18 @@ impl MlsRoom {
             MlsKind::Welcome => {
                 if self.keys.epoch().is_none() {
                     self.keys.join_group(data, Some(&self.group_id))?;
+                    // The commit that added us was ordered at `last_commit`; the welcome
+                    // brings the epoch after it.
+                    if let (Some(ours), Some(ordered)) = (self.keys.epoch(), self.last_commit) {
+                        self.base = (ordered + 1).saturating_sub(ours);
+                    }
                 }
                 Ok(Vec::new())
             }
             MlsKind::Commit => {
+                if self.keys.epoch().is_none() {
+                    self.last_commit = epoch;
+                }
                 let mut out = Vec::new();
                 let ours = self.me.as_deref() == Some(from)
                     && self.in_flight.as_ref().map(|f| f.epoch) == epoch;
@@ -153,7 +177,7 @@ impl MlsRoom {
                             });
                         }
                     }
-                } else if self.keys.epoch().is_some() && self.keys.epoch() == epoch {
+                } else if self.keys.epoch().is_some() && self.service_epoch() == epoch {
                     // Someone else's commit won this epoch: ours (if any) is void.
                     if self.in_flight.take().is_some() {
                         self.keys.discard_pending();
@@ -183,7 +207,7 @@ impl MlsRoom {
         if !self.is_leader() || self.in_flight.is_some() {
             return Ok(Vec::new());
         }
-        let Some(epoch) = self.keys.epoch() else {
+        let Some(epoch) = self.service_epoch() else {
             return Ok(Vec::new());
         };
         let members = self.keys.members()?;

@@ -177,3 +177,42 @@ fn when_the_leader_leaves_the_next_one_removes_it_and_adds_newcomers() {
     opens(&ds.members[2].sframe, &ds.members[0].sframe).unwrap();
     assert!(opens(&ds.members[2].sframe, &ds.gone[0].sframe).is_err());
 }
+
+#[test]
+fn a_room_everyone_left_and_came_back_to_starts_its_group_again_at_the_service_epoch() {
+    // The service kept the room (and its epoch) while everyone reconnected.
+    let mut ds = Ds::default();
+    for n in 1..=3 {
+        ds.join(n);
+    }
+    while !ds.members.is_empty() {
+        ds.leave(0);
+    }
+    let kept = ds.epoch;
+    assert!(kept > 0);
+    for n in 11..=13 {
+        ds.join(n);
+    }
+    assert_eq!(ds.epoch, kept + 2, "the newcomers' commits were accepted");
+    for m in &ds.members {
+        assert_eq!(m.room.members(), 3);
+    }
+    for a in &ds.members {
+        for b in &ds.members {
+            if a.id != b.id {
+                opens(&a.sframe, &b.sframe).unwrap();
+            }
+        }
+    }
+    // And the leader after the first still commits at the service's epoch.
+    ds.leave(0);
+    assert_eq!(ds.epoch, kept + 3);
+    for m in &ds.members {
+        assert_eq!(m.room.members(), 2);
+    }
+    ds.join(14);
+    for m in &ds.members {
+        assert_eq!(m.room.members(), 3);
+    }
+    opens(&ds.members[2].sframe, &ds.members[0].sframe).unwrap();
+}

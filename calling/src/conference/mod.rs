@@ -7,9 +7,13 @@
 //! - [`wire`]: the signaling protocol v1, checked.
 //! - [`mls_room`]: membership and epochs (who commits, when to welcome).
 //! - `media`: the connection to the SFU and the pipelines.
+//! - `session`: the join path (socket, media, join, MLS room), for the first join and
+//!   every rejoin; `run`: one connection's loop; `reconnect`: rejoining when the signaling
+//!   connection is lost.
 //!
 //! [`join`] connects, joins and returns a [`Conference`] handle (commands, figures) and a
-//! stream of [`ConferenceEvent`]s.
+//! stream of [`ConferenceEvent`]s. A lost signaling connection does not end the conference:
+//! the client rejoins ([`ConferenceEvent::Reconnecting`], [`ConferenceEvent::Reconnected`]).
 
 // Field-level docs are missing on the protocol-shaped types (their names are the
 // protocol's); to be filled in.
@@ -19,7 +23,9 @@ pub mod link;
 mod media;
 pub mod meter;
 pub mod mls_room;
+mod reconnect;
 mod run;
+mod session;
 mod socket;
 pub mod wire;
 
@@ -147,7 +153,14 @@ pub enum ConferenceEvent {
     ScreenShareFailed(String),
     /// The service refused a request (`code` is stable, `message` for the user).
     Refused { code: String, message: String },
-    /// We left (or the connection was lost); nothing follows.
+    /// The signaling connection was lost (not ended by us or the service): the media is
+    /// stopped and this is try number `attempt` (from 1) to rejoin the room with the same
+    /// options. `Reconnected` follows, or `Ended` with why it could not be.
+    Reconnecting { attempt: u32 },
+    /// In the room again after `Reconnecting`: a new participant id, new media, a new place
+    /// in the room's MLS group; the usual `Participants` and `Keys` follow.
+    Reconnected,
+    /// We left (or the conference ended, or could not be rejoined); nothing follows.
     Left,
 }
 
@@ -191,6 +204,8 @@ pub struct ConferenceFigures {
     pub key_members: usize,
     pub muted: bool,
     pub connected: bool,
+    /// While rejoining after the signaling connection was lost: the try under way (from 1).
+    pub reconnecting: Option<u32>,
     /// Frames we sent (after encryption).
     pub audio_frames_sent: u64,
     pub video_frames_sent: u64,
@@ -233,7 +248,7 @@ impl Conference {
         run::snapshot(&self.figures.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Whether the conference is over (left, removed, ended, connection lost).
+    /// Whether the conference is over (left, removed, ended, or lost and not rejoined).
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
     }
@@ -246,13 +261,15 @@ impl Conference {
 }
 
 /// Connects to the service, joins the room and starts the media. Fails with the service's
-/// own words when it refuses the join (locked, full, ended, unauthorized).
+/// own words when it refuses the join (locked, full, ended, unauthorized). Once joined, a
+/// lost signaling connection is rejoined (for up to a minute) rather than ending the
+/// conference.
 pub async fn join(
     options: JoinOptions,
 ) -> Result<(Conference, UnboundedReceiver<ConferenceEvent>), JoinError> {
     let (events_tx, events_rx) = unbounded_channel();
     let (commands_tx, commands_rx) = unbounded_channel();
-    let (figures, task) = run::start(options, events_tx, commands_rx).await?;
+    let (figures, task) = reconnect::start(options, events_tx, commands_rx).await?;
     Ok((
         Conference {
             commands: commands_tx,

@@ -1,41 +1,62 @@
-//! The conference's task: the signaling socket, the MLS room and the media, driven by one
-//! loop over the service's messages, the connection's events and the user's commands.
+//! One joined connection's loop: the signaling socket, the MLS room and the media, driven
+//! over the service's messages, the connection's events and the user's commands. It ends
+//! when the conference is over (left, removed, ended) or when the signaling connection is
+//! lost; [`super::reconnect`] then rejoins and starts a new one.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use nostr_signal::Identity;
-use phantomcall_schemas::{IceCandidate, PrivacyMode};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use phantomcall_schemas::IceCandidate;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::media::{ConferenceMedia, Senders};
 use super::mls_room::MlsRoom;
-use super::socket::{self, Socket};
+use super::session::Session;
+use super::socket::{self, Frame, Socket};
 use super::wire::{ClientMessage, Participant, ServerMessage};
-use super::{
-    ConferenceCommand, ConferenceEvent, ConferenceFigures, JoinError, JoinOptions, SenderFigures,
-};
-use crate::peer::{PathState, PeerEvent, PeerSetup};
+use super::{ConferenceCommand, ConferenceEvent, ConferenceFigures, SenderFigures};
+use crate::devices::MediaDevices;
+use crate::peer::{PathState, PeerEvent};
 
 /// A sender's screen share counts as live this long after its last frame (shares run at
 /// a few frames a second, and a still screen still sends them).
 const SCREEN_LIVE: Duration = Duration::from_secs(3);
 
-/// How long the service has to answer the join.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// We ping the service this often; its pong (or anything else) shows the connection lives.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// Nothing heard for this long (three pings unanswered): the connection is lost even though
+/// no close came (a network that vanished without a word).
+const SILENCE: Duration = Duration::from_secs(30);
 
 /// What the handle reads while the task runs.
 pub(crate) struct Shared {
     pub base: ConferenceFigures,
+    /// The current connection's senders (empty while reconnecting).
     pub senders: Senders,
-    pub sent: (u64, u64),
-    pub screen_sent: u64,
+    /// Frames sent (audio, video, screen): by earlier connections, and by this one.
+    pub carried: (u64, u64, u64),
+    pub sent: (u64, u64, u64),
+}
+
+impl Shared {
+    /// Before the first join.
+    pub fn new() -> Self {
+        Self {
+            base: ConferenceFigures::default(),
+            senders: Senders::default(),
+            carried: (0, 0, 0),
+            sent: (0, 0, 0),
+        }
+    }
 }
 
 pub(crate) fn snapshot(shared: &Shared) -> ConferenceFigures {
     let mut figures = shared.base.clone();
-    (figures.audio_frames_sent, figures.video_frames_sent) = shared.sent;
-    figures.screen_frames_sent = shared.screen_sent;
+    let (c, s) = (shared.carried, shared.sent);
+    figures.audio_frames_sent = c.0 + s.0;
+    figures.video_frames_sent = c.1 + s.1;
+    figures.screen_frames_sent = c.2 + s.2;
     let senders = shared
         .senders
         .lock()
@@ -73,159 +94,86 @@ pub(crate) fn snapshot(shared: &Shared) -> ConferenceFigures {
     figures
 }
 
-struct Run {
+/// How a connection's loop ended.
+pub(crate) enum Outcome {
+    /// Left, removed or ended: nothing follows.
+    Over,
+    /// The signaling connection was lost: rejoin, keeping our microphone as it was. Our
+    /// screen share (if `sharing`) stopped with the old media.
+    Lost { muted: bool, sharing: bool },
+}
+
+/// One joined connection.
+pub(crate) struct Run {
     socket: Socket,
     media: ConferenceMedia,
     room: MlsRoom,
+    peer_events: UnboundedReceiver<PeerEvent>,
     shared: Arc<Mutex<Shared>>,
     events: UnboundedSender<ConferenceEvent>,
     me: String,
     /// Where our screen share comes from.
-    devices: Arc<dyn crate::devices::MediaDevices>,
-}
-
-/// Connects, joins, and spawns the loop.
-pub(crate) async fn start(
-    options: JoinOptions,
-    events: UnboundedSender<ConferenceEvent>,
-    commands: UnboundedReceiver<ConferenceCommand>,
-) -> Result<(Arc<Mutex<Shared>>, tokio::task::JoinHandle<()>), JoinError> {
-    let mut socket = socket::connect(&options.link, &options.extra_roots).await?;
-    let (peer_tx, mut peer_rx) = unbounded_channel();
-    let setup = PeerSetup {
-        mode: PrivacyMode::Fast,
-        send_video: options.video,
-        receive_video: true,
-        network: options.network.clone(),
-        signaling_hides_address: false,
-    };
-    let screen = options.screen_share && options.token.is_some();
-    let media = ConferenceMedia::start(
-        setup,
-        screen,
-        options.keep_frames,
-        &options.devices,
-        peer_tx,
-    )
-    .await
-    .map_err(|e| JoinError::Media(e.log_text()))?;
-    let offer = match media.session.create_offer(false).await {
-        Ok(offer) => offer,
-        Err(e) => {
-            media.stop().await;
-            return Err(JoinError::Media(e.log_text()));
-        }
-    };
-    let join = ClientMessage::Join {
-        room: options.link.room.clone(),
-        token: options.token.clone(),
-        display_name: options.display_name.clone(),
-        offer,
-    };
-    let joined = match exchange_join(&mut socket, join).await {
-        Ok(joined) => joined,
-        Err(e) => {
-            media.stop().await;
-            return Err(e);
-        }
-    };
-    let ServerMessage::Joined {
-        participant_id,
-        host,
-        anonymous,
-        answer,
-        participants,
-        locked,
-        epoch,
-        seconds_left,
-    } = joined
-    else {
-        unreachable!("exchange_join returns Joined only");
-    };
-    if let Err(e) = media.session.apply_answer(&answer).await {
-        media.stop().await;
-        return Err(JoinError::Media(e.log_text()));
-    }
-    let mut room = match MlsRoom::new(&Identity::generate(), &options.link.room) {
-        Ok(room) => room,
-        Err(e) => {
-            media.stop().await;
-            return Err(JoinError::Keys(e.to_string()));
-        }
-    };
-    let ids: Vec<String> = participants.iter().map(|p| p.id.clone()).collect();
-    let first = room
-        .on_joined(&participant_id, &ids, epoch)
-        .map_err(|e| JoinError::Keys(e.to_string()));
-    let first = match first {
-        Ok(first) => first,
-        Err(e) => {
-            media.stop().await;
-            return Err(e);
-        }
-    };
-    let shared = Arc::new(Mutex::new(Shared {
-        base: ConferenceFigures {
-            participant_id: participant_id.clone(),
-            host,
-            anonymous,
-            locked,
-            participants: participants.clone(),
-            seconds_left_at_join: seconds_left,
-            joined_at: Some(Instant::now()),
-            ..Default::default()
-        },
-        senders: media.senders.clone(),
-        sent: (0, 0),
-        screen_sent: 0,
-    }));
-    let mut run = Run {
-        socket,
-        media,
-        room,
-        shared: shared.clone(),
-        events,
-        me: participant_id,
-        devices: options.devices.clone(),
-    };
-    let _ = run.events.send(ConferenceEvent::Participants(participants));
-    run.send_all(first).await;
-    run.keys_changed(None);
-    let task = tokio::spawn(async move {
-        run.drive(&mut peer_rx, commands).await;
-    });
-    Ok((shared, task))
-}
-
-/// Sends the join and waits for `joined` (or the refusal).
-async fn exchange_join(
-    socket: &mut Socket,
-    join: ClientMessage,
-) -> Result<ServerMessage, JoinError> {
-    socket::send(socket, join.to_json())
-        .await
-        .map_err(|()| JoinError::Closed)?;
-    let wait = async {
-        loop {
-            let Some(text) = socket::next_text(socket).await else {
-                return Err(JoinError::Closed);
-            };
-            match ServerMessage::parse(&text) {
-                Ok(joined @ ServerMessage::Joined { .. }) => return Ok(joined),
-                Ok(ServerMessage::Error { code, message, .. }) => {
-                    return Err(JoinError::Refused { code, message })
-                }
-                Ok(_) => continue,
-                Err(e) => tracing::debug!(error = %e, "before joined"),
-            }
-        }
-    };
-    tokio::time::timeout(JOIN_TIMEOUT, wait)
-        .await
-        .map_err(|_| JoinError::Timeout)?
+    devices: Arc<dyn MediaDevices>,
 }
 
 impl Run {
+    /// Takes a joined session: the figures are the new connection's, then (after
+    /// `Reconnected` on a rejoin) the participant list and our first MLS step go out.
+    pub async fn begin(
+        session: Session,
+        shared: Arc<Mutex<Shared>>,
+        events: UnboundedSender<ConferenceEvent>,
+        devices: Arc<dyn MediaDevices>,
+        rejoined: bool,
+    ) -> Self {
+        let Session {
+            socket,
+            media,
+            room,
+            peer_events,
+            joined,
+            first,
+        } = session;
+        {
+            let mut s = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            s.senders = media.senders.clone();
+            s.sent = (0, 0, 0);
+            let f = &mut s.base;
+            f.participant_id = joined.participant_id.clone();
+            f.host = joined.host;
+            f.anonymous = joined.anonymous;
+            f.locked = joined.locked;
+            f.participants = joined.participants.clone();
+            f.seconds_left_at_join = joined.seconds_left;
+            f.joined_at = Some(Instant::now());
+            f.muted = media.muted();
+            f.epoch = None;
+            f.key_members = 0;
+            f.connected = false;
+            f.sharing_screen = false;
+            f.reconnecting = None;
+        }
+        let mut run = Run {
+            socket,
+            media,
+            room,
+            peer_events,
+            shared,
+            events,
+            me: joined.participant_id,
+            devices,
+        };
+        if rejoined {
+            let _ = run.events.send(ConferenceEvent::Reconnected);
+        }
+        let _ = run
+            .events
+            .send(ConferenceEvent::Participants(joined.participants));
+        run.send_all(first).await;
+        run.keys_changed(None);
+        run
+    }
+
     /// The service allowed our screen share: the first screen, held to `max_height`.
     fn start_screen(&mut self, max_height: u32) {
         let listed = self.devices.screen_targets();
@@ -300,46 +248,83 @@ impl Run {
         }
     }
 
-    async fn drive(
-        mut self,
-        peer_events: &mut UnboundedReceiver<PeerEvent>,
-        mut commands: UnboundedReceiver<ConferenceCommand>,
-    ) {
+    /// Runs until the conference is over or the connection is lost; the media is stopped
+    /// either way.
+    pub async fn drive(mut self, commands: &mut UnboundedReceiver<ConferenceCommand>) -> Outcome {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        loop {
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        let mut heard = Instant::now();
+        let lost = loop {
             tokio::select! {
-                text = socket::next_text(&mut self.socket) => {
-                    let Some(text) = text else { break };
-                    match ServerMessage::parse(&text) {
-                        Ok(message) => {
-                            if !self.on_server(message).await {
-                                break;
+                frame = socket::next_frame(&mut self.socket) => {
+                    heard = Instant::now();
+                    match frame {
+                        Frame::Text(text) => match ServerMessage::parse(&text) {
+                            Ok(message) => {
+                                if !self.on_server(message).await {
+                                    break false;
+                                }
                             }
-                        }
-                        Err(e) => tracing::debug!(error = %e, "conference signaling"),
+                            Err(e) => tracing::debug!(error = %e, "conference signaling"),
+                        },
+                        Frame::Other => {}
+                        Frame::Closed => break true,
                     }
                 }
-                Some(event) = peer_events.recv() => self.on_peer(event).await,
+                Some(event) = self.peer_events.recv() => self.on_peer(event).await,
                 command = commands.recv() => {
-                    let Some(command) = command else { break };
+                    // The handle was dropped: leave.
+                    let command = command.unwrap_or(ConferenceCommand::Leave);
                     if !self.on_command(command).await {
-                        break;
+                        break false;
                     }
                 }
-                _ = tick.tick() => {
-                    let sent = self.media.sent();
-                    let muted = self.media.muted();
-                    let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-                    shared.sent = sent;
-                    shared.screen_sent = self.media.screen_sent();
-                    shared.base.muted = muted;
+                _ = keepalive.tick() => {
+                    if heard.elapsed() > SILENCE {
+                        tracing::info!("no word from the conference service: connection lost");
+                        break true;
+                    }
+                    if socket::ping(&mut self.socket).await.is_err() {
+                        break true;
+                    }
                 }
+                _ = tick.tick() => self.tally(),
             }
+        };
+        let muted = self.media.muted();
+        let sharing = self
+            .shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .base
+            .sharing_screen;
+        // A connection that went silent may not take the close either.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.close(None)).await;
+        self.tally();
+        {
+            let mut s = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+            let (c, n) = (s.carried, s.sent);
+            s.carried = (c.0 + n.0, c.1 + n.1, c.2 + n.2);
+            s.sent = (0, 0, 0);
+            s.base.connected = false;
+            s.base.sharing_screen = false;
         }
-        let _ = self.socket.close(None).await;
-        self.update(|f| f.connected = false);
         self.media.stop().await;
-        let _ = self.events.send(ConferenceEvent::Left);
+        if lost {
+            Outcome::Lost { muted, sharing }
+        } else {
+            Outcome::Over
+        }
+    }
+
+    /// The media's counters into the figures.
+    fn tally(&self) {
+        let (audio, video) = self.media.sent();
+        let screen = self.media.screen_sent();
+        let muted = self.media.muted();
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.sent = (audio, video, screen);
+        shared.base.muted = muted;
     }
 
     /// Handles one message; `false` ends the conference.

@@ -82,14 +82,42 @@ pub(crate) async fn send(socket: &mut Socket, text: String) -> Result<(), ()> {
         .map_err(|_| ())
 }
 
+/// What arrived on the socket.
+pub(crate) enum Frame {
+    Text(String),
+    /// A ping, a pong or another frame: the connection is alive.
+    Other,
+    /// Closed, or failed.
+    Closed,
+}
+
+/// The next frame. Cancel-safe (a frame is never lost when another branch of a `select!`
+/// wins).
+pub(crate) async fn next_frame(socket: &mut Socket) -> Frame {
+    match socket.next().await {
+        Some(Ok(Message::Text(text))) => Frame::Text(text.to_string()),
+        Some(Ok(Message::Close(_)) | Err(_)) | None => Frame::Closed,
+        // tungstenite answers pings itself.
+        Some(Ok(_)) => Frame::Other,
+    }
+}
+
 /// The next text message; `None` once the socket is closed.
 pub(crate) async fn next_text(socket: &mut Socket) -> Option<String> {
     loop {
-        match socket.next().await? {
-            Ok(Message::Text(text)) => return Some(text.to_string()),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            // tungstenite answers pings itself.
-            Ok(_) => continue,
+        match next_frame(socket).await {
+            Frame::Text(text) => return Some(text),
+            Frame::Closed => return None,
+            Frame::Other => continue,
         }
     }
+}
+
+/// Sends a ping: the service's WebSocket answers with a pong, which shows the connection
+/// is alive even when the room is quiet.
+pub(crate) async fn ping(socket: &mut Socket) -> Result<(), ()> {
+    socket
+        .send(Message::Ping(Vec::new().into()))
+        .await
+        .map_err(|_| ())
 }

@@ -80,6 +80,16 @@ pub fn keys_line(figures: &ConferenceFigures) -> (String, bool) {
     }
 }
 
+/// "Reconnecting…" while the client rejoins after the connection to the service was lost.
+pub fn reconnecting_banner(figures: &ConferenceFigures) -> Option<String> {
+    let attempt = figures.reconnecting?;
+    Some(if attempt <= 1 {
+        "Reconnecting… the connection to the conference service was lost".to_owned()
+    } else {
+        format!("Reconnecting… the connection to the conference service was lost (try {attempt})")
+    })
+}
+
 /// "This room ends in 5 minutes" once the plan's end is near.
 pub fn plan_warning(time_left: Option<Duration>) -> Option<String> {
     let left = time_left?;
@@ -170,6 +180,18 @@ impl ConferenceScreen {
             role,
             if figures.locked { " · locked" } else { "" }
         ));
+        if let Some(banner) = reconnecting_banner(figures) {
+            // As Jitsi shows it: across the room, until the rejoin is done or given up.
+            egui::Frame::new()
+                .fill(WARN.gamma_multiply(0.25))
+                .inner_margin(8.0)
+                .show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label(RichText::new(banner).color(WARN).strong());
+                    });
+                });
+        }
         let (keys, all) = keys_line(figures);
         ui.label(RichText::new(keys).color(if all { SAFE } else { WARN }));
         if let Some(warning) = plan_warning(view.time_left) {

@@ -334,3 +334,32 @@ fn a_shared_screen_is_shown_large_and_only_the_signed_in_may_share() {
         .query_by_role_and_label(egui::accesskit::Role::Button, "Share screen")
         .is_none());
 }
+
+#[test]
+fn a_reconnecting_banner_shows_while_the_client_rejoins_and_goes_once_back_in() {
+    let mut figures = room(3);
+    figures.reconnecting = Some(2);
+    figures.epoch = None;
+    figures.key_members = 0;
+    let mut world = World::idle();
+    world.phase = ConferencePhase::In;
+    world.figures = Some(figures);
+    let mut h = harness(world);
+    h.get_by_label("Reconnecting… the connection to the conference service was lost (try 2)");
+    // Muting still works meanwhile (the rejoin keeps it): our own Mute is the last one (the
+    // host's per-tile Mute buttons come first).
+    h.query_all_by_role_and_label(egui::accesskit::Role::Button, "Mute")
+        .last()
+        .unwrap()
+        .click();
+    frames(&mut h);
+    assert!(matches!(
+        h.state().out.as_slice(),
+        [Action::Conference(ConferenceCommand::SetMuted(true))]
+    ));
+    // Back in: the banner goes.
+    h.state_mut().figures = Some(room(3));
+    frames(&mut h);
+    assert!(h.query_by_label_contains("Reconnecting").is_none());
+    h.get_by_label_contains("the key is held by 3 of 3 participants");
+}
