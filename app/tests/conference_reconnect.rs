@@ -6,18 +6,16 @@
 //! directly); the service drops a member whose socket closed, so each cut participant
 //! rebuilds everything: new socket, new peer connection, new place in the MLS group.
 //!
-//! The service ends a room when its last participant leaves, so one participant joins
-//! directly and keeps the room open while the others are cut.
+//! One participant joins directly, so the room keeps a member while the others are cut
+//! (everyone cut at once, by a restart of the service, is `conference_service_restart`).
 
 mod conference_support;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conference_support::{Participant, Service};
+use conference_support::{until_all_hear, Participant, Service};
 use ed25519_dalek::SigningKey;
-use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -119,50 +117,6 @@ async fn pro_room(service: &Service, dir: &tempfile::TempDir) -> (String, std::p
     let token_file = dir.path().join("session-token");
     std::fs::write(&token_file, &token).unwrap();
     (room, token_file)
-}
-
-/// Whether everyone's latest figures show every other participant's tone (by its current
-/// id) and video, under a key all hold, and no one is reconnecting.
-fn all_hear_each_other(people: &[(Participant, u32)]) -> bool {
-    let figures: Vec<Value> = people.iter().filter_map(|(p, _)| p.figures()).collect();
-    if figures.len() != people.len() {
-        return false;
-    }
-    let tones: HashMap<String, u32> = figures
-        .iter()
-        .zip(people)
-        .map(|(f, (_, tone))| (f["participant_id"].as_str().unwrap_or("").to_owned(), *tone))
-        .collect();
-    figures.iter().all(|f| {
-        let me = f["participant_id"].as_str().unwrap_or("");
-        let senders = f["senders"].as_array().cloned().unwrap_or_default();
-        f["key_members"] == people.len()
-            && f["reconnecting"].is_null()
-            && tones.iter().filter(|(id, _)| *id != me).all(|(id, tone)| {
-                senders.iter().any(|s| {
-                    s["participant"] == id.as_str()
-                        && s["video_frames"].as_u64().unwrap_or(0) > 0
-                        && s["tone_hz"]
-                            .as_f64()
-                            .is_some_and(|hz| (hz - f64::from(*tone)).abs() <= 15.0)
-                })
-            })
-    })
-}
-
-async fn until_all_hear(people: &[(Participant, u32)], within: Duration) -> Duration {
-    let from = Instant::now();
-    loop {
-        if all_hear_each_other(people) {
-            return from.elapsed();
-        }
-        assert!(
-            from.elapsed() < within,
-            "not everyone hears everyone: {:#?}",
-            people.iter().map(|(p, _)| p.figures()).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conference_support::{Api, Participant};
+use conference_support::{conference_bin, Api, Participant};
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
 
@@ -34,54 +34,6 @@ const PASSWORD: &str = "smoke test password";
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
-}
-
-/// The conference service binary, beside this package's `phantomcall`: cargo builds only
-/// the selected packages' binaries, so the test command names one of the conference
-/// service's tests too (`--test conference_http`); the full suite builds it anyway. A binary
-/// older than the service's sources is refused rather than tested.
-fn conference_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("PHANTOMCALL_CONFERENCE_BIN") {
-        return bin.into();
-    }
-    let bin = Path::new(BIN).with_file_name("phantomcall-conference");
-    let how = "run `cargo test --workspace --locked --test selfhost_smoke --test conference_http` \
-               (or set PHANTOMCALL_CONFERENCE_BIN)";
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is not built: {how}", bin.display()));
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sfu-jitsi-bridge/src");
-    if let Some(newer) = newest_file(&sources).filter(|(t, _)| *t > built) {
-        panic!(
-            "{} is older than {}: {how}",
-            bin.display(),
-            newer.1.display()
-        );
-    }
-    bin
-}
-
-/// The most recently modified file under `dir`.
-fn newest_file(dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
-    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let found = if path.is_dir() {
-            newest_file(&path)
-        } else {
-            entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .map(|t| (t, path))
-        };
-        if let Some(f) = found {
-            if newest.as_ref().is_none_or(|n| f.0 > n.0) {
-                newest = Some(f);
-            }
-        }
-    }
-    newest
 }
 
 /// `deploy/try-local.sh` running: its `try-local: NAME=VALUE` lines.

@@ -5,7 +5,9 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -365,4 +367,96 @@ impl Drop for Participant {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether everyone's latest figures show every other participant's tone (by its current
+/// id) and video, under a key all hold, and no one is reconnecting.
+pub fn all_hear_each_other(people: &[(Participant, u32)]) -> bool {
+    let figures: Vec<Value> = people.iter().filter_map(|(p, _)| p.figures()).collect();
+    if figures.len() != people.len() {
+        return false;
+    }
+    let tones: HashMap<String, u32> = figures
+        .iter()
+        .zip(people)
+        .map(|(f, (_, tone))| (f["participant_id"].as_str().unwrap_or("").to_owned(), *tone))
+        .collect();
+    figures.iter().all(|f| {
+        let me = f["participant_id"].as_str().unwrap_or("");
+        let senders = f["senders"].as_array().cloned().unwrap_or_default();
+        f["key_members"] == people.len()
+            && f["reconnecting"].is_null()
+            && tones.iter().filter(|(id, _)| *id != me).all(|(id, tone)| {
+                senders.iter().any(|s| {
+                    s["participant"] == id.as_str()
+                        && s["video_frames"].as_u64().unwrap_or(0) > 0
+                        && s["tone_hz"]
+                            .as_f64()
+                            .is_some_and(|hz| (hz - f64::from(*tone)).abs() <= 15.0)
+                })
+            })
+    })
+}
+
+pub async fn until_all_hear(people: &[(Participant, u32)], within: Duration) -> Duration {
+    let from = Instant::now();
+    loop {
+        if all_hear_each_other(people) {
+            return from.elapsed();
+        }
+        assert!(
+            from.elapsed() < within,
+            "not everyone hears everyone: {:#?}",
+            people.iter().map(|(p, _)| p.figures()).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The conference service binary, beside this package's `phantomcall`: cargo builds only
+/// the selected packages' binaries, so the test command names one of the conference
+/// service's tests too (`--test conference_http`); the full suite builds it anyway. A binary
+/// older than the service's sources is refused rather than tested.
+pub fn conference_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("PHANTOMCALL_CONFERENCE_BIN") {
+        return bin.into();
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_phantomcall")).with_file_name("phantomcall-conference");
+    let how = "run `cargo test --workspace --locked --test selfhost_smoke --test conference_http` \
+               (or set PHANTOMCALL_CONFERENCE_BIN)";
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is not built: {how}", bin.display()));
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sfu-jitsi-bridge/src");
+    if let Some(newer) = newest_file(&sources).filter(|(t, _)| *t > built) {
+        panic!(
+            "{} is older than {}: {how}",
+            bin.display(),
+            newer.1.display()
+        );
+    }
+    bin
+}
+
+/// The most recently modified file under `dir`.
+fn newest_file(dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let found = if path.is_dir() {
+            newest_file(&path)
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| (t, path))
+        };
+        if let Some(f) = found {
+            if newest.as_ref().is_none_or(|n| f.0 > n.0) {
+                newest = Some(f);
+            }
+        }
+    }
+    newest
 }
