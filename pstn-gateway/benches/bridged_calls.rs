@@ -175,6 +175,7 @@ async fn added_delay() {
         codec: Codec::G711(G711::Pcmu),
         codec_pt: 0,
         dtmf_pt: None,
+        dtmf_clock: 8000,
         remote: carrier_addr,
         direction: MediaDirection::SendRecv,
     });

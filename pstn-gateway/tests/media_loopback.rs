@@ -44,6 +44,7 @@ async fn pair_with(
             codec,
             codec_pt: codec.offer_payload_type(),
             dtmf_pt: Some(101),
+            dtmf_clock: codec.clock_rate(),
             remote,
             direction: MediaDirection::SendRecv,
         };
@@ -163,4 +164,87 @@ async fn a_far_end_that_falls_silent_is_reported_and_one_that_talks_is_not() {
     assert!(matches!(reported, Ok(Ok(()))), "silence reported");
     stop.cancel();
     drop((a, b));
+}
+
+/// A key sent beside Opus, as a carrier sees it on the wire: the event's timestamp
+/// continues the audio's 48 kHz timeline and its durations count that clock (960 per
+/// 20 ms, 100 ms = 4800), under telephone-event/8000 as baresip offers it.
+#[cfg(feature = "bridge")]
+#[tokio::test]
+async fn a_key_beside_opus_is_timed_in_the_48_khz_clock() {
+    use pstn_gateway::rtp::dtmf::EventPayload;
+    use pstn_gateway::rtp::packet::RtpPacket;
+
+    let (socket, _) = session::bind("127.0.0.1".parse().unwrap()).await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let carrier = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (from_phone, _from) = mpsc::channel(100);
+    let (to, to_phone) = mpsc::channel(100);
+    let (keys_from_phone, _keys_from) = mpsc::channel(10);
+    let (keys_to, keys_to_phone) = mpsc::channel(10);
+    let (_keep, target) = watch::channel(Negotiated {
+        codec: Codec::Opus,
+        codec_pt: 96,
+        dtmf_pt: Some(101),
+        dtmf_clock: 8000,
+        remote: carrier.local_addr().unwrap(),
+        direction: MediaDirection::SendRecv,
+    });
+    let stop = CancellationToken::new();
+    tokio::spawn(session::run(
+        socket,
+        target,
+        MediaChannels {
+            from_phone,
+            to_phone,
+            keys_from_phone,
+            keys_to_phone,
+        },
+        Arc::new(MediaStats::default()),
+        stop.clone(),
+        session::Silence {
+            timeout: Duration::from_secs(60),
+            lost: None,
+        },
+    ));
+    tokio::spawn(play(to.clone(), tone(500.0, 1.2, 8000.0)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    keys_to.send('5').await.unwrap();
+    let mut packets = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Ok(Ok((len, from))) =
+        tokio::time::timeout(Duration::from_millis(400), carrier.recv_from(&mut buf)).await
+    {
+        assert_eq!(from, local);
+        let p = RtpPacket::parse(&buf[..len]).unwrap();
+        packets.push((p.payload_type, p.timestamp, p.payload.to_vec()));
+    }
+    stop.cancel();
+    let first = packets
+        .iter()
+        .position(|p| p.0 == 101)
+        .expect("the key was sent");
+    let events: Vec<_> = packets[first..].iter().take_while(|p| p.0 == 101).collect();
+    let start = events[0].1;
+    assert_eq!(
+        start,
+        packets[first - 1].1.wrapping_add(960),
+        "after the audio before it"
+    );
+    let durations: Vec<u16> = events
+        .iter()
+        .map(|p| {
+            assert_eq!(p.1, start, "one event, one timestamp");
+            EventPayload::parse(&p.2).unwrap().duration
+        })
+        .collect();
+    assert_eq!(
+        durations,
+        [960, 1920, 2880, 3840, 4800, 4800, 4800, 4800],
+        "100 ms in the 48 kHz clock, the end sent three times"
+    );
+    let after = packets[first + events.len()..]
+        .first()
+        .expect("audio again after the key");
+    assert_eq!((after.0, after.1), (96, start.wrapping_add(4_800)));
 }

@@ -11,7 +11,7 @@ use calling::{CallState, EndReason, PhoneRefusal};
 use common::baresip::{Baresip, PhoneOptions, Role};
 use common::kamailio::Kamailio;
 use common::service::*;
-use media::audio::{ToneCheck, SAMPLE_RATE};
+use media::audio::{DtmfDetector, ToneCheck, SAMPLE_RATE};
 use phantomcall_schemas::{PhoneLeg, PrivacyMode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -295,6 +295,72 @@ fn opus_phone(user: &str, hz: u32, role: Role<'_>) -> Baresip {
         ..Default::default()
     };
     Baresip::start_with("127.0.0.1", user, hz, role, 40, &options)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_cross_an_opus_call_both_ways_between_baresip_and_the_user() {
+    let mut scene = scene(440.0).await;
+    let gateway = service(scene.relay.url(), &scene.alice, None, &[]).await;
+    let did = gateway.gateway().sip_addr("test").unwrap();
+    let options = PhoneOptions {
+        opus_only: true,
+        keypad: true,
+        ..Default::default()
+    };
+    let dial = format!("sip:{}@{did}", common::DID);
+    let phone = Baresip::start_with(
+        "127.0.0.1",
+        "+15551234512",
+        1_000,
+        Role::Dial(&dial),
+        40,
+        &options,
+    );
+    let ringing = scene.answer().await;
+    assert_eq!(
+        gateway.gateway().stats().opus_calls,
+        1,
+        "the SIP leg is Opus: {}",
+        phone.log()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The user's keypad: tones in the call's audio, found by the gateway and sent to the
+    // phone as RFC 4733 events beside the Opus stream.
+    scene.alice.engine.send_dtmf(ringing.call_id, "5#x9");
+    let keys = tokio::time::timeout(Duration::from_secs(6), async {
+        while phone.keys_received().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(keys.is_ok(), "the phone got the keys: {}", phone.log());
+    assert_eq!(
+        phone.keys_received(),
+        "5#9",
+        "each of the user's keys once, in order (x is no key)"
+    );
+
+    // The phone's keypad: its events become tones the user hears.
+    phone.press("7");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    phone.press("*");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        phone.log().contains("send DTMF digit: '*'"),
+        "the phone sent its keys: {}",
+        phone.log()
+    );
+    let speaker = scene.devices.probes.speakers().pop().expect("a speaker");
+    let heard = speaker.recording.last(3 * SAMPLE_RATE as usize);
+    let keys: String = DtmfDetector::new(SAMPLE_RATE)
+        .push(&heard)
+        .into_iter()
+        .collect();
+    assert_eq!(keys, "7*", "the user hears the phone's keys, once each");
+    scene.alice.engine.hangup(ringing.call_id);
+    phone_call_ends(&phone, "baresip's call ended").await;
+    gateway.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

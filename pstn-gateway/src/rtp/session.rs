@@ -280,7 +280,10 @@ async fn send_event_step(
         let Some(event) = tx.queued_keys.pop_front() else {
             return;
         };
-        tx.event = dtmf::key_press(event).into();
+        // Durations in the audio's clock, like the timestamps: baresip does the same beside
+        // Opus even under telephone-event/8000, and a receiver reading them as 8 kHz
+        // plays the key longer, never too short for a detector (docs/decisions.md).
+        tx.event = dtmf::key_press(event, u16::try_from(ticks).unwrap_or(u16::MAX)).into();
         tx.event_ts = tx.ts;
     }
     if let Some((marker, payload)) = tx.event.pop_front() {
@@ -292,10 +295,8 @@ async fn send_event_step(
             }
         }
         if tx.event.is_empty() {
-            // The next audio frame starts after the event's duration (counted at 8 kHz,
-            // telephone-event's rate; scaled to the audio clock, 48 kHz for Opus).
-            let duration = u32::from(payload.duration) * ticks / FRAME_SAMPLES as u32;
-            tx.ts = tx.event_ts.wrapping_add(duration);
+            // The next audio frame starts after the event's duration.
+            tx.ts = tx.event_ts.wrapping_add(u32::from(payload.duration));
         }
     }
 }

@@ -298,7 +298,7 @@ pub fn write_dtmf_pcap(path: &Path, key: char) {
     out.extend_from_slice(&65535u32.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes()); // DLT_EN10MB
     let event = dtmf::event_of(key).unwrap();
-    for (i, (marker, payload)) in dtmf::key_press(event).into_iter().enumerate() {
+    for (i, (marker, payload)) in dtmf::key_press(event, 160).into_iter().enumerate() {
         let bytes = payload.to_bytes();
         let rtp = RtpPacket {
             marker,
