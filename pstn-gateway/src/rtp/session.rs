@@ -3,7 +3,9 @@
 //! - Receive: packets from the negotiated remote IP only (anything else is counted and
 //!   dropped: an open RTP port is otherwise an injection point), audio into the jitter
 //!   buffer, telephone-events to the key channel at once (no jitter delay for keys).
-//! - Every 20 ms: one decoded frame (silence when nothing is due) to `audio_from_phone`.
+//! - Every 20 ms: one decoded frame (silence when nothing is due) to `audio_from_phone`;
+//!   the tick follows the packets' phase ([`super::playout`]), so a packet waits about
+//!   the same few ms for it in every call.
 //! - Send: each frame from `audio_to_phone` is encoded and sent as it comes (the bridge
 //!   paces them at 20 ms); a key press replaces audio for its 100 ms and its end packets.
 //! - With SRTP ([`run_secure`]) every packet is protected before it is sent, and a
@@ -22,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::LegCodec;
 use super::dtmf::{self, DtmfReceiver, EventPayload};
-use super::jitter::{JitterBuffer, Slot};
+use super::jitter::{JitterBuffer, Slot, PREFILL};
 use super::packet::RtpPacket;
+use super::playout::PlayoutClock;
 use super::srtp::SrtpSession;
 use crate::sdp::{MediaDirection, Negotiated};
 
@@ -142,7 +145,12 @@ pub async fn run_secure(
     };
     let mut buf = vec![0u8; 2048];
     let mut tick = tokio::time::interval(FRAME_TIME);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Ticks missed while the task could not run (a loaded machine) are caught up at
+    // once: the phone kept sending in real time, and a delayed clock would keep every
+    // stall as added delay for the rest of the call.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut playout = PlayoutClock::default();
+    let mut next_tick = tokio::time::Instant::now();
     let mut first_audio = true;
     // The audio stream's SSRC: a new one (a restarted stream) resets the jitter buffer,
     // and telephone-events from another SSRC leave the audio's sequence alone.
@@ -199,6 +207,21 @@ pub async fn run_secure(
                         jitter = JitterBuffer::default();
                     }
                     jitter.push(packet.sequence, packet.payload.to_vec());
+                    let now = tokio::time::Instant::now();
+                    if !jitter.is_playing() {
+                        if jitter.len() == PREFILL {
+                            // This packet starts playout: its tick a margin from now.
+                            next_tick = playout.start(now);
+                            tick.reset_at(next_tick);
+                        }
+                    } else {
+                        let ahead = u32::try_from(jitter.len().saturating_sub(1)).unwrap_or(0);
+                        let plays_at = next_tick + FRAME_TIME * ahead;
+                        if let Some(at) = playout.arrived(now, plays_at, next_tick) {
+                            next_tick = at.max(now);
+                            tick.reset_at(at);
+                        }
+                    }
                 } else if Some(packet.payload_type) == media.dtmf_pt {
                     if audio_ssrc == Some(packet.ssrc) {
                         // Keeps the sequence numbers contiguous: the slot plays as silence.
@@ -214,7 +237,8 @@ pub async fn run_secure(
                 stats.received.fetch_add(1, Ordering::Relaxed);
                 last_heard = Instant::now();
             }
-            _ = tick.tick() => {
+            due = tick.tick() => {
+                next_tick = due + FRAME_TIME;
                 if media.direction == MediaDirection::SendRecv
                     && last_heard.elapsed() > silence.timeout
                 {
