@@ -130,11 +130,14 @@ pub async fn run_secure(
     mut silence: Silence,
     mut srtp: Option<SrtpSession>,
 ) {
-    // Packets, not sound: carriers send RTP (comfort noise included) all through a call
-    // that is not on hold, so a gap this long means the far end is gone.
-    let mut last_heard = Instant::now();
-    let mut jitter: JitterBuffer<Vec<u8>> = JitterBuffer::default();
-    let mut keys = DtmfReceiver::default();
+    let mut rx = Inbound {
+        jitter: JitterBuffer::default(),
+        keys: DtmfReceiver::default(),
+        audio_ssrc: None,
+        playout: PlayoutClock::default(),
+        last_heard: Instant::now(),
+        next_tick: tokio::time::Instant::now(),
+    };
     let mut tx = Sender {
         ssrc: rand::random(),
         seq: rand::random(),
@@ -149,12 +152,7 @@ pub async fn run_secure(
     // once: the phone kept sending in real time, and a delayed clock would keep every
     // stall as added delay for the rest of the call.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut playout = PlayoutClock::default();
-    let mut next_tick = tokio::time::Instant::now();
     let mut first_audio = true;
-    // The audio stream's SSRC: a new one (a restarted stream) resets the jitter buffer,
-    // and telephone-events from another SSRC leave the audio's sequence alone.
-    let mut audio_ssrc = None;
     let mut codec_in_use = target.borrow().codec;
     let mut codec = LegCodec::new(codec_in_use);
     loop {
@@ -175,79 +173,44 @@ pub async fn run_secure(
                     break;
                 }
                 // Hold and resume restart the count.
-                last_heard = Instant::now();
+                rx.last_heard = Instant::now();
             }
             received = socket.recv_from(&mut buf) => {
                 let Ok((len, from)) = received else { continue };
-                if from.ip() != media.remote.ip() {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
+                let keys_out = &channels.keys_from_phone;
+                if let Some(at) = rx.take(&buf[..len], from, &media, &mut srtp, &stats, keys_out) {
+                    tick.reset_at(at);
                 }
-                let opened;
-                let data = match srtp.as_mut() {
-                    Some(session) => match session.unprotect(&buf[..len]) {
-                        Some(plain) => {
-                            opened = plain;
-                            &opened[..]
-                        }
-                        None => {
-                            stats.dropped.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                    },
-                    None => &buf[..len],
-                };
-                let Ok(packet) = RtpPacket::parse(data) else {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                if packet.payload_type == media.codec_pt {
-                    if audio_ssrc != Some(packet.ssrc) {
-                        audio_ssrc = Some(packet.ssrc);
-                        jitter = JitterBuffer::default();
-                    }
-                    jitter.push(packet.sequence, packet.payload.to_vec());
-                    let now = tokio::time::Instant::now();
-                    if !jitter.is_playing() {
-                        if jitter.len() == PREFILL {
-                            // This packet starts playout: its tick a margin from now.
-                            next_tick = playout.start(now);
-                            tick.reset_at(next_tick);
-                        }
-                    } else {
-                        let ahead = u32::try_from(jitter.len().saturating_sub(1)).unwrap_or(0);
-                        let plays_at = next_tick + FRAME_TIME * ahead;
-                        if let Some(at) = playout.arrived(now, plays_at, next_tick) {
-                            next_tick = at.max(now);
-                            tick.reset_at(at);
-                        }
-                    }
-                } else if Some(packet.payload_type) == media.dtmf_pt {
-                    if audio_ssrc == Some(packet.ssrc) {
-                        // Keeps the sequence numbers contiguous: the slot plays as silence.
-                        jitter.push(packet.sequence, Vec::new());
-                    }
-                    if let Some(key) = keys.receive(packet.timestamp, packet.payload) {
-                        let _ = channels.keys_from_phone.try_send(key);
-                    }
-                } else {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                stats.received.fetch_add(1, Ordering::Relaxed);
-                last_heard = Instant::now();
             }
             due = tick.tick() => {
-                next_tick = due + FRAME_TIME;
+                rx.next_tick = due + FRAME_TIME;
+                // Datagrams that came while this task could not run (a loaded machine)
+                // are taken before the frame due now is looked for: a stall of ours is
+                // not a late packet. Bounded, so a flood cannot hold the tick.
+                let was_playing = rx.jitter.is_playing();
+                let mut moved = None;
+                for _ in 0..DRAIN_AT_TICK {
+                    let Ok((len, from)) = socket.try_recv_from(&mut buf) else { break };
+                    let keys_out = &channels.keys_from_phone;
+                    if let Some(at) = rx.take(&buf[..len], from, &media, &mut srtp, &stats, keys_out) {
+                        moved = Some(at);
+                    }
+                }
+                if let Some(at) = moved {
+                    tick.reset_at(at);
+                }
+                // A packet just taken restarted playout: it plays at its own tick, a
+                // margin from now; this one conceals, as it would have.
+                let restarted = !was_playing && moved.is_some();
                 if media.direction == MediaDirection::SendRecv
-                    && last_heard.elapsed() > silence.timeout
+                    && rx.last_heard.elapsed() > silence.timeout
                 {
                     if let Some(lost) = silence.lost.take() {
                         let _ = lost.send(());
                         break;
                     }
                 }
-                let frame = match jitter.pop() {
+                let frame = match if restarted { Slot::Missing } else { rx.jitter.pop() } {
                     Slot::Frame(bytes) => codec.decode(Some(&bytes)),
                     Slot::Missing => codec.decode(None),
                 };
@@ -287,6 +250,97 @@ pub async fn run_secure(
                 }
             }
         }
+    }
+}
+
+/// Most datagrams taken at a tick before its frame is looked for.
+const DRAIN_AT_TICK: usize = 16;
+
+/// The receive side of a media session: what arrived, waiting for the playout tick.
+struct Inbound {
+    jitter: JitterBuffer<Vec<u8>>,
+    keys: DtmfReceiver,
+    /// The audio stream's SSRC: a new one (a restarted stream) resets the jitter buffer,
+    /// and telephone-events from another SSRC leave the audio's sequence alone.
+    audio_ssrc: Option<u32>,
+    playout: PlayoutClock,
+    /// Packets, not sound: carriers send RTP (comfort noise included) all through a call
+    /// that is not on hold, so a long gap means the far end is gone.
+    last_heard: Instant,
+    /// When the next playout tick is due.
+    next_tick: tokio::time::Instant,
+}
+
+impl Inbound {
+    /// Takes one datagram from `from`: audio into the jitter buffer, a key to
+    /// `keys_out`, anything else counted as dropped. Returns where the playout tick must
+    /// move, if it must.
+    fn take(
+        &mut self,
+        datagram: &[u8],
+        from: SocketAddr,
+        media: &Negotiated,
+        srtp: &mut Option<SrtpSession>,
+        stats: &MediaStats,
+        keys_out: &mpsc::Sender<char>,
+    ) -> Option<tokio::time::Instant> {
+        let dropped = || {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            None
+        };
+        if from.ip() != media.remote.ip() {
+            return dropped();
+        }
+        let opened;
+        let data = match srtp.as_mut() {
+            Some(session) => match session.unprotect(datagram) {
+                Some(plain) => {
+                    opened = plain;
+                    &opened[..]
+                }
+                None => return dropped(),
+            },
+            None => datagram,
+        };
+        let Ok(packet) = RtpPacket::parse(data) else {
+            return dropped();
+        };
+        let mut moved = None;
+        if packet.payload_type == media.codec_pt {
+            if self.audio_ssrc != Some(packet.ssrc) {
+                self.audio_ssrc = Some(packet.ssrc);
+                self.jitter = JitterBuffer::default();
+            }
+            self.jitter.push(packet.sequence, packet.payload.to_vec());
+            let now = tokio::time::Instant::now();
+            if !self.jitter.is_playing() {
+                if self.jitter.len() == PREFILL {
+                    // This packet starts playout: its tick a margin from now.
+                    self.next_tick = self.playout.start(now);
+                    moved = Some(self.next_tick);
+                }
+            } else {
+                let ahead = u32::try_from(self.jitter.len().saturating_sub(1)).unwrap_or(0);
+                let plays_at = self.next_tick + FRAME_TIME * ahead;
+                if let Some(at) = self.playout.arrived(now, plays_at, self.next_tick) {
+                    self.next_tick = at.max(now);
+                    moved = Some(at);
+                }
+            }
+        } else if Some(packet.payload_type) == media.dtmf_pt {
+            if self.audio_ssrc == Some(packet.ssrc) {
+                // Keeps the sequence numbers contiguous: the slot plays as silence.
+                self.jitter.push(packet.sequence, Vec::new());
+            }
+            if let Some(key) = self.keys.receive(packet.timestamp, packet.payload) {
+                let _ = keys_out.try_send(key);
+            }
+        } else {
+            return dropped();
+        }
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        self.last_heard = Instant::now();
+        moved
     }
 }
 
