@@ -210,7 +210,8 @@ pub async fn run_secure(
                         break;
                     }
                 }
-                let frame = match if restarted { Slot::Missing } else { rx.jitter.pop() } {
+                let slot = if restarted { Slot::Missing } else { rx.jitter.pop() };
+                let frame = match slot {
                     Slot::Frame(bytes) => codec.decode(Some(&bytes)),
                     Slot::Missing => codec.decode(None),
                 };
