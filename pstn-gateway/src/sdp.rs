@@ -17,9 +17,8 @@ use crate::g711::G711;
 pub const MAX_SDP_LEN: usize = 16 * 1024;
 /// The telephone-event/8000 payload type the gateway offers (any dynamic type works).
 pub const OFFER_DTMF_PT: u8 = 101;
-/// The telephone-event/48000 payload type offered beside Opus: RFC 4733 section 2.1 has
-/// events in the audio's clock, which for Opus is 48 kHz (Asterisk and FreeSWITCH offer
-/// only this one with Opus; baresip and many phones offer only /8000).
+/// The telephone-event/48000 payload type offered beside Opus (RFC 4733 2.1: the audio's
+/// clock; Asterisk and FreeSWITCH offer it with Opus, baresip and many phones /8000).
 pub const OFFER_DTMF_48K_PT: u8 = 102;
 /// The payload type the gateway offers Opus on (dynamic; an answer may use another).
 pub const OFFER_OPUS_PT: u8 = 111;
@@ -362,8 +361,7 @@ pub struct Negotiated {
     pub codec_pt: u8,
     /// The telephone-event payload type, if the peer supports RFC 4733.
     pub dtmf_pt: Option<u8>,
-    /// The clock rate the peer wrote for it (8000 or 48000): our answer writes the same.
-    /// Events are timed in the audio's clock whatever it says (`rtp::session`).
+    /// Its clock rate as the peer wrote it (events are timed in the audio's clock).
     pub dtmf_clock: u32,
     /// Where to send RTP.
     pub remote: SocketAddr,
@@ -396,11 +394,6 @@ impl SessionDescription {
         }
     }
 
-    /// The telephone-event/8000 payload type offered, if any.
-    pub fn telephone_event(&self) -> Option<u8> {
-        self.telephone_event_at(8000)
-    }
-
     /// The telephone-event payload type offered at `clock_rate`, if any.
     pub fn telephone_event_at(&self, clock_rate: u32) -> Option<u8> {
         self.formats.iter().copied().find(|&pt| {
@@ -414,10 +407,9 @@ impl SessionDescription {
     /// codec's clock (RFC 4733 section 2.1), else /8000, which baresip and many phones
     /// offer even beside Opus (they time the events in the audio's clock all the same).
     pub fn telephone_event_for(&self, codec: Codec) -> Option<(u8, u32)> {
-        let rate = codec.clock_rate();
-        self.telephone_event_at(rate)
-            .map(|pt| (pt, rate))
-            .or_else(|| self.telephone_event().map(|pt| (pt, 8000)))
+        [codec.clock_rate(), 8000]
+            .into_iter()
+            .find_map(|rate| Some((self.telephone_event_at(rate)?, rate)))
     }
 
     /// Picks the first of the peer's formats that `allowed` contains (the peer's order
@@ -554,15 +546,12 @@ pub fn build_secure_offer(
         .iter()
         .map(|c| (c.offer_payload_type(), *c))
         .collect();
-    let _ = write!(out, "m=audio {} {}", local.port, profile(crypto));
-    for (pt, _) in &pts {
-        let _ = write!(out, " {pt}");
-    }
     let mut dtmf = vec![(OFFER_DTMF_PT, 8000)];
     if codecs.contains(&Codec::Opus) {
         dtmf.push((OFFER_DTMF_48K_PT, 48_000));
     }
-    for (pt, _) in &dtmf {
+    let _ = write!(out, "m=audio {} {}", local.port, profile(crypto));
+    for pt in pts.iter().map(|p| p.0).chain(dtmf.iter().map(|d| d.0)) {
         let _ = write!(out, " {pt}");
     }
     out.push_str("\r\n");
@@ -598,12 +587,9 @@ pub fn build_secure_answer(
         let _ = write!(out, " {pt}");
     }
     out.push_str("\r\n");
-    let dtmf: Vec<(u8, u32)> = agreed
-        .dtmf_pt
-        .map(|pt| (pt, agreed.dtmf_clock))
-        .into_iter()
-        .collect();
-    write_codec_lines(&mut out, &[(agreed.codec_pt, agreed.codec)], &dtmf);
+    let dtmf = agreed.dtmf_pt.map(|pt| (pt, agreed.dtmf_clock));
+    let codec = [(agreed.codec_pt, agreed.codec)];
+    write_codec_lines(&mut out, &codec, dtmf.as_slice());
     write_crypto(&mut out, crypto);
     let _ = write!(out, "a={}\r\n", agreed.direction.attribute());
     out

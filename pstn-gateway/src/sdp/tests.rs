@@ -14,7 +14,7 @@ fn a_carrier_offer_is_read() {
     assert_eq!(sdp.address, "203.0.113.5".parse::<IpAddr>().unwrap());
     assert_eq!(sdp.port, 12000);
     assert_eq!(sdp.formats, vec![0, 8, 101]);
-    assert_eq!(sdp.telephone_event(), Some(101));
+    assert_eq!(sdp.telephone_event_at(8000), Some(101));
     assert_eq!(sdp.ptime, Some(20));
     let n = sdp.negotiate(&[PCMA, PCMU]).unwrap();
     assert_eq!(n.codec, PCMU, "the offerer's order wins");
@@ -182,7 +182,7 @@ fn an_offer_with_opus_lists_it_where_the_trunk_put_it() {
         vec![OFFER_OPUS_PT, 0, OFFER_DTMF_PT, OFFER_DTMF_48K_PT]
     );
     assert_eq!(sdp.telephone_event_at(48_000), Some(OFFER_DTMF_48K_PT));
-    assert_eq!(sdp.telephone_event(), Some(OFFER_DTMF_PT));
+    assert_eq!(sdp.telephone_event_at(8000), Some(OFFER_DTMF_PT));
     assert_eq!(
         sdp.negotiate(&[PCMU, Codec::Opus]).unwrap().codec,
         Codec::Opus
