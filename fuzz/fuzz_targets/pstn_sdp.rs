@@ -1,9 +1,10 @@
 //! The phone gateway's own parsers on untrusted input (a carrier, or anyone who reaches
 //! the SIP or RTP port): the SDP offer/answer reader (G.711 and RFC 7587 Opus
-//! negotiation), the `Proxy-Authorization` digest reader, the SDES `a=crypto` reader, RTP
-//! headers, RFC 4733 events and the jitter buffer. Never a panic; an answer built from any accepted offer parses back to the same
-//! codec (and key, when it carries one); an RTP packet re-serialised parses back to the
-//! same payload.
+//! negotiation, the telephone-event at /8000 or in the codec's clock), the
+//! `Proxy-Authorization` digest reader, the SDES `a=crypto` reader, RTP headers, RFC 4733
+//! events and the jitter buffer. Never a panic; an answer built from any accepted offer
+//! parses back to the same codec and telephone-event (and key, when it carries one); an
+//! RTP packet re-serialised parses back to the same payload.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -66,10 +67,20 @@ fuzz_target!(|data: &[u8]| {
             });
             let answer = sdp::build_secure_answer(&local, &agreed, 2, crypto.as_ref());
             let back = sdp::parse(answer.as_bytes()).expect("our own answer parses");
+            let again = back
+                .negotiate(&[agreed.codec])
+                .expect("our answer negotiates");
+            assert_eq!(again.codec, agreed.codec);
+            // The telephone-event too, at the clock rate the offer wrote for it (the one
+            // in the codec's clock when offered, else /8000).
             assert_eq!(
-                back.negotiate(&[agreed.codec]).map(|n| n.codec),
-                Ok(agreed.codec)
+                (again.dtmf_pt, again.dtmf_clock),
+                (agreed.dtmf_pt, agreed.dtmf_clock)
             );
+            if agreed.dtmf_pt.is_some() {
+                let clock = agreed.dtmf_clock;
+                assert!(clock == 8000 || clock == agreed.codec.clock_rate());
+            }
             if let Some(key) = key {
                 assert_eq!(back.crypto.len(), 1);
                 assert_eq!(sdes::CryptoAttribute::parse(&back.crypto[0]).ok(), Some(key));

@@ -15,8 +15,11 @@ use crate::g711::G711;
 
 /// Largest SDP body accepted: trunks send well under 2 KiB; this bounds the work.
 pub const MAX_SDP_LEN: usize = 16 * 1024;
-/// The telephone-event payload type the gateway offers (any dynamic type works).
+/// The telephone-event/8000 payload type the gateway offers (any dynamic type works).
 pub const OFFER_DTMF_PT: u8 = 101;
+/// The telephone-event/48000 payload type offered beside Opus (RFC 4733 2.1: the audio's
+/// clock; Asterisk and FreeSWITCH offer it with Opus, baresip and many phones /8000).
+pub const OFFER_DTMF_48K_PT: u8 = 102;
 /// The payload type the gateway offers Opus on (dynamic; an answer may use another).
 pub const OFFER_OPUS_PT: u8 = 111;
 
@@ -358,6 +361,8 @@ pub struct Negotiated {
     pub codec_pt: u8,
     /// The telephone-event payload type, if the peer supports RFC 4733.
     pub dtmf_pt: Option<u8>,
+    /// Its clock rate as the peer wrote it (events are timed in the audio's clock).
+    pub dtmf_clock: u32,
     /// Where to send RTP.
     pub remote: SocketAddr,
     /// Our direction (what we may do: `SendRecv`, or `RecvOnly` when the peer only sends...).
@@ -389,13 +394,22 @@ impl SessionDescription {
         }
     }
 
-    /// The telephone-event/8000 payload type offered, if any.
-    pub fn telephone_event(&self) -> Option<u8> {
+    /// The telephone-event payload type offered at `clock_rate`, if any.
+    pub fn telephone_event_at(&self, clock_rate: u32) -> Option<u8> {
         self.formats.iter().copied().find(|&pt| {
             self.rtpmap(pt).is_some_and(|m| {
-                m.name.eq_ignore_ascii_case("telephone-event") && m.clock_rate == 8000
+                m.name.eq_ignore_ascii_case("telephone-event") && m.clock_rate == clock_rate
             })
         })
+    }
+
+    /// The telephone-event to use with `codec`, and its clock rate: the one in the
+    /// codec's clock (RFC 4733 section 2.1), else /8000, which baresip and many phones
+    /// offer even beside Opus (they time the events in the audio's clock all the same).
+    pub fn telephone_event_for(&self, codec: Codec) -> Option<(u8, u32)> {
+        [codec.clock_rate(), 8000]
+            .into_iter()
+            .find_map(|rate| Some((self.telephone_event_at(rate)?, rate)))
     }
 
     /// Picks the first of the peer's formats that `allowed` contains (the peer's order
@@ -427,10 +441,12 @@ impl SessionDescription {
         let (codec_pt, codec) = preferred
             .or_else(|| find(&|_| true))
             .ok_or(SdpError::NoCommonCodec)?;
+        let dtmf = self.telephone_event_for(codec);
         Ok(Negotiated {
             codec,
             codec_pt,
-            dtmf_pt: self.telephone_event(),
+            dtmf_pt: dtmf.map(|(pt, _)| pt),
+            dtmf_clock: dtmf.map_or(8000, |(_, rate)| rate),
             remote: SocketAddr::new(self.address, self.port),
             direction: self.direction.reversed(),
         })
@@ -462,7 +478,8 @@ fn write_header(out: &mut String, local: &LocalMedia, version: u64) {
     );
 }
 
-fn write_codec_lines(out: &mut String, codecs: &[(u8, Codec)], dtmf: Option<u8>) {
+/// `dtmf`: telephone-event payload types and their clock rates.
+fn write_codec_lines(out: &mut String, codecs: &[(u8, Codec)], dtmf: &[(u8, u32)]) {
     for (pt, codec) in codecs {
         let _ = write!(out, "a=rtpmap:{pt} {}\r\n", codec.rtpmap_value());
         if *codec == Codec::Opus {
@@ -470,10 +487,10 @@ fn write_codec_lines(out: &mut String, codecs: &[(u8, Codec)], dtmf: Option<u8>)
             let _ = write!(out, "a=fmtp:{pt} stereo=0;sprop-stereo=0\r\n");
         }
     }
-    if let Some(pt) = dtmf {
+    for (pt, rate) in dtmf {
         let _ = write!(
             out,
-            "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n"
+            "a=rtpmap:{pt} telephone-event/{rate}\r\na=fmtp:{pt} 0-15\r\n"
         );
     }
     out.push_str("a=ptime:20\r\n");
@@ -511,7 +528,8 @@ fn write_crypto(out: &mut String, crypto: Option<&LocalCrypto>) {
     }
 }
 
-/// Builds an offer of `codecs` (in preference order) plus telephone-event.
+/// Builds an offer of `codecs` (in preference order) plus telephone-event: /8000, and
+/// /48000 as well when Opus is offered (the answerer keeps the one it knows).
 pub fn build_offer(local: &LocalMedia, codecs: &[Codec]) -> String {
     build_secure_offer(local, codecs, None)
 }
@@ -528,12 +546,16 @@ pub fn build_secure_offer(
         .iter()
         .map(|c| (c.offer_payload_type(), *c))
         .collect();
+    let mut dtmf = vec![(OFFER_DTMF_PT, 8000)];
+    if codecs.contains(&Codec::Opus) {
+        dtmf.push((OFFER_DTMF_48K_PT, 48_000));
+    }
     let _ = write!(out, "m=audio {} {}", local.port, profile(crypto));
-    for (pt, _) in &pts {
+    for pt in pts.iter().map(|p| p.0).chain(dtmf.iter().map(|d| d.0)) {
         let _ = write!(out, " {pt}");
     }
-    let _ = write!(out, " {OFFER_DTMF_PT}\r\n");
-    write_codec_lines(&mut out, &pts, Some(OFFER_DTMF_PT));
+    out.push_str("\r\n");
+    write_codec_lines(&mut out, &pts, &dtmf);
     write_crypto(&mut out, crypto);
     out.push_str("a=sendrecv\r\n");
     out
@@ -565,7 +587,9 @@ pub fn build_secure_answer(
         let _ = write!(out, " {pt}");
     }
     out.push_str("\r\n");
-    write_codec_lines(&mut out, &[(agreed.codec_pt, agreed.codec)], agreed.dtmf_pt);
+    let dtmf = agreed.dtmf_pt.map(|pt| (pt, agreed.dtmf_clock));
+    let codec = [(agreed.codec_pt, agreed.codec)];
+    write_codec_lines(&mut out, &codec, dtmf.as_slice());
     write_crypto(&mut out, crypto);
     let _ = write!(out, "a={}\r\n", agreed.direction.attribute());
     out

@@ -7,19 +7,19 @@ mod common;
 
 use std::time::Duration;
 
-use calling::{CallState, EndReason, PhoneRefusal};
+use calling::{EndReason, PhoneRefusal};
 use common::baresip::{Baresip, PhoneOptions, Role};
 use common::kamailio::Kamailio;
 use common::service::*;
-use media::audio::{ToneCheck, SAMPLE_RATE};
+use media::audio::{DtmfDetector, ToneCheck, SAMPLE_RATE};
 use phantomcall_schemas::{PhoneLeg, PrivacyMode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_phone_calls_a_did_and_the_user_it_maps_to_hears_it_and_is_heard() {
     let mut scene = scene(440.0).await;
-    let gateway = service(scene.relay.url(), &scene.alice, None, &[]).await;
-    let phone = phone_dialling("127.0.0.1", gateway.gateway().sip_addr("test").unwrap());
-    let ringing = scene.answer().await;
+    let (gateway, phone, ringing) = scene
+        .phone_rings_alice(|sip| phone_dialling("127.0.0.1", sip))
+        .await;
     assert_eq!(ringing.peer, gateway.public_key());
     assert_eq!(
         ringing.phone,
@@ -27,16 +27,7 @@ async fn a_phone_calls_a_did_and_the_user_it_maps_to_hears_it_and_is_heard() {
         "the user sees who calls, not their whole number, and that it is a phone"
     );
     assert_eq!(gateway.bridged_calls(), 1);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(
-        user_hears(&scene.devices, 1_000.0),
-        "the user hears the phone's 1 kHz"
-    );
-    assert!(
-        phone_hears(&phone, 440.0),
-        "the phone hears the user's 440 Hz: {}",
-        phone.log()
-    );
+    scene.both_hear(&phone, 1_000.0, "").await;
     // The user hangs up: the phone's call ends too.
     scene.alice.engine.hangup(ringing.call_id);
     phone_call_ends(&phone, "baresip's call ended").await;
@@ -50,36 +41,18 @@ async fn a_user_dials_a_number_and_talks_with_the_phone_that_answers() {
     let alice = &scene.alice;
     let phone = Baresip::start("+15551234567", 1_400, Role::AutoAnswer, 40);
     let gateway = service(scene.relay.url(), alice, Some(phone.sip), &[alice]).await;
-    let call = alice
-        .engine
-        .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
-        .unwrap();
-    let connected = wait_state(
-        &mut scene.events,
-        CallState::Connected,
-        Duration::from_secs(20),
-    )
-    .await;
-    assert_eq!(connected.call_id, call);
+    let connected = scene.alice_dials(&gateway, "+15551234567").await;
+    let call = connected.call_id;
     assert_eq!(
         connected.phone,
         PhoneLeg::phone("+15551234567"),
         "the user's own dialled number, in full"
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(
-        user_hears(&scene.devices, 1_400.0),
-        "the user hears the phone"
-    );
-    assert!(
-        phone_hears(&phone, 660.0),
-        "the phone hears the user: {}",
-        phone.log()
-    );
+    scene.both_hear(&phone, 1_400.0, "").await;
     assert!(
         gateway
             .gateway()
-            .credit_minutes(&alice.key.to_hex())
+            .credit_minutes(&scene.alice.key.to_hex())
             .unwrap()
             < 30.0,
         "the call is charged"
@@ -149,16 +122,7 @@ async fn a_phone_behind_a_kamailio_proxy_reaches_the_user_and_a_direct_call_is_n
     let phone = phone_dialling("127.0.0.1", proxy.sip);
     let ringing = scene.answer().await;
     assert_eq!(ringing.phone, PhoneLeg::phone("+1 555 …12"));
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(
-        user_hears(&scene.devices, 1_000.0),
-        "the user hears the phone"
-    );
-    assert!(
-        phone_hears(&phone, 440.0),
-        "the phone hears the user: {}",
-        phone.log()
-    );
+    scene.both_hear(&phone, 1_000.0, " through Kamailio").await;
     assert!(
         proxy
             .log()
@@ -174,9 +138,9 @@ async fn a_phone_behind_a_kamailio_proxy_reaches_the_user_and_a_direct_call_is_n
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_phone_that_vanishes_without_a_bye_is_hung_up_after_the_media_timeout() {
     let mut scene = scene(440.0).await;
-    let gateway = service(scene.relay.url(), &scene.alice, None, &[]).await;
-    let phone = phone_dialling("127.0.0.1", gateway.gateway().sip_addr("test").unwrap());
-    let ringing = scene.answer().await;
+    let (gateway, phone, ringing) = scene
+        .phone_rings_alice(|sip| phone_dialling("127.0.0.1", sip))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Killed: no BYE, its RTP just stops (a carrier that lost the line). The trunk's
     // media timeout is 3 s here.
@@ -205,16 +169,7 @@ async fn a_user_about_to_run_out_of_credit_hears_the_warning_and_the_phone_does_
         "",
     )
     .await;
-    alice
-        .engine
-        .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
-        .unwrap();
-    wait_state(
-        &mut scene.events,
-        CallState::Connected,
-        Duration::from_secs(20),
-    )
-    .await;
+    scene.alice_dials(&gateway, "+15551234567").await;
     // The warning is three 0.2 s beeps at 1 kHz, played over the phone's 1.4 kHz.
     let heard = tokio::time::timeout(Duration::from_secs(6), async {
         loop {
@@ -258,16 +213,9 @@ async fn credit_used_before_a_restart_stays_used_after_it() {
         )
     };
     let gateway = start().await;
-    let call = alice
-        .engine
-        .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
-        .unwrap();
-    wait_state(
-        &mut scene.events,
-        CallState::Connected,
-        Duration::from_secs(20),
-    )
-    .await;
+    let call = dial_connected(alice, &mut scene.events, &gateway, "+15551234567")
+        .await
+        .call_id;
     tokio::time::sleep(Duration::from_secs(3)).await;
     alice.engine.hangup(call);
     ended_within(&mut scene.events, call).await;
@@ -298,32 +246,85 @@ fn opus_phone(user: &str, hz: u32, role: Role<'_>) -> Baresip {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_cross_an_opus_call_both_ways_between_baresip_and_the_user() {
+    let mut scene = scene(440.0).await;
+    let options = PhoneOptions {
+        opus_only: true,
+        keypad: true,
+        ..Default::default()
+    };
+    let (gateway, phone, ringing) = scene
+        .phone_rings_alice(|sip| {
+            let dial = did_at(sip);
+            Baresip::start_with(
+                "127.0.0.1",
+                "+15551234512",
+                1_000,
+                Role::Dial(&dial),
+                40,
+                &options,
+            )
+        })
+        .await;
+    assert_eq!(
+        gateway.gateway().stats().opus_calls,
+        1,
+        "the SIP leg is Opus: {}",
+        phone.log()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The user's keypad: tones in the call's audio, found by the gateway and sent to the
+    // phone as RFC 4733 events beside the Opus stream.
+    scene.alice.engine.send_dtmf(ringing.call_id, "5#x9");
+    let keys = tokio::time::timeout(Duration::from_secs(6), async {
+        while phone.keys_received().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(keys.is_ok(), "the phone got the keys: {}", phone.log());
+    assert_eq!(
+        phone.keys_received(),
+        "5#9",
+        "each of the user's keys once, in order (x is no key)"
+    );
+
+    // The phone's keypad: its events become tones the user hears.
+    phone.press("7");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    phone.press("*");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        phone.log().contains("send DTMF digit: '*'"),
+        "the phone sent its keys: {}",
+        phone.log()
+    );
+    let speaker = scene.devices.probes.speakers().pop().expect("a speaker");
+    let heard = speaker.recording.last(3 * SAMPLE_RATE as usize);
+    let keys: String = DtmfDetector::new(SAMPLE_RATE)
+        .push(&heard)
+        .into_iter()
+        .collect();
+    assert_eq!(keys, "7*", "the user hears the phone's keys, once each");
+    scene.alice.engine.hangup(ringing.call_id);
+    phone_call_ends(&phone, "baresip's call ended").await;
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_opus_only_phone_calls_a_did_and_the_sip_leg_carries_opus_both_ways() {
     let mut scene = scene(440.0).await;
-    let gateway = service(scene.relay.url(), &scene.alice, None, &[]).await;
-    let did = gateway.gateway().sip_addr("test").unwrap();
-    let phone = opus_phone(
-        "+15551234512",
-        1_000,
-        Role::Dial(&format!("sip:{}@{did}", common::DID)),
-    );
-    let ringing = scene.answer().await;
+    let (gateway, phone, ringing) = scene
+        .phone_rings_alice(|sip| opus_phone("+15551234512", 1_000, Role::Dial(&did_at(sip))))
+        .await;
     assert_eq!(ringing.peer, gateway.public_key());
     assert_eq!(
         gateway.gateway().stats().opus_calls,
         1,
         "the phone offered nothing but Opus and the gateway took it"
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(
-        user_hears(&scene.devices, 1_000.0),
-        "the user hears the phone's 1 kHz through Opus"
-    );
-    assert!(
-        phone_hears(&phone, 440.0),
-        "the phone hears the user's 440 Hz through Opus: {}",
-        phone.log()
-    );
+    scene.both_hear(&phone, 1_000.0, " through Opus").await;
     scene.alice.engine.hangup(ringing.call_id);
     phone_call_ends(&phone, "baresip's call ended").await;
     gateway.shutdown().await;
@@ -335,33 +336,14 @@ async fn a_user_dials_an_opus_only_phone_and_the_gateways_offer_gets_an_opus_ans
     let alice = &scene.alice;
     let phone = opus_phone("+15551234567", 1_400, Role::AutoAnswer);
     let gateway = service(scene.relay.url(), alice, Some(phone.sip), &[alice]).await;
-    let call = alice
-        .engine
-        .dial_phone(gateway.public_key(), "+15551234567", PrivacyMode::Fast)
-        .unwrap();
-    let connected = wait_state(
-        &mut scene.events,
-        CallState::Connected,
-        Duration::from_secs(20),
-    )
-    .await;
-    assert_eq!(connected.call_id, call);
+    let call = scene.alice_dials(&gateway, "+15551234567").await.call_id;
     let stats = gateway.gateway().stats();
     assert_eq!(
         (stats.outbound_calls, stats.opus_calls),
         (1, 1),
         "the phone answered the gateway's offer with Opus"
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(
-        user_hears(&scene.devices, 1_400.0),
-        "the user hears the phone through Opus"
-    );
-    assert!(
-        phone_hears(&phone, 660.0),
-        "the phone hears the user through Opus: {}",
-        phone.log()
-    );
+    scene.both_hear(&phone, 1_400.0, " through Opus").await;
     phone.quit();
     assert_eq!(
         ended_within(&mut scene.events, call).await,

@@ -12,18 +12,6 @@ use std::time::Duration;
 
 use common::baresip::{Baresip, PhoneOptions, Role};
 use common::*;
-use pstn_gateway::{FRAME_SAMPLES, FRAME_TIME};
-
-/// Whether `samples` (8 kHz) are mostly `hz`, and loud.
-fn mostly(samples: &[i16], hz: f64) -> bool {
-    let loud: Vec<i16> = samples
-        .chunks(160)
-        .filter(|f| f.iter().any(|s| s.abs() > 1000))
-        .flatten()
-        .copied()
-        .collect();
-    loud.len() >= 8_000 && tone_share(&loud, hz) > 0.8
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_srtp_phone_is_heard_and_hears_the_gateway_through_sdes_keys() {
@@ -48,20 +36,8 @@ async fn an_srtp_phone_is_heard_and_hears_the_gateway_through_sdes_keys() {
     })
     .await;
     call.answer().await.unwrap();
-    // Our side says 600 Hz for 3 s, paced at 20 ms, while we listen.
-    let to_phone = call.audio_to_phone();
-    let sender = tokio::spawn(async move {
-        let tone = tone(600.0, 3.0, 8_000.0);
-        let mut tick = tokio::time::interval(FRAME_TIME);
-        for frame in tone.chunks(FRAME_SAMPLES) {
-            tick.tick().await;
-            if to_phone.send(frame.to_vec()).await.is_err() {
-                break;
-            }
-        }
-    });
-    let heard_by_gateway = collect(&mut call, 150).await;
-    sender.await.unwrap();
+    // Our side says 600 Hz for 3 s while we listen.
+    let heard_by_gateway = talk(&mut call, 600.0).await;
     assert!(
         mostly(&heard_by_gateway[8_000..], 1_000.0),
         "the gateway decrypted baresip's 1 kHz: {}",

@@ -11,35 +11,7 @@ use std::time::Duration;
 use common::baresip::{Baresip, PhoneOptions, Role};
 use common::tls::TestPki;
 use common::*;
-use pstn_gateway::{DialError, Direction, PhoneCall, FRAME_SAMPLES, FRAME_TIME};
-
-/// Whether `samples` (8 kHz) hold at least a second of loud `hz`.
-fn mostly(samples: &[i16], hz: f64) -> bool {
-    let loud: Vec<i16> = samples
-        .chunks(160)
-        .filter(|f| f.iter().any(|s| s.abs() > 1000))
-        .flatten()
-        .copied()
-        .collect();
-    loud.len() >= 8_000 && tone_share(&loud, hz) > 0.8
-}
-
-/// Says `hz` to the phone for 3 s while collecting what the phone says.
-async fn talk(call: &mut PhoneCall, hz: f64) -> Vec<i16> {
-    let to_phone = call.audio_to_phone();
-    let sender = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(FRAME_TIME);
-        for frame in tone(hz, 3.0, 8_000.0).chunks(FRAME_SAMPLES) {
-            tick.tick().await;
-            if to_phone.send(frame.to_vec()).await.is_err() {
-                break;
-            }
-        }
-    });
-    let heard = collect(call, 150).await;
-    sender.await.unwrap();
-    heard
-}
+use pstn_gateway::{DialError, Direction};
 
 /// Waits until baresip reports its call ended (our BYE reached it over TLS).
 async fn phone_hung_up(phone: &Baresip) {

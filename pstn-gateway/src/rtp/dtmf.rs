@@ -3,11 +3,10 @@
 //! Sending: one event is a run of packets sharing the event's start timestamp, one per
 //! 20 ms with a growing duration, the first with the marker bit, and the final packet
 //! (end bit set) sent three times, as RFC 4733 section 2.5.1.4 recommends for loss.
+//! Durations count the stream's RTP clock (8 kHz for G.711, 48 kHz for Opus).
 //! Receiving: a key is reported once, when the first packet of its event arrives; the
 //! event's start timestamp de-duplicates the rest, including the repeated end packets.
 
-/// Samples per 20 ms packet at 8 kHz.
-const STEP: u16 = 160;
 /// How long a key is held on the wire: 100 ms, long enough for every carrier's detector.
 pub const TONE_PACKETS: u16 = 5;
 /// The end packet is sent this many times.
@@ -75,7 +74,9 @@ impl EventPayload {
 }
 
 /// The payloads (and marker bits) of one key press, in send order, one per 20 ms tick.
-pub fn key_press(event: u8) -> Vec<(bool, EventPayload)> {
+/// `step` is 20 ms in the stream's RTP clock (160 at 8 kHz, 960 at 48 kHz): the
+/// durations are counted in that clock, as the timestamps are.
+pub fn key_press(event: u8, step: u16) -> Vec<(bool, EventPayload)> {
     let mut out = Vec::new();
     for i in 1..=TONE_PACKETS {
         out.push((
@@ -84,7 +85,7 @@ pub fn key_press(event: u8) -> Vec<(bool, EventPayload)> {
                 event,
                 end: false,
                 volume: VOLUME,
-                duration: STEP * i,
+                duration: step.saturating_mul(i),
             },
         ));
     }
@@ -92,7 +93,7 @@ pub fn key_press(event: u8) -> Vec<(bool, EventPayload)> {
         event,
         end: true,
         volume: VOLUME,
-        duration: STEP * TONE_PACKETS,
+        duration: step.saturating_mul(TONE_PACKETS),
     };
     out.extend(std::iter::repeat_n((false, end), END_REPEATS));
     out
@@ -139,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_press_is_marked_grows_and_ends_three_times() {
-        let packets = key_press(5);
+        let packets = key_press(5, 160);
         assert_eq!(packets.len(), 5 + 3);
         assert!(packets[0].0 && packets.iter().skip(1).all(|p| !p.0));
         assert_eq!(packets[4].1.duration, 800);
@@ -149,16 +150,25 @@ mod tests {
     }
 
     #[test]
+    fn a_press_beside_opus_lasts_100_ms_in_the_48_khz_clock() {
+        let packets = key_press(5, 960);
+        assert_eq!(packets[0].1.duration, 960);
+        assert!(packets[5..]
+            .iter()
+            .all(|p| p.1.end && p.1.duration == 4_800));
+    }
+
+    #[test]
     fn one_key_per_event_even_with_repeats_and_reordering() {
         let mut rx = DtmfReceiver::default();
         let mut keys = String::new();
         for (ts, event) in [(1000u32, 1u8), (5000, 2)] {
-            for (_, p) in key_press(event) {
+            for (_, p) in key_press(event, 160) {
                 keys.extend(rx.receive(ts, &p.to_bytes()));
             }
         }
         // A late straggler of the first event.
-        keys.extend(rx.receive(1000, &key_press(1)[7].1.to_bytes()));
+        keys.extend(rx.receive(1000, &key_press(1, 160)[7].1.to_bytes()));
         assert_eq!(keys, "12");
         assert_eq!(rx.receive(9000, &[1, 2]), None, "short payload");
     }

@@ -82,6 +82,12 @@ impl<T> JitterBuffer<T> {
         self.frames.is_empty()
     }
 
+    /// Whether playout is running (not waiting for [`PREFILL`] before the first frame or
+    /// after running dry).
+    pub fn is_playing(&self) -> bool {
+        self.next.is_some()
+    }
+
     fn extend(&self, seq: u16) -> u64 {
         // Start well above zero so sequence numbers just below the first stay positive.
         let Some(highest) = self.highest else {

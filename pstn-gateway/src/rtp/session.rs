@@ -3,7 +3,9 @@
 //! - Receive: packets from the negotiated remote IP only (anything else is counted and
 //!   dropped: an open RTP port is otherwise an injection point), audio into the jitter
 //!   buffer, telephone-events to the key channel at once (no jitter delay for keys).
-//! - Every 20 ms: one decoded frame (silence when nothing is due) to `audio_from_phone`.
+//! - Every 20 ms: one decoded frame (silence when nothing is due) to `audio_from_phone`;
+//!   the tick follows the packets' phase ([`super::playout`]), so a packet waits about
+//!   the same few ms for it in every call.
 //! - Send: each frame from `audio_to_phone` is encoded and sent as it comes (the bridge
 //!   paces them at 20 ms); a key press replaces audio for its 100 ms and its end packets.
 //! - With SRTP ([`run_secure`]) every packet is protected before it is sent, and a
@@ -22,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::LegCodec;
 use super::dtmf::{self, DtmfReceiver, EventPayload};
-use super::jitter::{JitterBuffer, Slot};
+use super::jitter::{JitterBuffer, Slot, PREFILL};
 use super::packet::RtpPacket;
+use super::playout::PlayoutClock;
 use super::srtp::SrtpSession;
 use crate::sdp::{MediaDirection, Negotiated};
 
@@ -127,11 +130,14 @@ pub async fn run_secure(
     mut silence: Silence,
     mut srtp: Option<SrtpSession>,
 ) {
-    // Packets, not sound: carriers send RTP (comfort noise included) all through a call
-    // that is not on hold, so a gap this long means the far end is gone.
-    let mut last_heard = Instant::now();
-    let mut jitter: JitterBuffer<Vec<u8>> = JitterBuffer::default();
-    let mut keys = DtmfReceiver::default();
+    let mut rx = Inbound {
+        jitter: JitterBuffer::default(),
+        keys: DtmfReceiver::default(),
+        audio_ssrc: None,
+        playout: PlayoutClock::default(),
+        last_heard: Instant::now(),
+        next_tick: tokio::time::Instant::now(),
+    };
     let mut tx = Sender {
         ssrc: rand::random(),
         seq: rand::random(),
@@ -142,11 +148,11 @@ pub async fn run_secure(
     };
     let mut buf = vec![0u8; 2048];
     let mut tick = tokio::time::interval(FRAME_TIME);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Ticks missed while the task could not run (a loaded machine) are caught up at
+    // once: the phone kept sending in real time, and a delayed clock would keep every
+    // stall as added delay for the rest of the call.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut first_audio = true;
-    // The audio stream's SSRC: a new one (a restarted stream) resets the jitter buffer,
-    // and telephone-events from another SSRC leave the audio's sequence alone.
-    let mut audio_ssrc = None;
     let mut codec_in_use = target.borrow().codec;
     let mut codec = LegCodec::new(codec_in_use);
     loop {
@@ -167,63 +173,45 @@ pub async fn run_secure(
                     break;
                 }
                 // Hold and resume restart the count.
-                last_heard = Instant::now();
+                rx.last_heard = Instant::now();
             }
             received = socket.recv_from(&mut buf) => {
                 let Ok((len, from)) = received else { continue };
-                if from.ip() != media.remote.ip() {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
+                let keys_out = &channels.keys_from_phone;
+                if let Some(at) = rx.take(&buf[..len], from, &media, &mut srtp, &stats, keys_out) {
+                    tick.reset_at(at);
                 }
-                let opened;
-                let data = match srtp.as_mut() {
-                    Some(session) => match session.unprotect(&buf[..len]) {
-                        Some(plain) => {
-                            opened = plain;
-                            &opened[..]
-                        }
-                        None => {
-                            stats.dropped.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                    },
-                    None => &buf[..len],
-                };
-                let Ok(packet) = RtpPacket::parse(data) else {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                if packet.payload_type == media.codec_pt {
-                    if audio_ssrc != Some(packet.ssrc) {
-                        audio_ssrc = Some(packet.ssrc);
-                        jitter = JitterBuffer::default();
-                    }
-                    jitter.push(packet.sequence, packet.payload.to_vec());
-                } else if Some(packet.payload_type) == media.dtmf_pt {
-                    if audio_ssrc == Some(packet.ssrc) {
-                        // Keeps the sequence numbers contiguous: the slot plays as silence.
-                        jitter.push(packet.sequence, Vec::new());
-                    }
-                    if let Some(key) = keys.receive(packet.timestamp, packet.payload) {
-                        let _ = channels.keys_from_phone.try_send(key);
-                    }
-                } else {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                stats.received.fetch_add(1, Ordering::Relaxed);
-                last_heard = Instant::now();
             }
-            _ = tick.tick() => {
+            due = tick.tick() => {
+                rx.next_tick = due + FRAME_TIME;
+                // Datagrams that came while this task could not run (a loaded machine)
+                // are taken before the frame due now is looked for: a stall of ours is
+                // not a late packet. Bounded, so a flood cannot hold the tick.
+                let was_playing = rx.jitter.is_playing();
+                let mut moved = None;
+                for _ in 0..DRAIN_AT_TICK {
+                    let Ok((len, from)) = socket.try_recv_from(&mut buf) else { break };
+                    let keys_out = &channels.keys_from_phone;
+                    if let Some(at) = rx.take(&buf[..len], from, &media, &mut srtp, &stats, keys_out) {
+                        moved = Some(at);
+                    }
+                }
+                if let Some(at) = moved {
+                    tick.reset_at(at);
+                }
+                // A packet just taken restarted playout: it plays at its own tick, a
+                // margin from now; this one conceals, as it would have.
+                let restarted = !was_playing && moved.is_some();
                 if media.direction == MediaDirection::SendRecv
-                    && last_heard.elapsed() > silence.timeout
+                    && rx.last_heard.elapsed() > silence.timeout
                 {
                     if let Some(lost) = silence.lost.take() {
                         let _ = lost.send(());
                         break;
                     }
                 }
-                let frame = match jitter.pop() {
+                let slot = if restarted { Slot::Missing } else { rx.jitter.pop() };
+                let frame = match slot {
                     Slot::Frame(bytes) => codec.decode(Some(&bytes)),
                     Slot::Missing => codec.decode(None),
                 };
@@ -266,6 +254,97 @@ pub async fn run_secure(
     }
 }
 
+/// Most datagrams taken at a tick before its frame is looked for.
+const DRAIN_AT_TICK: usize = 16;
+
+/// The receive side of a media session: what arrived, waiting for the playout tick.
+struct Inbound {
+    jitter: JitterBuffer<Vec<u8>>,
+    keys: DtmfReceiver,
+    /// The audio stream's SSRC: a new one (a restarted stream) resets the jitter buffer,
+    /// and telephone-events from another SSRC leave the audio's sequence alone.
+    audio_ssrc: Option<u32>,
+    playout: PlayoutClock,
+    /// Packets, not sound: carriers send RTP (comfort noise included) all through a call
+    /// that is not on hold, so a long gap means the far end is gone.
+    last_heard: Instant,
+    /// When the next playout tick is due.
+    next_tick: tokio::time::Instant,
+}
+
+impl Inbound {
+    /// Takes one datagram from `from`: audio into the jitter buffer, a key to
+    /// `keys_out`, anything else counted as dropped. Returns where the playout tick must
+    /// move, if it must.
+    fn take(
+        &mut self,
+        datagram: &[u8],
+        from: SocketAddr,
+        media: &Negotiated,
+        srtp: &mut Option<SrtpSession>,
+        stats: &MediaStats,
+        keys_out: &mpsc::Sender<char>,
+    ) -> Option<tokio::time::Instant> {
+        let dropped = || {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            None
+        };
+        if from.ip() != media.remote.ip() {
+            return dropped();
+        }
+        let opened;
+        let data = match srtp.as_mut() {
+            Some(session) => match session.unprotect(datagram) {
+                Some(plain) => {
+                    opened = plain;
+                    &opened[..]
+                }
+                None => return dropped(),
+            },
+            None => datagram,
+        };
+        let Ok(packet) = RtpPacket::parse(data) else {
+            return dropped();
+        };
+        let mut moved = None;
+        if packet.payload_type == media.codec_pt {
+            if self.audio_ssrc != Some(packet.ssrc) {
+                self.audio_ssrc = Some(packet.ssrc);
+                self.jitter = JitterBuffer::default();
+            }
+            self.jitter.push(packet.sequence, packet.payload.to_vec());
+            let now = tokio::time::Instant::now();
+            if !self.jitter.is_playing() {
+                if self.jitter.len() == PREFILL {
+                    // This packet starts playout: its tick a margin from now.
+                    self.next_tick = self.playout.start(now);
+                    moved = Some(self.next_tick);
+                }
+            } else {
+                let ahead = u32::try_from(self.jitter.len().saturating_sub(1)).unwrap_or(0);
+                let plays_at = self.next_tick + FRAME_TIME * ahead;
+                if let Some(at) = self.playout.arrived(now, plays_at, self.next_tick) {
+                    self.next_tick = at.max(now);
+                    moved = Some(at);
+                }
+            }
+        } else if Some(packet.payload_type) == media.dtmf_pt {
+            if self.audio_ssrc == Some(packet.ssrc) {
+                // Keeps the sequence numbers contiguous: the slot plays as silence.
+                self.jitter.push(packet.sequence, Vec::new());
+            }
+            if let Some(key) = self.keys.receive(packet.timestamp, packet.payload) {
+                let _ = keys_out.try_send(key);
+            }
+        } else {
+            return dropped();
+        }
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        self.last_heard = Instant::now();
+        moved
+    }
+}
+
 /// Sends the next packet of the key press in progress, starting the next queued one.
 async fn send_event_step(
     socket: &UdpSocket,
@@ -280,7 +359,10 @@ async fn send_event_step(
         let Some(event) = tx.queued_keys.pop_front() else {
             return;
         };
-        tx.event = dtmf::key_press(event).into();
+        // Durations in the audio's clock, like the timestamps: baresip does the same beside
+        // Opus even under telephone-event/8000, and a receiver reading them as 8 kHz
+        // plays the key longer, never too short for a detector (docs/decisions.md).
+        tx.event = dtmf::key_press(event, u16::try_from(ticks).unwrap_or(u16::MAX)).into();
         tx.event_ts = tx.ts;
     }
     if let Some((marker, payload)) = tx.event.pop_front() {
@@ -292,10 +374,8 @@ async fn send_event_step(
             }
         }
         if tx.event.is_empty() {
-            // The next audio frame starts after the event's duration (counted at 8 kHz,
-            // telephone-event's rate; scaled to the audio clock, 48 kHz for Opus).
-            let duration = u32::from(payload.duration) * ticks / FRAME_SAMPLES as u32;
-            tx.ts = tx.event_ts.wrapping_add(duration);
+            // The next audio frame starts after the event's duration.
+            tx.ts = tx.event_ts.wrapping_add(u32::from(payload.duration));
         }
     }
 }

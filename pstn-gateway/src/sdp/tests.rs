@@ -14,7 +14,7 @@ fn a_carrier_offer_is_read() {
     assert_eq!(sdp.address, "203.0.113.5".parse::<IpAddr>().unwrap());
     assert_eq!(sdp.port, 12000);
     assert_eq!(sdp.formats, vec![0, 8, 101]);
-    assert_eq!(sdp.telephone_event(), Some(101));
+    assert_eq!(sdp.telephone_event_at(8000), Some(101));
     assert_eq!(sdp.ptime, Some(20));
     let n = sdp.negotiate(&[PCMA, PCMU]).unwrap();
     assert_eq!(n.codec, PCMU, "the offerer's order wins");
@@ -177,10 +177,80 @@ fn an_offer_with_opus_lists_it_where_the_trunk_put_it() {
     };
     let offer = build_offer(&local, &[Codec::Opus, PCMU]);
     let sdp = parse(offer.as_bytes()).unwrap();
-    assert_eq!(sdp.formats, vec![OFFER_OPUS_PT, 0, OFFER_DTMF_PT]);
+    assert_eq!(
+        sdp.formats,
+        vec![OFFER_OPUS_PT, 0, OFFER_DTMF_PT, OFFER_DTMF_48K_PT]
+    );
+    assert_eq!(sdp.telephone_event_at(48_000), Some(OFFER_DTMF_48K_PT));
+    assert_eq!(sdp.telephone_event_at(8000), Some(OFFER_DTMF_PT));
     assert_eq!(
         sdp.negotiate(&[PCMU, Codec::Opus]).unwrap().codec,
         Codec::Opus
     );
     assert!(offer.contains("a=fmtp:111 stereo=0;sprop-stereo=0\r\n"));
+}
+
+/// Asterisk and FreeSWITCH offer Opus with telephone-event/48000 only.
+const PBX_OPUS: &str = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 107 0 8 101 102\r\n\
+a=rtpmap:107 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=rtpmap:102 telephone-event/48000\r\na=fmtp:102 0-16\r\n";
+
+#[test]
+fn telephone_event_is_taken_in_the_codecs_clock_and_answered_in_it() {
+    let local = LocalMedia {
+        address: "127.0.0.1".parse().unwrap(),
+        port: 30000,
+        session_id: 1,
+    };
+    // Both rates offered: Opus takes /48000 (RFC 4733: the audio's clock), G.711 /8000.
+    let sdp = parse(PBX_OPUS.as_bytes()).unwrap();
+    let opus = sdp.negotiate_with(&[Codec::Opus, PCMU], true).unwrap();
+    assert_eq!((opus.dtmf_pt, opus.dtmf_clock), (Some(102), 48_000));
+    let answer = build_answer(&local, &opus, 2);
+    assert!(
+        answer.contains("m=audio 30000 RTP/AVP 107 102\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("a=rtpmap:102 telephone-event/48000\r\n"));
+    assert!(!answer.contains("telephone-event/8000"), "{answer}");
+    let g711 = sdp.negotiate(&[PCMU]).unwrap();
+    assert_eq!((g711.dtmf_pt, g711.dtmf_clock), (Some(101), 8000));
+
+    // Only /48000 beside Opus: still DTMF (before, only /8000 was recognised).
+    let only_wide = PBX_OPUS.replace("101 102", "102");
+    let sdp = parse(only_wide.as_bytes()).unwrap();
+    let opus = sdp.negotiate_with(&[Codec::Opus], true).unwrap();
+    assert_eq!((opus.dtmf_pt, opus.dtmf_clock), (Some(102), 48_000));
+    // ... but not beside G.711, whose clock it is not.
+    assert_eq!(sdp.negotiate(&[PCMU]).unwrap().dtmf_pt, None);
+
+    // baresip: Opus with /8000 only. Taken, and answered as /8000.
+    let sdp = parse(BARESIP_OPUS.as_bytes()).unwrap();
+    let opus = sdp.negotiate_with(&[Codec::Opus], true).unwrap();
+    assert_eq!((opus.dtmf_pt, opus.dtmf_clock), (Some(101), 8000));
+    let answer = build_answer(&local, &opus, 2);
+    assert!(answer.contains("a=rtpmap:101 telephone-event/8000\r\n"));
+}
+
+#[test]
+fn our_opus_offer_gets_dtmf_from_an_answer_at_either_rate() {
+    let local = LocalMedia {
+        address: "127.0.0.1".parse().unwrap(),
+        port: 30000,
+        session_id: 1,
+    };
+    let offer = parse(build_offer(&local, &[Codec::Opus, PCMU]).as_bytes()).unwrap();
+    for (pt, rate) in [(OFFER_DTMF_PT, 8000), (OFFER_DTMF_48K_PT, 48_000)] {
+        // The answerer keeps the telephone-event it knows.
+        let mut agreed = offer.negotiate(&[Codec::Opus]).unwrap();
+        assert_eq!(agreed.dtmf_clock, 48_000, "the offer's own clock first");
+        agreed.dtmf_pt = Some(pt);
+        agreed.dtmf_clock = rate;
+        let answer = parse(build_answer(&local, &agreed, 1).as_bytes()).unwrap();
+        let back = answer.negotiate(&[Codec::Opus, PCMU]).unwrap();
+        assert_eq!((back.dtmf_pt, back.dtmf_clock), (Some(pt), rate));
+    }
+    // A G.711-only offer has no /48000.
+    let g711 = build_offer(&local, &[PCMU, PCMA]);
+    assert!(!g711.contains("telephone-event/48000"), "{g711}");
 }

@@ -25,6 +25,8 @@ pub struct Baresip {
     pub dir: Dir,
     /// Its SIP address.
     pub sip: SocketAddr,
+    /// Its console (module `cons`, UDP), with [`PhoneOptions::keypad`].
+    console: Option<SocketAddr>,
 }
 
 /// Optional phone settings.
@@ -41,6 +43,9 @@ pub struct PhoneOptions {
     /// Only the Opus codec (module `opus` instead of `g711`): baresip offers and accepts
     /// nothing but `opus/48000/2` (and telephone-event).
     pub opus_only: bool,
+    /// A keypad: the `cons` module listens for menu commands on a UDP port, so a test
+    /// can press keys during a call ([`Baresip::press`]).
+    pub keypad: bool,
 }
 
 impl PhoneOptions {
@@ -128,8 +133,11 @@ impl Baresip {
         let port = super::free_port();
         let rtp = super::free_port();
         let sip: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        let console = options
+            .keypad
+            .then(|| SocketAddr::new(sip.ip(), super::free_port()));
         std::fs::create_dir_all(dir.0.join("rec")).unwrap();
-        let config = format!(
+        let mut config = format!(
             "poll_method epoll\nsip_listen {sip}\nmodule_path /usr/lib/baresip/modules\n\
              module {codec}.so\nmodule ausine.so\nmodule alsa.so\nmodule sndfile.so\n\
              module_app account.so\nmodule_app menu.so\n\
@@ -139,6 +147,9 @@ impl Baresip {
             rtp + 10,
             codec = if options.opus_only { "opus" } else { "g711" },
         ) + &options.config_lines();
+        if let Some(console) = console {
+            config += &format!("module cons.so\ncons_listen {console}\n");
+        }
         std::fs::write(dir.0.join("config"), config).unwrap();
         let answer = match role {
             Role::AutoAnswer => ";answermode=auto",
@@ -167,7 +178,36 @@ impl Baresip {
             .stderr(Stdio::null())
             .spawn()
             .expect("baresip starts");
-        Self { child, dir, sip }
+        Self {
+            child,
+            dir,
+            sip,
+            console,
+        }
+    }
+
+    /// Presses `keys` on the phone's keypad during its call (menu command `/sndcode`:
+    /// each key as an RFC 4733 event, then the release). Needs [`PhoneOptions::keypad`].
+    pub fn press(&self, keys: &str) {
+        let console = self.console.expect("a phone started with a keypad");
+        let socket = std::net::UdpSocket::bind(SocketAddr::new(console.ip(), 0)).unwrap();
+        socket
+            .send_to(format!("/sndcode {keys}\n").as_bytes(), console)
+            .unwrap();
+    }
+
+    /// The keys the phone received as RFC 4733 events, in order (baresip logs each
+    /// event's start as `received event: '5' (end=0)`).
+    pub fn keys_received(&self) -> String {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                line.split_once("received event: '")?
+                    .1
+                    .split_once("' (end=0)")
+            })
+            .filter_map(|(key, _)| key.chars().next())
+            .collect()
     }
 
     /// Quits the way a person hangs up and closes the app (SIGTERM: baresip ends its

@@ -298,7 +298,7 @@ pub fn write_dtmf_pcap(path: &Path, key: char) {
     out.extend_from_slice(&65535u32.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes()); // DLT_EN10MB
     let event = dtmf::event_of(key).unwrap();
-    for (i, (marker, payload)) in dtmf::key_press(event).into_iter().enumerate() {
+    for (i, (marker, payload)) in dtmf::key_press(event, 160).into_iter().enumerate() {
         let bytes = payload.to_bytes();
         let rtp = RtpPacket {
             marker,
@@ -341,6 +341,35 @@ pub fn write_dtmf_pcap(path: &Path, key: char) {
         out.extend_from_slice(&frame);
     }
     std::fs::write(path, out).unwrap();
+}
+
+/// Whether `samples` (8 kHz) hold at least a second of loud audio, mostly `hz`.
+pub fn mostly(samples: &[i16], hz: f64) -> bool {
+    let loud: Vec<i16> = samples
+        .chunks(160)
+        .filter(|f| f.iter().any(|s| s.abs() > 1000))
+        .flatten()
+        .copied()
+        .collect();
+    loud.len() >= 8_000 && tone_share(&loud, hz) > 0.8
+}
+
+/// Says `hz` to the phone for 3 s, paced at 20 ms, while collecting what the phone says
+/// (the baresip tests' listening step).
+pub async fn talk(call: &mut PhoneCall, hz: f64) -> Vec<i16> {
+    let to_phone = call.audio_to_phone();
+    let sender = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(pstn_gateway::FRAME_TIME);
+        for frame in tone(hz, 3.0, 8_000.0).chunks(pstn_gateway::FRAME_SAMPLES) {
+            tick.tick().await;
+            if to_phone.send(frame.to_vec()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let heard = collect(call, 150).await;
+    sender.await.unwrap();
+    heard
 }
 
 /// Collects `count` frames from a call (20 ms each).

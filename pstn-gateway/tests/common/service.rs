@@ -1,6 +1,7 @@
 //! The gateway service with a PhantomCall user on an embedded relay: the set-up shared by
 //! the service tests (real engines, real webrtc-rs media on loopback).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,6 +140,8 @@ pub struct Scene {
     pub devices: SyntheticDevices,
     pub alice: Client,
     pub events: broadcast::Receiver<EngineEvent>,
+    /// The tone Alice says.
+    pub hz: f32,
 }
 
 pub async fn scene(hz: f32) -> Scene {
@@ -151,6 +154,7 @@ pub async fn scene(hz: f32) -> Scene {
         devices,
         alice,
         events,
+        hz,
     }
 }
 
@@ -172,18 +176,72 @@ impl Scene {
         .await;
         ringing
     }
+
+    /// A gateway whose DID rings Alice; `phone` (given the gateway's SIP address) dials
+    /// it and Alice answers. The gateway, the phone, and the ringing event.
+    pub async fn phone_rings_alice(
+        &mut self,
+        phone: impl FnOnce(SocketAddr) -> Baresip,
+    ) -> (GatewayService, Baresip, calling::CallEvent) {
+        let gateway = service(self.relay.url(), &self.alice, None, &[]).await;
+        let phone = phone(gateway.gateway().sip_addr("test").unwrap());
+        let ringing = self.answer().await;
+        (gateway, phone, ringing)
+    }
+
+    /// Alice dials `number` through `gateway` and waits (20 s) until the phone that
+    /// answers is connected: that event, checked to be her call.
+    pub async fn alice_dials(
+        &mut self,
+        gateway: &GatewayService,
+        number: &str,
+    ) -> calling::CallEvent {
+        dial_connected(&self.alice, &mut self.events, gateway, number).await
+    }
+
+    /// After 4 s of talk: Alice hears the phone's `phone_hz` and the phone hears her
+    /// tone. `how` ends both messages (" through Opus").
+    pub async fn both_hear(&self, phone: &Baresip, phone_hz: f32, how: &str) {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(
+            user_hears(&self.devices, phone_hz),
+            "the user hears the phone's {phone_hz} Hz{how}"
+        );
+        assert!(
+            phone_hears(phone, self.hz),
+            "the phone hears the user's {} Hz{how}: {}",
+            self.hz,
+            phone.log()
+        );
+    }
+}
+
+/// [`Scene::alice_dials`] for a test that keeps Alice borrowed elsewhere (`events` are
+/// her engine's).
+pub async fn dial_connected(
+    user: &Client,
+    events: &mut broadcast::Receiver<EngineEvent>,
+    gateway: &GatewayService,
+    number: &str,
+) -> calling::CallEvent {
+    let call = user
+        .engine
+        .dial_phone(gateway.public_key(), number, PrivacyMode::Fast)
+        .unwrap();
+    let connected = wait_state(events, CallState::Connected, Duration::from_secs(20)).await;
+    assert_eq!(connected.call_id, call);
+    connected
+}
+
+/// The SIP URI of the test DID at a gateway's SIP address.
+pub fn did_at(sip: SocketAddr) -> String {
+    format!("sip:{DID}@{sip}")
 }
 
 /// baresip as a phone with the number +1 555 123 4512, saying 1 kHz, dialling the DID at
 /// `sip`.
 pub fn phone_dialling(ip: &str, sip: std::net::SocketAddr) -> Baresip {
-    Baresip::start_on(
-        ip,
-        "+15551234512",
-        1_000,
-        Role::Dial(&format!("sip:{DID}@{sip}")),
-        30,
-    )
+    Baresip::start_on(ip, "+15551234512", 1_000, Role::Dial(&did_at(sip)), 30)
 }
 
 /// Waits until baresip says its call ended.
