@@ -221,12 +221,15 @@ async fn on_a_thin_link_video_yields_to_voice_and_comes_back_when_it_widens() {
         "the voice's bitrate was never cut below its {default_kbps} kbit/s (open: {voice_kbps})"
     );
     assert!(
-        packets / seconds >= 40.0,
+        // 44-50 a second when it works, 3 when the video does not yield: a wide margin
+        // for a loaded machine.
+        packets / seconds >= 35.0,
         "voice packets arrive: {:.1} a second",
         packets / seconds
     );
     assert!(
-        concealed * 10 <= played + concealed,
+        // About 3 % concealed when it works, over 60 % when the video does not yield.
+        concealed * 5 <= played + concealed,
         "few gaps in the voice: {concealed} of {} frames concealed",
         played + concealed
     );

@@ -10,8 +10,9 @@
 //! packets a second out of fifty, and still did 20 s after the cap was lifted, because the
 //! queue never drained: it paced at the rate the encoders produced, and the far end's
 //! retransmission requests for the packets stuck in it filled it to its 4096-packet limit.
-//! libwebrtc's pacer sends audio ahead of video, paces at 2.5 times the target and speeds
-//! up so that nothing waits in it for more than a bounded time; this does the same.
+//! libwebrtc's pacer sends audio ahead of video, paces at 2.5 times the target, speeds up
+//! so that nothing waits in it for more than a bounded time and limits retransmissions;
+//! this does the same (and `peer/mod.rs` limits how often the far end asks again).
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
