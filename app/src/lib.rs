@@ -23,3 +23,10 @@ pub mod ble;
 pub mod demo;
 pub mod gui;
 pub mod wallet;
+
+/// Starts readying human blackout's embedded models for the camera's default frame size on
+/// a low-priority background thread ([`blackout::prepare_in_background`]); returns at once.
+/// Called where the app starts, so the first video call finds them ready.
+pub fn warm_up_blackout() -> blackout::Warmup {
+    blackout::prepare_in_background(media::video::DEFAULT_WIDTH, media::video::DEFAULT_HEIGHT)
+}

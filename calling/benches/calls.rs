@@ -4,6 +4,9 @@
 //! 640x480 video call, and the leak check: after 100 sequential calls the task count,
 //! thread count and memory are back at their baseline (the bench fails otherwise).
 //!
+//! The first video call of a fresh process is measured in child processes, with and
+//! without the models' warm-up ([`blackout::prepare_in_background`]).
+//!
 //! `cargo bench -p calling --bench calls` (`-- --calls N` for the set-up sample size,
 //! `-- --quick` for a short run, `-- --leak-only` for the leak check alone).
 
@@ -146,10 +149,82 @@ async fn load(
     (share, rss_mib())
 }
 
+/// `--first-call URL [--warm]`: the first video call of this process (human blackout on
+/// both cameras, relay at URL), after the app's warm-up has finished (`--warm`) or without
+/// one; prints the first remote frame's delay after connected, ms.
+fn first_call_child(args: &[String]) {
+    let url = args
+        .iter()
+        .position(|a| a == "--first-call")
+        .and_then(|i| args.get(i + 1))
+        .expect("--first-call URL");
+    let relay = RelayUrl::parse(url).expect("a relay URL");
+    let warm = args.iter().any(|a| a == "--warm");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        if warm {
+            // What the app starts when it starts; the user dials seconds later.
+            let warmup = blackout::prepare_in_background(640, 480);
+            let done = warmup.wait(Duration::from_secs(60));
+            assert!(matches!(done, Some(Ok(()))), "warm-up: {done:?}");
+        }
+        let blackout = || FilterChoice::Blackout(blackout::FilterConfig::default());
+        let carol = side_with(&relay, ALICE_HZ, false, blackout()).await;
+        let dave = side_with(&relay, BOB_HZ, false, blackout()).await;
+        let c = one_call(
+            &carol,
+            dave.key,
+            CallType::Video,
+            Duration::from_millis(1300),
+        )
+        .await;
+        let ms = c.first_video.expect("a video call").as_secs_f64() * 1000.0;
+        println!("{ms:.1}");
+        carol.engine.shutdown().await;
+        dave.engine.shutdown().await;
+        carol.transport.shutdown().await;
+        dave.transport.shutdown().await;
+    });
+}
+
+/// The first video call of `runs` fresh processes each, with and without the warm-up
+/// (alternating, so load on the machine falls on both alike): first remote frame, ms.
+fn first_calls(relay: &RelayUrl, runs: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut warm, mut cold) = (Vec::new(), Vec::new());
+    for i in 0..runs * 2 {
+        let with_warm_up = i % 2 == 0;
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command.args(["--first-call", &relay.to_string()]);
+        if with_warm_up {
+            command.arg("--warm");
+        }
+        let out = command.output().expect("the first-call process runs");
+        assert!(
+            out.status.success(),
+            "first call: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ms: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("the first-call process prints ms");
+        if with_warm_up { &mut warm } else { &mut cold }.push(ms);
+    }
+    (warm, cold)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--serve-relay") {
         serve_relay();
+        return;
+    }
+    if args.iter().any(|a| a == "--first-call") {
+        first_call_child(&args);
         return;
     }
     let (relay_process, relay) = start_relay_process();
@@ -166,6 +241,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let first_call_relay = relay.clone();
     let ok = runtime.block_on(async move {
         let alice = side(&relay, ALICE_HZ, true).await;
         let bob = side(&relay, BOB_HZ, true).await;
@@ -219,6 +295,14 @@ fn main() {
             dave.engine.shutdown().await;
             carol.transport.shutdown().await;
             dave.transport.shutdown().await;
+            // A process's first video call: the models are prepared by it, or by the
+            // app's warm-up before it.
+            let runs = if quick { 3 } else { 5 };
+            let (warm, cold) = tokio::task::spawn_blocking(move || first_calls(&first_call_relay, runs))
+                .await
+                .unwrap();
+            report("first call of a process: first remote video frame after connected, no warm-up", cold, "ms");
+            report("first call of a process: first remote video frame after connected, after the warm-up", warm, "ms");
         }
         }
 

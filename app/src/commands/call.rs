@@ -32,6 +32,10 @@ pub struct CallOptions {
 }
 
 pub async fn run(file: &KeyFile, options: CallOptions) -> Result<ExitCode> {
+    if options.video && !options.devices.no_blackout {
+        // Ready while the relays connect, so the first filtered frame does not wait.
+        phantomcall::warm_up_blackout();
+    }
     let peers = options
         .npubs
         .iter()

@@ -43,6 +43,10 @@ fn heard(side: &SyntheticPeer, expected_hz: f32) -> (bool, f64) {
 }
 
 pub async fn run(options: DemoOptions) -> Result<ExitCode> {
+    if options.video && !options.no_blackout {
+        // A head start while the relay and the two identities come up.
+        phantomcall::warm_up_blackout();
+    }
     let duration = call_duration(options.seconds)?;
     let say = |line: String| {
         if !options.quiet {

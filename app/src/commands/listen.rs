@@ -48,6 +48,10 @@ pub struct ListenOptions {
 }
 
 pub async fn run(file: &KeyFile, options: ListenOptions) -> Result<ExitCode> {
+    if !options.devices.no_blackout {
+        // A video call may come in at any time: have the filter's models ready for it.
+        phantomcall::warm_up_blackout();
+    }
     let urls = options.relays.urls_for(options.net.signaling)?;
     let network = options.net.network_for_answering()?;
     let id = identity::load(file)?;

@@ -56,6 +56,14 @@ const WINDOW_SIZE: [f32; 2] = [980.0, 680.0];
 
 /// Opens the window and runs until it is closed.
 pub fn run(options: AppOptions) -> anyhow::Result<()> {
+    // Human blackout's models get ready while the window opens and the user picks someone
+    // to call, so the first video call (or the lobby's preview) does not wait for them.
+    // Unreadable settings leave blackout on (the filter's default), so warm then too.
+    let blackout_on =
+        options.demo || settings::Settings::load(&options.config_dir).map_or(true, |s| s.blackout);
+    if blackout_on {
+        crate::warm_up_blackout();
+    }
     let backend = backend::Backend::new()?;
     let native = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()

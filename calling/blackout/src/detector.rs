@@ -143,7 +143,9 @@ impl TractDetector {
         Ok(det)
     }
 
-    fn plan(&mut self, width: u32, height: u32) -> Result<usize, SegmentError> {
+    /// The index of this detector's plan for a `width x height` input, prepared (or taken
+    /// from the process's shared plans) on first use.
+    pub(crate) fn plan(&mut self, width: u32, height: u32) -> Result<usize, SegmentError> {
         if let Some(i) = self
             .plans
             .iter()
@@ -209,13 +211,22 @@ fn shared_plan(
     if let Some(plan) = known {
         return Ok(plan);
     }
-    // Optimised outside the lock: two first users may both do it, never wait for each other.
+    // Optimised outside the lock: two first users (the warm-up and a call that started
+    // before it finished) may both do it, never wait for each other.
+    crate::model::count_preparation(detector_plan_key(width, height));
     let plan = optimise(model, width, height)?;
-    plans
+    // The first plan stored stays: every later user shares that one.
+    Ok(plans
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert((width, height), plan.clone());
-    Ok(plan)
+        .entry((width, height))
+        .or_insert(plan)
+        .clone())
+}
+
+/// The name under which the embedded detector's plan for this input size is counted.
+pub(crate) fn detector_plan_key(width: u32, height: u32) -> String {
+    format!("person detector {width}x{height}")
 }
 
 impl PersonDetector for TractDetector {

@@ -16,7 +16,8 @@
 //! segmentation filter, configured by [`FilterConfig`]), [`BlackFrameFilter`] (always black:
 //! blackout off or unavailable), [`RawFrame`] / [`PixelFormat`] / [`FrameError`] (input),
 //! [`FilteredFrame`] (output), [`FilterState`] (for the UI), [`Segmenter`] (the inference
-//! backend, [`TractSegmenter`] in production).
+//! backend, [`TractSegmenter`] in production), [`prepare_in_background`] (readies the
+//! embedded models when the app starts, so the first call does not wait for them).
 //!
 //! ```
 //! use blackout::{BlackoutFilter, FilterConfig, PixelFormat, PrivacyFilter, RawFrame};
@@ -48,6 +49,7 @@ pub mod quality;
 mod resize;
 mod schedule;
 mod segmenter;
+mod warm;
 mod worker;
 
 pub use convert::pack_rgb;
@@ -66,3 +68,4 @@ pub use motion::MotionConfig;
 pub use placeholder::{Placeholder, PlaceholderError};
 pub use schedule::DetectorConfig;
 pub use segmenter::{RgbImage, SegmentError, Segmenter, TractSegmenter};
+pub use warm::{prepare_in_background, Warmup};

@@ -170,6 +170,23 @@ fn prepared_embedded() -> &'static Mutex<HashMap<&'static str, Prepared>> {
     PREPARED.get_or_init(Default::default)
 }
 
+/// How many times each embedded plan (a segmentation model by name, the detector by input
+/// size) began to be prepared in this process: the warm-up's test checks with it that a
+/// call after the warm-up prepares nothing.
+pub(crate) fn preparations() -> &'static Mutex<HashMap<String, usize>> {
+    static STARTED: OnceLock<Mutex<HashMap<String, usize>>> = OnceLock::new();
+    STARTED.get_or_init(Default::default)
+}
+
+/// Counts one preparation of the embedded plan `key` (see [`preparations`]).
+pub(crate) fn count_preparation(key: String) {
+    *preparations()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_default() += 1;
+}
+
 /// An embedded model, prepared once per process and spawned for this user.
 pub(crate) fn load_embedded(
     name: &'static str,
@@ -183,16 +200,30 @@ pub(crate) fn load_embedded(
     let prepared = match known {
         Some(prepared) => prepared,
         None => {
-            // Prepared outside the lock: two first users may both prepare, never wait.
+            // Prepared outside the lock: two first users (the warm-up and a call that
+            // started before it finished) may both prepare, never wait for each other.
+            count_preparation(name.to_string());
             let prepared = prepare_model(name, bytes)?;
+            // The first plan stored stays: every later user shares that one.
             prepared_embedded()
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(name, prepared.clone());
-            prepared
+                .entry(name)
+                .or_insert(prepared)
+                .clone()
         }
     };
     prepared.spawn(name)
+}
+
+/// The plan of the embedded model `name` if it has been prepared (for tests).
+#[cfg(test)]
+pub(crate) fn prepared_plan(name: &str) -> Option<Arc<TypedRunnableModel>> {
+    prepared_embedded()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .map(|p| p.plan.clone())
 }
 
 /// Parses, validates and optimises an ONNX model.

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use media::video::{EncoderConfig, VideoDecoder, VideoEncoder, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS};
+use media::video::{
+    EncoderConfig, VideoDecoder, VideoEncoder, KEYFRAME_INTERVAL, MAX_BITRATE_KBPS,
+    MIN_BITRATE_KBPS,
+};
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtp::codec::vp8::Vp8Packet;
 use tokio::runtime::Handle;
@@ -74,6 +77,43 @@ pub(crate) fn bitrate_kbps_for(
     part.clamp(u64::from(MIN_BITRATE_KBPS), u64::from(cap)) as u32
 }
 
+/// How far the encoder's output may run above its target before frames are skipped: VP8's
+/// own rate control overshoots by up to 15 %, which is not worth a stutter.
+const DROPPER_TOLERANCE: f64 = 1.2;
+/// Unspent budget kept for a later frame, seconds of the target: a quiet scene's small
+/// frames do not buy a burst later.
+const DROPPER_CREDIT: f64 = 0.25;
+
+/// Skips camera frames while the encoder has put out more than its target allows (with
+/// [`DROPPER_TOLERANCE`]). VP8 at its quantizer limit cannot go below a picture's floor: a
+/// busy 640x480 scene at the 50 kbit/s the congestion controller leaves on a thin link
+/// still comes out at about 200 kbit/s, which would take the link from the voice. Fewer
+/// frames a second is then the only way down (libwebrtc's frame dropper does the same).
+#[derive(Debug, Default)]
+pub(crate) struct FrameDropper {
+    /// Bits sent beyond the budget so far (negative: unspent budget).
+    debt_bits: f64,
+    last: Option<Instant>,
+}
+
+impl FrameDropper {
+    /// Whether a frame may be encoded `now` at a target of `target_kbps`.
+    pub(crate) fn admit(&mut self, now: Instant, target_kbps: u32) -> bool {
+        let rate = f64::from(target_kbps) * 1000.0 * DROPPER_TOLERANCE;
+        if let Some(last) = self.last {
+            let elapsed = now.saturating_duration_since(last).as_secs_f64();
+            self.debt_bits = (self.debt_bits - rate * elapsed).max(-rate * DROPPER_CREDIT);
+        }
+        self.last = Some(now);
+        self.debt_bits <= 0.0
+    }
+
+    /// Counts an encoded frame of `bytes`.
+    pub(crate) fn spent(&mut self, bytes: usize) {
+        self.debt_bits += (bytes * 8) as f64;
+    }
+}
+
 /// How long an encoder waits for a camera frame before it looks at `stop` again.
 const FRAME_WAIT: Duration = Duration::from_millis(100);
 
@@ -98,6 +138,10 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
         .spawn(move || {
             let mut encoder: Option<(u32, u32, VideoEncoder)> = None;
             let mut bitrate_kbps = 0u32;
+            let mut dropper = FrameDropper::default();
+            // The encoder counts its keyframe interval in frames; with frames skipped that
+            // could stretch to half a minute without a picture a receiver can start from.
+            let mut last_keyframe = Instant::now();
             while !Controls::get(&controls.stop) {
                 let shared = match frames.recv_timeout(FRAME_WAIT) {
                     Ok(frame) => frame,
@@ -142,6 +186,15 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                         Err(e) => tracing::debug!(error = %e, "bitrate change refused"),
                     }
                 }
+                if last_keyframe.elapsed() >= KEYFRAME_INTERVAL {
+                    Controls::set(&controls.force_keyframe, true);
+                }
+                // A keyframe someone asked for is never skipped: the picture depends on it.
+                if !Controls::get(&controls.force_keyframe)
+                    && !dropper.admit(Instant::now(), bitrate_kbps.max(MIN_BITRATE_KBPS))
+                {
+                    continue;
+                }
                 let keyframe = controls
                     .force_keyframe
                     .swap(false, std::sync::atomic::Ordering::AcqRel);
@@ -152,6 +205,10 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                         continue;
                     }
                 };
+                dropper.spent(packets.iter().map(|p| p.data.len()).sum());
+                if packets.iter().any(|p| p.keyframe) {
+                    last_keyframe = Instant::now();
+                }
                 for packet in packets {
                     match runtime.block_on(track.write(
                         packet.data,
@@ -290,6 +347,33 @@ mod tests {
         assert_eq!(
             previous, MIN_BITRATE_KBPS,
             "on a link thinner than the voice, video idles"
+        );
+    }
+
+    #[test]
+    fn frames_are_skipped_only_while_the_encoder_runs_over_its_target() {
+        let start = Instant::now();
+        let frame = Duration::from_secs(1) / 24;
+        let run = |dropper: &mut FrameDropper, bytes: usize, kbps: u32, from: u32| {
+            let mut sent = 0;
+            for i in from..from + 24 * 5 {
+                if dropper.admit(start + frame * i, kbps) {
+                    dropper.spent(bytes);
+                    sent += 1;
+                }
+            }
+            sent
+        };
+        let mut dropper = FrameDropper::default();
+        // On target (800 kbit/s in 24 frames of 4 kB a second): every frame goes.
+        assert_eq!(run(&mut dropper, 4_166, 800, 0), 120);
+        // Four times over a 50 kbit/s target (200 kbit/s in frames of 1 kB): about one in
+        // three and a third goes, so the output stays near 60 kbit/s (the tolerance).
+        let sent = run(&mut dropper, 1_041, 50, 120);
+        let kbps = (sent * 1_041 * 8) as f64 / 5.0 / 1000.0;
+        assert!(
+            (50.0..=70.0).contains(&kbps),
+            "{sent} frames: {kbps:.0} kbit/s"
         );
     }
 

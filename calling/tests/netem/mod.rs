@@ -1,6 +1,6 @@
 //! A network between two loopback peers that a test can cut or degrade: a UDP proxy (a
-//! tiny symmetric NAT with a blackhole switch, random loss and delay with jitter) and a
-//! signaling decorator that points every ICE candidate a side sends at a proxy port
+//! tiny symmetric NAT with a blackhole switch, random loss and delay with jitter, and a
+//! bandwidth cap: a bottleneck link with a bounded drop-tail queue) and a signaling decorator that points every ICE candidate a side sends at a proxy port
 //! instead of the real socket.
 #![allow(dead_code)] // each test file uses a different part
 
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use nostr_signal::{IncomingMessages, PublicKey, SendReport, SignalError, SignalTransport};
@@ -37,12 +37,52 @@ pub struct Impairment {
     pub jitter: Duration,
 }
 
+/// A bandwidth cap, per direction (per destination address), as a real bottleneck applies
+/// it: datagrams leave one after another at `bits_per_second`, waiting in a first-in,
+/// first-out queue; a datagram that would wait longer than `max_queue_delay` is dropped
+/// (drop-tail), as a router's full buffer drops it.
+#[derive(Debug, Clone, Copy)]
+pub struct Bandwidth {
+    /// Link rate, bits per second, counting each datagram's IPv4 and UDP headers.
+    pub bits_per_second: u64,
+    /// The longest a datagram may queue before it is sent (the buffer's size in time).
+    pub max_queue_delay: Duration,
+}
+
+/// IPv4 and UDP headers: what a datagram costs on the wire beyond its payload.
+const IP_UDP_OVERHEAD: usize = 28;
+
+/// One direction of the bottleneck: when the link is next free to send.
+struct Link {
+    free_at: Instant,
+}
+
+impl Link {
+    /// Queues a `len`-byte datagram arriving `now`: the delay until its last bit has left
+    /// the link, or `None` when the queue is too long (dropped).
+    fn enqueue(&mut self, cap: Bandwidth, now: Instant, len: usize) -> Option<Duration> {
+        let start = self.free_at.max(now);
+        if start - now > cap.max_queue_delay {
+            return None;
+        }
+        let bits = ((len + IP_UDP_OVERHEAD) * 8) as f64;
+        let sending = Duration::from_secs_f64(bits / cap.bits_per_second.max(1) as f64);
+        self.free_at = start + sending;
+        Some(self.free_at - now)
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     blackhole: AtomicBool,
     impairment: Mutex<Impairment>,
+    bandwidth: Mutex<Option<Bandwidth>>,
+    /// The bottleneck's queue towards each destination.
+    links: Mutex<HashMap<SocketAddr, Link>>,
     forwarded: AtomicU64,
     dropped: AtomicU64,
+    /// Datagrams dropped because the bottleneck's queue was full (also in `dropped`).
+    overflowed: AtomicU64,
     /// Real candidate address -> the proxy port that fronts it.
     fronts: Mutex<HashMap<SocketAddr, SocketAddr>>,
     /// Every task of the proxy, aborted when it is dropped (`None` once it is).
@@ -61,18 +101,34 @@ impl Shared {
         }
     }
 
-    /// Counts a datagram and says whether it may pass, and after how long.
-    fn pass(&self) -> Option<Duration> {
+    /// Counts a `len`-byte datagram towards `to` and says whether it may pass, and after
+    /// how long: random loss first, then the bottleneck's queue and sending time, then the
+    /// path's delay and jitter.
+    fn pass(&self, to: SocketAddr, len: usize) -> Option<Duration> {
         let impairment = *lock(&self.impairment);
         if self.blackhole.load(Ordering::Acquire) || fastrand::f64() < impairment.loss {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        let queued = match *lock(&self.bandwidth) {
+            Some(cap) => {
+                let now = Instant::now();
+                let mut links = lock(&self.links);
+                let link = links.entry(to).or_insert(Link { free_at: now });
+                match link.enqueue(cap, now, len) {
+                    Some(delay) => delay,
+                    None => {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                        self.overflowed.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                }
+            }
+            None => Duration::ZERO,
+        };
         self.forwarded.fetch_add(1, Ordering::Relaxed);
         let spread = impairment.jitter.as_secs_f64() * (2.0 * fastrand::f64() - 1.0);
-        Some(Duration::from_secs_f64(
-            (impairment.delay.as_secs_f64() + spread).max(0.0),
-        ))
+        Some(queued + Duration::from_secs_f64((impairment.delay.as_secs_f64() + spread).max(0.0)))
     }
 }
 
@@ -115,6 +171,18 @@ impl UdpProxy {
     /// Drops and delays datagrams from now on (`Impairment::default()`: none).
     pub fn set_impairment(&self, impairment: Impairment) {
         *lock(&self.shared.impairment) = impairment;
+    }
+
+    /// Caps each direction at `cap` from now on (`None`: no cap; what is queued still
+    /// leaves at the old rate).
+    pub fn set_bandwidth(&self, cap: Option<Bandwidth>) {
+        *lock(&self.shared.bandwidth) = cap;
+        lock(&self.shared.links).clear();
+    }
+
+    /// Datagrams the bandwidth cap's full queue dropped so far.
+    pub fn overflowed(&self) -> u64 {
+        self.shared.overflowed.load(Ordering::Relaxed)
     }
 
     /// Datagrams relayed so far (both directions).
@@ -197,7 +265,7 @@ async fn listen(shared: Arc<Shared>, front: Arc<UdpSocket>, real: SocketAddr) {
                 q
             }
         };
-        if let Some(delay) = shared.pass() {
+        if let Some(delay) = shared.pass(real, len) {
             send_after(&q, &buf[..len], real, delay).await;
         }
     }
@@ -218,7 +286,7 @@ async fn reply(
         if from != real {
             continue;
         }
-        if let Some(delay) = shared.pass() {
+        if let Some(delay) = shared.pass(source, len) {
             send_after(&front, &buf[..len], source, delay).await;
         }
     }
@@ -400,4 +468,52 @@ async fn the_proxy_relays_both_ways_and_drops_everything_while_blackholed() {
         .unwrap()
         .unwrap();
     assert_eq!(&buf[..n], b"back");
+}
+
+#[tokio::test]
+async fn the_bandwidth_cap_paces_datagrams_and_drops_what_overflows_its_queue() {
+    let real = bind_loopback().unwrap();
+    let client = bind_loopback().unwrap();
+    let proxy = UdpProxy::new();
+    let front = proxy.front(real.local_addr().unwrap()).unwrap();
+    // 1000 bytes on the wire (972 + 28) take 10 ms at 800 kbit/s; the queue holds 100 ms.
+    proxy.set_bandwidth(Some(Bandwidth {
+        bits_per_second: 800_000,
+        max_queue_delay: Duration::from_millis(100),
+    }));
+    let payload = [7u8; 972];
+    let sent = std::time::Instant::now();
+    for _ in 0..40 {
+        client.send_to(&payload, front).await.unwrap();
+    }
+    let mut buf = vec![0u8; 2048];
+    let mut received = 0;
+    let mut last = sent;
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(500), real.recv_from(&mut buf)).await
+    {
+        received += 1;
+        last = std::time::Instant::now();
+    }
+    // About 11 fit (the first at once, ten more within the 100 ms queue); the rest is
+    // dropped, not delayed.
+    assert!((9..=13).contains(&received), "{received} of 40 passed");
+    assert_eq!(proxy.overflowed(), 40 - received);
+    let spread = last - sent;
+    assert!(
+        spread >= Duration::from_millis(80),
+        "paced at the rate, not at once: {spread:?}"
+    );
+    // Lifted: everything passes.
+    proxy.set_bandwidth(None);
+    for _ in 0..20 {
+        client.send_to(&payload, front).await.unwrap();
+    }
+    let mut after = 0;
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(300), real.recv_from(&mut buf)).await
+    {
+        after += 1;
+    }
+    assert_eq!(after, 20);
 }
