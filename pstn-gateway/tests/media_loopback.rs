@@ -79,6 +79,29 @@ async fn pair_with(
     (a, b, stop)
 }
 
+/// Runs the RTP session on `socket` as `negotiated` says, with `channels` and a 60 s
+/// silence timeout; it stops with the token. Keep the sender: dropping it ends the session.
+fn run_session(
+    socket: tokio::net::UdpSocket,
+    negotiated: Negotiated,
+    channels: MediaChannels,
+) -> (watch::Sender<Negotiated>, CancellationToken) {
+    let (keep, target) = watch::channel(negotiated);
+    let stop = CancellationToken::new();
+    tokio::spawn(session::run(
+        socket,
+        target,
+        channels,
+        Arc::new(MediaStats::default()),
+        stop.clone(),
+        session::Silence {
+            timeout: Duration::from_secs(60),
+            lost: None,
+        },
+    ));
+    (keep, stop)
+}
+
 async fn play(to: mpsc::Sender<Vec<i16>>, pcm: Vec<i16>) {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for frame in pcm.chunks(160) {
@@ -182,31 +205,23 @@ async fn a_key_beside_opus_is_timed_in_the_48_khz_clock() {
     let (to, to_phone) = mpsc::channel(100);
     let (keys_from_phone, _keys_from) = mpsc::channel(10);
     let (keys_to, keys_to_phone) = mpsc::channel(10);
-    let (_keep, target) = watch::channel(Negotiated {
-        codec: Codec::Opus,
-        codec_pt: 96,
-        dtmf_pt: Some(101),
-        dtmf_clock: 8000,
-        remote: carrier.local_addr().unwrap(),
-        direction: MediaDirection::SendRecv,
-    });
-    let stop = CancellationToken::new();
-    tokio::spawn(session::run(
+    let (_keep, stop) = run_session(
         socket,
-        target,
+        Negotiated {
+            codec: Codec::Opus,
+            codec_pt: 96,
+            dtmf_pt: Some(101),
+            dtmf_clock: 8000,
+            remote: carrier.local_addr().unwrap(),
+            direction: MediaDirection::SendRecv,
+        },
         MediaChannels {
             from_phone,
             to_phone,
             keys_from_phone,
             keys_to_phone,
         },
-        Arc::new(MediaStats::default()),
-        stop.clone(),
-        session::Silence {
-            timeout: Duration::from_secs(60),
-            lost: None,
-        },
-    ));
+    );
     tokio::spawn(play(to.clone(), tone(500.0, 1.2, 8000.0)));
     tokio::time::sleep(Duration::from_millis(300)).await;
     keys_to.send('5').await.unwrap();
@@ -261,31 +276,23 @@ async fn frame_delays(offset: Duration, late: u16, by: Duration, packets: u16) -
     let (_to, to_phone) = mpsc::channel(100);
     let (keys_from_phone, _keys_from) = mpsc::channel(10);
     let (_keys_to, keys_to_phone) = mpsc::channel(10);
-    let (_keep, target) = watch::channel(Negotiated {
-        codec: Codec::G711(G711::Pcmu),
-        codec_pt: 0,
-        dtmf_pt: None,
-        dtmf_clock: 8000,
-        remote: carrier.local_addr().unwrap(),
-        direction: MediaDirection::SendRecv,
-    });
-    let stop = CancellationToken::new();
-    tokio::spawn(session::run(
+    let (_keep, stop) = run_session(
         socket,
-        target,
+        Negotiated {
+            codec: Codec::G711(G711::Pcmu),
+            codec_pt: 0,
+            dtmf_pt: None,
+            dtmf_clock: 8000,
+            remote: carrier.local_addr().unwrap(),
+            direction: MediaDirection::SendRecv,
+        },
         MediaChannels {
             from_phone,
             to_phone,
             keys_from_phone,
             keys_to_phone,
         },
-        Arc::new(MediaStats::default()),
-        stop.clone(),
-        session::Silence {
-            timeout: Duration::from_secs(60),
-            lost: None,
-        },
-    ));
+    );
     let heard = tokio::spawn(async move {
         let mut at = Vec::new();
         while let Some(frame) = from.recv().await {
