@@ -101,12 +101,7 @@ async fn the_room_directory_names_no_wallet_participant_or_address() {
     let port = free_port();
     let a = member(port, &conn, shared.path(), 4);
     let host_wallet = Wallet::new(42);
-    let session = a.sign_in(&host_wallet).await;
-    let token = session["access_token"].as_str().unwrap().to_owned();
-    let room = a.create_room(&token).await.json()["room"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, room) = a.signed_in_room(&host_wallet).await;
     let host = Peer::connect(&a.ws_url(), 1, false).await;
     let joined = host.join(&room, Some(&token)).await;
     assert_eq!(joined["type"], "joined", "{joined}");
@@ -143,11 +138,7 @@ async fn a_participant_joining_through_process_b_is_in_the_room_created_through_
     let b = member(free_port(), &conn, shared.path(), 4);
 
     let host_wallet = Wallet::new(41);
-    let session = a.sign_in(&host_wallet).await;
-    let token = session["access_token"].as_str().unwrap().to_owned();
-    let created = a.create_room(&token).await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let room = created.json()["room"].as_str().unwrap().to_owned();
+    let (token, room) = a.signed_in_room(&host_wallet).await;
 
     let host = Arc::new(Peer::connect(&a.ws_url(), 1, false).await);
     let joined = host.join(&room, Some(&token)).await;
@@ -311,11 +302,7 @@ async fn between_machines_the_relay_runs_over_tls_to_the_clusters_own_certificat
     let b = tls_member(free_port(), &conn, shared.path(), "cert.pem");
     // C trusts another certificate than the cluster's: it must not talk to A.
     let c = tls_member(free_port(), &conn, shared.path(), "other-ca.pem");
-    let session = a.sign_in(&Wallet::new(43)).await;
-    let token = session["access_token"].as_str().unwrap().to_owned();
-    let created = a.create_room(&token).await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let room = created.json()["room"].as_str().unwrap().to_owned();
+    let (_token, room) = a.signed_in_room(&Wallet::new(43)).await;
 
     // An anonymous join offering two sending video sections: only the room's own process
     // judges it (B and C would say `no_such_room`, or `media_server_unavailable` without
@@ -366,12 +353,7 @@ async fn the_rooms_of_a_process_that_stopped_are_taken_over_by_the_one_a_join_re
     let a = member_with(free_port(), &conn, shared.path(), 4, takeover);
     let b = member_with(free_port(), &conn, shared.path(), 4, takeover);
     let wallet = Wallet::new(44);
-    let session = a.sign_in(&wallet).await;
-    let token = session["access_token"].as_str().unwrap().to_owned();
-    let room = a.create_room(&token).await.json()["room"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, room) = a.signed_in_room(&wallet).await;
     let host = Peer::connect(&a.ws_url(), 1, false).await;
     assert_eq!(host.join(&room, Some(&token)).await["host"], true);
     // While A is alive, a join through B goes to A (relayed), as always.

@@ -207,12 +207,7 @@ async fn an_unreachable_admin_api_marks_the_figures_stale_and_leaves_calls_alone
     });
     let host = Wallet::new(48);
     service.buy_pro(&host, "evt_janus_metrics_dead").await;
-    let session = service.sign_in(&host).await;
-    let token = session["access_token"].as_str().unwrap().to_owned();
-    let room = service.create_room(&token).await.json()["room"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, room) = service.signed_in_room(&host).await;
     let mut peers = Vec::new();
     for marker in 1..=2u8 {
         let peer = Arc::new(Peer::connect(&service.ws_url(), marker, false).await);

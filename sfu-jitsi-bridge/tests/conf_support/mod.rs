@@ -219,6 +219,16 @@ impl Service {
         self.post_json("/v1/rooms", Some(token), &json!({})).await
     }
 
+    /// Signs `wallet` in and creates a room: its session token and the room's id.
+    pub async fn signed_in_room(&self, wallet: &Wallet) -> (String, String) {
+        let session = self.sign_in(wallet).await;
+        let token = session["access_token"].as_str().unwrap().to_owned();
+        let created = self.create_room(&token).await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        let room = created.json()["room"].as_str().unwrap().to_owned();
+        (token, room)
+    }
+
     /// Makes `wallet` Pro through a signed Stripe `checkout.session.completed` delivery.
     pub async fn buy_pro(&self, wallet: &Wallet, event_id: &str) {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
