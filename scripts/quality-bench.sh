@@ -19,16 +19,18 @@ if ! cmp -s scripts/quality-requirements.txt "$STAMP" 2>/dev/null; then
   "$VENV/bin/pip" install -q -r scripts/quality-requirements.txt
   cp scripts/quality-requirements.txt "$STAMP"
 fi
-OUT="${1:-target/quality-bench}"
+# Absolute: the bench runs in its package's directory.
+OUT="$(realpath -m "${1:-target/quality-bench}")"
 mkdir -p "$OUT"
 # Two sentences of American English, a male voice at 150 words per minute.
 espeak-ng -v en-us -s 150 -w "$OUT/speech.wav" \
   "Please call me back when you get this message. The meeting moved to Thursday at half past four, in the small room upstairs."
 "$VENV/bin/python" scripts/make_speech.py "$OUT/speech.wav" "$OUT/speech.s16"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phantomcall/target}"
-cargo bench --locked --profile dev -p calling --bench quality -- --speech "$OUT/speech.s16" --out "$OUT"
+# --workspace, not -p: the same features as the test build, so nothing is rebuilt.
+cargo bench --workspace --locked --profile dev --bench quality -- --speech "$OUT/speech.s16" --out "$OUT"
 echo
 echo "Voice quality (PESQ-WB, ViSQOL v3 speech mode) against the clip Alice spoke:"
 "$VENV/bin/python" scripts/quality_score.py "$OUT"
 echo
-cargo bench --locked --profile dev -p media --bench audio_chain
+cargo bench --workspace --locked --profile dev --bench audio_chain
