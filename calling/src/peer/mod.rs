@@ -10,50 +10,43 @@ mod audio_rtp;
 mod candidates;
 mod config;
 mod connection;
+mod handlers;
 mod opus_params;
 mod paced_runtime;
 mod pacing;
+mod setup;
 mod stats;
+mod track;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use phantomcall_schemas::{IceCandidate, PrivacyMode};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{
-    BandwidthEstimator, EstimatorStats, Gcc, NackGeneratorBuilder, PacketReport, Slot,
-};
-use rtc::media::Sample;
+use rtc::interceptor::{Gcc, NackGeneratorBuilder, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_congestion_control, register_default_interceptors, CongestionFeedback,
 };
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodecParameters, RtpCodecKind};
 use tokio::sync::mpsc::UnboundedSender;
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::media_stream::MediaStreamTrack;
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceConnectionState, RTCIceServer, RTCIceTransportPolicy,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, RTCSessionDescription, Registry,
     SettingEngineBuilder,
 };
-use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use webrtc::runtime::TokioRuntime;
 
+use handlers::{Handler, ReportingEstimator};
 pub use opus_params::{peer_opus_wishes, OpusWishes};
 use paced_runtime::{PacedRuntime, RELAYED_MAX_SLEEP};
+use setup::{add_track, ice_configuration, mdns_address, opus_codec, proxied_network, vp8_codec};
+pub use track::{LocalTrack, AUDIO_TRACK_ID, CAMERA_TRACK_ID, SCREEN_TRACK_ID};
 
-use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::policy::{ModePolicy, OwnAddresses, PolicyViolation};
-use crate::proxy::{TurnServerAddr, TurnTcpBridge};
+use crate::proxy::TurnTcpBridge;
 
 pub use candidates::{candidate_mid, inbound as inbound_candidate, outbound as outbound_candidate};
 pub use config::{ModeUnavailable, NetworkConfig, SetupFailure, TurnServer};
@@ -205,140 +198,6 @@ pub struct PeerSetup {
     /// Whether the call's signaling keeps our address from the relays (a SOCKS5 proxy, a
     /// radio link). Paranoid refuses to start without it.
     pub signaling_hides_address: bool,
-}
-
-/// One of our outgoing tracks, with what a pipeline needs to write encoded frames to it.
-#[derive(Clone)]
-pub struct LocalTrack {
-    track: Arc<TrackLocalStaticSample>,
-    /// What each frame passes before it is packetized (none: sent as encoded).
-    transform: Option<(FrameKind, Arc<dyn FrameTransform>)>,
-    sender: Arc<dyn RtpSender>,
-    ssrc: u32,
-    /// Negotiated payload type; `NO_PAYLOAD_TYPE` until negotiation settles it.
-    payload_type: Arc<AtomicU16>,
-    /// The peer's description asks for Opus in-band FEC (audio only; false until it is
-    /// applied).
-    peer_wants_fec: Arc<AtomicBool>,
-    /// The peer's description accepts Opus DTX (`usedtx=1`; audio only).
-    peer_wants_dtx: Arc<AtomicBool>,
-    /// Numbering of audio packets written with [`LocalTrack::write_audio`].
-    audio_clock: Arc<Mutex<audio_rtp::AudioRtpClock>>,
-}
-
-const NO_PAYLOAD_TYPE: u16 = u16::MAX;
-
-/// Track ids (the SDP's `a=msid`), which tell the peer what each of our tracks carries:
-/// the camera and the screen share are both VP8 video, and m-lines may pair up in any order.
-pub const AUDIO_TRACK_ID: &str = "audio";
-/// See [`AUDIO_TRACK_ID`].
-pub const CAMERA_TRACK_ID: &str = "video";
-/// See [`AUDIO_TRACK_ID`].
-pub const SCREEN_TRACK_ID: &str = "screen";
-
-impl LocalTrack {
-    /// This track with every frame passing `transform` as a `kind` frame before it is
-    /// packetized.
-    pub fn with_transform(mut self, kind: FrameKind, transform: Arc<dyn FrameTransform>) -> Self {
-        self.transform = Some((kind, transform));
-        self
-    }
-
-    /// Writes one encoded frame (Opus packet or VP8 frame). Before negotiation settles
-    /// the payload type, or when the frame transform refuses it, the frame is dropped
-    /// (returns false).
-    pub async fn write(
-        &self,
-        data: Vec<u8>,
-        captured_at: Instant,
-        duration: Duration,
-    ) -> Result<bool, PeerError> {
-        let pt = self.payload_type.load(Ordering::Acquire);
-        if pt == NO_PAYLOAD_TYPE {
-            return Ok(false);
-        }
-        let data = match &self.transform {
-            Some((kind, transform)) => match transform.outgoing(*kind, data) {
-                Ok(data) => data,
-                Err(e) => {
-                    tracing::debug!(error = %e, "frame not sent");
-                    return Ok(false);
-                }
-            },
-            None => data,
-        };
-        let sample = Sample {
-            data: data.into(),
-            duration,
-            ..Sample::new(captured_at)
-        };
-        self.track
-            .sample_writer(self.ssrc, pt as u8)
-            .write_sample(&sample)
-            .await?;
-        Ok(true)
-    }
-
-    /// Whether the peer's description asks for Opus in-band FEC (`useinbandfec=1`): the
-    /// audio sender adds it only then.
-    pub fn peer_wants_fec(&self) -> bool {
-        self.peer_wants_fec.load(Ordering::Acquire)
-    }
-
-    /// Whether the peer's description accepts Opus DTX (`usedtx=1`): the audio sender then
-    /// sends nothing during silence.
-    pub fn peer_wants_dtx(&self) -> bool {
-        self.peer_wants_dtx.load(Ordering::Acquire)
-    }
-
-    /// Writes one Opus packet of `samples_per_frame` (48 kHz units) as one RTP packet,
-    /// after `unsent` frames that were not sent (DTX): their time passes in the
-    /// timestamp, not in the sequence. Dropped (false) before negotiation or when the
-    /// frame transform refuses it, as [`LocalTrack::write`]. An audio track is written
-    /// only through this method.
-    pub async fn write_audio(
-        &self,
-        data: Vec<u8>,
-        unsent: u32,
-        samples_per_frame: u32,
-    ) -> Result<bool, PeerError> {
-        let pt = self.payload_type.load(Ordering::Acquire);
-        if pt == NO_PAYLOAD_TYPE {
-            return Ok(false);
-        }
-        let data = match &self.transform {
-            Some((kind, transform)) => match transform.outgoing(*kind, data) {
-                Ok(data) => data,
-                Err(e) => {
-                    tracing::debug!(error = %e, "frame not sent");
-                    return Ok(false);
-                }
-            },
-            None => data,
-        };
-        let packet = self
-            .audio_clock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .packet(data, unsent, samples_per_frame, pt as u8, self.ssrc);
-        self.track.write_rtp(packet).await?;
-        Ok(true)
-    }
-
-    /// Whether negotiation gave this track a payload type (a peer whose app does not know
-    /// the screen-share track leaves it unnegotiated).
-    pub fn is_negotiated(&self) -> bool {
-        self.payload_type.load(Ordering::Acquire) != NO_PAYLOAD_TYPE
-    }
-
-    async fn refresh_payload_type(&self) {
-        if let Ok(params) = self.sender.get_parameters().await {
-            if let Some(codec) = params.rtp_parameters.codecs.first() {
-                self.payload_type
-                    .store(u16::from(codec.payload_type), Ordering::Release);
-            }
-        }
-    }
 }
 
 /// A call's peer connection and its local tracks.
@@ -713,271 +572,6 @@ impl PeerSession {
         if let Some(video) = &self.video {
             video.refresh_payload_type().await;
         }
-    }
-}
-
-/// ICE servers and transport policy of `policy`: STUN only in modes that allow it (and
-/// only the user's own), TURN always, relay-only where the mode says so.
-/// The one address whose host candidate is announced as an mDNS name, when the mode
-/// sends host candidates and the settings ask for it: the configured IPv4 bind address,
-/// or, for "every interface", the one the default route leaves from. `None` (addresses
-/// as they are) on loopback, or without an IPv4 route.
-fn mdns_address(policy: &ModePolicy, network: &NetworkConfig) -> Option<IpAddr> {
-    if policy.relay_only || !network.mdns_host_candidates || network.bind_ip.is_loopback() {
-        return None;
-    }
-    match network.bind_ip {
-        IpAddr::V4(ip) if ip.is_unspecified() => default_route_ipv4(),
-        IpAddr::V4(ip) => Some(IpAddr::V4(ip)),
-        IpAddr::V6(_) => None,
-    }
-}
-
-/// The local IPv4 address of the default route. Connecting a UDP socket only looks the
-/// route up: nothing is sent.
-fn default_route_ipv4() -> Option<IpAddr> {
-    let socket = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    // TEST-NET-2 (RFC 5737): routed like any outside address, owned by nobody.
-    socket.connect((Ipv4Addr::new(198, 51, 100, 1), 9)).ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
-}
-
-/// Paranoid mode's network: one loopback bridge per TURN server, through the proxy, and
-/// webrtc-rs's sockets bound to loopback so that no packet of the call can leave the
-/// machine except through the proxy, whatever ICE would like to try.
-async fn proxied_network(
-    network: &NetworkConfig,
-) -> Result<(NetworkConfig, Vec<TurnTcpBridge>), PeerError> {
-    let proxy = network.socks5_proxy.ok_or(SetupFailure::NoMediaProxy)?;
-    let loopback = if network.bind_ip.is_loopback() {
-        network.bind_ip
-    } else {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    };
-    let mut bridges = Vec::new();
-    let mut turn_servers = Vec::new();
-    for turn in &network.turn_servers {
-        let server = TurnServerAddr::parse(&turn.url)?;
-        let bridge =
-            TurnTcpBridge::start(proxy, server, loopback, network.proxy_connect_timeout).await?;
-        turn_servers.push(TurnServer {
-            url: bridge.turn_url(),
-            ..turn.clone()
-        });
-        bridges.push(bridge);
-    }
-    let proxied = NetworkConfig {
-        bind_ip: loopback,
-        stun_servers: Vec::new(),
-        turn_servers,
-        ..network.clone()
-    };
-    Ok((proxied, bridges))
-}
-
-fn ice_configuration(
-    policy: &ModePolicy,
-    network: &NetworkConfig,
-) -> webrtc::peer_connection::RTCConfiguration {
-    let mut ice_servers = Vec::new();
-    if !policy.relay_only && !network.stun_servers.is_empty() {
-        ice_servers.push(RTCIceServer {
-            urls: network.stun_servers.clone(),
-            ..Default::default()
-        });
-    }
-    for turn in &network.turn_servers {
-        ice_servers.push(RTCIceServer {
-            urls: vec![turn.url.clone()],
-            username: turn.username.clone(),
-            credential: turn.credential.clone(),
-        });
-    }
-    let transport_policy = if policy.relay_only {
-        RTCIceTransportPolicy::Relay
-    } else {
-        RTCIceTransportPolicy::All
-    };
-    RTCConfigurationBuilder::new()
-        .with_ice_servers(ice_servers)
-        .with_ice_transport_policy(transport_policy)
-        .build()
-}
-
-fn opus_codec() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_OPUS.to_owned(),
-        clock_rate: 48_000,
-        // SDP always says opus/48000/2; we send mono (RFC 7587 section 7).
-        channels: 2,
-        // DTX: our playout buffer plays comfort noise through a sender's silence.
-        sdp_fmtp_line: "minptime=10;useinbandfec=1;usedtx=1".to_owned(),
-        rtcp_feedback: Vec::new(),
-    }
-}
-
-fn vp8_codec() -> RTCRtpCodec {
-    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
-        typ: typ.to_owned(),
-        parameter: parameter.to_owned(),
-    };
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_VP8.to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: String::new(),
-        rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli")],
-    }
-}
-
-async fn add_track(
-    pc: &Arc<dyn PeerConnection>,
-    kind: RtpCodecKind,
-    name: &str,
-    codec: RTCRtpCodec,
-) -> Result<LocalTrack, PeerError> {
-    let ssrc = fastrand::u32(1..);
-    let track = Arc::new(TrackLocalStaticSample::new(
-        Instant::now(),
-        MediaStreamTrack::new(
-            "phantomcall".to_owned(),
-            name.to_owned(),
-            name.to_owned(),
-            kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec,
-                ..Default::default()
-            }],
-        ),
-    )?);
-    let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-    Ok(LocalTrack {
-        transform: None,
-        track,
-        sender,
-        ssrc,
-        payload_type: Arc::new(AtomicU16::new(NO_PAYLOAD_TYPE)),
-        peer_wants_fec: Arc::new(AtomicBool::new(false)),
-        peer_wants_dtx: Arc::new(AtomicBool::new(false)),
-        audio_clock: Arc::new(Mutex::new(audio_rtp::AudioRtpClock::new())),
-    })
-}
-
-/// Forwards webrtc-rs callbacks to the call's channel; gathered candidates pass the
-/// mode's policy here, before anything else can see them.
-struct Handler {
-    events: UnboundedSender<PeerEvent>,
-    policy: Arc<RwLock<ModePolicy>>,
-    hide_related_address: bool,
-    candidate_mid: Arc<RwLock<Option<String>>>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        let event = match event.candidate.to_json() {
-            Ok(mut init) => {
-                let policy = self
-                    .policy
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                // webrtc-rs gives an empty mid; peers look the section up by it.
-                init.sdp_mid = self
-                    .candidate_mid
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                init.sdp_mline_index = Some(0);
-                match outbound_candidate(&policy, self.hide_related_address, init) {
-                    Ok(candidate) => PeerEvent::Candidate(candidate),
-                    Err(violation) => PeerEvent::CandidateWithheld(violation),
-                }
-            }
-            Err(_) => {
-                tracing::debug!("gathered candidate does not serialise");
-                return;
-            }
-        };
-        let _ = self.events.send(event);
-    }
-
-    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
-        let _ = self.events.send(PeerEvent::IcePath(state.into()));
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.events.send(PeerEvent::State(state.into()));
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let kind = track.kind().await;
-        // A peer names its screen share `screen`; a conference SFU names the copies it
-        // forwards `screen-<publisher>`.
-        let screen = kind == RtpCodecKind::Video && {
-            let id = track.track_id().await;
-            id == SCREEN_TRACK_ID || id.starts_with("screen-")
-        };
-        let kind = match kind {
-            RtpCodecKind::Audio => RemoteKind::Audio,
-            RtpCodecKind::Video if screen => RemoteKind::Screen,
-            RtpCodecKind::Video => RemoteKind::Camera,
-            _ => return,
-        };
-        let _ = self.events.send(PeerEvent::RemoteTrack(track, kind));
-    }
-}
-
-/// GCC's target, published where the video pipeline reads it.
-struct ReportingEstimator<E: BandwidthEstimator> {
-    inner: E,
-    target: Arc<AtomicU64>,
-}
-
-impl<E: BandwidthEstimator> ReportingEstimator<E> {
-    fn new(inner: E) -> (Self, Arc<AtomicU64>) {
-        let target = Arc::new(AtomicU64::new(inner.target_bitrate().to_bits()));
-        (
-            Self {
-                inner,
-                target: target.clone(),
-            },
-            target,
-        )
-    }
-
-    fn publish(&self) {
-        self.target
-            .store(self.inner.target_bitrate().to_bits(), Ordering::Relaxed);
-    }
-}
-
-impl<E: BandwidthEstimator> BandwidthEstimator for ReportingEstimator<E> {
-    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
-        self.inner.on_reports(now, reports);
-        self.publish();
-    }
-
-    fn target_bitrate(&self) -> f64 {
-        self.inner.target_bitrate()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.inner.handle_timeout(now);
-        self.publish();
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.inner.poll_timeout()
-    }
-
-    fn stats(&self) -> EstimatorStats {
-        self.inner.stats()
     }
 }
 
