@@ -18,7 +18,7 @@ mean (103.53, 116.28, 123.675) and std (57.375, 57.12, 58.395). Outputs, for str
 person = 0) and ``reg8``, ``reg16``, ``reg32`` [1,N,44] (4 distance distributions of 11
 bins, in stride units: left, top, right, bottom), N = (H/s)*(W/s), row-major cells.
 
-Usage (venv with requirements_detector.txt): ``python convert_detector.py`` or
+Usage (venv with the versions in SOURCES.md): ``python convert_detector.py`` or
 ``python convert_detector.py --tarball human-models-3.0.4.tgz``.
 """
 
