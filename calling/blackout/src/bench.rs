@@ -223,6 +223,103 @@ pub fn table(rows: &[BenchRow]) -> String {
     s
 }
 
+/// Figures for one case run as a camera would: frames handed over at a fixed rate with the
+/// live deadline, so a frame the pipeline cannot finish in time is sent black (as in a call).
+#[derive(Debug, Clone)]
+pub struct PacedRow {
+    /// The case.
+    pub case: BenchCase,
+    /// Label of the detector settings (the default, or the variant measured beside it).
+    pub variant: &'static str,
+    /// Frames handed over.
+    pub frames: usize,
+    /// Frames that came out black (late, or waiting for the detector).
+    pub black: usize,
+    /// 99th percentile of the `filter()` call (bounded by the deadline).
+    pub p99: Duration,
+}
+
+/// Runs `frames` frames of `case` at `fps` (wall clock) through a filter with the live
+/// deadline ([`crate::filter::DEFAULT_DEADLINE`]) and counts the frames sent black. The first
+/// `warmup` frames (the models loading, the detector's first look) are not counted.
+pub fn run_paced(
+    case: BenchCase,
+    detector: Option<DetectorConfig>,
+    variant: &'static str,
+    fps: f64,
+    warmup: usize,
+    frames: usize,
+) -> PacedRow {
+    let rgb = photo_rgb(case.width, case.height);
+    let data = pack_rgb(&rgb, case.width, case.height, case.format);
+    let config = FilterConfig {
+        model_choice: case.model,
+        load_timeout: Duration::from_secs(60),
+        detector: if case.detector { detector } else { None },
+        ..FilterConfig::default()
+    };
+    let mut filter = BlackoutFilter::new(config);
+    let frame = RawFrame::tight(&data, case.width, case.height, case.format)
+        .expect("packed frame has a valid layout");
+    let period = Duration::from_secs_f64(1.0 / fps);
+    let mut times = Vec::with_capacity(frames);
+    let mut black = 0;
+    let mut due = Instant::now();
+    for n in 0..warmup + frames {
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        due += period;
+        let t = Instant::now();
+        let out = filter.filter(frame);
+        if n >= warmup {
+            times.push(t.elapsed());
+            black += usize::from(out.origin() != FrameOrigin::Filtered);
+        }
+        drop(std::hint::black_box(out));
+    }
+    times.sort();
+    PacedRow {
+        case,
+        variant,
+        frames,
+        black,
+        p99: times[((times.len() - 1) as f64 * 0.99).round() as usize],
+    }
+}
+
+/// A Markdown table of paced runs; "black vs first" is each row's black frames over the
+/// first row of the same frame size (the detector at the filter's priority, measured in the same run).
+pub fn paced_table(rows: &[PacedRow]) -> String {
+    let mut s = String::from(
+        "| frame | pipeline | detector | frames | sent black | black % | black vs first | p99 ms |\n\
+         | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for r in rows {
+        let first = rows
+            .iter()
+            .find(|o| (o.case.width, o.case.height) == (r.case.width, r.case.height))
+            .expect("a row finds itself");
+        let ratio = if first.black == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.2}", r.black as f64 / first.black as f64)
+        };
+        let _ = writeln!(
+            s,
+            "| {}x{} | {} | {} | {} | {} | {:.1} | {} | {:.1} |",
+            r.case.width,
+            r.case.height,
+            if r.case.detector { "new" } else { "old" },
+            if r.case.detector { r.variant } else { "-" },
+            r.frames,
+            r.black,
+            100.0 * r.black as f64 / r.frames.max(1) as f64,
+            ratio,
+            r.p99.as_secs_f64() * 1e3,
+        );
+    }
+    s
+}
+
 /// Largest detector interval and input side a benchmark override may ask for.
 const MAX_OVERRIDE: u32 = 4096;
 

@@ -45,6 +45,7 @@ mod model;
 mod motion;
 mod pipeline;
 mod placeholder;
+mod priority;
 pub mod quality;
 mod resize;
 mod schedule;

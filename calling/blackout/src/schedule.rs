@@ -33,6 +33,7 @@ pub(crate) struct ScheduleSettings {
     pub(crate) max_wait: Duration,
     pub(crate) gate: Option<f32>,
     pub(crate) motion: Option<MotionConfig>,
+    pub(crate) nice: u8,
 }
 
 /// Settings of the person detector (NanoDet, embedded) that runs beside the segmenter.
@@ -69,6 +70,11 @@ pub struct DetectorConfig {
     /// changed since the frame of the newest detector result, until the detector has seen
     /// it; this covers people walking in before the detector finds them. `None`: off.
     pub motion: Option<MotionConfig>,
+    /// How far the detector thread lowers its own CPU priority (Linux nice value; default
+    /// 10, 0 = the filter's priority). The segmenter must finish every frame within its
+    /// deadline or the frame goes black; the detector's lateness is already safe (frames
+    /// wait for a result, then go black), so on a busy core the detector yields.
+    pub nice: u8,
 }
 
 impl Default for DetectorConfig {
@@ -83,6 +89,7 @@ impl Default for DetectorConfig {
             max_wait: Duration::from_secs(2),
             segmenter_gate: Some(0.5),
             motion: Some(MotionConfig::default()),
+            nice: 10,
         }
     }
 }
@@ -98,6 +105,7 @@ impl DetectorConfig {
             max_wait: self.max_wait,
             gate: self.segmenter_gate.map(|g| finite(g, 0.5)),
             motion: self.motion,
+            nice: self.nice,
         }
     }
 }
@@ -154,9 +162,11 @@ impl Schedule {
             .map(|&(w, h)| ((w, h), detector.input_size(w, h)))
             .collect();
         let long = probe[0].1 .0.max(probe[0].1 .1);
+        let nice = settings.nice;
         thread::Builder::new()
             .name("blackout-detector".into())
             .spawn(move || {
+                crate::priority::lower_this_thread(nice);
                 let mut poisoned: Option<String> = None;
                 let mut boxes = Vec::new();
                 while let Ok(job) = job_rx.recv() {
@@ -440,6 +450,7 @@ mod tests {
             max_wait: Duration::from_secs(1),
             gate: None,
             motion: None,
+            nice: 0,
         }
     }
 

@@ -21,8 +21,7 @@ use crate::worker::panic_message;
 /// Nice value of the warm-up thread: it yields the CPU to anything at normal priority (the
 /// UI, a call already running), yet still finishes within seconds on a busy machine. A
 /// call never waits for it, so a late warm-up costs nothing but the head start.
-#[cfg(target_os = "linux")]
-const WARM_UP_NICE: libc::c_int = 10;
+const WARM_UP_NICE: u8 = 10;
 
 /// The outcome of a warm-up, shared by every handle on it.
 #[derive(Debug, Default)]
@@ -105,7 +104,7 @@ pub fn prepare_in_background(frame_width: u32, frame_height: u32) -> Warmup {
     let spawned = std::thread::Builder::new()
         .name("blackout-warmup".into())
         .spawn(move || {
-            lower_priority();
+            crate::priority::lower_this_thread(WARM_UP_NICE);
             let begun = Instant::now();
             let result = std::panic::catch_unwind(|| prepare(detector, input))
                 .unwrap_or_else(|p| Err(ModelError::Panicked(panic_message(&*p))));
@@ -142,19 +141,6 @@ fn prepare(detector: DetectorConfig, input: (u32, u32)) -> Result<(), ModelError
             message: e.0,
         })?;
     Ok(())
-}
-
-/// Lowers this thread's priority (Linux keeps a nice value per thread). Best effort: at
-/// normal priority the warm-up is merely less polite.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: setpriority takes plain integers; `who` 0 is the calling thread on Linux.
-        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, WARM_UP_NICE) };
-        if rc != 0 {
-            tracing::debug!("the blackout warm-up runs at normal priority");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -148,6 +148,32 @@ fn eval_clip_entries_are_covered_with_the_motion_mask() {
     );
 }
 
+/// The clip as a camera would deliver it: 24 frames a second of wall clock with the live
+/// deadline, so frames the pipeline cannot finish in time go out black (and count as
+/// covering the person, as a black frame does). The detector at the filter's priority and at
+/// its default lower one. Run it on a quiet machine (pinned to one core with `taskset -c 0`
+/// for the one-core figure). Slow; run with `--ignored`.
+#[test]
+#[ignore = "plays the 795-frame clip twice in real time (about 70 s)"]
+fn eval_clip_entries_in_real_time() {
+    let lowered = FilterConfig::with_person_detector().detector;
+    let same = lowered.map(|d| blackout::DetectorConfig { nice: 0, ..d });
+    for (label, detector) in [
+        ("detector at the filter's priority", same),
+        ("detector at its lowered priority (default)", lowered),
+    ] {
+        let config = FilterConfig {
+            detector,
+            ..FilterConfig::default()
+        };
+        let report = measure_clip(&config, Some(24.0)).expect("clip is measured");
+        println!(
+            "{label}, clip at 24 fps with the live deadline:\n{}",
+            clip_table(&report)
+        );
+    }
+}
+
 fn unhurried(detector: Option<blackout::DetectorConfig>) -> FilterConfig {
     FilterConfig {
         detector,
