@@ -1,5 +1,7 @@
-//! Video yields to voice on a constrained link, end to end: a real video call whose every
-//! media datagram crosses the in-test proxy, capped like a thin uplink (300 kbit/s each way,
+//! Video on a bad link, end to end: a real video call whose every media datagram crosses the
+//! in-test proxy.
+//!
+//! Video yields to voice: the link is capped like a thin uplink (300 kbit/s each way,
 //! a bounded drop-tail queue). The caller's camera sends a busy picture that wants far
 //! more than the link carries. The congestion controller must see the bottleneck and the
 //! video encoder must come down towards its floor, so the voice keeps flowing with few
@@ -8,6 +10,9 @@
 //! Were video not yielding, it would keep sending its 500+ kbit/s into the 300 kbit/s link:
 //! the queue would overflow and drop about half of every stream, the voice's too, which
 //! the receiver's concealment count shows.
+//!
+//! A lost picture is repaired: after an outage longer than retransmission can cover, the
+//! receiver asks for a keyframe and the sender sends one, well before its periodic keyframe.
 
 mod netem;
 mod support;
@@ -15,84 +20,13 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use blackout::{BlackoutFilter, FilterConfig, PrivacyFilter, RgbImage, SegmentError, Segmenter};
 use calling::peer::NetworkConfig;
-use calling::{
-    CallStats, EngineEvent, FarEndTap, FrameTransform, MediaDevices, RemoteVideoSink, ScreenTarget,
-    ScreenTargets, SyntheticDevices, VoiceProcessing,
-};
-use media::audio::{AudioError, AudioSink, AudioSource};
-use media::video::{ScreenSource, VideoError, VideoSource};
+use calling::{CallStats, EngineEvent, MediaDevices, SyntheticDevices};
 use netem::{Bandwidth, ThroughProxy, UdpProxy};
 use nostr_signal::{Identity, SignalTransport};
 use phantomcall_schemas::CallId;
+use support::busy_camera::BusyCamera;
 use support::{connected_video_call, phone, relay, Phone, PhoneOptions};
-
-/// A segmenter that finds nobody: the test pattern passes the filter whole, so the encoder
-/// has a picture worth hundreds of kbit/s to send (a black frame costs almost nothing).
-struct Nobody;
-
-impl Segmenter for Nobody {
-    fn input_size(&self, _: u32, _: u32) -> (u32, u32) {
-        (64, 48)
-    }
-
-    fn segment(&mut self, _: RgbImage<'_>, mask: &mut [u8]) -> Result<(), SegmentError> {
-        mask.fill(0);
-        Ok(())
-    }
-}
-
-/// Synthetic devices whose camera shows the moving test pattern itself.
-struct BusyCamera(SyntheticDevices);
-
-impl MediaDevices for BusyCamera {
-    fn microphone(&self) -> Result<Box<dyn AudioSource>, AudioError> {
-        self.0.microphone()
-    }
-    fn speaker(&self) -> Result<Box<dyn AudioSink>, AudioError> {
-        self.0.speaker()
-    }
-    fn camera(&self) -> Result<Box<dyn VideoSource>, VideoError> {
-        self.0.camera()
-    }
-    fn privacy_filter(&self) -> Box<dyn PrivacyFilter> {
-        let config = FilterConfig {
-            detector: None,
-            // Frames are not blacked for lateness on a loaded test machine: a black frame
-            // would lower what the video asks for.
-            deadline: Duration::from_millis(500),
-            ..FilterConfig::default()
-        };
-        Box::new(BlackoutFilter::with_segmenter(config, || {
-            Ok(Box::new(Nobody) as Box<dyn Segmenter>)
-        }))
-    }
-    fn remote_video(&self) -> Box<dyn RemoteVideoSink> {
-        self.0.remote_video()
-    }
-    fn screen_targets(&self) -> ScreenTargets {
-        self.0.screen_targets()
-    }
-    fn screen(&self, target: &ScreenTarget) -> Result<Box<dyn ScreenSource>, VideoError> {
-        self.0.screen(target)
-    }
-    fn remote_screen(&self) -> Box<dyn RemoteVideoSink> {
-        self.0.remote_screen()
-    }
-    fn frame_transform(&self) -> Arc<dyn FrameTransform> {
-        self.0.frame_transform()
-    }
-    fn voice_processing(&self) -> VoiceProcessing {
-        self.0.voice_processing()
-    }
-    fn opus_fec(&self) -> bool {
-        self.0.opus_fec()
-    }
-    fn far_end_tap(&self) -> Option<Box<dyn FarEndTap>> {
-        self.0.far_end_tap()
-    }
-}
 
 /// A phone whose candidates all point at `proxy`.
 fn through(tone_hz: f32, proxy: &Arc<UdpProxy>) -> PhoneOptions {
@@ -251,6 +185,79 @@ async fn on_a_thin_link_video_yields_to_voice_and_comes_back_when_it_widens() {
         "video came back when the link widened: {climbed} kbit/s"
     );
     let decoded = r.last().map_or(0, |r| r.video_frames_decoded);
+    bob.wait_stats(call, |s| s.video_frames_decoded > decoded + 10)
+        .await;
+    alice.engine.hangup(call);
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
+
+/// How soon after the outage the picture must be repaired: a request and a keyframe take
+/// a round trip and a frame, and stats come once a second, so the wait seen here is late
+/// by up to a second. The sender's periodic keyframes are 3 s apart
+/// (`media::video::KEYFRAME_INTERVAL`).
+const REPAIR_BOUND: Duration = Duration::from_secs(2);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_picture_lost_to_an_outage_is_repaired_by_a_keyframe_the_receiver_asks_for() {
+    let relay = relay().await;
+    let proxy = UdpProxy::new();
+    let alice_options = PhoneOptions {
+        devices: Some(Box::new(|inner: SyntheticDevices| {
+            Arc::new(BusyCamera(inner)) as Arc<dyn MediaDevices>
+        })),
+        ..through(440.0, &proxy)
+    };
+    let mut alice = phone(&relay, &Identity::generate(), alice_options).await;
+    let mut bob = phone(&relay, &Identity::generate(), through(660.0, &proxy)).await;
+    let call = connected_video_call(&mut alice, &mut bob).await;
+    bob.wait_stats(call, |s| s.video_frames_decoded > 24).await;
+
+    // A clean link: nothing to repair, so (almost) nothing asked for.
+    let (_, r) = both_for(&mut alice, &mut bob, call, Duration::from_secs(3)).await;
+    let (Some(first), Some(last)) = (r.first(), r.last()) else {
+        panic!("no stats from the receiver");
+    };
+    let clean_requests = last.keyframe_requests_sent - first.keyframe_requests_sent;
+    assert!(
+        clean_requests <= 3,
+        "{clean_requests} keyframe requests in 3 s on a clean link (a storm is 12)"
+    );
+
+    // An outage longer than the five retransmission requests of a lost packet (100 ms
+    // apart), shorter than ICE's 2 s disconnection timeout.
+    let before = bob.wait_stats(call, |_| true).await;
+    let asked_before = alice
+        .wait_stats(call, |_| true)
+        .await
+        .keyframe_requests_received;
+    proxy.set_blackhole(true);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.set_blackhole(false);
+    let back = std::time::Instant::now();
+    let repaired = bob
+        .wait_stats(call, |s| {
+            s.video_keyframes_received > before.video_keyframes_received
+                && s.keyframe_requests_sent > before.keyframe_requests_sent
+        })
+        .await;
+    let took = back.elapsed();
+    let asked = alice
+        .wait_stats(call, |s| s.keyframe_requests_received > asked_before)
+        .await;
+    eprintln!(
+        "keyframe {} ms after the link came back; requests sent {}, received {}; keyframes sent {}",
+        took.as_millis(),
+        repaired.keyframe_requests_sent - before.keyframe_requests_sent,
+        asked.keyframe_requests_received - asked_before,
+        asked.video_keyframes_sent,
+    );
+    assert!(
+        took < REPAIR_BOUND,
+        "the keyframe came {} ms after the outage",
+        took.as_millis()
+    );
+    let decoded = repaired.video_frames_decoded;
     bob.wait_stats(call, |s| s.video_frames_decoded > decoded + 10)
         .await;
     alice.engine.hangup(call);

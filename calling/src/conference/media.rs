@@ -95,6 +95,7 @@ impl ConferenceMedia {
         let controls = shared.controls.clone();
         let runtime = Handle::current();
         let mut threads = Vec::new();
+        let mut tasks = Vec::new();
         if let Some(mic) = shared.microphone() {
             match audio::spawn_sender(
                 mic,
@@ -125,7 +126,10 @@ impl ConferenceMedia {
                 notes: notes.clone(),
             };
             match video::spawn_sender(sender) {
-                Ok(t) => threads.push(t),
+                Ok((thread, requests)) => {
+                    threads.push(thread);
+                    tasks.push(requests);
+                }
                 Err(e) => tracing::warn!(error = %e, "no video sender"),
             }
         }
@@ -138,7 +142,7 @@ impl ConferenceMedia {
             notes,
             keep_frames,
             threads,
-            tasks: Vec::new(),
+            tasks,
             screen_stop: None,
             screen_shares: 0,
         })

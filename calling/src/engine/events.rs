@@ -218,8 +218,16 @@ pub struct CallStats {
     pub first_audio_at: Option<Instant>,
     /// Video frames sent.
     pub video_frames_sent: u64,
+    /// Camera keyframes sent (periodic, after a change, or asked for by the peer).
+    pub video_keyframes_sent: u64,
     /// Video frames of the peer decoded.
     pub video_frames_decoded: u64,
+    /// The peer's camera keyframes received.
+    pub video_keyframes_received: u64,
+    /// Keyframe requests (RTCP PLI) we sent after losing part of the peer's picture.
+    pub keyframe_requests_sent: u64,
+    /// Keyframe requests the peer sent for our camera (answered at most 4 times a second).
+    pub keyframe_requests_received: u64,
     /// Decoded video frames per second over the last interval.
     pub video_fps: f64,
     /// Received bitrate over the last interval, kbit/s.

@@ -287,6 +287,12 @@ impl PeerSession {
                 NackGeneratorBuilder::new()
                     .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
                     .build(),
+            )
+            // The peer's "send me a keyframe" (a picture it could not repair) reaches the
+            // camera's encoder instead of stopping at the end of the chain.
+            .with(
+                keyframe_requests::slot(),
+                keyframe_requests::KeyframeRequestsToApp::default(),
             );
 
         let config = ice_configuration(&policy, network);

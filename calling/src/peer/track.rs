@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rtc::media::Sample;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
 use crate::pipeline::transform::{FrameKind, FrameTransform};
@@ -35,6 +35,9 @@ pub struct LocalTrack {
 
 pub(super) const NO_PAYLOAD_TYPE: u16 = u16::MAX;
 
+/// How often [`LocalTrack::keyframe_requested`] looks again at a track not bound yet.
+const UNBOUND_RETRY: Duration = Duration::from_millis(100);
+
 /// Track ids (the SDP's `a=msid`), which tell the peer what each of our tracks carries:
 /// the camera and the screen share are both VP8 video, and m-lines may pair up in any order.
 pub const AUDIO_TRACK_ID: &str = "audio";
@@ -49,6 +52,25 @@ impl LocalTrack {
     pub fn with_transform(mut self, kind: FrameKind, transform: Arc<dyn FrameTransform>) -> Self {
         self.transform = Some((kind, transform));
         self
+    }
+
+    /// Waits for the peer's next request for a keyframe on this track (RTCP PLI or FIR).
+    /// Never ends by itself: while the track is not bound to a connection it looks again
+    /// every [`UNBOUND_RETRY`]; the caller drops it with the call.
+    pub async fn keyframe_requested(&self) {
+        loop {
+            match self.track.poll().await {
+                Some(TrackLocalEvent::OnRtcpPacket(packets))
+                    if packets
+                        .iter()
+                        .any(|p| keyframe_requests::is_keyframe_request(p.as_ref())) =>
+                {
+                    return
+                }
+                Some(_) => {}
+                None => tokio::time::sleep(UNBOUND_RETRY).await,
+            }
+        }
     }
 
     /// Writes one encoded frame (Opus packet or VP8 frame). Before negotiation settles

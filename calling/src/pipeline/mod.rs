@@ -16,6 +16,7 @@
 
 pub(crate) mod audio;
 pub(crate) mod camera;
+pub(crate) mod keyframes;
 pub(crate) mod loss;
 pub mod processing;
 pub mod render;
@@ -169,7 +170,15 @@ pub(crate) struct Counters {
     pub audio_frames_comfort: AtomicU64,
     pub first_audio_at: Mutex<Option<Instant>>,
     pub video_frames_sent: AtomicU64,
+    /// Camera keyframes sent (periodic, asked for, or after a change).
+    pub video_keyframes_sent: AtomicU64,
     pub video_frames_decoded: AtomicU64,
+    /// The peer's camera keyframes received.
+    pub video_keyframes_received: AtomicU64,
+    /// Keyframe requests (RTCP PLI) we sent for a damaged picture of the peer's.
+    pub keyframe_requests_sent: AtomicU64,
+    /// The peer's keyframe requests for our camera.
+    pub keyframe_requests_received: AtomicU64,
     pub video_frames_dropped: AtomicU64,
     /// The encoder's target bitrate, kbit/s.
     pub video_bitrate_kbps: AtomicU64,

@@ -1,7 +1,7 @@
 //! Video out (the camera stage's filtered frames -> VP8 -> RTP, one encoder per peer
 //! connection) and video in (RTP -> VP8 -> remote view).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,6 +17,7 @@ use tokio::runtime::Handle;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::camera::CameraFrame;
+use super::keyframes::{self, PictureRepair};
 use super::transform::{FrameKind, FrameTransform};
 use super::{Controls, Counters, Notes, PipelineNote};
 use crate::devices::RemoteVideoSink;
@@ -123,7 +124,12 @@ const FRAME_WAIT: Duration = Duration::from_millis(100);
 /// The encoder takes `&FilteredFrame` only, and the camera stage hands out nothing else: a
 /// frame reaches it through the privacy filter or as an all-black frame, never raw
 /// (`blackout` makes `FilteredFrame` impossible to build otherwise).
-pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>> {
+///
+/// Returns the encoder thread and the task that answers the peer's keyframe requests
+/// ([`keyframes::answer_requests`]).
+pub(crate) fn spawn_sender(
+    parts: VideoSender,
+) -> std::io::Result<(JoinHandle<()>, tokio::task::JoinHandle<()>)> {
     let VideoSender {
         frames,
         track,
@@ -133,7 +139,9 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
         counters,
         notes,
     } = parts;
-    std::thread::Builder::new()
+    let requests =
+        keyframes::answer_requests(track.clone(), controls.clone(), counters.clone(), &runtime);
+    let thread = std::thread::Builder::new()
         .name("video-send".into())
         .spawn(move || {
             let mut encoder: Option<(u32, u32, VideoEncoder)> = None;
@@ -208,6 +216,7 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                 dropper.spent(packets.iter().map(|p| p.data.len()).sum());
                 if packets.iter().any(|p| p.keyframe) {
                     last_keyframe = Instant::now();
+                    Counters::bump(&counters.video_keyframes_sent);
                 }
                 for packet in packets {
                     match runtime.block_on(track.write(
@@ -221,7 +230,14 @@ pub(crate) fn spawn_sender(parts: VideoSender) -> std::io::Result<JoinHandle<()>
                     }
                 }
             }
-        })
+        });
+    match thread {
+        Ok(thread) => Ok((thread, requests)),
+        Err(e) => {
+            requests.abort();
+            Err(e)
+        }
+    }
 }
 
 /// Where a received video track's frames are counted: the camera's counters or the
@@ -237,6 +253,20 @@ impl ReceiveTally {
         match self {
             ReceiveTally::Camera(c) => &c.video_frames_decoded,
             ReceiveTally::Screen(c) => &c.screen_frames_decoded,
+        }
+    }
+
+    /// Where keyframes are counted (the camera's only).
+    fn keyframes(&self) -> Option<&AtomicU64> {
+        match self {
+            ReceiveTally::Camera(c) => Some(&c.video_keyframes_received),
+            ReceiveTally::Screen(_) => None,
+        }
+    }
+
+    fn requests_sent(&self) -> &AtomicU64 {
+        match self {
+            ReceiveTally::Camera(c) | ReceiveTally::Screen(c) => &c.keyframe_requests_sent,
         }
     }
 
@@ -270,6 +300,8 @@ pub(crate) fn spawn_receiver(
     };
     let (frames_tx, frames_rx) = sync_channel::<Vec<u8>>(DECODE_QUEUE);
     let decode_tally = tally.clone();
+    let mut repair = PictureRepair::default();
+    let decode_failed: Arc<AtomicBool> = repair.decode_failed.clone();
     let decoder = std::thread::Builder::new()
         .name(tally.thread_name().into())
         .spawn(move || {
@@ -289,7 +321,10 @@ pub(crate) fn spawn_receiver(
                             sink.on_frame(&picture);
                         }
                     }
-                    Err(e) => tracing::debug!(error = %e, "undecodable video frame dropped"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "undecodable video frame dropped");
+                        decode_failed.store(true, Ordering::Release);
+                    }
                 }
             }
         })?;
@@ -299,9 +334,27 @@ pub(crate) fn spawn_receiver(
             let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                 continue;
             };
+            let media_ssrc = packet.header.ssrc;
             builder.push(Instant::now(), packet);
             while let Some(sample) = builder.pop(Instant::now()) {
-                let frame = match transform.incoming(kind, sample.data.to_vec()) {
+                // Padding packets are dropped too, and harmlessly.
+                let lost = sample
+                    .prev_dropped_packets
+                    .saturating_sub(sample.prev_padding_packets)
+                    > 0;
+                let opened = transform.incoming(kind, sample.data.to_vec());
+                let keyframe = opened.as_deref().ok().map(keyframes::is_vp8_keyframe);
+                if let (Some(true), Some(counter)) = (keyframe, tally.keyframes()) {
+                    Counters::bump(counter);
+                }
+                if repair.on_frame(lost, keyframe, Instant::now()) {
+                    let request = vec![keyframe_requests::picture_loss(media_ssrc)];
+                    match track.write_rtcp(request).await {
+                        Ok(()) => Counters::bump(tally.requests_sent()),
+                        Err(e) => tracing::debug!(error = %e, "keyframe request not sent"),
+                    }
+                }
+                let frame = match opened {
                     Ok(frame) => frame,
                     Err(e) => {
                         tracing::debug!(error = %e, "video frame dropped");
@@ -310,7 +363,11 @@ pub(crate) fn spawn_receiver(
                 };
                 match frames_tx.try_send(frame) {
                     Ok(()) => {}
-                    Err(TrySendError::Full(_)) => Counters::bump(tally.dropped()),
+                    Err(TrySendError::Full(_)) => {
+                        // The decoder will miss a frame the next ones build on.
+                        Counters::bump(tally.dropped());
+                        repair.decode_failed.store(true, Ordering::Release);
+                    }
                     Err(TrySendError::Disconnected(_)) => return,
                 }
             }

@@ -2,6 +2,8 @@
 //! webrtc-rs peer connections, synthetic devices.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod busy_camera;
+
 use std::sync::Arc;
 use std::time::Duration;
 

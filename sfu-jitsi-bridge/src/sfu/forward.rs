@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -345,11 +343,8 @@ impl Publication {
             }
             *last = Some(now);
         }
-        let pli = PictureLossIndication {
-            sender_ssrc: 0,
-            media_ssrc: self.ssrc,
-        };
-        if self.track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+        let pli = keyframe_requests::picture_loss(self.ssrc);
+        if self.track.write_rtcp(vec![pli]).await.is_err() {
             tracing::debug!(publisher = ?self.publisher, "keyframe request not sent");
         }
     }
@@ -444,10 +439,9 @@ pub(crate) async fn relay_keyframe_requests(
         let TrackLocalEvent::OnRtcpPacket(packets) = event else {
             continue;
         };
-        let asks = packets.iter().any(|p| {
-            let any = p.as_any();
-            any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-        });
+        let asks = packets
+            .iter()
+            .any(|p| keyframe_requests::is_keyframe_request(p.as_ref()));
         let Some(publication) = publication.upgrade() else {
             return;
         };

@@ -1,19 +1,14 @@
 //! How the SFU's peer connections are built: codecs (labels only: the SFU never decodes),
 //! the audio-level header extension, the interceptor chain and the network settings.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
-use rtc::sansio::Protocol;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, Registry, SettingEngineBuilder,
@@ -57,7 +52,7 @@ pub fn vp8_codec() -> RTCRtpCodec {
 }
 
 /// Opus and VP8 with the audio-level extension, and the default interceptors (NACK,
-/// reports) plus [`KeyframeRequestsToApp`], last in the chain.
+/// reports) plus [`keyframe_requests::KeyframeRequestsToApp`], last in the chain.
 pub fn media_engine_and_registry() -> Result<(MediaEngine, Registry), webrtc::error::Error> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
@@ -84,7 +79,10 @@ pub fn media_engine_and_registry() -> Result<(MediaEngine, Registry), webrtc::er
     let registry =
         webrtc::peer_connection::register_default_interceptors(Registry::new(), &mut media_engine)?;
     // Application-most, so every interceptor has seen the whole inbound RTCP first.
-    let registry = registry.with(Slot::from(14_000), KeyframeRequestsToApp::default());
+    let registry = registry.with(
+        keyframe_requests::slot(),
+        keyframe_requests::KeyframeRequestsToApp::default(),
+    );
     Ok((media_engine, registry))
 }
 
@@ -137,64 +135,6 @@ pub fn audio_level_id(sdp: &str) -> Option<u8> {
 pub fn first_mid(sdp: &str) -> Option<String> {
     sdp.lines()
         .find_map(|line| line.trim().strip_prefix("a=mid:").map(str::to_owned))
-}
-
-/// Marks inbound keyframe requests (PLI, FIR) for the application and drops the rest of the
-/// inbound RTCP at the end of the chain, where webrtc-rs stops it anyway (receiver reports
-/// and NACKs are the interceptors' business). A keyframe request from a subscriber is about
-/// a stream the SFU relays: only the publisher can answer it, so the SFU must see it.
-#[derive(Default)]
-pub struct KeyframeRequestsToApp {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestsToApp {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
-                .iter()
-                .filter(|p| {
-                    let any = p.as_any();
-                    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-                })
-                .cloned()
-                .collect();
-            if requests.is_empty() {
-                return Ok(());
-            }
-            msg.message.packet = Packet::Rtcp(requests);
-            msg.message.add(Attribute::DeliverToApplication);
-        }
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequestsToApp {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ pub(super) fn start_media(
     let keys = Arc::new(CallKeyLayer::new(setup.devices.frame_transform()));
     let transform: Arc<dyn FrameTransform> = keys.clone();
     let mut threads = Vec::new();
+    let mut tasks = Vec::new();
     let note = |part: MediaPart, e: &dyn std::fmt::Display| {
         let _ = notes.send(PipelineNote::device(part, e));
     };
@@ -179,7 +180,10 @@ pub(super) fn start_media(
                 notes: notes.clone(),
             };
             match video::spawn_sender(sender) {
-                Ok(t) => threads.push(t),
+                Ok((thread, requests)) => {
+                    threads.push(thread);
+                    tasks.push(requests);
+                }
                 Err(e) => note(MediaPart::VideoSender, &e),
             }
         }
@@ -191,7 +195,7 @@ pub(super) fn start_media(
         counters,
         render,
         threads,
-        tasks: Vec::new(),
+        tasks,
         screen_share: None,
         shares_started: 0,
     }
