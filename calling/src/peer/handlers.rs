@@ -68,8 +68,8 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let kind = track.kind().await;
-        // A peer names its screen share `screen`; a conference SFU names the copies it
-        // forwards `screen-<publisher>`.
+        // A peer's screen-share track id is `screen` or starts `screen-` (ours add a random
+        // suffix; a conference SFU names the copies it forwards `screen-<publisher>`).
         let screen = kind == RtpCodecKind::Video && {
             let id = track.track_id().await;
             id == SCREEN_TRACK_ID || id.starts_with("screen-")

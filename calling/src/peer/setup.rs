@@ -145,11 +145,13 @@ pub(super) async fn add_track(
     codec: RTCRtpCodec,
 ) -> Result<LocalTrack, PeerError> {
     let ssrc = fastrand::u32(1..);
+    // Unique per connection, never the peer's (see `AUDIO_TRACK_ID`).
+    let track_id = format!("{name}-{:08x}", fastrand::u32(..));
     let track = Arc::new(TrackLocalStaticSample::new(
         Instant::now(),
         MediaStreamTrack::new(
             "phantomcall".to_owned(),
-            name.to_owned(),
+            track_id,
             name.to_owned(),
             kind,
             vec![RTCRtpEncodingParameters {

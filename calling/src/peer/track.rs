@@ -38,8 +38,11 @@ pub(super) const NO_PAYLOAD_TYPE: u16 = u16::MAX;
 /// How often [`LocalTrack::keyframe_requested`] looks again at a track not bound yet.
 const UNBOUND_RETRY: Duration = Duration::from_millis(100);
 
-/// Track ids (the SDP's `a=msid`), which tell the peer what each of our tracks carries:
-/// the camera and the screen share are both VP8 video, and m-lines may pair up in any order.
+/// What each of our tracks carries, as the start of its id (the SDP's `a=msid`): the camera
+/// and the screen share are both VP8 video, and m-lines may pair up in any order. The id is
+/// the name, a dash and a random suffix (`screen-4f2a09c1`): webrtc-rs routes the peer's
+/// feedback about our tracks (a keyframe request) by track id, and a peer's track of the same
+/// id would take it.
 pub const AUDIO_TRACK_ID: &str = "audio";
 /// See [`AUDIO_TRACK_ID`].
 pub const CAMERA_TRACK_ID: &str = "video";

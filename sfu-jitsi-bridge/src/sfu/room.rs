@@ -244,9 +244,12 @@ impl Room {
             RtpCodecKind::Video => MediaKind::Video,
             _ => return,
         };
-        // The PhantomCall client names its screen-share track `screen` (calling's
-        // SCREEN_TRACK_ID); any other video is a camera.
-        let screen = kind == MediaKind::Video && track.track_id().await == SCREEN_TRACK_ID;
+        // The PhantomCall client names its screen-share track `screen-<random>` (earlier
+        // clients: `screen`; calling's SCREEN_TRACK_ID); any other video is a camera.
+        let screen = kind == MediaKind::Video && {
+            let id = track.track_id().await;
+            id == SCREEN_TRACK_ID || id.starts_with("screen-")
+        };
         let Some(ssrc) = first_ssrc(track.as_ref()).await else {
             tracing::debug!(room = ?self.id, publisher = ?id, "track ended before its first packet");
             return;
