@@ -26,7 +26,7 @@ use netem::{Bandwidth, ThroughProxy, UdpProxy};
 use nostr_signal::{Identity, SignalTransport};
 use phantomcall_schemas::CallId;
 use support::busy_camera::BusyCamera;
-use support::{connected_video_call, phone, relay, Phone, PhoneOptions};
+use support::{connected_video_call, phone, relay, Phone, PhoneOptions, Relay};
 
 /// A phone whose candidates all point at `proxy`.
 fn through(tone_hz: f32, proxy: &Arc<UdpProxy>) -> PhoneOptions {
@@ -38,6 +38,20 @@ fn through(tone_hz: f32, proxy: &Arc<UdpProxy>) -> PhoneOptions {
         })),
         ..PhoneOptions::tone(tone_hz)
     }
+}
+
+/// A video call through `proxy`: Alice (440 Hz) sends the busy picture, Bob (660 Hz) answers.
+async fn busy_video_call(relay: &Relay, proxy: &Arc<UdpProxy>) -> (Phone, Phone, CallId) {
+    let alice_options = PhoneOptions {
+        devices: Some(Box::new(|inner: SyntheticDevices| {
+            Arc::new(BusyCamera(inner)) as Arc<dyn MediaDevices>
+        })),
+        ..through(440.0, proxy)
+    };
+    let mut alice = phone(relay, &Identity::generate(), alice_options).await;
+    let mut bob = phone(relay, &Identity::generate(), through(660.0, proxy)).await;
+    let call = connected_video_call(&mut alice, &mut bob).await;
+    (alice, bob, call)
 }
 
 /// Every stats snapshot of `call` that `phone` reports for `period`.
@@ -92,15 +106,7 @@ const CAP_KBPS: u32 = 300;
 async fn on_a_thin_link_video_yields_to_voice_and_comes_back_when_it_widens() {
     let relay = relay().await;
     let proxy = UdpProxy::new();
-    let alice_options = PhoneOptions {
-        devices: Some(Box::new(|inner: SyntheticDevices| {
-            Arc::new(BusyCamera(inner)) as Arc<dyn MediaDevices>
-        })),
-        ..through(440.0, &proxy)
-    };
-    let mut alice = phone(&relay, &Identity::generate(), alice_options).await;
-    let mut bob = phone(&relay, &Identity::generate(), through(660.0, &proxy)).await;
-    let call = connected_video_call(&mut alice, &mut bob).await;
+    let (mut alice, mut bob, call) = busy_video_call(&relay, &proxy).await;
     bob.wait_hears(440.0).await;
 
     // Open link: the video climbs well past what the cap will carry.
@@ -202,15 +208,7 @@ const REPAIR_BOUND: Duration = Duration::from_secs(2);
 async fn a_picture_lost_to_an_outage_is_repaired_by_a_keyframe_the_receiver_asks_for() {
     let relay = relay().await;
     let proxy = UdpProxy::new();
-    let alice_options = PhoneOptions {
-        devices: Some(Box::new(|inner: SyntheticDevices| {
-            Arc::new(BusyCamera(inner)) as Arc<dyn MediaDevices>
-        })),
-        ..through(440.0, &proxy)
-    };
-    let mut alice = phone(&relay, &Identity::generate(), alice_options).await;
-    let mut bob = phone(&relay, &Identity::generate(), through(660.0, &proxy)).await;
-    let call = connected_video_call(&mut alice, &mut bob).await;
+    let (mut alice, mut bob, call) = busy_video_call(&relay, &proxy).await;
     bob.wait_stats(call, |s| s.video_frames_decoded > 24).await;
 
     // A clean link: nothing to repair, so (almost) nothing asked for.
