@@ -210,6 +210,11 @@ async fn a_picture_lost_to_an_outage_is_repaired_by_a_keyframe_the_receiver_asks
     let proxy = UdpProxy::new();
     let (mut alice, mut bob, call) = busy_video_call(&relay, &proxy).await;
     bob.wait_stats(call, |s| s.video_frames_decoded > 24).await;
+    // A shared screen too: mostly still slides, which get no periodic keyframe at all.
+    let slides = alice.devices.screen_targets().targets[0].clone();
+    alice.engine.start_screen_share(call, slides);
+    bob.wait_stats(call, |s| s.remote_screen && s.remote_screen_frames > 3)
+        .await;
 
     // A clean link: nothing to repair, so (almost) nothing asked for.
     let (_, r) = both_for(&mut alice, &mut bob, call, Duration::from_secs(3)).await;
@@ -225,10 +230,8 @@ async fn a_picture_lost_to_an_outage_is_repaired_by_a_keyframe_the_receiver_asks
     // An outage longer than the five retransmission requests of a lost packet (100 ms
     // apart), shorter than ICE's 2 s disconnection timeout.
     let before = bob.wait_stats(call, |_| true).await;
-    let asked_before = alice
-        .wait_stats(call, |_| true)
-        .await
-        .keyframe_requests_received;
+    let sender_before = alice.wait_stats(call, |_| true).await;
+    let asked_before = sender_before.keyframe_requests_received;
     proxy.set_blackhole(true);
     tokio::time::sleep(Duration::from_millis(700)).await;
     proxy.set_blackhole(false);
@@ -255,6 +258,13 @@ async fn a_picture_lost_to_an_outage_is_repaired_by_a_keyframe_the_receiver_asks
         "the keyframe came {} ms after the outage",
         took.as_millis()
     );
+    // The screen share is repaired the same way: its track's requests reach its encoder.
+    alice
+        .wait_stats(call, |s| {
+            s.screen_keyframe_requests_received > sender_before.screen_keyframe_requests_received
+                && s.screen_keyframes_sent > sender_before.screen_keyframes_sent
+        })
+        .await;
     let decoded = repaired.video_frames_decoded;
     bob.wait_stats(call, |s| s.video_frames_decoded > decoded + 10)
         .await;

@@ -26,7 +26,7 @@ use crate::pipeline::screen::{self, ScreenSender};
 use crate::pipeline::shared::SharedMedia;
 use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::pipeline::video::ReceiveTally;
-use crate::pipeline::{audio, video, Controls, Counters, PipelineNote};
+use crate::pipeline::{audio, keyframes, video, Controls, Counters, PipelineNote};
 
 /// What we know of one sender's media.
 #[derive(Default)]
@@ -113,6 +113,14 @@ impl ConferenceMedia {
                 Err(e) => tracing::warn!(error = %e, "no audio sender"),
             }
         }
+        // The screen's track outlives each share: one listener for the connection's life.
+        tasks.push(keyframes::answer_requests(
+            session.screen.clone(),
+            keyframes::Encoder::Screen,
+            controls.clone(),
+            counters.clone(),
+            &runtime,
+        ));
         if let (Some(track), Some(frames)) = (&session.video, shared.camera()) {
             let sender = video::VideoSender {
                 frames,

@@ -228,6 +228,8 @@ pub struct CallStats {
     pub keyframe_requests_sent: u64,
     /// Keyframe requests the peer sent for our camera (answered at most 4 times a second).
     pub keyframe_requests_received: u64,
+    /// Keyframe requests the peer sent for our screen share (likewise).
+    pub screen_keyframe_requests_received: u64,
     /// Decoded video frames per second over the last interval.
     pub video_fps: f64,
     /// Received bitrate over the last interval, kbit/s.
@@ -244,6 +246,9 @@ pub struct CallStats {
     pub screen_share: Option<String>,
     /// Screen-share frames sent (this call, all shares).
     pub screen_frames_sent: u64,
+    /// Screen-share keyframes sent (each share's first frame, a resized window, or asked
+    /// for by the peer).
+    pub screen_keyframes_sent: u64,
     /// The screen encoder's target bitrate, kbit/s (0 before the first shared frame).
     pub screen_bitrate_kbps: u32,
     /// Whether the peer's screen share is coming in now.

@@ -179,10 +179,14 @@ pub(crate) struct Counters {
     pub keyframe_requests_sent: AtomicU64,
     /// The peer's keyframe requests for our camera.
     pub keyframe_requests_received: AtomicU64,
+    /// The peer's keyframe requests for our screen share.
+    pub screen_keyframe_requests_received: AtomicU64,
     pub video_frames_dropped: AtomicU64,
     /// The encoder's target bitrate, kbit/s.
     pub video_bitrate_kbps: AtomicU64,
     pub screen_frames_sent: AtomicU64,
+    /// Screen-share keyframes sent (a share's first frame, a resize, or asked for).
+    pub screen_keyframes_sent: AtomicU64,
     pub screen_frames_decoded: AtomicU64,
     pub screen_frames_dropped: AtomicU64,
     /// The screen encoder's target bitrate, kbit/s.

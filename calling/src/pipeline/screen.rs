@@ -92,7 +92,8 @@ pub(crate) fn spawn_sender(parts: ScreenSender) -> std::io::Result<JoinHandle<()
                         Err(e) => tracing::debug!(error = %e, "screen bitrate change refused"),
                     }
                 }
-                // The peer asking for a keyframe (after loss) covers the screen too.
+                // A keyframe asked for: by the peer (after loss), or the call (connected,
+                // renegotiated).
                 let asked = controls.force_screen_keyframe.swap(false, Ordering::AcqRel);
                 let packets = match enc.encode_screen(&frame, keyframe || asked) {
                     Ok(p) => p,
@@ -102,6 +103,9 @@ pub(crate) fn spawn_sender(parts: ScreenSender) -> std::io::Result<JoinHandle<()
                     }
                 };
                 keyframe = false;
+                if packets.iter().any(|p| p.keyframe) {
+                    Counters::bump(&counters.screen_keyframes_sent);
+                }
                 for packet in packets {
                     match runtime.block_on(track.write(
                         packet.data,

@@ -139,8 +139,13 @@ pub(crate) fn spawn_sender(
         counters,
         notes,
     } = parts;
-    let requests =
-        keyframes::answer_requests(track.clone(), controls.clone(), counters.clone(), &runtime);
+    let requests = keyframes::answer_requests(
+        track.clone(),
+        keyframes::Encoder::Camera,
+        controls.clone(),
+        counters.clone(),
+        &runtime,
+    );
     let thread = std::thread::Builder::new()
         .name("video-send".into())
         .spawn(move || {
@@ -335,10 +340,11 @@ pub(crate) fn spawn_receiver(
                 continue;
             };
             let media_ssrc = packet.header.ssrc;
+            repair.on_packet(packet.header.sequence_number, Instant::now());
             builder.push(Instant::now(), packet);
             while let Some(sample) = builder.pop(Instant::now()) {
                 // Padding packets are dropped too, and harmlessly.
-                let lost = sample
+                let dropped = sample
                     .prev_dropped_packets
                     .saturating_sub(sample.prev_padding_packets)
                     > 0;
@@ -347,7 +353,7 @@ pub(crate) fn spawn_receiver(
                 if let (Some(true), Some(counter)) = (keyframe, tally.keyframes()) {
                     Counters::bump(counter);
                 }
-                if repair.on_frame(lost, keyframe, Instant::now()) {
+                if repair.on_frame(dropped, keyframe, Instant::now()) {
                     let request = vec![keyframe_requests::picture_loss(media_ssrc)];
                     match track.write_rtcp(request).await {
                         Ok(()) => Counters::bump(tally.requests_sent()),

@@ -18,7 +18,7 @@ use crate::pipeline::camera::CameraStage;
 use crate::pipeline::render::RenderStage;
 use crate::pipeline::transform::{FrameKind, FrameTransform};
 use crate::pipeline::video::ReceiveTally;
-use crate::pipeline::{processing, screen, video, Controls, Counters, PipelineNote};
+use crate::pipeline::{keyframes, processing, screen, video, Controls, Counters, PipelineNote};
 use crate::policy::ModePolicy;
 
 use super::{SessionReport, SessionSetup};
@@ -155,6 +155,14 @@ pub(super) fn start_media(
             None
         }
     };
+    // The screen's track outlives each share: one listener for the connection's life.
+    tasks.push(keyframes::answer_requests(
+        tracks.screen.clone(),
+        keyframes::Encoder::Screen,
+        controls.clone(),
+        counters.clone(),
+        &setup.runtime,
+    ));
     if let Some(track) = &tracks.video {
         // The filtered camera frames this connection's encoder takes: a group call's
         // camera is filtered once for all its connections; a 1:1 call starts its own.
