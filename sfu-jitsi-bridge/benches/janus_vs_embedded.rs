@@ -32,7 +32,7 @@ mod sfu_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conf_support::peer::{Peer, PeerOptions};
+use conf_support::peer::{stream_all, Peer, PeerOptions};
 use conf_support::{Options, Service, Wallet};
 
 /// Streaming before the window (ICE, DTLS, subscriptions).
@@ -114,13 +114,7 @@ async fn run(n: usize, service: &Service, servers: &[u32], seed: u8) -> Figures 
         assert_eq!(joined["type"], "joined", "{joined}");
         peers.push(peer);
     }
-    let streams: Vec<_> = peers
-        .iter()
-        .map(|p| {
-            let p = p.clone();
-            tokio::spawn(async move { p.stream(WARM_UP + WINDOW + Duration::from_secs(1)).await })
-        })
-        .collect();
+    let streams = stream_all(&peers, WARM_UP + WINDOW + Duration::from_secs(1));
     tokio::time::sleep(WARM_UP).await;
     let counter = "phantomcall_media_forwarded_bytes_total";
     let counted_before = metric(service, counter).await.unwrap_or(0.0);

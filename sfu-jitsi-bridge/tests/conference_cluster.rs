@@ -15,7 +15,7 @@ mod sfu_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conf_support::peer::Peer;
+use conf_support::peer::{stream_all, Peer};
 use conf_support::{Options, Service, Wallet};
 use sfu_support::Kind;
 
@@ -169,10 +169,7 @@ async fn a_participant_joining_through_process_b_is_in_the_room_created_through_
     );
 
     // Media both ways, through A's SFU (the guest's signaling went through B).
-    let streams: Vec<_> = [host.clone(), guest.clone()]
-        .into_iter()
-        .map(|p| tokio::spawn(async move { p.stream(Duration::from_secs(30)).await }))
-        .collect();
+    let streams = stream_all(&[host.clone(), guest.clone()], Duration::from_secs(30));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let flowing = |receiver: &Peer, sender: u8| {

@@ -11,7 +11,7 @@ mod sfu_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conf_support::peer::{Peer, PeerOptions};
+use conf_support::peer::{stream_all, Peer, PeerOptions};
 use conf_support::{Options, Service, Wallet};
 use janus_support::Janus;
 use sfu_support::Kind;
@@ -50,17 +50,6 @@ async fn pro_room(service: &Service, seed: u8) -> (String, String) {
     let created = service.create_room(&token).await;
     assert_eq!(created.status, 201, "{}", created.text());
     (created.json()["room"].as_str().unwrap().to_owned(), token)
-}
-
-/// Streams from every peer until the returned flag is dropped.
-fn stream_all(peers: &[Arc<Peer>]) -> Vec<tokio::task::JoinHandle<()>> {
-    peers
-        .iter()
-        .map(|p| {
-            let p = p.clone();
-            tokio::spawn(async move { p.stream(Duration::from_secs(600)).await })
-        })
-        .collect()
 }
 
 fn receives_all(peer: &Peer, others: &[u8]) -> bool {
@@ -135,7 +124,7 @@ async fn janus_forwards_the_sframe_ciphertext_participants_sent_without_reading_
         assert_eq!(joined["type"], "joined", "{joined}");
         peers.push(peer);
     }
-    let streams = stream_all(&peers);
+    let streams = stream_all(&peers, Duration::from_secs(600));
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline
         && !peers.iter().all(|p| {
@@ -257,7 +246,7 @@ async fn one_room_spans_two_janus_instances_and_survives_losing_one() {
         assert_eq!(joined["type"], "joined", "{joined}");
         peers.push(peer);
     }
-    let streams = stream_all(&peers);
+    let streams = stream_all(&peers, Duration::from_secs(600));
     let everyone = |p: &Peer| {
         let others: Vec<u8> = (1..=4).filter(|m| *m != p.marker).collect();
         receives_all(p, &others)
@@ -374,7 +363,7 @@ async fn a_frozen_janus_instance_is_noticed_by_keepalives_and_its_participants_m
         assert_eq!(peer.join(&room, token).await["type"], "joined");
         peers.push(peer);
     }
-    let streams = stream_all(&peers);
+    let streams = stream_all(&peers, Duration::from_secs(600));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !(receives_all(&peers[0], &[2]) && receives_all(&peers[1], &[1])) {
         if Instant::now() > deadline {
@@ -504,7 +493,7 @@ async fn a_draining_instance_takes_no_new_participants_and_keeps_the_ones_it_has
         1
     );
     let peers = vec![first, second];
-    let streams = stream_all(&peers);
+    let streams = stream_all(&peers, Duration::from_secs(600));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !(receives_all(&peers[0], &[2]) && receives_all(&peers[1], &[1])) {
         if Instant::now() > deadline {

@@ -10,7 +10,7 @@ mod sfu_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conf_support::peer::Peer;
+use conf_support::peer::{stream_all, Peer};
 use conf_support::{Options, Service, Wallet};
 use janus_support::Janus;
 use sfu_support::Kind;
@@ -73,13 +73,7 @@ async fn janus_metrics_give_bitrate_and_loss_per_instance_but_name_no_room_parti
         identifiers.push(joined["participant_id"].as_str().unwrap().to_owned());
         peers.push(peer);
     }
-    let streams: Vec<_> = peers
-        .iter()
-        .map(|p| {
-            let p = p.clone();
-            tokio::spawn(async move { p.stream(Duration::from_secs(600)).await })
-        })
-        .collect();
+    let streams = stream_all(&peers, Duration::from_secs(600));
     // Everyone receives everyone before the figures are read.
     let deadline = Instant::now() + Duration::from_secs(30);
     for peer in &peers {
@@ -217,13 +211,7 @@ async fn an_unreachable_admin_api_marks_the_figures_stale_and_leaves_calls_alone
         assert_eq!(joined["type"], "joined", "{joined}");
         peers.push(peer);
     }
-    let streams: Vec<_> = peers
-        .iter()
-        .map(|p| {
-            let p = p.clone();
-            tokio::spawn(async move { p.stream(Duration::from_secs(600)).await })
-        })
-        .collect();
+    let streams = stream_all(&peers, Duration::from_secs(600));
     let deadline = Instant::now() + Duration::from_secs(30);
     for (peer, other) in [(&peers[0], 2), (&peers[1], 1)] {
         while peer.flow(other, Kind::Video).packets < 20

@@ -470,3 +470,14 @@ async fn send_json(sink: &Sink, value: &Value) -> Result<(), ()> {
         .await
         .map_err(|_| ())
 }
+
+/// Streams from every peer for `span`, each on its own task (abort them to stop early).
+pub fn stream_all(peers: &[Arc<Peer>], span: Duration) -> Vec<tokio::task::JoinHandle<()>> {
+    peers
+        .iter()
+        .map(|p| {
+            let p = p.clone();
+            tokio::spawn(async move { p.stream(span).await })
+        })
+        .collect()
+}
