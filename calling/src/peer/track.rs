@@ -76,6 +76,26 @@ impl LocalTrack {
         }
     }
 
+    /// The negotiated payload type and the frame as it goes out (through the frame
+    /// transform), or `None` when it cannot go: no payload type yet, or refused.
+    fn ready_to_send(&self, data: Vec<u8>) -> Option<(u8, Vec<u8>)> {
+        let pt = self.payload_type.load(Ordering::Acquire);
+        if pt == NO_PAYLOAD_TYPE {
+            return None;
+        }
+        let data = match &self.transform {
+            Some((kind, transform)) => match transform.outgoing(*kind, data) {
+                Ok(data) => data,
+                Err(e) => {
+                    tracing::debug!(error = %e, "frame not sent");
+                    return None;
+                }
+            },
+            None => data,
+        };
+        Some((pt as u8, data))
+    }
+
     /// Writes one encoded frame (Opus packet or VP8 frame). Before negotiation settles
     /// the payload type, or when the frame transform refuses it, the frame is dropped
     /// (returns false).
@@ -85,19 +105,8 @@ impl LocalTrack {
         captured_at: Instant,
         duration: Duration,
     ) -> Result<bool, PeerError> {
-        let pt = self.payload_type.load(Ordering::Acquire);
-        if pt == NO_PAYLOAD_TYPE {
+        let Some((pt, data)) = self.ready_to_send(data) else {
             return Ok(false);
-        }
-        let data = match &self.transform {
-            Some((kind, transform)) => match transform.outgoing(*kind, data) {
-                Ok(data) => data,
-                Err(e) => {
-                    tracing::debug!(error = %e, "frame not sent");
-                    return Ok(false);
-                }
-            },
-            None => data,
         };
         let sample = Sample {
             data: data.into(),
@@ -105,7 +114,7 @@ impl LocalTrack {
             ..Sample::new(captured_at)
         };
         self.track
-            .sample_writer(self.ssrc, pt as u8)
+            .sample_writer(self.ssrc, pt)
             .write_sample(&sample)
             .await?;
         Ok(true)
@@ -134,25 +143,14 @@ impl LocalTrack {
         unsent: u32,
         samples_per_frame: u32,
     ) -> Result<bool, PeerError> {
-        let pt = self.payload_type.load(Ordering::Acquire);
-        if pt == NO_PAYLOAD_TYPE {
+        let Some((pt, data)) = self.ready_to_send(data) else {
             return Ok(false);
-        }
-        let data = match &self.transform {
-            Some((kind, transform)) => match transform.outgoing(*kind, data) {
-                Ok(data) => data,
-                Err(e) => {
-                    tracing::debug!(error = %e, "frame not sent");
-                    return Ok(false);
-                }
-            },
-            None => data,
         };
         let packet = self
             .audio_clock
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .packet(data, unsent, samples_per_frame, pt as u8, self.ssrc);
+            .packet(data, unsent, samples_per_frame, pt, self.ssrc);
         self.track.write_rtp(packet).await?;
         Ok(true)
     }
