@@ -171,6 +171,10 @@ fn eval_clip_entries_in_real_time() {
             "{label}, clip at 24 fps with the live deadline:\n{}",
             clip_table(&report)
         );
+        // Late frames go black, so lateness never exposes anyone.
+        assert!(report.frames > 700 && !report.entries.is_empty());
+        let exposed: Vec<_> = report.entries.iter().filter(|e| e.exposed > 0).collect();
+        assert!(exposed.is_empty(), "{label}: entries exposed: {exposed:?}");
     }
 }
 

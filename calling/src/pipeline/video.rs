@@ -340,8 +340,9 @@ pub(crate) fn spawn_receiver(
                 continue;
             };
             let media_ssrc = packet.header.ssrc;
-            repair.on_packet(packet.header.sequence_number, Instant::now());
-            builder.push(Instant::now(), packet);
+            let arrived = Instant::now();
+            repair.on_packet(packet.header.sequence_number, arrived);
+            builder.push(arrived, packet);
             while let Some(sample) = builder.pop(Instant::now()) {
                 // Padding packets are dropped too, and harmlessly.
                 let dropped = sample
